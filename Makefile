@@ -1,0 +1,49 @@
+# The two Quick start commands are `make run` and `make test`; each prepares what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+PLUGINS := $(wildcard plugins/*/pyproject.toml)
+APT_PACKAGES := zookeeper postgresql-15 chromium
+APT_STAMP := $(VENV)/.apt
+
+.PHONY: run test bench lint venv system-deps clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml $(PLUGINS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[test]' $(foreach p,$(PLUGINS),-e $(dir $(p)))
+	@touch $@
+
+# Real servers the tests start themselves (ZooKeeper, PostgreSQL, Chromium): Debian packages.
+system-deps: $(APT_STAMP)
+
+$(APT_STAMP): | $(STAMP)
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing system packages:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@touch $@
+
+run: $(STAMP)
+	$(VENV)/bin/moroccron jobs apply examples/jobs
+	$(VENV)/bin/moroccron jobs next
+
+test: $(STAMP) system-deps
+	$(VENV)/bin/ruff check moroccron tests bench plugins
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: $(STAMP) system-deps
+	$(PY) bench/run.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check moroccron tests bench plugins
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

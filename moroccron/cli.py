@@ -1,0 +1,244 @@
+"""The ``moroccron`` command.
+
+Exit status: 0 on success, 1 when the request was understood but failed (invalid job,
+broken module, unknown job, database unreachable), 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from moroccron import __version__
+from moroccron.config import Settings, load_settings
+from moroccron.errors import MoroccronError
+
+log = logging.getLogger("moroccron.cli")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    flags = {k: getattr(args, k, None) for k in ("db", "bind", "master", "zk", "config", "packing")}
+    jobs = getattr(args, "jobs", None)
+    if jobs:
+        flags["jobs"] = tuple(jobs)
+    if getattr(args, "insecure", False):
+        flags["insecure"] = True
+    return load_settings(flags)
+
+
+def _store(settings: Settings, *, upgrade: bool = True) -> Any:
+    from moroccron.store import Store
+
+    store = Store(settings.db)
+    if upgrade:
+        store.ensure_schema()
+    return store
+
+
+def _plugins(settings: Settings) -> Any:
+    from moroccron.hooks.manager import PluginManager
+
+    return PluginManager(disabled=settings.disable_plugins)
+
+
+def _fmt_time(dt: datetime | None) -> str:
+    return dt.strftime("%Y-%m-%d %H:%M:%S UTC") if dt else "-"
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    store = _store(settings, upgrade=False)
+    if args.db_command == "upgrade":
+        before = store.current_revision()
+        store.upgrade(args.revision)
+        print(f"database {_safe_url(settings.db)}: {before or 'empty'} -> {store.current_revision()}")
+    elif args.db_command == "downgrade":
+        store.downgrade(args.revision)
+        print(f"database {_safe_url(settings.db)}: now at {store.current_revision() or 'base (empty)'}")
+    else:
+        print(store.current_revision() or "base (empty)")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<database>"
+
+
+def cmd_jobs_apply(args: argparse.Namespace) -> int:
+    from moroccron.definitions import apply_definitions, load_definitions
+
+    settings = _settings(args)
+    defs = load_definitions(args.paths)
+    store = _store(settings)
+    plan = apply_definitions(store, defs, prune=args.prune, dry_run=args.dry_run, plugins=_plugins(settings))
+    for line in plan.lines():
+        print(line)
+    verb = "would apply" if args.dry_run else "applied"
+    print(f"{verb}: {plan.summary()}" if not plan.empty else "no changes")
+    return 0
+
+
+def cmd_jobs_list(args: argparse.Namespace) -> int:
+    from moroccron.schedule import parse_schedule
+
+    settings = _settings(args)
+    store = _store(settings)
+    jobs, total = store.list_jobs(owner=args.owner, q=args.q, offset=0, limit=args.limit)
+    if args.json:
+        print(json.dumps([j.to_dict() for j in jobs], indent=2))
+        return 0
+    now = datetime.now(UTC)
+    rows = [("NAME", "SCHEDULE", "NEXT RUN", "OWNERS", "STATE")]
+    for job in jobs:
+        if job.schedule:
+            sched = parse_schedule(job.schedule, job.timezone)
+            nxt = _fmt_time(sched.next_after(now))
+            what = sched.describe()
+        else:
+            nxt = "after " + ", ".join(job.parents) if job.parents else "on demand"
+            what = "-"
+        rows.append((job.name, what, nxt, ", ".join(job.owners) or "-", "disabled" if job.disabled else "enabled"))
+    _table(rows)
+    if total > len(jobs):
+        print(f"... {total - len(jobs)} more (use --limit)")
+    return 0
+
+
+def cmd_jobs_next(args: argparse.Namespace) -> int:
+    from moroccron.schedule import parse_schedule
+
+    settings = _settings(args)
+    store = _store(settings)
+    jobs = [store.get_job(n) for n in args.names] if args.names else store.all_jobs()
+    now = datetime.now(UTC)
+    for job in sorted(jobs, key=lambda j: j.name):
+        if not job.schedule:
+            trigger = f"after {' and '.join(job.parents)} succeed" if job.parents else "on demand only"
+            print(f"{job.name}: {trigger}")
+            continue
+        sched = parse_schedule(job.schedule, job.timezone)
+        times = sched.times_between(now, now.replace(year=now.year + 10), args.count)
+        print(f"{job.name}: {sched.describe()}")
+        for t in times:
+            local = t.astimezone(sched.tz) if job.timezone != "UTC" else None
+            extra = f"  ({local.strftime('%Y-%m-%d %H:%M:%S %Z')})" if local else ""
+            print(f"    {_fmt_time(t)}{extra}")
+        if not times:
+            print("    (schedule has ended)")
+    return 0
+
+
+def cmd_jobs_show(args: argparse.Namespace) -> int:
+    store = _store(_settings(args))
+    print(json.dumps(store.get_job(args.name).to_dict(), indent=2))
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    pm = _plugins(settings)
+    rows = [("PLUGIN", "FROM", "HOOKS")]
+    for info in pm.list_plugins():
+        rows.append((info.name, info.source, ", ".join(info.hooks)))
+    _table(rows)
+    blocked = pm.blocked()
+    if blocked:
+        print(f"blocked: {', '.join(blocked)}")
+    return 0
+
+
+def cmd_local_mesos(args: argparse.Namespace) -> int:
+    from moroccron.mesos import local
+
+    return local.main(args.rest)
+
+
+def _table(rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", help="database URL (default sqlite:///moroccron.db; env MOROCCRON_DB)")
+    common.add_argument("--config", help="TOML config file (env MOROCCRON_CONFIG)")
+
+    parser = argparse.ArgumentParser(prog="moroccron", description="Mesos + cron: scheduled and dependent jobs on Mesos.")
+    parser.add_argument("--version", action="version", version=f"moroccron {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    db = sub.add_parser("db", help="database schema", parents=[common])
+    dbsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    up = dbsub.add_parser("upgrade", help="migrate the schema to the newest revision", parents=[common])
+    up.add_argument("revision", nargs="?", default="head")
+    down = dbsub.add_parser("downgrade", help="migrate the schema down to REVISION", parents=[common])
+    down.add_argument("revision")
+    dbsub.add_parser("current", help="print the schema revision", parents=[common])
+    db.set_defaults(func=cmd_db)
+
+    jobs = sub.add_parser("jobs", help="job definitions")
+    jsub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
+    apply = jsub.add_parser("apply", help="apply job-definition modules (validate all, then change all)",
+                            parents=[common])
+    apply.add_argument("paths", nargs="+", metavar="PATH", help="module files or folders of modules")
+    apply.add_argument("--prune", action="store_true", help="delete stored jobs the modules no longer define")
+    apply.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    apply.set_defaults(func=cmd_jobs_apply)
+    lst = jsub.add_parser("list", help="list jobs", parents=[common])
+    lst.add_argument("--owner")
+    lst.add_argument("-q", help="search name, description and command")
+    lst.add_argument("--limit", type=int, default=1000)
+    lst.add_argument("--json", action="store_true")
+    lst.set_defaults(func=cmd_jobs_list)
+    nxt = jsub.add_parser("next", help="print the next fire times of jobs", parents=[common])
+    nxt.add_argument("names", nargs="*", metavar="NAME")
+    nxt.add_argument("-n", "--count", type=int, default=3)
+    nxt.set_defaults(func=cmd_jobs_next)
+    show = jsub.add_parser("show", help="print one job as JSON", parents=[common])
+    show.add_argument("name")
+    show.set_defaults(func=cmd_jobs_show)
+
+    plugins = sub.add_parser("plugins", help="list loaded plugins", parents=[common])
+    plugins.set_defaults(func=cmd_plugins)
+
+    lm = sub.add_parser("local-mesos", help="run the local Mesos master and agents on their own", add_help=False)
+    lm.add_argument("rest", nargs=argparse.REMAINDER)
+    lm.set_defaults(func=cmd_local_mesos)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except MoroccronError as exc:
+        print(f"moroccron: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""Settings: command-line flags > environment (``MOROCCRON_*``) > config file > defaults.
+
+The config file is TOML with the same keys as the settings below, e.g.::
+
+    db = "postgresql://moroccron@db/moroccron"
+    bind = "0.0.0.0:4400"
+    master = "zk://zk1:2181,zk2:2181/mesos"
+    jobs = ["/etc/moroccron/jobs"]
+
+Every value is checked once, here, so a typo in an environment variable fails at
+start-up with the variable's name rather than at 3 a.m. when the value is first used.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from moroccron.errors import FieldError, ValidationError
+
+__all__ = ["Settings", "load_settings", "parse_bind"]
+
+ENV_PREFIX = "MOROCCRON_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    db: str = "sqlite:///moroccron.db"
+    bind: str = "127.0.0.1:4400"
+    master: str = "local"
+    zk: str | None = None
+    jobs: tuple[str, ...] = ()
+    packing: str = "first-fit"
+    framework_name: str = "moroccron"
+    role: str = "*"
+    principal: str | None = None
+    secret: str | None = field(default=None, repr=False)
+    failover_timeout: float = 604800.0
+    offer_horizon_seconds: float = 2.0
+    run_retention: int = 1000
+    local_agents: int = 1
+    local_work_dir: str = "var/mesos"
+    disable_plugins: tuple[str, ...] = ()
+    log_level: str = "INFO"
+    insecure: bool = False
+
+    @property
+    def bind_host(self) -> str:
+        return parse_bind(self.bind)[0]
+
+    @property
+    def bind_port(self) -> int:
+        return parse_bind(self.bind)[1]
+
+    def public(self) -> dict[str, Any]:
+        """Settings safe to show: secrets are masked."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        if out.get("secret"):
+            out["secret"] = "***"
+        return out
+
+
+_TYPES: dict[str, type] = {
+    "db": str, "bind": str, "master": str, "zk": str, "jobs": tuple, "packing": str,
+    "framework_name": str, "role": str, "principal": str, "secret": str, "failover_timeout": float,
+    "offer_horizon_seconds": float, "run_retention": int, "local_agents": int, "local_work_dir": str,
+    "disable_plugins": tuple, "log_level": str, "insecure": bool,
+}
+
+
+def parse_bind(bind: str) -> tuple[str, int]:
+    host, sep, port = bind.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValidationError.single("bind", "must be HOST:PORT", bind, "e.g. 127.0.0.1:4400")
+    return host.strip("[]"), int(port)
+
+
+def _convert(key: str, value: Any, where: str) -> Any:
+    """Check and convert one value; ``where`` names it as the user wrote it."""
+    kind = _TYPES[key]
+    try:
+        if value is None:
+            return None
+        if kind is tuple:
+            if isinstance(value, str):
+                return tuple(v.strip() for v in value.split(",") if v.strip())
+            if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+                return tuple(value)
+            raise ValueError
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            low = str(value).strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError
+        if kind in (int, float):
+            if isinstance(value, bool):
+                raise ValueError
+            number = kind(value)
+            if number < 0:
+                raise ValueError
+            return number
+        if not isinstance(value, str):
+            raise ValueError
+        return value
+    except (TypeError, ValueError):
+        allowed = {tuple: "a list, or comma-separated text", bool: "true | false", int: "a whole number >= 0",
+                   float: "a number >= 0", str: "text"}[kind]
+        raise ValidationError(FieldError(where, "has a value of the wrong kind", value, allowed)) from None
+
+
+def _from_mapping(data: Mapping[str, Any], source: str) -> dict[str, Any]:
+    out = {}
+    for key, value in data.items():
+        norm = key.replace("-", "_")
+        if norm not in _TYPES:
+            raise ValidationError(FieldError(f"{source}{key}", "unknown setting", None, ", ".join(sorted(_TYPES))))
+        out[norm] = _convert(norm, value, f"{source}{key}")
+    return out
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    config_file: str | Path | None = None,
+) -> Settings:
+    """Merge the sources in precedence order. ``flags`` with value None are "not given"."""
+    environ = os.environ if environ is None else environ
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    config_file = config_file or flags.pop("config", None) or environ.get(ENV_PREFIX + "CONFIG")
+    merged: dict[str, Any] = {}
+    if config_file:
+        path = Path(config_file)
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ValidationError.single("config", "file not found", str(path), "a readable TOML file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ValidationError.single("config", f"is not valid TOML: {exc}", str(path), "TOML") from None
+        merged.update(_from_mapping(data, f"config file {path}: "))
+    env_values = {
+        key[len(ENV_PREFIX):].lower(): value
+        for key, value in environ.items()
+        if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX):].lower() in _TYPES
+    }
+    merged.update({k: _convert(k, v, f"environment variable {ENV_PREFIX}{k.upper()}") for k, v in env_values.items()})
+    merged.update(_from_mapping(flags, "--"))
+    settings = replace(Settings(), **merged)
+    parse_bind(settings.bind)
+    return settings

@@ -1,0 +1,731 @@
+"""Frozen domain types: what a job is, what a run is.
+
+A :class:`JobSpec` is validated when it is built, whatever built it: a job-definition
+module, the REST API, the Chronos API or a row loaded from the database. Every
+problem is reported at once, each naming the field, the value and what is allowed, so a
+user fixes a definition in one pass rather than one error at a time.
+
+Lists become tuples and mappings become read-only so that a spec, once validated,
+cannot be changed behind the validator's back.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+from moroccron.errors import FieldError, ValidationError
+
+__all__ = [
+    "CATCHUP_POLICIES",
+    "CONCURRENCY_POLICIES",
+    "CONSTRAINT_OPERATORS",
+    "Constraint",
+    "Container",
+    "JobSpec",
+    "Notify",
+    "Owner",
+    "Resources",
+    "Run",
+    "RunState",
+    "RunTrigger",
+    "Triggers",
+    "Volume",
+    "task_id_for",
+    "parse_task_id",
+]
+
+JOB_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$")
+JOB_NAME_ALLOWED = "1-200 characters: letters, digits, '_', '-', '.'; not starting with '-' or '.'"
+CONCURRENCY_POLICIES = ("forbid", "allow", "replace")
+CATCHUP_POLICIES = ("none", "latest", "all")
+CONTAINER_TYPES = ("mesos", "docker")
+VOLUME_MODES = ("RO", "RW")
+CONSTRAINT_OPERATORS = ("EQUALS", "LIKE", "UNLIKE", "UNIQUE", "GROUP_BY")
+NOTIFY_TARGET_RE = re.compile(r"^(email|slack|pagerduty|webhook):\S+$")
+NOTIFY_TARGET_ALLOWED = "'email:ADDRESS', 'slack:#CHANNEL', 'pagerduty:SERVICE' or 'webhook:NAME'"
+MAX_RETRIES = 100
+
+
+class _Collector:
+    """Gathers field errors so that one validation pass reports all of them."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+        self.errors: list[FieldError] = []
+
+    def add(self, name: str, message: str, value: Any = None, allowed: str | None = None) -> None:
+        self.errors.append(FieldError(self.prefix + name, message, value, allowed))
+
+    def extend(self, exc: ValidationError, prefix: str) -> None:
+        for e in exc.errors:
+            self.errors.append(FieldError(self.prefix + prefix + e.field, e.message, e.value, e.allowed))
+
+    def raise_if_any(self, what: str | None = None) -> None:
+        if self.errors:
+            raise ValidationError(self.errors, what)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _str_tuple(c: _Collector, name: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        # A bare string where a list is expected is nearly always a mistake
+        # ("owners='ops@x'"), but the intent is plain, so accept it as one item.
+        value = [value]
+    if not isinstance(value, Iterable) or isinstance(value, Mapping):
+        c.add(name, "must be a list of strings", value, "a list of strings")
+        return ()
+    out = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            c.add(f"{name}[{i}]", "must be a string", item, "a string")
+        else:
+            out.append(item)
+    return tuple(out)
+
+
+def _str_map(c: _Collector, name: str, value: Any) -> Mapping[str, str]:
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, Mapping):
+        c.add(name, "must be a mapping of strings to strings", value, "an object {NAME: VALUE}")
+        return MappingProxyType({})
+    out: dict[str, str] = {}
+    for k, v in value.items():
+        if not isinstance(k, str) or not k:
+            c.add(f"{name}", "keys must be non-empty strings", k, "a non-empty string")
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[k] = str(v)
+        elif not isinstance(v, str):
+            c.add(f"{name}.{k}", "must be a string", v, "a string")
+        else:
+            out[k] = v
+    return MappingProxyType(out)
+
+
+def _number(c: _Collector, name: str, value: Any, *, minimum: float = 0.0, optional: bool = False,
+            integer: bool = False, maximum: float | None = None) -> Any:
+    if value is None and optional:
+        return None
+    if not _is_number(value) or (integer and not float(value).is_integer()):
+        kind = "an integer" if integer else "a number"
+        c.add(name, f"must be {kind}", value, f"{kind} >= {minimum:g}" + (" or null" if optional else ""))
+        return None
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f">= {minimum:g}" + (f" and <= {maximum:g}" if maximum is not None else "")
+        c.add(name, "out of range", value, bounds)
+        return None
+    return int(value) if integer else float(value)
+
+
+def _choice(c: _Collector, name: str, value: Any, allowed: tuple[str, ...]) -> Any:
+    if isinstance(value, str) and value.lower() in allowed:
+        return value.lower()
+    if isinstance(value, str) and value.upper() in allowed:
+        return value.upper()
+    c.add(name, "not an allowed value", value, " | ".join(allowed))
+    return None
+
+
+def _bool(c: _Collector, name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        c.add(name, "must be true or false", value, "true | false")
+        return False
+    return value
+
+
+def _sub(c: _Collector, name: str, cls: type, value: Any) -> Any:
+    """Build a nested spec (Resources, Container, ...) from a mapping or accept an instance."""
+    if value is None or isinstance(value, cls):
+        return value
+    if not isinstance(value, Mapping):
+        c.add(name, "must be an object", value, f"an object with fields {', '.join(cls.FIELDS)}")
+        return None
+    try:
+        return cls.from_dict(value)
+    except ValidationError as exc:
+        c.extend(exc, name + ".")
+        return None
+
+
+def _unknown(c: _Collector, data: Mapping[str, Any], allowed: Iterable[str], where: str = "") -> None:
+    allowed = tuple(allowed)
+    for key in data:
+        if key not in allowed:
+            c.add(where + str(key), "unknown field", None, ", ".join(allowed))
+
+
+class _Spec:
+    """Shared behaviour of the nested frozen specs: from_dict and to_dict."""
+
+    FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Any:
+        c = _Collector()
+        _unknown(c, data, cls.FIELDS)
+        c.raise_if_any()
+        return cls(**{k: v for k, v in data.items() if k in cls.FIELDS})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, _Spec):
+        return value.to_dict()
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Resources(_Spec):
+    """What one task of the job needs from an agent."""
+
+    cpus: float = 0.1
+    mem: float = 32.0
+    disk: float = 0.0
+    gpus: float = 0.0
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("cpus", "mem", "disk", "gpus")
+
+    def __post_init__(self) -> None:
+        c = _Collector()
+        object.__setattr__(self, "cpus", _number(c, "cpus", self.cpus))
+        object.__setattr__(self, "mem", _number(c, "mem", self.mem))
+        object.__setattr__(self, "disk", _number(c, "disk", self.disk))
+        object.__setattr__(self, "gpus", _number(c, "gpus", self.gpus, integer=False))
+        if not c.errors and self.cpus <= 0:
+            c.add("cpus", "must be more than 0: Mesos cannot launch a task with no cpus", self.cpus, "> 0")
+        if not c.errors and self.mem <= 0:
+            c.add("mem", "must be more than 0 (MB)", self.mem, "> 0")
+        c.raise_if_any()
+
+    def fits_in(self, other: Resources) -> bool:
+        return (self.cpus <= other.cpus + 1e-9 and self.mem <= other.mem + 1e-9
+                and self.disk <= other.disk + 1e-9 and self.gpus <= other.gpus + 1e-9)
+
+    def __add__(self, other: Resources) -> Resources:
+        return _raw_resources(self.cpus + other.cpus, self.mem + other.mem,
+                              self.disk + other.disk, self.gpus + other.gpus)
+
+    def __sub__(self, other: Resources) -> Resources:
+        return _raw_resources(max(0.0, self.cpus - other.cpus), max(0.0, self.mem - other.mem),
+                              max(0.0, self.disk - other.disk), max(0.0, self.gpus - other.gpus))
+
+
+def _raw_resources(cpus: float, mem: float, disk: float, gpus: float) -> Resources:
+    """A Resources value for arithmetic on offers, where zero cpus or mem is legitimate."""
+    r = object.__new__(Resources)
+    object.__setattr__(r, "cpus", cpus)
+    object.__setattr__(r, "mem", mem)
+    object.__setattr__(r, "disk", disk)
+    object.__setattr__(r, "gpus", gpus)
+    return r
+
+
+@dataclass(frozen=True, slots=True)
+class Volume(_Spec):
+    container_path: str
+    host_path: str | None = None
+    mode: str = "RO"
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("container_path", "host_path", "mode")
+
+    def __post_init__(self) -> None:
+        c = _Collector()
+        if not isinstance(self.container_path, str) or not self.container_path:
+            c.add("container_path", "must be a non-empty path", self.container_path, "a path")
+        if self.host_path is not None and not isinstance(self.host_path, str):
+            c.add("host_path", "must be a path or null", self.host_path, "a path")
+        object.__setattr__(self, "mode", _choice(c, "mode", self.mode, VOLUME_MODES))
+        c.raise_if_any()
+
+
+@dataclass(frozen=True, slots=True)
+class Container(_Spec):
+    """Where the command runs: the Mesos containerizer or Docker, with an image."""
+
+    type: str = "mesos"
+    image: str | None = None
+    volumes: tuple[Volume, ...] = ()
+    force_pull: bool = False
+    network: str | None = None
+    parameters: Mapping[str, str] = field(default_factory=dict)
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("type", "image", "volumes", "force_pull", "network", "parameters")
+
+    def __post_init__(self) -> None:
+        c = _Collector()
+        object.__setattr__(self, "type", _choice(c, "type", self.type, CONTAINER_TYPES))
+        if self.image is not None and (not isinstance(self.image, str) or not self.image.strip()):
+            c.add("image", "must be an image name or null", self.image, "an image such as 'busybox:1.36'")
+        if self.type == "docker" and not self.image:
+            c.add("image", "is required when type is docker", self.image, "an image such as 'busybox:1.36'")
+        vols = []
+        if not isinstance(self.volumes, (list, tuple)):
+            c.add("volumes", "must be a list", self.volumes, "a list of {container_path, host_path, mode}")
+        else:
+            for i, v in enumerate(self.volumes):
+                vol = _sub(c, f"volumes[{i}]", Volume, v)
+                if vol is not None:
+                    vols.append(vol)
+        object.__setattr__(self, "volumes", tuple(vols))
+        object.__setattr__(self, "force_pull", _bool(c, "force_pull", self.force_pull))
+        object.__setattr__(self, "parameters", _str_map(c, "parameters", self.parameters))
+        c.raise_if_any()
+
+
+@dataclass(frozen=True, slots=True)
+class Constraint(_Spec):
+    """A placement rule on an agent attribute or ``hostname`` (Marathon/Chronos operators)."""
+
+    field: str
+    operator: str
+    value: str | None = None
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("field", "operator", "value")
+
+    def __post_init__(self) -> None:
+        c = _Collector()
+        if not isinstance(self.field, str) or not self.field:
+            c.add("field", "must be an attribute name or 'hostname'", self.field, "a non-empty string")
+        op = _choice(c, "operator", self.operator, CONSTRAINT_OPERATORS)
+        object.__setattr__(self, "operator", op)
+        if op in ("EQUALS", "LIKE", "UNLIKE") and not isinstance(self.value, str):
+            c.add("value", f"is required for {op}", self.value, "a string" + (" (a regular expression)" if op != "EQUALS" else ""))
+        if op in ("LIKE", "UNLIKE") and isinstance(self.value, str):
+            try:
+                re.compile(self.value)
+            except re.error as exc:
+                c.add("value", f"is not a valid regular expression: {exc}", self.value, "a Python regular expression")
+        groups_ok = isinstance(self.value, str) and self.value.isdigit() and int(self.value) > 0
+        if op == "GROUP_BY" and self.value is not None and not groups_ok:
+            c.add("value", "must be the number of groups", self.value, "a positive integer as a string, or null")
+        c.raise_if_any()
+
+    @classmethod
+    def coerce(cls, value: Any) -> Constraint:
+        """Accept the Chronos/Marathon list form ``["rack", "EQUALS", "r1"]`` as well."""
+        if isinstance(value, (list, tuple)):
+            if not 2 <= len(value) <= 3:
+                raise ValidationError.single("", "must be [field, operator] or [field, operator, value]", list(value),
+                                             "[field, operator, value]")
+            return cls(*value)
+        if isinstance(value, Mapping):
+            return cls.from_dict(value)
+        raise ValidationError.single("", "must be an object or a list", value, "{field, operator, value}")
+
+
+@dataclass(frozen=True, slots=True)
+class Triggers(_Spec):
+    """Jobs to start once, as an ad-hoc run, after a run of this job ends."""
+
+    on_success: tuple[str, ...] = ()
+    on_failure: tuple[str, ...] = ()
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("on_success", "on_failure")
+
+    def __post_init__(self) -> None:
+        c = _Collector()
+        for name in self.FIELDS:
+            items = _str_tuple(c, name, getattr(self, name))
+            for i, item in enumerate(items):
+                if not JOB_NAME_RE.match(item):
+                    c.add(f"{name}[{i}]", "is not a job name", item, JOB_NAME_ALLOWED)
+            object.__setattr__(self, name, items)
+        c.raise_if_any()
+
+
+@dataclass(frozen=True, slots=True)
+class Notify(_Spec):
+    """Extra notification targets of a job, beyond its owners' own preferences."""
+
+    on_failure: tuple[str, ...] = ()
+    on_success: tuple[str, ...] = ()
+    on_recovery: tuple[str, ...] = ()
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("on_failure", "on_success", "on_recovery")
+
+    def __post_init__(self) -> None:
+        c = _Collector()
+        for name in self.FIELDS:
+            items = _str_tuple(c, name, getattr(self, name))
+            for i, item in enumerate(items):
+                if not NOTIFY_TARGET_RE.match(item):
+                    c.add(f"{name}[{i}]", "is not a notification target", item, NOTIFY_TARGET_ALLOWED)
+            object.__setattr__(self, name, items)
+        c.raise_if_any()
+
+
+JOB_FIELDS: tuple[str, ...] = (
+    "name", "command", "shell", "arguments", "schedule", "timezone", "parents", "owners",
+    "description", "resources", "container", "constraints", "env", "uris", "user", "retries",
+    "retry_delay_seconds", "timeout_seconds", "concurrency", "starting_deadline_seconds",
+    "catchup", "soft_error", "disabled", "triggers", "notify", "labels", "disable_after_failures",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """A job as its owners define it. Immutable once built; built only if valid.
+
+    A job runs on its ``schedule``, or, when it has ``parents`` and no schedule, once
+    each time all its parents have succeeded since its own last run. A job with
+    neither runs only when started by hand or by a trigger.
+    """
+
+    name: str
+    command: str | None = None
+    shell: bool = True
+    arguments: tuple[str, ...] = ()
+    schedule: str | None = None
+    timezone: str = "UTC"
+    parents: tuple[str, ...] = ()
+    owners: tuple[str, ...] = ()
+    description: str = ""
+    resources: Resources = field(default_factory=Resources)
+    container: Container | None = None
+    constraints: tuple[Constraint, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    uris: tuple[str, ...] = ()
+    user: str | None = None
+    retries: int = 0
+    retry_delay_seconds: float = 60.0
+    timeout_seconds: float | None = None
+    concurrency: str = "forbid"
+    starting_deadline_seconds: float | None = None
+    catchup: str = "latest"
+    soft_error: bool = False
+    disabled: bool = False
+    triggers: Triggers = field(default_factory=Triggers)
+    notify: Notify = field(default_factory=Notify)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    disable_after_failures: int | None = None
+
+    FIELDS: ClassVar[tuple[str, ...]] = JOB_FIELDS
+
+    def __post_init__(self) -> None:
+        c = _Collector()
+        s = object.__setattr__
+        if not isinstance(self.name, str) or not JOB_NAME_RE.match(self.name):
+            c.add("name", "is not a valid job name", self.name, JOB_NAME_ALLOWED)
+        if self.command is not None and not isinstance(self.command, str):
+            c.add("command", "must be a string", self.command, "a shell command or program path")
+        s(self, "shell", _bool(c, "shell", self.shell))
+        s(self, "arguments", _str_tuple(c, "arguments", self.arguments))
+        s(self, "parents", _str_tuple(c, "parents", self.parents))
+        s(self, "owners", _str_tuple(c, "owners", self.owners))
+        s(self, "uris", _str_tuple(c, "uris", self.uris))
+        if not isinstance(self.description, str):
+            c.add("description", "must be a string", self.description, "text")
+        s(self, "resources", _sub(c, "resources", Resources, self.resources) or Resources())
+        s(self, "container", _sub(c, "container", Container, self.container))
+        s(self, "triggers", _sub(c, "triggers", Triggers, self.triggers) or Triggers())
+        s(self, "notify", _sub(c, "notify", Notify, self.notify) or Notify())
+        s(self, "env", _str_map(c, "env", self.env))
+        s(self, "labels", _str_map(c, "labels", self.labels))
+        s(self, "constraints", self._constraints(c))
+        if self.user is not None and (not isinstance(self.user, str) or not self.user):
+            c.add("user", "must be a user name or null", self.user, "a Unix user name")
+        s(self, "retries", _number(c, "retries", self.retries, integer=True, maximum=MAX_RETRIES))
+        s(self, "retry_delay_seconds", _number(c, "retry_delay_seconds", self.retry_delay_seconds))
+        s(self, "timeout_seconds", _number(c, "timeout_seconds", self.timeout_seconds, optional=True))
+        if self.timeout_seconds == 0:
+            c.add("timeout_seconds", "must be more than 0, or null for no timeout", 0, "> 0 or null")
+        s(self, "starting_deadline_seconds",
+          _number(c, "starting_deadline_seconds", self.starting_deadline_seconds, optional=True))
+        s(self, "disable_after_failures",
+          _number(c, "disable_after_failures", self.disable_after_failures, optional=True, integer=True, minimum=1))
+        s(self, "concurrency", _choice(c, "concurrency", self.concurrency, CONCURRENCY_POLICIES))
+        s(self, "catchup", _choice(c, "catchup", self.catchup, CATCHUP_POLICIES))
+        s(self, "soft_error", _bool(c, "soft_error", self.soft_error))
+        s(self, "disabled", _bool(c, "disabled", self.disabled))
+        self._check_schedule(c)
+        self._check_runnable(c)
+        if isinstance(self.name, str) and self.name in self.parents:
+            c.add("parents", "a job cannot be its own parent", self.name, "names of other jobs")
+        for i, p in enumerate(self.parents):
+            if not JOB_NAME_RE.match(p):
+                c.add(f"parents[{i}]", "is not a job name", p, JOB_NAME_ALLOWED)
+        if len(set(self.parents)) != len(self.parents):
+            c.add("parents", "lists a job more than once", list(self.parents), "distinct job names")
+        name = self.name if isinstance(self.name, str) else "?"
+        c.raise_if_any(f"job {name!r}")
+
+    def _constraints(self, c: _Collector) -> tuple[Constraint, ...]:
+        raw = self.constraints or ()
+        if not isinstance(raw, (list, tuple)):
+            c.add("constraints", "must be a list", raw, "a list of {field, operator, value}")
+            return ()
+        out = []
+        for i, item in enumerate(raw):
+            try:
+                out.append(item if isinstance(item, Constraint) else Constraint.coerce(item))
+            except ValidationError as exc:
+                for e in exc.errors:
+                    sub = f".{e.field}" if e.field else ""
+                    c.add(f"constraints[{i}]{sub}", e.message, e.value, e.allowed)
+        return tuple(out)
+
+    def _check_schedule(self, c: _Collector) -> None:
+        from moroccron import schedule as sched  # schedule imports errors only; no cycle at runtime
+
+        if not isinstance(self.timezone, str):
+            c.add("timezone", "must be an IANA time zone name", self.timezone, "e.g. UTC, Europe/London")
+            return
+        try:
+            sched.validate_timezone(self.timezone)
+        except ValidationError as exc:
+            c.extend(exc, "")
+            return
+        if self.schedule is None:
+            return
+        if not isinstance(self.schedule, str) or not self.schedule.strip():
+            c.add("schedule", "must be a cron expression, a macro or an ISO 8601 interval, or null",
+                  self.schedule, "e.g. '*/5 * * * *', '@daily', 'R/2026-01-01T00:00:00Z/PT1H'")
+            return
+        try:
+            sched.parse_schedule(self.schedule, self.timezone)
+        except ValidationError as exc:
+            c.extend(exc, "")
+
+    def _check_runnable(self, c: _Collector) -> None:
+        has_command = isinstance(self.command, str) and self.command.strip() != ""
+        has_image = self.container is not None and bool(self.container.image)
+        if not has_command and not has_image:
+            c.add("command", "is required (or a container image whose default command runs)",
+                  self.command, "a non-empty command")
+        if not self.shell and not has_command and not has_image:
+            c.add("shell", "false needs a command (the program to execute)", self.shell, "true | false")
+
+    # -- conveniences -------------------------------------------------------
+
+    @property
+    def is_dependent(self) -> bool:
+        """True for a job started by its parents rather than by a clock."""
+        return self.schedule is None and bool(self.parents)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JobSpec:
+        """Build from JSON-like data, rejecting unknown fields by name."""
+        if not isinstance(data, Mapping):
+            raise ValidationError.single("job", "must be an object", data, "an object with job fields")
+        c = _Collector()
+        _unknown(c, data, JOB_FIELDS)
+        if "name" not in data:
+            c.add("name", "is required", None, JOB_NAME_ALLOWED)
+        name = data.get("name")
+        c.raise_if_any(f"job {name!r}" if isinstance(name, str) else None)
+        kwargs = {k: v for k, v in data.items() if v is not None or k in _NULLABLE}
+        for k in ("resources", "triggers", "notify"):
+            if kwargs.get(k) is None:
+                kwargs.pop(k, None)
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: every field, lists as lists, nested specs as objects."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            out[f.name] = _plain(getattr(self, f.name))
+        return out
+
+    def evolve(self, **changes: Any) -> JobSpec:
+        """A copy with some fields changed, validated again."""
+        return replace(self, **changes)
+
+
+_NULLABLE = frozenset({"command", "schedule", "container", "user", "timeout_seconds",
+                       "starting_deadline_seconds", "disable_after_failures"})
+
+
+# --------------------------------------------------------------------------- runs
+
+
+class RunState(enum.StrEnum):
+    """Where a run is in its life. The last five are final."""
+
+    WAITING = "waiting"      # due, but its parents have not all succeeded yet (dependent jobs)
+    QUEUED = "queued"        # due and runnable, waiting for an offer that fits
+    LAUNCHED = "launched"    # ACCEPT sent to the master
+    STARTING = "starting"    # the agent is starting the task
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    KILLED = "killed"
+    LOST = "lost"            # the task vanished: agent lost, unknown on reconciliation
+    SKIPPED = "skipped"      # never launched: missed, past its deadline, or concurrency forbade it
+
+    @property
+    def final(self) -> bool:
+        return self in _FINAL
+
+    @property
+    def live(self) -> bool:
+        """Launched and not yet ended: a Mesos task exists, or may."""
+        return self in _LIVE
+
+
+_FINAL = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.KILLED, RunState.LOST, RunState.SKIPPED})
+_LIVE = frozenset({RunState.LAUNCHED, RunState.STARTING, RunState.RUNNING})
+
+
+class RunTrigger(enum.StrEnum):
+    """Why a run exists."""
+
+    SCHEDULE = "schedule"
+    CATCHUP = "catchup"
+    DEPENDENCY = "dependency"
+    MANUAL = "manual"
+    TRIGGER = "trigger"
+    RETRY = "retry"
+    MARK_SUCCESS = "mark_success"
+
+
+def task_id_for(job: str, scheduled_at: datetime, attempt: int) -> str:
+    """The Mesos task id of a run: deterministic, so a new leader derives the same one."""
+    return f"{job}.{int(scheduled_at.timestamp())}.{attempt}"
+
+
+def parse_task_id(task_id: str) -> tuple[str, int, int]:
+    """Inverse of :func:`task_id_for`: (job, scheduled epoch seconds, attempt)."""
+    job, epoch, attempt = task_id.rsplit(".", 2)
+    return job, int(epoch), int(attempt)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One attempt at one scheduled time of one job.
+
+    ``(job, scheduled_at, attempt)`` is the identity; the store refuses a second row
+    with the same identity, which is what keeps a new leader from launching a run the
+    old one already launched.
+    """
+
+    job: str
+    scheduled_at: datetime
+    attempt: int = 0
+    state: RunState = RunState.QUEUED
+    trigger: RunTrigger = RunTrigger.SCHEDULE
+    queued_at: datetime | None = None
+    launched_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    exit_status: int | None = None
+    reason: str | None = None
+    message: str | None = None
+    agent_id: str | None = None
+    hostname: str | None = None
+    arguments: tuple[str, ...] | None = None
+    caused_by: str | None = None
+    id: int | None = None
+
+    @property
+    def task_id(self) -> str:
+        return task_id_for(self.job, self.scheduled_at, self.attempt)
+
+    @property
+    def skew(self) -> float | None:
+        """Seconds from when the run was due to when it was handed to Mesos."""
+        if self.launched_at is None:
+            return None
+        return (self.launched_at - self.scheduled_at).total_seconds()
+
+    @property
+    def duration(self) -> float | None:
+        start = self.started_at or self.launched_at
+        if start is None or self.finished_at is None:
+            return None
+        return (self.finished_at - start).total_seconds()
+
+    def evolve(self, **changes: Any) -> Run:
+        return replace(self, **changes)
+
+
+# --------------------------------------------------------------------------- owners
+
+NOTIFY_EVENTS = ("failure", "recovery", "success", "skipped", "disabled")
+NOTIFY_CHANNELS = ("email", "slack", "pagerduty", "webhook")
+DEFAULT_PREFERENCES: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "failure": ("email",), "recovery": ("email",), "success": (), "skipped": ("email",), "disabled": ("email",),
+})
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Someone responsible for jobs, and what they want to hear about, on which channel.
+
+    ``id`` is how jobs name the owner (usually an email address). An owner who wants no
+    failure emails keeps ownership and sets ``preferences["failure"] = ()``.
+    """
+
+    id: str
+    name: str = ""
+    email: str | None = None
+    slack: str | None = None
+    pagerduty: str | None = None
+    preferences: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_PREFERENCES))
+    mute_until: datetime | None = None
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("id", "name", "email", "slack", "pagerduty", "preferences", "mute_until")
+
+    def __post_init__(self) -> None:
+        c = _Collector()
+        if not isinstance(self.id, str) or not self.id.strip() or len(self.id) > 320:
+            c.add("id", "must be a non-empty identifier (usually an email address)", self.id, "1-320 characters")
+        if not isinstance(self.name, str):
+            c.add("name", "must be a string", self.name, "text")
+        email = self.email
+        if email is None and isinstance(self.id, str) and "@" in self.id:
+            email = self.id
+        if email is not None and (not isinstance(email, str) or "@" not in email):
+            c.add("email", "is not an email address", email, "user@example.com")
+        object.__setattr__(self, "email", email)
+        for k in ("slack", "pagerduty"):
+            v = getattr(self, k)
+            if v is not None and (not isinstance(v, str) or not v):
+                c.add(k, "must be a non-empty string or null", v, "a Slack channel/user or a PagerDuty service")
+        prefs: dict[str, tuple[str, ...]] = dict(DEFAULT_PREFERENCES)
+        if not isinstance(self.preferences, Mapping):
+            c.add("preferences", "must be an object {event: [channels]}", self.preferences,
+                  f"events {', '.join(NOTIFY_EVENTS)}")
+        else:
+            for event, channels in self.preferences.items():
+                if event not in NOTIFY_EVENTS:
+                    c.add(f"preferences.{event}", "unknown event", event, " | ".join(NOTIFY_EVENTS))
+                    continue
+                chans = _str_tuple(c, f"preferences.{event}", channels)
+                for ch in chans:
+                    if ch not in NOTIFY_CHANNELS:
+                        c.add(f"preferences.{event}", "unknown channel", ch, " | ".join(NOTIFY_CHANNELS))
+                prefs[event] = chans
+        object.__setattr__(self, "preferences", MappingProxyType(prefs))
+        if self.mute_until is not None and not isinstance(self.mute_until, datetime):
+            c.add("mute_until", "must be a timestamp or null", self.mute_until, "an ISO 8601 timestamp")
+        c.raise_if_any(f"owner {self.id!r}" if isinstance(self.id, str) else None)
+
+    def wants(self, event: str, channel: str, now: datetime) -> bool:
+        if self.mute_until is not None and now < self.mute_until:
+            return False
+        return channel in self.preferences.get(event, ())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "name": self.name, "email": self.email, "slack": self.slack,
+            "pagerduty": self.pagerduty, "preferences": {k: list(v) for k, v in self.preferences.items()},
+            "mute_until": self.mute_until.isoformat() if self.mute_until else None,
+        }

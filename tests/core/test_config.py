@@ -1,0 +1,42 @@
+import pytest
+
+from moroccron.config import Settings, load_settings
+from moroccron.errors import ValidationError
+
+
+def test_defaults():
+    s = load_settings({}, environ={})
+    assert s.db == "sqlite:///moroccron.db"
+    assert s.bind == "127.0.0.1:4400" and s.bind_port == 4400
+    assert s.failover_timeout == 604800
+
+
+def test_precedence_flags_over_env_over_file(tmp_path):
+    cfg = tmp_path / "m.toml"
+    cfg.write_text('db = "sqlite:///file.db"\nbind = "127.0.0.1:1"\nrun_retention = 5\njobs = ["a", "b"]\n')
+    env = {"MOROCCRON_BIND": "127.0.0.1:2", "MOROCCRON_RUN_RETENTION": "7"}
+    s = load_settings({"bind": "127.0.0.1:3", "config": str(cfg)}, environ=env)
+    assert s.db == "sqlite:///file.db"
+    assert s.bind == "127.0.0.1:3"
+    assert s.run_retention == 7
+    assert s.jobs == ("a", "b")
+
+
+def test_errors_name_the_source():
+    with pytest.raises(ValidationError, match="MOROCCRON_RUN_RETENTION"):
+        load_settings({}, environ={"MOROCCRON_RUN_RETENTION": "lots"})
+    with pytest.raises(ValidationError, match="bind"):
+        load_settings({"bind": "nowhere"}, environ={})
+
+
+def test_unknown_key_in_file(tmp_path):
+    cfg = tmp_path / "m.toml"
+    cfg.write_text('dbb = "x"\n')
+    with pytest.raises(ValidationError) as info:
+        load_settings({}, environ={}, config_file=cfg)
+    assert "dbb" in str(info.value) and "unknown setting" in str(info.value)
+
+
+def test_secret_masked():
+    assert Settings(secret="hunter2").public()["secret"] == "***"
+    assert "hunter2" not in repr(Settings(secret="hunter2"))

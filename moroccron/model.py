@@ -123,7 +123,8 @@ def _number(c: _Collector, name: str, value: Any, *, minimum: float = 0.0, optio
         c.add(name, f"must be {kind}", value, f"{kind} >= {minimum:g}" + (" or null" if optional else ""))
         return None
     if value < minimum or (maximum is not None and value > maximum):
-        bounds = f">= {minimum:g}" + (f" and <= {maximum:g}" if maximum is not None else "")
+        kind = "an integer" if integer else "a number"
+        bounds = f"{kind} >= {minimum:g}" + (f" and <= {maximum:g}" if maximum is not None else "")
         c.add(name, "out of range", value, bounds)
         return None
     return int(value) if integer else float(value)
@@ -215,27 +216,27 @@ class Resources(_Spec):
             c.add("mem", "must be more than 0 (MB)", self.mem, "> 0")
         c.raise_if_any()
 
+    @classmethod
+    def unchecked(cls, cpus: float = 0.0, mem: float = 0.0, disk: float = 0.0, gpus: float = 0.0) -> Resources:
+        """A value for arithmetic on offers and totals, where zero cpus or mem is legitimate."""
+        r = object.__new__(cls)
+        object.__setattr__(r, "cpus", cpus)
+        object.__setattr__(r, "mem", mem)
+        object.__setattr__(r, "disk", disk)
+        object.__setattr__(r, "gpus", gpus)
+        return r
+
     def fits_in(self, other: Resources) -> bool:
         return (self.cpus <= other.cpus + 1e-9 and self.mem <= other.mem + 1e-9
                 and self.disk <= other.disk + 1e-9 and self.gpus <= other.gpus + 1e-9)
 
     def __add__(self, other: Resources) -> Resources:
-        return _raw_resources(self.cpus + other.cpus, self.mem + other.mem,
-                              self.disk + other.disk, self.gpus + other.gpus)
+        return Resources.unchecked(self.cpus + other.cpus, self.mem + other.mem,
+                                   self.disk + other.disk, self.gpus + other.gpus)
 
     def __sub__(self, other: Resources) -> Resources:
-        return _raw_resources(max(0.0, self.cpus - other.cpus), max(0.0, self.mem - other.mem),
-                              max(0.0, self.disk - other.disk), max(0.0, self.gpus - other.gpus))
-
-
-def _raw_resources(cpus: float, mem: float, disk: float, gpus: float) -> Resources:
-    """A Resources value for arithmetic on offers, where zero cpus or mem is legitimate."""
-    r = object.__new__(Resources)
-    object.__setattr__(r, "cpus", cpus)
-    object.__setattr__(r, "mem", mem)
-    object.__setattr__(r, "disk", disk)
-    object.__setattr__(r, "gpus", gpus)
-    return r
+        return Resources.unchecked(max(0.0, self.cpus - other.cpus), max(0.0, self.mem - other.mem),
+                                   max(0.0, self.disk - other.disk), max(0.0, self.gpus - other.gpus))
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,16 @@ import pytest
 
 from moroccron import Job, Resources
 from moroccron.errors import ValidationError
-from moroccron.model import Constraint, Container, JobSpec, Owner, Run, RunState, parse_task_id, task_id_for
+from moroccron.model import (
+    Constraint,
+    Container,
+    JobSpec,
+    Owner,
+    Run,
+    RunState,
+    parse_task_id,
+    task_id_for,
+)
 
 
 def errors_of(exc: ValidationError) -> dict[str, str]:

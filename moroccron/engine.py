@@ -1,0 +1,659 @@
+"""The scheduler itself: a deterministic state machine, ``step(now, event) -> actions``.
+
+No I/O, no clock, no threads: the shell (moroccron.service) feeds it events with the
+time they happened and carries out the actions it returns. Given the same events at
+the same times, it returns the same actions, which is what makes it testable with
+hypothesis and what lets a new leader rebuild it from the store alone.
+
+What it owns:
+
+- the schedule: a heap of (next fire time, job); only jobs that are due are touched,
+  so a tick costs O(due · log jobs), never a scan of all jobs;
+- the runs that are not final, and the queue of runs waiting for an offer;
+- offers held while work is due or about to be (``offer_horizon``), declined
+  otherwise, with SUPPRESS when idle and REVIVE ahead of the next fire time;
+- the policies: missed runs (catch-up), starting deadline, concurrency, retries with
+  exponential backoff, timeouts;
+- reconciliation gating: after a (re)subscription nothing is launched until every
+  task the store believes is live has been accounted for by the master.
+
+Fire times are processed as they fall due, even when a tick is late; when a job has
+fallen behind by more than one fire time (the scheduler was stopped or paused), its
+``catchup`` policy decides which missed times still run.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from moroccron.dag import DependencyGraph
+from moroccron.events import (
+    Acknowledge,
+    Action,
+    AgentLost,
+    Decline,
+    Disconnected,
+    Event,
+    Hook,
+    JobPut,
+    JobRemoved,
+    Kill,
+    KillRequested,
+    Launch,
+    Loaded,
+    OfferRescinded,
+    OffersReceived,
+    Reconcile,
+    Revive,
+    RunRequested,
+    SaveJobState,
+    SaveRun,
+    StatusUpdate,
+    Subscribed,
+    Suppress,
+    Tick,
+)
+from moroccron.hooks.types import Offer, PackingPlan, PendingTask
+from moroccron.model import JobSpec, Run, RunState, RunTrigger, task_id_for
+from moroccron.schedule import Schedule, deadline_exceeded, parse_schedule, plan_catchup
+
+__all__ = ["Engine", "Packer", "mesos_state_to_run_state"]
+
+Packer = Callable[[Sequence[PendingTask], Sequence[Offer], Mapping[str, JobSpec]], PackingPlan]
+
+MAX_RETRY_DELAY = 3600.0
+RECONCILE_RETRY = 30.0
+OFFER_HOLD_MAX = 10.0
+CATCHUP_CAP = 100
+
+_STATE_MAP = {
+    "TASK_STAGING": RunState.STARTING,
+    "TASK_STARTING": RunState.STARTING,
+    "TASK_RUNNING": RunState.RUNNING,
+    "TASK_KILLING": RunState.RUNNING,
+    "TASK_FINISHED": RunState.SUCCEEDED,
+    "TASK_FAILED": RunState.FAILED,
+    "TASK_ERROR": RunState.FAILED,
+    "TASK_KILLED": RunState.KILLED,
+    "TASK_LOST": RunState.LOST,
+    "TASK_DROPPED": RunState.LOST,
+    "TASK_GONE": RunState.LOST,
+    "TASK_GONE_BY_OPERATOR": RunState.LOST,
+    "TASK_UNREACHABLE": RunState.LOST,
+    "TASK_UNKNOWN": RunState.LOST,
+}
+
+
+def mesos_state_to_run_state(state: str) -> RunState | None:
+    return _STATE_MAP.get(state)
+
+
+@dataclass(frozen=True, slots=True)
+class _Timer:
+    kind: str  # "retry" | "deadline" | "timeout" | "reconcile"
+    key: str   # task id (or "" for reconcile)
+
+
+def _second(dt: datetime) -> datetime:
+    return dt.replace(microsecond=0)
+
+
+class Engine:
+    """The pure scheduler. See the module docstring.
+
+    :param packer: places pending tasks on offers (the ``moroccron_pack_offers`` hook,
+        or a strategy function directly). Must be pure.
+    :param offer_horizon: seconds before a fire time from which offers are held and
+        a suppressed framework is revived, so the launch lands on its second.
+    :param decline_seconds: the refuse filter for offers declined while idle.
+    """
+
+    def __init__(self, packer: Packer, *, offer_horizon: float = 2.0, decline_seconds: float = 30.0,
+                 max_retry_delay: float = MAX_RETRY_DELAY) -> None:
+        self.packer = packer
+        self.offer_horizon = timedelta(seconds=offer_horizon)
+        self.decline_seconds = decline_seconds
+        self.max_retry_delay = max_retry_delay
+        self._reset()
+
+    def _reset(self) -> None:
+        self.jobs: dict[str, JobSpec] = {}
+        self._schedules: dict[str, Schedule] = {}
+        self._fire_heap: list[tuple[datetime, str]] = []
+        self.next_fire: dict[str, datetime] = {}
+        self.last_scheduled: dict[str, datetime] = {}
+        self.active: dict[str, Run] = {}          # task id -> run that is not final
+        self.queue: dict[str, None] = {}           # task ids of QUEUED runs, in queue order
+        self._by_job: dict[str, set[str]] = {}     # job -> task ids in self.active
+        self._timers: list[tuple[datetime, int, _Timer]] = []
+        self._last_adhoc: dict[str, datetime] = {}  # job -> second of its newest ad-hoc run
+        self._retries: dict[str, Run] = {}         # task id of the next attempt -> that run (not yet queued)
+        self._seq = itertools.count()
+        self.offers: dict[str, tuple[Offer, datetime]] = {}
+        self.kill_reasons: dict[str, str] = {}
+        self.connected = False
+        self.reconciling: set[str] = set()
+        self.suppressed = False
+        self.loaded = False
+        self._graph: DependencyGraph | None = None
+
+    # ------------------------------------------------------------------ public API
+
+    def step(self, now: datetime, event: Event) -> list[Action]:
+        """Apply one event at time ``now`` (tz-aware UTC); return what must happen."""
+        out: list[Action] = []
+        handler = _HANDLERS[type(event)]
+        handler(self, now, event, out)
+        if self.loaded:
+            self._advance(now, out)
+        return out
+
+    def next_wakeup(self, now: datetime) -> datetime | None:
+        """When the shell should next send a :class:`Tick`, if nothing else happens first."""
+        candidates: list[datetime] = []
+        fire = self._peek_fire()
+        if fire is not None:
+            early = fire - self.offer_horizon
+            candidates.append(early if early > now else fire)
+        if self._timers:
+            candidates.append(self._timers[0][0])
+        if self.offers:
+            oldest = min(received for _, received in self.offers.values())
+            candidates.append(oldest + timedelta(seconds=OFFER_HOLD_MAX))
+        return min(candidates) if candidates else None
+
+    def runs_of(self, job: str) -> list[Run]:
+        return [self.active[t] for t in self._by_job.get(job, ())]
+
+    @property
+    def graph(self) -> DependencyGraph:
+        if self._graph is None:
+            self._graph = DependencyGraph.from_jobs(self.jobs.values())
+        return self._graph
+
+    # ------------------------------------------------------------------ events
+
+    def _on_tick(self, now: datetime, event: Tick, out: list[Action]) -> None:
+        pass  # _advance does the work
+
+    def _on_loaded(self, now: datetime, event: Loaded, out: list[Action]) -> None:
+        connected = self.connected
+        self._reset()
+        self.connected = connected
+        self.loaded = True
+        for job in event.jobs:
+            self._set_job(job)
+        self.last_scheduled.update(event.last_scheduled)
+        for run in event.runs:
+            if run.job in self.jobs and not run.state.final:
+                self._track(run)
+                if run.state == RunState.QUEUED:
+                    self._arm_deadline(run)
+                elif run.state.live:
+                    self._arm_timeout(run, run.launched_at or now)
+        for job in event.jobs:
+            self._catch_up(now, job, strict=True, out=out)
+        for name, last in event.last_final.items():
+            job = self.jobs.get(name)
+            if job is None or self._by_job.get(name):
+                continue
+            if self._wants_retry(job, last):
+                self._schedule_retry(job, last, (last.finished_at or now), out, notify=False)
+
+    def _on_job_put(self, now: datetime, event: JobPut, out: list[Action]) -> None:
+        job = event.job
+        old = self.jobs.get(job.name)
+        self._set_job(job)
+        if old is not None and old.disabled and not job.disabled:
+            # time spent disabled is not "missed": start from now
+            self.last_scheduled[job.name] = max(self.last_scheduled.get(job.name, now), _second(now))
+        self._reschedule(now, job, out)
+
+    def _on_job_removed(self, now: datetime, event: JobRemoved, out: list[Action]) -> None:
+        name = event.name
+        self.jobs.pop(name, None)
+        self._schedules.pop(name, None)
+        self.next_fire.pop(name, None)
+        self.last_scheduled.pop(name, None)
+        self._graph = None
+        for task_id in list(self._by_job.get(name, ())):
+            run = self.active[task_id]
+            if run.state == RunState.QUEUED:
+                self._untrack(task_id)
+            else:
+                self._kill(run, "job deleted", out)
+        for task_id in [t for t, r in self._retries.items() if r.job == name]:
+            del self._retries[task_id]
+
+    def _on_run_requested(self, now: datetime, event: RunRequested, out: list[Action]) -> None:
+        job = self.jobs.get(event.job)
+        if job is None:
+            return
+        at = self._free_second(job, _second(now))
+        self._last_adhoc[job.name] = at
+        trigger = RunTrigger(event.trigger) if event.trigger in RunTrigger._value2member_map_ else RunTrigger.MANUAL
+        self._materialise(now, job, at, trigger, out, arguments=event.arguments, caused_by=event.caused_by)
+
+    def _on_kill_requested(self, now: datetime, event: KillRequested, out: list[Action]) -> None:
+        targets = [event.task_id] if event.task_id else list(self._by_job.get(event.job, ()))
+        for task_id in targets:
+            run = self.active.get(task_id)
+            if run is None:
+                continue
+            if run.state == RunState.QUEUED:
+                self._finish(now, run, RunState.KILLED, out, reason="killed before launch by request")
+            else:
+                self._kill(run, "killed by request", out)
+
+    def _on_subscribed(self, now: datetime, event: Subscribed, out: list[Action]) -> None:
+        self.connected = True
+        self.suppressed = False
+        self.offers.clear()
+        live = [r for r in self.active.values() if r.state.live]
+        self.reconciling = {r.task_id for r in live}
+        out.append(Reconcile(()))
+        if live:
+            out.append(Reconcile(tuple((r.task_id, r.agent_id) for r in live)))
+            self._arm(now + timedelta(seconds=RECONCILE_RETRY), _Timer("reconcile", ""))
+
+    def _on_disconnected(self, now: datetime, event: Disconnected, out: list[Action]) -> None:
+        self.connected = False
+        self.offers.clear()
+
+    def _on_offers(self, now: datetime, event: OffersReceived, out: list[Action]) -> None:
+        for offer in event.offers:
+            self.offers[offer.id] = (offer, now)
+
+    def _on_rescinded(self, now: datetime, event: OfferRescinded, out: list[Action]) -> None:
+        self.offers.pop(event.offer_id, None)
+
+    def _on_agent_lost(self, now: datetime, event: AgentLost, out: list[Action]) -> None:
+        for oid in [o for o, (offer, _) in self.offers.items() if offer.agent_id == event.agent_id]:
+            del self.offers[oid]
+
+    def _on_status(self, now: datetime, event: StatusUpdate, out: list[Action]) -> None:
+        self.reconciling.discard(event.task_id)
+        run = self.active.get(event.task_id)
+        new_state = mesos_state_to_run_state(event.state)
+        if run is None or new_state is None:
+            if run is None and new_state is not None and not new_state.final and event.agent_id:
+                # A live task nobody here knows (its job was deleted, or it was never
+                # recorded): it would run unobserved, so stop it.
+                out.append(Kill(event.task_id, event.agent_id, "unknown task"))
+            self._ack(event, out)
+            return
+        changes: dict = {}
+        if event.agent_id:
+            changes["agent_id"] = event.agent_id
+        if event.hostname:
+            changes["hostname"] = event.hostname
+        if new_state.final:
+            self._finish_from_status(now, run.evolve(**changes), new_state, event, out)
+        elif new_state != run.state and not (new_state == RunState.STARTING and run.state == RunState.RUNNING):
+            if new_state == RunState.RUNNING and run.started_at is None:
+                changes["started_at"] = now
+            changes["state"] = new_state
+            run = run.evolve(**changes)
+            self._replace(run)
+            out.append(SaveRun(run))
+        self._ack(event, out)
+
+    # ------------------------------------------------------------------ advancing time
+
+    def _advance(self, now: datetime, out: list[Action]) -> None:
+        self._run_timers(now, out)
+        self._fire_due(now, out)
+        self._launch(now, out)
+        self._manage_offers(now, out)
+
+    def _fire_due(self, now: datetime, out: list[Action]) -> None:
+        while self._fire_heap and self._fire_heap[0][0] <= now:
+            at, name = heapq.heappop(self._fire_heap)
+            if self.next_fire.get(name) != at:
+                continue  # stale entry: the job was rescheduled or removed
+            del self.next_fire[name]
+            self._catch_up(now, self.jobs[name], strict=False, out=out)
+
+    def _catch_up(self, now: datetime, job: JobSpec, *, strict: bool, out: list[Action]) -> None:
+        """Materialise the fire times of ``job`` up to ``now`` and schedule the next.
+
+        ``strict`` applies the catch-up policy even to a single missed time: at start-up
+        every past fire time was missed. While running, one late fire time is simply
+        late and runs; two or more mean the scheduler fell behind.
+        """
+        sched = self._schedules.get(job.name)
+        if sched is None or job.disabled:
+            return
+        last = self.last_scheduled.get(job.name)
+        if last is None:
+            # A job seen for the first time: fire times from now on are its own, and
+            # recording "now" means one that falls in a later downtime counts as missed.
+            last = _second(now)
+            self.last_scheduled[job.name] = last
+            nxt = sched.next_after(now)
+            self._set_next(job.name, nxt)
+            out.append(SaveJobState(job.name, last, nxt))
+            return
+        due = sched.times_between(last, now, 2)
+        if not due:
+            nxt = sched.next_after(max(last, now))
+            self._set_next(job.name, nxt)
+            return
+        if len(due) == 1 and not strict:
+            run_times, skipped = due, []
+            nxt = sched.next_after(now)
+        else:
+            plan = plan_catchup(sched, last, now, job.catchup, cap=CATCHUP_CAP)
+            run_times, skipped, nxt = plan.run, list(plan.skipped), plan.next_fire
+            hidden = plan.skipped_count - len(plan.skipped)
+            if hidden > 0 and skipped:
+                # Only a bounded sample of a long gap is recorded run by run; the newest
+                # record says how many more there were.
+                at, reason = skipped[-1]
+                skipped[-1] = (at, f"{reason} ({hidden} more missed times not recorded one by one)")
+        for at, reason in skipped:
+            self._record_skip(now, job, at, reason, RunTrigger.CATCHUP, out)
+        for at in run_times:
+            trigger = RunTrigger.SCHEDULE if run_times is due else RunTrigger.CATCHUP
+            self._materialise(now, job, at, trigger, out)
+        newest = max([last, *run_times, *(a for a, _ in skipped)])
+        self.last_scheduled[job.name] = newest
+        self._set_next(job.name, nxt)
+        out.append(SaveJobState(job.name, newest, nxt))
+
+    def _materialise(self, now: datetime, job: JobSpec, at: datetime, trigger: RunTrigger, out: list[Action], *,
+                     arguments: tuple[str, ...] | None = None, caused_by: str | None = None,
+                     attempt: int = 0) -> None:
+        task_id = task_id_for(job.name, at, attempt)
+        if task_id in self.active:
+            return  # already materialised (loaded from the store): never twice
+        run = Run(job=job.name, scheduled_at=at, attempt=attempt, state=RunState.QUEUED, trigger=trigger,
+                  queued_at=now, arguments=arguments, caused_by=caused_by)
+        others = [r for r in self.runs_of(job.name) if r.task_id != task_id]
+        if others and job.concurrency == "forbid":
+            busy = others[0]
+            self._record_skip(now, job, at, f"concurrency=forbid: run {busy.task_id} is still {busy.state.value}",
+                              trigger, out, attempt=attempt)
+            return
+        if others and job.concurrency == "replace":
+            for other in others:
+                if other.state == RunState.QUEUED:
+                    self._finish(now, other, RunState.SKIPPED, out, reason=f"replaced by {task_id} (concurrency=replace)")
+                else:
+                    self._kill(other, f"replaced by {task_id} (concurrency=replace)", out)
+        reason = deadline_exceeded(at, now, job.starting_deadline_seconds)
+        if reason:
+            self._record_skip(now, job, at, reason, trigger, out, attempt=attempt)
+            return
+        self._track(run)
+        out.append(SaveRun(run, new=True))
+        out.append(Hook("moroccron_job_scheduled", {"job": job, "run": run}))
+        self._arm_deadline(run)
+
+    def _free_second(self, job: JobSpec, at: datetime) -> datetime:
+        """The first second from ``at`` that no other run of the job has as its identity.
+
+        Ad-hoc runs are identified by the second they were asked for; two in one second,
+        or one on a second the schedule also fires, are kept one second apart.
+        """
+        sched = self._schedules.get(job.name)
+        one = timedelta(seconds=1)
+        last = self._last_adhoc.get(job.name)
+        while True:
+            if last is not None and at <= last:
+                at = last + one
+            elif self._second_taken(job, at, sched):
+                at += one
+            else:
+                return at
+
+    def _second_taken(self, job: JobSpec, at: datetime, sched: Schedule | None) -> bool:
+        if any(task_id_for(job.name, at, a) in self.active for a in range(job.retries + 1)):
+            return True
+        return sched is not None and sched.times_between(at - timedelta(seconds=1), at, 1) == [at]
+
+    def _record_skip(self, now: datetime, job: JobSpec, at: datetime, reason: str, trigger: RunTrigger,
+                     out: list[Action], attempt: int = 0) -> None:
+        run = Run(job=job.name, scheduled_at=at, attempt=attempt, state=RunState.SKIPPED, trigger=trigger,
+                  queued_at=now, finished_at=now, reason=reason)
+        out.append(SaveRun(run, new=True))
+
+    def _run_timers(self, now: datetime, out: list[Action]) -> None:
+        while self._timers and self._timers[0][0] <= now:
+            _, _, timer = heapq.heappop(self._timers)
+            if timer.kind == "retry":
+                run = self._retries.pop(timer.key, None)
+                job = self.jobs.get(run.job) if run else None
+                if run is not None and job is not None and not job.disabled:
+                    self._materialise(now, job, run.scheduled_at, RunTrigger.RETRY, out,
+                                      arguments=run.arguments, caused_by=run.caused_by, attempt=run.attempt)
+            elif timer.kind == "deadline":
+                run = self.active.get(timer.key)
+                job = self.jobs.get(run.job) if run else None
+                if run is not None and job is not None and run.state == RunState.QUEUED:
+                    reason = deadline_exceeded(run.scheduled_at, now, job.starting_deadline_seconds)
+                    if reason:
+                        self._finish(now, run, RunState.SKIPPED, out, reason=reason)
+            elif timer.kind == "timeout":
+                run = self.active.get(timer.key)
+                job = self.jobs.get(run.job) if run else None
+                if run is not None and job is not None and run.state.live and job.timeout_seconds:
+                    self._kill(run, f"timeout: ran longer than timeout_seconds={job.timeout_seconds:g}", out)
+            elif timer.kind == "reconcile" and self.connected and self.reconciling:
+                out.append(Reconcile(tuple((t, self.active[t].agent_id) for t in sorted(self.reconciling)
+                                           if t in self.active)))
+                self.reconciling &= set(self.active)
+                if self.reconciling:
+                    self._arm(now + timedelta(seconds=RECONCILE_RETRY), _Timer("reconcile", ""))
+
+    # ------------------------------------------------------------------ offers and launches
+
+    def _launch(self, now: datetime, out: list[Action]) -> None:
+        if not (self.connected and not self.reconciling and self.queue and self.offers):
+            return
+        pending = [PendingTask(self.active[t], self.jobs[self.active[t].job].resources) for t in self.queue]
+        offers = [o for o, _ in self.offers.values()]
+        plan = self.packer(pending, offers, self.jobs)
+        for offer in offers:
+            task_ids = [t for t in plan.assignments.get(offer.id, ()) if t in self.queue]
+            if not task_ids:
+                continue
+            launched = []
+            for task_id in task_ids:
+                run = self.active[task_id].evolve(state=RunState.LAUNCHED, launched_at=now, agent_id=offer.agent_id,
+                                                  hostname=offer.hostname)
+                self._replace(run)
+                launched.append(run)
+                out.append(SaveRun(run))
+                self._arm_timeout(run, now)
+            del self.offers[offer.id]
+            out.append(Launch(offer.id, offer.agent_id, offer.hostname, tuple(launched)))
+            out.append(Hook("moroccron_offer_matched", {"offer": offer, "runs": tuple(launched)}))
+            for run in launched:
+                out.append(Hook("moroccron_task_launched", {"job": self.jobs[run.job], "run": run}))
+
+    def _work_soon(self, now: datetime) -> bool:
+        if self.queue:
+            return True
+        fire = self._peek_fire()
+        return fire is not None and fire <= now + self.offer_horizon
+
+    def _manage_offers(self, now: datetime, out: list[Action]) -> None:
+        if not self.connected:
+            return
+        soon = self._work_soon(now)
+        if self.offers:
+            hold_limit = now - timedelta(seconds=OFFER_HOLD_MAX)
+            release = [oid for oid, (_, received) in self.offers.items() if not soon or received <= hold_limit]
+            if release:
+                for oid in release:
+                    del self.offers[oid]
+                # Short refusal while work waits (the offer just did not fit); longer when idle.
+                out.append(Decline(tuple(sorted(release)), 1.0 if soon else self._idle_refuse(now)))
+        if soon and self.suppressed:
+            self.suppressed = False
+            out.append(Revive())
+        elif not soon and not self.suppressed and not self.reconciling:
+            self.suppressed = True
+            out.append(Suppress())
+
+    def _idle_refuse(self, now: datetime) -> float:
+        fire = self._peek_fire()
+        if fire is None:
+            return self.decline_seconds
+        until = (fire - self.offer_horizon - now).total_seconds()
+        return max(1.0, min(self.decline_seconds, until))
+
+    # ------------------------------------------------------------------ run lifecycle
+
+    def _finish_from_status(self, now: datetime, run: Run, state: RunState, ev: StatusUpdate,
+                            out: list[Action]) -> None:
+        requested = self.kill_reasons.pop(run.task_id, None)
+        reason = ev.reason
+        message = ev.message
+        if state == RunState.KILLED and requested and requested.startswith("timeout"):
+            state, reason = RunState.FAILED, requested
+        elif state == RunState.KILLED and requested:
+            reason = requested
+        self._finish(now, run, state, out, reason=reason, message=message, exit_status=ev.exit_status,
+                     retry=not (state == RunState.KILLED and requested))
+
+    def _finish(self, now: datetime, run: Run, state: RunState, out: list[Action], *, reason: str | None = None,
+                message: str | None = None, exit_status: int | None = None, retry: bool = True) -> None:
+        if state == RunState.SUCCEEDED and exit_status is None:
+            exit_status = 0
+        run = run.evolve(state=state, finished_at=now, reason=reason, message=message, exit_status=exit_status)
+        self._untrack(run.task_id)
+        out.append(SaveRun(run))
+        job = self.jobs.get(run.job)
+        if job is None:
+            return
+        if state == RunState.SUCCEEDED:
+            out.append(Hook("moroccron_task_succeeded", {"job": job, "run": run}))
+            return
+        if state == RunState.SKIPPED:
+            return
+        will_retry = retry and self._wants_retry(job, run)
+        if will_retry:
+            self._schedule_retry(job, run, now, out)
+        out.append(Hook("moroccron_task_failed", {
+            "job": job, "run": run, "final": not will_retry,
+            "pending_subtree": self.graph.subtree(job.name).children if not will_retry else (),
+        }))
+
+    def _wants_retry(self, job: JobSpec, run: Run) -> bool:
+        return run.state in (RunState.FAILED, RunState.LOST, RunState.KILLED) and run.attempt < job.retries
+
+    def _schedule_retry(self, job: JobSpec, run: Run, since: datetime, out: list[Action], notify: bool = True) -> None:
+        delay = min(job.retry_delay_seconds * (2 ** run.attempt), self.max_retry_delay)
+        nxt = Run(job=job.name, scheduled_at=run.scheduled_at, attempt=run.attempt + 1, state=RunState.QUEUED,
+                  trigger=RunTrigger.RETRY, arguments=run.arguments, caused_by=run.task_id)
+        self._retries[nxt.task_id] = nxt
+        self._arm(since + timedelta(seconds=delay), _Timer("retry", nxt.task_id))
+
+    def _kill(self, run: Run, reason: str, out: list[Action]) -> None:
+        if run.task_id in self.kill_reasons:
+            return
+        self.kill_reasons[run.task_id] = reason
+        out.append(Kill(run.task_id, run.agent_id, reason))
+
+    def _ack(self, ev: StatusUpdate, out: list[Action]) -> None:
+        if ev.uuid and ev.agent_id:
+            out.append(Acknowledge(ev.agent_id, ev.task_id, ev.uuid))
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def _set_job(self, job: JobSpec) -> None:
+        old = self.jobs.get(job.name)
+        self.jobs[job.name] = job
+        if old is None or old.parents != job.parents or old.owners != job.owners:
+            self._graph = None
+        if job.schedule:
+            if old is None or old.schedule != job.schedule or old.timezone != job.timezone:
+                self._schedules[job.name] = parse_schedule(job.schedule, job.timezone)
+        else:
+            self._schedules.pop(job.name, None)
+
+    def _reschedule(self, now: datetime, job: JobSpec, out: list[Action]) -> None:
+        sched = self._schedules.get(job.name)
+        if sched is None or job.disabled:
+            self.next_fire.pop(job.name, None)
+            out.append(SaveJobState(job.name, self.last_scheduled.get(job.name), None))
+            return
+        last = self.last_scheduled.setdefault(job.name, _second(now))
+        nxt = sched.next_after(max(last, now))
+        self._set_next(job.name, nxt)
+        out.append(SaveJobState(job.name, last, nxt))
+
+    def _set_next(self, name: str, at: datetime | None) -> None:
+        if at is None:
+            self.next_fire.pop(name, None)
+            return
+        self.next_fire[name] = at
+        heapq.heappush(self._fire_heap, (at, name))
+
+    def _peek_fire(self) -> datetime | None:
+        while self._fire_heap:
+            at, name = self._fire_heap[0]
+            if self.next_fire.get(name) == at:
+                return at
+            heapq.heappop(self._fire_heap)
+        return None
+
+    def _arm(self, when: datetime, timer: _Timer) -> None:
+        heapq.heappush(self._timers, (when, next(self._seq), timer))
+
+    def _arm_deadline(self, run: Run) -> None:
+        job = self.jobs.get(run.job)
+        if job is not None and job.starting_deadline_seconds is not None:
+            # just past the deadline: a run may still start at exactly the deadline
+            self._arm(run.scheduled_at + timedelta(seconds=job.starting_deadline_seconds, milliseconds=1),
+                      _Timer("deadline", run.task_id))
+
+    def _arm_timeout(self, run: Run, since: datetime) -> None:
+        job = self.jobs.get(run.job)
+        if job is not None and job.timeout_seconds:
+            self._arm(since + timedelta(seconds=job.timeout_seconds), _Timer("timeout", run.task_id))
+
+    def _track(self, run: Run) -> None:
+        self.active[run.task_id] = run
+        self._by_job.setdefault(run.job, set()).add(run.task_id)
+        if run.state == RunState.QUEUED:
+            self.queue[run.task_id] = None
+
+    def _replace(self, run: Run) -> None:
+        self.active[run.task_id] = run
+        if run.state != RunState.QUEUED:
+            self.queue.pop(run.task_id, None)
+
+    def _untrack(self, task_id: str) -> None:
+        run = self.active.pop(task_id, None)
+        self.queue.pop(task_id, None)
+        self.reconciling.discard(task_id)
+        if run is not None:
+            ids = self._by_job.get(run.job)
+            if ids is not None:
+                ids.discard(task_id)
+                if not ids:
+                    del self._by_job[run.job]
+
+
+_HANDLERS: dict[type, Callable[[Engine, datetime, object, list[Action]], None]] = {
+    Tick: Engine._on_tick,
+    Loaded: Engine._on_loaded,
+    JobPut: Engine._on_job_put,
+    JobRemoved: Engine._on_job_removed,
+    RunRequested: Engine._on_run_requested,
+    KillRequested: Engine._on_kill_requested,
+    Subscribed: Engine._on_subscribed,
+    Disconnected: Engine._on_disconnected,
+    OffersReceived: Engine._on_offers,
+    OfferRescinded: Engine._on_rescinded,
+    AgentLost: Engine._on_agent_lost,
+    StatusUpdate: Engine._on_status,
+}  # type: ignore[dict-item]
+

@@ -1,0 +1,205 @@
+"""The Engine's vocabulary: the events it is fed and the actions it asks for.
+
+Kept apart from :mod:`moroccron.model` (what jobs and runs *are*) because these types
+describe the conversation between the pure engine and the shell around it. All are
+frozen values; none holds a socket, a session or a clock.
+
+Order matters in a list of actions: the shell commits every ``SaveRun`` and
+``SaveJobState`` of one step in one transaction *before* it performs any Mesos call or
+hook of that step. That is what makes "launch only what is recorded" and "acknowledge
+only what is committed" hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from moroccron.hooks.types import Offer
+from moroccron.model import JobSpec, Run
+
+__all__ = [
+    "Acknowledge", "Action", "AgentLost", "Decline", "Disconnected", "Event", "Hook", "JobPut",
+    "JobRemoved", "Kill", "KillRequested", "Launch", "Loaded", "OfferRescinded", "OffersReceived",
+    "Reconcile", "Revive", "RunRequested", "SaveJobState", "SaveRun", "StatusUpdate", "Subscribed",
+    "Suppress", "Tick",
+]
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time has moved on; fire whatever is due."""
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """The state the engine starts from (start-up, or taking over leadership).
+
+    :ivar jobs: every job.
+    :ivar last_scheduled: per job, the last fire time already materialised as a run.
+    :ivar runs: every run that is not final (queued, launched, starting, running).
+    :ivar last_final: per job, its newest final run, so a retry that was pending when
+        the previous leader stopped is not lost.
+    """
+
+    jobs: tuple[JobSpec, ...]
+    last_scheduled: Mapping[str, datetime] = field(default_factory=dict)
+    runs: tuple[Run, ...] = ()
+    last_final: Mapping[str, Run] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class JobPut:
+    job: JobSpec
+
+
+@dataclass(frozen=True, slots=True)
+class JobRemoved:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequested:
+    """Start a job now, outside its schedule (``moroccron run``, the API, a trigger)."""
+
+    job: str
+    arguments: tuple[str, ...] | None = None
+    trigger: str = "manual"
+    caused_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KillRequested:
+    """Kill a job's live runs, or one task."""
+
+    job: str
+    task_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribed:
+    framework_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OffersReceived:
+    offers: tuple[Offer, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OfferRescinded:
+    offer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """A Mesos TaskStatus, reduced to what the engine decides on.
+
+    :ivar state: the Mesos state name, e.g. ``TASK_RUNNING``.
+    :ivar uuid: present when the update must be acknowledged.
+    """
+
+    task_id: str
+    state: str
+    agent_id: str | None = None
+    uuid: str | None = None
+    reason: str | None = None
+    message: str | None = None
+    source: str | None = None
+    exit_status: int | None = None
+    hostname: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLost:
+    agent_id: str
+
+
+Event = (Tick | Loaded | JobPut | JobRemoved | RunRequested | KillRequested | Subscribed | Disconnected
+         | OffersReceived | OfferRescinded | StatusUpdate | AgentLost)
+
+
+# --------------------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True, slots=True)
+class SaveRun:
+    """Create or update a run. ``new`` runs must not exist yet: the store refuses duplicates."""
+
+    run: Run
+    new: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SaveJobState:
+    job: str
+    last_scheduled_at: datetime | None
+    next_fire_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """ACCEPT one offer with a LAUNCH of these runs' tasks."""
+
+    offer_id: str
+    agent_id: str
+    hostname: str
+    runs: tuple[Run, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Decline:
+    offer_ids: tuple[str, ...]
+    refuse_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Kill:
+    task_id: str
+    agent_id: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledge:
+    agent_id: str
+    task_id: str
+    uuid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reconcile:
+    """Ask the master for task states; an empty ``tasks`` asks for all (implicit)."""
+
+    tasks: tuple[tuple[str, str | None], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Revive:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Suppress:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Hook:
+    """Call a plugin hook, after the step's state is committed."""
+
+    name: str
+    kwargs: Mapping[str, Any]
+
+
+Action = SaveRun | SaveJobState | Launch | Decline | Kill | Acknowledge | Reconcile | Revive | Suppress | Hook

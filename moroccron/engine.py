@@ -197,6 +197,10 @@ class Engine:
                     self._arm_timeout(run, run.launched_at or now)
         for job in event.jobs:
             self._catch_up(now, job, strict=True, out=out)
+        for run in (*event.runs, *event.last_final.values()):
+            # ad-hoc runs must not reuse a second an existing run of the job already has
+            if run.scheduled_at > self._last_adhoc.get(run.job, run.scheduled_at - timedelta(seconds=1)):
+                self._last_adhoc[run.job] = run.scheduled_at
         for name, last in event.last_final.items():
             job = self.jobs.get(name)
             if job is None or self._by_job.get(name):

@@ -43,7 +43,7 @@ class Loaded:
     :ivar jobs: every job.
     :ivar last_scheduled: per job, the last fire time already materialised as a run.
     :ivar runs: every run that is not final (queued, launched, starting, running).
-    :ivar last_final: per job, its newest final run, so a retry that was pending when
+    :ivar last_final: per job, its newest final run of any state, so a retry that was pending when
         the previous leader stopped is not lost.
     """
 

@@ -1,0 +1,5 @@
+"""SQL state: the :class:`Store` repository and, in :mod:`moroccron.store.models`, its schema."""
+
+from moroccron.store.store import JobRecord, Store, normalize_url
+
+__all__ = ["JobRecord", "Store", "normalize_url"]

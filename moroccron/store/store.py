@@ -1,0 +1,1028 @@
+"""The Store: the one repository through which moroccron reads and writes SQL state.
+
+The service, the CLI and the API all go through :class:`Store`; none of them sees a
+SQLAlchemy row. Each public method runs in a transaction of its own, or, given
+``tx=`` (a session from :meth:`Store.transaction`), inside the caller's transaction,
+wrapped in a savepoint so that a method that fails leaves nothing half-written behind
+even when the caller catches the error and goes on.
+
+Two database engines are supported and tested the same way:
+
+- SQLite (``sqlite:///path``): WAL, foreign keys and a busy timeout are switched on
+  for every connection, and write transactions start with ``BEGIN IMMEDIATE``. The
+  driver's own transaction handling is turned off because it starts transactions
+  lazily, at the first write, so a read-then-write transaction (the fencing check, a
+  compare-and-set on a job version) could interleave with another writer or fail with
+  ``SQLITE_BUSY`` without waiting. With ``BEGIN IMMEDIATE`` writers queue on the busy
+  timeout and every read inside a write transaction is consistent with its writes.
+- PostgreSQL (``postgresql+psycopg://``; ``postgresql://`` and ``postgres://`` are
+  rewritten to psycopg 3). Read committed, with explicit row locks where a decision
+  depends on a row read earlier in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    Table,
+    Text,
+    cast,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import StaticPool
+
+from moroccron.errors import Conflict, NotFound, StaleEpoch, ValidationError
+from moroccron.model import JobSpec, Owner, Run, RunState, RunTrigger
+from moroccron.store.models import (
+    FrameworkRow,
+    JobLabelRow,
+    JobOwnerRow,
+    JobParentRow,
+    JobRow,
+    JobStateRow,
+    OwnerRow,
+    RunRow,
+)
+
+__all__ = ["MIGRATIONS_DIR", "JobRecord", "Store", "normalize_url"]
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+"""The Alembic script directory, found through the package so it works when installed."""
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+"""How long a SQLite writer waits for another writer before giving up."""
+
+_WRITE = "moroccron_write"  # execution option: this connection's transactions write
+_CHUNK = 500  # names per IN (...) list: far below SQLite's and PostgreSQL's parameter limits
+_MIGRATION_LOCK_ID = 0x6D6F726F  # pg_advisory_xact_lock key ("moro") serialising upgrades
+
+LIVE_STATES: tuple[RunState, ...] = tuple(s for s in RunState if s.live)
+UNFINISHED_STATES: tuple[RunState, ...] = tuple(s for s in RunState if not s.final)
+FINAL_STATES: tuple[RunState, ...] = tuple(s for s in RunState if s.final)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """A stored job with its bookkeeping: what the API returns for ETags and audits."""
+
+    spec: JobSpec
+    id: int
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+# --------------------------------------------------------------------------- engine
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Parse a database URL, choosing psycopg 3 for PostgreSQL.
+
+    ``postgresql://`` would make SQLAlchemy look for psycopg2, which moroccron does not
+    depend on; Heroku-style ``postgres://`` is not recognised by SQLAlchemy at all.
+    """
+    u = make_url(url) if isinstance(url, str) else url
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+psycopg")
+    backend = u.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ValidationError.single("db", "unsupported database", u.render_as_string(hide_password=True),
+                                     "sqlite:///PATH or postgresql://USER@HOST/DB")
+    return u
+
+
+def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    # Take transaction control away from the sqlite3 module (see _sqlite_on_begin).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")  # off by default: ON DELETE CASCADE needs it
+        cursor.execute("PRAGMA journal_mode = WAL")  # readers do not block the writer, nor it them
+        cursor.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; safe with WAL
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    # IMMEDIATE takes the write lock at BEGIN (waiting up to busy_timeout), so a write
+    # transaction never has to upgrade a read lock, which SQLite refuses without waiting.
+    if conn.get_execution_options().get(_WRITE):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+def _dumps(value: Any) -> str:
+    """JSON as stored: compact, and deterministic, so that an unchanged spec serialises
+    to the stored text byte for byte (PostgreSQL's ``json`` keeps the text as given)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _create_engine(url: URL, *, pool_size: int, max_overflow: int, echo: bool) -> Engine:
+    common: dict[str, Any] = {"echo": echo, "json_serializer": _dumps, "json_deserializer": json.loads}
+    if url.get_backend_name() == "sqlite":
+        in_memory = url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+        if in_memory:
+            # One connection shared by everyone, or each connection would see its own
+            # empty database. Good for single-threaded tests only.
+            engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False},
+                                   **common)
+        else:
+            # A file database gets a QueuePool; SQLAlchemy then also sets
+            # check_same_thread=False, so pooled connections move between threads.
+            engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow, **common)
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    # psycopg prepares a statement after five runs, and PostgreSQL then may switch to a
+    # generic plan: right after a bulk load (stale statistics) the job lookups by a
+    # list of names became sequential scans, 70 times slower at 100,000 jobs. Plain
+    # statements also keep moroccron usable behind PgBouncer in transaction mode.
+    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True,
+                         connect_args={"prepare_threshold": None}, **common)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(field: str, value: datetime | None) -> datetime | None:
+    """Refuse naive datetimes with a message naming the field (the column type would too,
+    but wrapped in a database error that does not say which value was wrong)."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise ValidationError.single(field, "must be a datetime", value, "a timezone-aware datetime")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError.single(field, "must be timezone-aware", value.isoformat(),
+                                     "a datetime with tzinfo, e.g. datetime.now(UTC)")
+    return value.astimezone(UTC)
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _page(offset: int, limit: int) -> None:
+    if not isinstance(offset, int) or offset < 0:
+        raise ValidationError.single("offset", "must be an integer >= 0", offset, ">= 0")
+    if not isinstance(limit, int) or limit < 0:
+        raise ValidationError.single("limit", "must be an integer >= 0", limit, ">= 0")
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# The spec column read as text: decoding JSON costs more than the query itself at
+# 100,000 jobs, and a spec already built for the same version needs no decoding at all.
+_SPEC_TEXT = cast(JobRow.spec, Text).label("spec_text")
+
+
+def _search_text(spec: JobSpec) -> str:
+    return "\n".join((spec.name, spec.description, spec.command or "")).lower()
+
+
+def _job_columns(spec: JobSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "spec": spec.to_dict(),
+        "schedule": spec.schedule,
+        "disabled": spec.disabled,
+        "search_text": _search_text(spec),
+    }
+
+
+def _run_label(run: Run) -> str:
+    return f"run {run.task_id} of job {run.job!r} (scheduled {run.scheduled_at.isoformat()}, attempt {run.attempt})"
+
+
+def _run_columns(run: Run) -> dict[str, Any]:
+    """Every column of a run except the identity, the job id and the epoch."""
+    launched_at = _aware("launched_at", run.launched_at)
+    scheduled_at = _aware("scheduled_at", run.scheduled_at)
+    return {
+        "state": RunState(run.state).value,
+        "trigger": RunTrigger(run.trigger).value,
+        "queued_at": _aware("queued_at", run.queued_at),
+        "launched_at": launched_at,
+        "started_at": _aware("started_at", run.started_at),
+        "finished_at": _aware("finished_at", run.finished_at),
+        "skew_seconds": (launched_at - scheduled_at).total_seconds()
+        if launched_at is not None and scheduled_at is not None else None,
+        "exit_status": run.exit_status,
+        "reason": run.reason,
+        "message": run.message,
+        "agent_id": run.agent_id,
+        "hostname": run.hostname,
+        "arguments": list(run.arguments) if run.arguments is not None else None,
+        "caused_by": run.caused_by,
+    }
+
+
+def _run_from_row(row: RunRow) -> Run:
+    return Run(
+        job=row.job,
+        scheduled_at=row.scheduled_at,
+        attempt=row.attempt,
+        state=RunState(row.state),
+        trigger=RunTrigger(row.trigger),
+        queued_at=row.queued_at,
+        launched_at=row.launched_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        exit_status=row.exit_status,
+        reason=row.reason,
+        message=row.message,
+        agent_id=row.agent_id,
+        hostname=row.hostname,
+        arguments=tuple(row.arguments) if row.arguments is not None else None,
+        caused_by=row.caused_by,
+        id=row.id,
+    )
+
+
+def _owner_columns(owner: Owner) -> dict[str, Any]:
+    return {
+        "name": owner.name,
+        "email": owner.email,
+        "slack": owner.slack,
+        "pagerduty": owner.pagerduty,
+        "preferences": {event: list(channels) for event, channels in owner.preferences.items()},
+        "mute_until": _aware("mute_until", owner.mute_until),
+    }
+
+
+def _owner_from_row(row: OwnerRow) -> Owner:
+    return Owner(id=row.id, name=row.name, email=row.email, slack=row.slack, pagerduty=row.pagerduty,
+                 preferences=dict(row.preferences), mute_until=row.mute_until)
+
+
+def _is_foreign_key_violation(exc: IntegrityError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) == "23503" or "FOREIGN KEY" in str(exc.orig)
+
+
+def _table(cls: type[Any]) -> Table:
+    table = cls.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+# --------------------------------------------------------------------------- the store
+
+
+class Store:
+    """SQL state of moroccron: jobs, runs, owners, scheduler bookkeeping, leadership.
+
+    Thread-safe: one Store per process, shared by the scheduler, API and CLI threads;
+    each transaction takes its own pooled connection.
+
+    :param url: ``sqlite:///PATH`` or a PostgreSQL URL (``postgresql://`` is rewritten
+        to ``postgresql+psycopg://``). ``sqlite://`` (in memory) works for
+        single-threaded tests only.
+    :param pool_size: connections kept open; ``max_overflow`` more may be opened briefly.
+    """
+
+    def __init__(self, url: str | URL, *, pool_size: int = 5, max_overflow: int = 10,
+                 echo: bool = False) -> None:
+        self.url = normalize_url(url)
+        self.engine = _create_engine(self.url, pool_size=pool_size, max_overflow=max_overflow, echo=echo)
+        # Same pool and events; only the BEGIN statement differs (on SQLite).
+        self._write_engine = self.engine.execution_options(**{_WRITE: True})
+        self._spec_cache: dict[int, tuple[int, JobSpec]] = {}  # job id: (hash of stored JSON, spec)
+        self._spec_cache_lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str | URL, **kwargs: Any) -> Store:
+        """Same as ``Store(url, ...)``; reads better at call sites that pass config values."""
+        return cls(url, **kwargs)
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        """Close every pooled connection (PostgreSQL then forgets this client)."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.url.render_as_string(hide_password=True)!r})"
+
+    # ------------------------------------------------------------------ transactions
+
+    @contextmanager
+    def transaction(self, *, readonly: bool = False) -> Iterator[Session]:
+        """One database transaction: commit when the block ends, roll back if it raises.
+
+        Pass the session to store methods as ``tx=`` to make several changes atomic::
+
+            with store.transaction() as tx:
+                store.update_run(run, epoch=epoch, tx=tx)
+                store.set_job_state(run.job, run.scheduled_at, next_fire, tx=tx)
+
+        ``readonly=True`` only matters on SQLite, where it lets the transaction start
+        without waiting for the write lock. An integrity error that no method turned
+        into a precise message still comes out as :class:`Conflict`.
+        """
+        engine = self.engine if readonly else self._write_engine
+        with Session(engine, expire_on_commit=False, autoflush=False) as session:
+            try:
+                with session.begin():
+                    yield session
+            except IntegrityError as exc:
+                raise Conflict(f"change refused by the database: {exc.orig}") from exc
+
+    @contextmanager
+    def _tx(self, tx: Session | None, *, readonly: bool = False) -> Iterator[Session]:
+        """The caller's transaction (inside a savepoint) or a new one."""
+        if tx is None:
+            with self.transaction(readonly=readonly) as session:
+                yield session
+        elif readonly:
+            yield tx
+        else:
+            with tx.begin_nested():
+                yield tx
+
+    # ------------------------------------------------------------------ schema
+
+    def alembic_config(self, connection: Connection | None = None) -> Config:
+        """An Alembic config for this database, built in code: no alembic.ini needed.
+
+        With ``connection``, migrations run on it (and inside its transaction);
+        moroccron/migrations/env.py looks for it in ``config.attributes``.
+        """
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        # ConfigParser interpolates '%', which URL-encoded passwords contain.
+        cfg.set_main_option("sqlalchemy.url",
+                            self.url.render_as_string(hide_password=False).replace("%", "%%"))
+        if connection is not None:
+            cfg.attributes["connection"] = connection
+        return cfg
+
+    @contextmanager
+    def migration_connection(self) -> Iterator[Connection]:
+        """A connection in a write transaction, ready for Alembic.
+
+        PostgreSQL: an advisory lock makes instances that start at the same time run
+        the upgrade one after the other (the second then finds nothing to do).
+        SQLite: ``BEGIN IMMEDIATE`` serialises them, and foreign keys are switched off
+        for the migration, because Alembic's batch mode rebuilds a table by copying it
+        and dropping the original, which with foreign keys on would cascade-delete
+        every dependent row. ``PRAGMA foreign_key_check`` then refuses to commit a
+        migration that left a dangling reference.
+        """
+        with self._write_engine.connect() as conn:
+            raw = conn.connection.dbapi_connection if self.dialect == "sqlite" else None
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction
+            try:
+                with conn.begin():
+                    if self.dialect == "postgresql":
+                        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})")
+                    yield conn
+                    if raw is not None:
+                        bad = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                        if bad:
+                            raise RuntimeError(f"migration left dangling foreign keys: {bad[:10]}")
+            finally:
+                if raw is not None:
+                    raw.execute("PRAGMA foreign_keys = ON")
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Migrate the schema up to ``revision`` (``moroccron db upgrade``)."""
+        with self.migration_connection() as conn:
+            command.upgrade(self.alembic_config(conn), revision)
+
+    def downgrade(self, revision: str) -> None:
+        """Migrate the schema down to ``revision`` (``"base"`` drops every table)."""
+        with self.migration_connection() as conn:
+            command.downgrade(self.alembic_config(conn), revision)
+
+    def current_revision(self) -> str | None:
+        """The revision the database is at, or None for an empty database."""
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def head_revision(self) -> str | None:
+        """The newest revision this version of moroccron knows."""
+        return ScriptDirectory.from_config(self.alembic_config()).get_current_head()
+
+    def ensure_schema(self) -> None:
+        """Upgrade to the newest schema; what ``moroccron serve`` does at start."""
+        self.upgrade("head")
+
+    # ------------------------------------------------------------------ jobs
+
+    def create_job(self, spec: JobSpec, *, tx: Session | None = None) -> int:
+        """Store a new job and return its id.
+
+        :raises Conflict: a job with this name exists.
+        """
+        with self._tx(tx) as s:
+            ((_, _, job_id),) = self._write_jobs(s, [spec], expected={spec.name: 0})
+            return job_id
+
+    def put_job(self, spec: JobSpec, *, expected_version: int | None = None,
+                tx: Session | None = None) -> tuple[JobSpec, bool]:
+        """Create the job or replace it; return ``(spec, created)``.
+
+        :param expected_version: replace only if the stored version is this one (the
+            version the client read), so two editors cannot silently overwrite each
+            other; ``0`` means "only if it does not exist yet"; None replaces whatever
+            is there. Storing a spec equal to the stored one changes nothing and keeps
+            the version, so re-applying the same definitions is free.
+        :raises Conflict: the version did not match.
+        """
+        with self._tx(tx) as s:
+            ((stored, created, _),) = self._write_jobs(s, [spec], expected={spec.name: expected_version})
+            return stored, created
+
+    def apply_jobs(self, upserts: Sequence[JobSpec], deletes: Iterable[str] = (), *,
+                   tx: Session | None = None) -> None:
+        """Create or replace ``upserts`` and delete ``deletes``, all or nothing.
+
+        This is ``moroccron jobs apply``: a repository of definitions lands as one
+        change, or, if any part of it is refused, not at all.
+
+        :raises NotFound: a job to delete does not exist (nothing is changed).
+        :raises ValidationError: a name is listed twice, or both upserted and deleted.
+        """
+        deletes = list(deletes)
+        upserted = {spec.name for spec in upserts}
+        both = sorted(upserted.intersection(deletes))
+        if both:
+            raise ValidationError.single("deletes", "jobs both upserted and deleted", both,
+                                         "each job name in at most one of the two lists")
+        if len(set(deletes)) != len(deletes):
+            raise ValidationError.single("deletes", "lists a job more than once", deletes, "distinct names")
+        with self._tx(tx) as s:
+            self._delete_jobs(s, deletes)
+            self._write_jobs(s, list(upserts), expected={})
+
+    def get_job(self, name: str, *, tx: Session | None = None) -> JobSpec:
+        """The job's spec. :raises NotFound: no job has this name."""
+        return self.get_job_record(name, tx=tx).spec
+
+    def get_job_record(self, name: str, *, tx: Session | None = None) -> JobRecord:
+        """The job with its id, version and timestamps. :raises NotFound:"""
+        with self._tx(tx, readonly=True) as s:
+            row = s.connection().execute(
+                select(JobRow.id, JobRow.version, _SPEC_TEXT, JobRow.created_at, JobRow.updated_at)
+                .where(JobRow.name == name)).one_or_none()
+            if row is None:
+                raise NotFound(f"job {name!r} not found")
+            return JobRecord(self._spec(row.id, row.spec_text), row.id, row.version,
+                             row.created_at, row.updated_at)
+
+    def list_jobs(self, *, owner: str | None = None, q: str | None = None,
+                  label: tuple[str, str] | None = None, disabled: bool | None = None,
+                  offset: int = 0, limit: int = 100,
+                  tx: Session | None = None) -> tuple[list[JobSpec], int]:
+        """One page of jobs, ordered by name, and how many jobs match in all.
+
+        :param owner: only jobs this owner owns.
+        :param q: case-insensitive substring of the name, description or command.
+        :param label: ``(key, value)``: only jobs with this label.
+        :param disabled: only disabled (True) or enabled (False) jobs.
+        """
+        _page(offset, limit)
+        conditions: list[Any] = []
+        if owner is not None:
+            conditions.append(JobRow.id.in_(select(JobOwnerRow.job_id).where(JobOwnerRow.owner == owner)))
+        if label is not None:
+            key, value = label
+            conditions.append(JobRow.id.in_(
+                select(JobLabelRow.job_id).where(JobLabelRow.key == key, JobLabelRow.value == value)))
+        if disabled is not None:
+            conditions.append(JobRow.disabled == disabled)
+        if q:
+            conditions.append(JobRow.search_text.like(f"%{_like_escape(q.lower())}%", escape="\\"))
+        with self._tx(tx, readonly=True) as s:
+            total = s.scalar(select(func.count()).select_from(JobRow).where(*conditions)) or 0
+            rows = s.connection().execute(select(JobRow.id, _SPEC_TEXT).where(*conditions)
+                                          .order_by(JobRow.name).offset(offset).limit(limit))
+            return [self._spec(r.id, r.spec_text) for r in rows], total
+
+    def all_jobs(self, *, tx: Session | None = None) -> list[JobSpec]:
+        """Every job, ordered by name: what a new leader loads.
+
+        One query over one table, read through Core (no ORM row overhead). Specs
+        already built from the same stored text are reused undecoded, so a reload after
+        a few changes decodes and validates only the changed jobs.
+        """
+        with self._tx(tx, readonly=True) as s:
+            rows = s.connection().execute(
+                select(JobRow.id, _SPEC_TEXT).order_by(JobRow.name)).all()
+        specs = [self._spec(r.id, r.spec_text) for r in rows]
+        live = {r.id for r in rows}
+        with self._spec_cache_lock:
+            for job_id in [k for k in self._spec_cache if k not in live]:
+                del self._spec_cache[job_id]
+        return specs
+
+    def delete_job(self, name: str, *, tx: Session | None = None) -> None:
+        """Delete the job with its runs, labels and scheduler state.
+
+        :raises NotFound: no job has this name.
+        """
+        with self._tx(tx) as s:
+            self._delete_jobs(s, [name])
+
+    def set_disabled(self, name: str, disabled: bool, *, tx: Session | None = None) -> JobSpec:
+        """Disable or enable a job (a new version, unless it already was). :raises NotFound:"""
+        with self._tx(tx) as s:
+            # Locked while read, so a concurrent edit of another field is not undone.
+            row = s.connection().execute(select(JobRow.id, JobRow.version, _SPEC_TEXT)
+                                         .where(JobRow.name == name).with_for_update()).one_or_none()
+            if row is None:
+                raise NotFound(f"job {name!r} not found")
+            spec = self._spec(row.id, row.spec_text)
+            if spec.disabled == disabled:
+                return spec
+            ((stored, _, _),) = self._write_jobs(s, [spec.evolve(disabled=disabled)],
+                                                 expected={name: row.version})
+            return stored
+
+    def children_of(self, name: str, *, tx: Session | None = None) -> list[str]:
+        """Names of the jobs that list ``name`` as a parent, sorted."""
+        with self._tx(tx, readonly=True) as s:
+            stmt = (select(JobRow.name).join(JobParentRow, JobParentRow.job_id == JobRow.id)
+                    .where(JobParentRow.parent == name).order_by(JobRow.name))
+            return list(s.scalars(stmt))
+
+    def _spec(self, job_id: int, text: str) -> JobSpec:
+        """Decode and build (validate) a stored spec, once per distinct stored text.
+
+        Keyed by the text's hash rather than the version, so the cache stays right
+        even when ids and versions start again (a database restored or recreated).
+        """
+        digest = hash(text)
+        cached = self._spec_cache.get(job_id)
+        if cached is not None and cached[0] == digest:
+            return cached[1]
+        spec = JobSpec.from_dict(json.loads(text))
+        with self._spec_cache_lock:
+            self._spec_cache[job_id] = (digest, spec)
+        return spec
+
+    def _delete_jobs(self, s: Session, names: Sequence[str]) -> None:
+        found: set[str] = set()
+        for chunk in _chunks(names, _CHUNK):
+            found.update(s.scalars(delete(JobRow).where(JobRow.name.in_(chunk)).returning(JobRow.name)
+                                   .execution_options(synchronize_session=False)))
+        missing = [n for n in names if n not in found]
+        if len(missing) == 1:
+            raise NotFound(f"job {missing[0]!r} not found")
+        if missing:
+            raise NotFound(f"jobs not found: {', '.join(repr(n) for n in missing)}")
+
+    def _write_jobs(self, s: Session, specs: Sequence[JobSpec],
+                    expected: Mapping[str, int | None]) -> list[tuple[JobSpec, bool, int]]:
+        """Insert or replace jobs and their index rows; ``[(spec, created, id)]`` in order.
+
+        The stored rows are locked first (``FOR UPDATE`` on PostgreSQL; SQLite holds
+        the write lock already), so the version compare-and-set cannot race.
+        """
+        names = [spec.name for spec in specs]
+        if len(set(names)) != len(names):
+            dupes = sorted(n for n, count in Counter(names).items() if count > 1)
+            raise ValidationError.single("jobs", "lists a job more than once", dupes, "distinct job names")
+        existing: dict[str, Any] = {}
+        for chunk in _chunks(names, _CHUNK):
+            found = s.connection().execute(select(JobRow.id, JobRow.name, JobRow.version, _SPEC_TEXT)
+                                           .where(JobRow.name.in_(chunk)).with_for_update())
+            existing.update((r.name, r) for r in found)
+
+        now = _utcnow()
+        results: list[tuple[JobSpec, bool, int] | None] = []
+        updates: list[dict[str, Any]] = []
+        inserts: list[dict[str, Any]] = []
+        insert_at: list[int] = []
+        for i, spec in enumerate(specs):
+            want = expected.get(spec.name)
+            row = existing.get(spec.name)
+            if row is None:
+                if want:
+                    raise Conflict(f"job {spec.name!r} does not exist (expected version {want}): "
+                                   "it was deleted since you read it")
+                inserts.append({**_job_columns(spec), "version": 1, "created_at": now, "updated_at": now})
+                insert_at.append(i)
+                results.append(None)
+                continue
+            if want == 0:
+                raise Conflict(f"job {spec.name!r} already exists")
+            if want is not None and want != row.version:
+                raise Conflict(f"job {spec.name!r} is at version {row.version}, not {want}: "
+                               "it was changed since you read it")
+            columns = _job_columns(spec)
+            # Text, not decoded JSON, is compared: re-applying 100,000 unchanged jobs
+            # then costs one serialisation each. A spec stored by another serialiser
+            # merely gets one spurious new version.
+            if _dumps(columns["spec"]) != row.spec_text:
+                updates.append({**columns, "id": row.id, "version": row.version + 1, "updated_at": now})
+            results.append((spec, False, row.id))
+
+        if updates:
+            s.execute(update(JobRow), updates)
+            changed = [u["id"] for u in updates]
+            for table in (JobOwnerRow, JobLabelRow, JobParentRow):
+                for id_chunk in _chunks(changed, _CHUNK):
+                    s.execute(delete(table).where(table.job_id.in_(id_chunk))
+                              .execution_options(synchronize_session=False))
+        if inserts:
+            try:
+                new_ids = list(s.scalars(insert(JobRow).returning(JobRow.id, sort_by_parameter_order=True),
+                                         inserts))
+            except IntegrityError as exc:
+                raise Conflict(f"job {inserts[0]['name']!r} was created concurrently; try again"
+                               if len(inserts) == 1 else
+                               f"some of the jobs were created concurrently; try again ({exc.orig})") from exc
+            for i, job_id in zip(insert_at, new_ids, strict=True):
+                results[i] = (specs[i], True, job_id)
+
+        touched = {u["id"] for u in updates}
+        owners: list[dict[str, Any]] = []
+        labels: list[dict[str, Any]] = []
+        parents: list[dict[str, Any]] = []
+        for result in results:
+            assert result is not None
+            spec, created, job_id = result
+            if not created and job_id not in touched:
+                continue
+            owners.extend({"job_id": job_id, "owner": o} for o in dict.fromkeys(spec.owners))
+            labels.extend({"job_id": job_id, "key": k, "value": v} for k, v in spec.labels.items())
+            parents.extend({"job_id": job_id, "parent": p} for p in spec.parents)
+        for table, rows in ((JobOwnerRow, owners), (JobLabelRow, labels), (JobParentRow, parents)):
+            if rows:
+                s.execute(insert(table), rows)
+        return [r for r in results if r is not None]
+
+    def _job_id(self, s: Session, name: str) -> int:
+        job_id = s.scalar(select(JobRow.id).where(JobRow.name == name))
+        if job_id is None:
+            raise NotFound(f"job {name!r} not found")
+        return job_id
+
+    # ------------------------------------------------------------------ runs
+
+    def create_run(self, run: Run, *, epoch: int | None = None, tx: Session | None = None) -> Run:
+        """Store a new run; return it with its id.
+
+        Fencing: with ``epoch`` (the caller's leadership epoch), the write is refused
+        if a newer leader has taken over. The check and the insert are one atomic
+        step: on PostgreSQL the framework row is read ``FOR SHARE``, which
+        :meth:`take_leadership`'s update must wait for, so a leadership change either
+        happens before the check (and the write is refused) or after the commit. On
+        SQLite the transaction already holds the database's write lock.
+
+        :raises Conflict: a run with the same identity (job, scheduled_at, attempt) or
+            task id exists: it was launched already, perhaps by a previous leader.
+        :raises StaleEpoch: ``epoch`` is older than the current leader's.
+        :raises NotFound: the job does not exist.
+        """
+        columns = _run_columns(run)
+        with self._tx(tx) as s:
+            self._check_epoch(s, epoch)
+            job_id = self._job_id(s, run.job)
+            values = {**columns, "job_id": job_id, "job": run.job, "scheduled_at": run.scheduled_at,
+                      "attempt": run.attempt, "task_id": run.task_id, "epoch": epoch}
+            try:
+                run_id = s.scalar(insert(RunRow).values(**values).returning(RunRow.id))
+            except IntegrityError as exc:
+                if _is_foreign_key_violation(exc):  # the job was deleted just now
+                    raise NotFound(f"job {run.job!r} not found") from exc
+                raise Conflict(f"{_run_label(run)} already exists") from exc
+            assert run_id is not None
+            return run.evolve(id=run_id)
+
+    def update_run(self, run: Run, *, epoch: int | None = None, tx: Session | None = None) -> Run:
+        """Overwrite a run's state and timestamps, found by its identity.
+
+        State transitions are the Engine's business and are not checked here.
+        Fencing as for :meth:`create_run`.
+
+        :raises NotFound: no such run. :raises StaleEpoch:
+        """
+        columns = _run_columns(run)
+        with self._tx(tx) as s:
+            self._check_epoch(s, epoch)
+            run_id = s.scalar(update(RunRow)
+                              .where(RunRow.job == run.job, RunRow.scheduled_at == run.scheduled_at,
+                                     RunRow.attempt == run.attempt)
+                              .values(**columns).returning(RunRow.id)
+                              .execution_options(synchronize_session=False))
+            if run_id is None:
+                raise NotFound(f"{_run_label(run)} not found")
+            return run.evolve(id=run_id)
+
+    def get_run(self, job: str, scheduled_at: datetime, attempt: int = 0, *,
+                tx: Session | None = None) -> Run:
+        """The run with this identity. :raises NotFound:"""
+        when = _aware("scheduled_at", scheduled_at)
+        return self._one_run(
+            select(RunRow).where(RunRow.job == job, RunRow.scheduled_at == when, RunRow.attempt == attempt),
+            f"run of job {job!r} scheduled {scheduled_at.isoformat()} attempt {attempt} not found", tx)
+
+    def get_run_by_id(self, run_id: int, *, tx: Session | None = None) -> Run:
+        """:raises NotFound:"""
+        return self._one_run(select(RunRow).where(RunRow.id == run_id), f"run {run_id} not found", tx)
+
+    def get_run_by_task_id(self, task_id: str, *, tx: Session | None = None) -> Run:
+        """The run a Mesos status update is about. :raises NotFound:"""
+        return self._one_run(select(RunRow).where(RunRow.task_id == task_id),
+                             f"run with task id {task_id!r} not found", tx)
+
+    def list_runs(self, job: str | None = None, *, states: Iterable[RunState | str] | None = None,
+                  offset: int = 0, limit: int = 100, newest_first: bool = True,
+                  tx: Session | None = None) -> tuple[list[Run], int]:
+        """One page of runs (of one job, or of all), by scheduled time, and the total.
+
+        An unknown job has no runs: this returns ``([], 0)`` rather than raising.
+        """
+        _page(offset, limit)
+        conditions: list[Any] = []
+        if job is not None:
+            conditions.append(RunRow.job == job)
+        if states is not None:
+            conditions.append(RunRow.state.in_([RunState(st).value for st in states]))
+        if newest_first:
+            order = (RunRow.scheduled_at.desc(), RunRow.attempt.desc(), RunRow.id.desc())
+        else:
+            order = (RunRow.scheduled_at.asc(), RunRow.attempt.asc(), RunRow.id.asc())
+        with self._tx(tx, readonly=True) as s:
+            total = s.scalar(select(func.count()).select_from(RunRow).where(*conditions)) or 0
+            rows = s.scalars(select(RunRow).where(*conditions).order_by(*order).offset(offset).limit(limit))
+            return [_run_from_row(r) for r in rows], total
+
+    def live_runs(self, *, tx: Session | None = None) -> list[Run]:
+        """Runs whose Mesos task exists or may exist (launched, starting, running):
+        what a new leader reconciles with the master. Oldest first."""
+        return self._runs_in(LIVE_STATES, tx)
+
+    def unfinished_runs(self, *, tx: Session | None = None) -> list[Run]:
+        """Every run not in a final state (waiting and queued too): what a new leader
+        puts back into its queue. Oldest first."""
+        return self._runs_in(UNFINISHED_STATES, tx)
+
+    def last_run(self, job: str, *, tx: Session | None = None) -> Run | None:
+        """The job's newest run (latest scheduled_at, then highest attempt), or None."""
+        with self._tx(tx, readonly=True) as s:
+            row = s.scalars(select(RunRow).where(RunRow.job == job)
+                            .order_by(RunRow.scheduled_at.desc(), RunRow.attempt.desc()).limit(1)).first()
+            return _run_from_row(row) if row is not None else None
+
+    def last_final_runs(self, *, tx: Session | None = None) -> dict[str, Run]:
+        """Per job, its newest final run (latest scheduled_at, then highest attempt).
+
+        What a new leader needs to decide whether a retry was pending when the previous
+        leader stopped. One query: the runs ranked per job, the first of each kept.
+        """
+        rank = func.row_number().over(
+            partition_by=RunRow.job_id, order_by=(RunRow.scheduled_at.desc(), RunRow.attempt.desc())
+        ).label("rank")
+        ranked = (select(RunRow.id, rank)
+                  .where(RunRow.state.in_([st.value for st in FINAL_STATES])).subquery())
+        with self._tx(tx, readonly=True) as s:
+            rows = s.scalars(select(RunRow).join(ranked, ranked.c.id == RunRow.id).where(ranked.c.rank == 1))
+            return {r.job: _run_from_row(r) for r in rows}
+
+    def prune_runs(self, keep_per_job: int, batch: int = 1000) -> int:
+        """Delete all but the newest ``keep_per_job`` runs of each job; return how many.
+
+        Unfinished runs are never deleted (a live task must stay reconcilable), though
+        they count towards the runs kept. Deletes go in transactions of ``batch`` rows
+        so that pruning a large history never holds the write lock for long.
+        """
+        if not isinstance(keep_per_job, int) or keep_per_job < 0:
+            raise ValidationError.single("keep_per_job", "must be an integer >= 0", keep_per_job, ">= 0")
+        if not isinstance(batch, int) or batch < 1:
+            raise ValidationError.single("batch", "must be an integer >= 1", batch, ">= 1")
+        rank = func.row_number().over(
+            partition_by=RunRow.job_id,
+            order_by=(RunRow.scheduled_at.desc(), RunRow.attempt.desc(), RunRow.id.desc()),
+        ).label("rank")
+        ranked = select(RunRow.id, RunRow.state, rank).subquery()
+        finals = [st.value for st in FINAL_STATES]
+        with self.transaction(readonly=True) as s:
+            ids = list(s.scalars(select(ranked.c.id)
+                                 .where(ranked.c.rank > keep_per_job, ranked.c.state.in_(finals))
+                                 .order_by(ranked.c.id)))
+        deleted = 0
+        for chunk in _chunks(ids, batch):
+            with self.transaction() as s:
+                # Checking the state again: the ids were read in another transaction.
+                result = s.execute(delete(RunRow).where(RunRow.id.in_(chunk), RunRow.state.in_(finals))
+                                   .execution_options(synchronize_session=False))
+                deleted += result.rowcount  # type: ignore[attr-defined]
+        return deleted
+
+    def _one_run(self, stmt: Select[Any], missing: str, tx: Session | None) -> Run:
+        with self._tx(tx, readonly=True) as s:
+            row = s.scalars(stmt).first()
+            if row is None:
+                raise NotFound(missing)
+            return _run_from_row(row)
+
+    def _runs_in(self, states: Iterable[RunState], tx: Session | None) -> list[Run]:
+        with self._tx(tx, readonly=True) as s:
+            rows = s.scalars(select(RunRow).where(RunRow.state.in_([st.value for st in states]))
+                             .order_by(RunRow.scheduled_at, RunRow.attempt, RunRow.id))
+            return [_run_from_row(r) for r in rows]
+
+    def _check_epoch(self, s: Session, epoch: int | None) -> None:
+        """Fencing: refuse a write from a leader that has been replaced (see create_run)."""
+        if epoch is None:
+            return
+        current = s.scalar(select(FrameworkRow.leader_epoch).where(FrameworkRow.id == 1)
+                           .with_for_update(read=True)) or 0
+        if epoch < current:
+            raise StaleEpoch(f"leadership epoch {epoch} has ended (the current leader's is {current}): "
+                             "this instance is no longer the leader and must not write runs")
+
+    # ------------------------------------------------------------------ scheduler state
+
+    def get_job_states(self, *, tx: Session | None = None) -> dict[str, tuple[datetime | None, datetime | None]]:
+        """``{job name: (last_scheduled_at, next_fire_at)}`` for every job that has one."""
+        with self._tx(tx, readonly=True) as s:
+            rows = s.execute(select(JobRow.name, JobStateRow.last_scheduled_at, JobStateRow.next_fire_at)
+                             .join(JobStateRow, JobStateRow.job_id == JobRow.id))
+            return {r.name: (r.last_scheduled_at, r.next_fire_at) for r in rows}
+
+    def set_job_state(self, name: str, last_scheduled_at: datetime | None, next_fire_at: datetime | None,
+                      *, epoch: int | None = None, tx: Session | None = None) -> None:
+        """Remember the last fire time materialised for a job and its next one.
+
+        :raises NotFound: no such job. :raises StaleEpoch: as for :meth:`create_run`.
+        """
+        self.set_job_states({name: (last_scheduled_at, next_fire_at)}, epoch=epoch, tx=tx)
+
+    def set_job_states(self, states: Mapping[str, tuple[datetime | None, datetime | None]], *,
+                       epoch: int | None = None, tx: Session | None = None) -> None:
+        """:meth:`set_job_state` for many jobs in one transaction (and few statements)."""
+        values = {name: (_aware("last_scheduled_at", last), _aware("next_fire_at", nxt))
+                  for name, (last, nxt) in states.items()}
+        if not values:
+            return
+        with self._tx(tx) as s:
+            self._check_epoch(s, epoch)
+            names = list(values)
+            ids: dict[str, int] = {}
+            for chunk in _chunks(names, _CHUNK):
+                ids.update((r.name, r.id) for r in s.execute(select(JobRow.id, JobRow.name)
+                                                             .where(JobRow.name.in_(chunk))))
+            missing = [n for n in names if n not in ids]
+            if missing:
+                raise NotFound(f"job {missing[0]!r} not found" if len(missing) == 1 else
+                               f"jobs not found: {', '.join(repr(n) for n in missing)}")
+            rows = [{"job_id": ids[n], "last_scheduled_at": last, "next_fire_at": nxt}
+                    for n, (last, nxt) in values.items()]
+            table = _table(JobStateRow)
+            stmt = self._insert(table)
+            s.execute(stmt.on_conflict_do_update(
+                index_elements=[table.c.job_id],
+                set_={"last_scheduled_at": stmt.excluded.last_scheduled_at,
+                      "next_fire_at": stmt.excluded.next_fire_at}), rows)
+
+    def _insert(self, table: Table) -> Any:
+        """The dialect's INSERT, which knows ON CONFLICT (both dialects spell it the same)."""
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    # ------------------------------------------------------------------ owners
+
+    def put_owner(self, owner: Owner, *, tx: Session | None = None) -> bool:
+        """Create or replace an owner; return True if it was created.
+
+        :raises Conflict: another client created the same owner at the same moment.
+        """
+        columns = _owner_columns(owner)
+        with self._tx(tx) as s:
+            result = s.execute(update(OwnerRow).where(OwnerRow.id == owner.id).values(**columns)
+                               .execution_options(synchronize_session=False))
+            if result.rowcount:  # type: ignore[attr-defined]
+                return False
+            try:
+                s.execute(insert(OwnerRow).values(id=owner.id, **columns))
+            except IntegrityError as exc:
+                raise Conflict(f"owner {owner.id!r} was created concurrently; try again") from exc
+            return True
+
+    def get_owner(self, owner_id: str, *, tx: Session | None = None) -> Owner:
+        """:raises NotFound:"""
+        with self._tx(tx, readonly=True) as s:
+            row = s.get(OwnerRow, owner_id)
+            if row is None:
+                raise NotFound(f"owner {owner_id!r} not found")
+            return _owner_from_row(row)
+
+    def list_owners(self, *, tx: Session | None = None) -> list[Owner]:
+        """Every owner, by id."""
+        with self._tx(tx, readonly=True) as s:
+            return [_owner_from_row(r) for r in s.scalars(select(OwnerRow).order_by(OwnerRow.id))]
+
+    def delete_owner(self, owner_id: str, *, tx: Session | None = None) -> None:
+        """Forget an owner's preferences (jobs keep naming them). :raises NotFound:"""
+        with self._tx(tx) as s:
+            result = s.execute(delete(OwnerRow).where(OwnerRow.id == owner_id)
+                               .execution_options(synchronize_session=False))
+            if not result.rowcount:  # type: ignore[attr-defined]
+                raise NotFound(f"owner {owner_id!r} not found")
+
+    # ------------------------------------------------------------------ framework
+
+    def get_framework_id(self, *, tx: Session | None = None) -> str | None:
+        """The FrameworkID Mesos assigned, to re-subscribe with after a failover."""
+        with self._tx(tx, readonly=True) as s:
+            return s.scalar(select(FrameworkRow.framework_id).where(FrameworkRow.id == 1))
+
+    def set_framework_id(self, framework_id: str | None, *, tx: Session | None = None) -> None:
+        """Persist the FrameworkID (None forgets it, e.g. after the master tore it down)."""
+        with self._tx(tx) as s:
+            self._framework_row(s)
+            s.execute(update(FrameworkRow).where(FrameworkRow.id == 1)
+                      .values(framework_id=framework_id, updated_at=_utcnow())
+                      .execution_options(synchronize_session=False))
+
+    def take_leadership(self, leader_id: str, address: str, *, tx: Session | None = None) -> int:
+        """Record a new leader and return its epoch, one more than any before.
+
+        Call it after winning the ZooKeeper election and before writing any run; pass
+        the epoch to every run write so that writes of the previous leader, should it
+        still be running, are refused.
+        """
+        with self._tx(tx) as s:
+            self._framework_row(s)
+            epoch = s.scalar(update(FrameworkRow).where(FrameworkRow.id == 1)
+                             .values(leader_epoch=FrameworkRow.leader_epoch + 1, leader_id=leader_id,
+                                     leader_address=address, updated_at=_utcnow())
+                             .returning(FrameworkRow.leader_epoch)
+                             .execution_options(synchronize_session=False))
+            assert epoch is not None
+            return epoch
+
+    def leader(self, *, tx: Session | None = None) -> dict[str, Any] | None:
+        """The last leader recorded: ``{"leader_id", "address", "epoch", "updated_at"}``,
+        or None if no instance ever led. It may have died since; ZooKeeper knows."""
+        with self._tx(tx, readonly=True) as s:
+            row = s.get(FrameworkRow, 1)
+            if row is None or row.leader_id is None:
+                return None
+            return {"leader_id": row.leader_id, "address": row.leader_address,
+                    "epoch": row.leader_epoch, "updated_at": row.updated_at}
+
+    def current_epoch(self, *, tx: Session | None = None) -> int:
+        """The current leadership epoch (0 before anyone led)."""
+        with self._tx(tx, readonly=True) as s:
+            return s.scalar(select(FrameworkRow.leader_epoch).where(FrameworkRow.id == 1)) or 0
+
+    def _framework_row(self, s: Session) -> None:
+        """Make sure the single framework row exists (the initial migration creates it;
+        this covers a schema created some other way)."""
+        table = _table(FrameworkRow)
+        s.execute(self._insert(table).values(id=1, leader_epoch=0)
+                  .on_conflict_do_nothing(index_elements=[table.c.id]))

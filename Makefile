@@ -32,8 +32,7 @@ $(APT_STAMP): | $(STAMP)
 	@touch $@
 
 run: $(STAMP)
-	$(VENV)/bin/moroccron jobs apply examples/jobs
-	$(VENV)/bin/moroccron jobs next
+	$(VENV)/bin/moroccron serve --jobs examples/jobs
 
 test: $(STAMP) system-deps
 	$(VENV)/bin/ruff check moroccron tests bench plugins

@@ -161,6 +161,31 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from moroccron.service import serve
+
+    return serve(_settings(args))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import requests
+
+    settings = _settings(args)
+    url = (args.api or f"http://{settings.bind}").rstrip("/") + f"/api/v1/jobs/{args.name}/runs"
+    body = {"arguments": args.arguments} if args.arguments else None
+    try:
+        resp = requests.post(url, json=body, timeout=15)
+    except requests.RequestException as exc:
+        print(f"moroccron: error: cannot reach the scheduler at {url}: {exc}", file=sys.stderr)
+        return 1
+    data = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
+    if resp.status_code >= 400:
+        print(f"moroccron: error: {data.get('error') or resp.text}", file=sys.stderr)
+        return 1
+    print(f"started {data['task_id']} ({data['state']})")
+    return 0
+
+
 def cmd_local_mesos(args: argparse.Namespace) -> int:
     from moroccron.mesos import local
 
@@ -216,6 +241,22 @@ def build_parser() -> argparse.ArgumentParser:
     show = jsub.add_parser("show", help="print one job as JSON", parents=[common])
     show.add_argument("name")
     show.set_defaults(func=cmd_jobs_show)
+
+    serve = sub.add_parser("serve", help="run the scheduler, the API and the UI", parents=[common])
+    serve.add_argument("--master", help="local (default), HOST:PORT or zk://HOSTS/PATH")
+    serve.add_argument("--zk", help="zk://HOSTS/PATH for leader election among instances")
+    serve.add_argument("--bind", help="HOST:PORT for the API and UI (default 127.0.0.1:4400)")
+    serve.add_argument("--jobs", nargs="+", metavar="PATH", help="job-definition modules to apply at start")
+    serve.add_argument("--packing", help="packing strategy: first-fit (default) or best-fit-decreasing")
+    serve.add_argument("--insecure", action="store_true", help="allow a non-loopback bind without auth")
+    serve.set_defaults(func=cmd_serve)
+
+    run = sub.add_parser("run", help="start a job now", parents=[common])
+    run.add_argument("name")
+    run.add_argument("arguments", nargs="*", help="arguments instead of the job's own")
+    run.add_argument("--api", help="URL of the scheduler (default http://BIND)")
+    run.add_argument("--bind", help=argparse.SUPPRESS)
+    run.set_defaults(func=cmd_run)
 
     plugins = sub.add_parser("plugins", help="list loaded plugins", parents=[common])
     plugins.set_defaults(func=cmd_plugins)

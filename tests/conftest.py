@@ -15,6 +15,7 @@ milliseconds for its own database rather than a migration run.
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ from tests.servers import (
     drop_database,
     postgres_server,
     unavailable,
+    zookeeper_server,
 )
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -98,3 +100,21 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
                               request.getfixturevalue("_postgres_template")) as url,
               Store(url) as s):
             yield s
+
+
+@pytest.fixture(scope="session")
+def zk_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``host:port`` of the session's real ZooKeeper server (Debian's package).
+
+    ``MOROCCRON_TEST_ZK`` may name an already running server instead. Skips when
+    ZooKeeper is missing, or fails under ``CI=true``.
+    """
+    existing = os.environ.get("MOROCCRON_TEST_ZK")
+    if existing:
+        yield existing
+        return
+    try:
+        with zookeeper_server(tmp_path_factory.mktemp("zookeeper")) as address:
+            yield address
+    except ServerUnavailable as exc:
+        unavailable(str(exc))

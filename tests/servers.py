@@ -38,6 +38,7 @@ __all__ = [
     "drop_database",
     "free_port",
     "postgres_server",
+    "zookeeper_server",
     "unavailable",
 ]
 
@@ -177,3 +178,65 @@ def create_database(url: str, name: str, template: str = "template0") -> str:
 def drop_database(url: str, name: str) -> None:
     """Drop database ``name``, disconnecting anyone still in it."""
     _admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --------------------------------------------------------------------------- ZooKeeper
+
+ZOOKEEPER_CLASSPATH = os.environ.get(
+    "MOROCCRON_TEST_ZK_CLASSPATH", "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"
+)
+"""Debian's ``zookeeper`` package: its config folder (log4j) and the server jar."""
+
+
+@contextlib.contextmanager
+def zookeeper_server(tmpdir: Path) -> Iterator[str]:
+    """A standalone ZooKeeper on a free loopback port; yields ``host:port``."""
+    java = shutil.which("java")
+    jar = Path(ZOOKEEPER_CLASSPATH.split(":")[-1])
+    if java is None or not jar.exists():
+        raise ServerUnavailable(f"ZooKeeper needs java and {jar} (Debian package 'zookeeper')")
+    tmpdir = Path(tmpdir)
+    data = tmpdir / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    config = tmpdir / "zoo.cfg"
+    config.write_text(
+        f"tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={data}\nclientPort={port}\n"
+        "clientPortAddress=127.0.0.1\nadmin.enableServer=false\nmaxSessionTimeout=60000\n"
+        "minSessionTimeout=1000\n4lw.commands.whitelist=ruok,stat\n"
+    )
+    log_path = tmpdir / "zookeeper.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [java, "-Xmx256m", "-Dzookeeper.log.dir=" + str(tmpdir), "-Dzookeeper.root.logger=INFO,CONSOLE",
+             "-cp", ZOOKEEPER_CLASSPATH, "org.apache.zookeeper.server.ZooKeeperServerMain", str(config)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                raise ServerUnavailable(f"ZooKeeper exited with {proc.returncode}: {_tail(log_path)}")
+            if _zk_ok(port):
+                break
+            if time.monotonic() > deadline:
+                raise ServerUnavailable(f"ZooKeeper did not answer on port {port}: {_tail(log_path)}")
+            time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _zk_ok(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"ruok")
+            return sock.recv(4) == b"imok"
+    except OSError:
+        return False
+

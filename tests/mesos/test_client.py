@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import getpass
 import logging
-import os
 import threading
 import time
 import uuid
@@ -662,13 +661,10 @@ def test_teardown_then_resubscribe_is_refused(
 
 
 @pytest.mark.zookeeper
-@pytest.mark.skipif(
-    not os.environ.get("MOROCCRON_TEST_ZK"), reason="MOROCCRON_TEST_ZK=host:port not set"
-)
 def test_zk_detection(
-    tmp_path: Path, make_client: Callable[..., tuple[MesosSchedulerClient, Recorder]]
+    tmp_path: Path, make_client: Callable[..., tuple[MesosSchedulerClient, Recorder]], zk_address: str
 ) -> None:
-    zk_url = f"zk://{os.environ['MOROCCRON_TEST_ZK']}/moroccron-test-{uuid.uuid4().hex[:8]}"
+    zk_url = f"zk://{zk_address}/moroccron-test-{uuid.uuid4().hex[:8]}"
     first = new_master(tmp_path / "m1", zk=zk_url)
     second = new_master(tmp_path / "m2", zk=zk_url)
     try:

@@ -1,13 +1,12 @@
 """Master detection: spec parsing, MasterInfo decoding, leader choice in ZooKeeper.
 
 ZooKeeper itself is replaced by a small in-memory fake exposing the few kazoo calls the
-detector makes, unless MOROCCRON_TEST_ZK=host:port names a real server.
+detector makes, and against the real ZooKeeper the test session starts.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import threading
 import uuid
 from collections.abc import Callable
@@ -268,13 +267,10 @@ def test_watch_is_a_no_op_for_direct_specs() -> None:
 
 
 @pytest.mark.zookeeper
-@pytest.mark.skipif(
-    not os.environ.get("MOROCCRON_TEST_ZK"), reason="MOROCCRON_TEST_ZK=host:port not set"
-)
-def test_real_zookeeper() -> None:
+def test_real_zookeeper(zk_address: str) -> None:
     from kazoo.client import KazooClient
 
-    hosts = os.environ["MOROCCRON_TEST_ZK"]
+    hosts = zk_address
     root = f"/moroccron-test-{uuid.uuid4().hex}"
     zk = KazooClient(hosts=hosts)
     zk.start(timeout=10)

@@ -1188,10 +1188,7 @@ def test_standby_master_redirects_to_the_leader(master: LocalMaster, make_master
 
 
 @pytest.mark.zookeeper
-def test_zookeeper_registration_and_leadership(make_master: MasterFactory) -> None:
-    zk_address = os.environ.get("MOROCCRON_TEST_ZK")
-    if not zk_address:
-        pytest.skip("set MOROCCRON_TEST_ZK=host:port to run against a ZooKeeper server")
+def test_zookeeper_registration_and_leadership(make_master: MasterFactory, zk_address: str) -> None:
     from kazoo.client import KazooClient
 
     path = f"/moroccron-test-{uuid.uuid4().hex}"

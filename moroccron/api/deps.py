@@ -1,0 +1,33 @@
+"""What route handlers depend on: the application context, resolved per request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from moroccron.config import Settings
+from moroccron.hooks.manager import PluginManager
+
+
+@dataclass
+class AppContext:
+    """Everything the API serves from. ``scheduler`` is None where this instance does not schedule."""
+
+    settings: Settings
+    store: Any
+    plugins: PluginManager
+    scheduler: Any = None
+
+
+def get_context(request: Request) -> AppContext:
+    return request.app.state.context
+
+
+def get_store(request: Request) -> Any:
+    return request.app.state.context.store
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]
+StoreDep = Annotated[Any, Depends(get_store)]

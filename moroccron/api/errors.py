@@ -1,0 +1,50 @@
+"""Errors as JSON a client can act on: ``{"error", "field", "allowed", "errors": [...]}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from moroccron.errors import Conflict, FieldError, NotFound, ValidationError
+
+
+def _body(message: str, errors: list[FieldError] | None = None) -> dict[str, Any]:
+    errors = errors or []
+    first = errors[0] if errors else None
+    return {
+        "error": message,
+        "field": first.field if first else None,
+        "allowed": first.allowed if first else None,
+        "errors": [e.as_dict() for e in errors],
+    }
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ValidationError)
+    async def _validation(request: Request, exc: ValidationError) -> JSONResponse:
+        return JSONResponse(_body(str(exc), exc.errors), status_code=422)
+
+    @app.exception_handler(NotFound)
+    async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse(_body(str(exc)), status_code=404)
+
+    @app.exception_handler(Conflict)
+    async def _conflict(request: Request, exc: Conflict) -> JSONResponse:
+        return JSONResponse(_body(str(exc)), status_code=409)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        body = exc.detail if isinstance(exc.detail, dict) else _body(str(exc.detail))
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        for e in exc.errors():
+            loc = [str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path")]
+            errors.append(FieldError(".".join(loc) or "body", e.get("msg", "invalid"), e.get("input"), None))
+        return JSONResponse(_body("; ".join(str(e) for e in errors), errors), status_code=422)

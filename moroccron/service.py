@@ -1,0 +1,384 @@
+"""The imperative shell: threads, clock, database, Mesos, HTTP, around the pure Engine.
+
+One thread owns the Engine. Everything else (the Mesos event stream, API requests,
+the clock) reaches it as events on a queue. For each batch of events the loop:
+
+1. steps the Engine once per event, at the time the event is taken off the queue;
+2. commits every run and job-state change of the batch in one transaction
+   (retrying while the database is unreachable: a restart of PostgreSQL makes the
+   scheduler wait, not crash, and nothing is sent to Mesos that is not recorded);
+3. only then performs the Mesos calls (launch, acknowledge, ...) in order;
+4. then calls the plugin hooks.
+
+A run is therefore always on disk before its task exists, and a status update is
+acknowledged only once its effect is on disk, so a crash at any point loses nothing
+that a restart cannot rebuild from the store and the master's reconciliation.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from moroccron.config import Settings
+from moroccron.engine import Engine
+from moroccron.errors import Conflict, StaleEpoch
+from moroccron.events import (
+    Action,
+    Event,
+    Hook,
+    JobPut,
+    JobRemoved,
+    Loaded,
+    SaveJobState,
+    SaveRun,
+    Subscribed,
+    Tick,
+)
+from moroccron.hooks.manager import PluginManager
+from moroccron.model import JobSpec, Run, RunState
+
+__all__ = ["Scheduler", "utcnow"]
+
+log = logging.getLogger("moroccron.service")
+
+BATCH_MAX = 5000
+DB_RETRY_MAX = 5.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class _Request:
+    event: Event
+    reply: Future[list[Action]] | None = None
+
+
+class Scheduler:
+    """The leader's scheduling loop and its Mesos connection.
+
+    :param settings: resolved settings.
+    :param store: the shared database.
+    :param plugins: the plugin manager (packing, hooks).
+    :param master: ``HOST:PORT`` or ``zk://...`` of the Mesos master; ``None`` uses
+        ``settings.master`` (``local`` starts the in-process local master).
+    """
+
+    def __init__(self, settings: Settings, store: Any, plugins: PluginManager, *, master: str | None = None,
+                 clock: Callable[[], datetime] = utcnow, instance_id: str | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.plugins = plugins
+        self.clock = clock
+        self.master_spec = master or settings.master
+        self.instance_id = instance_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        plugins.check_packing_strategy(settings.packing)
+        self.engine = Engine(self._pack, offer_horizon=settings.offer_horizon_seconds)
+        self.epoch: int | None = None
+        self.local_master: Any = None
+        self.client: Any = None
+        self.adapter: Any = None
+        self._queue: queue.Queue[_Request] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._fenced = False
+        self.started_at: datetime | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Load state, become leader, connect to Mesos and start the loop."""
+        from moroccron.mesos.client import MesosSchedulerClient
+        from moroccron.mesos.framework import FrameworkAdapter, framework_info
+
+        self.started_at = self.clock()
+        self.epoch = self.store.take_leadership(self.instance_id, self.settings.bind)
+        log.info("leadership epoch %d (instance %s)", self.epoch, self.instance_id)
+        self._load()
+        master = self.master_spec
+        if master == "local":
+            master = self._start_local_master()
+        framework_id = self.store.get_framework_id()
+        info = framework_info(name=self.settings.framework_name, role=self.settings.role,
+                              principal=self.settings.principal, failover_timeout=self.settings.failover_timeout,
+                              framework_id=framework_id, webui_url=f"http://{self.settings.bind}/")
+        self.adapter = FrameworkAdapter(self.submit_nowait, self.store.set_framework_id, self.engine.jobs.get)
+        self.client = MesosSchedulerClient(master, info, self.adapter, principal=self.settings.principal,
+                                           secret=self.settings.secret)
+        self.adapter.client = self.client
+        self._thread = threading.Thread(target=self._loop, name="moroccron-engine", daemon=True)
+        self._thread.start()
+        log.info("connecting to Mesos master %s%s", master,
+                 f" with FrameworkID {framework_id}" if framework_id else "")
+        self.client.start()
+
+    def _start_local_master(self) -> str:
+        from moroccron.mesos.local import AgentSpec, LocalMaster
+
+        work_dir = Path(self.settings.local_work_dir).resolve()
+        agents = AgentSpec.from_machine(count=self.settings.local_agents, work_dir=work_dir)
+        self.local_master = LocalMaster(host="127.0.0.1", port=0, agents=agents, work_dir=work_dir).start()
+        log.info("local Mesos master on http://%s with %d agent(s), sandboxes under %s",
+                 self.local_master.address, len(agents), work_dir)
+        return str(self.local_master.address)
+
+    def stop(self, *, teardown: bool = False) -> None:
+        """Stop scheduling. Tasks keep running (failover_timeout) unless ``teardown``."""
+        self._stop.set()
+        self._queue.put(_Request(Tick()))
+        if self.client is not None:
+            if teardown:
+                try:
+                    self.client.teardown()
+                except Exception as exc:  # best effort on the way out
+                    log.warning("teardown failed: %s", exc)
+            self.client.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self.local_master is not None:
+            self.local_master.stop()
+
+    # ------------------------------------------------------------------ input
+
+    def submit_nowait(self, event: Event) -> None:
+        """Queue an event for the engine (any thread)."""
+        self._queue.put(_Request(event))
+
+    def submit(self, event: Event, timeout: float = 10.0) -> list[Action]:
+        """Queue an event and wait until its step is committed; return its actions."""
+        reply: Future[list[Action]] = Future()
+        self._queue.put(_Request(event, reply))
+        return reply.result(timeout=timeout)
+
+    def job_changed(self, job: JobSpec) -> None:
+        self.submit_nowait(JobPut(job))
+
+    def job_removed(self, name: str) -> None:
+        self.submit_nowait(JobRemoved(name))
+
+    # ------------------------------------------------------------------ the loop
+
+    def _load(self) -> None:
+        jobs = tuple(self.store.all_jobs())
+        states = {name: last for name, (last, _nxt) in self.store.get_job_states().items() if last is not None}
+        runs = tuple(self.store.unfinished_runs())
+        last_final = self.store.last_final_runs()
+        actions = self.engine.step(self.clock(), Loaded(jobs, states, runs, last_final))
+        self._execute(actions)
+        log.info("loaded %d jobs, %d unfinished runs", len(jobs), len(runs))
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            wake = self.engine.next_wakeup(self.clock())
+            timeout = None if wake is None else max(0.0, (wake - self.clock()).total_seconds())
+            try:
+                first = self._queue.get(timeout=min(timeout, 60.0) if timeout is not None else 60.0)
+            except queue.Empty:
+                first = _Request(Tick())
+            if self._stop.is_set():
+                break
+            batch = [first]
+            while len(batch) < BATCH_MAX:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._process(batch)
+            except StaleEpoch as exc:
+                self._fence(str(exc), batch)
+                return
+            except Conflict as exc:
+                # The store disagrees with the engine (another writer got there first):
+                # the store is the truth; rebuild from it and reconcile.
+                log.error("state conflict (%s); reloading from the database", exc)
+                self._fail(batch, exc)
+                self.reload()
+            except Exception as exc:  # the loop must survive anything a step throws
+                log.exception("scheduler step failed: %s", exc)
+                self._fail(batch, exc)
+
+    @staticmethod
+    def _fail(batch: Sequence[_Request], exc: BaseException) -> None:
+        for req in batch:
+            if req.reply is not None and not req.reply.done():
+                req.reply.set_exception(exc)
+
+    def _process(self, batch: Sequence[_Request]) -> None:
+        actions: list[Action] = []
+        replies: list[tuple[Future[list[Action]], list[Action]]] = []
+        for req in batch:
+            step = self.engine.step(self.clock(), req.event)
+            actions.extend(step)
+            if req.reply is not None:
+                replies.append((req.reply, step))
+        self._execute(actions)
+        for fut, step in replies:
+            fut.set_result(step)
+
+    def _execute(self, actions: Sequence[Action]) -> None:
+        if self._fenced:
+            return
+        self._commit([a for a in actions if isinstance(a, (SaveRun, SaveJobState))])
+        for action in actions:
+            if isinstance(action, SaveRun):
+                _log_run(action.run)
+                continue
+            if isinstance(action, SaveJobState):
+                continue
+            if isinstance(action, Hook):
+                self._call_hook(action)
+                continue
+            if self.adapter is None or self.client is None:
+                continue  # loading, before the Mesos connection exists
+            try:
+                self.adapter.perform(action)
+            except Exception as exc:
+                # A call that did not reach the master is repaired by reconciliation
+                # (a launch never received comes back TASK_UNKNOWN and is retried).
+                log.warning("Mesos call %s failed: %s", type(action).__name__, exc)
+
+    def _commit(self, saves: Sequence[SaveRun | SaveJobState]) -> None:
+        if not saves:
+            return
+        runs: dict[str, tuple[Run, bool]] = {}
+        states: dict[str, tuple[datetime | None, datetime | None]] = {}
+        for a in saves:
+            if isinstance(a, SaveRun):
+                prev = runs.get(a.run.task_id)
+                runs[a.run.task_id] = (a.run, a.new or (prev[1] if prev else False))
+            else:
+                states[a.job] = (a.last_scheduled_at, a.next_fire_at)
+        delay = 0.2
+        while True:
+            try:
+                with self.store.transaction() as tx:
+                    for run, new in runs.values():
+                        if new:
+                            self.store.create_run(run, epoch=self.epoch, tx=tx)
+                        else:
+                            self.store.update_run(run, epoch=self.epoch, tx=tx)
+                    if states:
+                        self.store.set_job_states(states, tx=tx)
+                return
+            except (StaleEpoch, Conflict):
+                raise
+            except Exception as exc:
+                if self._stop.is_set():
+                    raise
+                log.error("database unavailable (%s); retrying in %.1fs, nothing is launched meanwhile",
+                          _short(exc), delay)
+                time.sleep(delay)
+                delay = min(delay * 2, DB_RETRY_MAX)
+
+    def _fence(self, reason: str, batch: Sequence[_Request]) -> None:
+        """Another leader has taken over: stop launching at once, keep nothing half done."""
+        self._fenced = True
+        log.critical("leadership lost (%s): this instance stops scheduling", reason)
+        self._fail(batch, StaleEpoch.single("epoch", "leadership lost", self.epoch))
+        if self.client is not None:
+            threading.Thread(target=self.client.stop, daemon=True).start()
+
+    def reload(self) -> None:
+        """Rebuild the engine from the store (after a conflict) and reconcile again."""
+        self._load()
+        if self.client is not None and self.client.connected and self.client.framework_id:
+            self.submit_nowait(Subscribed(self.client.framework_id))
+
+    def _call_hook(self, hook: Hook) -> None:
+        method = getattr(self.plugins, hook.name.removeprefix("moroccron_"), None)
+        if method is None:
+            log.error("no plugin manager method for hook %s", hook.name)
+            return
+        method(**hook.kwargs)
+
+    def _pack(self, runs: Any, offers: Any, jobs: Any) -> Any:
+        return self.plugins.pack_offers(runs=runs, offers=offers, jobs=jobs, strategy=self.settings.packing)
+
+    # ------------------------------------------------------------------ introspection
+
+    def status(self) -> dict[str, Any]:
+        client = self.client
+        return {
+            "leader": not self._fenced,
+            "instance": self.instance_id,
+            "epoch": self.epoch,
+            "framework_id": client.framework_id if client else None,
+            "master": client.master if client else None,
+            "connected": bool(client and client.connected),
+            "queue": len(self.engine.queue),
+            "offers_held": len(self.engine.offers),
+            "tasks_running": sum(1 for r in self.engine.active.values() if r.state.live),
+            "jobs": len(self.engine.jobs),
+            "local_master": self.local_master.url if self.local_master else None,
+        }
+
+
+def _log_run(run: Run) -> None:
+    """One line per thing an operator watching the log cares about."""
+    state = run.state
+    if state == RunState.LAUNCHED:
+        log.info("launched %s on %s (skew %.1f ms)", run.task_id, run.hostname or run.agent_id,
+                 (run.skew or 0.0) * 1000)
+    elif state == RunState.SUCCEEDED:
+        log.info("%s succeeded in %.1fs", run.task_id, run.duration or 0.0)
+    elif state in (RunState.FAILED, RunState.LOST, RunState.KILLED):
+        detail = run.reason or run.message or ""
+        exit_text = f" exit {run.exit_status}" if run.exit_status is not None else ""
+        log.warning("%s %s%s %s", run.task_id, state.value, exit_text, detail)
+    elif state == RunState.SKIPPED:
+        log.info("%s skipped: %s", run.task_id, run.reason)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+def serve(settings: Settings, *, plugins: PluginManager | None = None, ready: threading.Event | None = None) -> int:
+    """``moroccron serve``: the scheduler and the HTTP API in one process, until a signal."""
+    import uvicorn
+
+    from moroccron.api.app import create_app
+    from moroccron.api.deps import AppContext
+    from moroccron.definitions import apply_definitions, load_definitions
+    from moroccron.store import Store
+
+    plugins = plugins or PluginManager(disabled=settings.disable_plugins)
+    store = Store(settings.db)
+    store.ensure_schema()
+    if settings.jobs:
+        plan = apply_definitions(store, load_definitions(settings.jobs), plugins=plugins)
+        for line in plan.lines():
+            log.info("jobs: %s", line)
+        log.info("jobs from %s: %s", ", ".join(settings.jobs), plan.summary())
+    plugins.startup(config=settings, store=store)
+    scheduler = Scheduler(settings, store, plugins)
+    app = create_app(AppContext(settings, store, plugins, scheduler))
+    config = uvicorn.Config(app, host=settings.bind_host, port=settings.bind_port, log_level="warning",
+                            access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    scheduler.start()
+    log.info("API and UI on http://%s", settings.bind)
+    if ready is not None:
+        ready.set()
+    try:
+        server.run()
+    finally:
+        scheduler.stop()
+        plugins.shutdown(config=settings)
+        store.close()
+    return 0

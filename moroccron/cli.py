@@ -155,7 +155,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     for info in pm.list_plugins():
         rows.append((info.name, info.source, ", ".join(info.hooks)))
     _table(rows)
-    blocked = pm.blocked()
+    blocked = pm.blocked
     if blocked:
         print(f"blocked: {', '.join(blocked)}")
     return 0
@@ -184,12 +184,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     print(f"started {data['task_id']} ({data['state']})")
     return 0
-
-
-def cmd_local_mesos(args: argparse.Namespace) -> int:
-    from moroccron.mesos import local
-
-    return local.main(args.rest)
 
 
 def _table(rows: Sequence[Sequence[str]]) -> None:
@@ -261,13 +255,18 @@ def build_parser() -> argparse.ArgumentParser:
     plugins = sub.add_parser("plugins", help="list loaded plugins", parents=[common])
     plugins.set_defaults(func=cmd_plugins)
 
-    lm = sub.add_parser("local-mesos", help="run the local Mesos master and agents on their own", add_help=False)
-    lm.add_argument("rest", nargs=argparse.REMAINDER)
-    lm.set_defaults(func=cmd_local_mesos)
+    # handled before parsing (see main); listed here so that --help shows it
+    sub.add_parser("local-mesos", help="run the local Mesos master and agents on their own (--help for flags)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["local-mesos"]:
+        # The local master has its own parser (its flags are its own); hand them over whole.
+        from moroccron.mesos import local
+
+        return local.main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -276,6 +275,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except MoroccronError as exc:
         print(f"moroccron: error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if not isinstance(exc, SQLAlchemyError):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"moroccron: error: database: {first}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

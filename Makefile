@@ -9,6 +9,8 @@ PLUGINS := $(wildcard plugins/*/pyproject.toml)
 APT_PACKAGES := zookeeper postgresql-15 chromium
 APT_STAMP := $(VENV)/.apt
 
+LINT_PATHS := $(wildcard moroccron tests bench plugins examples)
+
 .PHONY: run test bench lint venv system-deps clean
 
 venv: $(STAMP)
@@ -35,14 +37,14 @@ run: $(STAMP)
 	$(VENV)/bin/moroccron serve --jobs examples/jobs
 
 test: $(STAMP) system-deps
-	$(VENV)/bin/ruff check moroccron tests bench plugins
+	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: $(STAMP) system-deps
 	$(PY) bench/run.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check moroccron tests bench plugins
+	$(VENV)/bin/ruff check $(LINT_PATHS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -137,7 +137,7 @@ class Engine:
         self.kill_reasons: dict[str, str] = {}
         self.connected = False
         self.reconciling: set[str] = set()
-        self.suppressed = False
+        self.suppressed: bool | None = None
         self.loaded = False
         self._graph: DependencyGraph | None = None
 
@@ -255,7 +255,9 @@ class Engine:
 
     def _on_subscribed(self, now: datetime, event: Subscribed, out: list[Action]) -> None:
         self.connected = True
-        self.suppressed = False
+        # Unknown: a re-subscription may or may not keep suppression and decline
+        # filters. The next step says REVIVE or SUPPRESS explicitly, whichever is true.
+        self.suppressed = None
         self.offers.clear()
         live = [r for r in self.active.values() if r.state.live]
         self.reconciling = {r.task_id for r in live}
@@ -498,10 +500,10 @@ class Engine:
                     del self.offers[oid]
                 # Short refusal while work waits (the offer just did not fit); longer when idle.
                 out.append(Decline(tuple(sorted(release)), 1.0 if soon else self._idle_refuse(now)))
-        if soon and self.suppressed:
+        if soon and self.suppressed is not False:
             self.suppressed = False
             out.append(Revive())
-        elif not soon and not self.suppressed and not self.reconciling:
+        elif not soon and self.suppressed is not True and not self.reconciling:
             self.suppressed = True
             out.append(Suppress())
 

@@ -244,3 +244,13 @@ def test_packs_many_due_runs_into_few_offers():
     sim.advance(2)
     launches = sim.of(Launch)
     assert len(sim.launched) == 50 and len(launches) == 3
+
+
+def test_resubscription_with_work_queued_revives_to_clear_decline_filters():
+    sim = Sim([Job(name="a", command="x")])
+    sim.give_offers()  # idle: declined with a long refuse filter
+    assert sim.of(Decline)[-1].refuse_seconds >= 1
+    sim.step(RunRequested("a"))
+    revives = len(sim.of(Revive))
+    sim.step(Subscribed("fw-1"))  # the stream broke and came back while the run was queued
+    assert len(sim.of(Revive)) == revives + 1

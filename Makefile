@@ -41,6 +41,7 @@ test: $(STAMP) system-deps
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: $(STAMP) system-deps
+	$(PIP) install -q -e '.[bench]'
 	$(PY) bench/run.py
 
 lint: $(STAMP)

@@ -35,7 +35,9 @@ from moroccron.events import (
     Acknowledge,
     Action,
     AgentLost,
+    ClearDependency,
     Decline,
+    DisableJob,
     Disconnected,
     Event,
     Hook,
@@ -45,11 +47,13 @@ from moroccron.events import (
     KillRequested,
     Launch,
     Loaded,
+    MarkSuccess,
     OfferRescinded,
     OffersReceived,
     Reconcile,
     Revive,
     RunRequested,
+    SaveDependency,
     SaveJobState,
     SaveRun,
     StatusUpdate,
@@ -132,6 +136,9 @@ class Engine:
         self._timers: list[tuple[datetime, int, _Timer]] = []
         self._last_adhoc: dict[str, datetime] = {}  # job -> second of its newest ad-hoc run
         self._retries: dict[str, Run] = {}         # task id of the next attempt -> that run (not yet queued)
+        # child -> parent -> (task id, when): parents that succeeded since the child last ran
+        self.dep_progress: dict[str, dict[str, tuple[str, datetime]]] = {}
+        self.failures_in_row: dict[str, int] = {}
         self._seq = itertools.count()
         self.offers: dict[str, tuple[Offer, datetime]] = {}
         self.kill_reasons: dict[str, str] = {}
@@ -188,6 +195,8 @@ class Engine:
         for job in event.jobs:
             self._set_job(job)
         self.last_scheduled.update(event.last_scheduled)
+        self.dep_progress = {child: dict(parents) for child, parents in event.dependency_progress.items()}
+        self.failures_in_row = dict(event.consecutive_failures)
         for run in event.runs:
             if run.job in self.jobs and not run.state.final:
                 self._track(run)
@@ -223,6 +232,8 @@ class Engine:
         self._schedules.pop(name, None)
         self.next_fire.pop(name, None)
         self.last_scheduled.pop(name, None)
+        self.dep_progress.pop(name, None)
+        self.failures_in_row.pop(name, None)
         self._graph = None
         for task_id in list(self._by_job.get(name, ())):
             run = self.active[task_id]
@@ -241,6 +252,18 @@ class Engine:
         self._last_adhoc[job.name] = at
         trigger = RunTrigger(event.trigger) if event.trigger in RunTrigger._value2member_map_ else RunTrigger.MANUAL
         self._materialise(now, job, at, trigger, out, arguments=event.arguments, caused_by=event.caused_by)
+
+    def _on_mark_success(self, now: datetime, event: MarkSuccess, out: list[Action]) -> None:
+        job = self.jobs.get(event.job)
+        if job is None:
+            return
+        at = self._free_second(job, _second(now))
+        self._last_adhoc[job.name] = at
+        run = Run(job=job.name, scheduled_at=at, state=RunState.SUCCEEDED, trigger=RunTrigger.MARK_SUCCESS,
+                  queued_at=now, finished_at=now, reason="marked as succeeded by request")
+        out.append(SaveRun(run, new=True))
+        self.failures_in_row[job.name] = 0
+        self._parent_done(now, job, run, out)
 
     def _on_kill_requested(self, now: datetime, event: KillRequested, out: list[Action]) -> None:
         targets = [event.task_id] if event.task_id else list(self._by_job.get(event.job, ()))
@@ -539,7 +562,9 @@ class Engine:
         if job is None:
             return
         if state == RunState.SUCCEEDED:
+            self.failures_in_row[job.name] = 0
             out.append(Hook("moroccron_task_succeeded", {"job": job, "run": run}))
+            self._parent_done(now, job, run, out)
             return
         if state == RunState.SKIPPED:
             return
@@ -548,8 +573,44 @@ class Engine:
             self._schedule_retry(job, run, now, out)
         out.append(Hook("moroccron_task_failed", {
             "job": job, "run": run, "final": not will_retry,
-            "pending_subtree": self.graph.subtree(job.name).children if not will_retry else (),
+            "pending_subtree": () if will_retry or job.soft_error else self.graph.subtree(job.name).children,
         }))
+        if will_retry or state not in (RunState.FAILED, RunState.LOST):
+            return
+        self.failures_in_row[job.name] = self.failures_in_row.get(job.name, 0) + 1
+        if job.soft_error:
+            self._parent_done(now, job, run, out)
+        self._maybe_disable(now, job, out)
+
+    def _parent_done(self, now: datetime, parent: JobSpec, run: Run, out: list[Action]) -> None:
+        """``parent`` has succeeded (or failed softly): advance its children, start the ready ones."""
+        for name in self.graph.children(parent.name):
+            child = self.jobs.get(name)
+            if child is None or child.disabled or parent.name not in child.parents:
+                continue
+            progress = self.dep_progress.setdefault(name, {})
+            progress[parent.name] = (run.task_id, now)
+            out.append(SaveDependency(name, parent.name, run.task_id, now))
+            if not all(p in progress for p in child.parents):
+                continue
+            del self.dep_progress[name]
+            out.append(ClearDependency(name))
+            at = self._free_second(child, _second(now))
+            self._last_adhoc[name] = at
+            self._materialise(now, child, at, RunTrigger.DEPENDENCY, out, caused_by=run.task_id)
+            out.append(Hook("moroccron_dependency_unblocked",
+                            {"job": child, "parents": child.parents, "caused_by": run}))
+
+    def _maybe_disable(self, now: datetime, job: JobSpec, out: list[Action]) -> None:
+        limit = job.disable_after_failures
+        count = self.failures_in_row.get(job.name, 0)
+        if not limit or count < limit or job.disabled:
+            return
+        reason = f"disabled after {count} consecutive failures (disable_after_failures={limit})"
+        disabled = job.evolve(disabled=True)
+        self._set_job(disabled)
+        self._reschedule(now, disabled, out)
+        out.append(DisableJob(job.name, reason))
 
     def _wants_retry(self, job: JobSpec, run: Run) -> bool:
         return run.state in (RunState.FAILED, RunState.LOST, RunState.KILLED) and run.attempt < job.retries
@@ -654,6 +715,7 @@ _HANDLERS: dict[type, Callable[[Engine, datetime, object, list[Action]], None]] 
     JobPut: Engine._on_job_put,
     JobRemoved: Engine._on_job_removed,
     RunRequested: Engine._on_run_requested,
+    MarkSuccess: Engine._on_mark_success,
     KillRequested: Engine._on_kill_requested,
     Subscribed: Engine._on_subscribed,
     Disconnected: Engine._on_disconnected,

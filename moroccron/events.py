@@ -21,10 +21,10 @@ from moroccron.hooks.types import Offer
 from moroccron.model import JobSpec, Run
 
 __all__ = [
-    "Acknowledge", "Action", "AgentLost", "Decline", "Disconnected", "Event", "Hook", "JobPut",
-    "JobRemoved", "Kill", "KillRequested", "Launch", "Loaded", "OfferRescinded", "OffersReceived",
-    "Reconcile", "Revive", "RunRequested", "SaveJobState", "SaveRun", "StatusUpdate", "Subscribed",
-    "Suppress", "Tick",
+    "STATE_ACTIONS", "Acknowledge", "Action", "AgentLost", "ClearDependency", "Decline", "DisableJob",
+    "Disconnected", "Event", "Hook", "JobPut", "JobRemoved", "Kill", "KillRequested", "Launch", "Loaded",
+    "MarkSuccess", "OfferRescinded", "OffersReceived", "Reconcile", "Revive", "RunRequested",
+    "SaveDependency", "SaveJobState", "SaveRun", "StatusUpdate", "Subscribed", "Suppress", "Tick",
 ]
 
 
@@ -45,12 +45,18 @@ class Loaded:
     :ivar runs: every run that is not final (queued, launched, starting, running).
     :ivar last_final: per job, its newest final run of any state, so a retry that was pending when
         the previous leader stopped is not lost.
+    :ivar dependency_progress: per dependent job, the parents that have succeeded since
+        its last run: parent -> (task id of that success, when).
+    :ivar consecutive_failures: per job, final failures since its last success
+        (for ``disable_after_failures``).
     """
 
     jobs: tuple[JobSpec, ...]
     last_scheduled: Mapping[str, datetime] = field(default_factory=dict)
     runs: tuple[Run, ...] = ()
     last_final: Mapping[str, Run] = field(default_factory=dict)
+    dependency_progress: Mapping[str, Mapping[str, tuple[str, datetime]]] = field(default_factory=dict)
+    consecutive_failures: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +77,14 @@ class RunRequested:
     arguments: tuple[str, ...] | None = None
     trigger: str = "manual"
     caused_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MarkSuccess:
+    """Record a job as succeeded without running it, to unblock its children (Chronos's
+    ``/job/success``)."""
+
+    job: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +139,8 @@ class AgentLost:
     agent_id: str
 
 
-Event = (Tick | Loaded | JobPut | JobRemoved | RunRequested | KillRequested | Subscribed | Disconnected
-         | OffersReceived | OfferRescinded | StatusUpdate | AgentLost)
+Event = (Tick | Loaded | JobPut | JobRemoved | RunRequested | MarkSuccess | KillRequested | Subscribed
+         | Disconnected | OffersReceived | OfferRescinded | StatusUpdate | AgentLost)
 
 
 # --------------------------------------------------------------------------- actions
@@ -145,6 +159,31 @@ class SaveJobState:
     job: str
     last_scheduled_at: datetime | None
     next_fire_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SaveDependency:
+    """Record that ``parent`` succeeded (run ``task_id``) since ``child`` last ran."""
+
+    child: str
+    parent: str
+    task_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClearDependency:
+    """``child`` has been started: its parents must succeed again before it runs again."""
+
+    child: str
+
+
+@dataclass(frozen=True, slots=True)
+class DisableJob:
+    """Disable a job (``disable_after_failures`` reached); ``reason`` says why."""
+
+    job: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,4 +241,8 @@ class Hook:
     kwargs: Mapping[str, Any]
 
 
-Action = SaveRun | SaveJobState | Launch | Decline | Kill | Acknowledge | Reconcile | Revive | Suppress | Hook
+Action = (SaveRun | SaveJobState | SaveDependency | ClearDependency | DisableJob | Launch | Decline | Kill
+          | Acknowledge | Reconcile | Revive | Suppress | Hook)
+
+STATE_ACTIONS = (SaveRun, SaveJobState, SaveDependency, ClearDependency, DisableJob)
+"""Actions the shell commits, in one transaction, before any other action of the step."""

@@ -458,6 +458,9 @@ class JobSpec:
         s(self, "disabled", _bool(c, "disabled", self.disabled))
         self._check_schedule(c)
         self._check_runnable(c)
+        if self.schedule is not None and self.parents:
+            c.add("parents", "a job runs on a schedule or after its parents, not both", list(self.parents),
+                  "either schedule or parents")
         if isinstance(self.name, str) and self.name in self.parents:
             c.add("parents", "a job cannot be its own parent", self.name, "names of other jobs")
         for i, p in enumerate(self.parents):

@@ -14,20 +14,23 @@ from hypothesis import strategies as st
 from moroccron import Job
 from moroccron.engine import Engine
 from moroccron.events import (
+    ClearDependency,
     Disconnected,
     Kill,
     Launch,
     Loaded,
+    MarkSuccess,
     OffersReceived,
     Reconcile,
     RunRequested,
+    SaveDependency,
     SaveJobState,
     SaveRun,
     StatusUpdate,
     Subscribed,
     Tick,
 )
-from moroccron.model import RunState
+from moroccron.model import RunState, RunTrigger
 from moroccron.packing import first_fit
 from moroccron.schedule import parse_schedule
 from tests.engine.helpers import T0, offer
@@ -38,6 +41,7 @@ JOBS = [
     Job(name="skippy", command="x", schedule="*/5 * * * * *", catchup="none", concurrency="replace",
         timeout_seconds=4),
     Job(name="manual", command="x", retries=2, retry_delay_seconds=1),
+    Job(name="child", command="x", parents=["manual", "fast"], concurrency="allow"),
 ]
 
 ops = st.lists(
@@ -46,6 +50,7 @@ ops = st.lists(
         st.tuples(st.just("offers"), st.integers(min_value=1, max_value=3)),
         st.tuples(st.just("finish"), st.sampled_from(["TASK_FINISHED", "TASK_FAILED", "TASK_LOST", "TASK_RUNNING"])),
         st.tuples(st.just("run"), st.sampled_from([j.name for j in JOBS])),
+        st.tuples(st.just("mark"), st.sampled_from(["manual", "fast"])),
         st.tuples(st.just("disconnect"), st.none()),
         st.tuples(st.just("restart"), st.floats(min_value=0.0, max_value=15.0)),
     ),
@@ -59,6 +64,7 @@ class World:
         self.now = T0
         self.store: dict[str, object] = {}
         self.job_state: dict[str, object] = {}
+        self.progress: dict[str, dict[str, tuple]] = {}
         self.master: dict[str, str] = {}  # task id -> Mesos state
         self.launches: list[str] = []
         self.pending_status: list[StatusUpdate] = []
@@ -75,7 +81,8 @@ class World:
                 if cur is None or (r.scheduled_at, r.attempt) > (cur.scheduled_at, cur.attempt):
                     last_final[r.job] = r
         self.engine = engine
-        self.feed(Loaded(tuple(JOBS), dict(self.job_state), runs, last_final))
+        self.feed(Loaded(tuple(JOBS), dict(self.job_state), runs, last_final,
+                         {k: dict(v) for k, v in self.progress.items()}))
         self.feed(Subscribed("fw"))
         return engine
 
@@ -86,6 +93,10 @@ class World:
                 if action.new:
                     assert run.task_id not in self.store, f"{run.task_id} created twice"
                 self.store[run.task_id] = run
+            elif isinstance(action, SaveDependency):
+                self.progress.setdefault(action.child, {})[action.parent] = (action.task_id, action.at)
+            elif isinstance(action, ClearDependency):
+                self.progress.pop(action.child, None)
             elif isinstance(action, SaveJobState):
                 if action.last_scheduled_at is not None:
                     self.job_state[action.job] = action.last_scheduled_at
@@ -132,6 +143,8 @@ def test_never_launched_twice_and_no_due_run_dropped(operations):
                 w.feed(StatusUpdate(task_id, arg, "a1", uuid="u"))
         elif op == "run":
             w.feed(RunRequested(arg))
+        elif op == "mark":
+            w.feed(MarkSuccess(arg))
         elif op == "disconnect":
             w.feed(Disconnected())
             w.feed(Subscribed("fw"))
@@ -153,7 +166,10 @@ def test_never_launched_twice_and_no_due_run_dropped(operations):
         recorded = {r.scheduled_at for r in w.store.values() if r.job == job.name}
         missing = [t for t in due if t not in recorded]
         assert not missing, f"{job.name}: fire times with no run recorded: {missing[:5]}"
-    # 3. every final run of a launched task agrees with what the master said.
+    # 3. a dependent run exists only after all its parents succeeded since the previous one
+    child_runs = [r for r in w.store.values() if r.job == "child" and r.trigger == RunTrigger.DEPENDENCY]
+    assert all(r.caused_by and r.caused_by.split(".")[0] in ("manual", "fast") for r in child_runs)
+    # 4. every final run of a launched task agrees with what the master said.
     for task_id, state in w.master.items():
         run = w.store[task_id]
         if state == "TASK_FINISHED":

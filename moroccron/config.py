@@ -42,11 +42,18 @@ class Settings:
     failover_timeout: float = 604800.0
     offer_horizon_seconds: float = 2.0
     run_retention: int = 1000
+    prune_interval_seconds: float = 300.0  # how often runs beyond run_retention are deleted; 0 = never
     local_agents: int = 1
     local_work_dir: str = "var/mesos"
     disable_plugins: tuple[str, ...] = ()
     log_level: str = "INFO"
     insecure: bool = False
+    auth_file: str | None = None
+    # The http-trigger plugin (moroccron/triggers/http.py documents them); URLs may hold tokens.
+    http_trigger_urls: tuple[str, ...] = field(default=(), repr=False)
+    http_trigger_events: tuple[str, ...] = ("succeeded", "failed")
+    http_trigger_retries: int = 5
+    http_trigger_timeout: float = 5.0
 
     @property
     def bind_host(self) -> str:
@@ -61,6 +68,10 @@ class Settings:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         if out.get("secret"):
             out["secret"] = "***"
+        if out.get("http_trigger_urls"):
+            from moroccron.triggers._http import mask_url  # lazy: that module imports this one
+
+            out["http_trigger_urls"] = tuple(mask_url(u) for u in out["http_trigger_urls"])
         return out
 
 
@@ -68,7 +79,10 @@ _TYPES: dict[str, type] = {
     "db": str, "bind": str, "master": str, "zk": str, "jobs": tuple, "packing": str,
     "framework_name": str, "role": str, "principal": str, "secret": str, "failover_timeout": float,
     "offer_horizon_seconds": float, "run_retention": int, "local_agents": int, "local_work_dir": str,
-    "disable_plugins": tuple, "log_level": str, "insecure": bool,
+    "prune_interval_seconds": float,
+    "disable_plugins": tuple, "log_level": str, "insecure": bool, "auth_file": str,
+    "http_trigger_urls": tuple, "http_trigger_events": tuple, "http_trigger_retries": int,
+    "http_trigger_timeout": float,
 }
 
 

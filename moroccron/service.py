@@ -33,14 +33,19 @@ from typing import Any
 
 from moroccron.config import Settings
 from moroccron.engine import Engine
-from moroccron.errors import Conflict, StaleEpoch
+from moroccron.errors import Conflict, NotFound, StaleEpoch, ValidationError
 from moroccron.events import (
+    STATE_ACTIONS,
     Action,
+    ClearDependency,
+    DisableJob,
     Event,
     Hook,
     JobPut,
     JobRemoved,
     Loaded,
+    RunRequested,
+    SaveDependency,
     SaveJobState,
     SaveRun,
     Subscribed,
@@ -96,6 +101,13 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._fenced = False
         self.started_at: datetime | None = None
+        from moroccron.metrics import Metrics
+        from moroccron.retention import Pruner
+
+        self.metrics = Metrics(status=self.status)
+        # only a leader prunes: a fenced instance must not write at all
+        self.pruner = Pruner(store, keep_per_job=settings.run_retention, interval=settings.prune_interval_seconds,
+                             enabled=lambda: not self._fenced)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -108,6 +120,8 @@ class Scheduler:
         self.epoch = self.store.take_leadership(self.instance_id, self.settings.bind)
         log.info("leadership epoch %d (instance %s)", self.epoch, self.instance_id)
         self._load()
+        self.metrics.load_last_success(self.store.last_success_times())
+        self.pruner.start()
         master = self.master_spec
         if master == "local":
             master = self._start_local_master()
@@ -139,6 +153,7 @@ class Scheduler:
         """Stop scheduling. Tasks keep running (failover_timeout) unless ``teardown``."""
         self._stop.set()
         self._queue.put(_Request(Tick()))
+        self.pruner.stop()
         if self.client is not None:
             if teardown:
                 try:
@@ -167,6 +182,7 @@ class Scheduler:
         self.submit_nowait(JobPut(job))
 
     def job_removed(self, name: str) -> None:
+        self.metrics.forget_job(name)
         self.submit_nowait(JobRemoved(name))
 
     # ------------------------------------------------------------------ the loop
@@ -176,7 +192,9 @@ class Scheduler:
         states = {name: last for name, (last, _nxt) in self.store.get_job_states().items() if last is not None}
         runs = tuple(self.store.unfinished_runs())
         last_final = self.store.last_final_runs()
-        actions = self.engine.step(self.clock(), Loaded(jobs, states, runs, last_final))
+        loaded = Loaded(jobs, states, runs, last_final, self.store.get_dependency_progress(),
+                        self.store.consecutive_failures())
+        actions = self.engine.step(self.clock(), loaded)
         self._execute(actions)
         log.info("loaded %d jobs, %d unfinished runs", len(jobs), len(runs))
 
@@ -201,7 +219,7 @@ class Scheduler:
             except StaleEpoch as exc:
                 self._fence(str(exc), batch)
                 return
-            except Conflict as exc:
+            except (Conflict, NotFound) as exc:
                 # The store disagrees with the engine (another writer got there first):
                 # the store is the truth; rebuild from it and reconcile.
                 log.error("state conflict (%s); reloading from the database", exc)
@@ -232,12 +250,16 @@ class Scheduler:
     def _execute(self, actions: Sequence[Action]) -> None:
         if self._fenced:
             return
-        self._commit([a for a in actions if isinstance(a, (SaveRun, SaveJobState))])
+        self._commit([a for a in actions if isinstance(a, STATE_ACTIONS)])
         for action in actions:
             if isinstance(action, SaveRun):
                 _log_run(action.run)
+                self.metrics.observe_run(action.run)
                 continue
-            if isinstance(action, SaveJobState):
+            if isinstance(action, DisableJob):
+                log.warning("job %s %s", action.job, action.reason)
+                continue
+            if isinstance(action, STATE_ACTIONS):
                 continue
             if isinstance(action, Hook):
                 self._call_hook(action)
@@ -251,17 +273,20 @@ class Scheduler:
                 # (a launch never received comes back TASK_UNKNOWN and is retried).
                 log.warning("Mesos call %s failed: %s", type(action).__name__, exc)
 
-    def _commit(self, saves: Sequence[SaveRun | SaveJobState]) -> None:
+    def _commit(self, saves: Sequence[Action]) -> None:
         if not saves:
             return
         runs: dict[str, tuple[Run, bool]] = {}
         states: dict[str, tuple[datetime | None, datetime | None]] = {}
+        others = []  # dependency progress and disables, in order
         for a in saves:
             if isinstance(a, SaveRun):
                 prev = runs.get(a.run.task_id)
                 runs[a.run.task_id] = (a.run, a.new or (prev[1] if prev else False))
-            else:
+            elif isinstance(a, SaveJobState):
                 states[a.job] = (a.last_scheduled_at, a.next_fire_at)
+            else:
+                others.append(a)
         delay = 0.2
         while True:
             try:
@@ -272,9 +297,17 @@ class Scheduler:
                         else:
                             self.store.update_run(run, epoch=self.epoch, tx=tx)
                     if states:
-                        self.store.set_job_states(states, tx=tx)
+                        self.store.set_job_states(states, epoch=self.epoch, tx=tx)
+                    for a in others:
+                        if isinstance(a, SaveDependency):
+                            self.store.set_dependency_progress(a.child, a.parent, a.task_id, a.at, epoch=self.epoch,
+                                                               tx=tx)
+                        elif isinstance(a, ClearDependency):
+                            self.store.clear_dependency_progress(a.child, epoch=self.epoch, tx=tx)
+                        elif isinstance(a, DisableJob):
+                            self.store.set_disabled(a.job, True, tx=tx)
                 return
-            except (StaleEpoch, Conflict):
+            except (StaleEpoch, Conflict, NotFound):
                 raise
             except Exception as exc:
                 if self._stop.is_set():
@@ -304,6 +337,19 @@ class Scheduler:
             log.error("no plugin manager method for hook %s", hook.name)
             return
         method(**hook.kwargs)
+        if hook.name == "moroccron_task_succeeded":
+            self._trigger(hook.kwargs["job"], hook.kwargs["run"], succeeded=True)
+        elif hook.name == "moroccron_task_failed" and hook.kwargs["final"]:
+            self._trigger(hook.kwargs["job"], hook.kwargs["run"], succeeded=False)
+
+    def _trigger(self, job: JobSpec, run: Run, *, succeeded: bool) -> None:
+        """Start the jobs that triggers name (``triggers.on_success`` / ``on_failure`` and plugins)."""
+        for name in self.plugins.triggered_jobs(job=job, run=run, succeeded=succeeded):
+            if name not in self.engine.jobs:
+                log.error("%s names trigger target %r, which is not a job", run.task_id, name)
+                continue
+            log.info("%s %s: triggering %s", run.task_id, "succeeded" if succeeded else "failed", name)
+            self.submit_nowait(RunRequested(name, trigger="trigger", caused_by=run.task_id))
 
     def _pack(self, runs: Any, offers: Any, jobs: Any) -> Any:
         return self.plugins.pack_offers(runs=runs, offers=offers, jobs=jobs, strategy=self.settings.packing)
@@ -348,15 +394,36 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
+def check_exposure(settings: Settings, auth: Any) -> None:
+    """Refuse to serve an unauthenticated API beyond this machine unless told to."""
+    import ipaddress
+
+    host = settings.bind_host
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not auth.enabled and not settings.insecure:
+        raise ValidationError.single(
+            "bind", "refusing to listen beyond this machine without authentication: anyone who reaches it "
+            "could run commands on your cluster. Configure auth_file (or MOROCCRON_AUTH_TOKENS / "
+            "MOROCCRON_AUTH_USERS), or pass --insecure", settings.bind, "a loopback address, or auth configured")
+    if not loopback and not auth.enabled:
+        log.warning("serving %s WITHOUT authentication (--insecure)", settings.bind)
+
+
 def serve(settings: Settings, *, plugins: PluginManager | None = None, ready: threading.Event | None = None) -> int:
     """``moroccron serve``: the scheduler and the HTTP API in one process, until a signal."""
     import uvicorn
 
     from moroccron.api.app import create_app
     from moroccron.api.deps import AppContext
+    from moroccron.auth import Authenticator
     from moroccron.definitions import apply_definitions, load_definitions
     from moroccron.store import Store
 
+    auth = Authenticator.from_sources(settings.auth_file)
+    check_exposure(settings, auth)
     plugins = plugins or PluginManager(disabled=settings.disable_plugins)
     store = Store(settings.db)
     store.ensure_schema()
@@ -367,7 +434,7 @@ def serve(settings: Settings, *, plugins: PluginManager | None = None, ready: th
         log.info("jobs from %s: %s", ", ".join(settings.jobs), plan.summary())
     plugins.startup(config=settings, store=store)
     scheduler = Scheduler(settings, store, plugins)
-    app = create_app(AppContext(settings, store, plugins, scheduler))
+    app = create_app(AppContext(settings, store, plugins, scheduler, metrics=scheduler.metrics, auth=auth))
     config = uvicorn.Config(app, host=settings.bind_host, port=settings.bind_port, log_level="warning",
                             access_log=False, lifespan="off")
     server = uvicorn.Server(config)

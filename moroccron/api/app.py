@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from moroccron import __version__
-from moroccron.api import errors, jobs, runs, status
+from moroccron.api import chronos, errors, graph, jobs, metrics, owners, runs, status
 from moroccron.api.deps import AppContext
+from moroccron.api.security import AuthMiddleware
+
+
+def _operation_id(route: APIRoute) -> str:
+    """Unique per method too: Chronos routes accept POST and PUT on one handler."""
+    methods = "_".join(sorted(route.methods or ()))
+    path = route.path_format.strip("/").replace("/", "_").replace("{", "").replace("}", "")
+    return f"{route.name}_{path}_{methods}".lower()
 
 
 def create_app(context: AppContext) -> FastAPI:
     app = FastAPI(title="moroccron", version=__version__,
-                  description="Mesos + cron: scheduled and dependent jobs on Mesos.")
+                  description="Mesos + cron: scheduled and dependent jobs on Mesos.",
+                  generate_unique_id_function=_operation_id)
     app.state.context = context
     errors.install(app)
-    for module in (status, jobs, runs):
+    for module in (status, jobs, runs, graph, owners, metrics):
         app.include_router(module.router)
+    for router in chronos.routers:
+        app.include_router(router)
+    if context.auth is not None and context.auth.enabled:
+        app.add_middleware(AuthMiddleware, auth=context.auth)
     return app

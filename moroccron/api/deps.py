@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 
 from moroccron.config import Settings
 from moroccron.hooks.manager import PluginManager
@@ -19,6 +19,8 @@ class AppContext:
     store: Any
     plugins: PluginManager
     scheduler: Any = None
+    metrics: Any = None
+    auth: Any = None  # moroccron.auth.Authenticator; None means no authentication
 
 
 def get_context(request: Request) -> AppContext:
@@ -31,3 +33,10 @@ def get_store(request: Request) -> Any:
 
 ContextDep = Annotated[AppContext, Depends(get_context)]
 StoreDep = Annotated[Any, Depends(get_store)]
+
+
+def require_scheduler(ctx: AppContext) -> Any:
+    if ctx.scheduler is None:
+        raise HTTPException(503, {"error": "this instance is not scheduling (not the leader)", "field": None,
+                                  "allowed": None})
+    return ctx.scheduler

@@ -6,9 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Query, Response
 
-from moroccron.api.deps import AppContext, ContextDep
-from moroccron.dag import validate_graph
+from moroccron.api.deps import AppContext, ContextDep, require_scheduler
+from moroccron.api.schemas import run_dict
+from moroccron.dag import DependencyGraph, validate_graph
 from moroccron.errors import Conflict, FieldError, ValidationError
+from moroccron.events import MarkSuccess, SaveRun
 from moroccron.model import JobSpec
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -34,14 +36,19 @@ def saved(ctx: AppContext, job: JobSpec) -> None:
 @router.get("")
 def list_jobs(ctx: ContextDep, owner: str | None = None, q: str | None = None,
               label: str | None = Query(None, description="KEY=VALUE"),
+              state: str | None = Query(None, description="enabled | disabled"),
               offset: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
+    if state not in (None, "enabled", "disabled"):
+        raise ValidationError.single("state", "unknown job state", state, "enabled | disabled")
+    disabled = None if state is None else state == "disabled"
     lab = None
     if label is not None:
         key, sep, value = label.partition("=")
         if not sep or not key:
             raise ValidationError.single("label", "must be KEY=VALUE", label, "e.g. team=data")
         lab = (key, value)
-    jobs, total = ctx.store.list_jobs(owner=owner, q=q, label=lab, offset=offset, limit=limit)
+    jobs, total = ctx.store.list_jobs(owner=owner, q=q, label=lab, disabled=disabled, offset=offset,
+                                      limit=limit)
     return {"total": total, "offset": offset, "limit": limit, "jobs": [j.to_dict() for j in jobs]}
 
 
@@ -73,17 +80,45 @@ def replace_job(ctx: ContextDep, name: str, response: Response,
     return job.to_dict()
 
 
+@router.patch("/{name}")
+def patch_job(ctx: ContextDep, name: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+    """Change some fields of a job; the others keep their values. Nested objects are replaced whole."""
+    if body.get("name", name) != name:
+        raise ValidationError(FieldError("name", "cannot be changed", body["name"], name))
+    record = ctx.store.get_job_record(name)
+    job = JobSpec.from_dict({**record.spec.to_dict(), **body})
+    check_job(ctx, job)
+    ctx.store.put_job(job, expected_version=record.version)
+    saved(ctx, job)
+    return job.to_dict()
+
+
 @router.delete("/{name}", status_code=204)
-def delete_job(ctx: ContextDep, name: str) -> Response:
+def delete_job(ctx: ContextDep, name: str, cascade: bool = False) -> Response:
+    """Delete a job. Refused while other jobs depend on it, unless ``cascade=true``
+    deletes its whole subtree (every job that depends on it, directly or not) too."""
     ctx.store.get_job(name)
-    children = ctx.store.children_of(name)
-    if children:
-        raise Conflict(f"job {name!r} has dependent jobs {', '.join(sorted(children))}: "
-                       "delete or change them first")
-    ctx.store.delete_job(name)
+    graph = DependencyGraph.from_jobs(ctx.store.all_jobs())
+    dependents = graph.descendants(name)
+    if dependents and not cascade:
+        raise Conflict(f"job {name!r} has dependent jobs {', '.join(sorted(graph.children(name)))}: "
+                       "delete or change them first, or delete them all with ?cascade=true")
+    doomed = [name, *dependents]
+    ctx.store.apply_jobs([], doomed)
     if ctx.scheduler is not None:
-        ctx.scheduler.job_removed(name)
+        for job in doomed:
+            ctx.scheduler.job_removed(job)
     return Response(status_code=204)
+
+
+@router.post("/{name}/success")
+def mark_success(ctx: ContextDep, name: str) -> dict[str, Any]:
+    """Record the job as succeeded without running it, so the jobs waiting on it can run."""
+    ctx.store.get_job(name)
+    actions = require_scheduler(ctx).submit(MarkSuccess(name))
+    runs = [a.run for a in actions if isinstance(a, SaveRun) and a.run.job == name]
+    return {"marked": name, "run": run_dict(runs[0]) if runs else None,
+            "started": sorted({a.run.job for a in actions if isinstance(a, SaveRun) and a.new and a.run.job != name})}
 
 
 def _set_disabled(ctx: AppContext, name: str, disabled: bool) -> dict[str, Any]:

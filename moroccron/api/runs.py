@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Body, HTTPException, Query
 
-from moroccron.api.deps import ContextDep
-from moroccron.errors import ValidationError
+from moroccron.api.deps import ContextDep, require_scheduler
+from moroccron.api.schemas import run_dict
+from moroccron.errors import Conflict, ValidationError
 from moroccron.events import KillRequested, RunRequested, SaveRun
-from moroccron.model import Run, RunState
+from moroccron.mesos.sandbox import SandboxError, SandboxReader
+from moroccron.model import RunState
 
 router = APIRouter(prefix="/api/v1", tags=["runs"])
-
-
-def run_dict(run: Run) -> dict[str, Any]:
-    def ts(dt: datetime | None) -> str | None:
-        return dt.isoformat() if dt else None
-
-    return {
-        "id": run.id, "job": run.job, "task_id": run.task_id, "attempt": run.attempt, "state": run.state.value,
-        "trigger": run.trigger.value, "scheduled_at": ts(run.scheduled_at), "queued_at": ts(run.queued_at),
-        "launched_at": ts(run.launched_at), "started_at": ts(run.started_at), "finished_at": ts(run.finished_at),
-        "skew_seconds": run.skew, "duration_seconds": run.duration, "exit_status": run.exit_status,
-        "reason": run.reason, "message": run.message, "agent_id": run.agent_id, "hostname": run.hostname,
-        "arguments": list(run.arguments) if run.arguments is not None else None, "caused_by": run.caused_by,
-    }
-
-
-def _scheduler(ctx: ContextDep) -> Any:
-    if ctx.scheduler is None:
-        raise HTTPException(503, {"error": "this instance is not scheduling (not the leader)", "field": None,
-                                  "allowed": None})
-    return ctx.scheduler
 
 
 @router.post("/jobs/{name}/runs", status_code=202)
@@ -45,7 +25,7 @@ def start_run(ctx: ContextDep, name: str, body: dict[str, Any] | None = Body(Non
         if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
             raise ValidationError.single("arguments", "must be a list of strings", args, '["--date", "2026-01-01"]')
         arguments = tuple(args)
-    actions = _scheduler(ctx).submit(RunRequested(name, arguments))
+    actions = require_scheduler(ctx).submit(RunRequested(name, arguments))
     created = [a.run for a in actions if isinstance(a, SaveRun) and a.new]
     if not created:
         raise HTTPException(409, {"error": f"job {name!r} could not be started", "field": None, "allowed": None})
@@ -75,5 +55,40 @@ def get_run(ctx: ContextDep, task_id: str) -> dict[str, Any]:
 @router.post("/jobs/{name}/kill", status_code=202)
 def kill_job(ctx: ContextDep, name: str) -> dict[str, Any]:
     ctx.store.get_job(name)
-    _scheduler(ctx).submit(KillRequested(name))
+    require_scheduler(ctx).submit(KillRequested(name))
     return {"killing": name}
+
+
+@router.post("/runs/{task_id}/kill", status_code=202)
+def kill_run(ctx: ContextDep, task_id: str) -> dict[str, Any]:
+    run = ctx.store.get_run_by_task_id(task_id)
+    if run.state.final:
+        raise Conflict(f"run {task_id} has already ended ({run.state.value})")
+    require_scheduler(ctx).submit(KillRequested(run.job, task_id))
+    return {"killing": task_id}
+
+
+@router.get("/runs/{task_id}/{log_name}")
+def read_log(ctx: ContextDep, task_id: str, log_name: str, offset: int = Query(-1, ge=-1),
+             length: int = Query(65536, ge=0, le=1 << 20)) -> dict[str, Any]:
+    """A slice of the run's ``stdout`` or ``stderr`` from the agent sandbox.
+
+    ``offset=-1`` (the default) reads the last ``length`` bytes; to follow a log, pass
+    back ``offset + len(data.encode())`` as the next offset.
+    """
+    if log_name not in ("stdout", "stderr"):
+        raise ValidationError.single("log", "unknown log", log_name, "stdout | stderr")
+    run = ctx.store.get_run_by_task_id(task_id)
+    if run.agent_id is None:
+        raise Conflict(f"run {task_id} was never launched ({run.state.value}): it has no sandbox")
+    scheduler = require_scheduler(ctx)
+    master = scheduler.client.master if scheduler.client else None
+    framework_id = ctx.store.get_framework_id()
+    if not master or not framework_id:
+        raise HTTPException(503, {"error": "not connected to a Mesos master", "field": None, "allowed": None})
+    try:
+        piece = SandboxReader(master).read(run.agent_id, framework_id, task_id, log_name, offset=offset,
+                                           length=length)
+    except SandboxError as exc:
+        raise HTTPException(502, {"error": str(exc), "field": None, "allowed": None}) from None
+    return {"task_id": task_id, "log": log_name, "data": piece.data, "offset": piece.offset, "size": piece.size}

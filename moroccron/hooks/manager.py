@@ -46,6 +46,7 @@ log = logging.getLogger("moroccron.hooks")
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("builtin", "moroccron.hooks.builtin"),
     ("packing", "moroccron.packing"),
+    ("http-trigger", "moroccron.triggers.http"),
 )
 """(plugin name, module) of the plugins that ship with moroccron, registered in this order.
 

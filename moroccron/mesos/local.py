@@ -2415,8 +2415,10 @@ class _Handler(BaseHTTPRequestHandler):
         elif route == "/master/redirect":
             leader = master.leader or master.address
             self._reply(HTTPStatus.TEMPORARY_REDIRECT, headers={"Location": f"//{leader}/master"})
-        elif route.startswith("/agents/") and route.endswith("/state"):
-            agent_id = route[len("/agents/") : -len("/state")]
+        elif route.startswith(("/agents/", "/slave(")) and route.endswith("/state"):
+            # /slave(<id>)/state is how a real agent's libprocess id addresses it (its pid)
+            agent_id = (route[len("/agents/") : -len("/state")] if route.startswith("/agents/")
+                        else route[len("/slave(") : -len(")/state")])
             state = master.agent_state(agent_id)
             if state is None:
                 self._reply(404, f"No agent '{agent_id}'\n")

@@ -43,6 +43,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "NAMING_CONVENTION",
     "Base",
+    "DependencyProgressRow",
     "FrameworkRow",
     "JobLabelRow",
     "JobOwnerRow",
@@ -249,6 +250,28 @@ class JobStateRow(Base):
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     last_scheduled_at: Mapped[datetime | None]
     next_fire_at: Mapped[datetime | None]
+
+
+class DependencyProgressRow(Base):
+    """A parent that has succeeded since its dependent job (``job_id``) last ran.
+
+    Chronos semantics: a job with parents and no schedule runs once each time every
+    parent has succeeded since the child's last run. The engine keeps that progress in
+    memory; these rows let a restarted or newly elected leader pick it up instead of
+    waiting for every parent to succeed again (or running the child twice).
+
+    The child is a foreign key, so deleting it deletes its progress; the parent is a
+    name, like :class:`JobParentRow`'s, so a row naming a deleted parent merely lingers
+    until the child's next run clears it. ``satisfied_by`` is the task id of the
+    parent's run that succeeded, for the "why did this run?" question.
+    """
+
+    __tablename__ = "dependency_progress"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    parent: Mapped[str] = mapped_column(String(JOB_NAME_LENGTH), primary_key=True)
+    satisfied_by: Mapped[str] = mapped_column(String(255))
+    satisfied_at: Mapped[datetime]
 
 
 class FrameworkRow(Base):

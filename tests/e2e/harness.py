@@ -39,17 +39,26 @@ def start_master(work_dir: Path, agents: int = 1, **kw: Any) -> LocalMaster:
 class Cluster:
     """A local master, a database and a scheduler that can be stopped and started again."""
 
-    def __init__(self, tmp_path: Path, *, agents: int = 1, db_url: str | None = None, **master_kw: Any) -> None:
+    def __init__(self, tmp_path: Path, *, agents: int = 1, db_url: str | None = None,
+                 plugins: list[object] | None = None, settings: dict[str, Any] | None = None,
+                 **master_kw: Any) -> None:
         self.tmp_path = tmp_path
         self.master = start_master(tmp_path / "mesos", agents, **master_kw)
         self.db_url = db_url or f"sqlite:///{tmp_path / 'moroccron.db'}"
         self.store = Store(self.db_url)
         self.store.ensure_schema()
         self.scheduler: Scheduler | None = None
+        self.plugin_objects = plugins or []
+        self.extra_settings = settings or {}
 
     def start_scheduler(self) -> Scheduler:
-        settings = Settings(db=self.db_url, master=self.master.address, offer_horizon_seconds=2.0)
-        self.scheduler = Scheduler(settings, self.store, PluginManager(load_entrypoints=False), master=self.master.address)
+        settings = Settings(db=self.db_url, master=self.master.address, offer_horizon_seconds=2.0,
+                            **self.extra_settings)
+        plugins = PluginManager(load_entrypoints=False)
+        for plugin in self.plugin_objects:
+            plugins.register(plugin)
+        plugins.startup(config=settings, store=self.store)
+        self.scheduler = Scheduler(settings, self.store, plugins, master=self.master.address)
         self.scheduler.start()
         wait_for(lambda: self.scheduler.client.connected, what="subscription")
         return self.scheduler
@@ -57,6 +66,7 @@ class Cluster:
     def stop_scheduler(self) -> None:
         if self.scheduler is not None:
             self.scheduler.stop()
+            self.scheduler.plugins.shutdown(config=self.scheduler.settings)
             self.scheduler = None
 
     def add_job(self, job: JobSpec) -> None:

@@ -24,7 +24,6 @@ def rich_job(name: str = "etl"):
         arguments=("--verbose",),
         schedule="0 3 * * *",
         timezone="Europe/London",
-        parents=("extract", "load"),
         owners=("alice@example.com", "bob@example.com"),
         description="Nightly ETL — ünïcode too",
         resources=Resources(cpus=0.5, mem=256, disk=10, gpus=1),
@@ -57,6 +56,10 @@ def test_create_and_get_round_trips_every_field(store: Store) -> None:
     assert isinstance(job_id, int)
     assert store.get_job("etl") == spec
     assert store.get_job("etl").to_dict() == spec.to_dict()
+    # A job runs on a schedule or after its parents: the parents get a job of their own.
+    dependent = rich_job("report").evolve(schedule=None, parents=("extract", "etl"))
+    store.create_job(dependent)
+    assert store.get_job("report") == dependent and store.get_job("report").parents == ("extract", "etl")
 
 
 def test_create_twice_is_a_conflict_naming_the_job(store: Store) -> None:
@@ -113,7 +116,7 @@ def test_optimistic_concurrency(store: Store) -> None:
 
 
 def test_delete_job_cascades_to_runs_index_rows_and_state(store: Store) -> None:
-    store.create_job(job("a", owners=("alice",), labels={"k": "v"}, parents=("p",)))
+    store.create_job(job("a", owners=("alice",), labels={"k": "v"}, schedule=None, parents=("p",)))
     store.create_job(job("b"))
     r = store.create_run(run("a"))
     store.set_job_state("a", r.scheduled_at, None)

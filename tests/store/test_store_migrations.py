@@ -14,9 +14,10 @@ from sqlalchemy import inspect
 from moroccron.model import Owner, RunState
 from moroccron.store import Store
 from moroccron.store.models import Base
-from tests.store.factories import job, run
+from tests.store.factories import T0, job, run
 
-TABLES = {"jobs", "job_owners", "job_labels", "job_parents", "runs", "owners", "job_state", "framework"}
+TABLES = {"jobs", "job_owners", "job_labels", "job_parents", "runs", "owners", "job_state", "framework",
+          "dependency_progress"}
 
 
 def tables(store: Store) -> set[str]:
@@ -44,6 +45,7 @@ def test_round_trip_with_data(db_url: str) -> None:
         store.create_run(run("b"))
         store.put_owner(Owner(id="alice@example.com"))
         store.set_framework_id("fw-1")
+        store.set_dependency_progress("b", "a", r.task_id, T0)
 
         store.downgrade("base")
         assert store.current_revision() is None and tables(store) == set()
@@ -52,9 +54,37 @@ def test_round_trip_with_data(db_url: str) -> None:
         assert tables(store) == TABLES
         assert store.all_jobs() == [] and store.list_runs() == ([], 0)
         assert store.list_owners() == [] and store.get_framework_id() is None
-        assert store.current_epoch() == 0
+        assert store.current_epoch() == 0 and store.get_dependency_progress() == {}
         store.create_job(job("a"))  # usable again
         assert store.take_leadership("me", "h") == 1
+
+
+def test_each_revision_downgrades_one_step_and_keeps_older_data(db_url: str) -> None:
+    """Walk the revisions one at a time, down then up, with data in every table: each
+    downgrade drops only what its upgrade added, and every older row survives it."""
+    with Store(db_url) as store:
+        script = ScriptDirectory.from_config(store.alembic_config())
+        revisions = [r.revision for r in reversed(list(script.walk_revisions()))]
+        assert revisions[:2] == ["0001", "0002"]
+        store.upgrade()
+        store.apply_jobs([job("a"), job("b", schedule=None, parents=("a",))])
+        parent = store.create_run(run("a", state=RunState.SUCCEEDED, finished_at=T0))
+        store.set_dependency_progress("b", "a", parent.task_id, T0)
+
+        for older in reversed(revisions[:-1]):
+            store.downgrade(older)
+            assert store.current_revision() == older
+            assert [j.name for j in store.all_jobs()] == ["a", "b"]
+            assert store.list_runs() == ([parent], 1)
+        assert "dependency_progress" not in tables(store)
+
+        for newer in revisions[1:]:
+            store.upgrade(newer)
+            assert store.current_revision() == newer
+        assert tables(store) == TABLES
+        assert store.get_dependency_progress() == {}  # dropped with its table: parents must succeed again
+        store.set_dependency_progress("b", "a", parent.task_id, T0)
+        assert store.get_dependency_progress() == {"b": {"a": (parent.task_id, T0)}}
 
 
 def test_migrations_match_the_models(db_url: str) -> None:

@@ -1,0 +1,678 @@
+"""Chronos job JSON to :class:`~moroccron.model.JobSpec` and back.
+
+Chronos clients (its web UI, chronos-python, sync scripts kept in git) send and read
+the job hash of the Chronos v1 REST API. This module is the one place that knows both
+vocabularies; the routes in :mod:`moroccron.api.chronos` only move JSON in and out.
+
+Principles:
+
+- **Liberal in, exact out.** Chronos accepted ``"cpus": "0.5"`` and ``"forcePullImage":
+  "true"`` (Jackson reads text as numbers and booleans), sent read-only statistics back
+  on every update, and clients add fields of their own. Such input is accepted; fields
+  moroccron does not act on are reported (:attr:`ChronosJob.ignored`), never silently
+  dropped, and the API lists them in the ``X-Moroccron-Ignored-Fields`` header.
+- **Errors name the Chronos field** the client sent (``scheduleTimeZone``, ``cpus``,
+  ``container.volumes[0].containerPath``), never the native name it was mapped to, so
+  the message points at the line to fix in the client's JSON.
+- **Nothing the native model holds is lost** on a round trip native -> Chronos ->
+  native. What Chronos has no field for travels in a ``moroccron`` object
+  (:data:`EXTENSION_FIELDS`), which Chronos clients pass through untouched. Where a
+  Chronos field and the ``moroccron`` object could disagree, the Chronos field wins, so
+  a Chronos client editing the field it knows is never overruled by a copy it does not.
+
+Mapping (Chronos field -> native field):
+
+================================  ==================================================
+``name``                          ``name`` (moroccron's name rules: no spaces or ``#``)
+``command``                       ``command`` (``""`` -> none: the image's own command)
+``shell``, ``arguments``          ``shell``, ``arguments``
+``description``                   ``description``
+``schedule``                      ``schedule`` (``R[n]/start/period``; an empty start,
+                                  Chronos's "now", becomes the time of the request);
+                                  a native cron schedule is sent out as is, so
+                                  Chronos clients then see a cron string
+``scheduleTimeZone``              ``timezone`` (``""`` -> UTC; Java ids such as PST
+                                  -> their IANA zone)
+``parents``                       ``parents``
+``owner`` (comma-separated)       ``owners``
+``cpus``, ``mem``, ``disk``,      ``resources`` (``0`` or absent -> moroccron's
+``gpus``                          default, as Chronos used its configured default)
+``retries``                       ``retries`` (absent -> 2, Chronos's default)
+``disabled``, ``softError``       ``disabled``, ``soft_error``
+``concurrent``                    ``concurrency``: true -> allow, false -> forbid
+                                  (or ``replace``, kept in ``moroccron.concurrency``)
+``epsilon`` (ISO 8601 duration)   ``starting_deadline_seconds`` (absent -> none)
+``runAsUser``                     ``user``
+``environmentVariables``          ``env``
+``uris``, ``fetch[].uri``         ``uris`` (fetch flags: moroccron extracts archives
+                                  by file name)
+``constraints`` ``[[a, OP, v]]``  ``constraints``
+``container``                     ``container``: ``type`` DOCKER|MESOS, ``image``,
+                                  ``network``, ``volumes[]`` {``containerPath``,
+                                  ``hostPath``, ``mode``}, ``forcePullImage``,
+                                  ``parameters[]`` {``key``, ``value``}
+``moroccron``                     :data:`EXTENSION_FIELDS`
+================================  ==================================================
+
+Out only, from run history: ``successCount``, ``errorCount``, ``lastSuccess``,
+``lastError``, ``errorsSinceLastSuccess``; ``ownerName`` from the owners' records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from moroccron.errors import FieldError, ValidationError
+from moroccron.model import CONCURRENCY_POLICIES, Container, JobSpec, Resources, Volume
+from moroccron.store.stats import JobStats
+
+__all__ = [
+    "EXTENSION",
+    "EXTENSION_FIELDS",
+    "IGNORED_FIELDS",
+    "KNOWN_FIELDS",
+    "READ_ONLY_FIELDS",
+    "ChronosJob",
+    "chronos_field",
+    "chronos_time",
+    "format_duration",
+    "from_chronos",
+    "owner_names",
+    "parse_duration",
+    "to_chronos",
+    "translate",
+]
+
+EXTENSION = "moroccron"
+"""The field holding native settings Chronos has no field for."""
+
+EXTENSION_FIELDS: tuple[str, ...] = (
+    "timeout_seconds", "catchup", "concurrency", "retry_delay_seconds", "triggers", "notify", "labels",
+    "disable_after_failures", "owners",
+)
+"""What the ``moroccron`` object may hold. ``owners`` appears only for owner ids that
+contain a comma, which the comma-separated ``owner`` cannot carry."""
+
+MAPPED_FIELDS: tuple[str, ...] = (
+    "name", "command", "shell", "arguments", "description", "schedule", "scheduleTimeZone", "parents",
+    "owner", "cpus", "mem", "disk", "gpus", "retries", "disabled", "softError", "concurrent", "epsilon",
+    "runAsUser", "environmentVariables", "uris", "fetch", "constraints", "container", EXTENSION,
+)
+"""Chronos fields that become native fields."""
+
+READ_ONLY_FIELDS: tuple[str, ...] = (
+    "successCount", "errorCount", "lastSuccess", "lastError", "errorsSinceLastSuccess",
+)
+"""Statistics Chronos returned and clients send back on update: computed from run
+history here, so dropped on input without a mention."""
+
+IGNORED_FIELDS: tuple[str, ...] = (
+    "async", "executor", "executorFlags", "taskInfoData", "highPriority", "dataProcessingJobType", "dataJob",
+    "ownerName", "maxCompletionTime",
+)
+"""Chronos fields accepted and not acted on. Each is reported as ignored when it holds
+anything but its Chronos default. ``async`` needs a completion callback moroccron does
+not offer (every task's own exit status decides); ``executor*`` and ``taskInfoData``
+name custom executors (moroccron runs the command executor); ``highPriority`` has no
+queue to jump; ``ownerName`` belongs to the owner records (the owners API);
+``maxCompletionTime``: use ``moroccron.timeout_seconds``."""
+
+KNOWN_FIELDS: frozenset[str] = frozenset(MAPPED_FIELDS + READ_ONLY_FIELDS + IGNORED_FIELDS)
+
+CHRONOS_DEFAULT_RETRIES = 2
+_TRUE = ("true", "1", "yes")
+_FALSE = ("false", "0", "no", "")
+_CONTAINER_FIELDS = ("type", "image", "network", "volumes", "forcePullImage", "parameters")
+_CONTAINER_IGNORED = ("networkName", "networkInfos", "portMappings")
+_VOLUME_FIELDS = ("containerPath", "hostPath", "mode")
+_FETCH_FLAGS = ("executable", "extract", "cache")
+_DURATION_RE = re.compile(
+    r"^P(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$")
+_JAVA_SHORT_ZONES: dict[str, str] = {
+    "ACT": "Australia/Darwin", "AET": "Australia/Sydney", "AGT": "America/Argentina/Buenos_Aires",
+    "ART": "Africa/Cairo", "AST": "America/Anchorage", "BET": "America/Sao_Paulo", "BST": "Asia/Dhaka",
+    "CAT": "Africa/Harare", "CNT": "America/St_Johns", "CST": "America/Chicago", "CTT": "Asia/Shanghai",
+    "EAT": "Africa/Addis_Ababa", "ECT": "Europe/Paris", "IET": "America/Indiana/Indianapolis",
+    "IST": "Asia/Kolkata", "JST": "Asia/Tokyo", "MIT": "Pacific/Apia", "NET": "Asia/Yerevan",
+    "NST": "Pacific/Auckland", "PLT": "Asia/Karachi", "PNT": "America/Phoenix", "PRT": "America/Puerto_Rico",
+    "PST": "America/Los_Angeles", "SST": "Pacific/Guadalcanal", "VST": "Asia/Ho_Chi_Minh",
+}
+"""Java's legacy three-letter zone ids (``java.time.ZoneId.SHORT_IDS``) that are not IANA
+names. Chronos, on the JVM, accepted them (its own docs use ``"PST"``); moroccron stores
+the IANA zone they stand for. EST, MST and HST are IANA names already and stay as they are."""
+_DURATION_ALLOWED = "an ISO 8601 duration of fixed length, such as PT30M, PT1H30M, P1D or PT90S"
+
+
+@dataclass(frozen=True, slots=True)
+class ChronosJob:
+    """A Chronos job hash read into a native job.
+
+    :ivar job: the validated native job.
+    :ivar ignored: Chronos or unknown fields the job hash set that moroccron does not
+        act on, by their path in the hash (``async``, ``container.networkName``).
+    """
+
+    job: JobSpec
+    ignored: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- durations
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in an ISO 8601 duration such as ``PT15M`` or ``P1DT2H``.
+
+    Years and months are refused: their length depends on the calendar, and a starting
+    deadline that means a different number of seconds each month helps nobody.
+
+    :raises ValueError: not a fixed-length ISO 8601 duration.
+    """
+    m = _DURATION_RE.match(text.strip().upper()) if isinstance(text, str) else None
+    if m is None or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
+        raise ValueError(f"not an ISO 8601 duration: {text!r}")
+    parts = {k: float(v) for k, v in m.groupdict().items() if v is not None}
+    return (parts.get("weeks", 0) * 604800 + parts.get("days", 0) * 86400 + parts.get("hours", 0) * 3600
+            + parts.get("minutes", 0) * 60 + parts.get("seconds", 0))
+
+
+def format_duration(seconds: float) -> str:
+    """The ISO 8601 duration of ``seconds``, largest units first: 5400 -> ``PT1H30M``.
+
+    Exact: :func:`parse_duration` gives the same number back.
+    """
+    whole = math.floor(seconds)
+    days, rest = divmod(int(whole), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    head = (f"{days}D" if days else "") + "T" + (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
+    # Splitting the fraction off costs float precision (61.1 - 60 is 1.1000000000000014):
+    # take the shortest spelling that still reads back as the same number.
+    for sec in (round(secs + seconds - whole, 6), secs + seconds - whole):
+        text = "P" + head + (f"{_num(sec)}S" if sec or head == "T" else "")
+        text = text.removesuffix("T")
+        if parse_duration(text) == seconds:
+            return text
+    return f"PT{_num(seconds)}S"
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def chronos_time(when: datetime | None) -> str:
+    """A timestamp as Chronos wrote them (``2014-03-08T16:57:17.507Z``), or ``""``."""
+    if when is None:
+        return ""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+# --------------------------------------------------------------------------- field names
+
+_NATIVE_TO_CHRONOS: tuple[tuple[str, str], ...] = (
+    ("resources.cpus", "cpus"),
+    ("resources.mem", "mem"),
+    ("resources.disk", "disk"),
+    ("resources.gpus", "gpus"),
+    ("resources", "cpus"),
+    ("timezone", "scheduleTimeZone"),
+    ("owners", "owner"),
+    ("env", "environmentVariables"),
+    ("user", "runAsUser"),
+    ("soft_error", "softError"),
+    ("starting_deadline_seconds", "epsilon"),
+    ("container.force_pull", "container.forcePullImage"),
+    ("concurrency", f"{EXTENSION}.concurrency"),
+)
+_VOLUME_KEYS = {"container_path": "containerPath", "host_path": "hostPath"}
+
+
+def chronos_field(native: str, job_name: str | None = None) -> str:
+    """The Chronos name of a native field path, for error messages.
+
+    ``resources.cpus`` -> ``cpus``, ``timezone`` -> ``scheduleTimeZone``,
+    ``container.volumes[0].host_path`` -> ``container.volumes[0].hostPath``; native-only
+    fields get the ``moroccron.`` prefix. Graph errors name the job
+    (``etl.parents[0]``); for the job being saved, ``job_name``, that prefix is dropped.
+    """
+    if job_name and native.startswith(job_name + "."):
+        native = native[len(job_name) + 1:]
+    for src, dst in _NATIVE_TO_CHRONOS:
+        if native == src or native.startswith((src + ".", src + "[")):
+            return dst + native[len(src):]
+    head = re.split(r"[.\[]", native, maxsplit=1)[0]
+    if head in EXTENSION_FIELDS and head != "owners":
+        return f"{EXTENSION}.{native}"
+    if native.startswith("container.volumes["):
+        for src, dst in _VOLUME_KEYS.items():
+            if native.endswith("." + src):
+                return native[: -len(src)] + dst
+    return native
+
+
+def translate(exc: ValidationError, job_name: str | None = None) -> ValidationError:
+    """``exc`` with every field renamed to its Chronos name (:func:`chronos_field`)."""
+    errors = [FieldError(chronos_field(e.field, job_name), e.message, e.value, e.allowed) for e in exc.errors]
+    return ValidationError(errors, exc.prefix)
+
+
+# --------------------------------------------------------------------------- Chronos -> native
+
+
+class _Reader:
+    """Reads one Chronos job hash, collecting errors (by Chronos name) and ignored fields."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.data = data
+        self.errors: list[FieldError] = []
+        self.ignored: list[str] = []
+
+    def error(self, field: str, message: str, value: Any = None, allowed: str | None = None) -> None:
+        self.errors.append(FieldError(field, message, value, allowed))
+
+    def present(self, key: str) -> bool:
+        return self.data.get(key) is not None
+
+    def text(self, key: str, default: str | None = None, where: Mapping[str, Any] | None = None,
+             path: str | None = None) -> str | None:
+        value = (self.data if where is None else where).get(key)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            self.error(path or key, "must be a string", value, "a string")
+            return default
+        return value
+
+    def boolean(self, key: str, default: bool, where: Mapping[str, Any] | None = None,
+                path: str | None = None) -> bool:
+        value = (self.data if where is None else where).get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            return value.strip().lower() in _TRUE  # Jackson read "true" as true; so do we
+        self.error(path or key, "must be true or false", value, "true | false")
+        return default
+
+    def number(self, key: str) -> float | None:
+        """A number, or numeric text (Chronos's own docs send ``"cpus": "0.5"``)."""
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                value = float(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            self.error(key, "must be a number", self.data.get(key), "a number, such as 0.5")
+            return None
+        return value
+
+    def items(self, key: str, allowed: str, where: Mapping[str, Any] | None = None,
+              path: str | None = None) -> list[Any]:
+        value = (self.data if where is None else where).get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.error(path or key, "must be a list", value, allowed)
+            return []
+        return value
+
+    def objects(self, key: str, allowed: str, where: Mapping[str, Any] | None = None,
+                path: str | None = None) -> list[tuple[str, Mapping[str, Any]]]:
+        """The list ``key`` of JSON objects, each with its path for error messages."""
+        path = path or key
+        out = []
+        for i, item in enumerate(self.items(key, allowed, where, path)):
+            if not isinstance(item, Mapping):
+                self.error(f"{path}[{i}]", "must be an object", item, allowed)
+            else:
+                out.append((f"{path}[{i}]", item))
+        return out
+
+    def ignore_if_set(self, path: str, value: Any) -> None:
+        if value not in (None, False, "", 0, [], {}):
+            self.ignored.append(path)
+
+
+def from_chronos(data: Any, *, now: datetime | None = None) -> ChronosJob:
+    """Read a Chronos job hash into a native job.
+
+    :param now: what an empty start in ``schedule`` (``R//PT1H``, Chronos's "start
+        now") becomes; the current time when not given.
+    :raises ValidationError: every problem at once, each naming the Chronos field.
+    """
+    if not isinstance(data, Mapping):
+        raise ValidationError.single("job", "must be a JSON object", data, "a Chronos job hash {name, command, ...}")
+    r = _Reader(data)
+    kwargs: dict[str, Any] = {}
+    name = data.get("name")
+    if name is None:
+        r.error("name", "is required", None, "a job name")
+    kwargs["name"] = name
+
+    command = r.text("command")
+    kwargs["command"] = command or None
+    kwargs["shell"] = r.boolean("shell", True)
+    kwargs["arguments"] = data.get("arguments") or ()
+    kwargs["description"] = r.text("description", "") or ""
+    kwargs["schedule"] = _schedule(r, now)
+    timezone = r.text("scheduleTimeZone", "") or "UTC"
+    kwargs["timezone"] = _JAVA_SHORT_ZONES.get(timezone, timezone)
+    kwargs["parents"] = data.get("parents") or ()
+    kwargs["owners"] = _owners(r)
+    kwargs["resources"] = _resources(r)
+    retries = data.get("retries")
+    if isinstance(retries, str) and retries.strip().isdigit():
+        retries = int(retries)
+    kwargs["retries"] = CHRONOS_DEFAULT_RETRIES if retries is None else retries
+    kwargs["disabled"] = r.boolean("disabled", False)
+    kwargs["soft_error"] = r.boolean("softError", False)
+    kwargs["starting_deadline_seconds"] = _epsilon(r)
+    user = r.text("runAsUser")
+    kwargs["user"] = user or None
+    kwargs["env"] = _env(r)
+    kwargs["uris"] = _uris(r)
+    kwargs["constraints"] = _constraints(r)
+    kwargs["container"] = _container(r)
+    extension = _extension(r)
+    kwargs.update({k: v for k, v in extension.items() if k not in ("concurrency", "owners")})
+    kwargs["concurrency"] = _concurrency(r, extension.get("concurrency"))
+    if "owners" in extension:
+        kwargs["owners"] = extension["owners"]
+
+    for key in IGNORED_FIELDS:
+        r.ignore_if_set(key, data.get(key))
+    r.ignored.extend(str(k) for k in data if k not in KNOWN_FIELDS)
+
+    job: JobSpec | None = None
+    try:
+        job = JobSpec(**kwargs)
+    except ValidationError as exc:
+        # What the reader already reported (a missing name, a bad volume) would come
+        # back again from JobSpec in other words; keep the first, more precise, one.
+        reported = {e.field for e in r.errors}
+        r.errors.extend(e for e in translate(exc).errors if e.field not in reported)
+    if r.errors or job is None:
+        label = f"job {name!r}" if isinstance(name, str) else None
+        raise ValidationError(r.errors, label)
+    return ChronosJob(job, tuple(dict.fromkeys(r.ignored)))
+
+
+def _schedule(r: _Reader, now: datetime | None) -> str | None:
+    schedule = r.text("schedule")
+    if not schedule:
+        return None
+    parts = schedule.split("/")
+    if len(parts) == 3 and parts[0].upper().startswith("R") and parts[1] == "":
+        # Chronos read an empty start as "now"; the native parser wants a real start.
+        start = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+        parts[1] = start.strftime("%Y-%m-%dT%H:%M:%SZ")
+        schedule = "/".join(parts)
+    return schedule
+
+
+def _owners(r: _Reader) -> tuple[str, ...]:
+    value = r.data.get("owner")
+    if value is None:
+        return ()
+    allowed = "comma-separated email addresses, e.g. 'ops@example.com,dev@example.com'"
+    if isinstance(value, str):
+        items = value.split(",")
+    elif isinstance(value, list):  # not Chronos, but the intent is plain
+        items = value
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                r.error(f"owner[{i}]", "must be a string", item, allowed)
+    else:
+        r.error("owner", "must be a string", value, allowed)
+        return ()
+    return tuple(o.strip() for o in items if isinstance(o, str) and o.strip())
+
+
+def _resources(r: _Reader) -> Resources | dict[str, float]:
+    values: dict[str, float] = {}
+    for key in Resources.FIELDS:
+        n = r.number(key)
+        if n:  # 0 meant "the default" to Chronos (its --mesos_task_* settings)
+            values[key] = n
+    return values
+
+
+def _epsilon(r: _Reader) -> float | None:
+    value = r.data.get("epsilon")
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except ValueError:
+            pass
+    r.error("epsilon", "must be an ISO 8601 duration", value, _DURATION_ALLOWED)
+    return None
+
+
+def _env(r: _Reader) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for path, item in r.objects("environmentVariables", "a list of {name, value}"):
+        name, value = item.get("name"), item.get("value")
+        if not isinstance(name, str) or not name:
+            r.error(f"{path}.name", "must be a non-empty string", name, "an environment variable name")
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, (int, float)):
+            value = _num(value)
+        elif value is None:
+            value = ""
+        if not isinstance(value, str):
+            r.error(f"{path}.value", "must be a string", value, "a string")
+            continue
+        if name in env:
+            r.error(f"{path}.name", "is set more than once", name, "each variable name once")
+            continue
+        env[name] = value
+    return env
+
+
+def _uris(r: _Reader) -> tuple[str, ...]:
+    uris: list[Any] = list(r.items("uris", "a list of URIs"))
+    for path, item in r.objects("fetch", "a list of {uri, executable, extract, cache}"):
+        uri = item.get("uri")
+        if not isinstance(uri, str) or not uri:
+            r.error(f"{path}.uri", "must be a URI", uri, "e.g. https://example.com/tool.tgz")
+            continue
+        uris.append(uri)
+        for flag in _FETCH_FLAGS:
+            r.ignore_if_set(f"{path}.{flag}", item.get(flag))
+        r.ignored.extend(f"{path}.{k}" for k in item if k not in ("uri", *_FETCH_FLAGS))
+    # Chronos listed each URI in both uris and fetch; a job read back and sent again
+    # carries both copies, which must not double every download.
+    return tuple(dict.fromkeys(u if isinstance(u, str) else repr(u) for u in uris)) if uris else ()
+
+
+def _constraints(r: _Reader) -> list[Any]:
+    out = []
+    for i, item in enumerate(r.items("constraints", '[["rack", "EQUALS", "r1"], ...]')):
+        if isinstance(item, list) and 2 <= len(item) <= 3 and all(isinstance(x, str) for x in item):
+            out.append(item)
+        else:
+            r.error(f"constraints[{i}]", "must be [attribute, operator] or [attribute, operator, value]", item,
+                    '["rack", "EQUALS", "rack-1"]; operators EQUALS, LIKE, UNLIKE, UNIQUE, GROUP_BY')
+    return out
+
+
+def _container(r: _Reader) -> Container | None:
+    c = r.data.get("container")
+    if c is None:
+        return None
+    if not isinstance(c, Mapping):
+        r.error("container", "must be an object", c, "{type, image, network, volumes, forcePullImage, parameters}")
+        return None
+    ctype = r.text("type", "DOCKER", c, "container.type")  # Chronos's default type
+    image = r.text("image", None, c, "container.image")
+    network = r.text("network", None, c, "container.network")
+    force_pull = r.boolean("forcePullImage", False, c, "container.forcePullImage")
+    volumes: list[Volume] = []
+    for path, v in r.objects("volumes", "a list of {containerPath, hostPath, mode}", c, "container.volumes"):
+        cp = r.text("containerPath", None, v, f"{path}.containerPath")
+        hp = r.text("hostPath", None, v, f"{path}.hostPath")
+        mode = r.text("mode", "RO", v, f"{path}.mode")
+        for key in v:
+            if key not in _VOLUME_FIELDS:
+                r.ignored.append(f"{path}.{key}")
+        try:
+            volumes.append(Volume(container_path=cp, host_path=hp, mode=mode))  # type: ignore[arg-type]
+        except ValidationError as exc:
+            for e in exc.errors:
+                r.error(f"{path}.{_VOLUME_KEYS.get(e.field, e.field)}", e.message, e.value, e.allowed)
+    parameters: dict[str, str] = {}
+    for path, p in r.objects("parameters", "a list of {key, value}", c, "container.parameters"):
+        key, value = p.get("key"), p.get("value")
+        if not isinstance(key, str) or not key:
+            r.error(f"{path}.key", "must be a non-empty string", key, "a docker option name, e.g. 'add-host'")
+        elif not isinstance(value, str):
+            r.error(f"{path}.value", "must be a string", value, "a string")
+        elif key in parameters:
+            r.error(f"{path}.key", "is repeated: moroccron holds one value per docker parameter", key,
+                    "each key once")
+        else:
+            parameters[key] = value
+    for key in c:
+        if key not in _CONTAINER_FIELDS:
+            if key in _CONTAINER_IGNORED:
+                r.ignore_if_set(f"container.{key}", c[key])
+            else:
+                r.ignored.append(f"container.{key}")
+    try:
+        return Container(type=ctype or "DOCKER", image=image, volumes=tuple(volumes), force_pull=force_pull,
+                         network=network or None, parameters=parameters)
+    except ValidationError as exc:
+        for e in exc.errors:
+            r.error(chronos_field("container." + e.field), e.message, e.value, e.allowed)
+        return None
+
+
+def _extension(r: _Reader) -> dict[str, Any]:
+    ext = r.data.get(EXTENSION)
+    if ext is None:
+        return {}
+    if not isinstance(ext, Mapping):
+        r.error(EXTENSION, "must be an object", ext, f"an object with fields {', '.join(EXTENSION_FIELDS)}")
+        return {}
+    out = {}
+    for key, value in ext.items():
+        if key not in EXTENSION_FIELDS:
+            # Our own field: a typo here would silently lose a setting, so refuse it.
+            r.error(f"{EXTENSION}.{key}", "unknown field", None, ", ".join(EXTENSION_FIELDS))
+        elif value is not None or key in ("timeout_seconds", "disable_after_failures"):
+            out[key] = value
+    return out
+
+
+def _concurrency(r: _Reader, native: Any) -> Any:
+    """``concurrent`` decides allow versus not; only ``moroccron.concurrency`` can say
+    ``replace``, which Chronos cannot express, and it yields to an explicit ``concurrent``."""
+    concurrent = r.data.get("concurrent")
+    if native is not None and not (isinstance(native, str) and native.lower() in CONCURRENCY_POLICIES):
+        return native  # let JobSpec report it, as moroccron.concurrency
+    if concurrent is None:
+        return native if native is not None else "forbid"
+    if r.boolean("concurrent", False):
+        return "allow"
+    return "replace" if isinstance(native, str) and native.lower() == "replace" else "forbid"
+
+
+# --------------------------------------------------------------------------- native -> Chronos
+
+
+def to_chronos(job: JobSpec, stats: JobStats | None = None,
+               owner_names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The Chronos job hash of ``job``, with its run statistics.
+
+    :param stats: the job's run history summary; zeros and empty dates without it.
+    :param owner_names: owner id -> name, for ``ownerName``.
+    """
+    stats = stats or JobStats()
+    owner_names = owner_names or {}
+    names = [owner_names[o] for o in job.owners if owner_names.get(o)]
+    out: dict[str, Any] = {
+        "name": job.name,
+        "command": job.command or "",
+        "shell": job.shell,
+        "arguments": list(job.arguments),
+        "description": job.description,
+        "owner": ",".join(job.owners),
+        "ownerName": ", ".join(names),
+        "cpus": job.resources.cpus,
+        "mem": job.resources.mem,
+        "disk": job.resources.disk,
+        "gpus": job.resources.gpus,
+        "retries": job.retries,
+        "disabled": job.disabled,
+        "softError": job.soft_error,
+        "concurrent": job.concurrency == "allow",
+        "async": False,
+        "runAsUser": job.user or "",
+        "uris": list(job.uris),
+        "fetch": [{"uri": u} for u in job.uris],
+        "environmentVariables": [{"name": k, "value": v} for k, v in job.env.items()],
+        "constraints": [[c.field, c.operator] + ([c.value] if c.value is not None else []) for c in job.constraints],
+        "scheduleTimeZone": job.timezone,
+        "successCount": stats.success_count,
+        "errorCount": stats.failure_count,
+        "lastSuccess": chronos_time(stats.last_success_at),
+        "lastError": chronos_time(stats.last_failure_at),
+        "errorsSinceLastSuccess": stats.consecutive_failures,
+    }
+    if job.starting_deadline_seconds is not None:
+        out["epsilon"] = format_duration(job.starting_deadline_seconds)
+    # Clients tell the two kinds apart by which key is present, as Chronos wrote only one.
+    if job.schedule is not None:
+        out["schedule"] = job.schedule
+    if job.parents:
+        out["parents"] = list(job.parents)
+    if job.container is not None:
+        out["container"] = _container_out(job.container)
+    out[EXTENSION] = _extension_out(job)
+    return out
+
+
+def _container_out(c: Container) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": c.type.upper()}
+    if c.image is not None:
+        out["image"] = c.image
+    if c.network is not None:
+        out["network"] = c.network
+    out["forcePullImage"] = c.force_pull
+    out["volumes"] = [{"containerPath": v.container_path, **({"hostPath": v.host_path} if v.host_path else {}),
+                       "mode": v.mode} for v in c.volumes]
+    out["parameters"] = [{"key": k, "value": v} for k, v in c.parameters.items()]
+    return out
+
+
+def _extension_out(job: JobSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "timeout_seconds": job.timeout_seconds,
+        "catchup": job.catchup,
+        "concurrency": job.concurrency,
+        "retry_delay_seconds": job.retry_delay_seconds,
+        "triggers": job.triggers.to_dict(),
+        "notify": job.notify.to_dict(),
+        "labels": dict(job.labels),
+        "disable_after_failures": job.disable_after_failures,
+    }
+    if any("," in o or o != o.strip() for o in job.owners):
+        out["owners"] = list(job.owners)
+    return out
+
+
+def owner_names(owners: Iterable[Any]) -> dict[str, str]:
+    """owner id -> name, from :class:`~moroccron.model.Owner` records."""
+    return {o.id: o.name for o in owners if o.name}

@@ -1,0 +1,22 @@
+"""The JSON shapes of API resources."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from moroccron.model import Run
+
+
+def run_dict(run: Run) -> dict[str, Any]:
+    def ts(dt: datetime | None) -> str | None:
+        return dt.isoformat() if dt else None
+
+    return {
+        "id": run.id, "job": run.job, "task_id": run.task_id, "attempt": run.attempt, "state": run.state.value,
+        "trigger": run.trigger.value, "scheduled_at": ts(run.scheduled_at), "queued_at": ts(run.queued_at),
+        "launched_at": ts(run.launched_at), "started_at": ts(run.started_at), "finished_at": ts(run.finished_at),
+        "skew_seconds": run.skew, "duration_seconds": run.duration, "exit_status": run.exit_status,
+        "reason": run.reason, "message": run.message, "agent_id": run.agent_id, "hostname": run.hostname,
+        "arguments": list(run.arguments) if run.arguments is not None else None, "caused_by": run.caused_by,
+    }

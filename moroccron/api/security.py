@@ -1,0 +1,61 @@
+"""Authentication and roles for every HTTP route, as ASGI middleware.
+
+A middleware rather than per-route dependencies so that no route, native or Chronos,
+can be added without protection: reading needs ``read``, changing needs ``write``,
+owners and plugin settings need ``admin``. ``/healthz`` and the API documentation
+are public (they hold no data).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from moroccron.auth import Authenticator, Principal
+
+PUBLIC_PATHS = frozenset({"/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"})
+ADMIN_PREFIXES = ("/api/v1/owners", "/api/v1/plugins")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def required_role(method: str, path: str) -> str:
+    if method in SAFE_METHODS:
+        return "read"
+    if path.startswith(ADMIN_PREFIXES):
+        return "admin"
+    return "write"
+
+
+class AuthMiddleware:
+    def __init__(self, app: Any, auth: Authenticator, session_principal: Any = None) -> None:
+        self.app = app
+        self.auth = auth
+        # The UI's signed session cookie, when the UI is mounted: a callable(scope) -> Principal | None.
+        self.session_principal = session_principal
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", ())}
+        principal: Principal | None = self.auth.authenticate(headers.get("authorization"))
+        if principal is None and self.session_principal is not None:
+            principal = self.session_principal(scope)
+        need = required_role(scope["method"], scope["path"])
+        if principal is None:
+            await _reply(send, 401, "authentication required: send a Bearer token or HTTP Basic credentials",
+                         {"www-authenticate": 'Basic realm="moroccron"'})
+            return
+        if not principal.can(need):
+            await _reply(send, 403, f"{principal.name!r} has role {principal.role!r}; this needs {need!r}")
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+
+async def _reply(send: Any, status: int, message: str, extra: dict[str, str] | None = None) -> None:
+    body = json.dumps({"error": message, "field": None, "allowed": None, "errors": []}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.encode(), v.encode()) for k, v in (extra or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

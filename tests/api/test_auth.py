@@ -1,0 +1,93 @@
+"""Tokens, Basic auth and roles on every route; loopback-only without auth."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from moroccron.api.app import create_app
+from moroccron.api.deps import AppContext
+from moroccron.auth import Authenticator, hash_secret, verify_secret
+from moroccron.config import Settings
+from moroccron.errors import ValidationError
+from moroccron.hooks.manager import PluginManager
+
+
+@pytest.fixture
+def auth(tmp_path):
+    path = tmp_path / "auth.toml"
+    path.write_text(f"""
+[[tokens]]
+name = "ci"
+token = "{hash_secret('tok-write')}"
+role = "write"
+
+[[tokens]]
+name = "viewer"
+token = "tok-read"
+role = "read"
+
+[[users]]
+name = "boss"
+password = "{hash_secret('s3cret')}"
+role = "admin"
+""")
+    return Authenticator.from_sources(path, environ={"MOROCCRON_AUTH_USERS": "chronos:pw:with:colons:write"})
+
+
+@pytest.fixture
+def client(store, auth):
+    app = create_app(AppContext(Settings(), store, PluginManager(load_entrypoints=False), auth=auth))
+    return TestClient(app)
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+JOB = {"name": "a", "command": "true"}
+
+
+def test_hashing():
+    stored = hash_secret("x")
+    assert stored.startswith("pbkdf2_sha256$") and verify_secret("x", stored) and not verify_secret("y", stored)
+
+
+def test_roles_on_native_routes(client):
+    assert client.get("/healthz").status_code == 200
+    r = client.get("/api/v1/jobs")
+    assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Basic")
+    assert client.get("/api/v1/jobs", headers=bearer("wrong")).status_code == 401
+    assert client.get("/api/v1/jobs", headers=bearer("tok-read")).status_code == 200
+    r = client.post("/api/v1/jobs", json=JOB, headers=bearer("tok-read"))
+    assert r.status_code == 403 and "needs 'write'" in r.json()["error"]
+    assert client.post("/api/v1/jobs", json=JOB, headers=bearer("tok-write")).status_code == 201
+    assert client.put("/api/v1/owners/o@x", json={}, headers=bearer("tok-write")).status_code == 403
+    assert client.put("/api/v1/owners/o@x", json={}, auth=("boss", "s3cret")).status_code == 201
+    assert client.put("/api/v1/owners/o@x", json={}, auth=("boss", "nope")).status_code == 401
+    assert client.get("/api/v1/jobs/a", auth=("chronos", "pw:with:colons")).status_code == 200
+
+
+def test_bad_auth_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "auth.toml"
+    path.write_text('[[users]]\nname = "x"\npassword = "y"\nrole = "god"\n')
+    with pytest.raises(ValidationError) as info:
+        Authenticator.from_sources(path, environ={})
+    assert "users[0].role" in str(info.value) and "read | write | admin" in str(info.value)
+
+
+def test_no_credentials_means_auth_off():
+    assert not Authenticator.from_sources(None, environ={}).enabled
+
+
+def test_serve_refuses_public_bind_without_auth():
+    from moroccron.service import check_exposure
+
+    off = Authenticator.from_sources(None, environ={})
+    with pytest.raises(ValidationError) as info:
+        check_exposure(Settings(bind="0.0.0.0:4400"), off)
+    assert info.value.errors[0].field == "bind" and "--insecure" in str(info.value)
+    check_exposure(Settings(bind="0.0.0.0:4400", insecure=True), off)
+    check_exposure(Settings(bind="127.0.0.1:4400"), off)
+    check_exposure(Settings(bind="0.0.0.0:4400"),
+                   Authenticator.from_sources(None, environ={"MOROCCRON_AUTH_TOKENS": "t:read"}))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Body, Query, Response
@@ -135,3 +137,14 @@ def enable_job(ctx: ContextDep, name: str) -> dict[str, Any]:
 @router.post("/{name}/disable")
 def disable_job(ctx: ContextDep, name: str) -> dict[str, Any]:
     return _set_disabled(ctx, name, True)
+
+
+@router.get("/{name}/stats")
+def job_stats(ctx: ContextDep, name: str, window: int = Query(100, ge=1, le=10000)) -> dict[str, Any]:
+    """Run history in numbers: counts, last success and failure, failures in a row,
+    duration and skew percentiles over the last ``window`` runs."""
+    stats = ctx.store.job_stats(name, window=window)
+    out: dict[str, Any] = {"job": name}
+    for key, value in dataclasses.asdict(stats).items():
+        out[key] = value.isoformat() if isinstance(value, datetime) else value
+    return out

@@ -111,3 +111,18 @@ def test_run_logs_need_a_launched_run(client):
     assert r.status_code == 409 and "never launched" in r.json()["error"]
     assert client.get("/api/v1/runs/a.1767225600.0/journal").status_code == 422
     assert client.get("/api/v1/runs/zzz.1.0/stdout").status_code == 404
+
+
+def test_job_stats(client):
+    add(client, "s")
+    t = datetime(2026, 1, 1, tzinfo=UTC)
+    for i, state in enumerate([RunState.SUCCEEDED, RunState.FAILED, RunState.FAILED]):
+        at = t.replace(minute=i)
+        client.store.create_run(Run(job="s", scheduled_at=at, state=state, launched_at=at, started_at=at,
+                                    finished_at=at.replace(second=10)))
+    stats = client.get("/api/v1/jobs/s/stats").json()
+    assert stats["success_count"] == 1 and stats["failure_count"] == 2
+    assert stats["consecutive_failures"] == 2
+    assert stats["last_success_at"].startswith("2026-01-01T00:00:10")
+    assert stats["duration_p50"] == 10.0
+    assert client.get("/api/v1/jobs/nope/stats").status_code == 404

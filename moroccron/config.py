@@ -49,11 +49,27 @@ class Settings:
     log_level: str = "INFO"
     insecure: bool = False
     auth_file: str | None = None
+    # Notifications. ``plugins`` holds the config file's [plugins.NAME] tables (plugin settings such as
+    # SMTP servers); ``webhooks`` maps names used in ``webhook:NAME`` targets to URLs. Both may hold
+    # secrets: they are never shown (see public()).
+    plugins: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
+    webhooks: Mapping[str, str] = field(default_factory=dict, repr=False)
+    notify_templates: str | None = None
+    public_url: str | None = None
     # The http-trigger plugin (moroccron/triggers/http.py documents them); URLs may hold tokens.
     http_trigger_urls: tuple[str, ...] = field(default=(), repr=False)
     http_trigger_events: tuple[str, ...] = ("succeeded", "failed")
     http_trigger_retries: int = 5
     http_trigger_timeout: float = 5.0
+
+    @property
+    def ui_url(self) -> str:
+        """Where people reach the UI: ``public_url``, or the bind address."""
+        return (self.public_url or f"http://{self.bind}").rstrip("/")
+
+    def plugin_settings(self, name: str) -> Mapping[str, Any]:
+        """The ``[plugins.NAME]`` table of the config file (empty if none)."""
+        return self.plugins.get(name, {})
 
     @property
     def bind_host(self) -> str:
@@ -68,6 +84,8 @@ class Settings:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         if out.get("secret"):
             out["secret"] = "***"
+        out["plugins"] = {name: "***" for name in self.plugins}
+        out["webhooks"] = {name: "***" for name in self.webhooks}
         if out.get("http_trigger_urls"):
             from moroccron.triggers._http import mask_url  # lazy: that module imports this one
 
@@ -81,6 +99,7 @@ _TYPES: dict[str, type] = {
     "offer_horizon_seconds": float, "run_retention": int, "local_agents": int, "local_work_dir": str,
     "prune_interval_seconds": float,
     "disable_plugins": tuple, "log_level": str, "insecure": bool, "auth_file": str,
+    "plugins": dict, "webhooks": dict, "notify_templates": str, "public_url": str,
     "http_trigger_urls": tuple, "http_trigger_events": tuple, "http_trigger_retries": int,
     "http_trigger_timeout": float,
 }
@@ -105,6 +124,10 @@ def _convert(key: str, value: Any, where: str) -> Any:
             if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
                 return tuple(value)
             raise ValueError
+        if kind is dict:
+            if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+                return dict(value)
+            raise ValueError
         if kind is bool:
             if isinstance(value, bool):
                 return value
@@ -125,7 +148,7 @@ def _convert(key: str, value: Any, where: str) -> Any:
             raise ValueError
         return value
     except (TypeError, ValueError):
-        allowed = {tuple: "a list, or comma-separated text", bool: "true | false", int: "a whole number >= 0",
+        allowed = {dict: "a table (in the config file)", tuple: "a list, or comma-separated text", bool: "true | false", int: "a whole number >= 0",
                    float: "a number >= 0", str: "text"}[kind]
         raise ValidationError(FieldError(where, "has a value of the wrong kind", value, allowed)) from None
 

@@ -40,3 +40,17 @@ def test_unknown_key_in_file(tmp_path):
 def test_secret_masked():
     assert Settings(secret="hunter2").public()["secret"] == "***"
     assert "hunter2" not in repr(Settings(secret="hunter2"))
+
+
+def test_plugin_tables_and_webhooks_from_file_are_hidden(tmp_path):
+    cfg = tmp_path / "m.toml"
+    cfg.write_text('[plugins.email]\nhost = "smtp.example.com"\npassword = "pw"\n\n'
+                   '[webhooks]\nops = "https://hooks.example.com/x?token=t"\n')
+    s = load_settings({}, environ={}, config_file=cfg)
+    assert s.plugin_settings("email")["host"] == "smtp.example.com"
+    assert s.plugin_settings("slack") == {}
+    assert s.webhooks["ops"].endswith("token=t")
+    public = s.public()
+    assert public["plugins"] == {"email": "***"} and public["webhooks"] == {"ops": "***"}
+    assert "pw" not in repr(s) and "token=t" not in repr(s)
+    assert s.ui_url == "http://127.0.0.1:4400"

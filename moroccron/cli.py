@@ -186,6 +186,37 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_notify_test(args: argparse.Namespace) -> int:
+    """Send a sample failure message to TARGET through the loaded notifiers and report."""
+    from moroccron.hooks.types import NotifyTarget
+    from moroccron.model import JobSpec, Run, RunState
+    from moroccron.notify import Renderer, payload_for
+
+    settings = _settings(args)
+    target = NotifyTarget.parse(args.target)
+    plugins = _plugins(settings)
+    plugins.startup(config=settings, store=None)
+    try:
+        now = datetime.now(UTC).replace(microsecond=0)
+        job = JobSpec(name="moroccron-notify-test", command="exit 1", owners=(),
+                      notify={"on_failure": [str(target)]},
+                      description="a test message sent by `moroccron notify test`")
+        run = Run(job=job.name, scheduled_at=now, state=RunState.FAILED, launched_at=now, started_at=now,
+                  finished_at=now, exit_status=1, message="Command exited with status 1", hostname="test")
+        payload = payload_for(job, run, {"failure_count": 1, "pending_subtree": [
+            {"job": "example-child", "owners": ["someone@example.com"], "children": []}]})
+        notification = Renderer(settings).build("failure", payload, {}, now)
+        results = [r for r in plugins.notify(notification=notification) if str(r.target) == str(target)]
+    finally:
+        plugins.shutdown(config=settings)
+    for r in results:
+        print(f"{r.target}: {'delivered' if r.ok else 'FAILED'} ({r.detail})")
+    if not results:
+        print(f"{target}: no notifier handled the {target.channel!r} channel "
+              f"(is its plugin installed and configured? see `moroccron plugins`)", file=sys.stderr)
+    return 0 if results and all(r.ok for r in results) else 1
+
+
 def _table(rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
@@ -251,6 +282,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--api", help="URL of the scheduler (default http://BIND)")
     run.add_argument("--bind", help=argparse.SUPPRESS)
     run.set_defaults(func=cmd_run)
+
+    notify = sub.add_parser("notify", help="notifications")
+    nsub = notify.add_subparsers(dest="notify_command", required=True, metavar="ACTION")
+    ntest = nsub.add_parser("test", help="send a test message to TARGET and report what happened",
+                            parents=[common])
+    ntest.add_argument("target", help="email:ADDR, slack:#CHANNEL, pagerduty:SERVICE or webhook:NAME")
+    ntest.set_defaults(func=cmd_notify_test)
 
     plugins = sub.add_parser("plugins", help="list loaded plugins", parents=[common])
     plugins.set_defaults(func=cmd_plugins)

@@ -48,6 +48,7 @@ from moroccron.events import (
     Launch,
     Loaded,
     MarkSuccess,
+    Notify,
     OfferRescinded,
     OffersReceived,
     Reconcile,
@@ -450,6 +451,7 @@ class Engine:
         run = Run(job=job.name, scheduled_at=at, attempt=attempt, state=RunState.SKIPPED, trigger=trigger,
                   queued_at=now, finished_at=now, reason=reason)
         out.append(SaveRun(run, new=True))
+        out.append(Notify("skipped", job.name, run, {"reason": reason}))
 
     def _run_timers(self, now: datetime, out: list[Action]) -> None:
         while self._timers and self._timers[0][0] <= now:
@@ -562,11 +564,17 @@ class Engine:
         if job is None:
             return
         if state == RunState.SUCCEEDED:
+            failures = self.failures_in_row.get(job.name, 0)
             self.failures_in_row[job.name] = 0
             out.append(Hook("moroccron_task_succeeded", {"job": job, "run": run}))
+            if failures:
+                out.append(Notify("recovery", job.name, run, {"failure_count": failures}))
+            else:
+                out.append(Notify("success", job.name, run, {}))
             self._parent_done(now, job, run, out)
             return
         if state == RunState.SKIPPED:
+            out.append(Notify("skipped", job.name, run, {"reason": reason}))
             return
         will_retry = retry and self._wants_retry(job, run)
         if will_retry:
@@ -578,6 +586,11 @@ class Engine:
         if will_retry or state not in (RunState.FAILED, RunState.LOST):
             return
         self.failures_in_row[job.name] = self.failures_in_row.get(job.name, 0) + 1
+        subtree = () if job.soft_error else self.graph.subtree(job.name).children
+        out.append(Notify("failure", job.name, run, {
+            "failure_count": self.failures_in_row[job.name],
+            "pending_subtree": [node.to_dict() for node in subtree],
+        }))
         if job.soft_error:
             self._parent_done(now, job, run, out)
         self._maybe_disable(now, job, out)
@@ -611,6 +624,7 @@ class Engine:
         self._set_job(disabled)
         self._reschedule(now, disabled, out)
         out.append(DisableJob(job.name, reason))
+        out.append(Notify("disabled", job.name, None, {"reason": reason, "failure_count": count}))
 
     def _wants_retry(self, job: JobSpec, run: Run) -> bool:
         return run.state in (RunState.FAILED, RunState.LOST, RunState.KILLED) and run.attempt < job.retries

@@ -23,7 +23,7 @@ from moroccron.model import JobSpec, Run
 __all__ = [
     "STATE_ACTIONS", "Acknowledge", "Action", "AgentLost", "ClearDependency", "Decline", "DisableJob",
     "Disconnected", "Event", "Hook", "JobPut", "JobRemoved", "Kill", "KillRequested", "Launch", "Loaded",
-    "MarkSuccess", "OfferRescinded", "OffersReceived", "Reconcile", "Revive", "RunRequested",
+    "MarkSuccess", "Notify", "OfferRescinded", "OffersReceived", "Reconcile", "Revive", "RunRequested",
     "SaveDependency", "SaveJobState", "SaveRun", "StatusUpdate", "Subscribed", "Suppress", "Tick",
 ]
 
@@ -187,6 +187,20 @@ class DisableJob:
 
 
 @dataclass(frozen=True, slots=True)
+class Notify:
+    """Something people may want to hear about; committed to the outbox with the step's state.
+
+    :ivar event: failure | recovery | success | skipped | disabled.
+    :ivar details: JSON-compatible facts the engine knows (pending subtree, failure count, reason).
+    """
+
+    event: str
+    job: str
+    run: Run | None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Launch:
     """ACCEPT one offer with a LAUNCH of these runs' tasks."""
 
@@ -241,8 +255,8 @@ class Hook:
     kwargs: Mapping[str, Any]
 
 
-Action = (SaveRun | SaveJobState | SaveDependency | ClearDependency | DisableJob | Launch | Decline | Kill
-          | Acknowledge | Reconcile | Revive | Suppress | Hook)
+Action = (SaveRun | SaveJobState | SaveDependency | ClearDependency | DisableJob | Notify | Launch | Decline
+          | Kill | Acknowledge | Reconcile | Revive | Suppress | Hook)
 
-STATE_ACTIONS = (SaveRun, SaveJobState, SaveDependency, ClearDependency, DisableJob)
+STATE_ACTIONS = (SaveRun, SaveJobState, SaveDependency, ClearDependency, DisableJob, Notify)
 """Actions the shell commits, in one transaction, before any other action of the step."""

@@ -44,6 +44,7 @@ from moroccron.events import (
     JobPut,
     JobRemoved,
     Loaded,
+    Notify,
     RunRequested,
     SaveDependency,
     SaveJobState,
@@ -53,6 +54,7 @@ from moroccron.events import (
 )
 from moroccron.hooks.manager import PluginManager
 from moroccron.model import JobSpec, Run, RunState
+from moroccron.notify import payload_for
 
 __all__ = ["Scheduler", "utcnow"]
 
@@ -105,6 +107,13 @@ class Scheduler:
         from moroccron.retention import Pruner
 
         self.metrics = Metrics(status=self.status)
+        from moroccron.notify import Renderer
+        from moroccron.outbox import Deliverer
+
+        self.deliverer = Deliverer(store, plugins, Renderer(settings, stderr_tail=self._stderr_tail),
+                                   enabled=lambda: not self._fenced)
+        self._owners: dict[str, Any] = {}
+        self._owners_at = 0.0
         # only a leader prunes: a fenced instance must not write at all
         self.pruner = Pruner(store, keep_per_job=settings.run_retention, interval=settings.prune_interval_seconds,
                              enabled=lambda: not self._fenced)
@@ -122,6 +131,7 @@ class Scheduler:
         self._load()
         self.metrics.load_last_success(self.store.last_success_times())
         self.pruner.start()
+        self.deliverer.start()
         master = self.master_spec
         if master == "local":
             master = self._start_local_master()
@@ -154,6 +164,7 @@ class Scheduler:
         self._stop.set()
         self._queue.put(_Request(Tick()))
         self.pruner.stop()
+        self.deliverer.stop()
         if self.client is not None:
             if teardown:
                 try:
@@ -306,6 +317,13 @@ class Scheduler:
                             self.store.clear_dependency_progress(a.child, epoch=self.epoch, tx=tx)
                         elif isinstance(a, DisableJob):
                             self.store.set_disabled(a.job, True, tx=tx)
+                        elif isinstance(a, Notify) and self._worth_telling(a):
+                            job = self.engine.jobs.get(a.job)
+                            if job is not None:
+                                self.store.enqueue_notification(
+                                    a.event, a.job, a.run.task_id if a.run else None,
+                                    payload_for(job, a.run, a.details), now=self.clock(), epoch=self.epoch, tx=tx)
+                                self.deliverer.wake()
                 return
             except (StaleEpoch, Conflict, NotFound):
                 raise
@@ -316,6 +334,31 @@ class Scheduler:
                           _short(exc), delay)
                 time.sleep(delay)
                 delay = min(delay * 2, DB_RETRY_MAX)
+
+    def _worth_telling(self, note: Notify) -> bool:
+        """Successes are most runs: only queue them when someone asked to hear about them."""
+        if note.event != "success":
+            return True
+        job = self.engine.jobs.get(note.job)
+        if job is None:
+            return False
+        if job.notify.on_success:
+            return True
+        if time.monotonic() - self._owners_at > 30:
+            self._owners = {o.id: o for o in self.store.list_owners()}
+            self._owners_at = time.monotonic()
+        return any(self._owners[o].preferences.get("success") for o in job.owners if o in self._owners)
+
+    def _stderr_tail(self, run: Run, lines: int = 20) -> list[str]:
+        from moroccron.mesos.sandbox import SandboxReader
+
+        master = self.client.master if self.client else None
+        framework_id = self.store.get_framework_id()
+        if not master or not framework_id or not run.agent_id:
+            return []
+        piece = SandboxReader(master, timeout=3.0).read(run.agent_id, framework_id, run.task_id, "stderr",
+                                                        offset=-1, length=8192)
+        return piece.data.splitlines()[-lines:]
 
     def _fence(self, reason: str, batch: Sequence[_Request]) -> None:
         """Another leader has taken over: stop launching at once, keep nothing half done."""

@@ -47,6 +47,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("builtin", "moroccron.hooks.builtin"),
     ("packing", "moroccron.packing"),
     ("http-trigger", "moroccron.triggers.http"),
+    ("webhook", "moroccron.notifiers.webhook"),
 )
 """(plugin name, module) of the plugins that ship with moroccron, registered in this order.
 

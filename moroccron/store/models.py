@@ -50,6 +50,7 @@ __all__ = [
     "JobParentRow",
     "JobRow",
     "JobStateRow",
+    "OutboxRow",
     "OwnerRow",
     "RunRow",
     "UTCDateTime",
@@ -272,6 +273,34 @@ class DependencyProgressRow(Base):
     parent: Mapped[str] = mapped_column(String(JOB_NAME_LENGTH), primary_key=True)
     satisfied_by: Mapped[str] = mapped_column(String(255))
     satisfied_at: Mapped[datetime]
+
+
+class OutboxRow(Base):
+    """A notification waiting to be delivered, or the record of its delivery.
+
+    Written in the same transaction as the run change that caused it, so a crash can
+    never lose a message or send one for a change that was rolled back. Not tied to
+    the job by a foreign key: the message about a job's last failure outlives the job.
+    ``results`` holds the outcome per target (``"email:ops@x": {"ok": true, ...}``), so a
+    retry goes only to the targets that failed.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+                      Index("ix_outbox_job_event", "job", "event"))
+
+    id: Mapped[int] = mapped_column(RunId, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime]
+    event: Mapped[str] = mapped_column(String(32))
+    job: Mapped[str] = mapped_column(String(JOB_NAME_LENGTH))
+    task_id: Mapped[str | None] = mapped_column(String(255))
+    payload: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed | collapsed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    results: Mapped[dict[str, Any] | None]
+    delivered_at: Mapped[datetime | None]
 
 
 class FrameworkRow(Base):

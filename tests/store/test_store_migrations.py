@@ -17,7 +17,7 @@ from moroccron.store.models import Base
 from tests.store.factories import T0, job, run
 
 TABLES = {"jobs", "job_owners", "job_labels", "job_parents", "runs", "owners", "job_state", "framework",
-          "dependency_progress"}
+          "dependency_progress", "outbox"}
 
 
 def tables(store: Store) -> set[str]:
@@ -65,11 +65,12 @@ def test_each_revision_downgrades_one_step_and_keeps_older_data(db_url: str) -> 
     with Store(db_url) as store:
         script = ScriptDirectory.from_config(store.alembic_config())
         revisions = [r.revision for r in reversed(list(script.walk_revisions()))]
-        assert revisions[:2] == ["0001", "0002"]
+        assert revisions[:3] == ["0001", "0002", "0003"]
         store.upgrade()
         store.apply_jobs([job("a"), job("b", schedule=None, parents=("a",))])
         parent = store.create_run(run("a", state=RunState.SUCCEEDED, finished_at=T0))
         store.set_dependency_progress("b", "a", parent.task_id, T0)
+        store.enqueue_notification("failure", "a", parent.task_id, {"x": 1}, now=T0)
 
         for older in reversed(revisions[:-1]):
             store.downgrade(older)
@@ -83,6 +84,7 @@ def test_each_revision_downgrades_one_step_and_keeps_older_data(db_url: str) -> 
             assert store.current_revision() == newer
         assert tables(store) == TABLES
         assert store.get_dependency_progress() == {}  # dropped with its table: parents must succeed again
+        assert store.notifications() == []
         store.set_dependency_progress("b", "a", parent.task_id, T0)
         assert store.get_dependency_progress() == {"b": {"a": (parent.task_id, T0)}}
 

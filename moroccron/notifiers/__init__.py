@@ -1,0 +1,1 @@
+"""Notifiers built into moroccron (email, PagerDuty and Slack are separate distributions)."""

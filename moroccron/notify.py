@@ -1,0 +1,152 @@
+"""Who gets told what: recipients from owners' preferences and the job's targets, and the message.
+
+An event (failure, recovery, success, skipped, disabled) reaches:
+
+- each owner of the job who wants that event on a channel and is not muted, at the
+  owner's address for the channel (email, Slack, PagerDuty);
+- the job's own ``notify`` targets for the event (``email:ADDR``, ``slack:#channel``,
+  ``pagerduty:SERVICE``, ``webhook:NAME``); ``skipped`` and ``disabled`` go where
+  failures go;
+
+each target once. Subjects and bodies are Jinja2 templates (``subject.txt``,
+``body.txt``, ``body.html``); a folder named by the ``notify_templates`` setting is
+searched first, so operators override any of them by writing a file of the same name.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import jinja2
+
+from moroccron.config import Settings
+from moroccron.dag import SubtreeNode
+from moroccron.hooks.types import Notification, NotifyTarget
+from moroccron.model import JobSpec, Owner, Run, RunState, RunTrigger
+
+__all__ = ["Renderer", "payload_for", "route", "run_from_payload"]
+
+log = logging.getLogger("moroccron.notify")
+
+_JOB_TARGETS = {"failure": "on_failure", "skipped": "on_failure", "disabled": "on_failure",
+                "recovery": "on_recovery", "success": "on_success"}
+
+
+def route(event: str, job: JobSpec, owners: Mapping[str, Owner], now: datetime) -> tuple[NotifyTarget, ...]:
+    """The targets for ``event`` about ``job``, de-duplicated, in a stable order."""
+    seen: dict[str, NotifyTarget] = {}
+    for owner_id in job.owners:
+        owner = owners.get(owner_id) or _implicit_owner(owner_id)
+        if owner is None:
+            continue
+        for channel in owner.preferences.get(event, ()):
+            address = {"email": owner.email, "slack": owner.slack, "pagerduty": owner.pagerduty}.get(channel)
+            if address and owner.wants(event, channel, now):
+                target = NotifyTarget(channel, address)
+                seen.setdefault(str(target), target)
+    for text in getattr(job.notify, _JOB_TARGETS.get(event, "on_failure"), ()):
+        target = NotifyTarget.parse(text)
+        seen.setdefault(str(target), target)
+    return tuple(seen.values())
+
+
+def _implicit_owner(owner_id: str) -> Owner | None:
+    """An owner named by a job but never registered: an email address gets the defaults."""
+    if "@" not in owner_id:
+        return None
+    try:
+        return Owner(id=owner_id)
+    except ValueError:
+        return None
+
+
+def payload_for(job: JobSpec, run: Run | None, details: Mapping[str, Any]) -> dict[str, Any]:
+    """What the outbox keeps: enough to render the message even after the job is deleted."""
+    from moroccron.api.schemas import run_dict
+
+    return {"job": job.to_dict(), "run": run_dict(run) if run else None, "details": dict(details)}
+
+
+def run_from_payload(data: Mapping[str, Any] | None) -> Run | None:
+    if not data:
+        return None
+
+    def ts(key: str) -> datetime | None:
+        value = data.get(key)
+        return datetime.fromisoformat(value) if value else None
+
+    return Run(job=data["job"], scheduled_at=ts("scheduled_at"), attempt=data["attempt"],  # type: ignore[arg-type]
+               state=RunState(data["state"]), trigger=RunTrigger(data["trigger"]), queued_at=ts("queued_at"),
+               launched_at=ts("launched_at"), started_at=ts("started_at"), finished_at=ts("finished_at"),
+               exit_status=data.get("exit_status"), reason=data.get("reason"), message=data.get("message"),
+               agent_id=data.get("agent_id"), hostname=data.get("hostname"),
+               arguments=tuple(data["arguments"]) if data.get("arguments") is not None else None,
+               caused_by=data.get("caused_by"), id=data.get("id"))
+
+
+def _subtree_text(nodes: Sequence[Mapping[str, Any]]) -> str:
+    def build(n: Mapping[str, Any]) -> SubtreeNode:
+        return SubtreeNode(n["job"], tuple(n.get("owners", ())), tuple(build(c) for c in n.get("children", ())))
+
+    return SubtreeNode("", (), tuple(build(n) for n in nodes)).render("  ")
+
+
+def _fmt(dt: datetime | None) -> str:
+    return dt.strftime("%Y-%m-%d %H:%M:%S UTC") if dt else "-"
+
+
+class Renderer:
+    """Builds a :class:`Notification` from an outbox payload: targets, subject, text, HTML."""
+
+    def __init__(self, settings: Settings, *, stderr_tail: Callable[[Run], list[str]] | None = None) -> None:
+        self.settings = settings
+        self.stderr_tail = stderr_tail
+        loaders: list[jinja2.BaseLoader] = []
+        if settings.notify_templates:
+            loaders.append(jinja2.FileSystemLoader(settings.notify_templates))
+        loaders.append(jinja2.PackageLoader("moroccron", "templates/notify"))
+        self.env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders),
+                                      autoescape=jinja2.select_autoescape(["html"]),
+                                      undefined=jinja2.ChainableUndefined, keep_trailing_newline=False)
+
+    def build(self, event: str, payload: Mapping[str, Any], owners: Mapping[str, Owner], now: datetime, *,
+              only: Sequence[str] | None = None, collapsed: int = 0) -> Notification:
+        job = JobSpec.from_dict(payload["job"])
+        run = run_from_payload(payload.get("run"))
+        details = dict(payload.get("details") or {})
+        targets = route(event, job, owners, now)
+        if only is not None:
+            targets = tuple(t for t in targets if str(t) in only)
+        run_url = f"{self.settings.ui_url}/jobs/{job.name}/runs/{run.task_id}" if run else None
+        tail: list[str] = []
+        if event == "failure" and run is not None and run.agent_id and self.stderr_tail is not None:
+            try:
+                tail = self.stderr_tail(run)
+            except Exception as exc:  # the message matters more than its log excerpt
+                log.info("no stderr for %s: %s", run.task_id, exc)
+        context = {
+            "event": event, "job": job, "run": run, "run_url": run_url, "fmt": _fmt,
+            "failure_count": int(details.get("failure_count", 0) or 0),
+            "reason": details.get("reason") or (run.reason if run else None),
+            "pending_subtree_text": _subtree_text(details.get("pending_subtree") or ()),
+            "stderr_tail": tail, "owners": list(job.owners), "collapsed": collapsed,
+        }
+        subject = self.env.get_template("subject.txt").render(context).strip().splitlines()[0]
+        context["subject"] = subject
+        text = self.env.get_template("body.txt").render(context).strip() + "\n"
+        html = self.env.get_template("body.html").render(context)
+        facts = {
+            "job": job.name, "task_id": run.task_id if run else None, "exit_status": run.exit_status if run else None,
+            "reason": context["reason"], "agent": run.agent_id if run else None,
+            "hostname": run.hostname if run else None, "attempt": run.attempt if run else None,
+            "scheduled_at": run.scheduled_at.isoformat() if run else None,
+            "launched_at": run.launched_at.isoformat() if run and run.launched_at else None,
+            "ui_url": self.settings.ui_url, "run_url": run_url,
+            "pending_subtree": list(details.get("pending_subtree") or ()),
+            "failure_count": context["failure_count"], "stderr_tail": tail,
+        }
+        return Notification(event=event, job=job, run=run, targets=targets, subject=subject, text=text,
+                            html=html, details=facts)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -17,32 +14,9 @@ from moroccron.hooks.types import DeliveryResult, NotifyTarget
 from moroccron.model import Owner, Run, RunState
 from moroccron.notify import Renderer, payload_for, route
 from moroccron.outbox import Deliverer
+from tests.receivers import Receiver
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-class Receiver:
-    def __init__(self, status=200):
-        self.bodies: list[dict] = []
-        self.status = status
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                outer.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(outer.status)
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

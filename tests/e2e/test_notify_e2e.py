@@ -7,7 +7,7 @@ import pytest
 from moroccron import Job
 from moroccron.events import RunRequested
 from tests.e2e.harness import Cluster, wait_for
-from tests.test_notify import Receiver
+from tests.receivers import Receiver
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,38 @@
+"""A real HTTP server on loopback that records the JSON posted to it (webhooks, triggers)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Receiver:
+    """Answers every POST with ``status`` and keeps each JSON body, in order."""
+
+    def __init__(self, status: int = 200, path: str = "/hook") -> None:
+        self.bodies: list[dict] = []
+        self.headers: list[dict[str, str]] = []
+        self.status = status
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server naming
+                length = int(self.headers.get("Content-Length", 0))
+                outer.headers.append(dict(self.headers.items()))
+                outer.bodies.append(json.loads(self.rfile.read(length)))
+                self.send_response(outer.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}{path}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

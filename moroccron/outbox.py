@@ -92,8 +92,13 @@ class Deliverer:
             self._finish(item, "delivered", previous, None, now)
             return
         results = dict(previous)
+        answered: set[str] = set()
         for result in self.plugins.notify(notification=notification):
-            results[str(result.target)] = {"ok": result.ok, "detail": result.detail, "at": now.isoformat()}
+            key = str(result.target)
+            if key in answered and results[key]["ok"]:
+                continue  # another notifier already delivered to this target this round
+            answered.add(key)
+            results[key] = {"ok": result.ok, "detail": result.detail, "at": now.isoformat()}
         failed = [t for t in (str(t) for t in notification.targets) if not results.get(t, {}).get("ok")]
         if not failed:
             log.info("%s notification for %s delivered to %s", item.event, item.job,

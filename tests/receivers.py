@@ -10,10 +10,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Receiver:
     """Answers every POST with ``status`` and keeps each JSON body, in order."""
 
-    def __init__(self, status: int = 200, path: str = "/hook") -> None:
+    def __init__(self, status: int = 200, path: str = "/hook", body: bytes = b"") -> None:
         self.bodies: list[dict] = []
         self.headers: list[dict[str, str]] = []
         self.status = status
+        self.body = body
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -22,8 +23,9 @@ class Receiver:
                 outer.headers.append(dict(self.headers.items()))
                 outer.bodies.append(json.loads(self.rfile.read(length)))
                 self.send_response(outer.status)
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Length", str(len(outer.body)))
                 self.end_headers()
+                self.wfile.write(outer.body)
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -186,6 +186,44 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_owners(args: argparse.Namespace) -> int:
+    from moroccron.api.owners import owner_from_body
+
+    store = _store(_settings(args))
+    if args.owners_command == "list":
+        rows = [("OWNER", "NAME", "SLACK", "PAGERDUTY", "MUTED UNTIL", "FAILURE ->")]
+        for o in store.list_owners():
+            rows.append((o.id, o.name or "-", o.slack or "-", o.pagerduty or "-", _fmt_time(o.mute_until),
+                         ", ".join(o.preferences.get("failure", ())) or "(nothing)"))
+        _table(rows)
+    elif args.owners_command == "delete":
+        store.delete_owner(args.id)
+        print(f"deleted owner {args.id}")
+    else:
+        try:
+            current = store.get_owner(args.id).to_dict()
+        except LookupError:
+            current = {}
+        body = {k: v for k, v in current.items() if k != "id"}
+        for key in ("name", "email", "slack", "pagerduty", "mute_until"):
+            value = getattr(args, key)
+            if value is not None:
+                body[key] = value or None
+        prefs = dict(body.get("preferences") or {})
+        for item in args.pref or ():
+            event, sep, channels = item.partition("=")
+            if not sep:
+                print(f"moroccron: error: --pref {item!r}: expected EVENT=CHANNEL[,CHANNEL] "
+                      "(e.g. failure=email,slack or failure= for nothing)", file=sys.stderr)
+                return 2
+            prefs[event] = [c for c in channels.split(",") if c]
+        body["preferences"] = prefs
+        owner = owner_from_body(args.id, body)
+        created = store.put_owner(owner)
+        print(f"{'created' if created else 'updated'} owner {owner.id}")
+    return 0
+
+
 def cmd_notify_test(args: argparse.Namespace) -> int:
     """Send a sample failure message to TARGET through the loaded notifiers and report."""
     from moroccron.hooks.types import NotifyTarget
@@ -282,6 +320,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--api", help="URL of the scheduler (default http://BIND)")
     run.add_argument("--bind", help=argparse.SUPPRESS)
     run.set_defaults(func=cmd_run)
+
+    owners = sub.add_parser("owners", help="owners and what they want to hear about")
+    osub = owners.add_subparsers(dest="owners_command", required=True, metavar="ACTION")
+    osub.add_parser("list", help="list owners", parents=[common]).set_defaults(func=cmd_owners)
+    oset = osub.add_parser("set", help="create or change an owner", parents=[common])
+    oset.add_argument("id", help="how jobs name the owner, usually an email address")
+    for flag in ("name", "email", "slack", "pagerduty"):
+        oset.add_argument(f"--{flag}")
+    oset.add_argument("--mute-until", dest="mute_until", help="ISO 8601 time; empty to unmute")
+    oset.add_argument("--pref", action="append", metavar="EVENT=CHANNELS",
+                      help="e.g. failure=email,slack; failure= turns failure messages off")
+    oset.set_defaults(func=cmd_owners)
+    odel = osub.add_parser("delete", help="delete an owner", parents=[common])
+    odel.add_argument("id")
+    odel.set_defaults(func=cmd_owners)
 
     notify = sub.add_parser("notify", help="notifications")
     nsub = notify.add_subparsers(dest="notify_command", required=True, metavar="ACTION")

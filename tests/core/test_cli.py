@@ -67,3 +67,19 @@ def test_local_mesos_command_serves_the_v1_api(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_owners_set_list_mute_and_delete(tmp_path, capsys):
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+    assert main(["owners", "set", "ops@example.com", "--name", "Ops", "--slack", "#ops", "--db", db]) == 0
+    assert "created owner ops@example.com" in capsys.readouterr().out
+    assert main(["owners", "set", "ops@example.com", "--pref", "failure=slack", "--mute-until",
+                 "2030-01-01T00:00:00Z", "--db", db]) == 0
+    assert main(["owners", "list", "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "ops@example.com" in out and "#ops" in out and "2030-01-01 00:00:00 UTC" in out and "slack" in out
+    assert main(["owners", "set", "ops@example.com", "--pref", "failure=fax", "--db", db]) == 1
+    assert "preferences.failure" in capsys.readouterr().err
+    assert main(["owners", "set", "ops@example.com", "--pref", "nonsense", "--db", db]) == 2
+    assert main(["owners", "delete", "ops@example.com", "--db", db]) == 0
+    assert main(["owners", "delete", "ops@example.com", "--db", db]) == 1

@@ -49,6 +49,7 @@ class Settings:
     log_level: str = "INFO"
     insecure: bool = False
     auth_file: str | None = None
+    zk_session_timeout: float = 10.0
     # Notifications. ``plugins`` holds the config file's [plugins.NAME] tables (plugin settings such as
     # SMTP servers); ``webhooks`` maps names used in ``webhook:NAME`` targets to URLs. Both may hold
     # secrets: they are never shown (see public()).
@@ -98,7 +99,7 @@ _TYPES: dict[str, type] = {
     "framework_name": str, "role": str, "principal": str, "secret": str, "failover_timeout": float,
     "offer_horizon_seconds": float, "run_retention": int, "local_agents": int, "local_work_dir": str,
     "prune_interval_seconds": float,
-    "disable_plugins": tuple, "log_level": str, "insecure": bool, "auth_file": str,
+    "disable_plugins": tuple, "log_level": str, "insecure": bool, "auth_file": str, "zk_session_timeout": float,
     "plugins": dict, "webhooks": dict, "notify_templates": str, "public_url": str,
     "http_trigger_urls": tuple, "http_trigger_events": tuple, "http_trigger_retries": int,
     "http_trigger_timeout": float,

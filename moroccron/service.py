@@ -277,6 +277,8 @@ class Scheduler:
                 continue
             if self.adapter is None or self.client is None:
                 continue  # loading, before the Mesos connection exists
+            if self._fenced:
+                return  # leadership ended during this step: not one more call to Mesos
             try:
                 self.adapter.perform(action)
             except Exception as exc:
@@ -359,6 +361,17 @@ class Scheduler:
         piece = SandboxReader(master, timeout=3.0).read(run.agent_id, framework_id, run.task_id, "stderr",
                                                         offset=-1, length=8192)
         return piece.data.splitlines()[-lines:]
+
+    def fence(self, reason: str) -> None:
+        """Stop launching now (leadership lost); callable from any thread, returns at once."""
+        if self._fenced:
+            return
+        self._fenced = True
+        log.critical("leadership lost (%s): this instance stops scheduling", reason)
+        self._stop.set()
+        self._queue.put(_Request(Tick()))
+        if self.client is not None:
+            threading.Thread(target=self.client.stop, daemon=True).start()
 
     def _fence(self, reason: str, batch: Sequence[_Request]) -> None:
         """Another leader has taken over: stop launching at once, keep nothing half done."""
@@ -456,7 +469,13 @@ def check_exposure(settings: Settings, auth: Any) -> None:
 
 
 def serve(settings: Settings, *, plugins: PluginManager | None = None, ready: threading.Event | None = None) -> int:
-    """``moroccron serve``: the scheduler and the HTTP API in one process, until a signal."""
+    """``moroccron serve``: the HTTP API on every instance, the scheduler on the leader.
+
+    Without ``--zk`` this instance is the leader. With it, instances elect one through
+    ZooKeeper; a standby serves reads and sends writes to the leader, and takes over
+    when the leader goes. A leader that loses its ZooKeeper session stops launching at
+    once and exits with status 1 so its supervisor restarts it as a standby.
+    """
     import uvicorn
 
     from moroccron.api.app import create_app
@@ -476,19 +495,47 @@ def serve(settings: Settings, *, plugins: PluginManager | None = None, ready: th
             log.info("jobs: %s", line)
         log.info("jobs from %s: %s", ", ".join(settings.jobs), plan.summary())
     plugins.startup(config=settings, store=store)
-    scheduler = Scheduler(settings, store, plugins)
-    app = create_app(AppContext(settings, store, plugins, scheduler, metrics=scheduler.metrics, auth=auth))
+    instance_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    context = AppContext(settings, store, plugins, None, auth=auth)
+    app = create_app(context)
     config = uvicorn.Config(app, host=settings.bind_host, port=settings.bind_port, log_level="warning",
                             access_log=False, lifespan="off")
     server = uvicorn.Server(config)
-    scheduler.start()
+    outcome = {"code": 0}
+
+    def become_leader() -> None:
+        scheduler = Scheduler(settings, store, plugins, instance_id=instance_id)
+        scheduler.start()
+        context.metrics = scheduler.metrics
+        context.scheduler = scheduler
+
+    def lost(reason: str) -> None:
+        if context.scheduler is not None:
+            context.scheduler.fence(reason)
+        outcome["code"] = 1
+        server.should_exit = True
+
+    leadership = None
+    if settings.zk:
+        from moroccron.ha import Leadership
+
+        leadership = Leadership(settings.zk, settings.bind, instance_id, on_elected=become_leader, on_lost=lost,
+                                session_timeout=settings.zk_session_timeout)
+        context.leadership = leadership
+        leadership.start()
+        log.info("contending for leadership through %s", settings.zk)
+    else:
+        become_leader()
     log.info("API and UI on http://%s", settings.bind)
     if ready is not None:
         ready.set()
     try:
         server.run()
     finally:
-        scheduler.stop()
+        if context.scheduler is not None:
+            context.scheduler.stop()
+        if leadership is not None:
+            leadership.stop()
         plugins.shutdown(config=settings)
         store.close()
-    return 0
+    return outcome["code"]

@@ -8,6 +8,7 @@ from fastapi.routing import APIRoute
 from moroccron import __version__
 from moroccron.api import chronos, errors, graph, jobs, metrics, owners, runs, status
 from moroccron.api.deps import AppContext
+from moroccron.api.forward import ForwardToLeader
 from moroccron.api.security import AuthMiddleware
 
 
@@ -28,6 +29,7 @@ def create_app(context: AppContext) -> FastAPI:
         app.include_router(module.router)
     for router in chronos.routers:
         app.include_router(router)
+    app.add_middleware(ForwardToLeader, context=context)
     if context.auth is not None and context.auth.enabled:
         app.add_middleware(AuthMiddleware, auth=context.auth)
     return app

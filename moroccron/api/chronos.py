@@ -331,9 +331,8 @@ def stats(ctx: ContextDep, percentile_name: str) -> list[dict[str, Any]]:
 
 
 def leader(ctx: ContextDep) -> dict[str, str]:
-    """``{"leader": "host:port"}`` of the last instance to take leadership ("" if none ever did)."""
-    info = ctx.store.leader()
-    return {"leader": info["address"] if info else ""}
+    """``{"leader": "host:port"}`` of the leader ("" if none is known)."""
+    return {"leader": ctx.leader_address() or ""}
 
 
 # --------------------------------------------------------------------------- routers

@@ -21,6 +21,15 @@ class AppContext:
     scheduler: Any = None
     metrics: Any = None
     auth: Any = None  # moroccron.auth.Authenticator; None means no authentication
+    leadership: Any = None  # moroccron.ha.Leadership when instances elect a leader through ZooKeeper
+
+    def leader_address(self) -> str | None:
+        """Where the leader serves HTTP: from ZooKeeper if we elect, else from the store."""
+        if self.leadership is not None:
+            info = self.leadership.leader()
+            return info.get("address") if info else None
+        row = self.store.leader()
+        return row.get("address") if row else None
 
 
 def get_context(request: Request) -> AppContext:
@@ -38,5 +47,5 @@ StoreDep = Annotated[Any, Depends(get_store)]
 def require_scheduler(ctx: AppContext) -> Any:
     if ctx.scheduler is None:
         raise HTTPException(503, {"error": "this instance is not scheduling (not the leader)", "field": None,
-                                  "allowed": None})
+                                  "allowed": None, "leader": ctx.leader_address() if ctx.leadership else None})
     return ctx.scheduler

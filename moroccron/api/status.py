@@ -25,4 +25,5 @@ def status(ctx: ContextDep) -> dict[str, Any]:
     if ctx.scheduler is not None:
         out.update(ctx.scheduler.status())
     out["leader_info"] = ctx.store.leader()
+    out["leader_address"] = ctx.leader_address()
     return out

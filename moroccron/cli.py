@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -173,8 +174,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     url = (args.api or f"http://{settings.bind}").rstrip("/") + f"/api/v1/jobs/{args.name}/runs"
     body = {"arguments": args.arguments} if args.arguments else None
+    token = args.token or os.environ.get("MOROCCRON_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        resp = requests.post(url, json=body, timeout=15)
+        resp = requests.post(url, json=body, timeout=15, headers=headers)
     except requests.RequestException as exc:
         print(f"moroccron: error: cannot reach the scheduler at {url}: {exc}", file=sys.stderr)
         return 1
@@ -183,6 +186,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"moroccron: error: {data.get('error') or resp.text}", file=sys.stderr)
         return 1
     print(f"started {data['task_id']} ({data['state']})")
+    return 0
+
+
+def cmd_auth_hash(args: argparse.Namespace) -> int:
+    """Print the stored form of a token or password, for the auth file."""
+    import getpass
+
+    from moroccron.auth import hash_secret
+
+    secret = args.secret if args.secret is not None else getpass.getpass("secret: ")
+    if not secret:
+        print("moroccron: error: the secret is empty", file=sys.stderr)
+        return 1
+    print(hash_secret(secret))
     return 0
 
 
@@ -319,7 +336,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("arguments", nargs="*", help="arguments instead of the job's own")
     run.add_argument("--api", help="URL of the scheduler (default http://BIND)")
     run.add_argument("--bind", help=argparse.SUPPRESS)
+    run.add_argument("--token", help="API token (default: environment MOROCCRON_TOKEN)")
     run.set_defaults(func=cmd_run)
+
+    auth = sub.add_parser("auth", help="API credentials")
+    asub = auth.add_subparsers(dest="auth_command", required=True, metavar="ACTION")
+    ahash = asub.add_parser("hash", help="print the hashed form of a token or password for auth_file")
+    ahash.add_argument("secret", nargs="?", help="the secret (asked for when left out)")
+    ahash.set_defaults(func=cmd_auth_hash)
 
     owners = sub.add_parser("owners", help="owners and what they want to hear about")
     osub = owners.add_subparsers(dest="owners_command", required=True, metavar="ACTION")

@@ -83,3 +83,11 @@ def test_owners_set_list_mute_and_delete(tmp_path, capsys):
     assert main(["owners", "set", "ops@example.com", "--pref", "nonsense", "--db", db]) == 2
     assert main(["owners", "delete", "ops@example.com", "--db", db]) == 0
     assert main(["owners", "delete", "ops@example.com", "--db", db]) == 1
+
+
+def test_auth_hash_prints_a_verifiable_hash(capsys):
+    from moroccron.auth import verify_secret
+
+    assert main(["auth", "hash", "tok-123"]) == 0
+    stored = capsys.readouterr().out.strip()
+    assert stored.startswith("pbkdf2_sha256$") and verify_secret("tok-123", stored)

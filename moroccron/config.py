@@ -193,4 +193,7 @@ def load_settings(
     merged.update(_from_mapping(flags, "--"))
     settings = replace(Settings(), **merged)
     parse_bind(settings.bind)
+    if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ValidationError.single("log_level", "unknown log level", settings.log_level,
+                                     "DEBUG | INFO | WARNING | ERROR | CRITICAL")
     return settings

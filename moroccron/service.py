@@ -484,6 +484,7 @@ def serve(settings: Settings, *, plugins: PluginManager | None = None, ready: th
     from moroccron.definitions import apply_definitions, load_definitions
     from moroccron.store import Store
 
+    logging.getLogger().setLevel(settings.log_level.upper())
     auth = Authenticator.from_sources(settings.auth_file)
     check_exposure(settings, auth)
     plugins = plugins or PluginManager(disabled=settings.disable_plugins)
@@ -496,7 +497,11 @@ def serve(settings: Settings, *, plugins: PluginManager | None = None, ready: th
         log.info("jobs from %s: %s", ", ".join(settings.jobs), plan.summary())
     plugins.startup(config=settings, store=store)
     instance_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    context = AppContext(settings, store, plugins, None, auth=auth)
+    from moroccron.metrics import Metrics
+
+    # A standby still answers /metrics (leader 0), so monitoring sees every instance up.
+    context = AppContext(settings, store, plugins, None, auth=auth,
+                         metrics=Metrics(status=lambda: {"leader": False, "connected": False}))
     app = create_app(context)
     config = uvicorn.Config(app, host=settings.bind_host, port=settings.bind_port, log_level="warning",
                             access_log=False, lifespan="off")

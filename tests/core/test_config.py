@@ -54,3 +54,9 @@ def test_plugin_tables_and_webhooks_from_file_are_hidden(tmp_path):
     assert public["plugins"] == {"email": "***"} and public["webhooks"] == {"ops": "***"}
     assert "pw" not in repr(s) and "token=t" not in repr(s)
     assert s.ui_url == "http://127.0.0.1:4400"
+
+
+def test_log_level_checked():
+    assert load_settings({}, environ={"MOROCCRON_LOG_LEVEL": "debug"}).log_level == "debug"
+    with pytest.raises(ValidationError, match="log_level"):
+        load_settings({}, environ={"MOROCCRON_LOG_LEVEL": "chatty"})

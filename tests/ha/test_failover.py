@@ -75,6 +75,8 @@ def test_sigkill_leader_standby_takes_over_without_duplicates(cluster):
     wait_for(lambda: status(ports["b"]) is not None, 30, what="b to serve")
     sb = status(ports["b"])
     assert sb["leader"] is False and sb["leader_address"] == f"127.0.0.1:{ports['a']}"
+    metrics = requests.get(f"http://127.0.0.1:{ports['b']}/metrics", timeout=5)
+    assert metrics.status_code == 200 and "moroccron_leader 0.0" in metrics.text
     # a standby sends writes to the leader
     r = requests.post(f"http://127.0.0.1:{ports['b']}/api/v1/jobs/tick/runs", allow_redirects=False, timeout=5)
     assert r.status_code == 307 and r.headers["location"].startswith(f"http://127.0.0.1:{ports['a']}/")

@@ -88,7 +88,7 @@ class Settings:
         out["plugins"] = {name: "***" for name in self.plugins}
         out["webhooks"] = {name: "***" for name in self.webhooks}
         if out.get("http_trigger_urls"):
-            from moroccron.triggers._http import mask_url  # lazy: that module imports this one
+            from moroccron.checks import mask_url
 
             out["http_trigger_urls"] = tuple(mask_url(u) for u in out["http_trigger_urls"])
         return out

@@ -22,11 +22,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import requests
 
 from moroccron import __version__
+from moroccron.checks import http_url_error, mask_url
 from moroccron.config import Settings
 from moroccron.dag import SubtreeNode
 from moroccron.errors import FieldError, ValidationError
@@ -87,29 +88,6 @@ _URL_ALLOWED = "http:// or https:// URLs with a host, e.g. https://ci.example.co
 # --------------------------------------------------------------------------- settings
 
 
-def mask_url(url: str) -> str:
-    """``url`` fit for logs and errors: user, password, query and fragment hidden.
-
-    Receivers' URLs often carry tokens (``https://user:token@host/...``,
-    ``...?token=...``); the scheme, host, port and path are enough to tell URLs apart.
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if not parts.netloc:
-        # Not a URL we would accept; hide whatever looks like userinfo or a query anyway.
-        head = url.partition("#")[0]
-        head, question, _ = head.partition("?")
-        if "@" in head:
-            head = "***@" + head.rsplit("@", 1)[1]
-        return head + ("?***" if question else "")
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rsplit("@", 1)[1]
-    return urlunsplit((parts.scheme, netloc, parts.path, "***" if parts.query else "", ""))
-
-
 @dataclass(frozen=True, slots=True)
 class TriggerSettings:
     """The checked ``http_trigger_*`` settings.
@@ -124,24 +102,6 @@ class TriggerSettings:
     events: frozenset[str]
     attempts: int
     timeout: float
-
-
-def _url_error(index: int, url: Any) -> FieldError | None:
-    field_name = f"http_trigger_urls[{index}]"
-    if not isinstance(url, str):
-        return FieldError(field_name, "must be a URL", repr(type(url)), _URL_ALLOWED)
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
-    except ValueError as exc:
-        return FieldError(field_name, f"is not a valid URL ({exc})", mask_url(url), _URL_ALLOWED)
-    if parts.scheme.lower() not in ("http", "https"):
-        return FieldError(field_name, "must use http or https", mask_url(url), _URL_ALLOWED)
-    if not parts.hostname:
-        return FieldError(field_name, "has no host", mask_url(url), _URL_ALLOWED)
-    if any(c.isspace() for c in url):
-        return FieldError(field_name, "contains whitespace", mask_url(url), _URL_ALLOWED)
-    return None
 
 
 def _items(value: Any) -> tuple[Any, ...]:
@@ -160,7 +120,8 @@ def read_settings(config: Settings) -> TriggerSettings | None:
     urls = _items(config.http_trigger_urls)
     if not urls:
         return None
-    errors = [e for i, url in enumerate(urls) if (e := _url_error(i, url)) is not None]
+    errors = [e for i, url in enumerate(urls)
+              if (e := http_url_error(url, f"http_trigger_urls[{i}]", _URL_ALLOWED)) is not None]
     events = _items(config.http_trigger_events)
     if not events:
         errors.append(FieldError("http_trigger_events", "is empty, so nothing would be sent",

@@ -11,13 +11,13 @@ the service and the setting instead.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from moroccron.checks import http_url_error, positive_seconds
 from moroccron.config import Settings
 from moroccron.errors import FieldError, ValidationError
 
@@ -114,7 +114,7 @@ def read_settings(config: Settings, environ: Mapping[str, str] | None = None) ->
             errors.append(FieldError(f"{TABLE}.{key}", "unknown setting", None, ", ".join(_KEYS)))
 
     events_url, url_where = _pick(table, environ, "events_url", ENV_EVENTS_URL, DEFAULT_EVENTS_URL)
-    url_error = _url_error(events_url, url_where)
+    url_error = http_url_error(events_url, url_where, _URL_ALLOWED, shown=url_for_humans)
     if url_error is not None:
         errors.append(url_error)
 
@@ -123,7 +123,7 @@ def read_settings(config: Settings, environ: Mapping[str, str] | None = None) ->
         errors.append(FieldError(severity_where, "not a PagerDuty severity", severity, " | ".join(SEVERITIES)))
 
     timeout_value, timeout_where = _pick(table, environ, "timeout", ENV_TIMEOUT, DEFAULT_TIMEOUT)
-    timeout = _timeout(timeout_value, timeout_where, errors)
+    timeout = positive_seconds(timeout_value, timeout_where, errors, DEFAULT_TIMEOUT)
 
     services = _services(table, environ, errors)
     if errors:
@@ -142,36 +142,6 @@ def _pick(table: Mapping[str, Any], environ: Mapping[str, str], key: str, env: s
     if key in table:
         return table[key], f"{TABLE}.{key}"
     return default, f"{TABLE}.{key}"
-
-
-def _url_error(url: Any, where: str) -> FieldError | None:
-    if not isinstance(url, str):
-        return FieldError(where, "must be a URL", type(url).__name__, _URL_ALLOWED)
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
-    except ValueError as exc:
-        return FieldError(where, f"is not a valid URL ({exc})", url_for_humans(url), _URL_ALLOWED)
-    if parts.scheme.lower() not in ("http", "https"):
-        return FieldError(where, "must use http or https", url_for_humans(url), _URL_ALLOWED)
-    if not parts.hostname:
-        return FieldError(where, "has no host", url_for_humans(url), _URL_ALLOWED)
-    if any(c.isspace() for c in url):
-        return FieldError(where, "contains whitespace", url_for_humans(url), _URL_ALLOWED)
-    return None
-
-
-def _timeout(value: Any, where: str, errors: list[FieldError]) -> float:
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if not math.isfinite(number) or number <= 0:
-        errors.append(FieldError(where, "must be more than 0 seconds", value, "a number > 0"))
-        return DEFAULT_TIMEOUT
-    return number
 
 
 def _services(table: Mapping[str, Any], environ: Mapping[str, str], errors: list[FieldError]) -> dict[str, str]:

@@ -17,13 +17,13 @@ error message, a log line or a ``repr``.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from moroccron.checks import http_url_error, positive_seconds
 from moroccron.config import Settings
 from moroccron.errors import FieldError, ValidationError
 
@@ -115,8 +115,8 @@ def read_settings(config: Settings, environ: Mapping[str, str] | None = None) ->
     timeout_value, timeout_where = _pick(table, environ, "timeout", ENV_TIMEOUT, DEFAULT_TIMEOUT)
 
     if webhook_url is not None:
-        error = _url_error(webhook_url, webhook_where, "the incoming webhook URL Slack gave you, "
-                                                       "https://hooks.slack.com/services/...")
+        error = http_url_error(webhook_url, webhook_where, "the incoming webhook URL Slack gave you, "
+                               "https://hooks.slack.com/services/...", shown=url_for_humans, parse_detail=False)
         if error is not None:
             errors.append(error)
     if bot_token is not None:
@@ -130,10 +130,11 @@ def read_settings(config: Settings, environ: Mapping[str, str] | None = None) ->
                                  "both are set, so it is unclear where messages should go", None,
                                  "one of them: webhook_url (one fixed channel) or bot_token "
                                  "(any channel named in the targets)"))
-    api_error = _url_error(api_url, api_where, "the Slack Web API base URL, " + DEFAULT_API_URL)
+    api_error = http_url_error(api_url, api_where, "the Slack Web API base URL, " + DEFAULT_API_URL,
+                               shown=url_for_humans, parse_detail=False)
     if api_error is not None:
         errors.append(api_error)
-    timeout = _timeout(timeout_value, timeout_where, errors)
+    timeout = positive_seconds(timeout_value, timeout_where, errors, DEFAULT_TIMEOUT)
     if errors:
         raise ValidationError(errors, "slack plugin settings")
     if webhook_url is None and bot_token is None:
@@ -151,33 +152,3 @@ def _pick(table: Mapping[str, Any], environ: Mapping[str, str], key: str, env: s
     if table.get(key) not in (None, ""):
         return table[key], f"{TABLE}.{key}"
     return default, f"{TABLE}.{key}"
-
-
-def _url_error(url: Any, where: str, allowed: str) -> FieldError | None:
-    if not isinstance(url, str):
-        return FieldError(where, "must be a URL", type(url).__name__, allowed)
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
-    except ValueError:
-        return FieldError(where, "is not a valid URL", url_for_humans(url), allowed)
-    if parts.scheme.lower() not in ("http", "https"):
-        return FieldError(where, "must use http or https", url_for_humans(url), allowed)
-    if not parts.hostname:
-        return FieldError(where, "has no host", url_for_humans(url), allowed)
-    if any(c.isspace() for c in url):
-        return FieldError(where, "contains whitespace", url_for_humans(url), allowed)
-    return None
-
-
-def _timeout(value: Any, where: str, errors: list[FieldError]) -> float:
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if not math.isfinite(number) or number <= 0:
-        errors.append(FieldError(where, "must be more than 0 seconds", value, "a number > 0"))
-        return DEFAULT_TIMEOUT
-    return number

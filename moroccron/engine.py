@@ -97,6 +97,24 @@ def mesos_state_to_run_state(state: str) -> RunState | None:
     return _STATE_MAP.get(state)
 
 
+_NOT_STARTED_REASONS = frozenset({"REASON_INVALID_OFFERS", "REASON_RECONCILIATION"})
+
+
+def _never_started(run: Run, ev: StatusUpdate) -> bool:
+    """Whether a terminal update says the task never started anywhere.
+
+    True for a run we launched that no agent ever reported on, when the master dropped
+    it (TASK_DROPPED, or TASK_LOST for invalid offers) or does not know it at all
+    (reconciliation answers TASK_UNKNOWN, or TASK_LOST for a framework that is not
+    partition-aware): the ACCEPT was lost with a dead leader, a master failover or a
+    rescinded offer. Such a run is launched again under the same task id.
+    """
+    if run.state != RunState.LAUNCHED or run.started_at is not None or ev.source == "SOURCE_EXECUTOR":
+        return False
+    return ev.state in ("TASK_DROPPED", "TASK_UNKNOWN") or (
+        ev.state == "TASK_LOST" and ev.reason in _NOT_STARTED_REASONS)
+
+
 @dataclass(frozen=True, slots=True)
 class _Timer:
     kind: str  # "retry" | "deadline" | "timeout" | "reconcile"
@@ -321,7 +339,15 @@ class Engine:
             changes["agent_id"] = event.agent_id
         if event.hostname:
             changes["hostname"] = event.hostname
-        if new_state.final:
+        if new_state.final and _never_started(run, event):
+            # The master never ran it (the ACCEPT came on an offer that was gone, or never
+            # reached the master): the same run goes back in the queue, it is not a failure.
+            run = run.evolve(state=RunState.QUEUED, launched_at=None, agent_id=None, hostname=None,
+                             message=f"relaunching: {event.state} {event.reason or ''} {event.message or ''}".strip())
+            self._replace(run)
+            self.queue[run.task_id] = None
+            out.append(SaveRun(run))
+        elif new_state.final:
             self._finish_from_status(now, run.evolve(**changes), new_state, event, out)
         elif new_state != run.state and not (new_state == RunState.STARTING and run.state == RunState.RUNNING):
             if new_state == RunState.RUNNING and run.started_at is None:

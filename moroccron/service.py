@@ -85,12 +85,14 @@ class Scheduler:
     """
 
     def __init__(self, settings: Settings, store: Any, plugins: PluginManager, *, master: str | None = None,
-                 clock: Callable[[], datetime] = utcnow, instance_id: str | None = None) -> None:
+                 clock: Callable[[], datetime] = utcnow, instance_id: str | None = None,
+                 on_fenced: Callable[[str], None] | None = None) -> None:
         self.settings = settings
         self.store = store
         self.plugins = plugins
         self.clock = clock
         self.master_spec = master or settings.master
+        self.on_fenced = on_fenced  # told when another leader's epoch fences this one
         self.instance_id = instance_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         plugins.check_packing_strategy(settings.packing)
         self.engine = Engine(self._pack, offer_horizon=settings.offer_horizon_seconds)
@@ -184,7 +186,12 @@ class Scheduler:
         self._queue.put(_Request(event))
 
     def submit(self, event: Event, timeout: float = 10.0) -> list[Action]:
-        """Queue an event and wait until its step is committed; return its actions."""
+        """Queue an event and wait until its step is committed; return its actions.
+
+        :raises StaleEpoch: this instance's leadership has ended.
+        """
+        if self._fenced:
+            raise StaleEpoch("this instance is no longer the leader")
         reply: Future[list[Action]] = Future()
         self._queue.put(_Request(event, reply))
         return reply.result(timeout=timeout)
@@ -377,9 +384,11 @@ class Scheduler:
         """Another leader has taken over: stop launching at once, keep nothing half done."""
         self._fenced = True
         log.critical("leadership lost (%s): this instance stops scheduling", reason)
-        self._fail(batch, StaleEpoch.single("epoch", "leadership lost", self.epoch))
+        self._fail(batch, StaleEpoch(f"leadership lost: {reason}"))
         if self.client is not None:
             threading.Thread(target=self.client.stop, daemon=True).start()
+        if self.on_fenced is not None:
+            self.on_fenced(reason)
 
     def reload(self) -> None:
         """Rebuild the engine from the store (after a conflict) and reconcile again."""
@@ -509,7 +518,7 @@ def serve(settings: Settings, *, plugins: PluginManager | None = None, ready: th
     outcome = {"code": 0}
 
     def become_leader() -> None:
-        scheduler = Scheduler(settings, store, plugins, instance_id=instance_id)
+        scheduler = Scheduler(settings, store, plugins, instance_id=instance_id, on_fenced=lost)
         scheduler.start()
         context.metrics = scheduler.metrics
         context.scheduler = scheduler
@@ -540,7 +549,11 @@ def serve(settings: Settings, *, plugins: PluginManager | None = None, ready: th
         if context.scheduler is not None:
             context.scheduler.stop()
         if leadership is not None:
-            leadership.stop()
+            # Leaving ZooKeeper politely needs ZooKeeper: when it is unreachable (the
+            # reason this leader is stepping down, often) do not wait for it.
+            leaving = threading.Thread(target=leadership.stop, daemon=True, name="moroccron-zk-leave")
+            leaving.start()
+            leaving.join(timeout=3.0)
         plugins.shutdown(config=settings)
         store.close()
     return outcome["code"]

@@ -33,7 +33,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 __all__ = [
+    "PostgresServer",
     "ServerUnavailable",
+    "ZooKeeperServer",
     "create_database",
     "drop_database",
     "free_port",
@@ -94,67 +96,108 @@ def _run(argv: list[str], what: str, log: Path | None = None, timeout: float = 6
 # --------------------------------------------------------------------------- PostgreSQL
 
 
+class PostgresServer:
+    """A throwaway PostgreSQL cluster that a test can stop, start and restart in place.
+
+    The cluster lives in a fresh short-named directory under the system temp dir, not
+    in pytest's: pytest's directories are private to root, which the server user
+    cannot enter, and a Unix socket path must stay under about 100 bytes. A restart
+    keeps the port and the data, as a real database restart does. fsync is off: the
+    data is thrown away anyway, and it makes every commit far cheaper.
+    """
+
+    def __init__(self, keep_log_in: Path | None = None) -> None:
+        self.initdb, self.pg_ctl = POSTGRES_BIN / "initdb", POSTGRES_BIN / "pg_ctl"
+        self.keep_log_in = keep_log_in
+        self.base: Path | None = None
+        self.port: int | None = None
+
+    @property
+    def url(self) -> str:
+        """The server's ``postgres`` maintenance database."""
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    @property
+    def log(self) -> Path:
+        assert self.base is not None
+        return self.base / "postgres.log"
+
+    def create(self) -> PostgresServer:
+        """initdb and start; raises :class:`ServerUnavailable` when that is impossible here."""
+        if not self.initdb.exists() or not self.pg_ctl.exists():
+            raise ServerUnavailable(f"no {self.initdb} / {self.pg_ctl} (apt-get install postgresql-15, "
+                                    "or set MOROCCRON_TEST_PG_BIN)")
+        if os.geteuid() == 0:
+            try:
+                user = pwd.getpwnam(POSTGRES_USER)
+            except KeyError as exc:
+                raise ServerUnavailable(f"running as root and there is no {POSTGRES_USER!r} user") from exc
+            if shutil.which("runuser") is None:
+                raise ServerUnavailable("running as root and runuser is missing")
+        self.base = Path(tempfile.mkdtemp(prefix="mcr-pg-"))
+        if os.geteuid() == 0:
+            os.chown(self.base, user.pw_uid, user.pw_gid)
+        _run([str(self.initdb), "-D", str(self.base / "data"), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+              "--locale=C", "--no-sync", "--no-instructions"], "initdb", timeout=120)
+        self.start()
+        return self
+
+    def start(self, tries: int = 3) -> None:
+        """Start on the port it had (a restart), or on a free one; retry if another process grabs it."""
+        assert self.base is not None
+        error: ServerUnavailable | None = None
+        for _ in range(tries):
+            port = self.port or free_port()
+            options = (f"-k {self.base} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off "
+                       "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+            try:
+                # -l: without a log file the server inherits our stdout pipe and
+                # subprocess.run would wait for it forever.
+                _run([str(self.pg_ctl), "-D", str(self.base / "data"), "-l", str(self.log), "-w", "-t", "60",
+                      "-o", options, "start"], "pg_ctl start", self.log, timeout=90)
+                self.port = port
+                return
+            except ServerUnavailable as exc:
+                error = exc
+                time.sleep(0.2)
+        assert error is not None
+        raise error
+
+    def stop(self) -> None:
+        assert self.base is not None
+        _run([str(self.pg_ctl), "-D", str(self.base / "data"), "-m", "fast", "-w", "stop"], "pg_ctl stop",
+             self.log)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def destroy(self) -> None:
+        if self.base is None:
+            return
+        with contextlib.suppress(ServerUnavailable):
+            self.stop()
+        if self.keep_log_in is not None:
+            with contextlib.suppress(OSError):
+                shutil.copy(self.log, Path(self.keep_log_in) / "postgres.log")
+        shutil.rmtree(self.base, ignore_errors=True)
+        self.base = None
+
+
 @contextlib.contextmanager
 def postgres_server(tmpdir: Path) -> Iterator[str]:
     """Start a throwaway PostgreSQL and yield the URL of its empty ``moroccron`` database.
 
-    The cluster lives in a fresh short-named directory under the system temp dir, not
-    in ``tmpdir``: pytest's directories are private to root, which the server user
-    cannot enter, and a Unix socket path must stay under about 100 bytes. The server
-    log is copied into ``tmpdir`` when the server stops. fsync is off: the data is
-    thrown away anyway, and it makes every commit far cheaper.
+    The server log is copied into ``tmpdir`` when the server stops.
 
     :raises ServerUnavailable: PostgreSQL is not installed or did not start.
     """
-    initdb, pg_ctl = POSTGRES_BIN / "initdb", POSTGRES_BIN / "pg_ctl"
-    if not initdb.exists() or not pg_ctl.exists():
-        raise ServerUnavailable(f"no {initdb} / {pg_ctl} (apt-get install postgresql-15, "
-                                "or set MOROCCRON_TEST_PG_BIN)")
-    if os.geteuid() == 0:
-        try:
-            user = pwd.getpwnam(POSTGRES_USER)
-        except KeyError as exc:
-            raise ServerUnavailable(f"running as root and there is no {POSTGRES_USER!r} user") from exc
-        if shutil.which("runuser") is None:
-            raise ServerUnavailable("running as root and runuser is missing")
-    base = Path(tempfile.mkdtemp(prefix="mcr-pg-"))
-    data, log = base / "data", base / "postgres.log"
+    server = PostgresServer(keep_log_in=tmpdir)
     try:
-        if os.geteuid() == 0:
-            os.chown(base, user.pw_uid, user.pw_gid)
-        _run([str(initdb), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-              "--locale=C", "--no-sync", "--no-instructions"], "initdb", timeout=120)
-        port = _start_postgres(pg_ctl, data, base, log)
-        try:
-            url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-            yield create_database(url, "moroccron")
-        finally:
-            with contextlib.suppress(ServerUnavailable):
-                _run([str(pg_ctl), "-D", str(data), "-m", "fast", "-w", "stop"], "pg_ctl stop", log)
+        server.create()
+        yield create_database(server.url, "moroccron")
     finally:
-        with contextlib.suppress(OSError):
-            shutil.copy(log, Path(tmpdir) / "postgres.log")
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def _start_postgres(pg_ctl: Path, data: Path, sockets: Path, log: Path, tries: int = 3) -> int:
-    """Start on a free port; another process may grab the port first, so try again."""
-    error: ServerUnavailable | None = None
-    for _ in range(tries):
-        port = free_port()
-        options = (f"-k {sockets} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        try:
-            # -l: without a log file the server inherits our stdout pipe and
-            # subprocess.run would wait for it forever.
-            _run([str(pg_ctl), "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", options, "start"],
-                 "pg_ctl start", log, timeout=90)
-            return port
-        except ServerUnavailable as exc:
-            error = exc
-            time.sleep(0.2)
-    assert error is not None
-    raise error
+        server.destroy()
 
 
 def _admin(url: str, sql: str) -> None:
@@ -188,48 +231,79 @@ ZOOKEEPER_CLASSPATH = os.environ.get(
 """Debian's ``zookeeper`` package: its config folder (log4j) and the server jar."""
 
 
+class ZooKeeperServer:
+    """A standalone ZooKeeper on a loopback port, which a test may stop and start again.
+
+    A restart keeps the port and the data directory, so sessions that have not timed
+    out yet survive it, as with a real server restart.
+    """
+
+    def __init__(self, tmpdir: Path) -> None:
+        self.java = shutil.which("java")
+        self.jar = Path(ZOOKEEPER_CLASSPATH.split(":")[-1])
+        self.tmpdir = Path(tmpdir)
+        self.port: int | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> ZooKeeperServer:
+        """Start (on the same port as before, if it ran before) and wait until it answers."""
+        if self.java is None or not self.jar.exists():
+            raise ServerUnavailable(f"ZooKeeper needs java and {self.jar} (Debian package 'zookeeper')")
+        data = self.tmpdir / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        config = self.tmpdir / "zoo.cfg"
+        config.write_text(
+            f"tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={data}\nclientPort={self.port}\n"
+            "clientPortAddress=127.0.0.1\nadmin.enableServer=false\nmaxSessionTimeout=60000\n"
+            "minSessionTimeout=1000\n4lw.commands.whitelist=ruok,stat\n"
+        )
+        log_path = self.tmpdir / "zookeeper.log"
+        with open(log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [self.java, "-Xmx256m", "-Dzookeeper.log.dir=" + str(self.tmpdir),
+                 "-Dzookeeper.root.logger=INFO,CONSOLE", "-cp", ZOOKEEPER_CLASSPATH,
+                 "org.apache.zookeeper.server.ZooKeeperServerMain", str(config)],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        deadline = time.monotonic() + 30
+        while not _zk_ok(self.port):
+            if self.proc.poll() is not None:
+                raise ServerUnavailable(f"ZooKeeper exited with {self.proc.returncode}: {_tail(log_path)}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise ServerUnavailable(f"ZooKeeper did not answer on port {self.port}: {_tail(log_path)}")
+            time.sleep(0.1)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
 @contextlib.contextmanager
 def zookeeper_server(tmpdir: Path) -> Iterator[str]:
     """A standalone ZooKeeper on a free loopback port; yields ``host:port``."""
-    java = shutil.which("java")
-    jar = Path(ZOOKEEPER_CLASSPATH.split(":")[-1])
-    if java is None or not jar.exists():
-        raise ServerUnavailable(f"ZooKeeper needs java and {jar} (Debian package 'zookeeper')")
-    tmpdir = Path(tmpdir)
-    data = tmpdir / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    config = tmpdir / "zoo.cfg"
-    config.write_text(
-        f"tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={data}\nclientPort={port}\n"
-        "clientPortAddress=127.0.0.1\nadmin.enableServer=false\nmaxSessionTimeout=60000\n"
-        "minSessionTimeout=1000\n4lw.commands.whitelist=ruok,stat\n"
-    )
-    log_path = tmpdir / "zookeeper.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [java, "-Xmx256m", "-Dzookeeper.log.dir=" + str(tmpdir), "-Dzookeeper.root.logger=INFO,CONSOLE",
-             "-cp", ZOOKEEPER_CLASSPATH, "org.apache.zookeeper.server.ZooKeeperServerMain", str(config)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        )
+    server = ZooKeeperServer(tmpdir).start()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise ServerUnavailable(f"ZooKeeper exited with {proc.returncode}: {_tail(log_path)}")
-            if _zk_ok(port):
-                break
-            if time.monotonic() > deadline:
-                raise ServerUnavailable(f"ZooKeeper did not answer on port {port}: {_tail(log_path)}")
-            time.sleep(0.1)
-        yield f"127.0.0.1:{port}"
+        yield server.address
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        server.stop()
 
 
 def _zk_ok(port: int) -> bool:

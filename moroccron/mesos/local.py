@@ -1340,14 +1340,16 @@ class LocalMaster:
                     "supported by the local master (only LAUNCH)",
                 )
         task_infos = [ti for op in operations for ti in op["launch"].get("task_infos") or []]
-        self.accepted_calls.append(
-            {
-                "time": time.time(),
-                "framework_id": fw.id,
-                "offer_ids": offer_ids,
-                "task_ids": [ti["task_id"]["value"] for ti in task_infos],
-            }
-        )
+        # What arrived (task_ids) and what it started (launched: not on invalid offers).
+        record: dict[str, Any] = {
+            "time": time.time(),
+            "framework_id": fw.id,
+            "stream_id": fw.stream.id if fw.stream is not None else None,
+            "offer_ids": offer_ids,
+            "task_ids": [ti["task_id"]["value"] for ti in task_infos],
+            "launched": [],
+        }
+        self.accepted_calls.append(record)
         refuse = self._refuse_seconds(accept.get("filters"))
 
         # Offer validation: all offers outstanding, ours, distinct and on one agent.
@@ -1400,6 +1402,7 @@ class LocalMaster:
             available = available - resources
             launching.add(task_id)
             self._launch(fw, agent, ti, resources)
+            record["launched"].append(task_id)
         if not available.empty and refuse > 0:
             fw.filters.append(_Filter(agent_id, available, time.monotonic() + refuse))
         self._wake_allocation()

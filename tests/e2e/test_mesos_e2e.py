@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 from moroccron import Job
+from moroccron.errors import StaleEpoch
 from moroccron.events import RunRequested
 from moroccron.model import RunState
 from tests.e2e.harness import Cluster, wait_for
@@ -121,3 +122,21 @@ def test_broken_event_stream_reconnects(cluster):
     assert sched.client.framework_id == fw
     sched.submit(RunRequested("after-drop"))
     assert cluster.finished("after-drop")[0].state == RunState.SUCCEEDED
+
+
+def test_a_leader_whose_epoch_was_taken_stops_and_says_so(cluster):
+    """Another instance took leadership in the database: the next commit is refused
+    (StaleEpoch), the scheduler stops launching and tells its owner, which exits."""
+    told: list[str] = []
+    sched = cluster.start_scheduler()
+    sched.on_fenced = told.append
+    cluster.add_job(Job(name="tick", command="true", schedule="* * * * * *"))
+    wait_for(lambda: cluster.runs("tick"), 10, what="a first run")
+    cluster.store.take_leadership("usurper", "10.0.0.9:4400")
+    wait_for(lambda: told, 10, what="the scheduler to learn it was fenced")
+    assert "leadership epoch" in told[0]
+    with pytest.raises(StaleEpoch):
+        sched.submit(RunRequested("tick"), timeout=5)
+    launched = len(cluster.master.accepted_calls)
+    time.sleep(2)
+    assert len(cluster.master.accepted_calls) == launched, "a fenced scheduler launched again"

@@ -254,3 +254,41 @@ def test_resubscription_with_work_queued_revives_to_clear_decline_filters():
     revives = len(sim.of(Revive))
     sim.step(Subscribed("fw-1"))  # the stream broke and came back while the run was queued
     assert len(sim.of(Revive)) == revives + 1
+
+
+def test_launch_the_master_dropped_is_launched_again_under_the_same_task_id():
+    sim = Sim([Job(name="a", command="x")])
+    sim.step(RunRequested("a"))
+    sim.give_offers()
+    tid = sim.launched[0]
+    # the offer was gone by the time the ACCEPT arrived (a master failover, a rescind)
+    sim.status(tid, "TASK_LOST", reason="REASON_INVALID_OFFERS", source="SOURCE_MASTER", agent_id=None)
+    run = sim.saved[tid]
+    assert run.state == RunState.QUEUED and run.launched_at is None
+    assert "REASON_INVALID_OFFERS" in run.message
+    sim.give_offers()
+    assert sim.launched == [tid, tid], "the same identity, not a new attempt"
+    assert sim.saved[tid].state == RunState.LAUNCHED and sim.saved[tid].attempt == 0
+
+
+def test_launch_the_master_never_heard_of_is_relaunched_after_reconciliation():
+    # a leader committed the launch, then died before its ACCEPT reached the master
+    launched = Run(job="a", scheduled_at=T0 - timedelta(seconds=5), state=RunState.LAUNCHED, agent_id="a1",
+                   launched_at=T0 - timedelta(seconds=5))
+    sim = Sim([Job(name="a", command="x")], runs=[launched])
+    sim.status(launched.task_id, "TASK_LOST", reason="REASON_RECONCILIATION", source="SOURCE_MASTER")
+    assert sim.saved[launched.task_id].state == RunState.QUEUED
+    sim.give_offers()
+    assert sim.launched == [launched.task_id]
+
+
+def test_a_task_that_started_and_was_lost_is_a_failure_not_a_relaunch():
+    sim = Sim([Job(name="a", command="x")])
+    sim.step(RunRequested("a"))
+    sim.give_offers()
+    tid = sim.launched[0]
+    sim.status(tid, "TASK_RUNNING")
+    sim.status(tid, "TASK_LOST", reason="REASON_RECONCILIATION", source="SOURCE_MASTER")
+    assert sim.saved[tid].state == RunState.LOST
+    sim.give_offers()
+    assert sim.launched == [tid]

@@ -1,0 +1,259 @@
+"""The fault harness: three moroccron instances, real ZooKeeper and PostgreSQL, the
+local Mesos master as its own process, jobs due every 2 seconds, and each failure of
+the HA issue injected in turn, repeatedly (``MOROCCRON_FAULT_ROUNDS``, default 2).
+
+After every injection the whole history is checked: every (job, scheduled_at) that
+fell due has exactly one run, which the master launched exactly once or which was
+skipped with the reason its catch-up policy gives, and the master never started a
+task the store does not know. The failover times are printed (run with ``-s``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from moroccron.model import RunState
+from moroccron.store import Store
+from tests.e2e.harness import wait_for
+from tests.ha.cluster import SESSION_TIMEOUT, Cluster
+from tests.servers import ServerUnavailable, unavailable
+
+pytestmark = [pytest.mark.slow, pytest.mark.zookeeper, pytest.mark.postgres]
+
+ROUNDS = int(os.environ.get("MOROCCRON_FAULT_ROUNDS", "2"))
+
+JOBS = '''
+from moroccron import Job
+
+every_all = Job(name="every-all", command="true", schedule="*/2 * * * * *", catchup="all", concurrency="allow")
+every_latest = Job(name="every-latest", command="true", schedule="*/2 * * * * *", catchup="latest")
+every_none = Job(name="every-none", command="true", schedule="*/2 * * * * *", catchup="none")
+long = Job(name="long", command="sleep 6", schedule="*/10 * * * * *", catchup="all", retries=3,
+           retry_delay_seconds=1, concurrency="allow")
+'''
+
+POLICIES = {"every-all": "all", "every-latest": "latest", "every-none": "none"}
+SKIP_REASONS = {"all": (), "latest": ("catchup=latest", "concurrency=forbid"),
+                "none": ("catchup=none", "concurrency=forbid")}
+"""What a skipped fire time's reason must say, per job policy (every-all, catchup=all with
+concurrency=allow, skips none; the others forbid overlapping runs, the default)."""
+
+failovers: dict[str, list[float]] = {}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ha-faults")
+    c = Cluster(root, JOBS, size=3, agents=2)
+    try:
+        c.start()
+    except ServerUnavailable as exc:
+        c.stop()
+        unavailable(str(exc))
+    yield c
+    c.stop()
+    if failovers:
+        print("\nrecovery after each fault (fault to the first launch by the leader after it):")
+        for fault, times in failovers.items():
+            print(f"  {fault:28s} " + " ".join(f"{t:.2f}s" for t in times))
+
+
+@pytest.fixture(scope="module")
+def store(cluster):
+    s = Store(cluster.db)
+    yield s
+    s.close()
+
+
+def recovered(cluster: Cluster, fault: str, since: float, old_stream: str | None = None) -> float:
+    """Wait for a subscribed leader that launches again; record and return the recovery time.
+
+    With ``old_stream``, only launches over another event stream count: those of a new
+    leader, or of the same one subscribed again.
+    """
+    cluster.leader(timeout=90)
+    calls = wait_for(lambda: [c for c in cluster.launched_since(since) if c["stream_id"] != old_stream], 60, 0.1,
+                     what=f"a launch after {fault}")
+    took = calls[0]["time"] - since
+    failovers.setdefault(fault, []).append(took)
+    return took
+
+
+def check_history(cluster: Cluster, store: Store) -> None:
+    """Every fire time so far: one run, launched once by the master or skipped with its policy's reason."""
+    # everything due until a few seconds ago must be settled by now
+    until = datetime.now(UTC) - timedelta(seconds=4)
+    runs, _ = store.list_runs(limit=100_000, newest_first=False)
+    started = Counter(t for call in cluster.accepted() for t in call["launched"])
+    twice = sorted(t for t, n in started.items() if n > 1)
+    assert not twice, f"the master started these tasks more than once: {twice}"
+    known = {r.task_id for r in runs}
+    rogue = sorted(set(started) - known)
+    assert not rogue, f"the master started tasks no run in the store stands for: {rogue}"
+
+    for job, policy in POLICIES.items():
+        mine = [r for r in runs if r.job == job and r.scheduled_at <= until]
+        assert mine, f"{job} never ran"
+        identities = Counter((r.scheduled_at, r.attempt) for r in mine)
+        assert max(identities.values()) == 1
+        times = sorted({r.scheduled_at for r in mine})
+        gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+        assert all(g == 2 for g in gaps), f"{job}: fire times went unrecorded: gaps {gaps}"
+        for r in mine:
+            if r.state == RunState.SKIPPED:
+                assert r.reason and any(word in r.reason for word in SKIP_REASONS[policy]), \
+                    f"{r.task_id} skipped with a reason catchup={policy} does not give: {r.reason!r}"
+            else:
+                assert started[r.task_id] == 1, f"{r.task_id} is {r.state.value} but the master never started it"
+                assert r.state in (RunState.SUCCEEDED, RunState.RUNNING, RunState.STARTING, RunState.LAUNCHED,
+                                   RunState.LOST), f"{r.task_id} ended {r.state.value}: {r.reason} {r.message}"
+    # the 10-second job that runs for 6 s: each fire time has a run, retried when lost
+    longs = [r for r in runs if r.job == "long" and r.scheduled_at <= until - timedelta(seconds=10)]
+    for at in {r.scheduled_at for r in longs}:
+        attempts = sorted((r for r in longs if r.scheduled_at == at), key=lambda r: r.attempt)
+        assert [r.attempt for r in attempts] == list(range(len(attempts)))
+        for r in attempts[:-1]:
+            assert r.state == RunState.LOST, f"{r.task_id} was retried after {r.state.value}"
+
+
+def test_steady_state_and_standbys(cluster, store):
+    import requests
+
+    leader = cluster.leader()
+    standby = next(i for i in cluster.instances if i is not leader)
+    assert standby.status()["leader_address"] == f"127.0.0.1:{leader.port}"
+    r = requests.post(f"{standby.url}/api/v1/jobs/every-all/runs", allow_redirects=False, timeout=5)
+    assert r.status_code == 307 and r.headers["location"].startswith(leader.url)
+    metrics = requests.get(f"{standby.url}/metrics", timeout=5)
+    assert metrics.status_code == 200 and "moroccron_leader 0.0" in metrics.text
+    wait_for(lambda: len(store.list_runs("every-all", states=[RunState.SUCCEEDED])[0]) >= 3, 30,
+             what="runs under the first leader")
+    check_history(cluster, store)
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_sigkill_of_the_leader(cluster, store, round_):
+    leader = cluster.leader()
+    old_stream = cluster.stream_id()
+    killed = time.time()
+    cluster.signal(leader, signal.SIGKILL)
+    took = recovered(cluster, "SIGKILL leader", killed, old_stream)
+    assert cluster.leader() is not leader
+    assert took < SESSION_TIMEOUT + 10
+    time.sleep(3)
+    check_history(cluster, store)
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_paused_leader_resumes_and_launches_nothing(cluster, store, round_):
+    """SIGSTOP the leader past its session; another takes over; SIGCONT: the old one is fenced."""
+    old = cluster.leader()
+    old_stream = cluster.stream_id()
+    old_log = old.log
+    paused = time.time()
+    cluster.signal(old, signal.SIGSTOP)
+    time.sleep(0.2)
+    offset = old_log.stat().st_size  # everything past here, the old leader wrote after it resumed
+    try:
+        recovered(cluster, "SIGSTOP leader", paused, old_stream)
+        assert cluster.stream_id() != old_stream
+        time.sleep(2)  # let fire times pass that the paused process believes are its own
+    finally:
+        resumed = time.time()
+        cluster.signal(old, signal.SIGCONT)
+    wait_for(lambda: old.exits and old.exits[-1][0] >= resumed, 30, what="the resumed old leader to step down")
+    assert old.exits[-1][1] == 1, "a deposed leader exits 1 so that its supervisor restarts it"
+    after_resume = old_log.read_bytes()[offset:].decode(errors="replace")
+    assert "leadership lost" in after_resume, after_resume[-3000:]
+    assert "launched " not in after_resume, after_resume[-3000:]
+    late = [c for c in cluster.accepted() if c["stream_id"] == old_stream and c["time"] >= resumed]
+    assert not late, f"the master took ACCEPTs from the old leader after it resumed: {late}"
+    time.sleep(2)
+    check_history(cluster, store)
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_zookeeper_session_expiry_of_the_leader(cluster, store, round_):
+    """Cut the leader off ZooKeeper until its session expires there."""
+    old = cluster.leader()
+    old_stream = cluster.stream_id()
+    cut = time.time()
+    old.proxy.cut()
+    try:
+        recovered(cluster, "ZooKeeper session expiry", cut, old_stream)
+        wait_for(lambda: old.exits and old.exits[-1][0] >= cut, 30, what="the cut-off leader to step down")
+        time.sleep(SESSION_TIMEOUT)
+    finally:
+        old.proxy.heal()
+    assert old.exits[-1][1] == 1
+    time.sleep(2)
+    check_history(cluster, store)
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_zookeeper_server_restart(cluster, store, round_):
+    cluster.leader()
+    old_stream = cluster.stream_id()
+    stopped = time.time()
+    cluster.zk.restart()
+    recovered(cluster, "ZooKeeper restart", stopped, old_stream)
+    time.sleep(3)
+    check_history(cluster, store)
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_postgresql_restart(cluster, store, round_):
+    """The leader waits for the database and carries on: it neither crashes nor loses leadership."""
+    leader = cluster.leader()
+    pid = leader.proc.pid
+    exits = sum(len(i.exits) for i in cluster.instances)
+    stopped = time.time()
+    cluster.pg.stop()
+    time.sleep(3)  # fire times fall due while the database is down
+    cluster.pg.start()
+    recovered(cluster, "PostgreSQL restart", stopped + 3)
+    assert cluster.leader() is leader and leader.proc.pid == pid, "the leader must wait, not crash"
+    assert sum(len(i.exits) for i in cluster.instances) == exits, "no instance may exit"
+    time.sleep(3)
+    check_history(cluster, store)
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_mesos_master_restart(cluster, store, round_):
+    """A master failover: streams dropped, offers gone; the framework re-subscribes and reconciles."""
+    leader = cluster.leader()
+    old_stream = cluster.stream_id()
+    restarted = time.time()
+    cluster.master_post("/__local__/restart")
+    recovered(cluster, "Mesos master restart", restarted, old_stream)
+    assert cluster.stream_id() != old_stream
+    assert cluster.leader() is leader
+    time.sleep(3)
+    check_history(cluster, store)
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_agent_lost_mid_run(cluster, store, round_):
+    """Kill the agent under a running 6-second task: the run is LOST and its retry runs elsewhere."""
+    def running_long():
+        tasks = [t for t in cluster.master("/__local__/tasks")
+                 if t["active"] and t["task_id"].startswith("long.") and t["state"] == "TASK_RUNNING"]
+        return tasks[0] if tasks else None
+
+    task = wait_for(running_long, 30, 0.2, what="a running 'long' task")
+    cluster.replace_agent(task["agent_id"])
+    lost = wait_for(lambda: next((r for r in store.list_runs("long", limit=50)[0]
+                                  if r.task_id == task["task_id"] and r.state == RunState.LOST), None),
+                    30, what="the run on the dead agent to be LOST")
+    retry = wait_for(lambda: next((r for r in store.list_runs("long", limit=50)[0]
+                                   if r.scheduled_at == lost.scheduled_at and r.attempt == lost.attempt + 1
+                                   and r.launched_at is not None), None), 30, what="its retry to launch")
+    assert retry.agent_id != task["agent_id"]
+    time.sleep(2)
+    check_history(cluster, store)

@@ -50,6 +50,8 @@ class Settings:
     insecure: bool = False
     auth_file: str | None = None
     zk_session_timeout: float = 10.0
+    db_pool_size: int = 5  # connections kept open per instance (PostgreSQL); as many again may overflow
+    job_poll_seconds: float = 5.0  # how often the leader looks for job changes made elsewhere; 0 = never
     # Notifications. ``plugins`` holds the config file's [plugins.NAME] tables (plugin settings such as
     # SMTP servers); ``webhooks`` maps names used in ``webhook:NAME`` targets to URLs. Both may hold
     # secrets: they are never shown (see public()).
@@ -100,6 +102,7 @@ _TYPES: dict[str, type] = {
     "offer_horizon_seconds": float, "run_retention": int, "local_agents": int, "local_work_dir": str,
     "prune_interval_seconds": float,
     "disable_plugins": tuple, "log_level": str, "insecure": bool, "auth_file": str, "zk_session_timeout": float,
+    "db_pool_size": int, "job_poll_seconds": float,
     "plugins": dict, "webhooks": dict, "notify_templates": str, "public_url": str,
     "http_trigger_urls": tuple, "http_trigger_events": tuple, "http_trigger_retries": int,
     "http_trigger_timeout": float,
@@ -193,6 +196,8 @@ def load_settings(
     merged.update(_from_mapping(flags, "--"))
     settings = replace(Settings(), **merged)
     parse_bind(settings.bind)
+    if settings.db_pool_size < 1:
+        raise ValidationError.single("db_pool_size", "must be at least 1", settings.db_pool_size, "a whole number >= 1")
     if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ValidationError.single("log_level", "unknown log level", settings.log_level,
                                      "DEBUG | INFO | WARNING | ERROR | CRITICAL")

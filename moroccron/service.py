@@ -119,6 +119,12 @@ class Scheduler:
         # only a leader prunes: a fenced instance must not write at all
         self.pruner = Pruner(store, keep_per_job=settings.run_retention, interval=settings.prune_interval_seconds,
                              enabled=lambda: not self._fenced)
+        from moroccron.watch import JobWatcher
+
+        # jobs written elsewhere (moroccron jobs apply, SQL) reach the engine within job_poll_seconds
+        self.watcher = JobWatcher(store, lambda: self.engine.jobs.copy(), on_put=self.job_changed,
+                                  on_removed=self.job_removed, interval=settings.job_poll_seconds,
+                                  enabled=lambda: not self._fenced)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -134,6 +140,7 @@ class Scheduler:
         self.metrics.load_last_success(self.store.last_success_times())
         self.pruner.start()
         self.deliverer.start()
+        self.watcher.start()
         master = self.master_spec
         if master == "local":
             master = self._start_local_master()
@@ -167,6 +174,7 @@ class Scheduler:
         self._queue.put(_Request(Tick()))
         self.pruner.stop()
         self.deliverer.stop()
+        self.watcher.stop()
         if self.client is not None:
             if teardown:
                 try:
@@ -497,7 +505,7 @@ def serve(settings: Settings, *, plugins: PluginManager | None = None, ready: th
     auth = Authenticator.from_sources(settings.auth_file)
     check_exposure(settings, auth)
     plugins = plugins or PluginManager(disabled=settings.disable_plugins)
-    store = Store(settings.db)
+    store = Store(settings.db, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size)
     store.ensure_schema()
     if settings.jobs:
         plan = apply_definitions(store, load_definitions(settings.jobs), plugins=plugins)

@@ -603,6 +603,29 @@ class Store:
                 del self._spec_cache[job_id]
         return specs
 
+    def jobs_fingerprint(self, *, tx: Session | None = None) -> tuple[int, int, datetime | None]:
+        """``(count, sum of versions, newest updated_at)``: changes whenever any job does.
+
+        One aggregate query, cheap enough to poll: a leader compares it to tell whether
+        jobs were changed by someone else (``moroccron jobs apply``, another instance).
+        """
+        with self._tx(tx, readonly=True) as s:
+            count, versions, newest = s.connection().execute(
+                select(func.count(), func.coalesce(func.sum(JobRow.version), 0), func.max(JobRow.updated_at))
+            ).one()
+        return int(count), int(versions), newest
+
+    def jobs_updated_since(self, since: datetime, *, tx: Session | None = None) -> list[JobSpec]:
+        """Jobs whose ``updated_at`` is ``since`` or later (through the index on it)."""
+        with self._tx(tx, readonly=True) as s:
+            rows = s.connection().execute(
+                select(JobRow.id, _SPEC_TEXT).where(JobRow.updated_at >= since).order_by(JobRow.name)).all()
+        return [self._spec(r.id, r.spec_text) for r in rows]
+
+    def job_names(self, *, tx: Session | None = None) -> set[str]:
+        with self._tx(tx, readonly=True) as s:
+            return set(s.scalars(select(JobRow.name)))
+
     def delete_job(self, name: str, *, tx: Session | None = None) -> None:
         """Delete the job with its runs, labels and scheduler state.
 

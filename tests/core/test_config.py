@@ -60,3 +60,11 @@ def test_log_level_checked():
     assert load_settings({}, environ={"MOROCCRON_LOG_LEVEL": "debug"}).log_level == "debug"
     with pytest.raises(ValidationError, match="log_level"):
         load_settings({}, environ={"MOROCCRON_LOG_LEVEL": "chatty"})
+
+
+def test_pool_size_and_job_poll_interval_are_settings():
+    s = load_settings(environ={"MOROCCRON_DB_POOL_SIZE": "20", "MOROCCRON_JOB_POLL_SECONDS": "2.5"})
+    assert s.db_pool_size == 20 and s.job_poll_seconds == 2.5
+    with pytest.raises(ValidationError) as err:
+        load_settings(environ={"MOROCCRON_DB_POOL_SIZE": "0"})
+    assert err.value.errors[0].field == "db_pool_size"

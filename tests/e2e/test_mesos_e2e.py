@@ -140,3 +140,17 @@ def test_a_leader_whose_epoch_was_taken_stops_and_says_so(cluster):
     launched = len(cluster.master.accepted_calls)
     time.sleep(2)
     assert len(cluster.master.accepted_calls) == launched, "a fenced scheduler launched again"
+
+
+def test_jobs_written_to_the_database_by_someone_else_are_picked_up(tmp_path):
+    """`moroccron jobs apply` writes the database directly: the running leader notices."""
+    c = Cluster(tmp_path, agents=1, settings={"job_poll_seconds": 0.5})
+    try:
+        c.start_scheduler()
+        c.store.put_job(Job(name="behind-its-back", command="true", schedule="* * * * * *"))
+        wait_for(lambda: [r for r in c.runs("behind-its-back") if r.state == RunState.SUCCEEDED], 15,
+                 what="the job written to the database to run")
+        c.store.delete_job("behind-its-back")
+        wait_for(lambda: "behind-its-back" not in c.scheduler.engine.jobs, 10, what="the deleted job to go")
+    finally:
+        c.close()

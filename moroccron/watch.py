@@ -1,0 +1,108 @@
+"""Job changes made behind the leader's back, noticed within seconds.
+
+The leader learns of API changes at once (the API hands them to the scheduler), but
+jobs are also written by ``moroccron jobs apply`` from a laptop or a CI pipeline, by
+a restarted standby applying its ``--jobs`` folder, or by hand in SQL. The
+:class:`JobWatcher` polls one cheap aggregate (:meth:`Store.jobs_fingerprint`: count,
+sum of versions, newest change) and, when it moves, reads only the jobs changed since
+the last look (with a margin for clocks that disagree), compares them with what the
+scheduler holds and reports the differences. A change it cannot place that way (a
+clock far behind) falls back to comparing every job.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from moroccron.model import JobSpec
+
+__all__ = ["JobWatcher"]
+
+log = logging.getLogger("moroccron.watch")
+
+CLOCK_MARGIN = timedelta(seconds=60)
+"""How far behind the newest change another writer's clock may be and still be seen cheaply."""
+
+
+class JobWatcher:
+    """Polls the store for job changes and reports them.
+
+    :param store: the :class:`~moroccron.store.Store`.
+    :param known: the jobs the scheduler holds now (name -> spec); called from the
+        watcher's thread, so it must return a copy.
+    :param on_put: called with each job that is new or differs from ``known``.
+    :param on_removed: called with the name of each job that is gone from the store.
+    :param interval: seconds between looks; 0 turns the thread off (:meth:`check` still works).
+    :param enabled: asked before each look (False while this instance must not act).
+    """
+
+    def __init__(self, store: Any, known: Callable[[], Mapping[str, JobSpec]], *,
+                 on_put: Callable[[JobSpec], None], on_removed: Callable[[str], None], interval: float = 5.0,
+                 enabled: Callable[[], bool] | None = None) -> None:
+        self.store = store
+        self.known = known
+        self.on_put = on_put
+        self.on_removed = on_removed
+        self.interval = interval
+        self.enabled = enabled
+        self._seen: tuple[int, int, datetime | None] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> JobWatcher:
+        if self.interval <= 0 or (self._thread is not None and self._thread.is_alive()):
+            return self
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="moroccron-job-watcher", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            if self.enabled is not None and not self.enabled():
+                continue
+            try:
+                self.check()
+            except Exception as exc:  # a database outage costs one look, not the thread
+                log.warning("looking for job changes failed: %s", exc)
+
+    def check(self) -> int:
+        """Look once; report and return the number of changes found."""
+        fingerprint = self.store.jobs_fingerprint()
+        if fingerprint == self._seen:
+            return 0
+        previous, self._seen = self._seen, fingerprint
+        known = self.known()
+        if previous is None or previous[2] is None:
+            return self._compare(known, self.store.all_jobs(), complete=True)
+        changes = self._compare(known, self.store.jobs_updated_since(previous[2] - CLOCK_MARGIN), complete=False)
+        if changes == 0 and fingerprint[1] != previous[1]:
+            # versions moved but nothing recent differs: a writer's clock is far behind
+            changes = self._compare(known, self.store.all_jobs(), complete=True)
+        return changes
+
+    def _compare(self, known: Mapping[str, JobSpec], specs: list[JobSpec], *, complete: bool) -> int:
+        changes = 0
+        for spec in specs:
+            if known.get(spec.name) != spec:
+                log.info("job %s changed in the database; scheduling it as stored", spec.name)
+                self.on_put(spec)
+                changes += 1
+        names = {s.name for s in specs} if complete else None
+        if names is None and self._seen is not None and self._seen[0] != len(set(known) | {s.name for s in specs}):
+            names = self.store.job_names()
+        if names is not None:
+            for name in sorted(set(known) - names):
+                log.info("job %s was deleted from the database; unscheduling it", name)
+                self.on_removed(name)
+                changes += 1
+        return changes

@@ -13,6 +13,7 @@ class Receiver:
     def __init__(self, status: int = 200, path: str = "/hook", body: bytes = b"") -> None:
         self.bodies: list[dict] = []
         self.headers: list[dict[str, str]] = []
+        self.paths: list[str] = []
         self.status = status
         self.body = body
         outer = self
@@ -21,6 +22,7 @@ class Receiver:
             def do_POST(self) -> None:  # noqa: N802 - http.server naming
                 length = int(self.headers.get("Content-Length", 0))
                 outer.headers.append(dict(self.headers.items()))
+                outer.paths.append(self.path)
                 outer.bodies.append(json.loads(self.rfile.read(length)))
                 self.send_response(outer.status)
                 self.send_header("Content-Length", str(len(outer.body)))

@@ -91,3 +91,42 @@ def test_serve_refuses_public_bind_without_auth():
     check_exposure(Settings(bind="127.0.0.1:4400"), off)
     check_exposure(Settings(bind="0.0.0.0:4400"),
                    Authenticator.from_sources(None, environ={"MOROCCRON_AUTH_TOKENS": "t:read"}))
+
+
+class _Standby:
+    """Leadership as a standby sees it: someone else leads, at ``address``."""
+
+    def __init__(self, address):
+        self.address = address
+
+    def leader(self):
+        return {"address": self.address, "instance": "leader-1"}
+
+
+def test_a_standby_proxies_authenticated_writes_and_redirects_anonymous_ones(store, auth):
+    from tests.receivers import Receiver
+
+    leader = Receiver(status=201, path="/api/v1/jobs", body=b'{"name": "a", "created": "by the leader"}')
+    try:
+        address = leader.url.split("/")[2]
+        ctx = AppContext(Settings(), store, PluginManager(load_entrypoints=False), auth=auth,
+                         leadership=_Standby(address))
+        client = TestClient(create_app(ctx))
+        r = client.post("/api/v1/jobs?dry=1", json=JOB, headers=bearer("tok-write"))
+        assert r.status_code == 201 and r.json()["created"] == "by the leader"
+        assert leader.paths == ["/api/v1/jobs?dry=1"] and leader.bodies == [JOB]
+        sent = {k.lower(): v for k, v in leader.headers[0].items()}
+        assert sent["authorization"] == "Bearer tok-write", "the credentials reach the leader"
+        assert sent["x-moroccron-forwarded"] == "1"
+        # the standby checks credentials itself first: a bad token never reaches the leader
+        assert client.post("/api/v1/jobs", json=JOB, headers=bearer("nope")).status_code == 401
+        assert client.post("/api/v1/jobs", json=JOB, headers=bearer("tok-read")).status_code == 403
+        assert len(leader.bodies) == 1
+        # a request already forwarded once is not sent on again (a stale leader address)
+        r = client.post("/api/v1/jobs", json=JOB, headers={**bearer("tok-write"), "X-Moroccron-Forwarded": "1"})
+        assert r.status_code == 503
+    finally:
+        leader.close()
+    # the leader is gone: a clear 502, not a hang
+    r = client.post("/api/v1/jobs", json=JOB, headers=bearer("tok-write"))
+    assert r.status_code == 502 and "did not answer" in r.json()["error"]

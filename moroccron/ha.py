@@ -124,6 +124,30 @@ class Leadership:
         except (TypeError, ValueError):
             return None
 
+    def framework_id(self) -> str | None:
+        """The FrameworkID kept in ZooKeeper (``<path>/framework_id``), if any."""
+        try:
+            data, _ = self.client.get(f"{self.path}/framework_id")
+        except NoNodeError:
+            return None
+        except KazooException as exc:
+            log.warning("reading the FrameworkID from ZooKeeper: %s", exc)
+            return None
+        return data.decode() or None
+
+    def set_framework_id(self, framework_id: str | None) -> None:
+        """Keep the FrameworkID in ZooKeeper too: a database restored from an old backup
+        (or a new one) must not make the framework register anew and orphan its tasks."""
+        try:
+            path = f"{self.path}/framework_id"
+            value = (framework_id or "").encode()
+            if self.client.exists(path):
+                self.client.set(path, value)
+            else:
+                self.client.create(path, value, makepath=True)
+        except KazooException as exc:
+            log.warning("keeping the FrameworkID in ZooKeeper: %s (it is in the database)", exc)
+
     def stop(self) -> None:
         self._lost.set()
         try:

@@ -86,13 +86,14 @@ class Scheduler:
 
     def __init__(self, settings: Settings, store: Any, plugins: PluginManager, *, master: str | None = None,
                  clock: Callable[[], datetime] = utcnow, instance_id: str | None = None,
-                 on_fenced: Callable[[str], None] | None = None) -> None:
+                 on_fenced: Callable[[str], None] | None = None, leadership: Any = None) -> None:
         self.settings = settings
         self.store = store
         self.plugins = plugins
         self.clock = clock
         self.master_spec = master or settings.master
         self.on_fenced = on_fenced  # told when another leader's epoch fences this one
+        self.leadership = leadership  # moroccron.ha.Leadership: also keeps the FrameworkID
         self.instance_id = instance_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         plugins.check_packing_strategy(settings.packing)
         self.engine = Engine(self._pack, offer_horizon=settings.offer_horizon_seconds)
@@ -144,11 +145,11 @@ class Scheduler:
         master = self.master_spec
         if master == "local":
             master = self._start_local_master()
-        framework_id = self.store.get_framework_id()
+        framework_id = self._stored_framework_id()
         info = framework_info(name=self.settings.framework_name, role=self.settings.role,
                               principal=self.settings.principal, failover_timeout=self.settings.failover_timeout,
                               framework_id=framework_id, webui_url=f"http://{self.settings.bind}/")
-        self.adapter = FrameworkAdapter(self.submit_nowait, self.store.set_framework_id, self.engine.jobs.get)
+        self.adapter = FrameworkAdapter(self.submit_nowait, self._save_framework_id, self.engine.jobs.get)
         self.client = MesosSchedulerClient(master, info, self.adapter, principal=self.settings.principal,
                                            secret=self.settings.secret)
         self.adapter.client = self.client
@@ -157,6 +158,23 @@ class Scheduler:
         log.info("connecting to Mesos master %s%s", master,
                  f" with FrameworkID {framework_id}" if framework_id else "")
         self.client.start()
+
+    def _stored_framework_id(self) -> str | None:
+        """The FrameworkID from the database, else from ZooKeeper; the database wins."""
+        stored = self.store.get_framework_id()
+        kept = self.leadership.framework_id() if self.leadership is not None else None
+        if stored and kept and stored != kept:
+            log.warning("FrameworkID %s in the database differs from %s in ZooKeeper; using the database's",
+                        stored, kept)
+        if not stored and kept:
+            log.warning("no FrameworkID in the database; using %s from ZooKeeper", kept)
+            self.store.set_framework_id(kept)
+        return stored or kept
+
+    def _save_framework_id(self, framework_id: str | None) -> None:
+        self.store.set_framework_id(framework_id)
+        if self.leadership is not None:
+            self.leadership.set_framework_id(framework_id)
 
     def _start_local_master(self) -> str:
         from moroccron.mesos.local import AgentSpec, LocalMaster
@@ -526,7 +544,8 @@ def serve(settings: Settings, *, plugins: PluginManager | None = None, ready: th
     outcome = {"code": 0}
 
     def become_leader() -> None:
-        scheduler = Scheduler(settings, store, plugins, instance_id=instance_id, on_fenced=lost)
+        scheduler = Scheduler(settings, store, plugins, instance_id=instance_id, on_fenced=lost,
+                              leadership=leadership)
         scheduler.start()
         context.metrics = scheduler.metrics
         context.scheduler = scheduler

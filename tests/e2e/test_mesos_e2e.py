@@ -154,3 +154,33 @@ def test_jobs_written_to_the_database_by_someone_else_are_picked_up(tmp_path):
         wait_for(lambda: "behind-its-back" not in c.scheduler.engine.jobs, 10, what="the deleted job to go")
     finally:
         c.close()
+
+
+class _Leadership:
+    def __init__(self, kept):
+        self.kept = kept
+        self.saved = []
+
+    def framework_id(self):
+        return self.kept
+
+    def set_framework_id(self, framework_id):
+        self.saved.append(framework_id)
+
+
+def test_framework_id_comes_from_zookeeper_when_the_database_has_none(cluster):
+    """A database restored from before the first subscription must not orphan the tasks."""
+    first = cluster.start_scheduler()
+    fid = first.client.framework_id
+    cluster.stop_scheduler()
+    cluster.store.set_framework_id(None)
+    zk = _Leadership(fid)
+    cluster.scheduler = None
+    from moroccron.service import Scheduler
+
+    sched = Scheduler(first.settings, cluster.store, first.plugins, master=cluster.master.address, leadership=zk)
+    cluster.scheduler = sched
+    sched.start()
+    wait_for(lambda: sched.client.connected, what="subscription")
+    assert sched.client.framework_id == fid and cluster.store.get_framework_id() == fid
+    assert zk.saved and zk.saved[-1] == fid, "the leader keeps it in ZooKeeper on subscribing"

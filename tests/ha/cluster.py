@@ -169,7 +169,7 @@ class Cluster:
              "--work-dir", str(self.root / "mesos"), "--heartbeat-interval", "1", "--agents", str(self.agents),
              "--agent-cpus", "8", "--agent-mem", "8192"],
             stdout=log, stderr=subprocess.STDOUT, cwd=self.root, start_new_session=True)
-        zk_path = f"/moroccron-{uuid.uuid4().hex[:8]}"
+        self.zk_path = zk_path = f"/moroccron-{uuid.uuid4().hex[:8]}"
         for i in range(self.size):
             name = "abcdefgh"[i]
             proxy = TcpProxy(lambda: ("127.0.0.1", int(self.zk.port or 0)))

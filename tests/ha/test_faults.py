@@ -130,6 +130,17 @@ def test_steady_state_and_standbys(cluster, store):
     assert standby.status()["leader_address"] == f"127.0.0.1:{leader.port}"
     r = requests.post(f"{standby.url}/api/v1/jobs/every-all/runs", allow_redirects=False, timeout=5)
     assert r.status_code == 307 and r.headers["location"].startswith(leader.url)
+    # the FrameworkID is kept in ZooKeeper as well as in the database
+    from kazoo.client import KazooClient
+
+    zk = KazooClient(hosts=cluster.zk.address)
+    zk.start(timeout=10)
+    try:
+        kept, _ = zk.get(f"{cluster.zk_path}/framework_id")
+    finally:
+        zk.stop()
+        zk.close()
+    assert kept.decode() == store.get_framework_id() == cluster.master("/__local__/frameworks")[0]["id"]
     metrics = requests.get(f"{standby.url}/metrics", timeout=5)
     assert metrics.status_code == 200 and "moroccron_leader 0.0" in metrics.text
     wait_for(lambda: len(store.list_runs("every-all", states=[RunState.SUCCEEDED])[0]) >= 3, 30,

@@ -622,6 +622,20 @@ class Store:
                 select(JobRow.id, _SPEC_TEXT).where(JobRow.updated_at >= since).order_by(JobRow.name)).all()
         return [self._spec(r.id, r.spec_text) for r in rows]
 
+    def parent_map(self, names: Iterable[str], *, tx: Session | None = None) -> dict[str, tuple[str, ...]]:
+        """``name -> parents`` for each of ``names`` that is a stored job (no spec decoding)."""
+        out: dict[str, list[str]] = {}
+        with self._tx(tx, readonly=True) as s:
+            for chunk in _chunks(sorted(set(names)), _CHUNK):
+                rows = s.execute(select(JobRow.name, JobParentRow.parent)
+                                 .outerjoin(JobParentRow, JobParentRow.job_id == JobRow.id)
+                                 .where(JobRow.name.in_(chunk)))
+                for name, parent in rows:
+                    parents = out.setdefault(name, [])
+                    if parent is not None:
+                        parents.append(parent)
+        return {name: tuple(sorted(parents)) for name, parents in out.items()}
+
     def job_names(self, *, tx: Session | None = None) -> set[str]:
         with self._tx(tx, readonly=True) as s:
             return set(s.scalars(select(JobRow.name)))

@@ -73,3 +73,31 @@ def test_health_and_status(client):
     assert client.get("/healthz").json() == {"ok": True}
     status = client.get("/api/v1/status").json()
     assert status["leader"] is False and "version" in status
+
+
+def test_graph_checks_walk_up_from_the_job_only(client, store):
+    """A cycle through the changed job is found through its ancestors, named in full."""
+    client.post("/api/v1/jobs", json={"name": "a", "command": "true", "schedule": "@daily"})
+    client.post("/api/v1/jobs", json={"name": "b", "command": "true", "parents": ["a"]})
+    client.post("/api/v1/jobs", json={"name": "c", "command": "true", "parents": ["b"]})
+    r = client.put("/api/v1/jobs/b", json={"command": "true", "parents": ["c"]})
+    assert r.status_code == 422
+    assert "cycle" in r.text and ("b -> c -> b" in r.text or "c -> b -> c" in r.text), r.text
+    r = client.post("/api/v1/jobs", json={"name": "d", "command": "true", "parents": ["c", "ghost"]})
+    assert r.status_code == 422 and "ghost" in r.text
+    assert store.parent_map(["a", "b", "c", "nope"]) == {"a": (), "b": ("a",), "c": ("b",)}
+    assert client.get("/api/v1/jobs/b").json()["parents"] == ["a"], "nothing stored on refusal"
+
+
+def test_stored_jobs_view_reads_on_demand(store):
+    from moroccron import Job
+    from moroccron.store.view import StoredJobs
+
+    store.put_job(Job(name="a", command="true"))
+    pending = Job(name="b", command="true", parents=("a",))
+    view = StoredJobs(store, {"b": pending})
+    assert "a" in view and "b" in view and "c" not in view and 3 not in view
+    assert view["a"].name == "a" and view["b"] is pending
+    with pytest.raises(KeyError):
+        view["c"]
+    assert list(view) == ["a", "b"] and len(view) == 2

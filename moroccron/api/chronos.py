@@ -245,7 +245,7 @@ def search_jobs(ctx: ContextDep, name: str | None = None, command: str | None = 
     found = [j for j in ctx.store.all_jobs()
              if has(j.name, name) and has(j.command, command) and (has(j.name, any) or has(j.command, any))]
     page = found[offset:offset + limit]
-    stats = ctx.store.all_job_stats(window=STATS_WINDOW) if page else {}
+    stats = ctx.store.all_job_stats(window=STATS_WINDOW, names=[j.name for j in page]) if page else {}
     names = owner_names(ctx.store.list_owners()) if page else {}
     return [to_chronos(job, stats.get(job.name), names) for job in page]
 

@@ -140,13 +140,14 @@ class Cluster:
     :param jobs: the job-definition module's source, put in ``<root>/jobs/jobs.py``.
     """
 
-    def __init__(self, root: Path, jobs: str, *, size: int = 3, agents: int = 2) -> None:
+    def __init__(self, root: Path, jobs: str, *, size: int = 3, agents: int = 2, elect: bool = True) -> None:
         self.root = root
         self.jobs_dir = root / "jobs"
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         (self.jobs_dir / "jobs.py").write_text(jobs)
         self.size = size
         self.agents = agents
+        self.elect = elect  # False: no ZooKeeper, a lone instance that its supervisor restarts
         self.zk = ZooKeeperServer(root / "zookeeper")
         self.pg = PostgresServer(keep_log_in=root)
         self.mesos: subprocess.Popen[bytes] | None = None
@@ -160,7 +161,8 @@ class Cluster:
     # ------------------------------------------------------------------ life cycle
 
     def start(self) -> Cluster:
-        self.zk.start()
+        if self.elect:
+            self.zk.start()
         self.pg.create()
         self.db = create_database(self.pg.url, "moroccron")
         log = open(self.root / "mesos.log", "ab")  # noqa: SIM115 - closed with the process
@@ -174,9 +176,10 @@ class Cluster:
             name = "abcdefgh"[i]
             proxy = TcpProxy(lambda: ("127.0.0.1", int(self.zk.port or 0)))
             port = free_port()
-            args = ["serve", "--master", f"127.0.0.1:{self.mesos_port}", "--zk",
-                    f"zk://127.0.0.1:{proxy.port}{zk_path}", "--db", self.db, "--bind", f"127.0.0.1:{port}",
-                    "--jobs", str(self.jobs_dir)]
+            args = ["serve", "--master", f"127.0.0.1:{self.mesos_port}", "--db", self.db, "--bind",
+                    f"127.0.0.1:{port}", "--jobs", str(self.jobs_dir)]
+            if self.elect:
+                args += ["--zk", f"zk://127.0.0.1:{proxy.port}{zk_path}"]
             instance = Instance(name, self.root, port, proxy, args)
             self.instances.append(instance)
             self._spawn(instance)

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from moroccron import __version__
-from moroccron.api import chronos, errors, graph, jobs, metrics, owners, runs, status
+from moroccron.api import chronos, errors, graph, jobs, metrics, openapi, owners, runs, status
 from moroccron.api.deps import AppContext
 from moroccron.api.forward import ForwardToLeader
 from moroccron.api.security import AuthMiddleware
@@ -25,6 +25,7 @@ def create_app(context: AppContext) -> FastAPI:
                   generate_unique_id_function=_operation_id)
     app.state.context = context
     errors.install(app)
+    openapi.install(app)
     for module in (status, jobs, runs, graph, owners, metrics):
         app.include_router(module.router)
     for router in chronos.routers:

@@ -101,3 +101,23 @@ def test_stored_jobs_view_reads_on_demand(store):
     with pytest.raises(KeyError):
         view["c"]
     assert list(view) == ["a", "b"] and len(view) == 2
+
+
+def test_openapi_describes_the_job_body_field_by_field(client):
+    from moroccron import Job
+    from moroccron.model import Container, Resources
+
+    doc = client.get("/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    ref = {"$ref": "#/components/schemas/JobSpec"}
+    assert doc["paths"]["/api/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"] == ref
+    assert doc["paths"]["/api/v1/jobs/{name}"]["put"]["requestBody"]["content"]["application/json"]["schema"] == ref
+    assert doc["paths"]["/api/v1/jobs/{name}"]["get"]["responses"]["200"]["content"]["application/json"][
+        "schema"] == ref
+    job = Job(name="x", command="true", schedule="@daily", resources=Resources(cpus=0.5, mem=64.0),
+              container=Container(type="docker", image="busybox"))
+    props = schemas["JobSpec"]["properties"]
+    assert set(job.to_dict()) <= set(props), "every field the API returns is described"
+    assert set(job.to_dict()["resources"]) <= set(schemas["Resources"]["properties"])
+    refs = [v for v in str(doc).split("'$ref': '")[1:]]
+    assert all(r.startswith("#/components/schemas/") for r in refs)

@@ -242,7 +242,14 @@ def search_jobs(ctx: ContextDep, name: str | None = None, command: str | None = 
     def has(text: str | None, term: str | None) -> bool:
         return not term or term.lower() in (text or "").lower()
 
-    found = [j for j in ctx.store.all_jobs()
+    # The store's text search (name, description and command) narrows the candidates in
+    # SQL; the exact per-field rules are applied to those only.
+    terms = [t for t in (name, command, any) if t]
+    if terms:
+        candidates, _ = ctx.store.list_jobs(q=max(terms, key=len), limit=1_000_000)
+    else:
+        candidates = ctx.store.all_jobs()
+    found = [j for j in candidates
              if has(j.name, name) and has(j.command, command) and (has(j.name, any) or has(j.command, any))]
     page = found[offset:offset + limit]
     stats = ctx.store.all_job_stats(window=STATS_WINDOW, names=[j.name for j in page]) if page else {}

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Query, Response
 
 from moroccron.api.deps import AppContext, ContextDep, require_scheduler
-from moroccron.api.schemas import run_dict
+from moroccron.api.schemas import fast_json, run_dict
 from moroccron.dag import DependencyGraph
 from moroccron.errors import Conflict, FieldError, ValidationError
 from moroccron.events import MarkSuccess, SaveRun
@@ -47,7 +47,7 @@ def saved(ctx: AppContext, job: JobSpec) -> None:
 def list_jobs(ctx: ContextDep, owner: str | None = None, q: str | None = None,
               label: str | None = Query(None, description="KEY=VALUE"),
               state: str | None = Query(None, description="enabled | disabled"),
-              offset: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
+              offset: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000)) -> Response:
     if state not in (None, "enabled", "disabled"):
         raise ValidationError.single("state", "unknown job state", state, "enabled | disabled")
     disabled = None if state is None else state == "disabled"
@@ -59,7 +59,7 @@ def list_jobs(ctx: ContextDep, owner: str | None = None, q: str | None = None,
         lab = (key, value)
     jobs, total = ctx.store.list_jobs(owner=owner, q=q, label=lab, disabled=disabled, offset=offset,
                                       limit=limit)
-    return {"total": total, "offset": offset, "limit": limit, "jobs": [j.to_dict() for j in jobs]}
+    return fast_json({"total": total, "offset": offset, "limit": limit, "jobs": [j.to_dict() for j in jobs]})
 
 
 @router.post("", status_code=201)

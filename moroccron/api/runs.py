@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi import APIRouter, Body, HTTPException, Query, Response
 
 from moroccron.api.deps import ContextDep, require_scheduler
-from moroccron.api.schemas import run_dict
+from moroccron.api.schemas import fast_json, run_dict
 from moroccron.errors import Conflict, ValidationError
 from moroccron.events import KillRequested, RunRequested, SaveRun
 from moroccron.mesos.sandbox import SandboxError, SandboxReader
@@ -34,7 +34,7 @@ def start_run(ctx: ContextDep, name: str, body: dict[str, Any] | None = Body(Non
 
 @router.get("/jobs/{name}/runs")
 def list_runs(ctx: ContextDep, name: str, state: str | None = None, offset: int = Query(0, ge=0),
-              limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
+              limit: int = Query(50, ge=1, le=1000)) -> Response:
     ctx.store.get_job(name)
     states = None
     if state:
@@ -44,7 +44,7 @@ def list_runs(ctx: ContextDep, name: str, state: str | None = None, offset: int 
             raise ValidationError.single("state", "unknown run state", state,
                                          " | ".join(s.value for s in RunState)) from None
     runs, total = ctx.store.list_runs(name, states=states, offset=offset, limit=limit)
-    return {"total": total, "offset": offset, "limit": limit, "runs": [run_dict(r) for r in runs]}
+    return fast_json({"total": total, "offset": offset, "limit": limit, "runs": [run_dict(r) for r in runs]})
 
 
 @router.get("/runs/{task_id}")

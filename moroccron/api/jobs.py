@@ -57,9 +57,9 @@ def list_jobs(ctx: ContextDep, owner: str | None = None, q: str | None = None,
         if not sep or not key:
             raise ValidationError.single("label", "must be KEY=VALUE", label, "e.g. team=data")
         lab = (key, value)
-    jobs, total = ctx.store.list_jobs(owner=owner, q=q, label=lab, disabled=disabled, offset=offset,
-                                      limit=limit)
-    return fast_json({"total": total, "offset": offset, "limit": limit, "jobs": [j.to_dict() for j in jobs]})
+    jobs, total = ctx.store.list_job_dicts(owner=owner, q=q, label=lab, disabled=disabled, offset=offset,
+                                           limit=limit)
+    return fast_json({"total": total, "offset": offset, "limit": limit, "jobs": jobs})
 
 
 @router.post("", status_code=201)

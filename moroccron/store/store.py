@@ -29,7 +29,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -245,6 +245,7 @@ def _like_escape(text: str) -> str:
 # The spec column read as text: decoding JSON costs more than the query itself at
 # 100,000 jobs, and a spec already built for the same version needs no decoding at all.
 _SPEC_TEXT = cast(JobRow.spec, Text).label("spec_text")
+_SPEC_KEYS = frozenset(f.name for f in fields(JobSpec))
 
 
 def _search_text(spec: JobSpec) -> str:
@@ -568,6 +569,28 @@ class Store:
         :param label: ``(key, value)``: only jobs with this label.
         :param disabled: only disabled (True) or enabled (False) jobs.
         """
+        rows, total = self._job_page(owner, q, label, disabled, offset, limit, tx)
+        return [self._spec(r.id, r.spec_text) for r in rows], total
+
+    def list_job_dicts(self, *, owner: str | None = None, q: str | None = None,
+                       label: tuple[str, str] | None = None, disabled: bool | None = None,
+                       offset: int = 0, limit: int = 100,
+                       tx: Session | None = None) -> tuple[list[dict[str, Any]], int]:
+        """As :meth:`list_jobs`, but each job in its JSON form (``JobSpec.to_dict()``).
+
+        The stored JSON is that form already: a listing decodes it and is done, instead
+        of building and validating a JobSpec per job (130 µs each). A row written by an
+        older version that lacks a field goes through the JobSpec for its defaults.
+        """
+        rows, total = self._job_page(owner, q, label, disabled, offset, limit, tx)
+        out = []
+        for r in rows:
+            data = json.loads(r.spec_text)
+            out.append(data if data.keys() >= _SPEC_KEYS else self._spec(r.id, r.spec_text).to_dict())
+        return out, total
+
+    def _job_page(self, owner: str | None, q: str | None, label: tuple[str, str] | None, disabled: bool | None,
+                  offset: int, limit: int, tx: Session | None) -> tuple[list[Any], int]:
         _page(offset, limit)
         conditions: list[Any] = []
         if owner is not None:
@@ -583,8 +606,8 @@ class Store:
         with self._tx(tx, readonly=True) as s:
             total = s.scalar(select(func.count()).select_from(JobRow).where(*conditions)) or 0
             rows = s.connection().execute(select(JobRow.id, _SPEC_TEXT).where(*conditions)
-                                          .order_by(JobRow.name).offset(offset).limit(limit))
-            return [self._spec(r.id, r.spec_text) for r in rows], total
+                                          .order_by(JobRow.name).offset(offset).limit(limit)).all()
+        return rows, total
 
     def all_jobs(self, *, tx: Session | None = None) -> list[JobSpec]:
         """Every job, ordered by name: what a new leader loads.

@@ -315,3 +315,24 @@ def test_a_caller_transaction_that_raises_leaves_nothing(store: Store) -> None:
         store.create_run(run("a"), tx=tx)
         raise RuntimeError("boom")
     assert store.all_jobs() == [] and store.list_runs() == ([], 0)
+
+
+def test_job_listing_as_dicts_matches_the_specs(store: Store) -> None:
+    from sqlalchemy import update
+
+    from moroccron import Job
+    from moroccron.store.models import JobRow
+
+    store.put_job(Job(name="b", command="true", schedule="@daily", resources=Resources(cpus=1.0, mem=64.0),
+                      labels={"team": "data"}, owners=("ops@example.com",)))
+    store.put_job(Job(name="a", command="echo a", description="nightly export"))
+    specs, total = store.list_jobs(limit=10)
+    dicts, total2 = store.list_job_dicts(limit=10)
+    assert total == total2 == 2 and dicts == [s.to_dict() for s in specs]
+    assert store.list_job_dicts(q="export")[0] == [specs[0].to_dict()]
+    # a row written before a field existed still lists with that field's default
+    with store.transaction() as tx:
+        spec = tx.scalar(JobRow.__table__.select().with_only_columns(JobRow.spec).where(JobRow.name == "a"))
+        old = {k: v for k, v in spec.items() if k != "soft_error"}
+        tx.execute(update(JobRow).where(JobRow.name == "a").values(spec=old))
+    assert store.list_job_dicts(limit=1)[0][0]["soft_error"] is False

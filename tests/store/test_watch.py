@@ -81,3 +81,4 @@ def test_removal_and_addition_in_one_look(store: Store) -> None:
     store.put_job(Job(name="b", command="true", schedule="* * * * *"))
     assert w.check() == 2
     assert sched.put == ["b"] and sched.removed == ["a"]
+

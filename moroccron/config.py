@@ -51,6 +51,7 @@ class Settings:
     auth_file: str | None = None
     zk_session_timeout: float = 10.0
     db_pool_size: int = 5  # connections kept open per instance (PostgreSQL); as many again may overflow
+    session_secret: str | None = field(default=None, repr=False)  # signs UI sessions; same on every instance
     job_poll_seconds: float = 5.0  # how often the leader looks for job changes made elsewhere; 0 = never
     # Notifications. ``plugins`` holds the config file's [plugins.NAME] tables (plugin settings such as
     # SMTP servers); ``webhooks`` maps names used in ``webhook:NAME`` targets to URLs. Both may hold
@@ -85,8 +86,9 @@ class Settings:
     def public(self) -> dict[str, Any]:
         """Settings safe to show: secrets are masked."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
-        if out.get("secret"):
-            out["secret"] = "***"
+        for key in ("secret", "session_secret"):
+            if out.get(key):
+                out[key] = "***"
         out["plugins"] = {name: "***" for name in self.plugins}
         out["webhooks"] = {name: "***" for name in self.webhooks}
         if out.get("http_trigger_urls"):
@@ -102,7 +104,7 @@ _TYPES: dict[str, type] = {
     "offer_horizon_seconds": float, "run_retention": int, "local_agents": int, "local_work_dir": str,
     "prune_interval_seconds": float,
     "disable_plugins": tuple, "log_level": str, "insecure": bool, "auth_file": str, "zk_session_timeout": float,
-    "db_pool_size": int, "job_poll_seconds": float,
+    "db_pool_size": int, "job_poll_seconds": float, "session_secret": str,
     "plugins": dict, "webhooks": dict, "notify_templates": str, "public_url": str,
     "http_trigger_urls": tuple, "http_trigger_events": tuple, "http_trigger_retries": int,
     "http_trigger_timeout": float,

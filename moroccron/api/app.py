@@ -30,7 +30,10 @@ def create_app(context: AppContext) -> FastAPI:
         app.include_router(module.router)
     for router in chronos.routers:
         app.include_router(router)
+    from moroccron.ui.routes import mount
+
+    sessions = mount(app, context)
     app.add_middleware(ForwardToLeader, context=context)
     if context.auth is not None and context.auth.enabled:
-        app.add_middleware(AuthMiddleware, auth=context.auth)
+        app.add_middleware(AuthMiddleware, auth=context.auth, session_principal=sessions.from_scope)
     return app

@@ -9,11 +9,15 @@ are public (they hold no data).
 from __future__ import annotations
 
 import json
+import urllib.parse
 from typing import Any
 
 from moroccron.auth import Authenticator, Principal
 
-PUBLIC_PATHS = frozenset({"/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"})
+PUBLIC_PATHS = frozenset({"/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc", "/login"})
+PUBLIC_PREFIXES = ("/ui/static/",)
+MACHINE_PREFIXES = ("/api/", "/v1/", "/scheduler", "/leader", "/metrics", "/healthz")
+"""Paths that machines call: they get 401 JSON. Anything else is a UI page: people get the login page."""
 ADMIN_PREFIXES = ("/api/v1/owners", "/api/v1/plugins")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -34,7 +38,7 @@ class AuthMiddleware:
         self.session_principal = session_principal
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS or scope["path"].startswith(PUBLIC_PREFIXES):
             await self.app(scope, receive, send)
             return
         headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", ())}
@@ -42,6 +46,10 @@ class AuthMiddleware:
         if principal is None and self.session_principal is not None:
             principal = self.session_principal(scope)
         need = required_role(scope["method"], scope["path"])
+        if principal is None and scope["method"] == "GET" and not scope["path"].startswith(MACHINE_PREFIXES):
+            target = scope["path"] + (f"?{scope['query_string'].decode()}" if scope.get("query_string") else "")
+            await _redirect(send, "/login?" + urllib.parse.urlencode({"next": target}))
+            return
         if principal is None:
             await _reply(send, 401, "authentication required: send a Bearer token or HTTP Basic credentials",
                          {"www-authenticate": 'Basic realm="moroccron"'})
@@ -59,3 +67,9 @@ async def _reply(send: Any, status: int, message: str, extra: dict[str, str] | N
     headers += [(k.encode(), v.encode()) for k, v in (extra or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _redirect(send: Any, location: str) -> None:
+    await send({"type": "http.response.start", "status": 303,
+                "headers": [(b"location", location.encode()), (b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})

@@ -929,6 +929,31 @@ class Store:
             rows = s.scalars(select(RunRow).join(ranked, ranked.c.id == RunRow.id).where(ranked.c.rank == 1))
             return {r.job: _run_from_row(r) for r in rows}
 
+    def job_overview(self, names: Sequence[str], *, tx: Session | None = None,
+                     ) -> dict[str, tuple[datetime | None, Run | None]]:
+        """For a page of jobs: ``{name: (next fire time, newest run of any state)}``.
+
+        Two indexed queries for just these jobs, whatever the number of jobs stored: what
+        a list page of the UI needs next to each job.
+        """
+        out: dict[str, tuple[datetime | None, Run | None]] = {n: (None, None) for n in names}
+        if not names:
+            return out
+        with self._tx(tx, readonly=True) as s:
+            ids = dict(s.execute(select(JobRow.id, JobRow.name).where(JobRow.name.in_(list(names)))).all())
+            if not ids:
+                return out
+            for job_id, nxt in s.execute(select(JobStateRow.job_id, JobStateRow.next_fire_at)
+                                         .where(JobStateRow.job_id.in_(list(ids)))):
+                out[ids[job_id]] = (nxt, None)
+            rank = func.row_number().over(
+                partition_by=RunRow.job_id, order_by=(RunRow.scheduled_at.desc(), RunRow.attempt.desc())
+            ).label("rank")
+            ranked = select(RunRow.id, rank).where(RunRow.job_id.in_(list(ids))).subquery()
+            for row in s.scalars(select(RunRow).join(ranked, ranked.c.id == RunRow.id).where(ranked.c.rank == 1)):
+                out[row.job] = (out[row.job][0], _run_from_row(row))
+        return out
+
     def prune_runs(self, keep_per_job: int, batch: int = 500, *,
                    cancelled: Callable[[], bool] | None = None) -> int:
         """Delete all but the newest ``keep_per_job`` runs of each job; return how many.

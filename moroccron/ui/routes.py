@@ -1,0 +1,508 @@
+"""The web UI: server-rendered pages (Jinja2, autoescaped), a little JavaScript for live updates.
+
+Pages read the same store the API does, a page at a time (a list page costs the same
+at 10,000 jobs as at 10), and actions call the API's own handlers, so the UI can do
+nothing the API would refuse. Forms post URL-encoded bodies with a CSRF token (see
+:mod:`moroccron.ui.session`); read-only users are shown no buttons that change
+anything, and their POSTs are refused by the auth middleware anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import urllib.parse
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from moroccron import __version__
+from moroccron.api import graph as api_graph
+from moroccron.api import jobs as api_jobs
+from moroccron.api import runs as api_runs
+from moroccron.api.deps import AppContext
+from moroccron.auth import ANONYMOUS_ADMIN, Principal
+from moroccron.dag import DependencyGraph
+from moroccron.errors import FieldError, MoroccronError, NotFound, ValidationError
+from moroccron.model import JobSpec, Run, RunState
+from moroccron.schedule import parse_schedule
+from moroccron.ui.graph import NODE_H, NODE_W, layout
+from moroccron.ui.session import CSRF_COOKIE, SESSION_COOKIE, Sessions, cookies_of
+
+__all__ = ["PAGE_SIZE", "UI_PUBLIC_PREFIXES", "mount"]
+
+HERE = Path(__file__).parent
+PAGE_SIZE = 50
+GRAPH_LIMIT = 500
+UI_PUBLIC_PREFIXES = ("/login", "/ui/static/")
+FAILED = {RunState.FAILED, RunState.LOST, RunState.KILLED}
+
+env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
+                  trim_blocks=True, lstrip_blocks=True)
+
+
+def _when(dt: datetime | None) -> str:
+    if dt is None:
+        return ""
+    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _ago(dt: datetime | None) -> str:
+    if dt is None:
+        return ""
+    seconds = (datetime.now(UTC) - dt).total_seconds()
+    future = seconds < 0
+    seconds = abs(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            text = f"{int(seconds // size)}{unit}"
+            break
+    else:
+        text = f"{int(seconds)}s"
+    return f"in {text}" if future else f"{text} ago"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+env.filters.update(when=_when, ago=_ago, duration=_duration)
+
+
+def describe(job: JobSpec) -> str:
+    if job.schedule:
+        try:
+            return parse_schedule(job.schedule, job.timezone).describe()
+        except MoroccronError:
+            return job.schedule
+    if job.parents:
+        return "after " + ", ".join(job.parents)
+    return "on demand"
+
+
+def outcome(run: Run | None) -> str:
+    """A CSS class and label for a run's state: succeeded, failed, running, queued, skipped, never."""
+    if run is None:
+        return "never"
+    if run.state in FAILED:
+        return "failed"
+    if run.state.live:
+        return "running"
+    return run.state.value
+
+
+# ---------------------------------------------------------------------------- plumbing
+
+
+class Page:
+    """What every page knows: the request, who is looking, and the CSRF token for its forms."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.ctx: AppContext = request.app.state.context
+        self.sessions: Sessions = request.app.state.sessions
+        self.cookies = cookies_of(request.scope)
+        self.new_csrf = None if self.cookies.get(CSRF_COOKIE) else Sessions.new_csrf_cookie()
+        if self.new_csrf:
+            self.cookies[CSRF_COOKIE] = self.new_csrf
+        self.principal: Principal = request.scope.get("state", {}).get("principal") or (
+            ANONYMOUS_ADMIN if not self.auth_on else Principal("nobody", "read", "anonymous"))
+
+    @property
+    def auth_on(self) -> bool:
+        return self.ctx.auth is not None and self.ctx.auth.enabled
+
+    @property
+    def can_write(self) -> bool:
+        return self.principal.can("write")
+
+    def render(self, template: str, code: int = 200, **values: Any) -> HTMLResponse:
+        ctx = self.ctx
+        values.update(
+            page=self, version=__version__, csrf=self.sessions.csrf_token(self.cookies), can_write=self.can_write,
+            user=self.principal if self.auth_on else None, message=self.request.query_params.get("msg"),
+            standby=ctx.scheduler is None, leader=ctx.leader_address() if ctx.scheduler is None else None,
+            nav=template.split(".")[0])
+        response = HTMLResponse(env.get_template(template).render(**values), status_code=code)
+        if self.new_csrf:
+            response.set_cookie(CSRF_COOKIE, self.new_csrf, httponly=True, samesite="lax")
+        return response
+
+    async def form(self) -> dict[str, str]:
+        """The URL-encoded body; a missing or wrong CSRF token is a 403."""
+        body = (await self.request.body()).decode()
+        fields = {k: v[-1] for k, v in urllib.parse.parse_qs(body, keep_blank_values=True).items()}
+        if not self.sessions.csrf_ok(cookies_of(self.request.scope), fields.get("csrf")):
+            raise HTTPException(403, "the form's CSRF token is missing or wrong: reload the page and try again")
+        return fields
+
+
+def back(url: str, message: str) -> RedirectResponse:
+    sep = "&" if "?" in url else "?"
+    return RedirectResponse(f"{url}{sep}msg={urllib.parse.quote(message)}", status_code=303)
+
+
+router = APIRouter(include_in_schema=False)
+
+
+# ---------------------------------------------------------------------------- login
+
+
+@router.get("/login")
+def login_page(request: Request) -> HTMLResponse:
+    return Page(request).render("login.html", next=request.query_params.get("next", "/jobs"))
+
+
+@router.post("/login", response_model=None)
+async def login(request: Request) -> Response:
+    page = Page(request)
+    form = await page.form()
+    auth = page.ctx.auth
+    principal = None
+    if auth is None or not auth.enabled:
+        principal = ANONYMOUS_ADMIN
+    elif form.get("user"):
+        principal = auth.check_user(form["user"], form.get("password", ""))
+    elif form.get("password"):
+        principal = auth.authenticate(f"Bearer {form['password']}")
+    target = form.get("next") or "/jobs"
+    if not target.startswith("/") or target.startswith("//"):
+        target = "/jobs"  # never redirect off this site
+    if principal is None:
+        return page.render("login.html", code=401, next=target, error="wrong user, password or token")
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(SESSION_COOKIE, page.sessions.issue(principal), httponly=True, samesite="lax")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> RedirectResponse:
+    await Page(request).form()
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+# ---------------------------------------------------------------------------- jobs
+
+
+@router.get("/")
+def home() -> RedirectResponse:
+    return RedirectResponse("/jobs", status_code=303)
+
+
+def _job_rows(ctx: AppContext, params: Any) -> dict[str, Any]:
+    q = params.get("q") or None
+    owner = params.get("owner") or None
+    state = params.get("state") or None
+    try:
+        page_no = max(1, int(params.get("page") or 1))
+    except ValueError:
+        page_no = 1
+    disabled = None if state not in ("enabled", "disabled") else state == "disabled"
+    jobs, total = ctx.store.list_jobs(owner=owner, q=q, disabled=disabled, offset=(page_no - 1) * PAGE_SIZE,
+                                      limit=PAGE_SIZE)
+    overview = ctx.store.job_overview([j.name for j in jobs])
+    rows = []
+    for job in jobs:
+        nxt, last = overview.get(job.name, (None, None))
+        rows.append({"job": job, "words": describe(job), "next": None if job.disabled else nxt, "last": last,
+                     "outcome": outcome(last)})
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    query = {k: v for k, v in (("q", q), ("owner", owner), ("state", state)) if v}
+    return {"rows": rows, "total": total, "page_no": page_no, "pages": pages, "q": q or "", "owner": owner or "",
+            "state": state or "", "query": urllib.parse.urlencode(query)}
+
+
+@router.get("/jobs")
+def jobs_page(request: Request) -> HTMLResponse:
+    page = Page(request)
+    return page.render("jobs.html", **_job_rows(page.ctx, request.query_params))
+
+
+@router.get("/ui/fragments/jobs")
+def jobs_fragment(request: Request) -> HTMLResponse:
+    page = Page(request)
+    return page.render("_job_rows.html", **_job_rows(page.ctx, request.query_params))
+
+
+FORM_FIELDS = ("name", "command", "schedule", "timezone", "parents", "owners", "cpus", "mem", "retries",
+               "retry_delay_seconds", "timeout_seconds", "concurrency", "catchup", "description")
+
+
+def _form_values(job: JobSpec | None) -> dict[str, str]:
+    if job is None:
+        return {"timezone": "UTC", "cpus": "0.1", "mem": "32", "retries": "0", "concurrency": "forbid",
+                "catchup": "latest"}
+    values = {"name": job.name, "command": job.command or "", "schedule": job.schedule or "",
+              "timezone": job.timezone, "parents": ", ".join(job.parents), "owners": ", ".join(job.owners),
+              "cpus": f"{job.resources.cpus:g}", "mem": f"{job.resources.mem:g}", "retries": str(job.retries),
+              "retry_delay_seconds": f"{job.retry_delay_seconds:g}", "concurrency": job.concurrency,
+              "catchup": job.catchup, "description": job.description or "",
+              "timeout_seconds": f"{job.timeout_seconds:g}" if job.timeout_seconds else ""}
+    return values
+
+
+def _number(text: str) -> Any:
+    try:
+        value = float(text)
+    except ValueError:
+        return text  # JobSpec names the field and what it allows
+    return int(value) if value.is_integer() else value
+
+
+def _spec_body(form: dict[str, str], base: dict[str, Any]) -> dict[str, Any]:
+    """A JobSpec body from the form, over ``base`` (the job's other fields, when editing)."""
+    body = dict(base)
+    for key in ("name", "command", "schedule", "timezone", "description"):
+        body[key] = form.get(key, "").strip() or None
+    body["timezone"] = body["timezone"] or "UTC"
+    for key in ("parents", "owners"):
+        body[key] = [p for p in form.get(key, "").replace(",", " ").split() if p]
+    resources = dict(base.get("resources") or {})
+    for key in ("cpus", "mem"):
+        if form.get(key, "").strip():
+            resources[key] = _number(form[key].strip())
+    body["resources"] = resources
+    for key in ("retries", "retry_delay_seconds", "timeout_seconds"):
+        text = form.get(key, "").strip()
+        if text:
+            body[key] = _number(text)
+        elif key == "timeout_seconds":
+            body[key] = None
+    for key in ("concurrency", "catchup"):
+        if form.get(key):
+            body[key] = form[key]
+    return body
+
+
+def _field_errors(exc: ValidationError) -> dict[str, str]:
+    """Errors by form field: ``resources.cpus`` shows next to ``cpus``; others at the top."""
+    out: dict[str, str] = {}
+    for err in exc.errors:
+        field = err.field.split(".")[-1] if err.field.startswith("resources.") else err.field.split(".")[0]
+        field = field.split("[")[0]
+        key = field if field in FORM_FIELDS else "_form"
+        text = err.message + (f" (allowed: {err.allowed})" if err.allowed else "")
+        out[key] = f"{out[key]}; {text}" if key in out else text
+    return out
+
+
+@router.get("/jobs/new")
+def new_job_page(request: Request) -> HTMLResponse:
+    return Page(request).render("form.html", values=_form_values(None), errors={}, editing=None)
+
+
+@router.post("/jobs/new", response_model=None)
+async def create_job(request: Request) -> Response:
+    page = Page(request)
+    form = await page.form()
+    try:
+        body = _spec_body(form, {})
+        if page.ctx.store.parent_map([body.get("name") or ""]):
+            raise ValidationError(FieldError("name", "a job with this name exists already", body["name"],
+                                             "a new name, or edit that job"))
+        api_jobs.create_job(page.ctx, body)
+    except ValidationError as exc:
+        return page.render("form.html", code=422, values=form, errors=_field_errors(exc), editing=None)
+    return back(f"/jobs/{urllib.parse.quote(body['name'])}", f"job {body['name']} created")
+
+
+@router.get("/jobs/{name}/edit")
+def edit_job_page(request: Request, name: str) -> HTMLResponse:
+    page = Page(request)
+    job = page.ctx.store.get_job(name)
+    return page.render("form.html", values=_form_values(job), errors={}, editing=job)
+
+
+@router.post("/jobs/{name}/edit", response_model=None)
+async def edit_job(request: Request, name: str) -> Response:
+    page = Page(request)
+    form = await page.form()
+    job = page.ctx.store.get_job(name)
+    form["name"] = name
+    try:
+        body = _spec_body(form, job.to_dict())
+        api_jobs.patch_job(page.ctx, name, body)
+    except ValidationError as exc:
+        return page.render("form.html", code=422, values=form, errors=_field_errors(exc), editing=job)
+    return back(f"/jobs/{urllib.parse.quote(name)}", "saved")
+
+
+def _chart(runs: list[Run]) -> dict[str, Any]:
+    """Bars of run duration, a line of launch skew, oldest first, scaled to the largest."""
+    runs = [r for r in reversed(runs) if r.state != RunState.SKIPPED][-40:]
+    width, height = 600, 120
+    top = max([r.duration or 0 for r in runs] + [0.001])
+    top_skew = max([r.skew or 0 for r in runs] + [0.001])
+    step = width / max(len(runs), 1)
+    bars, points = [], []
+    for i, r in enumerate(runs):
+        h = (r.duration or 0) / top * (height - 20)
+        bars.append({"x": i * step + 1, "y": height - h, "w": max(step - 2, 1), "h": h, "cls": outcome(r),
+                     "title": f"{r.task_id}: {r.state.value}, {_duration(r.duration)}, skew "
+                              f"{(r.skew or 0) * 1000:.0f} ms"})
+        points.append(f"{i * step + step / 2:.1f},{height - (r.skew or 0) / top_skew * (height - 20):.1f}")
+    return {"width": width, "height": height, "bars": bars, "skew": " ".join(points),
+            "top": _duration(top), "top_skew": f"{top_skew * 1000:.0f} ms"}
+
+
+def _job_detail(ctx: AppContext, name: str) -> dict[str, Any]:
+    job = ctx.store.get_job(name)
+    runs, total = ctx.store.list_runs(name, limit=50)
+    stats = ctx.store.job_stats(name)
+    nxt, _ = ctx.store.job_overview([name])[name]
+    return {"job": job, "words": describe(job), "runs": runs, "total_runs": total, "stats": stats,
+            "next": None if job.disabled else nxt, "chart": _chart(runs), "outcome": outcome,
+            "spec": json.dumps(job.to_dict(), indent=2), "live": any(r.state.live or r.state == RunState.QUEUED
+                                                                      for r in runs),
+            "children": ctx.store.children_of(name)}
+
+
+@router.get("/jobs/{name}")
+def job_page(request: Request, name: str) -> HTMLResponse:
+    page = Page(request)
+    return page.render("job.html", **_job_detail(page.ctx, name))
+
+
+@router.get("/ui/fragments/job/{name}")
+def job_fragment(request: Request, name: str) -> HTMLResponse:
+    page = Page(request)
+    return page.render("_job_runs.html", **_job_detail(page.ctx, name))
+
+
+@router.post("/jobs/{name}/{action}", response_model=None)
+async def job_action(request: Request, name: str, action: str) -> Response:
+    page = Page(request)
+    await page.form()
+    ctx = page.ctx
+    url = f"/jobs/{urllib.parse.quote(name)}"
+    try:
+        if action == "run":
+            run = api_runs.start_run(ctx, name, None)
+            return back(url, f"started {run['task_id']}")
+        if action == "kill":
+            api_runs.kill_job(ctx, name)
+            return back(url, "killing its running tasks")
+        if action in ("enable", "disable"):
+            api_jobs.enable_job(ctx, name) if action == "enable" else api_jobs.disable_job(ctx, name)
+            return back(url, f"{action}d")
+        if action == "delete":
+            api_jobs.delete_job(ctx, name, cascade=False)
+            return back("/jobs", f"job {name} deleted")
+    except HTTPException as exc:
+        detail = exc.detail.get("error") if isinstance(exc.detail, dict) else exc.detail
+        return back(url, f"{action} failed: {detail}")
+    except MoroccronError as exc:
+        return back(url, f"{action} failed: {exc}")
+    raise HTTPException(404, f"no action {action!r}")
+
+
+@router.get("/runs/{task_id}/log")
+def log_page(request: Request, task_id: str) -> HTMLResponse:
+    page = Page(request)
+    stream = request.query_params.get("stream", "stdout")
+    run = page.ctx.store.get_run_by_task_id(task_id)
+    error, data = None, ""
+    try:
+        data = api_runs.read_log(page.ctx, task_id, stream if stream in ("stdout", "stderr") else "stdout",
+                                 -1, 1 << 20)["data"]
+    except HTTPException as exc:
+        error = exc.detail.get("error") if isinstance(exc.detail, dict) else exc.detail
+    except MoroccronError as exc:
+        error = str(exc)
+    return page.render("log.html", run=run, stream=stream, data=data, error=error)
+
+
+# ---------------------------------------------------------------------------- graph, owners, status
+
+
+@router.get("/graph")
+def graph_page(request: Request) -> HTMLResponse:
+    page = Page(request)
+    ctx = page.ctx
+    root = request.query_params.get("job") or None
+    jobs = ctx.store.all_jobs()
+    graph = DependencyGraph.from_jobs(jobs)
+    if root is not None:
+        if root not in graph:
+            raise NotFound(f"job {root!r} not found")
+        names = {root, *graph.descendants(root)}
+        note = f"{root} and the {len(names) - 1} jobs that depend on it"
+    else:
+        names = {j.name for j in jobs if j.parents or graph.children(j.name)}
+        note = f"{len(names)} jobs with dependencies (jobs that stand alone are left out)"
+    truncated = len(names) > GRAPH_LIMIT
+    if truncated:
+        names = set(sorted(names)[:GRAPH_LIMIT])
+        note += f"; the first {GRAPH_LIMIT} by name are drawn: pick a job to see its whole subtree"
+    outcomes = api_graph._outcomes(ctx)  # noqa: SLF001 - one definition of "last outcome"
+    failed = [n for n in names if outcomes.get(n) in ("failed", "lost", "killed")]
+    waiting: set[str] = set()
+    for name in failed:
+        waiting.update(j for j, w in api_graph._waiting(ctx, graph, name).items() if w)  # noqa: SLF001
+    lay = layout({n: graph.parents(n) for n in names})
+    nodes = [{"name": n, "x": x, "y": y, "cls": _node_class(outcomes.get(n, "never")),
+              "waiting": n in waiting, "label": n if len(n) <= 22 else n[:21] + "…"}
+             for n, (x, y) in lay.nodes.items()]
+    edges = [{"d": lay.edge_path(p, c), "waiting": c in waiting} for p, c in lay.edges]
+    return page.render("graph.html", nodes=nodes, edges=edges, width=lay.width, height=lay.height, root=root,
+                       note=note, node_w=NODE_W, node_h=NODE_H, waiting=sorted(waiting & names),
+                       failed=sorted(failed))
+
+
+def _node_class(state: str) -> str:
+    if state in ("failed", "lost", "killed"):
+        return "failed"
+    return {"succeeded": "succeeded", "running": "running", "queued": "running"}.get(state, "never")
+
+
+@router.get("/owners")
+def owners_page(request: Request) -> HTMLResponse:
+    page = Page(request)
+    return page.render("owners.html", owners=page.ctx.store.list_owners())
+
+
+@router.get("/status")
+def status_page(request: Request) -> HTMLResponse:
+    page = Page(request)
+    ctx = page.ctx
+    status = ctx.scheduler.status() if ctx.scheduler is not None else {"leader": False}
+    agents, master_error = [], None
+    master = status.get("master")
+    if master:
+        try:
+            state = requests.get(f"http://{master}/master/state", timeout=2).json()
+            for a in state.get("slaves", []):
+                agents.append({"id": a.get("id"), "hostname": a.get("hostname"),
+                               "total": a.get("resources", {}), "used": a.get("used_resources", {}),
+                               "active": a.get("active", True)})
+        except (requests.RequestException, ValueError) as exc:
+            master_error = f"the master did not answer: {exc}"
+    return page.render("status.html", status=status, agents=agents, master_error=master_error,
+                       framework_id=ctx.store.get_framework_id(), leader_info=ctx.store.leader(),
+                       leader_address=ctx.leader_address())
+
+
+@router.get("/ui/fragments/status")
+def status_fragment(request: Request) -> HTMLResponse:
+    return status_page(request)
+
+
+def mount(app: Any, context: AppContext) -> Sessions:
+    """Add the UI to ``app``; return the session keeper the auth middleware consults."""
+    sessions = Sessions(getattr(context.settings, "session_secret", None))
+    app.state.sessions = sessions
+    app.include_router(router)
+    app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
+    return sessions

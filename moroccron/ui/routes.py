@@ -345,7 +345,7 @@ def _chart(runs: list[Run]) -> dict[str, Any]:
     width, height = 600, 120
     top = max([r.duration or 0 for r in runs] + [0.001])
     top_skew = max([r.skew or 0 for r in runs] + [0.001])
-    step = width / max(len(runs), 1)
+    step = width / max(len(runs), 20)  # a few runs make narrow bars, not one wide block
     bars, points = [], []
     for i, r in enumerate(runs):
         h = (r.duration or 0) / top * (height - 20)

@@ -1,0 +1,185 @@
+"""The UI in a real browser: Debian's Chromium driven by Playwright, against a real
+``moroccron serve`` process (its in-process local Mesos master, SQLite, authentication).
+
+A screenshot of every page lands in build/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.e2e.harness import wait_for
+from tests.servers import free_port, unavailable
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = os.environ.get("MOROCCRON_TEST_CHROMIUM", "/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ui-server")
+    port = free_port()
+    env = dict(os.environ, MOROCCRON_LOCAL_WORK_DIR=str(tmp / "mesos"),
+               MOROCCRON_AUTH_USERS="ops:opspw:admin,viewer:look:read")
+    log = open(tmp / "serve.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, "-m", "moroccron.cli", "serve", "--db", f"sqlite:///{tmp / 'm.db'}",
+                             "--bind", f"127.0.0.1:{port}"], cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+
+    def connected():
+        assert proc.poll() is None, (tmp / "serve.log").read_text()
+        try:
+            return requests.get(f"{url}/api/v1/status", auth=("ops", "opspw"), timeout=1).json().get("connected")
+        except (requests.RequestException, ValueError):
+            return False
+
+    wait_for(connected, 60, 0.2, what="moroccron serve to subscribe")
+    yield url
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
+        unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def log_in(browser, url: str, user: str, password: str):
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.set_default_timeout(20_000)
+    page.goto(f"{url}/jobs")
+    assert "/login" in page.url, "pages need a login"
+    shot(page, "login")
+    page.fill("input[name=user]", user)
+    page.fill("input[name=password]", password)
+    page.click("button.primary")
+    page.wait_for_url(re.compile(r".*/jobs$"))
+    return page
+
+
+def create_job(page, url: str, **fields: str) -> None:
+    page.goto(f"{url}/jobs/new")
+    for name, value in fields.items():
+        page.fill(f"#f-{name}", value)
+    page.click("button.primary")
+
+
+def test_create_a_job_watch_it_run_and_read_its_log(server, browser):
+    page = log_in(browser, server, "ops", "opspw")
+    shot(page, "jobs-empty")
+    create_job(page, server, name="hello-ui", command="echo hello-ui", schedule="*/3 * * * * *",
+               description="says hello every 3 seconds")
+    page.wait_for_url(re.compile(r".*/jobs/hello-ui\?msg=.*"))
+    assert "created" in page.inner_text(".banner.info")
+    # no reload from here: the runs section updates itself
+    page.wait_for_selector('#runs tr[data-state="succeeded"]', timeout=30_000)
+    assert page.locator("figure.chart rect.bar.succeeded").count() >= 1
+    shot(page, "job")
+    page.click('#runs tr[data-state="succeeded"] >> text=stdout')
+    page.wait_for_url(re.compile(r".*/log\?stream=stdout"))
+    assert "hello-ui" in page.inner_text("#log")
+    shot(page, "log")
+    page.goto(f"{server}/jobs")
+    row = page.locator('tr[data-job="hello-ui"]')
+    assert "every 3 seconds" in row.inner_text()
+    row.locator('[data-outcome="succeeded"]').wait_for(timeout=20_000)
+    shot(page, "jobs")
+    page.close()
+
+
+def test_a_bad_cron_expression_is_shown_next_to_its_field(server, browser):
+    page = log_in(browser, server, "ops", "opspw")
+    create_job(page, server, name="bad-cron", command="true", schedule="61 * * * *")
+    error = page.locator("#err-schedule")
+    assert "minute" in error.inner_text() and "0-59" in error.inner_text()
+    assert page.input_value("#f-schedule") == "61 * * * *", "what was typed is kept"
+    assert page.locator(".field.invalid #f-schedule").count() == 1
+    shot(page, "form-error")
+    page.close()
+
+
+def test_a_failing_parent_highlights_the_subtree_waiting_on_it(server, browser):
+    page = log_in(browser, server, "ops", "opspw")
+    create_job(page, server, name="etl-extract", command="echo extracting; exit 1", schedule="*/3 * * * * *",
+               owners="data@example.com")
+    page.wait_for_url(re.compile(r".*/jobs/etl-extract.*"))
+    create_job(page, server, name="etl-load", command="echo load", schedule="", parents="etl-extract")
+    page.wait_for_url(re.compile(r".*/jobs/etl-load.*"))
+    create_job(page, server, name="etl-report", command="echo report", schedule="", parents="etl-load")
+    page.wait_for_url(re.compile(r".*/jobs/etl-report.*"))
+    page.goto(f"{server}/jobs/etl-extract")
+    page.wait_for_selector('#runs tr[data-state="failed"]', timeout=30_000)
+    page.goto(f"{server}/graph")
+    page.wait_for_selector('g.node.failed[data-job="etl-extract"]')
+    assert page.locator('g.node.waiting[data-job="etl-load"]').count() == 1
+    assert page.locator('g.node.waiting[data-job="etl-report"]').count() == 1
+    assert page.locator('g.node.waiting[data-job="etl-extract"]').count() == 0
+    assert "etl-load" in page.inner_text(".banner.warn")
+    shot(page, "graph")
+    page.goto(f"{server}/graph?job=etl-extract")
+    assert page.locator("g.node").count() == 3
+    shot(page, "graph-subtree")
+    page.close()
+
+
+def test_owners_and_cluster_pages(server, browser):
+    page = log_in(browser, server, "ops", "opspw")
+    page.goto(f"{server}/owners")
+    shot(page, "owners")
+    page.goto(f"{server}/status")
+    text = page.inner_text("main")
+    assert "leader" in text and "subscribed" in text
+    assert page.locator("#status table.grid tbody tr code").count() >= 1, "an agent row"
+    shot(page, "status")
+    page.close()
+
+
+def test_a_reader_sees_no_buttons_and_an_admin_deletes_with_confirmation(server, browser):
+    page = log_in(browser, server, "viewer", "look")
+    page.goto(f"{server}/jobs/hello-ui")
+    assert page.locator("main button").count() == 0
+    assert page.locator("text=New job").count() == 0
+    shot(page, "job-read-only")
+    page.close()
+
+    page = log_in(browser, server, "ops", "opspw")
+    create_job(page, server, name="short-lived", command="true", schedule="@daily")
+    page.wait_for_url(re.compile(r".*/jobs/short-lived.*"))
+    dismissed = []
+    page.once("dialog", lambda d: (dismissed.append(d.message), d.dismiss()))
+    page.click("button:has-text('Delete')")
+    assert dismissed and "cannot be undone" in dismissed[0]
+    assert "/jobs/short-lived" in page.url, "dismissing the confirmation deletes nothing"
+    page.once("dialog", lambda d: d.accept())
+    page.click("button:has-text('Delete')")
+    page.wait_for_url(re.compile(r".*/jobs\?msg=.*"))
+    assert "deleted" in page.inner_text(".banner.info")
+    assert requests.get(f"{server}/api/v1/jobs/short-lived", auth=("ops", "opspw"), timeout=5).status_code == 404
+    page.close()

@@ -23,7 +23,6 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from moroccron import __version__
-from moroccron.api import graph as api_graph
 from moroccron.api import jobs as api_jobs
 from moroccron.api import runs as api_runs
 from moroccron.api.deps import AppContext
@@ -446,11 +445,15 @@ def graph_page(request: Request) -> HTMLResponse:
     if truncated:
         names = set(sorted(names)[:GRAPH_LIMIT])
         note += f"; the first {GRAPH_LIMIT} by name are drawn: pick a job to see its whole subtree"
-    outcomes = api_graph._outcomes(ctx)  # noqa: SLF001 - one definition of "last outcome"
-    failed = [n for n in names if outcomes.get(n) in ("failed", "lost", "killed")]
+    newest = ctx.store.job_overview(sorted(names))  # only the drawn jobs' newest runs
+    outcomes = {n: outcome(run) for n, (_, run) in newest.items()}
+    failed = [n for n in names if outcomes.get(n) == "failed"]
+    progress = ctx.store.get_dependency_progress()  # once, not once per failed job
     waiting: set[str] = set()
     for name in failed:
-        waiting.update(j for j, w in api_graph._waiting(ctx, graph, name).items() if w)  # noqa: SLF001
+        for child in graph.descendants(name):
+            if child not in waiting and any(p not in progress.get(child, {}) for p in graph.parents(child)):
+                waiting.add(child)
     lay = layout({n: graph.parents(n) for n in names})
     nodes = [{"name": n, "x": x, "y": y, "cls": _node_class(outcomes.get(n, "never")),
               "waiting": n in waiting, "label": n if len(n) <= 22 else n[:21] + "…"}
@@ -462,9 +465,8 @@ def graph_page(request: Request) -> HTMLResponse:
 
 
 def _node_class(state: str) -> str:
-    if state in ("failed", "lost", "killed"):
-        return "failed"
-    return {"succeeded": "succeeded", "running": "running", "queued": "running"}.get(state, "never")
+    return {"succeeded": "succeeded", "failed": "failed", "running": "running", "queued": "running"}.get(state,
+                                                                                                        "never")
 
 
 @router.get("/owners")

@@ -637,10 +637,11 @@ class Run:
     arguments: tuple[str, ...] | None = None
     caused_by: str | None = None
     id: int | None = None
+    task_id: str = field(init=False, repr=False, compare=False)
+    """``<job>.<scheduled epoch>.<attempt>``, derived once (it is asked for at every step)."""
 
-    @property
-    def task_id(self) -> str:
-        return task_id_for(self.job, self.scheduled_at, self.attempt)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "task_id", task_id_for(self.job, self.scheduled_at, self.attempt))
 
     @property
     def skew(self) -> float | None:

@@ -94,7 +94,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -511,6 +511,10 @@ def _cron_field_error(text: str, fields: list[str], exc: Exception) -> ScheduleE
     return _schedule_error(f"not a valid cron expression ({exc})", text)
 
 
+_MISSING = object()
+_MEMO_SIZE = 512
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class CronSchedule(Schedule):
     """A cron expression evaluated on the wall clock of ``zone`` (see the module docstring
@@ -549,6 +553,8 @@ class CronSchedule(Schedule):
 
     def _wall_next(self, wall: datetime, template: croniter | None = None) -> datetime | None:
         """The first matching naive wall time strictly after ``wall``."""
+        if template is None and self._every_day:
+            return self._daily_next(wall)
         # croniter keeps its cursor in the object: work on a copy so that one parsed
         # schedule can be shared between threads.
         cron = copy.copy(self._cron if template is None else template)
@@ -561,13 +567,68 @@ class CronSchedule(Schedule):
         assert isinstance(found, datetime)
         return found
 
+    def _daily_next(self, wall: datetime) -> datetime | None:
+        """:meth:`_wall_next` for expressions that match every day (day of month, month and
+        day of week all ``*``, most cron lines): the next time of day, by bisection over
+        the sorted hours, minutes and seconds, instead of a croniter walk (~50 µs)."""
+        hours, minutes, seconds = self._hours, self._minutes, self._seconds
+        day = wall.replace(hour=0, minute=0, second=0, microsecond=0)
+        if wall.hour in self._hour_set and wall.minute in self._minute_set:
+            i = bisect.bisect_right(seconds, wall.second)
+            if i < len(seconds):
+                return day.replace(hour=wall.hour, minute=wall.minute, second=seconds[i])
+        if wall.hour in self._hour_set:
+            i = bisect.bisect_right(minutes, wall.minute)
+            if i < len(minutes):
+                return day.replace(hour=wall.hour, minute=minutes[i], second=seconds[0])
+        i = bisect.bisect_right(hours, wall.hour)
+        if i < len(hours):
+            return day.replace(hour=hours[i], minute=minutes[0], second=seconds[0])
+        try:
+            return (day + timedelta(days=1)).replace(hour=hours[0], minute=minutes[0], second=seconds[0])
+        except OverflowError:
+            return None
+
+    @cached_property
+    def _hour_set(self) -> frozenset[int]:
+        return frozenset(self._hours)
+
+    @cached_property
+    def _minute_set(self) -> frozenset[int]:
+        return frozenset(self._minutes)
+
     # -- next fire
 
     def next_after(self, after: datetime) -> datetime | None:
         after = utc(after)
+        # Jobs share parsed schedules (parse_schedule caches them) and are due together,
+        # so the same question comes many times in a row: remember the latest answers.
+        memo = self._memo
+        found = memo.get(after, _MISSING)
+        if found is _MISSING:
+            found = self._next_after(after)
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[after] = found
+        return found  # type: ignore[return-value]
+
+    @cached_property
+    def _memo(self) -> dict[datetime, datetime | None]:
+        return {}
+
+    def _next_after(self, after: datetime) -> datetime | None:
+        if self._utc:
+            # no offsets, no transitions: the wall clock is UTC itself
+            wall = self._wall_next(after.replace(tzinfo=None))
+            return None if wall is None else wall.replace(tzinfo=UTC)
         if self.interval:
             return self._next_interval(after)
         return self._next_fixed(after)
+
+    @cached_property
+    def _utc(self) -> bool:
+        return self.timezone in ("UTC", "Etc/UTC", "Etc/GMT", "GMT", "Universal", "Zulu", "Etc/Universal",
+                                 "Etc/Zulu", "Etc/UCT", "UCT")
 
     def _next_fixed(self, after: datetime) -> datetime | None:
         # The wall -> instant map (first occurrence / end of gap) is monotonic, so the first

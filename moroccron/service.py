@@ -337,11 +337,8 @@ class Scheduler:
         while True:
             try:
                 with self.store.transaction() as tx:
-                    for run, new in runs.values():
-                        if new:
-                            self.store.create_run(run, epoch=self.epoch, tx=tx)
-                        else:
-                            self.store.update_run(run, epoch=self.epoch, tx=tx)
+                    self.store.save_runs([r for r, new in runs.values() if new],
+                                         [r for r, new in runs.values() if not new], epoch=self.epoch, tx=tx)
                     if states:
                         self.store.set_job_states(states, epoch=self.epoch, tx=tx)
                     for a in others:

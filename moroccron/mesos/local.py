@@ -717,8 +717,13 @@ class LocalMaster:
         status_update_retry_max: float = 600.0,
         kill_grace_default: float = 3.0,
         advertise_host: str | None = None,
+        run_tasks: bool = True,
     ) -> None:
         self.host = host
+        # False: tasks are accepted and placed but never started (they stay TASK_STAGING),
+        # for benchmarks that measure the framework up to the ACCEPT, not the machine.
+        self.run_tasks = run_tasks
+        self._arrival = threading.local()  # when the HTTP request being handled arrived
         self._requested_port = port
         self.work_dir = Path(work_dir) if work_dir is not None else Path.cwd() / "mesos-local"
         self.heartbeat_interval = heartbeat_interval
@@ -1343,6 +1348,7 @@ class LocalMaster:
         # What arrived (task_ids) and what it started (launched: not on invalid offers).
         record: dict[str, Any] = {
             "time": time.time(),
+            "received": getattr(self._arrival, "at", None),  # before waiting for the master's lock
             "framework_id": fw.id,
             "stream_id": fw.stream.id if fw.stream is not None else None,
             "offer_ids": offer_ids,
@@ -1677,6 +1683,8 @@ class LocalMaster:
         agent.used = agent.used + resources
         fw.tasks[task_id] = task
         self._all_tasks.append(task)
+        if not self.run_tasks:
+            return
         task.thread = threading.Thread(
             target=self._run_task, args=(task,), name=f"moroccron-local-task-{task_id}", daemon=True
         )
@@ -2493,6 +2501,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- the scheduler API --------------------------------------------------------------
 
     def _scheduler(self) -> None:
+        arrived = time.time()
         master = self.master
         leader = master.leader
         if leader is not None:
@@ -2524,6 +2533,7 @@ class _Handler(BaseHTTPRequestHandler):
         if call["type"] == "SUBSCRIBE":
             self._serve_stream(master._subscribe(call))
             return
+        master._arrival.at = arrived
         master._handle_call(call, self.headers.get("Mesos-Stream-Id"))
         self._reply(HTTPStatus.ACCEPTED)
 

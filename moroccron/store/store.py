@@ -46,6 +46,7 @@ from sqlalchemy import (
     Select,
     Table,
     Text,
+    bindparam,
     case,
     cast,
     create_engine,
@@ -837,6 +838,48 @@ class Store:
                 raise Conflict(f"{_run_label(run)} already exists") from exc
             assert run_id is not None
             return run.evolve(id=run_id)
+
+    def save_runs(self, creates: Sequence[Run], updates: Sequence[Run], *, epoch: int | None = None,
+                  tx: Session | None = None) -> None:
+        """Create and update many runs in one go: what the scheduler commits per step.
+
+        One fencing check, one query for the job ids, then one multi-row INSERT and one
+        multi-row UPDATE, instead of three statements per run: 10,000 runs due in the
+        same second are recorded in a fraction of a second. Same errors as
+        :meth:`create_run` and :meth:`update_run`, for the batch as a whole.
+        """
+        if not creates and not updates:
+            return
+        with self._tx(tx) as s:
+            self._check_epoch(s, epoch)
+            if creates:
+                names = sorted({r.job for r in creates})
+                ids: dict[str, int] = {}
+                for chunk in _chunks(names, _CHUNK):
+                    ids.update(s.execute(select(JobRow.name, JobRow.id).where(JobRow.name.in_(chunk))).all())
+                missing = [n for n in names if n not in ids]
+                if missing:
+                    raise NotFound(f"job {missing[0]!r} not found")
+                rows = [{**_run_columns(r), "job_id": ids[r.job], "job": r.job, "scheduled_at": r.scheduled_at,
+                         "attempt": r.attempt, "task_id": r.task_id, "epoch": epoch} for r in creates]
+                try:
+                    for chunk in _chunks(rows, _CHUNK):
+                        s.execute(insert(RunRow), list(chunk))
+                except IntegrityError as exc:
+                    if _is_foreign_key_violation(exc):
+                        raise NotFound("a job of these runs was deleted just now") from exc
+                    raise Conflict(f"one of {len(rows)} runs already exists (first: {_run_label(creates[0])})") \
+                        from exc
+            if updates:
+                stmt = (update(RunRow).where(RunRow.job == bindparam("b_job"),
+                                             RunRow.scheduled_at == bindparam("b_at"),
+                                             RunRow.attempt == bindparam("b_attempt"))
+                        .execution_options(synchronize_session=False))
+                params = [{**_run_columns(r), "b_job": r.job, "b_at": r.scheduled_at, "b_attempt": r.attempt}
+                          for r in updates]
+                result = s.connection().execute(stmt, params)
+                if 0 <= result.rowcount < len(params):
+                    raise NotFound(f"{len(params) - result.rowcount} of {len(params)} runs to update were not found")
 
     def update_run(self, run: Run, *, epoch: int | None = None, tx: Session | None = None) -> Run:
         """Overwrite a run's state and timestamps, found by its identity.

@@ -226,3 +226,25 @@ def test_many_threads_writing_different_runs_all_succeed(store: Store) -> None:
         t.join(timeout=120)
     assert errors == []
     assert store.list_runs("b", states=[RunState.SUCCEEDED])[1] == 60
+
+
+def test_save_runs_creates_and_updates_in_bulk_with_the_same_guarantees(store: Store) -> None:
+    epoch = store.take_leadership("one", "h1")
+    store.save_runs([run("a", 0), run("a", 5), run("b", 0)], [], epoch=epoch)
+    launched = run("a", 0, state=RunState.LAUNCHED, launched_at=T0 + timedelta(seconds=1), agent_id="ag")
+    finished = run("b", 0, state=RunState.SUCCEEDED, finished_at=T0 + timedelta(minutes=1), exit_status=0)
+    store.save_runs([run("a", 10)], [launched, finished], epoch=epoch)
+    got = {r.task_id: r for r in store.list_runs(limit=10)[0]}
+    assert len(got) == 4
+    assert got[launched.task_id].state == RunState.LAUNCHED and got[launched.task_id].skew == 1.0
+    assert got[finished.task_id].exit_status == 0 and got[run("a", 5).task_id].state == RunState.QUEUED
+    with pytest.raises(Conflict):
+        store.save_runs([run("a", 15), run("a", 5)], [], epoch=epoch)
+    assert store.list_runs(limit=10)[1] == 4, "nothing of a refused batch is stored"
+    with pytest.raises(NotFound):
+        store.save_runs([], [run("a", 99, state=RunState.LAUNCHED)], epoch=epoch)
+    with pytest.raises(NotFound):
+        store.save_runs([run("ghost", 0)], [], epoch=epoch)
+    store.take_leadership("two", "h2")
+    with pytest.raises(StaleEpoch):
+        store.save_runs([run("a", 20)], [], epoch=epoch)

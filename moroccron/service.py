@@ -292,32 +292,35 @@ class Scheduler:
             fut.set_result(step)
 
     def _execute(self, actions: Sequence[Action]) -> None:
+        """Commit the state changes, then make the Mesos calls, then log and call hooks.
+
+        The Mesos calls come before the bookkeeping so that the runs due in a second are
+        launched as soon as they are recorded, not after thousands of log lines, metric
+        updates and plugin calls.
+        """
         if self._fenced:
             return
         self._commit([a for a in actions if isinstance(a, STATE_ACTIONS)])
+        if self.adapter is not None and self.client is not None:  # None while loading
+            for action in actions:
+                if isinstance(action, (*STATE_ACTIONS, Hook)):
+                    continue
+                if self._fenced:
+                    return  # leadership ended during this step: not one more call to Mesos
+                try:
+                    self.adapter.perform(action)
+                except Exception as exc:
+                    # A call that did not reach the master is repaired by reconciliation
+                    # (a launch never received comes back TASK_UNKNOWN and is relaunched).
+                    log.warning("Mesos call %s failed: %s", type(action).__name__, exc)
         for action in actions:
             if isinstance(action, SaveRun):
                 _log_run(action.run)
                 self.metrics.observe_run(action.run)
-                continue
-            if isinstance(action, DisableJob):
+            elif isinstance(action, DisableJob):
                 log.warning("job %s %s", action.job, action.reason)
-                continue
-            if isinstance(action, STATE_ACTIONS):
-                continue
-            if isinstance(action, Hook):
+            elif isinstance(action, Hook):
                 self._call_hook(action)
-                continue
-            if self.adapter is None or self.client is None:
-                continue  # loading, before the Mesos connection exists
-            if self._fenced:
-                return  # leadership ended during this step: not one more call to Mesos
-            try:
-                self.adapter.perform(action)
-            except Exception as exc:
-                # A call that did not reach the master is repaired by reconciliation
-                # (a launch never received comes back TASK_UNKNOWN and is retried).
-                log.warning("Mesos call %s failed: %s", type(action).__name__, exc)
 
     def _commit(self, saves: Sequence[Action]) -> None:
         if not saves:

@@ -137,6 +137,7 @@ class Scheduler:
         self.started_at = self.clock()
         self.epoch = self.store.take_leadership(self.instance_id, self.settings.bind)
         log.info("leadership epoch %d (instance %s)", self.epoch, self.instance_id)
+        self.watcher.prime()
         self._load()
         self.metrics.load_last_success(self.store.last_success_times())
         self.pruner.start()

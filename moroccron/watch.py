@@ -3,11 +3,12 @@
 The leader learns of API changes at once (the API hands them to the scheduler), but
 jobs are also written by ``moroccron jobs apply`` from a laptop or a CI pipeline, by
 a restarted standby applying its ``--jobs`` folder, or by hand in SQL. The
-:class:`JobWatcher` polls one cheap aggregate (:meth:`Store.jobs_fingerprint`: count,
-sum of versions, newest change) and, when it moves, reads only the jobs changed since
-the last look (with a margin for clocks that disagree), compares them with what the
-scheduler holds and reports the differences. A change it cannot place that way (a
-clock far behind) falls back to comparing every job.
+:class:`JobWatcher` polls one number (:meth:`Store.jobs_revision`, bumped by every job
+write), and only when it moves reads the jobs changed since the last look (with a
+margin for clocks that disagree), compares them with what the scheduler holds and
+reports the differences; a change it cannot place that way (a writer's clock far
+behind) falls back to comparing every job. Idle, it costs one primary-key read per
+interval, at 100 jobs or 100,000.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ class JobWatcher:
         self.on_removed = on_removed
         self.interval = interval
         self.enabled = enabled
-        self._seen: tuple[int, int, datetime | None] | None = None
+        self._revision: int | None = None
+        self._newest: datetime | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -75,22 +77,32 @@ class JobWatcher:
             except Exception as exc:  # a database outage costs one look, not the thread
                 log.warning("looking for job changes failed: %s", exc)
 
+    def prime(self) -> None:
+        """Note where the jobs stand; call just before the scheduler loads them, so that the
+        first look reads only what changed after, not every job again."""
+        self._revision = self.store.jobs_revision()
+        self._newest = self.store.jobs_fingerprint()[1]
+
     def check(self) -> int:
         """Look once; report and return the number of changes found."""
-        fingerprint = self.store.jobs_fingerprint()
-        if fingerprint == self._seen:
+        revision = self.store.jobs_revision()
+        if revision == self._revision:
             return 0
-        previous, self._seen = self._seen, fingerprint
+        first = self._revision is None
+        self._revision = revision
+        count, newest = self.store.jobs_fingerprint()
+        since, self._newest = self._newest, newest
         known = self.known()
-        if previous is None or previous[2] is None:
-            return self._compare(known, self.store.all_jobs(), complete=True)
-        changes = self._compare(known, self.store.jobs_updated_since(previous[2] - CLOCK_MARGIN), complete=False)
-        if changes == 0 and fingerprint[1] != previous[1]:
-            # versions moved but nothing recent differs: a writer's clock is far behind
-            changes = self._compare(known, self.store.all_jobs(), complete=True)
+        if first or since is None:
+            return self._compare(known, self.store.all_jobs(), count, complete=True)
+        recent = self.store.jobs_updated_since(since - CLOCK_MARGIN)
+        changes = self._compare(known, recent, count, complete=False)
+        if changes == 0 and not recent:
+            # the revision moved but nothing was written lately: a writer's clock is far behind
+            changes = self._compare(known, self.store.all_jobs(), count, complete=True)
         return changes
 
-    def _compare(self, known: Mapping[str, JobSpec], specs: list[JobSpec], *, complete: bool) -> int:
+    def _compare(self, known: Mapping[str, JobSpec], specs: list[JobSpec], count: int, *, complete: bool) -> int:
         changes = 0
         for spec in specs:
             if known.get(spec.name) != spec:
@@ -98,7 +110,7 @@ class JobWatcher:
                 self.on_put(spec)
                 changes += 1
         names = {s.name for s in specs} if complete else None
-        if names is None and self._seen is not None and self._seen[0] != len(set(known) | {s.name for s in specs}):
+        if names is None and count != len(set(known) | {s.name for s in specs}):
             names = self.store.job_names()
         if names is not None:
             for name in sorted(set(known) - names):

@@ -321,3 +321,5 @@ class FrameworkRow(Base):
     leader_address: Mapped[str | None] = mapped_column(String(255))
     leader_epoch: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime | None]
+    # Bumped by every job write in the same transaction: one value to poll for "jobs changed".
+    jobs_revision: Mapped[int] = mapped_column(Integer, server_default="0", default=0)

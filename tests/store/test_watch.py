@@ -82,3 +82,15 @@ def test_removal_and_addition_in_one_look(store: Store) -> None:
     assert w.check() == 2
     assert sched.put == ["b"] and sched.removed == ["a"]
 
+
+
+def test_a_primed_watcher_reads_only_what_changed_after(store: Store) -> None:
+    store.put_job(Job(name="a", command="true", schedule="* * * * *"))
+    w, sched = watcher_for(store)
+    w.prime()
+    reads = []
+    original = store.all_jobs
+    store.all_jobs = lambda **kw: reads.append(1) or original(**kw)  # type: ignore[method-assign]
+    assert w.check() == 0 and not reads, "nothing changed: not even one job read"
+    store.put_job(Job(name="b", command="true", schedule="* * * * *"))
+    assert w.check() == 1 and sched.put == ["b"] and not reads

@@ -42,7 +42,7 @@ test: $(STAMP) system-deps
 
 bench: $(STAMP) system-deps
 	$(PIP) install -q -e '.[bench]'
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)

@@ -308,6 +308,8 @@ class Scheduler:
                     continue
                 if self._fenced:
                     return  # leadership ended during this step: not one more call to Mesos
+                if self._stop.is_set():
+                    break  # shutting down: the next leader (or this one, restarted) reconciles
                 try:
                     self.adapter.perform(action)
                 except Exception as exc:

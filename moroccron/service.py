@@ -488,6 +488,16 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
+EXIT_DEADLINE = 10.0
+"""Seconds a deposed leader gets to shut down cleanly before it exits regardless."""
+
+
+def _exit_now(reason: str) -> None:
+    log.critical("still running %.0fs after losing leadership (%s); exiting now", EXIT_DEADLINE, reason)
+    logging.shutdown()
+    os._exit(1)
+
+
 def check_exposure(settings: Settings, auth: Any) -> None:
     """Refuse to serve an unauthenticated API beyond this machine unless told to."""
     import ipaddress
@@ -558,6 +568,11 @@ def serve(settings: Settings, *, plugins: PluginManager | None = None, ready: th
             context.scheduler.fence(reason)
         outcome["code"] = 1
         server.should_exit = True
+        # Stepping down must not hang on anything (a ZooKeeper that cannot be reached,
+        # a slow client connection): its supervisor restarts it as a clean standby.
+        watchdog = threading.Timer(EXIT_DEADLINE, _exit_now, args=(reason,))
+        watchdog.daemon = True
+        watchdog.start()
 
     leadership = None
     if settings.zk:

@@ -43,7 +43,10 @@ class AuthMiddleware:
             return
         headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", ())}
         principal: Principal | None = self.auth.authenticate(headers.get("authorization"))
-        if principal is None and self.session_principal is not None:
+        if principal is None and self.session_principal is not None and (
+                scope["method"] in SAFE_METHODS or not scope["path"].startswith(MACHINE_PREFIXES)):
+            # A UI session reads the API, but never writes through it: API writes carry no
+            # CSRF token (the UI's forms do), so they need credentials in a header.
             principal = self.session_principal(scope)
         need = required_role(scope["method"], scope["path"])
         if principal is None and scope["method"] == "GET" and not scope["path"].startswith(MACHINE_PREFIXES):

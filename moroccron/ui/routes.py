@@ -19,6 +19,7 @@ from typing import Any
 import requests
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -28,7 +29,7 @@ from moroccron.api import runs as api_runs
 from moroccron.api.deps import AppContext
 from moroccron.auth import ANONYMOUS_ADMIN, Principal
 from moroccron.dag import DependencyGraph
-from moroccron.errors import FieldError, MoroccronError, NotFound, ValidationError
+from moroccron.errors import Conflict, FieldError, MoroccronError, NotFound, ValidationError
 from moroccron.model import JobSpec, Run, RunState
 from moroccron.schedule import parse_schedule
 from moroccron.ui.graph import NODE_H, NODE_W, layout
@@ -70,8 +71,10 @@ def _ago(dt: datetime | None) -> str:
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
     if seconds < 60:
-        return f"{seconds:.1f}s"
+        return f"{seconds:.1f} s"
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
@@ -130,6 +133,7 @@ class Page:
         values.update(
             page=self, version=__version__, csrf=self.sessions.csrf_token(self.cookies), can_write=self.can_write,
             user=self.principal if self.auth_on else None, message=self.request.query_params.get("msg"),
+            message_is_error=self.request.query_params.get("err") == "1",
             standby=ctx.scheduler is None, leader=ctx.leader_address() if ctx.scheduler is None else None,
             nav=template.split(".")[0])
         response = HTMLResponse(env.get_template(template).render(**values), status_code=code)
@@ -146,12 +150,43 @@ class Page:
         return fields
 
 
-def back(url: str, message: str) -> RedirectResponse:
+def back(url: str, message: str, error: bool = False) -> RedirectResponse:
     sep = "&" if "?" in url else "?"
-    return RedirectResponse(f"{url}{sep}msg={urllib.parse.quote(message)}", status_code=303)
+    flag = "&err=1" if error else ""
+    return RedirectResponse(f"{url}{sep}msg={urllib.parse.quote(message)}{flag}", status_code=303)
 
 
-router = APIRouter(include_in_schema=False)
+ERROR_STATUS = ((NotFound, 404), (Conflict, 409), (ValidationError, 422), (MoroccronError, 400))
+
+
+class PageRoute(APIRoute):
+    """A UI route whose errors are pages: a person following a stale link, or posting a
+    form from a page left open overnight, reads what went wrong and where to go, not JSON.
+    (The API keeps its JSON errors: this class is only the UI router's.)"""
+
+    def get_route_handler(self) -> Any:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except HTTPException as exc:
+                detail = exc.detail.get("error") if isinstance(exc.detail, dict) else exc.detail
+                return _error_page(request, exc.status_code, str(detail))
+            except MoroccronError as exc:
+                code = next(c for kind, c in ERROR_STATUS if isinstance(exc, kind))
+                return _error_page(request, code, str(exc))
+
+        return route
+
+
+def _error_page(request: Request, code: int, message: str) -> Response:
+    if request.url.path.startswith("/ui/fragments/"):
+        return Response(message, status_code=code, media_type="text/plain")  # the poller keeps the old rows
+    return Page(request).render("error.html", code=code, error_code=code, error=message)
+
+
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 
 # ---------------------------------------------------------------------------- login
@@ -204,13 +239,22 @@ def _job_rows(ctx: AppContext, params: Any) -> dict[str, Any]:
     q = params.get("q") or None
     owner = params.get("owner") or None
     state = params.get("state") or None
+    label = (params.get("label") or "").strip() or None
+    label_error = None
+    by_label = None
+    if label:
+        key, sep, value = label.partition("=")
+        if sep and key.strip():
+            by_label = (key.strip(), value.strip())
+        else:
+            label_error = "a label filter is KEY=VALUE, e.g. team=data"
     try:
         page_no = max(1, int(params.get("page") or 1))
     except ValueError:
         page_no = 1
     disabled = None if state not in ("enabled", "disabled") else state == "disabled"
-    jobs, total = ctx.store.list_jobs(owner=owner, q=q, disabled=disabled, offset=(page_no - 1) * PAGE_SIZE,
-                                      limit=PAGE_SIZE)
+    jobs, total = ctx.store.list_jobs(owner=owner, q=q, label=by_label, disabled=disabled,
+                                      offset=(page_no - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     overview = ctx.store.job_overview([j.name for j in jobs])
     rows = []
     for job in jobs:
@@ -218,9 +262,10 @@ def _job_rows(ctx: AppContext, params: Any) -> dict[str, Any]:
         rows.append({"job": job, "words": describe(job), "next": None if job.disabled else nxt, "last": last,
                      "outcome": outcome(last)})
     pages = max(1, math.ceil(total / PAGE_SIZE))
-    query = {k: v for k, v in (("q", q), ("owner", owner), ("state", state)) if v}
+    query = {k: v for k, v in (("q", q), ("owner", owner), ("state", state), ("label", label)) if v}
     return {"rows": rows, "total": total, "page_no": page_no, "pages": pages, "q": q or "", "owner": owner or "",
-            "state": state or "", "query": urllib.parse.urlencode(query)}
+            "state": state or "", "label": label or "", "label_error": label_error, "filtered": bool(query),
+            "query": urllib.parse.urlencode(query)}
 
 
 @router.get("/jobs")
@@ -236,7 +281,7 @@ def jobs_fragment(request: Request) -> HTMLResponse:
 
 
 FORM_FIELDS = ("name", "command", "schedule", "timezone", "parents", "owners", "cpus", "mem", "retries",
-               "retry_delay_seconds", "timeout_seconds", "concurrency", "catchup", "description")
+               "retry_delay_seconds", "timeout_seconds", "concurrency", "catchup", "description", "labels")
 
 
 def _form_values(job: JobSpec | None) -> dict[str, str]:
@@ -248,6 +293,7 @@ def _form_values(job: JobSpec | None) -> dict[str, str]:
               "cpus": f"{job.resources.cpus:g}", "mem": f"{job.resources.mem:g}", "retries": str(job.retries),
               "retry_delay_seconds": f"{job.retry_delay_seconds:g}", "concurrency": job.concurrency,
               "catchup": job.catchup, "description": job.description or "",
+              "labels": ", ".join(f"{k}={v}" for k, v in sorted(job.labels.items())),
               "timeout_seconds": f"{job.timeout_seconds:g}" if job.timeout_seconds else ""}
     return values
 
@@ -282,7 +328,22 @@ def _spec_body(form: dict[str, str], base: dict[str, Any]) -> dict[str, Any]:
     for key in ("concurrency", "catchup"):
         if form.get(key):
             body[key] = form[key]
+    if "labels" in form:
+        body["labels"] = _labels(form["labels"])
     return body
+
+
+def _labels(text: str) -> dict[str, str]:
+    """``team=data, tier=2`` -> a dict; a pair without ``=`` is a field error by the input."""
+    labels: dict[str, str] = {}
+    for pair in (p.strip() for p in text.split(",")):
+        if not pair:
+            continue
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValidationError(FieldError("labels", "each label is KEY=VALUE", pair, "e.g. team=data, tier=2"))
+        labels[key.strip()] = value.strip()
+    return labels
 
 
 def _field_errors(exc: ValidationError) -> dict[str, str]:
@@ -351,9 +412,10 @@ def _chart(runs: list[Run]) -> dict[str, Any]:
         bars.append({"x": i * step + 1, "y": height - h, "w": max(step - 2, 1), "h": h, "cls": outcome(r),
                      "title": f"{r.task_id}: {r.state.value}, {_duration(r.duration)}, skew "
                               f"{(r.skew or 0) * 1000:.0f} ms"})
-        points.append(f"{i * step + step / 2:.1f},{height - (r.skew or 0) / top_skew * (height - 20):.1f}")
-    return {"width": width, "height": height, "bars": bars, "skew": " ".join(points),
-            "top": _duration(top), "top_skew": f"{top_skew * 1000:.0f} ms"}
+        points.append((round(i * step + step / 2, 1), round(height - (r.skew or 0) / top_skew * (height - 20), 1)))
+    return {"width": width, "height": height, "bars": bars, "dots": points,
+            "skew": " ".join(f"{x},{y}" for x, y in points), "top": _duration(top),
+            "top_skew": _duration(max([r.skew or 0 for r in runs] + [0]))}
 
 
 def _job_detail(ctx: AppContext, name: str) -> dict[str, Any]:
@@ -401,9 +463,11 @@ async def job_action(request: Request, name: str, action: str) -> Response:
             return back("/jobs", f"job {name} deleted")
     except HTTPException as exc:
         detail = exc.detail.get("error") if isinstance(exc.detail, dict) else exc.detail
-        return back(url, f"{action} failed: {detail}")
+        return back(url, f"{action} failed: {detail}", error=True)
+    except NotFound:
+        raise
     except MoroccronError as exc:
-        return back(url, f"{action} failed: {exc}")
+        return back(url, f"{action} failed: {exc}", error=True)
     raise HTTPException(404, f"no action {action!r}")
 
 
@@ -445,14 +509,17 @@ def graph_page(request: Request) -> HTMLResponse:
     if truncated:
         names = set(sorted(names)[:GRAPH_LIMIT])
         note += f"; the first {GRAPH_LIMIT} by name are drawn: pick a job to see its whole subtree"
-    newest = ctx.store.job_overview(sorted(names))  # only the drawn jobs' newest runs
+    # A subtree can wait on a failure above its root: look at the root's ancestors too.
+    sources = names | set(graph.ancestors(root)) if root is not None else names
+    newest = ctx.store.job_overview(sorted(sources))  # only these jobs' newest runs
     outcomes = {n: outcome(run) for n, (_, run) in newest.items()}
-    failed = [n for n in names if outcomes.get(n) == "failed"]
+    failed = sorted(n for n in sources if outcomes.get(n) == "failed")
     progress = ctx.store.get_dependency_progress()  # once, not once per failed job
     waiting: set[str] = set()
     for name in failed:
         for child in graph.descendants(name):
-            if child not in waiting and any(p not in progress.get(child, {}) for p in graph.parents(child)):
+            if (child in names and child not in waiting
+                    and any(p not in progress.get(child, {}) for p in graph.parents(child))):
                 waiting.add(child)
     lay = layout({n: graph.parents(n) for n in names})
     nodes = [{"name": n, "x": x, "y": y, "cls": _node_class(outcomes.get(n, "never")),
@@ -460,8 +527,7 @@ def graph_page(request: Request) -> HTMLResponse:
              for n, (x, y) in lay.nodes.items()]
     edges = [{"d": lay.edge_path(p, c), "waiting": c in waiting} for p, c in lay.edges]
     return page.render("graph.html", nodes=nodes, edges=edges, width=lay.width, height=lay.height, root=root,
-                       note=note, node_w=NODE_W, node_h=NODE_H, waiting=sorted(waiting & names),
-                       failed=sorted(failed))
+                       note=note, node_w=NODE_W, node_h=NODE_H, waiting=sorted(waiting), failed=failed)
 
 
 def _node_class(state: str) -> str:

@@ -95,11 +95,15 @@ def test_create_a_job_watch_it_run_and_read_its_log(server, browser):
     page = log_in(browser, server, "ops", "opspw")
     shot(page, "jobs-empty")
     create_job(page, server, name="hello-ui", command="echo hello-ui", schedule="*/3 * * * * *",
-               description="says hello every 3 seconds")
+               description="says hello every 3 seconds", labels="team=ui")
     page.wait_for_url(re.compile(r".*/jobs/hello-ui\?msg=.*"))
     assert "created" in page.inner_text(".banner.info")
     # no reload from here: the runs section updates itself
-    page.wait_for_selector('#runs tr[data-state="succeeded"]', timeout=30_000)
+    page.evaluate("window.sameDocument = true")
+    seen = page.locator('#runs tr[data-state="succeeded"]').count()
+    page.wait_for_function(
+        f"document.querySelectorAll('#runs tr[data-state=\"succeeded\"]').length > {seen}", timeout=30_000)
+    assert page.evaluate("window.sameDocument === true"), "the page was not reloaded"
     assert page.locator("figure.chart rect.bar.succeeded").count() >= 1
     shot(page, "job")
     page.click('#runs tr[data-state="succeeded"] >> text=stdout')
@@ -110,7 +114,17 @@ def test_create_a_job_watch_it_run_and_read_its_log(server, browser):
     row = page.locator('tr[data-job="hello-ui"]')
     assert "every 3 seconds" in row.inner_text()
     row.locator('[data-outcome="succeeded"]').wait_for(timeout=20_000)
+    # the rows refresh themselves: a new run shows up without a reload
+    before = page.evaluate("document.querySelector('#jobs').dataset.refreshed || ''")
+    page.wait_for_function(f"(document.querySelector('#jobs').dataset.refreshed || '') !== '{before}'",
+                           timeout=20_000)
     shot(page, "jobs")
+    page.fill("input[name=label]", "team=nobody")
+    page.click("button:has-text('Filter')")
+    page.wait_for_selector("td.empty")
+    page.fill("input[name=label]", "team=ui")
+    page.click("button:has-text('Filter')")
+    page.wait_for_selector('tr[data-job="hello-ui"]')
     page.close()
 
 
@@ -150,8 +164,18 @@ def test_a_failing_parent_highlights_the_subtree_waiting_on_it(server, browser):
 
 
 def test_owners_and_cluster_pages(server, browser):
+    for owner in ({"name": "Data on-call", "slack": "#data-alerts",
+                   "preferences": {"failure": ["email", "slack"], "recovery": ["slack"], "success": []}},
+                  {"name": "Web team", "mute_until": "2030-01-01T08:00:00Z"}):
+        oid = "data@example.com" if "slack" in owner else "web@example.com"
+        r = requests.put(f"{server}/api/v1/owners/{oid}", json=owner, auth=("ops", "opspw"), timeout=10)
+        assert r.status_code in (200, 201), r.text
     page = log_in(browser, server, "ops", "opspw")
+    page.wait_for_selector('tr[data-job="etl-extract"] [data-outcome="failed"]')
+    shot(page, "jobs-all")
     page.goto(f"{server}/owners")
+    row = page.locator("tr", has_text="data@example.com")
+    assert "#data-alerts" in row.inner_text() and "email, slack" in row.inner_text()
     shot(page, "owners")
     page.goto(f"{server}/status")
     text = page.inner_text("main")

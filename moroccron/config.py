@@ -41,6 +41,7 @@ class Settings:
     secret: str | None = field(default=None, repr=False)
     failover_timeout: float = 604800.0
     offer_horizon_seconds: float = 2.0
+    prepare_seconds: float = 1.5  # runs due this soon are created and placed ahead of their second; 0 = on it
     run_retention: int = 1000
     prune_interval_seconds: float = 300.0  # how often runs beyond run_retention are deleted; 0 = never
     local_agents: int = 1
@@ -101,7 +102,8 @@ class Settings:
 _TYPES: dict[str, type] = {
     "db": str, "bind": str, "master": str, "zk": str, "jobs": tuple, "packing": str,
     "framework_name": str, "role": str, "principal": str, "secret": str, "failover_timeout": float,
-    "offer_horizon_seconds": float, "run_retention": int, "local_agents": int, "local_work_dir": str,
+    "offer_horizon_seconds": float, "prepare_seconds": float, "run_retention": int, "local_agents": int,
+    "local_work_dir": str,
     "prune_interval_seconds": float,
     "disable_plugins": tuple, "log_level": str, "insecure": bool, "auth_file": str, "zk_session_timeout": float,
     "db_pool_size": int, "job_poll_seconds": float, "session_secret": str,

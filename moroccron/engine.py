@@ -15,7 +15,10 @@ What it owns:
 - the policies: missed runs (catch-up), starting deadline, concurrency, retries with
   exponential backoff, timeouts;
 - reconciliation gating: after a (re)subscription nothing is launched until every
-  task the store believes is live has been accounted for by the master.
+  task the store believes is live has been accounted for by the master;
+- launches prepared ahead (``prepare_horizon``): a run due within the horizon is
+  created (QUEUED) and placed on a held offer before its second, so that on the second
+  itself the only work left is the ACCEPT. See :meth:`Engine._prepare`.
 
 Fire times are processed as they fall due, even when a tick is late; when a job has
 fallen behind by more than one fire time (the scheduler was stopped or paused), its
@@ -51,6 +54,7 @@ from moroccron.events import (
     Notify,
     OfferRescinded,
     OffersReceived,
+    PrepareLaunch,
     Reconcile,
     Revive,
     RunRequested,
@@ -115,6 +119,20 @@ def _never_started(run: Run, ev: StatusUpdate) -> bool:
         ev.state == "TASK_LOST" and ev.reason in _NOT_STARTED_REASONS)
 
 
+@dataclass(slots=True)
+class _Plan:
+    """Runs placed ahead of their second on a held offer (see :meth:`Engine._prepare`).
+
+    ``runs`` are the LAUNCHED versions, built when planned; they are private to the plan
+    until its second, when their ``launched_at`` is stamped and they replace the QUEUED runs.
+    """
+
+    offer: Offer
+    received: datetime
+    at: datetime
+    runs: list[Run]
+
+
 @dataclass(frozen=True, slots=True)
 class _Timer:
     kind: str  # "retry" | "deadline" | "timeout" | "reconcile"
@@ -133,12 +151,16 @@ class Engine:
     :param offer_horizon: seconds before a fire time from which offers are held and
         a suppressed framework is revived, so the launch lands on its second.
     :param decline_seconds: the refuse filter for offers declined while idle.
+    :param prepare_horizon: seconds before a fire time from which its run is created and
+        placed on a held offer, ready to launch on its second; 0 creates runs on their
+        second. Should be shorter than ``offer_horizon``, so offers are held by then.
     """
 
     def __init__(self, packer: Packer, *, offer_horizon: float = 2.0, decline_seconds: float = 30.0,
-                 max_retry_delay: float = MAX_RETRY_DELAY) -> None:
+                 max_retry_delay: float = MAX_RETRY_DELAY, prepare_horizon: float = 0.0) -> None:
         self.packer = packer
         self.offer_horizon = timedelta(seconds=offer_horizon)
+        self.prepare_horizon = timedelta(seconds=prepare_horizon)
         self.decline_seconds = decline_seconds
         self.max_retry_delay = max_retry_delay
         self._reset()
@@ -147,10 +169,16 @@ class Engine:
         self.jobs: dict[str, JobSpec] = {}
         self._schedules: dict[str, Schedule] = {}
         self._fire_heap: list[tuple[datetime, str]] = []
+        self._soon_heap: list[tuple[datetime, str]] = []  # within the horizon, not prepared: run on the second
         self.next_fire: dict[str, datetime] = {}
         self.last_scheduled: dict[str, datetime] = {}
         self.active: dict[str, Run] = {}          # task id -> run that is not final
         self.queue: dict[str, None] = {}           # task ids of QUEUED runs, in queue order
+        self._early: dict[str, None] = {}          # task ids of QUEUED runs prepared before their second
+        self._early_heap: list[tuple[datetime, str]] = []
+        self._plans: dict[str, _Plan] = {}         # offer id -> runs placed on it for their second
+        self._planned: dict[str, str] = {}         # task id -> offer id of its plan
+        self._unsure: set[str] = set()             # loaded QUEUED runs a dead leader may have launched
         self._by_job: dict[str, set[str]] = {}     # job -> task ids in self.active
         self._timers: list[tuple[datetime, int, _Timer]] = []
         self._last_adhoc: dict[str, datetime] = {}  # job -> second of its newest ad-hoc run
@@ -181,10 +209,19 @@ class Engine:
     def next_wakeup(self, now: datetime) -> datetime | None:
         """When the shell should next send a :class:`Tick`, if nothing else happens first."""
         candidates: list[datetime] = []
-        fire = self._peek_fire()
+        fire = self._peek(self._fire_heap)
         if fire is not None:
-            early = fire - self.offer_horizon
-            candidates.append(early if early > now else fire)
+            for lead in (self.offer_horizon, self.prepare_horizon):
+                if fire - lead > now:
+                    candidates.append(fire - lead)
+                    break
+            else:
+                candidates.append(fire)
+        soon = self._peek(self._soon_heap)
+        if soon is not None:
+            candidates.append(soon)
+        if self._early_heap:
+            candidates.append(self._early_heap[0][0])
         if self._timers:
             candidates.append(self._timers[0][0])
         if self.offers:
@@ -218,8 +255,13 @@ class Engine:
         self.failures_in_row = dict(event.consecutive_failures)
         for run in event.runs:
             if run.job in self.jobs and not run.state.final:
-                self._track(run)
-                if run.state == RunState.QUEUED:
+                queued = run.state == RunState.QUEUED
+                self._track(run, early=queued and run.scheduled_at > now)
+                if queued and run.trigger == RunTrigger.SCHEDULE and run.scheduled_at <= now:
+                    # Launches prepared ahead are recorded just after their ACCEPT: a leader
+                    # that died in between left them QUEUED. Ask the master before launching.
+                    self._unsure.add(run.task_id)
+                if queued:
                     self._arm_deadline(run)
                 elif run.state.live:
                     self._arm_timeout(run, run.launched_at or now)
@@ -235,11 +277,24 @@ class Engine:
                 continue
             if self._wants_retry(job, last):
                 self._schedule_retry(job, last, (last.finished_at or now), out, notify=False)
+        if self.connected and self._unsure:
+            self._reconcile(now, [], out)
 
     def _on_job_put(self, now: datetime, event: JobPut, out: list[Action]) -> None:
         job = event.job
         old = self.jobs.get(job.name)
         self._set_job(job)
+        for task_id in list(self._by_job.get(job.name, ())):
+            if task_id in self._planned:  # its TaskInfo was built from the old spec
+                self._drop_plan(self._planned[task_id], keep_offer=True)
+            if task_id in self._early:
+                # Prepared ahead of a second the job no longer fires on: as if never prepared.
+                sched = self._schedules.get(job.name)
+                run = self.active[task_id]
+                if job.disabled or sched is None or sched.times_between(
+                        run.scheduled_at - timedelta(seconds=1), run.scheduled_at, 1) != [run.scheduled_at]:
+                    self._finish(now, run, RunState.SKIPPED, out,
+                                 reason="the job was disabled or rescheduled before this run was due")
         if old is not None and old.disabled and not job.disabled:
             # time spent disabled is not "missed": start from now
             self.last_scheduled[job.name] = max(self.last_scheduled.get(job.name, now), _second(now))
@@ -301,16 +356,24 @@ class Engine:
         # filters. The next step says REVIVE or SUPPRESS explicitly, whichever is true.
         self.suppressed = None
         self.offers.clear()
-        live = [r for r in self.active.values() if r.state.live]
-        self.reconciling = {r.task_id for r in live}
+        self._drop_plans()
+        self.reconciling = set()
         out.append(Reconcile(()))
-        if live:
-            out.append(Reconcile(tuple((r.task_id, r.agent_id) for r in live)))
-            self._arm(now + timedelta(seconds=RECONCILE_RETRY), _Timer("reconcile", ""))
+        self._reconcile(now, [r for r in self.active.values() if r.state.live], out)
+
+    def _reconcile(self, now: datetime, live: list[Run], out: list[Action]) -> None:
+        """Ask the master about ``live`` runs and the unsure QUEUED ones; launch nothing until it answers."""
+        tasks = [(r.task_id, r.agent_id) for r in live] + [(t, None) for t in sorted(self._unsure)]
+        if not tasks:
+            return
+        self.reconciling.update(t for t, _ in tasks)
+        out.append(Reconcile(tuple(tasks)))
+        self._arm(now + timedelta(seconds=RECONCILE_RETRY), _Timer("reconcile", ""))
 
     def _on_disconnected(self, now: datetime, event: Disconnected, out: list[Action]) -> None:
         self.connected = False
         self.offers.clear()
+        self._drop_plans()
 
     def _on_offers(self, now: datetime, event: OffersReceived, out: list[Action]) -> None:
         for offer in event.offers:
@@ -318,10 +381,13 @@ class Engine:
 
     def _on_rescinded(self, now: datetime, event: OfferRescinded, out: list[Action]) -> None:
         self.offers.pop(event.offer_id, None)
+        self._drop_plan(event.offer_id, keep_offer=False)
 
     def _on_agent_lost(self, now: datetime, event: AgentLost, out: list[Action]) -> None:
         for oid in [o for o, (offer, _) in self.offers.items() if offer.agent_id == event.agent_id]:
             del self.offers[oid]
+        for oid in [o for o, plan in self._plans.items() if plan.offer.agent_id == event.agent_id]:
+            self._drop_plan(oid, keep_offer=False)
 
     def _on_status(self, now: datetime, event: StatusUpdate, out: list[Action]) -> None:
         self.reconciling.discard(event.task_id)
@@ -334,6 +400,18 @@ class Engine:
                 out.append(Kill(event.task_id, event.agent_id, "unknown task"))
             self._ack(event, out)
             return
+        if run.state == RunState.QUEUED and event.task_id in self._unsure:
+            self._unsure.discard(event.task_id)
+            if new_state.final and (event.state in ("TASK_DROPPED", "TASK_UNKNOWN") or (
+                    event.state == "TASK_LOST" and event.reason in _NOT_STARTED_REASONS)):
+                self._ack(event, out)
+                return  # never reached the master: it stays in the queue
+            # The previous leader launched it and died before recording that.
+            run = run.evolve(state=RunState.LAUNCHED, agent_id=event.agent_id,
+                             message="launched by the previous leader; found by reconciliation")
+            self._replace(run)
+            out.append(SaveRun(run))
+            self._arm_timeout(run, now)
         changes: dict = {}
         if event.agent_id:
             changes["agent_id"] = event.agent_id
@@ -362,17 +440,131 @@ class Engine:
 
     def _advance(self, now: datetime, out: list[Action]) -> None:
         self._run_timers(now, out)
+        self._release(now, out)
         self._fire_due(now, out)
         self._launch(now, out)
+        self._prepare(now, out)
+        self._plan_early(now, out)
         self._manage_offers(now, out)
 
     def _fire_due(self, now: datetime, out: list[Action]) -> None:
-        while self._fire_heap and self._fire_heap[0][0] <= now:
+        for heap in (self._soon_heap, self._fire_heap):
+            while heap and heap[0][0] <= now:
+                at, name = heapq.heappop(heap)
+                if self.next_fire.get(name) != at:
+                    continue  # stale entry: the job was rescheduled or removed
+                del self.next_fire[name]
+                self._catch_up(now, self.jobs[name], strict=False, out=out)
+
+    # ------------------------------------------------------------------ launches prepared ahead
+    #
+    # Ten thousand runs due in the same second cost about a second of work each way they
+    # are looked at: create, record, place, build the TaskInfos. Done on the second, the
+    # last ACCEPT leaves a second late. So a run due within ``prepare_horizon`` is created
+    # and recorded (QUEUED) beforehand, placed on a held offer, and its ACCEPT built; on
+    # its second the engine only stamps ``launched_at`` and emits the Launch, and the
+    # shell sends it before recording it. Only the simple case is prepared: an enabled
+    # job with no run in flight, due exactly once since it last fired. Anything else
+    # (catch-up, concurrency policies, retries, dependencies) is decided on the second.
+
+    def _prepare(self, now: datetime, out: list[Action]) -> None:
+        if not self.prepare_horizon:
+            return
+        until = now + self.prepare_horizon
+        while self._fire_heap and self._fire_heap[0][0] <= until:
             at, name = heapq.heappop(self._fire_heap)
             if self.next_fire.get(name) != at:
-                continue  # stale entry: the job was rescheduled or removed
-            del self.next_fire[name]
-            self._catch_up(now, self.jobs[name], strict=False, out=out)
+                continue
+            job = self.jobs[name]
+            sched = self._schedules.get(name)
+            last = self.last_scheduled.get(name)
+            if (at <= now or sched is None or job.disabled or last is None or self._by_job.get(name)
+                    or sched.times_between(last, at, 2) != [at]):
+                heapq.heappush(self._soon_heap, (at, name))  # decided on its second
+                continue
+            self._materialise(now, job, at, RunTrigger.SCHEDULE, out, early=True)
+            nxt = sched.next_after(at)
+            self.last_scheduled[name] = at
+            self._set_next(name, nxt)
+            out.append(SaveJobState(name, at, nxt))
+
+    def _plan_early(self, now: datetime, out: list[Action]) -> None:
+        """Place prepared runs on held offers, one plan per offer and second."""
+        if not (self._early and self.offers and self.connected and not self.reconciling):
+            return
+        by_second: dict[datetime, list[PendingTask]] = {}
+        for task_id in self._early:
+            if task_id not in self._planned:
+                run = self.active[task_id]
+                by_second.setdefault(run.scheduled_at, []).append(PendingTask(run, self.jobs[run.job].resources))
+        for at in sorted(by_second):
+            pending = by_second[at]
+            offers = [o for o, _ in self.offers.values()]
+            if not offers:
+                return
+            wanted = {t.run.task_id for t in pending}
+            plan = self.packer(pending, offers, self.jobs)
+            for offer in offers:
+                task_ids = [t for t in plan.assignments.get(offer.id, ()) if t in wanted]
+                if not task_ids:
+                    continue
+                _, received = self.offers.pop(offer.id)
+                runs = [self.active[t].evolve(state=RunState.LAUNCHED, agent_id=offer.agent_id,
+                                              hostname=offer.hostname) for t in task_ids]
+                self._plans[offer.id] = _Plan(offer, received, at, runs)
+                for task_id in task_ids:
+                    self._planned[task_id] = offer.id
+                    wanted.discard(task_id)
+                out.append(PrepareLaunch(offer.id, offer.agent_id, offer.hostname, at, tuple(runs)))
+
+    def _release(self, now: datetime, out: list[Action]) -> None:
+        """On their second: prepared runs join the queue, or go out with their plan."""
+        while self._early_heap and self._early_heap[0][0] <= now:
+            _, task_id = heapq.heappop(self._early_heap)
+            if task_id not in self._early:
+                continue
+            del self._early[task_id]
+            if task_id not in self._planned and task_id in self.active:
+                self.queue[task_id] = None
+        if not self._plans:
+            return
+        for offer_id in [o for o, plan in self._plans.items() if plan.at <= now]:
+            plan = self._plans.pop(offer_id)
+            launched = []
+            for run in plan.runs:
+                if self._planned.pop(run.task_id, None) != offer_id:
+                    continue
+                current = self.active.get(run.task_id)
+                if current is None or current.state != RunState.QUEUED:
+                    continue  # killed, replaced or deleted since it was planned
+                object.__setattr__(run, "launched_at", now)  # private to the plan until now
+                self._replace(run)
+                launched.append(run)
+                out.append(SaveRun(run, after_launch=True))
+                self._arm_timeout(run, now)
+            if not launched:
+                self.offers[offer_id] = (plan.offer, plan.received)
+                continue
+            offer = plan.offer
+            out.append(Launch(offer_id, offer.agent_id, offer.hostname, tuple(launched)))
+            out.append(Hook("moroccron_offer_matched", {"offer": offer, "runs": tuple(launched)}))
+            for run in launched:
+                out.append(Hook("moroccron_task_launched", {"job": self.jobs[run.job], "run": run}))
+
+    def _drop_plan(self, offer_id: str, *, keep_offer: bool) -> None:
+        """Undo a plan: its runs are placed again (or launched from the queue on their second)."""
+        plan = self._plans.pop(offer_id, None)
+        if plan is None:
+            return
+        for run in plan.runs:
+            if self._planned.get(run.task_id) == offer_id:
+                del self._planned[run.task_id]
+        if keep_offer:
+            self.offers[offer_id] = (plan.offer, plan.received)
+
+    def _drop_plans(self) -> None:
+        self._plans.clear()
+        self._planned.clear()
 
     def _catch_up(self, now: datetime, job: JobSpec, *, strict: bool, out: list[Action]) -> None:
         """Materialise the fire times of ``job`` up to ``now`` and schedule the next.
@@ -423,7 +615,7 @@ class Engine:
 
     def _materialise(self, now: datetime, job: JobSpec, at: datetime, trigger: RunTrigger, out: list[Action], *,
                      arguments: tuple[str, ...] | None = None, caused_by: str | None = None,
-                     attempt: int = 0) -> None:
+                     attempt: int = 0, early: bool = False) -> None:
         task_id = task_id_for(job.name, at, attempt)
         if task_id in self.active:
             return  # already materialised (loaded from the store): never twice
@@ -445,7 +637,7 @@ class Engine:
         if reason:
             self._record_skip(now, job, at, reason, trigger, out, attempt=attempt)
             return
-        self._track(run)
+        self._track(run, early=early)
         out.append(SaveRun(run, new=True))
         out.append(Hook("moroccron_job_scheduled", {"job": job, "run": run}))
         self._arm_deadline(run)
@@ -534,7 +726,7 @@ class Engine:
                 out.append(Hook("moroccron_task_launched", {"job": self.jobs[run.job], "run": run}))
 
     def _work_soon(self, now: datetime) -> bool:
-        if self.queue:
+        if self.queue or self._early:
             return True
         fire = self._peek_fire()
         return fire is not None and fire <= now + self.offer_horizon
@@ -704,11 +896,15 @@ class Engine:
         heapq.heappush(self._fire_heap, (at, name))
 
     def _peek_fire(self) -> datetime | None:
-        while self._fire_heap:
-            at, name = self._fire_heap[0]
+        times = [t for t in (self._peek(self._soon_heap), self._peek(self._fire_heap)) if t is not None]
+        return min(times) if times else None
+
+    def _peek(self, heap: list[tuple[datetime, str]]) -> datetime | None:
+        while heap:
+            at, name = heap[0]
             if self.next_fire.get(name) == at:
                 return at
-            heapq.heappop(self._fire_heap)
+            heapq.heappop(heap)
         return None
 
     def _arm(self, when: datetime, timer: _Timer) -> None:
@@ -726,10 +922,13 @@ class Engine:
         if job is not None and job.timeout_seconds:
             self._arm(since + timedelta(seconds=job.timeout_seconds), _Timer("timeout", run.task_id))
 
-    def _track(self, run: Run) -> None:
+    def _track(self, run: Run, *, early: bool = False) -> None:
         self.active[run.task_id] = run
         self._by_job.setdefault(run.job, set()).add(run.task_id)
-        if run.state == RunState.QUEUED:
+        if run.state == RunState.QUEUED and early:
+            self._early[run.task_id] = None
+            heapq.heappush(self._early_heap, (run.scheduled_at, run.task_id))
+        elif run.state == RunState.QUEUED:
             self.queue[run.task_id] = None
 
     def _replace(self, run: Run) -> None:
@@ -740,6 +939,9 @@ class Engine:
     def _untrack(self, task_id: str) -> None:
         run = self.active.pop(task_id, None)
         self.queue.pop(task_id, None)
+        self._early.pop(task_id, None)
+        self._planned.pop(task_id, None)
+        self._unsure.discard(task_id)
         self.reconciling.discard(task_id)
         if run is not None:
             ids = self._by_job.get(run.job)

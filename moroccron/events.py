@@ -23,7 +23,8 @@ from moroccron.model import JobSpec, Run
 __all__ = [
     "STATE_ACTIONS", "Acknowledge", "Action", "AgentLost", "ClearDependency", "Decline", "DisableJob",
     "Disconnected", "Event", "Hook", "JobPut", "JobRemoved", "Kill", "KillRequested", "Launch", "Loaded",
-    "MarkSuccess", "Notify", "OfferRescinded", "OffersReceived", "Reconcile", "Revive", "RunRequested",
+    "MarkSuccess", "Notify", "OfferRescinded", "OffersReceived", "PrepareLaunch", "Reconcile", "Revive",
+    "RunRequested",
     "SaveDependency", "SaveJobState", "SaveRun", "StatusUpdate", "Subscribed", "Suppress", "Tick",
 ]
 
@@ -148,10 +149,18 @@ Event = (Tick | Loaded | JobPut | JobRemoved | RunRequested | MarkSuccess | Kill
 
 @dataclass(frozen=True, slots=True)
 class SaveRun:
-    """Create or update a run. ``new`` runs must not exist yet: the store refuses duplicates."""
+    """Create or update a run. ``new`` runs must not exist yet: the store refuses duplicates.
+
+    ``after_launch``: the run was stored (QUEUED) in an earlier step and this only records
+    that it was handed to Mesos; the shell writes it after the step's ACCEPTs, not before,
+    so that a second's worth of prepared launches reach the master at once. A new leader
+    reconciles past-due QUEUED runs before it launches anything, which covers a crash
+    between the ACCEPT and this write.
+    """
 
     run: Run
     new: bool = False
+    after_launch: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +220,22 @@ class Launch:
 
 
 @dataclass(frozen=True, slots=True)
+class PrepareLaunch:
+    """A :class:`Launch` of these runs on this offer is planned for their second (``at``).
+
+    Nothing goes to Mesos: the shell builds the ACCEPT now, so that when the engine
+    emits the Launch the call only has to be sent. The runs carry their agent; their
+    ``launched_at`` is set when they are launched.
+    """
+
+    offer_id: str
+    agent_id: str
+    hostname: str
+    at: datetime
+    runs: tuple[Run, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Decline:
     offer_ids: tuple[str, ...]
     refuse_seconds: float
@@ -255,8 +280,8 @@ class Hook:
     kwargs: Mapping[str, Any]
 
 
-Action = (SaveRun | SaveJobState | SaveDependency | ClearDependency | DisableJob | Notify | Launch | Decline
-          | Kill | Acknowledge | Reconcile | Revive | Suppress | Hook)
+Action = (SaveRun | SaveJobState | SaveDependency | ClearDependency | DisableJob | Notify | Launch | PrepareLaunch
+          | Decline | Kill | Acknowledge | Reconcile | Revive | Suppress | Hook)
 
 STATE_ACTIONS = (SaveRun, SaveJobState, SaveDependency, ClearDependency, DisableJob, Notify)
 """Actions the shell commits, in one transaction, before any other action of the step."""

@@ -96,7 +96,8 @@ class Scheduler:
         self.leadership = leadership  # moroccron.ha.Leadership: also keeps the FrameworkID
         self.instance_id = instance_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         plugins.check_packing_strategy(settings.packing)
-        self.engine = Engine(self._pack, offer_horizon=settings.offer_horizon_seconds)
+        self.engine = Engine(self._pack, offer_horizon=settings.offer_horizon_seconds,
+                             prepare_horizon=settings.prepare_seconds)
         self.epoch: int | None = None
         self.local_master: Any = None
         self.client: Any = None
@@ -297,11 +298,24 @@ class Scheduler:
 
         The Mesos calls come before the bookkeeping so that the runs due in a second are
         launched as soon as they are recorded, not after thousands of log lines, metric
-        updates and plugin calls.
+        updates and plugin calls. Launches prepared ahead of their second were recorded
+        (QUEUED) when prepared; that they were launched is written just after the ACCEPT
+        (``SaveRun.after_launch``), once this leader's epoch has been checked.
         """
         if self._fenced:
             return
-        self._commit([a for a in actions if isinstance(a, STATE_ACTIONS)])
+        saves: list[Action] = []
+        after: list[Action] = []
+        after_ids: set[str] = set()
+        for a in actions:
+            if isinstance(a, SaveRun) and (a.after_launch or a.run.task_id in after_ids):
+                after.append(a)  # and any later change of the same run, to keep their order
+                after_ids.add(a.run.task_id)
+            elif isinstance(a, STATE_ACTIONS):
+                saves.append(a)
+        self._commit(saves)
+        if after and not saves:
+            self._retry_db(lambda: self.store.check_epoch(self.epoch))
         if self.adapter is not None and self.client is not None:  # None while loading
             for action in actions:
                 if isinstance(action, (*STATE_ACTIONS, Hook)):
@@ -316,6 +330,7 @@ class Scheduler:
                     # A call that did not reach the master is repaired by reconciliation
                     # (a launch never received comes back TASK_UNKNOWN and is relaunched).
                     log.warning("Mesos call %s failed: %s", type(action).__name__, exc)
+        self._commit(after)
         for action in actions:
             if isinstance(action, SaveRun):
                 _log_run(action.run)
@@ -339,29 +354,37 @@ class Scheduler:
                 states[a.job] = (a.last_scheduled_at, a.next_fire_at)
             else:
                 others.append(a)
+
+        def write() -> None:
+            with self.store.transaction() as tx:
+                self.store.save_runs([r for r, new in runs.values() if new],
+                                     [r for r, new in runs.values() if not new], epoch=self.epoch, tx=tx)
+                if states:
+                    self.store.set_job_states(states, epoch=self.epoch, tx=tx)
+                for a in others:
+                    if isinstance(a, SaveDependency):
+                        self.store.set_dependency_progress(a.child, a.parent, a.task_id, a.at, epoch=self.epoch,
+                                                           tx=tx)
+                    elif isinstance(a, ClearDependency):
+                        self.store.clear_dependency_progress(a.child, epoch=self.epoch, tx=tx)
+                    elif isinstance(a, DisableJob):
+                        self.store.set_disabled(a.job, True, tx=tx)
+                    elif isinstance(a, Notify) and self._worth_telling(a):
+                        job = self.engine.jobs.get(a.job)
+                        if job is not None:
+                            self.store.enqueue_notification(
+                                a.event, a.job, a.run.task_id if a.run else None,
+                                payload_for(job, a.run, a.details), now=self.clock(), epoch=self.epoch, tx=tx)
+                            self.deliverer.wake()
+
+        self._retry_db(write)
+
+    def _retry_db(self, write: Callable[[], None]) -> None:
+        """Run ``write`` until the database takes it; fencing and conflicts are not retried."""
         delay = 0.2
         while True:
             try:
-                with self.store.transaction() as tx:
-                    self.store.save_runs([r for r, new in runs.values() if new],
-                                         [r for r, new in runs.values() if not new], epoch=self.epoch, tx=tx)
-                    if states:
-                        self.store.set_job_states(states, epoch=self.epoch, tx=tx)
-                    for a in others:
-                        if isinstance(a, SaveDependency):
-                            self.store.set_dependency_progress(a.child, a.parent, a.task_id, a.at, epoch=self.epoch,
-                                                               tx=tx)
-                        elif isinstance(a, ClearDependency):
-                            self.store.clear_dependency_progress(a.child, epoch=self.epoch, tx=tx)
-                        elif isinstance(a, DisableJob):
-                            self.store.set_disabled(a.job, True, tx=tx)
-                        elif isinstance(a, Notify) and self._worth_telling(a):
-                            job = self.engine.jobs.get(a.job)
-                            if job is not None:
-                                self.store.enqueue_notification(
-                                    a.event, a.job, a.run.task_id if a.run else None,
-                                    payload_for(job, a.run, a.details), now=self.clock(), epoch=self.epoch, tx=tx)
-                                self.deliverer.wake()
+                write()
                 return
             except (StaleEpoch, Conflict, NotFound):
                 raise

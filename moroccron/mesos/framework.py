@@ -4,13 +4,16 @@ Inbound, it turns the client's callbacks (pymesos vocabulary) into Engine events
 hands them to the shell's event queue; outbound, it turns Engine actions into Mesos
 calls, building FrameworkInfo and TaskInfo JSON in the shapes of mesos.proto.
 
-It holds no scheduling state of its own: the Engine decides, the store remembers.
+It holds no scheduling state of its own: the Engine decides, the store remembers. What
+it keeps is a cache: the ACCEPT bodies of launches the Engine planned ahead of their
+second (PrepareLaunch), so that sending them is all that is left on the second.
 """
 
 from __future__ import annotations
 
 import logging
 import shlex
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -24,6 +27,7 @@ from moroccron.events import (
     Launch,
     OfferRescinded,
     OffersReceived,
+    PrepareLaunch,
     Reconcile,
     Revive,
     StatusUpdate,
@@ -31,6 +35,7 @@ from moroccron.events import (
     Suppress,
 )
 from moroccron.hooks.types import Offer
+from moroccron.mesos.client import encode_accept
 from moroccron.model import JobSpec, Resources, Run
 
 __all__ = ["FrameworkAdapter", "framework_info", "offer_from_json", "status_from_json", "task_info"]
@@ -38,6 +43,8 @@ __all__ = ["FrameworkAdapter", "framework_info", "offer_from_json", "status_from
 log = logging.getLogger("moroccron.mesos.framework")
 
 DEFAULT_FAILOVER_TIMEOUT = 604800.0
+LAUNCH_FILTERS = {"refuse_seconds": 1.0}  # what an ACCEPT leaves unused comes back soon
+PREPARED_TTL = 60.0  # seconds a prepared ACCEPT body is kept if its Launch never comes
 
 
 def framework_info(*, name: str = "moroccron", role: str = "*", principal: str | None = None,
@@ -193,6 +200,8 @@ class FrameworkAdapter:
         self.jobs = jobs
         self.client: Any = None
         self.framework_id: str | None = None
+        # offer id -> (task ids, ACCEPT body, when built): launches prepared ahead of their second
+        self._prepared: dict[str, tuple[tuple[str, ...], bytes, float]] = {}
 
     # -- callbacks (pymesos vocabulary) ---------------------------------------
 
@@ -255,13 +264,21 @@ class FrameworkAdapter:
         """Carry out one Mesos action on the client. Raises what the client raises."""
         c = self.client
         if isinstance(action, Launch):
-            infos = []
-            for run in action.runs:
-                job = self.jobs(run.job)
-                if job is not None:
-                    infos.append(task_info(job, run, action.agent_id))
-            c.launch([action.offer_id], infos, filters={"refuse_seconds": 1.0})
+            prepared = self._prepared.pop(action.offer_id, None)
+            if prepared is not None and prepared[0] == tuple(r.task_id for r in action.runs):
+                c.accept_encoded(prepared[1])
+            else:  # not prepared, or planned with other runs: build it now
+                c.launch([action.offer_id], self._task_infos(action), filters=LAUNCH_FILTERS)
+        elif isinstance(action, PrepareLaunch):
+            now = time.monotonic()
+            for offer_id in [o for o, (_, _, built) in self._prepared.items() if now - built > PREPARED_TTL]:
+                del self._prepared[offer_id]  # planned, then dropped (offer rescinded, job changed)
+            self._prepared[action.offer_id] = (tuple(r.task_id for r in action.runs),
+                                               encode_accept([action.offer_id], self._task_infos(action),
+                                                             LAUNCH_FILTERS), now)
         elif isinstance(action, Decline):
+            for offer_id in action.offer_ids:
+                self._prepared.pop(offer_id, None)
             c.decline(list(action.offer_ids), refuse_seconds=action.refuse_seconds)
         elif isinstance(action, Kill):
             log.info("killing task %s: %s", action.task_id, action.reason)
@@ -276,6 +293,15 @@ class FrameworkAdapter:
             c.suppress()
         else:  # pragma: no cover - the shell only routes Mesos actions here
             raise TypeError(f"not a Mesos action: {action!r}")
+
+
+    def _task_infos(self, action: Launch | PrepareLaunch) -> list[dict[str, Any]]:
+        infos = []
+        for run in action.runs:
+            job = self.jobs(run.job)
+            if job is not None:
+                infos.append(task_info(job, run, action.agent_id))
+        return infos
 
 
 def _master(info: Mapping[str, Any]) -> str:

@@ -1078,6 +1078,12 @@ class Store:
                              .order_by(RunRow.scheduled_at, RunRow.attempt, RunRow.id))
             return [_run_from_row(r) for r in rows]
 
+    def check_epoch(self, epoch: int | None, *, tx: Session | None = None) -> None:
+        """Fencing without a write: raise :class:`StaleEpoch` if ``epoch``'s leadership has
+        ended. The scheduler asks before an ACCEPT whose record is written after it."""
+        with self._tx(tx) as s:
+            self._check_epoch(s, epoch)
+
     def _check_epoch(self, s: Session, epoch: int | None) -> None:
         """Fencing: refuse a write from a leader that has been replaced (see create_run)."""
         if epoch is None:

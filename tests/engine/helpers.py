@@ -35,8 +35,8 @@ def offer(n: int, agent: str = "a1", cpus: float = 8.0, mem: float = 8192.0) -> 
 class Sim:
     """Feeds an Engine; keeps every action; plays a master that offers on demand."""
 
-    def __init__(self, jobs, *, now=T0, last_scheduled=None, runs=(), horizon=2.0, connect=True):
-        self.engine = Engine(lambda t, o, j: first_fit(t, o, j), offer_horizon=horizon)
+    def __init__(self, jobs, *, now=T0, last_scheduled=None, runs=(), horizon=2.0, connect=True, prepare=0.0):
+        self.engine = Engine(lambda t, o, j: first_fit(t, o, j), offer_horizon=horizon, prepare_horizon=prepare)
         self.now = now
         self.actions: list = []
         self.saved: dict[str, object] = {}

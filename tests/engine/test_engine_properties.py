@@ -2,12 +2,16 @@
 
 A fake master answers the engine's calls; the "store" is what the engine asked to
 save. Restarts rebuild a fresh Engine from that store alone, as a new leader would.
+Each property runs twice: with runs created on their second, and with launches
+prepared ahead of it (``prepare_horizon``), where a crash may also lose the records of
+the last step's launches that are written after their ACCEPT.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -53,6 +57,7 @@ ops = st.lists(
         st.tuples(st.just("mark"), st.sampled_from(["manual", "fast"])),
         st.tuples(st.just("disconnect"), st.none()),
         st.tuples(st.just("restart"), st.floats(min_value=0.0, max_value=15.0)),
+        st.tuples(st.just("crash_after_accept"), st.floats(min_value=0.05, max_value=3.0)),
     ),
     min_size=5,
     max_size=60,
@@ -60,7 +65,9 @@ ops = st.lists(
 
 
 class World:
-    def __init__(self):
+    def __init__(self, prepare: float = 0.0):
+        self.prepare = prepare
+        self.recorded_after: list[tuple[str, object]] = []  # (task id, its record before) of the last step
         self.now = T0
         self.store: dict[str, object] = {}
         self.job_state: dict[str, object] = {}
@@ -72,7 +79,7 @@ class World:
         self.engine = self._new_engine()
 
     def _new_engine(self) -> Engine:
-        engine = Engine(lambda t, o, j: first_fit(t, o, j))
+        engine = Engine(lambda t, o, j: first_fit(t, o, j), prepare_horizon=self.prepare)
         runs = tuple(r for r in self.store.values() if not r.state.final)
         last_final = {}
         for r in self.store.values():
@@ -87,11 +94,14 @@ class World:
         return engine
 
     def feed(self, event):
+        self.recorded_after = []
         for action in self.engine.step(self.now, event):
             if isinstance(action, SaveRun):
                 run = action.run
                 if action.new:
                     assert run.task_id not in self.store, f"{run.task_id} created twice"
+                if action.after_launch:
+                    self.recorded_after.append((run.task_id, self.store[run.task_id]))
                 self.store[run.task_id] = run
             elif isinstance(action, SaveDependency):
                 self.progress.setdefault(action.child, {})[action.parent] = (action.task_id, action.at)
@@ -102,7 +112,7 @@ class World:
                     self.job_state[action.job] = action.last_scheduled_at
             elif isinstance(action, Launch):
                 for run in action.runs:
-                    assert self.store[run.task_id].state == RunState.LAUNCHED
+                    assert self.store[run.task_id].state in (RunState.LAUNCHED, RunState.QUEUED)
                     assert run.task_id not in self.launches, f"{run.task_id} launched twice"
                     self.launches.append(run.task_id)
                     self.master[run.task_id] = "TASK_STAGING"
@@ -116,15 +126,21 @@ class World:
                     state = self.master.get(task_id, "TASK_UNKNOWN")
                     self.pending_status.append(StatusUpdate(task_id, state, "a1", reason="REASON_RECONCILIATION"))
 
+    def lose_records_after_accept(self):
+        """The leader died after the last step's ACCEPT, before writing that it launched."""
+        for task_id, before in self.recorded_after:
+            self.store[task_id] = before
+
     def deliver(self):
         while self.pending_status:
             self.feed(self.pending_status.pop(0))
 
 
+@pytest.mark.parametrize("prepare", [0.0, 1.5], ids=["on-the-second", "prepared-ahead"])
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ops)
-def test_never_launched_twice_and_no_due_run_dropped(operations):
-    w = World()
+@given(operations=ops)
+def test_never_launched_twice_and_no_due_run_dropped(prepare, operations):
+    w = World(prepare)
     for op, arg in operations:
         if op == "tick":
             w.now += timedelta(seconds=arg)
@@ -150,6 +166,12 @@ def test_never_launched_twice_and_no_due_run_dropped(operations):
             w.feed(Subscribed("fw"))
         elif op == "restart":
             w.now += timedelta(seconds=arg)
+            w._new_engine()
+        elif op == "crash_after_accept":  # a tick's launches reach the master, their records do not
+            w.now += timedelta(seconds=arg)
+            w.feed(Tick())
+            w.lose_records_after_accept()
+            w.now += timedelta(seconds=1)
             w._new_engine()
         w.deliver()
 

@@ -358,12 +358,12 @@ def _field_errors(exc: ValidationError) -> dict[str, str]:
     return out
 
 
-@router.get("/jobs/new")
+@router.get("/new-job")
 def new_job_page(request: Request) -> HTMLResponse:
     return Page(request).render("form.html", values=_form_values(None), errors={}, editing=None)
 
 
-@router.post("/jobs/new", response_model=None)
+@router.post("/new-job", response_model=None)
 async def create_job(request: Request) -> Response:
     page = Page(request)
     form = await page.form()

@@ -85,7 +85,7 @@ def log_in(browser, url: str, user: str, password: str):
 
 
 def create_job(page, url: str, **fields: str) -> None:
-    page.goto(f"{url}/jobs/new")
+    page.goto(f"{url}/new-job")
     for name, value in fields.items():
         page.fill(f"#f-{name}", value)
     page.click("button.primary")

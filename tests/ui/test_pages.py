@@ -34,9 +34,9 @@ def client(store):
 
 
 def test_create_a_job_through_the_form(client, store):
-    page = client.get("/jobs/new")
+    page = client.get("/new-job")
     assert page.status_code == 200
-    r = client.post("/jobs/new", data={**FORM, "csrf": csrf_of(page.text)}, follow_redirects=False)
+    r = client.post("/new-job", data={**FORM, "csrf": csrf_of(page.text)}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/jobs/nightly")
     job = store.get_job("nightly")
     assert job.command == "echo hi" and job.schedule == "0 3 * * *"
@@ -45,8 +45,8 @@ def test_create_a_job_through_the_form(client, store):
 
 
 def test_a_bad_cron_expression_is_shown_next_to_the_schedule_field(client, store):
-    page = client.get("/jobs/new")
-    r = client.post("/jobs/new", data={**FORM, "schedule": "61 * * * *", "cpus": "lots",
+    page = client.get("/new-job")
+    r = client.post("/new-job", data={**FORM, "schedule": "61 * * * *", "cpus": "lots",
                                        "csrf": csrf_of(page.text)})
     assert r.status_code == 422
     errors = errors_of(r.text)
@@ -57,9 +57,9 @@ def test_a_bad_cron_expression_is_shown_next_to_the_schedule_field(client, store
 
 
 def test_forms_without_the_csrf_token_are_refused(client, store):
-    client.get("/jobs/new")
-    assert client.post("/jobs/new", data=FORM).status_code == 403
-    assert client.post("/jobs/new", data={**FORM, "csrf": "forged"}).status_code == 403
+    client.get("/new-job")
+    assert client.post("/new-job", data=FORM).status_code == 403
+    assert client.post("/new-job", data={**FORM, "csrf": "forged"}).status_code == 403
     assert store.list_jobs()[1] == 0
 
 
@@ -166,8 +166,8 @@ def test_a_forged_session_cookie_is_no_session(secured):
 
 
 def test_labels_are_edited_in_the_form_and_filter_the_list(client, store):
-    page = client.get("/jobs/new")
-    r = client.post("/jobs/new", data={**FORM, "labels": "team=data, tier=2", "csrf": csrf_of(page.text)},
+    page = client.get("/new-job")
+    r = client.post("/new-job", data={**FORM, "labels": "team=data, tier=2", "csrf": csrf_of(page.text)},
                     follow_redirects=False)
     assert r.status_code == 303
     assert dict(store.get_job("nightly").labels) == {"team": "data", "tier": "2"}
@@ -175,7 +175,7 @@ def test_labels_are_edited_in_the_form_and_filter_the_list(client, store):
     found = client.get("/jobs?label=team%3Ddata").text
     assert found.count("<tr data-job=") == 1 and 'data-job="nightly"' in found and "team=data" in found
     assert "a label filter is KEY=VALUE" in client.get("/jobs?label=nonsense").text
-    bad = client.post("/jobs/new", data={**FORM, "name": "x2", "labels": "oops", "csrf": csrf_of(page.text)})
+    bad = client.post("/new-job", data={**FORM, "name": "x2", "labels": "oops", "csrf": csrf_of(page.text)})
     assert bad.status_code == 422 and "KEY=VALUE" in errors_of(bad.text)["labels"]
 
 
@@ -299,3 +299,10 @@ def test_a_session_expires():
     assert sessions.principal(cookie, now=1001.0).role == "admin"
     assert sessions.principal(cookie, now=1000.0 + SESSION_SECONDS + 1) is None
     assert Sessions("other key").principal(cookie, now=1001.0) is None, "signed with the key"
+
+
+def test_a_job_named_new_has_its_own_page(client, store):
+    # The form lives at /new-job: job names cannot start with '-', and /jobs/<name> is always the job.
+    store.put_job(Job(name="new", command="echo new-job-command", schedule="0 4 * * *"))
+    page = client.get("/jobs/new")
+    assert page.status_code == 200 and "echo new-job-command" in page.text

@@ -982,13 +982,15 @@ class Store:
             rows = s.scalars(select(RunRow).join(ranked, ranked.c.id == RunRow.id).where(ranked.c.rank == 1))
             return {r.job: _run_from_row(r) for r in rows}
 
-    def job_overview(self, names: Sequence[str], *, tx: Session | None = None,
+    def job_overview(self, names: Sequence[str], *, now: datetime | None = None, tx: Session | None = None,
                      ) -> dict[str, tuple[datetime | None, Run | None]]:
-        """For a page of jobs: ``{name: (next fire time, newest run of any state)}``.
+        """For a page of jobs: ``{name: (next run's time, newest run that was due)}``.
 
-        Two indexed queries for just these jobs, whatever the number of jobs stored: what
-        a list page of the UI needs next to each job.
+        A run prepared ahead of its second (QUEUED, scheduled after ``now``) is the next
+        run, not the last one. Three indexed queries for just these jobs, whatever the
+        number of jobs stored: what a list page of the UI needs next to each job.
         """
+        now = now or datetime.now(UTC)
         out: dict[str, tuple[datetime | None, Run | None]] = {n: (None, None) for n in names}
         if not names:
             return out
@@ -999,10 +1001,16 @@ class Store:
             for job_id, nxt in s.execute(select(JobStateRow.job_id, JobStateRow.next_fire_at)
                                          .where(JobStateRow.job_id.in_(list(ids)))):
                 out[ids[job_id]] = (nxt, None)
+            early = (RunRow.state == RunState.QUEUED.value) & (RunRow.scheduled_at > now)
+            for job_id, at in s.execute(select(RunRow.job_id, func.min(RunRow.scheduled_at))
+                                        .where(RunRow.job_id.in_(list(ids)), early).group_by(RunRow.job_id)):
+                at = _aware("scheduled_at", at)
+                nxt = out[ids[job_id]][0]
+                out[ids[job_id]] = (at if nxt is None or at < nxt else nxt, None)
             rank = func.row_number().over(
                 partition_by=RunRow.job_id, order_by=(RunRow.scheduled_at.desc(), RunRow.attempt.desc())
             ).label("rank")
-            ranked = select(RunRow.id, rank).where(RunRow.job_id.in_(list(ids))).subquery()
+            ranked = select(RunRow.id, rank).where(RunRow.job_id.in_(list(ids)), ~early).subquery()
             for row in s.scalars(select(RunRow).join(ranked, ranked.c.id == RunRow.id).where(ranked.c.rank == 1)):
                 out[row.job] = (out[row.job][0], _run_from_row(row))
         return out

@@ -248,3 +248,26 @@ def test_save_runs_creates_and_updates_in_bulk_with_the_same_guarantees(store: S
     store.take_leadership("two", "h2")
     with pytest.raises(StaleEpoch):
         store.save_runs([run("a", 20)], [], epoch=epoch)
+
+
+def test_check_epoch_fences_without_writing(store: Store) -> None:
+    old = store.take_leadership("one", "10.0.0.1:4400")
+    store.check_epoch(old)
+    new = store.take_leadership("two", "10.0.0.2:4400")
+    with pytest.raises(StaleEpoch, match=f"epoch {old} has ended"):
+        store.check_epoch(old)
+    store.check_epoch(new)
+    store.check_epoch(None)
+
+
+def test_job_overview_shows_a_run_prepared_ahead_as_next_not_last(store: Store) -> None:
+    done = store.create_run(run("a", 0, state=RunState.SUCCEEDED, launched_at=T0, finished_at=T0))
+    store.create_run(run("a", 5))  # QUEUED, due at T0+5 min: prepared ahead of its second
+    store.set_job_states({"a": (T0 + timedelta(minutes=5), T0 + timedelta(minutes=10))})
+    now = T0 + timedelta(minutes=5) - timedelta(seconds=1)
+    nxt, last = store.job_overview(["a", "b"], now=now)["a"]
+    assert nxt == T0 + timedelta(minutes=5) and last is not None and last.id == done.id
+    assert store.job_overview(["b"], now=now)["b"] == (None, None)
+    # once due, the queued run is the newest run that was due, and the next is the schedule's
+    nxt, last = store.job_overview(["a"], now=T0 + timedelta(minutes=5))["a"]
+    assert nxt == T0 + timedelta(minutes=10) and last is not None and last.state == RunState.QUEUED

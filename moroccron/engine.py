@@ -229,6 +229,16 @@ class Engine:
             candidates.append(oldest + timedelta(seconds=OFFER_HOLD_MAX))
         return min(candidates) if candidates else None
 
+    @property
+    def prepared(self) -> int:
+        """Runs created ahead of their second, not yet due."""
+        return len(self._early)
+
+    @property
+    def held_offers(self) -> int:
+        """Offers held: free ones and those planned for prepared runs."""
+        return len(self.offers) + len(self._plans)
+
     def runs_of(self, job: str) -> list[Run]:
         return [self.active[t] for t in self._by_job.get(job, ())]
 

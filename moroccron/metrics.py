@@ -60,6 +60,7 @@ DURATION_BUCKETS: tuple[float, ...] = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120
 STATUS_GAUGES: tuple[tuple[str, str, str], ...] = (
     ("moroccron_queue_length", "queue", "Runs that are due and wait for a Mesos offer that fits."),
     ("moroccron_offers_held", "offers_held", "Mesos offers this scheduler holds (not yet used or declined)."),
+    ("moroccron_runs_prepared", "prepared", "Runs created and placed ahead of their second, not yet due."),
     ("moroccron_tasks_running", "tasks_running", "Runs whose Mesos task is launched, starting or running."),
     ("moroccron_leader", "leader", "1 if this instance is the leading scheduler, else 0."),
     ("moroccron_connected", "connected", "1 if this instance is subscribed to a Mesos master, else 0."),

@@ -146,6 +146,17 @@ def test_steady_state_and_standbys(cluster, store):
     wait_for(lambda: len(store.list_runs("every-all", states=[RunState.SUCCEEDED])[0]) >= 3, 30,
              what="runs under the first leader")
     check_history(cluster, store)
+    assert_both_launch_paths(store, after_failover=False)
+
+
+def assert_both_launch_paths(store: Store, *, after_failover: bool) -> None:
+    """The harness covers runs prepared ahead of their second (created before it) and,
+    once a leader has taken over, runs decided on it (the missed ones it catches up)."""
+    runs, _ = store.list_runs(limit=100_000)
+    launched = [r for r in runs if r.launched_at is not None and r.queued_at is not None]
+    assert any(r.queued_at < r.scheduled_at for r in launched), "no run was prepared ahead"
+    if after_failover:
+        assert any(r.queued_at >= r.scheduled_at for r in launched), "every run was prepared ahead"
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
@@ -159,6 +170,7 @@ def test_sigkill_of_the_leader(cluster, store, round_):
     assert took < SESSION_TIMEOUT + 10
     time.sleep(3)
     check_history(cluster, store)
+    assert_both_launch_paths(store, after_failover=True)
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))

@@ -646,14 +646,17 @@ class Store:
                 select(JobRow.id, _SPEC_TEXT).where(JobRow.updated_at >= since).order_by(JobRow.name)).all()
         return [self._spec(r.id, r.spec_text) for r in rows]
 
-    def parent_map(self, names: Iterable[str], *, tx: Session | None = None) -> dict[str, tuple[str, ...]]:
-        """``name -> parents`` for each of ``names`` that is a stored job (no spec decoding)."""
+    def parent_map(self, names: Iterable[str] | None = None, *,
+                   tx: Session | None = None) -> dict[str, tuple[str, ...]]:
+        """``name -> parents`` for each of ``names`` that is a stored job, or for every job
+        (``names=None``): the dependency graph without decoding a single spec."""
         out: dict[str, list[str]] = {}
+        query = select(JobRow.name, JobParentRow.parent).outerjoin(JobParentRow, JobParentRow.job_id == JobRow.id)
         with self._tx(tx, readonly=True) as s:
-            for chunk in _chunks(sorted(set(names)), _CHUNK):
-                rows = s.execute(select(JobRow.name, JobParentRow.parent)
-                                 .outerjoin(JobParentRow, JobParentRow.job_id == JobRow.id)
-                                 .where(JobRow.name.in_(chunk)))
+            conn = s.connection()
+            chunks = [None] if names is None else _chunks(sorted(set(names)), _CHUNK)
+            for chunk in chunks:
+                rows = conn.execute(query if chunk is None else query.where(JobRow.name.in_(chunk)))
                 for name, parent in rows:
                     parents = out.setdefault(name, [])
                     if parent is not None:

@@ -495,15 +495,15 @@ def graph_page(request: Request) -> HTMLResponse:
     page = Page(request)
     ctx = page.ctx
     root = request.query_params.get("job") or None
-    jobs = ctx.store.all_jobs()
-    graph = DependencyGraph.from_jobs(jobs)
+    parents = ctx.store.parent_map()  # names and edges only: no spec decoded
+    graph = DependencyGraph(parents)
     if root is not None:
         if root not in graph:
             raise NotFound(f"job {root!r} not found")
         names = {root, *graph.descendants(root)}
         note = f"{root} and the {len(names) - 1} jobs that depend on it"
     else:
-        names = {j.name for j in jobs if j.parents or graph.children(j.name)}
+        names = {n for n in parents if parents[n] or graph.children(n)}
         note = f"{len(names)} jobs with dependencies (jobs that stand alone are left out)"
     truncated = len(names) > GRAPH_LIMIT
     if truncated:

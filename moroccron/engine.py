@@ -474,22 +474,27 @@ class Engine:
     # and recorded (QUEUED) beforehand, placed on a held offer, and its ACCEPT built; on
     # its second the engine only stamps ``launched_at`` and emits the Launch, and the
     # shell sends it before recording it. Only the simple case is prepared: an enabled
-    # job with no run in flight, due exactly once since it last fired. Anything else
-    # (catch-up, concurrency policies, retries, dependencies) is decided on the second.
+    # job with no run in flight or retry pending, due exactly once since it last fired.
+    # Anything else (catch-up, concurrency policies, retries) is decided on the second.
 
     def _prepare(self, now: datetime, out: list[Action]) -> None:
         if not self.prepare_horizon:
             return
         until = now + self.prepare_horizon
+        retrying: set[str] | None = None
         while self._fire_heap and self._fire_heap[0][0] <= until:
             at, name = heapq.heappop(self._fire_heap)
             if self.next_fire.get(name) != at:
                 continue
+            if retrying is None:
+                retrying = {r.job for r in self._retries.values()}
             job = self.jobs[name]
             sched = self._schedules.get(name)
             last = self.last_scheduled.get(name)
+            # A run of its own (in flight, or a retry pending) could make a prepared run
+            # change what the job's concurrency policy decides: not prepared.
             if (at <= now or sched is None or job.disabled or last is None or self._by_job.get(name)
-                    or sched.times_between(last, at, 2) != [at]):
+                    or name in retrying or sched.times_between(last, at, 2) != [at]):
                 heapq.heappush(self._soon_heap, (at, name))  # decided on its second
                 continue
             self._materialise(now, job, at, RunTrigger.SCHEDULE, out, early=True)

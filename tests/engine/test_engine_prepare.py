@@ -173,3 +173,16 @@ def test_job_rescheduled_off_the_prepared_second_does_not_run_then():
     sim.advance(5)  # :15
     sim.give_offers()
     assert sim.launched == [task_id_for("a", T0 + timedelta(seconds=15), 0)]
+
+
+def test_job_with_a_retry_pending_is_decided_on_its_second():
+    sim = Sim([Job(name="a", command="x", schedule=every(10), retries=1, retry_delay_seconds=9.5)], prepare=1.5)
+    sim.advance(0.5)
+    sim.advance(9.5)  # :10
+    sim.give_offers()
+    first = sim.launched[0]
+    sim.status(first, "TASK_FAILED", exit_status=1)  # retry due at :19.5
+    sim.advance(8.6)  # :18.6: the :20 run is within the horizon, but a retry is pending
+    assert task_id_for("a", T0 + timedelta(seconds=20), 0) not in sim.saved
+    assert not sim.of(PrepareLaunch)
+

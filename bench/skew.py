@@ -1,10 +1,11 @@
 """Launch skew: N jobs due in the same second, end to end.
 
 moroccron: the scheduler (engine, SQLite store, Mesos client) against the local Mesos
-master over HTTP on loopback, N jobs with the same cron line due a few seconds after
-start. The skew of a run is from its scheduled second to the moment the HTTP request
-with the ACCEPT carrying its task reached the master (stamped as the request arrives,
-before the master does anything with it). The master places the tasks but starts no
+master, in a process of its own, over HTTP on loopback (20 agents of 64 cpus), N jobs
+with the same cron line due a few seconds after start. The skew of a run is from its
+scheduled second to the moment the HTTP request with the ACCEPT carrying its task
+reached the master (stamped as the request arrives, before the master does anything
+with it). The master places the tasks but starts no
 processes, so what is measured is the framework, not the machine running N commands.
 
 Also shown: the engine alone (the decision, packing included, no I/O).
@@ -17,6 +18,8 @@ Run alone: ``.venv/bin/python bench/skew.py [--quick]``.
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -27,7 +30,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import latency_row, print_table  # noqa: E402
+import requests  # noqa: E402
+
+from bench.common import free_port, latency_row, print_table  # noqa: E402
 
 LEAD = 8.0  # seconds from start to the due second: time to load and subscribe
 
@@ -40,44 +45,97 @@ def _cron(due: datetime) -> str:
     return f"{due.second} {due.minute} {due.hour} * * *"
 
 
-def moroccron_end_to_end(n: int) -> list[float]:
+def _start_master(work: Path, cpus: float, mem: float) -> tuple[subprocess.Popen[bytes], str]:
+    """The local Mesos master in a process of its own, as a real master would be (and not
+    sharing the scheduler's interpreter lock while it takes ten thousand tasks in)."""
+    port = free_port()
+    log = open(work / "master.log", "ab")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen([sys.executable, "-m", "moroccron.cli", "local-mesos", "--bind", f"127.0.0.1:{port}",
+                             "--agents", "20", "--agent-cpus", f"{cpus:g}", "--agent-mem", f"{mem:g}",
+                             "--work-dir", str(work / "mesos"), "--heartbeat-interval", "1",
+                             "--offer-interval", "0.2", "--no-run-tasks", "--log-level", "WARNING"],
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    address = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            requests.get(f"http://{address}/__local__/agents", timeout=1).raise_for_status()
+            return proc, address
+        except requests.RequestException:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the local master did not start; see {work / 'master.log'}") from None
+            time.sleep(0.1)
+
+
+SHAPES = {
+    # 20 agents of 64 cpus / ~20 GB: 10,000 tasks of 0.1 cpu / 32 MB fill 16 of them, so
+    # they go out as 16 ACCEPTs (one per agent's offer), side by side.
+    "16 offers": (64.0, 20_000.0),
+    # agents big enough for every task: one ACCEPT carries them all
+    "1 offer": (10_000.0, 10_000_000.0),
+}
+
+
+def moroccron_end_to_end(n: int, shape: str) -> tuple[list[float], list[float]]:
+    """Per task: (due -> its ACCEPT read by the master, due -> its ACCEPT's POST begun)."""
     from moroccron import Job
     from moroccron.config import Settings
     from moroccron.hooks.manager import PluginManager
-    from moroccron.mesos.local import AgentSpec, LocalMaster
+    from moroccron.mesos.client import MesosSchedulerClient
     from moroccron.service import Scheduler
     from moroccron.store import Store
 
+    # When each ACCEPT leaves moroccron: the client's call, wrapped for this run only.
+    sent: list[tuple[float, int]] = []
+    real_call = MesosSchedulerClient._call
+
+    def timed_call(self: Any, call_type: str, *args: Any, **kwargs: Any) -> None:
+        if call_type == "ACCEPT":
+            body = kwargs.get("encoded") or b""
+            sent.append((time.time(), body.count(b'"task_id"')))
+        return real_call(self, call_type, *args, **kwargs)
+
     with tempfile.TemporaryDirectory(prefix="mcr-bench-skew-") as tmp:
-        agents = [AgentSpec(id=f"agent-{i}", hostname=f"agent{i}", cpus=10_000.0, mem=10_000_000.0)
-                  for i in range(20)]
-        master = LocalMaster(port=0, agents=agents, work_dir=Path(tmp) / "mesos", heartbeat_interval=1.0,
-                             offer_interval=0.2, run_tasks=False).start()
+        master, address = _start_master(Path(tmp), *SHAPES[shape])
+        MesosSchedulerClient._call = timed_call  # type: ignore[method-assign]
+
+        def accepted() -> list[dict[str, Any]]:
+            return list(requests.get(f"http://{address}/__local__/accepted-calls", timeout=30).json())
+
         store = Store(f"sqlite:///{tmp}/skew.db")
         store.ensure_schema()
         due = _due()
         store.apply_jobs([Job(name=f"job-{i:05d}", command="true", schedule=_cron(due), catchup="none")
                           for i in range(n)])
-        settings = Settings(db=f"sqlite:///{tmp}/skew.db", master=master.address, job_poll_seconds=0,
+        settings = Settings(db=f"sqlite:///{tmp}/skew.db", master=address, job_poll_seconds=0,
                             prune_interval_seconds=0, log_level="WARNING")
         plugins = PluginManager(load_entrypoints=False)
-        scheduler = Scheduler(settings, store, plugins, master=master.address)
+        scheduler = Scheduler(settings, store, plugins, master=address)
         try:
             scheduler.start()
             deadline = time.monotonic() + LEAD + 120
-            while sum(len(c["launched"]) for c in master.accepted_calls) < n:
+            while True:
+                calls = accepted()
+                got = sum(len(c["launched"]) for c in calls)
+                if got >= n:
+                    break
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"only {sum(len(c['launched']) for c in master.accepted_calls)} of {n} "
-                                       "tasks reached the master")
-                time.sleep(0.05)
+                    raise RuntimeError(f"only {got} of {n} tasks reached the master")
+                time.sleep(0.2)
             if datetime.now(UTC) < due:
                 raise RuntimeError("launched before the due second")
-            skews = [c["received"] - due.timestamp() for c in master.accepted_calls for _ in c["launched"]]
+            skews = [c["received"] - due.timestamp() for c in calls for _ in c["launched"]]
             _check_recorded(store, n, due, deadline)
-            return skews
+            left = [t - due.timestamp() for t, tasks in sent for _ in range(tasks)]
+            return skews, left
         finally:
+            MesosSchedulerClient._call = real_call  # type: ignore[method-assign]
             scheduler.stop()
-            master.stop()
+            master.send_signal(signal.SIGTERM)
+            try:
+                master.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                master.kill()
             store.close()
 
 
@@ -157,8 +215,11 @@ def main(quick: bool = False) -> list[tuple[str, ...]]:
     rows = []
     for n in ((1000,) if quick else (1000, 10_000)):
         name = f"launch skew, {n} jobs due in one second"
-        rows.append(latency_row(name, "moroccron, due -> ACCEPT at the master (HTTP)", moroccron_end_to_end(n),
-                                extra="target p99 < 100 ms at 10,000" if n == 10_000 else ""))
+        for shape in SHAPES:
+            arrived, left = moroccron_end_to_end(n, shape)
+            rows.append(latency_row(name, f"moroccron, due -> ACCEPT read by the master, {shape}", arrived,
+                                    extra="target p99 < 100 ms at 10,000" if n == 10_000 else ""))
+            rows.append(latency_row(name, f"moroccron, due -> ACCEPT sent, {shape}", left))
         rows.append(latency_row(name, "moroccron engine alone, on the second, not prepared", engine_only(n, 0.0)))
         rows.append(latency_row(name, "moroccron engine alone, on the second, prepared", engine_only(n, 1.5),
                                 extra=f"{ENGINE_AHEAD[(n, 1.5)] * 1000:.0f} ms of work 1.4 s ahead"))

@@ -40,6 +40,7 @@ How it works
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import contextlib
 import copy
 import json
@@ -67,6 +68,7 @@ log = logging.getLogger("moroccron.mesos.client")
 API_PATH = "/api/v1/scheduler"
 STREAM_ID_HEADER = "Mesos-Stream-Id"
 MAX_REDIRECTS = 5
+ACCEPT_PARALLEL = 32  # ACCEPTs in flight at once (accept_encoded_many)
 
 __all__ = [
     "MesosCallError",
@@ -371,11 +373,11 @@ class MesosSchedulerClient:
 
         self._own_session = session is None
         self._session = session or requests.Session()
-        self._stream_session = requests.Session()
-        self._stream_session.verify = self._session.verify
-        self._stream_session.cert = self._session.cert
-        self._stream_session.proxies = dict(self._session.proxies)
-        self._stream_session.trust_env = self._session.trust_env
+        self._stream_session = self._new_session()
+        # ACCEPTs sent side by side (accept_encoded_many): a pool of threads, a session each
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pool_sessions: list[requests.Session] = []
+        self._local = threading.local()
 
         self._lock = threading.Lock()  # guards the fields below
         self._call_lock = threading.Lock()  # serialises calls on self._session
@@ -467,8 +469,14 @@ class MesosSchedulerClient:
             thread.join(timeout)
         self._connected.clear()
         self._detector.close()
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
         if not self.running:
             self._stream_session.close()
+            for pooled in self._pool_sessions:
+                pooled.close()
             if self._own_session:
                 self._session.close()
 
@@ -776,10 +784,30 @@ class MesosSchedulerClient:
 
     # ------------------------------------------------------------------ calls
 
-    def _call(self, call_type: str, body: Mapping[str, Any] | None = None, *, encoded: bytes | None = None) -> None:
+    def _new_session(self) -> requests.Session:
+        """A session with the same TLS and proxy settings as the one calls are made on."""
+        session = requests.Session()
+        session.verify = self._session.verify
+        session.cert = self._session.cert
+        session.proxies = dict(self._session.proxies)
+        session.trust_env = self._session.trust_env
+        return session
+
+    def _thread_session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = self._new_session()
+            with self._lock:
+                self._pool_sessions.append(session)
+        return session
+
+    def _call(self, call_type: str, body: Mapping[str, Any] | None = None, *, encoded: bytes | None = None,
+              session: requests.Session | None = None) -> None:
         """POST one call; raise :class:`MesosCallError` unless the master answers 2xx.
 
         ``encoded``: the call's body already as JSON (see :func:`encode_accept`).
+        ``session``: a session of the calling thread's own; calls on the shared
+        session are made one at a time.
         """
         framework_id = self._framework_id
         if not self._connected.is_set() or not framework_id:
@@ -791,7 +819,7 @@ class MesosSchedulerClient:
             if body is not None:
                 call[call_type.lower()] = body
             data = json.dumps(call).encode("utf-8")
-        with self._call_lock:
+        with self._call_lock if session is None else contextlib.nullcontext():
             with self._lock:
                 scheme, master, stream_id = self._scheme, self._master, self._stream_id
             headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -800,7 +828,7 @@ class MesosSchedulerClient:
             for _hop in range(MAX_REDIRECTS + 1):
                 url = f"{scheme}://{master}{API_PATH}"
                 try:
-                    response = self._session.post(
+                    response = (session or self._session).post(
                         url,
                         data=data,
                         headers=headers,
@@ -847,6 +875,37 @@ class MesosSchedulerClient:
     def accept_encoded(self, encoded: bytes) -> None:
         """ACCEPT with a body built beforehand by :func:`encode_accept`."""
         self._call("ACCEPT", encoded=encoded)
+
+    def accept_encoded_many(self, bodies: Sequence[bytes]) -> list[BaseException | None]:
+        """Several ACCEPTs (of different offers) at once, each on its own connection.
+
+        Sent one after the other, the ACCEPT for the last of sixteen offers waits for the
+        master to have answered the fifteen before it; side by side, they all leave on
+        the second. Returns, per body, the error of its call (None: accepted).
+        """
+        if len(bodies) == 1:
+            try:
+                self.accept_encoded(bodies[0])
+                return [None]
+            except Exception as exc:  # noqa: BLE001 - reported per call, like the others
+                return [exc]
+        with self._lock:
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=ACCEPT_PARALLEL,
+                                                                   thread_name_prefix="mesos-accept")
+            pool = self._pool
+
+        def send(body: bytes) -> None:
+            self._call("ACCEPT", encoded=body, session=self._thread_session())
+
+        futures = [pool.submit(send, body) for body in bodies]
+        out: list[BaseException | None] = []
+        for future in futures:
+            try:
+                out.append(future.exception())
+            except concurrent.futures.CancelledError as exc:  # the client stopped meanwhile
+                out.append(exc)
+        return out
 
     def launch(
         self,

@@ -264,11 +264,8 @@ class FrameworkAdapter:
         """Carry out one Mesos action on the client. Raises what the client raises."""
         c = self.client
         if isinstance(action, Launch):
-            prepared = self._prepared.pop(action.offer_id, None)
-            if prepared is not None and prepared[0] == tuple(r.task_id for r in action.runs):
-                c.accept_encoded(prepared[1])
-            else:  # not prepared, or planned with other runs: build it now
-                c.launch([action.offer_id], self._task_infos(action), filters=LAUNCH_FILTERS)
+            for _, exc in self.launch_all([action]):
+                raise exc
         elif isinstance(action, PrepareLaunch):
             now = time.monotonic()
             for offer_id in [o for o, (_, _, built) in self._prepared.items() if now - built > PREPARED_TTL]:
@@ -294,6 +291,21 @@ class FrameworkAdapter:
         else:  # pragma: no cover - the shell only routes Mesos actions here
             raise TypeError(f"not a Mesos action: {action!r}")
 
+
+    def launch_all(self, launches: Sequence[Launch]) -> list[tuple[Launch, BaseException]]:
+        """ACCEPT every offer of ``launches`` at once; return the launches whose call failed.
+
+        A launch prepared ahead (PrepareLaunch, same runs) sends the body built then.
+        """
+        bodies = []
+        for action in launches:
+            prepared = self._prepared.pop(action.offer_id, None)
+            if prepared is not None and prepared[0] == tuple(r.task_id for r in action.runs):
+                bodies.append(prepared[1])
+            else:  # not prepared, or planned with other runs: build it now
+                bodies.append(encode_accept([action.offer_id], self._task_infos(action), LAUNCH_FILTERS))
+        errors = self.client.accept_encoded_many(bodies)
+        return [(action, exc) for action, exc in zip(launches, errors, strict=True) if exc is not None]
 
     def _task_infos(self, action: Launch | PrepareLaunch) -> list[dict[str, Any]]:
         infos = []

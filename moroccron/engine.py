@@ -49,6 +49,7 @@ from moroccron.events import (
     Kill,
     KillRequested,
     Launch,
+    Launched,
     Loaded,
     MarkSuccess,
     Notify,
@@ -555,16 +556,15 @@ class Engine:
                 object.__setattr__(run, "launched_at", now)  # private to the plan until now
                 self._replace(run)
                 launched.append(run)
-                out.append(SaveRun(run, after_launch=True))
                 self._arm_timeout(run, now)
             if not launched:
                 self.offers[offer_id] = (plan.offer, plan.received)
                 continue
             offer = plan.offer
-            out.append(Launch(offer_id, offer.agent_id, offer.hostname, tuple(launched)))
-            out.append(Hook("moroccron_offer_matched", {"offer": offer, "runs": tuple(launched)}))
-            for run in launched:
-                out.append(Hook("moroccron_task_launched", {"job": self.jobs[run.job], "run": run}))
+            runs = tuple(launched)
+            out.append(Launch(offer_id, offer.agent_id, offer.hostname, runs))
+            out.append(Launched(runs))  # recorded, and each run's hook called, after the ACCEPT
+            out.append(Hook("moroccron_offer_matched", {"offer": offer, "runs": runs}))
 
     def _drop_plan(self, offer_id: str, *, keep_offer: bool) -> None:
         """Undo a plan: its runs are placed again (or launched from the queue on their second)."""

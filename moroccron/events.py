@@ -22,7 +22,7 @@ from moroccron.model import JobSpec, Run
 
 __all__ = [
     "STATE_ACTIONS", "Acknowledge", "Action", "AgentLost", "ClearDependency", "Decline", "DisableJob",
-    "Disconnected", "Event", "Hook", "JobPut", "JobRemoved", "Kill", "KillRequested", "Launch", "Loaded",
+    "Disconnected", "Event", "Hook", "JobPut", "JobRemoved", "Kill", "KillRequested", "Launch", "Launched", "Loaded",
     "MarkSuccess", "Notify", "OfferRescinded", "OffersReceived", "PrepareLaunch", "Reconcile", "Revive",
     "RunRequested",
     "SaveDependency", "SaveJobState", "SaveRun", "StatusUpdate", "Subscribed", "Suppress", "Tick",
@@ -149,18 +149,10 @@ Event = (Tick | Loaded | JobPut | JobRemoved | RunRequested | MarkSuccess | Kill
 
 @dataclass(frozen=True, slots=True)
 class SaveRun:
-    """Create or update a run. ``new`` runs must not exist yet: the store refuses duplicates.
-
-    ``after_launch``: the run was stored (QUEUED) in an earlier step and this only records
-    that it was handed to Mesos; the shell writes it after the step's ACCEPTs, not before,
-    so that a second's worth of prepared launches reach the master at once. A new leader
-    reconciles past-due QUEUED runs before it launches anything, which covers a crash
-    between the ACCEPT and this write.
-    """
+    """Create or update a run. ``new`` runs must not exist yet: the store refuses duplicates."""
 
     run: Run
     new: bool = False
-    after_launch: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +208,21 @@ class Launch:
     offer_id: str
     agent_id: str
     hostname: str
+    runs: tuple[Run, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Launched:
+    """The runs of a prepared :class:`Launch`, now LAUNCHED: record each, and call
+    ``moroccron_task_launched`` for each.
+
+    Unlike :class:`SaveRun`, the shell writes them *after* the step's ACCEPTs, so that a
+    second's worth of prepared launches reach the master at once; and one action per
+    offer, instead of a save and a hook per run, keeps the step on the second short. The
+    runs were stored (QUEUED) when prepared. A new leader reconciles past-due QUEUED runs
+    before it launches anything, which covers a crash between the ACCEPT and this write.
+    """
+
     runs: tuple[Run, ...]
 
 
@@ -280,8 +287,8 @@ class Hook:
     kwargs: Mapping[str, Any]
 
 
-Action = (SaveRun | SaveJobState | SaveDependency | ClearDependency | DisableJob | Notify | Launch | PrepareLaunch
-          | Decline | Kill | Acknowledge | Reconcile | Revive | Suppress | Hook)
+Action = (SaveRun | SaveJobState | SaveDependency | ClearDependency | DisableJob | Notify | Launch | Launched
+          | PrepareLaunch | Decline | Kill | Acknowledge | Reconcile | Revive | Suppress | Hook)
 
 STATE_ACTIONS = (SaveRun, SaveJobState, SaveDependency, ClearDependency, DisableJob, Notify)
 """Actions the shell commits, in one transaction, before any other action of the step."""

@@ -45,6 +45,7 @@ from moroccron.events import (
     JobPut,
     JobRemoved,
     Launch,
+    Launched,
     Loaded,
     Notify,
     RunRequested,
@@ -312,8 +313,9 @@ class Scheduler:
         The Mesos calls come before the bookkeeping so that the runs due in a second are
         launched as soon as they are recorded, not after thousands of log lines, metric
         updates and plugin calls. Launches prepared ahead of their second were recorded
-        (QUEUED) when prepared; that they were launched is written just after the ACCEPT
-        (``SaveRun.after_launch``), once this leader's epoch has been checked.
+        (QUEUED) when prepared; that they were launched (:class:`Launched`) is written just
+        after the ACCEPTs, once this leader's epoch has been checked. ``launched`` is
+        called as soon as the ACCEPTs are out.
         """
         if self._fenced:
             return
@@ -321,31 +323,33 @@ class Scheduler:
         after: list[Action] = []
         after_ids: set[str] = set()
         for a in actions:
-            if isinstance(a, SaveRun) and (a.after_launch or a.run.task_id in after_ids):
-                after.append(a)  # and any later change of the same run, to keep their order
-                after_ids.add(a.run.task_id)
+            if isinstance(a, Launched):
+                after.extend(SaveRun(run) for run in a.runs)
+                after_ids.update(run.task_id for run in a.runs)
+            elif isinstance(a, SaveRun) and a.run.task_id in after_ids:
+                after.append(a)  # a later change of a run recorded after its launch: keep the order
             elif isinstance(a, STATE_ACTIONS):
                 saves.append(a)
         self._commit(saves)
         if after and not saves:
             self._retry_db(lambda: self.store.check_epoch(self.epoch))
-        if self.adapter is not None and self.client is not None:  # None while loading
-            launches = [a for a in actions if isinstance(a, Launch)]
-            if launches and not self._fenced and not self._stop.is_set():
-                # All of a step's ACCEPTs at once, before its other calls (a kill of a task
-                # launched in the same step must follow its launch).
-                try:
-                    failed = self.adapter.launch_all(launches)
-                except Exception as exc:
-                    failed = [(launch, exc) for launch in launches]
-                for launch, exc in failed:
-                    # repaired by reconciliation: a launch never received comes back unknown
-                    log.warning("Mesos ACCEPT of offer %s (%d tasks) failed: %s", launch.offer_id,
-                                len(launch.runs), exc)
+        connected = self.adapter is not None and self.client is not None  # None while loading
+        launches = [a for a in actions if isinstance(a, Launch)]
+        if connected and launches and not self._fenced and not self._stop.is_set():
+            # All of a step's ACCEPTs at once, before its other calls (a kill of a task
+            # launched in the same step must follow its launch).
+            try:
+                failed = self.adapter.launch_all(launches)
+            except Exception as exc:
+                failed = [(launch, exc) for launch in launches]
+            for launch, exc in failed:
+                # repaired by reconciliation: a launch never received comes back unknown
+                log.warning("Mesos ACCEPT of offer %s (%d tasks) failed: %s", launch.offer_id, len(launch.runs), exc)
         if launched is not None:
             launched()
+        if connected:
             for action in actions:
-                if isinstance(action, (*STATE_ACTIONS, Hook, Launch)):
+                if isinstance(action, (*STATE_ACTIONS, Hook, Launch, Launched)):
                     continue
                 if self._fenced:
                     return  # leadership ended during this step: not one more call to Mesos
@@ -362,6 +366,13 @@ class Scheduler:
             if isinstance(action, SaveRun):
                 _log_run(action.run)
                 self.metrics.observe_run(action.run)
+            elif isinstance(action, Launched):
+                for run in action.runs:
+                    _log_run(run)
+                    self.metrics.observe_run(run)
+                    job = self.engine.jobs.get(run.job)
+                    if job is not None:
+                        self._call_hook(Hook("moroccron_task_launched", {"job": job, "run": run}))
             elif isinstance(action, DisableJob):
                 log.warning("job %s %s", action.job, action.reason)
             elif isinstance(action, Hook):

@@ -10,6 +10,7 @@ import pytest
 from moroccron import Job
 from moroccron.errors import StaleEpoch
 from moroccron.events import RunRequested
+from moroccron.hooks import hookimpl
 from moroccron.model import RunState
 from tests.e2e.harness import Cluster, wait_for
 
@@ -184,3 +185,34 @@ def test_framework_id_comes_from_zookeeper_when_the_database_has_none(cluster):
     wait_for(lambda: sched.client.connected, what="subscription")
     assert sched.client.framework_id == fid and cluster.store.get_framework_id() == fid
     assert zk.saved and zk.saved[-1] == fid, "the leader keeps it in ZooKeeper on subscribing"
+
+
+class LaunchRecorder:
+    def __init__(self):
+        self.launched = []
+
+    @hookimpl
+    def moroccron_task_launched(self, job, run):
+        self.launched.append((job.name, run))
+
+
+def test_runs_prepared_ahead_launch_on_their_second_once_with_their_hook(tmp_path):
+    hooks = LaunchRecorder()
+    c = Cluster(tmp_path, agents=2, plugins=[hooks])
+    try:
+        c.add_job(Job(name="tick", command="true", schedule="*/3 * * * * *", catchup="none"))
+        c.start_scheduler()
+        runs = c.finished("tick", 3, timeout=30)
+        prepared = [r for r in runs if r.queued_at < r.scheduled_at]
+        assert prepared, "no run was created ahead of its second"
+        for run in prepared:
+            assert run.state == RunState.SUCCEEDED and run.launched_at is not None
+            assert 0 <= run.skew < 1.0, f"{run.task_id} launched {run.skew:.3f} s after its second"
+        called = Counter(run.task_id for name, run in hooks.launched if name == "tick")
+        for run in runs:
+            assert called[run.task_id] == 1, f"moroccron_task_launched for {run.task_id}: {called[run.task_id]}"
+        assert all(run.state == RunState.LAUNCHED and run.launched_at for _, run in hooks.launched)
+        started = Counter(t for call in c.master.accepted_calls for t in call["launched"])
+        assert all(started[r.task_id] == 1 for r in runs)
+    finally:
+        c.close()

@@ -10,6 +10,7 @@ from moroccron.events import (
     Decline,
     Kill,
     Launch,
+    Launched,
     Loaded,
     OffersReceived,
     Reconcile,
@@ -58,8 +59,13 @@ class Sim:
                 self.saved[a.run.task_id] = a.run
             elif isinstance(a, Launch):
                 for r in a.runs:
-                    assert self.saved[r.task_id].state == RunState.LAUNCHED, "launched before it was saved"
+                    launched_ahead = any(isinstance(b, Launched) and r in b.runs for b in acts)
+                    assert launched_ahead or self.saved[r.task_id].state == RunState.LAUNCHED, \
+                        "launched before it was saved"
                     self.launched.append(r.task_id)
+            elif isinstance(a, Launched):  # recorded after the ACCEPT
+                for r in a.runs:
+                    self.saved[r.task_id] = r
             elif isinstance(a, Kill):
                 self.killed.append(a.task_id)
         return acts

@@ -12,9 +12,11 @@ from moroccron import Job
 from moroccron.events import (
     JobPut,
     KillRequested,
+    Launched,
     OfferRescinded,
     PrepareLaunch,
     SaveJobState,
+    SaveRun,
     StatusUpdate,
     Subscribed,
 )
@@ -50,10 +52,11 @@ def test_run_is_created_and_placed_ahead_then_launched_on_its_second():
     acts = sim.advance(1.4)  # 12:00:10
     launches = [a for a in acts if isinstance(a, Launch)]
     assert [(a.offer_id, [r.task_id for r in a.runs]) for a in launches] == [("offer-1", [TASK])]
-    records = [a for a in acts if getattr(a, "run", None) is not None and type(a).__name__ == "SaveRun"]
-    assert [(a.run.state, a.after_launch, a.new) for a in records] == [(RunState.LAUNCHED, True, False)]
-    assert records[0].run.launched_at == DUE and records[0].run.skew == 0.0
-    assert records[0].run.agent_id == "a1"
+    assert not [a for a in acts if isinstance(a, SaveRun)], "recorded after the ACCEPT, not before"
+    records = [r for a in acts if isinstance(a, Launched) for r in a.runs]
+    assert [(r.task_id, r.state) for r in records] == [(TASK, RunState.LAUNCHED)]
+    assert records[0].launched_at == DUE and records[0].skew == 0.0
+    assert records[0].agent_id == "a1"
 
 
 def test_offer_rescinded_before_the_second_launches_from_the_queue_on_another_offer():

@@ -22,6 +22,7 @@ from moroccron.events import (
     Disconnected,
     Kill,
     Launch,
+    Launched,
     Loaded,
     MarkSuccess,
     OffersReceived,
@@ -100,9 +101,11 @@ class World:
                 run = action.run
                 if action.new:
                     assert run.task_id not in self.store, f"{run.task_id} created twice"
-                if action.after_launch:
-                    self.recorded_after.append((run.task_id, self.store[run.task_id]))
                 self.store[run.task_id] = run
+            elif isinstance(action, Launched):  # written after the ACCEPT: a crash may lose it
+                for run in action.runs:
+                    self.recorded_after.append((run.task_id, self.store[run.task_id]))
+                    self.store[run.task_id] = run
             elif isinstance(action, SaveDependency):
                 self.progress.setdefault(action.child, {})[action.parent] = (action.task_id, action.at)
             elif isinstance(action, ClearDependency):

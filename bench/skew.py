@@ -5,8 +5,9 @@ master, in a process of its own, over HTTP on loopback (20 agents of 64 cpus), N
 with the same cron line due a few seconds after start. The skew of a run is from its
 scheduled second to the moment the HTTP request with the ACCEPT carrying its task
 reached the master (stamped as the request arrives, before the master does anything
-with it). The master places the tasks but starts no
-processes, so what is measured is the framework, not the machine running N commands.
+with it), and to the moment moroccron began that request. The master places the tasks
+but starts no processes, so what is measured is the framework, not the machine running
+N commands.
 
 Also shown: the engine alone (the decision, packing included, no I/O).
 

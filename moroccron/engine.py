@@ -116,8 +116,18 @@ def _never_started(run: Run, ev: StatusUpdate) -> bool:
     """
     if run.state != RunState.LAUNCHED or run.started_at is not None or ev.source == "SOURCE_EXECUTOR":
         return False
+    return _unknown_to_master(ev)
+
+
+def _unknown_to_master(ev: StatusUpdate) -> bool:
+    """The master dropped the task or has never heard of it."""
     return ev.state in ("TASK_DROPPED", "TASK_UNKNOWN") or (
         ev.state == "TASK_LOST" and ev.reason in _NOT_STARTED_REASONS)
+
+
+def _fires_at(sched: Schedule, at: datetime) -> bool:
+    """Whether ``at`` (a whole second) is one of the schedule's fire times."""
+    return sched.times_between(at - timedelta(seconds=1), at, 1) == [at]
 
 
 @dataclass(slots=True)
@@ -302,8 +312,7 @@ class Engine:
                 # Prepared ahead of a second the job no longer fires on: as if never prepared.
                 sched = self._schedules.get(job.name)
                 run = self.active[task_id]
-                if job.disabled or sched is None or sched.times_between(
-                        run.scheduled_at - timedelta(seconds=1), run.scheduled_at, 1) != [run.scheduled_at]:
+                if job.disabled or sched is None or not _fires_at(sched, run.scheduled_at):
                     self._finish(now, run, RunState.SKIPPED, out,
                                  reason="the job was disabled or rescheduled before this run was due")
         if old is not None and old.disabled and not job.disabled:
@@ -413,8 +422,7 @@ class Engine:
             return
         if run.state == RunState.QUEUED and event.task_id in self._unsure:
             self._unsure.discard(event.task_id)
-            if new_state.final and (event.state in ("TASK_DROPPED", "TASK_UNKNOWN") or (
-                    event.state == "TASK_LOST" and event.reason in _NOT_STARTED_REASONS)):
+            if new_state.final and _unknown_to_master(event):
                 self._ack(event, out)
                 return  # never reached the master: it stays in the queue
             # The previous leader launched it and died before recording that.
@@ -677,7 +685,7 @@ class Engine:
     def _second_taken(self, job: JobSpec, at: datetime, sched: Schedule | None) -> bool:
         if any(task_id_for(job.name, at, a) in self.active for a in range(job.retries + 1)):
             return True
-        return sched is not None and sched.times_between(at - timedelta(seconds=1), at, 1) == [at]
+        return sched is not None and _fires_at(sched, at)
 
     def _record_skip(self, now: datetime, job: JobSpec, at: datetime, reason: str, trigger: RunTrigger,
                      out: list[Action], attempt: int = 0) -> None:

@@ -300,21 +300,21 @@ class Scheduler:
                 actions.extend(step)
                 if req.reply is not None:
                     replies.append((req.reply, step))
-            self._execute(actions, launched=gc.enable if collecting else None)
+            self._execute(actions, after_accepts=gc.enable if collecting else None)
         finally:
             if collecting:
                 gc.enable()
         for fut, step in replies:
             fut.set_result(step)
 
-    def _execute(self, actions: Sequence[Action], launched: Callable[[], None] | None = None) -> None:
+    def _execute(self, actions: Sequence[Action], after_accepts: Callable[[], None] | None = None) -> None:
         """Commit the state changes, then make the Mesos calls, then log and call hooks.
 
         The Mesos calls come before the bookkeeping so that the runs due in a second are
         launched as soon as they are recorded, not after thousands of log lines, metric
         updates and plugin calls. Launches prepared ahead of their second were recorded
         (QUEUED) when prepared; that they were launched (:class:`Launched`) is written just
-        after the ACCEPTs, once this leader's epoch has been checked. ``launched`` is
+        after the ACCEPTs, once this leader's epoch has been checked. ``after_accepts`` is
         called as soon as the ACCEPTs are out.
         """
         if self._fenced:
@@ -345,8 +345,8 @@ class Scheduler:
             for launch, exc in failed:
                 # repaired by reconciliation: a launch never received comes back unknown
                 log.warning("Mesos ACCEPT of offer %s (%d tasks) failed: %s", launch.offer_id, len(launch.runs), exc)
-        if launched is not None:
-            launched()
+        if after_accepts is not None:
+            after_accepts()
         if connected:
             for action in actions:
                 if isinstance(action, (*STATE_ACTIONS, Hook, Launch, Launched)):

@@ -189,15 +189,20 @@ def _id(value: str | Mapping[str, Any]) -> dict[str, Any]:
     return {"value": value}
 
 
+def _accept_body(offer_ids: str | Sequence[str], operations: Sequence[Mapping[str, Any]],
+                 filters: Mapping[str, Any] | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"offer_ids": _ids(offer_ids), "operations": [dict(op) for op in operations]}
+    if filters:
+        body["filters"] = dict(filters)
+    return body
+
+
 def encode_accept(offer_ids: str | Sequence[str], task_infos: Sequence[Mapping[str, Any]],
                   filters: Mapping[str, Any] | None = None) -> bytes:
     """The body of an ACCEPT with one LAUNCH, as JSON, for :meth:`MesosSchedulerClient.accept_encoded`:
     what takes time for thousands of tasks can then be done before the call is due."""
-    body: dict[str, Any] = {"offer_ids": _ids(offer_ids),
-                            "operations": [{"type": "LAUNCH", "launch": {"task_infos": list(task_infos)}}]}
-    if filters:
-        body["filters"] = dict(filters)
-    return json.dumps(body).encode("utf-8")
+    launch = {"type": "LAUNCH", "launch": {"task_infos": list(task_infos)}}
+    return json.dumps(_accept_body(offer_ids, [launch], filters)).encode("utf-8")
 
 
 def _ids(
@@ -864,13 +869,7 @@ class MesosSchedulerClient:
         Whatever the operations leave unused is declined; ``filters`` (e.g.
         ``{"refuse_seconds": 5}``) applies to that remainder.
         """
-        body: dict[str, Any] = {
-            "offer_ids": _ids(offer_ids),
-            "operations": [dict(op) for op in operations],
-        }
-        if filters:
-            body["filters"] = dict(filters)
-        self._call("ACCEPT", body)
+        self._call("ACCEPT", _accept_body(offer_ids, operations, filters))
 
     def accept_encoded(self, encoded: bytes) -> None:
         """ACCEPT with a body built beforehand by :func:`encode_accept`."""

@@ -291,7 +291,6 @@ class FrameworkAdapter:
         else:  # pragma: no cover - the shell only routes Mesos actions here
             raise TypeError(f"not a Mesos action: {action!r}")
 
-
     def launch_all(self, launches: Sequence[Launch]) -> list[tuple[Launch, BaseException]]:
         """ACCEPT every offer of ``launches`` at once; return the launches whose call failed.
 

@@ -15,7 +15,13 @@ What it owns:
 - the policies: missed runs (catch-up), starting deadline, concurrency, retries with
   exponential backoff, timeouts;
 - reconciliation gating: after a (re)subscription nothing is launched until every
-  task the store believes is live has been accounted for by the master;
+  task the store believes is live has been accounted for by the master, and a job
+  with such a task has its missed fire times decided only once the master has
+  answered for it (or after ``CATCHUP_WAIT``), so a run that turns out lost does not
+  block its own job's catch-up;
+- fault isolation: an error while handling one job (its schedule, its run, its task)
+  sets that job aside (:class:`~moroccron.events.JobQuarantined`) and the step goes on
+  for every other job and event. See :meth:`Engine._guard`.
 - launches prepared ahead (``prepare_horizon``): a run due within the horizon is
   created (QUEUED) and placed on a held offer before its second, so that on the second
   itself the only work left is the ACCEPT. See :meth:`Engine._prepare`.
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,10 +49,13 @@ from moroccron.events import (
     Decline,
     DisableJob,
     Disconnected,
+    EngineFault,
     Event,
     Hook,
     JobPut,
+    JobQuarantined,
     JobRemoved,
+    JobRestored,
     Kill,
     KillRequested,
     Launch,
@@ -56,6 +66,7 @@ from moroccron.events import (
     OfferRescinded,
     OffersReceived,
     PrepareLaunch,
+    Quarantine,
     Reconcile,
     Revive,
     RunRequested,
@@ -68,7 +79,7 @@ from moroccron.events import (
     Tick,
 )
 from moroccron.hooks.types import Offer, PackingPlan, PendingTask
-from moroccron.model import JobSpec, Run, RunState, RunTrigger, task_id_for
+from moroccron.model import JobSpec, Run, RunState, RunTrigger, parse_task_id, task_id_for
 from moroccron.schedule import Schedule, deadline_exceeded, parse_schedule, plan_catchup
 
 __all__ = ["Engine", "Packer", "mesos_state_to_run_state"]
@@ -79,6 +90,10 @@ MAX_RETRY_DELAY = 3600.0
 RECONCILE_RETRY = 30.0
 OFFER_HOLD_MAX = 10.0
 CATCHUP_CAP = 100
+CATCHUP_WAIT = 60.0
+"""Seconds after loading that missed fire times of a job with a task in doubt wait, at
+most, for the master to say what became of that task."""
+REASON_MAX = 500
 
 _STATE_MAP = {
     "TASK_STAGING": RunState.STARTING,
@@ -205,16 +220,29 @@ class Engine:
         self.suppressed: bool | None = None
         self.loaded = False
         self._graph: DependencyGraph | None = None
+        self.quarantined: dict[str, str] = {}      # job -> why it was set aside (JobQuarantined)
+        self._catchup_waiting: set[str] = set()    # jobs whose missed fires wait for reconciliation
+        self._catchup_until: datetime | None = None
+        self._reconciled_since_load = False
 
     # ------------------------------------------------------------------ public API
 
     def step(self, now: datetime, event: Event) -> list[Action]:
-        """Apply one event at time ``now`` (tz-aware UTC); return what must happen."""
+        """Apply one event at time ``now`` (tz-aware UTC); return what must happen.
+
+        Never raises for a job's sake: an error while handling the job an event is about
+        quarantines that job (and an update that could not be handled is still
+        acknowledged, so the master does not send it forever); the rest of the step,
+        and every other job, goes on.
+        """
         out: list[Action] = []
         handler = _HANDLERS[type(event)]
-        handler(self, now, event, out)
+        handled = self._guard(now, self._subject(event), out, handler, self, now, event, out)
+        if not handled and isinstance(event, StatusUpdate) and not any(
+                isinstance(a, Acknowledge) and a.uuid == event.uuid for a in out):
+            self._ack(event, out)
         if self.loaded:
-            self._advance(now, out)
+            self._guard(now, None, out, self._advance, now, out)
         return out
 
     def next_wakeup(self, now: datetime) -> datetime | None:
@@ -253,6 +281,76 @@ class Engine:
     def runs_of(self, job: str) -> list[Run]:
         return [self.active[t] for t in self._by_job.get(job, ())]
 
+    # ------------------------------------------------------------------ fault isolation
+    #
+    # Every unit of work that concerns one job (an event about it, one of its fire times,
+    # one of its runs being placed or launched, one of its timers) runs under _guard. What
+    # the unit emitted before it failed is kept: it describes changes already made to the
+    # engine's state, which the store must follow. The job is then purged from that state
+    # (_quarantine), so nothing half-done of it survives, and it is not scheduled again
+    # until someone changes it. Units never mix jobs: where one step handles several
+    # jobs' runs together (an offer's launch), each run's own work is done, guarded,
+    # before anything is committed for the group.
+
+    def _guard(self, now: datetime, job: str | None, out: list[Action], fn: Callable[..., object],
+               *args: object) -> bool:
+        """Call ``fn(*args)``; on an error, quarantine ``job`` (or report an EngineFault). True if it worked."""
+        try:
+            fn(*args)
+        except Exception as exc:  # the point: one job's error must not stop the others
+            self._fault(now, job, exc, out, getattr(fn, "__name__", "step").strip("_"))
+            return False
+        return True
+
+    def _fault(self, now: datetime, job: str | None, exc: Exception, out: list[Action], where: str) -> None:
+        reason = f"{type(exc).__name__}: {exc}"
+        if len(reason) > REASON_MAX:
+            reason = reason[:REASON_MAX] + "..."
+        reason = f"internal error while handling the job ({where.replace('_', ' ')}): {reason}"
+        detail = "".join(traceback.format_exception(exc))
+        if job is not None and (job in self.jobs or job in self._by_job or job in self.quarantined):
+            self._quarantine(now, job, reason, out, detail)
+        else:
+            out.append(EngineFault(f"{where}:{type(exc).__name__}", reason, detail))
+
+    def _quarantine(self, now: datetime, name: str, reason: str, out: list[Action], detail: str = "") -> None:
+        """Set ``name`` aside: no more fire times, its unfinished runs failed, its tasks killed."""
+        job = self.jobs.pop(name, None)
+        first = name not in self.quarantined
+        self.quarantined.setdefault(name, reason)
+        self._schedules.pop(name, None)
+        self.next_fire.pop(name, None)  # its heap entries are stale from now on
+        self.last_scheduled.pop(name, None)
+        self._catchup_waiting.discard(name)
+        self._graph = None
+        for task_id in sorted(self._by_job.get(name, ())):
+            run = self.active[task_id]
+            self._untrack(task_id)
+            self.kill_reasons.pop(task_id, None)
+            out.append(SaveRun(run.evolve(state=RunState.FAILED, finished_at=now, reason=f"quarantined: {reason}")))
+            if run.state.live:
+                out.append(Kill(task_id, run.agent_id, "job quarantined"))
+        for task_id in [t for t, r in self._retries.items() if r.job == name]:
+            del self._retries[task_id]
+        if first:
+            out.append(JobQuarantined(name, reason, job, detail))
+
+    @staticmethod
+    def _subject(event: Event) -> str | None:
+        """The job an event is about, if it is about one."""
+        if isinstance(event, JobPut):
+            return event.job.name
+        if isinstance(event, (JobRemoved, Quarantine)):
+            return event.name if isinstance(event, JobRemoved) else event.job
+        if isinstance(event, (RunRequested, MarkSuccess, KillRequested)):
+            return event.job
+        if isinstance(event, StatusUpdate):
+            try:
+                return parse_task_id(event.task_id)[0]
+            except ValueError:
+                return None
+        return None
+
     @property
     def graph(self) -> DependencyGraph:
         if self._graph is None:
@@ -269,9 +367,11 @@ class Engine:
         self._reset()
         self.connected = connected
         self.loaded = True
+        self.quarantined = dict(event.quarantined)
         for job in event.jobs:
-            self._set_job(job)
-        self.last_scheduled.update(event.last_scheduled)
+            if job.name not in self.quarantined:
+                self._guard(now, job.name, out, self._set_job, job)
+        self.last_scheduled.update((k, v) for k, v in event.last_scheduled.items() if k in self.jobs)
         self.dep_progress = {child: dict(parents) for child, parents in event.dependency_progress.items()}
         self.failures_in_row = dict(event.consecutive_failures)
         for run in event.runs:
@@ -286,8 +386,21 @@ class Engine:
                     self._arm_deadline(run)
                 elif run.state.live:
                     self._arm_timeout(run, run.launched_at or now)
+        # Missed fire times are decided now, except for a job with a task whose fate is
+        # unknown until the master answers: a run that turns out lost must not make its
+        # own job's catch-up skip as "still running".
+        doubtful = {self.active[t].job for t in self.active
+                    if self.active[t].state.live or t in self._unsure}
         for job in event.jobs:
-            self._catch_up(now, job, strict=True, out=out)
+            if job.name not in self.jobs:
+                continue
+            if job.name in doubtful:
+                self._catchup_waiting.add(job.name)
+            else:
+                self._guard(now, job.name, out, self._catch_up, now, job, True, out)
+        if self._catchup_waiting:
+            self._catchup_until = now + timedelta(seconds=CATCHUP_WAIT)
+            self._arm(self._catchup_until, _Timer("catchup", ""))
         for run in (*event.runs, *event.last_final.values()):
             # ad-hoc runs must not reuse a second an existing run of the job already has
             if run.scheduled_at > self._last_adhoc.get(run.job, run.scheduled_at - timedelta(seconds=1)):
@@ -297,12 +410,14 @@ class Engine:
             if job is None or self._by_job.get(name):
                 continue
             if self._wants_retry(job, last):
-                self._schedule_retry(job, last, (last.finished_at or now), out, notify=False)
+                self._guard(now, name, out, self._schedule_retry, job, last, (last.finished_at or now), out, False)
         if self.connected and self._unsure:
             self._reconcile(now, [], out)
 
     def _on_job_put(self, now: datetime, event: JobPut, out: list[Action]) -> None:
         job = event.job
+        if self.quarantined.pop(job.name, None) is not None:
+            out.append(JobRestored(job.name))  # changed or enabled again: given another chance
         old = self.jobs.get(job.name)
         self._set_job(job)
         for task_id in list(self._by_job.get(job.name, ())):
@@ -323,6 +438,8 @@ class Engine:
     def _on_job_removed(self, now: datetime, event: JobRemoved, out: list[Action]) -> None:
         name = event.name
         self.jobs.pop(name, None)
+        self.quarantined.pop(name, None)
+        self._catchup_waiting.discard(name)
         self._schedules.pop(name, None)
         self.next_fire.pop(name, None)
         self.last_scheduled.pop(name, None)
@@ -370,8 +487,13 @@ class Engine:
             else:
                 self._kill(run, "killed by request", out)
 
+    def _on_quarantine(self, now: datetime, event: Quarantine, out: list[Action]) -> None:
+        if event.job in self.jobs or event.job in self._by_job:
+            self._quarantine(now, event.job, event.reason, out)
+
     def _on_subscribed(self, now: datetime, event: Subscribed, out: list[Action]) -> None:
         self.connected = True
+        self._reconciled_since_load = True
         # Unknown: a re-subscription may or may not keep suppression and decline
         # filters. The next step says REVIVE or SUPPRESS explicitly, whichever is true.
         self.suppressed = None
@@ -460,6 +582,7 @@ class Engine:
     def _advance(self, now: datetime, out: list[Action]) -> None:
         self._run_timers(now, out)
         self._release(now, out)
+        self._decide_waiting_catchups(now, out)
         self._fire_due(now, out)
         self._launch(now, out)
         self._prepare(now, out)
@@ -473,7 +596,22 @@ class Engine:
                 if self.next_fire.get(name) != at:
                     continue  # stale entry: the job was rescheduled or removed
                 del self.next_fire[name]
-                self._catch_up(now, self.jobs[name], strict=False, out=out)
+                self._guard(now, name, out, self._catch_up, now, self.jobs[name], False, out)
+
+    def _decide_waiting_catchups(self, now: datetime, out: list[Action]) -> None:
+        """Missed fire times held back at load, once the master has answered for the job's tasks."""
+        if not self._catchup_waiting:
+            return
+        expired = self._catchup_until is None or now >= self._catchup_until
+        if not expired and not (self.connected and self._reconciled_since_load):
+            return
+        for name in sorted(self._catchup_waiting):
+            if not expired and any(t in self.reconciling or t in self._unsure for t in self._by_job.get(name, ())):
+                continue
+            self._catchup_waiting.discard(name)
+            job = self.jobs.get(name)
+            if job is not None:
+                self._guard(now, name, out, self._catch_up, now, job, True, out)
 
     # ------------------------------------------------------------------ launches prepared ahead
     #
@@ -497,37 +635,41 @@ class Engine:
                 continue
             if retrying is None:
                 retrying = {r.job for r in self._retries.values()}
-            job = self.jobs[name]
-            sched = self._schedules.get(name)
-            last = self.last_scheduled.get(name)
-            # A run of its own (in flight, or a retry pending) could make a prepared run
-            # change what the job's concurrency policy decides: not prepared.
-            if (at <= now or sched is None or job.disabled or last is None or self._by_job.get(name)
-                    or name in retrying or sched.times_between(last, at, 2) != [at]):
-                heapq.heappush(self._soon_heap, (at, name))  # decided on its second
-                continue
-            self._materialise(now, job, at, RunTrigger.SCHEDULE, out, early=True)
-            nxt = sched.next_after(at)
-            self.last_scheduled[name] = at
-            self._set_next(name, nxt)
-            out.append(SaveJobState(name, at, nxt))
+            self._guard(now, name, out, self._prepare_one, now, self.jobs[name], at, name in retrying, out)
+
+    def _prepare_one(self, now: datetime, job: JobSpec, at: datetime, retrying: bool, out: list[Action]) -> None:
+        sched = self._schedules.get(job.name)
+        last = self.last_scheduled.get(job.name)
+        # A run of its own (in flight, or a retry pending) could make a prepared run
+        # change what the job's concurrency policy decides: not prepared.
+        if (at <= now or sched is None or job.disabled or last is None or self._by_job.get(job.name)
+                or retrying or sched.times_between(last, at, 2) != [at]):
+            heapq.heappush(self._soon_heap, (at, job.name))  # decided on its second
+            return
+        nxt = sched.next_after(at)
+        self._materialise(now, job, at, RunTrigger.SCHEDULE, out, early=True)
+        self.last_scheduled[job.name] = at
+        self._set_next(job.name, nxt)
+        out.append(SaveJobState(job.name, at, nxt))
 
     def _plan_early(self, now: datetime, out: list[Action]) -> None:
         """Place prepared runs on held offers, one plan per offer and second."""
         if not (self._early and self.offers and self.connected and not self.reconciling):
             return
         by_second: dict[datetime, list[PendingTask]] = {}
-        for task_id in self._early:
-            if task_id not in self._planned:
+        for task_id in list(self._early):
+            if task_id not in self._planned and task_id in self.active:
                 run = self.active[task_id]
-                by_second.setdefault(run.scheduled_at, []).append(PendingTask(run, self.jobs[run.job].resources))
+                self._guard(now, run.job, out, _collect, by_second.setdefault(run.scheduled_at, []), run, self.jobs)
         for at in sorted(by_second):
-            pending = by_second[at]
+            pending = [t for t in by_second[at] if t.run.task_id in self.active]
             offers = [o for o, _ in self.offers.values()]
             if not offers:
                 return
+            if not pending:
+                continue
             wanted = {t.run.task_id for t in pending}
-            plan = self.packer(pending, offers, self.jobs)
+            plan = self._pack(now, pending, offers, out)
             for offer in offers:
                 task_ids = [t for t in plan.assignments.get(offer.id, ()) if t in wanted]
                 if not task_ids:
@@ -562,9 +704,10 @@ class Engine:
                 if current is None or current.state != RunState.QUEUED:
                     continue  # killed, replaced or deleted since it was planned
                 object.__setattr__(run, "launched_at", now)  # private to the plan until now
+                if not self._guard(now, run.job, out, self._arm_timeout, run, now):
+                    continue  # its job is quarantined; the others on the offer still go
                 self._replace(run)
                 launched.append(run)
-                self._arm_timeout(run, now)
             if not launched:
                 self.offers[offer_id] = (plan.offer, plan.received)
                 continue
@@ -589,7 +732,7 @@ class Engine:
         self._plans.clear()
         self._planned.clear()
 
-    def _catch_up(self, now: datetime, job: JobSpec, *, strict: bool, out: list[Action]) -> None:
+    def _catch_up(self, now: datetime, job: JobSpec, strict: bool, out: list[Action]) -> None:
         """Materialise the fire times of ``job`` up to ``now`` and schedule the next.
 
         ``strict`` applies the catch-up policy even to a single missed time: at start-up
@@ -697,56 +840,98 @@ class Engine:
     def _run_timers(self, now: datetime, out: list[Action]) -> None:
         while self._timers and self._timers[0][0] <= now:
             _, _, timer = heapq.heappop(self._timers)
-            if timer.kind == "retry":
-                run = self._retries.pop(timer.key, None)
-                job = self.jobs.get(run.job) if run else None
-                if run is not None and job is not None and not job.disabled:
-                    self._materialise(now, job, run.scheduled_at, RunTrigger.RETRY, out,
-                                      arguments=run.arguments, caused_by=run.caused_by, attempt=run.attempt)
-            elif timer.kind == "deadline":
-                run = self.active.get(timer.key)
-                job = self.jobs.get(run.job) if run else None
-                if run is not None and job is not None and run.state == RunState.QUEUED:
-                    reason = deadline_exceeded(run.scheduled_at, now, job.starting_deadline_seconds)
-                    if reason:
-                        self._finish(now, run, RunState.SKIPPED, out, reason=reason)
-            elif timer.kind == "timeout":
-                run = self.active.get(timer.key)
-                job = self.jobs.get(run.job) if run else None
-                if run is not None and job is not None and run.state.live and job.timeout_seconds:
-                    self._kill(run, f"timeout: ran longer than timeout_seconds={job.timeout_seconds:g}", out)
-            elif timer.kind == "reconcile" and self.connected and self.reconciling:
-                out.append(Reconcile(tuple((t, self.active[t].agent_id) for t in sorted(self.reconciling)
-                                           if t in self.active)))
-                self.reconciling &= set(self.active)
-                if self.reconciling:
-                    self._arm(now + timedelta(seconds=RECONCILE_RETRY), _Timer("reconcile", ""))
+            self._guard(now, self._timer_job(timer), out, self._run_timer, now, timer, out)
+
+    def _timer_job(self, timer: _Timer) -> str | None:
+        run = self._retries.get(timer.key) if timer.kind == "retry" else self.active.get(timer.key)
+        return run.job if run is not None else None
+
+    def _run_timer(self, now: datetime, timer: _Timer, out: list[Action]) -> None:
+        if timer.kind == "retry":
+            run = self._retries.pop(timer.key, None)
+            job = self.jobs.get(run.job) if run else None
+            if run is not None and job is not None and not job.disabled:
+                self._materialise(now, job, run.scheduled_at, RunTrigger.RETRY, out,
+                                  arguments=run.arguments, caused_by=run.caused_by, attempt=run.attempt)
+        elif timer.kind == "deadline":
+            run = self.active.get(timer.key)
+            job = self.jobs.get(run.job) if run else None
+            if run is not None and job is not None and run.state == RunState.QUEUED:
+                reason = deadline_exceeded(run.scheduled_at, now, job.starting_deadline_seconds)
+                if reason:
+                    self._finish(now, run, RunState.SKIPPED, out, reason=reason)
+        elif timer.kind == "timeout":
+            run = self.active.get(timer.key)
+            job = self.jobs.get(run.job) if run else None
+            if run is not None and job is not None and run.state.live and job.timeout_seconds:
+                self._kill(run, f"timeout: ran longer than timeout_seconds={job.timeout_seconds:g}", out)
+        elif timer.kind == "reconcile" and self.connected and self.reconciling:
+            out.append(Reconcile(tuple((t, self.active[t].agent_id) for t in sorted(self.reconciling)
+                                       if t in self.active)))
+            self.reconciling &= set(self.active)
+            if self.reconciling:
+                self._arm(now + timedelta(seconds=RECONCILE_RETRY), _Timer("reconcile", ""))
 
     # ------------------------------------------------------------------ offers and launches
 
     def _launch(self, now: datetime, out: list[Action]) -> None:
         if not (self.connected and not self.reconciling and self.queue and self.offers):
             return
-        pending = [PendingTask(self.active[t], self.jobs[self.active[t].job].resources) for t in self.queue]
+        pending: list[PendingTask] = []
+        for task_id in list(self.queue):
+            run = self.active[task_id]
+            self._guard(now, run.job, out, _collect, pending, run, self.jobs)
+        pending = [t for t in pending if t.run.task_id in self.queue]
+        if not pending:
+            return
         offers = [o for o, _ in self.offers.values()]
-        plan = self.packer(pending, offers, self.jobs)
+        plan = self._pack(now, pending, offers, out)
         for offer in offers:
             task_ids = [t for t in plan.assignments.get(offer.id, ()) if t in self.queue]
-            if not task_ids:
-                continue
             launched = []
             for task_id in task_ids:
-                run = self.active[task_id].evolve(state=RunState.LAUNCHED, launched_at=now, agent_id=offer.agent_id,
-                                                  hostname=offer.hostname)
+                queued = self.active.get(task_id)
+                if queued is None:
+                    continue  # its job was quarantined while this offer was being filled
+                run = queued.evolve(state=RunState.LAUNCHED, launched_at=now, agent_id=offer.agent_id,
+                                    hostname=offer.hostname)
+                if not self._guard(now, run.job, out, self._arm_timeout, run, now):
+                    continue
                 self._replace(run)
                 launched.append(run)
                 out.append(SaveRun(run))
-                self._arm_timeout(run, now)
+            if not launched:
+                continue
             del self.offers[offer.id]
             out.append(Launch(offer.id, offer.agent_id, offer.hostname, tuple(launched)))
             out.append(Hook("moroccron_offer_matched", {"offer": offer, "runs": tuple(launched)}))
             for run in launched:
                 out.append(Hook("moroccron_task_launched", {"job": self.jobs[run.job], "run": run}))
+
+    def _pack(self, now: datetime, pending: list[PendingTask], offers: list[Offer], out: list[Action]) -> PackingPlan:
+        """The packer's plan; if it fails, find the runs it fails on, quarantine their jobs, place the rest."""
+        try:
+            return self.packer(pending, offers, self.jobs)
+        except Exception as exc:
+            failure = exc
+        failing: list[tuple[PendingTask, Exception]] = []
+        for task in pending:
+            try:
+                self.packer([task], offers, self.jobs)
+            except Exception as exc:
+                failing.append((task, exc))
+        if failing and len(failing) < len(pending):
+            for task, exc in failing:
+                self._fault(now, task.run.job, exc, out, "packing")
+            placeable = [t for t in pending if t.run.task_id in self.queue or t.run.task_id in self._early]
+            try:
+                return self.packer(placeable, offers, self.jobs)
+            except Exception as exc:
+                failure = exc
+        # It fails for every task, or only for all of them together: not any one job's
+        # fault. Nothing is placed this time; the shell logs it once per kind of failure.
+        self._fault(now, None, failure, out, "packing")
+        return PackingPlan(assignments={}, unplaced=tuple(t.run.task_id for t in pending))
 
     def _work_soon(self, now: datetime) -> bool:
         if self.queue or self._early:
@@ -842,18 +1027,23 @@ class Engine:
             child = self.jobs.get(name)
             if child is None or child.disabled or parent.name not in child.parents:
                 continue
-            progress = self.dep_progress.setdefault(name, {})
-            progress[parent.name] = (run.task_id, now)
-            out.append(SaveDependency(name, parent.name, run.task_id, now))
-            if not all(p in progress for p in child.parents):
-                continue
-            del self.dep_progress[name]
-            out.append(ClearDependency(name))
-            at = self._free_second(child, _second(now))
-            self._last_adhoc[name] = at
-            self._materialise(now, child, at, RunTrigger.DEPENDENCY, out, caused_by=run.task_id)
-            out.append(Hook("moroccron_dependency_unblocked",
-                            {"job": child, "parents": child.parents, "caused_by": run}))
+            # a child's own error is the child's: the parent and its other children go on
+            self._guard(now, name, out, self._child_progress, now, child, parent, run, out)
+
+    def _child_progress(self, now: datetime, child: JobSpec, parent: JobSpec, run: Run, out: list[Action]) -> None:
+        name = child.name
+        progress = self.dep_progress.setdefault(name, {})
+        progress[parent.name] = (run.task_id, now)
+        out.append(SaveDependency(name, parent.name, run.task_id, now))
+        if not all(p in progress for p in child.parents):
+            return
+        del self.dep_progress[name]
+        out.append(ClearDependency(name))
+        at = self._free_second(child, _second(now))
+        self._last_adhoc[name] = at
+        self._materialise(now, child, at, RunTrigger.DEPENDENCY, out, caused_by=run.task_id)
+        out.append(Hook("moroccron_dependency_unblocked",
+                        {"job": child, "parents": child.parents, "caused_by": run}))
 
     def _maybe_disable(self, now: datetime, job: JobSpec, out: list[Action]) -> None:
         limit = job.disable_after_failures
@@ -974,6 +1164,11 @@ class Engine:
                     del self._by_job[run.job]
 
 
+def _collect(into: list[PendingTask], run: Run, jobs: Mapping[str, JobSpec]) -> None:
+    """``run`` as a task to place: what its job needs (a job gone or broken raises)."""
+    into.append(PendingTask(run, jobs[run.job].resources))
+
+
 _HANDLERS: dict[type, Callable[[Engine, datetime, object, list[Action]], None]] = {
     Tick: Engine._on_tick,
     Loaded: Engine._on_loaded,
@@ -988,5 +1183,6 @@ _HANDLERS: dict[type, Callable[[Engine, datetime, object, list[Action]], None]] 
     OfferRescinded: Engine._on_rescinded,
     AgentLost: Engine._on_agent_lost,
     StatusUpdate: Engine._on_status,
+    Quarantine: Engine._on_quarantine,
 }  # type: ignore[dict-item]
 

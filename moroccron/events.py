@@ -22,9 +22,9 @@ from moroccron.model import JobSpec, Run
 
 __all__ = [
     "STATE_ACTIONS", "Acknowledge", "Action", "AgentLost", "ClearDependency", "Decline", "DisableJob",
-    "Disconnected", "Event", "Hook", "JobPut", "JobRemoved", "Kill", "KillRequested", "Launch", "Launched", "Loaded",
-    "MarkSuccess", "Notify", "OfferRescinded", "OffersReceived", "PrepareLaunch", "Reconcile", "Revive",
-    "RunRequested",
+    "Disconnected", "EngineFault", "Event", "Hook", "JobPut", "JobQuarantined", "JobRemoved", "JobRestored", "Kill",
+    "KillRequested", "Launch", "Launched", "Loaded", "MarkSuccess", "Notify", "OfferRescinded", "OffersReceived",
+    "PrepareLaunch", "Quarantine", "Reconcile", "Revive", "RunRequested",
     "SaveDependency", "SaveJobState", "SaveRun", "StatusUpdate", "Subscribed", "Suppress", "Tick",
 ]
 
@@ -50,6 +50,9 @@ class Loaded:
         its last run: parent -> (task id of that success, when).
     :ivar consecutive_failures: per job, final failures since its last success
         (for ``disable_after_failures``).
+    :ivar quarantined: jobs set aside after an internal error (see :class:`JobQuarantined`),
+        with the reason: loaded, but not scheduled until they are changed or enabled again.
+        A job whose stored definition cannot be read at all is named here only.
     """
 
     jobs: tuple[JobSpec, ...]
@@ -58,6 +61,7 @@ class Loaded:
     last_final: Mapping[str, Run] = field(default_factory=dict)
     dependency_progress: Mapping[str, Mapping[str, tuple[str, datetime]]] = field(default_factory=dict)
     consecutive_failures: Mapping[str, int] = field(default_factory=dict)
+    quarantined: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +144,17 @@ class AgentLost:
     agent_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class Quarantine:
+    """Set a job aside: the shell could not carry out what the engine decided for it
+    (its runs could not be recorded, or its task could not be described to Mesos)."""
+
+    job: str
+    reason: str
+
+
 Event = (Tick | Loaded | JobPut | JobRemoved | RunRequested | MarkSuccess | KillRequested | Subscribed
-         | Disconnected | OffersReceived | OfferRescinded | StatusUpdate | AgentLost)
+         | Disconnected | OffersReceived | OfferRescinded | StatusUpdate | AgentLost | Quarantine)
 
 
 # --------------------------------------------------------------------------- actions
@@ -287,8 +300,48 @@ class Hook:
     kwargs: Mapping[str, Any]
 
 
-Action = (SaveRun | SaveJobState | SaveDependency | ClearDependency | DisableJob | Notify | Launch | Launched
-          | PrepareLaunch | Decline | Kill | Acknowledge | Reconcile | Revive | Suppress | Hook)
+@dataclass(frozen=True, slots=True)
+class JobQuarantined:
+    """Handling this job raised an error: it is set aside so the others go on.
 
-STATE_ACTIONS = (SaveRun, SaveJobState, SaveDependency, ClearDependency, DisableJob, Notify)
+    The engine has already stopped scheduling it, failed its unfinished runs and asked
+    for its tasks to be killed. The shell records the reason with the job (it shows in
+    the API and the UI, and survives a restart), tells its owners, and logs it once.
+    Changing the job, or enabling it again, lifts the quarantine (:class:`JobRestored`).
+
+    :ivar job: the job's spec as the engine knew it, or None if it never loaded.
+    :ivar detail: the traceback, for the log.
+    """
+
+    name: str
+    reason: str
+    job: JobSpec | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class JobRestored:
+    """A quarantined job was changed or enabled: forget its error, schedule it again."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class EngineFault:
+    """An error that no single job can be blamed for (the step went on without that part).
+
+    Logged by the shell; ``key`` groups repeats of the same fault so it is logged once.
+    """
+
+    key: str
+    reason: str
+    detail: str = ""
+
+
+Action = (SaveRun | SaveJobState | SaveDependency | ClearDependency | DisableJob | Notify | Launch | Launched
+          | PrepareLaunch | Decline | Kill | Acknowledge | Reconcile | Revive | Suppress | Hook | JobQuarantined
+          | JobRestored | EngineFault)
+
+STATE_ACTIONS = (SaveRun, SaveJobState, SaveDependency, ClearDependency, DisableJob, Notify, JobQuarantined,
+                 JobRestored)
 """Actions the shell commits, in one transaction, before any other action of the step."""

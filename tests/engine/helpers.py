@@ -8,6 +8,8 @@ from moroccron.engine import Engine
 from moroccron.events import (
     Acknowledge,
     Decline,
+    EngineFault,
+    JobQuarantined,
     Kill,
     Launch,
     Launched,
@@ -36,7 +38,11 @@ def offer(n: int, agent: str = "a1", cpus: float = 8.0, mem: float = 8192.0) -> 
 class Sim:
     """Feeds an Engine; keeps every action; plays a master that offers on demand."""
 
-    def __init__(self, jobs, *, now=T0, last_scheduled=None, runs=(), horizon=2.0, connect=True, prepare=0.0):
+    def __init__(self, jobs, *, now=T0, last_scheduled=None, runs=(), horizon=2.0, connect=True, prepare=0.0,
+                 faults_expected=False):
+        # An error the engine isolates (JobQuarantined, EngineFault) is a bug in a test that
+        # does not inject one on purpose: fail loudly instead of letting the guard hide it.
+        self.faults_expected = faults_expected
         self.engine = Engine(lambda t, o, j: first_fit(t, o, j), offer_horizon=horizon, prepare_horizon=prepare)
         self.now = now
         self.actions: list = []
@@ -50,6 +56,9 @@ class Sim:
 
     def step(self, event):
         acts = self.engine.step(self.now, event)
+        if not self.faults_expected:
+            faults = [a for a in acts if isinstance(a, (JobQuarantined, EngineFault))]
+            assert not faults, f"unexpected fault: {faults[0].reason}\n{faults[0].detail}"
         self.actions.extend(acts)
         for a in acts:
             if isinstance(a, SaveRun):

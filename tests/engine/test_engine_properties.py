@@ -20,6 +20,8 @@ from moroccron.engine import Engine
 from moroccron.events import (
     ClearDependency,
     Disconnected,
+    EngineFault,
+    JobQuarantined,
     Kill,
     Launch,
     Launched,
@@ -97,6 +99,7 @@ class World:
     def feed(self, event):
         self.recorded_after = []
         for action in self.engine.step(self.now, event):
+            assert not isinstance(action, (JobQuarantined, EngineFault)), f"{action.reason}\n{action.detail}"
             if isinstance(action, SaveRun):
                 run = action.run
                 if action.new:

@@ -66,6 +66,9 @@ class Settings:
     http_trigger_events: tuple[str, ...] = ("succeeded", "failed")
     http_trigger_retries: int = 5
     http_trigger_timeout: float = 5.0
+    # A plugin hook call (task launched, task failed, ...) that runs longer is given up on; a
+    # plugin that hangs three times is disabled. Hooks never hold up the scheduler itself.
+    hook_timeout_seconds: float = 10.0
 
     @property
     def ui_url(self) -> str:
@@ -109,7 +112,7 @@ _TYPES: dict[str, type] = {
     "db_pool_size": int, "job_poll_seconds": float, "session_secret": str,
     "plugins": dict, "webhooks": dict, "notify_templates": str, "public_url": str,
     "http_trigger_urls": tuple, "http_trigger_events": tuple, "http_trigger_retries": int,
-    "http_trigger_timeout": float,
+    "http_trigger_timeout": float, "hook_timeout_seconds": float,
 }
 
 
@@ -202,6 +205,9 @@ def load_settings(
     parse_bind(settings.bind)
     if settings.db_pool_size < 1:
         raise ValidationError.single("db_pool_size", "must be at least 1", settings.db_pool_size, "a whole number >= 1")
+    if not 0 < settings.hook_timeout_seconds <= 3600:
+        raise ValidationError.single("hook_timeout_seconds", "out of range", settings.hook_timeout_seconds,
+                                     "a number of seconds > 0 and <= 3600")
     if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ValidationError.single("log_level", "unknown log level", settings.log_level,
                                      "DEBUG | INFO | WARNING | ERROR | CRITICAL")

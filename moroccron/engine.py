@@ -221,6 +221,7 @@ class Engine:
         self.loaded = False
         self._graph: DependencyGraph | None = None
         self.quarantined: dict[str, str] = {}      # job -> why it was set aside (JobQuarantined)
+        self._quarantined_specs: dict[str, JobSpec] = {}  # their specs, while they are set aside
         self._catchup_waiting: set[str] = set()    # jobs whose missed fires wait for reconciliation
         self._catchup_until: datetime | None = None
         self._reconciled_since_load = False
@@ -281,6 +282,12 @@ class Engine:
     def runs_of(self, job: str) -> list[Run]:
         return [self.active[t] for t in self._by_job.get(job, ())]
 
+    def known_jobs(self) -> dict[str, JobSpec]:
+        """Every job the engine was given, quarantined ones included: what a store
+        watcher compares with, so that a job set aside is not taken for a changed one.
+        Safe to call from another thread (the copies are made without Python code)."""
+        return {**self._quarantined_specs, **self.jobs}
+
     # ------------------------------------------------------------------ fault isolation
     #
     # Every unit of work that concerns one job (an event about it, one of its fire times,
@@ -316,6 +323,8 @@ class Engine:
     def _quarantine(self, now: datetime, name: str, reason: str, out: list[Action], detail: str = "") -> None:
         """Set ``name`` aside: no more fire times, its unfinished runs failed, its tasks killed."""
         job = self.jobs.pop(name, None)
+        if job is not None:
+            self._quarantined_specs[name] = job
         first = name not in self.quarantined
         self.quarantined.setdefault(name, reason)
         self._schedules.pop(name, None)
@@ -369,7 +378,9 @@ class Engine:
         self.loaded = True
         self.quarantined = dict(event.quarantined)
         for job in event.jobs:
-            if job.name not in self.quarantined:
+            if job.name in self.quarantined:
+                self._quarantined_specs[job.name] = job
+            else:
                 self._guard(now, job.name, out, self._set_job, job)
         self.last_scheduled.update((k, v) for k, v in event.last_scheduled.items() if k in self.jobs)
         self.dep_progress = {child: dict(parents) for child, parents in event.dependency_progress.items()}
@@ -417,6 +428,7 @@ class Engine:
     def _on_job_put(self, now: datetime, event: JobPut, out: list[Action]) -> None:
         job = event.job
         if self.quarantined.pop(job.name, None) is not None:
+            self._quarantined_specs.pop(job.name, None)
             out.append(JobRestored(job.name))  # changed or enabled again: given another chance
         old = self.jobs.get(job.name)
         self._set_job(job)
@@ -439,6 +451,7 @@ class Engine:
         name = event.name
         self.jobs.pop(name, None)
         self.quarantined.pop(name, None)
+        self._quarantined_specs.pop(name, None)
         self._catchup_waiting.discard(name)
         self._schedules.pop(name, None)
         self.next_fire.pop(name, None)
@@ -488,8 +501,13 @@ class Engine:
                 self._kill(run, "killed by request", out)
 
     def _on_quarantine(self, now: datetime, event: Quarantine, out: list[Action]) -> None:
+        if event.job in self.quarantined:
+            return
         if event.job in self.jobs or event.job in self._by_job:
             self._quarantine(now, event.job, event.reason, out)
+        else:  # a stored job that never loaded (its definition cannot be read)
+            self.quarantined[event.job] = event.reason
+            out.append(JobQuarantined(event.job, event.reason))
 
     def _on_subscribed(self, now: datetime, event: Subscribed, out: list[Action]) -> None:
         self.connected = True

@@ -65,6 +65,11 @@ STATUS_GAUGES: tuple[tuple[str, str, str], ...] = (
     ("moroccron_leader", "leader", "1 if this instance is the leading scheduler, else 0."),
     ("moroccron_connected", "connected", "1 if this instance is subscribed to a Mesos master, else 0."),
     ("moroccron_jobs", "jobs", "Jobs the scheduler knows (enabled or not)."),
+    ("moroccron_jobs_quarantined", "quarantined_count",
+     "Jobs set aside after an internal error; each runs again once it is changed or enabled."),
+    ("moroccron_scheduler_faults", "faults",
+     "Faults the scheduler isolated since this instance became leader (quarantines, failed steps, plugin "
+     "hangs); any increase is worth a look in the log."),
 )
 """``(metric name, key in the status mapping, help)`` of the gauges read at scrape time."""
 

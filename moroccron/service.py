@@ -13,6 +13,13 @@ the clock) reaches it as events on a queue. For each batch of events the loop:
 A run is therefore always on disk before its task exists, and a status update is
 acknowledged only once its effect is on disk, so a crash at any point loses nothing
 that a restart cannot rebuild from the store and the master's reconciliation.
+
+Nothing one job does stops the loop. The engine quarantines a job whose handling
+raises (see :mod:`moroccron.engine`); here, a job whose records the database refuses,
+or whose task cannot be described to Mesos, is quarantined the same way, while the
+rest of the batch is written and launched. Plugin hooks run on a thread of their own,
+each call within ``hook_timeout_seconds``; a packing plugin that fails or hangs is
+replaced by the built-in first-fit. Each kind of fault is logged once, then counted.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import queue
 import socket
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -39,15 +47,20 @@ from moroccron.events import (
     STATE_ACTIONS,
     Action,
     ClearDependency,
+    Decline,
     DisableJob,
+    EngineFault,
     Event,
     Hook,
     JobPut,
+    JobQuarantined,
     JobRemoved,
+    JobRestored,
     Launch,
     Launched,
     Loaded,
     Notify,
+    Quarantine,
     RunRequested,
     SaveDependency,
     SaveJobState,
@@ -55,9 +68,11 @@ from moroccron.events import (
     Subscribed,
     Tick,
 )
-from moroccron.hooks.manager import PluginManager
+from moroccron.hooks.manager import PluginError, PluginManager
+from moroccron.hooks.runner import HookRunner
 from moroccron.model import JobSpec, Run, RunState
 from moroccron.notify import payload_for
+from moroccron.ratelog import Throttled
 
 __all__ = ["Scheduler", "utcnow"]
 
@@ -65,6 +80,12 @@ log = logging.getLogger("moroccron.service")
 
 BATCH_MAX = 5000
 DB_RETRY_MAX = 5.0
+FAULT_PAUSE_MAX = 2.0
+"""Longest pause between two scheduler steps that both failed as a whole (no busy loop)."""
+PACKING_TIMEOUT = 5.0
+"""Seconds a packing plugin may take; beyond, the built-in first-fit places the runs."""
+PACKING_SUSPEND = 300.0
+"""Seconds a packing plugin that hung is passed over before it is asked again."""
 
 
 def utcnow() -> datetime:
@@ -121,15 +142,21 @@ class Scheduler:
                                    enabled=lambda: not self._fenced)
         self._owners: dict[str, Any] = {}
         self._owners_at = 0.0
+        self.hooks = HookRunner(plugins, timeout=settings.hook_timeout_seconds)
+        self._throttle = Throttled(log)
+        self.faults = 0  # engine faults, quarantines and failed steps since start (also in /metrics)
+        self._fault_pause = 0.0
+        self._packer: Any = None  # the executor a third-party packing strategy runs in
+        self._packer_suspended_until = 0.0
         # only a leader prunes: a fenced instance must not write at all
         self.pruner = Pruner(store, keep_per_job=settings.run_retention, interval=settings.prune_interval_seconds,
                              enabled=lambda: not self._fenced)
         from moroccron.watch import JobWatcher
 
         # jobs written elsewhere (moroccron jobs apply, SQL) reach the engine within job_poll_seconds
-        self.watcher = JobWatcher(store, lambda: self.engine.jobs.copy(), on_put=self.job_changed,
-                                  on_removed=self.job_removed, interval=settings.job_poll_seconds,
-                                  enabled=lambda: not self._fenced)
+        self.watcher = JobWatcher(store, self.engine.known_jobs, on_put=self.job_changed,
+                                  on_removed=self.job_removed, on_invalid=self.job_invalid,
+                                  interval=settings.job_poll_seconds, enabled=lambda: not self._fenced)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -147,6 +174,7 @@ class Scheduler:
         self.pruner.start()
         self.deliverer.start()
         self.watcher.start()
+        self.hooks.start()
         master = self.master_spec
         if master == "local":
             master = self._start_local_master()
@@ -154,7 +182,8 @@ class Scheduler:
         info = framework_info(name=self.settings.framework_name, role=self.settings.role,
                               principal=self.settings.principal, failover_timeout=self.settings.failover_timeout,
                               framework_id=framework_id, webui_url=f"http://{self.settings.bind}/")
-        self.adapter = FrameworkAdapter(self.submit_nowait, self._save_framework_id, self.engine.jobs.get)
+        self.adapter = FrameworkAdapter(self.submit_nowait, self._save_framework_id, self.engine.jobs.get,
+                                        on_fault=self.job_faulted)
         self.client = MesosSchedulerClient(master, info, self.adapter, principal=self.settings.principal,
                                            secret=self.settings.secret)
         self.adapter.client = self.client
@@ -207,6 +236,9 @@ class Scheduler:
             self.client.stop()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self.hooks.stop()
+        if self._packer is not None:
+            self._packer.shutdown(wait=False, cancel_futures=True)
         if self.local_master is not None:
             self.local_master.stop()
 
@@ -234,16 +266,30 @@ class Scheduler:
         self.metrics.forget_job(name)
         self.submit_nowait(JobRemoved(name))
 
+    def job_faulted(self, name: str, reason: str) -> None:
+        """Something outside the engine could not be done for job ``name``: set it aside (any thread)."""
+        self.submit_nowait(Quarantine(name, reason))
+
+    def job_invalid(self, name: str, problem: str) -> None:
+        """A stored job cannot be read (changed by hand in SQL, say): set it aside (any thread)."""
+        if name not in self.engine.quarantined:
+            self.submit_nowait(Quarantine(name, problem))
+
     # ------------------------------------------------------------------ the loop
 
     def _load(self) -> None:
-        jobs = tuple(self.store.all_jobs())
+        unreadable: dict[str, str] = {}
+        jobs = tuple(self.store.all_jobs(invalid=unreadable))
         states = {name: last for name, (last, _nxt) in self.store.get_job_states().items() if last is not None}
         runs = tuple(self.store.unfinished_runs())
         last_final = self.store.last_final_runs()
+        quarantined = {name: reason for name, (reason, _at) in self.store.job_errors().items()}
         loaded = Loaded(jobs, states, runs, last_final, self.store.get_dependency_progress(),
-                        self.store.consecutive_failures())
+                        self.store.consecutive_failures(), quarantined)
         actions = self.engine.step(self.clock(), loaded)
+        for name, problem in unreadable.items():
+            if name not in quarantined:  # newly unreadable: recorded, and its owners told, once
+                actions.extend(self.engine.step(self.clock(), Quarantine(name, problem)))
         self._execute(actions)
         # What was just loaded lives as long as the leadership: keep it out of the cyclic
         # collector's full passes, which at 10,000 jobs would otherwise take 0.1 s each,
@@ -269,18 +315,33 @@ class Scheduler:
                     break
             try:
                 self._process(batch)
+                self._fault_pause = 0.0
             except StaleEpoch as exc:
                 self._fence(str(exc), batch)
                 return
-            except (Conflict, NotFound) as exc:
+            except Conflict as exc:
                 # The store disagrees with the engine (another writer got there first):
                 # the store is the truth; rebuild from it and reconcile.
                 log.error("state conflict (%s); reloading from the database", exc)
                 self._fail(batch, exc)
-                self.reload()
+                self._safely(self.reload)
             except Exception as exc:  # the loop must survive anything a step throws
-                log.exception("scheduler step failed: %s", exc)
+                self.faults += 1
+                self._throttle.log(("step", type(exc).__name__), logging.ERROR, "scheduler step failed: %s",
+                                   _short(exc), exc_info=True)
                 self._fail(batch, exc)
+                # A fault that comes back at once must not turn the loop into a busy one.
+                self._fault_pause = min(FAULT_PAUSE_MAX, max(0.05, self._fault_pause * 2))
+                self._stop.wait(self._fault_pause)
+
+    def _safely(self, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except StaleEpoch:
+            raise
+        except Exception as exc:
+            self._throttle.log(("safely", fn.__name__), logging.ERROR, "%s failed: %s", fn.__name__, _short(exc),
+                               exc_info=True)
 
     @staticmethod
     def _fail(batch: Sequence[_Request], exc: BaseException) -> None:
@@ -296,7 +357,17 @@ class Scheduler:
         gc.disable()
         try:
             for req in batch:
-                step = self.engine.step(self.clock(), req.event)
+                try:
+                    step = self.engine.step(self.clock(), req.event)
+                except Exception as exc:
+                    # The engine isolates each job's errors itself; this is a fault in the
+                    # engine's own machinery. Only this event is dropped, not the batch.
+                    self._engine_fault(EngineFault(f"event:{type(req.event).__name__}:{type(exc).__name__}",
+                                                   f"handling {type(req.event).__name__} raised {_short(exc)}",
+                                                   "".join(traceback.format_exception(exc))))
+                    if req.reply is not None and not req.reply.done():
+                        req.reply.set_exception(exc)
+                    continue
                 actions.extend(step)
                 if req.reply is not None:
                     replies.append((req.reply, step))
@@ -316,6 +387,9 @@ class Scheduler:
         (QUEUED) when prepared; that they were launched (:class:`Launched`) is written just
         after the ACCEPTs, once this leader's epoch has been checked. ``after_accepts`` is
         called as soon as the ACCEPTs are out.
+
+        A job whose records the database refuses is quarantined and its runs are left out
+        of the launches: nothing is sent to Mesos that is not recorded.
         """
         if self._fenced:
             return
@@ -330,11 +404,15 @@ class Scheduler:
                 after.append(a)  # a later change of a run recorded after its launch: keep the order
             elif isinstance(a, STATE_ACTIONS):
                 saves.append(a)
-        self._commit(saves)
+        unrecorded = self._commit(saves)
         if after and not saves:
             self._retry_db(lambda: self.store.check_epoch(self.epoch))
         connected = self.adapter is not None and self.client is not None  # None while loading
         launches = [a for a in actions if isinstance(a, Launch)]
+        if unrecorded:
+            launches, emptied = _without_jobs(launches, unrecorded)
+            if emptied and connected:
+                self._safely(lambda: self.adapter.perform(Decline(tuple(emptied), 1.0)))
         if connected and launches and not self._fenced and not self._stop.is_set():
             # All of a step's ACCEPTs at once, before its other calls (a kill of a task
             # launched in the same step must follow its launch).
@@ -344,12 +422,14 @@ class Scheduler:
                 failed = [(launch, exc) for launch in launches]
             for launch, exc in failed:
                 # repaired by reconciliation: a launch never received comes back unknown
-                log.warning("Mesos ACCEPT of offer %s (%d tasks) failed: %s", launch.offer_id, len(launch.runs), exc)
+                self._throttle.log(("accept", type(exc).__name__), logging.WARNING,
+                                   "Mesos ACCEPT of offer %s (%d tasks) failed: %s", launch.offer_id,
+                                   len(launch.runs), _short(exc))
         if after_accepts is not None:
             after_accepts()
         if connected:
             for action in actions:
-                if isinstance(action, (*STATE_ACTIONS, Hook, Launch, Launched)):
+                if isinstance(action, (*STATE_ACTIONS, Hook, Launch, Launched, EngineFault)):
                     continue
                 if self._fenced:
                     return  # leadership ended during this step: not one more call to Mesos
@@ -360,7 +440,8 @@ class Scheduler:
                 except Exception as exc:
                     # A call that did not reach the master is repaired by reconciliation
                     # (a launch never received comes back TASK_UNKNOWN and is relaunched).
-                    log.warning("Mesos call %s failed: %s", type(action).__name__, exc)
+                    self._throttle.log(("call", type(action).__name__, type(exc).__name__), logging.WARNING,
+                                       "Mesos call %s failed: %s", type(action).__name__, _short(exc))
         self._commit(after)
         for action in actions:
             if isinstance(action, SaveRun):
@@ -375,14 +456,84 @@ class Scheduler:
                         self._call_hook(Hook("moroccron_task_launched", {"job": job, "run": run}))
             elif isinstance(action, DisableJob):
                 log.warning("job %s %s", action.job, action.reason)
+            elif isinstance(action, JobQuarantined):
+                self.faults += 1
+                log.error("job %s quarantined: %s. It is not scheduled until it is changed or enabled again."
+                          "\n%s", action.name, action.reason, action.detail.rstrip())
+            elif isinstance(action, JobRestored):
+                log.info("job %s was changed or enabled: its quarantine is lifted", action.name)
+            elif isinstance(action, EngineFault):
+                self._engine_fault(action)
             elif isinstance(action, Hook):
                 self._call_hook(action)
 
-    def _commit(self, saves: Sequence[Action]) -> None:
+    def _engine_fault(self, fault: EngineFault) -> None:
+        self.faults += 1
+        if self._throttle.log(("engine", fault.key), logging.ERROR, "scheduler fault: %s", fault.reason) \
+                and fault.detail:
+            log.debug("%s", fault.detail.rstrip())
+
+    def _commit(self, saves: Sequence[Action]) -> set[str]:
+        """Write a step's state changes in one transaction; return the jobs whose changes
+        could not be written (they are quarantined instead).
+
+        When the transaction as a whole is refused for something other than an outage
+        (a value the database will not store, a job deleted meanwhile), each job's
+        changes are written apart, so one job's bad record costs that job only.
+        """
         if not saves:
-            return
+            return set()
+        try:
+            self._retry_db(lambda: self._write(saves))
+            return set()
+        except (StaleEpoch, Conflict):
+            raise
+        except Exception as exc:
+            if self._stop.is_set():
+                raise
+            self._throttle.log(("commit", type(exc).__name__), logging.WARNING,
+                               "recording a step failed (%s); recording each job's changes apart", _short(exc))
+        by_job: dict[str, list[Action]] = {}
+        for a in saves:
+            by_job.setdefault(_job_of(a), []).append(a)
+        unrecorded: set[str] = set()
+        conflict: Conflict | None = None
+        for name, group in by_job.items():
+            try:
+                self._retry_db(lambda group=group: self._write(group))  # type: ignore[misc]
+            except StaleEpoch:
+                raise
+            except Conflict as exc:
+                conflict = exc
+            except NotFound:
+                unrecorded.add(name)  # deleted meanwhile: nothing of it needs recording
+            except Exception as exc:
+                unrecorded.add(name)
+                self._quarantine_now(name, f"the database refused its records: {_short(exc)}")
+        if conflict is not None:
+            raise conflict
+        return unrecorded
+
+    def _quarantine_now(self, name: str, reason: str) -> None:
+        """Quarantine ``name`` within this step, and record it (once: no recursion on failure)."""
+        actions = self.engine.step(self.clock(), Quarantine(name, reason))
+        try:
+            self._retry_db(lambda: self._write([a for a in actions if isinstance(a, STATE_ACTIONS)]))
+        except StaleEpoch:
+            raise
+        except Exception as exc:
+            log.error("job %s: could not record its quarantine either (%s)", name, _short(exc))
+        for a in actions:
+            if isinstance(a, JobQuarantined):
+                self.faults += 1
+                log.error("job %s quarantined: %s", name, a.reason)
+            elif not isinstance(a, STATE_ACTIONS) and self.adapter is not None and self.client is not None:
+                self._safely(lambda a=a: self.adapter.perform(a))  # type: ignore[misc]
+
+    def _write(self, saves: Sequence[Action]) -> None:
         runs: dict[str, tuple[Run, bool]] = {}
         states: dict[str, tuple[datetime | None, datetime | None]] = {}
+        errors: dict[str, tuple[str, datetime] | None] = {}
         others = []  # dependency progress and disables, in order
         for a in saves:
             if isinstance(a, SaveRun):
@@ -390,44 +541,54 @@ class Scheduler:
                 runs[a.run.task_id] = (a.run, a.new or (prev[1] if prev else False))
             elif isinstance(a, SaveJobState):
                 states[a.job] = (a.last_scheduled_at, a.next_fire_at)
+            elif isinstance(a, JobQuarantined):
+                errors[a.name] = (a.reason, self.clock())
+                others.append(a)
+            elif isinstance(a, JobRestored):
+                errors[a.name] = None
             else:
                 others.append(a)
+        with self.store.transaction() as tx:
+            self.store.save_runs([r for r, new in runs.values() if new],
+                                 [r for r, new in runs.values() if not new], epoch=self.epoch, tx=tx)
+            if states:
+                self.store.set_job_states(states, epoch=self.epoch, tx=tx)
+            if errors:
+                self.store.set_job_errors(errors, epoch=self.epoch, tx=tx)
+            for a in others:
+                if isinstance(a, SaveDependency):
+                    self.store.set_dependency_progress(a.child, a.parent, a.task_id, a.at, epoch=self.epoch, tx=tx)
+                elif isinstance(a, ClearDependency):
+                    self.store.clear_dependency_progress(a.child, epoch=self.epoch, tx=tx)
+                elif isinstance(a, DisableJob):
+                    self.store.set_disabled(a.job, True, tx=tx)
+                elif isinstance(a, JobQuarantined) and a.job is not None:
+                    self._enqueue(tx, "disabled", a.job, None, {
+                        "reason": f"set aside after an internal error ({a.reason}); it runs again once it is "
+                                  "changed or enabled"})
+                elif isinstance(a, Notify) and self._worth_telling(a):
+                    job = self.engine.jobs.get(a.job)
+                    if job is not None:
+                        self._enqueue(tx, a.event, job, a.run, a.details)
 
-        def write() -> None:
-            with self.store.transaction() as tx:
-                self.store.save_runs([r for r, new in runs.values() if new],
-                                     [r for r, new in runs.values() if not new], epoch=self.epoch, tx=tx)
-                if states:
-                    self.store.set_job_states(states, epoch=self.epoch, tx=tx)
-                for a in others:
-                    if isinstance(a, SaveDependency):
-                        self.store.set_dependency_progress(a.child, a.parent, a.task_id, a.at, epoch=self.epoch,
-                                                           tx=tx)
-                    elif isinstance(a, ClearDependency):
-                        self.store.clear_dependency_progress(a.child, epoch=self.epoch, tx=tx)
-                    elif isinstance(a, DisableJob):
-                        self.store.set_disabled(a.job, True, tx=tx)
-                    elif isinstance(a, Notify) and self._worth_telling(a):
-                        job = self.engine.jobs.get(a.job)
-                        if job is not None:
-                            self.store.enqueue_notification(
-                                a.event, a.job, a.run.task_id if a.run else None,
-                                payload_for(job, a.run, a.details), now=self.clock(), epoch=self.epoch, tx=tx)
-                            self.deliverer.wake()
-
-        self._retry_db(write)
+    def _enqueue(self, tx: Any, event: str, job: JobSpec, run: Run | None, details: Any) -> None:
+        self.store.enqueue_notification(event, job.name, run.task_id if run else None,
+                                        payload_for(job, run, details), now=self.clock(), epoch=self.epoch, tx=tx)
+        self.deliverer.wake()
 
     def _retry_db(self, write: Callable[[], None]) -> None:
-        """Run ``write`` until the database takes it; fencing and conflicts are not retried."""
+        """Run ``write`` until the database takes it, while the database is unreachable.
+
+        Only an outage is waited out; anything else (fencing, a conflict, a value the
+        database refuses) is raised at once, for the caller to isolate.
+        """
         delay = 0.2
         while True:
             try:
                 write()
                 return
-            except (StaleEpoch, Conflict, NotFound):
-                raise
             except Exception as exc:
-                if self._stop.is_set():
+                if not _transient(exc) or self._stop.is_set():
                     raise
                 log.error("database unavailable (%s); retrying in %.1fs, nothing is launched meanwhile",
                           _short(exc), delay)
@@ -487,6 +648,13 @@ class Scheduler:
             self.submit_nowait(Subscribed(self.client.framework_id))
 
     def _call_hook(self, hook: Hook) -> None:
+        """Hand ``hook`` to the hook thread: plugins never hold up the scheduler."""
+        job = hook.kwargs.get("job")
+        run = hook.kwargs.get("run")
+        what = f"{hook.name} for {getattr(run, 'task_id', None) or getattr(job, 'name', None) or '?'}"
+        self.hooks.submit(what, lambda: self._dispatch(hook))
+
+    def _dispatch(self, hook: Hook) -> None:
         method = getattr(self.plugins, hook.name.removeprefix("moroccron_"), None)
         if method is None:
             log.error("no plugin manager method for hook %s", hook.name)
@@ -507,7 +675,36 @@ class Scheduler:
             self.submit_nowait(RunRequested(name, trigger="trigger", caused_by=run.task_id))
 
     def _pack(self, runs: Any, offers: Any, jobs: Any) -> Any:
-        return self.plugins.pack_offers(runs=runs, offers=offers, jobs=jobs, strategy=self.settings.packing)
+        """The configured strategy's plan; the built-in first-fit's if a plugin strategy fails or hangs."""
+        from moroccron.packing import STRATEGIES, first_fit
+
+        strategy = self.settings.packing
+        if strategy in STRATEGIES:  # built in: no thread hop on the second
+            return self.plugins.pack_offers(runs=runs, offers=offers, jobs=jobs, strategy=strategy)
+        if time.monotonic() >= self._packer_suspended_until:
+            from concurrent.futures import ThreadPoolExecutor
+            from concurrent.futures import TimeoutError as FutureTimeout
+
+            if self._packer is None:
+                self._packer = ThreadPoolExecutor(1, thread_name_prefix="moroccron-packing")
+            future = self._packer.submit(self.plugins.pack_offers, runs=runs, offers=offers, jobs=jobs,
+                                         strategy=strategy)
+            try:
+                return future.result(timeout=PACKING_TIMEOUT)
+            except FutureTimeout:
+                # Its thread is stuck in the plugin: leave it there, and the plugin alone for a while.
+                self._packer.shutdown(wait=False, cancel_futures=True)
+                self._packer = None
+                self._packer_suspended_until = time.monotonic() + PACKING_SUSPEND
+                self.faults += 1
+                log.error("packing strategy %r did not answer within %.0fs; using first-fit for the next %.0fs",
+                          strategy, PACKING_TIMEOUT, PACKING_SUSPEND)
+            except (PluginError, ValidationError) as exc:
+                self.faults += 1
+                self._throttle.log(("packing", type(exc).__name__), logging.ERROR,
+                                   "packing strategy %r failed (%s); these runs are placed by first-fit",
+                                   strategy, exc)
+        return first_fit(runs, offers, jobs)
 
     # ------------------------------------------------------------------ introspection
 
@@ -525,6 +722,11 @@ class Scheduler:
             "offers_held": self.engine.held_offers,
             "tasks_running": sum(1 for r in self.engine.active.values() if r.state.live),
             "jobs": len(self.engine.jobs),
+            "quarantined": dict(sorted(self.engine.quarantined.items())[:QUARANTINED_SHOWN]),
+            "quarantined_count": len(self.engine.quarantined),
+            "faults": self.faults,
+            "hooks_abandoned": self.hooks.abandoned,
+            "plugins_disabled": dict(self.plugins.disabled),
             "local_master": self.local_master.url if self.local_master else None,
         }
 
@@ -543,6 +745,44 @@ def _log_run(run: Run) -> None:
         log.warning("%s %s%s %s", run.task_id, state.value, exit_text, detail)
     elif state == RunState.SKIPPED:
         log.info("%s skipped: %s", run.task_id, run.reason)
+
+
+QUARANTINED_SHOWN = 100
+"""Quarantined jobs listed by name in the status (all are counted)."""
+
+
+def _job_of(action: Action) -> str:
+    """The job a state-changing action is about."""
+    if isinstance(action, SaveRun):
+        return action.run.job
+    if isinstance(action, (SaveDependency, ClearDependency)):
+        return action.child
+    if isinstance(action, (JobQuarantined, JobRestored)):
+        return action.name
+    return getattr(action, "job", "")  # SaveJobState, DisableJob, Notify
+
+
+def _without_jobs(launches: Sequence[Launch], jobs: set[str]) -> tuple[list[Launch], list[str]]:
+    """``launches`` without the runs of ``jobs``; and the offers left with no run at all."""
+    kept: list[Launch] = []
+    emptied: list[str] = []
+    for launch in launches:
+        runs = tuple(r for r in launch.runs if r.job not in jobs)
+        if runs:
+            kept.append(launch if len(runs) == len(launch.runs) else
+                        Launch(launch.offer_id, launch.agent_id, launch.hostname, runs))
+        else:
+            emptied.append(launch.offer_id)
+    return kept, emptied
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether a database error is an outage to wait out (as opposed to a refused record)."""
+    from sqlalchemy import exc as sa
+
+    if isinstance(exc, sa.DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(exc, (sa.OperationalError, sa.InterfaceError))
+    return isinstance(exc, (sa.TimeoutError, sa.DisconnectionError, ConnectionError, TimeoutError))
 
 
 def _short(exc: BaseException) -> str:

@@ -37,17 +37,21 @@ class JobWatcher:
         watcher's thread, so it must return a copy.
     :param on_put: called with each job that is new or differs from ``known``.
     :param on_removed: called with the name of each job that is gone from the store.
+    :param on_invalid: called with the name of each job whose stored definition cannot be
+        read, and what is wrong with it (each look; the callee decides what is new).
     :param interval: seconds between looks; 0 turns the thread off (:meth:`check` still works).
     :param enabled: asked before each look (False while this instance must not act).
     """
 
     def __init__(self, store: Any, known: Callable[[], Mapping[str, JobSpec]], *,
                  on_put: Callable[[JobSpec], None], on_removed: Callable[[str], None], interval: float = 5.0,
-                 enabled: Callable[[], bool] | None = None) -> None:
+                 enabled: Callable[[], bool] | None = None,
+                 on_invalid: Callable[[str, str], None] | None = None) -> None:
         self.store = store
         self.known = known
         self.on_put = on_put
         self.on_removed = on_removed
+        self.on_invalid = on_invalid
         self.interval = interval
         self.enabled = enabled
         self._revision: int | None = None
@@ -93,24 +97,30 @@ class JobWatcher:
         count, newest = self.store.jobs_fingerprint()
         since, self._newest = self._newest, newest
         known = self.known()
+        invalid: dict[str, str] = {}
         if first or since is None:
-            return self._compare(known, self.store.all_jobs(), count, complete=True)
-        recent = self.store.jobs_updated_since(since - CLOCK_MARGIN)
-        changes = self._compare(known, recent, count, complete=False)
-        if changes == 0 and not recent:
+            return self._compare(known, self.store.all_jobs(invalid=invalid), count, invalid, complete=True)
+        recent = self.store.jobs_updated_since(since - CLOCK_MARGIN, invalid=invalid)
+        changes = self._compare(known, recent, count, invalid, complete=False)
+        if changes == 0 and not recent and not invalid:
             # the revision moved but nothing was written lately: a writer's clock is far behind
-            changes = self._compare(known, self.store.all_jobs(), count, complete=True)
+            changes = self._compare(known, self.store.all_jobs(invalid=invalid), count, invalid, complete=True)
         return changes
 
-    def _compare(self, known: Mapping[str, JobSpec], specs: list[JobSpec], count: int, *, complete: bool) -> int:
+    def _compare(self, known: Mapping[str, JobSpec], specs: list[JobSpec], count: int, invalid: Mapping[str, str],
+                 *, complete: bool) -> int:
         changes = 0
+        if self.on_invalid is not None:
+            for name, problem in invalid.items():
+                self.on_invalid(name, problem)
+        specs_names = {s.name for s in specs} | set(invalid)
         for spec in specs:
             if known.get(spec.name) != spec:
                 log.info("job %s changed in the database; scheduling it as stored", spec.name)
                 self.on_put(spec)
                 changes += 1
-        names = {s.name for s in specs} if complete else None
-        if names is None and count != len(set(known) | {s.name for s in specs}):
+        names = specs_names if complete else None
+        if names is None and count != len(set(known) | specs_names):
             names = self.store.job_names()
         if names is not None:
             for name in sorted(set(known) - names):

@@ -11,6 +11,7 @@ import importlib
 import importlib.metadata
 import logging
 import os
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from moroccron.hooks.types import (
     SubtreeNode,
 )
 from moroccron.model import JobSpec, Resources, Run
+from moroccron.ratelog import Throttled
 
 if TYPE_CHECKING:
     from moroccron.config import Settings
@@ -141,6 +143,10 @@ class PluginManager:
         self._pm = pluggy.PluginManager(NAME)
         self._pm.add_hookspecs(spec)
         self._builtin: set[str] = set()
+        self._running: dict[int, str] = {}  # thread id -> the plugin that thread is calling now
+        self._throttle = Throttled(log)
+        self.disabled: dict[str, str] = {}
+        """Plugins unregistered while running (see :meth:`disable`), with the reason."""
         blocked = _blocked_names(disabled)
         for name in blocked:
             self._pm.set_blocked(name)
@@ -250,15 +256,33 @@ class PluginManager:
         """
         results: list[tuple[str, Any]] = []
         failed: list[str] = []
+        me = threading.get_ident()
         for name, caller in self._callers(hook):
+            self._running[me] = name
             try:
                 out = caller(**kwargs)
-            except Exception:
-                log.exception("plugin %r raised in %s%s; ignored", name, hook, _subject(kwargs))
+            except Exception as exc:
+                # Logged in full once per plugin, hook and kind of error; then counted.
+                self._throttle.log((name, hook, type(exc).__name__), logging.ERROR,
+                                   "plugin %r raised in %s%s; ignored", name, hook, _subject(kwargs), exc_info=True)
                 failed.append(name)
                 continue
+            finally:
+                self._running.pop(me, None)
             results.extend((name, r) for r in out)
         return results, failed
+
+    def running_plugin(self, thread_id: int) -> str | None:
+        """The plugin that thread ``thread_id`` is calling now, if it is in an event hook."""
+        return self._running.get(thread_id)
+
+    def disable(self, name: str, reason: str) -> None:
+        """Unregister plugin ``name`` for the rest of this process (it misbehaved: ``reason``)."""
+        if self._pm.get_plugin(name) is None:
+            return
+        self._pm.unregister(name=name)
+        self.disabled[name] = reason
+        log.critical("plugin %r disabled until moroccron restarts: %s", name, reason)
 
     def _strict(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call every plugin; the first exception becomes a :class:`PluginError`."""

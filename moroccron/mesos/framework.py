@@ -165,9 +165,22 @@ def offer_from_json(offer: Mapping[str, Any]) -> Offer:
             attributes[attr["name"]] = float(attr.get("scalar", {}).get("value", 0.0))
         elif kind == "SET":
             attributes[attr["name"]] = ",".join(attr.get("set", {}).get("item", []))
-    return Offer(id=offer["id"]["value"], agent_id=offer["agent_id"]["value"], hostname=offer.get("hostname", ""),
+    return Offer(id=offer["id"]["value"], agent_id=offer["agent_id"]["value"],
+                 hostname=_text(offer.get("hostname", "")) or "",
                  resources=Resources.unchecked(**totals), attributes=attributes,
                  framework_id=offer.get("framework_id", {}).get("value"))
+
+
+MESSAGE_MAX = 4096
+"""Characters of a status update's message kept: it is free text from an agent or executor."""
+
+
+def _text(value: Any) -> str | None:
+    """Free text from the cluster, as a database can store it: no NUL, bounded."""
+    if value is None:
+        return None
+    text = str(value).replace("\x00", "")
+    return text if len(text) <= MESSAGE_MAX else text[:MESSAGE_MAX] + "..."
 
 
 def status_from_json(status: Mapping[str, Any]) -> StatusUpdate:
@@ -179,7 +192,7 @@ def status_from_json(status: Mapping[str, Any]) -> StatusUpdate:
         agent_id=(status.get("agent_id") or {}).get("value"),
         uuid=status.get("uuid"),
         reason=status.get("reason"),
-        message=status.get("message"),
+        message=_text(status.get("message")),
         source=status.get("source"),
         exit_status=parse_exit_status(dict(status)),
     )
@@ -191,13 +204,18 @@ class FrameworkAdapter:
     :param emit: puts an Engine event on the shell's queue. Called from the client's
         event-stream thread; must not block.
     :param on_framework_id: persists a FrameworkID the master assigned.
+    :param on_fault: told ``(job, reason)`` when a run's TaskInfo cannot be built; that
+        task is left out of its ACCEPT (the others on the offer still go) and the job is
+        set aside by the caller.
     """
 
     def __init__(self, emit: Callable[[Event], None], on_framework_id: Callable[[str], None],
-                 jobs: Callable[[str], JobSpec | None]) -> None:
+                 jobs: Callable[[str], JobSpec | None],
+                 on_fault: Callable[[str, str], None] | None = None) -> None:
         self.emit = emit
         self.on_framework_id = on_framework_id
         self.jobs = jobs
+        self.on_fault = on_fault
         self.client: Any = None
         self.framework_id: str | None = None
         # offer id -> (task ids, ACCEPT body, when built): launches prepared ahead of their second
@@ -310,8 +328,14 @@ class FrameworkAdapter:
         infos = []
         for run in action.runs:
             job = self.jobs(run.job)
-            if job is not None:
+            if job is None:
+                continue
+            try:
                 infos.append(task_info(job, run, action.agent_id))
+            except Exception as exc:  # one job's task must not stop the offer's others
+                log.error("cannot describe task %s to Mesos: %r; left out of the launch", run.task_id, exc)
+                if self.on_fault is not None:
+                    self.on_fault(run.job, f"its task could not be described to Mesos: {type(exc).__name__}: {exc}")
         return infos
 
 

@@ -244,6 +244,8 @@ class JobStateRow(Base):
 
     ``last_scheduled_at`` is the last fire time it materialised into a run, so that a
     new leader knows which fire times were missed while nobody was leading (catch-up).
+    ``error`` marks a job quarantined after an internal error (see
+    :class:`moroccron.events.JobQuarantined`).
     """
 
     __tablename__ = "job_state"
@@ -251,6 +253,10 @@ class JobStateRow(Base):
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     last_scheduled_at: Mapped[datetime | None]
     next_fire_at: Mapped[datetime | None]
+    # Set when the scheduler quarantined the job after an internal error: why, and when.
+    # The job is not scheduled while it is set; changing or enabling the job clears it.
+    error: Mapped[str | None] = mapped_column(Text)
+    error_at: Mapped[datetime | None]
 
 
 class DependencyProgressRow(Base):

@@ -23,6 +23,7 @@ Two database engines are supported and tested the same way:
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -81,6 +82,8 @@ from moroccron.store.models import (
 from moroccron.store.stats import FAILURE_STATES, JobStats, percentiles
 
 __all__ = ["MIGRATIONS_DIR", "JobRecord", "Store", "normalize_url"]
+
+log = logging.getLogger("moroccron.store")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 """The Alembic script directory, found through the package so it works when installed."""
@@ -367,6 +370,7 @@ class Store:
         self._write_engine = self.engine.execution_options(**{_WRITE: True})
         self._spec_cache: dict[int, tuple[int, JobSpec]] = {}  # job id: (hash of stored JSON, spec)
         self._spec_cache_lock = threading.Lock()
+        self._invalid_seen: set[tuple[int, int]] = set()  # (job id, hash of stored JSON) warned about
 
     @classmethod
     def from_url(cls, url: str | URL, **kwargs: Any) -> Store:
@@ -610,17 +614,21 @@ class Store:
                                           .order_by(JobRow.name).offset(offset).limit(limit)).all()
         return rows, total
 
-    def all_jobs(self, *, tx: Session | None = None) -> list[JobSpec]:
+    def all_jobs(self, *, invalid: dict[str, str] | None = None, tx: Session | None = None) -> list[JobSpec]:
         """Every job, ordered by name: what a new leader loads.
 
         One query over one table, read through Core (no ORM row overhead). Specs
         already built from the same stored text are reused undecoded, so a reload after
         a few changes decodes and validates only the changed jobs.
+
+        A stored job that is no longer valid (written by hand in SQL, or by an older
+        release with looser rules) is left out, with a warning, instead of making every
+        reader fail; ``invalid`` collects them, name -> what is wrong.
         """
         with self._tx(tx, readonly=True) as s:
             rows = s.connection().execute(
-                select(JobRow.id, _SPEC_TEXT).order_by(JobRow.name)).all()
-        specs = [self._spec(r.id, r.spec_text) for r in rows]
+                select(JobRow.id, JobRow.name, _SPEC_TEXT).order_by(JobRow.name)).all()
+        specs = self._valid_specs(rows, invalid)
         live = {r.id for r in rows}
         with self._spec_cache_lock:
             for job_id in [k for k in self._spec_cache if k not in live]:
@@ -639,12 +647,15 @@ class Store:
             count, newest = s.connection().execute(select(func.count(), func.max(JobRow.updated_at))).one()
         return int(count), newest
 
-    def jobs_updated_since(self, since: datetime, *, tx: Session | None = None) -> list[JobSpec]:
-        """Jobs whose ``updated_at`` is ``since`` or later (through the index on it)."""
+    def jobs_updated_since(self, since: datetime, *, invalid: dict[str, str] | None = None,
+                           tx: Session | None = None) -> list[JobSpec]:
+        """Jobs whose ``updated_at`` is ``since`` or later (through the index on it); ``invalid``
+        as for :meth:`all_jobs`."""
         with self._tx(tx, readonly=True) as s:
             rows = s.connection().execute(
-                select(JobRow.id, _SPEC_TEXT).where(JobRow.updated_at >= since).order_by(JobRow.name)).all()
-        return [self._spec(r.id, r.spec_text) for r in rows]
+                select(JobRow.id, JobRow.name, _SPEC_TEXT).where(JobRow.updated_at >= since)
+                .order_by(JobRow.name)).all()
+        return self._valid_specs(rows, invalid)
 
     def parent_map(self, names: Iterable[str] | None = None, *,
                    tx: Session | None = None) -> dict[str, tuple[str, ...]]:
@@ -712,6 +723,21 @@ class Store:
         with self._spec_cache_lock:
             self._spec_cache[job_id] = (digest, spec)
         return spec
+
+    def _valid_specs(self, rows: Sequence[Any], invalid: dict[str, str] | None) -> list[JobSpec]:
+        specs = []
+        for r in rows:
+            try:
+                specs.append(self._spec(r.id, r.spec_text))
+            except (ValidationError, ValueError, TypeError) as exc:
+                problem = f"its stored definition is not valid: {exc}"
+                if invalid is not None:
+                    invalid[r.name] = problem
+                key = (r.id, hash(r.spec_text))
+                if key not in self._invalid_seen:
+                    self._invalid_seen.add(key)
+                    log.warning("job %s left out: %s", r.name, problem)
+        return specs
 
     @staticmethod
     def _jobs_changed(s: Session) -> None:
@@ -1310,6 +1336,39 @@ class Store:
                 index_elements=[table.c.job_id],
                 set_={"last_scheduled_at": stmt.excluded.last_scheduled_at,
                       "next_fire_at": stmt.excluded.next_fire_at}), rows)
+
+    def set_job_errors(self, errors: Mapping[str, tuple[str, datetime] | None], *, epoch: int | None = None,
+                       tx: Session | None = None) -> None:
+        """Record why jobs were quarantined (``(reason, when)``), or clear it (None).
+
+        Jobs that no longer exist are passed over: a job deleted while it was being set
+        aside needs no record.
+        """
+        if not errors:
+            return
+        with self._tx(tx) as s:
+            self._check_epoch(s, epoch)
+            ids: dict[str, int] = {}
+            for chunk in _chunks(list(errors), _CHUNK):
+                ids.update((r.name, r.id) for r in s.execute(select(JobRow.id, JobRow.name)
+                                                             .where(JobRow.name.in_(chunk))))
+            rows = [{"job_id": ids[n], "error": e[0] if e else None, "error_at": _aware("error_at", e[1]) if e else None}
+                    for n, e in errors.items() if n in ids]
+            if not rows:
+                return
+            table = _table(JobStateRow)
+            stmt = self._insert(table)
+            s.execute(stmt.on_conflict_do_update(index_elements=[table.c.job_id],
+                                                 set_={"error": stmt.excluded.error,
+                                                       "error_at": stmt.excluded.error_at}), rows)
+
+    def job_errors(self, *, tx: Session | None = None) -> dict[str, tuple[str, datetime]]:
+        """``{job: (reason, when)}`` of the jobs set aside after an internal error (see set_job_errors)."""
+        with self._tx(tx, readonly=True) as s:
+            rows = s.execute(select(JobRow.name, JobStateRow.error, JobStateRow.error_at)
+                             .join(JobStateRow, JobStateRow.job_id == JobRow.id)
+                             .where(JobStateRow.error.is_not(None)))
+            return {r.name: (r.error, r.error_at) for r in rows}
 
     def _insert(self, table: Table) -> Any:
         """The dialect's INSERT, which knows ON CONFLICT (both dialects spell it the same)."""

@@ -517,12 +517,17 @@ class Scheduler:
     def _quarantine_now(self, name: str, reason: str) -> None:
         """Quarantine ``name`` within this step, and record it (once: no recursion on failure)."""
         actions = self.engine.step(self.clock(), Quarantine(name, reason))
-        try:
-            self._retry_db(lambda: self._write([a for a in actions if isinstance(a, STATE_ACTIONS)]))
-        except StaleEpoch:
-            raise
-        except Exception as exc:
-            log.error("job %s: could not record its quarantine either (%s)", name, _short(exc))
+        records = [a for a in actions if isinstance(a, STATE_ACTIONS)]
+        # The runs' records may be what the database refuses: the quarantine itself, at least.
+        for attempt in (records, [a for a in records if not isinstance(a, SaveRun)]):
+            try:
+                self._retry_db(lambda attempt=attempt: self._write(attempt))  # type: ignore[misc]
+                break
+            except StaleEpoch:
+                raise
+            except Exception as exc:
+                log.error("job %s: could not record its quarantine%s (%s)", name,
+                          "" if attempt is records else " either", _short(exc))
         for a in actions:
             if isinstance(a, JobQuarantined):
                 self.faults += 1

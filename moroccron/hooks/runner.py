@@ -152,12 +152,11 @@ class HookRunner:
         self.abandoned += 1
         log.error("hook call %s has not returned after %.0fs%s; going on without it",
                   busy.call.what, self.timeout, f" (plugin {plugin!r} is still in it)" if plugin else "")
+        if plugin is not None:
+            self._hangs[plugin] = self._hangs.get(plugin, 0) + 1
+            if self._hangs[plugin] >= self.hangs_to_disable:  # before the next call can reach it
+                self.plugins.disable(plugin, f"it hung {self._hangs[plugin]} times (more than {self.timeout:g}s each)")
         self._queue.task_done()  # the call is over as far as the queue is concerned
         with self._idle:
             self._idle.notify_all()
         self._spawn(generation)
-        if plugin is None:
-            return
-        self._hangs[plugin] = self._hangs.get(plugin, 0) + 1
-        if self._hangs[plugin] >= self.hangs_to_disable:
-            self.plugins.disable(plugin, f"it hung {self._hangs[plugin]} times (more than {self.timeout:g}s each)")

@@ -150,9 +150,13 @@ def disable_job(ctx: ContextDep, name: str) -> dict[str, Any]:
 @router.get("/{name}/stats")
 def job_stats(ctx: ContextDep, name: str, window: int = Query(100, ge=1, le=10000)) -> dict[str, Any]:
     """Run history in numbers: counts, last success and failure, failures in a row,
-    duration and skew percentiles over the last ``window`` runs."""
+    duration and skew percentiles over the last ``window`` runs; and, if the scheduler set
+    the job aside after an internal error, why and since when (``quarantined``)."""
     stats = ctx.store.job_stats(name, window=window)
     out: dict[str, Any] = {"job": name}
     for key, value in dataclasses.asdict(stats).items():
         out[key] = value.isoformat() if isinstance(value, datetime) else value
+    error = ctx.store.job_errors([name]).get(name)
+    # Set aside after an internal error: not scheduled until changed or enabled again.
+    out["quarantined"] = {"reason": error[0], "since": error[1].isoformat()} if error else None
     return out

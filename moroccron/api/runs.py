@@ -25,7 +25,11 @@ def start_run(ctx: ContextDep, name: str, body: dict[str, Any] | None = Body(Non
         if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
             raise ValidationError.single("arguments", "must be a list of strings", args, '["--date", "2026-01-01"]')
         arguments = tuple(args)
-    actions = require_scheduler(ctx).submit(RunRequested(name, arguments))
+    scheduler = require_scheduler(ctx)
+    quarantined = scheduler.engine.quarantined.get(name)
+    if quarantined is not None:
+        raise Conflict(f"job {name!r} is quarantined ({quarantined}); change it, or enable it again, to lift that")
+    actions = scheduler.submit(RunRequested(name, arguments))
     created = [a.run for a in actions if isinstance(a, SaveRun) and a.new]
     if not created:
         raise HTTPException(409, {"error": f"job {name!r} could not be started", "field": None, "allowed": None})

@@ -1362,13 +1362,16 @@ class Store:
                                                  set_={"error": stmt.excluded.error,
                                                        "error_at": stmt.excluded.error_at}), rows)
 
-    def job_errors(self, *, tx: Session | None = None) -> dict[str, tuple[str, datetime]]:
-        """``{job: (reason, when)}`` of the jobs set aside after an internal error (see set_job_errors)."""
+    def job_errors(self, names: Iterable[str] | None = None, *,
+                   tx: Session | None = None) -> dict[str, tuple[str, datetime]]:
+        """``{job: (reason, when)}`` of the jobs set aside after an internal error (see
+        set_job_errors), of all jobs or of ``names``."""
+        stmt = (select(JobRow.name, JobStateRow.error, JobStateRow.error_at)
+                .join(JobStateRow, JobStateRow.job_id == JobRow.id).where(JobStateRow.error.is_not(None)))
+        if names is not None:
+            stmt = stmt.where(JobRow.name.in_(list(names)))
         with self._tx(tx, readonly=True) as s:
-            rows = s.execute(select(JobRow.name, JobStateRow.error, JobStateRow.error_at)
-                             .join(JobStateRow, JobStateRow.job_id == JobRow.id)
-                             .where(JobStateRow.error.is_not(None)))
-            return {r.name: (r.error, r.error_at) for r in rows}
+            return {r.name: (r.error, r.error_at) for r in s.execute(stmt)}
 
     def _insert(self, table: Table) -> Any:
         """The dialect's INSERT, which knows ON CONFLICT (both dialects spell it the same)."""

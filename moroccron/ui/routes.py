@@ -423,8 +423,9 @@ def _job_detail(ctx: AppContext, name: str) -> dict[str, Any]:
     runs, total = ctx.store.list_runs(name, limit=50)
     stats = ctx.store.job_stats(name)
     nxt, _ = ctx.store.job_overview([name])[name]
+    quarantined = ctx.store.job_errors([name]).get(name)
     return {"job": job, "words": describe(job), "runs": runs, "total_runs": total, "stats": stats,
-            "next": None if job.disabled else nxt, "chart": _chart(runs), "outcome": outcome,
+            "quarantined": quarantined, "next": None if job.disabled or quarantined else nxt, "chart": _chart(runs), "outcome": outcome,
             "spec": json.dumps(job.to_dict(), indent=2), "live": any(r.state.live or r.state == RunState.QUEUED
                                                                       for r in runs),
             "children": ctx.store.children_of(name)}

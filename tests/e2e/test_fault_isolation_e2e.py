@@ -15,10 +15,13 @@ import threading
 from datetime import timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.exc import DataError
 
 from moroccron import Job
+from moroccron.api.app import create_app
+from moroccron.api.deps import AppContext
 from moroccron.hooks import hookimpl
 from moroccron.model import JobSpec, RunState
 from moroccron.store import Store
@@ -114,6 +117,17 @@ def test_the_quarantine_survives_a_restart_and_a_change_lifts_it(cluster):
     before = len(cluster.runs("bad"))
     wait_for(lambda: all(len(cluster.runs(n)) >= 3 for n in HEALTHY[:3]), 30, what="healthy jobs run on")
     assert len(cluster.runs("bad")) == before, "a quarantined job is not scheduled after a restart"
+
+    # What the API and the UI say about it.
+    client = TestClient(create_app(AppContext(sched.settings, cluster.store, sched.plugins, sched)))
+    stats = client.get("/api/v1/jobs/bad/stats").json()
+    assert "OverflowError" in stats["quarantined"]["reason"] and stats["quarantined"]["since"]
+    assert client.get("/api/v1/jobs/ok-00/stats").json()["quarantined"] is None
+    r = client.post("/api/v1/jobs/bad/runs")
+    assert r.status_code == 409 and "quarantined" in r.json()["error"]
+    page = client.get("/jobs/bad").text
+    assert 'id="quarantined"' in page and "OverflowError" in page and ">Enable again<" in page
+    assert client.get("/api/v1/status").json()["quarantined_count"] == 1
 
     fixed = Job(name="bad", command="true", schedule="*/2 * * * * *", starting_deadline_seconds=30,
                 resources={"cpus": 0.05, "mem": 8})

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from moroccron.hooks.manager import PluginManager
+from moroccron.hooks.runner import HookTimeout, call_within
 from moroccron.notify import Renderer
 
 __all__ = ["Deliverer"]
@@ -31,13 +32,17 @@ MAX_ATTEMPTS = 12
 FIRST_RETRY = 30.0
 MAX_RETRY = 3600.0
 SKIP_COLLAPSE = timedelta(hours=1)
+NOTIFY_TIMEOUT = 60.0
+"""Seconds the notifiers get to deliver one message; a hung one is retried later like a failed one."""
 
 
 class Deliverer:
     """The outbox worker: a daemon thread, woken by :meth:`wake` or every ``interval`` seconds."""
 
     def __init__(self, store: Any, plugins: PluginManager, renderer: Renderer, *, interval: float = 2.0,
-                 enabled: Callable[[], bool] | None = None, clock: Callable[[], datetime] | None = None) -> None:
+                 enabled: Callable[[], bool] | None = None, clock: Callable[[], datetime] | None = None,
+                 timeout: float = NOTIFY_TIMEOUT) -> None:
+        self.timeout = timeout
         self.store = store
         self.plugins = plugins
         self.renderer = renderer
@@ -93,7 +98,17 @@ class Deliverer:
             return
         results = dict(previous)
         answered: set[str] = set()
-        for result in self.plugins.notify(notification=notification):
+        try:
+            delivered = call_within(self.timeout, lambda: self.plugins.notify(notification=notification),
+                                    f"notify-{item.id}")
+        except HookTimeout:
+            # A notifier hung: this message is retried like a failed one, the others go on.
+            delivered = []
+            for target in notification.targets:
+                if not results.get(str(target), {}).get("ok"):
+                    results[str(target)] = {"ok": False, "at": now.isoformat(),
+                                            "detail": f"no notifier answered within {self.timeout:g}s"}
+        for result in delivered:
             key = str(result.target)
             if key in answered and results[key]["ok"]:
                 continue  # another notifier already delivered to this target this round

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -162,3 +163,34 @@ def test_notify_test_command(tmp_path, receiver, capsys):
     assert "slack:#x: FAILED (no notifier plugin delivered to channel 'slack')" in capsys.readouterr().out
     assert main(["notify", "test", "carrier:pigeon"]) == 1
     assert NotifyTarget.parse("webhook:ops").channel == "webhook"
+
+
+class Hung:
+    """A notifier that never answers (an SMTP server that accepts the connection and stalls)."""
+
+    def __init__(self):
+        self.release = threading.Event()
+
+    @hookimpl
+    def moroccron_notify(self, notification):
+        self.release.wait(30)
+        return []
+
+
+def test_a_notifier_that_hangs_delays_only_its_message_which_is_retried(store):
+    settings = Settings()
+    job = Job(name="etl", command="x", notify={"on_failure": ["email:x@y"]})
+    store.put_job(job)
+    for i in range(2):
+        store.enqueue_notification("failure", "etl", f"etl.{i}.0", payload_for(job, failed_run(), {}), now=NOW)
+    hung = Hung()
+    pm = PluginManager(load_entrypoints=False)
+    pm.register(hung)
+    d = Deliverer(store, pm, Renderer(settings), clock=lambda: NOW, timeout=0.2)
+    try:
+        assert d.deliver_due() == 2, "both handled: the hung call was given up on"
+        states = {i.task_id: (i.state, i.attempts, i.last_error) for i in store.notifications()}
+        first = states["etl.0.0"]
+        assert first[0] == "pending" and first[1] == 1 and "within 0.2s" in first[2]
+    finally:
+        hung.release.set()

@@ -21,9 +21,38 @@ from typing import Any
 
 from moroccron.ratelog import Throttled
 
-__all__ = ["HookRunner"]
+__all__ = ["HookRunner", "HookTimeout", "call_within"]
 
 log = logging.getLogger("moroccron.hooks")
+
+
+class HookTimeout(Exception):
+    """A plugin call did not return in time (its thread is left to finish on its own)."""
+
+
+def call_within(timeout: float, fn: Callable[[], Any], what: str) -> Any:
+    """``fn()``'s result if it returns within ``timeout`` seconds; else :class:`HookTimeout`.
+
+    For a hook whose answer is needed (the notifiers' delivery results): the call runs on
+    a daemon thread, which a hung plugin keeps, and the caller goes on.
+    """
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            box["result"] = fn()
+        except BaseException as exc:  # handed to the caller
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name=f"moroccron-call-{what}"[:60], daemon=True).start()
+    if not done.wait(timeout):
+        raise HookTimeout(f"{what} did not return within {timeout:g}s")
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
 
 
 @dataclass

@@ -387,16 +387,7 @@ class Engine:
         self.failures_in_row = dict(event.consecutive_failures)
         for run in event.runs:
             if run.job in self.jobs and not run.state.final:
-                queued = run.state == RunState.QUEUED
-                self._track(run, early=queued and run.scheduled_at > now)
-                if queued and run.trigger == RunTrigger.SCHEDULE and run.scheduled_at <= now:
-                    # Launches prepared ahead are recorded just after their ACCEPT: a leader
-                    # that died in between left them QUEUED. Ask the master before launching.
-                    self._unsure.add(run.task_id)
-                if queued:
-                    self._arm_deadline(run)
-                elif run.state.live:
-                    self._arm_timeout(run, run.launched_at or now)
+                self._guard(now, run.job, out, self._load_run, now, run)
         # Missed fire times are decided now, except for a job with a task whose fate is
         # unknown until the master answers: a run that turns out lost must not make its
         # own job's catch-up skip as "still running".
@@ -424,6 +415,18 @@ class Engine:
                 self._guard(now, name, out, self._schedule_retry, job, last, (last.finished_at or now), out, False)
         if self.connected and self._unsure:
             self._reconcile(now, [], out)
+
+    def _load_run(self, now: datetime, run: Run) -> None:
+        queued = run.state == RunState.QUEUED
+        self._track(run, early=queued and run.scheduled_at > now)  # first: a quarantine must find it
+        if queued and run.trigger == RunTrigger.SCHEDULE and run.scheduled_at <= now:
+            # Launches prepared ahead are recorded just after their ACCEPT: a leader
+            # that died in between left them QUEUED. Ask the master before launching.
+            self._unsure.add(run.task_id)
+        if queued:
+            self._arm_deadline(run)
+        elif run.state.live:
+            self._arm_timeout(run, run.launched_at or now)
 
     def _on_job_put(self, now: datetime, event: JobPut, out: list[Action]) -> None:
         job = event.job

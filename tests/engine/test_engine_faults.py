@@ -201,6 +201,20 @@ def test_a_job_whose_schedule_fails_at_load_is_quarantined_and_the_rest_load():
     assert [t.split(".")[0] for t in sim.launched] == ["good"]
 
 
+def test_a_loaded_run_whose_job_cannot_arm_its_timers_is_quarantined_and_the_rest_load():
+    bad = poisoned(Job(name="bad", command="x", schedule=every(10)), timeout_seconds=1e12)
+    good = Job(name="good", command="x", schedule=every(10))
+    at = T0 - timedelta(seconds=30)
+    live = Run(job="bad", scheduled_at=at, state=RunState.RUNNING, launched_at=at, agent_id="a1")
+    sim = Sim([bad, good], runs=[live], faults_expected=True)
+    assert [q.name for q in quarantines(sim)] == ["bad"]
+    assert sim.saved[live.task_id].state == RunState.FAILED
+    assert [k.task_id for k in sim.of(Kill)] == [live.task_id]
+    sim.advance(10)
+    sim.give_offers()
+    assert [t.split(".")[0] for t in sim.launched] == ["good"]
+
+
 def test_quarantined_jobs_loaded_from_the_store_are_not_scheduled():
     jobs = (Job(name="q", command="x", schedule=every(10)), Job(name="ok", command="x", schedule=every(10)))
     sim = Sim(jobs, connect=False)

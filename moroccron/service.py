@@ -314,8 +314,10 @@ class Scheduler:
                 except queue.Empty:
                     break
             try:
-                self._process(batch)
-                self._fault_pause = 0.0
+                if self._process(batch):
+                    self._fault_pause = 0.0
+                else:  # the engine reported a fault of its own: it may recur on the next step at once
+                    self._pause_after_fault()
             except StaleEpoch as exc:
                 self._fence(str(exc), batch)
                 return
@@ -330,9 +332,12 @@ class Scheduler:
                 self._throttle.log(("step", type(exc).__name__), logging.ERROR, "scheduler step failed: %s",
                                    _short(exc), exc_info=True)
                 self._fail(batch, exc)
-                # A fault that comes back at once must not turn the loop into a busy one.
-                self._fault_pause = min(FAULT_PAUSE_MAX, max(0.05, self._fault_pause * 2))
-                self._stop.wait(self._fault_pause)
+                self._pause_after_fault()
+
+    def _pause_after_fault(self) -> None:
+        """A fault that comes back at once must not turn the loop into a busy one."""
+        self._fault_pause = min(FAULT_PAUSE_MAX, max(0.05, self._fault_pause * 2))
+        self._stop.wait(self._fault_pause)
 
     def _safely(self, fn: Callable[[], None]) -> None:
         try:
@@ -349,8 +354,11 @@ class Scheduler:
             if req.reply is not None and not req.reply.done():
                 req.reply.set_exception(exc)
 
-    def _process(self, batch: Sequence[_Request]) -> None:
+    def _process(self, batch: Sequence[_Request]) -> bool:
+        """Step the engine through ``batch`` and carry out what it decided; False if the
+        engine reported a fault of its own (not one job's)."""
         actions: list[Action] = []
+        failed = False
         replies: list[tuple[Future[list[Action]], list[Action]]] = []
         # No collector pause between the tick and the ACCEPTs: it resumes right after them.
         collecting = gc.isenabled()
@@ -367,6 +375,7 @@ class Scheduler:
                                                    "".join(traceback.format_exception(exc))))
                     if req.reply is not None and not req.reply.done():
                         req.reply.set_exception(exc)
+                    failed = True
                     continue
                 actions.extend(step)
                 if req.reply is not None:
@@ -377,6 +386,7 @@ class Scheduler:
                 gc.enable()
         for fut, step in replies:
             fut.set_result(step)
+        return not (failed or any(isinstance(a, EngineFault) for a in actions))
 
     def _execute(self, actions: Sequence[Action], after_accepts: Callable[[], None] | None = None) -> None:
         """Commit the state changes, then make the Mesos calls, then log and call hooks.

@@ -220,3 +220,34 @@ def test_plugins_that_raise_or_hang_never_hold_up_scheduling(tmp_path, db_url, c
     finally:
         hanging.release.set()
         c.close()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_fault_of_the_engine_itself_that_recurs_is_logged_once_and_does_not_spin(cluster, caplog):
+    caplog.set_level(logging.INFO, logger="moroccron")
+    for job in healthy_jobs()[:3]:
+        cluster.add_job(job)
+    sched = cluster.start_scheduler()
+    wait_for(lambda: all(cluster.runs(n) for n in HEALTHY[:3]), 30, what="jobs launched")
+    steps = []
+    real_step = sched.engine.step
+
+    def counting(now, event):
+        steps.append(now)
+        return real_step(now, event)
+
+    def broken(now, out):
+        raise RuntimeError("offer bookkeeping bug")
+
+    sched.engine.step = counting  # type: ignore[method-assign]
+    sched.engine._manage_offers = broken  # type: ignore[method-assign]
+    # The broken part keeps work overdue (as held offers never released would): the loop
+    # is asked to step again at once, every time.
+    sched.engine.next_wakeup = lambda now: now - timedelta(seconds=1)  # type: ignore[method-assign]
+    wait_for(lambda: sched.faults >= 3, 30, what="the fault seen on several steps")
+    begin = len(steps)
+    threading.Event().wait(3.0)  # observe the loop for a while: how often does it step?
+    assert len(steps) - begin < 300, f"{len(steps) - begin} steps in 3 s: the loop spins on the fault"
+    lines = [r for r in caplog.records if "offer bookkeeping bug" in r.getMessage()]
+    assert len(lines) == 1, "logged once, then counted"
+    assert sched.status()["faults"] >= 3

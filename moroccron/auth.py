@@ -155,7 +155,9 @@ class Authenticator:
 
     def __init__(self, tokens: list[_Credential] | None = None, users: list[_Credential] | None = None, *,
                  hash_workers: int | None = None, hash_queue: int = HASH_QUEUE) -> None:
-        self.tokens = list(tokens or [])
+        # A clear-text token is hashed here, once, and only its hash is kept.
+        self.tokens = [t if t.secret.startswith((HASH_PREFIX + "$", TOKEN_PREFIX + "$"))
+                       else _Credential(t.name, hash_token(t.secret), t.role) for t in tokens or []]
         self._token_by_digest: dict[bytes, tuple[bytes, _Credential]] = {}  # digest: (digest, credential)
         self._slow_tokens: list[_Credential] = []  # pbkdf2_sha256$ entries: no digest to look up
         self._tokens_by_name: dict[str, _Credential] = {}
@@ -164,8 +166,7 @@ class Authenticator:
             if tok.secret.startswith(HASH_PREFIX + "$"):
                 self._slow_tokens.append(tok)
             else:
-                digest = (bytes.fromhex(tok.secret.split("$", 1)[1]) if tok.secret.startswith(TOKEN_PREFIX + "$")
-                          else _digest(tok.secret))  # a clear-text token: hashed here, once
+                digest = bytes.fromhex(tok.secret.split("$", 1)[1])
                 self._token_by_digest.setdefault(digest, (digest, tok))
         # A clear-text password is hashed here, at the same cost as stored ones: a known
         # user with a clear password must not answer faster than an unknown one.

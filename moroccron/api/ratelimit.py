@@ -98,7 +98,7 @@ class FailureLimiter:
             allowance = self._allowance(address, self.clock())
         if allowance >= 1:
             return 0
-        return max(1, math.ceil((1 - allowance) * self.window / self.failures))
+        return max(1, math.ceil((1 - allowance) * self.window / self.failures - 1e-9))  # 1.0000001 s is 1 s
 
     def failed(self, address: str) -> None:
         """Count one failed attempt from ``address``."""

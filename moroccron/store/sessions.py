@@ -62,7 +62,7 @@ def sync_principals(store: Store, roles: Mapping[str, str]) -> list[str]:
     now = datetime.now(UTC)
     changed: list[str] = []
     with store.transaction() as tx:
-        recorded = dict(tx.execute(select(SessionVersionRow.principal, SessionVersionRow.role)).tuples().all())
+        recorded = {p: r for p, r in tx.execute(select(SessionVersionRow.principal, SessionVersionRow.role))}
         for principal, role in recorded.items():
             if role != roles.get(principal):
                 changed.append(principal)

@@ -143,8 +143,9 @@ def test_cookies_are_secure_when_configured(store):
     page = secure.get("/login")
     csrf_cookie = page.headers["set-cookie"]
     assert csrf_cookie.startswith("moroccron_csrf=") and "; secure" in csrf_cookie.lower()
+    secure.cookies.set("moroccron_csrf", page.cookies["moroccron_csrf"])  # http://testserver keeps no Secure cookie
     r = secure.post("/login", data={"user": "boss", "password": "s3cret", "csrf": csrf_of(page.text)},
-                    cookies={"moroccron_csrf": page.cookies["moroccron_csrf"]}, follow_redirects=False)
+                    follow_redirects=False)
     session_cookie = r.headers["set-cookie"]
     assert r.status_code == 303 and session_cookie.startswith(f"{SESSION_COOKIE}=")
     assert "; secure" in session_cookie.lower() and "httponly" in session_cookie.lower()

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -67,6 +68,7 @@ MIN_ITERATIONS, MAX_ITERATIONS = 1_000, 10_000_000  # a typo in a hash must not 
 MIN_TOKEN_LENGTH = 20  # characters of a token hashed with `auth hash --token`: fast hashes need entropy
 CACHE_SIZE = 10_000  # remembered good Basic headers
 HASH_QUEUE = 32  # slow checks running or waiting, beyond which requests get AuthBusy
+NICE = 10  # CPU priority of the hashing threads: about a tenth of a busy core against normal threads
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,13 @@ class AuthBusy(Exception):
 def _pbkdf2(secret: str, salt: str, iterations: int) -> str:
     """The one place a slow hash is computed (tests count the calls and iterations here)."""
     return hashlib.pbkdf2_hmac("sha256", secret.encode(), salt.encode(), iterations).hex()
+
+
+def _lower_priority() -> None:
+    """Run this worker thread at a low CPU priority (Linux keeps a nice value per thread):
+    a flood of credentials to hash then takes only the CPU that serving requests leaves."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed: plain priority
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
 
 
 def _digest(text: str) -> bytes:
@@ -270,7 +279,8 @@ class Authenticator:
                 raise AuthBusy(f"{self._pending} credential checks are already running or waiting")
             self._pending += 1
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(self.hash_workers, thread_name_prefix="moroccron-auth")
+                self._executor = ThreadPoolExecutor(self.hash_workers, thread_name_prefix="moroccron-auth",
+                                                    initializer=_lower_priority)
             executor = self._executor
 
         def run() -> Principal | None:

@@ -9,6 +9,8 @@ the clock.
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 
 import pytest
@@ -40,12 +42,14 @@ class Hashes:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: list[tuple[int, str]] = []
+        self.nice: list[int] = []  # the CPU priority of the thread of each call
         self.gate: threading.Event | None = None  # when set, each hash waits for it
         self.entered = threading.Event()
         real = auth_module._pbkdf2
 
         def counted(secret: str, salt: str, iterations: int) -> str:
             self.calls.append((iterations, threading.current_thread().name))
+            self.nice.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
             self.entered.set()
             if self.gate is not None:
                 assert self.gate.wait(120), "test gate never opened"
@@ -213,17 +217,29 @@ def slow_app(sqlite_store):
     auth.close()
 
 
-def test_slow_hashes_run_off_the_event_loop(slow_app, hashes):
-    """While a junk token's slow hash is stuck, /healthz and a fast-token request still answer:
-    the hash runs in the authenticator's own worker thread, not on the loop."""
+@pytest.mark.parametrize("kind", ["bearer", "basic", "login"])
+def test_slow_hashes_run_off_the_event_loop(slow_app, hashes, kind):
+    """While a junk credential's slow hash is stuck, /healthz and a fast-token request still
+    answer: the hash runs in the authenticator's own worker thread, not on the loop. For a
+    junk bearer token (the old pbkdf2 token), an unknown Basic user and the login form."""
     hashes.gate = threading.Event()
     results: dict[str, int] = {}
     with TestClient(slow_app) as client:
-        junk = threading.Thread(target=lambda: results.setdefault(
-            "junk", client.get("/api/v1/jobs", headers={"Authorization": "Bearer junk"}).status_code))
+        if kind == "login":
+            csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)
+
+            def junk_request() -> int:
+                return client.post("/login", data={"user": "nobody", "password": "x", "csrf": csrf}).status_code
+        else:
+            header = "Bearer junk" if kind == "bearer" else basic("nobody", "guess")
+
+            def junk_request() -> int:
+                return client.get("/api/v1/jobs", headers={"Authorization": header}).status_code
+
+        junk = threading.Thread(target=lambda: results.setdefault("junk", junk_request()))
         junk.start()
         try:
-            assert hashes.entered.wait(60), "the junk token's hash started"
+            assert hashes.entered.wait(60), "the junk credential's hash started"
             assert client.get("/healthz").status_code == 200
             assert client.get("/api/v1/jobs", headers={"Authorization": f"Bearer {FAST}"}).status_code == 200
             assert "junk" not in results, "the junk request is still waiting for its hash"
@@ -233,6 +249,7 @@ def test_slow_hashes_run_off_the_event_loop(slow_app, hashes):
     assert results == {"junk": 401}
     assert [name for _, name in hashes.calls] and all(
         name.startswith("moroccron-auth") for _, name in hashes.calls), hashes.calls
+    assert set(hashes.nice) == {auth_module.NICE}, "hashing yields the CPU to serving requests"
 
 
 def test_slow_checks_waiting_are_bounded(slow_app, hashes):

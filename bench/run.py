@@ -8,6 +8,7 @@ Each module under bench/ measures one thing and returns rows (see bench/common.p
 - packing.py    offer rounds for a burst of mixed tasks, against the lower bound
 - failover.py   SIGKILL of the leader to the new leader's first launch, 20 times
 - ui_render.py  server render time of the UI pages with 10,000 jobs
+- auth_load.py  /healthz and an authenticated list while 50 junk tokens a second arrive
 
 ``bench/run.py [--quick] [NAME ...]`` runs all of them, or the ones named. A module that
 fails shows its error in the table and makes the exit status 1.
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import print_table  # noqa: E402
 
-MODULES = ("skew", "idle", "api", "packing", "failover", "ui_render")
+MODULES = ("skew", "idle", "api", "packing", "failover", "ui_render", "auth_load")
 
 
 def main(argv: list[str]) -> int:

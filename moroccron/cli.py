@@ -190,16 +190,33 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_auth_hash(args: argparse.Namespace) -> int:
-    """Print the stored form of a token or password, for the auth file."""
+    """Print the stored form of a password (PBKDF2) or, with --token, of a token (SHA-256), for the auth file."""
     import getpass
 
-    from moroccron.auth import hash_secret
+    from moroccron.auth import MIN_TOKEN_LENGTH, hash_secret, hash_token
 
-    secret = args.secret if args.secret is not None else getpass.getpass("secret: ")
+    secret = args.secret if args.secret is not None else getpass.getpass("token: " if args.token else "secret: ")
     if not secret:
         print("moroccron: error: the secret is empty", file=sys.stderr)
         return 1
-    print(hash_secret(secret))
+    if args.token and len(secret) < MIN_TOKEN_LENGTH:
+        # A fast hash protects only a secret nobody can guess: short tokens keep the slow form.
+        print(f"moroccron: error: a token needs at least {MIN_TOKEN_LENGTH} characters for the fast form "
+              "(`moroccron auth token` makes one); hash a shorter secret without --token", file=sys.stderr)
+        return 1
+    print(hash_token(secret) if args.token else hash_secret(secret))
+    return 0
+
+
+def cmd_auth_token(args: argparse.Namespace) -> int:
+    """Make a new random token: print it (give it to the client) and its stored form (for the auth file)."""
+    import secrets
+
+    from moroccron.auth import hash_token
+
+    token = secrets.token_urlsafe(32)
+    print(f"token:  {token}")
+    print(f"stored: {hash_token(token)}")
     return 0
 
 
@@ -341,9 +358,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     auth = sub.add_parser("auth", help="API credentials")
     asub = auth.add_subparsers(dest="auth_command", required=True, metavar="ACTION")
-    ahash = asub.add_parser("hash", help="print the hashed form of a token or password for auth_file")
+    ahash = asub.add_parser("hash", help="print the hashed form of a password (or, with --token, a token) for auth_file")
     ahash.add_argument("secret", nargs="?", help="the secret (asked for when left out)")
+    ahash.add_argument("--token", action="store_true",
+                       help="the fast form for a high-entropy token (sha256$...) instead of PBKDF2")
     ahash.set_defaults(func=cmd_auth_hash)
+    asub.add_parser("token", help="make a new random token and print it with its stored form").set_defaults(
+        func=cmd_auth_token)
 
     owners = sub.add_parser("owners", help="owners and what they want to hear about")
     osub = owners.add_subparsers(dest="owners_command", required=True, metavar="ACTION")

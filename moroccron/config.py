@@ -69,6 +69,12 @@ class Settings:
     # A plugin hook call (task launched, task failed, ...) that runs longer is given up on; a
     # plugin that hangs three times is disabled. Hooks never hold up the scheduler itself.
     hook_timeout_seconds: float = 10.0
+    # Sign-in protection (docs/security.md): failed attempts allowed per client address in a burst,
+    # refilled over the window (0 = no limit); proxies whose X-Forwarded-For is believed; cookies' Secure flag.
+    auth_max_failures: int = 10
+    auth_failure_window_seconds: float = 60.0
+    trusted_proxies: tuple[str, ...] = ()
+    session_cookie_secure: bool = False
 
     @property
     def ui_url(self) -> str:
@@ -113,6 +119,8 @@ _TYPES: dict[str, type] = {
     "plugins": dict, "webhooks": dict, "notify_templates": str, "public_url": str,
     "http_trigger_urls": tuple, "http_trigger_events": tuple, "http_trigger_retries": int,
     "http_trigger_timeout": float, "hook_timeout_seconds": float,
+    "auth_max_failures": int, "auth_failure_window_seconds": float, "trusted_proxies": tuple,
+    "session_cookie_secure": bool,
 }
 
 
@@ -211,4 +219,11 @@ def load_settings(
     if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ValidationError.single("log_level", "unknown log level", settings.log_level,
                                      "DEBUG | INFO | WARNING | ERROR | CRITICAL")
+    from moroccron.api.ratelimit import parse_networks
+
+    try:
+        parse_networks(settings.trusted_proxies)
+    except ValueError as exc:
+        raise ValidationError.single("trusted_proxies", "is not an IP address or network", str(exc),
+                                     "addresses or CIDR networks, e.g. 10.0.0.5, 10.1.0.0/16") from None
     return settings

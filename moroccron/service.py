@@ -855,6 +855,12 @@ def serve(settings: Settings, *, plugins: PluginManager | None = None, ready: th
     plugins = plugins or PluginManager(disabled=settings.disable_plugins)
     store = Store(settings.db, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size)
     store.ensure_schema()
+    if auth.enabled:
+        from moroccron.store.sessions import sync_principals
+
+        revoked = sync_principals(store, auth.roles())  # removed users and changed roles: their sessions end
+        if revoked:
+            log.info("UI sessions revoked (removed from the auth config or role changed): %s", ", ".join(revoked))
     if settings.jobs:
         plan = apply_definitions(store, load_definitions(settings.jobs), plugins=plugins)
         for line in plan.lines():
@@ -917,5 +923,6 @@ def serve(settings: Settings, *, plugins: PluginManager | None = None, ready: th
             leaving.start()
             leaving.join(timeout=3.0)
         plugins.shutdown(config=settings)
+        auth.close()  # queued credential checks are dropped, not finished
         store.close()
     return outcome["code"]

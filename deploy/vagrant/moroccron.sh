@@ -39,11 +39,12 @@ getent passwd moroccron >/dev/null ||
 install -d -m 0750 -o root -g moroccron "$ETC"
 install -m 0640 -o root -g moroccron "${SRC}/deploy/moroccron.toml" /etc/moroccron.toml
 
-# Only the hash of the token is stored on the VM (moroccron.auth.hash_secret, PBKDF2);
-# the token itself stays in .vagrant/moroccron-admin-token on the host. Read from stdin,
-# so it never appears on a command line.
+# Only the hash of the token is stored on the VM (moroccron.auth.hash_token: the token is
+# random, so its SHA-256 is checked in microseconds and reveals nothing); the token itself
+# stays in .vagrant/moroccron-admin-token on the host. Read from stdin, so it never
+# appears on a command line.
 token_hash="$(printf '%s' "$MOROCCRON_ADMIN_TOKEN" |
-  "${VENV}/bin/python" -c 'import sys; from moroccron.auth import hash_secret; print(hash_secret(sys.stdin.read()))')"
+  "${VENV}/bin/python" -c 'import sys; from moroccron.auth import hash_token; print(hash_token(sys.stdin.read()))')"
 umask 027
 cat >"${ETC}/env.new" <<EOF
 # Written by deploy/vagrant/moroccron.sh; read by moroccron.service (EnvironmentFile=).

@@ -8,7 +8,10 @@ from fastapi.routing import APIRoute
 from moroccron import __version__
 from moroccron.api import chronos, errors, graph, jobs, metrics, openapi, owners, runs, status
 from moroccron.api.deps import AppContext
+from moroccron.api.docs import install as install_docs
 from moroccron.api.forward import ForwardToLeader
+from moroccron.api.headers import install as install_security_headers
+from moroccron.api.ratelimit import FailureLimiter, parse_networks
 from moroccron.api.security import AuthMiddleware
 
 
@@ -22,18 +25,25 @@ def _operation_id(route: APIRoute) -> str:
 def create_app(context: AppContext) -> FastAPI:
     app = FastAPI(title="moroccron", version=__version__,
                   description="Mesos + cron: scheduled and dependent jobs on Mesos.",
-                  generate_unique_id_function=_operation_id)
+                  generate_unique_id_function=_operation_id, docs_url=None, redoc_url=None)
     app.state.context = context
     errors.install(app)
     openapi.install(app)
+    install_docs(app)
     for module in (status, jobs, runs, graph, owners, metrics):
         app.include_router(module.router)
     for router in chronos.routers:
         app.include_router(router)
     from moroccron.ui.routes import mount
 
+    settings = context.settings
+    # One count of failed sign-ins per client address, shared by the API's headers and the login form.
+    app.state.auth_limiter = FailureLimiter(settings.auth_max_failures, settings.auth_failure_window_seconds)
+    app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
     sessions = mount(app, context)
     app.add_middleware(ForwardToLeader, context=context)
     if context.auth is not None and context.auth.enabled:
-        app.add_middleware(AuthMiddleware, auth=context.auth, session_principal=sessions.from_scope)
+        app.add_middleware(AuthMiddleware, auth=context.auth, session_principal=sessions.from_scope_async,
+                           limiter=app.state.auth_limiter, trusted_proxies=app.state.trusted_proxies)
+    install_security_headers(app)
     return app

@@ -2,24 +2,32 @@
 
 A middleware rather than per-route dependencies so that no route, native or Chronos,
 can be added without protection: reading needs ``read``, changing needs ``write``,
-owners and plugin settings need ``admin``. ``/healthz`` and the API documentation
-are public (they hold no data).
+owners and plugin settings need ``admin``. ``/healthz``, the API documentation and the
+login and logout forms are public (they hold no data; the forms check their own CSRF token).
+
+Credentials are checked without blocking the event loop (slow hashes run in the
+authenticator's worker threads, session versions are read in a worker thread), and
+failed attempts are limited per client address (:mod:`moroccron.api.ratelimit`).
 """
 
 from __future__ import annotations
 
 import json
 import urllib.parse
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from moroccron.auth import Authenticator, Principal
+from moroccron.api.ratelimit import FailureLimiter, Network, client_address
+from moroccron.auth import AuthBusy, Authenticator, Principal
 
-PUBLIC_PATHS = frozenset({"/healthz", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc", "/login"})
-PUBLIC_PREFIXES = ("/ui/static/",)
+PUBLIC_PATHS = frozenset({"/healthz", "/docs", "/openapi.json", "/redoc", "/login", "/logout"})
+PUBLIC_PREFIXES = ("/ui/static/", "/docs/assets/")
 MACHINE_PREFIXES = ("/api/", "/v1/", "/scheduler", "/leader", "/metrics", "/healthz")
 """Paths that machines call: they get 401 JSON. Anything else is a UI page: people get the login page."""
 ADMIN_PREFIXES = ("/api/v1/owners", "/api/v1/plugins")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+SessionLookup = Callable[[dict[str, Any]], Awaitable[Principal | None]]
 
 
 def required_role(method: str, path: str) -> str:
@@ -31,23 +39,45 @@ def required_role(method: str, path: str) -> str:
 
 
 class AuthMiddleware:
-    def __init__(self, app: Any, auth: Authenticator, session_principal: Any = None) -> None:
+    def __init__(self, app: Any, auth: Authenticator, session_principal: SessionLookup | None = None,
+                 limiter: FailureLimiter | None = None, trusted_proxies: list[Network] | None = None) -> None:
         self.app = app
         self.auth = auth
-        # The UI's signed session cookie, when the UI is mounted: a callable(scope) -> Principal | None.
+        # The UI's session cookie, when the UI is mounted: an async callable(scope) -> Principal | None.
         self.session_principal = session_principal
+        self.limiter = limiter or FailureLimiter(0, 0)
+        self.trusted_proxies = trusted_proxies or []
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS or scope["path"].startswith(PUBLIC_PREFIXES):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", ())}
-        principal: Principal | None = self.auth.authenticate(headers.get("authorization"))
-        if principal is None and self.session_principal is not None and (
+        authorization = None
+        for key, value in scope.get("headers") or ():
+            if key.lower() == b"authorization":
+                authorization = value.decode("latin-1")
+        principal: Principal | None = None
+        if authorization:
+            address = client_address(scope, self.trusted_proxies)
+            wait = self.limiter.retry_after(address)
+            if wait:
+                # Refused before any check: a guesser learns nothing and costs nothing.
+                await _reply(send, 429, f"too many failed sign-in attempts from {address}; retry in {wait} s",
+                             {"retry-after": str(wait)})
+                return
+            try:
+                principal = await self.auth.authenticate_async(authorization)
+            except AuthBusy:
+                await _reply(send, 503, "too many credential checks in progress; retry shortly",
+                             {"retry-after": "1"})
+                return
+            if principal is None:
+                self.limiter.failed(address)
+        elif self.session_principal is not None and (
                 scope["method"] in SAFE_METHODS or not scope["path"].startswith(MACHINE_PREFIXES)):
             # A UI session reads the API, but never writes through it: API writes carry no
             # CSRF token (the UI's forms do), so they need credentials in a header.
-            principal = self.session_principal(scope)
+            principal = await self.session_principal(scope)
         need = required_role(scope["method"], scope["path"])
         if principal is None and scope["method"] == "GET" and not scope["path"].startswith(MACHINE_PREFIXES):
             target = scope["path"] + (f"?{scope['query_string'].decode()}" if scope.get("query_string") else "")

@@ -329,3 +329,21 @@ class FrameworkRow(Base):
     updated_at: Mapped[datetime | None]
     # Bumped by every job write in the same transaction: one value to poll for "jobs changed".
     jobs_revision: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+
+
+class SessionVersionRow(Base):
+    """The session version of each principal (user or token name) that can log in to the UI.
+
+    A UI session cookie carries the version it was issued at and is good only while the
+    row still holds it: logging out bumps the version (every session of that principal
+    ends, on every instance), and so does a start that finds the principal removed from
+    the auth config or its role changed. ``role`` is the role at the last such check
+    (None: no longer configured). A principal without a row is at version 0.
+    """
+
+    __tablename__ = "session_versions"
+
+    principal: Mapped[str] = mapped_column(String(255), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str | None] = mapped_column(String(16))
+    updated_at: Mapped[datetime]

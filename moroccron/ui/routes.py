@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 import requests
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -27,7 +28,8 @@ from moroccron import __version__
 from moroccron.api import jobs as api_jobs
 from moroccron.api import runs as api_runs
 from moroccron.api.deps import AppContext
-from moroccron.auth import ANONYMOUS_ADMIN, Principal
+from moroccron.api.ratelimit import client_address
+from moroccron.auth import ANONYMOUS_ADMIN, AuthBusy, Principal
 from moroccron.dag import DependencyGraph
 from moroccron.errors import Conflict, FieldError, MoroccronError, NotFound, ValidationError
 from moroccron.model import JobSpec, Run, RunState
@@ -138,7 +140,7 @@ class Page:
             nav=template.split(".")[0])
         response = HTMLResponse(env.get_template(template).render(**values), status_code=code)
         if self.new_csrf:
-            response.set_cookie(CSRF_COOKIE, self.new_csrf, httponly=True, samesite="lax")
+            response.set_cookie(CSRF_COOKIE, self.new_csrf, **self.sessions.cookie_options())
         return response
 
     async def form(self) -> dict[str, str]:
@@ -202,28 +204,50 @@ async def login(request: Request) -> Response:
     page = Page(request)
     form = await page.form()
     auth = page.ctx.auth
-    principal = None
-    if auth is None or not auth.enabled:
-        principal = ANONYMOUS_ADMIN
-    elif form.get("user"):
-        principal = auth.check_user(form["user"], form.get("password", ""))
-    elif form.get("password"):
-        principal = auth.authenticate(f"Bearer {form['password']}")
     target = form.get("next") or "/jobs"
     if not target.startswith("/") or target.startswith("//"):
         target = "/jobs"  # never redirect off this site
+    principal = None
+    if auth is None or not auth.enabled:
+        principal = ANONYMOUS_ADMIN
+    else:
+        limiter = request.app.state.auth_limiter
+        address = client_address(request.scope, request.app.state.trusted_proxies)
+        wait = limiter.retry_after(address)
+        if wait:  # refused before the password is even looked at
+            response = page.render("login.html", code=429, next=target,
+                                   error=f"too many failed attempts from your address: try again in {wait} s")
+            response.headers["retry-after"] = str(wait)
+            return response
+        try:
+            if form.get("user"):
+                principal = await auth.check_user_async(form["user"], form.get("password", ""))
+            elif form.get("password"):
+                principal = await auth.authenticate_async(f"Bearer {form['password']}")
+        except AuthBusy:
+            response = page.render("login.html", code=503, next=target, error="the server is busy: try again")
+            response.headers["retry-after"] = "1"
+            return response
+        if principal is None:
+            limiter.failed(address)
     if principal is None:
         return page.render("login.html", code=401, next=target, error="wrong user, password or token")
+    principal = Principal(principal.name, principal.role, "session")
+    cookie = await anyio.to_thread.run_sync(page.sessions.start, principal)
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(SESSION_COOKIE, page.sessions.issue(principal), httponly=True, samesite="lax")
+    response.set_cookie(SESSION_COOKIE, cookie, **page.sessions.cookie_options())
     return response
 
 
 @router.post("/logout")
 async def logout(request: Request) -> RedirectResponse:
-    await Page(request).form()
+    """Any session may log out, a reader's too (the path is public: the CSRF token guards it).
+    The session version is bumped, so the old cookie is refused even if replayed."""
+    page = Page(request)
+    await page.form()
+    await anyio.to_thread.run_sync(page.sessions.end, page.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(SESSION_COOKIE, **page.sessions.cookie_options())
     return response
 
 
@@ -570,7 +594,9 @@ def status_fragment(request: Request) -> HTMLResponse:
 
 def mount(app: Any, context: AppContext) -> Sessions:
     """Add the UI to ``app``; return the session keeper the auth middleware consults."""
-    sessions = Sessions(getattr(context.settings, "session_secret", None))
+    settings = context.settings
+    sessions = Sessions(settings.session_secret, auth=context.auth, store=context.store,
+                        secure=settings.session_cookie_secure)
     app.state.sessions = sessions
     app.include_router(router)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")

@@ -17,7 +17,7 @@ from moroccron.store.models import Base
 from tests.store.factories import T0, job, run
 
 TABLES = {"jobs", "job_owners", "job_labels", "job_parents", "runs", "owners", "job_state", "framework",
-          "dependency_progress", "outbox"}
+          "dependency_progress", "outbox", "session_versions"}
 
 
 def tables(store: Store) -> set[str]:

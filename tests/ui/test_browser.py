@@ -101,8 +101,9 @@ def test_create_a_job_watch_it_run_and_read_its_log(server, browser):
     # no reload from here: the runs section updates itself
     page.evaluate("window.sameDocument = true")
     seen = page.locator('#runs tr[data-state="succeeded"]').count()
+    # Arrow functions: a bare expression would be run through eval, which the page's CSP forbids.
     page.wait_for_function(
-        f"document.querySelectorAll('#runs tr[data-state=\"succeeded\"]').length > {seen}", timeout=30_000)
+        f"() => document.querySelectorAll('#runs tr[data-state=\"succeeded\"]').length > {seen}", timeout=30_000)
     assert page.evaluate("window.sameDocument === true"), "the page was not reloaded"
     assert page.locator("figure.chart rect.bar.succeeded").count() >= 1
     shot(page, "job")
@@ -116,7 +117,7 @@ def test_create_a_job_watch_it_run_and_read_its_log(server, browser):
     row.locator('[data-outcome="succeeded"]').wait_for(timeout=20_000)
     # the rows refresh themselves: a new run shows up without a reload
     before = page.evaluate("document.querySelector('#jobs').dataset.refreshed || ''")
-    page.wait_for_function(f"(document.querySelector('#jobs').dataset.refreshed || '') !== '{before}'",
+    page.wait_for_function(f"() => (document.querySelector('#jobs').dataset.refreshed || '') !== '{before}'",
                            timeout=20_000)
     shot(page, "jobs")
     page.fill("input[name=label]", "team=nobody")
@@ -206,4 +207,54 @@ def test_a_reader_sees_no_buttons_and_an_admin_deletes_with_confirmation(server,
     page.wait_for_url(re.compile(r".*/jobs\?msg=.*"))
     assert "deleted" in page.inner_text(".banner.info")
     assert requests.get(f"{server}/api/v1/jobs/short-lived", auth=("ops", "opspw"), timeout=5).status_code == 404
+    page.close()
+
+
+def test_a_page_of_another_origin_cannot_frame_a_logged_in_page(server, browser):
+    """A page on another port of the same host (same site: the session cookie goes along)
+    frames a job page: the browser refuses to show it (X-Frame-Options, CSP frame-ancestors)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class Evil(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server naming
+            body = (b"<p id='own'>framed fine</p>" if self.path == "/own" else
+                    f'<iframe id="own" src="/own"></iframe><iframe id="ui" src="{server}/jobs"></iframe>'.encode())
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    evil = ThreadingHTTPServer(("127.0.0.1", 0), Evil)
+    Thread(target=evil.serve_forever, daemon=True).start()
+    page = log_in(browser, server, "ops", "opspw")
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "frame" in m.text.lower() else None)
+    try:
+        page.goto(f"http://127.0.0.1:{evil.server_port}/")
+        own = page.frame_locator("#own").locator("#own")
+        own.wait_for()  # framing as such works: the harness can show a frame
+        wait_for(lambda: refused, 20, 0.1, what="the browser to refuse the frame")
+        assert any("x-frame-options" in m.lower() or "frame-ancestors" in m.lower() for m in refused), refused
+        assert page.frame_locator("#ui").locator("a.brand").count() == 0, "no moroccron page inside the frame"
+        shot(page, "framed-refused")
+    finally:
+        page.close()
+        evil.shutdown()
+        evil.server_close()
+
+
+def test_a_reader_logs_out_and_the_old_session_is_gone(server, browser):
+    page = log_in(browser, server, "viewer", "look")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "moroccron_session")
+    page.click("button:has-text('log out')")
+    page.wait_for_url(re.compile(r".*/login$"))
+    # replay the old cookie, as someone who copied it would
+    page.context.add_cookies([cookie])
+    page.goto(f"{server}/jobs")
+    assert "/login" in page.url, "the server revoked the session"
     page.close()

@@ -1,8 +1,9 @@
 """Optimistic concurrency for job writes: ``ETag`` out, ``If-Match`` / ``If-None-Match`` in.
 
-A job's entity tag names the stored version of the job: ``"<id>-<version>"``. The version
-goes up with every change; the id tells a job apart from one deleted and created again
-under the same name (whose versions start again at 1). A client that read a job sends
+A job's entity tag names the stored version of the job: ``"<version>-<identity>"``. The
+version goes up with every change; the identity (a digest of the row id and creation time)
+tells a job apart from one deleted and created again under the same name, whose versions
+start again at 1 (and whose row id SQLite may even reuse). A client that read a job sends
 its tag back in ``If-Match`` and the write happens only if nobody changed the job since;
 otherwise 412 Precondition Failed, with the current tag. The comparison is made inside
 the write's transaction (:meth:`Store.save_job`), so it cannot race with another write.
@@ -14,6 +15,7 @@ PUT means "only if it does not exist yet" (create, never replace).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Annotated
@@ -29,8 +31,9 @@ _TAG_RE = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
 
 
 def etag(record: JobRecord) -> str:
-    """The strong entity tag of the stored job: ``"<id>-<version>"`` (quotes included)."""
-    return f'"{record.id}-{record.version}"'
+    """The strong entity tag of the stored job, quotes included."""
+    identity = hashlib.sha256(f"{record.id}:{record.created_at.isoformat()}".encode()).hexdigest()[:12]
+    return f'"{record.version}-{identity}"'
 
 
 def _tags(header: str) -> tuple[bool, list[tuple[bool, str]]]:

@@ -793,8 +793,9 @@ class Store:
         self._lock_graph(s)
         self._jobs_changed(s)
         if expected:
-            versions = dict(s.execute(select(JobRow.name, JobRow.version)
-                                      .where(JobRow.name.in_(list(expected))).with_for_update()).tuples())
+            versions = {r.name: r.version for r in s.execute(select(JobRow.name, JobRow.version)
+                                                             .where(JobRow.name.in_(list(expected)))
+                                                             .with_for_update())}
             for name, want in expected.items():
                 if name in versions and versions[name] != want:
                     raise StaleVersion(f"job {name!r} is at version {versions[name]}, not {want}: "

@@ -250,6 +250,9 @@ def _like_escape(text: str) -> str:
 # 100,000 jobs, and a spec already built for the same version needs no decoding at all.
 _SPEC_TEXT = cast(JobRow.spec, Text).label("spec_text")
 _SPEC_KEYS = frozenset(f.name for f in fields(JobSpec))
+_ADDED_FIELDS: dict[str, list[Any]] = {"secret_env": []}
+"""Fields added since jobs were first stored, with the JSON of their default: a row written
+before one existed is listed with the default rather than rebuilt through a JobSpec."""
 
 
 def _search_text(spec: JobSpec) -> str:
@@ -444,7 +447,9 @@ class Store:
         PostgreSQL: a transaction-scoped advisory lock. Job writers alone wait for it;
         the scheduler's fencing check (the framework row) is not held up while a check
         runs, and job writers take the two in the same order (see :meth:`_write_jobs`).
-        SQLite: the database's write lock, which ``BEGIN IMMEDIATE`` takes.
+        SQLite: the database's write lock, which ``BEGIN IMMEDIATE`` takes; there, every
+        other writer, the scheduler too, waits while the check runs, so keep checks
+        (plugin policies among them) quick.
         """
         with self.transaction() as s:
             self._lock_graph(s)
@@ -655,6 +660,9 @@ class Store:
         out = []
         for r in rows:
             data = json.loads(r.spec_text)
+            for key, default in _ADDED_FIELDS.items():
+                if key not in data:
+                    data[key] = list(default)
             out.append(data if data.keys() >= _SPEC_KEYS else self._spec(r.id, r.spec_text).to_dict())
         return out, total
 
@@ -865,7 +873,7 @@ class Store:
             # merely gets one spurious new version.
             if _dumps(columns["spec"]) != row.spec_text:
                 updates.append({**columns, "id": row.id, "version": row.version + 1, "updated_at": now})
-                if graph and set(spec.parents) - set(self._spec(row.id, row.spec_text).parents):
+                if graph and set(spec.parents) - set(json.loads(row.spec_text).get("parents") or ()):
                     new_edges.append(spec)
             results.append((spec, False, row.id))
         if new_edges:

@@ -209,3 +209,21 @@ def test_notification_payloads_mask_secrets(store):
     notification = Renderer(Settings()).build("failure", payload, {}, datetime(2026, 1, 2, tzinfo=UTC))
     assert notification.job.env["API_KEY"] == MASK, "what notifier plugins are handed"
     assert API_KEY not in notification.text + notification.html
+
+
+def test_a_job_stored_before_secret_env_existed_reads_as_having_none(store, client):
+    """Rows written by an older version lack the field: listed and loaded with no secret
+    key, and masked for read like any other job."""
+    from sqlalchemy import update
+
+    from moroccron.store.models import JobRow
+
+    old = {k: v for k, v in Job(name="old", command="true", env={"A": "1"}).to_dict().items() if k != "secret_env"}
+    store.put_job(Job(name="old", command="true"))
+    with store.transaction() as tx:
+        tx.execute(update(JobRow).where(JobRow.name == "old").values(spec=old))
+    listed = {j["name"]: j for j in store.list_job_dicts()[0]}
+    assert listed["old"]["secret_env"] == [] and listed["old"]["env"] == {"A": "1"}
+    assert store.get_job("old").secret_env == ()
+    r = client.get("/api/v1/jobs", headers=auth_for("read"))
+    assert {j["name"]: j for j in r.json()["jobs"]}["old"]["env"] == {"A": MASK}

@@ -227,3 +227,25 @@ def test_a_job_stored_before_secret_env_existed_reads_as_having_none(store, clie
     assert store.get_job("old").secret_env == ()
     r = client.get("/api/v1/jobs", headers=auth_for("read"))
     assert {j["name"]: j for j in r.json()["jobs"]}["old"]["env"] == {"A": MASK}
+
+
+def test_the_ui_form_sets_env_and_secret_keys(client, store):
+    headers = auth_for("write")
+    page = client.get("/new-job", headers=headers).text
+    form = {"name": "ui-job", "command": "true", "timezone": "UTC", "cpus": "0.1", "mem": "32", "retries": "0",
+            "concurrency": "forbid", "catchup": "latest", "env": "USER=etl\nPASS=a=b c\n",
+            "secret_env": "PASS", "csrf": csrf_of(page)}
+    r = client.post("/new-job", data=form, headers=headers, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    stored = store.get_job("ui-job")
+    assert dict(stored.env) == {"USER": "etl", "PASS": "a=b c"} and stored.secret_env == ("PASS",)
+    assert "a=b c" not in client.get("/jobs/ui-job/edit", headers=headers).text
+    bad = client.post("/new-job", headers=headers, data={**form, "name": "ui-2", "env": "no equals sign",
+                                                           "secret_env": "GHOST"})
+    assert bad.status_code == 422
+    errors = dict(re.findall(r'id="err-(\w+)" role="alert">([^<]*)<', bad.text))
+    assert "KEY=VALUE" in errors["env"]
+    bad = client.post("/new-job", headers=headers, data={**form, "name": "ui-2", "secret_env": "GHOST"})
+    errors = dict(re.findall(r'id="err-(\w+)" role="alert">([^<]*)<', bad.text))
+    assert bad.status_code == 422 and "not a key of env" in errors["secret_env"]
+    assert "ui-2" not in store.job_names()

@@ -18,6 +18,7 @@ from typing import Any
 from moroccron import __version__
 from moroccron.config import Settings, load_settings
 from moroccron.errors import MoroccronError
+from moroccron.masking import mask_job
 
 log = logging.getLogger("moroccron.cli")
 
@@ -100,7 +101,8 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
     store = _store(settings)
     jobs, total = store.list_jobs(owner=args.owner, q=args.q, offset=0, limit=args.limit)
     if args.json:
-        print(json.dumps([j.to_dict() for j in jobs], indent=2))
+        # The CLI reads the database directly, as an admin would: secret values stay hidden.
+        print(json.dumps([mask_job(j.to_dict(), reveal=True) for j in jobs], indent=2))
         return 0
     now = datetime.now(UTC)
     rows = [("NAME", "SCHEDULE", "NEXT RUN", "OWNERS", "STATE")]
@@ -145,7 +147,7 @@ def cmd_jobs_next(args: argparse.Namespace) -> int:
 
 def cmd_jobs_show(args: argparse.Namespace) -> int:
     store = _store(_settings(args))
-    print(json.dumps(store.get_job(args.name).to_dict(), indent=2))
+    print(json.dumps(mask_job(store.get_job(args.name).to_dict(), reveal=True), indent=2))
     return 0
 
 

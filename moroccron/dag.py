@@ -168,6 +168,10 @@ class DependencyGraph:
         errors = self.missing_parents()
         if errors:
             raise DependencyError(errors)
+        self.check_acyclic()
+
+    def check_acyclic(self) -> None:
+        """Raise :class:`DependencyError` naming a cycle, if there is one."""
         cycle = self.find_cycle()
         if cycle:
             raise DependencyError(FieldError(

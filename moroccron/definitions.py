@@ -214,13 +214,23 @@ def apply_definitions(
     dry_run: bool = False,
     plugins: PluginManager | None = None,
 ) -> ApplyPlan:
-    """Plan, validate, and (unless ``dry_run``) store the change in one transaction."""
-    existing = {job.name: job for job in store.all_jobs()}
-    plan = plan_apply(defs.jobs, existing, prune=prune)
-    check_plan(plan, existing, plugins)
-    if not dry_run:
+    """Plan, validate, and (unless ``dry_run``) store the change in one transaction.
+
+    The stored jobs are read, the plan checked and written under the job-graph lock
+    (:meth:`Store.job_transaction`): a change made through the API meanwhile is either
+    in what the plan was checked against or waits for the apply to finish.
+    """
+    if dry_run:
+        existing = {job.name: job for job in store.all_jobs()}
+        plan = plan_apply(defs.jobs, existing, prune=prune)
+        check_plan(plan, existing, plugins)
+        return plan
+    with store.job_transaction() as tx:
+        existing = {job.name: job for job in store.all_jobs(tx=tx)}
+        plan = plan_apply(defs.jobs, existing, prune=prune)
+        check_plan(plan, existing, plugins)
         for owner in defs.owners.values():
-            store.put_owner(owner)
+            store.put_owner(owner, tx=tx)
         if not plan.empty:
-            store.apply_jobs(plan.create + plan.update, plan.delete)
+            store.apply_jobs(plan.create + plan.update, plan.delete, tx=tx)
     return plan

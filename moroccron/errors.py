@@ -83,3 +83,15 @@ class Conflict(MoroccronError):
 
 class StaleEpoch(Conflict):
     """A write from a leader whose leadership has ended (fencing)."""
+
+
+class StaleVersion(Conflict):
+    """A write conditional on a job's version found another version stored (or none)."""
+
+
+class PreconditionFailed(Conflict):
+    """A client's ``If-Match`` / ``If-None-Match`` does not hold for what is stored (HTTP 412)."""
+
+    def __init__(self, message: str, current_etag: str | None = None) -> None:
+        super().__init__(message)
+        self.current_etag = current_etag

@@ -378,6 +378,7 @@ JOB_FIELDS: tuple[str, ...] = (
     "description", "resources", "container", "constraints", "env", "uris", "user", "retries",
     "retry_delay_seconds", "timeout_seconds", "concurrency", "starting_deadline_seconds",
     "catchup", "soft_error", "disabled", "triggers", "notify", "labels", "disable_after_failures",
+    "secret_env",
 )
 
 
@@ -403,6 +404,7 @@ class JobSpec:
     container: Container | None = None
     constraints: tuple[Constraint, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+    secret_env: tuple[str, ...] = ()  # keys of env whose values no output shows (moroccron.masking)
     uris: tuple[str, ...] = ()
     user: str | None = None
     retries: int = 0
@@ -468,8 +470,18 @@ class JobSpec:
                 c.add(f"parents[{i}]", "is not a job name", p, JOB_NAME_ALLOWED)
         if len(set(self.parents)) != len(self.parents):
             c.add("parents", "lists a job more than once", list(self.parents), "distinct job names")
+        self._check_secret_env(c)
         name = self.name if isinstance(self.name, str) else "?"
         c.raise_if_any(f"job {name!r}")
+
+    def _check_secret_env(self, c: _Collector) -> None:
+        keys = _str_tuple(c, "secret_env", self.secret_env)
+        object.__setattr__(self, "secret_env", keys)
+        for i, key in enumerate(keys):
+            if key not in self.env:
+                c.add(f"secret_env[{i}]", "is not a key of env", key, "names of keys of env")
+        if len(set(keys)) != len(keys):
+            c.add("secret_env", "lists a key more than once", list(keys), "distinct keys of env")
 
     def _constraints(self, c: _Collector) -> tuple[Constraint, ...]:
         raw = self.constraints or ()

@@ -25,6 +25,7 @@ import jinja2
 from moroccron.config import Settings
 from moroccron.dag import SubtreeNode
 from moroccron.hooks.types import Notification, NotifyTarget
+from moroccron.masking import mask_job
 from moroccron.model import JobSpec, Owner, Run, RunState, RunTrigger
 
 __all__ = ["Renderer", "payload_for", "route", "run_from_payload"]
@@ -64,10 +65,15 @@ def _implicit_owner(owner_id: str) -> Owner | None:
 
 
 def payload_for(job: JobSpec, run: Run | None, details: Mapping[str, Any]) -> dict[str, Any]:
-    """What the outbox keeps: enough to render the message even after the job is deleted."""
+    """What the outbox keeps: enough to render the message even after the job is deleted.
+
+    Secret env values are masked: the outbox is a table anyone with the database reads,
+    and the job rebuilt from it is what notifier plugins are handed.
+    """
     from moroccron.api.schemas import run_dict
 
-    return {"job": job.to_dict(), "run": run_dict(run) if run else None, "details": dict(details)}
+    return {"job": mask_job(job.to_dict(), reveal=True), "run": run_dict(run) if run else None,
+            "details": dict(details)}
 
 
 def run_from_payload(data: Mapping[str, Any] | None) -> Run | None:

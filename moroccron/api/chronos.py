@@ -41,11 +41,13 @@ from fastapi.responses import PlainTextResponse
 from moroccron.api.chronos_schema import from_chronos, owner_names, to_chronos, translate
 from moroccron.api.deps import AppContext, ContextDep, require_scheduler
 from moroccron.api.errors import _body as error_body
-from moroccron.api.jobs import check_job, delete_job, saved
+from moroccron.api.jobs import delete as delete_native
+from moroccron.api.jobs import reveals, write_job
 from moroccron.dag import DependencyGraph
 from moroccron.errors import FieldError, ValidationError
 from moroccron.events import KillRequested, MarkSuccess, RunRequested, SaveRun
-from moroccron.model import Run, RunState
+from moroccron.masking import mask_env
+from moroccron.model import JobSpec, Run, RunState
 from moroccron.store.stats import JobStats, percentile
 
 __all__ = ["IGNORED_HEADER", "PERCENTILES", "STATS_WINDOW", "chronos_router", "leader_router", "routers"]
@@ -207,13 +209,19 @@ def _save(ctx: AppContext, body: Any, kind: Literal["schedule", "parents"]) -> R
     job = parsed.job
     if errors:
         raise _bad_request(ValidationError(errors, f"job {job.name!r}"))
-    try:
-        check_job(ctx, job)
-    except ValidationError as exc:
-        raise _bad_request(translate(exc, job.name)) from None
-    ctx.store.put_job(job)
-    saved(ctx, job)
+    # Checked and written under the job-graph lock; masked env values sent back keep
+    # the stored ones (a sync script that read the job and posts it again).
+    write_job(ctx, job.name, lambda current: job.to_dict(),
+              translate=lambda exc: _bad_request(translate(exc, job.name)))
     return Response(status_code=204, headers=_ignored_header(parsed.ignored))
+
+
+def _job_hash(job: JobSpec, stats: JobStats | None, names: dict[str, str], reveal: bool) -> dict[str, Any]:
+    """:func:`to_chronos`, with the env values the caller may not see masked."""
+    out = to_chronos(job, stats, names)
+    out["environmentVariables"] = [{"name": k, "value": v}
+                                   for k, v in mask_env(job.env, job.secret_env, reveal).items()]
+    return out
 
 
 def create_scheduled(ctx: ContextDep, body: Any = JsonBody) -> Response:
@@ -226,14 +234,15 @@ def create_dependent(ctx: ContextDep, body: Any = JsonBody) -> Response:
     return _save(ctx, body, "parents")
 
 
-def list_jobs(ctx: ContextDep) -> list[dict[str, Any]]:
+def list_jobs(request: Request, ctx: ContextDep) -> list[dict[str, Any]]:
     """Every job as a Chronos job hash, with its run statistics."""
     stats = ctx.store.all_job_stats(window=STATS_WINDOW)
     names = owner_names(ctx.store.list_owners())
-    return [to_chronos(job, stats.get(job.name), names) for job in ctx.store.all_jobs()]
+    reveal = reveals(request)
+    return [_job_hash(job, stats.get(job.name), names, reveal) for job in ctx.store.all_jobs()]
 
 
-def search_jobs(ctx: ContextDep, name: str | None = None, command: str | None = None, any: str | None = None,
+def search_jobs(request: Request, ctx: ContextDep, name: str | None = None, command: str | None = None, any: str | None = None,
                 limit: int = Query(10, ge=0), offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
     """Jobs whose name and command contain the terms given, case-insensitive.
 
@@ -254,7 +263,8 @@ def search_jobs(ctx: ContextDep, name: str | None = None, command: str | None = 
     page = found[offset:offset + limit]
     stats = ctx.store.all_job_stats(window=STATS_WINDOW, names=[j.name for j in page]) if page else {}
     names = owner_names(ctx.store.list_owners()) if page else {}
-    return [to_chronos(job, stats.get(job.name), names) for job in page]
+    reveal = reveals(request)
+    return [_job_hash(job, stats.get(job.name), names, reveal) for job in page]
 
 
 def summary(ctx: ContextDep) -> dict[str, Any]:
@@ -280,7 +290,8 @@ def start_job(ctx: ContextDep, name: str,
 
 def delete(ctx: ContextDep, name: str, cascade: bool = False) -> Response:
     """Delete the job: the native rule (409 while others depend on it, unless ``cascade``)."""
-    return delete_job(ctx, name, cascade)
+    delete_native(ctx, name, cascade)
+    return Response(status_code=204)
 
 
 def mark_success(ctx: ContextDep, name: str) -> bool:

@@ -94,10 +94,11 @@ EXTENSION = "moroccron"
 
 EXTENSION_FIELDS: tuple[str, ...] = (
     "timeout_seconds", "catchup", "concurrency", "retry_delay_seconds", "triggers", "notify", "labels",
-    "disable_after_failures", "owners",
+    "disable_after_failures", "owners", "secret_env",
 )
 """What the ``moroccron`` object may hold. ``owners`` appears only for owner ids that
-contain a comma, which the comma-separated ``owner`` cannot carry."""
+contain a comma, which the comma-separated ``owner`` cannot carry; ``secret_env`` only
+when the job has secret env entries."""
 
 MAPPED_FIELDS: tuple[str, ...] = (
     "name", "command", "shell", "arguments", "description", "schedule", "scheduleTimeZone", "parents",
@@ -670,6 +671,8 @@ def _extension_out(job: JobSpec) -> dict[str, Any]:
     }
     if any("," in o or o != o.strip() for o in job.owners):
         out["owners"] = list(job.owners)
+    if job.secret_env:
+        out["secret_env"] = list(job.secret_env)
     return out
 
 

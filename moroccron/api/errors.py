@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from moroccron.errors import Conflict, FieldError, NotFound, ValidationError
+from moroccron.errors import Conflict, FieldError, NotFound, PreconditionFailed, ValidationError
 
 
 def _body(message: str, errors: list[FieldError] | None = None) -> dict[str, Any]:
@@ -35,6 +35,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Conflict)
     async def _conflict(request: Request, exc: Conflict) -> JSONResponse:
         return JSONResponse(_body(str(exc)), status_code=409)
+
+    @app.exception_handler(PreconditionFailed)
+    async def _precondition(request: Request, exc: PreconditionFailed) -> JSONResponse:
+        headers = {"ETag": exc.current_etag} if exc.current_etag else None
+        return JSONResponse(_body(str(exc)), status_code=412, headers=headers)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:

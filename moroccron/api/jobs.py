@@ -1,39 +1,60 @@
-"""Jobs: list, get, create, replace, delete, enable, disable."""
+"""Jobs: list, get, create, replace, delete, enable, disable.
+
+Every write that the job graph constrains (create, replace, patch, delete) reads what it
+decides on and writes in one transaction under the job-graph lock (see
+:meth:`Store.job_transaction`), so concurrent writes cannot together store what each
+alone would have been refused: a cycle, a parent deleted under a new child. A write
+answers with the job's ``ETag`` and honours ``If-Match`` (:mod:`moroccron.api.etag`).
+Env values are masked by role in every answer (:mod:`moroccron.masking`).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 
 from moroccron.api.deps import AppContext, ContextDep, require_scheduler
+from moroccron.api.etag import NO_CONDITION, Precondition, PreconditionDep, etag
 from moroccron.api.schemas import fast_json, run_dict
 from moroccron.dag import DependencyGraph
-from moroccron.errors import Conflict, FieldError, ValidationError
+from moroccron.errors import (
+    Conflict,
+    FieldError,
+    NotFound,
+    PreconditionFailed,
+    StaleVersion,
+    ValidationError,
+)
 from moroccron.events import MarkSuccess, SaveRun
+from moroccron.masking import keep_hidden, mask_job, reveals_env
 from moroccron.model import JobSpec
+from moroccron.store.store import JobRecord
 from moroccron.store.view import StoredJobs
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
 
-def check_job(ctx: AppContext, job: JobSpec) -> None:
+def check_job(ctx: AppContext, job: JobSpec, tx: Any = None) -> None:
     """Validate ``job`` against the stored jobs: its graph and the plugins' policy.
 
     Reads only what the check needs, not every job: the job's ancestors (a cycle through
     it must pass through them), walked up level by level, and, for the plugins, a view
-    that looks jobs up on demand. A create stays as fast at 10,000 jobs as at 10.
+    that looks jobs up on demand. A create stays as fast at 10,000 jobs as at 10. Pass
+    the write's ``tx`` (a :meth:`Store.job_transaction`) so that what is checked is what
+    the write lands on.
     """
     parents: dict[str, tuple[str, ...]] = {job.name: tuple(job.parents)}
     frontier = set(job.parents) - parents.keys()
     while frontier:
-        found = ctx.store.parent_map(frontier)
+        found = ctx.store.parent_map(frontier, tx=tx)
         parents.update(found)
         frontier = {p for ps in found.values() for p in ps} - parents.keys()
     DependencyGraph(parents).validate()
-    errors = ctx.plugins.validate_job(job=job, existing=StoredJobs(ctx.store, {job.name: job}))
+    errors = ctx.plugins.validate_job(job=job, existing=StoredJobs(ctx.store, {job.name: job}, tx=tx))
     if errors:
         raise ValidationError(errors, f"job {job.name!r}")
 
@@ -43,8 +64,99 @@ def saved(ctx: AppContext, job: JobSpec) -> None:
         ctx.scheduler.job_changed(job)
 
 
+def reveals(request: Request) -> bool:
+    """Whether the caller sees env values that are not secret (write and admin do)."""
+    return reveals_env(request.scope.get("state", {}).get("principal"))
+
+
+def shown(job: JobSpec, reveal: bool) -> dict[str, Any]:
+    """The JSON form of ``job`` for a caller, its hidden env values masked."""
+    return mask_job(job.to_dict(), reveal)
+
+
+def write_job(ctx: AppContext, name: str, body_for: Callable[[JobRecord | None], Mapping[str, Any]],
+              cond: Precondition = NO_CONDITION, *, translate: Callable[[ValidationError], Exception] | None = None,
+              ) -> tuple[JobRecord, bool]:
+    """Create or replace job ``name`` from the body ``body_for(stored record)`` returns.
+
+    One step under the job-graph lock: the precondition, env values sent masked put
+    back from the stored job, validation, the graph and policy check, the write.
+    ``translate`` turns a validation error into the caller's own (the Chronos API's 400).
+    """
+    def build(current: JobRecord | None) -> JobSpec:
+        body = body_for(current)  # first: a PATCH of no job is a 404 whatever its conditions
+        cond.check(name, current)
+        return JobSpec.from_dict(keep_hidden(body, current.spec if current else None))
+
+    def check(job: JobSpec, tx: Any) -> None:
+        check_job(ctx, job, tx)
+
+    try:
+        record, created = ctx.store.save_job(name, build, check)
+    except ValidationError as exc:
+        if translate is None:
+            raise
+        raise translate(exc) from None
+    saved(ctx, record.spec)
+    return record, created
+
+
+def create(ctx: AppContext, body: Mapping[str, Any]) -> JobRecord:
+    """Create a job; :class:`Conflict` if the name is taken."""
+    name = JobSpec.from_dict(keep_hidden(body, None)).name  # every field error before any lock
+
+    def body_for(current: JobRecord | None) -> Mapping[str, Any]:
+        if current is not None:
+            raise Conflict(f"job {name!r} already exists")
+        return body
+
+    return write_job(ctx, name, body_for)[0]
+
+
+def patch(ctx: AppContext, name: str, body: Mapping[str, Any], cond: Precondition = NO_CONDITION) -> JobRecord:
+    """Change some fields of job ``name``; :class:`NotFound` if there is none."""
+    if body.get("name", name) != name:
+        raise ValidationError(FieldError("name", "cannot be changed", body["name"], name))
+
+    def body_for(current: JobRecord | None) -> Mapping[str, Any]:
+        if current is None:
+            raise NotFound(f"job {name!r} not found")
+        return {**current.spec.to_dict(), **body}
+
+    return write_job(ctx, name, body_for, cond)[0]
+
+
+def delete(ctx: AppContext, name: str, cascade: bool = False, cond: Precondition = NO_CONDITION) -> list[str]:
+    """Delete a job (and, with ``cascade``, its dependents); the names deleted."""
+    with ctx.store.job_transaction() as tx:
+        record = ctx.store.get_job_record(name, tx=tx)
+        cond.check(name, record)
+        graph = DependencyGraph(ctx.store.parent_map(tx=tx))
+        dependents = graph.descendants(name)
+        if dependents and not cascade:
+            raise Conflict(f"job {name!r} has dependent jobs {', '.join(sorted(graph.children(name)))}: "
+                           "delete or change them first, or delete them all with ?cascade=true")
+        if dependents:
+            ctx.store.apply_jobs([], dependents, tx=tx)
+        conditional = cond != NO_CONDITION
+        try:  # the version read above, unless set_disabled changed it since (it takes no graph lock)
+            ctx.store.delete_job(name, expected_version=record.version if conditional else None, tx=tx)
+        except StaleVersion as exc:
+            raise PreconditionFailed(f"job {name!r} was changed since you read it; read it again") from exc
+    doomed = [name, *dependents]
+    if ctx.scheduler is not None:
+        for job in doomed:
+            ctx.scheduler.job_removed(job)
+    return doomed
+
+
+def _answer(response: Response, record: JobRecord, request: Request) -> dict[str, Any]:
+    response.headers["ETag"] = etag(record)
+    return shown(record.spec, reveals(request))
+
+
 @router.get("")
-def list_jobs(ctx: ContextDep, owner: str | None = None, q: str | None = None,
+def list_jobs(request: Request, ctx: ContextDep, owner: str | None = None, q: str | None = None,
               label: str | None = Query(None, description="KEY=VALUE"),
               state: str | None = Query(None, description="enabled | disabled"),
               offset: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000)) -> Response:
@@ -59,65 +171,45 @@ def list_jobs(ctx: ContextDep, owner: str | None = None, q: str | None = None,
         lab = (key, value)
     jobs, total = ctx.store.list_job_dicts(owner=owner, q=q, label=lab, disabled=disabled, offset=offset,
                                            limit=limit)
+    reveal = reveals(request)
+    jobs = [mask_job(job, reveal) for job in jobs]
     return fast_json({"total": total, "offset": offset, "limit": limit, "jobs": jobs})
 
 
 @router.post("", status_code=201)
-def create_job(ctx: ContextDep, body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
-    job = JobSpec.from_dict(body)
-    check_job(ctx, job)
-    ctx.store.create_job(job)
-    saved(ctx, job)
-    return job.to_dict()
+def create_job(request: Request, response: Response, ctx: ContextDep,
+               body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+    return _answer(response, create(ctx, body), request)
 
 
 @router.get("/{name}")
-def get_job(ctx: ContextDep, name: str) -> dict[str, Any]:
-    return ctx.store.get_job(name).to_dict()
+def get_job(request: Request, response: Response, ctx: ContextDep, name: str) -> dict[str, Any]:
+    return _answer(response, ctx.store.get_job_record(name), request)
 
 
 @router.put("/{name}")
-def replace_job(ctx: ContextDep, name: str, response: Response,
+def replace_job(request: Request, ctx: ContextDep, name: str, response: Response, cond: PreconditionDep,
                 body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
     body = dict(body)
     if body.setdefault("name", name) != name:
         raise ValidationError(FieldError("name", "does not match the job in the URL", body["name"], name))
-    job = JobSpec.from_dict(body)
-    check_job(ctx, job)
-    _, created = ctx.store.put_job(job)
+    record, created = write_job(ctx, name, lambda current: body, cond)
     response.status_code = 201 if created else 200
-    saved(ctx, job)
-    return job.to_dict()
+    return _answer(response, record, request)
 
 
 @router.patch("/{name}")
-def patch_job(ctx: ContextDep, name: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+def patch_job(request: Request, response: Response, ctx: ContextDep, name: str, cond: PreconditionDep,
+              body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
     """Change some fields of a job; the others keep their values. Nested objects are replaced whole."""
-    if body.get("name", name) != name:
-        raise ValidationError(FieldError("name", "cannot be changed", body["name"], name))
-    record = ctx.store.get_job_record(name)
-    job = JobSpec.from_dict({**record.spec.to_dict(), **body})
-    check_job(ctx, job)
-    ctx.store.put_job(job, expected_version=record.version)
-    saved(ctx, job)
-    return job.to_dict()
+    return _answer(response, patch(ctx, name, body, cond), request)
 
 
 @router.delete("/{name}", status_code=204)
-def delete_job(ctx: ContextDep, name: str, cascade: bool = False) -> Response:
+def delete_job(ctx: ContextDep, name: str, cond: PreconditionDep, cascade: bool = False) -> Response:
     """Delete a job. Refused while other jobs depend on it, unless ``cascade=true``
     deletes its whole subtree (every job that depends on it, directly or not) too."""
-    ctx.store.get_job(name)
-    graph = DependencyGraph.from_jobs(ctx.store.all_jobs())
-    dependents = graph.descendants(name)
-    if dependents and not cascade:
-        raise Conflict(f"job {name!r} has dependent jobs {', '.join(sorted(graph.children(name)))}: "
-                       "delete or change them first, or delete them all with ?cascade=true")
-    doomed = [name, *dependents]
-    ctx.store.apply_jobs([], doomed)
-    if ctx.scheduler is not None:
-        for job in doomed:
-            ctx.scheduler.job_removed(job)
+    delete(ctx, name, cascade, cond)
     return Response(status_code=204)
 
 
@@ -131,20 +223,20 @@ def mark_success(ctx: ContextDep, name: str) -> dict[str, Any]:
             "started": sorted({a.run.job for a in actions if isinstance(a, SaveRun) and a.new and a.run.job != name})}
 
 
-def _set_disabled(ctx: AppContext, name: str, disabled: bool) -> dict[str, Any]:
+def set_disabled(ctx: AppContext, name: str, disabled: bool) -> JobSpec:
     job = ctx.store.set_disabled(name, disabled)
     saved(ctx, job)
-    return job.to_dict()
+    return job
 
 
 @router.post("/{name}/enable")
-def enable_job(ctx: ContextDep, name: str) -> dict[str, Any]:
-    return _set_disabled(ctx, name, False)
+def enable_job(request: Request, ctx: ContextDep, name: str) -> dict[str, Any]:
+    return shown(set_disabled(ctx, name, False), reveals(request))
 
 
 @router.post("/{name}/disable")
-def disable_job(ctx: ContextDep, name: str) -> dict[str, Any]:
-    return _set_disabled(ctx, name, True)
+def disable_job(request: Request, ctx: ContextDep, name: str) -> dict[str, Any]:
+    return shown(set_disabled(ctx, name, True), reveals(request))
 
 
 @router.get("/{name}/stats")

@@ -24,6 +24,13 @@ REF = "#/components/schemas/JobSpec"
 JOB_BODIES = {("/api/v1/jobs", "post"), ("/api/v1/jobs/{name}", "put"), ("/api/v1/jobs/{name}", "patch")}
 JOB_RESPONSES = {("/api/v1/jobs", "post", "201"), ("/api/v1/jobs/{name}", "get", "200"),
                  ("/api/v1/jobs/{name}", "put", "200"), ("/api/v1/jobs/{name}", "patch", "200")}
+CONDITIONAL = {("/api/v1/jobs/{name}", "put"), ("/api/v1/jobs/{name}", "patch"), ("/api/v1/jobs/{name}", "delete")}
+"""Job writes that honour If-Match / If-None-Match (moroccron.api.etag)."""
+ETAG_HEADER = {"ETag": {"description": 'the stored version of the job, "<version>-<identity>": send it back in '
+                                       "If-Match to write only if nobody changed the job since",
+                        "schema": {"type": "string"}}}
+PRECONDITION_FAILED = {"description": "Precondition Failed: If-Match or If-None-Match does not hold (the job was "
+                                      "changed since it was read); the ETag header has the current version"}
 
 
 def job_schemas() -> dict[str, Any]:
@@ -51,6 +58,11 @@ def install(app: FastAPI) -> None:
                 if operation is not None:
                     operation.setdefault("responses", {}).setdefault(status, {"description": "the job"})
                     operation["responses"][status]["content"] = body
+                    operation["responses"][status]["headers"] = ETAG_HEADER
+            for path, method in CONDITIONAL:
+                operation = doc["paths"].get(path, {}).get(method)
+                if operation is not None:
+                    operation.setdefault("responses", {})["412"] = PRECONDITION_FAILED
             app.openapi_schema = doc
         return app.openapi_schema
 

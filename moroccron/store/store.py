@@ -65,7 +65,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.pool import StaticPool
 
-from moroccron.errors import Conflict, NotFound, StaleEpoch, ValidationError
+from moroccron.dag import DependencyGraph
+from moroccron.errors import Conflict, NotFound, StaleEpoch, StaleVersion, ValidationError
 from moroccron.model import JobSpec, Owner, Run, RunState, RunTrigger
 from moroccron.store.models import (
     DependencyProgressRow,
@@ -95,6 +96,8 @@ _WRITE = "moroccron_write"  # execution option: this connection's transactions w
 _CHUNK = 500  # names per IN (...) list: far below SQLite's and PostgreSQL's parameter limits
 _PRUNE_READ = 50_000  # run ids prune_runs reads at a time: bounds its memory, not its work
 _MIGRATION_LOCK_ID = 0x6D6F726F  # pg_advisory_xact_lock key ("moro") serialising upgrades
+_GRAPH_LOCK_ID = 0x6D6F6A67  # pg_advisory_xact_lock key ("mojg") serialising changes to the job graph
+_GRAPH_READ_ALL = 200  # jobs with new parent links above which the cycle check reads the whole graph
 
 LIVE_STATES: tuple[RunState, ...] = tuple(s for s in RunState if s.live)
 UNFINISHED_STATES: tuple[RunState, ...] = tuple(s for s in RunState if not s.final)
@@ -250,6 +253,9 @@ def _like_escape(text: str) -> str:
 # 100,000 jobs, and a spec already built for the same version needs no decoding at all.
 _SPEC_TEXT = cast(JobRow.spec, Text).label("spec_text")
 _SPEC_KEYS = frozenset(f.name for f in fields(JobSpec))
+_ADDED_FIELDS: dict[str, list[Any]] = {"secret_env": []}
+"""Fields added since jobs were first stored, with the JSON of their default: a row written
+before one existed is listed with the default rather than rebuilt through a JobSpec."""
 
 
 def _search_text(spec: JobSpec) -> str:
@@ -431,6 +437,32 @@ class Store:
             with tx.begin_nested():
                 yield tx
 
+    @contextmanager
+    def job_transaction(self) -> Iterator[Session]:
+        """A write transaction that holds the job-graph lock from its first statement.
+
+        Whatever decides on the jobs as stored and then writes jobs (is there a cycle,
+        does the parent exist, does anyone depend on the job being deleted) reads and
+        writes inside one, passing it as ``tx=``: changes to the graph then happen one
+        after the other, so two checks that each saw an acyclic graph cannot each store
+        half of a cycle. Every job write takes the same lock, in its own transaction or
+        in the caller's, except :meth:`set_disabled`, which changes no parent link.
+
+        PostgreSQL: a transaction-scoped advisory lock. Job writers alone wait for it;
+        the scheduler's fencing check (the framework row) is not held up while a check
+        runs, and job writers take the two in the same order (see :meth:`_write_jobs`).
+        SQLite: the database's write lock, which ``BEGIN IMMEDIATE`` takes; there, every
+        other writer, the scheduler too, waits while the check runs, so keep checks
+        (plugin policies among them) quick.
+        """
+        with self.transaction() as s:
+            self._lock_graph(s)
+            yield s
+
+    def _lock_graph(self, s: Session) -> None:
+        if self.dialect == "postgresql":  # re-entrant: taking it again in the same transaction is free
+            s.execute(select(func.pg_advisory_xact_lock(_GRAPH_LOCK_ID)))
+
     # ------------------------------------------------------------------ schema
 
     def alembic_config(self, connection: Connection | None = None) -> Config:
@@ -510,6 +542,47 @@ class Store:
         with self._tx(tx) as s:
             ((_, _, job_id),) = self._write_jobs(s, [spec], expected={spec.name: 0})
             return job_id
+
+    def save_job(self, name: str, build: Callable[[JobRecord | None], JobSpec],
+                 check: Callable[[JobSpec, Session], None] | None = None, *,
+                 attempts: int = 3) -> tuple[JobRecord, bool]:
+        """Create or replace the job ``name`` in one step against what is stored.
+
+        In one :meth:`job_transaction`: read the stored record (None if there is none);
+        ``build(record)`` the new spec from it (a merge of a partial change, values kept
+        from the stored spec, a client's precondition, which raises); ``check(spec, tx)``
+        it against the stored jobs (graph, plugin policy), reading through ``tx``; and
+        write it only if the stored record is still the one read. Only
+        :meth:`set_disabled` writes a job without the graph lock; should it change the
+        job in between, the three steps run again (``attempts`` times in all).
+
+        :return: the stored record and whether it was created.
+        :raises StaleVersion: the job kept changing. What ``build`` and ``check`` raise.
+        """
+        with self.job_transaction() as s:
+            for attempt in range(attempts):
+                try:
+                    with s.begin_nested():
+                        current = self._find_record(s, name)
+                        spec = build(current)
+                        if spec.name != name:
+                            raise ValidationError.single("name", "does not match the job being written", spec.name,
+                                                         name)
+                        if check is not None:
+                            check(spec, s)
+                        ((_, created, _),) = self._write_jobs(
+                            s, [spec], expected={name: current.version if current is not None else 0})
+                        return self.get_job_record(name, tx=s), created
+                except StaleVersion:
+                    if attempt == attempts - 1:
+                        raise
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _find_record(self, s: Session, name: str) -> JobRecord | None:
+        try:
+            return self.get_job_record(name, tx=s)
+        except NotFound:
+            return None
 
     def put_job(self, spec: JobSpec, *, expected_version: int | None = None,
                 tx: Session | None = None) -> tuple[JobSpec, bool]:
@@ -591,6 +664,9 @@ class Store:
         out = []
         for r in rows:
             data = json.loads(r.spec_text)
+            for key, default in _ADDED_FIELDS.items():
+                if key not in data:
+                    data[key] = list(default)
             out.append(data if data.keys() >= _SPEC_KEYS else self._spec(r.id, r.spec_text).to_dict())
         return out, total
 
@@ -678,13 +754,14 @@ class Store:
         with self._tx(tx, readonly=True) as s:
             return set(s.scalars(select(JobRow.name)))
 
-    def delete_job(self, name: str, *, tx: Session | None = None) -> None:
+    def delete_job(self, name: str, *, expected_version: int | None = None, tx: Session | None = None) -> None:
         """Delete the job with its runs, labels and scheduler state.
 
-        :raises NotFound: no job has this name.
+        :param expected_version: delete only if the stored version is this one.
+        :raises NotFound: no job has this name. :raises StaleVersion:
         """
         with self._tx(tx) as s:
-            self._delete_jobs(s, [name])
+            self._delete_jobs(s, [name], expected={} if expected_version is None else {name: expected_version})
 
     def set_disabled(self, name: str, disabled: bool, *, tx: Session | None = None) -> JobSpec:
         """Disable or enable a job (a new version, unless it already was). :raises NotFound:"""
@@ -698,8 +775,10 @@ class Store:
             spec = self._spec(row.id, row.spec_text)
             if spec.disabled == disabled:
                 return spec
+            # No graph lock: the parents stay as they are, and the scheduler disables jobs
+            # inside its fenced transactions, which must not wait behind a job check.
             ((stored, _, _),) = self._write_jobs(s, [spec.evolve(disabled=disabled)],
-                                                 expected={name: row.version})
+                                                 expected={name: row.version}, graph=False)
             return stored
 
     def children_of(self, name: str, *, tx: Session | None = None) -> list[str]:
@@ -744,8 +823,17 @@ class Store:
         s.execute(update(FrameworkRow).where(FrameworkRow.id == 1)
                   .values(jobs_revision=FrameworkRow.jobs_revision + 1).execution_options(synchronize_session=False))
 
-    def _delete_jobs(self, s: Session, names: Sequence[str]) -> None:
+    def _delete_jobs(self, s: Session, names: Sequence[str], expected: Mapping[str, int] | None = None) -> None:
+        self._lock_graph(s)
         self._jobs_changed(s)
+        if expected:
+            versions = {r.name: r.version for r in s.execute(select(JobRow.name, JobRow.version)
+                                                             .where(JobRow.name.in_(list(expected)))
+                                                             .with_for_update())}
+            for name, want in expected.items():
+                if name in versions and versions[name] != want:
+                    raise StaleVersion(f"job {name!r} is at version {versions[name]}, not {want}: "
+                                       "it was changed since you read it")
         found: set[str] = set()
         for chunk in _chunks(names, _CHUNK):
             found.update(s.scalars(delete(JobRow).where(JobRow.name.in_(chunk)).returning(JobRow.name)
@@ -756,15 +844,20 @@ class Store:
         if missing:
             raise NotFound(f"jobs not found: {', '.join(repr(n) for n in missing)}")
 
-    def _write_jobs(self, s: Session, specs: Sequence[JobSpec],
-                    expected: Mapping[str, int | None]) -> list[tuple[JobSpec, bool, int]]:
+    def _write_jobs(self, s: Session, specs: Sequence[JobSpec], expected: Mapping[str, int | None],
+                    graph: bool = True) -> list[tuple[JobSpec, bool, int]]:
         """Insert or replace jobs and their index rows; ``[(spec, created, id)]`` in order.
 
         The stored rows are locked first (``FOR UPDATE`` on PostgreSQL; SQLite holds
-        the write lock already), so the version compare-and-set cannot race.
+        the write lock already), so the version compare-and-set cannot race. With
+        ``graph``, the job-graph lock is taken and a write that would close a dependency
+        cycle is refused, whoever the caller: the engine never loads a cycle.
         """
-        # The framework row first, then job rows: the scheduler locks in the same order
-        # (fencing check, then runs referencing jobs), so the two cannot deadlock.
+        # The graph lock, the framework row, then job rows: the scheduler locks the last
+        # two in the same order (fencing check, then runs referencing jobs) and never
+        # the first, so none of them can deadlock.
+        if graph:
+            self._lock_graph(s)
         self._jobs_changed(s)
         names = [spec.name for spec in specs]
         if len(set(names)) != len(names):
@@ -777,6 +870,7 @@ class Store:
             existing.update((r.name, r) for r in found)
 
         now = _utcnow()
+        new_edges: list[JobSpec] = []  # jobs whose parent links are new: only they can close a cycle
         results: list[tuple[JobSpec, bool, int] | None] = []
         updates: list[dict[str, Any]] = []
         inserts: list[dict[str, Any]] = []
@@ -786,24 +880,30 @@ class Store:
             row = existing.get(spec.name)
             if row is None:
                 if want:
-                    raise Conflict(f"job {spec.name!r} does not exist (expected version {want}): "
-                                   "it was deleted since you read it")
+                    raise StaleVersion(f"job {spec.name!r} does not exist (expected version {want}): "
+                                       "it was deleted since you read it")
+                if graph and spec.parents:
+                    new_edges.append(spec)
                 inserts.append({**_job_columns(spec), "version": 1, "created_at": now, "updated_at": now})
                 insert_at.append(i)
                 results.append(None)
                 continue
             if want == 0:
-                raise Conflict(f"job {spec.name!r} already exists")
+                raise StaleVersion(f"job {spec.name!r} already exists")
             if want is not None and want != row.version:
-                raise Conflict(f"job {spec.name!r} is at version {row.version}, not {want}: "
-                               "it was changed since you read it")
+                raise StaleVersion(f"job {spec.name!r} is at version {row.version}, not {want}: "
+                                   "it was changed since you read it")
             columns = _job_columns(spec)
             # Text, not decoded JSON, is compared: re-applying 100,000 unchanged jobs
             # then costs one serialisation each. A spec stored by another serialiser
             # merely gets one spurious new version.
             if _dumps(columns["spec"]) != row.spec_text:
                 updates.append({**columns, "id": row.id, "version": row.version + 1, "updated_at": now})
+                if graph and set(spec.parents) - set(json.loads(row.spec_text).get("parents") or ()):
+                    new_edges.append(spec)
             results.append((spec, False, row.id))
+        if new_edges:
+            self._refuse_cycles(s, new_edges, specs)
 
         if updates:
             s.execute(update(JobRow), updates)
@@ -839,6 +939,30 @@ class Store:
             if rows:
                 s.execute(insert(table), rows)
         return [r for r in results if r is not None]
+
+    def _refuse_cycles(self, s: Session, changed: Sequence[JobSpec], batch: Sequence[JobSpec]) -> None:
+        """Raise :class:`DependencyError` if storing ``batch`` would close a dependency cycle.
+
+        Only ``changed``, the jobs of the batch with new parent links, can close one, and
+        a cycle through a job passes through its ancestors: those are read level by level
+        (a few indexed queries), or the whole graph at once for a large change. Every job
+        of the batch stands in for its stored version (one may lose a link another gains).
+        """
+        pending = {spec.name: spec.parents for spec in batch}
+        if len(changed) > _GRAPH_READ_ALL:
+            parents = {**self.parent_map(tx=s), **pending}
+        else:
+            parents = {}
+            frontier = {spec.name for spec in changed}
+            seen = set(frontier)
+            while frontier:
+                parents.update((name, pending[name]) for name in frontier if name in pending)
+                stored = [name for name in frontier if name not in pending]
+                if stored:
+                    parents.update(self.parent_map(stored, tx=s))
+                frontier = {p for name in frontier for p in parents.get(name, ())} - seen
+                seen |= frontier
+        DependencyGraph(parents).check_acyclic()
 
     def _job_id(self, s: Session, name: str) -> int:
         job_id = s.scalar(select(JobRow.id).where(JobRow.name == name))

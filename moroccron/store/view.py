@@ -3,7 +3,9 @@
 Plugins validate a job against ``existing`` (every job by name, as it will stand), and
 most only ask "is there a job called X?". Handing them a dict of every job costs a full
 read per change; this view answers ``in`` and ``[]`` with one indexed lookup each, and
-only iterating it reads every name.
+only iterating it reads every name. Given ``tx``, it reads inside that transaction: a
+check made under the job-graph lock (:meth:`Store.job_transaction`) sees what the write
+that follows it will be written over.
 """
 
 from __future__ import annotations
@@ -20,25 +22,26 @@ __all__ = ["StoredJobs"]
 class StoredJobs(Mapping[str, JobSpec]):
     """The store's jobs with ``pending`` (name -> spec) laid over them."""
 
-    def __init__(self, store: Any, pending: Mapping[str, JobSpec] | None = None) -> None:
+    def __init__(self, store: Any, pending: Mapping[str, JobSpec] | None = None, tx: Any = None) -> None:
         self.store = store
         self.pending = dict(pending or {})
+        self.tx = tx
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        return name in self.pending or bool(self.store.parent_map([name]))
+        return name in self.pending or bool(self.store.parent_map([name], tx=self.tx))
 
     def __getitem__(self, name: str) -> JobSpec:
         if name in self.pending:
             return self.pending[name]
         try:
-            return self.store.get_job(name)
+            return self.store.get_job(name, tx=self.tx)
         except NotFound:
             raise KeyError(name) from None
 
     def _names(self) -> set[str]:
-        return self.store.job_names() | set(self.pending)
+        return self.store.job_names(tx=self.tx) | set(self.pending)
 
     def __iter__(self) -> Iterator[str]:
         return iter(sorted(self._names()))

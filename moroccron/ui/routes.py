@@ -32,6 +32,7 @@ from moroccron.api.ratelimit import client_address
 from moroccron.auth import ANONYMOUS_ADMIN, AuthBusy, Principal
 from moroccron.dag import DependencyGraph
 from moroccron.errors import Conflict, FieldError, MoroccronError, NotFound, ValidationError
+from moroccron.masking import MASK, mask_env, mask_job
 from moroccron.model import JobSpec, Run, RunState
 from moroccron.schedule import parse_schedule
 from moroccron.ui.graph import NODE_H, NODE_W, layout
@@ -81,6 +82,7 @@ def _duration(seconds: float | None) -> str:
 
 
 env.filters.update(when=_when, ago=_ago, duration=_duration)
+env.globals["mask"] = MASK
 
 
 def describe(job: JobSpec) -> str:
@@ -305,10 +307,11 @@ def jobs_fragment(request: Request) -> HTMLResponse:
 
 
 FORM_FIELDS = ("name", "command", "schedule", "timezone", "parents", "owners", "cpus", "mem", "retries",
-               "retry_delay_seconds", "timeout_seconds", "concurrency", "catchup", "description", "labels")
+               "retry_delay_seconds", "timeout_seconds", "concurrency", "catchup", "description", "labels",
+               "env", "secret_env")
 
 
-def _form_values(job: JobSpec | None) -> dict[str, str]:
+def _form_values(job: JobSpec | None, reveal: bool = True) -> dict[str, str]:
     if job is None:
         return {"timezone": "UTC", "cpus": "0.1", "mem": "32", "retries": "0", "concurrency": "forbid",
                 "catchup": "latest"}
@@ -318,7 +321,10 @@ def _form_values(job: JobSpec | None) -> dict[str, str]:
               "retry_delay_seconds": f"{job.retry_delay_seconds:g}", "concurrency": job.concurrency,
               "catchup": job.catchup, "description": job.description or "",
               "labels": ", ".join(f"{k}={v}" for k, v in sorted(job.labels.items())),
-              "timeout_seconds": f"{job.timeout_seconds:g}" if job.timeout_seconds else ""}
+              "timeout_seconds": f"{job.timeout_seconds:g}" if job.timeout_seconds else "",
+              # Hidden values come as the mask; posted back unchanged, the stored value stays.
+              "env": "\n".join(f"{k}={v}" for k, v in mask_env(job.env, job.secret_env, reveal).items()),
+              "secret_env": ", ".join(job.secret_env)}
     return values
 
 
@@ -354,7 +360,24 @@ def _spec_body(form: dict[str, str], base: dict[str, Any]) -> dict[str, Any]:
             body[key] = form[key]
     if "labels" in form:
         body["labels"] = _labels(form["labels"])
+    if "env" in form:
+        body["env"] = _env(form["env"])
+    if "secret_env" in form:
+        body["secret_env"] = [k for k in form["secret_env"].replace(",", " ").split() if k]
     return body
+
+
+def _env(text: str) -> dict[str, str]:
+    """One ``KEY=VALUE`` a line (a value may hold ``=`` and spaces) -> a dict."""
+    env: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ValidationError(FieldError("env", "each line is KEY=VALUE", line, "e.g. DB_HOST=db.example.com"))
+        env[key.strip()] = value
+    return env
 
 
 def _labels(text: str) -> dict[str, str]:
@@ -396,7 +419,7 @@ async def create_job(request: Request) -> Response:
         if page.ctx.store.parent_map([body.get("name") or ""]):
             raise ValidationError(FieldError("name", "a job with this name exists already", body["name"],
                                              "a new name, or edit that job"))
-        api_jobs.create_job(page.ctx, body)
+        api_jobs.create(page.ctx, body)
     except ValidationError as exc:
         return page.render("form.html", code=422, values=form, errors=_field_errors(exc), editing=None)
     return back(f"/jobs/{urllib.parse.quote(body['name'])}", f"job {body['name']} created")
@@ -406,7 +429,7 @@ async def create_job(request: Request) -> Response:
 def edit_job_page(request: Request, name: str) -> HTMLResponse:
     page = Page(request)
     job = page.ctx.store.get_job(name)
-    return page.render("form.html", values=_form_values(job), errors={}, editing=job)
+    return page.render("form.html", values=_form_values(job, page.can_write), errors={}, editing=job)
 
 
 @router.post("/jobs/{name}/edit", response_model=None)
@@ -417,7 +440,7 @@ async def edit_job(request: Request, name: str) -> Response:
     form["name"] = name
     try:
         body = _spec_body(form, job.to_dict())
-        api_jobs.patch_job(page.ctx, name, body)
+        api_jobs.patch(page.ctx, name, body)
     except ValidationError as exc:
         return page.render("form.html", code=422, values=form, errors=_field_errors(exc), editing=job)
     return back(f"/jobs/{urllib.parse.quote(name)}", "saved")
@@ -442,15 +465,16 @@ def _chart(runs: list[Run]) -> dict[str, Any]:
             "top_skew": _duration(max([r.skew or 0 for r in runs] + [0]))}
 
 
-def _job_detail(ctx: AppContext, name: str) -> dict[str, Any]:
+def _job_detail(ctx: AppContext, name: str, reveal: bool) -> dict[str, Any]:
     job = ctx.store.get_job(name)
     runs, total = ctx.store.list_runs(name, limit=50)
     stats = ctx.store.job_stats(name)
     nxt, _ = ctx.store.job_overview([name])[name]
     quarantined = ctx.store.job_errors([name]).get(name)
     return {"job": job, "words": describe(job), "runs": runs, "total_runs": total, "stats": stats,
-            "quarantined": quarantined, "next": None if job.disabled or quarantined else nxt, "chart": _chart(runs), "outcome": outcome,
-            "spec": json.dumps(job.to_dict(), indent=2), "live": any(r.state.live or r.state == RunState.QUEUED
+            "quarantined": quarantined, "next": None if job.disabled or quarantined else nxt,
+            "chart": _chart(runs), "outcome": outcome,
+            "spec": json.dumps(mask_job(job.to_dict(), reveal), indent=2), "live": any(r.state.live or r.state == RunState.QUEUED
                                                                       for r in runs),
             "children": ctx.store.children_of(name)}
 
@@ -458,13 +482,13 @@ def _job_detail(ctx: AppContext, name: str) -> dict[str, Any]:
 @router.get("/jobs/{name}")
 def job_page(request: Request, name: str) -> HTMLResponse:
     page = Page(request)
-    return page.render("job.html", **_job_detail(page.ctx, name))
+    return page.render("job.html", **_job_detail(page.ctx, name, page.can_write))
 
 
 @router.get("/ui/fragments/job/{name}")
 def job_fragment(request: Request, name: str) -> HTMLResponse:
     page = Page(request)
-    return page.render("_job_runs.html", **_job_detail(page.ctx, name))
+    return page.render("_job_runs.html", **_job_detail(page.ctx, name, page.can_write))
 
 
 @router.post("/jobs/{name}/{action}", response_model=None)
@@ -481,10 +505,10 @@ async def job_action(request: Request, name: str, action: str) -> Response:
             api_runs.kill_job(ctx, name)
             return back(url, "killing its running tasks")
         if action in ("enable", "disable"):
-            api_jobs.enable_job(ctx, name) if action == "enable" else api_jobs.disable_job(ctx, name)
+            api_jobs.set_disabled(ctx, name, action == "disable")
             return back(url, f"{action}d")
         if action == "delete":
-            api_jobs.delete_job(ctx, name, cascade=False)
+            api_jobs.delete(ctx, name, cascade=False)
             return back("/jobs", f"job {name} deleted")
     except HTTPException as exc:
         detail = exc.detail.get("error") if isinstance(exc.detail, dict) else exc.detail

@@ -31,8 +31,8 @@ ENV_PREFIX = "MOROCCRON_"
 class Settings:
     db: str = "sqlite:///moroccron.db"
     bind: str = "127.0.0.1:4400"
-    master: str = "local"
-    zk: str | None = None
+    master: str = field(default="local", repr=False)  # repr=False: zk:// URLs may hold credentials
+    zk: str | None = field(default=None, repr=False)
     jobs: tuple[str, ...] = ()
     packing: str = "first-fit"
     framework_name: str = "moroccron"
@@ -66,6 +66,9 @@ class Settings:
     http_trigger_events: tuple[str, ...] = ("succeeded", "failed")
     http_trigger_retries: int = 5
     http_trigger_timeout: float = 5.0
+    # HTTP addresses (each instance's bind) a standby may send writes, with their credentials, to;
+    # empty: whichever address ZooKeeper and the database agree on (moroccron/api/leader.py).
+    peers: tuple[str, ...] = ()
 
     @property
     def ui_url(self) -> str:
@@ -96,6 +99,9 @@ class Settings:
             from moroccron.checks import mask_url
 
             out["http_trigger_urls"] = tuple(mask_url(u) for u in out["http_trigger_urls"])
+        from moroccron.zk import redact
+
+        out["master"], out["zk"] = redact(self.master), redact(self.zk) if self.zk else None
         return out
 
 
@@ -110,6 +116,7 @@ _TYPES: dict[str, type] = {
     "plugins": dict, "webhooks": dict, "notify_templates": str, "public_url": str,
     "http_trigger_urls": tuple, "http_trigger_events": tuple, "http_trigger_retries": int,
     "http_trigger_timeout": float,
+    "peers": tuple,
 }
 
 
@@ -205,4 +212,10 @@ def load_settings(
     if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ValidationError.single("log_level", "unknown log level", settings.log_level,
                                      "DEBUG | INFO | WARNING | ERROR | CRITICAL")
+    for peer in settings.peers:
+        try:
+            parse_bind(peer)
+        except ValidationError:
+            raise ValidationError.single("peers", "each peer must be HOST:PORT, as in that instance's bind", peer,
+                                         "e.g. 10.0.0.11:4400") from None
     return settings

@@ -644,7 +644,7 @@ def serve(settings: Settings, *, plugins: PluginManager | None = None, ready: th
                                 session_timeout=settings.zk_session_timeout)
         context.leadership = leadership
         leadership.start()
-        log.info("contending for leadership through %s", settings.zk)
+        log.info("contending for leadership through %s", leadership.url)  # str() hides credentials
     else:
         become_leader()
     log.info("API and UI on http://%s", settings.bind)

@@ -34,7 +34,7 @@ from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import BadVersionError, KazooException, NoAuthError, NoNodeError
 
 from moroccron.errors import ValidationError
-from moroccron.zk import ZkUrl
+from moroccron.zk import ZkUrl, hide_secrets_in_kazoo_logs
 from moroccron.zk import parse_zk_url as parse_zk
 
 __all__ = ["Leadership", "parse_zk_url"]
@@ -69,6 +69,7 @@ class Leadership:
         self.on_elected = on_elected
         self.on_lost = on_lost
         self.acl = self.url.acl()
+        hide_secrets_in_kazoo_logs()
         # auth_data is sent again on every reconnection; default_acl covers every create,
         # kazoo's own (the election's lock nodes, ensure_path) included.
         self.client = KazooClient(hosts=self.hosts, timeout=session_timeout, auth_data=self.url.auth_data,

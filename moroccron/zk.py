@@ -13,16 +13,18 @@ operator's ``zkCli.sh`` should see who leads without the password. Without crede
 the nodes are world-writable, as before, and a warning says so at start.
 
 Credentials never appear in logs or errors: :class:`ZkUrl` shows itself as
-``zk://***@HOSTS/PATH``.
+``zk://***@HOSTS/PATH``, and :func:`hide_secrets_in_kazoo_logs` masks what kazoo itself
+logs at DEBUG (every request it sends, the digest ``user:password`` among them).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-__all__ = ["ZkUrl", "acl", "parse_zk_url", "redact", "split_credentials"]
+__all__ = ["ZkUrl", "acl", "hide_secrets_in_kazoo_logs", "parse_zk_url", "redact", "split_credentials"]
 
 ALLOWED = "zk://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...]/PATH (USER and PASSWORD percent-encoded)"
 
@@ -109,3 +111,58 @@ def redact(url: str) -> str:
     if "@" in rest:
         rest = "***@" + rest.rsplit("@", 1)[1]
     return f"{scheme}://{rest}"
+
+
+class _HideKazooSecrets(logging.Filter):
+    """Masks secrets in the request objects kazoo logs ("Sending request(xid=...): %s").
+
+    ``Auth.auth`` is the digest ``user:password`` in clear; ``Connect.passwd`` is the
+    session's password, with which anyone could take over the session (and so the
+    leader's election node); digest ACL ids are a SHA-1 of ``user:password``.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            try:
+                record.args = tuple(_masked(arg) for arg in record.args)
+            except Exception:  # a log filter must never break kazoo's connection thread
+                record.msg, record.args = "(a kazoo log record that could not be masked)", ()
+        return True
+
+
+def _masked(value: Any, depth: int = 0) -> Any:
+    if depth > 4 or not isinstance(value, (list, tuple)):
+        return value
+    if type(value) in (list, tuple):  # e.g. the (ACLs, stat) of a GetACL response
+        return type(value)(_masked(item, depth + 1) for item in value)
+    fields = getattr(value, "_fields", None)
+    if not fields:
+        return value
+    if "perms" in fields and "id" in fields:
+        return _masked_acl(value)
+    changes: dict[str, Any] = {}
+    if "auth" in fields:
+        changes["auth"] = "***"
+    if "passwd" in fields:
+        changes["passwd"] = b"***"
+    for name in ("acl", "acls"):
+        if name in fields:
+            changes[name] = _masked(getattr(value, name), depth + 1)
+    return value._replace(**changes) if changes else value
+
+
+def _masked_acl(entry: Any) -> Any:
+    ident = getattr(entry, "id", None)
+    if getattr(ident, "scheme", None) == "digest" and isinstance(ident.id, str):
+        return entry._replace(id=ident._replace(id=ident.id.split(":", 1)[0] + ":***"))
+    return entry
+
+
+_FILTER = _HideKazooSecrets()
+
+
+def hide_secrets_in_kazoo_logs() -> None:
+    """Install the filter on kazoo's logger (idempotent); call before creating a client."""
+    logger = logging.getLogger("kazoo.client")
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)

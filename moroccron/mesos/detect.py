@@ -35,7 +35,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from moroccron.errors import MoroccronError
-from moroccron.zk import redact, split_credentials
+from moroccron.zk import hide_secrets_in_kazoo_logs, redact, split_credentials
 
 log = logging.getLogger("moroccron.mesos.detect")
 
@@ -215,6 +215,7 @@ def leader_from_children(children: list[str]) -> str | None:
 def _default_zk_client(spec: MasterSpec, timeout: float) -> ZkClient:
     from kazoo.client import KazooClient  # imported here: only zk:// specs need kazoo
 
+    hide_secrets_in_kazoo_logs()
     auth = [("digest", spec.zk_auth)] if spec.zk_auth else None
     return KazooClient(hosts=spec.zk_hosts, timeout=timeout, auth_data=auth)  # type: ignore[return-value]
 

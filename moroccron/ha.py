@@ -155,7 +155,7 @@ class Leadership:
                     pass
                 except KazooException as exc:
                     log.warning("cannot remove %s, a persistent node in the election (planted?): %s; while it is "
-                                "there no instance can be elected: remove it as a ZooKeeper admin", node, exc)
+                                "there it may block the election: remove it as a ZooKeeper admin", node, exc)
             elif _acl_key(acl) != _acl_key(self.acl):
                 log.warning("%s in the election was not created with these credentials (ACL %s): an instance "
                             "without them, or planted. Writes are not sent to what it names unless the "

@@ -10,11 +10,11 @@ it schedules. So an address is trusted only when the first contender in ZooKeepe
 the leader recorded in the database are the same instance at the same address, and,
 when the ``peers`` setting lists addresses, that address is one of them.
 
-Why no signature on the election node (an HMAC with a key from configuration): what
-it would prove, that the node was written by someone who holds the key, the database
-record already proves for anyone who holds the database's credentials, and everyone
-who can run moroccron holds those. A signed node could also be replayed after its
-leader has gone; the database names the current leader only.
+Why no signature on the election node (an HMAC with a key from configuration): the key
+would have to be on every instance, next to the database's credentials, so it would
+prove no more than the database record does (that the writer is one of the people
+who run moroccron). And a signed node could be replayed after its leader has gone,
+while the database names the current leader only.
 """
 
 from __future__ import annotations

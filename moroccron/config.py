@@ -31,8 +31,8 @@ ENV_PREFIX = "MOROCCRON_"
 class Settings:
     db: str = "sqlite:///moroccron.db"
     bind: str = "127.0.0.1:4400"
-    master: str = "local"
-    zk: str | None = None
+    master: str = field(default="local", repr=False)  # repr=False: zk:// URLs may hold credentials
+    zk: str | None = field(default=None, repr=False)
     jobs: tuple[str, ...] = ()
     packing: str = "first-fit"
     framework_name: str = "moroccron"
@@ -75,6 +75,9 @@ class Settings:
     auth_failure_window_seconds: float = 60.0
     trusted_proxies: tuple[str, ...] = ()
     session_cookie_secure: bool = False
+    # HTTP addresses (each instance's bind) a standby may send writes, with their credentials, to;
+    # empty: whichever address ZooKeeper and the database agree on (moroccron/api/leader.py).
+    peers: tuple[str, ...] = ()
 
     @property
     def ui_url(self) -> str:
@@ -105,6 +108,9 @@ class Settings:
             from moroccron.checks import mask_url
 
             out["http_trigger_urls"] = tuple(mask_url(u) for u in out["http_trigger_urls"])
+        from moroccron.zk import redact
+
+        out["master"], out["zk"] = redact(self.master), redact(self.zk) if self.zk else None
         return out
 
 
@@ -121,6 +127,7 @@ _TYPES: dict[str, type] = {
     "http_trigger_timeout": float, "hook_timeout_seconds": float,
     "auth_max_failures": int, "auth_failure_window_seconds": float, "trusted_proxies": tuple,
     "session_cookie_secure": bool,
+    "peers": tuple,
 }
 
 
@@ -226,4 +233,10 @@ def load_settings(
     except ValueError as exc:
         raise ValidationError.single("trusted_proxies", "is not an IP address or network", str(exc),
                                      "addresses or CIDR networks, e.g. 10.0.0.5, 10.1.0.0/16") from None
+    for peer in settings.peers:
+        try:
+            parse_bind(peer)
+        except ValidationError:
+            raise ValidationError.single("peers", "each peer must be HOST:PORT, as in that instance's bind", peer,
+                                         "e.g. 10.0.0.11:4400") from None
     return settings

@@ -12,6 +12,14 @@ leadership epoch fences whatever might still be in flight (see Store.take_leader
 A deposed leader does not try to become a standby again in the same process: it exits
 and its supervisor (systemd, Marathon) restarts it, which is the simplest way to be
 sure no state from the old leadership survives.
+
+Trust: with ``zk://USER:PASSWORD@...`` the session authenticates (digest) and every node
+this module creates carries :func:`moroccron.zk.acl` (the client's ``default_acl``, which
+kazoo's election recipe uses too); at start the nodes that already exist are brought to
+that ACL and persistent nodes planted among the election's (ephemeral) nodes are removed.
+Whatever ZooKeeper says about the leader is still only a claim: :meth:`Leadership.leader`
+reports it, and the API checks it against the database before it sends anything there
+(moroccron/api/leader.py).
 """
 
 from __future__ import annotations
@@ -23,9 +31,11 @@ from collections.abc import Callable
 from typing import Any
 
 from kazoo.client import KazooClient, KazooState
-from kazoo.exceptions import KazooException, NoNodeError
+from kazoo.exceptions import BadVersionError, KazooException, NoAuthError, NoNodeError
 
 from moroccron.errors import ValidationError
+from moroccron.zk import ZkUrl, hide_secrets_in_kazoo_logs
+from moroccron.zk import parse_zk_url as parse_zk
 
 __all__ = ["Leadership", "parse_zk_url"]
 
@@ -33,22 +43,18 @@ log = logging.getLogger("moroccron.ha")
 
 
 def parse_zk_url(url: str) -> tuple[str, str]:
-    """``zk://host1:2181,host2:2181/path`` -> (``host1:2181,host2:2181``, ``/path``)."""
-    if not url.startswith("zk://"):
-        raise ValidationError.single("zk", "must be a zk:// URL", url, "zk://HOST:PORT[,HOST:PORT...]/PATH")
-    rest = url[len("zk://"):]
-    hosts, slash, path = rest.partition("/")
-    if "@" in hosts:
-        hosts = hosts.split("@", 1)[1]
-    if not hosts or not slash or not path.strip("/"):
-        raise ValidationError.single("zk", "needs hosts and a path", url, "zk://HOST:PORT[,HOST:PORT...]/PATH")
-    return hosts, "/" + path.strip("/")
+    """``zk://[USER:PASS@]host1:2181,host2:2181/path`` -> (``host1:2181,host2:2181``, ``/path``).
+
+    Kept for callers that only need where to connect; :func:`moroccron.zk.parse_zk_url`
+    also gives the credentials."""
+    url_ = parse_zk(url)
+    return url_.hosts, url_.path
 
 
 class Leadership:
     """Contend for leadership; call ``on_elected`` when this instance leads, ``on_lost`` when it stops.
 
-    :param zk: ``zk://HOSTS/PATH``.
+    :param zk: ``zk://[USER:PASSWORD@]HOSTS/PATH``.
     :param address: this instance's ``host:port`` (what standbys forward writes to).
     :param session_timeout: the ZooKeeper session timeout: how long a dead leader keeps
         its leadership at most, and so most of the failover time.
@@ -56,12 +62,18 @@ class Leadership:
 
     def __init__(self, zk: str, address: str, instance_id: str, *, on_elected: Callable[[], None],
                  on_lost: Callable[[str], None], session_timeout: float = 10.0) -> None:
-        self.hosts, self.path = parse_zk_url(zk)
+        self.url: ZkUrl = parse_zk(zk)
+        self.hosts, self.path = self.url.hosts, self.url.path
         self.address = address
         self.instance_id = instance_id
         self.on_elected = on_elected
         self.on_lost = on_lost
-        self.client = KazooClient(hosts=self.hosts, timeout=session_timeout)
+        self.acl = self.url.acl()
+        hide_secrets_in_kazoo_logs()
+        # auth_data is sent again on every reconnection; default_acl covers every create,
+        # kazoo's own (the election's lock nodes, ensure_path) included.
+        self.client = KazooClient(hosts=self.hosts, timeout=session_timeout, auth_data=self.url.auth_data,
+                                  default_acl=self.acl)
         self.election = self.client.Election(f"{self.path}/election",
                                              json.dumps({"address": address, "instance": instance_id}))
         self.is_leader = False
@@ -75,8 +87,79 @@ class Leadership:
         except Exception as exc:
             raise ValidationError.single("zk", f"cannot connect to ZooKeeper: {exc}", self.hosts,
                                          "reachable ZooKeeper servers") from None
+        try:
+            self.secure_nodes()
+        except BaseException:
+            self.client.stop()
+            self.client.close()
+            raise
         self._thread = threading.Thread(target=self._contend, name="moroccron-election", daemon=True)
         self._thread.start()
+
+    def secure_nodes(self) -> None:
+        """Create the election path with this instance's ACL, or bring existing nodes to it.
+
+        Nodes created before credentials were configured are world-writable; anyone could
+        plant a contender under them. They are tightened here (which needs ADMIN on them,
+        true of world-writable nodes). A node these credentials cannot administer stops
+        the start with an error naming it.
+        """
+        if self.url.user is None:
+            log.warning("ZooKeeper nodes under %s are writable by anyone who can reach ZooKeeper (they can plant "
+                        "a contender and block the election); give credentials: zk://USER:PASSWORD@HOSTS/PATH",
+                        self.url)
+            return
+        election = f"{self.path}/election"
+        node = f"{election} (or one above it)"
+        try:
+            self.client.ensure_path(election)
+            for node in (self.path, election, f"{self.path}/framework_id"):
+                self._own(node)
+            self._clear_election(election)
+        except NoAuthError:
+            raise ValidationError.single(
+                "zk", f"ZooKeeper refuses these credentials the node {node} (created by someone else, with an "
+                "ACL that does not give them ADMIN, CREATE and DELETE)", str(self.url),
+                "a path that does not exist yet or whose nodes these credentials administer") from None
+
+    def _own(self, node: str) -> None:
+        for _ in range(5):  # another instance may be tightening it at the same time
+            try:
+                current, stat = self.client.get_acls(node)
+            except NoNodeError:
+                return
+            if _acl_key(current) == _acl_key(self.acl):
+                return
+            try:
+                self.client.set_acls(node, self.acl, version=stat.aversion)
+            except BadVersionError:
+                continue
+            log.warning("ZooKeeper node %s had the ACL %s; set it to %s", node, _describe(current),
+                        _describe(self.acl))
+            return
+
+    def _clear_election(self, election: str) -> None:
+        """Every contender is an ephemeral node created by an instance; say what is not."""
+        for child in self.client.get_children(election):
+            node = f"{election}/{child}"
+            try:
+                acl, stat = self.client.get_acls(node)
+            except NoNodeError:
+                continue
+            if stat.ephemeralOwner == 0:
+                try:
+                    self.client.delete(node, recursive=True)
+                    log.warning("removed %s from the election: a persistent node, which no instance creates "
+                                "(planted, or left by a tool)", node)
+                except NoNodeError:
+                    pass
+                except KazooException as exc:
+                    log.warning("cannot remove %s, a persistent node in the election (planted?): %s; while it is "
+                                "there it may block the election: remove it as a ZooKeeper admin", node, exc)
+            elif _acl_key(acl) != _acl_key(self.acl):
+                log.warning("%s in the election was not created with these credentials (ACL %s): an instance "
+                            "without them, or planted. Writes are not sent to what it names unless the "
+                            "database names the same leader", node, _describe(acl))
 
     def _contend(self) -> None:
         try:
@@ -112,17 +195,21 @@ class Leadership:
         self.on_lost(reason)
 
     def leader(self) -> dict[str, Any] | None:
-        """The current leader's ``{"address", "instance"}``, from the election nodes."""
+        """The first contender's ``{"address", "instance"}`` as ZooKeeper has it, None when
+        nobody contends. A claim, not a fact: check it before use (moroccron/api/leader.py).
+        A first node whose data is not such an object gives None for both values."""
         try:
             contenders = self.election.contenders()
-        except (KazooException, NoNodeError):
+        except (KazooException, ValueError):  # ValueError: a node's data is not UTF-8
             return None
         if not contenders:
             return None
         try:
-            return dict(json.loads(contenders[0]))
-        except (TypeError, ValueError):
-            return None
+            data = json.loads(contenders[0])
+        except ValueError:
+            data = None
+        data = data if isinstance(data, dict) else {}
+        return {key: value if isinstance(value := data.get(key), str) else None for key in ("address", "instance")}
 
     def framework_id(self) -> str | None:
         """The FrameworkID kept in ZooKeeper (``<path>/framework_id``), if any."""
@@ -156,3 +243,14 @@ class Leadership:
             self.client.close()
         except KazooException as exc:
             log.warning("leaving ZooKeeper: %s", exc)
+
+
+def _acl_key(acl: list[Any]) -> set[tuple[int, str, str]]:
+    return {(a.perms, a.id.scheme, a.id.id) for a in acl}
+
+
+def _describe(acl: list[Any]) -> str:
+    """An ACL for the log, without the password hashes of digest identities."""
+    def who(a: Any) -> str:
+        return f"digest:{a.id.id.split(':', 1)[0]}" if a.id.scheme == "digest" else f"{a.id.scheme}:{a.id.id}"
+    return ", ".join(sorted(f"{who(a)}={'+'.join(a.acl_list)}" for a in acl)) or "(none)"

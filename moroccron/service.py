@@ -189,7 +189,9 @@ class Scheduler:
         self.adapter.client = self.client
         self._thread = threading.Thread(target=self._loop, name="moroccron-engine", daemon=True)
         self._thread.start()
-        log.info("connecting to Mesos master %s%s", master,
+        from moroccron.zk import redact
+
+        log.info("connecting to Mesos master %s%s", redact(master) if master.startswith("zk://") else master,
                  f" with FrameworkID {framework_id}" if framework_id else "")
         self.client.start()
 
@@ -905,7 +907,7 @@ def serve(settings: Settings, *, plugins: PluginManager | None = None, ready: th
                                 session_timeout=settings.zk_session_timeout)
         context.leadership = leadership
         leadership.start()
-        log.info("contending for leadership through %s", settings.zk)
+        log.info("contending for leadership through %s", leadership.url)  # str() hides credentials
     else:
         become_leader()
     log.info("API and UI on http://%s", settings.bind)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 
+from moroccron.api.leader import LeaderCheck, LeaderVerifier
 from moroccron.config import Settings
 from moroccron.hooks.manager import PluginManager
 
@@ -23,13 +24,20 @@ class AppContext:
     auth: Any = None  # moroccron.auth.Authenticator; None means no authentication
     leadership: Any = None  # moroccron.ha.Leadership when instances elect a leader through ZooKeeper
 
-    def leader_address(self) -> str | None:
-        """Where the leader serves HTTP: from ZooKeeper if we elect, else from the store."""
+    def __post_init__(self) -> None:
+        self.leader_verifier = LeaderVerifier(self.settings.peers)
+
+    def leader(self) -> LeaderCheck:
+        """Where the leader serves HTTP, verified: ZooKeeper's leader must be the database's
+        (moroccron/api/leader.py); without ZooKeeper, the database's."""
         if self.leadership is not None:
-            info = self.leadership.leader()
-            return info.get("address") if info else None
+            return self.leader_verifier.check(self.leadership.leader(), self.store.leader())
         row = self.store.leader()
-        return row.get("address") if row else None
+        return self.leader_verifier.check_address(row.get("address") if row else None)
+
+    def leader_address(self) -> str | None:
+        """The leader's verified ``host:port``, or None when there is none that can be trusted."""
+        return self.leader().address
 
 
 def get_context(request: Request) -> AppContext:

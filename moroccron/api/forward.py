@@ -8,6 +8,9 @@ its engine learns of every change at once:
 - a request with credentials (``Authorization``, a cookie) is proxied to the leader
   instead: clients drop credentials when a redirect points at another host, so a
   redirect would turn an authenticated write into a 401 from the leader.
+
+Either way only to a leader whose address is verified (ZooKeeper and the database name
+the same instance, see moroccron/api/leader.py); otherwise ``503`` with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -37,11 +40,13 @@ class ForwardToLeader:
                 or ctx.scheduler is not None or not scope["path"].startswith(WRITE_PREFIXES)):
             await self.app(scope, receive, send)
             return
-        leader = ctx.leader_address()
+        # Only to a verified leader (moroccron/api/leader.py): the request may carry an admin's credentials.
+        check = await anyio.to_thread.run_sync(ctx.leader)
+        leader = check.address
         headers = dict(scope.get("headers") or [])
         if not leader or leader == ctx.settings.bind or FORWARDED in headers:
-            await _json(send, 503, {"error": "no leader is elected right now; retry in a few seconds",
-                                    "field": None, "allowed": None}, [(b"retry-after", b"2")])
+            problem = check.problem or "no leader is elected right now; retry in a few seconds"
+            await _json(send, 503, {"error": problem, "field": None, "allowed": None}, [(b"retry-after", b"2")])
             return
         query = scope.get("query_string", b"").decode()
         location = f"http://{leader}{scope['path']}" + (f"?{query}" if query else "")

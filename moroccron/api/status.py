@@ -25,5 +25,7 @@ def status(ctx: ContextDep) -> dict[str, Any]:
     if ctx.scheduler is not None:
         out.update(ctx.scheduler.status())
     out["leader_info"] = ctx.store.leader()
-    out["leader_address"] = ctx.leader_address()
+    # Verified (moroccron/api/leader.py); when it cannot be, None and the reason.
+    check = ctx.leader()
+    out["leader_address"], out["leader_problem"] = check.address, check.problem
     return out

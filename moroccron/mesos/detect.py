@@ -5,7 +5,10 @@ A spec is one of::
     HOST:PORT                      a master (leader or standby: a standby answers 307)
     http://HOST:PORT  https://...  the same, with an explicit scheme
     zk://[USER:PASS@]H1:2181,H2:2181/PATH
-                                   ask ZooKeeper which master leads
+                                   ask ZooKeeper which master leads (USER and PASS
+                                   percent-encoded; they authenticate the session
+                                   with ZooKeeper's digest scheme, for masters whose
+                                   nodes are not world-readable)
 
 Mesos masters elect their leader in ZooKeeper: each contender creates an ephemeral
 sequential node under PATH, and the contender with the lowest sequence number leads.
@@ -27,11 +30,12 @@ import socket
 import struct
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from moroccron.errors import MoroccronError
+from moroccron.zk import hide_secrets_in_kazoo_logs, redact, split_credentials
 
 log = logging.getLogger("moroccron.mesos.detect")
 
@@ -87,24 +91,13 @@ class MasterSpec:
     address: str = ""
     zk_hosts: str = ""
     zk_path: str = ""
-    zk_auth: str | None = None  # "user:password" for ZooKeeper digest auth
+    zk_auth: str | None = field(default=None, repr=False)  # "user:password" (decoded) for digest auth
 
     def __str__(self) -> str:
         if self.kind == "zk":
             auth = "***@" if self.zk_auth else ""
             return f"zk://{auth}{self.zk_hosts}{self.zk_path}"
         return f"{self.scheme}://{self.address}"
-
-
-def redact(spec: str) -> str:
-    """``spec`` with any ``user:password@`` replaced, so it can go into logs and errors."""
-    if "://" not in spec:
-        return spec
-    scheme, rest = spec.split("://", 1)
-    netloc, sep, path = rest.partition("/")
-    if "@" in netloc:
-        netloc = "***@" + netloc.rsplit("@", 1)[1]
-    return f"{scheme}://{netloc}{sep}{path}"
 
 
 def _host_port(text: str, default_port: int = DEFAULT_MASTER_PORT) -> str:
@@ -126,7 +119,7 @@ def _host_port(text: str, default_port: int = DEFAULT_MASTER_PORT) -> str:
 
 def parse_spec(spec: str) -> MasterSpec:
     """Parse a ``--master`` value, or raise :class:`MasterDetectionError` saying what is allowed."""
-    allowed = "HOST:PORT, http(s)://HOST:PORT or zk://HOST:PORT[,HOST:PORT...]/PATH"
+    allowed = "HOST:PORT, http(s)://HOST:PORT or zk://[USER:PASS@]HOST:PORT[,HOST:PORT...]/PATH"
     text = (spec or "").strip()
     if not text:
         raise MasterDetectionError(f"Mesos master spec is empty; allowed: {allowed}")
@@ -134,9 +127,10 @@ def parse_spec(spec: str) -> MasterSpec:
         if text.startswith("zk://"):
             rest = text[len("zk://") :]
             netloc, slash, path = rest.partition("/")
-            auth: str | None = None
-            if "@" in netloc:
-                auth, netloc = netloc.rsplit("@", 1)
+            if "@" in path:
+                raise ValueError("'@' after the first '/': percent-encode '/' in the credentials as %2F")
+            user, password, netloc = split_credentials(netloc)
+            auth = f"{user}:{password}" if user else None
             if not netloc or not slash or not path.strip("/"):
                 raise ValueError("needs hosts and a path")
             hosts = ",".join(_host_port(h, 2181) for h in netloc.split(",") if h.strip())
@@ -221,6 +215,7 @@ def leader_from_children(children: list[str]) -> str | None:
 def _default_zk_client(spec: MasterSpec, timeout: float) -> ZkClient:
     from kazoo.client import KazooClient  # imported here: only zk:// specs need kazoo
 
+    hide_secrets_in_kazoo_logs()
     auth = [("digest", spec.zk_auth)] if spec.zk_auth else None
     return KazooClient(hosts=spec.zk_hosts, timeout=timeout, auth_data=auth)  # type: ignore[return-value]
 
@@ -287,7 +282,7 @@ class MasterDetector:
         raise MasterDetectionError(last_error)
 
     def _read_leader(self, zk: ZkClient) -> str | tuple[None, str]:
-        from kazoo.exceptions import NoNodeError
+        from kazoo.exceptions import NoAuthError, NoNodeError
 
         path = self.spec.zk_path
         try:
@@ -297,6 +292,8 @@ class MasterDetector:
                 None,
                 f"no master has registered in ZooKeeper at {self.spec}: {path} does not exist",
             )
+        except NoAuthError as exc:
+            raise MasterDetectionError(self._refused(path)) from exc
         name = leader_from_children(list(children))
         if name is None:
             legacy = [c for c in children if _sequence(c, LEGACY_PREFIX) is not None]
@@ -311,6 +308,8 @@ class MasterDetector:
             data, _stat = zk.get(f"{path.rstrip('/')}/{name}")
         except NoNodeError:
             return None, f"leader node {name} at {self.spec} vanished while being read"
+        except NoAuthError as exc:
+            raise MasterDetectionError(self._refused(f"{path.rstrip('/')}/{name}")) from exc
         try:
             info = json.loads(data.decode("utf-8"))
             return master_address(info)
@@ -318,6 +317,11 @@ class MasterDetector:
             raise MasterDetectionError(
                 f"leader node {name} at {self.spec} does not hold a MasterInfo JSON: {exc}"
             ) from exc
+
+    def _refused(self, node: str) -> str:
+        given = "the credentials given" if self.spec.zk_auth else "no credentials"
+        return (f"ZooKeeper at {self.spec} refuses to let {given} read {node}: give the masters' ZooKeeper "
+                "credentials as zk://USER:PASSWORD@HOSTS/PATH")
 
     def watch(self, callback: Callable[[str | None], None]) -> None:
         """Call ``callback(leader)`` whenever the leading master changes (None: no leader).

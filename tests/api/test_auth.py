@@ -109,6 +109,7 @@ def test_a_standby_proxies_authenticated_writes_and_redirects_anonymous_ones(sto
     leader = Receiver(status=201, path="/api/v1/jobs", body=b'{"name": "a", "created": "by the leader"}')
     try:
         address = leader.url.split("/")[2]
+        store.take_leadership("leader-1", address)  # the database agrees with ZooKeeper: a verified leader
         ctx = AppContext(Settings(), store, PluginManager(load_entrypoints=False), auth=auth,
                          leadership=_Standby(address))
         client = TestClient(create_app(ctx))

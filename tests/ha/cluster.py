@@ -118,6 +118,7 @@ class Instance:
     incarnation: int = 0
     exits: list[tuple[float, int]] = field(default_factory=list)  # (time, return code)
     hold: bool = False  # the supervisor leaves it down while set
+    headers: dict[str, str] = field(default_factory=dict)  # credentials for status(), when auth is on
 
     @property
     def url(self) -> str:
@@ -129,7 +130,7 @@ class Instance:
 
     def status(self) -> dict[str, Any] | None:
         try:
-            return requests.get(f"{self.url}/api/v1/status", timeout=1).json()
+            return requests.get(f"{self.url}/api/v1/status", headers=self.headers, timeout=1).json()
         except (requests.RequestException, ValueError):
             return None
 
@@ -138,9 +139,14 @@ class Cluster:
     """ZooKeeper, PostgreSQL, the local Mesos master and ``size`` moroccron instances.
 
     :param jobs: the job-definition module's source, put in ``<root>/jobs/jobs.py``.
+    :param zk_auth: ``USER:PASSWORD`` (percent-encoded) put in every instance's ``--zk`` URL.
+    :param env: more environment for every instance (e.g. ``MOROCCRON_AUTH_TOKENS``).
+    :param headers: what ``Instance.status()`` sends (a token, when ``env`` turns auth on).
     """
 
-    def __init__(self, root: Path, jobs: str, *, size: int = 3, agents: int = 2, elect: bool = True) -> None:
+    def __init__(self, root: Path, jobs: str, *, size: int = 3, agents: int = 2, elect: bool = True,
+                 zk_auth: str | None = None, env: dict[str, str] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         self.root = root
         self.jobs_dir = root / "jobs"
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
@@ -148,6 +154,9 @@ class Cluster:
         self.size = size
         self.agents = agents
         self.elect = elect  # False: no ZooKeeper, a lone instance that its supervisor restarts
+        self.zk_auth = zk_auth
+        self.env = env or {}
+        self.headers = headers or {}
         self.zk = ZooKeeperServer(root / "zookeeper")
         self.pg = PostgresServer(keep_log_in=root)
         self.mesos: subprocess.Popen[bytes] | None = None
@@ -179,8 +188,9 @@ class Cluster:
             args = ["serve", "--master", f"127.0.0.1:{self.mesos_port}", "--db", self.db, "--bind",
                     f"127.0.0.1:{port}", "--jobs", str(self.jobs_dir)]
             if self.elect:
-                args += ["--zk", f"zk://127.0.0.1:{proxy.port}{zk_path}"]
-            instance = Instance(name, self.root, port, proxy, args)
+                auth = f"{self.zk_auth}@" if self.zk_auth else ""
+                args += ["--zk", f"zk://{auth}127.0.0.1:{proxy.port}{zk_path}"]
+            instance = Instance(name, self.root, port, proxy, args, headers=self.headers)
             self.instances.append(instance)
             self._spawn(instance)
             if i == 0:  # the first one leads: the others find it there
@@ -219,7 +229,7 @@ class Cluster:
         instance.incarnation += 1
         log = open(instance.log, "wb")  # noqa: SIM115 - closed with the process
         env = dict(os.environ, MOROCCRON_LOCAL_WORK_DIR=str(self.root / "mesos"),
-                   MOROCCRON_ZK_SESSION_TIMEOUT=str(SESSION_TIMEOUT))
+                   MOROCCRON_ZK_SESSION_TIMEOUT=str(SESSION_TIMEOUT), **self.env)
         instance.proc = subprocess.Popen([sys.executable, "-m", "moroccron.cli", *instance.args], stdout=log,
                                          stderr=subprocess.STDOUT, cwd=self.root, env=env, start_new_session=True)
 

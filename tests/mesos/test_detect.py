@@ -301,3 +301,36 @@ def test_real_zookeeper(zk_address: str) -> None:
         zk.delete(root, recursive=True)
         zk.stop()
         zk.close()
+
+
+@pytest.mark.zookeeper
+def test_real_zookeeper_with_digest_credentials(zk_address: str) -> None:
+    """Masters whose nodes only their credentials may read (what Mesos does with
+    ``--zk=zk://USER:PASS@...`` and an ACL): found with the credentials, percent-encoded,
+    and a clear error without them that never shows the password."""
+    from kazoo.client import KazooClient
+    from kazoo.security import make_digest_acl
+
+    root = f"/moroccron-test-{uuid.uuid4().hex}"
+    only_mesos = [make_digest_acl("mesos", "p@ss:w/rd", all=True)]
+    zk = KazooClient(hosts=zk_address, auth_data=[("digest", "mesos:p@ss:w/rd")], default_acl=only_mesos)
+    zk.start(timeout=10)
+    try:
+        zk.create(f"{root}/json.info_", info("127.0.0.3", 5050), makepath=True, sequence=True, ephemeral=True)
+        detector = MasterDetector(f"zk://mesos:p%40ss%3Aw%2Frd@{zk_address}{root}")
+        try:
+            assert detector.detect() == "127.0.0.3:5050"
+        finally:
+            detector.close()
+        for spec in (f"zk://{zk_address}{root}", f"zk://mesos:wrong@{zk_address}{root}"):
+            detector = MasterDetector(spec)
+            try:
+                with pytest.raises(MasterDetectionError, match="refuses to let") as refused:
+                    detector.detect()
+            finally:
+                detector.close()
+            assert "zk://USER:PASSWORD@HOSTS/PATH" in str(refused.value) and "wrong" not in str(refused.value)
+    finally:
+        zk.delete(root, recursive=True)
+        zk.stop()
+        zk.close()

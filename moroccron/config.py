@@ -66,6 +66,7 @@ class Settings:
     http_trigger_events: tuple[str, ...] = ("succeeded", "failed")
     http_trigger_retries: int = 5
     http_trigger_timeout: float = 5.0
+    max_request_bytes: int = 1 << 20  # largest HTTP request body accepted (413 beyond); see docs/limits.md
 
     @property
     def ui_url(self) -> str:
@@ -110,6 +111,7 @@ _TYPES: dict[str, type] = {
     "plugins": dict, "webhooks": dict, "notify_templates": str, "public_url": str,
     "http_trigger_urls": tuple, "http_trigger_events": tuple, "http_trigger_retries": int,
     "http_trigger_timeout": float,
+    "max_request_bytes": int,
 }
 
 
@@ -202,6 +204,9 @@ def load_settings(
     parse_bind(settings.bind)
     if settings.db_pool_size < 1:
         raise ValidationError.single("db_pool_size", "must be at least 1", settings.db_pool_size, "a whole number >= 1")
+    if settings.max_request_bytes < 1024:
+        raise ValidationError.single("max_request_bytes", "is too small for a job or a form", settings.max_request_bytes,
+                                     "a whole number of bytes >= 1024")
     if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ValidationError.single("log_level", "unknown log level", settings.log_level,
                                      "DEBUG | INFO | WARNING | ERROR | CRITICAL")

@@ -9,6 +9,7 @@ from moroccron import __version__
 from moroccron.api import chronos, errors, graph, jobs, metrics, openapi, owners, runs, status
 from moroccron.api.deps import AppContext
 from moroccron.api.forward import ForwardToLeader
+from moroccron.api.limits import DEFAULT_MAX_REQUEST_BYTES, InputLimits
 from moroccron.api.security import AuthMiddleware
 
 
@@ -34,6 +35,10 @@ def create_app(context: AppContext) -> FastAPI:
 
     sessions = mount(app, context)
     app.add_middleware(ForwardToLeader, context=context)
+    # Inside authentication (a request without credentials is refused before its body is
+    # read), outside forwarding (a standby refuses what the leader would refuse).
+    app.add_middleware(InputLimits, max_request_bytes=getattr(context.settings, "max_request_bytes",
+                                                              DEFAULT_MAX_REQUEST_BYTES))
     if context.auth is not None and context.auth.enabled:
         app.add_middleware(AuthMiddleware, auth=context.auth, session_principal=sessions.from_scope)
     return app

@@ -690,7 +690,8 @@ class JobSpec:
             c.add("name", "is required", None, JOB_NAME_ALLOWED)
         name = data.get("name")
         c.raise_if_any(f"job {name!r}" if isinstance(name, str) else None)
-        kwargs = {k: v for k, v in data.items() if v is not None or k in _NULLABLE}
+        # A null name stays in, to be refused by name: leaving it out would be a TypeError.
+        kwargs = {k: v for k, v in data.items() if v is not None or k in _NULLABLE or k == "name"}
         for k in ("resources", "triggers", "notify"):
             if kwargs.get(k) is None:
                 kwargs.pop(k, None)

@@ -274,6 +274,7 @@ def test_missing_required_sub_fields_are_a_422_naming_them(lite: TestClient) -> 
     ({"retries": 10 ** 30}, "retries"),
     ({"disable_after_failures": 10 ** 9}, "disable_after_failures"),
     ({"name": "nl-mail\n"}, "name"),
+    ({"name": None}, "name"),
     ({"name": "x" * 201}, "name"),
     ({"notify": {"on_failure": ["email:a@b.c\n"]}}, "notify.on_failure[0]"),
     ({"triggers": {"on_success": ["next\n"]}}, "triggers.on_success[0]"),

@@ -230,6 +230,8 @@ def _bounded(schemas: dict[str, Any]) -> None:
         kind = name.lower()
         for prop in schemas[name]["properties"].values():
             prop.update(maxItems=lists[kind])
+    for name in ("JobSpec", "Resources", "Container", "Volume", "Constraint", "Triggers", "Notify", "Owner"):
+        schemas[name]["additionalProperties"] = False  # the model refuses unknown fields by name
     owner = schemas["Owner"]["properties"]
     owner["id"].update(minLength=1, maxLength=text["owner"])
     owner["name"].update(maxLength=text["owner_name"])
@@ -250,6 +252,23 @@ def _matches(methods: str, pattern: str, method: str, path: str) -> bool:
 
 def _error_response(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": ERROR_REF}}}
+
+
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+"""What the input limits middleware allows in a path or query parameter."""
+
+
+def _text_parameters(doc: dict[str, Any]) -> None:
+    """Say in each text parameter's schema that control characters are refused (400)."""
+    for operations in doc["paths"].values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", ()):
+                schema = parameter.get("schema", {})
+                for option in schema.get("anyOf", [schema]):
+                    if option.get("type") == "string" and "pattern" not in option:
+                        option["pattern"] = NO_CONTROL_CHARACTERS
+                    elif option.get("type") == "array" and option.get("items", {}).get("type") == "string":
+                        option["items"].setdefault("pattern", NO_CONTROL_CHARACTERS)
 
 
 def _add_status_codes(doc: dict[str, Any]) -> None:
@@ -292,6 +311,7 @@ def install(app: FastAPI) -> None:
             _attach(doc, OWNER_BODIES, OWNER_RESPONSES, "Owner",
                     "Any subset of the Owner fields; preferences merge per event.")
             _attach(doc, CHRONOS_BODIES, set(), "ChronosJob", None)
+            _text_parameters(doc)
             _add_status_codes(doc)
             app.openapi_schema = doc
         return app.openapi_schema

@@ -3,6 +3,7 @@ non-http(s) one) was accepted before and failed, or worse, only when first used.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -46,8 +47,14 @@ def test_good_urls_are_kept() -> None:
 def test_serve_refuses_to_start_with_a_file_webhook(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "moroccron.toml"
     config.write_text('[webhooks]\nops = "file:///etc/passwd"\n')
-    code = main(["serve", "--db", f"sqlite:///{tmp_path / 'm.db'}", "--config", str(config),
-                 "--bind", "127.0.0.1:0"])
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        code = main(["serve", "--db", f"sqlite:///{tmp_path / 'm.db'}", "--config", str(config),
+                     "--bind", "127.0.0.1:0"])
+    finally:  # serve sets the root logger's level, which other tests' log capture relies on
+        root.setLevel(level)
+        root.handlers[:] = handlers
     assert code == 1
     err = capsys.readouterr().err
     assert "webhooks.ops" in err and "must use http or https" in err

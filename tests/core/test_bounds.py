@@ -321,6 +321,22 @@ def test_rows_stored_under_looser_rules_still_load(store: Store) -> None:
         {e.field for e in info.value.errors}
 
 
+def test_a_job_stored_under_looser_rules_can_still_be_disabled(store: Store) -> None:
+    """The scheduler disables a job after failures with evolve(); an old timeout must not
+    make that fail, but a change past today's bounds still does."""
+    with stored_data():
+        old = JobSpec.from_dict({"name": "old", "command": "true", "timeout_seconds": 40 * 86400})
+    assert old.evolve(disabled=True).disabled is True
+    with pytest.raises(ValidationError, match="retries"):
+        old.evolve(retries=1000)
+    with pytest.raises(ValidationError, match="timeout_seconds"):
+        old.evolve(timeout_seconds=50 * 86400)
+    store.put_job(Job(name="old", command="true"))
+    with store.engine.begin() as conn:
+        conn.execute(update(JobRow).where(JobRow.name == "old").values(spec=old.to_dict()))
+    assert store.set_disabled("old", True).disabled is True
+
+
 def test_stored_data_still_checks_types() -> None:
     with stored_data():
         assert JobSpec.from_dict({"name": "nl\n", "command": "x", "timeout_seconds": 1e12}).name == "nl\n"

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import MISSING, dataclass, field, fields, replace
 from datetime import UTC, datetime
+from functools import cache
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -117,6 +118,8 @@ class _Collector:
         if not self.strict:
             return True
         limit = bounds.TEXT_LIMITS[kind]
+        if len(value) <= limit and value.isprintable():
+            return True  # the common case, decided in C: no control characters or surrogates at all
         problem = bounds.text_problem(value, limit, multiline=multiline)
         if problem is None:
             return True
@@ -149,10 +152,13 @@ def _str_tuple(c: _Collector, name: str, value: Any, kind: str | None = None,
         # A bare string where a list is expected is nearly always a mistake
         # ("owners='ops@x'"), but the intent is plain, so accept it as one item.
         value = [value]
-    if not isinstance(value, Iterable) or isinstance(value, Mapping):
-        c.add(name, "must be a list of strings", value, "a list of strings")
+    if not isinstance(value, (list, tuple)):
+        if not isinstance(value, Iterable) or isinstance(value, Mapping):
+            c.add(name, "must be a list of strings", value, "a list of strings")
+            return ()
+        value = list(value)
+    if not value:
         return ()
-    value = list(value)
     if limit is not None and not c.count(name, value, limit):
         return ()
     out = []
@@ -212,17 +218,16 @@ def _number(c: _Collector, name: str, value: Any, *, minimum: float = 0.0, optio
     if value is None and optional:
         return None
     top = maximum if not c.strict or strict_maximum is None else strict_maximum
-    kind = "an integer" if integer else "a number"
-    bounds_text = f"{kind} >= {minimum:g}" + (f" and <= {top:g}" if top is not None else "")
-    if optional:
-        bounds_text += " or null"
     if not _is_number(value) or (integer and isinstance(value, float) and not value.is_integer()):
-        c.add(name, f"must be {kind}", value, bounds_text)
-        return None
-    if value < minimum or (top is not None and value > top):
-        c.add(name, "out of range", value, bounds_text)
-        return None
-    return int(value) if integer else float(value)
+        problem = "must be an integer" if integer else "must be a number"
+    elif value < minimum or (top is not None and value > top):
+        problem = "out of range"
+    else:
+        return int(value) if integer else float(value)
+    kind = "an integer" if integer else "a number"
+    allowed = f"{kind} >= {minimum:g}" + (f" and <= {top:g}" if top is not None else "")
+    c.add(name, problem, value, allowed + (" or null" if optional else ""))
+    return None
 
 
 def _text_field(c: _Collector, name: str, value: Any, kind: str, *, optional: bool = False,
@@ -274,6 +279,13 @@ def _unknown(c: _Collector, data: Mapping[str, Any], allowed: Iterable[str], whe
             c.add(where + str(key), "unknown field", None, ", ".join(allowed))
 
 
+@cache
+def _required(cls: type) -> tuple[str, ...]:
+    """The fields of dataclass ``cls`` that have no default."""
+    return tuple(f.name for f in fields(cls)  # type: ignore[arg-type]
+                 if f.init and f.default is MISSING and f.default_factory is MISSING)
+
+
 class _Spec:
     """Shared behaviour of the nested frozen specs: from_dict and to_dict."""
 
@@ -285,10 +297,9 @@ class _Spec:
         _unknown(c, data, cls.FIELDS)
         # A required sub-field left out ({} for a volume or a constraint) is an input
         # error naming that field, not a TypeError from the constructor.
-        for f in fields(cls):  # type: ignore[arg-type]
-            if (f.init and f.name not in data and f.default is MISSING
-                    and f.default_factory is MISSING):
-                c.add(f.name, "is required", None, f"an object with fields {', '.join(cls.FIELDS)}")
+        for name in _required(cls):
+            if name not in data:
+                c.add(name, "is required", None, f"an object with fields {', '.join(cls.FIELDS)}")
         c.raise_if_any()
         return cls(**{k: v for k, v in data.items() if k in cls.FIELDS})
 

@@ -404,6 +404,7 @@ def _schedule_error(message: str, value: object, allowed: str = SCHEDULE_ALLOWED
 _FIELD_SIZES: Final = (60, 60, 24, 31, 12, 7)
 
 
+@lru_cache(maxsize=16384)  # pure, and called for every job validated: as parse_schedule is
 def check_bounds(expr: str) -> None:
     """Refuse a schedule past :mod:`moroccron.bounds`: too long, control characters, a
     cron step larger than its field, an ISO repetition count past a billion.

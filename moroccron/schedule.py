@@ -918,14 +918,14 @@ def _is_iso(text: str) -> bool:
 
 
 def _iso_parts(text: str) -> tuple[str, str, str]:
-    match = _ISO.match(text)
+    match = _ISO.fullmatch(text)  # fullmatch: "$" alone would allow a final newline
     if match is None:
         return "", "", ""
     return match["repeats"], match["start"], match["period"]
 
 
 def _parse_iso(text: str, timezone: str, zone: ZoneInfo, now: datetime | None) -> IsoSchedule:
-    if _ISO.match(text) is None or text.count("/") != 2:
+    if _ISO.fullmatch(text) is None or text.count("/") != 2:
         raise _schedule_error("an ISO 8601 schedule has three parts 'R[n]/<start>/<period>'", text)
     repeats_text, start_text, period_text = _iso_parts(text)
     # ASCII digits: str.isdigit() is also true of '²', which int() refuses.
@@ -993,7 +993,7 @@ def _parse_iso_start(text: str, start_text: str, zone: ZoneInfo, now: datetime |
 
 
 def _parse_period(text: str, period_text: str) -> tuple[int, int, int, int, int, int, int]:
-    match = _PERIOD.match(period_text)
+    match = _PERIOD.fullmatch(period_text)
     if match is None or not any(match.groups()) or period_text.upper().endswith("T"):
         raise _schedule_error(
             f"the period {period_text!r} is not an ISO 8601 duration", text, ISO_PERIOD_ALLOWED

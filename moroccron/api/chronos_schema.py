@@ -174,7 +174,7 @@ def parse_duration(text: str) -> float:
 
     :raises ValueError: not a fixed-length ISO 8601 duration.
     """
-    m = _DURATION_RE.match(text.strip().upper()) if isinstance(text, str) else None
+    m = _DURATION_RE.fullmatch(text.strip().upper()) if isinstance(text, str) else None
     if m is None or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
         raise ValueError(f"not an ISO 8601 duration: {text!r}")
     parts = {k: float(v) for k, v in m.groupdict().items() if v is not None}

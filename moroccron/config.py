@@ -78,6 +78,7 @@ class Settings:
     # HTTP addresses (each instance's bind) a standby may send writes, with their credentials, to;
     # empty: whichever address ZooKeeper and the database agree on (moroccron/api/leader.py).
     peers: tuple[str, ...] = ()
+    max_request_bytes: int = 1 << 20  # largest HTTP request body accepted (413 beyond); see docs/limits.md
 
     @property
     def ui_url(self) -> str:
@@ -128,6 +129,7 @@ _TYPES: dict[str, type] = {
     "auth_max_failures": int, "auth_failure_window_seconds": float, "trusted_proxies": tuple,
     "session_cookie_secure": bool,
     "peers": tuple,
+    "max_request_bytes": int,
 }
 
 
@@ -223,6 +225,9 @@ def load_settings(
     if not 0 < settings.hook_timeout_seconds <= 3600:
         raise ValidationError.single("hook_timeout_seconds", "out of range", settings.hook_timeout_seconds,
                                      "a number of seconds > 0 and <= 3600")
+    if settings.max_request_bytes < 1024:
+        raise ValidationError.single("max_request_bytes", "is too small for a job or a form", settings.max_request_bytes,
+                                     "a whole number of bytes >= 1024")
     if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ValidationError.single("log_level", "unknown log level", settings.log_level,
                                      "DEBUG | INFO | WARNING | ERROR | CRITICAL")

@@ -2,8 +2,35 @@
 
 from __future__ import annotations
 
+import math
+import reprlib
 from dataclasses import dataclass
 from typing import Any
+
+# How a bad value appears in an error: enough to recognise it, never the whole of a
+# megabyte string or a structure nested a thousand deep (which repr() cannot even print).
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = 200
+_SHOWN.maxlong = 60
+_SHOWN.maxlevel = 3
+_SHOWN.maxlist = _SHOWN.maxtuple = _SHOWN.maxdict = _SHOWN.maxset = 20
+_MAX_TEXT = 1000
+_MAX_ITEMS = 50
+_MAX_DEPTH = 4
+
+
+def shown(value: Any) -> str:
+    """``repr(value)``, shortened for a message."""
+    return _SHOWN.repr(value)
+
+
+def safe_text(text: str) -> str:
+    """``text`` fit for a JSON body: lone surrogates (which UTF-8 cannot encode) escaped."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 class MoroccronError(Exception):
@@ -22,23 +49,35 @@ class FieldError:
     def __str__(self) -> str:
         text = f"{self.field}: {self.message}"
         if self.value is not None:
-            text += f" (got {self.value!r})"
+            text += f" (got {shown(self.value)})"
         if self.allowed:
             text += f"; allowed: {self.allowed}"
         return text
 
     def as_dict(self) -> dict[str, Any]:
-        return {"field": self.field, "error": self.message, "value": _jsonable(self.value), "allowed": self.allowed}
+        """As JSON: the field name may be a key the client sent, so it is made safe too."""
+        return {"field": safe_text(self.field), "error": safe_text(self.message), "value": _jsonable(self.value),
+                "allowed": safe_text(self.allowed) if self.allowed is not None else None}
 
 
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (str, int, float, bool)):
+def _jsonable(value: Any, depth: int = 0) -> Any:
+    """``value`` as JSON can carry it: NaN and infinities as text (JSON has none), text
+    that UTF-8 can encode, and big values cut short."""
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, int):
+        return value if abs(value) < 10 ** 18 else shown(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, str):
+        return safe_text(value if len(value) <= _MAX_TEXT else value[:_MAX_TEXT] + "...")
+    if depth >= _MAX_DEPTH:
+        return shown(value)
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, depth + 1) for v in value[:_MAX_ITEMS]]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return repr(value)
+        return {safe_text(str(k)): _jsonable(v, depth + 1) for k, v in list(value.items())[:_MAX_ITEMS]}
+    return shown(value)
 
 
 class ValidationError(MoroccronError, ValueError):

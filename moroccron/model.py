@@ -14,12 +14,17 @@ from __future__ import annotations
 import enum
 import math
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
-from datetime import datetime
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import MISSING, dataclass, field, fields, replace
+from datetime import UTC, datetime
+from functools import cache
 from types import MappingProxyType
 from typing import Any, ClassVar
 
+from moroccron import bounds
+from moroccron.bounds import NAME_MAX
 from moroccron.errors import FieldError, ValidationError
 
 __all__ = [
@@ -37,20 +42,55 @@ __all__ = [
     "RunTrigger",
     "Triggers",
     "Volume",
-    "task_id_for",
+    "is_job_name",
     "parse_task_id",
+    "run_arguments",
+    "stored_data",
+    "task_id_for",
 ]
 
-JOB_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$")
-JOB_NAME_ALLOWED = "1-200 characters: letters, digits, '_', '-', '.'; not starting with '-' or '.'"
+JOB_NAME_RE = re.compile(rf"[A-Za-z0-9_][A-Za-z0-9_.\-]{{0,{NAME_MAX - 1}}}")
+"""A whole job name (match with ``fullmatch``: ``$`` would let a final newline through)."""
+_STORED_JOB_NAME_RE = re.compile(JOB_NAME_RE.pattern + "$")  # the rule older versions stored names under
+JOB_NAME_ALLOWED = (f"1-{NAME_MAX} characters: letters, digits, '_', '-', '.'; "
+                    "not starting with '-' or '.'")
 CONCURRENCY_POLICIES = ("forbid", "allow", "replace")
 CATCHUP_POLICIES = ("none", "latest", "all")
 CONTAINER_TYPES = ("mesos", "docker")
 VOLUME_MODES = ("RO", "RW")
 CONSTRAINT_OPERATORS = ("EQUALS", "LIKE", "UNLIKE", "UNIQUE", "GROUP_BY")
-NOTIFY_TARGET_RE = re.compile(r"^(email|slack|pagerduty|webhook):\S+$")
+NOTIFY_TARGET_RE = re.compile(r"(email|slack|pagerduty|webhook):\S+")
+"""A whole notification target (``fullmatch``)."""
 NOTIFY_TARGET_ALLOWED = "'email:ADDRESS', 'slack:#CHANNEL', 'pagerduty:SERVICE' or 'webhook:NAME'"
-MAX_RETRIES = 100
+MAX_RETRIES = bounds.MAX_RETRIES
+
+# Set while specs and owners are rebuilt from the database (see stored_data()).
+_STORED: ContextVar[bool] = ContextVar("moroccron_stored_data", default=False)
+
+
+@contextmanager
+def stored_data() -> Iterator[None]:
+    """Build specs and owners as stored, without the bounds of :mod:`moroccron.bounds`.
+
+    What is in the database was accepted once, perhaps by a version with looser
+    limits: a job stored with a 40-day timeout must still load (and be listed, shown and
+    fixed by a PATCH, which checks the bounds again), not stop the scheduler from
+    loading every job. Types and the rules older versions applied are still checked.
+    """
+    token = _STORED.set(True)
+    try:
+        yield
+    finally:
+        _STORED.reset(token)
+
+
+def is_job_name(value: Any) -> bool:
+    """True if ``value`` is a whole, valid job name."""
+    if not isinstance(value, str):
+        return False
+    if _STORED.get():
+        return _STORED_JOB_NAME_RE.match(value) is not None
+    return JOB_NAME_RE.fullmatch(value) is not None
 
 
 class _Collector:
@@ -59,6 +99,8 @@ class _Collector:
     def __init__(self, prefix: str = "") -> None:
         self.prefix = prefix
         self.errors: list[FieldError] = []
+        # Bounds apply to input, not to what the database holds (see stored_data()).
+        self.strict = not _STORED.get()
 
     def add(self, name: str, message: str, value: Any = None, allowed: str | None = None) -> None:
         self.errors.append(FieldError(self.prefix + name, message, value, allowed))
@@ -71,63 +113,133 @@ class _Collector:
         if self.errors:
             raise ValidationError(self.errors, what)
 
+    def text(self, name: str, value: str, kind: str, *, multiline: bool = False) -> bool:
+        """Check ``value`` against the text bounds of ``kind``; True if it passes."""
+        if not self.strict:
+            return True
+        limit = bounds.TEXT_LIMITS[kind]
+        if len(value) <= limit and value.isprintable():
+            return True  # the common case, decided in C: no control characters or surrogates at all
+        problem = bounds.text_problem(value, limit, multiline=multiline)
+        if problem is None:
+            return True
+        self.add(name, problem, value, bounds.text_allowed(limit, multiline=multiline))
+        return False
+
+    def count(self, name: str, items: Any, kind: str) -> bool:
+        """Check the number of items of a list or mapping; True if within bounds."""
+        limit = bounds.LIST_LIMITS[kind]
+        if not self.strict or len(items) <= limit:
+            return True
+        self.add(name, f"has {len(items)} items, more than {limit}", None, f"at most {limit} items")
+        return False
+
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True  # math.isfinite would overflow on an int past float range
+    return isinstance(value, float) and math.isfinite(value)
 
 
-def _str_tuple(c: _Collector, name: str, value: Any) -> tuple[str, ...]:
+def _str_tuple(c: _Collector, name: str, value: Any, kind: str | None = None,
+               limit: str | None = None) -> tuple[str, ...]:
+    """A list of strings; ``kind`` names the text bounds of each item, ``limit`` the list bound."""
     if value is None:
         return ()
     if isinstance(value, str):
         # A bare string where a list is expected is nearly always a mistake
         # ("owners='ops@x'"), but the intent is plain, so accept it as one item.
         value = [value]
-    if not isinstance(value, Iterable) or isinstance(value, Mapping):
-        c.add(name, "must be a list of strings", value, "a list of strings")
+    if not isinstance(value, (list, tuple)):
+        if not isinstance(value, Iterable) or isinstance(value, Mapping):
+            c.add(name, "must be a list of strings", value, "a list of strings")
+            return ()
+        value = list(value)
+    if not value:
+        return ()
+    if limit is not None and not c.count(name, value, limit):
         return ()
     out = []
     for i, item in enumerate(value):
         if not isinstance(item, str):
             c.add(f"{name}[{i}]", "must be a string", item, "a string")
-        else:
+        elif kind is None or c.text(f"{name}[{i}]", item, kind):
             out.append(item)
     return tuple(out)
 
 
-def _str_map(c: _Collector, name: str, value: Any) -> Mapping[str, str]:
+def _number_text(value: int | float) -> str | None:
+    """A number given where text is expected, as text; None for NaN, infinity or a huge int."""
+    if not _is_number(value):
+        return None
+    try:
+        return str(value)
+    except ValueError:  # an int of more digits than Python converts
+        return None
+
+
+def _str_map(c: _Collector, name: str, value: Any, kind: str | None = None, *,
+             multiline_values: bool = False) -> Mapping[str, str]:
+    """A mapping of strings to strings; ``kind`` (``env``, ``labels``) names its bounds."""
     if value is None:
         return MappingProxyType({})
     if not isinstance(value, Mapping):
         c.add(name, "must be a mapping of strings to strings", value, "an object {NAME: VALUE}")
         return MappingProxyType({})
+    if kind is not None and not c.count(name, value, kind):
+        return MappingProxyType({})
+    key_kind, value_kind = (f"{kind}_key", f"{kind}_value") if kind else (None, None)
     out: dict[str, str] = {}
     for k, v in value.items():
         if not isinstance(k, str) or not k:
             c.add(f"{name}", "keys must be non-empty strings", k, "a non-empty string")
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[k] = str(v)
-        elif not isinstance(v, str):
+            continue
+        if key_kind is not None and not c.text(f"{name}", k, key_kind):
+            continue
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            text = _number_text(v)
+            if text is None:
+                c.add(f"{name}.{k}", "must be a string or a finite number", v, "a string")
+                continue
+            v = text
+        if not isinstance(v, str):
             c.add(f"{name}.{k}", "must be a string", v, "a string")
-        else:
+        elif value_kind is None or c.text(f"{name}.{k}", v, value_kind, multiline=multiline_values):
             out[k] = v
     return MappingProxyType(out)
 
 
 def _number(c: _Collector, name: str, value: Any, *, minimum: float = 0.0, optional: bool = False,
-            integer: bool = False, maximum: float | None = None) -> Any:
+            integer: bool = False, maximum: float | None = None, strict_maximum: float | None = None) -> Any:
+    """A finite number within bounds. ``maximum`` always applies; ``strict_maximum`` only
+    to input, not to stored data (a bound newer than the data)."""
     if value is None and optional:
         return None
-    if not _is_number(value) or (integer and not float(value).is_integer()):
-        kind = "an integer" if integer else "a number"
-        c.add(name, f"must be {kind}", value, f"{kind} >= {minimum:g}" + (" or null" if optional else ""))
+    top = maximum if not c.strict or strict_maximum is None else strict_maximum
+    if not _is_number(value) or (integer and isinstance(value, float) and not value.is_integer()):
+        problem = "must be an integer" if integer else "must be a number"
+    elif value < minimum or (top is not None and value > top):
+        problem = "out of range"
+    else:
+        return int(value) if integer else float(value)
+    kind = "an integer" if integer else "a number"
+    allowed = f"{kind} >= {minimum:g}" + (f" and <= {top:g}" if top is not None else "")
+    c.add(name, problem, value, allowed + (" or null" if optional else ""))
+    return None
+
+
+def _text_field(c: _Collector, name: str, value: Any, kind: str, *, optional: bool = False,
+                nonempty: bool = False, multiline: bool = False, what: str = "text") -> Any:
+    """A string field within its text bounds (``optional``: None allowed)."""
+    if value is None and optional:
         return None
-    if value < minimum or (maximum is not None and value > maximum):
-        kind = "an integer" if integer else "a number"
-        bounds = f"{kind} >= {minimum:g}" + (f" and <= {maximum:g}" if maximum is not None else "")
-        c.add(name, "out of range", value, bounds)
+    if not isinstance(value, str) or (nonempty and not value.strip()):
+        c.add(name, f"must be {what}" + (" or null" if optional else ""), value,
+              bounds.text_allowed(bounds.TEXT_LIMITS[kind], multiline=multiline))
         return None
-    return int(value) if integer else float(value)
+    return value if c.text(name, value, kind, multiline=multiline) else None
 
 
 def _choice(c: _Collector, name: str, value: Any, allowed: tuple[str, ...]) -> Any:
@@ -167,6 +279,13 @@ def _unknown(c: _Collector, data: Mapping[str, Any], allowed: Iterable[str], whe
             c.add(where + str(key), "unknown field", None, ", ".join(allowed))
 
 
+@cache
+def _required(cls: type) -> tuple[str, ...]:
+    """The fields of dataclass ``cls`` that have no default."""
+    return tuple(f.name for f in fields(cls)  # type: ignore[arg-type]
+                 if f.init and f.default is MISSING and f.default_factory is MISSING)
+
+
 class _Spec:
     """Shared behaviour of the nested frozen specs: from_dict and to_dict."""
 
@@ -176,6 +295,11 @@ class _Spec:
     def from_dict(cls, data: Mapping[str, Any]) -> Any:
         c = _Collector()
         _unknown(c, data, cls.FIELDS)
+        # A required sub-field left out ({} for a volume or a constraint) is an input
+        # error naming that field, not a TypeError from the constructor.
+        for name in _required(cls):
+            if name not in data:
+                c.add(name, "is required", None, f"an object with fields {', '.join(cls.FIELDS)}")
         c.raise_if_any()
         return cls(**{k: v for k, v in data.items() if k in cls.FIELDS})
 
@@ -206,12 +330,17 @@ class Resources(_Spec):
 
     def __post_init__(self) -> None:
         c = _Collector()
-        object.__setattr__(self, "cpus", _number(c, "cpus", self.cpus))
-        object.__setattr__(self, "mem", _number(c, "mem", self.mem))
-        object.__setattr__(self, "disk", _number(c, "disk", self.disk))
-        object.__setattr__(self, "gpus", _number(c, "gpus", self.gpus, integer=False))
+        limits = bounds.RESOURCE_LIMITS
+        for name in self.FIELDS:
+            # Only values from the database may exceed today's maxima (see stored_data()).
+            value = _number(c, name, getattr(self, name), strict_maximum=limits[name],
+                            integer=name == "gpus" and c.strict)
+            object.__setattr__(self, name, None if value is None else float(value))
         if not c.errors and self.cpus <= 0:
             c.add("cpus", "must be more than 0: Mesos cannot launch a task with no cpus", self.cpus, "> 0")
+        elif not c.errors and c.strict and self.cpus < bounds.MIN_CPUS:
+            c.add("cpus", f"is less than {bounds.MIN_CPUS:g}: Mesos keeps three decimal places, so this is 0",
+                  self.cpus, f">= {bounds.MIN_CPUS:g} and <= {limits['cpus']:g}")
         if not c.errors and self.mem <= 0:
             c.add("mem", "must be more than 0 (MB)", self.mem, "> 0")
         c.raise_if_any()
@@ -249,11 +378,11 @@ class Volume(_Spec):
 
     def __post_init__(self) -> None:
         c = _Collector()
-        if not isinstance(self.container_path, str) or not self.container_path:
-            c.add("container_path", "must be a non-empty path", self.container_path, "a path")
-        if self.host_path is not None and not isinstance(self.host_path, str):
-            c.add("host_path", "must be a path or null", self.host_path, "a path")
-        object.__setattr__(self, "mode", _choice(c, "mode", self.mode, VOLUME_MODES))
+        s = object.__setattr__
+        s(self, "container_path", _text_field(c, "container_path", self.container_path, "path", nonempty=True,
+                                              what="a non-empty path"))
+        s(self, "host_path", _text_field(c, "host_path", self.host_path, "path", optional=True, what="a path"))
+        s(self, "mode", _choice(c, "mode", self.mode, VOLUME_MODES))
         c.raise_if_any()
 
 
@@ -272,22 +401,28 @@ class Container(_Spec):
 
     def __post_init__(self) -> None:
         c = _Collector()
-        object.__setattr__(self, "type", _choice(c, "type", self.type, CONTAINER_TYPES))
+        s = object.__setattr__
+        s(self, "type", _choice(c, "type", self.type, CONTAINER_TYPES))
         if self.image is not None and (not isinstance(self.image, str) or not self.image.strip()):
             c.add("image", "must be an image name or null", self.image, "an image such as 'busybox:1.36'")
-        if self.type == "docker" and not self.image:
+        elif self.image is not None and not c.text("image", self.image, "image"):
+            s(self, "image", None)
+        if self.type == "docker" and not self.image and not any(e.field == "image" for e in c.errors):
             c.add("image", "is required when type is docker", self.image, "an image such as 'busybox:1.36'")
         vols = []
         if not isinstance(self.volumes, (list, tuple)):
             c.add("volumes", "must be a list", self.volumes, "a list of {container_path, host_path, mode}")
-        else:
+        elif c.count("volumes", self.volumes, "volumes"):
             for i, v in enumerate(self.volumes):
                 vol = _sub(c, f"volumes[{i}]", Volume, v)
                 if vol is not None:
                     vols.append(vol)
-        object.__setattr__(self, "volumes", tuple(vols))
-        object.__setattr__(self, "force_pull", _bool(c, "force_pull", self.force_pull))
-        object.__setattr__(self, "parameters", _str_map(c, "parameters", self.parameters))
+        s(self, "volumes", tuple(vols))
+        s(self, "force_pull", _bool(c, "force_pull", self.force_pull))
+        if c.strict:  # older versions stored whatever was given
+            s(self, "network", _text_field(c, "network", self.network, "network", optional=True, nonempty=True,
+                                           what="a network name"))
+        s(self, "parameters", _str_map(c, "parameters", self.parameters, "parameters"))
         c.raise_if_any()
 
 
@@ -305,16 +440,23 @@ class Constraint(_Spec):
         c = _Collector()
         if not isinstance(self.field, str) or not self.field:
             c.add("field", "must be an attribute name or 'hostname'", self.field, "a non-empty string")
+        else:
+            c.text("field", self.field, "constraint_field")
         op = _choice(c, "operator", self.operator, CONSTRAINT_OPERATORS)
         object.__setattr__(self, "operator", op)
         if op in ("EQUALS", "LIKE", "UNLIKE") and not isinstance(self.value, str):
             c.add("value", f"is required for {op}", self.value, "a string" + (" (a regular expression)" if op != "EQUALS" else ""))
-        if op in ("LIKE", "UNLIKE") and isinstance(self.value, str):
+        if op == "UNIQUE" and self.value is not None and not isinstance(self.value, str):
+            c.add("value", "must be a string or null", self.value, "null (UNIQUE takes no value)")
+        text_ok = isinstance(self.value, str) and c.text("value", self.value, "constraint_value")
+        if op in ("LIKE", "UNLIKE") and text_ok:
             try:
                 re.compile(self.value)
-            except re.error as exc:
+            except (re.error, RecursionError, OverflowError) as exc:
                 c.add("value", f"is not a valid regular expression: {exc}", self.value, "a Python regular expression")
-        groups_ok = isinstance(self.value, str) and self.value.isdigit() and int(self.value) > 0
+        # ASCII digits only: str.isdigit() is also true of '²', which int() refuses.
+        groups_ok = (isinstance(self.value, str) and self.value.isascii() and self.value.isdigit()
+                     and int(self.value) > 0)
         if op == "GROUP_BY" and self.value is not None and not groups_ok:
             c.add("value", "must be the number of groups", self.value, "a positive integer as a string, or null")
         c.raise_if_any()
@@ -344,9 +486,9 @@ class Triggers(_Spec):
     def __post_init__(self) -> None:
         c = _Collector()
         for name in self.FIELDS:
-            items = _str_tuple(c, name, getattr(self, name))
+            items = _str_tuple(c, name, getattr(self, name), limit="triggers")
             for i, item in enumerate(items):
-                if not JOB_NAME_RE.match(item):
+                if not is_job_name(item):
                     c.add(f"{name}[{i}]", "is not a job name", item, JOB_NAME_ALLOWED)
             object.__setattr__(self, name, items)
         c.raise_if_any()
@@ -365,9 +507,9 @@ class Notify(_Spec):
     def __post_init__(self) -> None:
         c = _Collector()
         for name in self.FIELDS:
-            items = _str_tuple(c, name, getattr(self, name))
+            items = _str_tuple(c, name, getattr(self, name), "notify_target", limit="notify")
             for i, item in enumerate(items):
-                if not NOTIFY_TARGET_RE.match(item):
+                if not (NOTIFY_TARGET_RE.fullmatch(item) if c.strict else NOTIFY_TARGET_RE.match(item)):
                     c.add(f"{name}[{i}]", "is not a notification target", item, NOTIFY_TARGET_ALLOWED)
             object.__setattr__(self, name, items)
         c.raise_if_any()
@@ -425,35 +567,51 @@ class JobSpec:
     def __post_init__(self) -> None:
         c = _Collector()
         s = object.__setattr__
-        if not isinstance(self.name, str) or not JOB_NAME_RE.match(self.name):
+        if not is_job_name(self.name):
             c.add("name", "is not a valid job name", self.name, JOB_NAME_ALLOWED)
         if self.command is not None and not isinstance(self.command, str):
             c.add("command", "must be a string", self.command, "a shell command or program path")
+        elif self.command is not None:
+            c.text("command", self.command, "command", multiline=True)
         s(self, "shell", _bool(c, "shell", self.shell))
-        s(self, "arguments", _str_tuple(c, "arguments", self.arguments))
-        s(self, "parents", _str_tuple(c, "parents", self.parents))
-        s(self, "owners", _str_tuple(c, "owners", self.owners))
-        s(self, "uris", _str_tuple(c, "uris", self.uris))
+        s(self, "arguments", _str_tuple(c, "arguments", self.arguments, "argument", limit="arguments"))
+        s(self, "parents", _str_tuple(c, "parents", self.parents, limit="parents"))
+        s(self, "owners", _str_tuple(c, "owners", self.owners, "owner", limit="owners"))
+        s(self, "uris", _str_tuple(c, "uris", self.uris, "uri", limit="uris"))
         if not isinstance(self.description, str):
             c.add("description", "must be a string", self.description, "text")
+        else:
+            c.text("description", self.description, "description", multiline=True)
         s(self, "resources", _sub(c, "resources", Resources, self.resources) or Resources())
         s(self, "container", _sub(c, "container", Container, self.container))
         s(self, "triggers", _sub(c, "triggers", Triggers, self.triggers) or Triggers())
         s(self, "notify", _sub(c, "notify", Notify, self.notify) or Notify())
-        s(self, "env", _str_map(c, "env", self.env))
-        s(self, "labels", _str_map(c, "labels", self.labels))
+        # Environment values may span lines (a certificate, a key); names never do.
+        s(self, "env", _str_map(c, "env", self.env, "env", multiline_values=True))
+        if c.strict:
+            for key in self.env:
+                if "=" in key:
+                    c.add("env", "a variable name cannot contain '='", key, "a name such as DB_HOST")
+        s(self, "labels", _str_map(c, "labels", self.labels, "labels"))
         s(self, "constraints", self._constraints(c))
         if self.user is not None and (not isinstance(self.user, str) or not self.user):
             c.add("user", "must be a user name or null", self.user, "a Unix user name")
+        elif self.user is not None:
+            c.text("user", self.user, "user")
+        seconds = bounds.MAX_SECONDS
         s(self, "retries", _number(c, "retries", self.retries, integer=True, maximum=MAX_RETRIES))
-        s(self, "retry_delay_seconds", _number(c, "retry_delay_seconds", self.retry_delay_seconds))
-        s(self, "timeout_seconds", _number(c, "timeout_seconds", self.timeout_seconds, optional=True))
+        s(self, "retry_delay_seconds",
+          _number(c, "retry_delay_seconds", self.retry_delay_seconds, strict_maximum=seconds))
+        s(self, "timeout_seconds",
+          _number(c, "timeout_seconds", self.timeout_seconds, optional=True, strict_maximum=seconds))
         if self.timeout_seconds == 0:
             c.add("timeout_seconds", "must be more than 0, or null for no timeout", 0, "> 0 or null")
         s(self, "starting_deadline_seconds",
-          _number(c, "starting_deadline_seconds", self.starting_deadline_seconds, optional=True))
+          _number(c, "starting_deadline_seconds", self.starting_deadline_seconds, optional=True,
+                  strict_maximum=seconds))
         s(self, "disable_after_failures",
-          _number(c, "disable_after_failures", self.disable_after_failures, optional=True, integer=True, minimum=1))
+          _number(c, "disable_after_failures", self.disable_after_failures, optional=True, integer=True, minimum=1,
+                  strict_maximum=bounds.MAX_DISABLE_AFTER_FAILURES))
         s(self, "concurrency", _choice(c, "concurrency", self.concurrency, CONCURRENCY_POLICIES))
         s(self, "catchup", _choice(c, "catchup", self.catchup, CATCHUP_POLICIES))
         s(self, "soft_error", _bool(c, "soft_error", self.soft_error))
@@ -466,7 +624,7 @@ class JobSpec:
         if isinstance(self.name, str) and self.name in self.parents:
             c.add("parents", "a job cannot be its own parent", self.name, "names of other jobs")
         for i, p in enumerate(self.parents):
-            if not JOB_NAME_RE.match(p):
+            if not is_job_name(p):
                 c.add(f"parents[{i}]", "is not a job name", p, JOB_NAME_ALLOWED)
         if len(set(self.parents)) != len(self.parents):
             c.add("parents", "lists a job more than once", list(self.parents), "distinct job names")
@@ -488,6 +646,8 @@ class JobSpec:
         if not isinstance(raw, (list, tuple)):
             c.add("constraints", "must be a list", raw, "a list of {field, operator, value}")
             return ()
+        if not c.count("constraints", raw, "constraints"):
+            return ()
         out = []
         for i, item in enumerate(raw):
             try:
@@ -504,6 +664,10 @@ class JobSpec:
         if not isinstance(self.timezone, str):
             c.add("timezone", "must be an IANA time zone name", self.timezone, "e.g. UTC, Europe/London")
             return
+        if len(self.timezone) > bounds.TIMEZONE_MAX:
+            c.add("timezone", f"is too long ({len(self.timezone)} characters)", self.timezone,
+                  f"an IANA time zone name, at most {bounds.TIMEZONE_MAX} characters")
+            return
         try:
             sched.validate_timezone(self.timezone)
         except ValidationError as exc:
@@ -516,6 +680,8 @@ class JobSpec:
                   self.schedule, "e.g. '*/5 * * * *', '@daily', 'R/2026-01-01T00:00:00Z/PT1H'")
             return
         try:
+            if c.strict:  # the bounds are newer than some stored schedules
+                sched.check_bounds(self.schedule)
             sched.parse_schedule(self.schedule, self.timezone)
         except ValidationError as exc:
             c.extend(exc, "")
@@ -547,7 +713,8 @@ class JobSpec:
             c.add("name", "is required", None, JOB_NAME_ALLOWED)
         name = data.get("name")
         c.raise_if_any(f"job {name!r}" if isinstance(name, str) else None)
-        kwargs = {k: v for k, v in data.items() if v is not None or k in _NULLABLE}
+        # A null name stays in, to be refused by name: leaving it out would be a TypeError.
+        kwargs = {k: v for k, v in data.items() if v is not None or k in _NULLABLE or k == "name"}
         for k in ("resources", "triggers", "notify"):
             if kwargs.get(k) is None:
                 kwargs.pop(k, None)
@@ -561,8 +728,19 @@ class JobSpec:
         return out
 
     def evolve(self, **changes: Any) -> JobSpec:
-        """A copy with some fields changed, validated again."""
-        return replace(self, **changes)
+        """A copy with some fields changed, validated again.
+
+        A job stored under older, looser bounds (see :func:`stored_data`) can still be
+        changed this way (disabled after failures, say), as long as the fields changed
+        are within today's bounds.
+        """
+        try:
+            return replace(self, **changes)
+        except ValidationError as exc:
+            if any(re.split(r"[.\[]", e.field, maxsplit=1)[0] in changes for e in exc.errors):
+                raise
+            with stored_data():
+                return replace(self, **changes)
 
 
 _NULLABLE = frozenset({"command", "schedule", "container", "user", "timeout_seconds",
@@ -570,6 +748,20 @@ _NULLABLE = frozenset({"command", "schedule", "container", "user", "timeout_seco
 
 
 # --------------------------------------------------------------------------- runs
+
+
+def run_arguments(value: Any, field_name: str = "arguments") -> tuple[str, ...]:
+    """Arguments given for one run (instead of the job's own), checked like a job's.
+
+    :raises ValidationError: naming ``field_name``.
+    """
+    c = _Collector()
+    if not isinstance(value, (list, tuple)):
+        raise ValidationError.single(field_name, "must be a list of strings", value, '["--date", "2026-01-01"]')
+    args = _str_tuple(c, field_name, value, "argument", limit="arguments")
+    c.raise_if_any()
+    return args
+
 
 
 class RunState(enum.StrEnum):
@@ -702,20 +894,29 @@ class Owner:
 
     def __post_init__(self) -> None:
         c = _Collector()
-        if not isinstance(self.id, str) or not self.id.strip() or len(self.id) > 320:
-            c.add("id", "must be a non-empty identifier (usually an email address)", self.id, "1-320 characters")
+        limit = bounds.TEXT_LIMITS["owner"]
+        if not isinstance(self.id, str) or not self.id.strip() or len(self.id) > limit:
+            c.add("id", "must be a non-empty identifier (usually an email address)", self.id, f"1-{limit} characters")
+        else:
+            c.text("id", self.id, "owner")
         if not isinstance(self.name, str):
             c.add("name", "must be a string", self.name, "text")
+        else:
+            c.text("name", self.name, "owner_name")
         email = self.email
         if email is None and isinstance(self.id, str) and "@" in self.id:
             email = self.id
         if email is not None and (not isinstance(email, str) or "@" not in email):
             c.add("email", "is not an email address", email, "user@example.com")
+        elif email is not None and email != self.id:
+            c.text("email", email, "owner")
         object.__setattr__(self, "email", email)
         for k in ("slack", "pagerduty"):
             v = getattr(self, k)
             if v is not None and (not isinstance(v, str) or not v):
                 c.add(k, "must be a non-empty string or null", v, "a Slack channel/user or a PagerDuty service")
+            elif v is not None:
+                c.text(k, v, "owner_channel")
         prefs: dict[str, tuple[str, ...]] = dict(DEFAULT_PREFERENCES)
         if not isinstance(self.preferences, Mapping):
             c.add("preferences", "must be an object {event: [channels]}", self.preferences,
@@ -725,14 +926,19 @@ class Owner:
                 if event not in NOTIFY_EVENTS:
                     c.add(f"preferences.{event}", "unknown event", event, " | ".join(NOTIFY_EVENTS))
                     continue
-                chans = _str_tuple(c, f"preferences.{event}", channels)
+                chans = _str_tuple(c, f"preferences.{event}", channels, limit="channels")
                 for ch in chans:
                     if ch not in NOTIFY_CHANNELS:
                         c.add(f"preferences.{event}", "unknown channel", ch, " | ".join(NOTIFY_CHANNELS))
-                prefs[event] = chans
+                prefs[event] = tuple(dict.fromkeys(chans))
         object.__setattr__(self, "preferences", MappingProxyType(prefs))
         if self.mute_until is not None and not isinstance(self.mute_until, datetime):
             c.add("mute_until", "must be a timestamp or null", self.mute_until, "an ISO 8601 timestamp")
+        elif self.mute_until is not None and self.mute_until.tzinfo is not None:
+            try:  # an offset that pushes the instant past year 1 or 9999 cannot be stored or compared
+                self.mute_until.astimezone(UTC)
+            except (OverflowError, ValueError):
+                c.add("mute_until", "is out of range", self.mute_until.isoformat(), "a time between years 1 and 9999")
         c.raise_if_any(f"owner {self.id!r}" if isinstance(self.id, str) else None)
 
     def wants(self, event: str, channel: str, now: datetime) -> bool:

@@ -26,7 +26,7 @@ from moroccron.config import Settings
 from moroccron.dag import SubtreeNode
 from moroccron.hooks.types import Notification, NotifyTarget
 from moroccron.masking import mask_job
-from moroccron.model import JobSpec, Owner, Run, RunState, RunTrigger
+from moroccron.model import JobSpec, Owner, Run, RunState, RunTrigger, stored_data
 
 __all__ = ["Renderer", "payload_for", "route", "run_from_payload"]
 
@@ -120,7 +120,8 @@ class Renderer:
 
     def build(self, event: str, payload: Mapping[str, Any], owners: Mapping[str, Owner], now: datetime, *,
               only: Sequence[str] | None = None, collapsed: int = 0) -> Notification:
-        job = JobSpec.from_dict(payload["job"])
+        with stored_data():  # a payload queued by an older version, under its bounds
+            job = JobSpec.from_dict(payload["job"])
         run = run_from_payload(payload.get("run"))
         details = dict(payload.get("details") or {})
         targets = route(event, job, owners, now)

@@ -101,6 +101,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from croniter import croniter
 from croniter.croniter import CroniterError
 
+from moroccron import bounds
 from moroccron.errors import FieldError, ScheduleError
 
 __all__ = [
@@ -114,6 +115,7 @@ __all__ = [
     "CronSchedule",
     "IsoSchedule",
     "Schedule",
+    "check_bounds",
     "deadline_exceeded",
     "format_utc",
     "from_epoch",
@@ -258,7 +260,7 @@ def _known_zones() -> tuple[str, ...]:
     return tuple(sorted(available_timezones() - {"localtime", "posixrules"}))
 
 
-_ZONE_NAME = re.compile(r"^[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*$")
+_ZONE_NAME = re.compile(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*")  # fullmatch: no final newline
 
 
 def validate_timezone(name: str) -> ZoneInfo:
@@ -269,7 +271,7 @@ def validate_timezone(name: str) -> ZoneInfo:
         raise ScheduleError(
             FieldError("timezone", "a time zone name is required", name, TIMEZONE_ALLOWED)
         )
-    if name in ("localtime", "posixrules") or not _ZONE_NAME.match(name):
+    if name in ("localtime", "posixrules") or not _ZONE_NAME.fullmatch(name):
         zone = None
     else:
         try:
@@ -395,6 +397,46 @@ def _parse_cached(expr: str, timezone: str) -> Schedule:
 
 def _schedule_error(message: str, value: object, allowed: str = SCHEDULE_ALLOWED) -> ScheduleError:
     return ScheduleError(FieldError("schedule", message, value, allowed))
+
+
+# Values per cron field (seconds first): a step larger than this fires only at the
+# field's first value, so it is a mistake, and a 20-digit one is an attack on the parser.
+_FIELD_SIZES: Final = (60, 60, 24, 31, 12, 7)
+
+
+@lru_cache(maxsize=16384)  # pure, and called for every job validated: as parse_schedule is
+def check_bounds(expr: str) -> None:
+    """Refuse a schedule past :mod:`moroccron.bounds`: too long, control characters, a
+    cron step larger than its field, an ISO repetition count past a billion.
+
+    Separate from :func:`parse_schedule`, which must still read schedules stored before
+    these bounds existed; the job model applies both to input.
+
+    :raises ScheduleError: on field ``schedule``.
+    """
+    problem = bounds.text_problem(expr, bounds.SCHEDULE_MAX)
+    if problem is not None:
+        raise _schedule_error(problem, expr, f"at most {bounds.SCHEDULE_MAX} characters; " + SCHEDULE_ALLOWED)
+    text = expr.strip()
+    if _is_iso(text):
+        repeats = _iso_parts(text)[0]
+        if repeats.isascii() and repeats.isdigit() and int(repeats) > bounds.MAX_ISO_REPEATS:
+            raise _schedule_error(f"the repetition count {repeats} is more than {bounds.MAX_ISO_REPEATS:,}", expr,
+                                  f"R (forever) or Rn with n at most {bounds.MAX_ISO_REPEATS:,}")
+        return
+    if text.startswith("@"):
+        return
+    fields = _CRON_TOKEN.findall(text)
+    if len(fields) not in (5, 6):
+        return  # the parser says what is wrong
+    names = _FIELDS if len(fields) == 6 else _FIELDS[1:]
+    sizes = _FIELD_SIZES if len(fields) == 6 else _FIELD_SIZES[1:]
+    for (name, allowed), size, value in zip(names, sizes, fields, strict=True):
+        for item in value.split(","):
+            _, slash, step = item.partition("/")
+            if slash and step.isascii() and step.isdigit() and int(step) > size:
+                raise _schedule_error(f"the step {step} in the {name} field is more than its {size} values",
+                                      expr, f"{name} {allowed}; a step of at most {size}")
 
 
 # --------------------------------------------------------------------------- cron
@@ -876,17 +918,18 @@ def _is_iso(text: str) -> bool:
 
 
 def _iso_parts(text: str) -> tuple[str, str, str]:
-    match = _ISO.match(text)
+    match = _ISO.fullmatch(text)  # fullmatch: "$" alone would allow a final newline
     if match is None:
         return "", "", ""
     return match["repeats"], match["start"], match["period"]
 
 
 def _parse_iso(text: str, timezone: str, zone: ZoneInfo, now: datetime | None) -> IsoSchedule:
-    if _ISO.match(text) is None or text.count("/") != 2:
+    if _ISO.fullmatch(text) is None or text.count("/") != 2:
         raise _schedule_error("an ISO 8601 schedule has three parts 'R[n]/<start>/<period>'", text)
     repeats_text, start_text, period_text = _iso_parts(text)
-    if repeats_text and not repeats_text.isdigit():
+    # ASCII digits: str.isdigit() is also true of '²', which int() refuses.
+    if repeats_text and not (repeats_text.isascii() and repeats_text.isdigit()):
         raise _schedule_error(
             f"the repetition count {repeats_text!r} is not a whole number",
             text,
@@ -950,7 +993,7 @@ def _parse_iso_start(text: str, start_text: str, zone: ZoneInfo, now: datetime |
 
 
 def _parse_period(text: str, period_text: str) -> tuple[int, int, int, int, int, int, int]:
-    match = _PERIOD.match(period_text)
+    match = _PERIOD.fullmatch(period_text)
     if match is None or not any(match.groups()) or period_text.upper().endswith("T"):
         raise _schedule_error(
             f"the period {period_text!r} is not an ISO 8601 duration", text, ISO_PERIOD_ALLOWED

@@ -11,6 +11,7 @@ from moroccron.api.deps import AppContext
 from moroccron.api.docs import install as install_docs
 from moroccron.api.forward import ForwardToLeader
 from moroccron.api.headers import install as install_security_headers
+from moroccron.api.limits import DEFAULT_MAX_REQUEST_BYTES, InputLimits
 from moroccron.api.ratelimit import FailureLimiter, parse_networks
 from moroccron.api.security import AuthMiddleware
 
@@ -42,6 +43,10 @@ def create_app(context: AppContext) -> FastAPI:
     app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
     sessions = mount(app, context)
     app.add_middleware(ForwardToLeader, context=context)
+    # Inside authentication (a request without credentials is refused before its body is
+    # read), outside forwarding (a standby refuses what the leader would refuse).
+    app.add_middleware(InputLimits, max_request_bytes=getattr(context.settings, "max_request_bytes",
+                                                              DEFAULT_MAX_REQUEST_BYTES))
     if context.auth is not None and context.auth.enabled:
         app.add_middleware(AuthMiddleware, auth=context.auth, session_principal=sessions.from_scope_async,
                            limiter=app.state.auth_limiter, trusted_proxies=app.state.trusted_proxies)

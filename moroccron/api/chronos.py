@@ -43,11 +43,12 @@ from moroccron.api.deps import AppContext, ContextDep, require_scheduler
 from moroccron.api.errors import _body as error_body
 from moroccron.api.jobs import delete as delete_native
 from moroccron.api.jobs import reveals, write_job
+from moroccron.bounds import MAX_OFFSET
 from moroccron.dag import DependencyGraph
 from moroccron.errors import FieldError, ValidationError
 from moroccron.events import KillRequested, MarkSuccess, RunRequested, SaveRun
 from moroccron.masking import mask_env
-from moroccron.model import JobSpec, Run, RunState
+from moroccron.model import JobSpec, Run, RunState, run_arguments
 from moroccron.store.stats import JobStats, percentile
 
 __all__ = ["IGNORED_HEADER", "PERCENTILES", "STATS_WINDOW", "chronos_router", "leader_router", "routers"]
@@ -74,6 +75,8 @@ async def _json_body(request: Request) -> Any:
     """The request body as JSON; a body that is not JSON is a 400 as Chronos gave."""
     try:
         return await request.json()
+    except RecursionError:  # the nesting limit (moroccron.api.limits) stops this first
+        raise _bad_request(ValidationError.single("body", "is nested too deeply", None, "a JSON job hash")) from None
     except ValueError as exc:
         raise _bad_request(ValidationError.single("body", f"is not JSON: {exc}", None, "a JSON job hash")) from None
 
@@ -186,7 +189,10 @@ def _split_arguments(values: Sequence[str] | None) -> tuple[str, ...] | None:
     if not values:
         return None
     args = [piece for value in values if value != "" for piece in value.split(",")]
-    return tuple(args) or None
+    try:
+        return run_arguments(args) or None
+    except ValidationError as exc:
+        raise _bad_request(exc) from None
 
 
 # --------------------------------------------------------------------------- jobs
@@ -242,8 +248,9 @@ def list_jobs(request: Request, ctx: ContextDep) -> list[dict[str, Any]]:
     return [_job_hash(job, stats.get(job.name), names, reveal) for job in ctx.store.all_jobs()]
 
 
-def search_jobs(request: Request, ctx: ContextDep, name: str | None = None, command: str | None = None, any: str | None = None,
-                limit: int = Query(10, ge=0), offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
+def search_jobs(request: Request, ctx: ContextDep, name: str | None = None, command: str | None = None,
+                any: str | None = None, limit: int = Query(10, ge=0, le=MAX_OFFSET),
+                offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> list[dict[str, Any]]:
     """Jobs whose name and command contain the terms given, case-insensitive.
 
     ``any`` matches the name or the command. ``limit`` defaults to 10, as in Chronos.

@@ -175,7 +175,7 @@ def parse_duration(text: str) -> float:
 
     :raises ValueError: not a fixed-length ISO 8601 duration.
     """
-    m = _DURATION_RE.match(text.strip().upper()) if isinstance(text, str) else None
+    m = _DURATION_RE.fullmatch(text.strip().upper()) if isinstance(text, str) else None
     if m is None or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
         raise ValueError(f"not an ISO 8601 duration: {text!r}")
     parts = {k: float(v) for k, v in m.groupdict().items() if v is not None}
@@ -204,7 +204,9 @@ def format_duration(seconds: float) -> str:
 
 
 def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+    if isinstance(value, int):
+        return str(value)  # float() of a big int would overflow
+    return str(int(value)) if value.is_integer() else repr(value)
 
 
 def chronos_time(when: datetime | None) -> str:
@@ -370,8 +372,10 @@ def from_chronos(data: Any, *, now: datetime | None = None) -> ChronosJob:
     kwargs["owners"] = _owners(r)
     kwargs["resources"] = _resources(r)
     retries = data.get("retries")
-    if isinstance(retries, str) and retries.strip().isdigit():
-        retries = int(retries)
+    if isinstance(retries, str) and retries.strip().isascii() and retries.strip().isdigit():
+        # ASCII digits only ('²'.isdigit() is true, and int() refuses it); a number of
+        # thousands of digits stays text, for JobSpec to refuse, as int() would refuse it.
+        retries = int(retries) if len(retries.strip()) <= 18 else retries
     kwargs["retries"] = CHRONOS_DEFAULT_RETRIES if retries is None else retries
     kwargs["disabled"] = r.boolean("disabled", False)
     kwargs["soft_error"] = r.boolean("softError", False)
@@ -468,6 +472,9 @@ def _env(r: _Reader) -> dict[str, str]:
             continue
         if isinstance(value, bool):
             value = "true" if value else "false"
+        elif isinstance(value, float) and not math.isfinite(value):
+            r.error(f"{path}.value", "must be a string or a finite number", value, "a string")
+            continue
         elif isinstance(value, (int, float)):
             value = _num(value)
         elif value is None:

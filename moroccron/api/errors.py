@@ -9,17 +9,30 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from moroccron.errors import Conflict, FieldError, NotFound, PreconditionFailed, ValidationError
+from moroccron.errors import (
+    Conflict,
+    FieldError,
+    NotFound,
+    PreconditionFailed,
+    ValidationError,
+    safe_text,
+)
+
+MAX_ERRORS = 100
+"""Field errors listed in one body: a 1 MB list of bad items need not come back as 10 MB."""
+MAX_MESSAGE = 10_000
 
 
 def _body(message: str, errors: list[FieldError] | None = None) -> dict[str, Any]:
     errors = errors or []
     first = errors[0] if errors else None
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE] + f"... ({len(errors)} errors in all)"
     return {
-        "error": message,
-        "field": first.field if first else None,
-        "allowed": first.allowed if first else None,
-        "errors": [e.as_dict() for e in errors],
+        "error": safe_text(message),
+        "field": safe_text(first.field) if first else None,
+        "allowed": safe_text(first.allowed) if first and first.allowed else None,
+        "errors": [e.as_dict() for e in errors[:MAX_ERRORS]],
     }
 
 
@@ -43,7 +56,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-        body = exc.detail if isinstance(exc.detail, dict) else _body(str(exc.detail))
+        # Every error body has the same four keys (a route's own detail may add more).
+        if isinstance(exc.detail, dict):
+            body = {**_body(str(exc.detail.get("error", ""))), **exc.detail}
+        else:
+            body = _body(str(exc.detail))
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)

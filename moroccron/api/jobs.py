@@ -20,6 +20,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from moroccron.api.deps import AppContext, ContextDep, require_scheduler
 from moroccron.api.etag import NO_CONDITION, Precondition, PreconditionDep, etag
 from moroccron.api.schemas import fast_json, run_dict
+from moroccron.bounds import MAX_OFFSET
 from moroccron.dag import DependencyGraph
 from moroccron.errors import (
     Conflict,
@@ -159,7 +160,7 @@ def _answer(response: Response, record: JobRecord, request: Request) -> dict[str
 def list_jobs(request: Request, ctx: ContextDep, owner: str | None = None, q: str | None = None,
               label: str | None = Query(None, description="KEY=VALUE"),
               state: str | None = Query(None, description="enabled | disabled"),
-              offset: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000)) -> Response:
+              offset: int = Query(0, ge=0, le=MAX_OFFSET), limit: int = Query(100, ge=1, le=1000)) -> Response:
     if state not in (None, "enabled", "disabled"):
         raise ValidationError.single("state", "unknown job state", state, "enabled | disabled")
     disabled = None if state is None else state == "disabled"

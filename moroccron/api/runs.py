@@ -8,12 +8,16 @@ from fastapi import APIRouter, Body, HTTPException, Query, Response
 
 from moroccron.api.deps import ContextDep, require_scheduler
 from moroccron.api.schemas import fast_json, run_dict
+from moroccron.bounds import MAX_OFFSET
 from moroccron.errors import Conflict, ValidationError
 from moroccron.events import KillRequested, RunRequested, SaveRun
 from moroccron.mesos.sandbox import SandboxError, SandboxReader
-from moroccron.model import RunState
+from moroccron.model import RunState, run_arguments
 
 router = APIRouter(prefix="/api/v1", tags=["runs"])
+
+MAX_LOG_OFFSET = 1 << 53
+"""The largest log offset: past any file an agent holds, and exact as a JSON number."""
 
 
 @router.post("/jobs/{name}/runs", status_code=202)
@@ -21,10 +25,7 @@ def start_run(ctx: ContextDep, name: str, body: dict[str, Any] | None = Body(Non
     ctx.store.get_job(name)
     arguments = None
     if body and body.get("arguments") is not None:
-        args = body["arguments"]
-        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
-            raise ValidationError.single("arguments", "must be a list of strings", args, '["--date", "2026-01-01"]')
-        arguments = tuple(args)
+        arguments = run_arguments(body["arguments"])  # the bounds of a job's own arguments
     scheduler = require_scheduler(ctx)
     quarantined = scheduler.engine.quarantined.get(name)
     if quarantined is not None:
@@ -37,7 +38,7 @@ def start_run(ctx: ContextDep, name: str, body: dict[str, Any] | None = Body(Non
 
 
 @router.get("/jobs/{name}/runs")
-def list_runs(ctx: ContextDep, name: str, state: str | None = None, offset: int = Query(0, ge=0),
+def list_runs(ctx: ContextDep, name: str, state: str | None = None, offset: int = Query(0, ge=0, le=MAX_OFFSET),
               limit: int = Query(50, ge=1, le=1000)) -> Response:
     ctx.store.get_job(name)
     states = None
@@ -73,7 +74,7 @@ def kill_run(ctx: ContextDep, task_id: str) -> dict[str, Any]:
 
 
 @router.get("/runs/{task_id}/{log_name}")
-def read_log(ctx: ContextDep, task_id: str, log_name: str, offset: int = Query(-1, ge=-1),
+def read_log(ctx: ContextDep, task_id: str, log_name: str, offset: int = Query(-1, ge=-1, le=MAX_LOG_OFFSET),
              length: int = Query(65536, ge=0, le=1 << 20)) -> dict[str, Any]:
     """A slice of the run's ``stdout`` or ``stderr`` from the agent sandbox.
 

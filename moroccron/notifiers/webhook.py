@@ -17,17 +17,36 @@ from typing import Any
 import requests
 
 from moroccron import __version__
+from moroccron.checks import http_url_error
+from moroccron.errors import ValidationError
 from moroccron.hooks import hookimpl
 from moroccron.hooks.types import DeliveryResult, Notification
 
 _webhooks: dict[str, str] = {}
 TIMEOUT = 10.0
+_URL_ALLOWED = "an http:// or https:// URL with a host, e.g. https://hooks.example.com/moroccron"
+
+
+def check_webhooks(webhooks: Any) -> dict[str, str]:
+    """The ``[webhooks]`` table, checked as ``http_trigger_urls`` are: http(s) URLs with a
+    host, nothing else (a ``file://`` URL would have the scheduler read local files).
+
+    :raises ValidationError: naming each bad entry; URLs in the message are masked.
+    """
+    table = dict(webhooks or {})
+    errors = [e for name, url in table.items()
+              if (e := http_url_error(url, f"webhooks.{name}", _URL_ALLOWED)) is not None]
+    if errors:
+        raise ValidationError(errors, "webhook settings")
+    return table
 
 
 @hookimpl
 def moroccron_startup(config: Any, store: Any) -> None:
+    """Check the URLs at start, so a bad one stops start-up rather than the first failure notice."""
+    table = check_webhooks(getattr(config, "webhooks", {}))
     _webhooks.clear()
-    _webhooks.update(getattr(config, "webhooks", {}) or {})
+    _webhooks.update(table)
 
 
 @hookimpl

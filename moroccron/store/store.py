@@ -65,9 +65,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.pool import StaticPool
 
+from moroccron.bounds import MAX_OFFSET
 from moroccron.dag import DependencyGraph
 from moroccron.errors import Conflict, NotFound, StaleEpoch, StaleVersion, ValidationError
-from moroccron.model import JobSpec, Owner, Run, RunState, RunTrigger
+from moroccron.model import JobSpec, Owner, Run, RunState, RunTrigger, stored_data
 from moroccron.store.models import (
     DependencyProgressRow,
     FrameworkRow,
@@ -104,6 +105,7 @@ UNFINISHED_STATES: tuple[RunState, ...] = tuple(s for s in RunState if not s.fin
 FINAL_STATES: tuple[RunState, ...] = tuple(s for s in RunState if s.final)
 
 T = TypeVar("T")
+log = logging.getLogger("moroccron.store")
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,10 +241,17 @@ def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 
 def _page(offset: int, limit: int) -> None:
-    if not isinstance(offset, int) or offset < 0:
-        raise ValidationError.single("offset", "must be an integer >= 0", offset, ">= 0")
+    if not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:  # SQL takes a 64-bit OFFSET at most
+        raise ValidationError.single("offset", "must be an integer >= 0", offset, f">= 0 and <= {MAX_OFFSET}")
     if not isinstance(limit, int) or limit < 0:
         raise ValidationError.single("limit", "must be an integer >= 0", limit, ">= 0")
+
+
+def _filter_text(field: str, value: str | None) -> None:
+    """Refuse NUL in a filter: PostgreSQL cannot compare text with it, and SQLite's LIKE
+    stops reading a pattern at it (a search for NUL would match every job)."""
+    if value is not None and "\x00" in value:
+        raise ValidationError.single(field, "contains a NUL character", value, "text without NUL")
 
 
 def _like_escape(text: str) -> str:
@@ -339,8 +348,9 @@ def _owner_columns(owner: Owner) -> dict[str, Any]:
 
 
 def _owner_from_row(row: OwnerRow) -> Owner:
-    return Owner(id=row.id, name=row.name, email=row.email, slack=row.slack, pagerduty=row.pagerduty,
-                 preferences=dict(row.preferences), mute_until=row.mute_until)
+    with stored_data():  # stored under the bounds of its day (see moroccron.model.stored_data)
+        return Owner(id=row.id, name=row.name, email=row.email, slack=row.slack, pagerduty=row.pagerduty,
+                     preferences=dict(row.preferences), mute_until=row.mute_until)
 
 
 def _is_foreign_key_violation(exc: IntegrityError) -> bool:
@@ -673,6 +683,10 @@ class Store:
     def _job_page(self, owner: str | None, q: str | None, label: tuple[str, str] | None, disabled: bool | None,
                   offset: int, limit: int, tx: Session | None) -> tuple[list[Any], int]:
         _page(offset, limit)
+        _filter_text("owner", owner)
+        _filter_text("q", q)
+        for part in label or ():
+            _filter_text("label", part)
         conditions: list[Any] = []
         if owner is not None:
             conditions.append(JobRow.id.in_(select(JobOwnerRow.job_id).where(JobOwnerRow.owner == owner)))
@@ -798,7 +812,16 @@ class Store:
         cached = self._spec_cache.get(job_id)
         if cached is not None and cached[0] == digest:
             return cached[1]
-        spec = JobSpec.from_dict(json.loads(text))
+        data = json.loads(text)
+        try:
+            spec = JobSpec.from_dict(data)
+        except ValidationError as exc:
+            # Stored by a version with looser bounds: load it (a job that cannot be loaded
+            # would stop every listing and the scheduler), and say once what to fix.
+            with stored_data():
+                spec = JobSpec.from_dict(data)
+            log.warning("job %r breaks today's bounds (%s); it runs as stored until it is changed", spec.name,
+                        exc)
         with self._spec_cache_lock:
             self._spec_cache[job_id] = (digest, spec)
         return spec

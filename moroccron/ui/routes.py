@@ -30,6 +30,7 @@ from moroccron.api import runs as api_runs
 from moroccron.api.deps import AppContext
 from moroccron.api.ratelimit import client_address
 from moroccron.auth import ANONYMOUS_ADMIN, AuthBusy, Principal
+from moroccron.bounds import MAX_OFFSET
 from moroccron.dag import DependencyGraph
 from moroccron.errors import Conflict, FieldError, MoroccronError, NotFound, ValidationError
 from moroccron.masking import MASK, mask_env, mask_job
@@ -42,6 +43,7 @@ __all__ = ["PAGE_SIZE", "UI_PUBLIC_PREFIXES", "mount"]
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 50
+MAX_PAGE = MAX_OFFSET // PAGE_SIZE
 GRAPH_LIMIT = 500
 UI_PUBLIC_PREFIXES = ("/login", "/ui/static/")
 FAILED = {RunState.FAILED, RunState.LOST, RunState.KILLED}
@@ -147,7 +149,7 @@ class Page:
 
     async def form(self) -> dict[str, str]:
         """The URL-encoded body; a missing or wrong CSRF token is a 403."""
-        body = (await self.request.body()).decode()
+        body = (await self.request.body()).decode("utf-8", "replace")  # browsers percent-encode; others may not
         fields = {k: v[-1] for k, v in urllib.parse.parse_qs(body, keep_blank_values=True).items()}
         if not self.sessions.csrf_ok(cookies_of(self.request.scope), fields.get("csrf")):
             raise HTTPException(403, "the form's CSRF token is missing or wrong: reload the page and try again")
@@ -278,6 +280,9 @@ def _job_rows(ctx: AppContext, params: Any) -> dict[str, Any]:
         page_no = max(1, int(params.get("page") or 1))
     except ValueError:
         page_no = 1
+    if page_no > MAX_PAGE:  # the offset would overflow SQL's 64-bit OFFSET
+        raise ValidationError(FieldError("page", "is past any page there could be", params.get("page"),
+                                         f"a page number from 1 to {MAX_PAGE}"))
     disabled = None if state not in ("enabled", "disabled") else state == "disabled"
     jobs, total = ctx.store.list_jobs(owner=owner, q=q, label=by_label, disabled=disabled,
                                       offset=(page_no - 1) * PAGE_SIZE, limit=PAGE_SIZE)

@@ -23,7 +23,7 @@ from moroccron.config import Settings
 from moroccron.errors import ValidationError
 from moroccron.hooks.manager import PluginManager
 from moroccron.hooks.types import DeliveryResult, Notification, NotifyTarget
-from moroccron.model import JobSpec, Run, RunState
+from moroccron.model import JobSpec, Run, RunState, stored_data
 from moroccron_slack import _delivery, _message, _settings, plugin
 
 SCHEDULED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -323,7 +323,9 @@ def test_huge_inputs_are_cut_to_slacks_limits(bot: SlackReceiver) -> None:
              "children": [{"job": f"grandchild-{i}", "owners": [], "children": []}]} for i in range(10_000)]
     name = "j" * 200
     the_run = run(job=name, message="<&>" * 100_000, reason="r" * 50_000)
-    results = _delivery.deliver(notification(the_job=job(name=name, owners=("o&" * 5000,)), the_run=the_run,
+    with stored_data():  # past today's bounds on owners, as a job stored by an older version may be
+        huge_job = job(name=name, owners=("o&" * 5000,))
+    results = _delivery.deliver(notification(the_job=huge_job, the_run=the_run,
                                              reason=the_run.reason, pending_subtree=wide, subject="s&" * 50_000))
 
     assert results is not None and results[0].ok, results

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import free_port, latency_row, print_table  # noqa: E402
+from tests.servers import stop_process  # noqa: E402
 
 
 def _serve(db: str, work: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -134,11 +134,7 @@ def run_backend(backend: str, db: str, work: Path, n: int) -> list[tuple[str, ..
         rows.append(latency_row(f"API search, {label}", "moroccron Chronos /jobs/search", chronos_search))
         rows.append(latency_row(f"API search, {label}", "peer: the SQL query alone", floor_searches))
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
     return rows
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import http.client
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import free_port, latency_row, print_table  # noqa: E402
+from tests.servers import stop_process  # noqa: E402
 
 TARGET = 0.100  # seconds, p99
 JUNK_PER_SECOND = 50
@@ -173,11 +173,7 @@ def scenario(name: str, work: Path, seconds: float, *, junk: bool, env_extra: di
         for t in runners:
             t.join()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
     answers = ", ".join(f"{code}x{n}" for code, n in sorted(junk_codes.items()))
     flood_note = f"junk {len(junk_sent) / seconds:.0f}/s sent: {answers}" if junk else "no junk"
     rows = []

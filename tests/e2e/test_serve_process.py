@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -13,7 +12,7 @@ import requests
 
 from moroccron.cli import main
 from tests.e2e.harness import wait_for
-from tests.servers import free_port
+from tests.servers import free_port, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -45,12 +44,7 @@ def server(tmp_path):
 
     wait_for(healthy, 30, what="serve to answer /healthz")
     yield url, proc
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
+    assert stop_process(proc), "serve did not stop within 20 s of SIGTERM"
 
 
 def test_serve_runs_scheduled_jobs_and_run_command_starts_one(server, capsys):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ import pytest
 import requests
 
 from tests.e2e.harness import wait_for
-from tests.servers import free_port
+from tests.servers import free_port, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -47,11 +46,7 @@ def serving(tmp_path: Path, users: str):
             wait_for(healthy, 60, 0.1, what="serve to answer /healthz")
             yield url, log_path
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_process(proc)
 
 
 def login(url: str, user: str, password: str) -> str:

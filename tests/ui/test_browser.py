@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 import requests
 
 from tests.e2e.harness import wait_for
-from tests.servers import free_port, unavailable
+from tests.servers import free_port, stop_process, unavailable
 
 pytestmark = pytest.mark.slow
 
@@ -46,11 +45,7 @@ def server(tmp_path_factory):
 
     wait_for(connected, 60, 0.2, what="moroccron serve to subscribe")
     yield url
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_process(proc)
     log.close()
 
 

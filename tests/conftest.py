@@ -77,6 +77,14 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path  # closing the last connection checkpointed the WAL into the file
 
 
+@pytest.fixture
+def sqlite_store(tmp_path: Path, _sqlite_template: Path) -> Iterator[Store]:
+    """One SQLite store at the newest schema, for tests where the database plays no part."""
+    shutil.copy(_sqlite_template, tmp_path / "m.db")
+    with Store(f"sqlite:///{tmp_path / 'm.db'}") as store:
+        yield store
+
+
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database on each backend."""

@@ -195,17 +195,6 @@ def test_the_cache_of_good_answers_is_bounded(monkeypatch):
 # --------------------------------------------------------------------------- through the app
 
 
-@pytest.fixture
-def sqlite_store(tmp_path, _sqlite_template):
-    """The database plays no part here: one SQLite store is enough."""
-    import shutil
-
-    from moroccron.store import Store
-
-    shutil.copy(_sqlite_template, tmp_path / "m.db")
-    with Store(f"sqlite:///{tmp_path / 'm.db'}") as store:
-        yield store
-
 
 @pytest.fixture
 def slow_app(sqlite_store):

@@ -9,7 +9,6 @@ are unaffected, and the allowance comes back with time (a fake clock here).
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,7 +21,6 @@ from moroccron.auth import Authenticator, _Credential, hash_secret, hash_token
 from moroccron.config import Settings, load_settings
 from moroccron.errors import ValidationError
 from moroccron.hooks.manager import PluginManager
-from moroccron.store import Store
 
 TOKEN = "t" * 40
 
@@ -34,13 +32,6 @@ class Clock:
     def __call__(self) -> float:
         return self.now
 
-
-@pytest.fixture
-def sqlite_store(tmp_path, _sqlite_template):
-    """The database plays no part here: one SQLite store is enough."""
-    shutil.copy(_sqlite_template, tmp_path / "m.db")
-    with Store(f"sqlite:///{tmp_path / 'm.db'}") as store:
-        yield store
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ was blank offline).
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,17 +18,9 @@ from moroccron.api.deps import AppContext
 from moroccron.auth import Authenticator, _Credential, hash_token
 from moroccron.config import Settings
 from moroccron.hooks.manager import PluginManager
-from moroccron.store import Store
 
 TOKEN = "t" * 40
 
-
-@pytest.fixture
-def sqlite_store(tmp_path, _sqlite_template):
-    """The database plays no part here: one SQLite store is enough."""
-    shutil.copy(_sqlite_template, tmp_path / "m.db")
-    with Store(f"sqlite:///{tmp_path / 'm.db'}") as store:
-        yield store
 
 
 def make_app(store, auth=None):

@@ -51,6 +51,7 @@ from moroccron.events import (
     Disconnected,
     EngineFault,
     Event,
+    FrameworkLost,
     Hook,
     JobPut,
     JobQuarantined,
@@ -532,6 +533,22 @@ class Engine:
         self.reconciling.update(t for t, _ in tasks)
         out.append(Reconcile(tuple(tasks)))
         self._arm(now + timedelta(seconds=RECONCILE_RETRY), _Timer("reconcile", ""))
+
+    def _on_framework_lost(self, now: datetime, event: FrameworkLost, out: list[Action]) -> None:
+        """The framework is gone and its tasks with it: launched runs end LOST (retried per
+        their policy); queued ones, even those a dead leader may have launched, wait for
+        the new framework (the master killed whatever the old one had)."""
+        self.connected = False
+        self.offers.clear()
+        self._drop_plans()
+        self.reconciling.clear()
+        self._unsure.clear()
+        for run in sorted((r for r in self.active.values() if r.state.live), key=lambda r: r.task_id):
+            self.kill_reasons.pop(run.task_id, None)
+            self._guard(now, run.job, out, self._lost, now, run, event.reason, out)
+
+    def _lost(self, now: datetime, run: Run, reason: str, out: list[Action]) -> None:
+        self._finish(now, run, RunState.LOST, out, reason=reason)
 
     def _on_disconnected(self, now: datetime, event: Disconnected, out: list[Action]) -> None:
         self.connected = False
@@ -1205,5 +1222,6 @@ _HANDLERS: dict[type, Callable[[Engine, datetime, object, list[Action]], None]] 
     AgentLost: Engine._on_agent_lost,
     StatusUpdate: Engine._on_status,
     Quarantine: Engine._on_quarantine,
+    FrameworkLost: Engine._on_framework_lost,
 }  # type: ignore[dict-item]
 

@@ -22,7 +22,7 @@ from moroccron.model import JobSpec, Run
 
 __all__ = [
     "STATE_ACTIONS", "Acknowledge", "Action", "AgentLost", "ClearDependency", "Decline", "DisableJob",
-    "Disconnected", "EngineFault", "Event", "Hook", "JobPut", "JobQuarantined", "JobRemoved", "JobRestored", "Kill",
+    "Disconnected", "EngineFault", "Event", "FrameworkLost", "Hook", "JobPut", "JobQuarantined", "JobRemoved", "JobRestored", "Kill",
     "KillRequested", "Launch", "Launched", "Loaded", "MarkSuccess", "Notify", "OfferRescinded", "OffersReceived",
     "PrepareLaunch", "Quarantine", "Reconcile", "Revive", "RunRequested",
     "SaveDependency", "SaveJobState", "SaveRun", "StatusUpdate", "Subscribed", "Suppress", "Tick",
@@ -145,6 +145,16 @@ class AgentLost:
 
 
 @dataclass(frozen=True, slots=True)
+class FrameworkLost:
+    """The master removed this framework for good (an ERROR event such as "Framework has
+    been removed", or a FrameworkID it no longer knows). Every task it had is gone: the
+    engine records its unfinished launched runs as LOST with ``reason`` and forgets its
+    offers; the shell registers a new framework, whose subscription follows as usual."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Quarantine:
     """Set a job aside: the shell could not carry out what the engine decided for it
     (its runs could not be recorded, or its task could not be described to Mesos)."""
@@ -154,7 +164,7 @@ class Quarantine:
 
 
 Event = (Tick | Loaded | JobPut | JobRemoved | RunRequested | MarkSuccess | KillRequested | Subscribed
-         | Disconnected | OffersReceived | OfferRescinded | StatusUpdate | AgentLost | Quarantine)
+         | Disconnected | OffersReceived | OfferRescinded | StatusUpdate | AgentLost | Quarantine | FrameworkLost)
 
 
 # --------------------------------------------------------------------------- actions

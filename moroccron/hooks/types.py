@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -47,6 +48,9 @@ class Offer:
     :ivar resources: the unreserved scalar resources offered.
     :ivar attributes: the agent's attributes (text or scalar), for constraints.
     :ivar framework_id: the framework the offer was made to, when known.
+    :ivar unavailable_from: when the agent is scheduled to go down for maintenance (the
+        offer's ``unavailability.start``), if it is.
+    :ivar unavailable_for: how long it will be down, in seconds; None: indefinitely.
     """
 
     id: str
@@ -55,6 +59,8 @@ class Offer:
     resources: Resources
     attributes: Mapping[str, str | float] = field(default_factory=dict)
     framework_id: str | None = None
+    unavailable_from: datetime | None = None
+    unavailable_for: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "attributes", _frozen_map(self.attributes))

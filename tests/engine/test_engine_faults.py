@@ -282,3 +282,21 @@ def test_catch_up_is_decided_after_a_bounded_wait_when_the_master_never_answers(
     assert not [r for r in sim.runs("c") if r.trigger == RunTrigger.CATCHUP]
     sim.advance(30)
     assert [r for r in sim.runs("c") if r.trigger == RunTrigger.CATCHUP]
+
+
+def test_a_removed_framework_loses_its_launched_runs_and_keeps_the_queue():
+    from moroccron.events import FrameworkLost
+
+    sim = Sim([Job(name="a", command="x", retries=1, retry_delay_seconds=1), Job(name="b", command="x")])
+    sim.step(RunRequested("a"))
+    sim.give_offers()
+    (tid,) = sim.launched
+    sim.step(FrameworkLost("Framework has been removed"))
+    assert sim.saved[tid].state == RunState.LOST and sim.saved[tid].reason == "Framework has been removed"
+    assert not sim.engine.connected and not sim.engine.offers
+    sim.step(RunRequested("b"))
+    assert [r.state for r in sim.runs("b")] == [RunState.QUEUED], "waits for the new framework"
+    sim.step(Subscribed("fw-2"))
+    sim.advance(1)
+    sim.give_offers()
+    assert sorted(t.split(".")[0] for t in sim.launched) == ["a", "a", "b"], "a retried, b launched"

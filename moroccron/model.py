@@ -802,6 +802,7 @@ class RunTrigger(enum.StrEnum):
     TRIGGER = "trigger"
     RETRY = "retry"
     MARK_SUCCESS = "mark_success"
+    RELAUNCH = "relaunch"    # the previous attempt's task never started (the master dropped it)
 
 
 def task_id_for(job: str, scheduled_at: datetime, attempt: int) -> str:
@@ -841,6 +842,9 @@ class Run:
     arguments: tuple[str, ...] | None = None
     caused_by: str | None = None
     id: int | None = None
+    relaunches: int = 0
+    """Attempts of this fire time that were launches the master dropped before they started;
+    they are new task ids, but not failures, so they do not use up ``retries``."""
     task_id: str = field(init=False, repr=False, compare=False)
     """``<job>.<scheduled epoch>.<attempt>``, derived once (it is asked for at every step)."""
 

@@ -30,4 +30,5 @@ def run_dict(run: Run) -> dict[str, Any]:
         "skew_seconds": run.skew, "duration_seconds": run.duration, "exit_status": run.exit_status,
         "reason": run.reason, "message": run.message, "agent_id": run.agent_id, "hostname": run.hostname,
         "arguments": list(run.arguments) if run.arguments is not None else None, "caused_by": run.caused_by,
+        "relaunches": run.relaunches,
     }

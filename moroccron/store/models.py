@@ -221,6 +221,8 @@ class RunRow(Base):
     arguments: Mapped[list[str] | None] = mapped_column(JSON)
     caused_by: Mapped[str | None] = mapped_column(String(255))
     epoch: Mapped[int | None] = mapped_column(Integer)
+    # Attempts of this fire time that were relaunches of tasks the master dropped unstarted.
+    relaunches: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
 
     job_row: Mapped[JobRow] = relationship(lazy="raise", back_populates="runs")
 

@@ -305,6 +305,7 @@ def _run_columns(run: Run) -> dict[str, Any]:
         "hostname": run.hostname,
         "arguments": list(run.arguments) if run.arguments is not None else None,
         "caused_by": run.caused_by,
+        "relaunches": run.relaunches,
     }
 
 
@@ -327,6 +328,7 @@ def _run_from_row(row: RunRow) -> Run:
         arguments=tuple(row.arguments) if row.arguments is not None else None,
         caused_by=row.caused_by,
         id=row.id,
+        relaunches=row.relaunches,
     )
 
 

@@ -37,7 +37,7 @@ import heapq
 import itertools
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from moroccron.dag import DependencyGraph
@@ -69,6 +69,7 @@ from moroccron.events import (
     PrepareLaunch,
     Quarantine,
     Reconcile,
+    ReconcileTasks,
     Revive,
     RunRequested,
     SaveDependency,
@@ -80,7 +81,15 @@ from moroccron.events import (
     Tick,
 )
 from moroccron.hooks.types import Offer, PackingPlan, PendingTask
-from moroccron.model import JobSpec, Run, RunState, RunTrigger, parse_task_id, task_id_for
+from moroccron.model import (
+    JobSpec,
+    Resources,
+    Run,
+    RunState,
+    RunTrigger,
+    parse_task_id,
+    task_id_for,
+)
 from moroccron.schedule import Schedule, deadline_exceeded, parse_schedule, plan_catchup
 
 __all__ = ["Engine", "Packer", "mesos_state_to_run_state"]
@@ -88,7 +97,21 @@ __all__ = ["Engine", "Packer", "mesos_state_to_run_state"]
 Packer = Callable[[Sequence[PendingTask], Sequence[Offer], Mapping[str, JobSpec]], PackingPlan]
 
 MAX_RETRY_DELAY = 3600.0
-RECONCILE_RETRY = 30.0
+RECONCILE_FIRST = 5.0
+"""Seconds before an explicit reconciliation left unanswered is asked again; doubled each time."""
+RECONCILE_MAX = 300.0
+RECONCILE_GIVE_UP = 900.0
+"""Seconds after which a task the master still has not answered for is declared LOST (more
+than a master's default agent_reregister_timeout of 10 minutes, during which it may stay silent)."""
+RECONCILE_PERIOD = 600.0
+"""Seconds between explicit reconciliations of every live run, as Chronos did."""
+UNREACHABLE_GRACE = 900.0
+"""Seconds a task on an unreachable agent is waited for before its run is declared LOST."""
+SUPPRESS_AFTER = 60.0
+"""Offers are suppressed only when nothing is due for this long; closer work keeps them
+coming, declined with a filter that lasts until shortly before it (no REVIVE churn)."""
+MAX_RELAUNCHES = 10
+"""Launches of one fire time the master may drop before the run counts as lost."""
 OFFER_HOLD_MAX = 10.0
 CATCHUP_CAP = 100
 CATCHUP_WAIT = 60.0
@@ -109,7 +132,7 @@ _STATE_MAP = {
     "TASK_DROPPED": RunState.LOST,
     "TASK_GONE": RunState.LOST,
     "TASK_GONE_BY_OPERATOR": RunState.LOST,
-    "TASK_UNREACHABLE": RunState.LOST,
+    "TASK_UNREACHABLE": RunState.LOST,  # only after UNREACHABLE_GRACE: see Engine._on_status
     "TASK_UNKNOWN": RunState.LOST,
 }
 
@@ -119,6 +142,7 @@ def mesos_state_to_run_state(state: str) -> RunState | None:
 
 
 _NOT_STARTED_REASONS = frozenset({"REASON_INVALID_OFFERS", "REASON_RECONCILIATION"})
+UNREACHABLE = "TASK_UNREACHABLE"
 
 
 def _never_started(run: Run, ev: StatusUpdate) -> bool:
@@ -128,7 +152,8 @@ def _never_started(run: Run, ev: StatusUpdate) -> bool:
     it (TASK_DROPPED, or TASK_LOST for invalid offers) or does not know it at all
     (reconciliation answers TASK_UNKNOWN, or TASK_LOST for a framework that is not
     partition-aware): the ACCEPT was lost with a dead leader, a master failover or a
-    rescinded offer. Such a run is launched again under the same task id.
+    rescinded offer. Such a run is launched again as its next attempt, under a new task
+    id (a task id is never used twice: the old one could still turn up on an agent).
     """
     if run.state != RunState.LAUNCHED or run.started_at is not None or ev.source == "SOURCE_EXECUTOR":
         return False
@@ -226,6 +251,10 @@ class Engine:
         self._catchup_waiting: set[str] = set()    # jobs whose missed fires wait for reconciliation
         self._catchup_until: datetime | None = None
         self._reconciled_since_load = False
+        self._asked_at: dict[str, datetime] = {}   # task id -> when the master was first asked about it
+        self._reconcile_delay = RECONCILE_FIRST
+        self._reconcile_armed = False
+        self._unreachable: dict[str, datetime] = {}  # task id -> when its agent became unreachable
 
     # ------------------------------------------------------------------ public API
 
@@ -522,17 +551,36 @@ class Engine:
         self.offers.clear()
         self._drop_plans()
         self.reconciling = set()
+        self._asked_at.clear()
         out.append(Reconcile(()))
         self._reconcile(now, [r for r in self.active.values() if r.state.live], out)
+        self._arm(now + timedelta(seconds=RECONCILE_PERIOD), _Timer("periodic", ""))
 
     def _reconcile(self, now: datetime, live: list[Run], out: list[Action]) -> None:
-        """Ask the master about ``live`` runs and the unsure QUEUED ones; launch nothing until it answers."""
+        """Ask the master about ``live`` runs and the unsure QUEUED ones.
+
+        Only those runs wait for the answer: new runs (new task ids) launch meanwhile. A
+        real master stays silent about tasks on agents that have not re-registered after
+        its failover, so unanswered tasks are asked again with a growing delay, and given
+        up on (LOST) after RECONCILE_GIVE_UP.
+        """
         tasks = [(r.task_id, r.agent_id) for r in live] + [(t, None) for t in sorted(self._unsure)]
         if not tasks:
             return
+        for task_id, _ in tasks:
+            self._asked_at.setdefault(task_id, now)
         self.reconciling.update(t for t, _ in tasks)
         out.append(Reconcile(tuple(tasks)))
-        self._arm(now + timedelta(seconds=RECONCILE_RETRY), _Timer("reconcile", ""))
+        if not self._reconcile_armed:
+            self._reconcile_delay = RECONCILE_FIRST
+            self._reconcile_armed = True
+            self._arm(now + timedelta(seconds=self._reconcile_delay), _Timer("reconcile", ""))
+
+    def _on_reconcile_tasks(self, now: datetime, event: ReconcileTasks, out: list[Action]) -> None:
+        """The shell could not deliver a call about these tasks (an ACCEPT failed): ask about them now."""
+        runs = [self.active[t] for t in event.task_ids if t in self.active and self.active[t].state.live]
+        if self.connected:
+            self._reconcile(now, runs, out)
 
     def _on_framework_lost(self, now: datetime, event: FrameworkLost, out: list[Action]) -> None:
         """The framework is gone and its tasks with it: launched runs end LOST (retried per
@@ -571,7 +619,21 @@ class Engine:
 
     def _on_status(self, now: datetime, event: StatusUpdate, out: list[Action]) -> None:
         self.reconciling.discard(event.task_id)
+        self._asked_at.pop(event.task_id, None)
         run = self.active.get(event.task_id)
+        if run is not None and event.state == UNREACHABLE:
+            # Partition-aware: the agent may come back with the task still running. The
+            # run stays as it is for UNREACHABLE_GRACE; its task id is not used again.
+            if event.task_id not in self._unreachable:
+                self._unreachable[event.task_id] = now
+                run = run.evolve(message=f"agent unreachable since {now.isoformat()} ({event.reason or 'no reason'})")
+                self._replace(run)
+                out.append(SaveRun(run))
+                self._arm(now + timedelta(seconds=UNREACHABLE_GRACE), _Timer("unreachable", run.task_id))
+            self._ack(event, out)
+            return
+        if run is not None and event.task_id in self._unreachable:
+            del self._unreachable[event.task_id]  # heard of again: back from the partition
         new_state = mesos_state_to_run_state(event.state)
         if run is None or new_state is None:
             if run is None and new_state is not None and not new_state.final and event.agent_id:
@@ -583,8 +645,11 @@ class Engine:
         if run.state == RunState.QUEUED and event.task_id in self._unsure:
             self._unsure.discard(event.task_id)
             if new_state.final and _unknown_to_master(event):
+                # Never reached the master, as far as it knows: launched again as the next
+                # attempt, so that its task id, which a dead leader may have sent, is not reused.
+                self._relaunch(now, run, f"{event.state} {event.reason or ''}".strip(), out)
                 self._ack(event, out)
-                return  # never reached the master: it stays in the queue
+                return
             # The previous leader launched it and died before recording that.
             run = run.evolve(state=RunState.LAUNCHED, agent_id=event.agent_id,
                              message="launched by the previous leader; found by reconciliation")
@@ -598,12 +663,9 @@ class Engine:
             changes["hostname"] = event.hostname
         if new_state.final and _never_started(run, event):
             # The master never ran it (the ACCEPT came on an offer that was gone, or never
-            # reached the master): the same run goes back in the queue, it is not a failure.
-            run = run.evolve(state=RunState.QUEUED, launched_at=None, agent_id=None, hostname=None,
-                             message=f"relaunching: {event.state} {event.reason or ''} {event.message or ''}".strip())
-            self._replace(run)
-            self.queue[run.task_id] = None
-            out.append(SaveRun(run))
+            # reached the master): not a failure; launched again as its next attempt.
+            detail = f"{event.state} {event.reason or ''} {event.message or ''}".strip()
+            self._relaunch(now, run.evolve(**changes), detail, out)
         elif new_state.final:
             self._finish_from_status(now, run.evolve(**changes), new_state, event, out)
         elif new_state != run.state and not (new_state == RunState.STARTING and run.state == RunState.RUNNING):
@@ -614,6 +676,23 @@ class Engine:
             self._replace(run)
             out.append(SaveRun(run))
         self._ack(event, out)
+
+    def _relaunch(self, now: datetime, run: Run, detail: str, out: list[Action]) -> None:
+        """End ``run`` (its task never started) and queue its next attempt under a new task id."""
+        job = self.jobs.get(run.job)
+        if job is None or run.relaunches >= MAX_RELAUNCHES:
+            self._finish(now, run, RunState.LOST, out,
+                         reason=f"never started ({detail}), {run.relaunches} relaunches already")
+            return
+        nxt = Run(job=run.job, scheduled_at=run.scheduled_at, attempt=run.attempt + 1, state=RunState.QUEUED,
+                  trigger=RunTrigger.RELAUNCH, queued_at=now, arguments=run.arguments, caused_by=run.task_id,
+                  relaunches=run.relaunches + 1)
+        self._untrack(run.task_id)
+        out.append(SaveRun(run.evolve(state=RunState.LOST, finished_at=now,
+                                      reason=f"never started ({detail}); relaunched as {nxt.task_id}")))
+        self._track(nxt)
+        out.append(SaveRun(nxt, new=True))
+        self._arm_deadline(nxt)
 
     # ------------------------------------------------------------------ advancing time
 
@@ -692,7 +771,7 @@ class Engine:
 
     def _plan_early(self, now: datetime, out: list[Action]) -> None:
         """Place prepared runs on held offers, one plan per offer and second."""
-        if not (self._early and self.offers and self.connected and not self.reconciling):
+        if not (self._early and self.offers and self.connected):
             return
         by_second: dict[datetime, list[PendingTask]] = {}
         for task_id in list(self._early):
@@ -707,7 +786,7 @@ class Engine:
             if not pending:
                 continue
             wanted = {t.run.task_id for t in pending}
-            plan = self._pack(now, pending, offers, out)
+            plan = self._place(now, pending, offers, out)
             for offer in offers:
                 task_ids = [t for t in plan.assignments.get(offer.id, ()) if t in wanted]
                 if not task_ids:
@@ -819,12 +898,12 @@ class Engine:
 
     def _materialise(self, now: datetime, job: JobSpec, at: datetime, trigger: RunTrigger, out: list[Action], *,
                      arguments: tuple[str, ...] | None = None, caused_by: str | None = None,
-                     attempt: int = 0, early: bool = False) -> None:
+                     attempt: int = 0, early: bool = False, relaunches: int = 0) -> None:
         task_id = task_id_for(job.name, at, attempt)
         if task_id in self.active:
             return  # already materialised (loaded from the store): never twice
         run = Run(job=job.name, scheduled_at=at, attempt=attempt, state=RunState.QUEUED, trigger=trigger,
-                  queued_at=now, arguments=arguments, caused_by=caused_by)
+                  queued_at=now, arguments=arguments, caused_by=caused_by, relaunches=relaunches)
         others = [r for r in self.runs_of(job.name) if r.task_id != task_id]
         if others and job.concurrency == "forbid":
             busy = others[0]
@@ -864,7 +943,7 @@ class Engine:
                 return at
 
     def _second_taken(self, job: JobSpec, at: datetime, sched: Schedule | None) -> bool:
-        if any(task_id_for(job.name, at, a) in self.active for a in range(job.retries + 1)):
+        if any(task_id_for(job.name, at, a) in self.active for a in range(job.retries + MAX_RELAUNCHES + 1)):
             return True
         return sched is not None and _fires_at(sched, at)
 
@@ -889,8 +968,8 @@ class Engine:
             run = self._retries.pop(timer.key, None)
             job = self.jobs.get(run.job) if run else None
             if run is not None and job is not None and not job.disabled:
-                self._materialise(now, job, run.scheduled_at, RunTrigger.RETRY, out,
-                                  arguments=run.arguments, caused_by=run.caused_by, attempt=run.attempt)
+                self._materialise(now, job, run.scheduled_at, RunTrigger.RETRY, out, arguments=run.arguments,
+                                  caused_by=run.caused_by, attempt=run.attempt, relaunches=run.relaunches)
         elif timer.kind == "deadline":
             run = self.active.get(timer.key)
             job = self.jobs.get(run.job) if run else None
@@ -903,27 +982,67 @@ class Engine:
             job = self.jobs.get(run.job) if run else None
             if run is not None and job is not None and run.state.live and job.timeout_seconds:
                 self._kill(run, f"timeout: ran longer than timeout_seconds={job.timeout_seconds:g}", out)
-        elif timer.kind == "reconcile" and self.connected and self.reconciling:
-            out.append(Reconcile(tuple((t, self.active[t].agent_id) for t in sorted(self.reconciling)
-                                       if t in self.active)))
-            self.reconciling &= set(self.active)
-            if self.reconciling:
-                self._arm(now + timedelta(seconds=RECONCILE_RETRY), _Timer("reconcile", ""))
+        elif timer.kind == "reconcile":
+            self._reconcile_again(now, out)
+        elif timer.kind == "periodic" and self.connected:
+            # Every few minutes, ask about every live run: a task the master forgot (a
+            # lost ACCEPT, an agent wiped clean) is found without waiting for a failover.
+            self._arm(now + timedelta(seconds=RECONCILE_PERIOD), _Timer("periodic", ""))
+            self._reconcile(now, [r for r in self.active.values() if r.state.live], out)
+        elif timer.kind == "unreachable":
+            run = self.active.get(timer.key)
+            since = self._unreachable.pop(timer.key, None)
+            if run is not None and since is not None:
+                self._kill(run, "its agent was unreachable too long", out)  # if it ever comes back
+                self.kill_reasons.pop(run.task_id, None)
+                self._finish(now, run, RunState.LOST, out,
+                             reason=f"agent unreachable since {since.isoformat()} "
+                                    f"(waited {UNREACHABLE_GRACE:.0f}s for it to come back)")
+
+    def _reconcile_again(self, now: datetime, out: list[Action]) -> None:
+        """Ask again about what the master has not answered for; give up on the oldest."""
+        self._reconcile_armed = False
+        self.reconciling &= set(self.active)
+        if not self.connected or not self.reconciling:
+            return
+        for task_id in sorted(self.reconciling):
+            asked = self._asked_at.get(task_id, now)
+            if (now - asked).total_seconds() < RECONCILE_GIVE_UP:
+                continue
+            run = self.active[task_id]
+            self.reconciling.discard(task_id)
+            self._asked_at.pop(task_id, None)
+            reason = f"the master has not said what became of it for {RECONCILE_GIVE_UP / 60:.0f} minutes"
+            if task_id in self._unsure:
+                self._unsure.discard(task_id)
+                self._guard(now, run.job, out, self._relaunch, now, run, reason, out)
+            else:
+                self._kill(run, "unknown to the master for too long", out)  # should it turn up
+                self.kill_reasons.pop(task_id, None)
+                self._guard(now, run.job, out, self._lost, now, run, reason, out)
+        if not self.reconciling:
+            return
+        out.append(Reconcile(tuple((t, self.active[t].agent_id) for t in sorted(self.reconciling))))
+        self._reconcile_delay = min(self._reconcile_delay * 2, RECONCILE_MAX)
+        self._reconcile_armed = True
+        self._arm(now + timedelta(seconds=self._reconcile_delay), _Timer("reconcile", ""))
 
     # ------------------------------------------------------------------ offers and launches
 
     def _launch(self, now: datetime, out: list[Action]) -> None:
-        if not (self.connected and not self.reconciling and self.queue and self.offers):
+        if not (self.connected and self.queue and self.offers):
             return
         pending: list[PendingTask] = []
         for task_id in list(self.queue):
+            if task_id in self._unsure:
+                continue  # a dead leader may have launched it: the master's answer decides
             run = self.active[task_id]
             self._guard(now, run.job, out, _collect, pending, run, self.jobs)
         pending = [t for t in pending if t.run.task_id in self.queue]
         if not pending:
             return
         offers = [o for o, _ in self.offers.values()]
-        plan = self._pack(now, pending, offers, out)
+        plan = self._place(now, pending, offers, out)
         for offer in offers:
             task_ids = [t for t in plan.assignments.get(offer.id, ()) if t in self.queue]
             launched = []
@@ -945,6 +1064,48 @@ class Engine:
             out.append(Hook("moroccron_offer_matched", {"offer": offer, "runs": tuple(launched)}))
             for run in launched:
                 out.append(Hook("moroccron_task_launched", {"job": self.jobs[run.job], "run": run}))
+
+    def _place(self, now: datetime, pending: list[PendingTask], offers: list[Offer], out: list[Action]) -> PackingPlan:
+        """Pack ``pending`` on ``offers``, keeping a job with a timeout off an agent whose
+        maintenance window starts before the run could be over (its offer's unavailability)."""
+        everywhere = tuple(o.id for o in offers)
+        allowed: dict[str, tuple[str, ...]] = {}
+        if any(o.unavailable_from is not None for o in offers):
+            for task in pending:
+                self._guard(now, task.run.job, out, self._allowed_offers, now, task, offers, everywhere, allowed)
+            pending = [t for t in pending if t.run.task_id in self.active]
+        if not allowed:
+            return self._pack(now, pending, offers, out)
+        groups: dict[tuple[str, ...], list[PendingTask]] = {}
+        for task in pending:
+            groups.setdefault(allowed.get(task.run.task_id, everywhere), []).append(task)
+        remaining = {o.id: o for o in offers}
+        assignments: dict[str, list[str]] = {}
+        # the restricted first, while every offer is whole; then the rest on what is left
+        for ids in sorted(groups, key=lambda ids: ids == everywhere):
+            usable = [remaining[i] for i in ids]
+            if not usable:
+                continue
+            tasks = {t.run.task_id: t for t in groups[ids]}
+            plan = self._pack(now, list(tasks.values()), usable, out)
+            for offer_id, task_ids in plan.assignments.items():
+                assignments.setdefault(offer_id, []).extend(task_ids)
+                used = Resources.unchecked()
+                for task_id in task_ids:
+                    used = used + tasks[task_id].resources
+                remaining[offer_id] = replace(remaining[offer_id], resources=remaining[offer_id].resources - used)
+        placed = {t for ids in assignments.values() for t in ids}
+        return PackingPlan(assignments={o: tuple(ids) for o, ids in assignments.items()},
+                           unplaced=tuple(t.run.task_id for t in pending if t.run.task_id not in placed))
+
+    def _allowed_offers(self, now: datetime, task: PendingTask, offers: list[Offer], everywhere: tuple[str, ...],
+                        allowed: dict[str, tuple[str, ...]]) -> None:
+        job = self.jobs[task.run.job]
+        if job.timeout_seconds:
+            end = now + timedelta(seconds=job.timeout_seconds)
+            ids = tuple(o.id for o in offers if not _in_maintenance(o, now, end))
+            if ids != everywhere:
+                allowed[task.run.task_id] = ids
 
     def _pack(self, now: datetime, pending: list[PendingTask], offers: list[Offer], out: list[Action]) -> PackingPlan:
         """The packer's plan; if it fails, find the runs it fails on, quarantine their jobs, place the rest."""
@@ -992,11 +1153,17 @@ class Engine:
         if soon and self.suppressed is not False:
             self.suppressed = False
             out.append(Revive())
-        elif not soon and self.suppressed is not True and not self.reconciling:
+        elif not soon and self.suppressed is not True and not self._unsure and self._idle_long(now):
             self.suppressed = True
             out.append(Suppress())
 
+    def _idle_long(self, now: datetime) -> bool:
+        """Nothing due for SUPPRESS_AFTER: worth suppressing (a REVIVE later clears filters)."""
+        fire = self._peek_fire()
+        return fire is None or (fire - now).total_seconds() > SUPPRESS_AFTER
+
     def _idle_refuse(self, now: datetime) -> float:
+        """Seconds to refuse an offer while idle: until shortly before the next fire time."""
         fire = self._peek_fire()
         if fire is None:
             return self.decline_seconds
@@ -1096,12 +1263,15 @@ class Engine:
         out.append(Notify("disabled", job.name, None, {"reason": reason, "failure_count": count}))
 
     def _wants_retry(self, job: JobSpec, run: Run) -> bool:
-        return run.state in (RunState.FAILED, RunState.LOST, RunState.KILLED) and run.attempt < job.retries
+        # Relaunched attempts (the master dropped them unstarted) are not failures.
+        return (run.state in (RunState.FAILED, RunState.LOST, RunState.KILLED)
+                and run.attempt - run.relaunches < job.retries)
 
     def _schedule_retry(self, job: JobSpec, run: Run, since: datetime, out: list[Action], notify: bool = True) -> None:
         delay = min(job.retry_delay_seconds * (2 ** run.attempt), self.max_retry_delay)
         nxt = Run(job=job.name, scheduled_at=run.scheduled_at, attempt=run.attempt + 1, state=RunState.QUEUED,
-                  trigger=RunTrigger.RETRY, arguments=run.arguments, caused_by=run.task_id)
+                  trigger=RunTrigger.RETRY, arguments=run.arguments, caused_by=run.task_id,
+                  relaunches=run.relaunches)
         self._retries[nxt.task_id] = nxt
         self._arm(since + timedelta(seconds=delay), _Timer("retry", nxt.task_id))
 
@@ -1194,12 +1364,22 @@ class Engine:
         self._planned.pop(task_id, None)
         self._unsure.discard(task_id)
         self.reconciling.discard(task_id)
+        self._asked_at.pop(task_id, None)
+        self._unreachable.pop(task_id, None)
         if run is not None:
             ids = self._by_job.get(run.job)
             if ids is not None:
                 ids.discard(task_id)
                 if not ids:
                     del self._by_job[run.job]
+
+
+def _in_maintenance(offer: Offer, start: datetime, end: datetime) -> bool:
+    """Whether the offer's agent is to be down at some time between ``start`` and ``end``."""
+    if offer.unavailable_from is None:
+        return False
+    until = None if offer.unavailable_for is None else offer.unavailable_from + timedelta(seconds=offer.unavailable_for)
+    return offer.unavailable_from < end and (until is None or until > start)
 
 
 def _collect(into: list[PendingTask], run: Run, jobs: Mapping[str, JobSpec]) -> None:
@@ -1222,6 +1402,7 @@ _HANDLERS: dict[type, Callable[[Engine, datetime, object, list[Action]], None]] 
     AgentLost: Engine._on_agent_lost,
     StatusUpdate: Engine._on_status,
     Quarantine: Engine._on_quarantine,
+    ReconcileTasks: Engine._on_reconcile_tasks,
     FrameworkLost: Engine._on_framework_lost,
 }  # type: ignore[dict-item]
 

@@ -24,7 +24,7 @@ __all__ = [
     "STATE_ACTIONS", "Acknowledge", "Action", "AgentLost", "ClearDependency", "Decline", "DisableJob",
     "Disconnected", "EngineFault", "Event", "FrameworkLost", "Hook", "JobPut", "JobQuarantined", "JobRemoved", "JobRestored", "Kill",
     "KillRequested", "Launch", "Launched", "Loaded", "MarkSuccess", "Notify", "OfferRescinded", "OffersReceived",
-    "PrepareLaunch", "Quarantine", "Reconcile", "Revive", "RunRequested",
+    "PrepareLaunch", "Quarantine", "Reconcile", "ReconcileTasks", "Revive", "RunRequested",
     "SaveDependency", "SaveJobState", "SaveRun", "StatusUpdate", "Subscribed", "Suppress", "Tick",
 ]
 
@@ -145,6 +145,13 @@ class AgentLost:
 
 
 @dataclass(frozen=True, slots=True)
+class ReconcileTasks:
+    """Ask the master about these tasks now (a call carrying them may not have arrived)."""
+
+    task_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class FrameworkLost:
     """The master removed this framework for good (an ERROR event such as "Framework has
     been removed", or a FrameworkID it no longer knows). Every task it had is gone: the
@@ -164,7 +171,8 @@ class Quarantine:
 
 
 Event = (Tick | Loaded | JobPut | JobRemoved | RunRequested | MarkSuccess | KillRequested | Subscribed
-         | Disconnected | OffersReceived | OfferRescinded | StatusUpdate | AgentLost | Quarantine | FrameworkLost)
+         | Disconnected | OffersReceived | OfferRescinded | StatusUpdate | AgentLost | Quarantine | FrameworkLost
+         | ReconcileTasks)
 
 
 # --------------------------------------------------------------------------- actions

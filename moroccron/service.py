@@ -61,6 +61,7 @@ from moroccron.events import (
     Loaded,
     Notify,
     Quarantine,
+    ReconcileTasks,
     RunRequested,
     SaveDependency,
     SaveJobState,
@@ -433,10 +434,12 @@ class Scheduler:
             except Exception as exc:
                 failed = [(launch, exc) for launch in launches]
             for launch, exc in failed:
-                # repaired by reconciliation: a launch never received comes back unknown
+                # Whether the master got it is unknown: ask about its tasks at once (one it
+                # never heard of is launched again, under a new task id).
                 self._throttle.log(("accept", type(exc).__name__), logging.WARNING,
-                                   "Mesos ACCEPT of offer %s (%d tasks) failed: %s", launch.offer_id,
+                                   "Mesos ACCEPT of offer %s (%d tasks) failed: %s; reconciling them", launch.offer_id,
                                    len(launch.runs), _short(exc))
+                self.submit_nowait(ReconcileTasks(tuple(r.task_id for r in launch.runs)))
         if after_accepts is not None:
             after_accepts()
         if connected:

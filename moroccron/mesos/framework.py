@@ -57,7 +57,9 @@ def framework_info(*, name: str = "moroccron", role: str = "*", principal: str |
         "failover_timeout": float(failover_timeout),
         "checkpoint": True,
         "roles": [role],
-        "capabilities": [{"type": "MULTI_ROLE"}],
+        # PARTITION_AWARE: a partitioned agent's tasks are TASK_UNREACHABLE (they may come
+        # back) and a removed one's TASK_GONE, instead of one ambiguous TASK_LOST.
+        "capabilities": [{"type": "MULTI_ROLE"}, {"type": "PARTITION_AWARE"}],
     }
     if principal:
         info["principal"] = principal

@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 from moroccron import Job
-from moroccron.events import JobPut, JobRemoved, KillRequested, RunRequested, Subscribed
+from moroccron.events import JobPut, JobRemoved, KillRequested, Notify, RunRequested, Subscribed
 from moroccron.model import Run, RunState
 from tests.engine.helpers import (
     T0,
@@ -21,23 +21,36 @@ def every(seconds: int) -> str:
 
 
 def test_fires_on_its_second_and_launches_on_held_offer():
-    sim = Sim([Job(name="a", command="x", schedule=every(10))])
-    # idle: nothing due within the horizon -> suppressed
+    sim = Sim([Job(name="a", command="x", schedule="0 */2 * * * *")])
+    # idle: nothing due for over a minute -> suppressed
     assert sim.of(Suppress)
-    sim.advance(8)  # 12:00:08, due at :10 is within the 2 s horizon
+    sim.advance(118)  # 12:01:58, due at 12:02:00 is within the 2 s horizon
     assert sim.of(Revive)
     sim.give_offers()
     assert not sim.launched, "nothing is due yet; the offer is held"
     assert not sim.of(Decline)
-    sim.advance(2)  # 12:00:10
-    assert sim.launched == [f"a.{int((T0 + timedelta(seconds=10)).timestamp())}.0"]
+    sim.advance(2)  # 12:02:00
+    assert sim.launched == [f"a.{int((T0 + timedelta(minutes=2)).timestamp())}.0"]
     run = sim.saved[sim.launched[0]]
     assert run.state == RunState.LAUNCHED and run.skew == 0.0
-    assert sim.engine.next_wakeup(sim.now) == T0 + timedelta(seconds=18)
+    assert sim.engine.next_wakeup(sim.now) == T0 + timedelta(minutes=3, seconds=58)
+
+
+def test_work_due_soon_keeps_offers_coming_without_suppress_and_revive_churn():
+    sim = Sim([Job(name="a", command="x", schedule=every(5), concurrency="allow")])
+    for _ in range(60):  # five minutes of a job every five seconds, offers now and then
+        sim.give_offers()
+        sim.advance(3)
+        sim.give_offers()
+        sim.advance(2)
+    assert len(sim.of(Revive)) <= 1 and not sim.of(Suppress)
+    assert len(sim.launched) == 60
+    declines = [d for d in sim.of(Decline)]
+    assert declines and all(d.refuse_seconds <= 5 for d in declines), "declined until just before the next run"
 
 
 def test_next_wakeup_wakes_before_fire_for_revive():
-    sim = Sim([Job(name="a", command="x", schedule="0 13 * * *")])
+    sim = Sim([Job(name="a", command="x", schedule="0 13 * * *")], connect=False)
     assert sim.engine.next_wakeup(sim.now) == T0.replace(hour=12, minute=59, second=58)
 
 
@@ -172,7 +185,7 @@ def test_starting_deadline_skips_a_run_that_cannot_start():
     assert "starting_deadline_seconds=5" in sim.saved[tid].reason
 
 
-def test_no_launch_until_reconciliation_is_answered():
+def test_reconciliation_never_holds_up_new_runs():
     running = Run(job="a", scheduled_at=T0 - timedelta(seconds=10), state=RunState.RUNNING, agent_id="a1",
                   launched_at=T0 - timedelta(seconds=10))
     sim = Sim([Job(name="a", command="x", concurrency="allow"), Job(name="b", command="y")], runs=[running],
@@ -182,11 +195,26 @@ def test_no_launch_until_reconciliation_is_answered():
     assert recs[0].tasks == () and recs[1].tasks == ((running.task_id, "a1"),)
     sim.step(RunRequested("b"))
     sim.give_offers()
-    assert not sim.launched, "must not launch while reconciling"
+    assert len(sim.launched) == 1 and sim.launched[0].startswith("b."), "a new task id launches at once"
     sim.status(running.task_id, "TASK_UNKNOWN", reason="REASON_RECONCILIATION")
     assert sim.saved[running.task_id].state == RunState.LOST
-    sim.give_offers()
-    assert len(sim.launched) == 1 and sim.launched[0].startswith("b.")
+
+
+def test_unanswered_reconciliation_is_asked_again_with_backoff_then_given_up_as_lost():
+    running = Run(job="a", scheduled_at=T0 - timedelta(seconds=10), state=RunState.RUNNING, agent_id="a1",
+                  launched_at=T0 - timedelta(seconds=10))
+    sim = Sim([Job(name="a", command="x", concurrency="allow")], runs=[running])
+    asked = []
+    for _ in range(300):  # the master stays silent (its agents have not re-registered)
+        acts = sim.advance(5)
+        asked += [sim.now for a in acts if isinstance(a, Reconcile) and running.task_id in dict(a.tasks)]
+    gaps = [(b - a).total_seconds() for a, b in zip(asked, asked[1:], strict=False)]
+    retries = gaps[:5]  # later ones mix with the periodic reconciliation of every live run
+    assert retries[0] <= 10 and retries == sorted(retries) and max(gaps) <= 300, f"growing delays: {gaps}"
+    lost = sim.saved[running.task_id]
+    assert lost.state == RunState.LOST and "has not said what became of it" in lost.reason
+    assert (lost.finished_at - T0).total_seconds() <= 900 + 300
+    assert any(isinstance(k, Kill) and k.task_id == running.task_id for k in sim.actions), "killed if it turns up"
 
 
 def test_unknown_live_task_is_killed_and_acked():
@@ -256,19 +284,23 @@ def test_resubscription_with_work_queued_revives_to_clear_decline_filters():
     assert len(sim.of(Revive)) == revives + 1
 
 
-def test_launch_the_master_dropped_is_launched_again_under_the_same_task_id():
-    sim = Sim([Job(name="a", command="x")])
+def test_launch_the_master_dropped_is_launched_again_as_a_new_attempt_without_using_a_retry():
+    sim = Sim([Job(name="a", command="x", retries=0)])
     sim.step(RunRequested("a"))
     sim.give_offers()
     tid = sim.launched[0]
     # the offer was gone by the time the ACCEPT arrived (a master failover, a rescind)
     sim.status(tid, "TASK_LOST", reason="REASON_INVALID_OFFERS", source="SOURCE_MASTER", agent_id=None)
-    run = sim.saved[tid]
-    assert run.state == RunState.QUEUED and run.launched_at is None
-    assert "REASON_INVALID_OFFERS" in run.message
+    old = sim.saved[tid]
+    assert old.state == RunState.LOST and "REASON_INVALID_OFFERS" in old.reason and "relaunched as" in old.reason
     sim.give_offers()
-    assert sim.launched == [tid, tid], "the same identity, not a new attempt"
-    assert sim.saved[tid].state == RunState.LAUNCHED and sim.saved[tid].attempt == 0
+    assert len(sim.launched) == 2 and sim.launched[1] != tid, "a task id is never used twice"
+    new = sim.saved[sim.launched[1]]
+    assert (new.attempt, new.relaunches, new.trigger.value, new.caused_by) == (1, 1, "relaunch", tid)
+    assert not sim.of(Notify) or all(n.event != "failure" for n in sim.of(Notify)), "not a failure"
+    # if the dropped task turns up after all, it is killed
+    acts = sim.status(tid, "TASK_RUNNING", uuid="late")
+    assert any(isinstance(a, Kill) and a.task_id == tid for a in acts)
 
 
 def test_launch_the_master_never_heard_of_is_relaunched_after_reconciliation():
@@ -277,9 +309,9 @@ def test_launch_the_master_never_heard_of_is_relaunched_after_reconciliation():
                    launched_at=T0 - timedelta(seconds=5))
     sim = Sim([Job(name="a", command="x")], runs=[launched])
     sim.status(launched.task_id, "TASK_LOST", reason="REASON_RECONCILIATION", source="SOURCE_MASTER")
-    assert sim.saved[launched.task_id].state == RunState.QUEUED
+    assert sim.saved[launched.task_id].state == RunState.LOST
     sim.give_offers()
-    assert sim.launched == [launched.task_id]
+    assert len(sim.launched) == 1 and sim.launched[0].endswith(".1")
 
 
 def test_a_task_that_started_and_was_lost_is_a_failure_not_a_relaunch():

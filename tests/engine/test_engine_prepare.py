@@ -134,8 +134,10 @@ def test_new_leader_launches_a_past_due_queued_run_the_master_never_saw():
     sim = _loaded_queued(11)
     sim.give_offers()
     sim.step(StatusUpdate(TASK, "TASK_UNKNOWN", None, reason="REASON_RECONCILIATION"))
-    assert sim.launched == [TASK]
-    assert sim.saved[TASK].state == RunState.LAUNCHED
+    assert sim.saved[TASK].state == RunState.LOST and "relaunched as" in sim.saved[TASK].reason
+    sim.give_offers()
+    (relaunched,) = sim.launched
+    assert relaunched != TASK and sim.saved[relaunched].state == RunState.LAUNCHED
 
 
 def test_new_leader_keeps_a_prepared_run_until_its_second():

@@ -240,7 +240,6 @@ class Engine:
         self.failures_in_row: dict[str, int] = {}
         self._seq = itertools.count()
         self.offers: dict[str, tuple[Offer, datetime]] = {}
-        self.kill_reasons: dict[str, str] = {}
         self.connected = False
         self.reconciling: set[str] = set()
         self.suppressed: bool | None = None
@@ -365,7 +364,6 @@ class Engine:
         for task_id in sorted(self._by_job.get(name, ())):
             run = self.active[task_id]
             self._untrack(task_id)
-            self.kill_reasons.pop(task_id, None)
             out.append(SaveRun(run.evolve(state=RunState.FAILED, finished_at=now, reason=f"quarantined: {reason}")))
             if run.state.live:
                 out.append(Kill(task_id, run.agent_id, "job quarantined"))
@@ -497,7 +495,7 @@ class Engine:
             if run.state == RunState.QUEUED:
                 self._untrack(task_id)
             else:
-                self._kill(run, "job deleted", out)
+                self._kill(run, "job deleted", out, record=False)  # nothing of a deleted job is written
         for task_id in [t for t, r in self._retries.items() if r.job == name]:
             del self._retries[task_id]
 
@@ -528,10 +526,11 @@ class Engine:
             run = self.active.get(task_id)
             if run is None:
                 continue
+            who = f"killed by request of {event.by}" if event.by else "killed by request"
             if run.state == RunState.QUEUED:
-                self._finish(now, run, RunState.KILLED, out, reason="killed before launch by request")
+                self._finish(now, run.evolve(kill_requested=who), RunState.KILLED, out, reason=f"{who}, before launch")
             else:
-                self._kill(run, "killed by request", out)
+                self._kill(run, who, out)
 
     def _on_quarantine(self, now: datetime, event: Quarantine, out: list[Action]) -> None:
         if event.job in self.quarantined:
@@ -592,7 +591,6 @@ class Engine:
         self.reconciling.clear()
         self._unsure.clear()
         for run in sorted((r for r in self.active.values() if r.state.live), key=lambda r: r.task_id):
-            self.kill_reasons.pop(run.task_id, None)
             self._guard(now, run.job, out, self._lost, now, run, event.reason, out)
 
     def _lost(self, now: datetime, run: Run, reason: str, out: list[Action]) -> None:
@@ -993,8 +991,7 @@ class Engine:
             run = self.active.get(timer.key)
             since = self._unreachable.pop(timer.key, None)
             if run is not None and since is not None:
-                self._kill(run, "its agent was unreachable too long", out)  # if it ever comes back
-                self.kill_reasons.pop(run.task_id, None)
+                out.append(Kill(run.task_id, run.agent_id, "its agent was unreachable too long"))  # should it return
                 self._finish(now, run, RunState.LOST, out,
                              reason=f"agent unreachable since {since.isoformat()} "
                                     f"(waited {UNREACHABLE_GRACE:.0f}s for it to come back)")
@@ -1017,8 +1014,7 @@ class Engine:
                 self._unsure.discard(task_id)
                 self._guard(now, run.job, out, self._relaunch, now, run, reason, out)
             else:
-                self._kill(run, "unknown to the master for too long", out)  # should it turn up
-                self.kill_reasons.pop(task_id, None)
+                out.append(Kill(task_id, run.agent_id, "unknown to the master for too long"))  # should it turn up
                 self._guard(now, run.job, out, self._lost, now, run, reason, out)
         if not self.reconciling:
             return
@@ -1174,7 +1170,7 @@ class Engine:
 
     def _finish_from_status(self, now: datetime, run: Run, state: RunState, ev: StatusUpdate,
                             out: list[Action]) -> None:
-        requested = self.kill_reasons.pop(run.task_id, None)
+        requested = run.kill_requested
         reason = ev.reason
         message = ev.message
         if state == RunState.KILLED and requested and requested.startswith("timeout"):
@@ -1275,10 +1271,16 @@ class Engine:
         self._retries[nxt.task_id] = nxt
         self._arm(since + timedelta(seconds=delay), _Timer("retry", nxt.task_id))
 
-    def _kill(self, run: Run, reason: str, out: list[Action]) -> None:
-        if run.task_id in self.kill_reasons:
+    def _kill(self, run: Run, reason: str, out: list[Action], *, record: bool = True) -> None:
+        """Ask Mesos to kill ``run``'s task, once. The request is recorded with the run, so
+        that its end is read as asked for (a kill by request is final: no retry) even by a
+        leader that reloads or takes over before the task is dead."""
+        if run.kill_requested:
             return
-        self.kill_reasons[run.task_id] = reason
+        run = run.evolve(kill_requested=reason)
+        self._replace(run)
+        if record:
+            out.append(SaveRun(run))
         out.append(Kill(run.task_id, run.agent_id, reason))
 
     def _ack(self, ev: StatusUpdate, out: list[Action]) -> None:

@@ -94,10 +94,11 @@ class MarkSuccess:
 
 @dataclass(frozen=True, slots=True)
 class KillRequested:
-    """Kill a job's live runs, or one task."""
+    """Kill a job's live runs, or one task; ``by`` names who asked (recorded with the run)."""
 
     job: str
     task_id: str | None = None
+    by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -845,6 +845,9 @@ class Run:
     relaunches: int = 0
     """Attempts of this fire time that were launches the master dropped before they started;
     they are new task ids, but not failures, so they do not use up ``retries``."""
+    kill_requested: str | None = None
+    """Why its task was asked to die (``killed by request of NAME``, ``timeout: ...``), once
+    asked: its end is then what was asked for, not a failure to retry."""
     task_id: str = field(init=False, repr=False, compare=False)
     """``<job>.<scheduled epoch>.<attempt>``, derived once (it is asked for at every step)."""
 

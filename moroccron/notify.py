@@ -90,7 +90,8 @@ def run_from_payload(data: Mapping[str, Any] | None) -> Run | None:
                exit_status=data.get("exit_status"), reason=data.get("reason"), message=data.get("message"),
                agent_id=data.get("agent_id"), hostname=data.get("hostname"),
                arguments=tuple(data["arguments"]) if data.get("arguments") is not None else None,
-               caused_by=data.get("caused_by"), id=data.get("id"), relaunches=data.get("relaunches", 0))
+               caused_by=data.get("caused_by"), id=data.get("id"), relaunches=data.get("relaunches", 0),
+               kill_requested=data.get("kill_requested"))
 
 
 def _subtree_text(nodes: Sequence[Mapping[str, Any]]) -> str:

@@ -39,7 +39,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from moroccron.api.chronos_schema import from_chronos, owner_names, to_chronos, translate
-from moroccron.api.deps import AppContext, ContextDep, require_scheduler
+from moroccron.api.deps import AppContext, ContextDep, caller, require_scheduler
 from moroccron.api.errors import _body as error_body
 from moroccron.api.jobs import delete as delete_native
 from moroccron.api.jobs import reveals, write_job
@@ -308,10 +308,10 @@ def mark_success(ctx: ContextDep, name: str) -> bool:
     return any(isinstance(a, SaveRun) and a.run.job == name for a in actions)
 
 
-def kill_tasks(ctx: ContextDep, name: str) -> Response:
+def kill_tasks(request: Request, ctx: ContextDep, name: str) -> Response:
     """Kill every live task of the job (queued runs are dropped)."""
     ctx.store.get_job(name)
-    require_scheduler(ctx).submit(KillRequested(name))
+    require_scheduler(ctx).submit(KillRequested(name, by=caller(request)))
     return Response(status_code=204)
 
 

@@ -52,6 +52,12 @@ ContextDep = Annotated[AppContext, Depends(get_context)]
 StoreDep = Annotated[Any, Depends(get_store)]
 
 
+def caller(request: Request) -> str | None:
+    """Who sent ``request``: the authenticated principal's name (None without authentication)."""
+    principal = request.scope.get("state", {}).get("principal")
+    return principal.name if principal is not None and principal.via != "anonymous" else None
+
+
 def require_scheduler(ctx: AppContext) -> Any:
     if ctx.scheduler is None:
         raise HTTPException(503, {"error": "this instance is not scheduling (not the leader)", "field": None,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, HTTPException, Query, Response
+from fastapi import APIRouter, Body, HTTPException, Query, Request, Response
 
-from moroccron.api.deps import ContextDep, require_scheduler
+from moroccron.api.deps import AppContext, ContextDep, caller, require_scheduler
 from moroccron.api.schemas import fast_json, run_dict
 from moroccron.bounds import MAX_OFFSET
 from moroccron.errors import Conflict, ValidationError
@@ -58,18 +58,23 @@ def get_run(ctx: ContextDep, task_id: str) -> dict[str, Any]:
 
 
 @router.post("/jobs/{name}/kill", status_code=202)
-def kill_job(ctx: ContextDep, name: str) -> dict[str, Any]:
+def kill_job(request: Request, ctx: ContextDep, name: str) -> dict[str, Any]:
+    """Kill the job's live runs (queued ones end at once). A kill by request is final: no retry."""
+    return kill_job_runs(ctx, name, caller(request))
+
+
+def kill_job_runs(ctx: AppContext, name: str, by: str | None) -> dict[str, Any]:
     ctx.store.get_job(name)
-    require_scheduler(ctx).submit(KillRequested(name))
+    require_scheduler(ctx).submit(KillRequested(name, by=by))
     return {"killing": name}
 
 
 @router.post("/runs/{task_id}/kill", status_code=202)
-def kill_run(ctx: ContextDep, task_id: str) -> dict[str, Any]:
+def kill_run(request: Request, ctx: ContextDep, task_id: str) -> dict[str, Any]:
     run = ctx.store.get_run_by_task_id(task_id)
     if run.state.final:
         raise Conflict(f"run {task_id} has already ended ({run.state.value})")
-    require_scheduler(ctx).submit(KillRequested(run.job, task_id))
+    require_scheduler(ctx).submit(KillRequested(run.job, task_id, by=caller(request)))
     return {"killing": task_id}
 
 

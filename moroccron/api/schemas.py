@@ -31,4 +31,5 @@ def run_dict(run: Run) -> dict[str, Any]:
         "reason": run.reason, "message": run.message, "agent_id": run.agent_id, "hostname": run.hostname,
         "arguments": list(run.arguments) if run.arguments is not None else None, "caused_by": run.caused_by,
         "relaunches": run.relaunches,
+        "kill_requested": run.kill_requested,
     }

@@ -223,6 +223,8 @@ class RunRow(Base):
     epoch: Mapped[int | None] = mapped_column(Integer)
     # Attempts of this fire time that were relaunches of tasks the master dropped unstarted.
     relaunches: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    # Why its task was asked to die, once asked (a kill by request is final, across leaders).
+    kill_requested: Mapped[str | None] = mapped_column(Text)
 
     job_row: Mapped[JobRow] = relationship(lazy="raise", back_populates="runs")
 

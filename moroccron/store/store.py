@@ -306,6 +306,7 @@ def _run_columns(run: Run) -> dict[str, Any]:
         "arguments": list(run.arguments) if run.arguments is not None else None,
         "caused_by": run.caused_by,
         "relaunches": run.relaunches,
+        "kill_requested": run.kill_requested,
     }
 
 
@@ -329,6 +330,7 @@ def _run_from_row(row: RunRow) -> Run:
         caused_by=row.caused_by,
         id=row.id,
         relaunches=row.relaunches,
+        kill_requested=row.kill_requested,
     )
 
 

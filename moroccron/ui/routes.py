@@ -507,7 +507,7 @@ async def job_action(request: Request, name: str, action: str) -> Response:
             run = api_runs.start_run(ctx, name, None)
             return back(url, f"started {run['task_id']}")
         if action == "kill":
-            api_runs.kill_job(ctx, name)
+            api_runs.kill_job_runs(ctx, name, page.principal.name)
             return back(url, "killing its running tasks")
         if action in ("enable", "disable"):
             api_jobs.set_disabled(ctx, name, action == "disable")

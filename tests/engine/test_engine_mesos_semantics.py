@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from moroccron import Job
 from moroccron.engine import MAX_RELAUNCHES, RECONCILE_PERIOD, UNREACHABLE_GRACE
-from moroccron.events import ReconcileTasks, RunRequested
+from moroccron.events import KillRequested, Loaded, ReconcileTasks, RunRequested, Subscribed
 from moroccron.model import Run, RunState, RunTrigger
 from tests.engine.helpers import T0, Kill, Launch, Reconcile, Sim, offer
 
@@ -140,3 +140,23 @@ def test_a_loaded_unsure_run_the_master_never_saw_is_launched_under_a_new_id():
     sim.give_offers()
     relaunch = [t for t in sim.launched if t.startswith(f"a.{int(due.timestamp())}.")]
     assert relaunch == [f"a.{int(due.timestamp())}.1"]
+
+
+def test_a_kill_by_request_is_recorded_with_who_and_stays_final_across_a_reload():
+    job = Job(name="a", command="x", retries=3, retry_delay_seconds=1)
+    sim = Sim([job])
+    tid = launched_one(sim)
+    sim.status(tid, "TASK_RUNNING")
+    sim.step(KillRequested("a", by="alice"))
+    recorded = sim.saved[tid]
+    assert recorded.kill_requested == "killed by request of alice", "written before the KILL goes out"
+    # the leader reloads from the store (a conflict) before the task is dead
+    sim.step(Loaded((job,), {}, (recorded,)))
+    sim.step(Subscribed("fw-1"))
+    sim.status(tid, "TASK_KILLED", uuid="k")
+    final = sim.saved[tid]
+    assert final.state == RunState.KILLED and final.reason == "killed by request of alice"
+    sim.advance(30)
+    sim.give_offers()
+    assert sim.launched == [tid], "no retry of a run killed by request"
+

@@ -97,6 +97,7 @@ def utcnow() -> datetime:
 class _Request:
     event: Event
     reply: Future[list[Action]] | None = None
+    replayed: bool = False  # stepped again once after a reload (never twice: no conflict loop)
 
 
 class Scheduler:
@@ -326,10 +327,16 @@ class Scheduler:
                 return
             except Conflict as exc:
                 # The store disagrees with the engine (another writer got there first):
-                # the store is the truth; rebuild from it and reconcile.
+                # the store is the truth; rebuild from it and reconcile. Nothing of the
+                # batch was written, so its events (a kill someone asked for, a status
+                # update) are stepped again, once, on the rebuilt state.
                 log.error("state conflict (%s); reloading from the database", exc)
-                self._fail(batch, exc)
                 self._safely(self.reload)
+                again = [req for req in batch if not req.replayed]
+                self._fail([req for req in batch if req.replayed], exc)
+                for req in again:
+                    req.replayed = True
+                    self._queue.put(req)
             except Exception as exc:  # the loop must survive anything a step throws
                 self.faults += 1
                 self._throttle.log(("step", type(exc).__name__), logging.ERROR, "scheduler step failed: %s",

@@ -38,7 +38,8 @@ import itertools
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 
 from moroccron.dag import DependencyGraph
 from moroccron.events import (
@@ -92,7 +93,7 @@ from moroccron.model import (
 )
 from moroccron.schedule import Schedule, deadline_exceeded, parse_schedule, plan_catchup
 
-__all__ = ["Engine", "Packer", "mesos_state_to_run_state"]
+__all__ = ["Engine", "EngineSnapshot", "Packer", "mesos_state_to_run_state"]
 
 Packer = Callable[[Sequence[PendingTask], Sequence[Offer], Mapping[str, JobSpec]], PackingPlan]
 
@@ -186,6 +187,32 @@ class _Plan:
 
 
 @dataclass(frozen=True, slots=True)
+class EngineSnapshot:
+    """What readers (the API, the UI, metrics) may know of the engine, as of one step.
+
+    Built by the engine's thread after each step and handed over whole, so that readers on
+    other threads never iterate the engine's own dictionaries while it changes them.
+
+    :ivar confirmed: per live run's task id, when the master last said anything about it.
+    """
+
+    at: datetime
+    connected: bool
+    queue: int
+    prepared: int
+    offers_held: int
+    tasks_running: int
+    jobs: int
+    reconciling: int
+    quarantined: Mapping[str, str]
+    confirmed: Mapping[str, datetime]
+
+
+EMPTY_SNAPSHOT = EngineSnapshot(datetime(1970, 1, 1, tzinfo=UTC), False, 0, 0, 0, 0, 0, 0,
+                                MappingProxyType({}), MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
 class _Timer:
     kind: str  # "retry" | "deadline" | "timeout" | "reconcile"
     key: str   # task id (or "" for reconcile)
@@ -254,6 +281,7 @@ class Engine:
         self._reconcile_delay = RECONCILE_FIRST
         self._reconcile_armed = False
         self._unreachable: dict[str, datetime] = {}  # task id -> when its agent became unreachable
+        self._confirmed: dict[str, datetime] = {}    # task id -> when the master last spoke of it
 
     # ------------------------------------------------------------------ public API
 
@@ -310,6 +338,15 @@ class Engine:
 
     def runs_of(self, job: str) -> list[Run]:
         return [self.active[t] for t in self._by_job.get(job, ())]
+
+    def snapshot(self, now: datetime) -> EngineSnapshot:
+        """An immutable account of the engine's state, for readers on other threads."""
+        return EngineSnapshot(
+            at=now, connected=self.connected, queue=len(self.queue), prepared=len(self._early),
+            offers_held=len(self.offers) + len(self._plans),
+            tasks_running=sum(1 for r in self.active.values() if r.state.live), jobs=len(self.jobs),
+            reconciling=len(self.reconciling), quarantined=MappingProxyType(dict(self.quarantined)),
+            confirmed=MappingProxyType(dict(self._confirmed)))
 
     def known_jobs(self) -> dict[str, JobSpec]:
         """Every job the engine was given, quarantined ones included: what a store
@@ -619,6 +656,8 @@ class Engine:
         self.reconciling.discard(event.task_id)
         self._asked_at.pop(event.task_id, None)
         run = self.active.get(event.task_id)
+        if run is not None:
+            self._confirmed[event.task_id] = now
         if run is not None and event.state == UNREACHABLE:
             # Partition-aware: the agent may come back with the task still running. The
             # run stays as it is for UNREACHABLE_GRACE; its task id is not used again.
@@ -1368,6 +1407,7 @@ class Engine:
         self.reconciling.discard(task_id)
         self._asked_at.pop(task_id, None)
         self._unreachable.pop(task_id, None)
+        self._confirmed.pop(task_id, None)
         if run is not None:
             ids = self._by_job.get(run.job)
             if ids is not None:

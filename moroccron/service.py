@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from moroccron.config import Settings
-from moroccron.engine import Engine
+from moroccron.engine import EMPTY_SNAPSHOT, Engine, EngineSnapshot
 from moroccron.errors import Conflict, NotFound, StaleEpoch, ValidationError
 from moroccron.events import (
     STATE_ACTIONS,
@@ -125,6 +125,8 @@ class Scheduler:
         self.engine = Engine(self._pack, offer_horizon=settings.offer_horizon_seconds,
                              prepare_horizon=settings.prepare_seconds)
         self.epoch: int | None = None
+        self.snapshot: EngineSnapshot = EMPTY_SNAPSHOT
+        """The engine's state as of its last step: what other threads read (never the engine itself)."""
         self.local_master: Any = None
         self.client: Any = None
         self.adapter: Any = None
@@ -295,6 +297,7 @@ class Scheduler:
             if name not in quarantined:  # newly unreadable: recorded, and its owners told, once
                 actions.extend(self.engine.step(self.clock(), Quarantine(name, problem)))
         self._execute(actions)
+        self.snapshot = self.engine.snapshot(self.clock())
         # What was just loaded lives as long as the leadership: keep it out of the cyclic
         # collector's full passes, which at 10,000 jobs would otherwise take 0.1 s each,
         # at any moment, including the second thousands of runs are due.
@@ -394,6 +397,7 @@ class Scheduler:
         finally:
             if collecting:
                 gc.enable()
+        self.snapshot = self.engine.snapshot(self.clock())
         for fut, step in replies:
             fut.set_result(step)
         return not (failed or any(isinstance(a, EngineFault) for a in actions))
@@ -736,7 +740,9 @@ class Scheduler:
     # ------------------------------------------------------------------ introspection
 
     def status(self) -> dict[str, Any]:
+        """For /api/v1/status and the gauges of /metrics: read from the last snapshot, on any thread."""
         client = self.client
+        snap = self.snapshot
         return {
             "leader": not self._fenced,
             "instance": self.instance_id,
@@ -744,13 +750,14 @@ class Scheduler:
             "framework_id": client.framework_id if client else None,
             "master": client.master if client else None,
             "connected": bool(client and client.connected),
-            "queue": len(self.engine.queue),
-            "prepared": self.engine.prepared,
-            "offers_held": self.engine.held_offers,
-            "tasks_running": sum(1 for r in self.engine.active.values() if r.state.live),
-            "jobs": len(self.engine.jobs),
-            "quarantined": dict(sorted(self.engine.quarantined.items())[:QUARANTINED_SHOWN]),
-            "quarantined_count": len(self.engine.quarantined),
+            "queue": snap.queue,
+            "prepared": snap.prepared,
+            "offers_held": snap.offers_held,
+            "tasks_running": snap.tasks_running,
+            "jobs": snap.jobs,
+            "reconciling": snap.reconciling,
+            "quarantined": dict(sorted(snap.quarantined.items())[:QUARANTINED_SHOWN]),
+            "quarantined_count": len(snap.quarantined),
             "faults": self.faults,
             "hooks_abandoned": self.hooks.abandoned,
             "plugins_disabled": dict(self.plugins.disabled),

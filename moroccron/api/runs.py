@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request, Response
@@ -27,7 +29,7 @@ def start_run(ctx: ContextDep, name: str, body: dict[str, Any] | None = Body(Non
     if body and body.get("arguments") is not None:
         arguments = run_arguments(body["arguments"])  # the bounds of a job's own arguments
     scheduler = require_scheduler(ctx)
-    quarantined = scheduler.engine.quarantined.get(name)
+    quarantined = scheduler.snapshot.quarantined.get(name)
     if quarantined is not None:
         raise Conflict(f"job {name!r} is quarantined ({quarantined}); change it, or enable it again, to lift that")
     actions = scheduler.submit(RunRequested(name, arguments))
@@ -49,12 +51,20 @@ def list_runs(ctx: ContextDep, name: str, state: str | None = None, offset: int 
             raise ValidationError.single("state", "unknown run state", state,
                                          " | ".join(s.value for s in RunState)) from None
     runs, total = ctx.store.list_runs(name, states=states, offset=offset, limit=limit)
-    return fast_json({"total": total, "offset": offset, "limit": limit, "runs": [run_dict(r) for r in runs]})
+    confirmed = confirmations(ctx)
+    return fast_json({"total": total, "offset": offset, "limit": limit,
+                      "runs": [run_dict(r, confirmed.get(r.task_id)) for r in runs]})
 
 
 @router.get("/runs/{task_id}")
 def get_run(ctx: ContextDep, task_id: str) -> dict[str, Any]:
-    return run_dict(ctx.store.get_run_by_task_id(task_id))
+    run = ctx.store.get_run_by_task_id(task_id)
+    return run_dict(run, confirmations(ctx).get(run.task_id))
+
+
+def confirmations(ctx: AppContext) -> Mapping[str, datetime]:
+    """When the master last spoke of each live run's task: known to the leader only."""
+    return ctx.scheduler.snapshot.confirmed if ctx.scheduler is not None else {}
 
 
 @router.post("/jobs/{name}/kill", status_code=202)

@@ -19,7 +19,8 @@ def fast_json(content: Any, status_code: int = 200) -> JSONResponse:
     return JSONResponse(content, status_code=status_code)
 
 
-def run_dict(run: Run) -> dict[str, Any]:
+def run_dict(run: Run, confirmed: datetime | None = None) -> dict[str, Any]:
+    """A run as JSON; ``confirmed``: when the master last spoke of its task (live runs, on the leader)."""
     def ts(dt: datetime | None) -> str | None:
         return dt.isoformat() if dt else None
 
@@ -32,4 +33,5 @@ def run_dict(run: Run) -> dict[str, Any]:
         "arguments": list(run.arguments) if run.arguments is not None else None, "caused_by": run.caused_by,
         "relaunches": run.relaunches,
         "kill_requested": run.kill_requested,
+        "confirmed_at": ts(confirmed),
     }

@@ -481,7 +481,8 @@ def _job_detail(ctx: AppContext, name: str, reveal: bool) -> dict[str, Any]:
             "chart": _chart(runs), "outcome": outcome,
             "spec": json.dumps(mask_job(job.to_dict(), reveal), indent=2), "live": any(r.state.live or r.state == RunState.QUEUED
                                                                       for r in runs),
-            "children": ctx.store.children_of(name)}
+            "children": ctx.store.children_of(name),
+            "confirmed": ctx.scheduler.snapshot.confirmed if ctx.scheduler is not None else {}}
 
 
 @router.get("/jobs/{name}")

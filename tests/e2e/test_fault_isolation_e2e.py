@@ -84,7 +84,7 @@ def test_a_job_that_breaks_the_engine_is_quarantined_and_every_other_job_runs_on
     since = sched.clock() + timedelta(seconds=1)
     (bad_run,) = wait_for(lambda: [r for r in cluster.runs("bad") if r.state.final], 10, what="bad's run ended")
     assert bad_run.state == RunState.FAILED and bad_run.reason.startswith("quarantined: ")
-    status = sched.status()
+    status = wait_for(lambda: sched.status()["quarantined_count"] and sched.status(), 10, what="the snapshot")
     assert status["quarantined_count"] == 1 and "OverflowError" in status["quarantined"]["bad"]
     told = [n for n in cluster.store.notifications(job="bad") if n.event == "disabled"]
     assert len(told) == 1 and "internal error" in told[0].payload["details"]["reason"]
@@ -134,7 +134,7 @@ def test_the_quarantine_survives_a_restart_and_a_change_lifts_it(cluster):
     cluster.add_job(fixed)
     wait_for(lambda: "bad" not in cluster.store.job_errors(), 30, what="quarantine lifted")
     wait_for(lambda: [r for r in cluster.runs("bad") if r.state == RunState.SUCCEEDED], 30, what="bad runs again")
-    assert "bad" not in sched.status()["quarantined"]
+    wait_for(lambda: "bad" not in sched.status()["quarantined"], 10, what="the snapshot without bad")
 
 
 def test_a_stored_job_that_no_longer_validates_is_quarantined_at_load_not_fatal(cluster):

@@ -987,6 +987,20 @@ class LocalMaster:
             self._wake_allocation()
         log.warning("local master restarted as %s", self._master_id)
 
+    def remove_framework(self, framework_id: str, message: str | None = None) -> None:
+        """Remove a framework as a real master does on an operator's ``/teardown`` or when
+        its failover timeout runs out: its tasks are killed without status updates, its
+        stream is closed, and a later SUBSCRIBE with its id gets ERROR "Framework has been
+        removed". With ``message``, an ERROR event carrying it is sent on the open stream
+        first (a real master sends none here; schedulers must cope with both)."""
+        with self._lock:
+            fw = self._frameworks.get(framework_id)
+            if fw is None:
+                raise KeyError(f"no framework '{framework_id}'")
+            if message is not None:
+                self._send(fw, {"type": "ERROR", "error": {"message": message}})
+            self._remove_framework(fw, message or "removed by test control")
+
     def drop_streams(self) -> None:
         """Abruptly close every event stream; frameworks stay known (failover starts)."""
         with self._lock:

@@ -40,11 +40,12 @@ def framework_job(settings: Settings) -> JobSpec:
     """The stand-in job a ``framework`` notification is about: notifiers expect one.
 
     Named after the framework, with a suffix so that it never shares a name (a PagerDuty
-    incident, a mail thread) with a real job; its only targets are the admin contacts.
+    incident, a mail thread) with a real job; its only targets are the admin contacts. It
+    is never stored nor run: its command is there because every job has one.
     """
     base = re.sub(r"[^A-Za-z0-9_.\-]+", "-", settings.framework_name).strip("-.") or "moroccron"
     suffix = "-framework"
-    return JobSpec(name=base[:NAME_MAX - len(suffix)] + suffix,
+    return JobSpec(name=base[:NAME_MAX - len(suffix)] + suffix, command="true",
                    description=f"the Mesos framework {settings.framework_name!r} that moroccron runs as",
                    notify=Notify(on_failure=settings.admin_contacts))
 

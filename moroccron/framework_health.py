@@ -128,13 +128,13 @@ class FrameworkHealth:
     # ------------------------------------------------------------------ doing
 
     def _forget(self, framework_id: str) -> None:
-        """Clear the stored FrameworkID if it is still ``framework_id`` (database, then ZooKeeper)."""
+        """Clear each stored copy of the FrameworkID (database, ZooKeeper) that still names
+        ``framework_id``; a copy naming another id was written since, and stays."""
         try:
             with self.store.transaction() as tx:
                 self.store.check_epoch(self.epoch(), tx=tx)
-                if self.store.get_framework_id(tx=tx) != framework_id:
-                    return
-                self.store.set_framework_id(None, tx=tx)
+                if self.store.get_framework_id(tx=tx) == framework_id:
+                    self.store.set_framework_id(None, tx=tx)
         except StaleEpoch:
             log.warning("not forgetting FrameworkID %s: this instance is no longer the leader", framework_id)
             return

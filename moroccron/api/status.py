@@ -25,13 +25,16 @@ def readiness(ctx: AppContext) -> Readiness:
     return check(ctx.scheduler, ctx.store, ctx.leadership)
 
 
-@router.get("/readyz", responses={503: {"description": "Not ready; `reasons` says why"}})
+@router.get("/readyz")
 def readyz(ctx: ContextDep) -> JSONResponse:
     """Readiness: 200 when this instance can do its job (a leader that schedules, or a standby
-    that could take over), else 503; both with ``{"ready", "role", "reasons"}``."""
+    that could take over), else 503; both with ``{"ready", "role", "reasons"}``, the 503 also
+    with the ``error`` every error body has."""
     found = readiness(ctx)
-    return JSONResponse(found.to_dict(), status_code=200 if found.ready else 503,
-                        headers={"Cache-Control": "no-store"})
+    body = found.to_dict()
+    if not found.ready:
+        body = {"error": "not ready: " + "; ".join(found.reasons), "field": None, "allowed": None, **body}
+    return JSONResponse(body, status_code=200 if found.ready else 503, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/api/v1/status")

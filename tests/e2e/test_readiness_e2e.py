@@ -50,9 +50,11 @@ def readyz(client: TestClient) -> tuple[int, dict[str, Any]]:
 
 
 def not_ready_because(client: TestClient, words: str) -> dict[str, Any] | None:
+    """The readiness (``ready``, ``role``, ``reasons``) when /readyz answers 503 for ``words``."""
     code, body = readyz(client)
     if code == 503 and any(words in reason for reason in body["reasons"]):
-        return body
+        assert body["error"] == "not ready: " + "; ".join(body["reasons"]), "the error every 503 carries"
+        return {key: body[key] for key in ("ready", "role", "reasons")}
     return None
 
 

@@ -11,8 +11,9 @@
   its ZooKeeper session is connected.
 
 Every reason is one sentence an operator can act on. They are shown without credentials
-(``/readyz`` is public, like ``/healthz``), so they name no host, URL or credential: the
-log and ``/api/v1/status`` have the details.
+(``/readyz`` is public, like ``/healthz``), so they carry no credential and nothing about
+the database but the type of its error (its URL may hold a password): the log and
+``/api/v1/status`` have the details. A refusal quotes the Mesos master's message.
 """
 
 from __future__ import annotations

@@ -192,3 +192,19 @@ def test_subscribe_refused_as_removed_with_http_4xx_registers_anew(
         handler.release.set()
         server.shutdown()
         server.server_close()
+
+
+def test_the_remove_control_over_http(master: LocalMaster,
+                                      make_client: Callable[..., tuple[MesosSchedulerClient, RemovalRecorder]]) -> None:
+    import requests
+
+    client, rec = make_client(master.address)
+    client.start()
+    (framework_id, _info) = rec.next_event("registered", 0)
+    missing = requests.post(f"{master.url}/__local__/frameworks/nope/remove", json={}, timeout=5)
+    assert missing.status_code == 404 and "nope" in missing.text
+    done = requests.post(f"{master.url}/__local__/frameworks/{framework_id}/remove",
+                         json={"message": "Framework has been removed"}, timeout=5)
+    assert done.status_code == 200 and done.json() == {"framework_id": framework_id}
+    (message,) = rec.next_event("error", 0)  # this client was not asked to register anew: it stops
+    assert "Framework has been removed" in message and master.frameworks() == []

@@ -79,6 +79,13 @@ class Settings:
     # empty: whichever address ZooKeeper and the database agree on (moroccron/api/leader.py).
     peers: tuple[str, ...] = ()
     max_request_bytes: int = 1 << 20  # largest HTTP request body accepted (413 beyond); see docs/limits.md
+    # Who hears about problems with the Mesos framework itself (removed by the master, refused):
+    # notification targets as in a job's notify lists (email:ADDR, slack:#CHANNEL, pagerduty:SERVICE,
+    # webhook:NAME). See docs/deployment.md, "Running against a real Mesos cluster".
+    admin_contacts: tuple[str, ...] = ()
+    # /readyz: a leader whose last successful scheduler step is older than this is not ready. An idle
+    # scheduler steps at least once a minute, hence the floor of 60.
+    ready_step_seconds: float = 120.0
 
     @property
     def ui_url(self) -> str:
@@ -130,7 +137,31 @@ _TYPES: dict[str, type] = {
     "session_cookie_secure": bool,
     "peers": tuple,
     "max_request_bytes": int,
+    "admin_contacts": tuple,
+    "ready_step_seconds": float,
 }
+
+
+READY_STEP_MIN = 60.0
+"""An idle scheduler steps at least this often (moroccron.service), so a shorter
+``ready_step_seconds`` would call a healthy, quiet leader not ready."""
+
+
+def _check_admin_contacts(settings: Settings) -> None:
+    """Each contact is a notification target, and each ``webhook:NAME`` has a URL in ``[webhooks]``."""
+    from moroccron.model import NOTIFY_TARGET_ALLOWED, NOTIFY_TARGET_RE
+
+    errors = []
+    for i, target in enumerate(settings.admin_contacts):
+        if not NOTIFY_TARGET_RE.fullmatch(target):
+            errors.append(FieldError(f"admin_contacts[{i}]", "is not a notification target", target,
+                                     NOTIFY_TARGET_ALLOWED))
+        elif target.startswith("webhook:") and target.removeprefix("webhook:") not in settings.webhooks:
+            errors.append(FieldError(f"admin_contacts[{i}]", "names a webhook that [webhooks] does not define",
+                                     target, f"webhook:NAME for a NAME in [webhooks] "
+                                             f"({', '.join(sorted(settings.webhooks)) or 'none defined'})"))
+    if errors:
+        raise ValidationError(errors)
 
 
 def parse_bind(bind: str) -> tuple[str, int]:
@@ -238,6 +269,10 @@ def load_settings(
     except ValueError as exc:
         raise ValidationError.single("trusted_proxies", "is not an IP address or network", str(exc),
                                      "addresses or CIDR networks, e.g. 10.0.0.5, 10.1.0.0/16") from None
+    _check_admin_contacts(settings)
+    if settings.ready_step_seconds < READY_STEP_MIN:
+        raise ValidationError.single("ready_step_seconds", "is shorter than an idle scheduler's step interval",
+                                     settings.ready_step_seconds, f"a number of seconds >= {READY_STEP_MIN:g}")
     for peer in settings.peers:
         try:
             parse_bind(peer)

@@ -194,6 +194,11 @@ class Leadership:
             log.critical("leadership lost: %s", reason)
         self.on_lost(reason)
 
+    @property
+    def connected(self) -> bool:
+        """Whether the ZooKeeper session is connected now (a standby needs it to take over)."""
+        return bool(self.client.connected)
+
     def leader(self) -> dict[str, Any] | None:
         """The first contender's ``{"address", "instance"}`` as ZooKeeper has it, None when
         nobody contends. A claim, not a fact: check it before use (moroccron/api/leader.py).

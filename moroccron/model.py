@@ -876,6 +876,8 @@ class Run:
 
 NOTIFY_EVENTS = ("failure", "recovery", "success", "skipped", "disabled")
 NOTIFY_CHANNELS = ("email", "slack", "pagerduty", "webhook")
+FRAMEWORK_EVENT = "framework"
+"""Notifications about the Mesos framework itself (removed, refused), to ``admin_contacts``."""
 DEFAULT_PREFERENCES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "failure": ("email",), "recovery": ("email",), "success": (), "skipped": ("email",), "disabled": ("email",),
 })

@@ -8,7 +8,9 @@ An event (failure, recovery, success, skipped, disabled) reaches:
   ``pagerduty:SERVICE``, ``webhook:NAME``); ``skipped`` and ``disabled`` go where
   failures go;
 
-each target once. Subjects and bodies are Jinja2 templates (``subject.txt``,
+each target once. ``framework`` messages (the Mesos framework was removed or refused)
+are about a stand-in job (:func:`moroccron.framework_health.framework_job`) and go to
+the ``admin_contacts`` setting. Subjects and bodies are Jinja2 templates (``subject.txt``,
 ``body.txt``, ``body.html``); a folder named by the ``notify_templates`` setting is
 searched first, so operators override any of them by writing a file of the same name.
 """
@@ -26,7 +28,7 @@ from moroccron.config import Settings
 from moroccron.dag import SubtreeNode
 from moroccron.hooks.types import Notification, NotifyTarget
 from moroccron.masking import mask_job
-from moroccron.model import JobSpec, Owner, Run, RunState, RunTrigger, stored_data
+from moroccron.model import FRAMEWORK_EVENT, JobSpec, Owner, Run, RunState, RunTrigger, stored_data
 
 __all__ = ["Renderer", "payload_for", "route", "run_from_payload"]
 
@@ -141,6 +143,7 @@ class Renderer:
             "reason": details.get("reason") or (run.reason if run else None),
             "pending_subtree_text": _subtree_text(details.get("pending_subtree") or ()),
             "stderr_tail": tail, "owners": list(job.owners), "collapsed": collapsed,
+            "framework": details.get("framework") or {},  # framework events: kind, framework_id, message
         }
         subject = self.env.get_template("subject.txt").render(context).strip().splitlines()[0]
         context["subject"] = subject
@@ -156,5 +159,7 @@ class Renderer:
             "pending_subtree": list(details.get("pending_subtree") or ()),
             "failure_count": context["failure_count"], "stderr_tail": tail,
         }
+        if event == FRAMEWORK_EVENT:
+            facts["framework"] = dict(context["framework"])
         return Notification(event=event, job=job, run=run, targets=targets, subject=subject, text=text,
                             html=html, details=facts)

@@ -144,6 +144,12 @@ class Scheduler:
 
         self.deliverer = Deliverer(store, plugins, Renderer(settings, stderr_tail=self._stderr_tail),
                                    enabled=lambda: not self._fenced)
+        from moroccron.framework_health import FrameworkHealth
+
+        # the framework's own troubles (removed by the master, refused): recorded, shown, told
+        self.framework_health = FrameworkHealth(settings, store, epoch=lambda: self.epoch, clock=clock,
+                                                wake=self.deliverer.wake, leadership=leadership)
+        self.last_step_at: float | None = None  # time.monotonic() of the last scheduler step that succeeded
         self._owners: dict[str, Any] = {}
         self._owners_at = 0.0
         self.hooks = HookRunner(plugins, timeout=settings.hook_timeout_seconds)
@@ -174,6 +180,7 @@ class Scheduler:
         log.info("leadership epoch %d (instance %s)", self.epoch, self.instance_id)
         self.watcher.prime()
         self._load()
+        self.last_step_at = time.monotonic()
         self.metrics.load_last_success(self.store.last_success_times())
         self.pruner.start()
         self.deliverer.start()
@@ -186,10 +193,12 @@ class Scheduler:
         info = framework_info(name=self.settings.framework_name, role=self.settings.role,
                               principal=self.settings.principal, failover_timeout=self.settings.failover_timeout,
                               framework_id=framework_id, webui_url=f"http://{self.settings.bind}/")
-        self.adapter = FrameworkAdapter(self.submit_nowait, self._save_framework_id, self.engine.jobs.get,
-                                        on_fault=self.job_faulted)
+        self.adapter = FrameworkAdapter(self.submit_nowait, self._framework_registered, self.engine.jobs.get,
+                                        on_fault=self.job_faulted, on_removed=self.framework_health.removed,
+                                        on_error=self.framework_health.failed)
+        # A framework the master removed is replaced by a new one (see moroccron.framework_health).
         self.client = MesosSchedulerClient(master, info, self.adapter, principal=self.settings.principal,
-                                           secret=self.settings.secret)
+                                           secret=self.settings.secret, register_when_removed=True)
         self.adapter.client = self.client
         self._thread = threading.Thread(target=self._loop, name="moroccron-engine", daemon=True)
         self._thread.start()
@@ -210,6 +219,10 @@ class Scheduler:
             log.warning("no FrameworkID in the database; using %s from ZooKeeper", kept)
             self.store.set_framework_id(kept)
         return stored or kept
+
+    def _framework_registered(self, framework_id: str) -> None:
+        self._save_framework_id(framework_id)
+        self.framework_health.registered(framework_id)
 
     def _save_framework_id(self, framework_id: str | None) -> None:
         self.store.set_framework_id(framework_id)
@@ -323,6 +336,7 @@ class Scheduler:
             try:
                 if self._process(batch):
                     self._fault_pause = 0.0
+                    self.last_step_at = time.monotonic()  # readiness: the loop does its job
                 else:  # the engine reported a fault of its own: it may recur on the next step at once
                     self._pause_after_fault()
             except StaleEpoch as exc:
@@ -739,6 +753,30 @@ class Scheduler:
 
     # ------------------------------------------------------------------ introspection
 
+    @property
+    def fenced(self) -> bool:
+        """True once this instance's leadership has ended."""
+        return self._fenced
+
+    def readiness(self) -> list[str]:
+        """Why this leader cannot do its job now (empty: it can); see moroccron.readiness."""
+        if self._fenced:
+            return ["this instance lost its leadership and is stopping"]
+        if self._stop.is_set():
+            return ["this instance is stopping"]
+        reasons = self.framework_health.reasons()
+        client = self.client
+        if not reasons and not (client is not None and client.connected):
+            reasons.append("not subscribed to a Mesos master")
+        limit = self.settings.ready_step_seconds
+        age = None if self.last_step_at is None else time.monotonic() - self.last_step_at
+        if age is None:
+            reasons.append("the scheduler has not loaded its jobs and runs yet")
+        elif age > limit:
+            reasons.append(f"the last successful scheduler step was {age:.0f}s ago (ready_step_seconds is "
+                           f"{limit:g}): steps fail or hang, see the log")
+        return reasons
+
     def status(self) -> dict[str, Any]:
         """For /api/v1/status and the gauges of /metrics: read from the last snapshot, on any thread."""
         client = self.client
@@ -762,6 +800,9 @@ class Scheduler:
             "hooks_abandoned": self.hooks.abandoned,
             "plugins_disabled": dict(self.plugins.disabled),
             "local_master": self.local_master.url if self.local_master else None,
+            **self.framework_health.status(),
+            "last_step_seconds_ago": (round(time.monotonic() - self.last_step_at, 3)
+                                      if self.last_step_at is not None else None),
         }
 
 

@@ -157,6 +157,7 @@ ROUTE_RESPONSES: tuple[tuple[str, str, str, str], ...] = (
     ("GET PATCH DELETE", _OWNER, "404", "No owner has this id."),
     ("PUT PATCH", _OWNER, "409", "The owner was created concurrently; try again."),
     ("GET", "/metrics", "404", "This instance does not collect metrics."),
+    ("GET", "/readyz", "503", "Not ready: `reasons` says why, `role` whether as leader or standby."),
     ("POST PUT", _CHRONOS + "/iso8601", "400", "An invalid job hash: every bad field, by its Chronos name."),
     ("POST PUT", _CHRONOS + "/dependency", "400", "An invalid job hash: every bad field, by its Chronos name."),
     ("POST PUT", _CHRONOS + "/iso8601", "409", "The database refused the change."),

@@ -2,8 +2,9 @@
 
 A middleware rather than per-route dependencies so that no route, native or Chronos,
 can be added without protection: reading needs ``read``, changing needs ``write``,
-owners and plugin settings need ``admin``. ``/healthz``, the API documentation and the
-login and logout forms are public (they hold no data; the forms check their own CSRF token).
+owners and plugin settings need ``admin``. ``/healthz``, ``/readyz``, the API documentation
+and the login and logout forms are public (they hold no data; the forms check their own CSRF
+token; probes carry no credentials).
 
 Credentials are checked without blocking the event loop (slow hashes run in the
 authenticator's worker threads, session versions are read in a worker thread), and
@@ -20,9 +21,9 @@ from typing import Any
 from moroccron.api.ratelimit import FailureLimiter, Network, client_address
 from moroccron.auth import AuthBusy, Authenticator, Principal
 
-PUBLIC_PATHS = frozenset({"/healthz", "/docs", "/openapi.json", "/redoc", "/login", "/logout"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/openapi.json", "/redoc", "/login", "/logout"})
 PUBLIC_PREFIXES = ("/ui/static/", "/docs/assets/")
-MACHINE_PREFIXES = ("/api/", "/v1/", "/scheduler", "/leader", "/metrics", "/healthz")
+MACHINE_PREFIXES = ("/api/", "/v1/", "/scheduler", "/leader", "/metrics", "/healthz", "/readyz")
 """Paths that machines call: they get 401 JSON. Anything else is a UI page: people get the login page."""
 ADMIN_PREFIXES = ("/api/v1/owners", "/api/v1/plugins")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

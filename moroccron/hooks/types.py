@@ -18,7 +18,7 @@ from typing import Any
 
 from moroccron.dag import SubtreeNode
 from moroccron.errors import ValidationError
-from moroccron.model import NOTIFY_CHANNELS, NOTIFY_EVENTS, JobSpec, Resources, Run
+from moroccron.model import FRAMEWORK_EVENT, NOTIFY_CHANNELS, NOTIFY_EVENTS, JobSpec, Resources, Run
 
 __all__ = [
     "DeliveryResult",
@@ -143,8 +143,11 @@ class Notification:
     """A message about a run, rendered and addressed, ready to deliver.
 
     :ivar event: what happened: one of ``failure``, ``recovery``, ``success``,
-        ``skipped``, ``disabled``.
-    :ivar job: the job the message is about.
+        ``skipped``, ``disabled``; or ``framework``, a problem with the Mesos framework
+        itself, sent to the ``admin_contacts`` setting.
+    :ivar job: the job the message is about. For ``framework`` messages, a stand-in job
+        named ``<framework_name>-framework`` with no command, whose ``notify.on_failure``
+        lists the admin contacts.
     :ivar run: the run that caused it; None for events about the job itself (``disabled``).
     :ivar targets: where to deliver it, already filtered by owners' preferences and mutes.
     :ivar subject: a one-line summary (email subject, chat message title).
@@ -165,9 +168,9 @@ class Notification:
     details: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.event not in NOTIFY_EVENTS:
+        if self.event not in NOTIFY_EVENTS and self.event != FRAMEWORK_EVENT:
             raise ValidationError.single("event", "unknown notification event", self.event,
-                                         " | ".join(NOTIFY_EVENTS))
+                                         " | ".join((*NOTIFY_EVENTS, FRAMEWORK_EVENT)))
         object.__setattr__(self, "targets", tuple(self.targets))
         object.__setattr__(self, "details", _frozen_map(self.details))
 

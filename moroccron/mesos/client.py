@@ -30,8 +30,16 @@ How it works
   over to another instance, was removed, is not authorised): the client calls
   ``error`` and stops for good. ``abort_on_error=False`` re-subscribes instead, for
   callers that know their errors to be transient. A SUBSCRIBE refused with a 4xx
-  (bad request, not authorised, framework removed) is treated the same way, because
-  sending the same request again cannot succeed.
+  (bad request, not authorised) is treated the same way, because sending the same
+  request again cannot succeed.
+* One ERROR is different: the master *removed* the framework (torn down by an
+  operator, or its failover timeout ran out while no scheduler was subscribed). A real
+  master closes the stream when it removes a framework and answers the next SUBSCRIBE
+  with that FrameworkID with ERROR "Framework has been removed" (master.cpp,
+  ``validateFramework``), never with an HTTP error. That FrameworkID can never
+  subscribe again. With ``register_when_removed=True`` the client calls
+  ``frameworkRemoved`` and subscribes again *without* a FrameworkID, so the master
+  registers a new framework; its SUBSCRIBED calls ``registered`` with the new id.
 * Status updates are **never** acknowledged automatically: moroccron acknowledges an
   update only after it has committed the run's new state, so that a crash in between
   makes Mesos resend the update instead of losing it. See :meth:`acknowledge_status`.
@@ -77,6 +85,7 @@ __all__ = [
     "Scheduler",
     "decode_uuid",
     "encode_accept",
+    "framework_removed",
     "parse_exit_status",
     "status_uuid",
 ]
@@ -111,6 +120,24 @@ class _Abort(Exception):
 
 class _Retry(Exception):
     """This subscription attempt failed; back off and try again."""
+
+
+class _Removed(Exception):
+    """The master removed the framework for good; ``str()`` is the master's message."""
+
+
+_REMOVED = re.compile(
+    r"framework has been removed"  # master.cpp validateFramework (Mesos 0.28 and later)
+    r"|completed framework attempted to re-?register",  # older masters
+    re.IGNORECASE,
+)
+
+
+def framework_removed(message: str) -> bool:
+    """Whether an ERROR message (or a refused SUBSCRIBE's text) says the master removed
+    the framework for good, as opposed to refusing this subscription (failed over to
+    another scheduler, not authorised, invalid FrameworkInfo)."""
+    return bool(_REMOVED.search(message or ""))
 
 
 # --------------------------------------------------------------------------- callbacks
@@ -175,6 +202,13 @@ class Scheduler:
 
     def heartbeat(self, client: MesosSchedulerClient) -> None:
         """HEARTBEAT: the stream is alive. Handy for liveness metrics."""
+
+    def frameworkRemoved(self, client: MesosSchedulerClient, framework_id: str, message: str) -> None:  # noqa: N802
+        """The master removed ``framework_id`` for good (``register_when_removed=True`` only).
+
+        Every task it had is gone. Forget the FrameworkID before returning: the client
+        then subscribes without one, and ``registered`` follows with the new id.
+        """
 
 
 # --------------------------------------------------------------------------- helpers
@@ -337,6 +371,8 @@ class MesosSchedulerClient:
     :param timeout: seconds for connecting and for each call's answer, and for the
         first event of a subscription.
     :param abort_on_error: stop on an ERROR event (see module docstring).
+    :param register_when_removed: when the master says the framework was removed, call
+        ``frameworkRemoved`` and register a new framework instead of stopping.
     :param detector: a ready :class:`MasterDetector` (tests); built from ``master`` if None.
     """
 
@@ -355,6 +391,7 @@ class MesosSchedulerClient:
         timeout: float = 10.0,
         abort_on_error: bool = True,
         detector: MasterDetector | None = None,
+        register_when_removed: bool = False,
     ) -> None:
         if (
             heartbeat_grace <= 0
@@ -374,6 +411,7 @@ class MesosSchedulerClient:
         self._backoff_max = backoff_max
         self._timeout = timeout
         self._abort_on_error = abort_on_error
+        self._register_when_removed = register_when_removed
         self._auth = requests.auth.HTTPBasicAuth(principal, secret or "") if principal else None
 
         self._own_session = session is None
@@ -508,6 +546,8 @@ class MesosSchedulerClient:
             except _Abort as exc:
                 self._abort(str(exc))
                 return
+            except _Removed as exc:
+                reason = self._forget_removed_framework(str(exc))
             except _Retry as exc:
                 reason = str(exc)
             except Exception as exc:  # network errors, a corrupt stream, a closed socket
@@ -561,6 +601,19 @@ class MesosSchedulerClient:
                 f"(heartbeat interval {interval:g}s x grace {self._heartbeat_grace:g}); network partition?"
             )
         return f"{type(exc).__name__}: {exc}"
+
+    def _forget_removed_framework(self, message: str) -> str:
+        """The master removed our framework: tell the callbacks, then subscribe as a new one."""
+        with self._lock:
+            removed, self._framework_id = self._framework_id, None
+            self._framework_info.pop("id", None)
+            # the next SUBSCRIBED is a first registration: ``registered`` with the new id
+            self._subscribed_once = False
+        log.warning("Mesos master %s removed framework %s (%s); registering a new framework",
+                  self._master or self._spec_text, removed, message)
+        if removed:
+            self._callback("frameworkRemoved", removed, message)
+        return f"framework {removed} was removed: {message}"
 
     def _abort(self, message: str) -> None:
         self._abort_message = message
@@ -629,6 +682,8 @@ class MesosSchedulerClient:
             text = _response_text(response, streamed=True)
             if status == 503:
                 raise _Retry(f"master {master} answered HTTP 503 (no leader elected yet?): {text}")
+            if 400 <= status < 500 and self._removal_applies(text):
+                raise _Removed(text)
             if 400 <= status < 500 and status not in (408, 429):
                 raise _Abort(f"Mesos master {master} refused SUBSCRIBE with HTTP {status}: {text}")
             raise _Retry(f"master {master} answered SUBSCRIBE with HTTP {status}: {text}")
@@ -740,6 +795,8 @@ class MesosSchedulerClient:
             message = (
                 (event.get("error") or {}).get("message") or event.get("message") or "unknown error"
             )
+            if self._removal_applies(message):
+                raise _Removed(message)
             if self._abort_on_error:
                 raise _Abort(f"Mesos master sent ERROR: {message}")
             log.error("Mesos master sent ERROR: %s; re-subscribing", message)
@@ -749,6 +806,10 @@ class MesosSchedulerClient:
             log.debug("ignoring %s event", kind)
         else:
             log.warning("ignoring unknown Mesos event type %r", kind)
+
+    def _removal_applies(self, message: str) -> bool:
+        """Whether ``message`` removes the FrameworkID we hold and we are to register anew."""
+        return self._register_when_removed and bool(self._framework_id) and framework_removed(message)
 
     def _on_subscribed(self, subscribed: Mapping[str, Any]) -> None:
         framework_id = _value(subscribed.get("framework_id"))

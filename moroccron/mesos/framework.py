@@ -23,6 +23,7 @@ from moroccron.events import (
     Decline,
     Disconnected,
     Event,
+    FrameworkLost,
     Kill,
     Launch,
     OfferRescinded,
@@ -209,17 +210,26 @@ class FrameworkAdapter:
     :param on_fault: told ``(job, reason)`` when a run's TaskInfo cannot be built; that
         task is left out of its ACCEPT (the others on the offer still go) and the job is
         set aside by the caller.
+    :param on_removed: told ``(framework_id, message)`` when the master removed the
+        framework for good, before a new one is registered: forget the stored FrameworkID.
+    :param on_error: told the master's message when the client stopped for good on an
+        error that is not a removal (failed over to another scheduler, not authorised).
     """
 
     def __init__(self, emit: Callable[[Event], None], on_framework_id: Callable[[str], None],
                  jobs: Callable[[str], JobSpec | None],
-                 on_fault: Callable[[str, str], None] | None = None) -> None:
+                 on_fault: Callable[[str, str], None] | None = None,
+                 on_removed: Callable[[str, str], None] | None = None,
+                 on_error: Callable[[str], None] | None = None) -> None:
         self.emit = emit
         self.on_framework_id = on_framework_id
         self.jobs = jobs
         self.on_fault = on_fault
+        self.on_removed = on_removed
+        self.on_error = on_error
         self.client: Any = None
         self.framework_id: str | None = None
+        self.replacing: tuple[str, str] | None = None  # (removed FrameworkID, why) until a new one registers
         # offer id -> (task ids, ACCEPT body, when built): launches prepared ahead of their second
         self._prepared: dict[str, tuple[tuple[str, ...], bytes, float]] = {}
 
@@ -227,6 +237,13 @@ class FrameworkAdapter:
 
     def registered(self, client: Any, framework_id: str, master_info: Mapping[str, Any]) -> None:
         log.info("registered with master %s as framework %s", _master(master_info), framework_id)
+        if self.replacing is not None:
+            removed, message = self.replacing
+            self.replacing = None
+            # The decision, once, where operators look: both ids, and what became of the runs.
+            log.error("the Mesos master removed framework %s (%s); registered framework %s in its place and "
+                      "scheduling goes on: the runs %s had launched were recorded LOST and are retried as their "
+                      "jobs allow", removed, message, framework_id, removed)
         self._subscribed(framework_id)
 
     def reregistered(self, client: Any, master_info: Mapping[str, Any]) -> None:
@@ -277,6 +294,20 @@ class FrameworkAdapter:
 
     def error(self, client: Any, message: str) -> None:
         log.error("Mesos master reported an error: %s", message)
+        if self.on_error is not None:
+            self.on_error(message)
+
+    def frameworkRemoved(self, client: Any, framework_id: str, message: str) -> None:  # noqa: N802
+        """The master removed the framework: its runs end LOST, and the client registers anew."""
+        self.replacing = (framework_id, message)
+        self.framework_id = None
+        # First into the engine's queue, so it is stepped before the new framework's Subscribed.
+        self.emit(FrameworkLost(f"the Mesos master removed framework {framework_id} ({message}): its tasks are gone"))
+        if self.on_removed is not None:
+            try:
+                self.on_removed(framework_id, message)
+            except Exception:  # the new registration must go ahead whatever happened here
+                log.exception("forgetting the removed FrameworkID %s failed", framework_id)
 
     # -- actions -> calls -----------------------------------------------------
 

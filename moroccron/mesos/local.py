@@ -16,7 +16,7 @@ One HTTP server plays every role:
   under ``work_dir``, and ``/agents/<agent-id>/state`` (the agent ``/state`` shape, with
   the executors' sandbox ``directory``). Offers carry ``url`` pointing there;
 * test controls under ``/__local__/...`` so that a test in another process can kill an
-  agent, restart the master or drop the event streams.
+  agent, restart the master, drop the event streams or remove a framework.
 
 Agents run command tasks as real subprocesses (one process group each) in a sandbox
 ``work_dir/agents/<agent>/frameworks/<fw>/executors/<task>/runs/<container>`` with a
@@ -986,6 +986,20 @@ class LocalMaster:
                 self._start_failover(fw)
             self._wake_allocation()
         log.warning("local master restarted as %s", self._master_id)
+
+    def remove_framework(self, framework_id: str, message: str | None = None) -> None:
+        """Remove a framework as a real master does on an operator's ``/teardown`` or when
+        its failover timeout runs out: its tasks are killed without status updates, its
+        stream is closed, and a later SUBSCRIBE with its id gets ERROR "Framework has been
+        removed". With ``message``, an ERROR event carrying it is sent on the open stream
+        first (a real master sends none here; schedulers must cope with both)."""
+        with self._lock:
+            fw = self._frameworks.get(framework_id)
+            if fw is None:
+                raise KeyError(f"no framework '{framework_id}'")
+            if message is not None:
+                self._send(fw, {"type": "ERROR", "error": {"message": message}})
+            self._remove_framework(fw, message or "removed by test control")
 
     def drop_streams(self) -> None:
         """Abruptly close every event stream; frameworks stay known (failover starts)."""
@@ -2487,6 +2501,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._read_body()
             master.restart_master()
             self._reply(200, {"master_id": master.master_id})
+        elif route.startswith("/__local__/frameworks/") and route.endswith("/remove"):
+            data = self._json_body()
+            framework_id = route[len("/__local__/frameworks/") : -len("/remove")]
+            try:
+                master.remove_framework(framework_id, data.get("message"))
+            except KeyError:
+                raise _CallError(HTTPStatus.NOT_FOUND, f"No framework '{framework_id}'") from None
+            self._reply(200, {"framework_id": framework_id})
         elif route == "/__local__/drop-streams":
             self._read_body()
             master.drop_streams()

@@ -612,9 +612,12 @@ def status_page(request: Request) -> HTMLResponse:
                                "active": a.get("active", True)})
         except (requests.RequestException, ValueError) as exc:
             master_error = f"the master did not answer: {exc}"
+    from moroccron.readiness import check
+
     return page.render("status.html", status=status, agents=agents, master_error=master_error,
                        framework_id=ctx.store.get_framework_id(), leader_info=ctx.store.leader(),
-                       leader_address=ctx.leader_address())
+                       leader_address=ctx.leader_address(),
+                       ready=check(ctx.scheduler, ctx.store, ctx.leadership).to_dict())
 
 
 @router.get("/ui/fragments/status")

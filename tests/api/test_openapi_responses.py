@@ -53,6 +53,7 @@ def test_routes_list_what_they_answer(doc: dict[str, Any], method: str, path: st
 
 def test_public_routes_do_not_list_authentication_errors(doc: dict[str, Any]) -> None:
     assert {"401", "403"}.isdisjoint(codes(doc, "get", "/healthz"))
+    assert {"401", "403"}.isdisjoint(codes(doc, "get", "/readyz")) and "503" in codes(doc, "get", "/readyz")
     assert {"401", "403"} <= codes(doc, "get", "/api/v1/status")
 
 

@@ -280,3 +280,25 @@ def test_agent_lost_mid_run(cluster, store, round_):
     assert retry.agent_id != task["agent_id"]
     time.sleep(2)
     check_history(cluster, store)
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_framework_removed_by_the_master(cluster, store, round_):
+    """The master removes the framework (an operator's teardown, an expired failover timeout):
+    the leader registers a new one, the old one's runs end LOST and are retried, and no
+    fire time is lost or launched twice."""
+    leader = cluster.leader()
+    old_id = store.get_framework_id()
+    old_stream = cluster.stream_id()
+    removed = time.time()
+    cluster.master_post(f"/__local__/frameworks/{old_id}/remove")
+    recovered(cluster, "framework removed", removed, old_stream)
+    new_id = wait_for(lambda: (fid := store.get_framework_id()) not in (None, old_id) and fid, 30,
+                      what="the new FrameworkID stored")
+    assert [fw["id"] for fw in cluster.master("/__local__/frameworks")] == [new_id]
+    assert cluster.leader() is leader, "a removal is no reason to change leader"
+    status = leader.status()
+    assert status["framework_removed"]["framework_id"] == old_id
+    assert status["framework_removed"]["new_framework_id"] == new_id
+    time.sleep(3)
+    check_history(cluster, store)

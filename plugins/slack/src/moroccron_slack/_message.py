@@ -69,6 +69,7 @@ TITLES: Mapping[str, tuple[str, str]] = {
     "success": (":white_check_mark:", "succeeded"),
     "skipped": (":fast_forward:", "run skipped"),
     "disabled": (":no_entry_sign:", "disabled"),
+    "framework": (":rotating_light:", "needs attention"),  # the Mesos framework itself (admin_contacts)
 }
 
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}

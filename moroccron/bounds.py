@@ -112,6 +112,8 @@ TEXT_LIMITS: Final = {
     "owner_channel": 256,     # a Slack channel or a PagerDuty service
     "role": 256,              # a Mesos role, hierarchical with '/'
     "volume_name": 256,       # a Docker volume's name or driver
+    "driver_options_key": 256,
+    "driver_options_value": 4_096,
 }
 """Characters in each kind of text field."""
 

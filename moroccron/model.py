@@ -591,7 +591,8 @@ class Container(_Spec):
     def network_mode(self) -> tuple[str, str | None]:
         """How the agent is asked for the network: (``HOST``/``BRIDGE``/``NONE``/``USER``, name).
 
-        None of the modes is Mesos's default: the host network, for both containerizers.
+        ``USER`` comes with the network's name (a Docker or a CNI network); the others
+        with None. Without a network the containerizers use the host's.
         """
         net = self.network
         if net is None or net.lower() == "host":

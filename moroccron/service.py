@@ -179,13 +179,22 @@ class Scheduler:
         if master == "local":
             master = self._start_local_master()
         framework_id = self._stored_framework_id()
-        info = framework_info(name=self.settings.framework_name, role=self.settings.role,
-                              principal=self.settings.principal, failover_timeout=self.settings.failover_timeout,
-                              framework_id=framework_id, webui_url=f"http://{self.settings.bind}/")
+        settings = self.settings
+
+        def wants_gpus() -> bool:  # read on the engine's thread (and here, before it starts)
+            return any(job.resources.gpus > 0 for job in self.engine.jobs.values())
+
+        info = framework_info(name=settings.framework_name, roles=settings.framework_roles,
+                              user=settings.framework_user, principal=settings.principal,
+                              failover_timeout=settings.failover_timeout, framework_id=framework_id,
+                              webui_url=settings.ui_url + "/", gpus=wants_gpus())
         self.adapter = FrameworkAdapter(self.submit_nowait, self._save_framework_id, self.engine.jobs.get,
-                                        on_fault=self.job_faulted)
-        self.client = MesosSchedulerClient(master, info, self.adapter, principal=self.settings.principal,
-                                           secret=self.settings.secret)
+                                        on_fault=self.job_faulted, default_role=settings.default_role,
+                                        wants_gpus=wants_gpus)
+        self.client = MesosSchedulerClient(master, info, self.adapter, principal=settings.principal,
+                                           secret=settings.secret, tls=settings.mesos_uses_tls,
+                                           ca_file=settings.mesos_ca_file, client_cert=settings.mesos_client_cert,
+                                           client_key=settings.mesos_client_key)
         self.adapter.client = self.client
         self._thread = threading.Thread(target=self._loop, name="moroccron-engine", daemon=True)
         self._thread.start()

@@ -395,6 +395,9 @@ class MesosSchedulerClient:
 
         self._own_session = session is None
         self._session = session or requests.Session()
+        # Given with every request as well: requests lets REQUESTS_CA_BUNDLE (often set
+        # system-wide) override a session's own verify, which would drop the cluster's CA.
+        self._ca_file = ca_file
         if ca_file:
             self._session.verify = ca_file
         if client_cert:
@@ -640,6 +643,7 @@ class MesosSchedulerClient:
                 timeout=(self._timeout, self._timeout),
                 allow_redirects=False,
                 auth=self._auth,
+                verify=self._ca_file,
             )
             with self._lock:
                 self._response, self._socket = response, _stream_socket(response)
@@ -873,6 +877,7 @@ class MesosSchedulerClient:
                         timeout=self._timeout,
                         allow_redirects=False,
                         auth=self._auth,
+                        verify=self._ca_file,
                     )
                 except requests.RequestException as exc:
                     raise MesosCallError(None, f"{url}: {exc}", call_type) from exc

@@ -181,8 +181,10 @@ class Scheduler:
         framework_id = self._stored_framework_id()
         settings = self.settings
 
-        def wants_gpus() -> bool:  # read on the engine's thread (and here, before it starts)
-            return any(job.resources.gpus > 0 for job in self.engine.jobs.values())
+        def wants_gpus() -> bool:
+            # Also called on the client's event thread: list() copies the engine's dict in
+            # one step under the GIL, and the specs in it are frozen.
+            return any(job.resources.gpus > 0 for job in list(self.engine.jobs.values()))
 
         info = framework_info(name=settings.framework_name, roles=settings.framework_roles,
                               user=settings.framework_user, principal=settings.principal,

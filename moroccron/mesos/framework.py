@@ -289,8 +289,10 @@ class FrameworkAdapter:
         task is left out of its ACCEPT (the others on the offer still go) and the job is
         set aside by the caller.
     :param default_role: the framework's default role, whose offers jobs without a role use.
-    :param wants_gpus: True when some job asks for GPUs; looked at (on the engine's thread)
-        now and then, to register GPU_RESOURCES with the master once one does.
+    :param wants_gpus: True when some job asks for GPUs; looked at now and then (as
+        offers arrive, on the event thread, and before a REVIVE, on the engine's) to
+        register GPU_RESOURCES with the master once one does. Must be safe to call from
+        either thread.
     """
 
     def __init__(self, emit: Callable[[Event], None], on_framework_id: Callable[[str], None],
@@ -346,6 +348,7 @@ class FrameworkAdapter:
         if parsed:
             self._remember(parsed)
             self.emit(OffersReceived(tuple(parsed)))
+        self.check_capabilities()  # a job may be waiting for an agent the master does not offer us
 
     def offerRescinded(self, client: Any, offer_id: str) -> None:  # noqa: N802
         self._forget([offer_id])
@@ -392,7 +395,6 @@ class FrameworkAdapter:
             for offer_id in action.offer_ids:
                 self._prepared.pop(offer_id, None)
             self._forget(action.offer_ids)
-            self.check_capabilities()  # offers go unused: a job may need an agent not offered yet
             c.decline(list(action.offer_ids), refuse_seconds=action.refuse_seconds)
         elif isinstance(action, Kill):
             log.info("killing task %s: %s", action.task_id, action.reason)
@@ -474,7 +476,6 @@ class FrameworkAdapter:
         """Register GPU_RESOURCES with the master once a job asks for GPUs (at most every few seconds).
 
         Without it a master offers no agent that has GPUs, and the job would wait forever.
-        Called on the engine's thread, where the jobs may be read.
         """
         client = self.client
         now = time.monotonic()

@@ -13,6 +13,7 @@ start-up with the variable's name rather than at 3 a.m. when the value is first 
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import tomllib
@@ -98,7 +99,7 @@ class Settings:
             return self.public_url.rstrip("/")
         host, port = parse_bind(self.bind)
         if host in ("0.0.0.0", "::", ""):
-            host = socket.getfqdn()
+            host = _this_host()
         return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
     @property
@@ -144,6 +145,12 @@ class Settings:
 
         out["master"], out["zk"] = redact(self.master), redact(self.zk) if self.zk else None
         return out
+
+
+@functools.cache
+def _this_host() -> str:
+    """This host's name, looked up once: it may take a DNS query, and links are built often."""
+    return socket.getfqdn()
 
 
 _TYPES: dict[str, type] = {

@@ -186,7 +186,9 @@ class Scheduler:
             # one step under the GIL, and the specs in it are frozen.
             return any(job.resources.gpus > 0 for job in list(self.engine.jobs.values()))
 
-        info = framework_info(name=settings.framework_name, roles=settings.framework_roles,
+        # The default role first: the order means nothing to Mesos, but a single-role master
+        # (the local one) offers for the first.
+        info = framework_info(name=settings.framework_name, roles=(settings.default_role, *settings.framework_roles),
                               user=settings.framework_user, principal=settings.principal,
                               failover_timeout=settings.failover_timeout, framework_id=framework_id,
                               webui_url=settings.ui_url + "/", gpus=wants_gpus())

@@ -25,6 +25,8 @@ __all__ = [
     "MAX_GPUS",
     "MAX_RETRIES",
     "MAX_DISABLE_AFTER_FAILURES",
+    "MAX_KILL_GRACE_SECONDS",
+    "DEFAULT_KILL_GRACE_SECONDS",
     "NAME_MAX",
     "TEXT_LIMITS",
     "LIST_LIMITS",
@@ -32,6 +34,8 @@ __all__ = [
     "MAX_ISO_REPEATS",
     "SCHEDULE_MAX",
     "TIMEZONE_MAX",
+    "ROLE_ALLOWED",
+    "role_problem",
     "text_allowed",
     "text_problem",
 ]
@@ -57,6 +61,13 @@ asking for more would stay queued forever."""
 MAX_GPUS: Final = int(RESOURCE_LIMITS["gpus"])
 MAX_RETRIES: Final = 100
 MAX_DISABLE_AFTER_FAILURES: Final = 10_000
+
+DEFAULT_KILL_GRACE_SECONDS: Final = 5.0
+"""Seconds between SIGTERM and SIGKILL when a run is killed (timeout, a kill by hand):
+enough for a program to flush and exit, short enough that a kill still means stop."""
+MAX_KILL_GRACE_SECONDS: Final = 600.0
+"""A task that needs more than ten minutes to stop is not being stopped; and every kill
+(a timeout, a replaced run) holds the run's resources for this long."""
 
 MAX_OFFSET: Final = 1_000_000_000
 """Pagination offsets (API ``offset``, the UI's ``page``): SQL engines take at most a
@@ -99,6 +110,10 @@ TEXT_LIMITS: Final = {
     "notify_target": 512,
     "owner_name": 256,
     "owner_channel": 256,     # a Slack channel or a PagerDuty service
+    "role": 256,              # a Mesos role, hierarchical with '/'
+    "volume_name": 256,       # a Docker volume's name or driver
+    "driver_options_key": 256,
+    "driver_options_value": 4_096,
 }
 """Characters in each kind of text field."""
 
@@ -110,6 +125,7 @@ LIST_LIMITS: Final = {
     "constraints": 100,
     "volumes": 100,
     "parameters": 100,
+    "driver_options": 100,    # a Docker volume driver's options
     "triggers": 100,          # each of triggers.on_success and triggers.on_failure
     "notify": 50,             # each of notify.on_failure, on_success and on_recovery
     "env": 256,
@@ -148,3 +164,34 @@ def text_allowed(limit: int, *, multiline: bool = False) -> str:
     """The ``allowed`` text of an error from :func:`text_problem`."""
     kind = "text with line breaks and tabs" if multiline else "one line of text"
     return f"{kind}, at most {limit} characters, no control characters"
+
+
+# ----------------------------------------------------------------------------- roles
+
+ROLE_ALLOWED: Final = ("'*' or a Mesos role: components separated by '/', none empty, '.', '..' or '*', "
+                       "none starting with '-', no whitespace")
+
+
+def role_problem(role: str) -> str | None:
+    """What a Mesos master would refuse in ``role`` (its role-name rules), or None.
+
+    Checked here so a job or a setting naming a bad role is refused when it is written,
+    not by the master at the first launch (or at subscription, for every job at once).
+    """
+    if role == "*":
+        return None
+    if not role:
+        return "is empty"
+    problem = text_problem(role, TEXT_LIMITS["role"])
+    if problem is not None:
+        return problem
+    if role.startswith("/") or role.endswith("/") or "//" in role:
+        return "has an empty component (a '/' at either end, or two in a row)"
+    for part in role.split("/"):
+        if part in (".", "..", "*"):
+            return f"has the component {part!r}"
+        if part.startswith("-"):
+            return f"has a component starting with '-' ({part!r})"
+        if any(ch.isspace() for ch in part):  # control characters were refused above
+            return "contains whitespace"
+    return None

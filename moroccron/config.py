@@ -13,7 +13,9 @@ start-up with the variable's name rather than at 3 a.m. when the value is first 
 
 from __future__ import annotations
 
+import functools
 import os
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -86,11 +88,41 @@ class Settings:
     # /readyz: a leader whose last successful scheduler step is older than this is not ready. An idle
     # scheduler steps at least once a minute, hence the floor of 60.
     ready_step_seconds: float = 120.0
+    # A real Mesos cluster (docs/deployment.md, "Running against a real Mesos cluster"): every role the
+    # framework takes offers for (empty: just ``role``, which is also the default role of jobs without
+    # one); the Unix user tasks run as by default; TLS to the masters (https, zk:// included).
+    roles: tuple[str, ...] = ()
+    framework_user: str = "root"
+    mesos_tls: bool = False
+    mesos_ca_file: str | None = None
+    mesos_client_cert: str | None = None
+    mesos_client_key: str | None = None
 
     @property
     def ui_url(self) -> str:
-        """Where people reach the UI: ``public_url``, or the bind address."""
-        return (self.public_url or f"http://{self.bind}").rstrip("/")
+        """Where people reach the UI: ``public_url``, or the bind address (this host's name
+        for a wildcard bind: 0.0.0.0 is nowhere to a browser)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host, port = parse_bind(self.bind)
+        if host in ("0.0.0.0", "::", ""):
+            host = _this_host()
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+    @property
+    def framework_roles(self) -> tuple[str, ...]:
+        """The roles the framework registers (FrameworkInfo.roles): ``roles``, or ``role`` alone."""
+        return self.roles or (self.role,)
+
+    @property
+    def default_role(self) -> str:
+        """The role of jobs that name none: ``role`` if registered, else the first of ``roles``."""
+        return self.role if self.role in self.framework_roles else self.framework_roles[0]
+
+    @property
+    def mesos_uses_tls(self) -> bool:
+        return self.mesos_tls or bool(self.mesos_ca_file or self.mesos_client_cert) or \
+            self.master.strip().lower().startswith("https://")
 
     def plugin_settings(self, name: str) -> Mapping[str, Any]:
         """The ``[plugins.NAME]`` table of the config file (empty if none)."""
@@ -122,6 +154,12 @@ class Settings:
         return out
 
 
+@functools.cache
+def _this_host() -> str:
+    """This host's name, looked up once: it may take a DNS query, and links are built often."""
+    return socket.getfqdn()
+
+
 _TYPES: dict[str, type] = {
     "db": str, "bind": str, "master": str, "zk": str, "jobs": tuple, "packing": str,
     "framework_name": str, "role": str, "principal": str, "secret": str, "failover_timeout": float,
@@ -139,6 +177,8 @@ _TYPES: dict[str, type] = {
     "max_request_bytes": int,
     "admin_contacts": tuple,
     "ready_step_seconds": float,
+    "roles": tuple, "framework_user": str, "mesos_tls": bool, "mesos_ca_file": str, "mesos_client_cert": str,
+    "mesos_client_key": str,
 }
 
 
@@ -273,6 +313,7 @@ def load_settings(
     if settings.ready_step_seconds < READY_STEP_MIN:
         raise ValidationError.single("ready_step_seconds", "is shorter than an idle scheduler's step interval",
                                      settings.ready_step_seconds, f"a number of seconds >= {READY_STEP_MIN:g}")
+    _check_mesos(settings)
     for peer in settings.peers:
         try:
             parse_bind(peer)
@@ -280,3 +321,37 @@ def load_settings(
             raise ValidationError.single("peers", "each peer must be HOST:PORT, as in that instance's bind", peer,
                                          "e.g. 10.0.0.11:4400") from None
     return settings
+
+
+def _check_mesos(settings: Settings) -> None:
+    """Roles the master would refuse, a TLS setup that cannot work: refused at start-up."""
+    from moroccron.bounds import ROLE_ALLOWED, role_problem
+
+    for name, roles in (("role", (settings.role,)), ("roles", settings.roles)):
+        for role in roles:
+            if (problem := role_problem(role)) is not None:
+                raise ValidationError.single(name, f"is not a Mesos role: {problem}", role, ROLE_ALLOWED)
+    if len(set(settings.roles)) != len(settings.roles):
+        raise ValidationError.single("roles", "lists a role more than once", list(settings.roles), "distinct roles")
+    if settings.roles and settings.role != "*" and settings.role not in settings.roles:
+        raise ValidationError.single("role", "is not one of roles: the default role must be registered",
+                                     settings.role, " | ".join(settings.roles))
+    if not settings.framework_user.strip():
+        raise ValidationError.single("framework_user", "is empty", settings.framework_user,
+                                     "a Unix user that exists on the agents, e.g. root or mesos")
+    if settings.mesos_client_key and not settings.mesos_client_cert:
+        raise ValidationError.single("mesos_client_key", "needs mesos_client_cert", settings.mesos_client_key,
+                                     "set both, or mesos_client_cert alone if it holds the key too")
+    for name in ("mesos_ca_file", "mesos_client_cert", "mesos_client_key"):
+        path = getattr(settings, name)
+        if path and not os.access(path, os.R_OK):
+            raise ValidationError.single(name, "is not a readable file", path, "a PEM file this process can read")
+    tls = "TLS to the masters is configured (mesos_tls, mesos_ca_file or mesos_client_cert)"
+    if settings.mesos_uses_tls and settings.master.strip().lower().startswith("http://"):
+        from moroccron.zk import redact
+
+        raise ValidationError.single("master", f"says http, but {tls}", redact(settings.master),
+                                     "https://HOST:PORT, HOST:PORT or zk://...")
+    if settings.mesos_uses_tls and settings.master == "local":
+        raise ValidationError.single("master", f"is the local master, which speaks plain http, but {tls}",
+                                     settings.master, "a real master's address, or no TLS settings")

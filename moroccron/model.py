@@ -36,12 +36,14 @@ __all__ = [
     "JobSpec",
     "Notify",
     "Owner",
+    "Parameter",
     "Resources",
     "Run",
     "RunState",
     "RunTrigger",
     "Triggers",
     "Volume",
+    "VolumeSource",
     "is_job_name",
     "parse_task_id",
     "run_arguments",
@@ -58,6 +60,7 @@ CONCURRENCY_POLICIES = ("forbid", "allow", "replace")
 CATCHUP_POLICIES = ("none", "latest", "all")
 CONTAINER_TYPES = ("mesos", "docker")
 VOLUME_MODES = ("RO", "RW")
+VOLUME_SOURCE_TYPES = ("docker_volume", "host_path", "sandbox_path")
 CONSTRAINT_OPERATORS = ("EQUALS", "LIKE", "UNLIKE", "UNIQUE", "GROUP_BY")
 NOTIFY_TARGET_RE = re.compile(r"(email|slack|pagerduty|webhook):\S+")
 """A whole notification target (``fullmatch``)."""
@@ -369,12 +372,71 @@ class Resources(_Spec):
 
 
 @dataclass(frozen=True, slots=True)
+class VolumeSource(_Spec):
+    """Where a volume comes from, when it is neither a host path nor an image.
+
+    - ``docker_volume``: a Docker volume ``name``, made by ``driver`` (Docker's local
+      driver if None) with ``driver_options``; both containerizers;
+    - ``host_path``: ``path``, absolute, on the agent; Mesos containerizer only;
+    - ``sandbox_path``: ``path``, relative, inside the task's sandbox; Mesos
+      containerizer only.
+    """
+
+    type: str
+    name: str | None = None
+    driver: str | None = None
+    driver_options: Mapping[str, str] = field(default_factory=dict)
+    path: str | None = None
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("type", "name", "driver", "driver_options", "path")
+
+    def __post_init__(self) -> None:
+        c = _Collector()
+        s = object.__setattr__
+        s(self, "type", _choice(c, "type", self.type, VOLUME_SOURCE_TYPES))
+        for name in ("name", "driver"):
+            s(self, name, _text_field(c, name, getattr(self, name), "volume_name", optional=True, nonempty=True,
+                                      what="a non-empty name"))
+        s(self, "driver_options", _str_map(c, "driver_options", self.driver_options, "driver_options"))
+        s(self, "path", _text_field(c, "path", self.path, "path", optional=True, nonempty=True,
+                                    what="a non-empty path"))
+        if self.type == "docker_volume":
+            if self.name is None and not any(e.field == "name" for e in c.errors):
+                c.add("name", "is required for a docker_volume source", None, "the Docker volume's name")
+            if self.path is not None:
+                c.add("path", "is not part of a docker_volume source", self.path, "null (name the volume instead)")
+        elif self.type in ("host_path", "sandbox_path"):
+            for name in ("name", "driver"):
+                if getattr(self, name) is not None:
+                    c.add(name, f"is not part of a {self.type} source", getattr(self, name), "null")
+            if self.driver_options:
+                c.add("driver_options", f"is not part of a {self.type} source", dict(self.driver_options), "{}")
+            if self.path is None and not any(e.field == "path" for e in c.errors):
+                c.add("path", f"is required for a {self.type} source", None,
+                      "an absolute path on the agent" if self.type == "host_path" else "a path inside the sandbox")
+            elif self.path is not None and self.type == "host_path" and not self.path.startswith("/"):
+                c.add("path", "must be absolute: the agent refuses a relative HOST_PATH source", self.path,
+                      "an absolute path such as /srv/data")
+            elif self.path is not None and self.type == "sandbox_path" and (
+                    self.path.startswith("/") or ".." in self.path.split("/")):
+                c.add("path", "must stay inside the sandbox: relative, without '..'", self.path,
+                      "a relative path such as cache/")
+        c.raise_if_any()
+
+
+@dataclass(frozen=True, slots=True)
 class Volume(_Spec):
+    """A volume mounted at ``container_path``: exactly one of ``host_path`` (a directory
+    of the agent), ``image`` (a Docker image's filesystem; Mesos containerizer) or
+    ``source`` (a :class:`VolumeSource`), as the Mesos master requires."""
+
     container_path: str
     host_path: str | None = None
     mode: str = "RO"
+    image: str | None = None
+    source: VolumeSource | None = None
 
-    FIELDS: ClassVar[tuple[str, ...]] = ("container_path", "host_path", "mode")
+    FIELDS: ClassVar[tuple[str, ...]] = ("container_path", "host_path", "mode", "image", "source")
 
     def __post_init__(self) -> None:
         c = _Collector()
@@ -383,19 +445,86 @@ class Volume(_Spec):
                                               what="a non-empty path"))
         s(self, "host_path", _text_field(c, "host_path", self.host_path, "path", optional=True, what="a path"))
         s(self, "mode", _choice(c, "mode", self.mode, VOLUME_MODES))
+        s(self, "image", _text_field(c, "image", self.image, "image", optional=True, nonempty=True,
+                                     what="an image name"))
+        s(self, "source", _sub(c, "source", VolumeSource, self.source))
+        kinds = self.kinds()
+        # Older versions stored volumes with no host path; they still load (and are refused at launch).
+        if c.strict and len(kinds) != 1 and not c.errors:
+            has = "none" if not kinds else " and ".join(kinds)
+            c.add("host_path", f"a volume needs exactly one of host_path, image or source; this one has {has}",
+                  self.host_path, "exactly one of host_path, image, source")
         c.raise_if_any()
+
+    def kinds(self) -> tuple[str, ...]:
+        """Which of ``host_path``, ``image``, ``source`` are set (a valid volume: exactly one)."""
+        return tuple(k for k in ("host_path", "image", "source") if getattr(self, k) is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter(_Spec):
+    """One ``docker run`` option, given as ``--KEY=VALUE``. Keys may repeat (``env``,
+    ``label``, ``add-host``...), so a container's parameters are a list, in order."""
+
+    key: str
+    value: str
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("key", "value")
+
+    def __post_init__(self) -> None:
+        c = _Collector()
+        if not isinstance(self.key, str) or not self.key:
+            c.add("key", "must be a non-empty string", self.key, "a docker run option name, e.g. 'add-host'")
+        else:
+            c.text("key", self.key, "parameters_key")
+        if not isinstance(self.value, str):
+            c.add("value", "must be a string", self.value, "a string")
+        else:
+            c.text("value", self.value, "parameters_value")
+        c.raise_if_any()
+
+
+DOCKER_NETWORKS = ("host", "bridge", "none")
+"""Docker's network modes; any other name is a user-defined network (Mesos ``USER``)."""
+
+
+def _parameters(c: _Collector, value: Any) -> tuple[Parameter, ...]:
+    """A list of {key, value} (or [key, value]); the older {KEY: VALUE} object is read in order."""
+    if value is None:
+        return ()
+    if isinstance(value, Mapping):  # the form older versions stored and accepted
+        return tuple(Parameter(k, v) for k, v in _str_map(c, "parameters", value, "parameters").items())
+    if not isinstance(value, (list, tuple)):
+        c.add("parameters", "must be a list of {key, value}", value, '[{"key": "add-host", "value": "db:10.0.0.5"}]')
+        return ()
+    if not c.count("parameters", value, "parameters"):
+        return ()
+    out = []
+    for i, item in enumerate(value):
+        if isinstance(item, (list, tuple)) and len(item) == 2:
+            item = {"key": item[0], "value": item[1]}
+        param = _sub(c, f"parameters[{i}]", Parameter, item)
+        if param is not None:
+            out.append(param)
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
 class Container(_Spec):
-    """Where the command runs: the Mesos containerizer or Docker, with an image."""
+    """Where the command runs: the Mesos containerizer (with or without an image) or Docker.
+
+    ``network``: for ``docker``, ``host`` (the default), ``bridge``, ``none`` or the name
+    of a user-defined Docker network; for ``mesos``, the name of a CNI network, or
+    ``host``. ``parameters`` are ``docker run`` options (``docker`` only). ``force_pull``
+    pulls the image at every launch instead of using the agent's copy.
+    """
 
     type: str = "mesos"
     image: str | None = None
     volumes: tuple[Volume, ...] = ()
     force_pull: bool = False
     network: str | None = None
-    parameters: Mapping[str, str] = field(default_factory=dict)
+    parameters: tuple[Parameter, ...] = ()
 
     FIELDS: ClassVar[tuple[str, ...]] = ("type", "image", "volumes", "force_pull", "network", "parameters")
 
@@ -422,8 +551,57 @@ class Container(_Spec):
         if c.strict:  # older versions stored whatever was given
             s(self, "network", _text_field(c, "network", self.network, "network", optional=True, nonempty=True,
                                            what="a network name"))
-        s(self, "parameters", _str_map(c, "parameters", self.parameters, "parameters"))
+        s(self, "parameters", _parameters(c, self.parameters))
+        if c.strict and not c.errors:
+            self._check_for_containerizer(c)
         c.raise_if_any()
+
+    def _check_for_containerizer(self, c: _Collector) -> None:
+        """Refuse what the master or the agent of this containerizer refuses, or ignores unsaid."""
+        if self.type == "docker":
+            for i, v in enumerate(self.volumes):
+                if v.image is not None:
+                    c.add(f"volumes[{i}].image", "the Docker containerizer has no image volumes", v.image,
+                          "host_path or a docker_volume source (or container type mesos)")
+                elif v.source is not None and v.source.type != "docker_volume":
+                    c.add(f"volumes[{i}].source.type", "the Docker containerizer ignores this kind of source",
+                          v.source.type, "docker_volume (or container type mesos)")
+                elif (v.host_path is not None and not v.host_path.startswith("/")
+                      and not v.container_path.startswith("/")):
+                    c.add(f"volumes[{i}].host_path", "the Docker containerizer refuses a volume whose host_path "
+                          "and container_path are both relative", v.host_path, "an absolute path on either side")
+            for i, p in enumerate(self.parameters):
+                if p.key == "name":
+                    c.add(f"parameters[{i}].key", "the Mesos master refuses the docker parameter 'name' (the "
+                          "containerizer names its containers itself)", p.key, "any docker run option but name")
+            if self.network is not None and self.network.lower() == "user":
+                c.add("network", "name the user-defined Docker network itself", self.network,
+                      "host | bridge | none | the name of a Docker network")
+        else:
+            if self.parameters:
+                c.add("parameters", "are docker run options: they apply to container type docker only",
+                      [p.to_dict() for p in self.parameters], "[] for type mesos")
+            if self.network is not None and self.network.lower() in (*DOCKER_NETWORKS[1:], "user"):
+                c.add("network", "is a Docker network mode; the Mesos containerizer joins CNI networks", self.network,
+                      "host | the name of a CNI network (or container type docker)")
+            if self.force_pull and not self.image:
+                c.add("force_pull", "needs an image to pull", self.force_pull, "false without an image")
+
+    @property
+    def network_mode(self) -> tuple[str, str | None]:
+        """How the agent is asked for the network: (``HOST``/``BRIDGE``/``NONE``/``USER``, name).
+
+        ``USER`` comes with the network's name (a Docker or a CNI network); the others
+        with None. Without a network the containerizers use the host's.
+        """
+        net = self.network
+        if net is None or net.lower() == "host":
+            return "HOST", None
+        if self.type == "docker" and net.lower() in DOCKER_NETWORKS:
+            return net.upper(), None
+        if self.type == "mesos" and net.lower() in (*DOCKER_NETWORKS, "user"):
+            return "HOST", None  # stored by older versions, which never sent it: still not sent
+        return "USER", net
 
 
 @dataclass(frozen=True, slots=True)
@@ -520,7 +698,7 @@ JOB_FIELDS: tuple[str, ...] = (
     "description", "resources", "container", "constraints", "env", "uris", "user", "retries",
     "retry_delay_seconds", "timeout_seconds", "concurrency", "starting_deadline_seconds",
     "catchup", "soft_error", "disabled", "triggers", "notify", "labels", "disable_after_failures",
-    "secret_env",
+    "secret_env", "role", "kill_grace_seconds",
 )
 
 
@@ -535,7 +713,7 @@ class JobSpec:
 
     name: str
     command: str | None = None
-    shell: bool = True
+    shell: bool | None = None  # None: true with a command, false for an image's own entrypoint
     arguments: tuple[str, ...] = ()
     schedule: str | None = None
     timezone: str = "UTC"
@@ -561,6 +739,8 @@ class JobSpec:
     notify: Notify = field(default_factory=Notify)
     labels: Mapping[str, str] = field(default_factory=dict)
     disable_after_failures: int | None = None
+    role: str | None = None  # the Mesos role whose offers it runs on; None: the framework's default role
+    kill_grace_seconds: float = bounds.DEFAULT_KILL_GRACE_SECONDS  # SIGTERM to SIGKILL when killed
 
     FIELDS: ClassVar[tuple[str, ...]] = JOB_FIELDS
 
@@ -573,7 +753,8 @@ class JobSpec:
             c.add("command", "must be a string", self.command, "a shell command or program path")
         elif self.command is not None:
             c.text("command", self.command, "command", multiline=True)
-        s(self, "shell", _bool(c, "shell", self.shell))
+        if self.shell is not None:  # None is decided by _check_runnable, once the container is known
+            s(self, "shell", _bool(c, "shell", self.shell))
         s(self, "arguments", _str_tuple(c, "arguments", self.arguments, "argument", limit="arguments"))
         s(self, "parents", _str_tuple(c, "parents", self.parents, limit="parents"))
         s(self, "owners", _str_tuple(c, "owners", self.owners, "owner", limit="owners"))
@@ -612,6 +793,9 @@ class JobSpec:
         s(self, "disable_after_failures",
           _number(c, "disable_after_failures", self.disable_after_failures, optional=True, integer=True, minimum=1,
                   strict_maximum=bounds.MAX_DISABLE_AFTER_FAILURES))
+        s(self, "kill_grace_seconds", _number(c, "kill_grace_seconds", self.kill_grace_seconds,
+                                              strict_maximum=bounds.MAX_KILL_GRACE_SECONDS))
+        self._check_role(c)
         s(self, "concurrency", _choice(c, "concurrency", self.concurrency, CONCURRENCY_POLICIES))
         s(self, "catchup", _choice(c, "catchup", self.catchup, CATCHUP_POLICIES))
         s(self, "soft_error", _bool(c, "soft_error", self.soft_error))
@@ -692,8 +876,29 @@ class JobSpec:
         if not has_command and not has_image:
             c.add("command", "is required (or a container image whose default command runs)",
                   self.command, "a non-empty command")
+        if self.shell is None:
+            object.__setattr__(self, "shell", has_command or not has_image)
+        elif self.shell and not has_command and has_image:
+            if c.strict:
+                # The agent fails the task: "Shell specified but no command value provided".
+                c.add("shell", "true needs a command to give the shell; without one the image's own entrypoint "
+                      "runs, with shell false", self.shell, "false (or null) for an image-only job")
+            else:  # stored by a version that sent this and failed: launch it the way that works
+                object.__setattr__(self, "shell", False)
         if not self.shell and not has_command and not has_image:
             c.add("shell", "false needs a command (the program to execute)", self.shell, "true | false")
+        if (c.strict and self.container is not None and self.container.type == "docker"
+                and isinstance(self.resources, Resources) and self.resources.gpus):
+            c.add("resources.gpus", "the Docker containerizer cannot give a task GPUs", self.resources.gpus,
+                  "0 with type docker; for GPUs use container type mesos with the same image")
+
+    def _check_role(self, c: _Collector) -> None:
+        if self.role is None:
+            return
+        if not isinstance(self.role, str):
+            c.add("role", "must be a Mesos role or null", self.role, bounds.ROLE_ALLOWED)
+        elif c.strict and (problem := bounds.role_problem(self.role)) is not None:
+            c.add("role", problem, self.role, bounds.ROLE_ALLOWED)
 
     # -- conveniences -------------------------------------------------------
 

@@ -13,6 +13,17 @@ honour cpus, mem, disk, gpus and the job's placement constraints:
 ``UNIQUE`` and ``GROUP_BY`` count the tasks placed in the same round: scheduled jobs
 rarely overlap themselves, and the offers of one round are what is known to be free.
 
+Roles and reservations: a job with a ``role`` goes only on offers allocated to that
+role, a job without one only on offers of the framework's default role
+(:meth:`~moroccron.hooks.types.Offer.serves`). Within an offer a task may draw on every
+pool (reserved for the offer's role, or unreserved), so what fits is decided on the
+offer's total; which pool each part comes from is settled when the task is described
+to Mesos (:mod:`moroccron.mesos.resources`).
+
+GPUs: a task that needs none goes on an offer without GPUs when one fits, so that
+agents with GPUs stay free for the jobs that need them (a master offers them only to
+frameworks that registered GPU_RESOURCES, which moroccron does once a job asks).
+
 Strategies:
 
 - ``first-fit``: tasks in queue order (most urgent first), each on the first offer it
@@ -101,17 +112,23 @@ def satisfies(constraint: Constraint, offer: Offer, job: str, rnd: _Round | None
 
 
 def _fits(task: PendingTask, offer: Offer, job: JobSpec | None, rnd: _Round, offers: Sequence[Offer]) -> bool:
-    if not task.resources.fits_in(rnd.free[offer.id]):
+    if not task.resources.fits_in(rnd.free[offer.id]) or not offer.serves(job.role if job else None):
         return False
     return all(satisfies(c, offer, task.job, rnd, offers) for c in (job.constraints if job else ()))
+
+
+def _gpu_last(offers: Sequence[Offer]) -> list[Offer]:
+    """``offers``, those with GPUs after the others (a stable order otherwise)."""
+    return sorted(offers, key=lambda o: o.resources.gpus > 0)
 
 
 def first_fit(tasks: Sequence[PendingTask], offers: Sequence[Offer], jobs: Mapping[str, JobSpec]) -> PackingPlan:
     rnd = _Round(offers)
     unplaced = []
+    for_plain = _gpu_last(offers)  # for tasks that need no GPU
     for task in tasks:
         job = jobs.get(task.job)
-        for offer in offers:
+        for offer in (offers if task.resources.gpus else for_plain):
             if _fits(task, offer, job, rnd, offers):
                 rnd.place(task, offer, job)
                 break
@@ -139,10 +156,12 @@ def best_fit_decreasing(tasks: Sequence[PendingTask], offers: Sequence[Offer],
     for task in sorted(tasks, key=lambda t: -_share(t.resources, cap)):
         job = jobs.get(task.job)
         best: Offer | None = None
-        best_left = 0.0
+        best_left = (False, 0.0)
         for offer in offers:
             if _fits(task, offer, job, rnd, offers):
-                left = _share(rnd.free[offer.id] - task.resources, cap)
+                # a task without GPUs goes on an agent with GPUs only if nothing else fits
+                left = (offer.resources.gpus > 0 and not task.resources.gpus,
+                        _share(rnd.free[offer.id] - task.resources, cap))
                 if best is None or left < best_left:
                     best, best_left = offer, left
         if best is None:

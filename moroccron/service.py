@@ -190,15 +190,29 @@ class Scheduler:
         if master == "local":
             master = self._start_local_master()
         framework_id = self._stored_framework_id()
-        info = framework_info(name=self.settings.framework_name, role=self.settings.role,
-                              principal=self.settings.principal, failover_timeout=self.settings.failover_timeout,
-                              framework_id=framework_id, webui_url=f"http://{self.settings.bind}/")
+        settings = self.settings
+
+        def wants_gpus() -> bool:
+            # Also called on the client's event thread: list() copies the engine's dict in
+            # one step under the GIL, and the specs in it are frozen.
+            return any(job.resources.gpus > 0 for job in list(self.engine.jobs.values()))
+
+        # The default role first: the order means nothing to Mesos, but a single-role master
+        # (the local one) offers for the first.
+        info = framework_info(name=settings.framework_name, roles=(settings.default_role, *settings.framework_roles),
+                              user=settings.framework_user, principal=settings.principal,
+                              failover_timeout=settings.failover_timeout, framework_id=framework_id,
+                              webui_url=settings.ui_url + "/", gpus=wants_gpus())
         self.adapter = FrameworkAdapter(self.submit_nowait, self._framework_registered, self.engine.jobs.get,
                                         on_fault=self.job_faulted, on_removed=self.framework_health.removed,
-                                        on_error=self.framework_health.failed)
+                                        on_error=self.framework_health.failed, default_role=settings.default_role,
+                                        wants_gpus=wants_gpus)
         # A framework the master removed is replaced by a new one (see moroccron.framework_health).
-        self.client = MesosSchedulerClient(master, info, self.adapter, principal=self.settings.principal,
-                                           secret=self.settings.secret, register_when_removed=True)
+        self.client = MesosSchedulerClient(master, info, self.adapter, principal=settings.principal,
+                                           secret=settings.secret, register_when_removed=True,
+                                           tls=settings.mesos_uses_tls,
+                                           ca_file=settings.mesos_ca_file, client_cert=settings.mesos_client_cert,
+                                           client_key=settings.mesos_client_key)
         self.adapter.client = self.client
         self._thread = threading.Thread(target=self._loop, name="moroccron-engine", daemon=True)
         self._thread.start()

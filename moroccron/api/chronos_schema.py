@@ -362,7 +362,8 @@ def from_chronos(data: Any, *, now: datetime | None = None) -> ChronosJob:
 
     command = r.text("command")
     kwargs["command"] = command or None
-    kwargs["shell"] = r.boolean("shell", True)
+    # Not given: true with a command, false for an image-only job (its entrypoint runs).
+    kwargs["shell"] = r.boolean("shell", None)  # type: ignore[arg-type]
     kwargs["arguments"] = data.get("arguments") or ()
     kwargs["description"] = r.text("description", "") or ""
     kwargs["schedule"] = _schedule(r, now)
@@ -540,18 +541,15 @@ def _container(r: _Reader) -> Container | None:
         except ValidationError as exc:
             for e in exc.errors:
                 r.error(f"{path}.{_VOLUME_KEYS.get(e.field, e.field)}", e.message, e.value, e.allowed)
-    parameters: dict[str, str] = {}
+    parameters: list[dict[str, str]] = []  # a key may repeat, as in docker run (--env A=1 --env B=2)
     for path, p in r.objects("parameters", "a list of {key, value}", c, "container.parameters"):
         key, value = p.get("key"), p.get("value")
         if not isinstance(key, str) or not key:
             r.error(f"{path}.key", "must be a non-empty string", key, "a docker option name, e.g. 'add-host'")
         elif not isinstance(value, str):
             r.error(f"{path}.value", "must be a string", value, "a string")
-        elif key in parameters:
-            r.error(f"{path}.key", "is repeated: moroccron holds one value per docker parameter", key,
-                    "each key once")
         else:
-            parameters[key] = value
+            parameters.append({"key": key, "value": value})
     for key in c:
         if key not in _CONTAINER_FIELDS:
             if key in _CONTAINER_IGNORED:
@@ -560,7 +558,7 @@ def _container(r: _Reader) -> Container | None:
                 r.ignored.append(f"container.{key}")
     try:
         return Container(type=ctype or "DOCKER", image=image, volumes=tuple(volumes), force_pull=force_pull,
-                         network=network or None, parameters=parameters)
+                         network=network or None, parameters=tuple(parameters))
     except ValidationError as exc:
         for e in exc.errors:
             r.error(chronos_field("container." + e.field), e.message, e.value, e.allowed)
@@ -661,7 +659,7 @@ def _container_out(c: Container) -> dict[str, Any]:
     out["forcePullImage"] = c.force_pull
     out["volumes"] = [{"containerPath": v.container_path, **({"hostPath": v.host_path} if v.host_path else {}),
                        "mode": v.mode} for v in c.volumes]
-    out["parameters"] = [{"key": k, "value": v} for k, v in c.parameters.items()]
+    out["parameters"] = [p.to_dict() for p in c.parameters]
     return out
 
 

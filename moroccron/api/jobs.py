@@ -55,6 +55,11 @@ def check_job(ctx: AppContext, job: JobSpec, tx: Any = None) -> None:
         parents.update(found)
         frontier = {p for ps in found.values() for p in ps} - parents.keys()
     DependencyGraph(parents).validate()
+    roles = ctx.settings.framework_roles
+    if job.role is not None and job.role not in roles:  # no offer would ever come for it
+        raise ValidationError(FieldError("role", "is not one of the roles this scheduler registers with Mesos",
+                                         job.role, " | ".join(roles) + " (the roles setting), or null"),
+                              f"job {job.name!r}")
     errors = ctx.plugins.validate_job(job=job, existing=StoredJobs(ctx.store, {job.name: job}, tx=tx))
     if errors:
         raise ValidationError(errors, f"job {job.name!r}")

@@ -33,6 +33,7 @@ from moroccron.model import (
     CONTAINER_TYPES,
     JOB_NAME_RE,
     VOLUME_MODES,
+    VOLUME_SOURCE_TYPES,
     JobSpec,
     Owner,
 )
@@ -214,6 +215,8 @@ def _bounded(schemas: dict[str, Any]) -> None:
     nullable(job["timeout_seconds"], exclusiveMinimum=0, maximum=bounds.MAX_SECONDS)
     nullable(job["starting_deadline_seconds"], minimum=0, maximum=bounds.MAX_SECONDS)
     nullable(job["disable_after_failures"], minimum=1, maximum=bounds.MAX_DISABLE_AFTER_FAILURES)
+    nullable(job["role"], maxLength=text["role"])
+    job["kill_grace_seconds"].update(minimum=0, maximum=bounds.MAX_KILL_GRACE_SECONDS)
     job["concurrency"]["enum"] = list(CONCURRENCY_POLICIES)
     job["catchup"]["enum"] = list(CATCHUP_POLICIES)
     resources = schemas["Resources"]["properties"]
@@ -226,11 +229,22 @@ def _bounded(schemas: dict[str, Any]) -> None:
     nullable(container["image"], maxLength=text["image"])
     nullable(container["network"], maxLength=text["network"])
     container["volumes"].update(maxItems=lists["volumes"])
-    container["parameters"].update(maxProperties=lists["parameters"])
+    container["parameters"].update(maxItems=lists["parameters"])
+    parameter = schemas["Parameter"]["properties"]
+    parameter["key"].update(minLength=1, maxLength=text["parameters_key"])
+    parameter["value"].update(maxLength=text["parameters_value"])
     volume = schemas["Volume"]["properties"]
     volume["container_path"].update(maxLength=text["path"])
     nullable(volume["host_path"], maxLength=text["path"])
+    nullable(volume["image"], maxLength=text["image"])
     volume["mode"]["enum"] = list(VOLUME_MODES)
+    source = schemas["VolumeSource"]["properties"]
+    source["type"]["enum"] = list(VOLUME_SOURCE_TYPES)
+    for name in ("name", "driver"):
+        nullable(source[name], maxLength=text["volume_name"])
+    source["driver_options"].update(maxProperties=lists["driver_options"])
+    source["driver_options"]["additionalProperties"].update(maxLength=text["driver_options_value"])
+    nullable(source["path"], maxLength=text["path"])
     constraint = schemas["Constraint"]["properties"]
     constraint["field"].update(maxLength=text["constraint_field"])
     constraint["operator"]["enum"] = list(CONSTRAINT_OPERATORS)
@@ -239,7 +253,8 @@ def _bounded(schemas: dict[str, Any]) -> None:
         kind = name.lower()
         for prop in schemas[name]["properties"].values():
             prop.update(maxItems=lists[kind])
-    for name in ("JobSpec", "Resources", "Container", "Volume", "Constraint", "Triggers", "Notify", "Owner"):
+    for name in ("JobSpec", "Resources", "Container", "Volume", "VolumeSource", "Parameter", "Constraint",
+                 "Triggers", "Notify", "Owner"):
         schemas[name]["additionalProperties"] = False  # the model refuses unknown fields by name
     owner = schemas["Owner"]["properties"]
     owner["id"].update(minLength=1, maxLength=text["owner"])

@@ -27,6 +27,7 @@ __all__ = [
     "Offer",
     "PackingPlan",
     "PendingTask",
+    "ResourcePool",
     "SubtreeNode",
 ]
 
@@ -39,18 +40,53 @@ def _frozen_map(value: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
+class ResourcePool:
+    """The scalar resources of an offer that share one reservation (or none).
+
+    The master counts reserved and unreserved resources apart: a task asking for
+    unreserved cpus where only reserved ones were offered fails with "more than
+    available". A task may draw on several pools of its offer; each part it takes names
+    its pool's reservation exactly as offered.
+
+    :ivar reserved_for: the role the resources are reserved for; ``"*"``: unreserved.
+    :ivar resources: cpus, mem, disk and gpus of this pool.
+    :ivar identity: the fields that tell the master which resources these are (``role``,
+        ``reservation`` or ``reservations``, ``allocation_info``), as offered, to be sent
+        back unchanged with a task that uses them.
+    """
+
+    reserved_for: str
+    resources: Resources
+    identity: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "identity", _frozen_map(self.identity))
+
+    @property
+    def reserved(self) -> bool:
+        return self.reserved_for != "*"
+
+
+@dataclass(frozen=True, slots=True)
 class Offer:
     """A Mesos resource offer, reduced to what placement needs.
 
     :ivar id: the offer id, as the master sent it.
     :ivar agent_id: the agent the resources are on.
     :ivar hostname: the agent's hostname (constraints may name ``hostname``).
-    :ivar resources: the unreserved scalar resources offered.
+    :ivar resources: the scalar resources a task may use, every pool together (what
+        packing fits tasks into: a task may draw on several pools).
     :ivar attributes: the agent's attributes (text or scalar), for constraints.
     :ivar framework_id: the framework the offer was made to, when known.
     :ivar unavailable_from: when the agent is scheduled to go down for maintenance (the
         offer's ``unavailability.start``), if it is.
     :ivar unavailable_for: how long it will be down, in seconds; None: indefinitely.
+    :ivar pools: ``resources`` by reservation (see :class:`ResourcePool`); empty: all
+        unreserved.
+    :ivar role: the role the offer is allocated to (``allocation_info.role``): a job whose
+        ``role`` is set runs only on offers of that role.
+    :ivar default_role: the offer's role is the framework's default role (the ``role``
+        setting), whose offers jobs without a ``role`` of their own use.
     """
 
     id: str
@@ -61,9 +97,21 @@ class Offer:
     framework_id: str | None = None
     unavailable_from: datetime | None = None
     unavailable_for: float | None = None
+    pools: tuple[ResourcePool, ...] = ()
+    role: str = "*"
+    default_role: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "attributes", _frozen_map(self.attributes))
+        object.__setattr__(self, "pools", tuple(self.pools))
+
+    def resource_pools(self) -> tuple[ResourcePool, ...]:
+        """``pools``, or one unreserved pool of ``resources`` for an offer built without them."""
+        return self.pools or (ResourcePool("*", self.resources),)
+
+    def serves(self, job_role: str | None) -> bool:
+        """May a job with role ``job_role`` (None: the framework's default) run on this offer?"""
+        return self.default_role if job_role is None else job_role == self.role
 
 
 @dataclass(frozen=True, slots=True)

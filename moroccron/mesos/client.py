@@ -20,7 +20,9 @@ How it works
   raises :class:`MesosCallError` with the master's own text.
 * The stream is re-subscribed, with exponential backoff and jitter, whenever it ends,
   breaks, or goes silent for ``heartbeat_grace`` × ``heartbeat_interval_seconds``
-  (a network partition can leave a TCP connection open with nothing flowing), and when
+  (a network partition can leave a TCP connection open with nothing flowing; the grace
+  is 5 intervals, as the Mesos scheduler API suggests, so that a master busy with a
+  failover or an agent storm is not taken for a dead one), and when
   ZooKeeper names a different leader. Re-subscription reuses the FrameworkID so the
   master keeps our tasks; the first SUBSCRIBED of a client calls ``registered``, later
   ones ``reregistered``. Persisting the FrameworkID is the callbacks' job.
@@ -363,11 +365,19 @@ class MesosSchedulerClient:
     :param session: ``requests.Session`` for calls (TLS settings, adapters); the event
         stream uses its own session that copies ``verify``, ``cert`` and ``proxies``.
     :param heartbeat_grace: re-subscribe after this many heartbeat intervals without
-        any event (Mesos suggests up to 5; we default to 2 to notice a partition sooner).
+        any event (5, as Mesos suggests: 75 s with the master's default 15 s interval).
+        Fewer would drop the subscription of a master that is slow, not gone, and each
+        re-subscription makes the engine reconcile every live task.
     :param backoff_initial: first re-subscription delay in seconds; doubles per failed
         attempt up to ``backoff_max``, each multiplied by a random factor in [0.5, 1]
         so that many schedulers do not hammer a recovering master in step.
     :param principal: / ``secret``: HTTP basic authentication, if the master wants it.
+    :param tls: speak HTTPS to the masters: ``HOST:PORT`` and masters found in ZooKeeper
+        are reached with ``https`` (an ``https://`` spec implies it).
+    :param ca_file: the CA bundle that signed the masters' certificates (PEM); the
+        system's CAs if None.
+    :param client_cert: / ``client_key``: the certificate (and its key, unless the
+        certificate file holds it) this client presents, for masters that ask for one.
     :param timeout: seconds for connecting and for each call's answer, and for the
         first event of a subscription.
     :param abort_on_error: stop on an ERROR event (see module docstring).
@@ -383,7 +393,7 @@ class MesosSchedulerClient:
         callbacks: Scheduler,
         *,
         session: requests.Session | None = None,
-        heartbeat_grace: float = 2.0,
+        heartbeat_grace: float = 5.0,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         principal: str | None = None,
@@ -392,6 +402,10 @@ class MesosSchedulerClient:
         abort_on_error: bool = True,
         detector: MasterDetector | None = None,
         register_when_removed: bool = False,
+        tls: bool = False,
+        ca_file: str | None = None,
+        client_cert: str | None = None,
+        client_key: str | None = None,
     ) -> None:
         if (
             heartbeat_grace <= 0
@@ -402,7 +416,10 @@ class MesosSchedulerClient:
             raise ValueError(
                 "heartbeat_grace, backoff_initial and timeout must be > 0 and backoff_max >= backoff_initial"
             )
-        self._detector = detector or MasterDetector(master)
+        if client_key and not client_cert:
+            raise ValueError("client_key needs client_cert")
+        tls = tls or bool(ca_file or client_cert)
+        self._detector = detector or MasterDetector(master, tls=tls)
         self._spec_text = redact(master)
         self._framework_info = copy.deepcopy(dict(framework_info))
         self._callbacks = callbacks
@@ -416,6 +433,13 @@ class MesosSchedulerClient:
 
         self._own_session = session is None
         self._session = session or requests.Session()
+        # Given with every request as well: requests lets REQUESTS_CA_BUNDLE (often set
+        # system-wide) override a session's own verify, which would drop the cluster's CA.
+        self._ca_file = ca_file
+        if ca_file:
+            self._session.verify = ca_file
+        if client_cert:
+            self._session.cert = (client_cert, client_key) if client_key else client_cert
         self._stream_session = self._new_session()
         # ACCEPTs sent side by side (accept_encoded_many): a pool of threads, a session each
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -452,6 +476,17 @@ class MesosSchedulerClient:
     def framework_id(self) -> str | None:
         """The FrameworkID: the one given in framework_info, or the one Mesos assigned."""
         return self._framework_id
+
+    @property
+    def framework_info(self) -> dict[str, Any]:
+        """A copy of the FrameworkInfo the next SUBSCRIBE sends (its id is the current FrameworkID)."""
+        with self._lock:
+            return copy.deepcopy(self._framework_info)
+
+    @property
+    def scheme(self) -> str:
+        """``http`` or ``https``: how the masters are reached."""
+        return self._scheme
 
     @property
     def master(self) -> str | None:
@@ -623,7 +658,8 @@ class MesosSchedulerClient:
         self._callback("error", message)
 
     def _subscribe_call(self) -> dict[str, Any]:
-        info = copy.deepcopy(self._framework_info)
+        with self._lock:
+            info = copy.deepcopy(self._framework_info)
         call: dict[str, Any] = {"type": "SUBSCRIBE", "subscribe": {"framework_info": info}}
         if self._framework_id:
             info["id"] = {"value": self._framework_id}
@@ -660,6 +696,7 @@ class MesosSchedulerClient:
                 timeout=(self._timeout, self._timeout),
                 allow_redirects=False,
                 auth=self._auth,
+                verify=self._ca_file,
             )
             with self._lock:
                 self._response, self._socket = response, _stream_socket(response)
@@ -901,6 +938,7 @@ class MesosSchedulerClient:
                         timeout=self._timeout,
                         allow_redirects=False,
                         auth=self._auth,
+                        verify=self._ca_file,
                     )
                 except requests.RequestException as exc:
                     raise MesosCallError(None, f"{url}: {exc}", call_type) from exc
@@ -987,12 +1025,40 @@ class MesosSchedulerClient:
             body["filters"] = {"refuse_seconds": float(refuse_seconds)}
         self._call("DECLINE", body)
 
-    def kill(self, task_id: str, agent_id: str | None = None) -> None:
-        """KILL a task. An unknown task comes back as TASK_LOST (or TASK_DROPPED/UNKNOWN)."""
+    def kill(self, task_id: str, agent_id: str | None = None,
+             kill_policy: Mapping[str, Any] | None = None) -> None:
+        """KILL a task. An unknown task comes back as TASK_LOST (or TASK_DROPPED/UNKNOWN).
+
+        ``kill_policy`` (``{"grace_period": {"nanoseconds": N}}``) overrides the task's
+        own: how long it has between SIGTERM and SIGKILL.
+        """
         body: dict[str, Any] = {"task_id": _id(task_id)}
         if agent_id:
             body["agent_id"] = _id(agent_id)
+        if kill_policy:
+            body["kill_policy"] = dict(kill_policy)
         self._call("KILL", body)
+
+    def update_framework_info(self, info: Mapping[str, Any]) -> None:
+        """Change the FrameworkInfo (capabilities, roles, ...) of this framework.
+
+        Every later SUBSCRIBE sends ``info``. If subscribed, the master is told at once
+        with UPDATE_FRAMEWORK (Mesos 1.9 and later); a master that refuses that call is
+        told by subscribing again. Note that a master keeps ``user``, ``principal`` and
+        ``checkpoint`` as the framework first registered them.
+        """
+        info = copy.deepcopy(dict(info))
+        info.pop("id", None)
+        with self._lock:
+            self._framework_info = info
+        if not self._connected.is_set():
+            return  # the next SUBSCRIBE carries it
+        try:
+            self._call("UPDATE_FRAMEWORK", {"framework_info": self._subscribe_call()["subscribe"]["framework_info"]})
+            log.info("framework %s updated", self._framework_id)
+        except MesosCallError as exc:
+            log.warning("UPDATE_FRAMEWORK failed (%s); subscribing again with the new FrameworkInfo", exc)
+            self._interrupt_stream()
 
     def acknowledge(self, agent_id: str, task_id: str, uuid: str) -> None:
         """ACKNOWLEDGE one status update; ``uuid`` is the status's base64 uuid, unchanged."""

@@ -16,6 +16,10 @@ Since Mesos 0.24 the node is ``json.info_<seq>`` and holds the MasterInfo as JSO
 masters wrote ``info_<seq>`` with a binary protobuf, which we ignore (a cluster that old
 does not speak the v1 HTTP API anyway).
 
+ZooKeeper holds a master's address, not how to speak to it: masters found there, and
+``HOST:PORT`` specs, are reached with ``https`` when the detector is told the cluster
+uses TLS (``tls=True``), else with ``http``.
+
 Why not only HOST:PORT and the 307 redirect? Because a fixed address is a single point
 of failure: when that master is down there is nobody to redirect us. With ``zk://`` we
 always find whichever master leads now.
@@ -229,6 +233,7 @@ class MasterDetector:
     are cheap and :meth:`watch` can follow leader changes.
 
     ``zk_client_factory(spec, timeout)`` exists for tests; it defaults to kazoo.
+    ``tls``: the masters speak HTTPS; refused with an explicit ``http://`` spec.
     """
 
     def __init__(
@@ -237,8 +242,13 @@ class MasterDetector:
         *,
         zk_timeout: float = 10.0,
         zk_client_factory: Callable[[MasterSpec, float], ZkClient] | None = None,
+        tls: bool = False,
     ) -> None:
         self.spec = parse_spec(spec)
+        if tls and self.spec.kind == "direct" and spec.strip().lower().startswith("http://"):
+            raise MasterDetectionError(f"Mesos master spec {redact(spec.strip())!r} says http, but TLS is "
+                                       "configured; write https:// or HOST:PORT")
+        self.tls = tls
         self.zk_timeout = zk_timeout
         self._factory = zk_client_factory or _default_zk_client
         self._zk: ZkClient | None = None
@@ -248,8 +258,8 @@ class MasterDetector:
 
     @property
     def scheme(self) -> str:
-        """``http`` or ``https``: masters found in ZooKeeper are assumed to speak ``http``."""
-        return self.spec.scheme
+        """``http`` or ``https``: the spec's own, or ``https`` for a cluster that uses TLS."""
+        return "https" if self.tls else self.spec.scheme
 
     def _client(self) -> ZkClient:
         with self._lock:

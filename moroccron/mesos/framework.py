@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -37,30 +38,45 @@ from moroccron.events import (
 )
 from moroccron.hooks.types import Offer
 from moroccron.mesos.client import encode_accept
-from moroccron.model import JobSpec, Resources, Run
+from moroccron.mesos.resources import PoolLedger, offer_pools, unreserved_resources
+from moroccron.model import JobSpec, Resources, Run, Volume, parse_task_id
 
-__all__ = ["FrameworkAdapter", "framework_info", "offer_from_json", "status_from_json", "task_info"]
+__all__ = ["FrameworkAdapter", "framework_info", "kill_policy", "offer_from_json", "status_from_json", "task_info"]
 
 log = logging.getLogger("moroccron.mesos.framework")
 
 DEFAULT_FAILOVER_TIMEOUT = 604800.0
 LAUNCH_FILTERS = {"refuse_seconds": 1.0}  # what an ACCEPT leaves unused comes back soon
 PREPARED_TTL = 60.0  # seconds a prepared ACCEPT body is kept if its Launch never comes
+OFFER_TTL = 900.0  # seconds an offer's pools are kept if it is never launched on, declined or rescinded
+CAPABILITY_CHECK_SECONDS = 10.0  # how often the jobs are looked at for a capability they need (GPUs)
+# PARTITION_AWARE: a partitioned agent's tasks are TASK_UNREACHABLE (they may come back)
+# and a removed one's TASK_GONE, instead of one ambiguous TASK_LOST.
+BASE_CAPABILITIES: tuple[str, ...] = ("MULTI_ROLE", "PARTITION_AWARE")
+"""Registered always. MULTI_ROLE: offers say which role they are for, and ``roles`` is a list."""
 
 
-def framework_info(*, name: str = "moroccron", role: str = "*", principal: str | None = None,
+def framework_info(*, name: str = "moroccron", role: str = "*", roles: Sequence[str] | None = None,
+                   user: str = "root", principal: str | None = None,
                    failover_timeout: float = DEFAULT_FAILOVER_TIMEOUT, framework_id: str | None = None,
-                   hostname: str | None = None, webui_url: str | None = None) -> dict[str, Any]:
-    """FrameworkInfo: checkpointed, with a failover timeout so tasks outlive a scheduler restart."""
+                   hostname: str | None = None, webui_url: str | None = None, gpus: bool = False,
+                   capabilities: Sequence[str] = ()) -> dict[str, Any]:
+    """FrameworkInfo: checkpointed, with a failover timeout so tasks outlive a scheduler restart.
+
+    :param roles: every role the framework takes offers for (MULTI_ROLE); ``[role]`` if None.
+    :param user: the Unix user tasks run as unless a job names its own (``CommandInfo.user``).
+        The master keeps the user a framework first registered with.
+    :param gpus: register GPU_RESOURCES: without it a master offers no agent that has GPUs.
+    :param capabilities: more capability names to register.
+    """
+    wanted = [*BASE_CAPABILITIES, *(["GPU_RESOURCES"] if gpus else []), *capabilities]
     info: dict[str, Any] = {
-        "user": "root",
+        "user": user,
         "name": name,
         "failover_timeout": float(failover_timeout),
         "checkpoint": True,
-        "roles": [role],
-        # PARTITION_AWARE: a partitioned agent's tasks are TASK_UNREACHABLE (they may come
-        # back) and a removed one's TASK_GONE, instead of one ambiguous TASK_LOST.
-        "capabilities": [{"type": "MULTI_ROLE"}, {"type": "PARTITION_AWARE"}],
+        "roles": list(dict.fromkeys(roles or [role])),  # the master refuses a role listed twice
+        "capabilities": [{"type": c} for c in dict.fromkeys(wanted)],
     }
     if principal:
         info["principal"] = principal
@@ -73,32 +89,37 @@ def framework_info(*, name: str = "moroccron", role: str = "*", principal: str |
     return info
 
 
-def _scalar(name: str, value: float, role: str | None = None) -> dict[str, Any]:
-    res: dict[str, Any] = {"name": name, "type": "SCALAR", "scalar": {"value": round(float(value), 6)}}
-    if role and role != "*":
-        res["role"] = role
-    return res
+def has_capability(info: Mapping[str, Any], capability: str) -> bool:
+    return any(c.get("type") == capability for c in info.get("capabilities") or ())
 
 
-def _resources(r: Resources) -> list[dict[str, Any]]:
-    out = [_scalar("cpus", r.cpus), _scalar("mem", r.mem)]
-    if r.disk:
-        out.append(_scalar("disk", r.disk))
-    if r.gpus:
-        out.append(_scalar("gpus", r.gpus))
-    return out
+def _arguments(job: JobSpec, run: Run) -> list[str]:
+    return list(run.arguments) if run.arguments is not None else list(job.arguments)
 
 
 def _command(job: JobSpec, run: Run) -> dict[str, Any]:
-    args = list(run.arguments) if run.arguments is not None else list(job.arguments)
+    """CommandInfo, shaped for the containerizer that will read it.
+
+    - ``shell: true``: the command and its arguments (quoted, as Chronos did) as one
+      shell command line, the ``value``, run with ``/bin/sh -c`` by both containerizers
+      (Docker's entrypoint is replaced by the shell);
+    - ``shell: false`` with a command, Mesos containerizer: ``value`` is the program and
+      ``arguments`` its whole argv, argv[0] included (it is exec'd as given);
+    - ``shell: false`` with a command, Docker: ``docker run IMAGE VALUE ARGUMENTS...``, so
+      ``arguments`` must not repeat the program;
+    - no command (an image-only job): no ``value``; the image's entrypoint runs, with the
+      arguments after it (both containerizers append them to the entrypoint).
+    """
+    args = _arguments(job, run)
+    docker = job.container is not None and job.container.type == "docker"
     cmd: dict[str, Any] = {"shell": job.shell}
-    if job.command:
-        if job.shell:
-            # A shell command gets its arguments appended, quoted, as Chronos did.
-            cmd["value"] = job.command + ("".join(" " + shlex.quote(a) for a in args) if args else "")
-        else:
-            cmd["value"] = job.command
-            cmd["arguments"] = [job.command, *args]
+    if job.shell:
+        if not job.command:
+            raise ValueError("shell is true but there is no command: the agent would refuse the task")
+        cmd["value"] = job.command + ("".join(" " + shlex.quote(a) for a in args) if args else "")
+    elif job.command:
+        cmd["value"] = job.command
+        cmd["arguments"] = args if docker else [job.command, *args]
     elif args:
         cmd["arguments"] = args
     env = dict(job.env)
@@ -114,33 +135,89 @@ def _command(job: JobSpec, run: Run) -> dict[str, Any]:
     return cmd
 
 
+def _docker_image(name: str, *, cached: bool | None = None) -> dict[str, Any]:
+    image: dict[str, Any] = {"type": "DOCKER", "docker": {"name": name}}
+    if cached is not None:
+        image["cached"] = cached
+    return image
+
+
+def _volume(v: Volume, where: str) -> dict[str, Any]:
+    kinds = v.kinds()
+    if len(kinds) != 1:  # a volume stored by an older version that allowed it
+        raise ValueError(f"{where} has {' and '.join(kinds) or 'none'} of host_path, image and source: "
+                         "the master requires exactly one")
+    out: dict[str, Any] = {"container_path": v.container_path, "mode": v.mode}
+    if v.host_path is not None:
+        out["host_path"] = v.host_path
+    elif v.image is not None:
+        out["image"] = _docker_image(v.image)
+    elif v.source is not None:
+        src = v.source
+        if src.type == "docker_volume":
+            docker_volume: dict[str, Any] = {"name": src.name}
+            if src.driver:
+                docker_volume["driver"] = src.driver
+            if src.driver_options:
+                docker_volume["driver_options"] = {"parameter": [{"key": k, "value": val}
+                                                                 for k, val in src.driver_options.items()]}
+            out["source"] = {"type": "DOCKER_VOLUME", "docker_volume": docker_volume}
+        elif src.type == "host_path":
+            out["source"] = {"type": "HOST_PATH", "host_path": {"path": src.path}}
+        else:
+            out["source"] = {"type": "SANDBOX_PATH", "sandbox_path": {"type": "SELF", "path": src.path}}
+    return out
+
+
 def _container(job: JobSpec) -> dict[str, Any] | None:
     c = job.container
     if c is None:
         return None
-    volumes = [{"container_path": v.container_path, "mode": v.mode, **({"host_path": v.host_path} if v.host_path else {})}
-               for v in c.volumes]
+    info: dict[str, Any] = {"type": c.type.upper(),
+                            "volumes": [_volume(v, f"container.volumes[{i}]") for i, v in enumerate(c.volumes)]}
+    mode, network_name = c.network_mode
+    if network_name is not None:  # a user-defined Docker network, or a CNI network
+        info["network_infos"] = [{"name": network_name}]
     if c.type == "docker":
         docker: dict[str, Any] = {"image": c.image, "force_pull_image": c.force_pull}
-        if c.network:
-            docker["network"] = c.network.upper()
+        if c.network is not None:
+            docker["network"] = mode
         if c.parameters:
-            docker["parameters"] = [{"key": k, "value": v} for k, v in c.parameters.items()]
-        return {"type": "DOCKER", "docker": docker, "volumes": volumes}
-    info: dict[str, Any] = {"type": "MESOS", "volumes": volumes}
-    if c.image:
-        info["mesos"] = {"image": {"type": "DOCKER", "docker": {"name": c.image}, "cached": not c.force_pull}}
+            if any(p.key == "name" for p in c.parameters):
+                raise ValueError("container.parameters has the key 'name', which the master refuses")
+            docker["parameters"] = [{"key": p.key, "value": p.value} for p in c.parameters]
+        info["docker"] = docker
+    elif c.image:
+        # cached=false makes the agent pull the image again rather than use its copy
+        info["mesos"] = {"image": _docker_image(c.image, cached=not c.force_pull)}
     return info
 
 
-def task_info(job: JobSpec, run: Run, agent_id: str) -> dict[str, Any]:
-    """The TaskInfo that runs ``run`` of ``job`` on ``agent_id``."""
+def kill_policy(job: JobSpec | None) -> dict[str, Any] | None:
+    """KillPolicy: the time between SIGTERM and SIGKILL when the task is killed."""
+    if job is None:
+        return None
+    return {"grace_period": {"nanoseconds": round(job.kill_grace_seconds * 1e9)}}
+
+
+def task_info(job: JobSpec, run: Run, agent_id: str, pools: PoolLedger | None = None) -> dict[str, Any]:
+    """The TaskInfo that runs ``run`` of ``job`` on ``agent_id``.
+
+    :param pools: what is left of the offer the task goes on: its resources are drawn
+        from there, naming the reservations they were offered under. Without it the task
+        asks for unreserved resources.
+    :raises ValueError: for a job stored by an older version in a shape the master
+        refuses (the task is left out of its launch and the job set aside).
+    """
+    if job.resources.gpus and not float(job.resources.gpus).is_integer():
+        raise ValueError(f"resources.gpus is {job.resources.gpus:g}: the master only gives whole GPUs")
     info: dict[str, Any] = {
         "name": f"moroccron:{job.name}",
         "task_id": {"value": run.task_id},
         "agent_id": {"value": agent_id},
-        "resources": _resources(job.resources),
+        "resources": pools.take(job.resources) if pools is not None else unreserved_resources(job.resources),
         "command": _command(job, run),
+        "kill_policy": kill_policy(job),
         "labels": {"labels": [{"key": "moroccron.job", "value": job.name},
                               {"key": "moroccron.scheduled_at", "value": run.scheduled_at.isoformat()},
                               {"key": "moroccron.attempt", "value": str(run.attempt)},
@@ -152,13 +229,13 @@ def task_info(job: JobSpec, run: Run, agent_id: str) -> dict[str, Any]:
     return info
 
 
-def offer_from_json(offer: Mapping[str, Any]) -> Offer:
-    """Reduce a Mesos Offer to what packing needs: unreserved scalars and attributes."""
-    totals = {"cpus": 0.0, "mem": 0.0, "disk": 0.0, "gpus": 0.0}
-    for res in offer.get("resources", ()):
-        name = res.get("name")
-        if name in totals and res.get("type", "SCALAR") == "SCALAR":
-            totals[name] += float(res.get("scalar", {}).get("value", 0.0))
+def offer_from_json(offer: Mapping[str, Any], default_role: str = "*") -> Offer:
+    """Reduce a Mesos Offer to what packing needs: plain scalars by reservation, attributes, role.
+
+    :param default_role: the framework's default role: jobs without a role of their own
+        run on its offers.
+    """
+    pools = offer_pools(offer.get("resources", ()))
     attributes: dict[str, str | float] = {}
     for attr in offer.get("attributes", ()):
         kind = attr.get("type")
@@ -168,10 +245,14 @@ def offer_from_json(offer: Mapping[str, Any]) -> Offer:
             attributes[attr["name"]] = float(attr.get("scalar", {}).get("value", 0.0))
         elif kind == "SET":
             attributes[attr["name"]] = ",".join(attr.get("set", {}).get("item", []))
+    allocated = (offer.get("allocation_info") or {}).get("role")
+    role = allocated if isinstance(allocated, str) and allocated else default_role
+    totals = sum((p.resources for p in pools), Resources.unchecked())
     return Offer(id=offer["id"]["value"], agent_id=offer["agent_id"]["value"],
                  hostname=_text(offer.get("hostname", "")) or "",
-                 resources=Resources.unchecked(**totals), attributes=attributes,
-                 framework_id=offer.get("framework_id", {}).get("value"))
+                 resources=totals, attributes=attributes,
+                 framework_id=offer.get("framework_id", {}).get("value"),
+                 pools=pools, role=role, default_role=role == default_role)
 
 
 MESSAGE_MAX = 4096
@@ -214,24 +295,38 @@ class FrameworkAdapter:
         framework for good, before a new one is registered: forget the stored FrameworkID.
     :param on_error: told the master's message when the client stopped for good on an
         error that is not a removal (failed over to another scheduler, not authorised).
+    :param default_role: the framework's default role, whose offers jobs without a role use.
+    :param wants_gpus: True when some job asks for GPUs; looked at now and then (as
+        offers arrive, on the event thread, and before a REVIVE, on the engine's) to
+        register GPU_RESOURCES with the master once one does. Must be safe to call from
+        either thread.
     """
 
     def __init__(self, emit: Callable[[Event], None], on_framework_id: Callable[[str], None],
                  jobs: Callable[[str], JobSpec | None],
                  on_fault: Callable[[str, str], None] | None = None,
                  on_removed: Callable[[str, str], None] | None = None,
-                 on_error: Callable[[str], None] | None = None) -> None:
+                 on_error: Callable[[str], None] | None = None, *, default_role: str = "*",
+                 wants_gpus: Callable[[], bool] | None = None) -> None:
         self.emit = emit
         self.on_framework_id = on_framework_id
         self.jobs = jobs
         self.on_fault = on_fault
         self.on_removed = on_removed
         self.on_error = on_error
+        self.default_role = default_role
+        self.wants_gpus = wants_gpus
         self.client: Any = None
         self.framework_id: str | None = None
         self.replacing: tuple[str, str] | None = None  # (removed FrameworkID, why) until a new one registers
         # offer id -> (task ids, ACCEPT body, when built): launches prepared ahead of their second
         self._prepared: dict[str, tuple[tuple[str, ...], bytes, float]] = {}
+        # offer id -> (offer, when received): its pools, for the resources of the tasks launched on it.
+        # Written on the event thread, read and emptied on the engine's.
+        self._offers: dict[str, tuple[Offer, float]] = {}
+        self._offers_lock = threading.Lock()
+        self._offers_pruned = time.monotonic()
+        self._capabilities_checked = 0.0
 
     # -- callbacks (pymesos vocabulary) ---------------------------------------
 
@@ -258,19 +353,24 @@ class FrameworkAdapter:
 
     def disconnected(self, client: Any) -> None:
         log.warning("disconnected from the Mesos master; re-subscribing")
+        with self._offers_lock:
+            self._offers.clear()  # offers die with the subscription
         self.emit(Disconnected())
 
     def resourceOffers(self, client: Any, offers: Sequence[Mapping[str, Any]]) -> None:  # noqa: N802
         parsed = []
         for o in offers:
             try:
-                parsed.append(offer_from_json(o))
+                parsed.append(offer_from_json(o, self.default_role))
             except (KeyError, TypeError, ValueError) as exc:
                 log.error("ignoring malformed offer %r: %s", o.get("id"), exc)
         if parsed:
+            self._remember(parsed)
             self.emit(OffersReceived(tuple(parsed)))
+        self.check_capabilities()  # a job may be waiting for an agent the master does not offer us
 
     def offerRescinded(self, client: Any, offer_id: str) -> None:  # noqa: N802
+        self._forget([offer_id])
         self.emit(OfferRescinded(offer_id))
 
     def statusUpdate(self, client: Any, status: Mapping[str, Any]) -> None:  # noqa: N802
@@ -327,15 +427,17 @@ class FrameworkAdapter:
         elif isinstance(action, Decline):
             for offer_id in action.offer_ids:
                 self._prepared.pop(offer_id, None)
+            self._forget(action.offer_ids)
             c.decline(list(action.offer_ids), refuse_seconds=action.refuse_seconds)
         elif isinstance(action, Kill):
             log.info("killing task %s: %s", action.task_id, action.reason)
-            c.kill(action.task_id, action.agent_id)
+            c.kill(action.task_id, action.agent_id, kill_policy=self._kill_policy(action.task_id))
         elif isinstance(action, Acknowledge):
             c.acknowledge(action.agent_id, action.task_id, action.uuid)
         elif isinstance(action, Reconcile):
             c.reconcile(list(action.tasks))
         elif isinstance(action, Revive):
+            self.check_capabilities()
             c.revive()
         elif isinstance(action, Suppress):
             c.suppress()
@@ -354,22 +456,72 @@ class FrameworkAdapter:
                 bodies.append(prepared[1])
             else:  # not prepared, or planned with other runs: build it now
                 bodies.append(encode_accept([action.offer_id], self._task_infos(action), LAUNCH_FILTERS))
+        self._forget([action.offer_id for action in launches])
         errors = self.client.accept_encoded_many(bodies)
         return [(action, exc) for action, exc in zip(launches, errors, strict=True) if exc is not None]
 
     def _task_infos(self, action: Launch | PrepareLaunch) -> list[dict[str, Any]]:
         infos = []
+        with self._offers_lock:
+            known = self._offers.get(action.offer_id)
+        if known is None:
+            log.debug("offer %s is not known (any more): its tasks ask for unreserved resources", action.offer_id)
+        pools = PoolLedger(known[0]) if known is not None else None
         for run in action.runs:
             job = self.jobs(run.job)
             if job is None:
                 continue
             try:
-                infos.append(task_info(job, run, action.agent_id))
+                infos.append(task_info(job, run, action.agent_id, pools))
             except Exception as exc:  # one job's task must not stop the offer's others
                 log.error("cannot describe task %s to Mesos: %r; left out of the launch", run.task_id, exc)
                 if self.on_fault is not None:
                     self.on_fault(run.job, f"its task could not be described to Mesos: {type(exc).__name__}: {exc}")
         return infos
+
+
+    # -- offers' pools, kill policies, capabilities ---------------------------
+
+    def _remember(self, offers: Sequence[Offer]) -> None:
+        now = time.monotonic()
+        with self._offers_lock:
+            for offer in offers:
+                self._offers[offer.id] = (offer, now)
+            if now - self._offers_pruned > OFFER_TTL / 10:  # offers the engine never answered for
+                self._offers_pruned = now
+                for offer_id in [o for o, (_, at) in self._offers.items() if now - at > OFFER_TTL]:
+                    del self._offers[offer_id]
+
+    def _forget(self, offer_ids: Sequence[str]) -> None:
+        with self._offers_lock:
+            for offer_id in offer_ids:
+                self._offers.pop(offer_id, None)
+
+    def _kill_policy(self, task_id: str) -> dict[str, Any] | None:
+        """The kill policy of the task's job as it is now (it may have changed since the launch)."""
+        try:
+            name = parse_task_id(task_id)[0]
+        except ValueError:
+            return None
+        return kill_policy(self.jobs(name))
+
+    def check_capabilities(self, *, force: bool = False) -> None:
+        """Register GPU_RESOURCES with the master once a job asks for GPUs (at most every few seconds).
+
+        Without it a master offers no agent that has GPUs, and the job would wait forever.
+        """
+        client = self.client
+        now = time.monotonic()
+        if self.wants_gpus is None or client is None or (
+                not force and now - self._capabilities_checked < CAPABILITY_CHECK_SECONDS):
+            return
+        self._capabilities_checked = now
+        info = client.framework_info
+        if has_capability(info, "GPU_RESOURCES") or not self.wants_gpus():
+            return
+        log.info("a job asks for GPUs: registering the GPU_RESOURCES capability, so agents with GPUs are offered")
+        client.update_framework_info({**info, "capabilities": [*info.get("capabilities", ()),
+                                                               {"type": "GPU_RESOURCES"}]})
 
 
 def _master(info: Mapping[str, Any]) -> str:

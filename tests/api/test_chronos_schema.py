@@ -34,9 +34,9 @@ def rich_job(**changes: object) -> JobSpec:
         timezone="Europe/Paris",
         owners=("data@example.com", "oncall@example.com"),
         description="Loads yesterday's events",
-        resources=Resources(cpus=1.5, mem=2048, disk=512, gpus=1),
+        resources=Resources(cpus=1.5, mem=2048, disk=512),  # no GPUs: Docker gives a task none
         container=Container(type="docker", image="busybox:1.36", force_pull=True, network="BRIDGE",
-                            volumes=(Volume("/data", "/mnt/data", "RW"), Volume("/cache")),
+                            volumes=(Volume("/data", "/mnt/data", "RW"), Volume("/cache", "/var/cache/etl")),
                             parameters={"add-host": "db:10.0.0.5", "ulimit": "nofile=4096"}),
         constraints=(Constraint("rack", "EQUALS", "r1"), Constraint("hostname", "UNIQUE"),
                      Constraint("zone", "GROUP_BY", "3"), Constraint("os", "LIKE", "linux-.*")),
@@ -65,7 +65,8 @@ def rich_job(**changes: object) -> JobSpec:
     rich_job(schedule=None, parents=("extract", "transform"), concurrency="allow"),
     rich_job(schedule="*/5 * * * *", concurrency="forbid", container=None, starting_deadline_seconds=None),
     rich_job(schedule=None, container=Container(type="mesos"), command="make report", shell=True, arguments=()),
-    rich_job(container=Container(type="mesos", image="alpine:3"), command=None, shell=True, arguments=()),
+    rich_job(container=Container(type="mesos", image="alpine:3"), command=None, shell=False, arguments=(),
+             resources=Resources(cpus=1.5, mem=2048, disk=512, gpus=2)),
     rich_job(owners=("team,with,commas", "x@example.com")),
     rich_job(starting_deadline_seconds=0.0, timeout_seconds=None, disable_after_failures=None, user=None),
     JobSpec(name="minimal", command="true"),
@@ -87,7 +88,7 @@ def test_chronos_hash_shape_of_a_rich_job() -> None:
     assert out["schedule"] == "R/2026-01-01T02:00:00Z/P1D" and "parents" not in out
     assert out["scheduleTimeZone"] == "Europe/Paris"
     assert out["owner"] == "data@example.com,oncall@example.com" and out["ownerName"] == "Data Team"
-    assert (out["cpus"], out["mem"], out["disk"], out["gpus"]) == (1.5, 2048.0, 512.0, 1.0)
+    assert (out["cpus"], out["mem"], out["disk"], out["gpus"]) == (1.5, 2048.0, 512.0, 0.0)
     assert out["epsilon"] == "PT15M0.5S" and out["runAsUser"] == "etl"
     assert out["concurrent"] is False and out["softError"] is True and out["disabled"] is True
     assert out["environmentVariables"] == [{"name": "JVMOPTS", "value": "-Xmx1000m"},
@@ -98,7 +99,7 @@ def test_chronos_hash_shape_of_a_rich_job() -> None:
     assert out["container"] == {
         "type": "DOCKER", "image": "busybox:1.36", "network": "BRIDGE", "forcePullImage": True,
         "volumes": [{"containerPath": "/data", "hostPath": "/mnt/data", "mode": "RW"},
-                    {"containerPath": "/cache", "mode": "RO"}],
+                    {"containerPath": "/cache", "hostPath": "/var/cache/etl", "mode": "RO"}],
         "parameters": [{"key": "add-host", "value": "db:10.0.0.5"}, {"key": "ulimit", "value": "nofile=4096"}],
     }
     assert (out["successCount"], out["errorCount"], out["errorsSinceLastSuccess"]) == (190, 3, 1)
@@ -237,7 +238,7 @@ def test_bad_values_name_the_chronos_field() -> None:
         "moroccron": {"catchup": "sometimes", "labels": {"k": 1.5}, "timeout": 3},
     })
     assert {"scheduleTimeZone", "cpus", "mem", "epsilon", "runAsUser", "softError", "container.forcePullImage",
-            "container.volumes[0].containerPath", "container.volumes[0].mode", "container.parameters[1].key",
+            "container.volumes[0].containerPath", "container.volumes[0].mode",
             "environmentVariables[1].name", "environmentVariables[2].name", "constraints[0].operator",
             "constraints[1]", "moroccron.catchup", "moroccron.timeout"} <= set(errors), sorted(errors)
     assert not {"timezone", "resources.cpus", "user", "soft_error", "starting_deadline_seconds"} & set(errors)

@@ -107,7 +107,7 @@ def test_notify_targets_and_unknown_fields():
 def test_round_trip_through_dict():
     job = Job(name="etl", command="run.sh", schedule="0 2 * * *", timezone="Europe/London",
               parents=[], owners=["a@x"], resources=Resources(cpus=2, mem=1024),
-              container=Container(type="docker", image="python:3.11", volumes=[{"container_path": "/data"}]),
+              container=Container(type="docker", image="python:3.11", volumes=[{"container_path": "/data", "host_path": "/srv/data"}]),
               constraints=[["rack", "LIKE", "r[12]"]], env={"A": "1"}, retries=3, timeout_seconds=60,
               triggers={"on_failure": ["cleanup"]}, notify={"on_failure": ["slack:#ops"]}, labels={"t": "x"})
     again = JobSpec.from_dict(job.to_dict())

@@ -26,9 +26,13 @@ def rich_job(name: str = "etl"):
         timezone="Europe/London",
         owners=("alice@example.com", "bob@example.com"),
         description="Nightly ETL — ünïcode too",
-        resources=Resources(cpus=0.5, mem=256, disk=10, gpus=1),
-        container=Container(type="docker", image="python:3.11", volumes=(Volume("/data", "/srv", "RW"),),
-                            force_pull=True, parameters={"memory-swap": "1g"}),
+        resources=Resources(cpus=0.5, mem=256, disk=10),  # Docker gives a task no GPUs
+        container=Container(type="docker", image="python:3.11",
+                            volumes=(Volume("/data", "/srv", "RW"),
+                                     Volume("/cache", source={"type": "docker_volume", "name": "etl-cache",
+                                                              "driver": "local", "driver_options": {"o": "bind"}})),
+                            force_pull=True, network="etl-net",
+                            parameters=[{"key": "env", "value": "A=1"}, {"key": "env", "value": "B=2"}]),
         constraints=(Constraint("hostname", "UNIQUE"), Constraint("rack", "LIKE", "r[12]")),
         env={"A": "1"},
         uris=("https://example.com/x.tgz",),
@@ -44,6 +48,8 @@ def rich_job(name: str = "etl"):
         notify=Notify(on_failure=("slack:#etl",)),
         labels={"team": "data", "tier": "1"},
         disable_after_failures=5,
+        role="etl/nightly",
+        kill_grace_seconds=30,
     )
 
 

@@ -286,6 +286,6 @@ def test_the_gpu_capability_is_registered_once_a_job_asks_for_gpus() -> None:
     assert client.updates == []  # looked at every few seconds, not at every call
     adapter.check_capabilities(force=True)
     (update,) = client.updates
-    assert [c["type"] for c in update["capabilities"]] == ["MULTI_ROLE", "GPU_RESOURCES"]
+    assert [c["type"] for c in update["capabilities"]] == ["MULTI_ROLE", "PARTITION_AWARE", "GPU_RESOURCES"]
     adapter.check_capabilities(force=True)
     assert len(client.updates) == 1  # registered already

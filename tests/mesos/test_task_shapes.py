@@ -164,9 +164,9 @@ def test_user_is_per_task_and_the_framework_user_is_a_setting() -> None:
 
 
 def test_framework_info_registers_gpus_only_when_asked() -> None:
-    assert [c["type"] for c in framework_info()["capabilities"]] == ["MULTI_ROLE"]
+    assert [c["type"] for c in framework_info()["capabilities"]] == ["MULTI_ROLE", "PARTITION_AWARE"]
     gpus = framework_info(gpus=True, capabilities=["GPU_RESOURCES", "PARTITION_AWARE"])
-    assert [c["type"] for c in gpus["capabilities"]] == ["MULTI_ROLE", "GPU_RESOURCES", "PARTITION_AWARE"]
+    assert [c["type"] for c in gpus["capabilities"]] == ["MULTI_ROLE", "PARTITION_AWARE", "GPU_RESOURCES"]
     validate_call({"type": "SUBSCRIBE", "subscribe": {"framework_info": gpus}})
 
 

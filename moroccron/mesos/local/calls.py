@@ -61,6 +61,7 @@ class _Calls:
         def refuse(message: str) -> _Stream:
             log.info("refusing subscription of framework '%s': %s", info.get("name"), message)
             stream = _Stream(str(fid or ""))
+            stream.refusal = message
             stream.send({"type": "ERROR", "error": {"message": message}})
             stream.close()
             return stream

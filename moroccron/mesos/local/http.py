@@ -429,7 +429,8 @@ class _Handler(BaseHTTPRequestHandler):
             entry["error"] = exc.message
             raise
         finally:
-            master.record_call(entry)
+            if not entry.pop("recorded", False):
+                master.record_call(entry)
 
     def _scheduler_call(self, entry: dict[str, Any], arrived: float) -> None:
         master = self.master
@@ -461,6 +462,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _CallError(HTTPStatus(problem.status), problem.message)
         failure = master._take_failure(call_type)
         if failure == "before":
+            entry["status"] = "cut"
             raise _Cut()
         if failure == "status":
             raise _CallError(HTTPStatus.SERVICE_UNAVAILABLE, "Master has not finished recovery")
@@ -468,6 +470,13 @@ class _Handler(BaseHTTPRequestHandler):
             stream = master.subscribe_call(call, principal)
             entry["status"] = 200
             entry["stream_id"] = stream.id
+            entry["framework_id"] = stream.framework_id
+            if stream.refusal is not None:
+                entry["error"] = stream.refusal
+            # Recorded when its answer starts, not when the stream ends, so that it comes
+            # before the calls made on the stream.
+            master.record_call(dict(entry))
+            entry["recorded"] = True
             self._serve_stream(stream)
             return
         master.scheduler_call(call, self.headers.get(proto.STREAM_ID), principal, arrived)

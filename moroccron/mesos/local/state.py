@@ -71,6 +71,7 @@ class _Stream:
         self.queue: queue.SimpleQueue[bytes | _Close] = queue.SimpleQueue()
         self.closed = False
         self.sock: socket.socket | None = None
+        self.refusal: str | None = None  # a refused SUBSCRIBE: its one ERROR event says why
 
     def send(self, event: Mapping[str, Any]) -> None:
         if not self.closed:

@@ -116,7 +116,6 @@ class _Calls:
         stream = _Stream(fw.id)
         fw.stream = stream
         fw.suppressed_roles = suppressed
-        fw.filters.clear()
         stream.send(
             {
                 "type": "SUBSCRIBED",
@@ -268,7 +267,8 @@ class _Calls:
         error = self._offer_error(fw, offer_ids)
         if error is not None:
             for offer_id in offer_ids:
-                self._offers.pop(offer_id, None)
+                if offer_id in self._offers and self._offers[offer_id].framework_id == fw.id:
+                    del self._offers[offer_id]
             self._wake_allocation()
             state = "TASK_DROPPED" if fw.partition_aware else "TASK_LOST"
             for operation in operations:

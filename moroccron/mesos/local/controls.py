@@ -323,7 +323,7 @@ class _Controls:
     def fail_calls(self, call_type: str, count: int = 1, mode: str = "after") -> None:
         """Make the next ``count`` calls of ``call_type`` fail at the HTTP level.
 
-        ``before``: the connection is cut before the call is read, and nothing happens.
+        ``before``: the connection is cut before the call is handled, and nothing happens.
         ``after``: the call is taken and handled, then the connection is cut without an
         answer, so the framework cannot know that it was. ``status``: 503, not handled.
         """

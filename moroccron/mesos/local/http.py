@@ -154,7 +154,10 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _json_body(self) -> Any:
-        body = self._read_body()
+        return self._parse_json(self._read_body())
+
+    @staticmethod
+    def _parse_json(body: bytes) -> Any:
         if not body.strip():
             return {}
         try:
@@ -381,7 +384,9 @@ class _Handler(BaseHTTPRequestHandler):
                                   str(data.get("mode", "after")))
                 self._reply(200, {})
             elif name == "images":
-                master.add_image(str(data["name"]), {k: v for k, v in data.items() if k != "name"})
+                if not isinstance(data.get("name"), str) or not data["name"]:
+                    raise ValueError('expected {"name": IMAGE, "entrypoint": [...], "cmd": [...], "env": {...}}')
+                master.add_image(data["name"], {k: v for k, v in data.items() if k != "name"})
                 self._reply(200, {"image": data["name"]})
             else:
                 raise _CallError(HTTPStatus.NOT_FOUND, f"No endpoint /__local__/{name}")
@@ -444,12 +449,12 @@ class _Handler(BaseHTTPRequestHandler):
                 headers={"Location": f"//{leader}/api/v1/scheduler"},
             )
             return
+        raw = self._read_body()  # before any answer: an unread body would be taken for a request
         principal = self._principal()
         problem = proto.content_type_error(self.headers)
         if problem is not None:
-            self._read_body()
             raise _CallError(HTTPStatus(problem.status), problem.message)
-        call = self._json_body()
+        call = self._parse_json(raw)
         entry["body"] = call
         try:
             proto.validate_call(call)

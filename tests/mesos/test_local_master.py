@@ -1286,6 +1286,38 @@ def test_main_runs_until_signalled(tmp_path: Path) -> None:
     assert main(["--attributes", "broken", "--work-dir", str(tmp_path)]) == 2
 
 
+def test_main_takes_reservations_gpus_images_and_acls(tmp_path: Path) -> None:
+    import threading
+
+    seen: dict[str, Any] = {}
+    original_start = LocalMaster.start
+
+    def start_and_signal(self: LocalMaster) -> LocalMaster:
+        result = original_start(self)
+        seen["agents"] = self.agents()
+        seen["images"] = sorted(self.images)
+        seen["acls"] = self.acls
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        return result
+
+    images = tmp_path / "images.json"
+    images.write_text(json.dumps({"busybox": {"cmd": ["sh"]}}))
+    acls = tmp_path / "acls.json"
+    acls.write_text(json.dumps({"permissive": False, "run_tasks": []}))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LocalMaster, "start", start_and_signal)
+        code = main(["--bind", "127.0.0.1:0", "--agent-cpus", "4", "--agent-gpus", "1", "--reserve",
+                     "prod:cpus=1,mem=64", "--images", str(images), "--acls", str(acls), "--work-dir",
+                     str(tmp_path / "wd"), "--log-level", "WARNING"])
+    assert code == 0
+    (agent,) = seen["agents"]
+    assert agent["reserved_resources"] == {"prod": {"cpus": 1.0, "mem": 64.0, "disk": 0.0, "gpus": 0.0}}
+    assert agent["resources"]["gpus"] == 1.0
+    assert (seen["images"], seen["acls"]) == (["busybox"], {"permissive": False, "run_tasks": []})
+    assert main(["--reserve", "prod", "--work-dir", str(tmp_path)]) == 2
+    assert main(["--reserve", "prod:cpus=99", "--agent-cpus", "1", "--work-dir", str(tmp_path)]) == 2
+
+
 def test_default_agent_fixture_is_used(master: LocalMaster) -> None:
     assert master.agents()[0]["id"] == DEFAULT_AGENT.id
     assert master.agents()[0]["attributes"] == {"rack": "r1", "weight": 3}

@@ -179,6 +179,7 @@ def test_framework_removed_by_the_operator_is_gone_for_good(master: LocalMaster,
 
 def test_partitioned_agent_comes_back_with_its_task_still_running(master: LocalMaster, scheduler: Scheduler) -> None:
     pid = running(scheduler, "partitioned")
+    master.settle()  # the acknowledgements reached the agent before it went away
     post(master, "/__local__/agents/agent-1/partition")
     lost = scheduler.update("partitioned")
     assert (lost["state"], lost["reason"], lost["source"]) == (
@@ -208,6 +209,7 @@ def test_without_partition_awareness_lost_then_running_again(master: LocalMaster
     sched = schedulers(master, capabilities=[], failover_timeout=60.0)
     sched.subscribe()
     pid = running(sched, "legacy")
+    master.settle()
     master.partition_agent("agent-1")
     lost = sched.update("legacy")
     assert (lost["state"], lost["reason"]) == ("TASK_LOST", "REASON_AGENT_REMOVED")
@@ -219,6 +221,7 @@ def test_without_partition_awareness_lost_then_running_again(master: LocalMaster
 
 def test_updates_wait_on_a_partitioned_agent_and_come_after_it(master: LocalMaster, scheduler: Scheduler) -> None:
     running(scheduler, "quiet", command="sleep 0.5")
+    master.settle()  # else the acknowledgement of RUNNING may find the agent gone, and RUNNING comes again
     master.partition_agent("agent-1")
     assert scheduler.update("quiet")["state"] == "TASK_UNREACHABLE"
     wait_until(lambda: master.tasks()[0]["state"] == "TASK_FINISHED")
@@ -241,6 +244,7 @@ def test_an_id_reused_after_a_failover_runs_twice_when_the_agent_returns(
     sched = schedulers(master, failover_timeout=60.0)
     sched.subscribe()
     first = running(sched, "twin", agent_id="agent-1")
+    master.settle()
     master.partition_agent("agent-1")
     assert sched.update("twin")["state"] == "TASK_UNREACHABLE"
     master.restart_master()

@@ -107,6 +107,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.agent_gpus is not None:
             spec.gpus = args.agent_gpus
         spec.reserved = {role: dict(amounts) for role, amounts in reserved.items()}
+        try:
+            spec.role_resources()
+        except ValueError as exc:
+            print(f"moroccron local-mesos: {exc}")
+            return 2
     host, port = args.bind
     master = LocalMaster(
         host=host,

@@ -211,6 +211,9 @@ def test_http_authentication_of_frameworks(make_master: MasterFactory) -> None:
     assert anonymous.headers["WWW-Authenticate"] == 'Basic realm="mesos"'
     wrong = requests.post(master.url + API, json=body, auth=("moroccron", "guess"), timeout=5)
     assert wrong.status_code == 401
+    other = {"type": "SUBSCRIBE", "subscribe": {"framework_info": {**info, "principal": "someone-else"}}}
+    mismatch = requests.post(master.url + API, json=other, auth=("moroccron", "s3cret"), timeout=5)
+    assert mismatch.status_code == 400 and "does not match principal 'someone-else'" in mismatch.text
     stream = requests.post(master.url + API, json=body, auth=("moroccron", "s3cret"), stream=True, timeout=5)
     assert stream.status_code == 200
     stream_id = stream.headers["Mesos-Stream-Id"]

@@ -66,6 +66,12 @@ class _Calls:
             stream.close()
             return stream
 
+        if principal is not None and info.get("principal") not in (None, principal):
+            raise _CallError(
+                HTTPStatus.BAD_REQUEST,
+                f"Failed to validate scheduler::Call: Authenticated principal '{principal}' does not match "
+                f"principal '{info['principal']}' set in `FrameworkInfo`",
+            )
         if principal is not None and info.get("principal") is None:
             info["principal"] = principal  # the master fills it in from the credentials
         error = validate_framework(info, root_submissions=self.root_submissions)

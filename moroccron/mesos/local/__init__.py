@@ -47,7 +47,9 @@ from __future__ import annotations
 from moroccron.mesos.local.agents import AgentSpec, parse_attributes
 from moroccron.mesos.local.cli import build_parser, main
 from moroccron.mesos.local.containers import ImageConfig, LaunchPlan
-from moroccron.mesos.local.http import _utf8_prefix
+from moroccron.mesos.local.http import (
+    _utf8_prefix as _utf8_prefix,  # for the tests of the files API
+)
 from moroccron.mesos.local.master import LocalMaster
 from moroccron.mesos.local.resources import Resources, RoleResources
 from moroccron.mesos.local.state import MESOS_VERSION, TERMINAL_STATES
@@ -61,7 +63,6 @@ __all__ = [
     "LocalMaster",
     "Resources",
     "RoleResources",
-    "_utf8_prefix",
     "build_parser",
     "main",
     "parse_attributes",

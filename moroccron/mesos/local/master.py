@@ -36,6 +36,7 @@ from moroccron.mesos.local.endpoints import _Endpoints
 from moroccron.mesos.local.executor import _Executor
 from moroccron.mesos.local.state import (
     MESOS_VERSION,
+    _Agent,
     _Framework,
     _InverseOffer,
     _ip_to_uint32,
@@ -165,7 +166,7 @@ class LocalMaster(_Calls, _Allocator, _Executor, _Controls, _Endpoints):
         self._frameworks: dict[str, _Framework] = {}
         self._removed_frameworks: dict[str, float] = {}
         self._framework_seq = 0
-        self._agents: dict[str, Any] = {}
+        self._agents: dict[str, _Agent] = {}
         self._gone_agents: dict[str, float] = {}
         self._offers: dict[str, _Offer] = {}
         self._inverse_offers: dict[str, _InverseOffer] = {}

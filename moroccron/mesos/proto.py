@@ -14,9 +14,15 @@ unknown fields are rejected (stricter than protobuf, on purpose: a misspelt fiel
 is a bug the framework author wants to hear about). A JSON ``null`` counts as absent,
 as in the protobuf JSON mapping.
 
-Messages the local master does not interpret (health checks, inverse offers, operation
-feedback, ...) are declared ``OPAQUE``: the field name is known and its value must be a
-JSON object, but its content is not inspected.
+Messages the local master does not interpret (health checks, operation feedback, secrets,
+...) are declared ``OPAQUE``: the field name is known and its value must be a JSON object,
+but its content is not inspected. ``strict=True`` refuses them too, for a conformance
+check that wants every byte a framework sends described by a table.
+
+Beyond shapes, :func:`validate_call` applies the rules of the master's call validation
+(``validation::scheduler::call::validate``: ids that must agree, a 16-byte UUID in an
+ACKNOWLEDGE) and the header functions give the HTTP rules of the scheduler API
+(``Content-Type``, ``Accept``, ``Mesos-Stream-Id``), with the status a master answers.
 
 The error names the exact path, e.g.
 ``call.accept.operations[0].launch.task_infos[1].bogus: unknown field``.
@@ -27,7 +33,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -36,8 +42,12 @@ __all__ = [
     "ENUMS",
     "MESSAGES",
     "Field",
-    "decode_bytes",
+    "HeaderError",
     "ProtoError",
+    "accept_error",
+    "content_type_error",
+    "decode_bytes",
+    "stream_id_error",
     "validate_call",
     "validate_message",
 ]
@@ -120,6 +130,11 @@ ENUMS: Final[dict[str, frozenset[str]]] = {
     "Environment.Variable.Type": _names("UNKNOWN VALUE SECRET"),
     "ContainerInfo.Type": _names("MESOS DOCKER"),
     "Volume.Mode": _names("RW RO"),
+    "Volume.Source.Type": _names("UNKNOWN DOCKER_VOLUME HOST_PATH SANDBOX_PATH SECRET CSI_VOLUME"),
+    "Volume.Source.SandboxPath.Type": _names("UNKNOWN SELF PARENT"),
+    "MountPropagation.Mode": _names("UNKNOWN HOST_TO_CONTAINER BIDIRECTIONAL"),
+    "Resource.ReservationInfo.Type": _names("UNKNOWN STATIC DYNAMIC"),
+    "NetworkInfo.Protocol": _names("IPv4 IPv6"),
     "ContainerInfo.DockerInfo.Network": _names("HOST BRIDGE NONE USER"),
     "Image.Type": _names("APPC DOCKER"),
 }
@@ -136,8 +151,8 @@ MESSAGES: Final[dict[str, dict[str, Field]]] = {
         "subscribe": _msg("Call.Subscribe"),
         "accept": _msg("Call.Accept"),
         "decline": _msg("Call.Decline"),
-        "accept_inverse_offers": OPAQUE,
-        "decline_inverse_offers": OPAQUE,
+        "accept_inverse_offers": _msg("Call.AcceptInverseOffers"),
+        "decline_inverse_offers": _msg("Call.DeclineInverseOffers"),
         "revive": _msg("Call.Revive"),
         "suppress": _msg("Call.Suppress"),
         "kill": _msg("Call.Kill"),
@@ -147,8 +162,8 @@ MESSAGES: Final[dict[str, dict[str, Field]]] = {
         "reconcile": _msg("Call.Reconcile"),
         "reconcile_operations": OPAQUE,
         "message": _msg("Call.Message"),
-        "request": OPAQUE,
-        "update_framework": OPAQUE,
+        "request": _msg("Call.Request"),
+        "update_framework": _msg("Call.UpdateFramework"),
     },
     "Call.Subscribe": {
         "framework_info": _msg("FrameworkInfo", required=True),
@@ -163,6 +178,20 @@ MESSAGES: Final[dict[str, dict[str, Field]]] = {
     "Call.Decline": {
         "offer_ids": _msg("OfferID", repeated=True),
         "filters": _msg("Filters"),
+    },
+    "Call.AcceptInverseOffers": {
+        "inverse_offer_ids": _msg("OfferID", repeated=True),
+        "filters": _msg("Filters"),
+    },
+    "Call.DeclineInverseOffers": {
+        "inverse_offer_ids": _msg("OfferID", repeated=True),
+        "filters": _msg("Filters"),
+    },
+    "Call.Request": {"requests": OPAQUE_REPEATED},
+    "Call.UpdateFramework": {
+        "framework_info": _msg("FrameworkInfo", required=True),
+        "suppressed_roles": _rep(STRING),
+        "offer_constraints": OPAQUE,
     },
     "Call.Revive": {"roles": _rep(STRING)},
     "Call.Suppress": {"roles": _rep(STRING)},
@@ -280,18 +309,35 @@ MESSAGES: Final[dict[str, dict[str, Field]]] = {
         "hostname": _opt(STRING),
         "docker": _msg("ContainerInfo.DockerInfo"),
         "mesos": _msg("ContainerInfo.MesosInfo"),
-        "network_infos": OPAQUE_REPEATED,
+        "network_infos": _msg("NetworkInfo", repeated=True),
         "linux_info": OPAQUE,
         "rlimit_info": OPAQUE,
         "tty_info": OPAQUE,
     },
     "Volume": {
-        "mode": _enum("Volume.Mode"),
+        "mode": _enum("Volume.Mode", required=True),
         "container_path": _req(STRING),
         "host_path": _opt(STRING),
         "image": _msg("Image"),
-        "source": OPAQUE,
+        "source": _msg("Volume.Source"),
     },
+    "Volume.Source": {
+        "type": _enum("Volume.Source.Type"),
+        "docker_volume": _msg("Volume.Source.DockerVolume"),
+        "host_path": _msg("Volume.Source.HostPath"),
+        "sandbox_path": _msg("Volume.Source.SandboxPath"),
+        "secret": OPAQUE,
+        "csi_volume": OPAQUE,
+    },
+    "Volume.Source.DockerVolume": {
+        "driver": _opt(STRING),
+        "name": _req(STRING),
+        "driver_options": _msg("Parameters"),
+    },
+    "Volume.Source.HostPath": {"path": _req(STRING), "mount_propagation": _msg("MountPropagation")},
+    "Volume.Source.SandboxPath": {"type": _enum("Volume.Source.SandboxPath.Type"), "path": _req(STRING)},
+    "MountPropagation": {"mode": _enum("MountPropagation.Mode")},
+    "Parameters": {"parameter": _msg("Parameter", repeated=True)},
     "ContainerInfo.DockerInfo": {
         "image": _req(STRING),
         "network": _enum("ContainerInfo.DockerInfo.Network"),
@@ -307,6 +353,19 @@ MESSAGES: Final[dict[str, dict[str, Field]]] = {
         "protocol": _opt(STRING),
     },
     "Parameter": {"key": _req(STRING), "value": _req(STRING)},
+    "NetworkInfo": {
+        "ip_addresses": _msg("NetworkInfo.IPAddress", repeated=True),
+        "name": _opt(STRING),
+        "groups": _rep(STRING),
+        "labels": _msg("Labels"),
+        "port_mappings": _msg("NetworkInfo.PortMapping", repeated=True),
+    },
+    "NetworkInfo.IPAddress": {"protocol": _enum("NetworkInfo.Protocol"), "ip_address": _opt(STRING)},
+    "NetworkInfo.PortMapping": {
+        "host_port": _req(UINT32),
+        "container_port": _req(UINT32),
+        "protocol": _opt(STRING),
+    },
     "ContainerInfo.MesosInfo": {"image": _msg("Image")},
     "Image": {
         "type": _enum("Image.Type", required=True),
@@ -325,13 +384,21 @@ MESSAGES: Final[dict[str, dict[str, Field]]] = {
         "set": _msg("Value.Set"),
         "role": _opt(STRING),
         "allocation_info": _msg("Resource.AllocationInfo"),
-        "reservation": OPAQUE,
-        "reservations": OPAQUE_REPEATED,
+        "reservation": _msg("Resource.ReservationInfo"),
+        "reservations": _msg("Resource.ReservationInfo", repeated=True),
         "disk": OPAQUE,
-        "revocable": OPAQUE,
-        "shared": OPAQUE,
+        "revocable": _msg("Resource.RevocableInfo"),
+        "shared": _msg("Resource.SharedInfo"),
     },
     "Resource.AllocationInfo": {"role": _opt(STRING)},
+    "Resource.ReservationInfo": {
+        "type": _enum("Resource.ReservationInfo.Type"),
+        "role": _opt(STRING),
+        "principal": _opt(STRING),
+        "labels": _msg("Labels"),
+    },
+    "Resource.RevocableInfo": {},
+    "Resource.SharedInfo": {},
     "Value.Scalar": {"value": _req(DOUBLE)},
     "Value.Ranges": {"range": _msg("Value.Range", repeated=True)},
     "Value.Range": {"begin": _req(UINT64), "end": _req(UINT64)},
@@ -370,15 +437,19 @@ _INT_STRING = re.compile(r"-?[0-9]+")
 _URLSAFE_B64 = re.compile(r"[A-Za-z0-9_-]*=*")
 
 
-def validate_call(obj: Any) -> None:
+def validate_call(obj: Any, *, strict: bool = False) -> None:
     """Check that ``obj`` (parsed JSON) is a well-formed v1 scheduler ``Call``.
 
     Beyond the field tables this enforces the "union" convention of the Call message:
     ``type`` must be present and known, the sub-message matching the type must be
     present, and every call but SUBSCRIBE must name its ``framework_id`` (a master
     rejects those calls otherwise, because it could not tell which framework sent them).
+    Then the master's own call checks: a SUBSCRIBE's ``framework_id`` and its
+    ``framework_info.id`` must be the same (both absent is the same), and so for
+    UPDATE_FRAMEWORK; an ACKNOWLEDGE's ``uuid`` must be a UUID (16 bytes).
+    ``strict`` refuses OPAQUE fields (content the tables do not describe).
     """
-    validate_message(obj, "Call", "call")
+    validate_message(obj, "Call", "call", strict=strict)
     call_type = obj.get("type")
     if call_type is None:
         raise ProtoError("call.type", "missing required field (every call must say its type)")
@@ -392,6 +463,17 @@ def validate_call(obj: Any) -> None:
     if call_type == "ACCEPT":
         for index, operation in enumerate(obj["accept"].get("operations") or []):
             _check_operation_union(operation, f"call.accept.operations[{index}]")
+    if call_type in ("SUBSCRIBE", "UPDATE_FRAMEWORK"):
+        body = needed
+        assert body is not None
+        info_id = (obj[body]["framework_info"].get("id") or {}).get("value", "")
+        call_id = (obj.get("framework_id") or {}).get("value", "")
+        if info_id != call_id:
+            raise ProtoError("call.framework_id", f"'framework_id' differs from '{body}.framework_info.id'")
+    if call_type == "ACKNOWLEDGE":
+        uuid_bytes = decode_bytes(obj["acknowledge"]["uuid"])
+        if uuid_bytes is None or len(uuid_bytes) != 16:
+            raise ProtoError("call.acknowledge.uuid", "not a UUID: expected 16 bytes, base64-encoded")
 
 
 def _check_operation_union(operation: Mapping[str, Any], path: str) -> None:
@@ -405,7 +487,7 @@ def _check_operation_union(operation: Mapping[str, Any], path: str) -> None:
         raise ProtoError(f"{path}.{field}", f"missing: a {op_type} operation must carry '{field}'")
 
 
-def validate_message(obj: Any, message: str, path: str) -> None:
+def validate_message(obj: Any, message: str, path: str, *, strict: bool = False) -> None:
     """Check ``obj`` against the table of ``message``; ``path`` prefixes error paths."""
     table = MESSAGES[message]
     if not isinstance(obj, dict):
@@ -416,23 +498,25 @@ def validate_message(obj: Any, message: str, path: str) -> None:
             raise ProtoError(f"{path}.{name}", "unknown field")
         if value is None:
             continue
+        if strict and field.kind == "object":
+            raise ProtoError(f"{path}.{name}", "content not described by the schema (an OPAQUE field)")
         if field.repeated:
             if not isinstance(value, list):
                 raise ProtoError(f"{path}.{name}", f"expected a JSON array, got {_json_type(value)}")
             for index, item in enumerate(value):
-                _check_value(item, field, f"{path}.{name}[{index}]")
+                _check_value(item, field, f"{path}.{name}[{index}]", strict)
         else:
-            _check_value(value, field, f"{path}.{name}")
+            _check_value(value, field, f"{path}.{name}", strict)
     for name, field in table.items():
         if field.required and obj.get(name) is None:
             raise ProtoError(f"{path}.{name}", "missing required field")
 
 
-def _check_value(value: Any, field: Field, path: str) -> None:
+def _check_value(value: Any, field: Field, path: str, strict: bool = False) -> None:
     kind = field.kind
     if kind == "message":
         assert field.ref is not None
-        validate_message(value, field.ref, path)
+        validate_message(value, field.ref, path, strict=strict)
     elif kind == "object":
         if not isinstance(value, dict):
             raise ProtoError(path, f"expected a JSON object, got {_json_type(value)}")
@@ -518,3 +602,81 @@ def _json_type(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
+
+
+# --- HTTP rules of the scheduler API ---------------------------------------------------------
+# scheduler-http-api.md and the master's scheduler endpoint: a call is a POST of
+# Content-Type application/json (or application/x-protobuf); SUBSCRIBE (and
+# RECONCILE_OPERATIONS, which answers with a body) must accept what it is answered in;
+# SUBSCRIBE must not carry Mesos-Stream-Id, every other call must carry the one its
+# framework's SUBSCRIBE was answered with.
+
+JSON: Final = "application/json"
+PROTOBUF: Final = "application/x-protobuf"
+STREAM_ID: Final = "Mesos-Stream-Id"
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderError:
+    """A header rule a call breaks, and the HTTP status a master answers it with."""
+
+    status: int
+    message: str
+
+
+def header(headers: Mapping[str, str] | Iterable[tuple[str, str]], name: str) -> str | None:
+    """A header's value, whatever the case of its name (None when absent)."""
+    items = headers.items() if hasattr(headers, "items") else headers  # a Mapping, or http.server's headers
+    wanted = name.lower()
+    for key, value in items:
+        if key.lower() == wanted:
+            return str(value)
+    return None
+
+
+def content_type_error(headers: Mapping[str, str]) -> HeaderError | None:
+    """The master compares Content-Type exactly (no parameters) and speaks JSON here."""
+    value = header(headers, "Content-Type")
+    if value is None:
+        return HeaderError(400, "Expecting 'Content-Type' to be present")
+    if value != JSON:
+        return HeaderError(415, f"Expecting 'Content-Type' of {JSON} (the local master speaks only JSON), "
+                                f"not '{value}'")
+    return None
+
+
+def accept_error(call_type: str, headers: Mapping[str, str]) -> HeaderError | None:
+    """SUBSCRIBE and RECONCILE_OPERATIONS are answered with a body: Accept must allow JSON."""
+    if call_type not in ("SUBSCRIBE", "RECONCILE_OPERATIONS"):
+        return None
+    value = header(headers, "Accept")
+    if value is None:
+        return None  # no Accept header: anything is acceptable
+    for part in value.split(","):
+        media, _, params = part.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, number = param.strip().partition("=")
+            if key.strip() == "q":
+                try:
+                    quality = float(number)
+                except ValueError:
+                    quality = 0.0
+        if quality > 0 and media.strip().lower() in (JSON, "application/*", "*/*"):
+            return None
+    return HeaderError(406, f"Expecting 'Accept' to allow '{JSON}'")
+
+
+def stream_id_error(call_type: str, headers: Mapping[str, str], expected: str | None) -> HeaderError | None:
+    """``expected``: the stream id the framework's subscription was answered with."""
+    value = header(headers, STREAM_ID)
+    if call_type == "SUBSCRIBE":
+        if value is not None:
+            return HeaderError(400, "Subscribe calls should not include the 'Mesos-Stream-Id' header")
+        return None
+    if value is None:
+        return HeaderError(400, "All non-subscribe calls should include the 'Mesos-Stream-Id' header")
+    if expected is not None and value != expected:
+        return HeaderError(400, f"The stream ID '{value}' included in this request didn't match the stream ID "
+                                "currently associated with the framework")
+    return None

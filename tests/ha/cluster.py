@@ -284,6 +284,33 @@ class Cluster:
                                                "mem": 8192})
         return new_id
 
+    def fail_over_master(self, *, agent_reregister_delay: float | None = 0.0,
+                         agent_reregister_timeout: float = 600.0) -> None:
+        """A Mesos master failover after which agents re-register late (None: never);
+        until they do, reconciliation of their tasks is not answered."""
+        self.master_post("/__local__/restart", {"agent_reregister_delay": agent_reregister_delay,
+                                                "agent_reregister_timeout": agent_reregister_timeout})
+
+    def partition_agent(self, agent_id: str) -> None:
+        """The master marks the agent unreachable; its tasks keep running."""
+        self.master_post(f"/__local__/agents/{agent_id}/partition")
+
+    def reconnect_agent(self, agent_id: str) -> None:
+        """A partitioned agent comes back, with the tasks it still runs."""
+        self.master_post(f"/__local__/agents/{agent_id}/reconnect")
+
+    def remove_framework(self) -> str:
+        """What an operator's /master/teardown does to our framework; returns its id."""
+        framework_id = str(self.master("/__local__/frameworks")[0]["id"])
+        r = requests.post(f"http://127.0.0.1:{self.mesos_port}/master/teardown", data={"frameworkId": framework_id},
+                          timeout=5)
+        r.raise_for_status()
+        return framework_id
+
+    def conflicts(self) -> list[dict[str, Any]]:
+        """Task ids the agents ran twice (a task back with its agent after its id was reused)."""
+        return list(self.master("/__local__/conflicts"))
+
     def signal(self, instance: Instance, sig: signal.Signals) -> None:
         assert instance.proc is not None
         instance.proc.send_signal(sig)

@@ -614,14 +614,19 @@ def test_unavailable_then_redirected(
 
 
 def test_subscribe_refused_with_4xx_is_an_error_not_a_retry(
-    master: LocalMaster, make_client: Callable[..., tuple[MesosSchedulerClient, Recorder]]
+    tmp_path: Path, make_client: Callable[..., tuple[MesosSchedulerClient, Recorder]]
 ) -> None:
-    client, rec = make_client(master.address, framework_info(failover_timeout=-1.0))
-    client.start()
-    (message,) = rec.next_event("error", 0)
-    assert "refused SUBSCRIBE with HTTP 400" in message and "failover_timeout" in message
-    assert client.join(timeout=5)
-    assert client.aborted == message
+    # A master that authenticates frameworks answers a SUBSCRIBE without credentials 401.
+    master = new_master(tmp_path / "auth", credentials={"moroccron": "s3cret"})
+    try:
+        client, rec = make_client(master.address, framework_info())
+        client.start()
+        (message,) = rec.next_event("error", 0)
+        assert "refused SUBSCRIBE with HTTP 401" in message and "Unauthorized" in message
+        assert client.join(timeout=5)
+        assert client.aborted == message
+    finally:
+        master.stop()
 
 
 def test_failover_to_another_instance_aborts_the_old_one(

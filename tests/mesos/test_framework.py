@@ -19,7 +19,7 @@ def test_framework_info_is_checkpointed_with_failover_timeout():
     info = framework_info(name="m", role="etl", principal="p", failover_timeout=3600, framework_id="fw-1")
     assert info["checkpoint"] is True and info["failover_timeout"] == 3600.0
     assert info["id"] == {"value": "fw-1"} and info["roles"] == ["etl"] and info["principal"] == "p"
-    validate_call({"type": "SUBSCRIBE", "subscribe": {"framework_info": info}})
+    validate_call({"type": "SUBSCRIBE", "framework_id": {"value": "fw-1"}, "subscribe": {"framework_info": info}})
 
 
 def test_docker_job_maps_to_container_and_command_info():

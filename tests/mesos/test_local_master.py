@@ -164,6 +164,7 @@ def test_validate_call_accepts_every_supported_shape() -> None:
     proto.validate_call(
         {
             "type": "SUBSCRIBE",
+            "framework_id": {"value": "fw"},
             "subscribe": {
                 "framework_info": {
                     "user": "root",
@@ -583,14 +584,15 @@ def test_launch_failures_are_task_failed_with_reasons(scheduler: Scheduler) -> N
     noexec = task_info("noexec", offer, {"value": "/no/such/binary", "shell": False})
     scheduler.accept([offer], [docker, image, plain_mesos, nouser, fetch, noexec])
 
+    # Images the master was not given cannot be pulled: the containerizer fails the launch.
     failed = scheduler.follow("docker", "TASK_FAILED")[-1]
     assert failed["reason"] == "REASON_CONTAINER_LAUNCH_FAILED"
     assert failed["source"] == "SOURCE_AGENT"
-    assert "docker containerizer not available on the local master" in failed["message"]
+    assert "Failed to pull image 'busybox:1.36'" in failed["message"]
     assert "uuid" in failed
     failed = scheduler.follow("image", "TASK_FAILED")[-1]
     assert failed["reason"] == "REASON_CONTAINER_LAUNCH_FAILED"
-    assert "container images ('alpine') are not supported" in failed["message"]
+    assert "Failed to pull image 'alpine'" in failed["message"]
     assert scheduler.follow("plain", "TASK_FINISHED")[-1]["message"] == "Command exited with status 0"
     failed = scheduler.follow("nouser", "TASK_FAILED")[-1]
     assert "user 'no-such-user-xyz' does not exist" in failed["message"]
@@ -610,8 +612,8 @@ def test_invalid_tasks_get_task_error_and_keep_resources(master: LocalMaster, sc
     wrong_agent = {**task_info("elsewhere", offer, "true"), "agent_id": {"value": "agent-9"}}
     scheduler.accept([offer], [too_big, fits, second, duplicate, no_command, wrong_agent], refuse_seconds=0)
     for task_id, text in [
-        ("big", "more resources"),
-        ("second", "more resources"),
+        ("big", "is more than available"),
+        ("second", "is more than available"),
         ("fits", "duplicate ID"),
         ("nocmd", "CommandInfo"),
         ("elsewhere", "agent-9"),
@@ -798,12 +800,19 @@ def test_offer_timeout_rescinds(make_master: MasterFactory, schedulers: Schedule
 
 
 def test_explicit_reconcile_of_unknown_task(scheduler: Scheduler) -> None:
+    # On a registered agent the master knows the task is not there: TASK_GONE.
     scheduler.reconcile([{"task_id": {"value": "ghost"}, "agent_id": {"value": "agent-1"}}])
     status = scheduler.update("ghost")
-    assert status["state"] == "TASK_UNKNOWN"
+    assert status["state"] == "TASK_GONE"
+    assert status["message"] == "Reconciliation: Task is unknown to the agent"
     assert status["reason"] == "REASON_RECONCILIATION"
     assert status["source"] == "SOURCE_MASTER"
     assert "uuid" not in status
+    # Without an agent, or on an agent it never heard of: TASK_UNKNOWN.
+    scheduler.reconcile([{"task_id": {"value": "ghost"}}, {"task_id": {"value": "spook"},
+                                                           "agent_id": {"value": "agent-404"}}])
+    assert scheduler.update("ghost")["state"] == "TASK_UNKNOWN"
+    assert scheduler.update("spook")["state"] == "TASK_UNKNOWN"
 
 
 def test_explicit_reconcile_without_partition_awareness_is_task_lost(
@@ -968,7 +977,7 @@ def test_pause_heartbeats(master: LocalMaster, scheduler: Scheduler) -> None:
 # ---------------------------------------------------------------------------------------
 
 
-def test_kill_agent_sends_failure_and_task_gone(master: LocalMaster, scheduler: Scheduler) -> None:
+def test_kill_agent_sends_failure_and_task_gone_by_operator(master: LocalMaster, scheduler: Scheduler) -> None:
     master.add_agent(AgentSpec(id="agent-2", hostname="host-2", cpus=1, mem=512))
     # One OFFERS event may carry both agents' offers, or each may come in its own event.
     offers: dict[str, Any] = {}
@@ -984,16 +993,19 @@ def test_kill_agent_sends_failure_and_task_gone(master: LocalMaster, scheduler: 
     response = requests.post(master.url + "/__local__/agents/agent-1/kill", timeout=5)
     assert response.status_code == 200
     gone = scheduler.update("victim")
-    assert gone["state"] == "TASK_GONE"
-    assert gone["reason"] == "REASON_AGENT_REMOVED"
+    assert gone["state"] == "TASK_GONE_BY_OPERATOR"
+    assert gone["reason"] == "REASON_AGENT_REMOVED_BY_OPERATOR"
     assert gone["source"] == "SOURCE_MASTER"
     assert "uuid" not in gone
     failure = scheduler.wait(type="FAILURE")
     assert failure["failure"] == {"agent_id": {"value": "agent-1"}}
     wait_until(lambda: not process_alive(pid))
     assert [a["id"] for a in master.agents()] == ["agent-2"]
+    # The master forgot the task: only its agent id tells it the task went with the agent.
+    scheduler.reconcile([{"task_id": {"value": "victim"}, "agent_id": {"value": "agent-1"}}])
+    assert scheduler.update("victim")["state"] == "TASK_GONE_BY_OPERATOR"
     scheduler.reconcile([{"task_id": {"value": "victim"}}])
-    assert scheduler.update("victim")["state"] == "TASK_GONE"
+    assert scheduler.update("victim")["state"] == "TASK_UNKNOWN"
     assert requests.post(master.url + "/__local__/agents/agent-1/kill", timeout=5).status_code == 404
     # Its outstanding offer, if any, was rescinded; the other agent is unaffected.
     assert all(o["agent_id"] == "agent-2" for o in master.offers())
@@ -1046,7 +1058,7 @@ def test_control_endpoints_and_non_partition_aware_states(master: LocalMaster, s
     assert response.status_code == 200
     lost = sched.update("old")
     assert (lost["state"], lost["reason"], lost["source"]) == ("TASK_LOST", "REASON_AGENT_REMOVED", "SOURCE_MASTER")
-    sched.reconcile([{"task_id": {"value": "old"}}])
+    sched.reconcile([{"task_id": {"value": "old"}, "agent_id": {"value": "agent-1"}}])
     assert sched.update("old")["state"] == "TASK_LOST"
     bad = requests.post(master.url + "/__local__/pause-heartbeats", json={"secs": 1}, timeout=5)
     assert bad.status_code == 400
@@ -1119,13 +1131,25 @@ def test_unparseable_and_non_json_bodies(master: LocalMaster, scheduler: Schedul
     assert "Failed to parse body into JSON" in bad_json.text
     protobuf = scheduler.call({"type": "REVIVE"}, content_type="application/x-protobuf")
     assert protobuf.status_code == 415
-    not_acceptable = requests.post(
+    # Content-Type is compared exactly, as the master does: no parameters.
+    assert scheduler.call({"type": "REVIVE"}, content_type="application/json; charset=utf-8").status_code == 415
+    missing = requests.post(master.url + API, data=b"{}", headers={"Mesos-Stream-Id": "x"}, timeout=5)
+    assert missing.status_code == 400 and "Content-Type" in missing.text
+    # Only calls answered with a body (SUBSCRIBE) must accept JSON.
+    subscribe = {"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "root", "name": "n"}}}
+    not_acceptable = requests.post(master.url + API, json=subscribe, headers={"Accept": "application/x-protobuf"},
+                                   timeout=5)
+    assert not_acceptable.status_code == 406
+    revive = requests.post(
         master.url + API,
         json={"type": "REVIVE", "framework_id": {"value": scheduler.framework_id}},
         headers={"Accept": "application/x-protobuf", "Mesos-Stream-Id": scheduler.stream_id or ""},
         timeout=5,
     )
-    assert not_acceptable.status_code == 406
+    assert revive.status_code == 202
+    # A SUBSCRIBE must not carry a stream id.
+    with_stream = requests.post(master.url + API, json=subscribe, headers={"Mesos-Stream-Id": "x"}, timeout=5)
+    assert with_stream.status_code == 400 and "should not include" in with_stream.text
 
 
 def test_stream_id_is_required_and_checked(master: LocalMaster, scheduler: Scheduler) -> None:
@@ -1136,7 +1160,8 @@ def test_stream_id_is_required_and_checked(master: LocalMaster, scheduler: Sched
     assert wrong.status_code == 400
     assert "didn't match" in wrong.text
     unknown = scheduler.call({"type": "REVIVE", "framework_id": {"value": "nobody"}})
-    assert unknown.status_code == 403
+    assert unknown.status_code == 400
+    assert "Framework cannot be found" in unknown.text
     assert scheduler.call({"type": "REVIVE"}).status_code == 202
 
 
@@ -1259,6 +1284,38 @@ def test_main_runs_until_signalled(tmp_path: Path) -> None:
     assert code == 0
     assert seen["slaves"] == [("local-S0", 1.0, {"rack": "r9"}), ("local-S1", 1.0, {"rack": "r9"})]
     assert main(["--attributes", "broken", "--work-dir", str(tmp_path)]) == 2
+
+
+def test_main_takes_reservations_gpus_images_and_acls(tmp_path: Path) -> None:
+    import threading
+
+    seen: dict[str, Any] = {}
+    original_start = LocalMaster.start
+
+    def start_and_signal(self: LocalMaster) -> LocalMaster:
+        result = original_start(self)
+        seen["agents"] = self.agents()
+        seen["images"] = sorted(self.images)
+        seen["acls"] = self.acls
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        return result
+
+    images = tmp_path / "images.json"
+    images.write_text(json.dumps({"busybox": {"cmd": ["sh"]}}))
+    acls = tmp_path / "acls.json"
+    acls.write_text(json.dumps({"permissive": False, "run_tasks": []}))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LocalMaster, "start", start_and_signal)
+        code = main(["--bind", "127.0.0.1:0", "--agent-cpus", "4", "--agent-gpus", "1", "--reserve",
+                     "prod:cpus=1,mem=64", "--images", str(images), "--acls", str(acls), "--work-dir",
+                     str(tmp_path / "wd"), "--log-level", "WARNING"])
+    assert code == 0
+    (agent,) = seen["agents"]
+    assert agent["reserved_resources"] == {"prod": {"cpus": 1.0, "mem": 64.0, "disk": 0.0, "gpus": 0.0}}
+    assert agent["resources"]["gpus"] == 1.0
+    assert (seen["images"], seen["acls"]) == (["busybox"], {"permissive": False, "run_tasks": []})
+    assert main(["--reserve", "prod", "--work-dir", str(tmp_path)]) == 2
+    assert main(["--reserve", "prod:cpus=99", "--agent-cpus", "1", "--work-dir", str(tmp_path)]) == 2
 
 
 def test_default_agent_fixture_is_used(master: LocalMaster) -> None:

@@ -162,9 +162,14 @@ def _never_started(run: Run, ev: StatusUpdate) -> bool:
 
 
 def _unknown_to_master(ev: StatusUpdate) -> bool:
-    """The master dropped the task or has never heard of it."""
+    """The master dropped the task or has never heard of it.
+
+    Asked about a task it does not know on an agent that is registered, a master answers
+    TASK_GONE to a partition-aware framework (TASK_LOST to others), reason
+    REASON_RECONCILIATION: for a run that never started, that is a launch that never arrived.
+    """
     return ev.state in ("TASK_DROPPED", "TASK_UNKNOWN") or (
-        ev.state == "TASK_LOST" and ev.reason in _NOT_STARTED_REASONS)
+        ev.state in ("TASK_LOST", "TASK_GONE") and ev.reason in _NOT_STARTED_REASONS)
 
 
 def _fires_at(sched: Schedule, at: datetime) -> bool:
@@ -670,7 +675,11 @@ class Engine:
             self._ack(event, out)
             return
         if run is not None and event.task_id in self._unreachable:
-            del self._unreachable[event.task_id]  # heard of again: back from the partition
+            # Heard of again: back from the partition, as it was.
+            del self._unreachable[event.task_id]
+            run = run.evolve(message=f"agent reachable again since {now.isoformat()}")
+            self._replace(run)
+            out.append(SaveRun(run))
         new_state = mesos_state_to_run_state(event.state)
         if run is None or new_state is None:
             if run is None and new_state is not None and not new_state.final and event.agent_id:

@@ -16,6 +16,7 @@ import shlex
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from moroccron.events import (
@@ -248,11 +249,23 @@ def offer_from_json(offer: Mapping[str, Any], default_role: str = "*") -> Offer:
     allocated = (offer.get("allocation_info") or {}).get("role")
     role = allocated if isinstance(allocated, str) and allocated else default_role
     totals = sum((p.resources for p in pools), Resources.unchecked())
+    down_from, down_for = _unavailability(offer.get("unavailability"))
     return Offer(id=offer["id"]["value"], agent_id=offer["agent_id"]["value"],
                  hostname=_text(offer.get("hostname", "")) or "",
                  resources=totals, attributes=attributes,
                  framework_id=offer.get("framework_id", {}).get("value"),
-                 pools=pools, role=role, default_role=role == default_role)
+                 pools=pools, role=role, default_role=role == default_role,
+                 unavailable_from=down_from, unavailable_for=down_for)
+
+
+def _unavailability(value: Any) -> tuple[datetime | None, float | None]:
+    """An offer's maintenance window (``Unavailability``: start, optional duration, in nanoseconds)."""
+    if not isinstance(value, Mapping) or not isinstance(value.get("start"), Mapping):
+        return None, None
+    start = datetime.fromtimestamp(int(value["start"].get("nanoseconds", 0)) / 1e9, UTC)
+    duration = value.get("duration")
+    seconds = int(duration.get("nanoseconds", 0)) / 1e9 if isinstance(duration, Mapping) else None
+    return start, seconds
 
 
 MESSAGE_MAX = 4096

@@ -302,3 +302,44 @@ def test_framework_removed_by_the_master(cluster, store, round_):
     assert status["framework_removed"]["new_framework_id"] == new_id
     time.sleep(3)
     check_history(cluster, store)
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_master_failover_with_agents_re_registering_late(cluster, store, round_):
+    """A master failover after which the agents come back 15 s late: the new master says
+    nothing about their tasks meanwhile. New runs still launch (on the agents once they are
+    back), the runs in doubt are answered for later, nothing runs twice, no fire time is lost."""
+    leader = cluster.leader()
+    old_stream = cluster.stream_id()
+    failed_over = time.time()
+    cluster.fail_over_master(agent_reregister_delay=15.0)
+    recovered(cluster, "master failover, agents late", failed_over, old_stream)
+    assert cluster.leader() is leader
+    wait_for(lambda: (leader.status() or {}).get("reconciling") == 0, 90, what="every task in doubt answered for")
+    time.sleep(2)
+    check_history(cluster, store)
+    assert cluster.conflicts() == []
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_agent_back_after_its_tasks_were_reported_lost(cluster, store, round_):
+    """A partition: the master reports the agent's tasks unreachable, then the agent comes
+    back with them still running. No task id runs twice and the runs go on where they were."""
+    def running_long():
+        tasks = [t for t in cluster.master("/__local__/tasks")
+                 if t["active"] and t["task_id"].startswith("long.") and t["state"] == "TASK_RUNNING"]
+        return tasks[0] if tasks else None
+
+    task = wait_for(running_long, 30, 0.2, what="a running 'long' task")
+    cluster.partition_agent(task["agent_id"])
+    wait_for(lambda: "unreachable" in (store.get_run_by_task_id(task["task_id"]).message or ""), 30,
+             what="the run marked unreachable")
+    time.sleep(4)  # scheduling goes on on the other agent meanwhile
+    cluster.reconnect_agent(task["agent_id"])
+    run = wait_for(lambda: (r := store.get_run_by_task_id(task["task_id"])).state.final and r, 30,
+                   what="the task, back with its agent, to end")
+    assert run.state == RunState.SUCCEEDED, (run.state, run.reason)
+    assert [r.attempt for r in store.list_runs("long", limit=200)[0] if r.scheduled_at == run.scheduled_at] == [0]
+    assert cluster.conflicts() == []
+    time.sleep(2)
+    check_history(cluster, store)

@@ -231,3 +231,22 @@ def test_a_job_every_few_seconds_does_not_churn_revive_and_suppress(cluster):
     assert c.master.revive_count - revives <= 1 and c.master.suppress_count - suppresses <= 1
     runs = c.runs("five")
     assert all(r.launched_at is not None for r in runs[:-1])
+
+
+def test_the_scheduler_runs_jobs_through_a_master_that_speaks_only_tls_with_client_certificates(tmp_path):
+    from tests.mesos.certs import make_pki
+
+    ca, server, client = make_pki(tmp_path / "pki")
+    c = Cluster(tmp_path, agents=1, tls_cert=server.cert, tls_key=server.key, tls_client_ca=ca.cert,
+                settings={"mesos_ca_file": str(ca.cert), "mesos_client_cert": str(client.cert),
+                          "mesos_client_key": str(client.key)})
+    try:
+        assert c.master.url.startswith("https://")
+        c.add_job(Job(name="over-tls", command="echo secure", resources=SMALL))
+        sched = c.start_scheduler()
+        assert sched.client.scheme == "https"
+        sched.submit(RunRequested("over-tls"))
+        (run,) = c.finished("over-tls", 1, timeout=60)
+        assert run.state == RunState.SUCCEEDED
+    finally:
+        c.close()

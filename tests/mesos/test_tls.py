@@ -9,8 +9,6 @@ here is the connection, not the scheduling.
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import json
 import logging
 import ssl
@@ -24,13 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from moroccron.mesos.client import MesosSchedulerClient, Scheduler
 from moroccron.mesos.detect import MasterDetectionError, MasterDetector
+from tests.mesos.certs import make_pki
 
 pytestmark = pytest.mark.timeout(60)
 WAIT = 15.0
@@ -49,54 +44,14 @@ class Pki:
     client_bundle: Path  # certificate and key in one file
 
 
-def _name(common: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-
-def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-
-
-def _issue(common: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name, issuer_key: Any, *, ca: bool = False,
-           server: bool = False) -> x509.Certificate:
-    now = dt.datetime.now(dt.UTC)
-    builder = (x509.CertificateBuilder().subject_name(_name(common)).issuer_name(issuer)
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    if ca:
-        builder = builder.add_extension(x509.KeyUsage(
-            digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-            key_encipherment=False, data_encipherment=False, key_agreement=False, encipher_only=False,
-            decipher_only=False), critical=True)
-    elif server:
-        builder = builder.add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-    else:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     d = tmp_path_factory.mktemp("pki")
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = _issue("moroccron test CA", ca_key, _name("moroccron test CA"), ca_key, ca=True)
-    pem = serialization.Encoding.PEM
-    (d / "ca.pem").write_bytes(ca.public_bytes(pem))
-    files: dict[str, Path] = {}
-    for who in ("server", "client"):
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = _issue(f"mesos-{who}", key, ca.subject, ca_key, server=who == "server")
-        files[f"{who}_cert"] = d / f"{who}.pem"
-        files[f"{who}_cert"].write_bytes(cert.public_bytes(pem))
-        files[f"{who}_key"] = d / f"{who}-key.pem"
-        _write_key(key, files[f"{who}_key"])
+    ca, server, client = make_pki(d)
     bundle = d / "client-bundle.pem"
-    bundle.write_bytes(files["client_cert"].read_bytes() + files["client_key"].read_bytes())
-    return Pki(ca=d / "ca.pem", client_bundle=bundle, **files)
+    bundle.write_bytes(client.cert.read_bytes() + client.key.read_bytes())
+    return Pki(ca=ca.cert, server_cert=server.cert, server_key=server.key, client_cert=client.cert,
+               client_key=client.key, client_bundle=bundle)
 
 
 # ----------------------------------------------------------------------------- a master that speaks only TLS
@@ -262,7 +217,7 @@ def test_a_master_that_wants_a_client_certificate_gets_ours(mtls_master: TlsMast
                                 client_key=str(pki.client_key))
     assert with_cert.subscribed.wait(WAIT)
     client.revive()  # calls go on their own connections, with the same certificate
-    assert mtls_master.peers[-2:] == ["mesos-client", "mesos-client"]
+    assert mtls_master.peers[-2:] == ["client", "client"]
     assert [c["type"] for c in mtls_master.calls[-2:]] == ["SUBSCRIBE", "REVIVE"]
     _client, bundled = connect(mtls_master.address, ca_file=str(pki.ca), client_cert=str(pki.client_bundle))
     assert bundled.subscribed.wait(WAIT)  # certificate and key in one file

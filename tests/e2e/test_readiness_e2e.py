@@ -108,7 +108,9 @@ def test_framework_error_makes_the_leader_not_ready_and_tells_the_admins(cluster
     framework_id = sched.client.framework_id
     # Another scheduler subscribes with our FrameworkID: the master moves the framework to
     # it and tells us "Framework failed over". Registering anew would orphan its tasks.
-    other = RawScheduler(cluster.master.url, {"name": "intruder"})
+    # The same FrameworkInfo (a master refuses a failover that changes what cannot change).
+    info = {k: v for k, v in sched.client.framework_info.items() if k != "id"}
+    other = RawScheduler(cluster.master.url, info)
     try:
         other.subscribe(framework_id)
         body = wait_for(lambda: not_ready_because(client, "failed over"), 20, what="not ready after the error")

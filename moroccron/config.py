@@ -79,6 +79,11 @@ class Settings:
     # empty: whichever address ZooKeeper and the database agree on (moroccron/api/leader.py).
     peers: tuple[str, ...] = ()
     max_request_bytes: int = 1 << 20  # largest HTTP request body accepted (413 beyond); see docs/limits.md
+    # Leadership without ZooKeeper (moroccron/lease.py): a lease in the database that the leader
+    # renews every lease_renew_seconds; a standby takes over once it has not been renewed for
+    # lease_seconds. Use the same values on every instance.
+    lease_seconds: float = 10.0
+    lease_renew_seconds: float = 2.0
 
     @property
     def ui_url(self) -> str:
@@ -130,7 +135,19 @@ _TYPES: dict[str, type] = {
     "session_cookie_secure": bool,
     "peers": tuple,
     "max_request_bytes": int,
+    "lease_seconds": float, "lease_renew_seconds": float,
 }
+
+
+def check_lease(lease_seconds: float, renew_seconds: float) -> None:
+    """A lease renewed often enough that a leader gets several tries before it expires."""
+    if not 0 < renew_seconds <= 60:
+        raise ValidationError.single("lease_renew_seconds", "out of range", renew_seconds,
+                                     "a number of seconds > 0 and <= 60")
+    if not 3 * renew_seconds <= lease_seconds <= 600:
+        raise ValidationError.single("lease_seconds", "must be at least 3 times lease_renew_seconds "
+                                     f"({renew_seconds:g}), so that a leader gets several tries to renew", lease_seconds,
+                                     f"a number of seconds >= {3 * renew_seconds:g} and <= 600")
 
 
 def parse_bind(bind: str) -> tuple[str, int]:
@@ -238,6 +255,7 @@ def load_settings(
     except ValueError as exc:
         raise ValidationError.single("trusted_proxies", "is not an IP address or network", str(exc),
                                      "addresses or CIDR networks, e.g. 10.0.0.5, 10.1.0.0/16") from None
+    check_lease(settings.lease_seconds, settings.lease_renew_seconds)
     for peer in settings.peers:
         try:
             parse_bind(peer)

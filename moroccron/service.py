@@ -949,6 +949,16 @@ def _serve(settings: Settings, plugins: PluginManager | None, ready: threading.E
                 instance.stop("the HTTP server stopped")
             return instance.outcome
         finally:
-            plugins.shutdown(config=settings)
+            _shutdown_plugins(plugins, settings)
     finally:
         store.close()
+
+
+def _shutdown_plugins(plugins: PluginManager, settings: Settings) -> None:
+    """``moroccron_shutdown``, within ``hook_timeout_seconds``: a plugin must not keep the process from exiting."""
+    from moroccron.hooks.runner import HookTimeout, call_within
+
+    try:
+        call_within(settings.hook_timeout_seconds, lambda: plugins.shutdown(config=settings), "shutdown")
+    except HookTimeout as exc:
+        log.error("plugins' shutdown hooks: %s; exiting without them", exc)

@@ -38,7 +38,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moroccron.config import Settings
 from moroccron.engine import Engine
@@ -74,6 +74,9 @@ from moroccron.hooks.runner import HookRunner
 from moroccron.model import JobSpec, Run, RunState
 from moroccron.notify import payload_for
 from moroccron.ratelog import Throttled
+
+if TYPE_CHECKING:
+    from moroccron.signals import StopSignals
 
 __all__ = ["Scheduler", "utcnow"]
 
@@ -901,7 +904,7 @@ def serve(settings: Settings, *, plugins: PluginManager | None = None, ready: th
 
 
 def _serve(settings: Settings, plugins: PluginManager | None, ready: threading.Event | None, auth: Any,
-           listener: socket.socket, signals: Any) -> int:
+           listener: socket.socket, signals: StopSignals) -> int:
     import uvicorn
 
     from moroccron.api.app import create_app

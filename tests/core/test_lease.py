@@ -139,3 +139,24 @@ def test_many_contenders_one_leader(store, contenders):
     leaders = [c for c in contenders if c.happened("elected")]
     assert len(leaders) == 1 and leaders[0].lease.is_leader
     assert read_lease(store).holder == leaders[0].name and store.current_epoch() == 1
+
+
+@pytest.mark.parametrize(("env", "field"), [
+    ({"MOROCCRON_LEASE_SECONDS": "2", "MOROCCRON_LEASE_RENEW_SECONDS": "1"}, "lease_seconds"),
+    ({"MOROCCRON_LEASE_RENEW_SECONDS": "0"}, "lease_renew_seconds"),
+    ({"MOROCCRON_LEASE_SECONDS": "soon"}, "environment variable MOROCCRON_LEASE_SECONDS"),
+])
+def test_lease_settings_that_leave_no_room_to_renew_are_refused(env, field):
+    from moroccron.config import load_settings
+    from moroccron.errors import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        load_settings(environ=env)
+    assert caught.value.errors[0].field == field
+
+
+def test_default_lease_settings():
+    from moroccron.config import load_settings
+
+    settings = load_settings(environ={})
+    assert (settings.lease_seconds, settings.lease_renew_seconds) == (10.0, 2.0)

@@ -163,6 +163,22 @@ def test_steady_state_and_standbys(cluster, store):
     assert_both_launch_paths(store, after_failover=False)
 
 
+def test_a_second_serve_on_the_leaders_address_changes_nothing(cluster, store):
+    """The same command line started again by mistake: it cannot bind, so it never contends."""
+    import subprocess
+    import sys
+
+    leader = cluster.leader()
+    before = leader.status()
+    stream = cluster.stream_id()
+    second = subprocess.run([sys.executable, "-m", "moroccron.cli", *leader.args], cwd=cluster.root,
+                            capture_output=True, text=True, timeout=120)
+    assert second.returncode == 1 and "bind: address already in use" in second.stderr, second.stderr
+    after = leader.status()
+    assert after["leader"] and after["connected"] and after["epoch"] == before["epoch"] == store.current_epoch()
+    assert cluster.stream_id() == stream and leader.proc.poll() is None
+
+
 def assert_both_launch_paths(store: Store, *, after_failover: bool) -> None:
     """The harness covers runs prepared ahead of their second (created before it) and,
     once a leader has taken over, runs decided on it (the missed ones it catches up)."""

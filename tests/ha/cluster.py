@@ -47,6 +47,16 @@ the bulk of a failover after SIGKILL, as the session timeout is with ZooKeeper."
 LEASE_RENEW_SECONDS = 1.0
 
 
+def before_the_next_second(lead: float = 0.2) -> None:
+    """Sleep until ``lead`` seconds before the next whole second.
+
+    With a job due every second, a leader stopped then has its next run fall due as its
+    successor takes over, so the time to the successor's first launch is the hand-over
+    itself, not the hand-over plus up to a second of waiting for the next fire time.
+    """
+    time.sleep((1.0 - lead - time.time() % 1.0) % 1.0)
+
+
 class TcpProxy:
     """Forward a loopback port to ``target``; ``cut()`` silently stops all traffic.
 

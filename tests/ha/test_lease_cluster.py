@@ -28,7 +28,7 @@ import requests
 from moroccron.model import RunState
 from moroccron.store import Store
 from tests.e2e.harness import wait_for
-from tests.ha.cluster import Cluster, Instance
+from tests.ha.cluster import Cluster, Instance, before_the_next_second
 from tests.servers import ServerUnavailable, unavailable
 
 pytestmark = pytest.mark.slow
@@ -145,6 +145,7 @@ def test_sigterm_of_the_leader_hands_over_at_once(cluster, store):
     standby = other(cluster, leader)
     old_stream = cluster.stream_id()
     log = leader.log
+    before_the_next_second()
     sent = time.time()
     cluster.signal(leader, signal.SIGTERM)
     took = first_launch_by_another_stream(cluster, sent, old_stream, "SIGTERM")

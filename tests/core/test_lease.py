@@ -64,7 +64,6 @@ def test_one_leads_the_other_waits_then_takes_over_at_once_after_a_clean_stop(st
     a = start(contenders, store, "a")
     wait_for(lambda: a.happened("elected"), 20, what="a to lead")
     b = start(contenders, store, "b")
-    wait_for(lambda: read_lease(store).holder == "a" and b.lease._threads, 5)
     # b waits as a standby for as long as a renews: several lease lengths
     deadline = time.monotonic() + 2 * LEASE
     while time.monotonic() < deadline:
@@ -84,8 +83,7 @@ def test_a_leader_that_cannot_renew_steps_down_before_a_standby_can_take_over(st
     a = start(contenders, store, "a")
     wait_for(lambda: a.happened("elected"), 20, what="a to lead")
     b = start(contenders, store, "b")
-    wait_for(lambda: b.lease._threads, 5)
-    time.sleep(RENEW * 2)  # b has seen a's lease being renewed
+    time.sleep(RENEW * 2)  # b has seen a's lease being renewed (if not, it only waits longer)
 
     real_renew = lease_module.renew_lease
 

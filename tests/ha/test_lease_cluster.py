@@ -157,6 +157,8 @@ def test_sigterm_of_the_leader_hands_over_at_once(cluster, store):
         assert line in text, f"{line!r} not logged:\n{text[-3000:]}"
     assert text.index("Mesos scheduler client stopped") < text.index("leadership lease released")
     assert cluster.leader() is standby
+    frameworks = cluster.master("/__local__/frameworks")
+    assert [f["id"] for f in frameworks] == [store.get_framework_id()], "the framework was kept, not torn down"
     assert took < CLEAN_HANDOVER, f"the standby launched {took:.2f}s after the leader's SIGTERM"
     time.sleep(2)
     check_history(cluster, store)
@@ -195,4 +197,26 @@ def test_sigkill_of_the_leader_the_lease_expires(cluster, store):
     first_launch_by_another_stream(cluster, killed, old_stream, "SIGKILL")
     assert cluster.leader() is not old
     time.sleep(2)
+    check_history(cluster, store)
+
+
+@pytest.mark.parametrize("cluster", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_a_database_outage_longer_than_the_lease(cluster, store):
+    """The leader cannot renew: it stops launching and exits 1 before the lease can expire for
+    anyone else; once the database is back, one instance leads again and catches up."""
+    old = cluster.leader()
+    old_stream = cluster.stream_id()
+    log = old.log  # this incarnation's: its supervisor restarts it
+    stopped = time.time()
+    cluster.pg.stop()
+    try:
+        _, code = exited_since(old, stopped)
+        assert code == 1
+        time.sleep(2)
+    finally:
+        cluster.pg.start()
+    text = log.read_text()
+    assert "leadership lost: the leadership lease was not renewed within" in text, text[-3000:]
+    first_launch_by_another_stream(cluster, stopped, old_stream, "database outage")
+    time.sleep(3)
     check_history(cluster, store)

@@ -140,15 +140,15 @@ class DatabaseLease:
             self._release_quietly()
             return
         log.info("took the leadership lease: epoch %d, at %s", epoch, self.address)
+        # Renewed from now on, while the take-over loads the state (seconds, with many jobs).
         self._spawn(self._watch, "moroccron-lease-watch")
+        self._spawn(self._renew, "moroccron-lease-renew")
         try:
             self.on_elected()
         except Exception as exc:  # could not take over: leave the lease to someone else
             log.exception("taking over failed: %s", exc)
             self._lose(f"take-over failed: {exc}")
             self._release_quietly()
-            return
-        self._renew()
 
     def _wait_for_lease(self) -> tuple[int, float] | None:
         """Watch the lease until it is free or expired and this instance takes it: (epoch,

@@ -158,3 +158,14 @@ def test_default_lease_settings():
 
     settings = load_settings(environ={})
     assert (settings.lease_seconds, settings.lease_renew_seconds) == (10.0, 2.0)
+
+
+def test_the_lease_is_renewed_while_a_slow_take_over_loads_the_state(store, contenders):
+    """Loading 100,000 jobs takes seconds: the lease must not run out meanwhile."""
+    loading = threading.Event()
+    a = start(contenders, store, "a", elected=lambda: (loading.set(), time.sleep(2 * LEASE)))
+    wait_for(loading.is_set, 20, what="a to start taking over")
+    b = start(contenders, store, "b")
+    time.sleep(2 * LEASE)
+    assert not a.happened("lost") and not b.happened("elected")
+    assert read_lease(store).holder == "a" and store.current_epoch() == 1

@@ -6,7 +6,7 @@ Each module under bench/ measures one thing and returns rows (see bench/common.p
 - idle.py       CPU and memory with 10,000 and 100,000 idle jobs, beside APScheduler 3
 - api.py        create, list and search 10,000 jobs, native and Chronos API, SQLite and PostgreSQL
 - packing.py    offer rounds for a burst of mixed tasks, against the lower bound
-- failover.py   SIGKILL of the leader to the new leader's first launch, 20 times
+- failover.py   SIGTERM and SIGKILL of the leader to the next leader's first launch, with and without ZooKeeper
 - ui_render.py  server render time of the UI pages with 10,000 jobs
 - auth_load.py  /healthz and an authenticated list while 50 junk tokens a second arrive
 

@@ -97,6 +97,11 @@ class Settings:
     mesos_ca_file: str | None = None
     mesos_client_cert: str | None = None
     mesos_client_key: str | None = None
+    # Leadership without ZooKeeper (moroccron/lease.py): a lease in the database that the leader
+    # renews every lease_renew_seconds; a standby takes over once it has not been renewed for
+    # lease_seconds. Use the same values on every instance.
+    lease_seconds: float = 10.0
+    lease_renew_seconds: float = 2.0
 
     @property
     def ui_url(self) -> str:
@@ -179,6 +184,7 @@ _TYPES: dict[str, type] = {
     "ready_step_seconds": float,
     "roles": tuple, "framework_user": str, "mesos_tls": bool, "mesos_ca_file": str, "mesos_client_cert": str,
     "mesos_client_key": str,
+    "lease_seconds": float, "lease_renew_seconds": float,
 }
 
 
@@ -202,6 +208,17 @@ def _check_admin_contacts(settings: Settings) -> None:
                                              f"({', '.join(sorted(settings.webhooks)) or 'none defined'})"))
     if errors:
         raise ValidationError(errors)
+
+
+def check_lease(lease_seconds: float, renew_seconds: float) -> None:
+    """A lease renewed often enough that a leader gets several tries before it expires."""
+    if not 0 < renew_seconds <= 60:
+        raise ValidationError.single("lease_renew_seconds", "out of range", renew_seconds,
+                                     "a number of seconds > 0 and <= 60")
+    if not 3 * renew_seconds <= lease_seconds <= 600:
+        raise ValidationError.single("lease_seconds", "must be at least 3 times lease_renew_seconds "
+                                     f"({renew_seconds:g}), so that a leader gets several tries to renew", lease_seconds,
+                                     f"a number of seconds >= {3 * renew_seconds:g} and <= 600")
 
 
 def parse_bind(bind: str) -> tuple[str, int]:
@@ -314,6 +331,7 @@ def load_settings(
         raise ValidationError.single("ready_step_seconds", "is shorter than an idle scheduler's step interval",
                                      settings.ready_step_seconds, f"a number of seconds >= {READY_STEP_MIN:g}")
     _check_mesos(settings)
+    check_lease(settings.lease_seconds, settings.lease_renew_seconds)
     for peer in settings.peers:
         try:
             parse_bind(peer)

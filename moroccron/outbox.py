@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -52,16 +53,20 @@ class Deliverer:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._flush_until: float | None = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="moroccron-outbox", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 10.0, *, flush: float = 0.0) -> None:
+        """Stop the worker. With ``flush``, it first delivers what is due, for at most that
+        many seconds (a clean stop: messages need not wait for the next leader)."""
+        self._flush_until = time.monotonic() + flush if flush > 0 else None
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(timeout + max(flush, 0.0))
 
     def wake(self) -> None:
         self._wake.set()
@@ -77,6 +82,25 @@ class Deliverer:
                     pass
             except Exception as exc:  # database down: try again on the next round
                 log.warning("notification delivery round failed: %s", exc)
+        self._flush()
+
+    def _flush(self) -> None:
+        """On a stop with ``flush``: deliver what is due, one message at a time, until the deadline."""
+        until = self._flush_until
+        if until is None or not self.enabled():
+            return
+        sent = 0
+        try:
+            while time.monotonic() < until:
+                items = self.store.due_notifications(self.clock(), limit=1)
+                if not items:
+                    break
+                self.deliver(items[0])
+                sent += 1
+        except Exception as exc:  # the next leader delivers what is left
+            log.warning("flushing the notification outbox failed: %s", exc)
+        if sent:
+            log.info("flushed %d notification(s) before stopping", sent)
 
     def deliver_due(self, limit: int = 50) -> int:
         """Deliver what is due now; returns how many messages were handled."""

@@ -38,7 +38,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moroccron.config import Settings
 from moroccron.engine import EMPTY_SNAPSHOT, Engine, EngineSnapshot
@@ -74,6 +74,9 @@ from moroccron.hooks.runner import HookRunner
 from moroccron.model import JobSpec, Run, RunState
 from moroccron.notify import payload_for
 from moroccron.ratelog import Throttled
+
+if TYPE_CHECKING:
+    from moroccron.signals import StopSignals
 
 __all__ = ["Scheduler", "utcnow"]
 
@@ -112,7 +115,8 @@ class Scheduler:
 
     def __init__(self, settings: Settings, store: Any, plugins: PluginManager, *, master: str | None = None,
                  clock: Callable[[], datetime] = utcnow, instance_id: str | None = None,
-                 on_fenced: Callable[[str], None] | None = None, leadership: Any = None) -> None:
+                 on_fenced: Callable[[str], None] | None = None, leadership: Any = None,
+                 epoch: int | None = None) -> None:
         self.settings = settings
         self.store = store
         self.plugins = plugins
@@ -124,7 +128,7 @@ class Scheduler:
         plugins.check_packing_strategy(settings.packing)
         self.engine = Engine(self._pack, offer_horizon=settings.offer_horizon_seconds,
                              prepare_horizon=settings.prepare_seconds)
-        self.epoch: int | None = None
+        self.epoch: int | None = epoch  # given: already taken with the database lease; else start() takes one
         self.snapshot: EngineSnapshot = EMPTY_SNAPSHOT
         """The engine's state as of its last step: what other threads read (never the engine itself)."""
         self.local_master: Any = None
@@ -176,7 +180,8 @@ class Scheduler:
         from moroccron.mesos.framework import FrameworkAdapter, framework_info
 
         self.started_at = self.clock()
-        self.epoch = self.store.take_leadership(self.instance_id, self.settings.bind)
+        if self.epoch is None:
+            self.epoch = self.store.take_leadership(self.instance_id, self.settings.bind)
         log.info("leadership epoch %d (instance %s)", self.epoch, self.instance_id)
         self.watcher.prime()
         self._load()
@@ -253,13 +258,26 @@ class Scheduler:
                  self.local_master.address, len(agents), work_dir)
         return str(self.local_master.address)
 
-    def stop(self, *, teardown: bool = False) -> None:
-        """Stop scheduling. Tasks keep running (failover_timeout) unless ``teardown``."""
+    def stop(self, *, teardown: bool = False, release: Callable[[], None] | None = None,
+             flush_outbox: float = 0.0) -> None:
+        """Stop scheduling, in the order a clean hand-over needs.
+
+        1. No new work: :meth:`submit` refuses, the job watcher and the pruner stop.
+        2. The step in progress is finished and committed (its launches left to the next
+           leader's reconciliation if they had not gone out yet).
+        3. The Mesos connection is closed. The framework stays (its tasks keep running for
+           ``failover_timeout``) unless ``teardown``. Closed before the leadership ends, so
+           that this client cannot subscribe again over its successor.
+        4. ``release`` (the leadership: ZooKeeper node, database lease): from here a standby takes over.
+        5. The outbox is flushed for at most ``flush_outbox`` seconds; the rest stops.
+        """
         self._stop.set()
         self._queue.put(_Request(Tick()))
-        self.pruner.stop()
-        self.deliverer.stop()
         self.watcher.stop()
+        self.pruner.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._fail_waiting()
         if self.client is not None:
             if teardown:
                 try:
@@ -267,13 +285,30 @@ class Scheduler:
                 except Exception as exc:  # best effort on the way out
                     log.warning("teardown failed: %s", exc)
             self.client.stop()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        if release is not None:
+            release()
+        self.deliverer.stop(flush=flush_outbox if not self._fenced else 0.0)
         self.hooks.stop()
         if self._packer is not None:
             self._packer.shutdown(wait=False, cancel_futures=True)
         if self.local_master is not None:
             self.local_master.stop()
+
+    def _fail_waiting(self) -> None:
+        """Answer the requests queued after the last step: this instance will not take them."""
+        stopping = StaleEpoch("this instance is stopping: retry in a few seconds, with the next leader")
+        while True:
+            try:
+                req = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if req.reply is not None and not req.reply.done():
+                req.reply.set_exception(stopping)
+
+    @property
+    def fenced(self) -> bool:
+        """Whether this instance's leadership ended under it (another leader, a lost session or lease)."""
+        return self._fenced
 
     # ------------------------------------------------------------------ input
 
@@ -288,6 +323,8 @@ class Scheduler:
         """
         if self._fenced:
             raise StaleEpoch("this instance is no longer the leader")
+        if self._stop.is_set():
+            raise StaleEpoch("this instance is stopping: retry in a few seconds, with the next leader")
         reply: Future[list[Action]] = Future()
         self._queue.put(_Request(event, reply))
         return reply.result(timeout=timeout)
@@ -340,6 +377,7 @@ class Scheduler:
             except queue.Empty:
                 first = _Request(Tick())
             if self._stop.is_set():
+                self._fail([first], StaleEpoch("this instance is stopping: retry in a few seconds, with the next leader"))
                 break
             batch = [first]
             while len(batch) < BATCH_MAX:
@@ -767,10 +805,6 @@ class Scheduler:
 
     # ------------------------------------------------------------------ introspection
 
-    @property
-    def fenced(self) -> bool:
-        """True once this instance's leadership has ended."""
-        return self._fenced
 
     def readiness(self) -> list[str]:
         """Why this leader cannot do its job now (empty: it can); see moroccron.readiness."""
@@ -879,16 +913,6 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
-EXIT_DEADLINE = 10.0
-"""Seconds a deposed leader gets to shut down cleanly before it exits regardless."""
-
-
-def _exit_now(reason: str) -> None:
-    log.critical("still running %.0fs after losing leadership (%s); exiting now", EXIT_DEADLINE, reason)
-    logging.shutdown()
-    os._exit(1)
-
-
 def check_exposure(settings: Settings, auth: Any) -> None:
     """Refuse to serve an unauthenticated API beyond this machine unless told to."""
     import ipaddress
@@ -910,93 +934,99 @@ def check_exposure(settings: Settings, auth: Any) -> None:
 def serve(settings: Settings, *, plugins: PluginManager | None = None, ready: threading.Event | None = None) -> int:
     """``moroccron serve``: the HTTP API on every instance, the scheduler on the leader.
 
-    Without ``--zk`` this instance is the leader. With it, instances elect one through
-    ZooKeeper; a standby serves reads and sends writes to the leader, and takes over
-    when the leader goes. A leader that loses its ZooKeeper session stops launching at
-    once and exits with status 1 so its supervisor restarts it as a standby.
+    Instances elect a leader through ZooKeeper with ``--zk``, else through a lease in the
+    database (moroccron/lease.py); a standby serves reads, sends writes to the leader, and
+    takes over when the leader goes. Nothing claims leadership before everything that
+    can fail at start-up has succeeded: the port is bound first, then the schema is
+    migrated, job modules applied and plugins started. A leader that loses its
+    leadership (ZooKeeper session, lease) stops launching at once and exits with status
+    1 so its supervisor restarts it as a standby. SIGTERM or SIGINT stops cleanly, hands
+    over and exits 0 (see moroccron/instance.py); a second signal exits at once.
     """
+    from moroccron.api.server import bind_listener
+    from moroccron.auth import Authenticator
+    from moroccron.signals import StoppedDuringStart, StopSignals
+
+    logging.getLogger().setLevel(settings.log_level.upper())
+    auth = Authenticator.from_sources(settings.auth_file)
+    try:
+        check_exposure(settings, auth)
+        # The port before anything else: a second instance started by mistake on the same
+        # address fails here, before it has touched the database or anyone's leadership.
+        listener = bind_listener(settings.bind)
+        signals = StopSignals()
+        signals.install()
+        try:
+            return _serve(settings, plugins, ready, auth, listener, signals)
+        except StoppedDuringStart as stopped:
+            log.info("%s received during start-up: stopped before contending for leadership", stopped)
+            return 0
+        finally:
+            signals.restore()
+            listener.close()
+    finally:
+        auth.close()  # queued credential checks are dropped, not finished
+
+
+def _serve(settings: Settings, plugins: PluginManager | None, ready: threading.Event | None, auth: Any,
+           listener: socket.socket, signals: StopSignals) -> int:
     import uvicorn
 
     from moroccron.api.app import create_app
     from moroccron.api.deps import AppContext
-    from moroccron.auth import Authenticator
+    from moroccron.api.server import GRACEFUL_SECONDS, HttpServer
     from moroccron.definitions import apply_definitions, load_definitions
+    from moroccron.instance import Instance
+    from moroccron.metrics import Metrics
     from moroccron.store import Store
 
-    logging.getLogger().setLevel(settings.log_level.upper())
-    auth = Authenticator.from_sources(settings.auth_file)
-    check_exposure(settings, auth)
     plugins = plugins or PluginManager(disabled=settings.disable_plugins)
     store = Store(settings.db, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size)
-    store.ensure_schema()
-    if auth.enabled:
-        from moroccron.store.sessions import sync_principals
-
-        revoked = sync_principals(store, auth.roles())  # removed users and changed roles: their sessions end
-        if revoked:
-            log.info("UI sessions revoked (removed from the auth config or role changed): %s", ", ".join(revoked))
-    if settings.jobs:
-        plan = apply_definitions(store, load_definitions(settings.jobs), plugins=plugins)
-        for line in plan.lines():
-            log.info("jobs: %s", line)
-        log.info("jobs from %s: %s", ", ".join(settings.jobs), plan.summary())
-    plugins.startup(config=settings, store=store)
-    instance_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    from moroccron.metrics import Metrics
-
-    # A standby still answers /metrics (leader 0), so monitoring sees every instance up.
-    context = AppContext(settings, store, plugins, None, auth=auth,
-                         metrics=Metrics(status=lambda: {"leader": False, "connected": False}))
-    app = create_app(context)
-    config = uvicorn.Config(app, host=settings.bind_host, port=settings.bind_port, log_level="warning",
-                            access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
-    outcome = {"code": 0}
-
-    def become_leader() -> None:
-        scheduler = Scheduler(settings, store, plugins, instance_id=instance_id, on_fenced=lost,
-                              leadership=leadership)
-        scheduler.start()
-        context.metrics = scheduler.metrics
-        context.scheduler = scheduler
-
-    def lost(reason: str) -> None:
-        if context.scheduler is not None:
-            context.scheduler.fence(reason)
-        outcome["code"] = 1
-        server.should_exit = True
-        # Stepping down must not hang on anything (a ZooKeeper that cannot be reached,
-        # a slow client connection): its supervisor restarts it as a clean standby.
-        watchdog = threading.Timer(EXIT_DEADLINE, _exit_now, args=(reason,))
-        watchdog.daemon = True
-        watchdog.start()
-
-    leadership = None
-    if settings.zk:
-        from moroccron.ha import Leadership
-
-        leadership = Leadership(settings.zk, settings.bind, instance_id, on_elected=become_leader, on_lost=lost,
-                                session_timeout=settings.zk_session_timeout)
-        context.leadership = leadership
-        leadership.start()
-        log.info("contending for leadership through %s", leadership.url)  # str() hides credentials
-    else:
-        become_leader()
-    log.info("API and UI on http://%s", settings.bind)
-    if ready is not None:
-        ready.set()
     try:
-        server.run()
+        store.ensure_schema()
+        if auth.enabled:
+            from moroccron.store.sessions import sync_principals
+
+            revoked = sync_principals(store, auth.roles())  # removed users and changed roles: their sessions end
+            if revoked:
+                log.info("UI sessions revoked (removed from the auth config or role changed): %s", ", ".join(revoked))
+        if settings.jobs:
+            plan = apply_definitions(store, load_definitions(settings.jobs), plugins=plugins)
+            for line in plan.lines():
+                log.info("jobs: %s", line)
+            log.info("jobs from %s: %s", ", ".join(settings.jobs), plan.summary())
+        plugins.startup(config=settings, store=store)
+        try:
+            instance_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+            # A standby still answers /metrics (leader 0), so monitoring sees every instance up.
+            context = AppContext(settings, store, plugins, None, auth=auth,
+                                 metrics=Metrics(status=lambda: {"leader": False, "connected": False}))
+            config = uvicorn.Config(create_app(context), host=settings.bind_host, port=settings.bind_port,
+                                    log_level="warning", access_log=False, lifespan="off",
+                                    timeout_graceful_shutdown=GRACEFUL_SECONDS)
+            server = HttpServer(config)
+            instance = Instance(settings, store, plugins, context, server, instance_id=instance_id)
+            signals.on_stop(instance.stop)
+            instance.start()
+            log.info("API and UI on http://%s", settings.bind)
+            if ready is not None:
+                ready.set()
+            try:
+                server.run(sockets=[listener])
+            finally:
+                instance.stop("the HTTP server stopped")
+            return instance.outcome
+        finally:
+            _shutdown_plugins(plugins, settings)
     finally:
-        if context.scheduler is not None:
-            context.scheduler.stop()
-        if leadership is not None:
-            # Leaving ZooKeeper politely needs ZooKeeper: when it is unreachable (the
-            # reason this leader is stepping down, often) do not wait for it.
-            leaving = threading.Thread(target=leadership.stop, daemon=True, name="moroccron-zk-leave")
-            leaving.start()
-            leaving.join(timeout=3.0)
-        plugins.shutdown(config=settings)
-        auth.close()  # queued credential checks are dropped, not finished
         store.close()
-    return outcome["code"]
+
+
+def _shutdown_plugins(plugins: PluginManager, settings: Settings) -> None:
+    """``moroccron_shutdown``, within ``hook_timeout_seconds``: a plugin must not keep the process from exiting."""
+    from moroccron.hooks.runner import HookTimeout, call_within
+
+    try:
+        call_within(settings.hook_timeout_seconds, lambda: plugins.shutdown(config=settings), "shutdown")
+    except HookTimeout as exc:
+        log.error("plugins' shutdown hooks: %s; exiting without them", exc)

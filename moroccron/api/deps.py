@@ -22,15 +22,15 @@ class AppContext:
     scheduler: Any = None
     metrics: Any = None
     auth: Any = None  # moroccron.auth.Authenticator; None means no authentication
-    leadership: Any = None  # moroccron.ha.Leadership when instances elect a leader through ZooKeeper
+    leadership: Any = None  # moroccron.ha.Leadership (ZooKeeper) or moroccron.lease.DatabaseLease
 
     def __post_init__(self) -> None:
         self.leader_verifier = LeaderVerifier(self.settings.peers)
 
     def leader(self) -> LeaderCheck:
         """Where the leader serves HTTP, verified: ZooKeeper's leader must be the database's
-        (moroccron/api/leader.py); without ZooKeeper, the database's."""
-        if self.leadership is not None:
+        (moroccron/api/leader.py); without ZooKeeper, the database's (the lease's holder)."""
+        if self.leadership is not None and not getattr(self.leadership, "in_database", False):
             return self.leader_verifier.check(self.leadership.leader(), self.store.leader())
         row = self.store.leader()
         return self.leader_verifier.check_address(row.get("address") if row else None)

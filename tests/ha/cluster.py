@@ -6,7 +6,9 @@ Started by the HA tests and by the failover benchmark (bench/failover.py):
 - the local Mesos master as a separate process, with two agents;
 - N ``moroccron serve`` processes electing a leader. Each reaches ZooKeeper through its
   own TCP proxy, so that a test can cut one instance off ZooKeeper (a network
-  partition, and the session expiry that follows) without touching the others;
+  partition, and the session expiry that follows) without touching the others.
+  Without ZooKeeper (``elect=False``) they share the database's leadership lease, on
+  PostgreSQL or (``db="sqlite"``) a SQLite file;
 - a supervisor thread that restarts an instance when it exits, as systemd's
   ``Restart=always`` or Marathon would: a deposed leader exits by design.
 
@@ -38,6 +40,21 @@ from tests.servers import PostgresServer, ZooKeeperServer, create_database, free
 
 SESSION_TIMEOUT = 4.0
 """ZooKeeper session timeout of every instance: the bulk of a failover after SIGKILL."""
+
+LEASE_SECONDS = 4.0
+"""Without ZooKeeper, the database lease of every instance (renewed every LEASE_RENEW_SECONDS):
+the bulk of a failover after SIGKILL, as the session timeout is with ZooKeeper."""
+LEASE_RENEW_SECONDS = 1.0
+
+
+def before_the_next_second(lead: float = 0.2) -> None:
+    """Sleep until ``lead`` seconds before the next whole second.
+
+    With a job due every second, a leader stopped then has its next run fall due as its
+    successor takes over, so the time to the successor's first launch is the hand-over
+    itself, not the hand-over plus up to a second of waiting for the next fire time.
+    """
+    time.sleep((1.0 - lead - time.time() % 1.0) % 1.0)
 
 
 class TcpProxy:
@@ -142,18 +159,20 @@ class Cluster:
     :param zk_auth: ``USER:PASSWORD`` (percent-encoded) put in every instance's ``--zk`` URL.
     :param env: more environment for every instance (e.g. ``MOROCCRON_AUTH_TOKENS``).
     :param headers: what ``Instance.status()`` sends (a token, when ``env`` turns auth on).
+    :param db: ``postgres`` (a server of its own) or ``sqlite`` (a file under ``root``).
     """
 
     def __init__(self, root: Path, jobs: str, *, size: int = 3, agents: int = 2, elect: bool = True,
                  zk_auth: str | None = None, env: dict[str, str] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, db: str = "postgres") -> None:
         self.root = root
         self.jobs_dir = root / "jobs"
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         (self.jobs_dir / "jobs.py").write_text(jobs)
         self.size = size
         self.agents = agents
-        self.elect = elect  # False: no ZooKeeper, a lone instance that its supervisor restarts
+        self.elect = elect  # False: no ZooKeeper, the instances share the database's lease
+        self.backend = db
         self.zk_auth = zk_auth
         self.env = env or {}
         self.headers = headers or {}
@@ -172,8 +191,11 @@ class Cluster:
     def start(self) -> Cluster:
         if self.elect:
             self.zk.start()
-        self.pg.create()
-        self.db = create_database(self.pg.url, "moroccron")
+        if self.backend == "sqlite":
+            self.db = f"sqlite:///{self.root / 'moroccron.db'}"
+        else:
+            self.pg.create()
+            self.db = create_database(self.pg.url, "moroccron")
         log = open(self.root / "mesos.log", "ab")  # noqa: SIM115 - closed with the process
         self.mesos = subprocess.Popen(
             [sys.executable, "-m", "moroccron.cli", "local-mesos", "--bind", f"127.0.0.1:{self.mesos_port}",
@@ -229,7 +251,8 @@ class Cluster:
         instance.incarnation += 1
         log = open(instance.log, "wb")  # noqa: SIM115 - closed with the process
         env = dict(os.environ, MOROCCRON_LOCAL_WORK_DIR=str(self.root / "mesos"),
-                   MOROCCRON_ZK_SESSION_TIMEOUT=str(SESSION_TIMEOUT), **self.env)
+                   MOROCCRON_ZK_SESSION_TIMEOUT=str(SESSION_TIMEOUT), MOROCCRON_LEASE_SECONDS=str(LEASE_SECONDS),
+                   MOROCCRON_LEASE_RENEW_SECONDS=str(LEASE_RENEW_SECONDS), **self.env)
         instance.proc = subprocess.Popen([sys.executable, "-m", "moroccron.cli", *instance.args], stdout=log,
                                          stderr=subprocess.STDOUT, cwd=self.root, env=env, start_new_session=True)
 

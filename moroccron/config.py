@@ -71,6 +71,8 @@ class Settings:
     # A plugin hook call (task launched, task failed, ...) that runs longer is given up on; a
     # plugin that hangs three times is disabled. Hooks never hold up the scheduler itself.
     hook_timeout_seconds: float = 10.0
+    # Every live run is reconciled with the master this often, so a task it forgot is found.
+    reconcile_interval_seconds: float = 600.0
     # Sign-in protection (docs/security.md): failed attempts allowed per client address in a burst,
     # refilled over the window (0 = no limit); proxies whose X-Forwarded-For is believed; cookies' Secure flag.
     auth_max_failures: int = 10
@@ -175,7 +177,7 @@ _TYPES: dict[str, type] = {
     "db_pool_size": int, "job_poll_seconds": float, "session_secret": str,
     "plugins": dict, "webhooks": dict, "notify_templates": str, "public_url": str,
     "http_trigger_urls": tuple, "http_trigger_events": tuple, "http_trigger_retries": int,
-    "http_trigger_timeout": float, "hook_timeout_seconds": float,
+    "http_trigger_timeout": float, "hook_timeout_seconds": float, "reconcile_interval_seconds": float,
     "auth_max_failures": int, "auth_failure_window_seconds": float, "trusted_proxies": tuple,
     "session_cookie_secure": bool,
     "peers": tuple,
@@ -310,6 +312,9 @@ def load_settings(
     parse_bind(settings.bind)
     if settings.db_pool_size < 1:
         raise ValidationError.single("db_pool_size", "must be at least 1", settings.db_pool_size, "a whole number >= 1")
+    if not 10 <= settings.reconcile_interval_seconds <= 86400:
+        raise ValidationError.single("reconcile_interval_seconds", "out of range", settings.reconcile_interval_seconds,
+                                     "a number of seconds >= 10 and <= 86400")
     if not 0 < settings.hook_timeout_seconds <= 3600:
         raise ValidationError.single("hook_timeout_seconds", "out of range", settings.hook_timeout_seconds,
                                      "a number of seconds > 0 and <= 3600")

@@ -105,7 +105,7 @@ RECONCILE_GIVE_UP = 900.0
 """Seconds after which a task the master still has not answered for is declared LOST (more
 than a master's default agent_reregister_timeout of 10 minutes, during which it may stay silent)."""
 RECONCILE_PERIOD = 600.0
-"""Seconds between explicit reconciliations of every live run, as Chronos did."""
+"""Default seconds between explicit reconciliations of every live run, as Chronos did."""
 UNREACHABLE_GRACE = 900.0
 """Seconds a task on an unreachable agent is waited for before its run is declared LOST."""
 SUPPRESS_AFTER = 60.0
@@ -235,14 +235,17 @@ class Engine:
     :param offer_horizon: seconds before a fire time from which offers are held and
         a suppressed framework is revived, so the launch lands on its second.
     :param decline_seconds: the refuse filter for offers declined while idle.
+    :param reconcile_period: seconds between explicit reconciliations of every live run.
     :param prepare_horizon: seconds before a fire time from which its run is created and
         placed on a held offer, ready to launch on its second; 0 creates runs on their
         second. Should be shorter than ``offer_horizon``, so offers are held by then.
     """
 
     def __init__(self, packer: Packer, *, offer_horizon: float = 2.0, decline_seconds: float = 30.0,
-                 max_retry_delay: float = MAX_RETRY_DELAY, prepare_horizon: float = 0.0) -> None:
+                 max_retry_delay: float = MAX_RETRY_DELAY, prepare_horizon: float = 0.0,
+                 reconcile_period: float = RECONCILE_PERIOD) -> None:
         self.packer = packer
+        self.reconcile_period = timedelta(seconds=reconcile_period)
         self.offer_horizon = timedelta(seconds=offer_horizon)
         self.prepare_horizon = timedelta(seconds=prepare_horizon)
         self.decline_seconds = decline_seconds
@@ -595,7 +598,7 @@ class Engine:
         self._asked_at.clear()
         out.append(Reconcile(()))
         self._reconcile(now, [r for r in self.active.values() if r.state.live], out)
-        self._arm(now + timedelta(seconds=RECONCILE_PERIOD), _Timer("periodic", ""))
+        self._arm(now + self.reconcile_period, _Timer("periodic", ""))
 
     def _reconcile(self, now: datetime, live: list[Run], out: list[Action]) -> None:
         """Ask the master about ``live`` runs and the unsure QUEUED ones.
@@ -1033,7 +1036,7 @@ class Engine:
         elif timer.kind == "periodic" and self.connected:
             # Every few minutes, ask about every live run: a task the master forgot (a
             # lost ACCEPT, an agent wiped clean) is found without waiting for a failover.
-            self._arm(now + timedelta(seconds=RECONCILE_PERIOD), _Timer("periodic", ""))
+            self._arm(now + self.reconcile_period, _Timer("periodic", ""))
             self._reconcile(now, [r for r in self.active.values() if r.state.live], out)
         elif timer.kind == "unreachable":
             run = self.active.get(timer.key)

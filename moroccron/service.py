@@ -56,6 +56,7 @@ from moroccron.events import (
     JobQuarantined,
     JobRemoved,
     JobRestored,
+    Kill,
     Launch,
     Launched,
     Loaded,
@@ -127,7 +128,8 @@ class Scheduler:
         self.instance_id = instance_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         plugins.check_packing_strategy(settings.packing)
         self.engine = Engine(self._pack, offer_horizon=settings.offer_horizon_seconds,
-                             prepare_horizon=settings.prepare_seconds)
+                             prepare_horizon=settings.prepare_seconds,
+                             reconcile_period=settings.reconcile_interval_seconds)
         self.epoch: int | None = epoch  # given: already taken with the database lease; else start() takes one
         self.snapshot: EngineSnapshot = EMPTY_SNAPSHOT
         """The engine's state as of its last step: what other threads read (never the engine itself)."""
@@ -517,6 +519,10 @@ class Scheduler:
                                    "Mesos ACCEPT of offer %s (%d tasks) failed: %s; reconciling them", launch.offer_id,
                                    len(launch.runs), _short(exc))
                 self.submit_nowait(ReconcileTasks(tuple(r.task_id for r in launch.runs)))
+                # If the master never got it, the offer is still ours: give it back, or the
+                # master keeps those resources for us until the offer times out (never, by
+                # default). A decline of an offer the master did use is ignored by it.
+                self._safely(lambda launch=launch: self.adapter.perform(Decline((launch.offer_id,), 1.0)))
         if after_accepts is not None:
             after_accepts()
         if connected:
@@ -530,10 +536,11 @@ class Scheduler:
                 try:
                     self.adapter.perform(action)
                 except Exception as exc:
-                    # A call that did not reach the master is repaired by reconciliation
-                    # (a launch never received comes back TASK_UNKNOWN and is relaunched).
+                    # Whether it reached the master is unknown: ask about the task it was about.
                     self._throttle.log(("call", type(action).__name__, type(exc).__name__), logging.WARNING,
                                        "Mesos call %s failed: %s", type(action).__name__, _short(exc))
+                    if isinstance(action, Kill):
+                        self.submit_nowait(ReconcileTasks((action.task_id,)))
         self._commit(after)
         for action in actions:
             if isinstance(action, SaveRun):

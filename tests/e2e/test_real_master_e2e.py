@@ -250,3 +250,44 @@ def test_the_scheduler_runs_jobs_through_a_master_that_speaks_only_tls_with_clie
         assert run.state == RunState.SUCCEEDED
     finally:
         c.close()
+
+
+def test_a_run_the_master_forgot_is_found_at_start_and_retried(tmp_path):
+    from moroccron.model import Run
+
+    c = Cluster(tmp_path, agents=1)
+    try:
+        c.add_job(Job(name="forgotten", command="sleep 1", retries=1, retry_delay_seconds=0.5, resources=SMALL))
+        # what a run looks like when its leader recorded the launch and the master then lost
+        # the task without a word (an agent wiped clean, a lost registry)
+        at = now().replace(microsecond=0) - timedelta(seconds=30)
+        c.store.create_run(Run(job="forgotten", scheduled_at=at, state=RunState.RUNNING, queued_at=at,
+                               launched_at=at, started_at=at, agent_id="agent-0", hostname="agent0.local"))
+        c.start_scheduler()
+        wait_for(lambda: c.runs("forgotten")[0].state.final, 60, what="the forgotten run settled")
+        first = c.runs("forgotten")[0]
+        assert first.state == RunState.LOST, (first.state, first.reason)
+        retry = wait_for(lambda: [r for r in c.runs("forgotten") if r.attempt == 1 and r.state == RunState.SUCCEEDED],
+                         60, what="its retry to run")
+        assert retry[0].trigger == RunTrigger.RETRY
+    finally:
+        c.close()
+
+
+def test_a_launch_lost_with_its_first_reconciliations_is_found_by_a_later_one_and_relaunched(tmp_path):
+    c = Cluster(tmp_path, agents=1, settings={"reconcile_interval_seconds": 10})
+    try:
+        c.add_job(Job(name="lost-twice", command="sleep 1", resources=SMALL))
+        sched = c.start_scheduler()
+        # the ACCEPT never arrives, and neither do the next two reconciliations
+        c.master.fail_calls("ACCEPT", 1, "before")
+        c.master.fail_calls("RECONCILE", 2, "before")
+        sched.submit(RunRequested("lost-twice"))
+        done = wait_for(lambda: [r for r in c.runs("lost-twice") if r.state == RunState.SUCCEEDED], 90,
+                        what="the run, relaunched, done")
+        runs = c.runs("lost-twice")
+        assert runs[0].state == RunState.LOST and "relaunched as" in runs[0].reason
+        assert done[0].trigger == RunTrigger.RELAUNCH
+        assert [t["task_id"] for t in c.master.tasks() if t["task_id"].startswith("lost-twice.")] == [done[0].task_id]
+    finally:
+        c.close()

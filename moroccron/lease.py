@@ -80,6 +80,13 @@ class DatabaseLease:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._throttle = Throttled(log)
+        self._readable = True  # the last look at the lease got an answer
+
+    @property
+    def connected(self) -> bool:
+        """Whether this instance could read the lease at its last look (a standby needs the
+        database to take over), as :attr:`moroccron.ha.Leadership.connected` for ZooKeeper."""
+        return self._readable or self.is_leader
 
     def __str__(self) -> str:
         return f"a lease in the database ({self.lease_seconds:g} s, renewed every {self.renew_seconds:g} s)"
@@ -159,7 +166,9 @@ class DatabaseLease:
         while not self._stop.is_set():
             try:
                 record = read_lease(self.store)
+                self._readable = True
             except Exception as exc:
+                self._readable = False
                 self._throttle.log(("read", type(exc).__name__), logging.WARNING,
                                    "cannot read the leadership lease (%s); still waiting", _short(exc))
                 self._stop.wait(self.poll_seconds * 4)

@@ -44,8 +44,8 @@ class Readiness:
 
 def check(scheduler: Any, store: Any, leadership: Any = None) -> Readiness:
     """Readiness of this instance: ``scheduler`` is its :class:`moroccron.service.Scheduler`
-    (None on a standby), ``leadership`` its :class:`moroccron.ha.Leadership` (None without
-    ``--zk``). Costs one small database query."""
+    (None on a standby), ``leadership`` its :class:`moroccron.ha.Leadership` or
+    :class:`moroccron.lease.DatabaseLease` (None when run alone). Costs one small database query."""
     reasons: list[str] = []
     try:
         epoch: int | None = store.current_epoch()
@@ -63,5 +63,8 @@ def check(scheduler: Any, store: Any, leadership: Any = None) -> Readiness:
     if scheduler is not None:
         reasons.append("this instance lost its leadership and is stopping")
     if leadership is not None and not leadership.connected:
-        reasons.append("the ZooKeeper session is not connected: this instance could not take over")
+        if getattr(leadership, "in_database", False):
+            reasons.append("the leadership lease cannot be read: this instance could not take over")
+        else:
+            reasons.append("the ZooKeeper session is not connected: this instance could not take over")
     return Readiness("standby", tuple(reasons))

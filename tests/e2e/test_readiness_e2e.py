@@ -202,6 +202,45 @@ def test_standby_ready_with_database_and_zookeeper_not_without(zookeeper: ZooKee
         store.close()
 
 
+def test_lease_standby_ready_while_it_can_read_the_lease_not_when_it_cannot(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import moroccron.lease as lease_module
+    from moroccron.lease import DatabaseLease
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    store = Store(url)
+    store.ensure_schema()
+    elected = threading.Event()
+    leader = DatabaseLease(store, "127.0.0.1:4401", "leader", on_elected=elected.set, on_lost=lambda reason: None,
+                           lease_seconds=30, renew_seconds=1, poll_seconds=0.05)
+    standby = DatabaseLease(store, "127.0.0.1:4402", "standby", on_elected=lambda: None,
+                            on_lost=lambda reason: None, lease_seconds=30, renew_seconds=1, poll_seconds=0.05)
+    try:
+        leader.start()
+        assert elected.wait(20)
+        standby.start()
+        client = api(AppContext(Settings(db=url), store, PluginManager(load_entrypoints=False), leadership=standby))
+        wait_for(lambda: readyz(client) == (200, {"ready": True, "role": "standby", "reasons": []}), 20,
+                 what="the standby ready")
+        assert client.get("/api/v1/status").json()["ready"]["ready"] is True
+
+        real_read = lease_module.read_lease
+
+        def unreadable(store_: Any) -> Any:
+            raise sqlite3.OperationalError("database is locked")
+
+        monkeypatch.setattr(lease_module, "read_lease", unreadable)
+        body = wait_for(lambda: not_ready_because(client, "the leadership lease cannot be read"), 30,
+                        what="not ready while the lease cannot be read")
+        assert body["role"] == "standby" and client.get("/healthz").status_code == 200
+        monkeypatch.setattr(lease_module, "read_lease", real_read)
+        wait_for(lambda: readyz(client)[0] == 200, 30, what="ready once the lease can be read again")
+    finally:
+        standby.stop()
+        leader.stop()
+        store.close()
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_an_instance_whose_database_does_not_answer_is_not_ready(tmp_path: Path, backend: str) -> None:
     # Addresses where no database answers: a file that cannot be created, a port nobody listens on.

@@ -287,8 +287,9 @@ def test_a_serve_process_answers_both_probes(tmp_path: Path) -> None:
 
     try:
         wait_for(lambda: (r := answer("/healthz")) is not None and r.status_code == 200, 60, what="live")
-        ready = wait_for(lambda: (r := answer("/readyz")) is not None and r.status_code == 200 and r, 60,
-                         what="ready")
+        # The API answers (as a ready standby) a moment before this instance takes the lease.
+        ready = wait_for(lambda: (r := answer("/readyz")) is not None and r.status_code == 200
+                         and r.json()["role"] == "leader" and r, 60, what="ready as the leader")
         assert ready.json() == {"ready": True, "role": "leader", "reasons": []}
         assert ready.headers["cache-control"] == "no-store"
     finally:

@@ -98,8 +98,11 @@ def check_history(cluster: Cluster, store: Store) -> None:
     """Every fire time so far: one run, launched once by the master or skipped with its policy's reason."""
     # everything due until a few seconds ago must be settled by now
     until = datetime.now(UTC) - timedelta(seconds=4)
-    runs, _ = store.list_runs(limit=100_000, newest_first=False)
+    # The master's calls first, then the store: every task is recorded before its ACCEPT is
+    # sent, so each task read here has its run in the listing below (the other order races
+    # with a launch made between the two reads).
     started = Counter(t for call in cluster.accepted() for t in call["launched"])
+    runs, _ = store.list_runs(limit=100_000, newest_first=False)
     twice = sorted(t for t, n in started.items() if n > 1)
     assert not twice, f"the master started these tasks more than once: {twice}"
     known = {r.task_id for r in runs}

@@ -927,7 +927,8 @@ class Engine:
             run_times, skipped = due, []
             nxt = sched.next_after(now)
         else:
-            plan = plan_catchup(sched, last, now, job.catchup, cap=CATCHUP_CAP)
+            plan = plan_catchup(sched, last, now, job.catchup, cap=CATCHUP_CAP,
+                                starting_deadline_seconds=job.starting_deadline_seconds)
             run_times, skipped, nxt = plan.run, list(plan.skipped), plan.next_fire
             hidden = plan.skipped_count - len(plan.skipped)
             if hidden > 0 and skipped:

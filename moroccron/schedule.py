@@ -78,8 +78,11 @@ ISO 8601 (Chronos)
 Missed runs and deadlines
 -------------------------
 :func:`plan_catchup` decides what happens to fire times missed while no leader was
-scheduling (``catchup`` = ``none`` | ``latest`` | ``all``), with memory bounded however
-long the downtime; :func:`deadline_exceeded` applies ``starting_deadline_seconds``.
+scheduling: first ``starting_deadline_seconds`` narrows them to those that may still
+start, then ``catchup`` (``none`` | ``latest`` | ``all``) and the cap apply to those
+(Kubernetes' order), with memory bounded however long the downtime;
+:func:`deadline_exceeded` applies ``starting_deadline_seconds`` to one run. The rules
+are written out in docs/schedules-catchup.md.
 """
 
 from __future__ import annotations

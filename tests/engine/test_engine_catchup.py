@@ -161,3 +161,76 @@ def test_the_issue_example_50_missed_with_a_600s_deadline_in_the_engine():
     assert queued == [T0 - timedelta(minutes=m) for m in range(10, -1, -1)]
     skipped = [r for r in runs if r.state == RunState.SKIPPED]
     assert len(skipped) == 39 and all("starting_deadline_seconds=600" in r.reason for r in skipped)
+
+
+# ------------------------------------------------------------------ deadlines and timeouts, as documented
+
+
+def test_the_deadline_counts_from_the_fire_time_for_every_attempt():
+    from moroccron.events import RunRequested
+
+    sim = Sim([Job(name="a", command="x", retries=2, retry_delay_seconds=20, starting_deadline_seconds=30)])
+    sim.step(RunRequested("a"))
+    sim.give_offers()
+    first = sim.launched[0]
+    sim.finish(first, ok=False)
+    sim.advance(20)  # the retry is due 20 s after the fire time: within the deadline
+    sim.give_offers()
+    second = sim.launched[-1]
+    assert second != first
+    sim.finish(second, ok=False)
+    sim.advance(40)  # the next retry comes 60 s after the fire time: past the deadline
+    third = [r for r in sim.runs("a") if r.attempt == 2]
+    assert third[0].state == RunState.SKIPPED and "starting_deadline_seconds=30" in third[0].reason
+
+
+def test_a_timeout_is_a_failure_and_is_retried():
+    from moroccron.events import RunRequested
+
+    sim = Sim([Job(name="a", command="x", timeout_seconds=30, retries=1, retry_delay_seconds=1)])
+    sim.step(RunRequested("a"))
+    sim.give_offers()
+    tid = sim.launched[0]
+    sim.status(tid, "TASK_RUNNING")
+    sim.advance(30)
+    assert sim.killed == [tid]
+    sim.status(tid, "TASK_KILLED")
+    assert sim.saved[tid].state == RunState.FAILED and sim.saved[tid].reason.startswith("timeout")
+    sim.advance(2)
+    sim.give_offers()
+    assert len(sim.launched) == 2 and sim.launched[1].endswith(".1")
+
+
+def test_time_spent_disabled_is_not_missed():
+    sim = Sim([job(disabled=True)], last_scheduled={"c": T0 - timedelta(minutes=10)}, now=T0 + timedelta(seconds=30))
+    assert catchup_runs(sim) == []
+    sim.step(JobPut(job()))
+    assert sim.runs("c") == [], "enabled again: counts from now"
+    sim.advance(30)  # T0 + 1 min
+    assert [r.scheduled_at for r in sim.runs("c")] == [T0 + timedelta(minutes=1)]
+
+
+def test_one_late_fire_while_running_just_runs_and_two_go_through_the_policy():
+    sim = Sim([job(catchup="none")])
+    sim.advance(61)  # one fire time (T0 + 1 min) late by a second: it runs
+    assert [(r.trigger, r.state) for r in sim.runs("c")] == [(RunTrigger.SCHEDULE, RunState.QUEUED)]
+    sim.now += timedelta(minutes=2)  # paused over two fire times: catchup=none skips them
+    from moroccron.events import Tick
+
+    sim.step(Tick())
+    later = [r for r in sim.runs("c") if r.scheduled_at > T0 + timedelta(minutes=1)]
+    assert [(r.trigger, r.state) for r in later] == [(RunTrigger.CATCHUP, RunState.SKIPPED)] * 2
+
+
+def test_a_new_leader_counts_a_timeout_from_the_recorded_launch():
+    from moroccron.model import Run
+
+    launched = T0 - timedelta(seconds=25)
+    running = Run(job="a", scheduled_at=launched, state=RunState.RUNNING, queued_at=launched, launched_at=launched,
+                  started_at=launched, agent_id="a1")
+    sim = Sim([Job(name="a", command="x", timeout_seconds=30)], runs=[running])
+    sim.status(running.task_id, "TASK_RUNNING", reason="REASON_RECONCILIATION")
+    sim.advance(4)
+    assert not sim.killed
+    sim.advance(1)  # 30 s after the recorded launch, not after the takeover
+    assert sim.killed == [running.task_id]

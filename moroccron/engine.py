@@ -31,7 +31,7 @@ fallen behind by more than one fire time (the scheduler was stopped or paused), 
 ``catchup`` policy decides which missed times still run (:func:`plan_catchup`). With
 ``catchup="all"`` and ``concurrency="forbid"`` they run one after another: each is a
 stored QUEUED run that waits for its turn (:meth:`Engine._release_held`), so a new
-leader finds them all again. The rules are written out in docs/schedules-catchup.md.
+leader finds them all again. The rules are written out in docs/schedules.md.
 """
 
 from __future__ import annotations

@@ -82,7 +82,7 @@ scheduling: first ``starting_deadline_seconds`` narrows them to those that may s
 start, then ``catchup`` (``none`` | ``latest`` | ``all``) and the cap apply to those
 (Kubernetes' order), with memory bounded however long the downtime;
 :func:`deadline_exceeded` applies ``starting_deadline_seconds`` to one run. The rules
-are written out in docs/schedules-catchup.md.
+are written out in docs/schedules.md.
 """
 
 from __future__ import annotations

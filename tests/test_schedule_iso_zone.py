@@ -1,5 +1,5 @@
 """ISO 8601 schedules: how the job's time zone (Chronos ``scheduleTimeZone``) relates to a
-zone written in the start, as docs/schedules-catchup.md states it."""
+zone written in the start, as docs/schedules.md states it."""
 
 from __future__ import annotations
 

@@ -238,7 +238,7 @@ def _parse(fields: tuple[str, ...]) -> CronSpec:
         dom_restricted=_restricted(dom),
         dow_restricted=_restricted(dow),
     )
-    if spec.next_day(date(2000, 1, 1)) is None:
+    if not spec.surely_matches() and spec.next_day(date(2000, 1, 1)) is None:
         raise CronError("never match a date")
     return spec
 
@@ -308,7 +308,10 @@ class CronSpec:
             by_dom.add(_nearest_weekday(length, first_weekday, length))
         # cron weekday (0 = Sunday) of day 1
         sunday_first = (first_weekday + 1) % 7
-        by_dow = {d for d in range(1, length + 1) if (sunday_first + d - 1) % 7 in dow.days}
+        if dow.days == _ALL_DOW:
+            by_dow = set(range(1, length + 1))
+        else:
+            by_dow = {d for d in range(1, length + 1) if (sunday_first + d - 1) % 7 in dow.days}
         for weekday, k in dow.nth:
             day = 1 + (weekday - sunday_first) % 7 + 7 * (k - 1)
             if day <= length:
@@ -318,6 +321,18 @@ class CronSpec:
             by_dow.add(length - (last_weekday - weekday) % 7)
         days = by_dom | by_dow if self.dom_restricted and self.dow_restricted else by_dom & by_dow
         return tuple(sorted(days))
+
+    def surely_matches(self) -> bool:
+        """True when the day rules match some date in every month, without looking at a
+        calendar: the search that proves the rest is skipped (parsing many schedules)."""
+        dom, dow = self.dom, self.dow
+        # every month has days 1-28, every weekday, each one's 1st-4th and last occurrence
+        by_dom = (bool(dom.days) and min(dom.days) <= 28) or dom.last or dom.last_weekday or (
+            bool(dom.nearest) and min(dom.nearest) <= 28)
+        by_dow = bool(dow.days) or bool(dow.last) or any(k <= 4 for _, k in dow.nth)
+        if self.dom_restricted and self.dow_restricted:
+            return by_dom or by_dow
+        return (dow.days == _ALL_DOW and by_dom) or (dom.days == _ALL_DAYS and by_dow)
 
     def day_matches(self, day: date) -> bool:
         return self.every_day or day.day in self.month_days(day.year, day.month)

@@ -8,31 +8,34 @@ Instants in and out are tz-aware datetimes; every fire time returned is in UTC
 (``datetime.UTC``) with ``microsecond == 0``, because a run's identity is
 ``(job, scheduled_at)`` and its task id carries the scheduled epoch in whole seconds.
 
+The rules are stated in full in docs/schedules.md; this is the short form.
+
 Cron
 ----
-* 5 fields ``minute hour day-of-month month day-of-week``.
-* 6 fields with the **seconds first**: ``second minute hour day-of-month month
-  day-of-week`` (``*/2 * * * * *`` is every two seconds). This is croniter's
-  ``second_at_beginning=True``; 7 fields (years) are not accepted.
+* 5 fields ``minute hour day-of-month month day-of-week``, or 6 with the **seconds
+  first** (``*/2 * * * * *`` is every two seconds); 7 fields (years) are refused.
 * Macros ``@yearly @annually @monthly @weekly @daily @midnight @hourly``.
-* Field syntax is croniter's (``*``, ``a-b``, ``*/n``, lists, month and weekday names,
-  ``L``, ``nW``, ``n#k``, ``Ln``); day-of-month and day-of-week combine with OR when both
-  are restricted, as in Vixie cron. Random (``R``) and hashed (``H``) values are refused:
-  every leader must compute the same fire times, or failover would launch twice.
+* Parsing and matching are moroccron's own (:mod:`moroccron.cron`): ``*``, ``n``,
+  ``a-b`` (``a-a`` is one value; ``a > b`` wraps around), ``*/s``, ``a-b/s``, ``n/s``,
+  lists, month and weekday names, ``L``, ``a-L``, ``nW``, ``LW``, ``n#k``, ``nL``/``Ln``,
+  ``?``. Day-of-month and day-of-week are OR'ed when both are restricted, where a field
+  is restricted unless its text starts with ``*`` (Vixie cron, cronie); this applies to
+  the ``#``, ``L`` and ``W`` forms too. Expressions that can never fire, ambiguous forms,
+  and random (``R``) or hashed (``H``) values are refused with the field named: every
+  leader must compute the same fire times, or failover would launch twice.
 
-Cron expressions are matched against the wall clock of the job's time zone. Daylight
-saving time is handled here, not by croniter (croniter fires a repeated 01:30 twice).
-The rule follows Vixie/ISC cron's split between "wildcard" and "fixed-time" jobs:
+Cron expressions are matched against the wall clock of the job's time zone, and DST
+follows cronie's split between "wildcard" and "fixed-time" jobs:
 
-* **Interval jobs** -- the hour field is written ``*`` or ``*/n`` (this includes
-  ``@hourly``). They fire at every instant at which the wall clock *shows* a matching
-  time, i.e. they follow real elapsed time. Wall times skipped in spring are never shown
-  and do not fire; wall times repeated in autumn are shown twice and fire twice.
-  ``*/15 * * * *`` in New York fires 92 times on 2026-03-08 (01:45 EST is followed by
-  03:00 EDT, 15 real minutes later) and 100 times on 2026-11-01 (01:00..01:45 EDT, then
-  01:00..01:45 EST); every interval is 15 real minutes.
-* **Fixed-time jobs** -- any other hour field (``30 2 * * *``, ``0 9-17 * * 1-5``,
-  ``* 2 * * *``, ``@daily``). Each matching wall time fires exactly once:
+* **Wildcard (interval) jobs** -- the minute **or** the hour field starts with ``*``
+  (``*/15 * * * *``, ``0 * * * *``, ``@hourly``, ``* 2 * * *``). They fire at every
+  instant at which the wall clock *shows* a matching time, i.e. they follow real elapsed
+  time. Wall times skipped in spring are never shown and do not fire; wall times
+  repeated in autumn are shown twice and fire twice. ``*/15 * * * *`` in New York fires
+  92 times on 2026-03-08 and 100 times on 2026-11-01; ``0 * * * *`` fires 25 times on
+  2026-11-01.
+* **Fixed-time jobs** -- any other (``30 2 * * *``, ``0 9-17 * * 1-5``, ``@daily``).
+  Each matching wall time fires exactly once:
 
   - a wall time repeated in autumn fires at its first occurrence (``fold=0``):
     ``30 1 * * *`` in New York fires at 05:30Z on 2026-11-01 (01:30 EDT), not again at
@@ -43,7 +46,9 @@ The rule follows Vixie/ISC cron's split between "wildcard" and "fixed-time" jobs
     to) collapse into that single fire: ``0,30 2,3 * * *`` fires once at 03:00 EDT, then
     at 03:30 EDT.
 
-  So a daily fixed-time job fires exactly once every local day, whatever the transition.
+* **Skipped days** -- a wall time on a calendar day that never exists (Pacific/Apia
+  skipped 2011-12-30) does not fire. So a daily fixed-time job fires exactly once on
+  every local day that exists.
 
 This holds for any transition the tz database knows, including 30-minute shifts
 (``Australia/Lord_Howe`` +10:30/+11:00 at 02:00 local) and changes of standard offset.
@@ -864,7 +869,7 @@ _MEAN_MONTH_SECONDS: Final = 365.2425 * 86400 / 12
 
 
 def _is_iso(text: str) -> bool:
-    # "R/5 * * * *" (croniter's random values) is cron, and refused as such.
+    # "R/5 * * * *" (a random value, as some crons write it) is cron, and refused as such.
     return text[:1] in ("R", "r") and text.count("/") >= 2
 
 

@@ -228,7 +228,7 @@ def test_parse_is_cached_and_schedules_are_immutable() -> None:
 
 
 def test_schedule_is_safe_to_share_between_callers() -> None:
-    # The parsed croniter is never advanced: asking about the far future does not
+    # A parsed schedule keeps no cursor: asking about the far future does not
     # change the answer for an earlier instant.
     s = parse_schedule("0 0 1 * *")
     assert s.next_after(U(2030, 1, 5)) == U(2030, 2, 1)

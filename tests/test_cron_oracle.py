@@ -2,8 +2,9 @@
 expressions using every feature, in zones with DST, 30-minute shifts, half-hour offsets
 and a skipped day, from starts around transitions; the next 50 fire times must agree.
 
-``make test`` runs a bounded number of examples (about a minute on a busy machine); the
-``slow`` variant runs many more (``MOROCCRON_ORACLE_EXAMPLES`` sets how many).
+``make test`` runs a bounded number of examples (well under a minute on a busy machine);
+the ``exhaustive`` variant, run by ``make test PYTEST_ARGS=--exhaustive``, many more
+(``MOROCCRON_ORACLE_EXAMPLES`` sets how many).
 """
 
 from __future__ import annotations
@@ -170,7 +171,7 @@ def test_next_fifty_fire_times_equal_the_oracle(case: tuple[str, str, datetime])
     check_against_oracle(*case)
 
 
-@pytest.mark.slow
+@pytest.mark.exhaustive
 @settings(max_examples=int(os.environ.get("MOROCCRON_ORACLE_EXAMPLES", "1500")), deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(cases())

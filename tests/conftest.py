@@ -33,6 +33,7 @@ from tests.servers import (
     zookeeper_server,
 )
 
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--exhaustive", action="store_true",
                      help="also run the long property runs (marked 'exhaustive'), e.g. the cron oracle "

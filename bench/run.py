@@ -9,6 +9,7 @@ Each module under bench/ measures one thing and returns rows (see bench/common.p
 - failover.py   SIGTERM and SIGKILL of the leader to the next leader's first launch, with and without ZooKeeper
 - ui_render.py  server render time of the UI pages with 10,000 jobs
 - auth_load.py  /healthz and an authenticated list while 50 junk tokens a second arrive
+- cron_parse.py 100,000 distinct cron expressions parsed and first fires computed, beside croniter
 
 ``bench/run.py [--quick] [NAME ...]`` runs all of them, or the ones named. A module that
 fails shows its error in the table and makes the exit status 1.
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import print_table  # noqa: E402
 
-MODULES = ("skew", "idle", "api", "packing", "failover", "ui_render", "auth_load")
+MODULES = ("skew", "idle", "api", "packing", "failover", "ui_render", "auth_load", "cron_parse")
 
 
 def main(argv: list[str]) -> int:

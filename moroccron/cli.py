@@ -121,27 +121,62 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
     return 0
 
 
+NEXT_COUNT_MAX = 1000
+"""Fire times ``jobs next`` prints at most per job: each is one search for the next fire."""
+
+
+def _next_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= NEXT_COUNT_MAX:
+        raise argparse.ArgumentTypeError(f"-n/--count: {text!r} is not a whole number from 1 to {NEXT_COUNT_MAX}")
+    return count
+
+
+def _instant(text: str) -> datetime:
+    """An ISO 8601 date-time; without an offset it is UTC."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--from: {text!r} is not an ISO 8601 date-time such as 2028-02-29T12:00:00Z") from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 def cmd_jobs_next(args: argparse.Namespace) -> int:
     from moroccron.schedule import parse_schedule
 
     settings = _settings(args)
     store = _store(settings)
     jobs = [store.get_job(n) for n in args.names] if args.names else store.all_jobs()
-    now = datetime.now(UTC)
+    start = args.start.astimezone(UTC) if args.start is not None else datetime.now(UTC)
     for job in sorted(jobs, key=lambda j: j.name):
         if not job.schedule:
             trigger = f"after {' and '.join(job.parents)} succeed" if job.parents else "on demand only"
             print(f"{job.name}: {trigger}")
             continue
         sched = parse_schedule(job.schedule, job.timezone)
-        times = sched.times_between(now, now.replace(year=now.year + 10), args.count)
         print(f"{job.name}: {sched.describe()}")
-        for t in times:
-            local = t.astimezone(sched.tz) if job.timezone != "UTC" else None
+        # No horizon: each fire time is searched for from the previous one, as far ahead
+        # as it is; the count bounds the searches.
+        cursor: datetime = start
+        found = 0
+        while found < args.count:
+            nxt = sched.next_after(cursor)
+            if nxt is None or nxt <= cursor:
+                break
+            local = nxt.astimezone(sched.tz) if job.timezone != "UTC" else None
             extra = f"  ({local.strftime('%Y-%m-%d %H:%M:%S %Z')})" if local else ""
-            print(f"    {_fmt_time(t)}{extra}")
-        if not times:
-            print("    (schedule has ended)")
+            print(f"    {_fmt_time(nxt)}{extra}")
+            cursor, found = nxt, found + 1
+        if found == args.count:
+            continue
+        if sched.ends:
+            print("    (schedule has ended)" if found == 0 else "    (no more: the schedule ends here)")
+        else:
+            print(f"    (no more fire times found after {_fmt_time(cursor)}: the search for the next one gave up)")
     return 0
 
 
@@ -335,7 +370,10 @@ def build_parser() -> argparse.ArgumentParser:
     lst.set_defaults(func=cmd_jobs_list)
     nxt = jsub.add_parser("next", help="print the next fire times of jobs", parents=[common])
     nxt.add_argument("names", nargs="*", metavar="NAME")
-    nxt.add_argument("-n", "--count", type=int, default=3)
+    nxt.add_argument("-n", "--count", type=_next_count, default=3, metavar="N",
+                     help=f"how many fire times per job (1 to {NEXT_COUNT_MAX}, default 3)")
+    nxt.add_argument("--from", dest="start", type=_instant, metavar="TIME",
+                     help="list fire times after this ISO 8601 date-time (default: now; UTC without an offset)")
     nxt.set_defaults(func=cmd_jobs_next)
     show = jsub.add_parser("show", help="print one job as JSON", parents=[common])
     show.add_argument("name")

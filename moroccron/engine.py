@@ -28,11 +28,15 @@ What it owns:
 
 Fire times are processed as they fall due, even when a tick is late; when a job has
 fallen behind by more than one fire time (the scheduler was stopped or paused), its
-``catchup`` policy decides which missed times still run.
+``catchup`` policy decides which missed times still run (:func:`plan_catchup`). With
+``catchup="all"`` and ``concurrency="forbid"`` they run one after another: each is a
+stored QUEUED run that waits for its turn (:meth:`Engine._release_held`), so a new
+leader finds them all again. The rules are written out in docs/schedules.md.
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import traceback
@@ -263,6 +267,9 @@ class Engine:
         self.queue: dict[str, None] = {}           # task ids of QUEUED runs, in queue order
         self._early: dict[str, None] = {}          # task ids of QUEUED runs prepared before their second
         self._early_heap: list[tuple[datetime, str]] = []
+        # job -> task ids of QUEUED catch-up runs waiting for their turn, oldest first
+        # (catchup=all with concurrency=forbid: one at a time; see _release_held)
+        self._held: dict[str, list[str]] = {}
         self._plans: dict[str, _Plan] = {}         # offer id -> runs placed on it for their second
         self._planned: dict[str, str] = {}         # task id -> offer id of its plan
         self._unsure: set[str] = set()             # loaded QUEUED runs a dead leader may have launched
@@ -461,6 +468,8 @@ class Engine:
         for run in event.runs:
             if run.job in self.jobs and not run.state.final:
                 self._guard(now, run.job, out, self._load_run, now, run)
+        for name in list(self._by_job):
+            self._guard(now, name, out, self._hold_loaded, name)
         # Missed fire times are decided now, except for a job with a task whose fate is
         # unknown until the master answers: a run that turns out lost must not make its
         # own job's catch-up skip as "still running".
@@ -501,6 +510,23 @@ class Engine:
         elif run.state.live:
             self._arm_timeout(run, run.launched_at or now)
 
+    def _hold_loaded(self, name: str) -> None:
+        """A previous leader's queue of catch-up runs waits again, one at a time.
+
+        The queue is not stored as such: each missed time is a stored QUEUED run (trigger
+        ``catchup``), so a new leader finds them all, launches none twice, and holds them
+        again here; :meth:`_release_held` then lets the oldest go when the job is idle.
+        """
+        job = self.jobs.get(name)
+        if job is None or job.concurrency != "forbid":
+            return
+        for task_id in list(self._by_job.get(name, ())):
+            run = self.active[task_id]
+            if (run.state == RunState.QUEUED and run.trigger == RunTrigger.CATCHUP and task_id in self.queue
+                    and task_id not in self._unsure):
+                del self.queue[task_id]
+                self._hold(run)
+
     def _on_job_put(self, now: datetime, event: JobPut, out: list[Action]) -> None:
         job = event.job
         if self.quarantined.pop(job.name, None) is not None:
@@ -518,6 +544,11 @@ class Engine:
                 if job.disabled or sched is None or not _fires_at(sched, run.scheduled_at):
                     self._finish(now, run, RunState.SKIPPED, out,
                                  reason="the job was disabled or rescheduled before this run was due")
+        if job.disabled:
+            # Disabling stops the backlog of missed times waiting for their turn.
+            for task_id in list(self._held.get(job.name, ())):
+                self._finish(now, self.active[task_id], RunState.SKIPPED, out,
+                             reason="the job was disabled before this missed run's turn (catchup=all)")
         if old is not None and old.disabled and not job.disabled:
             # time spent disabled is not "missed": start from now
             self.last_scheduled[job.name] = max(self.last_scheduled.get(job.name, now), _second(now))
@@ -750,6 +781,7 @@ class Engine:
         self._release(now, out)
         self._decide_waiting_catchups(now, out)
         self._fire_due(now, out)
+        self._release_held(now, out)
         self._launch(now, out)
         self._prepare(now, out)
         self._plan_early(now, out)
@@ -763,6 +795,30 @@ class Engine:
                     continue  # stale entry: the job was rescheduled or removed
                 del self.next_fire[name]
                 self._guard(now, name, out, self._catch_up, now, self.jobs[name], False, out)
+
+    def _release_held(self, now: datetime, out: list[Action]) -> None:
+        """Queue the oldest waiting catch-up run of each job that has nothing else in flight.
+
+        "In flight" is any other run of the job that is not final (queued, launched,
+        running) or a retry still pending: each missed time starts after the previous
+        one, retries included, has ended. Its starting deadline still applies while it
+        waits (the deadline timer skips it).
+        """
+        if not self._held:
+            return
+        retrying: set[str] | None = None
+        for name in list(self._held):
+            waiting = self._held[name]
+            if len(self._by_job.get(name, ())) > len(waiting):
+                continue
+            if retrying is None:
+                retrying = {r.job for r in self._retries.values()}
+            if name in retrying:
+                continue
+            task_id = waiting.pop(0)
+            if not waiting:
+                del self._held[name]
+            self.queue[task_id] = None
 
     def _decide_waiting_catchups(self, now: datetime, out: list[Action]) -> None:
         """Missed fire times held back at load, once the master has answered for the job's tasks."""
@@ -927,7 +983,8 @@ class Engine:
             run_times, skipped = due, []
             nxt = sched.next_after(now)
         else:
-            plan = plan_catchup(sched, last, now, job.catchup, cap=CATCHUP_CAP)
+            plan = plan_catchup(sched, last, now, job.catchup, cap=CATCHUP_CAP,
+                                starting_deadline_seconds=job.starting_deadline_seconds)
             run_times, skipped, nxt = plan.run, list(plan.skipped), plan.next_fire
             hidden = plan.skipped_count - len(plan.skipped)
             if hidden > 0 and skipped:
@@ -939,7 +996,10 @@ class Engine:
             self._record_skip(now, job, at, reason, RunTrigger.CATCHUP, out)
         for at in run_times:
             trigger = RunTrigger.SCHEDULE if run_times is due else RunTrigger.CATCHUP
-            self._materialise(now, job, at, trigger, out)
+            # catchup=all means all: with concurrency=forbid they wait for their turn
+            # instead of being skipped as "still running".
+            self._materialise(now, job, at, trigger, out,
+                              hold=trigger == RunTrigger.CATCHUP and job.catchup == "all")
         newest = max([last, *run_times, *(a for a, _ in skipped)])
         self.last_scheduled[job.name] = newest
         self._set_next(job.name, nxt)
@@ -947,14 +1007,25 @@ class Engine:
 
     def _materialise(self, now: datetime, job: JobSpec, at: datetime, trigger: RunTrigger, out: list[Action], *,
                      arguments: tuple[str, ...] | None = None, caused_by: str | None = None,
-                     attempt: int = 0, early: bool = False, relaunches: int = 0) -> None:
+                     attempt: int = 0, early: bool = False, relaunches: int = 0, hold: bool = False) -> None:
+        """Create the run of ``job`` for ``at``, as its concurrency policy and deadline allow.
+
+        ``hold``: with ``concurrency="forbid"``, a run that finds another of the job in
+        flight waits for its turn (:meth:`_release_held`) instead of being skipped.
+        """
         task_id = task_id_for(job.name, at, attempt)
         if task_id in self.active:
             return  # already materialised (loaded from the store): never twice
         run = Run(job=job.name, scheduled_at=at, attempt=attempt, state=RunState.QUEUED, trigger=trigger,
                   queued_at=now, arguments=arguments, caused_by=caused_by, relaunches=relaunches)
         others = [r for r in self.runs_of(job.name) if r.task_id != task_id]
-        if others and job.concurrency == "forbid":
+        if trigger == RunTrigger.RETRY and job.name in self._held:
+            # A retry carries on the run that failed: it goes before the missed runs
+            # waiting behind that one, which it is not concurrent with.
+            waiting = self._held[job.name]
+            others = [r for r in others if r.task_id not in waiting]
+        held = bool(others) and job.concurrency == "forbid" and hold
+        if others and job.concurrency == "forbid" and not held:
             busy = others[0]
             self._record_skip(now, job, at, f"concurrency=forbid: run {busy.task_id} is still {busy.state.value}",
                               trigger, out, attempt=attempt)
@@ -969,7 +1040,7 @@ class Engine:
         if reason:
             self._record_skip(now, job, at, reason, trigger, out, attempt=attempt)
             return
-        self._track(run, early=early)
+        self._track(run, early=early, held=held)
         out.append(SaveRun(run, new=True))
         out.append(Hook("moroccron_job_scheduled", {"job": job, "run": run}))
         self._arm_deadline(run)
@@ -1396,14 +1467,23 @@ class Engine:
         if job is not None and job.timeout_seconds:
             self._arm(since + timedelta(seconds=job.timeout_seconds), _Timer("timeout", run.task_id))
 
-    def _track(self, run: Run, *, early: bool = False) -> None:
+    def _track(self, run: Run, *, early: bool = False, held: bool = False) -> None:
         self.active[run.task_id] = run
         self._by_job.setdefault(run.job, set()).add(run.task_id)
-        if run.state == RunState.QUEUED and early:
+        if run.state == RunState.QUEUED and held:
+            self._hold(run)
+        elif run.state == RunState.QUEUED and early:
             self._early[run.task_id] = None
             heapq.heappush(self._early_heap, (run.scheduled_at, run.task_id))
         elif run.state == RunState.QUEUED:
             self.queue[run.task_id] = None
+
+    def _hold(self, run: Run) -> None:
+        """Put a QUEUED run in its job's waiting line, in scheduled order."""
+        waiting = self._held.setdefault(run.job, [])
+        key = (run.scheduled_at, run.attempt)
+        i = bisect.bisect_left(waiting, key, key=lambda t: (self.active[t].scheduled_at, self.active[t].attempt))
+        waiting.insert(i, run.task_id)
 
     def _replace(self, run: Run) -> None:
         self.active[run.task_id] = run
@@ -1421,6 +1501,11 @@ class Engine:
         self._unreachable.pop(task_id, None)
         self._confirmed.pop(task_id, None)
         if run is not None:
+            waiting = self._held.get(run.job)
+            if waiting is not None and task_id in waiting:
+                waiting.remove(task_id)
+                if not waiting:
+                    del self._held[run.job]
             ids = self._by_job.get(run.job)
             if ids is not None:
                 ids.discard(task_id)

@@ -8,31 +8,34 @@ Instants in and out are tz-aware datetimes; every fire time returned is in UTC
 (``datetime.UTC``) with ``microsecond == 0``, because a run's identity is
 ``(job, scheduled_at)`` and its task id carries the scheduled epoch in whole seconds.
 
+The rules are stated in full in docs/schedules.md; this is the short form.
+
 Cron
 ----
-* 5 fields ``minute hour day-of-month month day-of-week``.
-* 6 fields with the **seconds first**: ``second minute hour day-of-month month
-  day-of-week`` (``*/2 * * * * *`` is every two seconds). This is croniter's
-  ``second_at_beginning=True``; 7 fields (years) are not accepted.
+* 5 fields ``minute hour day-of-month month day-of-week``, or 6 with the **seconds
+  first** (``*/2 * * * * *`` is every two seconds); 7 fields (years) are refused.
 * Macros ``@yearly @annually @monthly @weekly @daily @midnight @hourly``.
-* Field syntax is croniter's (``*``, ``a-b``, ``*/n``, lists, month and weekday names,
-  ``L``, ``nW``, ``n#k``, ``Ln``); day-of-month and day-of-week combine with OR when both
-  are restricted, as in Vixie cron. Random (``R``) and hashed (``H``) values are refused:
-  every leader must compute the same fire times, or failover would launch twice.
+* Parsing and matching are moroccron's own (:mod:`moroccron.cron`): ``*``, ``n``,
+  ``a-b`` (``a-a`` is one value; ``a > b`` wraps around), ``*/s``, ``a-b/s``, ``n/s``,
+  lists, month and weekday names, ``L``, ``a-L``, ``nW``, ``LW``, ``n#k``, ``nL``/``Ln``,
+  ``?``. Day-of-month and day-of-week are OR'ed when both are restricted, where a field
+  is restricted unless its text starts with ``*`` (Vixie cron, cronie); this applies to
+  the ``#``, ``L`` and ``W`` forms too. Expressions that can never fire, ambiguous forms,
+  and random (``R``) or hashed (``H``) values are refused with the field named: every
+  leader must compute the same fire times, or failover would launch twice.
 
-Cron expressions are matched against the wall clock of the job's time zone. Daylight
-saving time is handled here, not by croniter (croniter fires a repeated 01:30 twice).
-The rule follows Vixie/ISC cron's split between "wildcard" and "fixed-time" jobs:
+Cron expressions are matched against the wall clock of the job's time zone, and DST
+follows cronie's split between "wildcard" and "fixed-time" jobs:
 
-* **Interval jobs** -- the hour field is written ``*`` or ``*/n`` (this includes
-  ``@hourly``). They fire at every instant at which the wall clock *shows* a matching
-  time, i.e. they follow real elapsed time. Wall times skipped in spring are never shown
-  and do not fire; wall times repeated in autumn are shown twice and fire twice.
-  ``*/15 * * * *`` in New York fires 92 times on 2026-03-08 (01:45 EST is followed by
-  03:00 EDT, 15 real minutes later) and 100 times on 2026-11-01 (01:00..01:45 EDT, then
-  01:00..01:45 EST); every interval is 15 real minutes.
-* **Fixed-time jobs** -- any other hour field (``30 2 * * *``, ``0 9-17 * * 1-5``,
-  ``* 2 * * *``, ``@daily``). Each matching wall time fires exactly once:
+* **Wildcard (interval) jobs** -- the minute **or** the hour field starts with ``*``
+  (``*/15 * * * *``, ``0 * * * *``, ``@hourly``, ``* 2 * * *``). They fire at every
+  instant at which the wall clock *shows* a matching time, i.e. they follow real elapsed
+  time. Wall times skipped in spring are never shown and do not fire; wall times
+  repeated in autumn are shown twice and fire twice. ``*/15 * * * *`` in New York fires
+  92 times on 2026-03-08 and 100 times on 2026-11-01; ``0 * * * *`` fires 25 times on
+  2026-11-01.
+* **Fixed-time jobs** -- any other (``30 2 * * *``, ``0 9-17 * * 1-5``, ``@daily``).
+  Each matching wall time fires exactly once:
 
   - a wall time repeated in autumn fires at its first occurrence (``fold=0``):
     ``30 1 * * *`` in New York fires at 05:30Z on 2026-11-01 (01:30 EDT), not again at
@@ -43,7 +46,9 @@ The rule follows Vixie/ISC cron's split between "wildcard" and "fixed-time" jobs
     to) collapse into that single fire: ``0,30 2,3 * * *`` fires once at 03:00 EDT, then
     at 03:30 EDT.
 
-  So a daily fixed-time job fires exactly once every local day, whatever the transition.
+* **Skipped days** -- a wall time on a calendar day that never exists (Pacific/Apia
+  skipped 2011-12-30) does not fire. So a daily fixed-time job fires exactly once on
+  every local day that exists.
 
 This holds for any transition the tz database knows, including 30-minute shifts
 (``Australia/Lord_Howe`` +10:30/+11:00 at 02:00 local) and changes of standard offset.
@@ -78,15 +83,17 @@ ISO 8601 (Chronos)
 Missed runs and deadlines
 -------------------------
 :func:`plan_catchup` decides what happens to fire times missed while no leader was
-scheduling (``catchup`` = ``none`` | ``latest`` | ``all``), with memory bounded however
-long the downtime; :func:`deadline_exceeded` applies ``starting_deadline_seconds``.
+scheduling: first ``starting_deadline_seconds`` narrows them to those that may still
+start, then ``catchup`` (``none`` | ``latest`` | ``all``) and the cap apply to those
+(Kubernetes' order), with memory bounded however long the downtime;
+:func:`deadline_exceeded` applies ``starting_deadline_seconds`` to one run. The rules
+are written out in docs/schedules.md.
 """
 
 from __future__ import annotations
 
 import bisect
 import calendar
-import copy
 import difflib
 import math
 import re
@@ -98,10 +105,8 @@ from functools import cached_property, lru_cache
 from typing import Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from croniter import croniter
-from croniter.croniter import CroniterError
-
 from moroccron import bounds
+from moroccron.cron import FIELD_SYNTAX, FIELDS, CronError, CronSpec, parse_fields
 from moroccron.errors import FieldError, ScheduleError
 
 __all__ = [
@@ -250,6 +255,13 @@ def _repeat_end(zone: ZoneInfo, instant: datetime) -> datetime | None:
         return None
     jump = _first_change(zone, instant - (offset_first - offset_second), instant)
     return jump.replace(tzinfo=None) + offset_first
+
+
+def _day_skipped(zone: ZoneInfo, day: date) -> bool:
+    """True when no instant shows calendar ``day`` on the wall clock of ``zone`` (a
+    transition skipped it whole, as Pacific/Apia skipped 2011-12-30)."""
+    first = _resolve_wall(zone, datetime.combine(day, time()))
+    return first.astimezone(zone).date() != day
 
 
 # --------------------------------------------------------------------------- time zones
@@ -450,22 +462,10 @@ _MACROS: Final = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
-# (name, allowed values) in 6-field order: second first.
-_FIELDS: Final = (
-    ("second", "0-59"),
-    ("minute", "0-59"),
-    ("hour", "0-23"),
-    ("day-of-month", "1-31, L (last day) or nW (nearest weekday)"),
-    ("month", "1-12 or JAN-DEC"),
-    (
-        "day-of-week",
-        "0-7 or SUN-SAT (0 and 7 are Sunday), Ln (last weekday n of the month) or n#k (k-th)",
-    ),
-)
-_FIELD_SYNTAX: Final = "each field is *, n, a-b, */s, a-b/s or a comma-separated list of these"
+_FIELDS: Final = FIELDS  # (name, allowed values) in 6-field order: second first
+_FIELD_SYNTAX: Final = FIELD_SYNTAX
 _RANDOM_OR_HASH = re.compile(r"^[hr](\(|/|$)", re.IGNORECASE)
 _CRON_TOKEN = re.compile(r"\S+", re.ASCII)
-_REFERENCE = datetime(2000, 1, 1)
 
 
 def _parse_cron(text: str, timezone: str, zone: ZoneInfo) -> CronSchedule:
@@ -496,61 +496,40 @@ def _parse_cron(text: str, timezone: str, zone: ZoneInfo) -> CronSchedule:
                 text,
                 f"{name} {allowed}; {_FIELD_SYNTAX}",
             )
-    joined = " ".join(fields)
+    cron_fields = tuple(fields) if with_seconds else ("0", *fields)
     try:
-        cron = croniter(joined, _REFERENCE, ret_type=datetime, second_at_beginning=with_seconds)
-    except (CroniterError, ValueError, TypeError, KeyError, IndexError) as exc:
-        raise _cron_field_error(text, fields, exc) from None
-    cron_fields = fields if with_seconds else ["0", *fields]
-    second, minute, hour, dom, month, dow = cron_fields
-    try:
-        days = croniter(f"0 0 {dom} {month} {dow}", _REFERENCE, ret_type=datetime)
-        first = days.get_next(datetime)
-    except (CroniterError, ValueError) as exc:
-        raise _schedule_error(
-            "the day-of-month, month and day-of-week fields never match a date (February 30?)",
-            text,
-        ) from exc
-    assert isinstance(first, datetime)
-    expanded = cron.expanded
-    seconds = _time_set(expanded[5], 60) if with_seconds else (0,)
+        spec = parse_fields(cron_fields)
+    except CronError as exc:
+        raise _cron_field_error(text, cron_fields, exc) from None
+    _, minute, hour, _, _, _ = cron_fields
     return CronSchedule(
         expr=text,
         timezone=timezone,
         tz=zone,
-        fields=tuple(cron_fields),
+        fields=cron_fields,
         with_seconds=with_seconds,
-        interval=hour.startswith(("*", "?")),
-        _cron=cron,
-        _days=days,
-        _every_day=all(f in ("*", "?") for f in (dom, month, dow)),
-        _hours=_time_set(expanded[1], 24),
-        _minutes=_time_set(expanded[0], 60),
-        _seconds=seconds,
+        # cronie's split: a job whose minute or hour field starts with "*" is a
+        # wildcard (interval) job; any other is a fixed-time job (docs/schedules.md)
+        interval=minute.startswith("*") or hour.startswith("*"),
+        _spec=spec,
     )
 
 
-def _time_set(values: list[int | str], size: int) -> tuple[int, ...]:
-    if "*" in values:
-        return tuple(range(size))
-    return tuple(sorted({int(v) for v in values}))
-
-
-def _cron_field_error(text: str, fields: list[str], exc: Exception) -> ScheduleError:
-    with_seconds = len(fields) == 6
-    names = _FIELDS if with_seconds else _FIELDS[1:]
-    for index, ((name, allowed), value) in enumerate(zip(names, fields, strict=True)):
-        probe = ["*"] * len(fields)
-        probe[index] = value
-        try:
-            croniter.expand(" ".join(probe), second_at_beginning=with_seconds)
-        except (CroniterError, ValueError, TypeError, KeyError, IndexError):
-            return _schedule_error(
-                f"the {name} field {value!r} is not valid",
-                text,
-                f"{name} {allowed}; {_FIELD_SYNTAX}",
-            )
-    return _schedule_error(f"not a valid cron expression ({exc})", text)
+def _cron_field_error(text: str, fields: tuple[str, ...], exc: CronError) -> ScheduleError:
+    if exc.field is None:
+        _, _, _, dom, month, dow = fields
+        return _schedule_error(
+            f"the day-of-month {dom!r}, month {month!r} and day-of-week {dow!r} fields never "
+            "match a date (February 30? the 31st of a 30-day month?)",
+            text,
+        )
+    name, allowed = _FIELDS[exc.field]
+    value = fields[exc.field]
+    return _schedule_error(
+        f"the {name} field {value!r} is not valid: {exc.message}",
+        text,
+        f"{name} {allowed}; {_FIELD_SYNTAX}",
+    )
 
 
 _MISSING = object()
@@ -560,9 +539,10 @@ _MEMO_SIZE = 512
 @dataclass(frozen=True, eq=False, repr=False)
 class CronSchedule(Schedule):
     """A cron expression evaluated on the wall clock of ``zone`` (see the module docstring
-    for the DST rule). ``fields`` always holds six fields, seconds first (``"0"`` for a
-    5-field expression); ``interval`` is True for jobs whose hour field is ``*`` or
-    ``*/n``, which follow elapsed time through DST transitions."""
+    and docs/schedules.md for the DST rule). ``fields`` always holds six fields, seconds
+    first (``"0"`` for a 5-field expression); ``interval`` is True for wildcard jobs,
+    whose minute or hour field starts with ``*``: they follow elapsed time through DST
+    transitions."""
 
     expr: str
     timezone: str
@@ -570,14 +550,8 @@ class CronSchedule(Schedule):
     fields: tuple[str, ...]
     with_seconds: bool
     interval: bool
-    # Parsed once: the full expression, the day part alone (``0 0 dom mon dow``) for
-    # counting, and the sorted time-of-day values. Never mutated after construction.
-    _cron: croniter = field(repr=False)
-    _days: croniter = field(repr=False)
-    _every_day: bool = field(repr=False)
-    _hours: tuple[int, ...] = field(repr=False)
-    _minutes: tuple[int, ...] = field(repr=False)
-    _seconds: tuple[int, ...] = field(repr=False)
+    # The parsed expression (moroccron.cron), shared by every schedule with these fields.
+    _spec: CronSpec = field(repr=False)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CronSchedule):
@@ -591,53 +565,26 @@ class CronSchedule(Schedule):
     def ends(self) -> bool:
         return False
 
-    # -- matching (croniter), on naive wall times
+    # -- matching, on naive wall times
 
-    def _wall_next(self, wall: datetime, template: croniter | None = None) -> datetime | None:
+    def _wall_next(self, wall: datetime) -> datetime | None:
         """The first matching naive wall time strictly after ``wall``."""
-        if template is None and self._every_day:
-            return self._daily_next(wall)
-        # croniter keeps its cursor in the object: work on a copy so that one parsed
-        # schedule can be shared between threads.
-        cron = copy.copy(self._cron if template is None else template)
-        if cron.nth_weekday_of_month:
-            cron.nth_weekday_of_month = {k: set(v) for k, v in cron.nth_weekday_of_month.items()}
         try:
-            found = cron.get_next(datetime, start_time=wall)
-        except (CroniterError, OverflowError, ValueError):
-            return None
-        assert isinstance(found, datetime)
-        return found
-
-    def _daily_next(self, wall: datetime) -> datetime | None:
-        """:meth:`_wall_next` for expressions that match every day (day of month, month and
-        day of week all ``*``, most cron lines): the next time of day, by bisection over
-        the sorted hours, minutes and seconds, instead of a croniter walk (~50 µs)."""
-        hours, minutes, seconds = self._hours, self._minutes, self._seconds
-        day = wall.replace(hour=0, minute=0, second=0, microsecond=0)
-        if wall.hour in self._hour_set and wall.minute in self._minute_set:
-            i = bisect.bisect_right(seconds, wall.second)
-            if i < len(seconds):
-                return day.replace(hour=wall.hour, minute=wall.minute, second=seconds[i])
-        if wall.hour in self._hour_set:
-            i = bisect.bisect_right(minutes, wall.minute)
-            if i < len(minutes):
-                return day.replace(hour=wall.hour, minute=minutes[i], second=seconds[0])
-        i = bisect.bisect_right(hours, wall.hour)
-        if i < len(hours):
-            return day.replace(hour=hours[i], minute=minutes[0], second=seconds[0])
-        try:
-            return (day + timedelta(days=1)).replace(hour=hours[0], minute=minutes[0], second=seconds[0])
-        except OverflowError:
+            return self._spec.next_wall(wall)
+        except (OverflowError, ValueError):
             return None
 
-    @cached_property
-    def _hour_set(self) -> frozenset[int]:
-        return frozenset(self._hours)
+    @property
+    def _hours(self) -> tuple[int, ...]:
+        return self._spec.hours
 
-    @cached_property
-    def _minute_set(self) -> frozenset[int]:
-        return frozenset(self._minutes)
+    @property
+    def _minutes(self) -> tuple[int, ...]:
+        return self._spec.minutes
+
+    @property
+    def _seconds(self) -> tuple[int, ...]:
+        return self._spec.seconds
 
     # -- next fire
 
@@ -677,17 +624,26 @@ class CronSchedule(Schedule):
         # matching wall time after the one shown at ``after`` gives the next fire...
         repeat_end = _repeat_end(self.tz, after)
         if repeat_end is None:
-            wall = self._wall_next(after.astimezone(self.tz).replace(tzinfo=None))
+            cursor = after.astimezone(self.tz).replace(tzinfo=None)
         else:
             # ...except in the second pass through a repeated hour, whose wall times all
             # fired in the first pass: resume at the wall time where the repetition ends.
-            wall = self._wall_next(repeat_end - _US)
-        if wall is None:
-            return None
-        try:
-            return _resolve_wall(self.tz, wall)
-        except (OverflowError, ValueError):
-            return None
+            cursor = repeat_end - _US
+        while True:
+            wall = self._wall_next(cursor)
+            if wall is None:
+                return None
+            try:
+                instant = _resolve_wall(self.tz, wall)
+                if instant.astimezone(self.tz).date() == wall.date() or not _day_skipped(
+                    self.tz, wall.date()
+                ):
+                    return instant
+                # A calendar day that never exists here (Pacific/Apia, 2011-12-30) has no
+                # fire: a daily job fires once on every local day that exists.
+                cursor = datetime.combine(wall.date() + _DAY, time()) - _US
+            except (OverflowError, ValueError):
+                return None
 
     def _next_interval(self, after: datetime) -> datetime | None:
         # Walk stretches of constant UTC offset: within one, instant = wall - offset.
@@ -721,20 +677,10 @@ class CronSchedule(Schedule):
         return count
 
     def _day_matches(self, day: date) -> bool:
-        if self._every_day:
-            return True
-        found = self._wall_next(datetime.combine(day, time()) - _US, self._days)
-        return found is not None and found.date() == day
+        return self._spec.day_matches(day)
 
     def _matching_days(self, first: date, last: date) -> int:
-        if last < first:
-            return 0
-        if self._every_day:
-            return (last - first).days + 1
-        count, cursor = 0, datetime.combine(first, time()) - _US
-        while (found := self._wall_next(cursor, self._days)) is not None and found.date() <= last:
-            count, cursor = count + 1, found
-        return count
+        return self._spec.count_days(first, last)
 
     def _count_walls(self, lo: datetime, hi: datetime) -> int:
         """Matching naive wall times ``w`` with ``lo < w <= hi``."""
@@ -783,16 +729,29 @@ class CronSchedule(Schedule):
     def _count_fixed(self, start: datetime, end: datetime) -> int:
         count = self._count_walls(self._fixed_wall_bound(start), self._fixed_wall_bound(end))
         # The matching wall times in a spring gap, and the one the clock jumps to, all fire
-        # once at the jump: count them once.
+        # once at the jump: count them once. Those on a calendar day skipped entirely do
+        # not fire at all.
         cursor = start
         while (jump := _transition_between(self.tz, cursor, end)) is not None:
             before, after = _offset(self.tz, cursor), _offset(self.tz, jump)
             if after > before:
                 gap_start = _naive_utc(jump) + before
-                collapsed = self._count_walls(gap_start - _US, _naive_utc(jump) + after)
-                count -= max(collapsed - 1, 0)
+                gap_end = _naive_utc(jump) + after
+                collapsed = self._count_walls(gap_start - _US, gap_end)
+                lost = self._count_walls_on_skipped_days(gap_start, gap_end)
+                count -= collapsed - min(collapsed - lost, 1)
             cursor = jump
         return count
+
+    def _count_walls_on_skipped_days(self, gap_start: datetime, gap_end: datetime) -> int:
+        """Matching wall times in ``[gap_start, gap_end)`` on calendar days lying wholly
+        inside that gap."""
+        first = gap_start.date() if gap_start.time() == time() else gap_start.date() + _DAY
+        last = gap_end.date() - _DAY  # whole days end before gap_end's day starts
+        if last < first:
+            return 0
+        return self._count_walls(datetime.combine(first, time()) - _US,
+                                 datetime.combine(last + _DAY, time()) - _US)
 
     # -- words
 
@@ -913,7 +872,7 @@ _MEAN_MONTH_SECONDS: Final = 365.2425 * 86400 / 12
 
 
 def _is_iso(text: str) -> bool:
-    # "R/5 * * * *" (croniter's random values) is cron, and refused as such.
+    # "R/5 * * * *" (a random value, as some crons write it) is cron, and refused as such.
     return text[:1] in ("R", "r") and text.count("/") >= 2
 
 
@@ -1159,7 +1118,7 @@ class IsoSchedule(Schedule):
 
 CatchupPolicy = Literal["none", "latest", "all"]
 CATCHUP_POLICIES: Final = ("none", "latest", "all")
-# When more fire times were missed than the cap, ``CatchupPlan.skipped`` lists only the
+# When more fire times are skipped than the cap, ``CatchupPlan.skipped`` lists only the
 # first and the last SKIPPED_SAMPLE of them; ``skipped_count`` has the total.
 SKIPPED_SAMPLE: Final = 5
 
@@ -1169,7 +1128,7 @@ class CatchupPlan:
     """What to do with fire times missed while nobody was scheduling.
 
     ``run``: scheduled times to launch now, oldest first. ``skipped``: scheduled times to
-    record as skipped, with the reason, oldest first; complete when ``skipped_count <=
+    record as skipped, with the reason, oldest first; complete whenever ``skipped_count <=
     cap``, otherwise only the first and last :data:`SKIPPED_SAMPLE`. ``skipped_count``:
     how many were skipped in total, listed or not. ``next_fire``: the first fire time
     strictly after ``now``.
@@ -1182,7 +1141,7 @@ class CatchupPlan:
 
     @property
     def skipped_unlisted(self) -> int:
-        """Skipped times not listed in ``skipped`` (0 unless the cap was exceeded)."""
+        """Skipped times not listed in ``skipped`` (0 unless more than the cap were skipped)."""
         return self.skipped_count - len(self.skipped)
 
 
@@ -1192,70 +1151,116 @@ def plan_catchup(
     now: datetime,
     policy: CatchupPolicy,
     cap: int = 100,
+    starting_deadline_seconds: float | None = None,
 ) -> CatchupPlan:
     """Plan the fire times missed in ``(last_scheduled, now]``.
+
+    First the deadline narrows the window, as Kubernetes' CronJob controller does: with
+    ``starting_deadline_seconds`` = ``d``, a missed time ``t`` is a *candidate* only if it
+    could still start, ``now - t <= d`` (the rule of :func:`deadline_exceeded`); older
+    ones are skipped for the deadline whatever the policy. Then the policy and the cap
+    apply to the candidates alone:
 
     * ``none``: run none of them, record them all as skipped.
     * ``latest``: run the most recent once, record the others as skipped.
     * ``all``: run every one, oldest first, when there are at most ``cap``; when there
       are more, run only the most recent and record the others as skipped.
 
-    A job never scheduled before (``last_scheduled is None``) has missed nothing.
-    Memory and time are bounded whatever the downtime: at most ``cap + 1`` missed times
-    are materialised, and the total is counted without listing (a month of a per-second
-    schedule is 2.6 million times, counted in milliseconds).
+    ``skipped`` lists every skipped time when there are at most ``cap`` of them, and a
+    sample (the first and last :data:`SKIPPED_SAMPLE`) otherwise; ``skipped_count`` is
+    always the total. A job never scheduled before (``last_scheduled is None``) has
+    missed nothing. Memory and time are bounded whatever the downtime: at most about
+    ``2 * cap + 1`` missed times are materialised, and totals are counted without listing
+    (a month of a per-second schedule is 2.6 million times, counted in milliseconds).
     """
     if policy not in CATCHUP_POLICIES:
         raise ValueError(f"catchup policy {policy!r} is not one of {', '.join(CATCHUP_POLICIES)}")
     if cap < 1:
         raise ValueError(f"catch-up cap must be at least 1, got {cap}")
+    if starting_deadline_seconds is not None and starting_deadline_seconds < 0:
+        raise ValueError(f"starting_deadline_seconds must be >= 0, got {starting_deadline_seconds}")
     now = utc(now)
     next_fire = schedule.next_after(now)
     if last_scheduled is None or utc(last_scheduled) >= now:
         return CatchupPlan([], [], next_fire, 0)
     last = utc(last_scheduled)
-    total = schedule.count_between(last, now)
-    if total <= cap:
-        missed = schedule.times_between(last, now, cap + 1)
-        if len(missed) <= cap:
-            return _small_plan(missed, policy, next_fire)
-        total = len(missed)  # not expected: count_between agrees with next_after
-    latest = schedule.last_at_or_before(now, last)
-    assert latest is not None
-    reason = _REASONS[policy].format(cap=cap)
+    # Fire times are whole seconds: t >= now - d  <=>  t > ceil(now - d) - 1 s.
+    expired_end = last
+    if starting_deadline_seconds is not None:
+        oldest = now - timedelta(seconds=starting_deadline_seconds)
+        oldest_second = oldest.replace(microsecond=0)
+        if oldest_second < oldest:
+            oldest_second += timedelta(seconds=1)
+        expired_end = max(last, oldest_second - timedelta(seconds=1))
+    expired = schedule.count_between(last, expired_end) if expired_end > last else 0
+    candidates = schedule.count_between(expired_end, now)
+    if policy == "none" or candidates == 0:
+        run: list[datetime] = []
+    elif policy == "all" and candidates <= cap:
+        run = schedule.times_between(expired_end, now, candidates)
+    else:
+        latest = schedule.last_at_or_before(now, expired_end)
+        run = [] if latest is None else [latest]
+    skipped_count = expired + candidates - len(run)
+    reasons = _Reasons(policy, cap, expired_end, now, starting_deadline_seconds)
+    if skipped_count <= cap:
+        listed = [t for t in schedule.times_between(last, now, skipped_count + len(run)) if t not in run]
+    else:
+        listed = _sample(schedule, last, now, expired_end, run, policy)
+    return CatchupPlan(run, [(t, reasons.of(t)) for t in listed], next_fire, skipped_count)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reasons:
+    """Why a missed time is skipped: past the deadline, or the catch-up policy."""
+
+    policy: CatchupPolicy
+    cap: int
+    expired_end: datetime
+    now: datetime
+    deadline: float | None
+
+    def of(self, at: datetime) -> str:
+        if self.deadline is not None and at <= self.expired_end:
+            return deadline_exceeded(at, self.now, self.deadline) or _REASONS["deadline"]
+        return _REASONS[self.policy].format(cap=self.cap)
+
+
+def _sample(
+    schedule: Schedule,
+    last: datetime,
+    now: datetime,
+    expired_end: datetime,
+    run: list[datetime],
+    policy: CatchupPolicy,
+) -> list[datetime]:
+    """The first and last SKIPPED_SAMPLE skipped times of a long gap, oldest first."""
+    runs = set(run)
+    head = [t for t in schedule.times_between(last, now, SKIPPED_SAMPLE + len(run)) if t not in runs]
+    head = head[:SKIPPED_SAMPLE]
+    # The newest skipped time: just below what runs. Run times are the newest candidates
+    # (all of them with ``all`` within the cap, else the latest one).
+    if policy == "all" and len(run) > 1:
+        cursor: datetime | None = expired_end
+    elif run:
+        cursor = run[0] - _US
+    else:
+        cursor = now
     tail: list[datetime] = []
-    cursor: datetime | None = latest if policy == "none" else latest - _US
     while cursor is not None and len(tail) < SKIPPED_SAMPLE:
         cursor = schedule.last_at_or_before(cursor, last)
         if cursor is not None:
             tail.append(cursor)
             cursor -= _US
-    head = schedule.times_between(last, now, SKIPPED_SAMPLE)
-    listed = sorted(set(head) | set(tail))
-    if policy != "none":
-        listed = [t for t in listed if t != latest]
-    run = [] if policy == "none" else [latest]
-    count = total if policy == "none" else total - 1
-    return CatchupPlan(run, [(t, reason) for t in listed], next_fire, count)
+    return sorted(set(head) | set(tail))
 
 
 _REASONS: Final = {
     "none": "missed during downtime; catchup=none",
     "latest": "missed during downtime; catchup=latest runs only the most recent",
     "all": "missed; beyond catch-up cap of {cap}",
+    "deadline": "missed; older than starting_deadline_seconds",
 }
-
-
-def _small_plan(
-    missed: list[datetime], policy: CatchupPolicy, next_fire: datetime | None
-) -> CatchupPlan:
-    if not missed or policy == "all":
-        return CatchupPlan(list(missed), [], next_fire, 0)
-    if policy == "latest":
-        skipped = [(t, _REASONS["latest"]) for t in missed[:-1]]
-        return CatchupPlan([missed[-1]], skipped, next_fire, len(skipped))
-    skipped = [(t, _REASONS["none"]) for t in missed]
-    return CatchupPlan([], skipped, next_fire, len(skipped))
 
 
 # --------------------------------------------------------------------------- deadline

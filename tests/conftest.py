@@ -33,6 +33,24 @@ from tests.servers import (
     zookeeper_server,
 )
 
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--exhaustive", action="store_true",
+                     help="also run the long property runs (marked 'exhaustive'), e.g. the cron oracle "
+                          "with thousands of examples")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``make test`` stays within minutes: the long variants of property tests run only
+    with ``--exhaustive`` (their quick variants always run)."""
+    if config.getoption("--exhaustive"):
+        return
+    kept = [item for item in items if item.get_closest_marker("exhaustive") is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+
+
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 _db_numbers = itertools.count()
 

@@ -11,11 +11,9 @@ from __future__ import annotations
 import dataclasses
 import tracemalloc
 from datetime import UTC, date, datetime, time, timedelta, timezone
-from functools import cache
 from zoneinfo import ZoneInfo
 
 import pytest
-from croniter import croniter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,6 +34,7 @@ from moroccron.schedule import (
     utc,
     validate_timezone,
 )
+from tests.oracle_cron import CronOracle
 
 NY, LONDON, LORD_HOWE = "America/New_York", "Europe/London", "Australia/Lord_Howe"
 
@@ -229,7 +228,7 @@ def test_parse_is_cached_and_schedules_are_immutable() -> None:
 
 
 def test_schedule_is_safe_to_share_between_callers() -> None:
-    # The parsed croniter is never advanced: asking about the far future does not
+    # A parsed schedule keeps no cursor: asking about the far future does not
     # change the answer for an earlier instant.
     s = parse_schedule("0 0 1 * *")
     assert s.next_after(U(2030, 1, 5)) == U(2030, 2, 1)
@@ -339,13 +338,30 @@ def test_new_york_other_daily_times_across_transitions() -> None:
 def test_fixed_wall_times_in_a_gap_collapse_into_one_fire() -> None:
     s = parse_schedule("0,30 2,3 * * *", NY)
     assert fires(s, U(2026, 3, 8, 6), U(2026, 3, 8, 9)) == [U(2026, 3, 8, 7), U(2026, 3, 8, 7, 30)]
-    every_minute_of_two = parse_schedule("* 2 * * *", NY)  # fixed hour: every wall minute once
+    every_minute_of_two = parse_schedule("0-59 2 * * *", NY)  # fixed hour: every wall minute once
     assert fires_on_local_day(every_minute_of_two, date(2026, 3, 8)) == [U(2026, 3, 8, 7)]
     assert len(fires_on_local_day(every_minute_of_two, date(2026, 3, 9))) == 60
-    every_minute_of_one = parse_schedule("* 1 * * *", NY)
+    every_minute_of_one = parse_schedule("0-59 1 * * *", NY)
     on_autumn_day = fires_on_local_day(every_minute_of_one, date(2026, 11, 1))
     assert len(on_autumn_day) == 60
     assert (on_autumn_day[0], on_autumn_day[-1]) == (U(2026, 11, 1, 5), U(2026, 11, 1, 5, 59))
+
+
+def test_a_minute_field_starting_with_a_star_makes_a_wildcard_job() -> None:
+    # cronie: a job is "wildcard" when its minute OR hour field starts with "*" (MIN_STAR |
+    # HR_STAR); it follows the clock the wall shows, through both passes of a repeated hour.
+    every_minute_of_two = parse_schedule("* 2 * * *", NY)
+    assert isinstance(every_minute_of_two, CronSchedule) and every_minute_of_two.interval
+    assert fires_on_local_day(every_minute_of_two, date(2026, 3, 8)) == []  # 02:xx never shown
+    every_minute_of_one = parse_schedule("* 1 * * *", NY)
+    on_autumn_day = fires_on_local_day(every_minute_of_one, date(2026, 11, 1))
+    assert len(on_autumn_day) == 120  # 01:00-01:59 EDT, then 01:00-01:59 EST
+    assert (on_autumn_day[0], on_autumn_day[-1]) == (U(2026, 11, 1, 5), U(2026, 11, 1, 6, 59))
+    for expr, interval in (("*/5 3 * * *", True), ("0 */2 * * *", True), ("0 * * * *", True),
+                           ("@hourly", True), ("30 1 * * *", False), ("0 9-17 * * 1-5", False),
+                           ("0-59 1 * * *", False), ("@daily", False), ("* 30 1 * * *", False)):  # fmt: skip
+        schedule = parse_schedule(expr, NY)
+        assert isinstance(schedule, CronSchedule) and schedule.interval is interval, expr
 
 
 def test_london_fixed_daily_jobs() -> None:
@@ -724,10 +740,9 @@ def test_catchup_all_at_and_beyond_cap() -> None:
     assert beyond.run == [U(2026, 1, 1, 1, 41)]
     assert beyond.skipped_count == 100
     reason = "missed; beyond catch-up cap of 100"
-    assert beyond.skipped == [(U(2026, 1, 1, 0, m), reason) for m in range(1, 6)] + [
-        (U(2026, 1, 1, 1, m), reason) for m in range(36, 41)
-    ]
-    assert beyond.skipped_unlisted == 90
+    # 100 skipped is not more than the cap: every one is listed
+    assert beyond.skipped == [(U(2026, 1, 1) + timedelta(minutes=m), reason) for m in range(1, 101)]
+    assert beyond.skipped_unlisted == 0
     small = plan_catchup(minutely, U(2026, 1, 1), U(2026, 1, 1, 0, 4), "all", cap=3)
     assert small.run == [U(2026, 1, 1, 0, 4)]
     assert [t for t, _ in small.skipped] == [U(2026, 1, 1, 0, m) for m in (1, 2, 3)]
@@ -900,72 +915,13 @@ def test_count_between_agrees_with_listing(expr: str, zone: str, t: datetime, sp
     assert s.count_between(t, end) == len(s.times_between(t, end, 10**6))
 
 
-@cache
-def _expanded(expr: str) -> tuple[list[list[int | str]], bool]:
-    with_seconds = len(expr.split()) == 6
-    return croniter.expand(expr, second_at_beginning=with_seconds)[0], with_seconds
-
-
-def _simple_match(expr: str, wall: datetime) -> bool:
-    """An independent cron matcher for the expressions the generator makes."""
-    expanded, with_seconds = _expanded(expr)
-
-    def has(values: list[int | str], value: int) -> bool:
-        return "*" in values or value in values
-
-    if not has(expanded[5], wall.second) if with_seconds else wall.second:
-        return False
-    if not (
-        has(expanded[0], wall.minute)
-        and has(expanded[1], wall.hour)
-        and has(expanded[3], wall.month)
-    ):
-        return False
-    last = (wall.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
-    dom = (
-        "*" in expanded[2]
-        or wall.day in expanded[2]
-        or ("l" in expanded[2] and wall.day == last.day)
-    )
-    dow = "*" in expanded[4] or wall.isoweekday() % 7 in expanded[4]
-    if "*" not in expanded[2] and "*" not in expanded[4]:
-        return dom or dow
-    return dom and dow
-
-
 def _oracle(
     expr: str, zone_name: str, start: datetime, end: datetime, interval: bool
 ) -> list[datetime]:
-    """Fire times in (start, end] by brute force over every minute (or second), straight
-    from the rule in the module docstring."""
-    zone = ZoneInfo(zone_name)
-    step = timedelta(seconds=1 if len(expr.split()) == 6 else 60)
-    if interval:  # fires whenever the wall clock shows a matching time
-        found, u = [], start.replace(second=0, microsecond=0)
-        while u <= end:
-            if u > start and _simple_match(expr, u.astimezone(zone).replace(tzinfo=None)):
-                found.append(u)
-            u += step
-        return found
-    instants_found: set[datetime] = set()
-    wall = (start.astimezone(zone).replace(tzinfo=None) - timedelta(hours=3)).replace(
-        second=0, microsecond=0
-    )
-    wall_end = end.astimezone(zone).replace(tzinfo=None) + timedelta(hours=3)
-    while wall <= wall_end:
-        if _simple_match(expr, wall):
-            first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
-            if first.astimezone(zone).replace(tzinfo=None) != wall:  # skipped: first instant after
-                u = wall.replace(tzinfo=zone, fold=1).astimezone(UTC).replace(second=0)
-                while u.astimezone(zone).replace(tzinfo=None) <= wall:
-                    u += timedelta(minutes=1)
-                while (u - timedelta(seconds=1)).astimezone(zone).replace(tzinfo=None) > wall:
-                    u -= timedelta(seconds=1)
-                first = u
-            if start < first <= end:
-                instants_found.add(first)
-        wall += step
-    return sorted(instants_found)
+    """Fire times in (start, end] by brute force (tests/oracle_cron.py)."""
+    oracle = CronOracle(expr)
+    assert oracle.interval == interval
+    return oracle.fires(zone_name, start, 10**6, end)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

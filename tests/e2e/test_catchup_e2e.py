@@ -44,3 +44,34 @@ def test_a_run_lost_while_nobody_led_does_not_block_its_own_jobs_catch_up(tmp_pa
     finally:
         c.close()
 
+
+
+def test_catchup_all_runs_every_missed_time_one_at_a_time_in_order(tmp_path):
+    # forbid (the default) and all: the N fires missed while no leader ran each run,
+    # oldest first, each starting only after the previous one has ended.
+    c = Cluster(tmp_path, agents=1)
+    try:
+        c.add_job(Job(name="c", command="sleep 1", schedule="*/2 * * * * *", catchup="all"))
+        c.start_scheduler()
+        c.finished("c", 1)
+        c.stop_scheduler()
+        stopped = max(r.scheduled_at for r in c.runs("c"))
+        wait_for(lambda: (datetime.now(UTC) - stopped).total_seconds() >= 7, 20, what="three fire times missed")
+        sched = c.start_scheduler()
+        missed = wait_for(lambda: [r for r in c.runs("c") if r.trigger.value == "catchup"], 30,
+                          what="the missed fires recorded")
+        assert len(missed) >= 3, [(r.scheduled_at, r.state) for r in c.runs("c")]
+        assert all(stopped < r.scheduled_at <= sched.started_at for r in missed)
+        ids = {r.task_id for r in missed}
+
+        def all_done():
+            runs = [r for r in c.runs("c") if r.task_id in ids]
+            return runs if all(r.state.final for r in runs) else None
+
+        done = sorted(wait_for(all_done, 60, what="every missed run finished"), key=lambda r: r.scheduled_at)
+        assert [r.state for r in done] == [RunState.SUCCEEDED] * len(done), [(r.state, r.reason) for r in done]
+        assert len({r.scheduled_at for r in done}) == len(done), "each with its own scheduled time"
+        for before, after in zip(done, done[1:], strict=False):
+            assert after.launched_at >= before.finished_at, "one at a time, in order"
+    finally:
+        c.close()

@@ -180,6 +180,13 @@ def test_never_launched_twice_and_no_due_run_dropped(prepare, operations):
             w.now += timedelta(seconds=1)
             w._new_engine()
         w.deliver()
+        # 0. concurrency=forbid: never two tasks of the job alive at once (catch-up
+        # runs of catchup=all wait for their turn)
+        for job in JOBS:
+            if job.concurrency == "forbid":
+                alive = [t for t, s in w.master.items()
+                         if t.split(".")[0] == job.name and s in ("TASK_STAGING", "TASK_RUNNING")]
+                assert len(alive) <= 1, f"{job.name}: {alive} alive together"
 
     # 1. launched at most once: asserted as actions arrived.
     # 2. every fire time up to the last one the engine materialised has a record.

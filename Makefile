@@ -15,10 +15,10 @@ LINT_PATHS := $(wildcard moroccron tests bench plugins examples)
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml $(PLUGINS)
+$(STAMP): pyproject.toml $(PLUGINS) constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[test]' $(foreach p,$(PLUGINS),-e $(dir $(p)))
+	$(PIP) install -q -c constraints.txt -e '.[test]' $(foreach p,$(PLUGINS),-e $(dir $(p)))
 	@touch $@
 
 # Real servers the tests start themselves (ZooKeeper, PostgreSQL, Chromium): Debian packages.
@@ -41,7 +41,7 @@ test: $(STAMP) system-deps
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: $(STAMP) system-deps
-	$(PIP) install -q -e '.[bench]'
+	$(PIP) install -q -c constraints.txt -e '.[bench]'
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 lint: $(STAMP)

@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,14 @@ from typing import Any
 import requests
 
 from tests.e2e.harness import wait_for
-from tests.servers import PostgresServer, ZooKeeperServer, create_database, free_port
+from tests.servers import (
+    PostgresServer,
+    ServerUnavailable,
+    ZooKeeperServer,
+    create_database,
+    free_port,
+    unavailable,
+)
 
 SESSION_TIMEOUT = 4.0
 """ZooKeeper session timeout of every instance: the bulk of a failover after SIGKILL."""
@@ -223,6 +230,20 @@ class Cluster:
         for instance in self.instances:
             wait_for(instance.status, 60, what=f"instance {instance.name} to serve")
         return self
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Cluster]:
+        """Started for the ``with`` block, stopped after it; a server that cannot start
+        skips the tests (fails them under ``CI=true``)."""
+        try:
+            self.start()
+        except ServerUnavailable as exc:
+            self.stop()
+            unavailable(str(exc))
+        try:
+            yield self
+        finally:
+            self.stop()
 
     def stop(self) -> None:
         self._stop.set()

@@ -24,7 +24,6 @@ from moroccron.model import RunState, RunTrigger
 from moroccron.store import Store
 from tests.e2e.harness import wait_for
 from tests.ha.cluster import SESSION_TIMEOUT, Cluster, before_the_next_second
-from tests.servers import ServerUnavailable, unavailable
 
 pytestmark = [pytest.mark.slow, pytest.mark.zookeeper, pytest.mark.postgres]
 
@@ -60,13 +59,8 @@ failovers: dict[str, list[float]] = {}
 def cluster(tmp_path_factory):
     root = tmp_path_factory.mktemp("ha-faults")
     c = Cluster(root, JOBS, size=3, agents=2)
-    try:
-        c.start()
-    except ServerUnavailable as exc:
-        c.stop()
-        unavailable(str(exc))
-    yield c
-    c.stop()
+    with c.running():
+        yield c
     if failovers:
         print("\nrecovery after each fault (fault to the first launch by the leader after it):")
         for fault, times in failovers.items():

@@ -29,7 +29,6 @@ from moroccron.model import RunState
 from moroccron.store import Store
 from tests.e2e.harness import wait_for
 from tests.ha.cluster import Cluster, Instance, before_the_next_second
-from tests.servers import ServerUnavailable, unavailable
 
 pytestmark = pytest.mark.slow
 
@@ -50,13 +49,8 @@ handovers: dict[str, list[float]] = {}
 def cluster(request, tmp_path_factory):
     root = tmp_path_factory.mktemp(f"lease-{request.param}")
     c = Cluster(root, JOBS, size=2, agents=1, elect=False, db=request.param)
-    try:
-        c.start()
-    except ServerUnavailable as exc:
-        c.stop()
-        unavailable(str(exc))
-    yield c
-    c.stop()
+    with c.running():
+        yield c
     if handovers:
         print(f"\nhand-over without ZooKeeper ({request.param}), signal to the new leader's first launch:")
         for what, times in handovers.items():

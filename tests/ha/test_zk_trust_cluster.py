@@ -25,7 +25,6 @@ from moroccron.zk import acl
 from tests.e2e.harness import wait_for
 from tests.ha.cluster import Cluster
 from tests.receivers import Receiver
-from tests.servers import ServerUnavailable, unavailable
 
 pytestmark = [pytest.mark.slow, pytest.mark.zookeeper, pytest.mark.postgres]
 
@@ -45,13 +44,8 @@ ping = Job(name="ping", command="true", schedule="*/5 * * * * *", catchup="none"
 def cluster(tmp_path_factory):
     c = Cluster(tmp_path_factory.mktemp("zk-trust"), JOBS, size=2, agents=1, zk_auth=ENCODED,
                 env={"MOROCCRON_AUTH_TOKENS": f"{TOKEN}:admin", "MOROCCRON_LOG_LEVEL": "DEBUG"}, headers=ADMIN)
-    try:
-        c.start()
-    except ServerUnavailable as exc:
-        c.stop()
-        unavailable(str(exc))
-    yield c
-    c.stop()
+    with c.running():
+        yield c
 
 
 def zk(cluster: Cluster, *, auth: bool) -> KazooClient:

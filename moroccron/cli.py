@@ -94,6 +94,20 @@ def cmd_jobs_apply(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chronos_import(args: argparse.Namespace) -> int:
+    from moroccron.chronos_import import import_export, parse_export, plan_lines, read_source
+
+    settings = _settings(args)
+    export = parse_export(read_source(args.source, timeout=args.timeout))
+    store = _store(settings)
+    plan = import_export(store, export, prune=args.prune, dry_run=args.dry_run, plugins=_plugins(settings))
+    for line in plan_lines(plan, export):
+        print(line)
+    verb = "would apply" if args.dry_run else "applied"
+    print(f"{verb}: {plan.summary()}" if not plan.empty else f"no changes ({len(plan.unchanged)} unchanged)")
+    return 0
+
+
 def cmd_jobs_list(args: argparse.Namespace) -> int:
     from moroccron.schedule import parse_schedule
 
@@ -378,6 +392,19 @@ def build_parser() -> argparse.ArgumentParser:
     show = jsub.add_parser("show", help="print one job as JSON", parents=[common])
     show.add_argument("name")
     show.set_defaults(func=cmd_jobs_show)
+
+    chronos = sub.add_parser("chronos", help="migrating from Chronos")
+    csub = chronos.add_subparsers(dest="chronos_command", required=True, metavar="ACTION")
+    cimport = csub.add_parser("import", parents=[common],
+                              help="import Chronos jobs from an export or a live Chronos (validate all, then change all)")
+    cimport.add_argument("source", metavar="SOURCE",
+                         help="a JSON file (a list of job hashes, as GET /v1/scheduler/jobs answers), a directory of "
+                              "*.json files, or the http(s):// URL of a Chronos")
+    cimport.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    cimport.add_argument("--prune", action="store_true", help="delete stored jobs the import does not hold")
+    cimport.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                         help="how long to wait for a live Chronos (default 30)")
+    cimport.set_defaults(func=cmd_chronos_import)
 
     serve = sub.add_parser("serve", help="run the scheduler, the API and the UI", parents=[common])
     serve.add_argument("--master", help="local (default), HOST:PORT or zk://HOSTS/PATH")

@@ -32,13 +32,21 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from moroccron.api.chronos_schema import from_chronos, owner_names, to_chronos, translate
+from moroccron.api.chronos_schedule import once_now
+from moroccron.api.chronos_schema import (
+    CHRONOS_DEFAULT_USER,
+    ChronosJob,
+    from_chronos,
+    owner_names,
+    to_chronos,
+    translate,
+)
 from moroccron.api.deps import AppContext, ContextDep, caller, require_scheduler
 from moroccron.api.errors import _body as error_body
 from moroccron.api.jobs import delete as delete_native
@@ -48,7 +56,8 @@ from moroccron.dag import DependencyGraph
 from moroccron.errors import FieldError, ValidationError
 from moroccron.events import KillRequested, MarkSuccess, RunRequested, SaveRun
 from moroccron.masking import mask_env
-from moroccron.model import JobSpec, Run, RunState, run_arguments
+from moroccron.model import JobSpec, Run, RunState, chronos_names, run_arguments
+from moroccron.store import JobRecord
 from moroccron.store.stats import JobStats, percentile
 
 __all__ = ["IGNORED_HEADER", "PERCENTILES", "STATS_WINDOW", "chronos_router", "leader_router", "routers"]
@@ -199,27 +208,43 @@ def _split_arguments(values: Sequence[str] | None) -> tuple[str, ...] | None:
 
 
 def _save(ctx: AppContext, body: Any, kind: Literal["schedule", "parents"]) -> Response:
-    """Create or replace a job from a Chronos job hash (Chronos replaced on every POST)."""
+    """Create or replace a job from a Chronos job hash (Chronos replaced on every POST).
+
+    A job posted to ``/iso8601`` without a schedule runs once, now (Chronos gave it
+    ``R1/<now>/PT24H``); one whose start is in the past runs now and keeps its series
+    (see :mod:`moroccron.api.chronos_schedule`).
+    """
+    now = datetime.now(UTC)
     errors: list[FieldError] = []
     if kind == "schedule" and isinstance(body, dict) and not body.get("schedule"):
-        errors.append(FieldError("schedule", "is required for a scheduled job (use /dependency for a job with "
-                                 "parents)", body.get("schedule"), "an ISO 8601 repeating interval such as "
-                                 "R/2026-01-01T00:00:00Z/PT1H, or a cron expression"))
+        body = {**body, "schedule": once_now(now)}
     if kind == "parents" and isinstance(body, dict) and not body.get("parents"):
         errors.append(FieldError("parents", "is required for a dependent job (use /iso8601 for a scheduled job)",
                                  body.get("parents"), "a non-empty list of job names"))
+    user = getattr(ctx.settings, "chronos_run_as_user", CHRONOS_DEFAULT_USER)
     try:
-        parsed = from_chronos(body)
+        parsed = from_chronos(body, now=now, default_user=user)  # every field error before any lock
     except ValidationError as exc:
         raise _bad_request(ValidationError(errors + exc.errors, exc.prefix)) from None
     job = parsed.job
     if errors:
         raise _bad_request(ValidationError(errors, f"job {job.name!r}"))
+    read: list[ChronosJob] = [parsed]
+
+    def body_for(current: JobRecord | None) -> dict[str, Any]:
+        # Read again against the stored job, under the lock: a job sent back as read keeps
+        # its schedule (and is not run) whatever Chronos would make of it afresh.
+        if current is not None:
+            read[0] = from_chronos(body, now=now, default_user=user, current=current.spec)
+        return read[0].job.to_dict()
+
     # Checked and written under the job-graph lock; masked env values sent back keep
     # the stored ones (a sync script that read the job and posts it again).
-    write_job(ctx, job.name, lambda current: job.to_dict(),
-              translate=lambda exc: _bad_request(translate(exc, job.name)))
-    return Response(status_code=204, headers=_ignored_header(parsed.ignored))
+    with chronos_names():
+        write_job(ctx, job.name, body_for, translate=lambda exc: _bad_request(translate(exc, job.name)))
+    if read[0].run_now and ctx.scheduler is not None:
+        ctx.scheduler.submit(RunRequested(job.name))
+    return Response(status_code=204, headers=_ignored_header(read[0].ignored))
 
 
 def _job_hash(job: JobSpec, stats: JobStats | None, names: dict[str, str], reveal: bool) -> dict[str, Any]:

@@ -71,7 +71,7 @@ def client(store: Store) -> Iterator[TestClient]:
 
 
 def scheduled(name: str = "a", **fields: Any) -> dict[str, Any]:
-    return {"name": name, "command": f"echo {name}", "schedule": "R/2026-01-01T00:00:00Z/PT1H", **fields}
+    return {"name": name, "command": f"echo {name}", "schedule": "R/2036-01-01T00:00:00Z/PT1H", **fields}
 
 
 def dependent(name: str, *parents: str, **fields: Any) -> dict[str, Any]:
@@ -108,7 +108,7 @@ def test_create_update_and_list(client: TestClient, store: Store) -> None:
 
     jobs = by_name(client.get(f"{V1}/jobs").json())
     assert set(jobs) == {"a", "b"}
-    assert jobs["a"]["schedule"] == "R/2026-01-01T00:00:00Z/PT1H" and "parents" not in jobs["a"]
+    assert jobs["a"]["schedule"] == "R/2036-01-01T00:00:00Z/PT1H" and "parents" not in jobs["a"]
     assert jobs["b"]["parents"] == ["a"] and "schedule" not in jobs["b"]
     assert jobs["a"]["retries"] == 5 and jobs["a"]["owner"] == ""  # replaced whole, as Chronos did
     for key in ("successCount", "errorCount", "lastSuccess", "lastError", "errorsSinceLastSuccess"):
@@ -146,13 +146,20 @@ def test_ignored_fields_are_listed_in_a_header(client: TestClient) -> None:
 
 
 def test_route_requires_its_kind_of_job(client: TestClient) -> None:
-    r = client.post(f"{V1}/iso8601", json={"name": "a", "command": "x"})
-    assert r.status_code == 400 and r.json()["field"] == "schedule"
     r = client.post(f"{V1}/dependency", json={"name": "b", "command": "x", "parents": []})
     assert r.status_code == 400 and r.json()["field"] == "parents"
     r = client.post(f"{V1}/dependency", json=scheduled("c"))  # a schedule, no parents
     assert r.status_code == 400 and r.json()["field"] == "parents"
     assert client.get(f"{V1}/jobs").json() == []
+
+
+def test_iso8601_without_a_schedule_runs_once_now(store: Store) -> None:
+    """Chronos gave such a job R1/<now>/PT24H: it runs at once, and never again."""
+    scheduler = RecordingScheduler()
+    with make_client(store, scheduler) as c:
+        assert c.post(f"{V1}/iso8601", json={"name": "once", "command": "x"}).status_code == 204
+    assert scheduler.events == [RunRequested("once", None)]
+    assert store.get_job("once").schedule.startswith("R0/")
 
 
 def test_validation_errors_are_400_with_chronos_field_names(client: TestClient) -> None:
@@ -218,7 +225,7 @@ def test_summary_from_stored_runs(client: TestClient, store: Store) -> None:
     add_run(store, "kid", RunState.QUEUED, minutes=60)
     jobs = by_name(client.get(f"{V1}/jobs/summary").json()["jobs"])
     assert jobs["fresh"] == {"name": "fresh", "status": "fresh", "state": "idle",
-                             "schedule": "R/2026-01-01T00:00:00Z/PT1H", "parents": [], "disabled": False}
+                             "schedule": "R/2036-01-01T00:00:00Z/PT1H", "parents": [], "disabled": False}
     assert (jobs["ok"]["status"], jobs["ok"]["state"]) == ("success", "running")
     assert (jobs["bad"]["status"], jobs["bad"]["state"], jobs["bad"]["disabled"]) == ("failure", "idle", True)
     assert jobs["kid"] == {"name": "kid", "status": "fresh", "state": "queued", "schedule": "", "parents": ["ok"],

@@ -260,8 +260,9 @@ def _save(ctx: AppContext, body: Any, kind: Literal["schedule", "parents"]) -> R
 def _job_hash(job: JobSpec, stats: JobStats | None, names: dict[str, str], reveal: bool) -> dict[str, Any]:
     """:func:`to_chronos`, with the env values the caller may not see masked."""
     out = to_chronos(job, stats, names)
-    out["environmentVariables"] = [{"name": k, "value": v}
-                                   for k, v in mask_env(job.env, job.secret_env, reveal).items()]
+    if job.secret_env:  # else as to_chronos gives it: the list as sent, a name repeated included
+        out["environmentVariables"] = [{"name": k, "value": v}
+                                       for k, v in mask_env(job.env, job.secret_env, reveal).items()]
     return out
 
 

@@ -151,8 +151,8 @@ CHRONOS_DEFAULT_EPSILON = 60.0
 """Chronos' ``--task_epsilon``: how late a run may start, for a job without ``epsilon``."""
 _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no", "")
-_CONTAINER_FIELDS = ("type", "image", "network", "volumes", "forcePullImage", "parameters")
-_CONTAINER_IGNORED = ("networkName", "networkInfos", "portMappings")
+_CONTAINER_FIELDS = ("type", "image", "network", "networkName", "volumes", "forcePullImage", "parameters")
+_CONTAINER_IGNORED = ("networkInfos", "portMappings")
 _VOLUME_FIELDS = ("containerPath", "hostPath", "mode")
 _FETCH_FLAGS = {"executable": False, "extract": True, "cache": False, "output_file": ""}
 """Fetch flags and Chronos' defaults. Until the native model has them they are kept as
@@ -626,9 +626,17 @@ def _container(r: _Reader) -> Container | None:
     network = r.text("network", None, c, "container.network")
     if isinstance(network, str) and network.lower() == "host":
         network = None  # Chronos' default, and the native one (the agent's network) for both types
+    elif isinstance(network, str) and network.lower() == "user":
+        # Chronos named the user network apart; the native field holds its name.
+        network = c.get("networkName") if isinstance(c.get("networkName"), str) and c.get("networkName") else None
     force_pull = r.boolean("forcePullImage", False, c, "container.forcePullImage")
     volumes: list[Volume] = []
     for path, v in r.objects("volumes", "a list of {containerPath, hostPath, mode}", c, "container.volumes"):
+        if v.get("external") is not None:
+            # An external (Docker volume driver) volume: kept as sent in chronos_extra and
+            # returned; reaching Mesos needs its native volume source mapping.
+            r.ignored.append(f"{path}.external")
+            continue
         cp = r.text("containerPath", None, v, f"{path}.containerPath")
         hp = r.text("hostPath", None, v, f"{path}.hostPath")
         mode = r.text("mode", "RO", v, f"{path}.mode")

@@ -23,36 +23,42 @@ Principles:
 Mapping (Chronos field -> native field):
 
 ================================  ==================================================
-``name``                          ``name`` (moroccron's name rules: no spaces or ``#``)
-``command``                       ``command`` (``""`` -> none: the image's own command)
+``name``                          ``name`` (Chronos' rule ``[A-Za-z0-9_.-]+``, not ``.``/``..``)
+``command``                       ``command`` (``""`` -> the image's own command, or
+                                  ``:`` without an image: ``sh -c ""`` did nothing)
 ``shell``, ``arguments``          ``shell``, ``arguments``
 ``description``                   ``description``
-``schedule``                      ``schedule`` (``R[n]/start/period``; an empty start,
-                                  Chronos's "now", becomes the time of the request);
-                                  a native cron schedule is sent out as is, so
-                                  Chronos clients then see a cron string
+``schedule``                      ``schedule``, read as Chronos did (its zone yields
+                                  to ``scheduleTimeZone``; a past start runs now and
+                                  advances: :mod:`moroccron.api.chronos_schedule`); a
+                                  native cron schedule is sent out as is
 ``scheduleTimeZone``              ``timezone`` (``""`` -> UTC; Java ids such as PST
-                                  -> their IANA zone)
+                                  -> their IANA zone); returned as sent
 ``parents``                       ``parents``
 ``owner`` (comma-separated)       ``owners``
-``cpus``, ``mem``, ``disk``,      ``resources`` (``0`` or absent -> moroccron's
-``gpus``                          default, as Chronos used its configured default)
+``cpus``, ``mem``, ``disk``,      ``resources`` (``0`` or absent -> Chronos' defaults
+``gpus``                          0.1, 128, 256: :data:`CHRONOS_DEFAULT_RESOURCES`)
 ``retries``                       ``retries`` (absent -> 2, Chronos's default)
 ``disabled``, ``softError``       ``disabled``, ``soft_error``
 ``concurrent``                    ``concurrency``: true -> allow, false -> forbid
                                   (or ``replace``, kept in ``moroccron.concurrency``)
-``epsilon`` (ISO 8601 duration)   ``starting_deadline_seconds`` (absent -> none)
-``runAsUser``                     ``user``
-``environmentVariables``          ``env``
+``epsilon`` (ISO 8601 duration)   ``starting_deadline_seconds`` (absent -> 60; months
+                                  and years as 30 and 365 days, capped)
+``runAsUser``                     ``user`` (absent -> setting ``chronos_run_as_user``)
+``environmentVariables``          ``env`` (a name repeated: the last value)
 ``uris``, ``fetch[].uri``         ``uris`` (fetch flags: moroccron extracts archives
                                   by file name)
-``constraints`` ``[[a, OP, v]]``  ``constraints``
+``constraints`` ``[[a, OP, v]]``  ``constraints`` (an unknown operator: kept, not applied)
 ``container``                     ``container``: ``type`` DOCKER|MESOS, ``image``,
                                   ``network``, ``volumes[]`` {``containerPath``,
                                   ``hostPath``, ``mode``}, ``forcePullImage``,
                                   ``parameters[]`` {``key``, ``value``}
 ``moroccron``                     :data:`EXTENSION_FIELDS`
 ================================  ==================================================
+
+Every other Chronos field (``executor``, ``taskInfoData``, ``highPriority``...) and the
+form each field was sent in are kept in ``chronos_extra`` and returned, so a job reads
+back as it was sent (:mod:`moroccron.api.chronos_view`).
 
 Out only, from run history: ``successCount``, ``errorCount``, ``lastSuccess``,
 ``lastError``, ``errorsSinceLastSuccess``; ``ownerName`` from the owners' records.

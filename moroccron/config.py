@@ -104,6 +104,11 @@ class Settings:
     # lease_seconds. Use the same values on every instance.
     lease_seconds: float = 10.0
     lease_renew_seconds: float = 2.0
+    # The Chronos API (docs/chronos.md): the runAsUser of a job that names none (Chronos' --user;
+    # "" for the framework_user), and the Access-Control-Allow-Origin its routes send ("" sends
+    # none; Chronos sent "*", which lets any web page read the jobs of an API without auth).
+    chronos_run_as_user: str = "root"
+    chronos_cors_origin: str = ""
 
     @property
     def ui_url(self) -> str:
@@ -187,6 +192,7 @@ _TYPES: dict[str, type] = {
     "roles": tuple, "framework_user": str, "mesos_tls": bool, "mesos_ca_file": str, "mesos_client_cert": str,
     "mesos_client_key": str,
     "lease_seconds": float, "lease_renew_seconds": float,
+    "chronos_run_as_user": str, "chronos_cors_origin": str,
 }
 
 

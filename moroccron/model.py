@@ -12,6 +12,7 @@ cannot be changed behind the validator's back.
 from __future__ import annotations
 
 import enum
+import json
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -54,6 +55,9 @@ __all__ = [
 JOB_NAME_RE = re.compile(rf"[A-Za-z0-9_][A-Za-z0-9_.\-]{{0,{NAME_MAX - 1}}}")
 """A whole job name (match with ``fullmatch``: ``$`` would let a final newline through)."""
 _STORED_JOB_NAME_RE = re.compile(JOB_NAME_RE.pattern + "$")  # the rule older versions stored names under
+CHRONOS_JOB_NAME_RE = re.compile(rf"[A-Za-z0-9_.\-]{{1,{NAME_MAX}}}")
+"""Chronos' rule (``[\\w.-]+``), which also allows a leading '-' or '.': the Chronos API
+takes such names (not '.' or '..', which no URL path can carry)."""
 JOB_NAME_ALLOWED = (f"1-{NAME_MAX} characters: letters, digits, '_', '-', '.'; "
                     "not starting with '-' or '.'")
 CONCURRENCY_POLICIES = ("forbid", "allow", "replace")
@@ -69,6 +73,22 @@ MAX_RETRIES = bounds.MAX_RETRIES
 
 # Set while specs and owners are rebuilt from the database (see stored_data()).
 _STORED: ContextVar[bool] = ContextVar("moroccron_stored_data", default=False)
+# Set while the Chronos API builds a job (see chronos_names()).
+_CHRONOS_NAMES: ContextVar[bool] = ContextVar("moroccron_chronos_names", default=False)
+
+
+@contextmanager
+def chronos_names() -> Iterator[None]:
+    """Accept job names under Chronos' rule (:data:`CHRONOS_JOB_NAME_RE`) while building specs."""
+    token = _CHRONOS_NAMES.set(True)
+    try:
+        yield
+    finally:
+        _CHRONOS_NAMES.reset(token)
+
+
+def _chronos_name(value: str) -> bool:
+    return CHRONOS_JOB_NAME_RE.fullmatch(value) is not None and value not in (".", "..")
 
 
 @contextmanager
@@ -92,7 +112,10 @@ def is_job_name(value: Any) -> bool:
     if not isinstance(value, str):
         return False
     if _STORED.get():
-        return _STORED_JOB_NAME_RE.match(value) is not None
+        # A name the Chronos API accepted must load too.
+        return _STORED_JOB_NAME_RE.match(value) is not None or _chronos_name(value)
+    if _CHRONOS_NAMES.get():
+        return _chronos_name(value)
     return JOB_NAME_RE.fullmatch(value) is not None
 
 
@@ -698,7 +721,7 @@ JOB_FIELDS: tuple[str, ...] = (
     "description", "resources", "container", "constraints", "env", "uris", "user", "retries",
     "retry_delay_seconds", "timeout_seconds", "concurrency", "starting_deadline_seconds",
     "catchup", "soft_error", "disabled", "triggers", "notify", "labels", "disable_after_failures",
-    "secret_env", "role", "kill_grace_seconds",
+    "secret_env", "role", "kill_grace_seconds", "chronos_extra",
 )
 
 
@@ -741,6 +764,9 @@ class JobSpec:
     disable_after_failures: int | None = None
     role: str | None = None  # the Mesos role whose offers it runs on; None: the framework's default role
     kill_grace_seconds: float = bounds.DEFAULT_KILL_GRACE_SECONDS  # SIGTERM to SIGKILL when killed
+    # Chronos job-hash fields moroccron keeps without acting on them, so that the Chronos
+    # API returns a job as it was sent (moroccron.api.chronos_schema); opaque JSON here.
+    chronos_extra: Mapping[str, Any] = field(default_factory=dict)
 
     FIELDS: ClassVar[tuple[str, ...]] = JOB_FIELDS
 
@@ -813,6 +839,7 @@ class JobSpec:
         if len(set(self.parents)) != len(self.parents):
             c.add("parents", "lists a job more than once", list(self.parents), "distinct job names")
         self._check_secret_env(c)
+        s(self, "chronos_extra", _chronos_extra(c, self.chronos_extra))
         name = self.name if isinstance(self.name, str) else "?"
         c.raise_if_any(f"job {name!r}")
 
@@ -946,6 +973,27 @@ class JobSpec:
                 raise
             with stored_data():
                 return replace(self, **changes)
+
+
+CHRONOS_EXTRA_MAX_BYTES = 256 * 1024
+"""The largest ``chronos_extra`` accepted, as JSON (a job hash is a few kilobytes)."""
+
+
+def _chronos_extra(c: _Collector, value: Any) -> dict[str, Any]:
+    """``value`` as plain JSON data (a copy, so the frozen spec shares nothing mutable)."""
+    allowed = f"a JSON object of at most {CHRONOS_EXTRA_MAX_BYTES} bytes"
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        c.add("chronos_extra", "must be an object", value, allowed)
+        return {}
+    try:
+        text = json.dumps(dict(value), allow_nan=False, sort_keys=True)
+    except (TypeError, ValueError, RecursionError) as exc:
+        c.add("chronos_extra", f"is not JSON data: {exc}", None, allowed)
+        return {}
+    if len(text) > CHRONOS_EXTRA_MAX_BYTES:
+        c.add("chronos_extra", f"is too large ({len(text)} bytes)", None, allowed)
+        return {}
+    return json.loads(text)
 
 
 _NULLABLE = frozenset({"command", "schedule", "container", "user", "timeout_seconds",

@@ -224,3 +224,25 @@ def test_metrics_endpoint_without_metrics_is_a_404_that_says_so(context: object)
     response = app_with(context).get("/metrics")
     assert response.status_code == 404
     assert response.json() == {"error": "metrics are not enabled", "field": None, "allowed": None}
+
+
+def test_metrics_endpoint_negotiates_codahale_json_for_chronos_clients() -> None:
+    """Chronos served Codahale JSON at /metrics (chronos-python's metrics() reads a dict);
+    Prometheus, which asks for text, still gets the text format at the same path."""
+    m = Metrics(status=lambda: {"leader": True, "queue": 2})
+    r = launched()
+    m.observe_run(r)
+    m.observe_run(finished(r, RunState.FAILED))
+    client = app_with(SimpleNamespace(metrics=m))
+    for accept in ("application/json", "", "text/plain;q=0.5, application/json"):
+        response = client.get("/metrics", headers={"Accept": accept})
+        assert response.headers["content-type"].startswith("application/json"), accept
+        body = response.json()
+        assert set(body) == {"version", "gauges", "counters", "histograms", "meters", "timers"}
+        assert body["counters"]["moroccron_runs_total.job=a.state=failed"] == {"count": 1.0}
+        assert body["gauges"]["moroccron_queue_length"] == {"value": 2.0}
+    prometheus = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+    for accept in (prometheus, "*/*", "text/plain"):
+        response = client.get("/metrics", headers={"Accept": accept})
+        assert response.headers["content-type"].startswith("text/plain"), accept
+        assert "moroccron_runs_total" in response.text

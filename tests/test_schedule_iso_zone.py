@@ -40,12 +40,13 @@ def test_a_start_in_the_future_is_the_first_fire_and_one_in_the_past_counts_from
 
 
 def test_chronos_schedule_time_zone_is_the_job_zone():
+    # Before the start: a start already past would run now and be moved forward (docs/schedules.md).
     job = from_chronos({"name": "z", "command": "x", "schedule": "R/2026-03-06T09:00:00-05:00/P1D",
-                        "scheduleTimeZone": "America/New_York"}).job
+                        "scheduleTimeZone": "America/New_York"}, now=U(2026, 3, 1)).job
     assert job.timezone == "America/New_York"
     sched = parse_schedule(job.schedule, job.timezone)
     assert sched.times_between(U(2026, 3, 7), U(2026, 3, 9), 5) == [U(2026, 3, 7, 14), U(2026, 3, 8, 13)]
     naive = from_chronos({"name": "z", "command": "x", "schedule": "R/2026-03-06T09:00:00/P1D",
-                          "scheduleTimeZone": "PST"}).job
+                          "scheduleTimeZone": "PST"}, now=U(2026, 3, 1)).job
     assert naive.timezone == "America/Los_Angeles"
     assert parse_schedule(naive.schedule, naive.timezone).start == U(2026, 3, 6, 17)

@@ -5,50 +5,66 @@ older Chronos releases, which some clients still use; left out of the OpenAPI do
 to keep it readable), and ``GET /leader`` at the root as Chronos served it.
 The app mounts :data:`routers`.
 
+Errors answer in Chronos' shape, ``{"status", "message"}`` (an unknown job is 400, as
+in Chronos), with moroccron's ``error``, ``field``, ``allowed`` and ``errors`` beside
+them. Every answer carries ``Access-Control-Allow-Origin`` when the setting
+``chronos_cors_origin`` is set.
+
 What differs from Chronos, on purpose:
 
-- **Validation errors** are 400 in moroccron's JSON error format, naming the Chronos
-  field (``scheduleTimeZone``, ``cpus``), rather than a bare exception message.
+- **Validation errors** name the Chronos field (``scheduleTimeZone``, ``cpus``) rather
+  than giving a stack trace; an unknown ``scheduleTimeZone`` is refused where Chronos
+  silently used GMT.
 - **Unknown and ignored fields** are accepted; their names come back in the
   ``X-Moroccron-Ignored-Fields`` response header (see :mod:`moroccron.api.chronos_schema`).
-- **Deleting a job other jobs depend on** is refused with 409 naming the children, as
-  the native API does, unless ``?cascade=true`` deletes the whole subtree. Chronos
-  instead re-attached the children to the deleted job's parents, or turned them into
-  scheduled jobs with its schedule: a silent change of what runs when, which a
-  deletion request should not make.
-- **Search** ANDs its filters (``any`` matches the name or the command); Chronos let
-  ``any`` only widen a ``name``/``command`` search, and ignored it alone.
+- **Deleting a parent** re-parents its children as Chronos did, but a child that takes
+  the deleted job's schedule keeps all its own other fields (Chronos rebuilt it from a
+  few and lost its container, environment and arguments), and a child with other
+  parents left keeps those rather than becoming scheduled. ``?cascade=true`` deletes
+  the whole subtree instead.
 - **Statistics** are over the job's last :data:`STATS_WINDOW` successful runs, read
-  from the run history: durations in seconds, ``mean`` a real mean (Chronos reported
-  the median under that name). ``/stats/<percentile>`` reads each job's runs in turn.
+  from the run history; ``mean`` is a real mean (Chronos reported the median under that
+  name).
 - **Starting a job** the engine then skips (``concurrency: forbid`` with a run in
   progress) answers 409 with the reason, where Chronos said 204 and queued it anyway.
-- Not provided: ``/job/<name>/task/<id>/progress`` (needed Cassandra) and
-  ``PUT /task/<id>`` (completion of ``async`` jobs, which moroccron does not run).
+- Not provided: ``/job/<name>/task/<id>/progress`` (needed Cassandra).
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from fastapi.responses import PlainTextResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from moroccron.api.chronos_schema import from_chronos, owner_names, to_chronos, translate
+from moroccron.api.chronos_schedule import once_now
+from moroccron.api.chronos_schema import (
+    CHRONOS_DEFAULT_USER,
+    ChronosJob,
+    from_chronos,
+    owner_names,
+    to_chronos,
+    translate,
+)
 from moroccron.api.deps import AppContext, ContextDep, caller, require_scheduler
 from moroccron.api.errors import _body as error_body
 from moroccron.api.jobs import delete as delete_native
 from moroccron.api.jobs import reveals, write_job
 from moroccron.bounds import MAX_OFFSET
 from moroccron.dag import DependencyGraph
-from moroccron.errors import FieldError, ValidationError
+from moroccron.errors import FieldError, NotFound, ValidationError
 from moroccron.events import KillRequested, MarkSuccess, RunRequested, SaveRun
 from moroccron.masking import mask_env
-from moroccron.model import JobSpec, Run, RunState, run_arguments
+from moroccron.model import JobSpec, Run, RunState, chronos_names, run_arguments
+from moroccron.store import JobRecord
 from moroccron.store.stats import JobStats, percentile
 
 __all__ = ["IGNORED_HEADER", "PERCENTILES", "STATS_WINDOW", "chronos_router", "leader_router", "routers"]
@@ -108,9 +124,11 @@ def _last_status(stats: JobStats | None) -> str:
 
 
 def _state_of(runs: Iterable[Run]) -> str:
+    runs = list(runs)
     states = {r.state for r in runs}
-    if any(s.live for s in states):
-        return "running"
+    live = sum(1 for r in runs if r.state.live)
+    if live:
+        return f"{live} running"  # as Chronos counted its running tasks
     # A waiting run (due, its parents not done) is the nearest thing to Chronos's queue.
     if states & {RunState.QUEUED, RunState.WAITING}:
         return "queued"
@@ -134,15 +152,16 @@ def _states(ctx: AppContext) -> Callable[[str], str]:
     return lambda name: _state_of(by_job.get(name, ()))
 
 
-def _histogram(durations: Sequence[float]) -> dict[str, float | int]:
+def _histogram(durations: Sequence[float], scale: float = 1.0) -> dict[str, float | int]:
+    """The statistics of ``durations`` (seconds), times ``scale`` (1000: milliseconds)."""
     out: dict[str, float | int] = {}
     for key, q in PERCENTILES.items():
         if not durations:
             out[key] = 0.0
         elif q is None:
-            out[key] = sum(durations) / len(durations)
+            out[key] = sum(durations) / len(durations) * scale
         else:
-            out[key] = percentile(durations, q) or 0.0
+            out[key] = (percentile(durations, q) or 0.0) * scale
     out["count"] = len(durations)
     return out
 
@@ -199,34 +218,51 @@ def _split_arguments(values: Sequence[str] | None) -> tuple[str, ...] | None:
 
 
 def _save(ctx: AppContext, body: Any, kind: Literal["schedule", "parents"]) -> Response:
-    """Create or replace a job from a Chronos job hash (Chronos replaced on every POST)."""
+    """Create or replace a job from a Chronos job hash (Chronos replaced on every POST).
+
+    A job posted to ``/iso8601`` without a schedule runs once, now (Chronos gave it
+    ``R1/<now>/PT24H``); one whose start is in the past runs now and keeps its series
+    (see :mod:`moroccron.api.chronos_schedule`).
+    """
+    now = datetime.now(UTC)
     errors: list[FieldError] = []
     if kind == "schedule" and isinstance(body, dict) and not body.get("schedule"):
-        errors.append(FieldError("schedule", "is required for a scheduled job (use /dependency for a job with "
-                                 "parents)", body.get("schedule"), "an ISO 8601 repeating interval such as "
-                                 "R/2026-01-01T00:00:00Z/PT1H, or a cron expression"))
+        body = {**body, "schedule": once_now(now)}
     if kind == "parents" and isinstance(body, dict) and not body.get("parents"):
         errors.append(FieldError("parents", "is required for a dependent job (use /iso8601 for a scheduled job)",
                                  body.get("parents"), "a non-empty list of job names"))
+    user = getattr(ctx.settings, "chronos_run_as_user", CHRONOS_DEFAULT_USER)
     try:
-        parsed = from_chronos(body)
+        parsed = from_chronos(body, now=now, default_user=user)  # every field error before any lock
     except ValidationError as exc:
         raise _bad_request(ValidationError(errors + exc.errors, exc.prefix)) from None
     job = parsed.job
     if errors:
         raise _bad_request(ValidationError(errors, f"job {job.name!r}"))
+    read: list[ChronosJob] = [parsed]
+
+    def body_for(current: JobRecord | None) -> dict[str, Any]:
+        # Read again against the stored job, under the lock: a job sent back as read keeps
+        # its schedule (and is not run) whatever Chronos would make of it afresh.
+        if current is not None:
+            read[0] = from_chronos(body, now=now, default_user=user, current=current.spec)
+        return read[0].job.to_dict()
+
     # Checked and written under the job-graph lock; masked env values sent back keep
     # the stored ones (a sync script that read the job and posts it again).
-    write_job(ctx, job.name, lambda current: job.to_dict(),
-              translate=lambda exc: _bad_request(translate(exc, job.name)))
-    return Response(status_code=204, headers=_ignored_header(parsed.ignored))
+    with chronos_names():
+        write_job(ctx, job.name, body_for, translate=lambda exc: _bad_request(translate(exc, job.name)))
+    if read[0].run_now and ctx.scheduler is not None:
+        ctx.scheduler.submit(RunRequested(job.name))
+    return Response(status_code=204, headers=_ignored_header(read[0].ignored))
 
 
 def _job_hash(job: JobSpec, stats: JobStats | None, names: dict[str, str], reveal: bool) -> dict[str, Any]:
     """:func:`to_chronos`, with the env values the caller may not see masked."""
     out = to_chronos(job, stats, names)
-    out["environmentVariables"] = [{"name": k, "value": v}
-                                   for k, v in mask_env(job.env, job.secret_env, reveal).items()]
+    if job.secret_env:  # else as to_chronos gives it: the list as sent, a name repeated included
+        out["environmentVariables"] = [{"name": k, "value": v}
+                                       for k, v in mask_env(job.env, job.secret_env, reveal).items()]
     return out
 
 
@@ -251,22 +287,23 @@ def list_jobs(request: Request, ctx: ContextDep) -> list[dict[str, Any]]:
 def search_jobs(request: Request, ctx: ContextDep, name: str | None = None, command: str | None = None,
                 any: str | None = None, limit: int = Query(10, ge=0, le=MAX_OFFSET),
                 offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> list[dict[str, Any]]:
-    """Jobs whose name and command contain the terms given, case-insensitive.
-
-    ``any`` matches the name or the command. ``limit`` defaults to 10, as in Chronos.
+    """Jobs whose name and command contain the terms given, case-insensitive, or whose
+    name or command contains ``any``: as in Chronos, ``any`` widens the match, and alone
+    it matches every job. ``limit`` defaults to 10, as in Chronos.
     """
     def has(text: str | None, term: str | None) -> bool:
         return not term or term.lower() in (text or "").lower()
 
     # The store's text search (name, description and command) narrows the candidates in
     # SQL; the exact per-field rules are applied to those only.
-    terms = [t for t in (name, command, any) if t]
-    if terms:
+    terms = [t for t in (name, command) if t]
+    if terms and not any:
         candidates, _ = ctx.store.list_jobs(q=max(terms, key=len), limit=1_000_000)
     else:
         candidates = ctx.store.all_jobs()
     found = [j for j in candidates
-             if has(j.name, name) and has(j.command, command) and (has(j.name, any) or has(j.command, any))]
+             if (has(j.name, name) and has(j.command, command))
+             or (any and (has(j.name, any) or has(j.command, any)))]
     page = found[offset:offset + limit]
     stats = ctx.store.all_job_stats(window=STATS_WINDOW, names=[j.name for j in page]) if page else {}
     names = owner_names(ctx.store.list_owners()) if page else {}
@@ -296,16 +333,62 @@ def start_job(ctx: ContextDep, name: str,
 
 
 def delete(ctx: ContextDep, name: str, cascade: bool = False) -> Response:
-    """Delete the job: the native rule (409 while others depend on it, unless ``cascade``)."""
-    delete_native(ctx, name, cascade)
+    """Delete the job, as Chronos did: each child loses it as a parent and takes its
+    parents instead; a child left with no parent gets the deleted job's schedule and time
+    zone. ``?cascade=true`` (moroccron's) deletes the whole subtree instead."""
+    if cascade:
+        delete_native(ctx, name, cascade)
+        return Response(status_code=204)
+    with chronos_names(), ctx.store.job_transaction() as tx:
+        gone = ctx.store.get_job(name, tx=tx)
+        children = [ctx.store.get_job(child, tx=tx)
+                    for child in DependencyGraph(ctx.store.parent_map(tx=tx)).children(name)]
+        adopted = [_adopt(child, gone) for child in children]
+        ctx.store.apply_jobs(adopted, [name], tx=tx)
+    if ctx.scheduler is not None:
+        for child in adopted:
+            ctx.scheduler.job_changed(child)
+        ctx.scheduler.job_removed(name)
     return Response(status_code=204)
 
 
-def mark_success(ctx: ContextDep, name: str) -> bool:
-    """Record the job as succeeded without running it, so its children run; true if recorded."""
+def _adopt(child: JobSpec, gone: JobSpec) -> JobSpec:
+    """``child`` once its parent ``gone`` is deleted. Unlike Chronos, which rebuilt a child
+    that became scheduled from a few of its fields (losing its container, environment,
+    arguments...), every other field of the child is kept."""
+    parents = tuple(dict.fromkeys([*(p for p in child.parents if p != gone.name), *gone.parents]))
+    if parents or gone.schedule is None:
+        return child.evolve(parents=parents)
+    return child.evolve(parents=(), schedule=gone.schedule, timezone=gone.timezone)
+
+
+def get_job(request: Request, ctx: ContextDep, name: str) -> dict[str, Any]:
+    """One job's hash (Chronos 3)."""
+    job = ctx.store.get_job(name)
+    stats = ctx.store.all_job_stats(window=STATS_WINDOW, names=[name])
+    return _job_hash(job, stats.get(name), owner_names(ctx.store.list_owners()), reveals(request))
+
+
+def kill_all(request: Request, ctx: ContextDep) -> Response:
+    """Kill the live tasks of every job."""
+    scheduler = require_scheduler(ctx)
+    for job in ctx.store.all_jobs():
+        scheduler.submit(KillRequested(job.name, by=caller(request)))
+    return Response(status_code=204)
+
+
+def ping() -> PlainTextResponse:
+    """``pong``: this instance answers."""
+    return PlainTextResponse("pong")
+
+
+def mark_success(ctx: ContextDep, name: str) -> PlainTextResponse:
+    """Record the job as succeeded without running it, so its children run; answers
+    ``marked job <name> as successful: true|false`` as Chronos did."""
     ctx.store.get_job(name)
     actions = require_scheduler(ctx).submit(MarkSuccess(name))
-    return any(isinstance(a, SaveRun) and a.run.job == name for a in actions)
+    done = any(isinstance(a, SaveRun) and a.run.job == name for a in actions)
+    return PlainTextResponse(f"marked job {name} as successful: {'true' if done else 'false'}")
 
 
 def kill_tasks(request: Request, ctx: ContextDep, name: str) -> Response:
@@ -316,16 +399,26 @@ def kill_tasks(request: Request, ctx: ContextDep, name: str) -> Response:
 
 
 def job_stat(ctx: ContextDep, name: str) -> dict[str, Any]:
-    """Duration histogram (seconds) and recent task history of one job."""
+    """Duration histogram (milliseconds, as Chronos' timers) and recent task history of one job."""
     ctx.store.get_job(name)
     runs, _ = ctx.store.list_runs(name, limit=STATS_WINDOW)
     history = [_task_stat(r) for r in runs if r.launched_at is not None or r.started_at is not None]
-    return {"histogram": _histogram(_durations(ctx, name)), "taskStatHistory": history}
+    return {"histogram": _histogram(_durations(ctx, name), 1000.0), "taskStatHistory": history}
 
 
 def graph_dot(ctx: ContextDep) -> PlainTextResponse:
-    """The dependency graph as a Graphviz dot file."""
-    return PlainTextResponse(DependencyGraph.from_jobs(ctx.store.all_jobs()).to_dot())
+    """The dependency graph as Chronos wrote it: numbered nodes, each with its job name
+    as ``label``, then one ``a -> b`` line per edge."""
+    jobs = sorted(ctx.store.all_jobs(), key=lambda j: j.name)
+    number = {j.name: i for i, j in enumerate(jobs, start=1)}
+    lines = ["digraph G {"]
+    lines += [f'  {number[j.name]} [ label="{_dot_label(j.name)}" ];' for j in jobs]
+    lines += [f"  {number[p]} -> {number[j.name]};" for j in jobs for p in j.parents if p in number]
+    return PlainTextResponse("\n".join([*lines, "}"]) + "\n")
+
+
+def _dot_label(name: str) -> str:
+    return name.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def graph_csv(ctx: ContextDep) -> PlainTextResponse:
@@ -342,15 +435,13 @@ def graph_csv(ctx: ContextDep) -> PlainTextResponse:
 
 
 def stats(ctx: ContextDep, percentile_name: str) -> list[dict[str, Any]]:
-    """Every job with successful runs and its ``percentile_name`` duration, longest first."""
+    """Every job and its ``percentile_name`` duration in seconds (0.0 if it never ran),
+    longest first; ``[]`` for a statistic Chronos does not know, as Chronos answered."""
     if percentile_name not in PERCENTILES:
-        raise _bad_request(ValidationError.single("percentile", "unknown statistic", percentile_name,
-                                                  " | ".join(PERCENTILES)))
+        return []
     rows = []
     for job in ctx.store.all_jobs():
-        durations = _durations(ctx, job.name)
-        if durations:
-            rows.append({"jobNameLabel": job.name, "time": _histogram(durations)[percentile_name]})
+        rows.append({"jobNameLabel": job.name, "time": _histogram(_durations(ctx, job.name))[percentile_name]})
     rows.sort(key=lambda row: (-row["time"], row["jobNameLabel"]))
     return rows
 
@@ -362,17 +453,60 @@ def leader(ctx: ContextDep) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- routers
 
+
+def _chronos_error(exc: Exception) -> JSONResponse:
+    """An error in Chronos' shape, ``{"status", "message"}``, with moroccron's fields
+    (``error``, ``field``, ``allowed``, ``errors``) beside them. Chronos answered an
+    unknown job with 400 Bad Request, and so does this API."""
+    if isinstance(exc, NotFound):
+        code, body = 400, error_body(str(exc))
+    elif isinstance(exc, StarletteHTTPException):
+        code = exc.status_code
+        body = exc.detail if isinstance(exc.detail, dict) else error_body(str(exc.detail))
+    else:  # RequestValidationError: a bad query or path parameter
+        errors = [FieldError(".".join(str(p) for p in e.get("loc", ()) if p not in ("query", "path", "body"))
+                             or "request", e.get("msg", "invalid"), e.get("input"), None)
+                  for e in exc.errors()]  # type: ignore[attr-defined]
+        code, body = 400, error_body("; ".join(str(e) for e in errors), errors)
+    status = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else str(code)
+    return JSONResponse({"status": status, "message": body.get("error", ""), **body}, status_code=code,
+                        headers=getattr(exc, "headers", None))
+
+
+class ChronosRoute(APIRoute):
+    """A Chronos route: errors in Chronos' shape (:func:`_chronos_error`), and the
+    ``Access-Control-Allow-Origin`` of the setting ``chronos_cors_origin``, as Chronos
+    sent one on every answer."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except (NotFound, StarletteHTTPException, RequestValidationError) as exc:
+                response = _chronos_error(exc)
+            origin = getattr(request.app.state.context.settings, "chronos_cors_origin", "")
+            if origin:
+                response.headers["Access-Control-Allow-Origin"] = origin
+            return response
+
+        return route
+
+
 _ROUTES: tuple[tuple[str, Callable[..., Any], tuple[str, ...], dict[str, Any]], ...] = (
     ("/iso8601", create_scheduled, ("POST", "PUT"), {"status_code": 204}),
     ("/dependency", create_dependent, ("POST", "PUT"), {"status_code": 204}),
     ("/jobs", list_jobs, ("GET",), {}),
     ("/jobs/search", search_jobs, ("GET",), {}),
     ("/jobs/summary", summary, ("GET",), {}),
-    ("/job/success/{name}", mark_success, ("POST", "PUT"), {}),
+    ("/job/success/{name}", mark_success, ("POST", "PUT"), {"response_class": PlainTextResponse}),
     ("/job/stat/{name}", job_stat, ("GET",), {}),
     ("/job/{name}", start_job, ("PUT",), {"status_code": 204}),
+    ("/job/{name}", get_job, ("GET",), {}),
     ("/job/{name}", delete, ("DELETE",), {"status_code": 204}),
     ("/task/kill/{name}", kill_tasks, ("DELETE",), {"status_code": 204}),
+    ("/task/all", kill_all, ("DELETE",), {"status_code": 204}),
     ("/graph/dot", graph_dot, ("GET",), {"response_class": PlainTextResponse}),
     ("/graph/csv", graph_csv, ("GET",), {"response_class": PlainTextResponse}),
     ("/stats/{percentile_name}", stats, ("GET",), {}),
@@ -383,7 +517,7 @@ _ROUTES: tuple[tuple[str, Callable[..., Any], tuple[str, ...], dict[str, Any]], 
 def chronos_router(prefix: str, *, include_in_schema: bool = True) -> APIRouter:
     """Every Chronos route under ``prefix``. One route per method, so that each has an
     OpenAPI operation id of its own."""
-    router = APIRouter(prefix=prefix, tags=["chronos"])
+    router = APIRouter(prefix=prefix, tags=["chronos"], route_class=ChronosRoute)
     slug = prefix.strip("/").replace("/", "_")
     for path, endpoint, methods, options in _ROUTES:
         for method in methods:
@@ -393,9 +527,10 @@ def chronos_router(prefix: str, *, include_in_schema: bool = True) -> APIRouter:
 
 
 def leader_router() -> APIRouter:
-    """``GET /leader`` at the root, where the Chronos docs put it."""
-    router = APIRouter(tags=["chronos"])
+    """``GET /leader`` at the root, where the Chronos docs put it, and ``GET /ping``."""
+    router = APIRouter(tags=["chronos"], route_class=ChronosRoute)
     router.add_api_route("/leader", leader, methods=["GET"], name="chronos_leader")
+    router.add_api_route("/ping", ping, methods=["GET"], name="chronos_ping", response_class=PlainTextResponse)
     return router
 
 

@@ -23,36 +23,42 @@ Principles:
 Mapping (Chronos field -> native field):
 
 ================================  ==================================================
-``name``                          ``name`` (moroccron's name rules: no spaces or ``#``)
-``command``                       ``command`` (``""`` -> none: the image's own command)
+``name``                          ``name`` (Chronos' rule ``[A-Za-z0-9_.-]+``, not ``.``/``..``)
+``command``                       ``command`` (``""`` -> the image's own command, or
+                                  ``:`` without an image: ``sh -c ""`` did nothing)
 ``shell``, ``arguments``          ``shell``, ``arguments``
 ``description``                   ``description``
-``schedule``                      ``schedule`` (``R[n]/start/period``; an empty start,
-                                  Chronos's "now", becomes the time of the request);
-                                  a native cron schedule is sent out as is, so
-                                  Chronos clients then see a cron string
+``schedule``                      ``schedule``, read as Chronos did (its zone yields
+                                  to ``scheduleTimeZone``; a past start runs now and
+                                  advances: :mod:`moroccron.api.chronos_schedule`); a
+                                  native cron schedule is sent out as is
 ``scheduleTimeZone``              ``timezone`` (``""`` -> UTC; Java ids such as PST
-                                  -> their IANA zone)
+                                  -> their IANA zone); returned as sent
 ``parents``                       ``parents``
 ``owner`` (comma-separated)       ``owners``
-``cpus``, ``mem``, ``disk``,      ``resources`` (``0`` or absent -> moroccron's
-``gpus``                          default, as Chronos used its configured default)
+``cpus``, ``mem``, ``disk``,      ``resources`` (``0`` or absent -> Chronos' defaults
+``gpus``                          0.1, 128, 256: :data:`CHRONOS_DEFAULT_RESOURCES`)
 ``retries``                       ``retries`` (absent -> 2, Chronos's default)
 ``disabled``, ``softError``       ``disabled``, ``soft_error``
 ``concurrent``                    ``concurrency``: true -> allow, false -> forbid
                                   (or ``replace``, kept in ``moroccron.concurrency``)
-``epsilon`` (ISO 8601 duration)   ``starting_deadline_seconds`` (absent -> none)
-``runAsUser``                     ``user``
-``environmentVariables``          ``env``
+``epsilon`` (ISO 8601 duration)   ``starting_deadline_seconds`` (absent -> 60; months
+                                  and years as 30 and 365 days, capped)
+``runAsUser``                     ``user`` (absent -> setting ``chronos_run_as_user``)
+``environmentVariables``          ``env`` (a name repeated: the last value)
 ``uris``, ``fetch[].uri``         ``uris`` (fetch flags: moroccron extracts archives
                                   by file name)
-``constraints`` ``[[a, OP, v]]``  ``constraints``
+``constraints`` ``[[a, OP, v]]``  ``constraints`` (an unknown operator: kept, not applied)
 ``container``                     ``container``: ``type`` DOCKER|MESOS, ``image``,
                                   ``network``, ``volumes[]`` {``containerPath``,
                                   ``hostPath``, ``mode``}, ``forcePullImage``,
                                   ``parameters[]`` {``key``, ``value``}
 ``moroccron``                     :data:`EXTENSION_FIELDS`
 ================================  ==================================================
+
+Every other Chronos field (``executor``, ``taskInfoData``, ``highPriority``...) and the
+form each field was sent in are kept in ``chronos_extra`` and returned, so a job reads
+back as it was sent (:mod:`moroccron.api.chronos_view`).
 
 Out only, from run history: ``successCount``, ``errorCount``, ``lastSuccess``,
 ``lastError``, ``errorsSinceLastSuccess``; ``ownerName`` from the owners' records.
@@ -68,8 +74,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from moroccron import bounds
+from moroccron.api.chronos_schedule import ChronosSchedule, chronos_schedule
+from moroccron.api.chronos_view import apply_overlay, chronos_view, overlay
 from moroccron.errors import FieldError, ValidationError
-from moroccron.model import CONCURRENCY_POLICIES, Container, JobSpec, Resources, Volume
+from moroccron.model import (
+    CONCURRENCY_POLICIES,
+    CONSTRAINT_OPERATORS,
+    Container,
+    JobSpec,
+    Resources,
+    Volume,
+    chronos_names,
+)
 from moroccron.store.stats import JobStats
 
 __all__ = [
@@ -117,6 +134,9 @@ IGNORED_FIELDS: tuple[str, ...] = (
     "async", "executor", "executorFlags", "taskInfoData", "highPriority", "dataProcessingJobType", "dataJob",
     "ownerName", "maxCompletionTime",
 )
+# Of these, highPriority, maxCompletionTime and async have a meaning (queue order, a
+# timeout, completion by PUT /task/<id>) that belongs in the native model; until it is
+# there they are kept as sent in ``chronos_extra`` and returned, like the others.
 """Chronos fields accepted and not acted on. Each is reported as ignored when it holds
 anything but its Chronos default. ``async`` needs a completion callback moroccron does
 not offer (every task's own exit status decides); ``executor*`` and ``taskInfoData``
@@ -127,12 +147,22 @@ queue to jump; ``ownerName`` belongs to the owner records (the owners API);
 KNOWN_FIELDS: frozenset[str] = frozenset(MAPPED_FIELDS + READ_ONLY_FIELDS + IGNORED_FIELDS)
 
 CHRONOS_DEFAULT_RETRIES = 2
+CHRONOS_NETWORK_MODES = ("host", "bridge", "none", "user")
+CHRONOS_DEFAULT_RESOURCES: dict[str, float] = {"cpus": 0.1, "mem": 128.0, "disk": 256.0}
+"""Chronos' defaults (its ``--mesos_task_cpu``, ``_mem``, ``_disk``) for a job that
+sets none, or 0; the native API keeps its own."""
+CHRONOS_DEFAULT_USER = "root"
+"""Chronos' ``--user``: ``runAsUser`` of a job that sets none (setting ``chronos_run_as_user``)."""
+CHRONOS_DEFAULT_EPSILON = 60.0
+"""Chronos' ``--task_epsilon``: how late a run may start, for a job without ``epsilon``."""
 _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no", "")
-_CONTAINER_FIELDS = ("type", "image", "network", "volumes", "forcePullImage", "parameters")
-_CONTAINER_IGNORED = ("networkName", "networkInfos", "portMappings")
+_CONTAINER_FIELDS = ("type", "image", "network", "networkName", "volumes", "forcePullImage", "parameters")
+_CONTAINER_IGNORED = ("networkInfos", "portMappings")
 _VOLUME_FIELDS = ("containerPath", "hostPath", "mode")
-_FETCH_FLAGS = ("executable", "extract", "cache")
+_FETCH_FLAGS = {"executable": False, "extract": True, "cache": False, "output_file": ""}
+"""Fetch flags and Chronos' defaults. Until the native model has them they are kept as
+sent (``chronos_extra``) and listed as ignored when not the default."""
 _DURATION_RE = re.compile(
     r"^P(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
     r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$")
@@ -148,7 +178,8 @@ _JAVA_SHORT_ZONES: dict[str, str] = {
 """Java's legacy three-letter zone ids (``java.time.ZoneId.SHORT_IDS``) that are not IANA
 names. Chronos, on the JVM, accepted them (its own docs use ``"PST"``); moroccron stores
 the IANA zone they stand for. EST, MST and HST are IANA names already and stay as they are."""
-_DURATION_ALLOWED = "an ISO 8601 duration of fixed length, such as PT30M, PT1H30M, P1D or PT90S"
+_DURATION_ALLOWED = "an ISO 8601 duration, such as PT30M, PT1H30M, P1D, PT90S or P1M"
+_CALENDAR_RE = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(.*)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,10 +189,13 @@ class ChronosJob:
     :ivar job: the validated native job.
     :ivar ignored: Chronos or unknown fields the job hash set that moroccron does not
         act on, by their path in the hash (``async``, ``container.networkName``).
+    :ivar run_now: Chronos would have run the job at once (a start in the past, or no
+        schedule on ``/iso8601``); the schedule stored is the advanced one.
     """
 
     job: JobSpec
     ignored: tuple[str, ...] = ()
+    run_now: bool = False
 
 
 # --------------------------------------------------------------------------- durations
@@ -344,13 +378,19 @@ class _Reader:
             self.ignored.append(path)
 
 
-def from_chronos(data: Any, *, now: datetime | None = None) -> ChronosJob:
+def from_chronos(data: Any, *, now: datetime | None = None, default_user: str = CHRONOS_DEFAULT_USER,
+                 current: JobSpec | None = None) -> ChronosJob:
     """Read a Chronos job hash into a native job.
 
     :param now: what an empty start in ``schedule`` (``R//PT1H``, Chronos's "start
         now") becomes; the current time when not given.
+    :param default_user: ``runAsUser`` for a job that names none (``""``: the framework's user).
+    :param current: the job stored under that name, if any. A schedule and zone sent as
+        the Chronos API shows them for it are its own schedule, unchanged: a client that
+        sends back what it read does not move (or run) the job.
     :raises ValidationError: every problem at once, each naming the Chronos field.
     """
+    now = now or datetime.now(UTC)
     if not isinstance(data, Mapping):
         raise ValidationError.single("job", "must be a JSON object", data, "a Chronos job hash {name, command, ...}")
     r = _Reader(data)
@@ -360,15 +400,20 @@ def from_chronos(data: Any, *, now: datetime | None = None) -> ChronosJob:
         r.error("name", "is required", None, "a job name")
     kwargs["name"] = name
 
-    command = r.text("command")
+    command = r.text("command")  # optional in Chronos, default ""
     kwargs["command"] = command or None
+    image = data.get("container", {}).get("image") if isinstance(data.get("container"), Mapping) else None
+    if not command and not image and r.boolean("shell", True):
+        # Chronos ran ``sh -c ""``, which does nothing and succeeds: so does the shell's ':'.
+        # The job hash still shows "" (chronos_extra).
+        kwargs["command"] = ":"
     # Not given: true with a command, false for an image-only job (its entrypoint runs).
     kwargs["shell"] = r.boolean("shell", None)  # type: ignore[arg-type]
     kwargs["arguments"] = data.get("arguments") or ()
     kwargs["description"] = r.text("description", "") or ""
-    kwargs["schedule"] = _schedule(r, now)
-    timezone = r.text("scheduleTimeZone", "") or "UTC"
-    kwargs["timezone"] = _JAVA_SHORT_ZONES.get(timezone, timezone)
+    zone_sent = r.text("scheduleTimeZone", "") or ""
+    kwargs["timezone"] = _JAVA_SHORT_ZONES.get(zone_sent, zone_sent or "UTC")
+    schedule = _schedule(r, zone_sent, kwargs["timezone"], now)
     kwargs["parents"] = data.get("parents") or ()
     kwargs["owners"] = _owners(r)
     kwargs["resources"] = _resources(r)
@@ -381,12 +426,15 @@ def from_chronos(data: Any, *, now: datetime | None = None) -> ChronosJob:
     kwargs["disabled"] = r.boolean("disabled", False)
     kwargs["soft_error"] = r.boolean("softError", False)
     kwargs["starting_deadline_seconds"] = _epsilon(r)
-    user = r.text("runAsUser")
+    user = r.text("runAsUser", default_user)
     kwargs["user"] = user or None
     kwargs["env"] = _env(r)
     kwargs["uris"] = _uris(r)
     kwargs["constraints"] = _constraints(r)
     kwargs["container"] = _container(r)
+    if current is not None:
+        schedule = _keep_unchanged(data, current, kwargs, schedule, zone_sent)
+    kwargs["schedule"] = schedule.schedule if schedule else None
     extension = _extension(r)
     kwargs.update({k: v for k, v in extension.items() if k not in ("concurrency", "owners")})
     kwargs["concurrency"] = _concurrency(r, extension.get("concurrency"))
@@ -399,7 +447,11 @@ def from_chronos(data: Any, *, now: datetime | None = None) -> ChronosJob:
 
     job: JobSpec | None = None
     try:
-        job = JobSpec(**kwargs)
+        with chronos_names():
+            job = JobSpec(**kwargs)
+            if not r.errors:
+                extra = _chronos_extra(r, job, default_user, schedule)
+                job = JobSpec(**kwargs, chronos_extra=extra) if extra else job
     except ValidationError as exc:
         # What the reader already reported (a missing name, a bad volume) would come
         # back again from JobSpec in other words; keep the first, more precise, one.
@@ -408,20 +460,58 @@ def from_chronos(data: Any, *, now: datetime | None = None) -> ChronosJob:
     if r.errors or job is None:
         label = f"job {name!r}" if isinstance(name, str) else None
         raise ValidationError(r.errors, label)
-    return ChronosJob(job, tuple(dict.fromkeys(r.ignored)))
+    return ChronosJob(job, tuple(dict.fromkeys(r.ignored)), run_now=bool(schedule and schedule.run_now))
 
 
-def _schedule(r: _Reader, now: datetime | None) -> str | None:
+def _keep_unchanged(data: Mapping[str, Any], current: JobSpec, kwargs: dict[str, Any],
+                    schedule: ChronosSchedule | None, zone_sent: str) -> ChronosSchedule | None:
+    """Keep the stored values of the fields sent back as the Chronos API shows them.
+
+    Where Chronos' reading of a value differs from the native one (a start in the past,
+    a zone in the start, a zero ``disk``, no ``epsilon``), a job read and sent back
+    unchanged would otherwise change: run at once, or get Chronos' defaults.
+    """
+    shown = to_chronos(current)
+    if (schedule is not None and current.schedule is not None
+            and (shown.get("schedule"), shown.get("scheduleTimeZone")) == (data.get("schedule"), zone_sent)):
+        schedule = ChronosSchedule(current.schedule)
+        kwargs["timezone"] = current.timezone
+    elif schedule is None and not data.get("scheduleTimeZone"):
+        kwargs["timezone"] = current.timezone  # not shown for a job without a schedule
+    resources = dict(kwargs["resources"])
+    for key in Resources.FIELDS:
+        if data.get(key) == shown.get(key):
+            resources[key] = getattr(current.resources, key)
+    kwargs["resources"] = resources
+    if data.get("epsilon") == shown.get("epsilon"):
+        kwargs["starting_deadline_seconds"] = current.starting_deadline_seconds
+    return schedule
+
+
+def _chronos_extra(r: _Reader, job: JobSpec, default_user: str, schedule: ChronosSchedule | None) -> dict[str, Any]:
+    """What ``job`` keeps so that the Chronos API returns it as Chronos would (see
+    :mod:`moroccron.api.chronos_view`)."""
+    shown = None
+    if schedule is not None:
+        shown = schedule.schedule if schedule.advanced else r.data.get("schedule")
+    view = chronos_view(r.data, resources={k: getattr(job.resources, k) for k in ("cpus", "mem", "disk")},
+                        default_user=default_user, schedule=shown)
+    if r.data.get("epsilon") is None and job.starting_deadline_seconds == CHRONOS_DEFAULT_EPSILON:
+        view["epsilon"] = "PT60S"  # Chronos' default, as it printed it
+    if job.secret_env:
+        view.pop("environmentVariables")  # values no output may show: never copied
+    return overlay(view, _generated(job))
+
+
+def _schedule(r: _Reader, zone_sent: str, timezone: str, now: datetime) -> ChronosSchedule | None:
     schedule = r.text("schedule")
     if not schedule:
         return None
-    parts = schedule.split("/")
-    if len(parts) == 3 and parts[0].upper().startswith("R") and parts[1] == "":
-        # Chronos read an empty start as "now"; the native parser wants a real start.
-        start = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-        parts[1] = start.strftime("%Y-%m-%dT%H:%M:%SZ")
-        schedule = "/".join(parts)
-    return schedule
+    try:
+        return chronos_schedule(schedule, zone_sent, timezone, now)
+    except ValidationError as exc:
+        r.errors.extend(exc.errors)
+        return ChronosSchedule(schedule)
 
 
 def _owners(r: _Reader) -> tuple[str, ...]:
@@ -448,18 +538,29 @@ def _resources(r: _Reader) -> Resources | dict[str, float]:
         n = r.number(key)
         if n:  # 0 meant "the default" to Chronos (its --mesos_task_* settings)
             values[key] = n
+        elif key in CHRONOS_DEFAULT_RESOURCES:
+            values[key] = CHRONOS_DEFAULT_RESOURCES[key]
     return values
 
 
 def _epsilon(r: _Reader) -> float | None:
     value = r.data.get("epsilon")
     if value is None or value == "":
-        return None
+        return CHRONOS_DEFAULT_EPSILON
     if isinstance(value, str):
         try:
             return parse_duration(value)
         except ValueError:
             pass
+        calendar = _CALENDAR_RE.fullmatch(value.strip().upper())
+        if calendar is not None and value.strip().upper() not in ("P", "PT"):
+            # Years and months (Chronos took P1M): as 365 and 30 days, capped at the
+            # longest starting deadline moroccron allows.
+            years, months, rest = calendar.groups()
+            seconds = int(years or 0) * 365 * 86400 + int(months or 0) * 30 * 86400
+            with contextlib.suppress(ValueError):
+                seconds += parse_duration("P" + rest) if rest else 0
+                return float(min(seconds, bounds.MAX_SECONDS - 1))
     r.error("epsilon", "must be an ISO 8601 duration", value, _DURATION_ALLOWED)
     return None
 
@@ -483,9 +584,7 @@ def _env(r: _Reader) -> dict[str, str]:
         if not isinstance(value, str):
             r.error(f"{path}.value", "must be a string", value, "a string")
             continue
-        if name in env:
-            r.error(f"{path}.name", "is set more than once", name, "each variable name once")
-            continue
+        env.pop(name, None)  # set more than once, as Chronos took it: the last one is what the task sees
         env[name] = value
     return env
 
@@ -498,8 +597,9 @@ def _uris(r: _Reader) -> tuple[str, ...]:
             r.error(f"{path}.uri", "must be a URI", uri, "e.g. https://example.com/tool.tgz")
             continue
         uris.append(uri)
-        for flag in _FETCH_FLAGS:
-            r.ignore_if_set(f"{path}.{flag}", item.get(flag))
+        for flag, default in _FETCH_FLAGS.items():
+            if item.get(flag) is not None and item.get(flag) != default:
+                r.ignored.append(f"{path}.{flag}")
         r.ignored.extend(f"{path}.{k}" for k in item if k not in ("uri", *_FETCH_FLAGS))
     # Chronos listed each URI in both uris and fetch; a job read back and sent again
     # carries both copies, which must not double every download.
@@ -510,7 +610,10 @@ def _constraints(r: _Reader) -> list[Any]:
     out = []
     for i, item in enumerate(r.items("constraints", '[["rack", "EQUALS", "r1"], ...]')):
         if isinstance(item, list) and 2 <= len(item) <= 3 and all(isinstance(x, str) for x in item):
-            out.append(item)
+            if item[1].upper() in CONSTRAINT_OPERATORS:
+                out.append(item)
+            else:  # Chronos accepted (and dropped) an operator it did not know; kept and returned, not applied
+                r.ignored.append(f"constraints[{i}]")
         else:
             r.error(f"constraints[{i}]", "must be [attribute, operator] or [attribute, operator, value]", item,
                     '["rack", "EQUALS", "rack-1"]; operators EQUALS, LIKE, UNLIKE, UNIQUE, GROUP_BY')
@@ -527,9 +630,19 @@ def _container(r: _Reader) -> Container | None:
     ctype = r.text("type", "DOCKER", c, "container.type")  # Chronos's default type
     image = r.text("image", None, c, "container.image")
     network = r.text("network", None, c, "container.network")
+    if isinstance(network, str) and network.lower() == "host":
+        network = None  # Chronos' default, and the native one (the agent's network) for both types
+    elif isinstance(network, str) and network.lower() == "user":
+        # Chronos named the user network apart; the native field holds its name.
+        network = c.get("networkName") if isinstance(c.get("networkName"), str) and c.get("networkName") else None
     force_pull = r.boolean("forcePullImage", False, c, "container.forcePullImage")
     volumes: list[Volume] = []
     for path, v in r.objects("volumes", "a list of {containerPath, hostPath, mode}", c, "container.volumes"):
+        if v.get("external") is not None:
+            # An external (Docker volume driver) volume: kept as sent in chronos_extra and
+            # returned; reaching Mesos needs its native volume source mapping.
+            r.ignored.append(f"{path}.external")
+            continue
         cp = r.text("containerPath", None, v, f"{path}.containerPath")
         hp = r.text("hostPath", None, v, f"{path}.hostPath")
         mode = r.text("mode", "RO", v, f"{path}.mode")
@@ -605,6 +718,17 @@ def to_chronos(job: JobSpec, stats: JobStats | None = None,
     :param stats: the job's run history summary; zeros and empty dates without it.
     :param owner_names: owner id -> name, for ``ownerName``.
     """
+    out = _generated(job, stats, owner_names)
+    names = out["ownerName"]
+    out = apply_overlay(out, job.chronos_extra)
+    # An ownerName sent is returned as sent; else the names of the owners' records.
+    out["ownerName"] = (job.chronos_extra.get("as_sent") or {}).get("ownerName") or names
+    return out
+
+
+def _generated(job: JobSpec, stats: JobStats | None = None,
+               owner_names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The Chronos job hash of the native ``job`` alone (``chronos_extra`` not applied)."""
     stats = stats or JobStats()
     owner_names = owner_names or {}
     names = [owner_names[o] for o in job.owners if owner_names.get(o)]
@@ -625,12 +749,15 @@ def to_chronos(job: JobSpec, stats: JobStats | None = None,
         "softError": job.soft_error,
         "concurrent": job.concurrency == "allow",
         "async": False,
+        # Chronos fields moroccron has no use for; the values sent come from chronos_extra.
+        "executor": "", "executorFlags": "", "taskInfoData": "", "dataProcessingJobType": False,
+        # Fields with a meaning in the native model once it has them (queue order, timeout).
+        "highPriority": False, "maxCompletionTime": 0,
         "runAsUser": job.user or "",
         "uris": list(job.uris),
-        "fetch": [{"uri": u} for u in job.uris],
+        "fetch": [{"uri": u, "executable": False, "cache": False, "extract": True} for u in job.uris],
         "environmentVariables": [{"name": k, "value": v} for k, v in job.env.items()],
         "constraints": [[c.field, c.operator] + ([c.value] if c.value is not None else []) for c in job.constraints],
-        "scheduleTimeZone": job.timezone,
         "successCount": stats.success_count,
         "errorCount": stats.failure_count,
         "lastSuccess": chronos_time(stats.last_success_at),
@@ -642,6 +769,7 @@ def to_chronos(job: JobSpec, stats: JobStats | None = None,
     # Clients tell the two kinds apart by which key is present, as Chronos wrote only one.
     if job.schedule is not None:
         out["schedule"] = job.schedule
+        out["scheduleTimeZone"] = job.timezone
     if job.parents:
         out["parents"] = list(job.parents)
     if job.container is not None:
@@ -654,8 +782,9 @@ def _container_out(c: Container) -> dict[str, Any]:
     out: dict[str, Any] = {"type": c.type.upper()}
     if c.image is not None:
         out["image"] = c.image
-    if c.network is not None:
-        out["network"] = c.network
+    network = c.network or "host"  # the native default, as Chronos' default HOST
+    out["network"] = network.upper() if network.lower() in CHRONOS_NETWORK_MODES else network
+    out["networkInfos"] = []
     out["forcePullImage"] = c.force_pull
     out["volumes"] = [{"containerPath": v.container_path, **({"hostPath": v.host_path} if v.host_path else {}),
                        "mode": v.mode} for v in c.volumes]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -73,9 +73,10 @@ def rich_job(**changes: object) -> JobSpec:
 ], ids=["scheduled", "dependent", "cron", "manual-mesos", "mesos-image", "comma-owner", "zero-deadline", "minimal"])
 def test_native_to_chronos_to_native_is_lossless(job: JobSpec) -> None:
     hash_ = to_chronos(job)
-    back = from_chronos(hash_, now=NOW)
-    assert back.job == job
-    assert back.job.to_dict() == job.to_dict()
+    back = from_chronos(hash_, now=NOW, current=job, default_user="")
+    # What Chronos would return differently (its defaults) is kept aside, in chronos_extra.
+    assert back.job.evolve(chronos_extra={}) == job
+    assert to_chronos(back.job) == hash_
     assert back.ignored == ()
 
 
@@ -93,11 +94,11 @@ def test_chronos_hash_shape_of_a_rich_job() -> None:
     assert out["concurrent"] is False and out["softError"] is True and out["disabled"] is True
     assert out["environmentVariables"] == [{"name": "JVMOPTS", "value": "-Xmx1000m"},
                                            {"name": "MODE", "value": "full"}]
-    assert out["fetch"] == [{"uri": u} for u in out["uris"]]
+    assert out["fetch"] == [{"uri": u, "executable": False, "cache": False, "extract": True} for u in out["uris"]]
     assert out["constraints"] == [["rack", "EQUALS", "r1"], ["hostname", "UNIQUE"], ["zone", "GROUP_BY", "3"],
                                   ["os", "LIKE", "linux-.*"]]
     assert out["container"] == {
-        "type": "DOCKER", "image": "busybox:1.36", "network": "BRIDGE", "forcePullImage": True,
+        "type": "DOCKER", "image": "busybox:1.36", "network": "BRIDGE", "networkInfos": [], "forcePullImage": True,
         "volumes": [{"containerPath": "/data", "hostPath": "/mnt/data", "mode": "RW"},
                     {"containerPath": "/cache", "hostPath": "/var/cache/etl", "mode": "RO"}],
         "parameters": [{"key": "add-host", "value": "db:10.0.0.5"}, {"key": "ulimit", "value": "nofile=4096"}],
@@ -120,14 +121,17 @@ def test_dependent_and_manual_jobs_carry_only_their_own_key() -> None:
 
 
 def test_chronos_scheduled_sample() -> None:
-    """The scheduled-job example of the Chronos docs: Chronos defaults apply."""
+    """The scheduled-job example of the Chronos docs: Chronos defaults apply; its start is
+    long past, so it runs now and then 9 more times, from the next time on its series."""
     got = from_chronos({"schedule": "R10/2012-10-01T05:52:00Z/PT2S", "name": "SAMPLE_JOB1", "epsilon": "PT15M",
-                        "command": "echo 'FOO' >> /tmp/JOB1_OUT", "owner": "bob@example.com", "async": False})
+                        "command": "echo 'FOO' >> /tmp/JOB1_OUT", "owner": "bob@example.com", "async": False},
+                       now=NOW + timedelta(microseconds=1))
     job = got.job
-    assert job.schedule == "R10/2012-10-01T05:52:00Z/PT2S" and job.timezone == "UTC"
+    assert job.schedule == "R9/2026-03-01T12:00:32Z/PT2S" and job.timezone == "UTC" and got.run_now
     assert job.starting_deadline_seconds == 900 and job.owners == ("bob@example.com",)
     assert job.retries == 2  # Chronos's default, not moroccron's 0
-    assert job.shell is True and job.concurrency == "forbid" and job.resources == Resources()
+    assert job.shell is True and job.concurrency == "forbid" and job.user == "root"
+    assert job.resources == Resources(cpus=0.1, mem=128, disk=256)  # Chronos' defaults, not the native ones
     assert got.ignored == ()
 
 
@@ -187,7 +191,7 @@ def test_chronos_full_sample() -> None:
     assert job.constraints == (Constraint("rack", "EQUALS", "rack-1"),)
     assert job.user == "hdfs" and job.concurrency == "allow" and job.soft_error is True
     assert job.timezone == "America/New_York"
-    assert set(got.ignored) == {"highPriority", "clientSpecific", "fetch[0].executable"}
+    assert set(got.ignored) == {"highPriority", "clientSpecific", "fetch[0].executable", "fetch[0].extract"}
 
 
 def test_java_short_zone_ids_become_iana_zones() -> None:
@@ -200,8 +204,9 @@ def test_java_short_zone_ids_become_iana_zones() -> None:
 
 
 def test_empty_start_means_now() -> None:
+    """Chronos' "now" is a second ago: a start in the past, so one run now and 4 more hourly."""
     got = from_chronos({"name": "now", "command": "x", "schedule": "R5//PT1H"}, now=NOW)
-    assert got.job.schedule == "R5/2026-03-01T12:00:30Z/PT1H"
+    assert got.job.schedule == "R4/2026-03-01T13:00:29Z/PT1H" and got.run_now
 
 
 def test_concurrent_decides_unless_only_the_extension_can_say_replace() -> None:
@@ -229,21 +234,20 @@ def errors_of(data: object) -> dict[str, ValidationError]:
 def test_bad_values_name_the_chronos_field() -> None:
     errors = errors_of({
         "name": "nightly", "command": "x", "scheduleTimeZone": "Mars/Olympus", "cpus": -1, "mem": "lots",
-        "epsilon": "P1M", "runAsUser": 7, "softError": "maybe", "schedule": "R/2026-01-01T00:00:00Z/PT1H",
+        "epsilon": "PX", "runAsUser": 7, "softError": "maybe", "schedule": "R/2026-01-01T00:00:00Z/PT1H",
         "container": {"type": "DOCKER", "image": "busybox", "forcePullImage": 3,
                       "volumes": [{"hostPath": "/x", "mode": "RX"}],
                       "parameters": [{"key": "env", "value": "A=1"}, {"key": "env", "value": "B=2"}]},
         "environmentVariables": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}, {"value": "v"}],
-        "constraints": [["rack", "NEAR", "r1"], "rack"],
+        "constraints": [["rack", "EQUALS"], "rack"],
         "moroccron": {"catchup": "sometimes", "labels": {"k": 1.5}, "timeout": 3},
     })
     assert {"scheduleTimeZone", "cpus", "mem", "epsilon", "runAsUser", "softError", "container.forcePullImage",
             "container.volumes[0].containerPath", "container.volumes[0].mode",
-            "environmentVariables[1].name", "environmentVariables[2].name", "constraints[0].operator",
+            "environmentVariables[2].name", "constraints[0].value",
             "constraints[1]", "moroccron.catchup", "moroccron.timeout"} <= set(errors), sorted(errors)
     assert not {"timezone", "resources.cpus", "user", "soft_error", "starting_deadline_seconds"} & set(errors)
     assert errors["epsilon"].allowed and "PT30M" in errors["epsilon"].allowed
-    assert errors["constraints[0].operator"].allowed == "EQUALS | LIKE | UNLIKE | UNIQUE | GROUP_BY"
 
 
 def test_missing_name_and_non_object() -> None:
@@ -285,3 +289,23 @@ def test_format_duration_and_time() -> None:
     assert format_duration(90061) == "P1DT1H1M1S"
     assert chronos_time(None) == ""
     assert chronos_time(NOW) == "2026-03-01T12:00:30.250Z"
+
+
+def test_chronos_leniencies() -> None:
+    """What Chronos accepted and moroccron refused before: an environment variable set
+    twice (the task sees the last), an operator it does not know (not applied, reported,
+    kept), an epsilon in months, no command."""
+    got = from_chronos({
+        "name": "lenient", "schedule": "R/2030-01-01T00:00:00Z/PT1H", "epsilon": "P1M",
+        "environmentVariables": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}],
+        "constraints": [["rack", "NEAR", "r1"], ["rack", "EQUALS", "r2"]],
+    })
+    assert dict(got.job.env) == {"A": "2"}
+    assert got.job.constraints == (Constraint("rack", "EQUALS", "r2"),)
+    assert got.ignored == ("constraints[0]",)
+    assert got.job.command == ":" and got.job.shell is True  # what sh -c "" did: nothing, successfully
+    assert got.job.starting_deadline_seconds == 30 * 86400 - 1  # capped at the native maximum
+    out = to_chronos(got.job)
+    assert out["environmentVariables"] == [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]
+    assert out["constraints"] == [["rack", "NEAR", "r1"], ["rack", "EQUALS", "r2"]]
+    assert out["epsilon"] == "P1M" and out["command"] == ""

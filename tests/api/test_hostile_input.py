@@ -175,7 +175,8 @@ def test_an_offset_past_64_bits_is_a_422_not_a_database_error(seeded: TestClient
     for path in ("/api/v1/jobs", "/api/v1/jobs/alpha/runs", f"{V1}/jobs/search"):
         for offset in (2 ** 63, 2 ** 64 + 1, 10 ** 30):
             r = seeded.get(path, params={"offset": offset}, headers=READ)
-            assert r.status_code == 422, (path, offset, r.text)
+            # The Chronos API answers bad input with 400, as Chronos did.
+            assert r.status_code == (400 if path.startswith(V1) else 422), (path, offset, r.text)
             assert r.json()["field"] == "offset"
     assert seeded.get("/api/v1/jobs", params={"offset": 10 ** 9}, headers=READ).json()["jobs"] == []
 

@@ -40,6 +40,7 @@ from moroccron.events import (
 from moroccron.hooks.types import Offer
 from moroccron.mesos.client import encode_accept
 from moroccron.mesos.resources import PoolLedger, offer_pools, unreserved_resources
+from moroccron.mesos.task_env import task_environment
 from moroccron.model import JobSpec, Resources, Run, Volume, parse_task_id
 
 __all__ = ["FrameworkAdapter", "framework_info", "kill_policy", "offer_from_json", "status_from_json", "task_info"]
@@ -123,10 +124,7 @@ def _command(job: JobSpec, run: Run) -> dict[str, Any]:
         cmd["arguments"] = args if docker else [job.command, *args]
     elif args:
         cmd["arguments"] = args
-    env = dict(job.env)
-    env.setdefault("MOROCCRON_JOB", job.name)
-    env.setdefault("MOROCCRON_SCHEDULED_AT", run.scheduled_at.isoformat())
-    env.setdefault("MOROCCRON_ATTEMPT", str(run.attempt))
+    env = task_environment(job, run)
     cmd["environment"] = {"variables": [{"name": k, "type": "VALUE", "value": v} for k, v in sorted(env.items())]}
     if job.uris:
         cmd["uris"] = [{"value": u, "extract": u.endswith((".tgz", ".tar.gz", ".zip", ".tar")),

@@ -23,6 +23,10 @@ What differs from Chronos, on purpose:
   the median under that name). ``/stats/<percentile>`` reads each job's runs in turn.
 - **Starting a job** the engine then skips (``concurrency: forbid`` with a run in
   progress) answers 409 with the reason, where Chronos said 204 and queued it anyway.
+- **Starting a disabled job** answers 409 and runs nothing. Chronos also ran nothing,
+  but answered 204 and dropped the run where no one saw it. (The native API's
+  ``POST /api/v1/jobs/<name>/runs`` still runs a disabled job: there, disabling stops
+  the schedule, not an explicit start.)
 - Not provided: ``/job/<name>/task/<id>/progress`` (needed Cassandra) and
   ``PUT /task/<id>`` (completion of ``async`` jobs, which moroccron does not run).
 """
@@ -285,8 +289,14 @@ def summary(ctx: ContextDep) -> dict[str, Any]:
 
 def start_job(ctx: ContextDep, name: str,
               arguments: Annotated[list[str] | None, Query(description="a,b or repeated")] = None) -> Response:
-    """Start the job now. Each ``arguments`` value is split on commas."""
-    ctx.store.get_job(name)
+    """Start the job now. Each ``arguments`` value is split on commas.
+
+    A disabled job is not started (Chronos never ran it): 409 says so, where Chronos
+    answered 204 and dropped the run unseen.
+    """
+    if ctx.store.get_job(name).disabled:
+        raise HTTPException(409, error_body(f"job {name!r} was not started: it is disabled, and a disabled job "
+                                            "never runs, not even when started by hand (enable it first)"))
     actions = require_scheduler(ctx).submit(RunRequested(name, _split_arguments(arguments)))
     skipped = [a.run for a in actions if isinstance(a, SaveRun) and a.new and a.run.job == name
                and a.run.state == RunState.SKIPPED]

@@ -1,0 +1,128 @@
+"""What the Chronos routes hand the engine and Mesos: docker parameters, fetch entries,
+behaviour fields, manual starts of disabled jobs. Over a real store (SQLite and
+PostgreSQL); the scheduler is a recorder, what the engine does is tested in tests/engine
+and, through the local master, in tests/e2e/test_chronos_task_e2e.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from moroccron.api.app import create_app
+from moroccron.api.deps import AppContext
+from moroccron.config import Settings
+from moroccron.events import Action, Event, RunRequested, SaveRun
+from moroccron.hooks.manager import PluginManager
+from moroccron.mesos.framework import task_info
+from moroccron.mesos.proto import validate_call
+from moroccron.model import JobSpec, Run, RunState
+from moroccron.store import Store
+
+V1 = "/v1/scheduler"
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+LATER = "R/2099-01-01T00:00:00Z/P1D"
+
+
+class Recorder:
+    """The leader's Scheduler as the routes see it: records events; a run request gets a
+    queued run back, as the engine would answer."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def submit(self, event: Event) -> list[Action]:
+        self.events.append(event)
+        if isinstance(event, RunRequested):
+            return [SaveRun(Run(job=event.job, scheduled_at=T0, state=RunState.QUEUED), new=True)]
+        return []
+
+    def job_changed(self, job: JobSpec) -> None:
+        pass
+
+    def job_removed(self, name: str) -> None:
+        pass
+
+    @property
+    def snapshot(self) -> Any:
+        return type("Snapshot", (), {"quarantined": {}})()
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def client(store: Store, recorder: Recorder) -> Iterator[TestClient]:
+    app = create_app(AppContext(Settings(), store, PluginManager(load_entrypoints=False), scheduler=recorder))
+    with TestClient(app) as c:
+        yield c
+
+
+def launch(info: dict[str, Any]) -> dict[str, Any]:
+    call = {"framework_id": {"value": "fw"}, "type": "ACCEPT",
+            "accept": {"offer_ids": [{"value": "o1"}],
+                       "operations": [{"type": "LAUNCH", "launch": {"task_infos": [info]}}]}}
+    validate_call(call)
+    return info
+
+
+def chronos_job(client: TestClient, name: str) -> dict[str, Any]:
+    [job] = [j for j in client.get(f"{V1}/jobs").json() if j["name"] == name]
+    return job
+
+
+# --------------------------------------------------------------------------- docker parameters
+
+
+def test_docker_parameters_may_repeat_a_key_in_order_through_the_store_to_docker_info(client, store):
+    params = [{"key": "add-host", "value": "db:10.0.0.5"}, {"key": "env", "value": "A=1"},
+              {"key": "add-host", "value": "cache:10.0.0.6"}, {"key": "volume", "value": "/a:/a"},
+              {"key": "env", "value": "B=2"}, {"key": "volume", "value": "/b:/b"}]
+    body = {"name": "dock", "command": "true", "schedule": LATER,
+            "container": {"type": "DOCKER", "image": "busybox:1.36", "parameters": params}}
+    r = client.post(f"{V1}/iso8601", json=body)
+    assert r.status_code == 204, r.text
+    assert chronos_job(client, "dock")["container"]["parameters"] == params
+    job = store.get_job("dock")
+    info = launch(task_info(job, Run(job="dock", scheduled_at=T0), "agent-1"))
+    assert info["container"]["docker"]["parameters"] == params
+    # re-sent as read (a sync tool): unchanged
+    assert client.post(f"{V1}/iso8601", json=chronos_job(client, "dock")).status_code == 204
+    assert store.get_job("dock").container.parameters == job.container.parameters
+
+
+def test_the_native_api_takes_repeated_docker_parameters_too(client, store):
+    params = [{"key": "add-host", "value": "a:10.0.0.1"}, {"key": "add-host", "value": "b:10.0.0.2"}]
+    r = client.post("/api/v1/jobs", json={"name": "nat", "command": "true",
+                                          "container": {"type": "docker", "image": "busybox", "parameters": params}})
+    assert r.status_code in (200, 201), r.text
+    assert r.json()["container"]["parameters"] == params
+    assert [p.to_dict() for p in store.get_job("nat").container.parameters] == params
+
+
+# --------------------------------------------------------------------------- disabled jobs
+
+
+def test_a_disabled_job_is_not_started_by_hand_under_the_chronos_routes(client, recorder):
+    assert client.post(f"{V1}/iso8601", json={"name": "off", "command": "true", "schedule": LATER,
+                                              "disabled": True}).status_code == 204
+    for prefix in (V1, "/scheduler"):
+        r = client.put(f"{prefix}/job/off")
+        assert r.status_code == 409
+        assert "disabled" in r.text
+    assert not [e for e in recorder.events if isinstance(e, RunRequested)], "nothing reached the engine"
+
+
+def test_an_enabled_job_starts_and_the_native_api_still_starts_a_disabled_one(client, recorder):
+    assert client.post(f"{V1}/iso8601", json={"name": "on", "command": "true", "schedule": LATER}).status_code == 204
+    assert client.put(f"{V1}/job/on").status_code == 204
+    assert client.post(f"{V1}/iso8601", json={"name": "off", "command": "true", "schedule": LATER,
+                                              "disabled": True}).status_code == 204
+    # The native API keeps its meaning: disabling stops the schedule, not an explicit start.
+    assert client.post("/api/v1/jobs/off/runs").status_code == 202
+    assert [e.job for e in recorder.events if isinstance(e, RunRequested)] == ["on", "off"]

@@ -33,6 +33,7 @@ __all__ = [
     "CONSTRAINT_OPERATORS",
     "Constraint",
     "Container",
+    "Fetch",
     "JobSpec",
     "Notify",
     "Owner",
@@ -693,12 +694,54 @@ class Notify(_Spec):
         c.raise_if_any()
 
 
+@dataclass(frozen=True, slots=True)
+class Fetch(_Spec):
+    """A file the Mesos fetcher puts in the task's sandbox before the command starts
+    (``CommandInfo.URI``), with the fetcher's flags. ``executable`` makes it executable
+    (and it is then not extracted); ``extract`` unpacks an archive (the fetcher leaves
+    other files as they are); ``cache`` uses the agent's fetcher cache; ``output_file``
+    names it in the sandbox (relative, inside the sandbox)."""
+
+    uri: str
+    executable: bool = False
+    extract: bool = True
+    cache: bool = False
+    output_file: str | None = None
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("uri", "executable", "extract", "cache", "output_file")
+
+    def __post_init__(self) -> None:
+        c = _Collector()
+        s = object.__setattr__
+        s(self, "uri", _text_field(c, "uri", self.uri, "uri", nonempty=True, what="a non-empty URI"))
+        for name in ("executable", "extract", "cache"):
+            s(self, name, _bool(c, name, getattr(self, name)))
+        out = _text_field(c, "output_file", self.output_file, "path", optional=True, nonempty=True,
+                          what="a file name")
+        if c.strict and isinstance(out, str) and (out.startswith("/") or ".." in out.split("/")):
+            # The agent writes it under the sandbox; a path out of it is a task that fails to start.
+            c.add("output_file", "must stay inside the sandbox: relative, without '..'", out,
+                  "a relative path such as bin/tool")
+        s(self, "output_file", out)
+        c.raise_if_any()
+
+    @classmethod
+    def coerce(cls, value: Any) -> Fetch:
+        """A bare URI string is a fetch with the default flags."""
+        if isinstance(value, str):
+            return cls(uri=value)
+        if isinstance(value, Mapping):
+            return cls.from_dict(value)
+        raise ValidationError.single("", "must be an object or a URI", value,
+                                     "{uri, executable, extract, cache, output_file}")
+
+
 JOB_FIELDS: tuple[str, ...] = (
     "name", "command", "shell", "arguments", "schedule", "timezone", "parents", "owners",
     "description", "resources", "container", "constraints", "env", "uris", "user", "retries",
     "retry_delay_seconds", "timeout_seconds", "concurrency", "starting_deadline_seconds",
     "catchup", "soft_error", "disabled", "triggers", "notify", "labels", "disable_after_failures",
-    "secret_env", "role", "kill_grace_seconds",
+    "secret_env", "role", "kill_grace_seconds", "fetch", "high_priority", "async_completion",
 )
 
 
@@ -741,6 +784,9 @@ class JobSpec:
     disable_after_failures: int | None = None
     role: str | None = None  # the Mesos role whose offers it runs on; None: the framework's default role
     kill_grace_seconds: float = bounds.DEFAULT_KILL_GRACE_SECONDS  # SIGTERM to SIGKILL when killed
+    fetch: tuple[Fetch, ...] = ()  # files fetched with the fetcher's flags (uris: plain URIs, archives extracted)
+    high_priority: bool = False  # its runs go to the front of the launch queue
+    async_completion: bool = False  # a run ends when told so (Chronos's async), not when its task exits
 
     FIELDS: ClassVar[tuple[str, ...]] = JOB_FIELDS
 
@@ -813,6 +859,9 @@ class JobSpec:
         if len(set(self.parents)) != len(self.parents):
             c.add("parents", "lists a job more than once", list(self.parents), "distinct job names")
         self._check_secret_env(c)
+        s(self, "fetch", self._fetch(c))
+        s(self, "high_priority", _bool(c, "high_priority", self.high_priority))
+        s(self, "async_completion", _bool(c, "async_completion", self.async_completion))
         name = self.name if isinstance(self.name, str) else "?"
         c.raise_if_any(f"job {name!r}")
 
@@ -824,6 +873,22 @@ class JobSpec:
                 c.add(f"secret_env[{i}]", "is not a key of env", key, "names of keys of env")
         if len(set(keys)) != len(keys):
             c.add("secret_env", "lists a key more than once", list(keys), "distinct keys of env")
+
+    def _fetch(self, c: _Collector) -> tuple[Fetch, ...]:
+        raw = self.fetch or ()
+        if not isinstance(raw, (list, tuple)):
+            c.add("fetch", "must be a list", raw, "a list of {uri, executable, extract, cache, output_file}")
+            return ()
+        if not c.count("fetch", raw, "uris"):
+            return ()
+        out = []
+        for i, item in enumerate(raw):
+            try:
+                out.append(item if isinstance(item, Fetch) else Fetch.coerce(item))
+            except ValidationError as exc:
+                for e in exc.errors:
+                    c.add(f"fetch[{i}]" + (f".{e.field}" if e.field else ""), e.message, e.value, e.allowed)
+        return tuple(out)
 
     def _constraints(self, c: _Collector) -> tuple[Constraint, ...]:
         raw = self.constraints or ()

@@ -44,8 +44,9 @@ Mapping (Chronos field -> native field):
 ``epsilon`` (ISO 8601 duration)   ``starting_deadline_seconds`` (absent -> none)
 ``runAsUser``                     ``user``
 ``environmentVariables``          ``env``
-``uris``, ``fetch[].uri``         ``uris`` (fetch flags: moroccron extracts archives
-                                  by file name)
+``uris``                          ``uris`` (archives extracted by file name)
+``fetch[]``                       ``fetch``: ``uri``, ``executable``, ``extract``
+                                  (default true), ``cache``, ``output_file``
 ``constraints`` ``[[a, OP, v]]``  ``constraints``
 ``container``                     ``container``: ``type`` DOCKER|MESOS, ``image``,
                                   ``network``, ``volumes[]`` {``containerPath``,
@@ -69,7 +70,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from moroccron.errors import FieldError, ValidationError
-from moroccron.model import CONCURRENCY_POLICIES, Container, JobSpec, Resources, Volume
+from moroccron.model import CONCURRENCY_POLICIES, Container, Fetch, JobSpec, Resources, Volume
 from moroccron.store.stats import JobStats
 
 __all__ = [
@@ -132,7 +133,7 @@ _FALSE = ("false", "0", "no", "")
 _CONTAINER_FIELDS = ("type", "image", "network", "volumes", "forcePullImage", "parameters")
 _CONTAINER_IGNORED = ("networkName", "networkInfos", "portMappings")
 _VOLUME_FIELDS = ("containerPath", "hostPath", "mode")
-_FETCH_FLAGS = ("executable", "extract", "cache")
+_FETCH_FLAGS = {"executable": False, "extract": True, "cache": False}
 _DURATION_RE = re.compile(
     r"^P(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
     r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$")
@@ -385,6 +386,7 @@ def from_chronos(data: Any, *, now: datetime | None = None) -> ChronosJob:
     kwargs["user"] = user or None
     kwargs["env"] = _env(r)
     kwargs["uris"] = _uris(r)
+    kwargs["fetch"] = _fetch(r)
     kwargs["constraints"] = _constraints(r)
     kwargs["container"] = _container(r)
     extension = _extension(r)
@@ -492,18 +494,27 @@ def _env(r: _Reader) -> dict[str, str]:
 
 def _uris(r: _Reader) -> tuple[str, ...]:
     uris: list[Any] = list(r.items("uris", "a list of URIs"))
-    for path, item in r.objects("fetch", "a list of {uri, executable, extract, cache}"):
+    return tuple(dict.fromkeys(u if isinstance(u, str) else repr(u) for u in uris)) if uris else ()
+
+
+def _fetch(r: _Reader) -> list[Fetch]:
+    """``fetch[]``, with the flags Chronos defaulted as it did: ``extract`` true, the
+    others false. A URI listed in ``uris`` too is fetched once (see the TaskInfo)."""
+    out: list[Fetch] = []
+    for path, item in r.objects("fetch", "a list of {uri, executable, extract, cache, output_file}"):
         uri = item.get("uri")
         if not isinstance(uri, str) or not uri:
             r.error(f"{path}.uri", "must be a URI", uri, "e.g. https://example.com/tool.tgz")
             continue
-        uris.append(uri)
-        for flag in _FETCH_FLAGS:
-            r.ignore_if_set(f"{path}.{flag}", item.get(flag))
-        r.ignored.extend(f"{path}.{k}" for k in item if k not in ("uri", *_FETCH_FLAGS))
-    # Chronos listed each URI in both uris and fetch; a job read back and sent again
-    # carries both copies, which must not double every download.
-    return tuple(dict.fromkeys(u if isinstance(u, str) else repr(u) for u in uris)) if uris else ()
+        flags = {flag: r.boolean(flag, default, item, f"{path}.{flag}") for flag, default in _FETCH_FLAGS.items()}
+        output_file = r.text("output_file", None, item, f"{path}.output_file") or None
+        r.ignored.extend(f"{path}.{k}" for k in item if k not in ("uri", "output_file", *_FETCH_FLAGS))
+        try:
+            out.append(Fetch(uri=uri, output_file=output_file, **flags))
+        except ValidationError as exc:
+            for e in exc.errors:
+                r.error(f"{path}.{e.field}", e.message, e.value, e.allowed)
+    return out
 
 
 def _constraints(r: _Reader) -> list[Any]:
@@ -627,7 +638,7 @@ def to_chronos(job: JobSpec, stats: JobStats | None = None,
         "async": False,
         "runAsUser": job.user or "",
         "uris": list(job.uris),
-        "fetch": [{"uri": u} for u in job.uris],
+        "fetch": [_fetch_out(f) for f in job.fetch],
         "environmentVariables": [{"name": k, "value": v} for k, v in job.env.items()],
         "constraints": [[c.field, c.operator] + ([c.value] if c.value is not None else []) for c in job.constraints],
         "scheduleTimeZone": job.timezone,
@@ -647,6 +658,13 @@ def to_chronos(job: JobSpec, stats: JobStats | None = None,
     if job.container is not None:
         out["container"] = _container_out(job.container)
     out[EXTENSION] = _extension_out(job)
+    return out
+
+
+def _fetch_out(f: Fetch) -> dict[str, Any]:
+    out: dict[str, Any] = {"uri": f.uri, "executable": f.executable, "cache": f.cache, "extract": f.extract}
+    if f.output_file is not None:
+        out["output_file"] = f.output_file
     return out
 
 

@@ -126,12 +126,28 @@ def _command(job: JobSpec, run: Run) -> dict[str, Any]:
         cmd["arguments"] = args
     env = task_environment(job, run)
     cmd["environment"] = {"variables": [{"name": k, "type": "VALUE", "value": v} for k, v in sorted(env.items())]}
-    if job.uris:
-        cmd["uris"] = [{"value": u, "extract": u.endswith((".tgz", ".tar.gz", ".zip", ".tar")),
-                        "executable": False, "cache": False} for u in job.uris]
+    uris = _uris(job)
+    if uris:
+        cmd["uris"] = uris
     if job.user:
         cmd["user"] = job.user
     return cmd
+
+
+def _uris(job: JobSpec) -> list[dict[str, Any]]:
+    """CommandInfo.URIs: the ``fetch`` entries with their flags, then the plain ``uris``
+    (archives by file name extracted) that no fetch entry already names, as Chronos sent
+    its ``fetch`` before its ``uris``."""
+    out = []
+    for f in job.fetch:
+        uri: dict[str, Any] = {"value": f.uri, "extract": f.extract, "executable": f.executable, "cache": f.cache}
+        if f.output_file is not None:
+            uri["output_file"] = f.output_file
+        out.append(uri)
+    fetched = {f.uri for f in job.fetch}
+    out += [{"value": u, "extract": u.endswith((".tgz", ".tar.gz", ".zip", ".tar")), "executable": False,
+             "cache": False} for u in job.uris if u not in fetched]
+    return out
 
 
 def _docker_image(name: str, *, cached: bool | None = None) -> dict[str, Any]:

@@ -126,3 +126,58 @@ def test_an_enabled_job_starts_and_the_native_api_still_starts_a_disabled_one(cl
     # The native API keeps its meaning: disabling stops the schedule, not an explicit start.
     assert client.post("/api/v1/jobs/off/runs").status_code == 202
     assert [e.job for e in recorder.events if isinstance(e, RunRequested)] == ["on", "off"]
+
+
+# --------------------------------------------------------------------------- fetch
+
+
+def test_fetch_flags_are_kept_and_reach_command_info_uris(client, store):
+    fetch = [{"uri": "https://example.com/tool", "executable": True, "cache": True, "extract": False},
+             {"uri": "https://example.com/data.tgz", "executable": False, "cache": False, "extract": True,
+              "output_file": "in/data.tgz"}]
+    body = {"name": "fetcher", "command": "./tool", "schedule": LATER, "fetch": fetch,
+            "uris": ["https://example.com/conf.json", "https://example.com/tool"]}
+    r = client.post(f"{V1}/iso8601", json=body)
+    assert r.status_code == 204, r.text
+    assert "fetch" not in r.headers.get("X-Moroccron-Ignored-Fields", "")
+    got = chronos_job(client, "fetcher")
+    assert got["fetch"] == fetch and got["uris"] == body["uris"]
+    info = launch(task_info(store.get_job("fetcher"), Run(job="fetcher", scheduled_at=T0), "agent-1"))
+    assert info["command"]["uris"] == [
+        {"value": "https://example.com/tool", "extract": False, "executable": True, "cache": True},
+        {"value": "https://example.com/data.tgz", "extract": True, "executable": False, "cache": False,
+         "output_file": "in/data.tgz"},
+        # the plain uri no fetch entry names; the one both name is fetched once, with its flags
+        {"value": "https://example.com/conf.json", "extract": False, "executable": False, "cache": False},
+    ]
+
+
+def test_a_fetch_entry_without_flags_gets_chronos_defaults(client, store):
+    body = {"name": "f2", "command": "true", "schedule": LATER, "fetch": [{"uri": "https://example.com/a.zip"}]}
+    assert client.post(f"{V1}/iso8601", json=body).status_code == 204
+    assert chronos_job(client, "f2")["fetch"] == [{"uri": "https://example.com/a.zip", "executable": False,
+                                                    "cache": False, "extract": True}]
+
+
+@pytest.mark.parametrize(("entry", "field"), [
+    ({"uri": "https://example.com/x", "output_file": "/etc/passwd"}, "fetch[0].output_file"),
+    ({"uri": "https://example.com/x", "output_file": "../../x"}, "fetch[0].output_file"),
+    ({"uri": ""}, "fetch[0].uri"),
+    ({"uri": "https://example.com/x", "executable": "maybe"}, "fetch[0].executable"),
+])
+def test_a_bad_fetch_entry_is_refused_by_its_chronos_field(client, store, entry, field):
+    r = client.post(f"{V1}/iso8601", json={"name": "bad", "command": "true", "schedule": LATER, "fetch": [entry]})
+    assert r.status_code == 400
+    assert field in {e["field"] for e in r.json()["errors"]}
+    assert store.list_jobs(limit=10)[0] == [], "nothing stored"
+
+
+def test_the_native_api_takes_fetch_entries(client, store):
+    r = client.post("/api/v1/jobs", json={"name": "nf", "command": "./tool",
+                                          "fetch": ["https://example.com/plain",
+                                                    {"uri": "https://example.com/tool", "executable": True}]})
+    assert r.status_code in (200, 201), r.text
+    assert r.json()["fetch"][1] == {"uri": "https://example.com/tool", "executable": True, "extract": True,
+                                    "cache": False, "output_file": None}
+    r = client.post("/api/v1/jobs", json={"name": "nf2", "command": "x", "fetch": [{"uri": "u", "output_file": "/x"}]})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "fetch[0].output_file"

@@ -63,3 +63,20 @@ def test_a_chronos_job_sees_the_chronos_variables_in_its_environment(api):
     assert env["CHRONOS_JOB_RUN_TIME"] == str(scheduled_ms)
     assert env["HOST"] == "agent0.local"
     assert env["MINE"] == "kept"
+
+
+def test_a_fetched_tool_is_executable_and_an_archive_is_kept_when_extract_is_false(api, tmp_path):
+    cluster, client = api
+    tool = tmp_path / "tool.sh"
+    tool.write_text("#!/bin/sh\necho tool ran\n")
+    tool.chmod(0o644)  # not executable where it is: only the fetch flag makes it so in the sandbox
+    archive = tmp_path / "data.tgz"
+    archive.write_bytes(b"not really an archive")
+    job = {"name": "fetchy", "command": "./bin/tool && ls data.tgz", "schedule": LATER,
+           "fetch": [{"uri": tool.as_uri(), "executable": True, "output_file": "bin/tool"},
+                     {"uri": archive.as_uri(), "extract": False}]}
+    assert client.post(f"{V1}/iso8601", json=job).status_code == 204
+    assert client.put(f"{V1}/job/fetchy").status_code == 204
+    run = finished_run(client, "fetchy")
+    assert run["state"] == "succeeded", run
+    assert stdout(client, run["task_id"]) == "tool ran\ndata.tgz\n"

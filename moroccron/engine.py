@@ -1159,6 +1159,8 @@ class Engine:
         pending = [t for t in pending if t.run.task_id in self.queue]
         if not pending:
             return
+        # high_priority jobs (Chronos's highPriority) jump the queue; the rest keep its order
+        pending.sort(key=lambda t: not self.jobs[t.run.job].high_priority)
         offers = [o for o, _ in self.offers.values()]
         plan = self._place(now, pending, offers, out)
         for offer in offers:

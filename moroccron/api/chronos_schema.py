@@ -38,6 +38,9 @@ Mapping (Chronos field -> native field):
 ``cpus``, ``mem``, ``disk``,      ``resources`` (``0`` or absent -> moroccron's
 ``gpus``                          default, as Chronos used its configured default)
 ``retries``                       ``retries`` (absent -> 2, Chronos's default)
+``highPriority``                  ``high_priority`` (its runs jump the launch queue)
+``maxCompletionTime`` (seconds)   ``timeout_seconds`` (``0`` -> none; wins over
+                                  ``moroccron.timeout_seconds``)
 ``disabled``, ``softError``       ``disabled``, ``soft_error``
 ``concurrent``                    ``concurrency``: true -> allow, false -> forbid
                                   (or ``replace``, kept in ``moroccron.concurrency``)
@@ -105,6 +108,7 @@ MAPPED_FIELDS: tuple[str, ...] = (
     "name", "command", "shell", "arguments", "description", "schedule", "scheduleTimeZone", "parents",
     "owner", "cpus", "mem", "disk", "gpus", "retries", "disabled", "softError", "concurrent", "epsilon",
     "runAsUser", "environmentVariables", "uris", "fetch", "constraints", "container", EXTENSION,
+    "highPriority", "maxCompletionTime",
 )
 """Chronos fields that become native fields."""
 
@@ -115,15 +119,13 @@ READ_ONLY_FIELDS: tuple[str, ...] = (
 history here, so dropped on input without a mention."""
 
 IGNORED_FIELDS: tuple[str, ...] = (
-    "async", "executor", "executorFlags", "taskInfoData", "highPriority", "dataProcessingJobType", "dataJob",
-    "ownerName", "maxCompletionTime",
+    "async", "executor", "executorFlags", "taskInfoData", "dataProcessingJobType", "dataJob", "ownerName",
 )
 """Chronos fields accepted and not acted on. Each is reported as ignored when it holds
 anything but its Chronos default. ``async`` needs a completion callback moroccron does
 not offer (every task's own exit status decides); ``executor*`` and ``taskInfoData``
-name custom executors (moroccron runs the command executor); ``highPriority`` has no
-queue to jump; ``ownerName`` belongs to the owner records (the owners API);
-``maxCompletionTime``: use ``moroccron.timeout_seconds``."""
+name custom executors (moroccron runs the command executor); ``ownerName`` belongs to
+the owner records (the owners API)."""
 
 KNOWN_FIELDS: frozenset[str] = frozenset(MAPPED_FIELDS + READ_ONLY_FIELDS + IGNORED_FIELDS)
 
@@ -392,6 +394,10 @@ def from_chronos(data: Any, *, now: datetime | None = None) -> ChronosJob:
     extension = _extension(r)
     kwargs.update({k: v for k, v in extension.items() if k not in ("concurrency", "owners")})
     kwargs["concurrency"] = _concurrency(r, extension.get("concurrency"))
+    kwargs["high_priority"] = r.boolean("highPriority", False)
+    timeout = _max_completion_time(r)
+    if timeout is not None:  # the Chronos field wins over moroccron.timeout_seconds
+        kwargs["timeout_seconds"] = timeout
     if "owners" in extension:
         kwargs["owners"] = extension["owners"]
 
@@ -451,6 +457,17 @@ def _resources(r: _Reader) -> Resources | dict[str, float]:
         if n:  # 0 meant "the default" to Chronos (its --mesos_task_* settings)
             values[key] = n
     return values
+
+
+def _max_completion_time(r: _Reader) -> float | None:
+    """``maxCompletionTime``: seconds (Chronos's docs, and the TaskInfo it built), 0 for none."""
+    value = r.number("maxCompletionTime")
+    if value is None or value == 0:
+        return None
+    if value < 0:
+        r.error("maxCompletionTime", "must not be negative", value, "seconds, or 0 for no limit")
+        return None
+    return float(value)
 
 
 def _epsilon(r: _Reader) -> float | None:
@@ -636,6 +653,8 @@ def to_chronos(job: JobSpec, stats: JobStats | None = None,
         "softError": job.soft_error,
         "concurrent": job.concurrency == "allow",
         "async": False,
+        "highPriority": job.high_priority,
+        "maxCompletionTime": _seconds_out(job.timeout_seconds),
         "runAsUser": job.user or "",
         "uris": list(job.uris),
         "fetch": [_fetch_out(f) for f in job.fetch],
@@ -659,6 +678,13 @@ def to_chronos(job: JobSpec, stats: JobStats | None = None,
         out["container"] = _container_out(job.container)
     out[EXTENSION] = _extension_out(job)
     return out
+
+
+def _seconds_out(seconds: float | None) -> int | float:
+    """A timeout as ``maxCompletionTime``: whole seconds as an integer (Chronos's Long), 0 for none."""
+    if seconds is None:
+        return 0
+    return int(seconds) if float(seconds).is_integer() else seconds
 
 
 def _fetch_out(f: Fetch) -> dict[str, Any]:

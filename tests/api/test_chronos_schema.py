@@ -189,7 +189,8 @@ def test_chronos_full_sample() -> None:
     assert job.constraints == (Constraint("rack", "EQUALS", "rack-1"),)
     assert job.user == "hdfs" and job.concurrency == "allow" and job.soft_error is True
     assert job.timezone == "America/New_York"
-    assert set(got.ignored) == {"highPriority", "clientSpecific"}
+    assert set(got.ignored) == {"clientSpecific"}
+    assert job.high_priority is True
 
 
 def test_java_short_zone_ids_become_iana_zones() -> None:

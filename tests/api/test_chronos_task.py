@@ -181,3 +181,29 @@ def test_the_native_api_takes_fetch_entries(client, store):
                                     "cache": False, "output_file": None}
     r = client.post("/api/v1/jobs", json={"name": "nf2", "command": "x", "fetch": [{"uri": "u", "output_file": "/x"}]})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "fetch[0].output_file"
+
+
+# --------------------------------------------------------------------------- behaviour fields
+
+
+def test_high_priority_and_max_completion_time_are_kept_and_returned(client, store):
+    body = {"name": "vip", "command": "true", "schedule": LATER, "highPriority": True, "maxCompletionTime": 90}
+    r = client.post(f"{V1}/iso8601", json=body)
+    assert r.status_code == 204 and not r.headers.get("X-Moroccron-Ignored-Fields")
+    job = store.get_job("vip")
+    assert job.high_priority is True and job.timeout_seconds == 90
+    got = chronos_job(client, "vip")
+    assert got["highPriority"] is True and got["maxCompletionTime"] == 90
+    # sent back as read: nothing changes (a sync tool settles)
+    assert client.post(f"{V1}/iso8601", json=got).status_code == 204
+    assert store.get_job("vip") == job
+
+
+def test_max_completion_time_zero_means_none_and_a_negative_one_is_refused(client, store):
+    assert client.post(f"{V1}/iso8601", json={"name": "z", "command": "true", "schedule": LATER,
+                                              "maxCompletionTime": 0}).status_code == 204
+    assert store.get_job("z").timeout_seconds is None
+    assert chronos_job(client, "z")["maxCompletionTime"] == 0
+    r = client.post(f"{V1}/iso8601", json={"name": "n", "command": "true", "schedule": LATER,
+                                           "maxCompletionTime": -5})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "maxCompletionTime"

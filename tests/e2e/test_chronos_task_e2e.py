@@ -80,3 +80,12 @@ def test_a_fetched_tool_is_executable_and_an_archive_is_kept_when_extract_is_fal
     run = finished_run(client, "fetchy")
     assert run["state"] == "succeeded", run
     assert stdout(client, run["task_id"]) == "tool ran\ndata.tgz\n"
+
+
+def test_max_completion_time_stops_a_run_that_takes_longer(api):
+    cluster, client = api
+    job = {"name": "slowpoke", "command": "sleep 60", "schedule": LATER, "maxCompletionTime": 1, "retries": 0}
+    assert client.post(f"{V1}/iso8601", json=job).status_code == 204
+    assert client.put(f"{V1}/job/slowpoke").status_code == 204
+    run = finished_run(client, "slowpoke")
+    assert run["state"] == "failed" and run["reason"].startswith("timeout"), run

@@ -741,7 +741,7 @@ JOB_FIELDS: tuple[str, ...] = (
     "description", "resources", "container", "constraints", "env", "uris", "user", "retries",
     "retry_delay_seconds", "timeout_seconds", "concurrency", "starting_deadline_seconds",
     "catchup", "soft_error", "disabled", "triggers", "notify", "labels", "disable_after_failures",
-    "secret_env", "role", "kill_grace_seconds", "fetch", "high_priority", "async_completion",
+    "secret_env", "role", "kill_grace_seconds", "fetch", "high_priority",
 )
 
 
@@ -786,7 +786,6 @@ class JobSpec:
     kill_grace_seconds: float = bounds.DEFAULT_KILL_GRACE_SECONDS  # SIGTERM to SIGKILL when killed
     fetch: tuple[Fetch, ...] = ()  # files fetched with the fetcher's flags (uris: plain URIs, archives extracted)
     high_priority: bool = False  # its runs go to the front of the launch queue
-    async_completion: bool = False  # a run ends when told so (Chronos's async), not when its task exits
 
     FIELDS: ClassVar[tuple[str, ...]] = JOB_FIELDS
 
@@ -861,7 +860,6 @@ class JobSpec:
         self._check_secret_env(c)
         s(self, "fetch", self._fetch(c))
         s(self, "high_priority", _bool(c, "high_priority", self.high_priority))
-        s(self, "async_completion", _bool(c, "async_completion", self.async_completion))
         name = self.name if isinstance(self.name, str) else "?"
         c.raise_if_any(f"job {name!r}")
 

@@ -245,6 +245,11 @@ def _bounded(schemas: dict[str, Any]) -> None:
     source["driver_options"].update(maxProperties=lists["driver_options"])
     source["driver_options"]["additionalProperties"].update(maxLength=text["driver_options_value"])
     nullable(source["path"], maxLength=text["path"])
+    job["fetch"].update(maxItems=lists["uris"])
+    fetch = schemas["Fetch"]["properties"]
+    fetch["uri"].update(minLength=1, maxLength=text["uri"])
+    nullable(fetch["output_file"], maxLength=text["path"])
+    schemas["Fetch"]["additionalProperties"] = False
     constraint = schemas["Constraint"]["properties"]
     constraint["field"].update(maxLength=text["constraint_field"])
     constraint["operator"]["enum"] = list(CONSTRAINT_OPERATORS)

@@ -35,6 +35,7 @@ __all__ = [
     "Container",
     "Fetch",
     "JobSpec",
+    "NetworkInfo",
     "Notify",
     "Owner",
     "Parameter",
@@ -485,6 +486,37 @@ class Parameter(_Spec):
         c.raise_if_any()
 
 
+NETWORK_PROTOCOLS = ("IPv4", "IPv6")
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkInfo(_Spec):
+    """A network the container joins (Mesos ``NetworkInfo``), after the one ``network``
+    names: a CNI network for the Mesos containerizer (it may join several), or the one
+    user-defined network of a Docker container. ``labels`` go to the network's plugin;
+    ``protocol`` is the address family asked for (kept for Chronos clients; like Chronos,
+    moroccron does not send it)."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    protocol: str | None = None
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("name", "labels", "protocol")
+
+    def __post_init__(self) -> None:
+        c = _Collector()
+        s = object.__setattr__
+        s(self, "name", _text_field(c, "name", self.name, "network", nonempty=True, what="a network name"))
+        s(self, "labels", _str_map(c, "labels", self.labels, "labels"))
+        if self.protocol is not None:  # Mesos spells them IPv4, IPv6
+            known = {p.lower(): p for p in NETWORK_PROTOCOLS}
+            if isinstance(self.protocol, str) and self.protocol.lower() in known:
+                s(self, "protocol", known[self.protocol.lower()])
+            else:
+                c.add("protocol", "not an allowed value", self.protocol, " | ".join(NETWORK_PROTOCOLS) + " or null")
+        c.raise_if_any()
+
+
 DOCKER_NETWORKS = ("host", "bridge", "none")
 """Docker's network modes; any other name is a user-defined network (Mesos ``USER``)."""
 
@@ -526,8 +558,10 @@ class Container(_Spec):
     force_pull: bool = False
     network: str | None = None
     parameters: tuple[Parameter, ...] = ()
+    network_infos: tuple[NetworkInfo, ...] = ()  # more networks to join, after ``network``'s
 
-    FIELDS: ClassVar[tuple[str, ...]] = ("type", "image", "volumes", "force_pull", "network", "parameters")
+    FIELDS: ClassVar[tuple[str, ...]] = ("type", "image", "volumes", "force_pull", "network", "parameters",
+                                         "network_infos")
 
     def __post_init__(self) -> None:
         c = _Collector()
@@ -553,13 +587,25 @@ class Container(_Spec):
             s(self, "network", _text_field(c, "network", self.network, "network", optional=True, nonempty=True,
                                            what="a network name"))
         s(self, "parameters", _parameters(c, self.parameters))
+        s(self, "network_infos", self._network_infos(c))
         if c.strict and not c.errors:
             self._check_for_containerizer(c)
         c.raise_if_any()
 
+    def _network_infos(self, c: _Collector) -> tuple[NetworkInfo, ...]:
+        raw = self.network_infos or ()
+        if not isinstance(raw, (list, tuple)):
+            c.add("network_infos", "must be a list", raw, "a list of {name, labels, protocol}")
+            return ()
+        if not c.count("network_infos", raw, "network_infos"):
+            return ()
+        out = [_sub(c, f"network_infos[{i}]", NetworkInfo, n) for i, n in enumerate(raw)]
+        return tuple(n for n in out if n is not None)
+
     def _check_for_containerizer(self, c: _Collector) -> None:
         """Refuse what the master or the agent of this containerizer refuses, or ignores unsaid."""
         if self.type == "docker":
+            self._check_docker_networks(c)
             for i, v in enumerate(self.volumes):
                 if v.image is not None:
                     c.add(f"volumes[{i}].image", "the Docker containerizer has no image volumes", v.image,
@@ -587,6 +633,23 @@ class Container(_Spec):
                       "host | the name of a CNI network (or container type docker)")
             if self.force_pull and not self.image:
                 c.add("force_pull", "needs an image to pull", self.force_pull, "false without an image")
+
+    def _check_docker_networks(self, c: _Collector) -> None:
+        """Docker joins one network: a user-defined one may be named by ``network`` or by a
+        single ``network_infos`` entry (whose labels then reach the plugin), not both; with
+        host, bridge or none the Docker containerizer drops network_infos unsaid."""
+        if not self.network_infos:
+            return
+        infos = [n.to_dict() for n in self.network_infos]
+        if len(self.network_infos) > 1:
+            c.add("network_infos", "a Docker container joins a single network; the agent refuses more", infos,
+                  "one entry (or container type mesos for several CNI networks)")
+        elif self.network is not None and self.network.lower() in DOCKER_NETWORKS:
+            c.add("network_infos", f"Docker ignores network_infos with network {self.network}", infos,
+                  "[] with host, bridge or none (or no network, to join this user-defined network)")
+        elif self.network is not None and self.network.lower() != "user":
+            c.add("network_infos", f"network already names the user-defined network {self.network!r}, and a "
+                  "Docker container joins a single network", infos, "[] (or no network)")
 
     @property
     def network_mode(self) -> tuple[str, str | None]:

@@ -55,6 +55,13 @@ Mapping (Chronos field -> native field):
                                   ``network``, ``volumes[]`` {``containerPath``,
                                   ``hostPath``, ``mode``}, ``forcePullImage``,
                                   ``parameters[]`` {``key``, ``value``}
+``container.volumes[].external``  ``source``: ``docker_volume`` (``name``; ``provider``
+                                  -> ``driver``; ``options`` -> ``driver_options``)
+``container.networkName``         ``container.network`` (with ``network`` USER or
+                                  none; Docker HOST/BRIDGE ignored it, so do we)
+``container.networkInfos[]``      ``container.network_infos`` {``name``, ``labels``,
+                                  ``protocol``} (``portMappings`` not kept, as Chronos
+                                  never sent them to Mesos)
 ``moroccron``                     :data:`EXTENSION_FIELDS`
 ================================  ==================================================
 
@@ -73,7 +80,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from moroccron.errors import FieldError, ValidationError
-from moroccron.model import CONCURRENCY_POLICIES, Container, Fetch, JobSpec, Resources, Volume
+from moroccron.model import (
+    CONCURRENCY_POLICIES,
+    Container,
+    Fetch,
+    JobSpec,
+    Resources,
+    Volume,
+    VolumeSource,
+)
 from moroccron.store.stats import JobStats
 
 __all__ = [
@@ -132,9 +147,11 @@ KNOWN_FIELDS: frozenset[str] = frozenset(MAPPED_FIELDS + READ_ONLY_FIELDS + IGNO
 CHRONOS_DEFAULT_RETRIES = 2
 _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no", "")
-_CONTAINER_FIELDS = ("type", "image", "network", "volumes", "forcePullImage", "parameters")
-_CONTAINER_IGNORED = ("networkName", "networkInfos", "portMappings")
-_VOLUME_FIELDS = ("containerPath", "hostPath", "mode")
+_CONTAINER_FIELDS = ("type", "image", "network", "volumes", "forcePullImage", "parameters", "networkName",
+                     "networkInfos")
+_CONTAINER_IGNORED = ("portMappings",)
+_VOLUME_FIELDS = ("containerPath", "hostPath", "mode", "external")
+_EXTERNAL_KEYS = {"driver": "provider", "driver_options": "options"}
 _FETCH_FLAGS = {"executable": False, "extract": True, "cache": False}
 _DURATION_RE = re.compile(
     r"^P(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
@@ -235,6 +252,7 @@ _NATIVE_TO_CHRONOS: tuple[tuple[str, str], ...] = (
     ("starting_deadline_seconds", "epsilon"),
     ("container.force_pull", "container.forcePullImage"),
     ("concurrency", f"{EXTENSION}.concurrency"),
+    ("container.network_infos", "container.networkInfos"),
 )
 _VOLUME_KEYS = {"container_path": "containerPath", "host_path": "hostPath"}
 
@@ -561,11 +579,12 @@ def _container(r: _Reader) -> Container | None:
         cp = r.text("containerPath", None, v, f"{path}.containerPath")
         hp = r.text("hostPath", None, v, f"{path}.hostPath")
         mode = r.text("mode", "RO", v, f"{path}.mode")
+        source = _external(r, v, f"{path}.external")
         for key in v:
             if key not in _VOLUME_FIELDS:
                 r.ignored.append(f"{path}.{key}")
         try:
-            volumes.append(Volume(container_path=cp, host_path=hp, mode=mode))  # type: ignore[arg-type]
+            volumes.append(Volume(container_path=cp, host_path=hp, mode=mode, source=source))  # type: ignore[arg-type]
         except ValidationError as exc:
             for e in exc.errors:
                 r.error(f"{path}.{_VOLUME_KEYS.get(e.field, e.field)}", e.message, e.value, e.allowed)
@@ -584,13 +603,91 @@ def _container(r: _Reader) -> Container | None:
                 r.ignore_if_set(f"container.{key}", c[key])
             else:
                 r.ignored.append(f"container.{key}")
+    infos = _network_infos(r, c)
+    network, infos = _networks(r, (ctype or "DOCKER").lower(), network or None,
+                               r.text("networkName", None, c, "container.networkName") or None, infos)
     try:
         return Container(type=ctype or "DOCKER", image=image, volumes=tuple(volumes), force_pull=force_pull,
-                         network=network or None, parameters=tuple(parameters))
+                         network=network, parameters=tuple(parameters), network_infos=tuple(infos))
     except ValidationError as exc:
         for e in exc.errors:
             r.error(chronos_field("container." + e.field), e.message, e.value, e.allowed)
         return None
+
+
+def _external(r: _Reader, volume: Mapping[str, Any], path: str) -> VolumeSource | None:
+    """A volume's ``external`` {name, provider, options}: a Docker volume made by the
+    ``provider`` driver (Mesos ``DOCKER_VOLUME``), as Chronos sent it."""
+    ext = volume.get("external")
+    if ext is None:
+        return None
+    allowed = "{name, provider, options: [{key, value}]}"
+    if not isinstance(ext, Mapping):
+        r.error(path, "must be an object", ext, allowed)
+        return None
+    options: dict[str, Any] = {}
+    for opath, o in r.objects("options", "a list of {key, value}", ext, f"{path}.options"):
+        if not isinstance(o.get("key"), str) or not o.get("key"):
+            r.error(f"{opath}.key", "must be a non-empty string", o.get("key"), "a driver option name")
+        else:
+            options[o["key"]] = o.get("value")
+    r.ignored.extend(f"{path}.{k}" for k in ext if k not in ("name", "provider", "options"))
+    try:
+        return VolumeSource(type="docker_volume", name=ext.get("name"), driver=ext.get("provider") or None,
+                            driver_options=options)
+    except ValidationError as exc:
+        for e in exc.errors:
+            head, _, rest = e.field.partition(".")
+            r.error(f"{path}.{_EXTERNAL_KEYS.get(head, head)}" + (f".{rest}" if rest else ""),
+                    e.message, e.value, e.allowed)
+        return None
+
+
+def _network_infos(r: _Reader, c: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``container.networkInfos`` [{name, labels: [{key, value}], protocol}]; Chronos passed
+    name and labels to Mesos, never ``portMappings`` (reported when set)."""
+    out = []
+    for path, n in r.objects("networkInfos", "a list of {name, labels, protocol}", c, "container.networkInfos"):
+        labels: dict[str, Any] = {}
+        for lpath, label in r.objects("labels", "a list of {key, value}", n, f"{path}.labels"):
+            if not isinstance(label.get("key"), str) or not label.get("key"):
+                r.error(f"{lpath}.key", "must be a non-empty string", label.get("key"), "a label name")
+            else:
+                labels[label["key"]] = label.get("value")
+        r.ignore_if_set(f"{path}.portMappings", n.get("portMappings"))
+        r.ignored.extend(f"{path}.{k}" for k in n if k not in ("name", "labels", "protocol", "portMappings"))
+        out.append({"name": n.get("name"), "labels": labels, "protocol": n.get("protocol")})
+    return out
+
+
+def _networks(r: _Reader, ctype: str, network: str | None, name: str | None,
+              infos: list[dict[str, Any]]) -> tuple[str | None, list[dict[str, Any]]]:
+    """Chronos's ``network`` mode, ``networkName`` and ``networkInfos`` as the native
+    ``network`` and ``network_infos``, with the effect each had on Chronos's tasks.
+
+    - Docker ``USER`` (or no mode): the user-defined network is ``networkName``, or the
+      single ``networkInfos`` entry; ``USER`` with neither is refused (the agent refuses it).
+    - Docker ``HOST``/``BRIDGE``/``NONE``: Docker ignored ``networkName`` and
+      ``networkInfos``; they are reported as ignored.
+    - Mesos: there is no Docker mode; ``networkName`` and ``networkInfos`` are the CNI
+      networks joined.
+    """
+    mode = network.upper() if network is not None else None
+    if ctype == "docker" and mode in ("HOST", "BRIDGE", "NONE"):
+        if name is not None:
+            r.ignored.append("container.networkName")
+        if infos:
+            r.ignored.append("container.networkInfos")
+        return network, []
+    if mode in (None, "USER") or ctype != "docker":
+        if name is not None:
+            return name, infos
+        if mode == "USER":
+            if ctype == "docker" and not infos:
+                r.error("container.network", "USER needs the network's name", network,
+                        "networkName, or one networkInfos entry (or HOST, BRIDGE)")
+            return None, infos
+    return network, infos
 
 
 def _extension(r: _Reader) -> dict[str, Any]:
@@ -698,12 +795,30 @@ def _container_out(c: Container) -> dict[str, Any]:
     out: dict[str, Any] = {"type": c.type.upper()}
     if c.image is not None:
         out["image"] = c.image
-    if c.network is not None:
+    mode, name = c.network_mode
+    if mode == "USER":
+        out["network"], out["networkName"] = "USER", name
+    elif c.network is not None:
         out["network"] = c.network
+    elif c.type == "docker" and c.network_infos:
+        out["network"] = "USER"
+    out["networkInfos"] = [{"name": n.name, **({"protocol": n.protocol} if n.protocol else {}),
+                            "labels": [{"key": k, "value": v} for k, v in n.labels.items()], "portMappings": []}
+                           for n in c.network_infos]
     out["forcePullImage"] = c.force_pull
-    out["volumes"] = [{"containerPath": v.container_path, **({"hostPath": v.host_path} if v.host_path else {}),
-                       "mode": v.mode} for v in c.volumes]
+    out["volumes"] = [_volume_out(v) for v in c.volumes]
     out["parameters"] = [p.to_dict() for p in c.parameters]
+    return out
+
+
+def _volume_out(v: Volume) -> dict[str, Any]:
+    out: dict[str, Any] = {"containerPath": v.container_path}
+    if v.host_path:
+        out["hostPath"] = v.host_path
+    out["mode"] = v.mode
+    if v.source is not None and v.source.type == "docker_volume":
+        out["external"] = {"name": v.source.name, **({"provider": v.source.driver} if v.source.driver else {}),
+                           "options": [{"key": k, "value": val} for k, val in v.source.driver_options.items()]}
     return out
 
 

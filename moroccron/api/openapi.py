@@ -250,6 +250,12 @@ def _bounded(schemas: dict[str, Any]) -> None:
     fetch["uri"].update(minLength=1, maxLength=text["uri"])
     nullable(fetch["output_file"], maxLength=text["path"])
     schemas["Fetch"]["additionalProperties"] = False
+    container["network_infos"].update(maxItems=lists["network_infos"])
+    network_info = schemas["NetworkInfo"]["properties"]
+    network_info["name"].update(minLength=1, maxLength=text["network"])
+    network_info["labels"].update(maxProperties=lists["labels"])
+    network_info["labels"]["additionalProperties"].update(maxLength=text["labels_value"])
+    nullable(network_info["protocol"], enum=["IPv4", "IPv6"])
     constraint = schemas["Constraint"]["properties"]
     constraint["field"].update(maxLength=text["constraint_field"])
     constraint["operator"]["enum"] = list(CONSTRAINT_OPERATORS)

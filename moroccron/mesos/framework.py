@@ -191,12 +191,18 @@ def _container(job: JobSpec) -> dict[str, Any] | None:
     info: dict[str, Any] = {"type": c.type.upper(),
                             "volumes": [_volume(v, f"container.volumes[{i}]") for i, v in enumerate(c.volumes)]}
     mode, network_name = c.network_mode
-    if network_name is not None:  # a user-defined Docker network, or a CNI network
-        info["network_infos"] = [{"name": network_name}]
+    networks = [{"name": network_name}] if network_name is not None else []  # a Docker or a CNI network
+    # then the others (Chronos's networkInfos): their labels reach the network's plugin
+    networks += [{"name": n.name, **({"labels": {"labels": [{"key": k, "value": v} for k, v in n.labels.items()]}}
+                                    if n.labels else {})} for n in c.network_infos]
+    if networks:
+        info["network_infos"] = networks
     if c.type == "docker":
         docker: dict[str, Any] = {"image": c.image, "force_pull_image": c.force_pull}
         if c.network is not None:
             docker["network"] = mode
+        elif c.network_infos:  # the one user-defined network is named there (the model allows one)
+            docker["network"] = "USER"
         if c.parameters:
             if any(p.key == "name" for p in c.parameters):
                 raise ValueError("container.parameters has the key 'name', which the master refuses")

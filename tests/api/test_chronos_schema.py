@@ -101,6 +101,7 @@ def test_chronos_hash_shape_of_a_rich_job() -> None:
         "volumes": [{"containerPath": "/data", "hostPath": "/mnt/data", "mode": "RW"},
                     {"containerPath": "/cache", "hostPath": "/var/cache/etl", "mode": "RO"}],
         "parameters": [{"key": "add-host", "value": "db:10.0.0.5"}, {"key": "ulimit", "value": "nofile=4096"}],
+        "networkInfos": [],  # Chronos wrote the list even when empty
     }
     assert (out["successCount"], out["errorCount"], out["errorsSinceLastSuccess"]) == (190, 3, 1)
     assert out["lastSuccess"] == "2014-03-08T16:57:17.507Z" and out["lastError"] == "2014-03-09T00:10:15.000Z"

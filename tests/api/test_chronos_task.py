@@ -207,3 +207,144 @@ def test_max_completion_time_zero_means_none_and_a_negative_one_is_refused(clien
     r = client.post(f"{V1}/iso8601", json={"name": "n", "command": "true", "schedule": LATER,
                                            "maxCompletionTime": -5})
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "maxCompletionTime"
+
+
+# --------------------------------------------------------------------------- volumes and networks
+
+
+def post_ok(client: TestClient, body: dict[str, Any]) -> Any:
+    r = client.post(f"{V1}/iso8601", json=body)
+    assert r.status_code == 204, r.text
+    return r
+
+
+def test_an_external_volume_is_a_docker_volume_kept_and_returned_as_posted(client, store):
+    volumes = [{"containerPath": "/data", "mode": "RW",
+                "external": {"name": "pgdata", "provider": "rexray",
+                             "options": [{"key": "size", "value": "10"}, {"key": "iops", "value": "100"}]}},
+               {"containerPath": "/cache", "mode": "RO", "external": {"name": "cache", "options": []}}]
+    r = post_ok(client, {"name": "vol", "command": "true", "schedule": LATER,
+                         "container": {"type": "DOCKER", "image": "busybox:1.36", "volumes": volumes}})
+    assert "external" not in r.headers.get("X-Moroccron-Ignored-Fields", "")
+    got = chronos_job(client, "vol")
+    assert got["container"]["volumes"] == volumes
+    job = store.get_job("vol")
+    info = launch(task_info(job, Run(job="vol", scheduled_at=T0), "agent-1"))
+    assert info["container"]["volumes"] == [
+        {"container_path": "/data", "mode": "RW",
+         "source": {"type": "DOCKER_VOLUME", "docker_volume": {
+             "name": "pgdata", "driver": "rexray",
+             "driver_options": {"parameter": [{"key": "size", "value": "10"}, {"key": "iops", "value": "100"}]}}}},
+        {"container_path": "/cache", "mode": "RO", "source": {"type": "DOCKER_VOLUME",
+                                                              "docker_volume": {"name": "cache"}}},
+    ]
+    post_ok(client, got)  # a sync tool sends back what it read: nothing changes
+    assert store.get_job("vol") == job
+
+
+@pytest.mark.parametrize(("volume", "field"), [
+    ({"containerPath": "/d", "external": {"provider": "rexray"}}, "container.volumes[0].external.name"),
+    ({"containerPath": "/d", "external": "pgdata"}, "container.volumes[0].external"),
+    ({"containerPath": "/d", "external": {"name": "v", "options": [{"value": "1"}]}},
+     "container.volumes[0].external.options[0].key"),
+    ({"containerPath": "/d", "hostPath": "/srv", "external": {"name": "v"}}, "container.volumes[0].hostPath"),
+])
+def test_a_bad_external_volume_is_refused_by_its_chronos_field(client, store, volume, field):
+    r = client.post(f"{V1}/iso8601", json={"name": "bad", "command": "true", "schedule": LATER,
+                                           "container": {"type": "DOCKER", "image": "busybox", "volumes": [volume]}})
+    assert r.status_code == 400, r.text
+    assert field in {e["field"] for e in r.json()["errors"]}
+    assert store.list_jobs(limit=10)[0] == [], "nothing stored"
+
+
+@pytest.mark.parametrize("network", ["USER", None])
+def test_network_name_with_user_or_no_mode_is_the_docker_network(client, store, network):
+    container = {"type": "DOCKER", "image": "busybox:1.36", "networkName": "backend"}
+    if network is not None:
+        container["network"] = network
+    r = post_ok(client, {"name": "net", "command": "true", "schedule": LATER, "container": container})
+    assert "network" not in r.headers.get("X-Moroccron-Ignored-Fields", "")
+    job = store.get_job("net")
+    assert job.container.network == "backend"
+    info = launch(task_info(job, Run(job="net", scheduled_at=T0), "agent-1"))
+    assert info["container"]["docker"]["network"] == "USER"
+    assert info["container"]["network_infos"] == [{"name": "backend"}]
+    got = chronos_job(client, "net")
+    assert (got["container"]["network"], got["container"]["networkName"]) == ("USER", "backend")
+    assert got["container"]["networkInfos"] == []
+    post_ok(client, got)
+    assert store.get_job("net") == job
+
+
+def test_network_infos_join_cni_networks_after_network_name_with_their_labels(client, store):
+    infos = [{"name": "calico", "protocol": "IPv4", "labels": [{"key": "group", "value": "etl"}],
+              "portMappings": []},
+             {"name": "weave", "labels": [], "portMappings": []}]
+    container = {"type": "MESOS", "image": "busybox:1.36", "network": "USER", "networkName": "default-cni",
+                 "networkInfos": infos}
+    r = post_ok(client, {"name": "cni", "command": "true", "schedule": LATER, "container": container})
+    assert not r.headers.get("X-Moroccron-Ignored-Fields")
+    job = store.get_job("cni")
+    info = launch(task_info(job, Run(job="cni", scheduled_at=T0), "agent-1"))
+    assert info["container"]["network_infos"] == [
+        {"name": "default-cni"},
+        {"name": "calico", "labels": {"labels": [{"key": "group", "value": "etl"}]}},
+        {"name": "weave"},
+    ]
+    got = chronos_job(client, "cni")["container"]
+    assert (got["network"], got["networkName"], got["networkInfos"]) == ("USER", "default-cni", infos)
+    post_ok(client, chronos_job(client, "cni"))
+    assert store.get_job("cni") == job
+
+
+def test_one_network_info_with_user_is_the_docker_network_with_its_labels(client, store):
+    infos = [{"name": "backend", "labels": [{"key": "tier", "value": "db"}], "portMappings": []}]
+    post_ok(client, {"name": "ni", "command": "true", "schedule": LATER,
+                     "container": {"type": "DOCKER", "image": "busybox", "network": "USER", "networkInfos": infos}})
+    job = store.get_job("ni")
+    info = launch(task_info(job, Run(job="ni", scheduled_at=T0), "agent-1"))
+    assert info["container"]["docker"]["network"] == "USER"
+    assert info["container"]["network_infos"] == [{"name": "backend",
+                                                   "labels": {"labels": [{"key": "tier", "value": "db"}]}}]
+    got = chronos_job(client, "ni")
+    assert got["container"]["network"] == "USER" and got["container"]["networkInfos"] == infos
+    assert "networkName" not in got["container"]
+    post_ok(client, got)
+    assert store.get_job("ni") == job
+
+
+def test_with_host_or_bridge_docker_ignored_network_name_and_infos_and_so_do_we(client, store):
+    r = post_ok(client, {"name": "hb", "command": "true", "schedule": LATER,
+                         "container": {"type": "DOCKER", "image": "busybox", "network": "BRIDGE",
+                                       "networkName": "backend", "networkInfos": [{"name": "x"}]}})
+    ignored = r.headers["X-Moroccron-Ignored-Fields"]
+    assert "container.networkName" in ignored and "container.networkInfos" in ignored
+    info = launch(task_info(store.get_job("hb"), Run(job="hb", scheduled_at=T0), "agent-1"))
+    assert info["container"]["docker"]["network"] == "BRIDGE" and "network_infos" not in info["container"]
+
+
+@pytest.mark.parametrize(("container", "field"), [
+    ({"network": "USER"}, "container.network"),  # the agent refuses USER without a network
+    ({"network": "USER", "networkName": "a", "networkInfos": [{"name": "b"}]}, "container.networkInfos"),
+    ({"networkInfos": [{"name": "a"}, {"name": "b"}]}, "container.networkInfos"),
+    ({"network": "USER", "networkInfos": [{"name": ""}]}, "container.networkInfos[0].name"),
+    ({"network": "USER", "networkInfos": [{"name": "a", "protocol": "IPX"}]}, "container.networkInfos[0].protocol"),
+])
+def test_docker_networks_the_agent_would_refuse_are_refused_by_their_chronos_field(client, store, container, field):
+    body = {"name": "bad", "command": "true", "schedule": LATER,
+            "container": {"type": "DOCKER", "image": "busybox", **container}}
+    r = client.post(f"{V1}/iso8601", json=body)
+    assert r.status_code == 400, r.text
+    assert field in {e["field"] for e in r.json()["errors"]}
+    assert store.list_jobs(limit=10)[0] == [], "nothing stored"
+
+
+def test_the_native_api_takes_network_infos(client, store):
+    container = {"type": "mesos", "network": "cni-a",
+                 "network_infos": [{"name": "cni-b", "labels": {"k": "v"}, "protocol": "IPv6"}]}
+    r = client.post("/api/v1/jobs", json={"name": "nn", "command": "true", "container": container})
+    assert r.status_code in (200, 201), r.text
+    assert r.json()["container"]["network_infos"] == container["network_infos"]
+    info = launch(task_info(store.get_job("nn"), Run(job="nn", scheduled_at=T0), "agent-1"))
+    assert info["container"]["network_infos"] == [{"name": "cni-a"},
+                                                  {"name": "cni-b", "labels": {"labels": [{"key": "k", "value": "v"}]}}]

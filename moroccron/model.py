@@ -48,6 +48,7 @@ __all__ = [
     "VolumeSource",
     "is_job_name",
     "parse_task_id",
+    "run_argument_line",
     "run_arguments",
     "stored_data",
     "task_id_for",
@@ -1095,6 +1096,24 @@ def run_arguments(value: Any, field_name: str = "arguments") -> tuple[str, ...]:
 
 
 
+def run_argument_line(value: Any, field_name: str = "arguments") -> str | None:
+    """A manual start's argument string as Chronos took it: ``;`` removed (Chronos's filter
+    on it), None when nothing but blanks is left; checked as command text (no control
+    characters, within the command's length).
+
+    :raises ValidationError: naming ``field_name``.
+    """
+    if not isinstance(value, str):
+        raise ValidationError.single(field_name, "must be a string", value, "text such as '--date 2020-01-01'")
+    line = value.replace(";", "")
+    if not line.strip():
+        return None
+    c = _Collector()
+    c.text(field_name, line, "command")
+    c.raise_if_any()
+    return line
+
+
 class RunState(enum.StrEnum):
     """Where a run is in its life. The last five are final."""
 
@@ -1179,6 +1198,9 @@ class Run:
     kill_requested: str | None = None
     """Why its task was asked to die (``killed by request of NAME``, ``timeout: ...``), once
     asked: its end is then what was asked for, not a failure to retry."""
+    argument_line: str | None = None
+    """Text added, as given, to a shell job's command line after a space (Chronos's
+    ``PUT /job/<name>?arguments=...``), instead of the job's own arguments."""
     task_id: str = field(init=False, repr=False, compare=False)
     """``<job>.<scheduled epoch>.<attempt>``, derived once (it is asked for at every step)."""
 

@@ -96,6 +96,13 @@ def has_capability(info: Mapping[str, Any], capability: str) -> bool:
 
 
 def _arguments(job: JobSpec, run: Run) -> list[str]:
+    if run.argument_line is not None:  # a shell job's argument string: see _command
+        if job.shell:
+            return []
+        try:  # the job stopped being a shell job since: its words, as a shell would split them
+            return shlex.split(run.argument_line)
+        except ValueError:
+            return run.argument_line.split()
     return list(run.arguments) if run.arguments is not None else list(job.arguments)
 
 
@@ -119,6 +126,8 @@ def _command(job: JobSpec, run: Run) -> dict[str, Any]:
         if not job.command:
             raise ValueError("shell is true but there is no command: the agent would refuse the task")
         cmd["value"] = job.command + ("".join(" " + shlex.quote(a) for a in args) if args else "")
+        if run.argument_line is not None:  # as Chronos did: command, a space, the string as given
+            cmd["value"] += " " + run.argument_line
     elif job.command:
         cmd["value"] = job.command
         cmd["arguments"] = args if docker else [job.command, *args]

@@ -348,3 +348,58 @@ def test_the_native_api_takes_network_infos(client, store):
     info = launch(task_info(store.get_job("nn"), Run(job="nn", scheduled_at=T0), "agent-1"))
     assert info["container"]["network_infos"] == [{"name": "cni-a"},
                                                   {"name": "cni-b", "labels": {"labels": [{"key": "k", "value": "v"}]}}]
+
+
+# --------------------------------------------------------------------------- manual-start arguments
+
+
+def started(recorder: Recorder) -> list[RunRequested]:
+    return [e for e in recorder.events if isinstance(e, RunRequested)]
+
+
+def test_manual_start_arguments_go_onto_a_shell_command_line_as_given(client, store, recorder):
+    post_ok(client, {"name": "sh", "command": "printf '<%s>\\n'", "schedule": LATER, "arguments": ["own"]})
+    r = client.put(f"{V1}/job/sh", params={"arguments": "--date 2020-01-01 --list=a,b,c 'two words'"})
+    assert r.status_code == 204, r.text
+    [event] = started(recorder)
+    assert event.argument_line == "--date 2020-01-01 --list=a,b,c 'two words'" and event.arguments is None
+    run = Run(job="sh", scheduled_at=T0, argument_line=event.argument_line)
+    info = launch(task_info(store.get_job("sh"), run, "agent-1"))
+    # command, a space, the string: the job's own arguments are replaced, as Chronos did
+    assert info["command"]["value"] == "printf '<%s>\\n' --date 2020-01-01 --list=a,b,c 'two words'"
+    assert info["command"]["shell"] is True
+
+
+def test_chronos_takes_semicolons_out_of_manual_start_arguments(client, recorder):
+    post_ok(client, {"name": "sc", "command": "echo", "schedule": LATER})
+    assert client.put(f"{V1}/job/sc", params={"arguments": "x; rm -rf /tmp/y"}).status_code == 204
+    assert started(recorder)[0].argument_line == "x rm -rf /tmp/y"
+    assert client.put(f"{V1}/job/sc", params={"arguments": " ; "}).status_code == 204
+    assert started(recorder)[1] == RunRequested("sc"), "nothing left: the job's own arguments"
+
+
+def test_without_a_shell_manual_start_arguments_are_split_into_words(client, store, recorder):
+    post_ok(client, {"name": "ns", "command": "/bin/echo", "shell": False, "schedule": LATER})
+    r = client.put(f"{V1}/job/ns", params={"arguments": "--date 2020-01-01 --list=a,b,c 'two words'"})
+    assert r.status_code == 204, r.text
+    [event] = started(recorder)
+    assert event.arguments == ("--date", "2020-01-01", "--list=a,b,c", "two words") and event.argument_line is None
+
+
+@pytest.mark.parametrize(("shell", "arguments"), [(False, "'unclosed"), (True, "a\x00b"), (True, "x" * 40_000)])
+def test_bad_manual_start_arguments_are_a_400_naming_arguments(client, recorder, shell, arguments):
+    post_ok(client, {"name": "bad", "command": "/bin/echo", "shell": shell, "schedule": LATER})
+    r = client.put(f"{V1}/job/bad", params={"arguments": arguments})
+    assert r.status_code == 400, r.text
+    assert r.json()["errors"][0]["field"] == "arguments"
+    assert not started(recorder), "nothing reached the engine"
+
+
+def test_a_run_argument_line_is_stored_and_read_back(store):
+    store.create_job(JobSpec(name="j", command="echo"))
+    run = store.create_run(Run(job="j", scheduled_at=T0, argument_line="--date 2020-01-01 --list=a,b,c"))
+    back = store.get_run_by_task_id(run.task_id)
+    assert back.argument_line == "--date 2020-01-01 --list=a,b,c" and back.arguments is None
+    listed = store.create_run(Run(job="j", scheduled_at=T0, attempt=1, arguments=("a", "b")))
+    back = store.get_run_by_task_id(listed.task_id)
+    assert back.arguments == ("a", "b") and back.argument_line is None

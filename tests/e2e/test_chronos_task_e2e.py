@@ -89,3 +89,16 @@ def test_max_completion_time_stops_a_run_that_takes_longer(api):
     assert client.put(f"{V1}/job/slowpoke").status_code == 204
     run = finished_run(client, "slowpoke")
     assert run["state"] == "failed" and run["reason"].startswith("timeout"), run
+
+
+def test_manual_start_arguments_reach_the_shell_as_chronos_gave_them(api):
+    _, client = api
+    job = {"name": "args", "command": "printf '<%s>\\n'", "schedule": LATER}
+    assert client.post(f"{V1}/iso8601", json=job).status_code == 204
+    r = client.put(f"{V1}/job/args", params={"arguments": "--date 2020-01-01 --list=a,b,c; echo injected"})
+    assert r.status_code == 204, r.text
+    run = finished_run(client, "args")
+    assert run["state"] == "succeeded", run
+    # two words, then one (commas kept), and ';' taken out as Chronos did: no second command
+    assert stdout(client, run["task_id"]).splitlines() == [
+        "<--date>", "<2020-01-01>", "<--list=a,b,c>", "<echo>", "<injected>"]

@@ -41,3 +41,16 @@ def test_best_fit_decreasing_places_high_priority_before_bigger_tasks():
     plan = best_fit_decreasing(tasks, [offer(1)], jobs)
     placed = [t for ids in plan.assignments.values() for t in ids]
     assert [t.split(".")[0] for t in placed] == ["vip"] and plan.unplaced == (tasks[0].run.task_id,)
+
+
+def test_a_manual_start_argument_line_stays_with_its_retries():
+    sim = Sim([Job(name="a", command="echo", retries=1, retry_delay_seconds=1)])
+    sim.step(RunRequested("a", argument_line="--date 2020-01-01"))
+    sim.give_offers()
+    first = sim.launched[0]
+    assert sim.saved[first].argument_line == "--date 2020-01-01" and sim.saved[first].arguments is None
+    sim.finish(first, ok=False)
+    sim.advance(1)
+    sim.give_offers()
+    assert len(sim.launched) == 2
+    assert sim.saved[sim.launched[1]].argument_line == "--date 2020-01-01"

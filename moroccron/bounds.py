@@ -131,6 +131,7 @@ LIST_LIMITS: Final = {
     "env": 256,
     "labels": 64,
     "channels": 16,           # an owner's channels for one event
+    "network_infos": 16,      # networks a container joins besides its ``network``
 }
 """Items in each list (or entries in each mapping)."""
 

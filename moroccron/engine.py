@@ -582,7 +582,8 @@ class Engine:
         at = self._free_second(job, _second(now))
         self._last_adhoc[job.name] = at
         trigger = RunTrigger(event.trigger) if event.trigger in RunTrigger._value2member_map_ else RunTrigger.MANUAL
-        self._materialise(now, job, at, trigger, out, arguments=event.arguments, caused_by=event.caused_by)
+        self._materialise(now, job, at, trigger, out, arguments=event.arguments, caused_by=event.caused_by,
+                          argument_line=event.argument_line)
 
     def _on_mark_success(self, now: datetime, event: MarkSuccess, out: list[Action]) -> None:
         job = self.jobs.get(event.job)
@@ -766,7 +767,7 @@ class Engine:
             return
         nxt = Run(job=run.job, scheduled_at=run.scheduled_at, attempt=run.attempt + 1, state=RunState.QUEUED,
                   trigger=RunTrigger.RELAUNCH, queued_at=now, arguments=run.arguments, caused_by=run.task_id,
-                  relaunches=run.relaunches + 1)
+                  relaunches=run.relaunches + 1, argument_line=run.argument_line)
         self._untrack(run.task_id)
         out.append(SaveRun(run.evolve(state=RunState.LOST, finished_at=now,
                                       reason=f"never started ({detail}); relaunched as {nxt.task_id}")))
@@ -1007,7 +1008,8 @@ class Engine:
 
     def _materialise(self, now: datetime, job: JobSpec, at: datetime, trigger: RunTrigger, out: list[Action], *,
                      arguments: tuple[str, ...] | None = None, caused_by: str | None = None,
-                     attempt: int = 0, early: bool = False, relaunches: int = 0, hold: bool = False) -> None:
+                     attempt: int = 0, early: bool = False, relaunches: int = 0, hold: bool = False,
+                     argument_line: str | None = None) -> None:
         """Create the run of ``job`` for ``at``, as its concurrency policy and deadline allow.
 
         ``hold``: with ``concurrency="forbid"``, a run that finds another of the job in
@@ -1017,7 +1019,8 @@ class Engine:
         if task_id in self.active:
             return  # already materialised (loaded from the store): never twice
         run = Run(job=job.name, scheduled_at=at, attempt=attempt, state=RunState.QUEUED, trigger=trigger,
-                  queued_at=now, arguments=arguments, caused_by=caused_by, relaunches=relaunches)
+                  queued_at=now, arguments=arguments, caused_by=caused_by, relaunches=relaunches,
+                  argument_line=argument_line)
         others = [r for r in self.runs_of(job.name) if r.task_id != task_id]
         if trigger == RunTrigger.RETRY and job.name in self._held:
             # A retry carries on the run that failed: it goes before the missed runs
@@ -1089,7 +1092,8 @@ class Engine:
             job = self.jobs.get(run.job) if run else None
             if run is not None and job is not None and not job.disabled:
                 self._materialise(now, job, run.scheduled_at, RunTrigger.RETRY, out, arguments=run.arguments,
-                                  caused_by=run.caused_by, attempt=run.attempt, relaunches=run.relaunches)
+                                  caused_by=run.caused_by, attempt=run.attempt, relaunches=run.relaunches,
+                                  argument_line=run.argument_line)
         elif timer.kind == "deadline":
             run = self.active.get(timer.key)
             job = self.jobs.get(run.job) if run else None
@@ -1159,6 +1163,8 @@ class Engine:
         pending = [t for t in pending if t.run.task_id in self.queue]
         if not pending:
             return
+        # high_priority jobs (Chronos's highPriority) jump the queue; the rest keep its order
+        pending.sort(key=lambda t: not self.jobs[t.run.job].high_priority)
         offers = [o for o, _ in self.offers.values()]
         plan = self._place(now, pending, offers, out)
         for offer in offers:
@@ -1389,7 +1395,7 @@ class Engine:
         delay = min(job.retry_delay_seconds * (2 ** run.attempt), self.max_retry_delay)
         nxt = Run(job=job.name, scheduled_at=run.scheduled_at, attempt=run.attempt + 1, state=RunState.QUEUED,
                   trigger=RunTrigger.RETRY, arguments=run.arguments, caused_by=run.task_id,
-                  relaunches=run.relaunches)
+                  relaunches=run.relaunches, argument_line=run.argument_line)
         self._retries[nxt.task_id] = nxt
         self._arm(since + timedelta(seconds=delay), _Timer("retry", nxt.task_id))
 

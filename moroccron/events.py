@@ -82,6 +82,7 @@ class RunRequested:
     arguments: tuple[str, ...] | None = None
     trigger: str = "manual"
     caused_by: str | None = None
+    argument_line: str | None = None  # added as is to a shell command line (see Run.argument_line)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,9 @@ __all__ = [
     "CONSTRAINT_OPERATORS",
     "Constraint",
     "Container",
+    "Fetch",
     "JobSpec",
+    "NetworkInfo",
     "Notify",
     "Owner",
     "Parameter",
@@ -47,6 +49,7 @@ __all__ = [
     "VolumeSource",
     "is_job_name",
     "parse_task_id",
+    "run_argument_line",
     "run_arguments",
     "stored_data",
     "task_id_for",
@@ -507,6 +510,37 @@ class Parameter(_Spec):
         c.raise_if_any()
 
 
+NETWORK_PROTOCOLS = ("IPv4", "IPv6")
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkInfo(_Spec):
+    """A network the container joins (Mesos ``NetworkInfo``), after the one ``network``
+    names: a CNI network for the Mesos containerizer (it may join several), or the one
+    user-defined network of a Docker container. ``labels`` go to the network's plugin;
+    ``protocol`` is the address family asked for (kept for Chronos clients; like Chronos,
+    moroccron does not send it)."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    protocol: str | None = None
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("name", "labels", "protocol")
+
+    def __post_init__(self) -> None:
+        c = _Collector()
+        s = object.__setattr__
+        s(self, "name", _text_field(c, "name", self.name, "network", nonempty=True, what="a network name"))
+        s(self, "labels", _str_map(c, "labels", self.labels, "labels"))
+        if self.protocol is not None:  # Mesos spells them IPv4, IPv6
+            known = {p.lower(): p for p in NETWORK_PROTOCOLS}
+            if isinstance(self.protocol, str) and self.protocol.lower() in known:
+                s(self, "protocol", known[self.protocol.lower()])
+            else:
+                c.add("protocol", "not an allowed value", self.protocol, " | ".join(NETWORK_PROTOCOLS) + " or null")
+        c.raise_if_any()
+
+
 DOCKER_NETWORKS = ("host", "bridge", "none")
 """Docker's network modes; any other name is a user-defined network (Mesos ``USER``)."""
 
@@ -548,8 +582,10 @@ class Container(_Spec):
     force_pull: bool = False
     network: str | None = None
     parameters: tuple[Parameter, ...] = ()
+    network_infos: tuple[NetworkInfo, ...] = ()  # more networks to join, after ``network``'s
 
-    FIELDS: ClassVar[tuple[str, ...]] = ("type", "image", "volumes", "force_pull", "network", "parameters")
+    FIELDS: ClassVar[tuple[str, ...]] = ("type", "image", "volumes", "force_pull", "network", "parameters",
+                                         "network_infos")
 
     def __post_init__(self) -> None:
         c = _Collector()
@@ -575,13 +611,25 @@ class Container(_Spec):
             s(self, "network", _text_field(c, "network", self.network, "network", optional=True, nonempty=True,
                                            what="a network name"))
         s(self, "parameters", _parameters(c, self.parameters))
+        s(self, "network_infos", self._network_infos(c))
         if c.strict and not c.errors:
             self._check_for_containerizer(c)
         c.raise_if_any()
 
+    def _network_infos(self, c: _Collector) -> tuple[NetworkInfo, ...]:
+        raw = self.network_infos or ()
+        if not isinstance(raw, (list, tuple)):
+            c.add("network_infos", "must be a list", raw, "a list of {name, labels, protocol}")
+            return ()
+        if not c.count("network_infos", raw, "network_infos"):
+            return ()
+        out = [_sub(c, f"network_infos[{i}]", NetworkInfo, n) for i, n in enumerate(raw)]
+        return tuple(n for n in out if n is not None)
+
     def _check_for_containerizer(self, c: _Collector) -> None:
         """Refuse what the master or the agent of this containerizer refuses, or ignores unsaid."""
         if self.type == "docker":
+            self._check_docker_networks(c)
             for i, v in enumerate(self.volumes):
                 if v.image is not None:
                     c.add(f"volumes[{i}].image", "the Docker containerizer has no image volumes", v.image,
@@ -609,6 +657,23 @@ class Container(_Spec):
                       "host | the name of a CNI network (or container type docker)")
             if self.force_pull and not self.image:
                 c.add("force_pull", "needs an image to pull", self.force_pull, "false without an image")
+
+    def _check_docker_networks(self, c: _Collector) -> None:
+        """Docker joins one network: a user-defined one may be named by ``network`` or by a
+        single ``network_infos`` entry (whose labels then reach the plugin), not both; with
+        host, bridge or none the Docker containerizer drops network_infos unsaid."""
+        if not self.network_infos:
+            return
+        infos = [n.to_dict() for n in self.network_infos]
+        if len(self.network_infos) > 1:
+            c.add("network_infos", "a Docker container joins a single network; the agent refuses more", infos,
+                  "one entry (or container type mesos for several CNI networks)")
+        elif self.network is not None and self.network.lower() in DOCKER_NETWORKS:
+            c.add("network_infos", f"Docker ignores network_infos with network {self.network}", infos,
+                  "[] with host, bridge or none (or no network, to join this user-defined network)")
+        elif self.network is not None and self.network.lower() != "user":
+            c.add("network_infos", f"network already names the user-defined network {self.network!r}, and a "
+                  "Docker container joins a single network", infos, "[] (or no network)")
 
     @property
     def network_mode(self) -> tuple[str, str | None]:
@@ -716,12 +781,54 @@ class Notify(_Spec):
         c.raise_if_any()
 
 
+@dataclass(frozen=True, slots=True)
+class Fetch(_Spec):
+    """A file the Mesos fetcher puts in the task's sandbox before the command starts
+    (``CommandInfo.URI``), with the fetcher's flags. ``executable`` makes it executable
+    (and it is then not extracted); ``extract`` unpacks an archive (the fetcher leaves
+    other files as they are); ``cache`` uses the agent's fetcher cache; ``output_file``
+    names it in the sandbox (relative, inside the sandbox)."""
+
+    uri: str
+    executable: bool = False
+    extract: bool = True
+    cache: bool = False
+    output_file: str | None = None
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("uri", "executable", "extract", "cache", "output_file")
+
+    def __post_init__(self) -> None:
+        c = _Collector()
+        s = object.__setattr__
+        s(self, "uri", _text_field(c, "uri", self.uri, "uri", nonempty=True, what="a non-empty URI"))
+        for name in ("executable", "extract", "cache"):
+            s(self, name, _bool(c, name, getattr(self, name)))
+        out = _text_field(c, "output_file", self.output_file, "path", optional=True, nonempty=True,
+                          what="a file name")
+        if c.strict and isinstance(out, str) and (out.startswith("/") or ".." in out.split("/")):
+            # The agent writes it under the sandbox; a path out of it is a task that fails to start.
+            c.add("output_file", "must stay inside the sandbox: relative, without '..'", out,
+                  "a relative path such as bin/tool")
+        s(self, "output_file", out)
+        c.raise_if_any()
+
+    @classmethod
+    def coerce(cls, value: Any) -> Fetch:
+        """A bare URI string is a fetch with the default flags."""
+        if isinstance(value, str):
+            return cls(uri=value)
+        if isinstance(value, Mapping):
+            return cls.from_dict(value)
+        raise ValidationError.single("", "must be an object or a URI", value,
+                                     "{uri, executable, extract, cache, output_file}")
+
+
 JOB_FIELDS: tuple[str, ...] = (
     "name", "command", "shell", "arguments", "schedule", "timezone", "parents", "owners",
     "description", "resources", "container", "constraints", "env", "uris", "user", "retries",
     "retry_delay_seconds", "timeout_seconds", "concurrency", "starting_deadline_seconds",
     "catchup", "soft_error", "disabled", "triggers", "notify", "labels", "disable_after_failures",
-    "secret_env", "role", "kill_grace_seconds", "chronos_extra",
+    "secret_env", "role", "kill_grace_seconds", "chronos_extra", "fetch", "high_priority",
 )
 
 
@@ -767,6 +874,8 @@ class JobSpec:
     # Chronos job-hash fields moroccron keeps without acting on them, so that the Chronos
     # API returns a job as it was sent (moroccron.api.chronos_schema); opaque JSON here.
     chronos_extra: Mapping[str, Any] = field(default_factory=dict)
+    fetch: tuple[Fetch, ...] = ()  # files fetched with the fetcher's flags (uris: plain URIs, archives extracted)
+    high_priority: bool = False  # its runs go to the front of the launch queue
 
     FIELDS: ClassVar[tuple[str, ...]] = JOB_FIELDS
 
@@ -840,6 +949,8 @@ class JobSpec:
             c.add("parents", "lists a job more than once", list(self.parents), "distinct job names")
         self._check_secret_env(c)
         s(self, "chronos_extra", _chronos_extra(c, self.chronos_extra))
+        s(self, "fetch", self._fetch(c))
+        s(self, "high_priority", _bool(c, "high_priority", self.high_priority))
         name = self.name if isinstance(self.name, str) else "?"
         c.raise_if_any(f"job {name!r}")
 
@@ -851,6 +962,22 @@ class JobSpec:
                 c.add(f"secret_env[{i}]", "is not a key of env", key, "names of keys of env")
         if len(set(keys)) != len(keys):
             c.add("secret_env", "lists a key more than once", list(keys), "distinct keys of env")
+
+    def _fetch(self, c: _Collector) -> tuple[Fetch, ...]:
+        raw = self.fetch or ()
+        if not isinstance(raw, (list, tuple)):
+            c.add("fetch", "must be a list", raw, "a list of {uri, executable, extract, cache, output_file}")
+            return ()
+        if not c.count("fetch", raw, "uris"):
+            return ()
+        out = []
+        for i, item in enumerate(raw):
+            try:
+                out.append(item if isinstance(item, Fetch) else Fetch.coerce(item))
+            except ValidationError as exc:
+                for e in exc.errors:
+                    c.add(f"fetch[{i}]" + (f".{e.field}" if e.field else ""), e.message, e.value, e.allowed)
+        return tuple(out)
 
     def _constraints(self, c: _Collector) -> tuple[Constraint, ...]:
         raw = self.constraints or ()
@@ -1017,6 +1144,24 @@ def run_arguments(value: Any, field_name: str = "arguments") -> tuple[str, ...]:
 
 
 
+def run_argument_line(value: Any, field_name: str = "arguments") -> str | None:
+    """A manual start's argument string as Chronos took it: ``;`` removed (Chronos's filter
+    on it), None when nothing but blanks is left; checked as command text (no control
+    characters, within the command's length).
+
+    :raises ValidationError: naming ``field_name``.
+    """
+    if not isinstance(value, str):
+        raise ValidationError.single(field_name, "must be a string", value, "text such as '--date 2020-01-01'")
+    line = value.replace(";", "")
+    if not line.strip():
+        return None
+    c = _Collector()
+    c.text(field_name, line, "command")
+    c.raise_if_any()
+    return line
+
+
 class RunState(enum.StrEnum):
     """Where a run is in its life. The last five are final."""
 
@@ -1101,6 +1246,9 @@ class Run:
     kill_requested: str | None = None
     """Why its task was asked to die (``killed by request of NAME``, ``timeout: ...``), once
     asked: its end is then what was asked for, not a failure to retry."""
+    argument_line: str | None = None
+    """Text added, as given, to a shell job's command line after a space (Chronos's
+    ``PUT /job/<name>?arguments=...``), instead of the job's own arguments."""
     task_id: str = field(init=False, repr=False, compare=False)
     """``<job>.<scheduled epoch>.<attempt>``, derived once (it is asked for at every step)."""
 

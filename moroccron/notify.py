@@ -93,7 +93,7 @@ def run_from_payload(data: Mapping[str, Any] | None) -> Run | None:
                agent_id=data.get("agent_id"), hostname=data.get("hostname"),
                arguments=tuple(data["arguments"]) if data.get("arguments") is not None else None,
                caused_by=data.get("caused_by"), id=data.get("id"), relaunches=data.get("relaunches", 0),
-               kill_requested=data.get("kill_requested"))
+               kill_requested=data.get("kill_requested"), argument_line=data.get("argument_line"))
 
 
 def _subtree_text(nodes: Sequence[Mapping[str, Any]]) -> str:

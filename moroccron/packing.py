@@ -152,8 +152,12 @@ def best_fit_decreasing(tasks: Sequence[PendingTask], offers: Sequence[Offer],
     rnd = _Round(offers)
     cap = _capacity(offers)
     unplaced = []
-    # Stable sort: equal sizes keep their urgency order.
-    for task in sorted(tasks, key=lambda t: -_share(t.resources, cap)):
+    # Stable sort: equal sizes keep their urgency order; high_priority jobs before all others.
+    def order(t: PendingTask) -> tuple[bool, float]:
+        job = jobs.get(t.job)
+        return (not (job is not None and job.high_priority), -_share(t.resources, cap))
+
+    for task in sorted(tasks, key=order):
         job = jobs.get(task.job)
         best: Offer | None = None
         best_left = (False, 0.0)

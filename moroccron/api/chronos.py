@@ -27,12 +27,21 @@ What differs from Chronos, on purpose:
   name).
 - **Starting a job** the engine then skips (``concurrency: forbid`` with a run in
   progress) answers 409 with the reason, where Chronos said 204 and queued it anyway.
-- Not provided: ``/job/<name>/task/<id>/progress`` (needed Cassandra).
+- **Starting a disabled job** answers 409 and runs nothing. Chronos also ran nothing,
+  but answered 204 and dropped the run where no one saw it. (The native API's
+  ``POST /api/v1/jobs/<name>/runs`` still runs a disabled job: there, disabling stops
+  the schedule, not an explicit start.)
+- **Manual-start ``arguments``** go onto a shell job's command line as Chronos put them
+  (after a space, ``;`` removed); a job run without a shell gets their words as
+  arguments, where Chronos made the string part of the program's name.
+- Not provided: ``/job/<name>/task/<id>/progress`` (needed Cassandra) and
+  ``PUT /task/<id>`` (completion of ``async`` jobs, which moroccron does not run).
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import UTC, datetime
@@ -63,7 +72,7 @@ from moroccron.dag import DependencyGraph
 from moroccron.errors import FieldError, NotFound, ValidationError
 from moroccron.events import KillRequested, MarkSuccess, RunRequested, SaveRun
 from moroccron.masking import mask_env
-from moroccron.model import JobSpec, Run, RunState, chronos_names, run_arguments
+from moroccron.model import JobSpec, Run, RunState, chronos_names, run_argument_line, run_arguments
 from moroccron.store import JobRecord
 from moroccron.store.stats import JobStats, percentile
 
@@ -204,12 +213,26 @@ def _task_stat(run: Run) -> dict[str, Any]:
     return out
 
 
-def _split_arguments(values: Sequence[str] | None) -> tuple[str, ...] | None:
-    if not values:
-        return None
-    args = [piece for value in values if value != "" for piece in value.split(",")]
+def _start_request(job: JobSpec, values: Sequence[str] | None) -> RunRequested:
+    """The run request of ``PUT /job/<name>?arguments=...``.
+
+    Chronos added the string to the command line as it is, after a space (with ``;``
+    taken out), so a shell job gets exactly that: ``--date 2020-01-01`` is two words to
+    the shell, ``--list=a,b,c`` one. A job run without a shell gets the string's words as
+    its arguments, split as a shell would split them (quotes group words): Chronos made
+    the whole string part of the program's name there, a task that could not start.
+    Repeated ``arguments`` values are joined with a space (Chronos read the first).
+    """
     try:
-        return run_arguments(args) or None
+        line = run_argument_line(" ".join(values)) if values else None
+        if line is None or job.shell:
+            return RunRequested(job.name, argument_line=line)
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            raise ValidationError.single("arguments", f"cannot be split into words: {exc}", line,
+                                         "words as a shell reads them, with matched quotes") from None
+        return RunRequested(job.name, run_arguments(words) or None)
     except ValidationError as exc:
         raise _bad_request(exc) from None
 
@@ -321,10 +344,18 @@ def summary(ctx: ContextDep) -> dict[str, Any]:
 
 
 def start_job(ctx: ContextDep, name: str,
-              arguments: Annotated[list[str] | None, Query(description="a,b or repeated")] = None) -> Response:
-    """Start the job now. Each ``arguments`` value is split on commas."""
-    ctx.store.get_job(name)
-    actions = require_scheduler(ctx).submit(RunRequested(name, _split_arguments(arguments)))
+              arguments: Annotated[list[str] | None,
+                                   Query(description="added to the command line as is")] = None) -> Response:
+    """Start the job now; ``arguments`` is added to its command line (see :func:`_start_request`).
+
+    A disabled job is not started (Chronos never ran it): 409 says so, where Chronos
+    answered 204 and dropped the run unseen.
+    """
+    job = ctx.store.get_job(name)
+    if job.disabled:
+        raise HTTPException(409, error_body(f"job {name!r} was not started: it is disabled, and a disabled job "
+                                            "never runs, not even when started by hand (enable it first)"))
+    actions = require_scheduler(ctx).submit(_start_request(job, arguments))
     skipped = [a.run for a in actions if isinstance(a, SaveRun) and a.new and a.run.job == name
                and a.run.state == RunState.SKIPPED]
     if skipped:

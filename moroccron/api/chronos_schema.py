@@ -39,6 +39,9 @@ Mapping (Chronos field -> native field):
 ``cpus``, ``mem``, ``disk``,      ``resources`` (``0`` or absent -> Chronos' defaults
 ``gpus``                          0.1, 128, 256: :data:`CHRONOS_DEFAULT_RESOURCES`)
 ``retries``                       ``retries`` (absent -> 2, Chronos's default)
+``highPriority``                  ``high_priority`` (its runs jump the launch queue)
+``maxCompletionTime`` (seconds)   ``timeout_seconds`` (``0`` -> none; wins over
+                                  ``moroccron.timeout_seconds``)
 ``disabled``, ``softError``       ``disabled``, ``soft_error``
 ``concurrent``                    ``concurrency``: true -> allow, false -> forbid
                                   (or ``replace``, kept in ``moroccron.concurrency``)
@@ -46,13 +49,21 @@ Mapping (Chronos field -> native field):
                                   and years as 30 and 365 days, capped)
 ``runAsUser``                     ``user`` (absent -> setting ``chronos_run_as_user``)
 ``environmentVariables``          ``env`` (a name repeated: the last value)
-``uris``, ``fetch[].uri``         ``uris`` (fetch flags: moroccron extracts archives
-                                  by file name)
+``uris``                          ``uris`` (archives extracted by file name)
+``fetch[]``                       ``fetch``: ``uri``, ``executable``, ``extract``
+                                  (default true), ``cache``, ``output_file``
 ``constraints`` ``[[a, OP, v]]``  ``constraints`` (an unknown operator: kept, not applied)
 ``container``                     ``container``: ``type`` DOCKER|MESOS, ``image``,
                                   ``network``, ``volumes[]`` {``containerPath``,
                                   ``hostPath``, ``mode``}, ``forcePullImage``,
                                   ``parameters[]`` {``key``, ``value``}
+``container.volumes[].external``  ``source``: ``docker_volume`` (``name``; ``provider``
+                                  -> ``driver``; ``options`` -> ``driver_options``)
+``container.networkName``         ``container.network`` (with ``network`` USER or
+                                  none; Docker HOST/BRIDGE ignored it, so do we)
+``container.networkInfos[]``      ``container.network_infos`` {``name``, ``labels``,
+                                  ``protocol``} (``portMappings`` not kept, as Chronos
+                                  never sent them to Mesos)
 ``moroccron``                     :data:`EXTENSION_FIELDS`
 ================================  ==================================================
 
@@ -82,9 +93,11 @@ from moroccron.model import (
     CONCURRENCY_POLICIES,
     CONSTRAINT_OPERATORS,
     Container,
+    Fetch,
     JobSpec,
     Resources,
     Volume,
+    VolumeSource,
     chronos_names,
 )
 from moroccron.store.stats import JobStats
@@ -121,6 +134,7 @@ MAPPED_FIELDS: tuple[str, ...] = (
     "name", "command", "shell", "arguments", "description", "schedule", "scheduleTimeZone", "parents",
     "owner", "cpus", "mem", "disk", "gpus", "retries", "disabled", "softError", "concurrent", "epsilon",
     "runAsUser", "environmentVariables", "uris", "fetch", "constraints", "container", EXTENSION,
+    "highPriority", "maxCompletionTime",
 )
 """Chronos fields that become native fields."""
 
@@ -131,18 +145,15 @@ READ_ONLY_FIELDS: tuple[str, ...] = (
 history here, so dropped on input without a mention."""
 
 IGNORED_FIELDS: tuple[str, ...] = (
-    "async", "executor", "executorFlags", "taskInfoData", "highPriority", "dataProcessingJobType", "dataJob",
-    "ownerName", "maxCompletionTime",
+    "async", "executor", "executorFlags", "taskInfoData", "dataProcessingJobType", "dataJob", "ownerName",
 )
-# Of these, highPriority, maxCompletionTime and async have a meaning (queue order, a
-# timeout, completion by PUT /task/<id>) that belongs in the native model; until it is
-# there they are kept as sent in ``chronos_extra`` and returned, like the others.
+# Of these, async has a meaning (completion by PUT /task/<id>) moroccron does not
+# provide; it is kept as sent in ``chronos_extra`` and returned, like the others.
 """Chronos fields accepted and not acted on. Each is reported as ignored when it holds
 anything but its Chronos default. ``async`` needs a completion callback moroccron does
 not offer (every task's own exit status decides); ``executor*`` and ``taskInfoData``
-name custom executors (moroccron runs the command executor); ``highPriority`` has no
-queue to jump; ``ownerName`` belongs to the owner records (the owners API);
-``maxCompletionTime``: use ``moroccron.timeout_seconds``."""
+name custom executors (moroccron runs the command executor); ``ownerName`` belongs to
+the owner records (the owners API)."""
 
 KNOWN_FIELDS: frozenset[str] = frozenset(MAPPED_FIELDS + READ_ONLY_FIELDS + IGNORED_FIELDS)
 
@@ -157,12 +168,12 @@ CHRONOS_DEFAULT_EPSILON = 60.0
 """Chronos' ``--task_epsilon``: how late a run may start, for a job without ``epsilon``."""
 _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no", "")
-_CONTAINER_FIELDS = ("type", "image", "network", "networkName", "volumes", "forcePullImage", "parameters")
-_CONTAINER_IGNORED = ("networkInfos", "portMappings")
-_VOLUME_FIELDS = ("containerPath", "hostPath", "mode")
-_FETCH_FLAGS = {"executable": False, "extract": True, "cache": False, "output_file": ""}
-"""Fetch flags and Chronos' defaults. Until the native model has them they are kept as
-sent (``chronos_extra``) and listed as ignored when not the default."""
+_CONTAINER_FIELDS = ("type", "image", "network", "volumes", "forcePullImage", "parameters", "networkName",
+                     "networkInfos")
+_CONTAINER_IGNORED = ("portMappings",)
+_VOLUME_FIELDS = ("containerPath", "hostPath", "mode", "external")
+_EXTERNAL_KEYS = {"driver": "provider", "driver_options": "options"}
+_FETCH_FLAGS = {"executable": False, "extract": True, "cache": False}
 _DURATION_RE = re.compile(
     r"^P(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
     r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$")
@@ -266,6 +277,7 @@ _NATIVE_TO_CHRONOS: tuple[tuple[str, str], ...] = (
     ("starting_deadline_seconds", "epsilon"),
     ("container.force_pull", "container.forcePullImage"),
     ("concurrency", f"{EXTENSION}.concurrency"),
+    ("container.network_infos", "container.networkInfos"),
 )
 _VOLUME_KEYS = {"container_path": "containerPath", "host_path": "hostPath"}
 
@@ -430,6 +442,7 @@ def from_chronos(data: Any, *, now: datetime | None = None, default_user: str = 
     kwargs["user"] = user or None
     kwargs["env"] = _env(r)
     kwargs["uris"] = _uris(r)
+    kwargs["fetch"] = _fetch(r)
     kwargs["constraints"] = _constraints(r)
     kwargs["container"] = _container(r)
     if current is not None:
@@ -438,6 +451,10 @@ def from_chronos(data: Any, *, now: datetime | None = None, default_user: str = 
     extension = _extension(r)
     kwargs.update({k: v for k, v in extension.items() if k not in ("concurrency", "owners")})
     kwargs["concurrency"] = _concurrency(r, extension.get("concurrency"))
+    kwargs["high_priority"] = r.boolean("highPriority", False)
+    timeout = _max_completion_time(r)
+    if timeout is not None:  # the Chronos field wins over moroccron.timeout_seconds
+        kwargs["timeout_seconds"] = timeout
     if "owners" in extension:
         kwargs["owners"] = extension["owners"]
 
@@ -543,6 +560,17 @@ def _resources(r: _Reader) -> Resources | dict[str, float]:
     return values
 
 
+def _max_completion_time(r: _Reader) -> float | None:
+    """``maxCompletionTime``: seconds (Chronos's docs, and the TaskInfo it built), 0 for none."""
+    value = r.number("maxCompletionTime")
+    if value is None or value == 0:
+        return None
+    if value < 0:
+        r.error("maxCompletionTime", "must not be negative", value, "seconds, or 0 for no limit")
+        return None
+    return float(value)
+
+
 def _epsilon(r: _Reader) -> float | None:
     value = r.data.get("epsilon")
     if value is None or value == "":
@@ -591,19 +619,27 @@ def _env(r: _Reader) -> dict[str, str]:
 
 def _uris(r: _Reader) -> tuple[str, ...]:
     uris: list[Any] = list(r.items("uris", "a list of URIs"))
-    for path, item in r.objects("fetch", "a list of {uri, executable, extract, cache}"):
+    return tuple(dict.fromkeys(u if isinstance(u, str) else repr(u) for u in uris)) if uris else ()
+
+
+def _fetch(r: _Reader) -> list[Fetch]:
+    """``fetch[]``, with the flags Chronos defaulted as it did: ``extract`` true, the
+    others false. A URI listed in ``uris`` too is fetched once (see the TaskInfo)."""
+    out: list[Fetch] = []
+    for path, item in r.objects("fetch", "a list of {uri, executable, extract, cache, output_file}"):
         uri = item.get("uri")
         if not isinstance(uri, str) or not uri:
             r.error(f"{path}.uri", "must be a URI", uri, "e.g. https://example.com/tool.tgz")
             continue
-        uris.append(uri)
-        for flag, default in _FETCH_FLAGS.items():
-            if item.get(flag) is not None and item.get(flag) != default:
-                r.ignored.append(f"{path}.{flag}")
-        r.ignored.extend(f"{path}.{k}" for k in item if k not in ("uri", *_FETCH_FLAGS))
-    # Chronos listed each URI in both uris and fetch; a job read back and sent again
-    # carries both copies, which must not double every download.
-    return tuple(dict.fromkeys(u if isinstance(u, str) else repr(u) for u in uris)) if uris else ()
+        flags = {flag: r.boolean(flag, default, item, f"{path}.{flag}") for flag, default in _FETCH_FLAGS.items()}
+        output_file = r.text("output_file", None, item, f"{path}.output_file") or None
+        r.ignored.extend(f"{path}.{k}" for k in item if k not in ("uri", "output_file", *_FETCH_FLAGS))
+        try:
+            out.append(Fetch(uri=uri, output_file=output_file, **flags))
+        except ValidationError as exc:
+            for e in exc.errors:
+                r.error(f"{path}.{e.field}", e.message, e.value, e.allowed)
+    return out
 
 
 def _constraints(r: _Reader) -> list[Any]:
@@ -646,11 +682,12 @@ def _container(r: _Reader) -> Container | None:
         cp = r.text("containerPath", None, v, f"{path}.containerPath")
         hp = r.text("hostPath", None, v, f"{path}.hostPath")
         mode = r.text("mode", "RO", v, f"{path}.mode")
+        source = _external(r, v, f"{path}.external")
         for key in v:
             if key not in _VOLUME_FIELDS:
                 r.ignored.append(f"{path}.{key}")
         try:
-            volumes.append(Volume(container_path=cp, host_path=hp, mode=mode))  # type: ignore[arg-type]
+            volumes.append(Volume(container_path=cp, host_path=hp, mode=mode, source=source))  # type: ignore[arg-type]
         except ValidationError as exc:
             for e in exc.errors:
                 r.error(f"{path}.{_VOLUME_KEYS.get(e.field, e.field)}", e.message, e.value, e.allowed)
@@ -669,13 +706,91 @@ def _container(r: _Reader) -> Container | None:
                 r.ignore_if_set(f"container.{key}", c[key])
             else:
                 r.ignored.append(f"container.{key}")
+    infos = _network_infos(r, c)
+    network, infos = _networks(r, (ctype or "DOCKER").lower(), network or None,
+                               r.text("networkName", None, c, "container.networkName") or None, infos)
     try:
         return Container(type=ctype or "DOCKER", image=image, volumes=tuple(volumes), force_pull=force_pull,
-                         network=network or None, parameters=tuple(parameters))
+                         network=network, parameters=tuple(parameters), network_infos=tuple(infos))
     except ValidationError as exc:
         for e in exc.errors:
             r.error(chronos_field("container." + e.field), e.message, e.value, e.allowed)
         return None
+
+
+def _external(r: _Reader, volume: Mapping[str, Any], path: str) -> VolumeSource | None:
+    """A volume's ``external`` {name, provider, options}: a Docker volume made by the
+    ``provider`` driver (Mesos ``DOCKER_VOLUME``), as Chronos sent it."""
+    ext = volume.get("external")
+    if ext is None:
+        return None
+    allowed = "{name, provider, options: [{key, value}]}"
+    if not isinstance(ext, Mapping):
+        r.error(path, "must be an object", ext, allowed)
+        return None
+    options: dict[str, Any] = {}
+    for opath, o in r.objects("options", "a list of {key, value}", ext, f"{path}.options"):
+        if not isinstance(o.get("key"), str) or not o.get("key"):
+            r.error(f"{opath}.key", "must be a non-empty string", o.get("key"), "a driver option name")
+        else:
+            options[o["key"]] = o.get("value")
+    r.ignored.extend(f"{path}.{k}" for k in ext if k not in ("name", "provider", "options"))
+    try:
+        return VolumeSource(type="docker_volume", name=ext.get("name"), driver=ext.get("provider") or None,
+                            driver_options=options)
+    except ValidationError as exc:
+        for e in exc.errors:
+            head, _, rest = e.field.partition(".")
+            r.error(f"{path}.{_EXTERNAL_KEYS.get(head, head)}" + (f".{rest}" if rest else ""),
+                    e.message, e.value, e.allowed)
+        return None
+
+
+def _network_infos(r: _Reader, c: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``container.networkInfos`` [{name, labels: [{key, value}], protocol}]; Chronos passed
+    name and labels to Mesos, never ``portMappings`` (reported when set)."""
+    out = []
+    for path, n in r.objects("networkInfos", "a list of {name, labels, protocol}", c, "container.networkInfos"):
+        labels: dict[str, Any] = {}
+        for lpath, label in r.objects("labels", "a list of {key, value}", n, f"{path}.labels"):
+            if not isinstance(label.get("key"), str) or not label.get("key"):
+                r.error(f"{lpath}.key", "must be a non-empty string", label.get("key"), "a label name")
+            else:
+                labels[label["key"]] = label.get("value")
+        r.ignore_if_set(f"{path}.portMappings", n.get("portMappings"))
+        r.ignored.extend(f"{path}.{k}" for k in n if k not in ("name", "labels", "protocol", "portMappings"))
+        out.append({"name": n.get("name"), "labels": labels, "protocol": n.get("protocol")})
+    return out
+
+
+def _networks(r: _Reader, ctype: str, network: str | None, name: str | None,
+              infos: list[dict[str, Any]]) -> tuple[str | None, list[dict[str, Any]]]:
+    """Chronos's ``network`` mode, ``networkName`` and ``networkInfos`` as the native
+    ``network`` and ``network_infos``, with the effect each had on Chronos's tasks.
+
+    - Docker ``USER`` (or no mode): the user-defined network is ``networkName``, or the
+      single ``networkInfos`` entry; ``USER`` with neither is refused (the agent refuses it).
+    - Docker ``HOST``/``BRIDGE``/``NONE``: Docker ignored ``networkName`` and
+      ``networkInfos``; they are reported as ignored.
+    - Mesos: there is no Docker mode; ``networkName`` and ``networkInfos`` are the CNI
+      networks joined.
+    """
+    mode = network.upper() if network is not None else None
+    if ctype == "docker" and mode in ("HOST", "BRIDGE", "NONE"):
+        if name is not None:
+            r.ignored.append("container.networkName")
+        if infos:
+            r.ignored.append("container.networkInfos")
+        return network, []
+    if mode in (None, "USER") or ctype != "docker":
+        if name is not None:
+            return name, infos
+        if mode == "USER":
+            if ctype == "docker" and not infos:
+                r.error("container.network", "USER needs the network's name", network,
+                        "networkName, or one networkInfos entry (or HOST, BRIDGE)")
+            return None, infos
+    return network, infos
 
 
 def _extension(r: _Reader) -> dict[str, Any]:
@@ -751,11 +866,11 @@ def _generated(job: JobSpec, stats: JobStats | None = None,
         "async": False,
         # Chronos fields moroccron has no use for; the values sent come from chronos_extra.
         "executor": "", "executorFlags": "", "taskInfoData": "", "dataProcessingJobType": False,
-        # Fields with a meaning in the native model once it has them (queue order, timeout).
-        "highPriority": False, "maxCompletionTime": 0,
+        "highPriority": job.high_priority,
+        "maxCompletionTime": _seconds_out(job.timeout_seconds),
         "runAsUser": job.user or "",
         "uris": list(job.uris),
-        "fetch": [{"uri": u, "executable": False, "cache": False, "extract": True} for u in job.uris],
+        "fetch": [_fetch_out(f) for f in job.fetch],
         "environmentVariables": [{"name": k, "value": v} for k, v in job.env.items()],
         "constraints": [[c.field, c.operator] + ([c.value] if c.value is not None else []) for c in job.constraints],
         "successCount": stats.success_count,
@@ -778,17 +893,49 @@ def _generated(job: JobSpec, stats: JobStats | None = None,
     return out
 
 
+def _seconds_out(seconds: float | None) -> int | float:
+    """A timeout as ``maxCompletionTime``: whole seconds as an integer (Chronos's Long), 0 for none."""
+    if seconds is None:
+        return 0
+    return int(seconds) if float(seconds).is_integer() else seconds
+
+
+def _fetch_out(f: Fetch) -> dict[str, Any]:
+    out: dict[str, Any] = {"uri": f.uri, "executable": f.executable, "cache": f.cache, "extract": f.extract}
+    if f.output_file is not None:
+        out["output_file"] = f.output_file
+    return out
+
+
 def _container_out(c: Container) -> dict[str, Any]:
     out: dict[str, Any] = {"type": c.type.upper()}
     if c.image is not None:
         out["image"] = c.image
-    network = c.network or "host"  # the native default, as Chronos' default HOST
-    out["network"] = network.upper() if network.lower() in CHRONOS_NETWORK_MODES else network
-    out["networkInfos"] = []
+    mode, name = c.network_mode
+    if mode == "USER":
+        out["network"], out["networkName"] = "USER", name
+    elif c.type == "docker" and c.network_infos and c.network is None:
+        out["network"] = "USER"
+    else:
+        network = c.network or "host"  # the native default, as Chronos' default HOST
+        out["network"] = network.upper() if network.lower() in CHRONOS_NETWORK_MODES else network
+    out["networkInfos"] = [{"name": n.name, **({"protocol": n.protocol} if n.protocol else {}),
+                            "labels": [{"key": k, "value": v} for k, v in n.labels.items()], "portMappings": []}
+                           for n in c.network_infos]
     out["forcePullImage"] = c.force_pull
-    out["volumes"] = [{"containerPath": v.container_path, **({"hostPath": v.host_path} if v.host_path else {}),
-                       "mode": v.mode} for v in c.volumes]
+    out["volumes"] = [_volume_out(v) for v in c.volumes]
     out["parameters"] = [p.to_dict() for p in c.parameters]
+    return out
+
+
+def _volume_out(v: Volume) -> dict[str, Any]:
+    out: dict[str, Any] = {"containerPath": v.container_path}
+    if v.host_path:
+        out["hostPath"] = v.host_path
+    out["mode"] = v.mode
+    if v.source is not None and v.source.type == "docker_volume":
+        out["external"] = {"name": v.source.name, **({"provider": v.source.driver} if v.source.driver else {}),
+                           "options": [{"key": k, "value": val} for k, val in v.source.driver_options.items()]}
     return out
 
 

@@ -245,6 +245,17 @@ def _bounded(schemas: dict[str, Any]) -> None:
     source["driver_options"].update(maxProperties=lists["driver_options"])
     source["driver_options"]["additionalProperties"].update(maxLength=text["driver_options_value"])
     nullable(source["path"], maxLength=text["path"])
+    job["fetch"].update(maxItems=lists["uris"])
+    fetch = schemas["Fetch"]["properties"]
+    fetch["uri"].update(minLength=1, maxLength=text["uri"])
+    nullable(fetch["output_file"], maxLength=text["path"])
+    schemas["Fetch"]["additionalProperties"] = False
+    container["network_infos"].update(maxItems=lists["network_infos"])
+    network_info = schemas["NetworkInfo"]["properties"]
+    network_info["name"].update(minLength=1, maxLength=text["network"])
+    network_info["labels"].update(maxProperties=lists["labels"])
+    network_info["labels"]["additionalProperties"].update(maxLength=text["labels_value"])
+    nullable(network_info["protocol"], enum=["IPv4", "IPv6"])
     constraint = schemas["Constraint"]["properties"]
     constraint["field"].update(maxLength=text["constraint_field"])
     constraint["operator"]["enum"] = list(CONSTRAINT_OPERATORS)

@@ -33,5 +33,6 @@ def run_dict(run: Run, confirmed: datetime | None = None) -> dict[str, Any]:
         "arguments": list(run.arguments) if run.arguments is not None else None, "caused_by": run.caused_by,
         "relaunches": run.relaunches,
         "kill_requested": run.kill_requested,
+        "argument_line": run.argument_line,
         "confirmed_at": ts(confirmed),
     }

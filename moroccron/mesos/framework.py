@@ -40,6 +40,7 @@ from moroccron.events import (
 from moroccron.hooks.types import Offer
 from moroccron.mesos.client import encode_accept
 from moroccron.mesos.resources import PoolLedger, offer_pools, unreserved_resources
+from moroccron.mesos.task_env import task_environment
 from moroccron.model import JobSpec, Resources, Run, Volume, parse_task_id
 
 __all__ = ["FrameworkAdapter", "framework_info", "kill_policy", "offer_from_json", "status_from_json", "task_info"]
@@ -95,6 +96,13 @@ def has_capability(info: Mapping[str, Any], capability: str) -> bool:
 
 
 def _arguments(job: JobSpec, run: Run) -> list[str]:
+    if run.argument_line is not None:  # a shell job's argument string: see _command
+        if job.shell:
+            return []
+        try:  # the job stopped being a shell job since: its words, as a shell would split them
+            return shlex.split(run.argument_line)
+        except ValueError:
+            return run.argument_line.split()
     return list(run.arguments) if run.arguments is not None else list(job.arguments)
 
 
@@ -118,22 +126,37 @@ def _command(job: JobSpec, run: Run) -> dict[str, Any]:
         if not job.command:
             raise ValueError("shell is true but there is no command: the agent would refuse the task")
         cmd["value"] = job.command + ("".join(" " + shlex.quote(a) for a in args) if args else "")
+        if run.argument_line is not None:  # as Chronos did: command, a space, the string as given
+            cmd["value"] += " " + run.argument_line
     elif job.command:
         cmd["value"] = job.command
         cmd["arguments"] = args if docker else [job.command, *args]
     elif args:
         cmd["arguments"] = args
-    env = dict(job.env)
-    env.setdefault("MOROCCRON_JOB", job.name)
-    env.setdefault("MOROCCRON_SCHEDULED_AT", run.scheduled_at.isoformat())
-    env.setdefault("MOROCCRON_ATTEMPT", str(run.attempt))
+    env = task_environment(job, run)
     cmd["environment"] = {"variables": [{"name": k, "type": "VALUE", "value": v} for k, v in sorted(env.items())]}
-    if job.uris:
-        cmd["uris"] = [{"value": u, "extract": u.endswith((".tgz", ".tar.gz", ".zip", ".tar")),
-                        "executable": False, "cache": False} for u in job.uris]
+    uris = _uris(job)
+    if uris:
+        cmd["uris"] = uris
     if job.user:
         cmd["user"] = job.user
     return cmd
+
+
+def _uris(job: JobSpec) -> list[dict[str, Any]]:
+    """CommandInfo.URIs: the ``fetch`` entries with their flags, then the plain ``uris``
+    (archives by file name extracted) that no fetch entry already names, as Chronos sent
+    its ``fetch`` before its ``uris``."""
+    out = []
+    for f in job.fetch:
+        uri: dict[str, Any] = {"value": f.uri, "extract": f.extract, "executable": f.executable, "cache": f.cache}
+        if f.output_file is not None:
+            uri["output_file"] = f.output_file
+        out.append(uri)
+    fetched = {f.uri for f in job.fetch}
+    out += [{"value": u, "extract": u.endswith((".tgz", ".tar.gz", ".zip", ".tar")), "executable": False,
+             "cache": False} for u in job.uris if u not in fetched]
+    return out
 
 
 def _docker_image(name: str, *, cached: bool | None = None) -> dict[str, Any]:
@@ -177,12 +200,18 @@ def _container(job: JobSpec) -> dict[str, Any] | None:
     info: dict[str, Any] = {"type": c.type.upper(),
                             "volumes": [_volume(v, f"container.volumes[{i}]") for i, v in enumerate(c.volumes)]}
     mode, network_name = c.network_mode
-    if network_name is not None:  # a user-defined Docker network, or a CNI network
-        info["network_infos"] = [{"name": network_name}]
+    networks = [{"name": network_name}] if network_name is not None else []  # a Docker or a CNI network
+    # then the others (Chronos's networkInfos): their labels reach the network's plugin
+    networks += [{"name": n.name, **({"labels": {"labels": [{"key": k, "value": v} for k, v in n.labels.items()]}}
+                                    if n.labels else {})} for n in c.network_infos]
+    if networks:
+        info["network_infos"] = networks
     if c.type == "docker":
         docker: dict[str, Any] = {"image": c.image, "force_pull_image": c.force_pull}
         if c.network is not None:
             docker["network"] = mode
+        elif c.network_infos:  # the one user-defined network is named there (the model allows one)
+            docker["network"] = "USER"
         if c.parameters:
             if any(p.key == "name" for p in c.parameters):
                 raise ValueError("container.parameters has the key 'name', which the master refuses")

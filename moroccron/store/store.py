@@ -303,11 +303,19 @@ def _run_columns(run: Run) -> dict[str, Any]:
         "message": run.message,
         "agent_id": run.agent_id,
         "hostname": run.hostname,
-        "arguments": list(run.arguments) if run.arguments is not None else None,
+        "arguments": _arguments_value(run),
         "caused_by": run.caused_by,
         "relaunches": run.relaunches,
         "kill_requested": run.kill_requested,
     }
+
+
+def _arguments_value(run: Run) -> list[str] | dict[str, str] | None:
+    """The ``arguments`` JSON column: the run's own argument list, or, for a run started
+    with an argument string (Chronos), ``{"line": STRING}`` (no API gives both)."""
+    if run.argument_line is not None:
+        return {"line": run.argument_line}
+    return list(run.arguments) if run.arguments is not None else None
 
 
 def _run_from_row(row: RunRow) -> Run:
@@ -326,7 +334,8 @@ def _run_from_row(row: RunRow) -> Run:
         message=row.message,
         agent_id=row.agent_id,
         hostname=row.hostname,
-        arguments=tuple(row.arguments) if row.arguments is not None else None,
+        arguments=tuple(row.arguments) if isinstance(row.arguments, list) else None,
+        argument_line=row.arguments.get("line") if isinstance(row.arguments, dict) else None,
         caused_by=row.caused_by,
         id=row.id,
         relaunches=row.relaunches,

@@ -340,7 +340,9 @@ def test_start_kill_and_mark_success_go_to_the_scheduler(store: Store) -> None:
         assert r.status_code == 200 and r.text == "marked job a as successful: false"  # nothing recorded
         scheduler.replies = [SaveRun(Run(job="a", scheduled_at=T0, state=RunState.SUCCEEDED), new=True)]
         assert c.post(f"{V1}/job/success/a").text == "marked job a as successful: true"
-    assert scheduler.events == [RunRequested("a", None), RunRequested("a", ("-v", "--date=2026-01-01", "extra")),
+    # arguments go onto the (shell) command line as given; repeated values joined by a space
+    assert scheduler.events == [RunRequested("a", None),
+                                RunRequested("a", argument_line="-v,--date=2026-01-01 extra"),
                                 KillRequested("a"), MarkSuccess("a"), MarkSuccess("a")]
 
 
@@ -426,7 +428,8 @@ def test_every_route_on_both_prefixes(store: Store, prefix: str) -> None:
             r = c.request(method, prefix + path, **kwargs)
             assert r.status_code == status, (method, path, r.text)
         assert c.get(prefix + "/jobs").json() == []
-    assert scheduler.events == [RunRequested("a", ("x",)), MarkSuccess("a"), MarkSuccess("a"), KillRequested("a")]
+    assert scheduler.events == [RunRequested("a", argument_line="x"), MarkSuccess("a"), MarkSuccess("a"),
+                                KillRequested("a")]
     assert scheduler.changed == ["a", "a", "b", "b"] and scheduler.removed == ["b", "a"]
 
 

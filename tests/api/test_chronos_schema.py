@@ -94,7 +94,7 @@ def test_chronos_hash_shape_of_a_rich_job() -> None:
     assert out["concurrent"] is False and out["softError"] is True and out["disabled"] is True
     assert out["environmentVariables"] == [{"name": "JVMOPTS", "value": "-Xmx1000m"},
                                            {"name": "MODE", "value": "full"}]
-    assert out["fetch"] == [{"uri": u, "executable": False, "cache": False, "extract": True} for u in out["uris"]]
+    assert out["fetch"] == []  # as Chronos wrote it: plain uris are not repeated as fetch entries
     assert out["constraints"] == [["rack", "EQUALS", "r1"], ["hostname", "UNIQUE"], ["zone", "GROUP_BY", "3"],
                                   ["os", "LIKE", "linux-.*"]]
     assert out["container"] == {
@@ -185,13 +185,16 @@ def test_chronos_full_sample() -> None:
     })
     job = got.job
     assert job.arguments == ("-verbose", "-debug") and job.shell is False
-    assert job.uris == ("https://url-to-file",)  # listed in both uris and fetch: fetched once
+    assert job.uris == ("https://url-to-file",)  # listed in both uris and fetch: kept in both, fetched once
+    assert [f.to_dict() for f in job.fetch] == [{"uri": "https://url-to-file", "executable": True, "extract": False,
+                                                 "cache": False, "output_file": None}]
     assert dict(job.env) == {"JVMOPTS": "-Xmx1000m", "JAVA_LIBRARY_PATH": "/usr/local/lib"}
     assert job.resources == Resources(cpus=1.0, mem=1024, disk=10240)
     assert job.constraints == (Constraint("rack", "EQUALS", "rack-1"),)
     assert job.user == "hdfs" and job.concurrency == "allow" and job.soft_error is True
     assert job.timezone == "America/New_York"
-    assert set(got.ignored) == {"highPriority", "clientSpecific", "fetch[0].executable", "fetch[0].extract"}
+    assert set(got.ignored) == {"clientSpecific"}
+    assert job.high_priority is True
 
 
 def test_java_short_zone_ids_become_iana_zones() -> None:

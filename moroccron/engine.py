@@ -50,6 +50,7 @@ from moroccron.events import (
     Acknowledge,
     Action,
     AgentLost,
+    AsyncCompleted,
     ClearDependency,
     Decline,
     DisableJob,
@@ -359,7 +360,7 @@ class Engine:
         return EngineSnapshot(
             at=now, connected=self.connected, queue=len(self.queue), prepared=len(self._early),
             offers_held=len(self.offers) + len(self._plans),
-            tasks_running=sum(1 for r in self.active.values() if r.state.live), jobs=len(self.jobs),
+            tasks_running=sum(1 for r in self.active.values() if _has_task(r)), jobs=len(self.jobs),
             reconciling=len(self.reconciling), quarantined=MappingProxyType(dict(self.quarantined)),
             confirmed=MappingProxyType(dict(self._confirmed)))
 
@@ -417,7 +418,7 @@ class Engine:
             run = self.active[task_id]
             self._untrack(task_id)
             out.append(SaveRun(run.evolve(state=RunState.FAILED, finished_at=now, reason=f"quarantined: {reason}")))
-            if run.state.live:
+            if _has_task(run):
                 out.append(Kill(task_id, run.agent_id, "job quarantined"))
         for task_id in [t for t, r in self._retries.items() if r.job == name]:
             del self._retries[task_id]
@@ -433,7 +434,7 @@ class Engine:
             return event.name if isinstance(event, JobRemoved) else event.job
         if isinstance(event, (RunRequested, MarkSuccess, KillRequested)):
             return event.job
-        if isinstance(event, StatusUpdate):
+        if isinstance(event, (StatusUpdate, AsyncCompleted)):
             try:
                 return parse_task_id(event.task_id)[0]
             except ValueError:
@@ -474,7 +475,7 @@ class Engine:
         # unknown until the master answers: a run that turns out lost must not make its
         # own job's catch-up skip as "still running".
         doubtful = {self.active[t].job for t in self.active
-                    if self.active[t].state.live or t in self._unsure}
+                    if _has_task(self.active[t]) or t in self._unsure}
         for job in event.jobs:
             if job.name not in self.jobs:
                 continue
@@ -568,7 +569,7 @@ class Engine:
         self._graph = None
         for task_id in list(self._by_job.get(name, ())):
             run = self.active[task_id]
-            if run.state == RunState.QUEUED:
+            if run.state == RunState.QUEUED or run.awaiting_completion:
                 self._untrack(task_id)
             else:
                 self._kill(run, "job deleted", out, record=False)  # nothing of a deleted job is written
@@ -606,6 +607,9 @@ class Engine:
             who = f"killed by request of {event.by}" if event.by else "killed by request"
             if run.state == RunState.QUEUED:
                 self._finish(now, run.evolve(kill_requested=who), RunState.KILLED, out, reason=f"{who}, before launch")
+            elif run.awaiting_completion:  # no task left to kill: the wait for its report ends
+                self._finish(now, run.evolve(kill_requested=who), RunState.KILLED, out,
+                             reason=f"{who}, while waiting for its completion report", retry=False)
             else:
                 self._kill(run, who, out)
 
@@ -629,7 +633,7 @@ class Engine:
         self.reconciling = set()
         self._asked_at.clear()
         out.append(Reconcile(()))
-        self._reconcile(now, [r for r in self.active.values() if r.state.live], out)
+        self._reconcile(now, [r for r in self.active.values() if _has_task(r)], out)
         self._arm(now + self.reconcile_period, _Timer("periodic", ""))
 
     def _reconcile(self, now: datetime, live: list[Run], out: list[Action]) -> None:
@@ -654,7 +658,7 @@ class Engine:
 
     def _on_reconcile_tasks(self, now: datetime, event: ReconcileTasks, out: list[Action]) -> None:
         """The shell could not deliver a call about these tasks (an ACCEPT failed): ask about them now."""
-        runs = [self.active[t] for t in event.task_ids if t in self.active and self.active[t].state.live]
+        runs = [self.active[t] for t in event.task_ids if t in self.active and _has_task(self.active[t])]
         if self.connected:
             self._reconcile(now, runs, out)
 
@@ -667,7 +671,7 @@ class Engine:
         self._drop_plans()
         self.reconciling.clear()
         self._unsure.clear()
-        for run in sorted((r for r in self.active.values() if r.state.live), key=lambda r: r.task_id):
+        for run in sorted((r for r in self.active.values() if _has_task(r)), key=lambda r: r.task_id):
             self._guard(now, run.job, out, self._lost, now, run, event.reason, out)
 
     def _lost(self, now: datetime, run: Run, reason: str, out: list[Action]) -> None:
@@ -715,6 +719,11 @@ class Engine:
             run = run.evolve(message=f"agent reachable again since {now.isoformat()}")
             self._replace(run)
             out.append(SaveRun(run))
+        if run is not None and run.awaiting_completion:
+            # Its task ended already; the master's later word on it (a reconciliation,
+            # a resent update) changes nothing: the completion report decides.
+            self._ack(event, out)
+            return
         new_state = mesos_state_to_run_state(event.state)
         if run is None or new_state is None:
             if run is None and new_state is not None and not new_state.final and event.agent_id:
@@ -747,6 +756,8 @@ class Engine:
             # reached the master): not a failure; launched again as its next attempt.
             detail = f"{event.state} {event.reason or ''} {event.message or ''}".strip()
             self._relaunch(now, run.evolve(**changes), detail, out)
+        elif new_state == RunState.SUCCEEDED and self._is_async(run):
+            self._task_done_async(now, run.evolve(**changes), event, out)
         elif new_state.final:
             self._finish_from_status(now, run.evolve(**changes), new_state, event, out)
         elif new_state != run.state and not (new_state == RunState.STARTING and run.state == RunState.RUNNING):
@@ -757,6 +768,46 @@ class Engine:
             self._replace(run)
             out.append(SaveRun(run))
         self._ack(event, out)
+
+    def _is_async(self, run: Run) -> bool:
+        job = self.jobs.get(run.job)
+        return job is not None and job.async_completion and not run.kill_requested
+
+    def _task_done_async(self, now: datetime, run: Run, ev: StatusUpdate, out: list[Action]) -> None:
+        """An async job's task exited 0: the run waits for its completion report, unless
+        the report came first (then it decides now)."""
+        if run.started_at is None:
+            run = run.evolve(started_at=now)
+        if run.reported_status is not None:
+            self._complete_async(now, run, run.reported_status, out)
+            return
+        run = run.evolve(state=RunState.RUNNING, awaiting_completion=True, exit_status=ev.exit_status,
+                         message=f"task finished at {now.isoformat()}; waiting for its completion report")
+        self._replace(run)
+        self._unreachable.pop(run.task_id, None)
+        out.append(SaveRun(run))
+
+    def _on_async_completed(self, now: datetime, event: AsyncCompleted, out: list[Action]) -> None:
+        """A completion report. It decides a waiting run at once; for a run whose task still
+        runs it is kept and decides when the task exits 0 (a task that fails, is lost or
+        killed fails as any other). Reports of any other task are ignored, as Chronos did."""
+        run = self.active.get(event.task_id)
+        if run is None or not run.state.live:
+            return
+        if run.awaiting_completion:
+            self._complete_async(now, run, event.status_code, out)
+        elif self._is_async(run) and run.reported_status is None:
+            run = run.evolve(reported_status=event.status_code)
+            self._replace(run)
+            out.append(SaveRun(run))
+
+    def _complete_async(self, now: datetime, run: Run, code: int, out: list[Action]) -> None:
+        reason = f"completion reported with statusCode {code}"
+        run = run.evolve(awaiting_completion=False)
+        if code == 0:
+            self._finish(now, run, RunState.SUCCEEDED, out, reason=reason, exit_status=0)
+        else:
+            self._finish(now, run, RunState.FAILED, out, reason=reason, exit_status=code)
 
     def _relaunch(self, now: datetime, run: Run, detail: str, out: list[Action]) -> None:
         """End ``run`` (its task never started) and queue its next attempt under a new task id."""
@@ -1037,6 +1088,9 @@ class Engine:
             for other in others:
                 if other.state == RunState.QUEUED:
                     self._finish(now, other, RunState.SKIPPED, out, reason=f"replaced by {task_id} (concurrency=replace)")
+                elif other.awaiting_completion:  # no task to kill: its wait ends
+                    why = f"replaced by {task_id} (concurrency=replace)"
+                    self._finish(now, other.evolve(kill_requested=why), RunState.KILLED, out, reason=why, retry=False)
                 else:
                     self._kill(other, f"replaced by {task_id} (concurrency=replace)", out)
         reason = deadline_exceeded(at, now, job.starting_deadline_seconds)
@@ -1105,14 +1159,19 @@ class Engine:
             run = self.active.get(timer.key)
             job = self.jobs.get(run.job) if run else None
             if run is not None and job is not None and run.state.live and job.timeout_seconds:
-                self._kill(run, f"timeout: ran longer than timeout_seconds={job.timeout_seconds:g}", out)
+                reason = f"timeout: ran longer than timeout_seconds={job.timeout_seconds:g}"
+                if run.awaiting_completion:  # the timeout covers the wait for the report too
+                    self._finish(now, run, RunState.FAILED, out,
+                                 reason=f"{reason}, waiting for its completion report")
+                else:
+                    self._kill(run, reason, out)
         elif timer.kind == "reconcile":
             self._reconcile_again(now, out)
         elif timer.kind == "periodic" and self.connected:
             # Every few minutes, ask about every live run: a task the master forgot (a
             # lost ACCEPT, an agent wiped clean) is found without waiting for a failover.
             self._arm(now + self.reconcile_period, _Timer("periodic", ""))
-            self._reconcile(now, [r for r in self.active.values() if r.state.live], out)
+            self._reconcile(now, [r for r in self.active.values() if _has_task(r)], out)
         elif timer.kind == "unreachable":
             run = self.active.get(timer.key)
             since = self._unreachable.pop(timer.key, None)
@@ -1519,6 +1578,12 @@ class Engine:
                     del self._by_job[run.job]
 
 
+def _has_task(run: Run) -> bool:
+    """Launched, and its Mesos task not yet ended (an async run waiting for its completion
+    report is live, but has no task: it is not reconciled, killed or lost with an agent)."""
+    return run.state.live and not run.awaiting_completion
+
+
 def _in_maintenance(offer: Offer, start: datetime, end: datetime) -> bool:
     """Whether the offer's agent is to be down at some time between ``start`` and ``end``."""
     if offer.unavailable_from is None:
@@ -1540,6 +1605,7 @@ _HANDLERS: dict[type, Callable[[Engine, datetime, object, list[Action]], None]] 
     RunRequested: Engine._on_run_requested,
     MarkSuccess: Engine._on_mark_success,
     KillRequested: Engine._on_kill_requested,
+    AsyncCompleted: Engine._on_async_completed,
     Subscribed: Engine._on_subscribed,
     Disconnected: Engine._on_disconnected,
     OffersReceived: Engine._on_offers,

@@ -21,7 +21,7 @@ from moroccron.hooks.types import Offer
 from moroccron.model import JobSpec, Run
 
 __all__ = [
-    "STATE_ACTIONS", "Acknowledge", "Action", "AgentLost", "ClearDependency", "Decline", "DisableJob",
+    "STATE_ACTIONS", "Acknowledge", "AsyncCompleted", "Action", "AgentLost", "ClearDependency", "Decline", "DisableJob",
     "Disconnected", "EngineFault", "Event", "FrameworkLost", "Hook", "JobPut", "JobQuarantined", "JobRemoved", "JobRestored", "Kill",
     "KillRequested", "Launch", "Launched", "Loaded", "MarkSuccess", "Notify", "OfferRescinded", "OffersReceived",
     "PrepareLaunch", "Quarantine", "Reconcile", "ReconcileTasks", "Revive", "RunRequested",
@@ -103,6 +103,15 @@ class KillRequested:
 
 
 @dataclass(frozen=True, slots=True)
+class AsyncCompleted:
+    """A report that an async job's work is done (Chronos's ``PUT /scheduler/task/<id>``):
+    ``status_code`` 0 is success, anything else a failure."""
+
+    task_id: str
+    status_code: int
+
+
+@dataclass(frozen=True, slots=True)
 class Subscribed:
     framework_id: str
 
@@ -172,7 +181,7 @@ class Quarantine:
     reason: str
 
 
-Event = (Tick | Loaded | JobPut | JobRemoved | RunRequested | MarkSuccess | KillRequested | Subscribed
+Event = (Tick | Loaded | JobPut | JobRemoved | RunRequested | MarkSuccess | KillRequested | AsyncCompleted | Subscribed
          | Disconnected | OffersReceived | OfferRescinded | StatusUpdate | AgentLost | Quarantine | FrameworkLost
          | ReconcileTasks)
 

@@ -829,6 +829,7 @@ JOB_FIELDS: tuple[str, ...] = (
     "retry_delay_seconds", "timeout_seconds", "concurrency", "starting_deadline_seconds",
     "catchup", "soft_error", "disabled", "triggers", "notify", "labels", "disable_after_failures",
     "secret_env", "role", "kill_grace_seconds", "chronos_extra", "fetch", "high_priority",
+    "async_completion",
 )
 
 
@@ -876,6 +877,9 @@ class JobSpec:
     chronos_extra: Mapping[str, Any] = field(default_factory=dict)
     fetch: tuple[Fetch, ...] = ()  # files fetched with the fetcher's flags (uris: plain URIs, archives extracted)
     high_priority: bool = False  # its runs go to the front of the launch queue
+    # Chronos's async: a run whose task exits 0 waits for a completion report (the Chronos
+    # API's PUT /scheduler/task/<task id> {"statusCode": n}) before it succeeds or fails.
+    async_completion: bool = False
 
     FIELDS: ClassVar[tuple[str, ...]] = JOB_FIELDS
 
@@ -951,6 +955,7 @@ class JobSpec:
         s(self, "chronos_extra", _chronos_extra(c, self.chronos_extra))
         s(self, "fetch", self._fetch(c))
         s(self, "high_priority", _bool(c, "high_priority", self.high_priority))
+        s(self, "async_completion", _bool(c, "async_completion", self.async_completion))
         name = self.name if isinstance(self.name, str) else "?"
         c.raise_if_any(f"job {name!r}")
 
@@ -1249,6 +1254,11 @@ class Run:
     argument_line: str | None = None
     """Text added, as given, to a shell job's command line after a space (Chronos's
     ``PUT /job/<name>?arguments=...``), instead of the job's own arguments."""
+    awaiting_completion: bool = False
+    """An async job's run whose task has finished (exit 0): it stays RUNNING, with no task,
+    until a completion report decides it (see :attr:`JobSpec.async_completion`)."""
+    reported_status: int | None = None
+    """A completion report that came while the task still ran: applied when it finishes."""
     task_id: str = field(init=False, repr=False, compare=False)
     """``<job>.<scheduled epoch>.<attempt>``, derived once (it is asked for at every step)."""
 

@@ -310,12 +310,38 @@ def _run_columns(run: Run) -> dict[str, Any]:
     }
 
 
-def _arguments_value(run: Run) -> list[str] | dict[str, str] | None:
+def _arguments_value(run: Run) -> list[str] | dict[str, Any] | None:
     """The ``arguments`` JSON column: the run's own argument list, or, for a run started
-    with an argument string (Chronos), ``{"line": STRING}`` (no API gives both)."""
+    with an argument string (Chronos), ``{"line": STRING}`` (no API gives both).
+
+    An async run's completion state rides in the same object (``awaiting``: its task has
+    finished and it waits for a report; ``reported``: the status a report gave while the
+    task still ran; its list of arguments then under ``list``), so that a new leader
+    reads it without a schema change."""
+    extra: dict[str, Any] = {}
+    if run.awaiting_completion:
+        extra["awaiting"] = True
+    if run.reported_status is not None:
+        extra["reported"] = run.reported_status
     if run.argument_line is not None:
-        return {"line": run.argument_line}
+        return {"line": run.argument_line, **extra}
+    if extra:
+        return {**extra, **({"list": list(run.arguments)} if run.arguments is not None else {})}
     return list(run.arguments) if run.arguments is not None else None
+
+
+def _run_arguments(value: Any) -> dict[str, Any]:
+    """The Run fields the ``arguments`` column holds (see :func:`_arguments_value`)."""
+    if isinstance(value, list):
+        return {"arguments": tuple(value)}
+    if not isinstance(value, dict):
+        return {}
+    listed = value.get("list")
+    reported = value.get("reported")
+    return {"arguments": tuple(listed) if isinstance(listed, list) else None,
+            "argument_line": value.get("line") if isinstance(value.get("line"), str) else None,
+            "awaiting_completion": value.get("awaiting") is True,
+            "reported_status": reported if isinstance(reported, int) and not isinstance(reported, bool) else None}
 
 
 def _run_from_row(row: RunRow) -> Run:
@@ -334,8 +360,7 @@ def _run_from_row(row: RunRow) -> Run:
         message=row.message,
         agent_id=row.agent_id,
         hostname=row.hostname,
-        arguments=tuple(row.arguments) if isinstance(row.arguments, list) else None,
-        argument_line=row.arguments.get("line") if isinstance(row.arguments, dict) else None,
+        **_run_arguments(row.arguments),
         caused_by=row.caused_by,
         id=row.id,
         relaunches=row.relaunches,

@@ -40,6 +40,8 @@ Mapping (Chronos field -> native field):
 ``gpus``                          0.1, 128, 256: :data:`CHRONOS_DEFAULT_RESOURCES`)
 ``retries``                       ``retries`` (absent -> 2, Chronos's default)
 ``highPriority``                  ``high_priority`` (its runs jump the launch queue)
+``async``                         ``async_completion`` (a run whose task exits 0
+                                  waits for ``PUT /scheduler/task/<task id>``)
 ``maxCompletionTime`` (seconds)   ``timeout_seconds`` (``0`` -> none; wins over
                                   ``moroccron.timeout_seconds``)
 ``disabled``, ``softError``       ``disabled``, ``soft_error``
@@ -134,7 +136,7 @@ MAPPED_FIELDS: tuple[str, ...] = (
     "name", "command", "shell", "arguments", "description", "schedule", "scheduleTimeZone", "parents",
     "owner", "cpus", "mem", "disk", "gpus", "retries", "disabled", "softError", "concurrent", "epsilon",
     "runAsUser", "environmentVariables", "uris", "fetch", "constraints", "container", EXTENSION,
-    "highPriority", "maxCompletionTime",
+    "highPriority", "maxCompletionTime", "async",
 )
 """Chronos fields that become native fields."""
 
@@ -145,13 +147,10 @@ READ_ONLY_FIELDS: tuple[str, ...] = (
 history here, so dropped on input without a mention."""
 
 IGNORED_FIELDS: tuple[str, ...] = (
-    "async", "executor", "executorFlags", "taskInfoData", "dataProcessingJobType", "dataJob", "ownerName",
+    "executor", "executorFlags", "taskInfoData", "dataProcessingJobType", "dataJob", "ownerName",
 )
-# Of these, async has a meaning (completion by PUT /task/<id>) moroccron does not
-# provide; it is kept as sent in ``chronos_extra`` and returned, like the others.
 """Chronos fields accepted and not acted on. Each is reported as ignored when it holds
-anything but its Chronos default. ``async`` needs a completion callback moroccron does
-not offer (every task's own exit status decides); ``executor*`` and ``taskInfoData``
+anything but its Chronos default. ``executor*`` and ``taskInfoData``
 name custom executors (moroccron runs the command executor); ``ownerName`` belongs to
 the owner records (the owners API)."""
 
@@ -452,6 +451,7 @@ def from_chronos(data: Any, *, now: datetime | None = None, default_user: str = 
     kwargs.update({k: v for k, v in extension.items() if k not in ("concurrency", "owners")})
     kwargs["concurrency"] = _concurrency(r, extension.get("concurrency"))
     kwargs["high_priority"] = r.boolean("highPriority", False)
+    kwargs["async_completion"] = r.boolean("async", False)
     timeout = _max_completion_time(r)
     if timeout is not None:  # the Chronos field wins over moroccron.timeout_seconds
         kwargs["timeout_seconds"] = timeout
@@ -863,7 +863,7 @@ def _generated(job: JobSpec, stats: JobStats | None = None,
         "disabled": job.disabled,
         "softError": job.soft_error,
         "concurrent": job.concurrency == "allow",
-        "async": False,
+        "async": job.async_completion,
         # Chronos fields moroccron has no use for; the values sent come from chronos_extra.
         "executor": "", "executorFlags": "", "taskInfoData": "", "dataProcessingJobType": False,
         "highPriority": job.high_priority,

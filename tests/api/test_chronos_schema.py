@@ -137,7 +137,7 @@ def test_chronos_scheduled_sample() -> None:
 
 def test_chronos_dependent_sample_with_read_only_stats() -> None:
     """A job hash as Chronos listed it, sent back: statistics are dropped without a word,
-    async=true is reported as ignored."""
+    async=true makes an async job."""
     got = from_chronos({
         "async": True, "command": "bash -x /srv/jobs/hive_query.bash run_hive earnings", "epsilon": "PT30M",
         "errorCount": 0, "lastError": "", "lastSuccess": "2013-03-15T13:02:14.243Z", "name": "earnings_summary",
@@ -147,7 +147,7 @@ def test_chronos_dependent_sample_with_read_only_stats() -> None:
     assert got.job.parents == ("export-hostings", "export-reservations") and got.job.schedule is None
     assert got.job.owners == ("bob@example.com", "alice@example.com")
     assert got.job.starting_deadline_seconds == 1800
-    assert got.ignored == ("async",)
+    assert got.ignored == () and got.job.async_completion
 
 
 def test_chronos_docker_sample_with_string_numbers() -> None:

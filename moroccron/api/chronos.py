@@ -70,7 +70,7 @@ from moroccron.api.jobs import reveals, write_job
 from moroccron.bounds import MAX_OFFSET
 from moroccron.dag import DependencyGraph
 from moroccron.errors import FieldError, NotFound, ValidationError
-from moroccron.events import KillRequested, MarkSuccess, RunRequested, SaveRun
+from moroccron.events import AsyncCompleted, KillRequested, MarkSuccess, RunRequested, SaveRun
 from moroccron.masking import mask_env
 from moroccron.model import JobSpec, Run, RunState, chronos_names, run_argument_line, run_arguments
 from moroccron.store import JobRecord
@@ -422,6 +422,21 @@ def mark_success(ctx: ContextDep, name: str) -> PlainTextResponse:
     return PlainTextResponse(f"marked job {name} as successful: {'true' if done else 'false'}")
 
 
+def task_completed(ctx: ContextDep, task_id: str, body: Any = JsonBody) -> Response:
+    """An async job's task reports its work done: ``{"statusCode": 0}`` succeeds the run,
+    any other code fails it (retried as usual). Answers 204, as Chronos did, also for a
+    task id that names no run waiting for a report (ignored, as Chronos ignored it)."""
+    code = body.get("statusCode") if isinstance(body, dict) else None
+    if isinstance(code, str) and code.strip().lstrip("-").isdigit() and len(code.strip()) <= 10:
+        code = int(code)  # Jackson read numeric text as a number; so do we
+    if not isinstance(code, int) or isinstance(code, bool) or not -2**31 <= code < 2**31:
+        # Chronos read a missing statusCode as 0, a success: a report that says nothing is refused.
+        raise _bad_request(ValidationError.single("statusCode", "is required, an integer", code,
+                                                  "an integer: 0 for success, anything else for failure"))
+    require_scheduler(ctx).submit(AsyncCompleted(task_id, code))
+    return Response(status_code=204)
+
+
 def kill_tasks(request: Request, ctx: ContextDep, name: str) -> Response:
     """Kill every live task of the job (queued runs are dropped)."""
     ctx.store.get_job(name)
@@ -538,6 +553,7 @@ _ROUTES: tuple[tuple[str, Callable[..., Any], tuple[str, ...], dict[str, Any]], 
     ("/job/{name}", delete, ("DELETE",), {"status_code": 204}),
     ("/task/kill/{name}", kill_tasks, ("DELETE",), {"status_code": 204}),
     ("/task/all", kill_all, ("DELETE",), {"status_code": 204}),
+    ("/task/{task_id}", task_completed, ("PUT",), {"status_code": 204}),
     ("/graph/dot", graph_dot, ("GET",), {"response_class": PlainTextResponse}),
     ("/graph/csv", graph_csv, ("GET",), {"response_class": PlainTextResponse}),
     ("/stats/{percentile_name}", stats, ("GET",), {}),

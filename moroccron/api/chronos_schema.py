@@ -874,7 +874,7 @@ def _generated(job: JobSpec, stats: JobStats | None = None,
         "environmentVariables": [{"name": k, "value": v} for k, v in job.env.items()],
         "constraints": [[c.field, c.operator] + ([c.value] if c.value is not None else []) for c in job.constraints],
         "successCount": stats.success_count,
-        "errorCount": stats.failure_count,
+        "errorCount": stats.final_failure_count,  # per invocation, as Chronos counted
         "lastSuccess": chronos_time(stats.last_success_at),
         "lastError": chronos_time(stats.last_failure_at),
         "errorsSinceLastSuccess": stats.consecutive_failures,

@@ -107,6 +107,10 @@ class JobStats:
         and take no place in the window.
     :ivar last_run_state: the state of the job's newest run by scheduled time and
         attempt, finished or not (so a running job shows RUNNING); None without runs.
+    :ivar final_failure_count: failures counted per invocation, as Chronos's
+        ``errorCount``: failed or lost runs that were the last attempt of their
+        scheduled time (a failure that was retried does not count, whatever the retry
+        did), as ``consecutive_failures`` counts them.
     """
 
     success_count: int = 0
@@ -124,6 +128,7 @@ class JobStats:
     skew_p99: float | None = None
     window_size: int = 0
     last_run_state: RunState | None = None
+    final_failure_count: int = 0
 
     @property
     def finished_count(self) -> int:

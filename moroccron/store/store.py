@@ -47,6 +47,7 @@ from sqlalchemy import (
     Select,
     Table,
     Text,
+    and_,
     bindparam,
     case,
     cast,
@@ -1388,9 +1389,15 @@ class Store:
         succeeded = RunRow.state == RunState.SUCCEEDED.value
         failed = RunRow.state.in_([st.value for st in FAILURE_STATES])
         only = [RunRow.job_id.in_(job_ids)] if job_ids is not None else []
+        # A failure that was retried is not a final failure: the engine counts a scheduled
+        # time once, when its last attempt fails, and this must agree with it.
+        later = aliased(RunRow)
+        retried = (select(later.id).where(later.job_id == RunRow.job_id, later.scheduled_at == RunRow.scheduled_at,
+                                          later.attempt > RunRow.attempt).exists())
         agg = (select(RunRow.job_id,
                       func.count(case((succeeded, 1))).label("successes"),
                       func.count(case((failed, 1))).label("failures"),
+                      func.count(case((and_(failed, ~retried), 1))).label("final_failures"),
                       func.count(case((RunRow.state == RunState.KILLED.value, 1))).label("killed"),
                       func.count(case((RunRow.state == RunState.SKIPPED.value, 1))).label("skipped"),
                       func.max(case((succeeded, ended))).label("last_success"),
@@ -1399,11 +1406,6 @@ class Store:
                # instead of walking the state index once per final state.
                .where(RunRow.state.not_in([st.value for st in UNFINISHED_STATES]), *only)
                .group_by(RunRow.job_id).cte("agg"))
-        # A failure that was retried is not a final failure: the engine counts a scheduled
-        # time once, when its last attempt fails, and this must agree with it.
-        later = aliased(RunRow)
-        retried = (select(later.id).where(later.job_id == RunRow.job_id, later.scheduled_at == RunRow.scheduled_at,
-                                          later.attempt > RunRow.attempt).exists())
         streak = (select(RunRow.job_id, func.count().label("streak"))
                   .join(agg, agg.c.job_id == RunRow.job_id)
                   .where(failed, or_(agg.c.last_success.is_(None), ended > agg.c.last_success), ~retried, *only)
@@ -1420,7 +1422,7 @@ class Store:
         last_state = (select(RunRow.state).where(RunRow.job_id == JobRow.id)
                       .order_by(RunRow.scheduled_at.desc(), RunRow.attempt.desc())
                       .limit(1).correlate(JobRow).scalar_subquery())
-        totals = (select(JobRow.id, JobRow.name, agg.c.successes, agg.c.failures, agg.c.killed,
+        totals = (select(JobRow.id, JobRow.name, agg.c.successes, agg.c.failures, agg.c.final_failures, agg.c.killed,
                          agg.c.skipped, agg.c.last_success, agg.c.last_failure, streak.c.streak,
                          last_state.label("last_state"))
                   .outerjoin(agg, agg.c.job_id == JobRow.id)
@@ -1460,6 +1462,7 @@ class Store:
                 killed_count=r.killed or 0, skipped_count=r.skipped or 0,
                 last_success_at=r.last_success, last_failure_at=r.last_failure,
                 consecutive_failures=r.streak or 0,
+                final_failure_count=r.final_failures or 0,
                 duration_p50=d50, duration_p95=d95, duration_p99=d99,
                 skew_p50=s50, skew_p95=s95, skew_p99=s99,
                 window_size=counts.get(r.id, 0),

@@ -82,7 +82,7 @@ def test_native_to_chronos_to_native_is_lossless(job: JobSpec) -> None:
 
 def test_chronos_hash_shape_of_a_rich_job() -> None:
     """What a Chronos client reads: Chronos names and types, native-only fields apart."""
-    stats = JobStats(success_count=190, failure_count=3, consecutive_failures=1,
+    stats = JobStats(success_count=190, failure_count=5, final_failure_count=3, consecutive_failures=1,
                      last_success_at=datetime(2014, 3, 8, 16, 57, 17, 507000, tzinfo=UTC),
                      last_failure_at=datetime(2014, 3, 9, 0, 10, 15, tzinfo=UTC))
     out = to_chronos(rich_job(), stats, {"data@example.com": "Data Team"})

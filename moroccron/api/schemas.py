@@ -34,5 +34,6 @@ def run_dict(run: Run, confirmed: datetime | None = None) -> dict[str, Any]:
         "relaunches": run.relaunches,
         "kill_requested": run.kill_requested,
         "argument_line": run.argument_line,
+        "awaiting_completion": run.awaiting_completion,  # an async job's run waiting for its report
         "confirmed_at": ts(confirmed),
     }

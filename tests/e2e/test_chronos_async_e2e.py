@@ -75,3 +75,30 @@ def test_a_failure_report_fails_the_run_once_its_retries_are_spent(api):
     assert done["state"] == "failed" and done["exit_status"] == 2
     got = client.get(f"{V1}/job/spark").json()
     assert got["errorCount"] == 1 and got["async"] is True
+
+
+def test_a_new_scheduler_keeps_waiting_for_the_report(tmp_path):
+    cluster = Cluster(tmp_path, agents=1)
+    try:
+        first = cluster.start_scheduler()
+        app = create_app(AppContext(first.settings, cluster.store, first.plugins, first, metrics=first.metrics))
+        with TestClient(app) as client:
+            assert client.post(f"{V1}/iso8601", json={"name": "slow", "command": "true", "schedule": LATER,
+                                                      "async": True}).status_code == 204
+            assert client.put(f"{V1}/job/slow").status_code == 204
+            task_id = waiting_run(client, "slow")["task_id"]
+        cluster.stop_scheduler()
+        second = cluster.start_scheduler()  # loads the waiting run and reconciles with the master
+        app = create_app(AppContext(second.settings, cluster.store, second.plugins, second, metrics=second.metrics))
+        with TestClient(app) as client:
+            # Another job run to its end shows the new scheduler subscribed and hearing from the master.
+            assert client.post(f"{V1}/iso8601", json={"name": "probe", "command": "true",
+                                                      "schedule": LATER}).status_code == 204
+            assert client.put(f"{V1}/job/probe").status_code == 204
+            assert final_run(client, "probe")["state"] == "succeeded"
+            (still,) = [r for r in runs(client, "slow") if r["task_id"] == task_id]
+            assert still["state"] == "running" and still["awaiting_completion"], "not reconciled away as lost"
+            assert client.put(f"{V1}/task/{task_id}", json={"statusCode": 0}).status_code == 204
+            assert final_run(client, "slow")["state"] == "succeeded"
+    finally:
+        cluster.close()

@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from moroccron.api.chronos_schema import ChronosJob, chronos_field, from_chronos
+from moroccron.api.chronos_schema import ChronosJob, chronos_field, from_chronos, to_chronos
 from moroccron.definitions import ApplyPlan, Definitions, apply_definitions
 from moroccron.errors import FieldError, MoroccronError, ValidationError
+from moroccron.model import JobSpec
 
 if TYPE_CHECKING:
     from moroccron.hooks.manager import PluginManager
@@ -197,11 +198,52 @@ def import_export(store: Store, export: ChronosExport, *, prune: bool = False, d
     :raises ChronosImportError: the job graph after the import would be invalid (a
         parent neither in the export nor stored, a cycle) or a plugin refuses a job.
     """
+    existing = {job.name: job for job in store.all_jobs()}
+    defs = export.definitions()
+    for name, job in defs.jobs.items():
+        old = existing.get(name)
+        if old is not None and old != job and _chronos_hash(old) == _chronos_hash(job):
+            # Only Chronos bookkeeping differs (how a field was sent, kept in chronos_extra):
+            # the job reads the same to a Chronos client and runs the same, so it is unchanged.
+            defs.jobs[name] = old
     try:
-        return apply_definitions(store, export.definitions(), prune=prune, dry_run=dry_run, plugins=plugins)
+        plan = apply_definitions(store, defs, prune=prune, dry_run=dry_run, plugins=plugins)
     except ValidationError as exc:
         raise ChronosImportError("the jobs cannot be imported as they are; nothing was changed:",
                                  _by_job(exc, export)) from None
+    for job in plan.update:
+        old = existing.get(job.name)
+        if old is not None:
+            plan.changes[job.name] = _chronos_changes(old, job, plan.changes.get(job.name, []))
+    return plan
+
+
+_RESOURCES = ("cpus", "mem", "disk", "gpus")
+_MISSING = object()
+
+
+def _chronos_hash(job: JobSpec) -> dict[str, Any]:
+    return to_chronos(job)
+
+
+def _chronos_changes(old: JobSpec, new: JobSpec, native: Iterable[str]) -> list[str]:
+    """The Chronos fields whose value a Chronos client would see change, in the order of
+    the native fields that changed (``cpus/mem/disk/gpus`` for the resources), then any
+    other. A native field whose Chronos value is unchanged (``schedule`` rewritten for a
+    new ``scheduleTimeZone``, ``chronos_extra``) is not named."""
+    a, b = _chronos_hash(old), _chronos_hash(new)
+    differs = [k for k in dict.fromkeys([*b, *a]) if a.get(k, _MISSING) != b.get(k, _MISSING)]
+    out: list[str] = []
+    for name in native:
+        label = "cpus/mem/disk/gpus" if name == "resources" else chronos_field(name)
+        keys = _RESOURCES if name == "resources" else (label.split(".")[0],)
+        if any(k in differs for k in keys) and label not in out:
+            out.append(label)
+            differs = [k for k in differs if k not in keys]
+    if any(k in differs for k in _RESOURCES):
+        out.append("cpus/mem/disk/gpus")
+    out += [k for k in differs if k not in _RESOURCES]
+    return out
 
 
 def _by_job(exc: ValidationError, export: ChronosExport) -> list[tuple[str, ValidationError]]:
@@ -220,17 +262,11 @@ def plan_lines(plan: ApplyPlan, export: ChronosExport) -> list[str]:
     ``=`` for each unchanged job and ``!`` for fields moroccron accepted but does not act on."""
     lines = [f"+ {j.name}" for j in plan.create]
     for job in plan.update:
-        changed = dict.fromkeys(_chronos_names(plan.changes.get(job.name, [])))
-        lines.append(f"~ {job.name} ({', '.join(changed)})")
+        # import_export named the changes in Chronos's fields already.
+        lines.append(f"~ {job.name} ({', '.join(plan.changes.get(job.name, []))})")
     lines += [f"- {name}" for name in plan.delete]
     lines += [f"= {name}" for name in plan.unchanged]
     for name, parsed in export.jobs.items():
         if parsed.ignored:
             lines.append(f"! {name}: not acted on: {', '.join(parsed.ignored)}")
     return lines
-
-
-def _chronos_names(fields: Iterable[str]) -> Iterable[str]:
-    for name in fields:
-        # ``resources`` would read as ``cpus`` alone; it stands for all four.
-        yield "cpus/mem/disk/gpus" if name == "resources" else chronos_field(name)

@@ -568,6 +568,12 @@ def _max_completion_time(r: _Reader) -> float | None:
     if value < 0:
         r.error("maxCompletionTime", "must not be negative", value, "seconds, or 0 for no limit")
         return None
+    if value > bounds.MAX_SECONDS:
+        # Named here, not as moroccron.timeout_seconds: the client's field is the one to fix
+        # (a value this large is most likely milliseconds).
+        r.error("maxCompletionTime", "is too long (it is in seconds)", value,
+                f"seconds from 0 (no limit) to {bounds.MAX_SECONDS}")
+        return None
     return float(value)
 
 
@@ -666,19 +672,9 @@ def _container(r: _Reader) -> Container | None:
     ctype = r.text("type", "DOCKER", c, "container.type")  # Chronos's default type
     image = r.text("image", None, c, "container.image")
     network = r.text("network", None, c, "container.network")
-    if isinstance(network, str) and network.lower() == "host":
-        network = None  # Chronos' default, and the native one (the agent's network) for both types
-    elif isinstance(network, str) and network.lower() == "user":
-        # Chronos named the user network apart; the native field holds its name.
-        network = c.get("networkName") if isinstance(c.get("networkName"), str) and c.get("networkName") else None
     force_pull = r.boolean("forcePullImage", False, c, "container.forcePullImage")
     volumes: list[Volume] = []
     for path, v in r.objects("volumes", "a list of {containerPath, hostPath, mode}", c, "container.volumes"):
-        if v.get("external") is not None:
-            # An external (Docker volume driver) volume: kept as sent in chronos_extra and
-            # returned; reaching Mesos needs its native volume source mapping.
-            r.ignored.append(f"{path}.external")
-            continue
         cp = r.text("containerPath", None, v, f"{path}.containerPath")
         hp = r.text("hostPath", None, v, f"{path}.hostPath")
         mode = r.text("mode", "RO", v, f"{path}.mode")
@@ -709,6 +705,8 @@ def _container(r: _Reader) -> Container | None:
     infos = _network_infos(r, c)
     network, infos = _networks(r, (ctype or "DOCKER").lower(), network or None,
                                r.text("networkName", None, c, "container.networkName") or None, infos)
+    if isinstance(network, str) and network.lower() == "host":
+        network = None  # Chronos' default, and the native one (the agent's network) for both types
     try:
         return Container(type=ctype or "DOCKER", image=image, volumes=tuple(volumes), force_pull=force_pull,
                          network=network, parameters=tuple(parameters), network_infos=tuple(infos))
@@ -783,6 +781,10 @@ def _networks(r: _Reader, ctype: str, network: str | None, name: str | None,
             r.ignored.append("container.networkInfos")
         return network, []
     if mode in (None, "USER") or ctype != "docker":
+        if name is not None and any(n.get("name") == name for n in infos):
+            # networkName repeats a networkInfos entry (Chronos clients often send both):
+            # one network, named by the entry, which also carries its labels.
+            return None, infos
         if name is not None:
             return name, infos
         if mode == "USER":

@@ -82,7 +82,9 @@ def _fetch(item: Any) -> Any:
 def _container(c: Any) -> Any:
     if not isinstance(c, Mapping):
         return c
-    network = str(c.get("network") or "HOST")
+    # No mode: HOST, Chronos' default; but a networkName without a mode is the network the
+    # task joins (moroccron reads it as USER, so the job reads back as what it does).
+    network = str(c.get("network") or ("USER" if c.get("networkName") else "HOST"))
     out: dict[str, Any] = {"type": str(c.get("type") or "DOCKER").upper(), "image": c.get("image"),
                            "network": network.upper() if network.lower() in _NETWORK_MODES else network}
     if c.get("networkName") is not None:
@@ -133,11 +135,11 @@ def chronos_view(data: Mapping[str, Any], *, resources: Mapping[str, float], def
          ("true" if e.get("value") is True else "false" if e.get("value") is False else
           "" if e.get("value") is None else str(_number(e.get("value"))).removesuffix(".0"))}
         if isinstance(e, Mapping) else e for e in view["environmentVariables"] or []]
-    uris = list(data.get("uris") or [])
-    fetch = [_fetch(f) for f in data.get("fetch") or []]
-    # Chronos' job list filled one from the other, whichever was set.
-    view["fetch"] = fetch or [_fetch({"uri": u}) for u in uris]
-    view["uris"] = [f.get("uri") if isinstance(f, Mapping) else f for f in fetch] if fetch else uris
+    # Each as sent (the fetch flags with Chronos' defaults): both are native fields now, and
+    # what the task fetches is decided from the two together (fetch first, then the uris
+    # no fetch entry names), so neither is filled from the other here.
+    view["fetch"] = [_fetch(f) for f in data.get("fetch") or []]
+    view["uris"] = list(data.get("uris") or [])
     container = data.get("container")
     if isinstance(container, Mapping) and container.get("image"):
         view["container"] = _container(container)

@@ -48,7 +48,7 @@ EVERY_FIELD: dict[str, Any] = {
     "environmentVariables": [{"name": "JVMOPTS", "value": "-Xmx1000m"}, {"name": "MODE", "value": "a"},
                              {"name": "MODE", "value": "b"}],
     "arguments": ["-verbose", "-debug"], "highPriority": True, "runAsUser": "hdfs", "concurrent": True,
-    "maxCompletionTime": 3600000, "async": True, "epsilon": "PT30M",
+    "maxCompletionTime": 3600, "async": True, "epsilon": "PT30M",
     "container": {"type": "DOCKER", "image": "libmesos/ubuntu", "network": "USER", "networkName": "calico",
                   "networkInfos": [{"name": "calico", "protocol": "IPv4", "labels": [{"key": "a", "value": "b"}],
                                     "portMappings": [{"hostPort": "8080", "containerPort": "80"}]}],

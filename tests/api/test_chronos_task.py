@@ -207,6 +207,12 @@ def test_max_completion_time_zero_means_none_and_a_negative_one_is_refused(clien
     r = client.post(f"{V1}/iso8601", json={"name": "n", "command": "true", "schedule": LATER,
                                            "maxCompletionTime": -5})
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "maxCompletionTime"
+    # Milliseconds by mistake (an hour as 3600000) exceed the longest timeout: refused by
+    # the Chronos field, not by the native one it maps to.
+    r = client.post(f"{V1}/iso8601", json={"name": "ms", "command": "true", "schedule": LATER,
+                                           "maxCompletionTime": 3600000})
+    assert r.status_code == 400 and [e["field"] for e in r.json()["errors"]] == ["maxCompletionTime"]
+    assert store.list_jobs(limit=10)[0] == [store.get_job("z")], "nothing else stored"
 
 
 # --------------------------------------------------------------------------- volumes and networks

@@ -108,21 +108,22 @@ def test_a_fifty_job_chronos_export_imports_and_runs_as_chronos_would_run_it(tmp
                 for name in idle} == dict.fromkeys(idle, [])
         assert not set(idle) & set(_task_infos(cluster))
 
-        # needs 18A: the environment Chronos sets on every task. Enable at merge:
-        # for name in due:
-        #     job, env = by_name[name], _env(infos[name])
-        #     assert env["CHRONOS_JOB_NAME"] == name and env["CHRONOS_JOB_OWNER"] == job["owner"]
-        #     assert env["CHRONOS_RESOURCE_CPU"] == str(job["cpus"])
-        #     assert env["CHRONOS_RESOURCE_MEM"] == str(job["mem"])
-        #     assert env["CHRONOS_RESOURCE_DISK"] == str(job["disk"])
-        #     assert env["mesos_task_id"] == infos[name]["task_id"]["value"]
-        #     assert env["CHRONOS_JOB_RUN_ATTEMPT"] == "0" and env["CHRONOS_JOB_RUN_TIME"]
-        # needs 18A: fetch flags as sent (executable, extract, cache) reach CommandInfo.URI:
-        # for name in due:
-        #     flags = [{k: f[k] for k in ("uri", "executable", "extract", "cache")} for f in by_name[name]["fetch"]]
-        #     sent = [{"uri": u["value"], **{k: u.get(k, False) for k in ("executable", "extract", "cache")}}
-        #             for u in infos[name]["command"].get("uris", []) if by_name[name]["fetch"]]
-        #     assert sent == flags, name
+        # The environment Chronos set on every task (its MesosTaskBuilder).
+        for name in due:
+            job, env = by_name[name], _env(infos[name])
+            assert env["CHRONOS_JOB_NAME"] == name and env["CHRONOS_JOB_OWNER"] == job["owner"]
+            assert env["CHRONOS_RESOURCE_CPU"] == str(job["cpus"])
+            assert env["CHRONOS_RESOURCE_MEM"] == str(job["mem"])
+            assert env["CHRONOS_RESOURCE_DISK"] == str(job["disk"])
+            assert env["mesos_task_id"] == infos[name]["task_id"]["value"]
+            assert env["CHRONOS_JOB_RUN_ATTEMPT"] == "0" and env["CHRONOS_JOB_RUN_TIME"]
+        # Fetch flags as sent (executable, extract, cache) reach CommandInfo.URI.
+        for name in due:
+            fetch = by_name[name]["fetch"]
+            flags = [{k: f[k] for k in ("uri", "executable", "extract", "cache")} for f in fetch]
+            sent = [{"uri": u["value"], **{k: u.get(k, False) for k in ("executable", "extract", "cache")}}
+                    for u in infos[name]["command"].get("uris", [])][:len(fetch)]
+            assert sent == flags, name
     finally:
         cluster.close()
 

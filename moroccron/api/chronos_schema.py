@@ -726,12 +726,7 @@ def _external(r: _Reader, volume: Mapping[str, Any], path: str) -> VolumeSource 
     if not isinstance(ext, Mapping):
         r.error(path, "must be an object", ext, allowed)
         return None
-    options: dict[str, Any] = {}
-    for opath, o in r.objects("options", "a list of {key, value}", ext, f"{path}.options"):
-        if not isinstance(o.get("key"), str) or not o.get("key"):
-            r.error(f"{opath}.key", "must be a non-empty string", o.get("key"), "a driver option name")
-        else:
-            options[o["key"]] = o.get("value")
+    options = _key_values(r, "options", ext, f"{path}.options", "a driver option name")
     r.ignored.extend(f"{path}.{k}" for k in ext if k not in ("name", "provider", "options"))
     try:
         return VolumeSource(type="docker_volume", name=ext.get("name"), driver=ext.get("provider") or None,
@@ -744,17 +739,24 @@ def _external(r: _Reader, volume: Mapping[str, Any], path: str) -> VolumeSource 
         return None
 
 
+def _key_values(r: _Reader, key: str, owner: Mapping[str, Any], path: str, what: str) -> dict[str, Any]:
+    """A Chronos list of ``{key, value}`` pairs under ``owner[key]``, as a mapping (a key
+    given twice: the last value); a pair without a key is an error at ``path[i].key``."""
+    out: dict[str, Any] = {}
+    for item_path, item in r.objects(key, "a list of {key, value}", owner, path):
+        if not isinstance(item.get("key"), str) or not item.get("key"):
+            r.error(f"{item_path}.key", "must be a non-empty string", item.get("key"), what)
+        else:
+            out[item["key"]] = item.get("value")
+    return out
+
+
 def _network_infos(r: _Reader, c: Mapping[str, Any]) -> list[dict[str, Any]]:
     """``container.networkInfos`` [{name, labels: [{key, value}], protocol}]; Chronos passed
     name and labels to Mesos, never ``portMappings`` (reported when set)."""
     out = []
     for path, n in r.objects("networkInfos", "a list of {name, labels, protocol}", c, "container.networkInfos"):
-        labels: dict[str, Any] = {}
-        for lpath, label in r.objects("labels", "a list of {key, value}", n, f"{path}.labels"):
-            if not isinstance(label.get("key"), str) or not label.get("key"):
-                r.error(f"{lpath}.key", "must be a non-empty string", label.get("key"), "a label name")
-            else:
-                labels[label["key"]] = label.get("value")
+        labels = _key_values(r, "labels", n, f"{path}.labels", "a label name")
         r.ignore_if_set(f"{path}.portMappings", n.get("portMappings"))
         r.ignored.extend(f"{path}.{k}" for k in n if k not in ("name", "labels", "protocol", "portMappings"))
         out.append({"name": n.get("name"), "labels": labels, "protocol": n.get("protocol")})

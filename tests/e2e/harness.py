@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +90,22 @@ class Cluster:
         self.stop_scheduler()
         self.master.stop()
         self.store.close()
+
+
+@contextmanager
+def api_over_a_cluster(tmp_path: Path, agents: int = 1) -> Iterator[tuple[Cluster, Any]]:
+    """A scheduler on a local master, and a test client of the whole API (native and
+    Chronos) that the scheduler answers; both closed after the block."""
+    from fastapi.testclient import TestClient
+
+    from moroccron.api.app import create_app
+    from moroccron.api.deps import AppContext
+
+    cluster = Cluster(tmp_path, agents=agents)
+    sched = cluster.start_scheduler()
+    app = create_app(AppContext(sched.settings, cluster.store, sched.plugins, sched, metrics=sched.metrics))
+    try:
+        with TestClient(app) as client:
+            yield cluster, client
+    finally:
+        cluster.close()

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from moroccron.api.app import create_app
 from moroccron.api.deps import AppContext
-from tests.e2e.harness import Cluster, wait_for
+from tests.e2e.harness import Cluster, api_over_a_cluster, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -21,12 +21,8 @@ LATER = "R/2099-01-01T00:00:00Z/P1D"  # never due during a test: runs are starte
 
 @pytest.fixture
 def api(tmp_path) -> Iterator[tuple[Cluster, TestClient]]:
-    cluster = Cluster(tmp_path, agents=1)
-    sched = cluster.start_scheduler()
-    app = create_app(AppContext(sched.settings, cluster.store, sched.plugins, sched, metrics=sched.metrics))
-    with TestClient(app) as client:
-        yield cluster, client
-    cluster.close()
+    with api_over_a_cluster(tmp_path) as pair:
+        yield pair
 
 
 def runs(client: TestClient, name: str) -> list[dict[str, Any]]:

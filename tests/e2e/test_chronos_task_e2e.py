@@ -9,9 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from moroccron.api.app import create_app
-from moroccron.api.deps import AppContext
-from tests.e2e.harness import Cluster, wait_for
+from tests.e2e.harness import Cluster, api_over_a_cluster, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -21,12 +19,8 @@ LATER = "R/2099-01-01T00:00:00Z/P1D"  # scheduled, but never due during a test: 
 
 @pytest.fixture
 def api(tmp_path) -> Iterator[tuple[Cluster, TestClient]]:
-    cluster = Cluster(tmp_path, agents=1)
-    sched = cluster.start_scheduler()
-    app = create_app(AppContext(sched.settings, cluster.store, sched.plugins, sched, metrics=sched.metrics))
-    with TestClient(app) as client:
-        yield cluster, client
-    cluster.close()
+    with api_over_a_cluster(tmp_path) as pair:
+        yield pair
 
 
 def finished_run(client: TestClient, name: str, count: int = 1) -> dict[str, Any]:

@@ -356,7 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="moroccron", description="Mesos + cron: scheduled and dependent jobs on Mesos.")
     parser.add_argument("--version", action="version", version=f"moroccron {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging (without it, commands other than serve and db log only warnings)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     db = sub.add_parser("db", help="database schema", parents=[common])
@@ -463,6 +464,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands whose progress is their output: they log at INFO; the others only warn.
+_TALKATIVE = ("serve", "db")
+
+
+def _log_level(args: argparse.Namespace) -> int:
+    """DEBUG with ``-v``; INFO for ``serve`` and ``db`` (a server's progress, the
+    migrations run); WARNING for every other command, whose output is what it prints."""
+    if args.verbose:
+        return logging.DEBUG
+    return logging.INFO if args.command in _TALKATIVE else logging.WARNING
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["local-mesos"]:
@@ -472,8 +485,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return local.main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=_log_level(args), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # alembic's own set-up
     try:
         return int(args.func(args) or 0)
     except MoroccronError as exc:

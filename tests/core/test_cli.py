@@ -91,3 +91,21 @@ def test_auth_hash_prints_a_verifiable_hash(capsys):
     assert main(["auth", "hash", "tok-123"]) == 0
     stored = capsys.readouterr().out.strip()
     assert stored.startswith("pbkdf2_sha256$") and verify_secret("tok-123", stored)
+
+
+def test_commands_other_than_serve_and_db_log_only_warnings_unless_verbose(tmp_path):
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "moroccron.cli", *args], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120)
+
+    listed = cli("jobs", "list", "--db", db)  # migrates a new database: alembic says so at INFO
+    assert listed.returncode == 0 and listed.stdout.startswith("NAME")
+    assert listed.stderr == "", "no log lines by default"
+    verbose = cli("-v", "jobs", "list", "--db", db)
+    assert verbose.returncode == 0 and "INFO alembic.runtime.migration" in verbose.stderr, "-v: the log is back"
+    upgraded = cli("db", "upgrade", "--db", f"sqlite:///{tmp_path / 'other.db'}")
+    assert upgraded.returncode == 0
+    assert "Running upgrade" in upgraded.stderr, "db upgrade reports the migrations it runs"
+    assert "setup plugin" not in upgraded.stderr, "alembic's own set-up is not news"

@@ -96,7 +96,13 @@ from moroccron.model import (
     parse_task_id,
     task_id_for,
 )
-from moroccron.schedule import Schedule, deadline_exceeded, parse_schedule, plan_catchup
+from moroccron.schedule import (
+    POLICY_SKIPS,
+    Schedule,
+    deadline_exceeded,
+    parse_schedule,
+    plan_catchup,
+)
 
 __all__ = ["Engine", "EngineSnapshot", "Packer", "mesos_state_to_run_state"]
 
@@ -1045,7 +1051,10 @@ class Engine:
                 at, reason = skipped[-1]
                 skipped[-1] = (at, f"{reason} ({hidden} more missed times not recorded one by one)")
         for at, reason in skipped:
-            self._record_skip(now, job, at, reason, RunTrigger.CATCHUP, out)
+            # A time skipped because the catchup policy says so is what the owner asked
+            # for: recorded (and logged and counted), not notified after every restart.
+            self._record_skip(now, job, at, reason, RunTrigger.CATCHUP, out,
+                              notify=not any(reason.startswith(p) for p in POLICY_SKIPS))
         for at in run_times:
             trigger = RunTrigger.SCHEDULE if run_times is due else RunTrigger.CATCHUP
             # catchup=all means all: with concurrency=forbid they wait for their turn
@@ -1125,11 +1134,12 @@ class Engine:
         return sched is not None and _fires_at(sched, at)
 
     def _record_skip(self, now: datetime, job: JobSpec, at: datetime, reason: str, trigger: RunTrigger,
-                     out: list[Action], attempt: int = 0) -> None:
+                     out: list[Action], attempt: int = 0, notify: bool = True) -> None:
         run = Run(job=job.name, scheduled_at=at, attempt=attempt, state=RunState.SKIPPED, trigger=trigger,
                   queued_at=now, finished_at=now, reason=reason)
         out.append(SaveRun(run, new=True))
-        out.append(Notify("skipped", job.name, run, {"reason": reason}))
+        if notify:
+            out.append(Notify("skipped", job.name, run, {"reason": reason}))
 
     def _run_timers(self, now: datetime, out: list[Action]) -> None:
         while self._timers and self._timers[0][0] <= now:

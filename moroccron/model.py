@@ -1208,6 +1208,10 @@ class RunTrigger(enum.StrEnum):
     RELAUNCH = "relaunch"    # the previous attempt's task never started (the master dropped it)
 
 
+_DUE_WHEN_SCHEDULED = frozenset({RunTrigger.SCHEDULE, RunTrigger.CATCHUP})
+"""Runs due at their scheduled time; any other run is due when it was queued (:attr:`Run.due_at`)."""
+
+
 def task_id_for(job: str, scheduled_at: datetime, attempt: int) -> str:
     """The Mesos task id of a run: deterministic, so a new leader derives the same one."""
     return f"{job}.{int(scheduled_at.timestamp())}.{attempt}"
@@ -1266,11 +1270,25 @@ class Run:
         object.__setattr__(self, "task_id", task_id_for(self.job, self.scheduled_at, self.attempt))
 
     @property
+    def due_at(self) -> datetime:
+        """When this attempt was due to start: what launch skew is measured from.
+
+        - a scheduled or caught-up first attempt: its scheduled time;
+        - a retry: when its backoff expired (the engine queues it then), so the retry
+          delay is not counted as skew;
+        - a manual, triggered or dependency run, or a relaunch: when it was asked for
+          (queued), not the second it is identified by.
+        """
+        if self.trigger in _DUE_WHEN_SCHEDULED or self.queued_at is None:
+            return self.scheduled_at
+        return self.queued_at
+
+    @property
     def skew(self) -> float | None:
-        """Seconds from when the run was due to when it was handed to Mesos."""
+        """Seconds from when the run was due (:attr:`due_at`) to when it was handed to Mesos."""
         if self.launched_at is None:
             return None
-        return (self.launched_at - self.scheduled_at).total_seconds()
+        return (self.launched_at - self.due_at).total_seconds()
 
     @property
     def duration(self) -> float | None:

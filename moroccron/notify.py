@@ -8,7 +8,9 @@ An event (failure, recovery, success, skipped, disabled) reaches:
   ``pagerduty:SERVICE``, ``webhook:NAME``); ``skipped`` and ``disabled`` go where
   failures go;
 
-each target once. ``framework`` messages (the Mesos framework was removed or refused)
+each target once. A recovery also reaches every failure target on a channel that keeps
+incident state (PagerDuty), so the incident the failure opened is resolved where it was
+opened. ``framework`` messages (the Mesos framework was removed or refused)
 are about a stand-in job (:func:`moroccron.framework_health.framework_job`) and go to
 the ``admin_contacts`` setting. Subjects and bodies are Jinja2 templates (``subject.txt``,
 ``body.txt``, ``body.html``); a folder named by the ``notify_templates`` setting is
@@ -30,16 +32,38 @@ from moroccron.hooks.types import Notification, NotifyTarget
 from moroccron.masking import mask_job
 from moroccron.model import FRAMEWORK_EVENT, JobSpec, Owner, Run, RunState, RunTrigger, stored_data
 
-__all__ = ["Renderer", "payload_for", "route", "run_from_payload"]
+__all__ = ["INCIDENT_CHANNELS", "Renderer", "payload_for", "route", "run_from_payload"]
 
 log = logging.getLogger("moroccron.notify")
 
 _JOB_TARGETS = {"failure": "on_failure", "skipped": "on_failure", "disabled": "on_failure",
                 "recovery": "on_recovery", "success": "on_success"}
+INCIDENT_CHANNELS = frozenset({"pagerduty"})
+"""Channels that keep incident state: a failure opens an incident there, and the recovery
+must reach the same targets to resolve it (:func:`route`)."""
 
 
 def route(event: str, job: JobSpec, owners: Mapping[str, Owner], now: datetime) -> tuple[NotifyTarget, ...]:
-    """The targets for ``event`` about ``job``, de-duplicated, in a stable order."""
+    """The targets for ``event`` about ``job``, de-duplicated, in a stable order.
+
+    A ``recovery`` also goes to every target a ``failure`` goes to on a channel that
+    keeps incident state (:data:`INCIDENT_CHANNELS`): an incident opened there is
+    resolved there, whatever the recovery preferences say and even while the owner is
+    muted (resolving an incident wakes nobody).
+    """
+    targets = _targets(event, job, owners, now, respect_mute=True)
+    if event != "recovery":
+        return targets
+    seen = {str(t): t for t in targets}
+    for target in _targets("failure", job, owners, now, respect_mute=False):
+        if target.channel in INCIDENT_CHANNELS:
+            seen.setdefault(str(target), target)
+    return tuple(seen.values())
+
+
+def _targets(event: str, job: JobSpec, owners: Mapping[str, Owner], now: datetime, *,
+             respect_mute: bool) -> tuple[NotifyTarget, ...]:
+    """Owners' preferred channels for ``event``, then the job's own targets, each once."""
     seen: dict[str, NotifyTarget] = {}
     for owner_id in job.owners:
         owner = owners.get(owner_id) or _implicit_owner(owner_id)
@@ -47,7 +71,8 @@ def route(event: str, job: JobSpec, owners: Mapping[str, Owner], now: datetime) 
             continue
         for channel in owner.preferences.get(event, ()):
             address = {"email": owner.email, "slack": owner.slack, "pagerduty": owner.pagerduty}.get(channel)
-            if address and owner.wants(event, channel, now):
+            wanted = owner.wants(event, channel, now) if respect_mute else True
+            if address and wanted:
                 target = NotifyTarget(channel, address)
                 seen.setdefault(str(target), target)
     for text in getattr(job.notify, _JOB_TARGETS.get(event, "on_failure"), ()):
@@ -130,7 +155,7 @@ class Renderer:
         targets = route(event, job, owners, now)
         if only is not None:
             targets = tuple(t for t in targets if str(t) in only)
-        run_url = f"{self.settings.ui_url}/jobs/{job.name}/runs/{run.task_id}" if run else None
+        run_url = f"{self.settings.ui_url}/runs/{run.task_id}" if run else None
         tail: list[str] = []
         if event == "failure" and run is not None and run.agent_id and self.stderr_tail is not None:
             try:
@@ -152,7 +177,9 @@ class Renderer:
         facts = {
             "job": job.name, "task_id": run.task_id if run else None, "exit_status": run.exit_status if run else None,
             "reason": context["reason"], "agent": run.agent_id if run else None,
-            "hostname": run.hostname if run else None, "attempt": run.attempt if run else None,
+            "hostname": run.hostname if run else None,
+            # 1-based, as people count and the email reads ("attempt 1 of 3"); Run.attempt is 0-based
+            "attempt": run.attempt + 1 if run else None, "max_attempts": job.retries + 1,
             "scheduled_at": run.scheduled_at.isoformat() if run else None,
             "launched_at": run.launched_at.isoformat() if run and run.launched_at else None,
             "ui_url": self.settings.ui_url, "run_url": run_url,

@@ -112,6 +112,7 @@ from moroccron.errors import FieldError, ScheduleError
 __all__ = [
     "CATCHUP_POLICIES",
     "ISO_PERIOD_ALLOWED",
+    "POLICY_SKIPS",
     "SCHEDULE_ALLOWED",
     "SKIPPED_SAMPLE",
     "TIMEZONE_ALLOWED",
@@ -1261,6 +1262,12 @@ _REASONS: Final = {
     "all": "missed; beyond catch-up cap of {cap}",
     "deadline": "missed; older than starting_deadline_seconds",
 }
+
+POLICY_SKIPS: Final = frozenset({_REASONS["none"], _REASONS["latest"]})
+"""Reasons of missed times skipped because the job's ``catchup`` policy asks for it
+(``none``; ``latest``'s older times). The owner chose that, so nobody is told about
+them; the skipped run is still recorded, logged and counted. Times skipped past the
+starting deadline or beyond the catch-up cap are not in this set."""
 
 
 # --------------------------------------------------------------------------- deadline

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
 
 
 class Receiver:
@@ -40,3 +44,22 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def plugin_test_module(plugin: str, name: str) -> ModuleType:
+    """A helper module of a plugin's own tests (``plugins/<plugin>/tests/<name>.py``), such as
+    the PagerDuty and Slack stand-ins that check every request against the published format.
+
+    The plugin tests import these as top-level modules; the core tests load the same files
+    under the same names, so both share one copy.
+    """
+    if name in sys.modules:
+        return sys.modules[name]
+    path = Path(__file__).resolve().parent.parent / "plugins" / plugin / "tests" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"no test helper {name!r} at {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -49,6 +49,26 @@ def test_route_follows_preferences_mutes_and_job_targets():
     assert [str(t) for t in route("success", job, owners, NOW)] == []
 
 
+def test_a_recovery_resolves_every_incident_the_failure_opened():
+    """failure=email,slack,pagerduty and recovery=slack: the recovery still reaches PagerDuty
+    (to resolve the incident) but not email, which keeps no incident."""
+    owners = {
+        "a@x": Owner(id="a@x", slack="@alice", pagerduty="data-oncall",
+                     preferences={"failure": ["email", "slack", "pagerduty"], "recovery": ["slack"]}),
+        # muted now, but the incident opened before the mute must still be resolved
+        "m@x": Owner(id="m@x", pagerduty="web-oncall", preferences={"failure": ["pagerduty"], "recovery": []},
+                     mute_until=NOW + timedelta(hours=1)),
+    }
+    job = Job(name="etl", command="x", owners=["a@x", "m@x"],
+              notify={"on_failure": ["pagerduty:db-oncall", "slack:#data", "webhook:ops"]})
+    assert [str(t) for t in route("failure", job, owners, NOW)] == [
+        "email:a@x", "slack:@alice", "pagerduty:data-oncall", "pagerduty:db-oncall", "slack:#data", "webhook:ops"]
+    assert [str(t) for t in route("recovery", job, owners, NOW)] == [
+        "slack:@alice", "pagerduty:data-oncall", "pagerduty:web-oncall", "pagerduty:db-oncall"]
+    # other events are routed by their own preferences only
+    assert [str(t) for t in route("success", job, owners, NOW)] == []
+
+
 def test_render_failure_with_subtree_stderr_and_links():
     job = Job(name="etl", command="x", owners=["a@x"], retries=2)
     subtree = [{"job": "load", "owners": ["l@x"], "children": [{"job": "report", "owners": [], "children": []}]}]
@@ -56,11 +76,14 @@ def test_render_failure_with_subtree_stderr_and_links():
     renderer = Renderer(Settings(public_url="https://cron.example.com"), stderr_tail=lambda run: ["boom", "<b>"])
     n = renderer.build("failure", payload, {}, NOW)
     assert n.subject == "[moroccron] FAILED: etl (exit 3) (3 failures in a row)"
-    for text in ("etl.1772366400.2", "https://cron.example.com/jobs/etl/runs/etl.1772366400.2", "Attempt:    3 of 3",
+    for text in ("etl.1772366400.2", "https://cron.example.com/runs/etl.1772366400.2", "Attempt:    3 of 3",
                  "Exit:       3", "| boom", "load  (owners: l@x)", "report", "2026-03-01 12:00:00 UTC"):
         assert text in n.text, text
     assert "&lt;b&gt;" in n.html  # autoescaped
     assert n.details["pending_subtree"] == subtree and n.details["exit_status"] == 3
+    assert n.details["run_url"] == "https://cron.example.com/runs/etl.1772366400.2"
+    # attempts count from 1 for people, as the email's "3 of 3" does
+    assert n.details["attempt"] == 3 and n.details["max_attempts"] == 3
     assert [str(t) for t in n.targets] == ["email:a@x"]
 
 
@@ -134,6 +157,13 @@ def test_repeated_failures_collapse_until_recovery(store, receiver):
     events = [b["event"] for b in receiver.bodies]
     assert events == ["failure", "recovery", "failure"]
     assert "after 5 failures" in receiver.bodies[1]["subject"]
+    first = receiver.bodies[0]
+    # attempts count from 1 in the webhook body too; the API's 0-based index keeps its own name
+    assert first["attempt"] == 1 and first["max_attempts"] == 1 and first["details"]["attempt"] == 1
+    assert first["run"]["attempt"] == 1 and first["run"]["attempt_index"] == 0
+    assert first["run"]["task_id"].endswith(".0")
+    assert first["details"]["run_url"] == f"{settings.ui_url}/runs/{first['run']['task_id']}"
+    assert receiver.bodies[1]["attempt"] is None and receiver.bodies[1]["run"] is None  # no run: no attempt
 
 
 def test_webhook_unknown_name_and_http_error(store):

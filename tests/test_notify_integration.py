@@ -20,7 +20,7 @@ from moroccron.hooks.types import DeliveryResult
 from moroccron.model import Owner, Run, RunState
 from moroccron.notify import Renderer, payload_for
 from moroccron.outbox import Deliverer
-from tests.receivers import Receiver
+from tests.receivers import Receiver, plugin_test_module
 from tests.servers import free_port
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -166,3 +166,56 @@ def test_notifier_failing_twice_delivers_exactly_once_and_survives_restart(store
     [item] = store.notifications()
     assert item.state == "delivered" and item.attempts == 2
     assert flaky.attempts == 3 and flaky.delivered == 1
+
+
+@pytest.fixture
+def pagerduty_events():
+    """The PagerDuty stand-in that checks every event against the Events API v2 format."""
+    receiver = plugin_test_module("pagerduty", "pagerduty_receiver").PagerDutyReceiver().start()
+    yield receiver
+    receiver.stop()
+
+
+def test_owner_preferences_recovery_on_slack_still_resolves_the_pagerduty_incident(store, smtp, pagerduty_events,
+                                                                                   slack):
+    """As documented: --pref failure=email,slack,pagerduty --pref recovery=slack. The failure
+    pages, mails and posts; the recovery posts to Slack and resolves the incident it opened."""
+    settings = settings_for(smtp, pagerduty_events, slack)
+    settings = Settings(public_url="https://cron.example.com", plugins=settings.plugins)
+    store.put_owner(Owner(id="alice@example.com", slack="#data", pagerduty="data-oncall",
+                          preferences={"failure": ["email", "slack", "pagerduty"], "recovery": ["slack"]}))
+    job = Job(name="extract", command="x", owners=["alice@example.com"], retries=2)
+    store.put_job(job)
+    run = failed_run("extract")
+    store.enqueue_notification("failure", "extract", run.task_id,
+                               payload_for(job, run, {"failure_count": 1}), now=NOW)
+    d, pm = deliverer(store, settings)
+    try:
+        d.deliver_due()
+        assert [i.state for i in store.notifications()] == ["delivered"]
+        [trigger] = pagerduty_events.events
+        assert pagerduty_events.problems == [[]], "the trigger follows the Events API v2 format"
+        assert trigger["event_action"] == "trigger" and trigger["routing_key"] == ROUTING_KEY
+        assert trigger["links"] == [{"href": f"https://cron.example.com/runs/{run.task_id}",
+                                     "text": "Run in moroccron"}]
+        assert trigger["payload"]["custom_details"]["attempt"] == 1  # 1-based, "attempt 1 of 3"
+        assert trigger["payload"]["custom_details"]["max_attempts"] == 3
+        assert len(smtp.messages) == 1 and len(slack.bodies) == 1
+
+        recovered = Run(job="extract", scheduled_at=NOW + timedelta(hours=1), state=RunState.SUCCEEDED,
+                        launched_at=NOW + timedelta(hours=1), finished_at=NOW + timedelta(hours=1, seconds=3),
+                        exit_status=0)
+        store.enqueue_notification("recovery", "extract", recovered.task_id,
+                                   payload_for(job, recovered, {"failure_count": 1}), now=NOW)
+        d.deliver_due()
+        latest = store.notifications()[0]
+        assert latest.event == "recovery" and latest.state == "delivered", latest.results
+        assert sorted(latest.results) == ["pagerduty:data-oncall", "slack:#data"]
+        assert [e["event_action"] for e in pagerduty_events.events] == ["trigger", "resolve"]
+        resolve = pagerduty_events.events[1]
+        assert pagerduty_events.problems[1] == [], "the resolve follows the Events API v2 format"
+        assert resolve == {"routing_key": ROUTING_KEY, "event_action": "resolve", "dedup_key": trigger["dedup_key"]}
+        assert len(slack.bodies) == 2 and "recovered" in slack.bodies[1]["blocks"][0]["text"]["text"]
+        assert len(smtp.messages) == 1, "email keeps no incident: recovery=slack sends no mail"
+    finally:
+        pm.shutdown(config=settings)

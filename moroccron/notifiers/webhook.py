@@ -5,7 +5,13 @@ table of the config file (``ops = "https://hooks.example.com/moroccron?token=...
 a job definition never holds the URL (or the token in it). The body::
 
     {"version": 1, "event": "failure", "job": "etl-load", "subject": "...", "text": "...",
-     "run": {...}, "details": {...pending_subtree, failure_count, run_url...}}
+     "attempt": 2, "max_attempts": 3,
+     "run": {...}, "details": {...pending_subtree, failure_count, run_url, attempt...}}
+
+Attempts are counted from 1 everywhere in the body (``attempt``, ``run.attempt``,
+``details.attempt``: "attempt 2 of 3"), as in the email, Slack and PagerDuty messages.
+``run.attempt_index`` keeps the 0-based index of the API's run object (the last part of
+the task id ``<job>.<scheduled-epoch>.<attempt_index>``).
 
 A 2xx answer delivers; anything else is reported failed and the outbox retries it.
 """
@@ -21,6 +27,7 @@ from moroccron.checks import http_url_error
 from moroccron.errors import ValidationError
 from moroccron.hooks import hookimpl
 from moroccron.hooks.types import DeliveryResult, Notification
+from moroccron.model import Run
 
 _webhooks: dict[str, str] = {}
 TIMEOUT = 10.0
@@ -41,6 +48,17 @@ def check_webhooks(webhooks: Any) -> dict[str, str]:
     return table
 
 
+def _run_body(run: Run) -> dict[str, Any]:
+    """The run as the API shows it, with ``attempt`` counted from 1 like the rest of the
+    message; the 0-based index (part of the task id) stays as ``attempt_index``."""
+    from moroccron.api.schemas import run_dict
+
+    body = run_dict(run)
+    body["attempt_index"] = run.attempt
+    body["attempt"] = run.attempt + 1
+    return body
+
+
 @hookimpl
 def moroccron_startup(config: Any, store: Any) -> None:
     """Check the URLs at start, so a bad one stops start-up rather than the first failure notice."""
@@ -54,11 +72,11 @@ def moroccron_notify(notification: Notification) -> list[DeliveryResult] | None:
     targets = notification.targets_for("webhook")
     if not targets:
         return None
-    from moroccron.api.schemas import run_dict
-
+    run = notification.run
     body = {"version": 1, "event": notification.event, "job": notification.job.name,
             "subject": notification.subject, "text": notification.text,
-            "run": run_dict(notification.run) if notification.run else None, "details": dict(notification.details)}
+            "attempt": run.attempt + 1 if run else None, "max_attempts": notification.job.retries + 1,
+            "run": _run_body(run) if run else None, "details": dict(notification.details)}
     results = []
     for target in targets:
         url = _webhooks.get(target.address)

@@ -99,8 +99,8 @@ class JobStats:
         succeeded.
     :ivar duration_p50, duration_p95, duration_p99: seconds from start (or launch, when
         the start was not reported) to finish, over the window; None without data.
-    :ivar skew_p50, skew_p95, skew_p99: seconds from the scheduled time to the launch,
-        over the window; None without data.
+    :ivar skew_p50, skew_p95, skew_p99: launch skew, seconds from when each run was due
+        (:attr:`moroccron.model.Run.due_at`) to its launch, over the window; None without data.
     :ivar window_size: how many runs the percentiles are over: the job's most recent
         runs, by end, that were launched and have finished (in any final state), at
         most the ``window`` asked for. Skipped runs have neither a duration nor a skew

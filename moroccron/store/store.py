@@ -297,8 +297,7 @@ def _run_columns(run: Run) -> dict[str, Any]:
         "launched_at": launched_at,
         "started_at": _aware("started_at", run.started_at),
         "finished_at": _aware("finished_at", run.finished_at),
-        "skew_seconds": (launched_at - scheduled_at).total_seconds()
-        if launched_at is not None and scheduled_at is not None else None,
+        "skew_seconds": run.skew if launched_at is not None and scheduled_at is not None else None,
         "exit_status": run.exit_status,
         "reason": run.reason,
         "message": run.message,

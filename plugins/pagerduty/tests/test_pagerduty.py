@@ -80,7 +80,7 @@ def details(run: Run, **changes: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "task_id": run.task_id, "exit_status": run.exit_status, "reason": run.reason, "agent": run.agent_id,
         "hostname": run.hostname, "scheduled_at": "2026-03-01T12:00:00Z", "launched_at": "2026-03-01T12:00:01Z",
-        "attempt": run.attempt, "ui_url": UI, "run_url": RUN_URL, "pending_subtree": SUBTREE, "failure_count": 2,
+        "attempt": run.attempt + 1, "ui_url": UI, "run_url": RUN_URL, "pending_subtree": SUBTREE, "failure_count": 2,
     }
     out.update(changes)
     return out
@@ -129,7 +129,7 @@ def test_failure_triggers_the_jobs_incident_with_the_documented_payload(configur
                 "job": "etl-load", "event": "failure",
                 "task_id": "etl-load.1772366400.1", "exit_status": 3, "reason": "REASON_COMMAND_EXECUTOR_FAILED",
                 "agent": "S1", "hostname": "a1", "scheduled_at": "2026-03-01T12:00:00Z",
-                "launched_at": "2026-03-01T12:00:01Z", "attempt": 1, "ui_url": UI, "run_url": RUN_URL,
+                "launched_at": "2026-03-01T12:00:01Z", "attempt": 2, "ui_url": UI, "run_url": RUN_URL,
                 "pending_subtree": SUBTREE, "failure_count": 2,
                 "message": "Command exited with status 3", "finished_at": "2026-03-01T12:05:30.000+00:00",
                 "owners": ["data-team@example.com", "bob@example.com"],
@@ -137,6 +137,18 @@ def test_failure_triggers_the_jobs_incident_with_the_documented_payload(configur
         },
     }]
     assert configured.headers[0]["Content-Type"] == "application/json"
+
+
+def test_attempts_are_counted_from_one_even_from_the_run_itself(configured: PagerDutyReceiver) -> None:
+    """Task etl-load.1772366400.1 is the second attempt: "attempt": 2, as the email and Slack say."""
+    n = notification("failure")
+    bare = Notification(event=n.event, job=n.job, run=n.run, targets=n.targets, subject=n.subject, text=n.text,
+                        details={k: v for k, v in n.details.items() if k != "attempt"})
+    deliver(bare)
+
+    assert configured.problems == [[]]
+    assert configured.events[0]["payload"]["custom_details"]["attempt"] == 2
+    assert configured.events[0]["payload"]["custom_details"]["task_id"].endswith(".1")
 
 
 def test_recovery_resolves_the_incident_the_failure_opened(configured: PagerDutyReceiver) -> None:

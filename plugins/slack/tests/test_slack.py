@@ -523,3 +523,50 @@ def test_the_plugin_manager_can_block_it() -> None:
 
     assert "slack" in pm.blocked
     assert "slack" not in {p.name for p in pm.list_plugins()}
+
+
+# --------------------------------------------------------------------------- stderr tail
+
+
+def test_the_failure_message_carries_the_stderr_tail_like_the_email(bot: SlackReceiver) -> None:
+    tail = ["Traceback (most recent call last):", "  File \"load.py\", line 3", "KeyError: '<id> & more'"]
+    results = _delivery.deliver(notification(stderr_tail=tail))
+
+    assert results is not None and results[0].ok, results
+    assert bot.problems == [[]]
+    blocks = bot.bodies[0]["blocks"]
+    assert blocks[3] == {"type": "section", "text": {"type": "mrkdwn", "text": (
+        "*Last lines of stderr*\n```\nTraceback (most recent call last):\n  File \"load.py\", line 3\n"
+        "KeyError: '&lt;id&gt; &amp; more'\n```")}}
+    assert blocks[4]["text"]["text"].startswith("*Waiting on this job*")  # the rest follows unchanged
+
+
+def test_a_huge_stderr_tail_keeps_its_end_within_the_section_limit(bot: SlackReceiver) -> None:
+    tail = [f"line {i} " + "<&>" * 200 for i in range(20)] + ["the real error: disk full"]
+    results = _delivery.deliver(notification(stderr_tail=tail))
+
+    assert results is not None and results[0].ok, results
+    assert bot.problems == [[]]
+    text = bot.bodies[0]["blocks"][3]["text"]["text"]
+    assert len(text) <= _message.MAX_TEXT
+    assert text.startswith("*Last lines of stderr*\n```\n" + _message.CUT_MARKER + "line ")  # whole lines
+    assert text.endswith("the real error: disk full\n```")
+    assert "line 0 " not in text and "line 19 " in text
+    assert text.count("```") == 2
+
+
+def test_no_stderr_section_without_a_tail_and_backticks_cannot_end_the_block(bot: SlackReceiver) -> None:
+    _delivery.deliver(notification(event="recovery"))
+    _delivery.deliver(notification(stderr_tail=["```", "ok"]))
+
+    assert bot.problems == [[], []]
+    assert not any("stderr" in str(b) for b in bot.bodies[0]["blocks"])
+    assert bot.bodies[1]["blocks"][3]["text"]["text"].count("```") == 2
+
+
+def test_fit_tail_never_splits_an_entity() -> None:
+    for limit in range(len(_message.CUT_MARKER) + 1, len(_message.CUT_MARKER) + 30):
+        cut = _message.fit_tail("&" * 100, limit)
+        assert len(cut) <= limit and cut.startswith(_message.CUT_MARKER)
+        assert cut.removeprefix(_message.CUT_MARKER).replace("&amp;", "") == ""
+    assert _message.fit_tail("a\nb<c", 20) == "a\nb&lt;c"

@@ -91,13 +91,15 @@ def job_severity(job: JobSpec, default: str) -> str:
 
 
 def _fact(notification: Notification, key: str) -> Any:
-    """A fact about the run: the rendered details first, the run itself as a fallback."""
+    """A fact about the run: the rendered details first, the run itself as a fallback.
+
+    ``attempt`` is 1-based ("attempt 1 of 3"), as in every moroccron message."""
     value = notification.details.get(key)
     if value is None and notification.run is not None:
         run = notification.run
         value = {"task_id": run.task_id, "exit_status": run.exit_status, "reason": run.reason,
                  "message": run.message, "hostname": run.hostname, "agent": run.agent_id,
-                 "attempt": run.attempt, "scheduled_at": run.scheduled_at,
+                 "attempt": run.attempt + 1, "scheduled_at": run.scheduled_at,
                  "launched_at": run.launched_at, "finished_at": run.finished_at}.get(key)
     if isinstance(value, datetime):
         value = _timestamp(value)

@@ -6,6 +6,8 @@ Layout (https://docs.slack.dev/reference/block-kit/blocks)::
     section  fields: Job, Run, Scheduled, Exit status / reason,
              Attempt, Agent, Failures in a row                    mrkdwn, <= 10 x 2000
     section  *Message*: what Mesos or moroccron said               mrkdwn, <= 3000
+    section  *Last lines of stderr*: the failed run's stderr tail,
+             in a code block, its end kept when cut                mrkdwn, <= 3000
     section  *Waiting on this job*: the pending subtree, indented  mrkdwn, <= 3000
     divider
     context  link to the run, owners                               mrkdwn
@@ -41,6 +43,7 @@ __all__ = [
     "build_message",
     "escape",
     "fit",
+    "fit_tail",
 ]
 
 MAX_BLOCKS = 50
@@ -61,6 +64,8 @@ _FIELD_ROOM = MAX_FIELD_TEXT - 40
 """What a field's value may take; the label ("*Exit status / reason*\\n") takes the rest."""
 
 ELLIPSIS = "…"
+CUT_MARKER = "… (earlier lines cut)\n"
+"""Starts a stderr tail cut to fit its section: the end of a log is what matters."""
 INDENT = "\u2003"  # an em space: Slack keeps it, unlike leading ordinary spaces
 
 TITLES: Mapping[str, tuple[str, str]] = {
@@ -97,6 +102,33 @@ def fit(text: str, limit: int) -> str:
                 size -= len(out.pop())
             return "".join(out) + ELLIPSIS
     return "".join(out)
+
+
+def fit_tail(text: str, limit: int) -> str:
+    """``text`` escaped, in at most ``limit`` characters, keeping its **end**: when cut, it
+    starts with :data:`CUT_MARKER` and then at a line boundary where one is near.
+
+    The end of a log is what explains a failure. Like :func:`fit`, it never cuts inside an
+    entity, and reads only as much of ``text`` as fits.
+    """
+    escaped = escape(text)
+    if len(escaped) <= limit:
+        return escaped
+    room = limit - len(CUT_MARKER)
+    kept: list[str] = []
+    size = 0
+    for char in reversed(text):
+        piece = _ENTITIES.get(char, char)
+        if size + len(piece) > room:
+            break
+        kept.append(piece)
+        size += len(piece)
+    tail = "".join(reversed(kept))
+    starts_a_line = text[len(text) - len(kept) - 1] == "\n"
+    newline = tail.find("\n")
+    if not starts_a_line and 0 <= newline < len(tail) // 2:  # drop a partial first line, unless it is most
+        tail = tail[newline + 1:]
+    return CUT_MARKER + tail
 
 
 def _clip(text: str, limit: int) -> str:
@@ -232,6 +264,18 @@ def _subtree_section(tree: Any) -> dict[str, Any] | None:
     return {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}}
 
 
+def _stderr_section(lines: Any) -> dict[str, Any] | None:
+    """The failed run's last lines of stderr, as the email shows them, in a code block
+    cut to the section limit from the front."""
+    if not isinstance(lines, (list, tuple)) or not lines:
+        return None
+    head, fence = "*Last lines of stderr*\n", "```"
+    # A run of three backticks in the log would end the code block early.
+    text = "\n".join(str(line) for line in lines).replace("```", "`\u200b`\u200b`")
+    body = fit_tail(text, MAX_TEXT - len(head) - 2 * len(fence) - 2)
+    return {"type": "section", "text": {"type": "mrkdwn", "text": f"{head}{fence}\n{body}\n{fence}"}}
+
+
 def _context(notification: Notification) -> dict[str, Any]:
     elements: list[dict[str, str]] = []
     run_url = _web_url(notification.details.get("run_url"))
@@ -258,6 +302,9 @@ def build_message(notification: Notification) -> dict[str, Any]:
     if message:
         head = "*Message*\n"
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": head + fit(message, MAX_TEXT - len(head))}})
+    stderr = _stderr_section(notification.details.get("stderr_tail"))
+    if stderr is not None:
+        blocks.append(stderr)
     subtree = _subtree_section(notification.details.get("pending_subtree"))
     if subtree is not None:
         blocks.append(subtree)

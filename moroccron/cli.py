@@ -602,6 +602,12 @@ def _log_level(args: argparse.Namespace) -> int:
     return logging.INFO if args.command in _TALKATIVE else logging.WARNING
 
 
+def _only_migrations(record: logging.LogRecord) -> bool:
+    """alembic's migration log without its set-up lines ("Context impl ...", "Will assume
+    ... DDL"): what ``db`` shows is the migrations run."""
+    return not str(record.msg).startswith(("Context impl", "Will assume"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["local-mesos"]:
@@ -614,6 +620,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=_log_level(args), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args.verbose:
         logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # alembic's own set-up
+        logging.getLogger("alembic.runtime.migration").addFilter(_only_migrations)
     try:
         return int(args.func(args) or 0)
     except MoroccronError as exc:

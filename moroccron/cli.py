@@ -37,8 +37,9 @@ exit status:
        status 1 with one error line (versions before that exited 3 from the HTTP
        server's own start-up)
   130  interrupted (Ctrl-C); serve: a second SIGINT during its stop (143 for SIGTERM)
-  run --wait: the run's outcome: 0 succeeded; the task's exit status (1-255) when it
-       failed with one; else 1 (killed, lost, skipped, no exit status)
+  run --wait: the run's outcome: 0 succeeded; otherwise the task's exit status when the
+       agent reported one from 1 to 255 (a kill by SIGTERM is 143); else 1 (lost,
+       skipped, killed before it started)
 """
 
 

@@ -7,8 +7,8 @@ on the scheduler, not on the database: the scheduler at ``--api URL`` (default
 ``moroccron: error: ...`` line from :class:`moroccron.apiclient.ApiError`.
 
 ``run --wait`` exits with the run's outcome: 0 when it succeeded; otherwise the task's
-exit status when it is known (1 to 255), else 1 (killed, lost, skipped, or a failure
-without an exit status).
+exit status when the agent reported one from 1 to 255 (a task killed by SIGTERM reports
+143), else 1 (lost, skipped, killed before it started, or no exit status).
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"\nstopped waiting; {task_id} goes on (moroccron runs kill {task_id} ends it)", file=sys.stderr)
         return 130
     code = outcome_code(final)
-    detail = final.get("message") or final.get("reason") or ""
+    detail = "" if code == 0 else (final.get("message") or final.get("reason") or "")
     exit_status = final.get("exit_status")
     status = f", exit status {exit_status}" if exit_status is not None else ""
     print(f"{task_id}: {final['state']}{status}" + (f": {detail}" if detail else ""), file=sys.stderr)
@@ -202,8 +202,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def outcome_code(run: dict[str, Any]) -> int:
-    """The exit status of ``run --wait``: 0 for a success, the task's own exit status
-    (1-255) when it failed with one, else 1."""
+    """The exit status of ``run --wait``: 0 for a success, else the task's own exit
+    status when it is from 1 to 255, else 1."""
     if run.get("state") == "succeeded":
         return 0
     exit_status = run.get("exit_status")

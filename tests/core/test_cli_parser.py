@@ -156,3 +156,19 @@ def test_every_command_path_is_in_each_completion_script(capsys):
         if shutil.which(binary):  # checked further where the shell is installed
             checked = subprocess.run([binary, "-n"], input=scripts[shell], capture_output=True, text=True, timeout=30)
             assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.parametrize(("run", "code"), [
+    ({"state": "succeeded", "exit_status": 0}, 0),
+    ({"state": "failed", "exit_status": 7}, 7),
+    ({"state": "killed", "exit_status": 143}, 143),
+    ({"state": "killed", "exit_status": None}, 1),  # killed while queued: no task, no status
+    ({"state": "failed", "exit_status": 0}, 1),  # failed although the command exited 0 (e.g. a lost report)
+    ({"state": "failed", "exit_status": 300}, 1),  # not a process exit status
+    ({"state": "lost", "exit_status": None}, 1),
+    ({"state": "skipped", "exit_status": None}, 1),
+])
+def test_the_exit_status_of_run_wait(run, code):
+    from moroccron.cli_api import outcome_code
+
+    assert outcome_code(run) == code

@@ -74,6 +74,8 @@ def test_a_global_option_before_the_command_is_not_reset_by_the_subcommand():
     assert (args.db, args.config, args.verbose) == (None, "c.toml", True)
     args = parser.parse_args(["jobs", "show", "j"])
     assert (args.db, args.config, args.verbose) == (None, None, False)
+    args = parser.parse_args(["--db", "sqlite:///x.db", "jobs", "apply", "defs/", "--dry-run"])
+    assert args.db == "sqlite:///x.db" and args.paths == ["defs/"]
 
 
 def test_config_before_the_command_sets_the_api_address_of_run(tmp_path):
@@ -172,3 +174,14 @@ def test_the_exit_status_of_run_wait(run, code):
     from moroccron.cli_api import outcome_code
 
     assert outcome_code(run) == code
+
+
+def test_docs_cli_md_describes_every_command():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    for node in command_tree(build_parser()):
+        if node.subcommands:
+            continue
+        path = " ".join(node.path)
+        assert f"`{path}" in text, f"docs/cli.md does not describe `{path}`"

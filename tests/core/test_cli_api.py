@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,13 +34,13 @@ kept = Job(name="kept", command="true")
 """
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("cli-api")
+@contextmanager
+def _serving(tmp: Path, **env_extra: str) -> Iterator[str]:
+    """`moroccron serve` with the job module above; yields its URL once it is connected."""
     (tmp / "jobs").mkdir()
     (tmp / "jobs" / "cli.py").write_text(textwrap.dedent(JOBS))
     port = free_port()
-    env = dict(os.environ, MOROCCRON_LOCAL_WORK_DIR=str(tmp / "mesos"))
+    env = dict(os.environ, MOROCCRON_LOCAL_WORK_DIR=str(tmp / "mesos"), **env_extra)
     env.pop("MOROCCRON_TOKEN", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "moroccron.cli", "serve", "--db", f"sqlite:///{tmp / 'm.db'}",
@@ -47,18 +48,26 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
 
-    def connected() -> bool:
+    def ready() -> bool:
         try:
-            return bool(requests.get(f"{url}/api/v1/status", timeout=2).json().get("connected"))
+            return requests.get(f"{url}/readyz", timeout=2).ok
         except requests.RequestException:
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             return False
 
-    wait_for(connected, 60, interval=0.2, what="serve to connect to its local master")
     try:
+        wait_for(ready, 60, interval=0.2, what="serve to be ready")
         yield url
     finally:
         assert stop_process(proc), "serve did not stop within 20 s of SIGTERM"
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with _serving(tmp_path_factory.mktemp("cli-api")) as url:
+        wait_for(lambda: requests.get(f"{url}/api/v1/status", timeout=2).json().get("connected"), 60, interval=0.2,
+                 what="serve to connect to its local master")
+        yield url
 
 
 def _runs(url: str, job: str) -> list[dict]:
@@ -234,3 +243,24 @@ def test_run_reads_the_api_address_from_config(api, capsys, tmp_path: Path):
     config.write_text(f'bind = "{api.removeprefix("http://")}"\n')
     assert main(["--config", str(config), "run", "greet", "--wait"]) == 0
     assert capsys.readouterr().out == "hello world\n"
+
+
+def test_tokens_missing_refused_and_without_the_role(tmp_path, capsys, monkeypatch):
+    import secrets
+
+    reader, writer = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    with _serving(tmp_path, MOROCCRON_AUTH_TOKENS=f"{reader}:read,{writer}:write") as url:
+        wait_for(lambda: requests.get(f"{url}/api/v1/status", headers={"Authorization": f"Bearer {reader}"},
+                                      timeout=2).json().get("connected"), 60, interval=0.2, what="a connected leader")
+        assert main(["jobs", "runs", "greet", "--api", url]) == 1
+        assert capsys.readouterr().err.strip().startswith(
+            "moroccron: error: HTTP 401: the API needs a token: --token or MOROCCRON_TOKEN")
+        assert main(["jobs", "runs", "greet", "--api", url, "--token", "not-" + reader]) == 1
+        assert "HTTP 401: the token was refused" in capsys.readouterr().err
+        monkeypatch.setenv("MOROCCRON_TOKEN", reader)
+        assert main(["jobs", "runs", "greet", "--api", url]) == 0, "the token from the environment"
+        assert capsys.readouterr().out.strip() == "greet: no runs"
+        assert main(["jobs", "disable", "greet", "--api", url]) == 1
+        assert "HTTP 403: the token's role may not do this" in capsys.readouterr().err
+        assert main(["run", "greet", "--wait", "--api", url, "--token", writer]) == 0, "--token wins"
+        assert capsys.readouterr().out == "hello world\n"

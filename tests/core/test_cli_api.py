@@ -25,12 +25,14 @@ JOBS = """
 from moroccron import Job
 # a shell command gets its arguments appended: the last echo prints them
 greet = Job(name="greet", command='echo "to stderr" >&2; echo hello', arguments=["world"])
-chatty = Job(name="chatty", command='for i in 1 2 3 4; do echo "line $i"; sleep 0.4; done; echo "done" >&2')
+chatty = Job(name="chatty", command='for i in 1 2 3 4 5 6; do echo "line $i"; sleep 0.5; done; echo "done" >&2')
 fails = Job(name="fails", command='echo "about to fail"; echo "oops" >&2; exit 7')
 sleeper = Job(name="sleeper", command="sleep 120")
 toggled = Job(name="toggled", command="true", schedule="0 3 * * *")
 doomed = Job(name="doomed", command="true")
 kept = Job(name="kept", command="true")
+trunk = Job(name="trunk", command="true")
+branch = Job(name="branch", command="true", parents=["trunk"])
 """
 
 
@@ -97,8 +99,8 @@ def test_run_wait_streams_output_while_the_task_runs(api, capsys, monkeypatch):
     out = Recorder()
     monkeypatch.setattr(sys, "stdout", out)
     assert main(["run", "chatty", "--wait", "--api", api]) == 0
-    assert out.getvalue() == "line 1\nline 2\nline 3\nline 4\n"
-    assert seen[0][1] == "running", f"the first output came while the run was {seen[0][1]}"
+    assert out.getvalue() == "".join(f"line {i}\n" for i in range(1, 7))
+    assert seen[0][1] in ("starting", "running"), f"the first output came while the run was {seen[0][1]}"
     assert "done\n" in capsys.readouterr().err
 
 
@@ -186,7 +188,7 @@ def test_jobs_logs_follow_prints_until_the_run_ends(api, capsys):
     wait_for(lambda: _runs(api, "chatty")[0]["agent_id"] and _runs(api, "chatty")[0]["task_id"] == task, 60,
              interval=0.1, what="chatty to launch")
     assert main(["jobs", "logs", "chatty", "--follow", "--api", api]) == 0
-    assert capsys.readouterr().out == "line 1\nline 2\nline 3\nline 4\n"
+    assert capsys.readouterr().out == "".join(f"line {i}\n" for i in range(1, 7))
     assert _runs(api, "chatty")[0]["state"] == "succeeded", "--follow returned once the run had ended"
 
 
@@ -231,6 +233,14 @@ def test_jobs_delete_asks_first(api, capsys, monkeypatch, tmp_path):
     assert requests.get(f"{api}/api/v1/jobs/kept", timeout=10).status_code == 404
     assert main(["jobs", "delete", "kept", "--yes", "--api", api]) == 1
     assert "not found" in capsys.readouterr().err
+
+    assert main(["jobs", "delete", "trunk", "--yes", "--api", api]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("moroccron: error: HTTP 409") and "branch" in err, err
+    assert main(["jobs", "delete", "trunk", "--cascade", "--yes", "--api", api]) == 0
+    assert capsys.readouterr().out.strip() == "deleted trunk and the jobs that depend on it"
+    for gone in ("trunk", "branch"):
+        assert requests.get(f"{api}/api/v1/jobs/{gone}", timeout=10).status_code == 404
 
 
 def test_run_of_an_unknown_job(api, capsys):

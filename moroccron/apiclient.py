@@ -13,10 +13,11 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from moroccron.errors import MoroccronError
 
-__all__ = ["ApiClient", "ApiError", "api_client"]
+__all__ = ["ApiClient", "ApiError", "LogPiece", "api_client", "api_base"]
 
 DEFAULT_TIMEOUT = 15.0
 
@@ -29,6 +30,20 @@ class ApiError(MoroccronError):
         super().__init__(message)
         self.status = status
         self.body = body
+
+
+@dataclass(frozen=True)
+class LogPiece:
+    """A slice of a sandbox log: its text, where it starts, and the log's size then (bytes)."""
+
+    data: str
+    offset: int
+    size: int
+
+    @property
+    def end(self) -> int:
+        """The offset just past this slice: where the next read starts."""
+        return self.offset + len(self.data.encode())
 
 
 @dataclass(frozen=True)
@@ -73,6 +88,15 @@ class ApiClient:
     def post(self, path: str, json: Any = None, **kw: Any) -> Any:
         return self.request("POST", path, json=json, **kw)
 
+    def delete(self, path: str, **kw: Any) -> Any:
+        return self.request("DELETE", path, **kw)
+
+    def read_log(self, task_id: str, log: str, offset: int, length: int = 65536) -> LogPiece:
+        """``length`` bytes of a run's ``stdout`` or ``stderr`` from ``offset`` (GET
+        /api/v1/runs/TASK/LOG); the next offset is :attr:`LogPiece.end`."""
+        body = self.get(f"/api/v1/runs/{quote(task_id, safe='')}/{log}", params={"offset": offset, "length": length})
+        return LogPiece(str(body.get("data") or ""), int(body.get("offset", offset)), int(body.get("size", 0)))
+
     def stream_lines(self, path: str, *, params: dict[str, Any] | None = None) -> Iterator[str]:
         """GET ``path`` and yield its body line by line as it arrives."""
         import requests
@@ -115,7 +139,19 @@ def _error_text(status: int, body: Any, has_token: bool) -> str:
 def api_client(api: str | None, token: str | None, bind: str) -> ApiClient:
     """The client for ``--api`` (else ``http://BIND`` from the settings) and ``--token``
     (else the environment's ``MOROCCRON_TOKEN``)."""
-    base = api or f"http://{bind}"
-    if "://" not in base:
-        base = "http://" + base
-    return ApiClient(base, token or os.environ.get("MOROCCRON_TOKEN") or None)
+    return ApiClient(api_base(api, bind), token or os.environ.get("MOROCCRON_TOKEN") or None)
+
+
+def api_base(api: str | None, bind: str) -> str:
+    """The scheduler's URL: ``api`` (``http://`` added when it has no scheme), else
+    ``http://BIND``, a wildcard bind (0.0.0.0, ::) read as this machine's loopback."""
+    if api:
+        return api if "://" in api else "http://" + api
+    from moroccron.config import parse_bind
+
+    host, port = parse_bind(bind)
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

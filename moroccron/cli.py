@@ -1,7 +1,10 @@
 """The ``moroccron`` command.
 
-Exit status: 0 on success, 1 when the request was understood but failed (invalid job,
-broken module, unknown job, database unreachable), 2 for a usage error.
+Exit status: see :data:`EXIT_CODES` (shown at the end of ``moroccron --help``).
+Commands that read or change the database directly live here; those that talk to a
+running scheduler through its API are in :mod:`moroccron.cli_api`, shell completion in
+:mod:`moroccron.cli_completion`. Global options (``--db``, ``--config``, ``-v``) work
+before or after the command.
 """
 
 from __future__ import annotations
@@ -9,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -23,6 +25,24 @@ from moroccron.masking import mask_job
 log = logging.getLogger("moroccron.cli")
 
 
+EXIT_CODES = """\
+exit status:
+  0    success
+  1    the command was understood but failed: invalid job or module, unknown job or run,
+       database or scheduler unreachable, schema newer than this moroccron, refused
+       confirmation; for serve also: the port cannot be bound, or the leadership was lost
+       (the supervisor restarts it as a standby)
+  2    usage error (unknown command or option, bad option value)
+  3    not used: serve binds its port before anything else, and a port in use is
+       status 1 with one error line (versions before that exited 3 from the HTTP
+       server's own start-up)
+  130  interrupted (Ctrl-C); serve: a second SIGINT during its stop (143 for SIGTERM)
+  run --wait: the run's outcome: 0 succeeded; otherwise the task's exit status when the
+       agent reported one from 1 to 255 (a kill by SIGTERM is 143); else 1 (lost,
+       skipped, killed before it started)
+"""
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     flags = {k: getattr(args, k, None) for k in ("db", "bind", "master", "zk", "config", "packing")}
     jobs = getattr(args, "jobs", None)
@@ -31,6 +51,10 @@ def _settings(args: argparse.Namespace) -> Settings:
     if getattr(args, "insecure", False):
         flags["insecure"] = True
     return load_settings(flags)
+
+
+settings_for = _settings
+"""The settings a command runs with: its flags over the environment over ``--config``."""
 
 
 def _store(settings: Settings, *, upgrade: bool = True) -> Any:
@@ -63,6 +87,16 @@ def cmd_db(args: argparse.Namespace) -> int:
         store.upgrade(args.revision)
         print(f"database {_safe_url(settings.db)}: {before or 'empty'} -> {store.current_revision()}")
     elif args.db_command == "downgrade":
+        from moroccron.cli_confirm import confirm
+
+        undone = store.revisions_to_undo(args.revision)
+        if not undone:
+            print(f"database {_safe_url(settings.db)}: already at {store.current_revision() or 'base (empty)'}")
+            return 0
+        listing = "\n".join(f"  {r.id}  {r.doc.splitlines()[0] if r.doc else ''}".rstrip() for r in undone)
+        confirm(f"Downgrade database {_safe_url(settings.db)} from {undone[0].id} to {args.revision}? "
+                f"It undoes:\n{listing}\nData in the tables and columns these revisions added is deleted "
+                "and cannot be recovered.", yes=args.yes, what=f"downgrade the database to {args.revision}")
         store.downgrade(args.revision)
         print(f"database {_safe_url(settings.db)}: now at {store.current_revision() or 'base (empty)'}")
     else:
@@ -219,27 +253,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(_settings(args))
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    import requests
-
-    settings = _settings(args)
-    url = (args.api or f"http://{settings.bind}").rstrip("/") + f"/api/v1/jobs/{args.name}/runs"
-    body = {"arguments": args.arguments} if args.arguments else None
-    token = args.token or os.environ.get("MOROCCRON_TOKEN")
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        resp = requests.post(url, json=body, timeout=15, headers=headers)
-    except requests.RequestException as exc:
-        print(f"moroccron: error: cannot reach the scheduler at {url}: {exc}", file=sys.stderr)
-        return 1
-    data = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
-    if resp.status_code >= 400:
-        print(f"moroccron: error: {data.get('error') or resp.text}", file=sys.stderr)
-        return 1
-    print(f"started {data['task_id']} ({data['state']})")
-    return 0
-
-
 def cmd_auth_hash(args: argparse.Namespace) -> int:
     """Print the stored form of a password (PBKDF2) or, with --token, of a token (SHA-256), for the auth file."""
     import getpass
@@ -346,30 +359,87 @@ def _table(rows: Sequence[Sequence[str]]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
+print_table = _table
+"""Print ``rows`` (the first is the header) as left-aligned columns."""
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    from moroccron.cli_completion import completion_script
+
+    sys.stdout.write(completion_script(build_parser(), args.shell))
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", help="database URL (default sqlite:///moroccron.db; env MOROCCRON_DB)")
-    common.add_argument("--config", help="TOML config file (env MOROCCRON_CONFIG)")
+_DB_HELP = "database URL (default sqlite:///moroccron.db; env MOROCCRON_DB)"
+_CONFIG_HELP = "TOML config file (env MOROCCRON_CONFIG)"
+_VERBOSE_HELP = "debug logging (without it, commands other than serve and db log only warnings)"
 
-    parser = argparse.ArgumentParser(prog="moroccron", description="Mesos + cron: scheduled and dependent jobs on Mesos.")
-    parser.add_argument("--version", action="version", version=f"moroccron {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="debug logging (without it, commands other than serve and db log only warnings)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    """``--db``, ``--config`` and ``-v``: on the top parser with real defaults, and on every
+    subcommand with ``default=SUPPRESS``, so that one given before the command is not
+    overwritten by the subcommand's default (and one given after it wins)."""
+    parser.add_argument("--db", default=default, help=_DB_HELP)
+    parser.add_argument("--config", default=default, help=_CONFIG_HELP)
+    parser.add_argument("-v", "--verbose", action="store_true", default=False if default is None else default,
+                        help=_VERBOSE_HELP)
+
+
+def _run_states(text: str) -> str:
+    from moroccron.model import RunState
+
+    allowed = [s.value for s in RunState]
+    states = [s.strip() for s in text.split(",") if s.strip()]
+    bad = [s for s in states if s not in allowed]
+    if not states or bad:
+        raise argparse.ArgumentTypeError(f"{', '.join(bad) or repr(text)} is not a run state; "
+                                         f"allowed: {', '.join(allowed)} (several joined by commas)")
+    return ",".join(states)
+
+
+def _limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to 1000")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from moroccron import cli_api
+    from moroccron.cli_completion import SHELLS
+
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, argparse.SUPPRESS)
+    api = argparse.ArgumentParser(add_help=False)
+    cli_api.add_api_options(api)
+
+    parser = argparse.ArgumentParser(prog="moroccron", description="Mesos + cron: scheduled and dependent jobs on Mesos.",
+                                     epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"moroccron {__version__}",
+                        help="print the version and exit")
+    _global_options(parser, None)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do")
 
     db = sub.add_parser("db", help="database schema", parents=[common])
-    dbsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    dbsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION", help="what to do with the schema")
     up = dbsub.add_parser("upgrade", help="migrate the schema to the newest revision", parents=[common])
-    up.add_argument("revision", nargs="?", default="head")
-    down = dbsub.add_parser("downgrade", help="migrate the schema down to REVISION", parents=[common])
-    down.add_argument("revision")
+    up.add_argument("revision", nargs="?", default="head", help="the revision to migrate to (default: head)")
+    down = dbsub.add_parser("downgrade", parents=[common],
+                            help="migrate the schema down to REVISION (asks first: data in dropped tables and "
+                                 "columns is deleted)")
+    down.add_argument("revision", help="the revision to migrate down to; base drops every table")
+    down.add_argument("-y", "--yes", action="store_true",
+                      help="do not ask for confirmation (needed when standard input is not a terminal)")
     dbsub.add_parser("current", help="print the schema revision", parents=[common])
     db.set_defaults(func=cmd_db)
 
-    jobs = sub.add_parser("jobs", help="job definitions")
+    jobs = sub.add_parser("jobs", help="job definitions", parents=[common])
     jsub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
     apply = jsub.add_parser("apply", help="apply job-definition modules (validate all, then change all)",
                             parents=[common])
@@ -378,24 +448,59 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     apply.set_defaults(func=cmd_jobs_apply)
     lst = jsub.add_parser("list", help="list jobs", parents=[common])
-    lst.add_argument("--owner")
+    lst.add_argument("--owner", help="only the jobs of this owner")
     lst.add_argument("-q", help="search name, description and command")
-    lst.add_argument("--limit", type=int, default=1000)
-    lst.add_argument("--json", action="store_true")
+    lst.add_argument("--limit", type=int, default=1000, help="list at most this many jobs (default 1000)")
+    lst.add_argument("--json", action="store_true", help="print the jobs as JSON")
     lst.set_defaults(func=cmd_jobs_list)
     nxt = jsub.add_parser("next", help="print the next fire times of jobs", parents=[common])
-    nxt.add_argument("names", nargs="*", metavar="NAME")
+    nxt.add_argument("names", nargs="*", metavar="NAME", help="the jobs (default: every job)")
     nxt.add_argument("-n", "--count", type=_next_count, default=3, metavar="N",
                      help=f"how many fire times per job (1 to {NEXT_COUNT_MAX}, default 3)")
     nxt.add_argument("--from", dest="start", type=_instant, metavar="TIME",
                      help="list fire times after this ISO 8601 date-time (default: now; UTC without an offset)")
     nxt.set_defaults(func=cmd_jobs_next)
     show = jsub.add_parser("show", help="print one job as JSON", parents=[common])
-    show.add_argument("name")
+    show.add_argument("name", help="the job's name")
     show.set_defaults(func=cmd_jobs_show)
+    for verb, func, what in (("enable", cli_api.cmd_jobs_enable, "let a job run on its schedule again"),
+                             ("disable", cli_api.cmd_jobs_disable, "stop a job from being started (runs on now go on)")):
+        p = jsub.add_parser(verb, help=f"{what} (through the API)", parents=[common, api])
+        p.add_argument("name", help="the job's name")
+        p.set_defaults(func=func)
+    jdel = jsub.add_parser("delete", help="delete a job and its run history (through the API; asks first)",
+                           parents=[common, api])
+    jdel.add_argument("name", help="the job's name")
+    jdel.add_argument("--cascade", action="store_true", help="also delete every job that depends on it")
+    jdel.add_argument("-y", "--yes", action="store_true",
+                      help="do not ask for confirmation (needed when standard input is not a terminal)")
+    jdel.set_defaults(func=cli_api.cmd_jobs_delete)
+    jruns = jsub.add_parser("runs", help="a job's run history, newest first (through the API)", parents=[common, api])
+    jruns.add_argument("name", help="the job's name")
+    jruns.add_argument("--state", type=_run_states, metavar="STATE[,STATE]",
+                       help="only runs in these states, e.g. failed,lost")
+    jruns.add_argument("--limit", type=_limit, default=20, metavar="N", help="show at most N runs (1 to 1000, default 20)")
+    jruns.add_argument("--json", action="store_true", help="print the runs as JSON, as the API answers them")
+    jruns.set_defaults(func=cli_api.cmd_jobs_runs)
+    jlogs = jsub.add_parser("logs", help="print a run's stdout or stderr (through the API)", parents=[common, api])
+    jlogs.add_argument("name", help="the job's name")
+    jlogs.add_argument("--run", metavar="TASK", help="the run's task id (default: the job's latest launched run)")
+    jlogs.add_argument("--stderr", action="store_true", help="print stderr instead of stdout")
+    jlogs.add_argument("-f", "--follow", action="store_true", help="keep printing as the log grows, until the run ends")
+    jlogs.set_defaults(func=cli_api.cmd_jobs_logs)
 
-    chronos = sub.add_parser("chronos", help="migrating from Chronos")
-    csub = chronos.add_subparsers(dest="chronos_command", required=True, metavar="ACTION")
+    runs = sub.add_parser("runs", help="single runs, by task id (through the API)", parents=[common])
+    rsub = runs.add_subparsers(dest="runs_command", required=True, metavar="ACTION", help="what to do with the run")
+    rshow = rsub.add_parser("show", help="print one run: its times, state, exit and agent", parents=[common, api])
+    rshow.add_argument("task", metavar="TASK", help="the run's task id (moroccron jobs runs NAME lists them)")
+    rshow.add_argument("--json", action="store_true", help="print the run as JSON, as the API answers it")
+    rshow.set_defaults(func=cli_api.cmd_runs_show)
+    rkill = rsub.add_parser("kill", help="kill a live run (a kill by request is not retried)", parents=[common, api])
+    rkill.add_argument("task", metavar="TASK", help="the run's task id")
+    rkill.set_defaults(func=cli_api.cmd_runs_kill)
+
+    chronos = sub.add_parser("chronos", help="migrating from Chronos", parents=[common])
+    csub = chronos.add_subparsers(dest="chronos_command", required=True, metavar="ACTION", help="what to do")
     cimport = csub.add_parser("import", parents=[common],
                               help="import Chronos jobs from an export or a live Chronos (validate all, then change all)")
     cimport.add_argument("source", metavar="SOURCE",
@@ -416,16 +521,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--insecure", action="store_true", help="allow a non-loopback bind without auth")
     serve.set_defaults(func=cmd_serve)
 
-    run = sub.add_parser("run", help="start a job now", parents=[common])
-    run.add_argument("name")
+    run = sub.add_parser("run", help="start a job now (through the API); --wait streams its logs and exits with "
+                                     "its outcome", parents=[common, api])
+    run.add_argument("name", help="the job's name")
     run.add_argument("arguments", nargs="*", help="arguments instead of the job's own")
-    run.add_argument("--api", help="URL of the scheduler (default http://BIND)")
-    run.add_argument("--bind", help=argparse.SUPPRESS)
-    run.add_argument("--token", help="API token (default: environment MOROCCRON_TOKEN)")
-    run.set_defaults(func=cmd_run)
+    run.add_argument("--bind", help="HOST:PORT of the scheduler when --api is not given (default: from --config)")
+    run.add_argument("-w", "--wait", action="store_true",
+                     help="wait for the run to end, printing its stdout and stderr as they grow, and exit with its "
+                          "outcome: 0 succeeded, else the task's exit status (1-255), else 1")
+    run.set_defaults(func=cli_api.cmd_run)
 
-    auth = sub.add_parser("auth", help="API credentials")
-    asub = auth.add_subparsers(dest="auth_command", required=True, metavar="ACTION")
+    auth = sub.add_parser("auth", help="API credentials", parents=[common])
+    asub = auth.add_subparsers(dest="auth_command", required=True, metavar="ACTION", help="what to do")
     ahash = asub.add_parser("hash", help="print the hashed form of a password (or, with --token, a token) for auth_file")
     ahash.add_argument("secret", nargs="?", help="the secret (asked for when left out)")
     ahash.add_argument("--token", action="store_true",
@@ -434,23 +541,24 @@ def build_parser() -> argparse.ArgumentParser:
     asub.add_parser("token", help="make a new random token and print it with its stored form").set_defaults(
         func=cmd_auth_token)
 
-    owners = sub.add_parser("owners", help="owners and what they want to hear about")
-    osub = owners.add_subparsers(dest="owners_command", required=True, metavar="ACTION")
+    owners = sub.add_parser("owners", help="owners and what they want to hear about", parents=[common])
+    osub = owners.add_subparsers(dest="owners_command", required=True, metavar="ACTION", help="what to do")
     osub.add_parser("list", help="list owners", parents=[common]).set_defaults(func=cmd_owners)
     oset = osub.add_parser("set", help="create or change an owner", parents=[common])
     oset.add_argument("id", help="how jobs name the owner, usually an email address")
-    for flag in ("name", "email", "slack", "pagerduty"):
-        oset.add_argument(f"--{flag}")
+    for flag, text in (("name", "the owner's display name"), ("email", "email address for messages"),
+                       ("slack", "Slack channel or user, e.g. #ops"), ("pagerduty", "PagerDuty service")):
+        oset.add_argument(f"--{flag}", help=f"{text}; empty to clear")
     oset.add_argument("--mute-until", dest="mute_until", help="ISO 8601 time; empty to unmute")
     oset.add_argument("--pref", action="append", metavar="EVENT=CHANNELS",
                       help="e.g. failure=email,slack; failure= turns failure messages off")
     oset.set_defaults(func=cmd_owners)
     odel = osub.add_parser("delete", help="delete an owner", parents=[common])
-    odel.add_argument("id")
+    odel.add_argument("id", help="the owner's id")
     odel.set_defaults(func=cmd_owners)
 
-    notify = sub.add_parser("notify", help="notifications")
-    nsub = notify.add_subparsers(dest="notify_command", required=True, metavar="ACTION")
+    notify = sub.add_parser("notify", help="notifications", parents=[common])
+    nsub = notify.add_subparsers(dest="notify_command", required=True, metavar="ACTION", help="what to do")
     ntest = nsub.add_parser("test", help="send a test message to TARGET and report what happened",
                             parents=[common])
     ntest.add_argument("target", help="email:ADDR, slack:#CHANNEL, pagerduty:SERVICE or webhook:NAME")
@@ -459,9 +567,28 @@ def build_parser() -> argparse.ArgumentParser:
     plugins = sub.add_parser("plugins", help="list loaded plugins", parents=[common])
     plugins.set_defaults(func=cmd_plugins)
 
+    completion = sub.add_parser("completion", help="print a shell completion script", parents=[common],
+                                description="Print a completion script. bash: source <(moroccron completion bash) "
+                                            "(in ~/.bashrc); zsh: source <(moroccron completion zsh) (in ~/.zshrc); "
+                                            "fish: moroccron completion fish > "
+                                            "~/.config/fish/completions/moroccron.fish")
+    completion.add_argument("shell", choices=SHELLS, help="the shell: " + ", ".join(SHELLS))
+    completion.set_defaults(func=cmd_completion)
+
     # handled before parsing (see main); listed here so that --help shows it
     sub.add_parser("local-mesos", help="run the local Mesos master and agents on their own (--help for flags)")
+    _name_actions(parser)
     return parser
+
+
+def _name_actions(parser: argparse.ArgumentParser) -> None:
+    """Give every ACTION list that has no help of its own one (the help walk test keeps it so)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            if not action.help:
+                action.help = "what to do"
+            for child in action.choices.values():
+                _name_actions(child)
 
 
 # Commands whose progress is their output: they log at INFO; the others only warn.
@@ -476,6 +603,12 @@ def _log_level(args: argparse.Namespace) -> int:
     return logging.INFO if args.command in _TALKATIVE else logging.WARNING
 
 
+def _only_migrations(record: logging.LogRecord) -> bool:
+    """alembic's migration log without its set-up lines ("Context impl ...", "Will assume
+    ... DDL"): what ``db`` shows is the migrations run."""
+    return not str(record.msg).startswith(("Context impl", "Will assume"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["local-mesos"]:
@@ -488,6 +621,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=_log_level(args), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args.verbose:
         logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # alembic's own set-up
+        logging.getLogger("alembic.runtime.migration").addFilter(_only_migrations)
     try:
         return int(args.func(args) or 0)
     except MoroccronError as exc:

@@ -82,6 +82,7 @@ from moroccron.store.models import (
     OwnerRow,
     RunRow,
 )
+from moroccron.store.schema import Revision, check_move, revisions_between
 from moroccron.store.stats import FAILURE_STATES, JobStats, percentiles
 
 __all__ = ["MIGRATIONS_DIR", "JobRecord", "Store", "normalize_url"]
@@ -558,14 +559,34 @@ class Store:
                     raw.execute("PRAGMA foreign_keys = ON")
 
     def upgrade(self, revision: str = "head") -> None:
-        """Migrate the schema up to ``revision`` (``moroccron db upgrade``)."""
+        """Migrate the schema up to ``revision`` (``moroccron db upgrade``).
+
+        :raises SchemaError: the database is at a revision this code does not know (a
+            newer moroccron migrated it), or ``revision`` is unknown.
+        """
+        check_move(self.script(), self.current_revision(), revision)
         with self.migration_connection() as conn:
             command.upgrade(self.alembic_config(conn), revision)
 
     def downgrade(self, revision: str) -> None:
-        """Migrate the schema down to ``revision`` (``"base"`` drops every table)."""
+        """Migrate the schema down to ``revision`` (``"base"`` drops every table).
+
+        :raises SchemaError: as :meth:`upgrade`.
+        """
+        check_move(self.script(), self.current_revision(), revision)
         with self.migration_connection() as conn:
             command.downgrade(self.alembic_config(conn), revision)
+
+    def script(self) -> ScriptDirectory:
+        """The migrations this version of moroccron carries."""
+        return ScriptDirectory.from_config(self.alembic_config())
+
+    def revisions_to_undo(self, revision: str) -> list[Revision]:
+        """What ``downgrade(revision)`` would undo, newest first (for its confirmation)."""
+        script = self.script()
+        current = self.current_revision()
+        check_move(script, current, revision)
+        return revisions_between(script, current, revision)
 
     def current_revision(self) -> str | None:
         """The revision the database is at, or None for an empty database."""
@@ -574,7 +595,7 @@ class Store:
 
     def head_revision(self) -> str | None:
         """The newest revision this version of moroccron knows."""
-        return ScriptDirectory.from_config(self.alembic_config()).get_current_head()
+        return self.script().get_current_head()
 
     def ensure_schema(self) -> None:
         """Upgrade to the newest schema; what ``moroccron serve`` does at start."""

@@ -152,8 +152,11 @@ def _block(graph: DependencyGraph, group: list[str], depth: dict[str, int],
     places: dict[str, tuple[int, int]] = {}
     row = 0
     for layer in layers:
-        for start in range(0, len(layer), cols):  # a layer too wide for the page wraps onto more rows
-            chunk = layer[start:start + cols]
+        # A layer too wide for the page wraps onto rows of about equal length (19 boxes at 6 a
+        # row make rows of 5, 5, 5 and 4, not 6, 6, 6 and 1).
+        per_row = -(-len(layer) // -(-len(layer) // cols))
+        for start in range(0, len(layer), per_row):
+            chunk = layer[start:start + per_row]
             offset = (width - (len(chunk) * step - GAP_X)) // 2
             for i, name in enumerate(chunk):
                 places[name] = (offset + i * step, row * (NODE_H + GAP_Y))

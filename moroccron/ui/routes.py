@@ -655,7 +655,7 @@ def owners_page(request: Request) -> HTMLResponse:
     stored = {o.id for o in owners}
     named_only = [(name, count) for name, count in counts.items() if name not in stored]
     return page.render("owners.html", owners=owners, counts=counts, named_only=named_only,
-                       can_edit_owners=page.principal.can(OWNER_ROLE))
+                       can_edit_owners=page.principal.can(OWNER_ROLE), defaults=DEFAULT_PREFERENCES)
 
 
 def _owner_values(owner: Owner | None, owner_id: str = "") -> dict[str, str]:

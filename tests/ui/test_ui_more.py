@@ -14,11 +14,15 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import requests
 
+from moroccron.model import Run, RunState
+from moroccron.ui.graph import NODE_H, NODE_W, layout
+from moroccron.ui.routes import why
 from tests.e2e.harness import wait_for
 from tests.servers import free_port, stop_process
 from tests.ui.test_browser import browser, log_in, shot  # noqa: F401 - browser is a fixture
@@ -318,7 +322,8 @@ def test_the_login_page_shows_no_user(server, browser):  # noqa: F811
     page.close()
 
 
-@pytest.mark.parametrize("path", ["/jobs", "/jobs/filter-fails", "/owners", "/cluster", "/graph", "/login"])
+@pytest.mark.parametrize("path", ["/jobs", "/jobs/filter-fails", "/jobs/filter-fails/edit", "/new-job", "/owners",
+                                  "/owners/edit", "/cluster", "/graph", "/login"])
 def test_nothing_overflows_a_phone(server, browser, path):  # noqa: F811
     page = log_in(browser, server, *ADMIN)
     page.set_viewport_size(PHONE)
@@ -332,5 +337,37 @@ def test_nothing_overflows_a_phone(server, browser, path):  # noqa: F811
     assert len(wraps) == len(tables) and all(right <= width for right in wraps), (tables, wraps)
     for selector in ("header", "main"):
         assert page.eval_on_selector(selector, "e => e.getBoundingClientRect().right") <= width, selector
-    shot(page, "phone" + path.replace("/", "-"))
+    shot(page, "phone" + re.sub(r"\W", "-", path))
     page.close()
+
+
+def test_why_puts_the_reason_in_words():
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def run(reason: str | None, message: str | None) -> Run:
+        return Run(job="j", scheduled_at=at, state=RunState.FAILED, reason=reason, message=message)
+
+    assert why(run("REASON_CONTAINER_LAUNCH_FAILED", "Failed to pull image busybox:9")) == (
+        "Failed to pull image busybox:9")
+    assert why(run("REASON_CONTAINER_LAUNCH_FAILED", None)) == "container launch failed"
+    assert why(run("timeout: ran longer than 30 s", "Command terminated with signal Killed")) == (
+        "timeout: ran longer than 30 s: Command terminated with signal Killed")
+    assert why(run("killed by request of ops", "killed by request of ops")) == "killed by request of ops"
+    assert why(run(None, None)) == ""
+
+
+def test_layout_wraps_roots_and_wide_layers_within_the_width():
+    parents: dict[str, list[str]] = {f"root{i:02d}": [] for i in range(50)}
+    parents.update({f"leaf{i:02d}": [f"root{i:02d}"] for i in range(50)})
+    parents.update({"hub": [], **{f"spoke{i:02d}": ["hub"] for i in range(40)}})
+    lay = layout(parents, max_width=900, first={"root42"})
+    assert lay.width <= 900 and set(lay.nodes) == set(parents)
+    assert all(x >= 0 and x + NODE_W <= lay.width and y + NODE_H <= lay.height for x, y in lay.nodes.values())
+    for (a, (ax, ay)), (b, (bx, by)) in itertools.combinations(lay.nodes.items(), 2):
+        assert not (ax < bx + NODE_W and bx < ax + NODE_W and ay < by + NODE_H and by < ay + NODE_H), (a, b)
+    assert all(lay.nodes[p][1] + NODE_H < lay.nodes[c][1] for p, c in lay.edges)
+    assert lay.nodes["root42"][1] == min(y for _, y in lay.nodes.values()), "the group asked for first is on top"
+    spokes = sorted({y for name, (_, y) in lay.nodes.items() if name.startswith("spoke")})
+    assert len(spokes) > 1, "a layer of 40 wraps"
+    assert lay.nodes["leaf07"][0] == lay.nodes["root07"][0], "a leaf under its root"
+    assert layout({}).nodes == {}

@@ -33,10 +33,14 @@ from moroccron.errors import (
 from moroccron.events import MarkSuccess, SaveRun
 from moroccron.masking import keep_hidden, mask_job, reveals_env
 from moroccron.model import JobSpec
-from moroccron.store.store import JobRecord
+from moroccron.store.store import JOB_STATES, JobRecord
 from moroccron.store.view import StoredJobs
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+
+STATE_HELP = (" | ".join(JOB_STATES) + ": enabled or disabled as set; failed: the newest run that ended "
+              "(succeeded, failed, lost or killed; skipped runs do not count) did not succeed; running: a task "
+              "is launched, starting or running; quarantined: set aside after an internal error")
 
 
 def check_job(ctx: AppContext, job: JobSpec, tx: Any = None) -> None:
@@ -164,19 +168,17 @@ def _answer(response: Response, record: JobRecord, request: Request) -> dict[str
 @router.get("")
 def list_jobs(request: Request, ctx: ContextDep, owner: str | None = None, q: str | None = None,
               label: str | None = Query(None, description="KEY=VALUE"),
-              state: str | None = Query(None, description="enabled | disabled"),
+              state: str | None = Query(None, description=STATE_HELP),
               offset: int = Query(0, ge=0, le=MAX_OFFSET), limit: int = Query(100, ge=1, le=1000)) -> Response:
-    if state not in (None, "enabled", "disabled"):
-        raise ValidationError.single("state", "unknown job state", state, "enabled | disabled")
-    disabled = None if state is None else state == "disabled"
+    if state is not None and state not in JOB_STATES:
+        raise ValidationError.single("state", "unknown job state", state, " | ".join(JOB_STATES))
     lab = None
     if label is not None:
         key, sep, value = label.partition("=")
         if not sep or not key:
             raise ValidationError.single("label", "must be KEY=VALUE", label, "e.g. team=data")
         lab = (key, value)
-    jobs, total = ctx.store.list_job_dicts(owner=owner, q=q, label=lab, disabled=disabled, offset=offset,
-                                           limit=limit)
+    jobs, total = ctx.store.list_job_dicts(owner=owner, q=q, label=lab, state=state, offset=offset, limit=limit)
     reveal = reveals(request)
     jobs = [mask_job(job, reveal) for job in jobs]
     return fast_json({"total": total, "offset": offset, "limit": limit, "jobs": jobs})

@@ -25,7 +25,7 @@ PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/openapi.json", "/red
 PUBLIC_PREFIXES = ("/ui/static/", "/docs/assets/")
 MACHINE_PREFIXES = ("/api/", "/v1/", "/scheduler", "/leader", "/metrics", "/healthz", "/readyz")
 """Paths that machines call: they get 401 JSON. Anything else is a UI page: people get the login page."""
-ADMIN_PREFIXES = ("/api/v1/owners", "/api/v1/plugins")
+ADMIN_PREFIXES = ("/api/v1/owners", "/api/v1/plugins", "/owners/")  # "/owners/": the UI's owner forms
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 SessionLookup = Callable[[dict[str, Any]], Awaitable[Principal | None]]

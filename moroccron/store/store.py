@@ -85,7 +85,7 @@ from moroccron.store.models import (
 from moroccron.store.schema import Revision, check_move, revisions_between
 from moroccron.store.stats import FAILURE_STATES, JobStats, percentiles
 
-__all__ = ["MIGRATIONS_DIR", "JobRecord", "Store", "normalize_url"]
+__all__ = ["JOB_STATES", "MIGRATIONS_DIR", "JobRecord", "Store", "normalize_url"]
 
 log = logging.getLogger("moroccron.store")
 
@@ -105,6 +105,14 @@ _GRAPH_READ_ALL = 200  # jobs with new parent links above which the cycle check 
 LIVE_STATES: tuple[RunState, ...] = tuple(s for s in RunState if s.live)
 UNFINISHED_STATES: tuple[RunState, ...] = tuple(s for s in RunState if not s.final)
 FINAL_STATES: tuple[RunState, ...] = tuple(s for s in RunState if s.final)
+JOB_STATES: tuple[str, ...] = ("enabled", "disabled", "failed", "running", "quarantined")
+"""What a job list can be filtered by (``state=``): ``enabled``/``disabled`` as set on the job;
+``failed``: the newest run that ended (:data:`ENDED_STATES`) ended failed, lost or killed
+(:data:`FAILING_STATES`); ``running``: a task of the job is launched, starting or running;
+``quarantined``: set aside by the scheduler after an internal error."""
+ENDED_STATES: tuple[RunState, ...] = (RunState.SUCCEEDED, RunState.FAILED, RunState.LOST, RunState.KILLED)
+"""Runs that ran and ended: a skipped run never ran, so it says nothing of whether a job fails."""
+FAILING_STATES: tuple[RunState, ...] = (RunState.FAILED, RunState.LOST, RunState.KILLED)
 
 T = TypeVar("T")
 log = logging.getLogger("moroccron.store")
@@ -254,6 +262,24 @@ def _filter_text(field: str, value: str | None) -> None:
     stops reading a pattern at it (a search for NUL would match every job)."""
     if value is not None and "\x00" in value:
         raise ValidationError.single(field, "contains a NUL character", value, "text without NUL")
+
+
+def _state_condition(state: str) -> Any:
+    """The WHERE clause of a job list filtered by ``state`` (one of :data:`JOB_STATES`)."""
+    if state not in JOB_STATES:
+        raise ValidationError.single("state", "unknown job state", state, " | ".join(JOB_STATES))
+    if state in ("enabled", "disabled"):
+        return JobRow.disabled == (state == "disabled")
+    if state == "running":
+        return JobRow.id.in_(select(RunRow.job_id).where(RunRow.state.in_([st.value for st in LIVE_STATES])))
+    if state == "quarantined":
+        return JobRow.id.in_(select(JobStateRow.job_id).where(JobStateRow.error.is_not(None)))
+    # failed: per job, one look down the (job, scheduled_at, attempt) index for its newest ended run
+    newest_ended = (select(RunRow.state)
+                    .where(RunRow.job == JobRow.name, RunRow.state.in_([st.value for st in ENDED_STATES]))
+                    .order_by(RunRow.scheduled_at.desc(), RunRow.attempt.desc()).limit(1)
+                    .correlate(JobRow).scalar_subquery())
+    return newest_ended.in_([st.value for st in FAILING_STATES])
 
 
 def _like_escape(text: str) -> str:
@@ -707,7 +733,7 @@ class Store:
 
     def list_jobs(self, *, owner: str | None = None, q: str | None = None,
                   label: tuple[str, str] | None = None, disabled: bool | None = None,
-                  offset: int = 0, limit: int = 100,
+                  state: str | None = None, offset: int = 0, limit: int = 100,
                   tx: Session | None = None) -> tuple[list[JobSpec], int]:
         """One page of jobs, ordered by name, and how many jobs match in all.
 
@@ -715,13 +741,14 @@ class Store:
         :param q: case-insensitive substring of the name, description or command.
         :param label: ``(key, value)``: only jobs with this label.
         :param disabled: only disabled (True) or enabled (False) jobs.
+        :param state: one of :data:`JOB_STATES`: only jobs in that state.
         """
-        rows, total = self._job_page(owner, q, label, disabled, offset, limit, tx)
+        rows, total = self._job_page(owner, q, label, disabled, state, offset, limit, tx)
         return [self._spec(r.id, r.spec_text) for r in rows], total
 
     def list_job_dicts(self, *, owner: str | None = None, q: str | None = None,
                        label: tuple[str, str] | None = None, disabled: bool | None = None,
-                       offset: int = 0, limit: int = 100,
+                       state: str | None = None, offset: int = 0, limit: int = 100,
                        tx: Session | None = None) -> tuple[list[dict[str, Any]], int]:
         """As :meth:`list_jobs`, but each job in its JSON form (``JobSpec.to_dict()``).
 
@@ -729,7 +756,7 @@ class Store:
         of building and validating a JobSpec per job (130 µs each). A row written by an
         older version that lacks a field goes through the JobSpec for its defaults.
         """
-        rows, total = self._job_page(owner, q, label, disabled, offset, limit, tx)
+        rows, total = self._job_page(owner, q, label, disabled, state, offset, limit, tx)
         out = []
         for r in rows:
             data = json.loads(r.spec_text)
@@ -740,7 +767,7 @@ class Store:
         return out, total
 
     def _job_page(self, owner: str | None, q: str | None, label: tuple[str, str] | None, disabled: bool | None,
-                  offset: int, limit: int, tx: Session | None) -> tuple[list[Any], int]:
+                  state: str | None, offset: int, limit: int, tx: Session | None) -> tuple[list[Any], int]:
         _page(offset, limit)
         _filter_text("owner", owner)
         _filter_text("q", q)
@@ -755,6 +782,8 @@ class Store:
                 select(JobLabelRow.job_id).where(JobLabelRow.key == key, JobLabelRow.value == value)))
         if disabled is not None:
             conditions.append(JobRow.disabled == disabled)
+        if state is not None:
+            conditions.append(_state_condition(state))
         if q:
             conditions.append(JobRow.search_text.like(f"%{_like_escape(q.lower())}%", escape="\\"))
         with self._tx(tx, readonly=True) as s:
@@ -1679,6 +1708,14 @@ class Store:
         """Every owner, by id."""
         with self._tx(tx, readonly=True) as s:
             return [_owner_from_row(r) for r in s.scalars(select(OwnerRow).order_by(OwnerRow.id))]
+
+    def job_owner_counts(self, *, tx: Session | None = None) -> dict[str, int]:
+        """``{owner: number of jobs naming it}`` for every owner named in a job, stored as an
+        :class:`Owner` or not: one grouped query over the job-owner index."""
+        with self._tx(tx, readonly=True) as s:
+            rows = s.execute(select(JobOwnerRow.owner, func.count()).group_by(JobOwnerRow.owner)
+                             .order_by(JobOwnerRow.owner))
+            return {owner: int(count) for owner, count in rows}
 
     def delete_owner(self, owner_id: str, *, tx: Session | None = None) -> None:
         """Forget an owner's preferences (jobs keep naming them). :raises NotFound:"""

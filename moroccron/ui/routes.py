@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import urllib.parse
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,14 +29,24 @@ from moroccron import __version__
 from moroccron.api import jobs as api_jobs
 from moroccron.api import runs as api_runs
 from moroccron.api.deps import AppContext
+from moroccron.api.owners import owner_from_body
 from moroccron.api.ratelimit import client_address
 from moroccron.auth import ANONYMOUS_ADMIN, AuthBusy, Principal
 from moroccron.bounds import MAX_OFFSET
 from moroccron.dag import DependencyGraph
 from moroccron.errors import Conflict, FieldError, MoroccronError, NotFound, ValidationError
 from moroccron.masking import MASK, mask_env, mask_job
-from moroccron.model import JobSpec, Run, RunState
+from moroccron.model import (
+    DEFAULT_PREFERENCES,
+    NOTIFY_CHANNELS,
+    NOTIFY_EVENTS,
+    JobSpec,
+    Owner,
+    Run,
+    RunState,
+)
 from moroccron.schedule import parse_schedule
+from moroccron.store.store import JOB_STATES
 from moroccron.ui.graph import NODE_H, NODE_W, layout
 from moroccron.ui.session import CSRF_COOKIE, SESSION_COOKIE, Sessions, cookies_of
 
@@ -83,7 +94,25 @@ def _duration(seconds: float | None) -> str:
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
-env.filters.update(when=_when, ago=_ago, duration=_duration)
+REASON_CODE = re.compile(r"REASON_[A-Z0-9_]+")
+
+
+def why(run: Run) -> str:
+    """Why a run ended as it did, for a person: the scheduler's own reason and the message
+    the agent or master sent. A Mesos reason code (``REASON_CONTAINER_LAUNCH_FAILED``) is
+    not shown as such: the page keeps it in a tooltip, and it is put in words only when no
+    message came with it."""
+    reason = run.reason or ""
+    code = REASON_CODE.fullmatch(reason) is not None
+    parts = [p for p in dict.fromkeys([reason if not code else "", run.message or ""]) if p.strip()]
+    if parts:
+        return ": ".join(parts)
+    if code:
+        return reason.removeprefix("REASON_").replace("_", " ").lower()
+    return ""
+
+
+env.filters.update(when=_when, ago=_ago, duration=_duration, why=why)
 env.globals["mask"] = MASK
 
 
@@ -138,7 +167,7 @@ class Page:
         ctx = self.ctx
         values.update(
             page=self, version=__version__, csrf=self.sessions.csrf_token(self.cookies), can_write=self.can_write,
-            user=self.principal if self.auth_on else None, message=self.request.query_params.get("msg"),
+            user=self.principal if self.auth_on and self.principal.via != "anonymous" else None, message=self.request.query_params.get("msg"),
             message_is_error=self.request.query_params.get("err") == "1",
             standby=ctx.scheduler is None, leader=ctx.leader_address() if ctx.scheduler is None else None,
             nav=template.split(".")[0])
@@ -259,8 +288,10 @@ async def logout(request: Request) -> RedirectResponse:
 
 
 @router.get("/")
-def home() -> RedirectResponse:
-    return RedirectResponse("/jobs", status_code=303)
+def home(request: Request) -> RedirectResponse:
+    """The job list, with whatever was asked of it (``/?q=backup`` is ``/jobs?q=backup``)."""
+    query = request.url.query
+    return RedirectResponse("/jobs" + (f"?{query}" if query else ""), status_code=303)
 
 
 def _job_rows(ctx: AppContext, params: Any) -> dict[str, Any]:
@@ -283,8 +314,11 @@ def _job_rows(ctx: AppContext, params: Any) -> dict[str, Any]:
     if page_no > MAX_PAGE:  # the offset would overflow SQL's 64-bit OFFSET
         raise ValidationError(FieldError("page", "is past any page there could be", params.get("page"),
                                          f"a page number from 1 to {MAX_PAGE}"))
-    disabled = None if state not in ("enabled", "disabled") else state == "disabled"
-    jobs, total = ctx.store.list_jobs(owner=owner, q=q, label=by_label, disabled=disabled,
+    state_error = None
+    if state is not None and state not in JOB_STATES:
+        state_error = f"unknown job state {state!r}: pick one of {', '.join(JOB_STATES)}"
+        state = None
+    jobs, total = ctx.store.list_jobs(owner=owner, q=q, label=by_label, state=state,
                                       offset=(page_no - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     overview = ctx.store.job_overview([j.name for j in jobs])
     rows = []
@@ -295,8 +329,22 @@ def _job_rows(ctx: AppContext, params: Any) -> dict[str, Any]:
     pages = max(1, math.ceil(total / PAGE_SIZE))
     query = {k: v for k, v in (("q", q), ("owner", owner), ("state", state), ("label", label)) if v}
     return {"rows": rows, "total": total, "page_no": page_no, "pages": pages, "q": q or "", "owner": owner or "",
-            "state": state or "", "label": label or "", "label_error": label_error, "filtered": bool(query),
-            "query": urllib.parse.urlencode(query)}
+            "state": state or "", "label": label or "", "label_error": label_error, "state_error": state_error,
+            "filtered": bool(query), "query": urllib.parse.urlencode(query),
+            "tabs": [(value, text, _tab_url(query, value)) for value, text in STATE_TABS]}
+
+
+STATE_TABS = (("", "all"), ("failed", "failing"), ("running", "running"), ("disabled", "disabled"),
+              ("enabled", "enabled"), ("quarantined", "quarantined"))
+"""The job list's state tabs: (the ``state`` parameter, its label)."""
+
+
+def _tab_url(query: dict[str, str], state: str) -> str:
+    """The job list with the same search, owner and label filters, in ``state`` (first page)."""
+    params = {k: v for k, v in query.items() if k != "state"}
+    if state:
+        params["state"] = state
+    return "/jobs" + (f"?{urllib.parse.urlencode(params)}" if params else "")
 
 
 @router.get("/jobs")
@@ -576,12 +624,13 @@ def graph_page(request: Request) -> HTMLResponse:
             if (child in names and child not in waiting
                     and any(p not in progress.get(child, {}) for p in graph.parents(child))):
                 waiting.add(child)
-    lay = layout({n: graph.parents(n) for n in names})
+    lay = layout({n: graph.parents(n) for n in names}, first=set(failed) | waiting)
     nodes = [{"name": n, "x": x, "y": y, "cls": _node_class(outcomes.get(n, "never")),
-              "waiting": n in waiting, "label": n if len(n) <= 22 else n[:21] + "…"}
+              "waiting": n in waiting, "label": n if len(n) <= 21 else n[:20] + "…"}
              for n, (x, y) in lay.nodes.items()]
     edges = [{"d": lay.edge_path(p, c), "waiting": c in waiting} for p, c in lay.edges]
     return page.render("graph.html", nodes=nodes, edges=edges, width=lay.width, height=lay.height, root=root,
+                       groups=lay.groups,
                        note=note, node_w=NODE_W, node_h=NODE_H, waiting=sorted(waiting), failed=failed)
 
 
@@ -590,13 +639,134 @@ def _node_class(state: str) -> str:
                                                                                                         "never")
 
 
+OWNER_ROLE = "admin"
+"""Changing owners needs what the API's owner routes need (see moroccron.api.security)."""
+OWNER_FIELDS = ("id", "name", "email", "slack", "pagerduty", "mute_until",
+                *(f"pref_{event}" for event in NOTIFY_EVENTS))
+
+
 @router.get("/owners")
 def owners_page(request: Request) -> HTMLResponse:
+    """Stored owners, and the owners jobs name that are not stored (they get the default
+    preferences: failure emails to the address), each with the number of jobs naming it."""
     page = Page(request)
-    return page.render("owners.html", owners=page.ctx.store.list_owners())
+    owners = page.ctx.store.list_owners()
+    counts = page.ctx.store.job_owner_counts()
+    stored = {o.id for o in owners}
+    named_only = [(name, count) for name, count in counts.items() if name not in stored]
+    return page.render("owners.html", owners=owners, counts=counts, named_only=named_only,
+                       can_edit_owners=page.principal.can(OWNER_ROLE), defaults=DEFAULT_PREFERENCES)
+
+
+def _owner_values(owner: Owner | None, owner_id: str = "") -> dict[str, str]:
+    prefs = owner.preferences if owner is not None else DEFAULT_PREFERENCES
+    values = {"id": owner.id if owner else owner_id, "name": owner.name if owner else "",
+              "email": (owner.email or "") if owner else "", "slack": (owner.slack or "") if owner else "",
+              # a PagerDuty routing key is a secret: shown as the mask, kept if posted back unchanged
+              "pagerduty": MASK if owner is not None and owner.pagerduty else "",
+              "mute_until": owner.mute_until.isoformat().replace("+00:00", "Z")
+              if owner is not None and owner.mute_until else ""}
+    for event in NOTIFY_EVENTS:
+        values[f"pref_{event}"] = ", ".join(prefs.get(event, ()))
+    return values
+
+
+def _owner_body(form: dict[str, str], current: Owner | None) -> dict[str, Any]:
+    """The API's owner body from the form: empty text is null; each event's channels comma-separated."""
+    body: dict[str, Any] = {}
+    for key in ("name", "email", "slack", "pagerduty", "mute_until"):
+        body[key] = form.get(key, "").strip() or None
+    body["name"] = body["name"] or ""
+    if body["pagerduty"] == MASK:
+        body["pagerduty"] = current.pagerduty if current is not None else None
+    body["preferences"] = {event: [c for c in form.get(f"pref_{event}", "").replace(",", " ").split() if c]
+                           for event in NOTIFY_EVENTS}
+    return body
+
+
+def _owner_errors(exc: ValidationError) -> dict[str, str]:
+    """Errors by form field: ``preferences.failure`` shows next to that event's channels."""
+    out: dict[str, str] = {}
+    for err in exc.errors:
+        field = err.field.replace("preferences.", "pref_")
+        key = field if field in OWNER_FIELDS else "_form"
+        text = err.message + (f" (allowed: {err.allowed})" if err.allowed else "")
+        if key == "_form" and err.field:
+            text = f"{err.field}: {text}"
+        out[key] = f"{out[key]}; {text}" if key in out else text
+    return out
+
+
+def _owner_page(page: Page) -> None:
+    if not page.principal.can(OWNER_ROLE):
+        raise HTTPException(403, f"{page.principal.name!r} has role {page.principal.role!r}; "
+                                 f"changing owners needs {OWNER_ROLE!r}")
+
+
+@router.get("/owners/edit")
+def owner_form(request: Request) -> HTMLResponse:
+    """``?id=X``: edit owner X, or create it if it is not stored (a name jobs use); no id: a new owner."""
+    page = Page(request)
+    _owner_page(page)
+    owner_id = (request.query_params.get("id") or "").strip()
+    owner = None
+    if owner_id:
+        try:
+            owner = page.ctx.store.get_owner(owner_id)
+        except NotFound:
+            owner = None
+    return page.render("owner_form.html", values=_owner_values(owner, owner_id), errors={}, editing=owner,
+                       events=NOTIFY_EVENTS, channels=NOTIFY_CHANNELS)
+
+
+@router.post("/owners/edit", response_model=None)
+async def save_owner(request: Request) -> Response:
+    page = Page(request)
+    _owner_page(page)
+    form = await page.form()
+    owner_id = form.get("id", "").strip()
+    editing = form.get("editing") == "1"
+    store = page.ctx.store
+    current: Owner | None = None
+    try:
+        if not owner_id:
+            raise ValidationError.single("id", "is required", None, "how jobs name the owner, e.g. an email address")
+        try:
+            current = store.get_owner(owner_id)
+        except NotFound:
+            current = None
+        if current is not None and not editing:
+            raise ValidationError.single("id", "an owner with this id exists already", owner_id,
+                                         "a new id, or edit that owner")
+        owner = owner_from_body(owner_id, _owner_body(form, current))  # the API's own checks
+        store.put_owner(owner)
+    except ValidationError as exc:
+        return page.render("owner_form.html", code=422, values=form, errors=_owner_errors(exc),
+                           editing=current if editing else None, events=NOTIFY_EVENTS, channels=NOTIFY_CHANNELS)
+    return back("/owners", f"owner {owner_id} {'saved' if editing else 'created'}")
+
+
+@router.post("/owners/delete", response_model=None)
+async def delete_owner(request: Request) -> Response:
+    page = Page(request)
+    _owner_page(page)
+    form = await page.form()
+    owner_id = form.get("id", "")
+    try:
+        page.ctx.store.delete_owner(owner_id)
+    except NotFound as exc:
+        return back("/owners", f"delete failed: {exc}", error=True)
+    return back("/owners", f"owner {owner_id} deleted")
 
 
 @router.get("/status")
+def old_status_page(request: Request) -> RedirectResponse:
+    """The Cluster page's old address: bookmarks keep working."""
+    query = request.url.query
+    return RedirectResponse("/cluster" + (f"?{query}" if query else ""), status_code=308)
+
+
+@router.get("/cluster")
 def status_page(request: Request) -> HTMLResponse:
     page = Page(request)
     ctx = page.ctx

@@ -48,8 +48,49 @@ def test_filters_and_pagination(client):
     assert client.get("/api/v1/jobs", params={"state": "disabled"}).json()["total"] == 5
     assert client.get("/api/v1/jobs", params={"q": "BACKUP"}).json()["jobs"][0]["name"] == "job-07"
     r = client.get("/api/v1/jobs", params={"state": "sleepy"})
-    assert r.status_code == 422 and r.json()["allowed"] == "enabled | disabled"
+    assert r.status_code == 422 and r.json()["field"] == "state"
+    assert r.json()["allowed"] == "enabled | disabled | failed | running | quarantined"
     assert client.get("/api/v1/jobs", params={"limit": 0}).status_code == 422
+
+
+def test_state_filter_failed_running_quarantined(client):
+    """``failed``: the newest run that ended did not succeed; a skipped run after it changes
+    nothing, a success after it clears it; a retry's attempts count by attempt number."""
+    for name in ("ok", "broke", "recovered", "broke-then-skipped", "retried-ok", "killed", "live", "fresh"):
+        add(client, name, owners=["team@x"])
+    t1, t2, t3 = (datetime(2026, 1, 1, h, tzinfo=UTC) for h in (1, 2, 3))
+
+    def run(job, at, state, attempt=0):
+        client.store.create_run(Run(job=job, scheduled_at=at, attempt=attempt, state=state,
+                                    finished_at=at if state.final else None))
+
+    run("ok", t1, RunState.SUCCEEDED)
+    run("broke", t1, RunState.SUCCEEDED)
+    run("broke", t2, RunState.FAILED)
+    run("recovered", t1, RunState.FAILED)
+    run("recovered", t2, RunState.SUCCEEDED)
+    run("broke-then-skipped", t1, RunState.LOST)
+    run("broke-then-skipped", t2, RunState.SKIPPED)
+    run("retried-ok", t3, RunState.FAILED, attempt=0)
+    run("retried-ok", t3, RunState.SUCCEEDED, attempt=1)
+    run("killed", t1, RunState.KILLED)
+    run("live", t1, RunState.FAILED)
+    run("live", t2, RunState.RUNNING)
+    client.store.set_job_errors({"fresh": ("no executor", t1)})
+
+    def names(**params):
+        r = client.get("/api/v1/jobs", params=params)
+        assert r.status_code == 200, r.text
+        return [j["name"] for j in r.json()["jobs"]]
+
+    assert names(state="failed") == ["broke", "broke-then-skipped", "killed", "live"]
+    assert client.get("/api/v1/jobs", params={"state": "failed"}).json()["total"] == 4
+    assert names(state="running") == ["live"]
+    assert names(state="quarantined") == ["fresh"]
+    assert names(state="failed", q="broke") == ["broke", "broke-then-skipped"]
+    assert names(state="failed", owner="nobody@x") == []
+    client.post("/api/v1/jobs/broke/disable")
+    assert "broke" in names(state="disabled") and "broke" not in names(state="enabled")
 
 
 def test_dependencies_subtree_waiting_and_graph(client):

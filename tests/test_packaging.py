@@ -11,6 +11,8 @@ URLs, READMEs whose links work there) is checked on the built files.
 from __future__ import annotations
 
 import email.parser
+import fnmatch
+import json
 import os
 import re
 import subprocess
@@ -223,3 +225,103 @@ def test_the_installed_serve_answers_the_api_and_the_ui_with_its_static_files(se
     assert "text/css" in requests.get(f"{url}/ui/static/app.css", timeout=10).headers["content-type"]
     docs = requests.get(f"{url}/docs", timeout=10)  # Swagger UI from installed files, no CDN
     assert docs.status_code == 200
+
+
+def test_the_images_healthcheck_passes_against_the_installed_serve(served: tuple[str, object],
+                                                                    venv: Path, tmp_path: Path) -> None:
+    url, _proc = served
+    command = json.loads(_instructions("HEALTHCHECK")[0].split("CMD", 1)[1])
+    assert command[0] == "python"
+    env = _clean_env(MOROCCRON_BIND="0.0.0.0:" + url.rpartition(":")[2])
+    checked = subprocess.run([str(venv / "bin" / "python"), *command[1:]], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr
+    env["MOROCCRON_BIND"] = f"0.0.0.0:{free_port()}"  # nothing there: the check must fail
+    assert subprocess.run([str(venv / "bin" / "python"), *command[1:]], cwd=tmp_path, env=env,
+                          capture_output=True, timeout=60).returncode != 0
+
+
+# --------------------------------------------------------------------------- the Dockerfile
+# docker is not needed to run the suite: the Dockerfile is read as docker reads it.
+
+
+def _dockerfile() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) in order, continuation lines joined, comments dropped."""
+    text = (ROOT / "Dockerfile").read_text()
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    joined = re.sub(r"\\\n", " ", "\n".join(lines))
+    out = []
+    for line in joined.splitlines():
+        if line.strip():
+            word, _, rest = line.strip().partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def _instructions(name: str, stage: int = -1) -> list[str]:
+    stages: list[list[tuple[str, str]]] = []
+    for word, rest in _dockerfile():
+        if word == "FROM":
+            stages.append([])
+        stages[-1].append((word, rest))
+    return [rest for word, rest in stages[stage] if word == name]
+
+
+def _ignored(path: str) -> bool:
+    patterns = [p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines()
+                if p.strip() and not p.startswith("#")]
+    parts = path.split("/")
+    prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    for pattern in patterns:
+        for prefix in prefixes:
+            if fnmatch.fnmatch(prefix, pattern) or (pattern.startswith("**/")
+                                                    and fnmatch.fnmatch(prefix.split("/")[-1], pattern[3:])):
+                return True
+    return False
+
+
+def test_the_dockerfile_builds_from_python_slim_and_runs_serve_unprivileged() -> None:
+    froms = [rest for word, rest in _dockerfile() if word == "FROM"]
+    assert froms and all(f.split()[0] == "python:3.11-slim" for f in froms), froms
+    steps = _dockerfile()
+    final = steps[max(i for i, (word, _) in enumerate(steps) if word == "FROM"):]  # the image that runs
+    users = [i for i, (w, _) in enumerate(final) if w == "USER"]
+    assert users, "the image runs as root"
+    user = final[users[-1]][1].split(":")[0]
+    assert user not in ("root", "0"), user
+    assert all(i < users[-1] for i, (w, _) in enumerate(final) if w == "RUN"), "a RUN after USER runs as that user"
+    assert _instructions("RUN") and any("useradd" in r and user in r for r in _instructions("RUN"))
+    assert _instructions("EXPOSE") == ["4400"]
+    (health,) = _instructions("HEALTHCHECK")
+    assert "/healthz" in health and "CMD" in health
+    (cmd,) = _instructions("CMD")
+    assert json.loads(cmd) == ["moroccron", "serve"]
+    assert not _instructions("ENTRYPOINT"), "Marathon's cmd must be able to replace the command"
+    env = " ".join(_instructions("ENV"))
+    assert "MOROCCRON_DB=" in env and "MOROCCRON_BIND=0.0.0.0:4400" in env
+
+
+def test_the_dockerfile_copies_files_that_exist_and_are_not_ignored() -> None:
+    copied = 0
+    for word, rest in _dockerfile():
+        if word != "COPY" or "--from=" in rest:
+            continue
+        *sources, _dest = rest.split()
+        for source in sources:
+            copied += 1
+            assert (ROOT / source).exists(), f"COPY {source}: not in the repository"
+            assert not _ignored(source), f"COPY {source}: excluded by .dockerignore"
+    assert copied >= 4
+    assert _ignored(".venv") and _ignored("moroccron/__pycache__") and _ignored("plugins/email/tests")
+    # the build stage builds the same distributions as make dist
+    (build,) = [r for r in _instructions("RUN", 0) if "python -m build" in r]
+    plugins = {p.parent.relative_to(ROOT).as_posix() for p in (ROOT / "plugins").glob("*/pyproject.toml")}
+    assert plugins and all(p in build for p in plugins), build
+    assert any("/wheels/*.whl" in r and "constraints" in r for r in _instructions("RUN"))
+
+
+def test_deployment_docs_explain_building_and_running_the_image() -> None:
+    text = (ROOT / "docs" / "deployment.md").read_text()
+    section = text.split("## Container image", 1)[1].split("\n## ", 1)[0]
+    for needed in ("docker build", "MOROCCRON_DB", "MOROCCRON_CONFIG", "4400", "/healthz", "HEALTHCHECK"):
+        assert needed in section, needed

@@ -48,12 +48,14 @@ bench: $(STAMP) system-deps
 docs: $(STAMP)
 	$(PY) -m moroccron.docgen jobs
 
-# sdist and wheel of the core and of each plugin, into dist/ (DIST_DIR=... elsewhere).
+# sdist and wheel of the core and of each plugin, into dist/ (DIST_DIR=... elsewhere). Each
+# wheel is built from its sdist, unpacked elsewhere: what the index would build, and no
+# stale build/ folder can slip a deleted module into a wheel.
 DIST_DIR ?= dist
 dist: $(STAMP)
 	rm -rf $(DIST_DIR) && mkdir -p $(DIST_DIR)
-	$(PY) -m build --sdist --wheel --outdir $(DIST_DIR) .
-	$(foreach p,$(PLUGINS),$(PY) -m build --sdist --wheel --outdir $(DIST_DIR) $(dir $(p)) &&) true
+	$(PY) -m build --outdir $(DIST_DIR) .
+	$(foreach p,$(PLUGINS),$(PY) -m build --outdir $(DIST_DIR) $(dir $(p)) &&) true
 	@ls -1 $(DIST_DIR)
 
 lint: $(STAMP)

@@ -166,10 +166,10 @@ _JOB: dict[str, FieldDoc] = {
         "CommandInfo.uris (value, extract by file name, executable false, cache false), after "
         "those of `fetch`; a URI `fetch` already names is sent once."),
     "user": FieldDoc(
-        "The Unix user the task runs as on the agent. Null: the framework's user (`mesos_user`).",
+        "The Unix user the task runs as on the agent. Null: the `framework_user` setting.",
         _text("user"),
         'user="etl"',
-        "CommandInfo.user; without it the agent uses FrameworkInfo.user."),
+        "CommandInfo.user; without it, FrameworkInfo.user (`framework_user`)."),
     "retries": FieldDoc(
         "How many times a failed, lost or killed run is tried again for the same fire time.",
         f"an integer >= 0 and <= {bounds.MAX_RETRIES}",
@@ -241,8 +241,8 @@ _JOB: dict[str, FieldDoc] = {
         "disable_after_failures=5",
         NOT_SENT),
     "role": FieldDoc(
-        "The Mesos role whose offers the job runs on (the framework must be registered for it: "
-        "`mesos_roles`). Null: the framework's default role.",
+        "The Mesos role whose offers the job runs on; it must be one of the roles the scheduler "
+        "registers (the `roles` setting). Null: the default role (the `role` setting).",
         bounds.ROLE_ALLOWED,
         'role="analytics"',
         "Not a task field: the task is placed only on offers allocated to this role, and takes "
@@ -295,7 +295,8 @@ _RESOURCES: dict[str, FieldDoc] = {
         "disk=1024",
         "Resource `disk` (SCALAR, MB), sent when more than 0."),
     "gpus": FieldDoc(
-        "Whole GPUs (Mesos containerizer only; the framework must be GPU-aware: `mesos_gpus`).",
+        "Whole GPUs, Mesos containerizer only. The framework registers the GPU_RESOURCES capability "
+        "once a job asks for GPUs.",
         f"a whole number >= 0 and <= {bounds.MAX_GPUS}",
         "gpus=1",
         "Resource `gpus` (SCALAR), sent when more than 0."),

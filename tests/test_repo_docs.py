@@ -109,3 +109,17 @@ def test_nothing_tracked_is_also_ignored() -> None:
                             text=True, timeout=60)
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout == "", f"tracked but listed in .gitignore: {listed.stdout.split()}"
+
+
+@pytest.mark.parametrize("page", [*INDEX_READMES, *sorted((ROOT / "docs").glob("*.md"))],
+                         ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_document_a_page_mentions_is_in_the_repository(page: Path) -> None:
+    """Not only links: a page that says "see DESIGN.md" sends readers to a file that must exist."""
+    text = re.sub(re.escape(PROJECT_URL) + r"/(?:blob|tree)/main/", "", page.read_text(encoding="utf-8"))
+    text = re.sub(r"https?://\S+", "", text)  # other sites' pages
+    for name in set(re.findall(r"(?<![\w/.*-])([\w./*-]+\.md)\b", text)):
+        if "*" in name:  # a pattern, such as plugins/*/README.md
+            assert any(ROOT.glob(name)), f"{page.relative_to(ROOT)} mentions {name}, which matches nothing"
+            continue
+        candidates = [page.parent / name, ROOT / name, ROOT / "docs" / name]
+        assert any(c.is_file() for c in candidates), f"{page.relative_to(ROOT)} mentions {name}, which is not here"

@@ -30,7 +30,8 @@ import moroccron
 from tests.e2e.harness import wait_for
 from tests.servers import free_port, stop_process
 
-pytestmark = pytest.mark.slow
+# building and installing four distributions from the index takes minutes on a busy machine
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECTS = {  # distribution -> (source folder, import package)

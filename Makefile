@@ -11,7 +11,7 @@ APT_STAMP := $(VENV)/.apt
 
 LINT_PATHS := $(wildcard moroccron tests bench plugins examples)
 
-.PHONY: run test bench lint venv system-deps clean
+.PHONY: run test bench lint venv system-deps clean docs dist
 
 venv: $(STAMP)
 
@@ -43,6 +43,20 @@ test: $(STAMP) system-deps
 bench: $(STAMP) system-deps
 	$(PIP) install -q -c constraints.txt -e '.[bench]'
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# The generated parts of the documentation (the field tables of docs/jobs.md).
+docs: $(STAMP)
+	$(PY) -m moroccron.docgen jobs
+
+# sdist and wheel of the core and of each plugin, into dist/ (DIST_DIR=... elsewhere). Each
+# wheel is built from its sdist, unpacked elsewhere: what the index would build, and no
+# stale build/ folder can slip a deleted module into a wheel.
+DIST_DIR ?= dist
+dist: $(STAMP)
+	rm -rf $(DIST_DIR) && mkdir -p $(DIST_DIR)
+	$(PY) -m build --outdir $(DIST_DIR) .
+	$(foreach p,$(PLUGINS),$(PY) -m build --outdir $(DIST_DIR) $(dir $(p)) &&) true
+	@ls -1 $(DIST_DIR)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)

@@ -167,7 +167,7 @@ def test_owners_and_cluster_pages(server, browser):
         r = requests.put(f"{server}/api/v1/owners/{oid}", json=owner, auth=("ops", "opspw"), timeout=10)
         assert r.status_code in (200, 201), r.text
     page = log_in(browser, server, "ops", "opspw")
-    page.wait_for_selector('tr[data-job="etl-extract"] [data-outcome="failed"]')
+    page.wait_for_selector('tr[data-job="etl-extract"] [data-outcome="failed"]', timeout=90_000)
     shot(page, "jobs-all")
     page.goto(f"{server}/owners")
     row = page.locator("tr", has_text="data@example.com")

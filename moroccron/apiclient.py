@@ -84,8 +84,7 @@ class ApiClient:
                 if resp.status_code >= 400:
                     body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else resp.text
                     raise ApiError(_error_text(resp.status_code, body, self.token is not None), resp.status_code, body)
-                for line in resp.iter_lines(decode_unicode=True):
-                    yield line
+                yield from resp.iter_lines(decode_unicode=True)
         except requests.RequestException as exc:
             raise ApiError(f"cannot reach the scheduler at {self.base_url}: {_reason(exc)}") from None
 

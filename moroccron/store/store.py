@@ -649,11 +649,12 @@ class Store:
             return stored, created
 
     def apply_jobs(self, upserts: Sequence[JobSpec], deletes: Iterable[str] = (), *,
-                   tx: Session | None = None) -> None:
+                   source: str | None = None, tx: Session | None = None) -> None:
         """Create or replace ``upserts`` and delete ``deletes``, all or nothing.
 
         This is ``moroccron jobs apply``: a repository of definitions lands as one
-        change, or, if any part of it is refused, not at all.
+        change, or, if any part of it is refused, not at all. With ``source``, the
+        upserted jobs are marked as that source's (see :meth:`job_sources`).
 
         :raises NotFound: a job to delete does not exist (nothing is changed).
         :raises ValidationError: a name is listed twice, or both upserted and deleted.
@@ -669,6 +670,18 @@ class Store:
         with self._tx(tx) as s:
             self._delete_jobs(s, deletes)
             self._write_jobs(s, list(upserts), expected={})
+            if source is not None:
+                names = [spec.name for spec in upserts]
+                for chunk in _chunks(names, _CHUNK):
+                    s.execute(update(JobRow).where(JobRow.name.in_(chunk),
+                                                   or_(JobRow.source.is_(None), JobRow.source != source))
+                              .values(source=source).execution_options(synchronize_session=False))
+
+    def job_sources(self, *, tx: Session | None = None) -> dict[str, str | None]:
+        """Each job's source: the set of job-definition modules that applied it last
+        (``jobs apply --source``), None for a job made otherwise."""
+        with self._tx(tx, readonly=True) as s:
+            return {r.name: r.source for r in s.connection().execute(select(JobRow.name, JobRow.source))}
 
     def get_job(self, name: str, *, tx: Session | None = None) -> JobSpec:
         """The job's spec. :raises NotFound: no job has this name."""

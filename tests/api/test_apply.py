@@ -237,3 +237,25 @@ def test_cli_api_unreachable_is_one_line(tmp_path: Path, capsys: pytest.CaptureF
     assert main(["jobs", "apply", str(tmp_path / "jobs"), "--api", url, "--token", WRITE]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"moroccron: error: cannot reach the scheduler at {url}") and "Traceback" not in err
+
+
+def test_a_running_scheduler_runs_and_drops_what_the_api_applied(tmp_path: Path) -> None:
+    """No polling (job_poll_seconds 0): the apply itself tells the scheduler, as PUT does."""
+    from moroccron.model import RunState
+    from tests.e2e.harness import Cluster
+
+    cluster = Cluster(tmp_path, agents=1, settings={"job_poll_seconds": 0})
+    try:
+        sched = cluster.start_scheduler()
+        app = create_app(AppContext(sched.settings, cluster.store, sched.plugins, sched, metrics=sched.metrics))
+        with TestClient(app) as client:
+            body = {"jobs": [job("every-second", command="true", schedule="* * * * * *")], "source": "ci"}
+            r = client.post("/api/v1/apply", json=body)
+            assert r.status_code == 200, r.text
+            wait_for(lambda: [r for r in cluster.runs("every-second") if r.state == RunState.SUCCEEDED], 60,
+                     what="a run of the job applied through the API")
+            r = client.post("/api/v1/apply", json={"jobs": [], "source": "ci", "prune": True})
+            assert r.status_code == 200 and r.json()["delete"] == ["every-second"]
+            wait_for(lambda: "every-second" not in sched.engine.jobs, 30, what="the pruned job to leave the engine")
+    finally:
+        cluster.close()

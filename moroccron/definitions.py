@@ -218,7 +218,7 @@ def load_definitions(paths: Iterable[str | Path]) -> Definitions:
         # another folder with a helper of the same name.
         for name in set(sys.modules) - before:
             file = getattr(sys.modules.get(name), "__file__", None)
-            if file and any(folder in Path(file).resolve().parents for folder in folders):
+            if file and not name.startswith("moroccron") and Path(file).resolve().parent in folders:
                 sys.modules.pop(name, None)
     return defs
 

@@ -41,6 +41,11 @@ def _list(body: dict[str, Any], key: str) -> list[Any]:
     return value
 
 
+def _within(item: str, field: str, whole: str) -> str:
+    """``jobs[2].schedule`` for a field of the third job; ``jobs[2]`` for the job as a whole."""
+    return item if field in ("", whole) else f"{item}.{field}"
+
+
 def definitions_from_body(body: Any) -> tuple[Definitions, str | None, bool, bool]:
     """``(definitions, source, prune, dry_run)`` from an apply request; every bad job and
     owner is reported at once, each field named ``jobs[i].FIELD`` or ``owners[i].FIELD``."""
@@ -57,7 +62,8 @@ def definitions_from_body(body: Any) -> tuple[Definitions, str | None, bool, boo
     source = body.get("source")
     if source is not None:
         check_source(source)
-    locations = body.get("locations") or {}
+    locations = body.get("locations")
+    locations = {} if locations is None else locations
     if not isinstance(locations, dict) or not all(isinstance(v, str) for v in locations.values()):
         raise ValidationError.single("locations", "must be an object {job name: 'file:line'}", locations,
                                      "an object of strings")
@@ -67,7 +73,8 @@ def definitions_from_body(body: Any) -> tuple[Definitions, str | None, bool, boo
         try:
             job = JobSpec.from_dict(data)
         except ValidationError as exc:
-            errors.extend(FieldError(f"jobs[{i}].{e.field}", e.message, e.value, e.allowed) for e in exc.errors)
+            errors.extend(FieldError(_within(f"jobs[{i}]", e.field, "job"), e.message, e.value, e.allowed)
+                          for e in exc.errors)
             continue
         except TypeError as exc:
             errors.append(FieldError(f"jobs[{i}]", str(exc)))
@@ -86,7 +93,8 @@ def definitions_from_body(body: Any) -> tuple[Definitions, str | None, bool, boo
             owner = owner_from_body(data["id"], data)
         except (ValidationError, TypeError) as exc:
             problems = exc.errors if isinstance(exc, ValidationError) else [FieldError("", str(exc))]
-            errors.extend(FieldError(f"owners[{i}].{e.field}", e.message, e.value, e.allowed) for e in problems)
+            errors.extend(FieldError(_within(f"owners[{i}]", e.field, "owner"), e.message, e.value, e.allowed)
+                          for e in problems)
             continue
         if owner.id in defs.owners:
             errors.append(FieldError(f"owners[{i}].id", "is the id of another owner in the request", owner.id,

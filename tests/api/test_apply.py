@@ -259,3 +259,20 @@ def test_a_running_scheduler_runs_and_drops_what_the_api_applied(tmp_path: Path)
             wait_for(lambda: "every-second" not in sched.engine.jobs, 30, what="the pruned job to leave the engine")
     finally:
         cluster.close()
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"jobs": [1]}, "jobs[0]"),
+    ({"jobs": {"a": {}}}, "jobs"),
+    ({"jobs": [{"name": "a", "command": "x", "schedule": "@daily"}, {"command": "x"}]}, "jobs[1].name"),
+    ({"owners": [{"slack": "#x"}]}, "owners[0].id"),
+    ({"owners": [{"id": "o@x", "mute_until": "soon"}]}, "owners[0].mute_until"),
+    ({"source": ""}, "source"),
+    ({"source": "x" * 256}, "source"),
+    ({"locations": []}, "locations"),
+])
+def test_bad_requests_name_the_field(client: TestClient, store: Store, body: dict[str, Any], field: str) -> None:
+    r = client.post("/api/v1/apply", json=body, headers=bearer(ADMIN))
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == field
+    assert store.all_jobs() == [] and store.list_owners() == []

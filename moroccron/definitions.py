@@ -429,7 +429,10 @@ def check_plan(plan: ApplyPlan, existing: Mapping[str, JobSpec], plugins: Plugin
     if plugins is not None:
         errors = []
         for job in itertools.chain(plan.create, plan.update):
+            where = (locations or {}).get(job.name)
             for err in plugins.validate_job(job=job, existing=after):
+                if where:
+                    err = FieldError(err.field, f"{err.message} (job {job.name!r} at {where})", err.value, err.allowed)
                 errors.append(err)
         if errors:
             raise ValidationError(errors, "plugin policy")

@@ -195,3 +195,32 @@ def test_missing_parent_and_cycle_name_file_and_line(tmp_path: Path, capsys: pyt
     err = capsys.readouterr().err
     assert "dependency cycle: a -> b -> a" in err
     assert f"a at {jobs / 'a.py'}:2" in err and f"b at {jobs / 'b.py'}:4" in err
+
+
+def test_plugin_policy_errors_name_the_job_and_its_place(tmp_path: Path) -> None:
+    from moroccron.definitions import apply_definitions
+    from moroccron.errors import FieldError
+    from moroccron.hooks import hookimpl
+    from moroccron.hooks.manager import PluginManager
+    from moroccron.store import Store
+
+    class NeedsOwner:
+        @hookimpl
+        def moroccron_validate_job(self, job, existing):
+            return None if job.owners else [FieldError("owners", "a job needs an owner", [], "at least one owner")]
+
+    plugins = PluginManager(load_entrypoints=False)
+    plugins.register(NeedsOwner(), "needs-owner")
+    write(tmp_path, "a.py", """
+        from moroccron import Job
+        Job(name="owned", command="x", owners=["o@x"])
+        Job(name="orphan", command="x")
+    """)
+    defs = load_definitions([tmp_path])
+    with Store(f"sqlite:///{tmp_path / 'm.db'}") as store:
+        store.ensure_schema()
+        with pytest.raises(ValidationError) as info:
+            apply_definitions(store, defs, plugins=plugins, source="s")
+        assert store.all_jobs() == []
+    assert info.value.render() == (f"plugin policy: owners: a job needs an owner (job 'orphan' at {tmp_path / 'a.py'}:3) "
+                                   "(got []); allowed: at least one owner")

@@ -91,7 +91,7 @@ def cmd_jobs_apply(args: argparse.Namespace) -> int:
         dry_run_store,
         load_definitions,
     )
-    from moroccron.errors import ValidationError
+    from moroccron.errors import FieldError, ValidationError
 
     source = args.source if args.source is not None else default_source(args.paths)
     try:
@@ -117,7 +117,8 @@ def cmd_jobs_apply(args: argparse.Namespace) -> int:
         if exc.status == 422 and problems and len(problems) > 1:
             print(f"moroccron: error: HTTP 422: {len(problems)} problems:", file=sys.stderr)
             for p in problems:
-                print(f"  - {p.get('field')}: {p.get('error')}", file=sys.stderr)
+                shown = FieldError(str(p.get("field")), str(p.get("error")), p.get("value"), p.get("allowed"))
+                print(f"  - {shown}", file=sys.stderr)
             return 1
         raise
     for note in notes:

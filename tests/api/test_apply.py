@@ -276,3 +276,20 @@ def test_bad_requests_name_the_field(client: TestClient, store: Store, body: dic
     assert r.status_code == 422, r.text
     assert r.json()["field"] == field
     assert store.all_jobs() == [] and store.list_owners() == []
+
+
+def test_cli_prints_each_problem_the_api_found(live: str, store: Store, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Problems only the scheduler finds (two jobs whose parents it lacks) come back one a line."""
+    write(tmp_path / "jobs", "a.py", """
+        from moroccron import Job
+        Job(name="a", command="x", parents=["ghost-1"])
+        Job(name="b", command="x", parents=["ghost-2"])
+    """)
+    assert main(["jobs", "apply", str(tmp_path / "jobs"), "--api", live, "--token", WRITE]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "moroccron: error: HTTP 422: 2 problems:"
+    assert lines[1].startswith("  - a.parents[0]: parent job 'ghost-1' of 'a' does not exist (defined at ")
+    assert lines[2].startswith("  - b.parents[0]: parent job 'ghost-2' of 'b' does not exist (defined at ")
+    assert "(got 'ghost-2'); allowed: names of existing jobs" in lines[2]
+    assert store.all_jobs() == []

@@ -75,8 +75,11 @@ class Built:
 
 @dataclass
 class Collector:
-    """Objects built during one load, in the order they were built."""
+    """Objects built during one load, in the order they were built. ``folder`` is the
+    loading module's: an object built by a library outside it (a company's shared
+    helpers, installed) is placed at the line in the folder that called the library."""
 
+    folder: str | None = None
     built: list[Built] = field(default_factory=list)
     _pending: dict[int, frozenset[str]] = field(default_factory=dict)
 
@@ -85,9 +88,9 @@ _COLLECTOR: ContextVar[Collector | None] = ContextVar("moroccron_collector", def
 
 
 @contextmanager
-def collecting() -> Iterator[Collector]:
-    """Record every job and owner built inside the block."""
-    collector = Collector()
+def collecting(folder: str | None = None) -> Iterator[Collector]:
+    """Record every job and owner built inside the block (by code in ``folder``, preferably)."""
+    collector = Collector(folder=os.path.join(os.path.realpath(folder), "") if folder else None)
     token = _COLLECTOR.set(collector)
     try:
         yield collector
@@ -95,16 +98,21 @@ def collecting() -> Iterator[Collector]:
         _COLLECTOR.reset(token)
 
 
-def _caller() -> tuple[str, int]:
-    """The file and line of the first frame outside moroccron and dataclasses: the
-    user's code that built the object."""
+def _caller(folder: str | None) -> tuple[str, int]:
+    """The file and line of the user's code that built the object: the first frame
+    outside moroccron and dataclasses, or, if that is outside ``folder``, the first
+    frame inside ``folder`` that led to it (if any)."""
     frame = sys._getframe(2)
+    first: tuple[str, int] | None = None
     while frame is not None:
         name = frame.f_code.co_filename
         if not (name.startswith(_PACKAGE) or name == _DATACLASSES or name.startswith("<")):
-            return name, frame.f_lineno
+            if first is None:
+                first = (name, frame.f_lineno)
+            if folder is None or os.path.realpath(name).startswith(folder):
+                return name, frame.f_lineno
         frame = frame.f_back  # type: ignore[assignment]
-    return "<unknown>", 0
+    return first or ("<unknown>", 0)
 
 
 class Checked:
@@ -136,5 +144,5 @@ def note_built(obj: Any) -> None:
     if collector is None:
         return
     explicit = collector._pending.pop(id(obj), frozenset())
-    file, line = _caller()
+    file, line = _caller(collector.folder)
     collector.built.append(Built(obj, explicit, file, line))

@@ -141,7 +141,7 @@ def _load_module(path: Path) -> list[tuple[object, frozenset[str] | None, str]]:
     folder = str(path.parent.resolve())
     sys.path.insert(0, folder)
     try:
-        with collecting() as collector:
+        with collecting(folder) as collector:
             spec.loader.exec_module(module)
             factory = vars(module).get("jobs")
             produced: list[object] = []

@@ -4,6 +4,7 @@ validation error with several problems reads one problem a line."""
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 
@@ -224,3 +225,23 @@ def test_plugin_policy_errors_name_the_job_and_its_place(tmp_path: Path) -> None
         assert store.all_jobs() == []
     assert info.value.render() == (f"plugin policy: owners: a job needs an owner (job 'orphan' at {tmp_path / 'a.py'}:3) "
                                    "(got []); allowed: at least one owner")
+
+
+def test_job_from_a_library_outside_the_folder_is_placed_at_the_calling_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    write(lib, "company_jobs.py", """
+        from moroccron import Job
+
+        def nightly(name):
+            return Job(name=name, command="./" + name, schedule="@daily")
+    """)
+    monkeypatch.syspath_prepend(str(lib))
+    monkeypatch.delitem(sys.modules, "company_jobs", raising=False)  # forgotten again after the test
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    write(jobs, "a.py", "from company_jobs import nightly\n\nnightly('a')\nnightly('a')\n")
+    with pytest.raises(DefinitionError) as info:
+        load_definitions([jobs])
+    assert f"at {jobs / 'a.py'}:3 and at {jobs / 'a.py'}:4" in str(info.value)

@@ -238,10 +238,12 @@ def test_job_from_a_library_outside_the_folder_is_placed_at_the_calling_line(
             return Job(name=name, command="./" + name, schedule="@daily")
     """)
     monkeypatch.syspath_prepend(str(lib))
-    monkeypatch.delitem(sys.modules, "company_jobs", raising=False)  # forgotten again after the test
     jobs = tmp_path / "jobs"
     jobs.mkdir()
     write(jobs, "a.py", "from company_jobs import nightly\n\nnightly('a')\nnightly('a')\n")
-    with pytest.raises(DefinitionError) as info:
-        load_definitions([jobs])
+    try:
+        with pytest.raises(DefinitionError) as info:
+            load_definitions([jobs])
+    finally:
+        sys.modules.pop("company_jobs", None)
     assert f"at {jobs / 'a.py'}:3 and at {jobs / 'a.py'}:4" in str(info.value)

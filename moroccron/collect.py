@@ -20,14 +20,25 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
 
 from moroccron.errors import MoroccronError
 
-__all__ = ["Built", "Checked", "Collector", "UnknownField", "collecting", "init_fields", "note_built"]
+__all__ = [
+    "ArgumentError",
+    "Built",
+    "Checked",
+    "Collector",
+    "MissingField",
+    "UnknownField",
+    "collecting",
+    "init_fields",
+    "note_built",
+    "required_fields",
+]
 
 _PACKAGE = str(Path(__file__).resolve().parent) + os.sep
 _DATACLASSES = sys.modules["dataclasses"].__file__ or "dataclasses.py"
@@ -36,12 +47,26 @@ _DATACLASSES = sys.modules["dataclasses"].__file__ or "dataclasses.py"
 _SHOWN_NAMES = {"JobSpec": "Job"}
 
 
-class UnknownField(MoroccronError, TypeError):
-    """A keyword argument that is not a field of the type being built.
+class ArgumentError(MoroccronError, TypeError):
+    """A constructor called with fields it does not have, or without one it needs.
 
     A :class:`TypeError` still, as the constructor's own error was, so code that caught
     that keeps working.
     """
+
+
+class MissingField(ArgumentError):
+    """A required field left out: ``Job(command="x")`` without a name."""
+
+    def __init__(self, type_name: str, missing: list[str]) -> None:
+        self.type_name = type_name
+        self.missing = missing
+        names = ", ".join(repr(m) for m in missing)
+        super().__init__(f"{type_name}: missing required field{'s' if len(missing) > 1 else ''} {names}")
+
+
+class UnknownField(ArgumentError):
+    """A keyword argument that is not a field of the type being built."""
 
     def __init__(self, type_name: str, unknown: list[tuple[str, str | None]]) -> None:
         self.type_name = type_name
@@ -57,6 +82,13 @@ class UnknownField(MoroccronError, TypeError):
 def init_fields(cls: type) -> tuple[str, ...]:
     """The constructor's field names of dataclass ``cls``, in order."""
     return tuple(f.name for f in fields(cls) if f.init)  # type: ignore[arg-type]
+
+
+@cache
+def required_fields(cls: type) -> tuple[str, ...]:
+    """The constructor's fields of dataclass ``cls`` that have no default, in order."""
+    return tuple(f.name for f in fields(cls)  # type: ignore[arg-type]
+                 if f.init and f.default is MISSING and f.default_factory is MISSING)
 
 
 @dataclass(frozen=True)
@@ -123,13 +155,19 @@ class Checked:
     _COLLECTED: ClassVar[bool] = False  # True for the types a load records (jobs, owners)
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        names = init_fields(cls)
         if kwargs:
-            names = init_fields(cls)
             unknown = [k for k in kwargs if k not in names]
             if unknown:
                 shown = _SHOWN_NAMES.get(cls.__name__, cls.__name__)
                 raise UnknownField(shown, [(k, next(iter(difflib.get_close_matches(k, names, n=1)), None))
                                            for k in unknown])
+        required = required_fields(cls)
+        # copy and pickle call __new__ with no arguments, then set the fields themselves
+        if (args or kwargs) and len(args) < len(required):
+            missing = [n for n in required[len(args):] if n not in kwargs]
+            if missing:
+                raise MissingField(_SHOWN_NAMES.get(cls.__name__, cls.__name__), missing)
         collector = _COLLECTOR.get()
         obj = super().__new__(cls)
         if collector is not None and cls._COLLECTED:

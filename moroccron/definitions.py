@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from moroccron.collect import Built, UnknownField, collecting
+from moroccron.collect import ArgumentError, Built, collecting
 from moroccron.errors import DependencyError, FieldError, MoroccronError, ValidationError
 from moroccron.model import JobSpec, Owner
 
@@ -162,7 +162,7 @@ def _load_module(path: Path) -> list[tuple[object, frozenset[str] | None, str]]:
         raise
     except SyntaxError as exc:
         raise DefinitionError(exc.filename or path, exc.lineno, f"syntax error: {exc.msg}") from None
-    except UnknownField as exc:
+    except ArgumentError as exc:
         file, line = _user_frame(path, traceback.extract_tb(exc.__traceback__))
         raise DefinitionError(file, line, str(exc)) from None
     except ValidationError as exc:

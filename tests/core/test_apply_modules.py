@@ -131,6 +131,28 @@ def test_unknown_field_of_every_user_type(build, text: str) -> None:
     assert isinstance(info.value, TypeError)  # what the constructor raised before
 
 
+def test_missing_required_field_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, "m.py", """
+        from moroccron import Job, Volume
+
+        j = Job(command="x", schedule="@daily")
+    """)
+    with pytest.raises(DefinitionError) as info:
+        load_definitions([tmp_path])
+    assert info.value.path == str(path) and info.value.line == 3
+    assert str(info.value).endswith("Job: missing required field 'name'")
+    with pytest.raises(TypeError, match="Volume: missing required field 'container_path'"):
+        Volume(mode="RO")
+
+
+def test_copies_still_work() -> None:
+    import copy
+
+    job = Job(name="a", command="x", container=Container(type="docker", image="busybox"))
+    assert copy.copy(job) == job and copy.copy(job.container) == job.container
+    assert job.evolve(command="y").command == "y"
+
+
 def test_misspelled_nested_field_in_a_module(tmp_path: Path) -> None:
     path = write(tmp_path, "c.py", """
         from moroccron import Container, Job

@@ -118,6 +118,7 @@ class JobRecord:
     version: int
     created_at: datetime
     updated_at: datetime
+    source: str | None = None  # the job-definition modules that applied it last (jobs apply --source)
 
     @property
     def name(self) -> str:
@@ -691,12 +692,12 @@ class Store:
         """The job with its id, version and timestamps. :raises NotFound:"""
         with self._tx(tx, readonly=True) as s:
             row = s.connection().execute(
-                select(JobRow.id, JobRow.version, _SPEC_TEXT, JobRow.created_at, JobRow.updated_at)
+                select(JobRow.id, JobRow.version, _SPEC_TEXT, JobRow.created_at, JobRow.updated_at, JobRow.source)
                 .where(JobRow.name == name)).one_or_none()
             if row is None:
                 raise NotFound(f"job {name!r} not found")
             return JobRecord(self._spec(row.id, row.spec_text), row.id, row.version,
-                             row.created_at, row.updated_at)
+                             row.created_at, row.updated_at, row.source)
 
     def list_jobs(self, *, owner: str | None = None, q: str | None = None,
                   label: tuple[str, str] | None = None, disabled: bool | None = None,

@@ -293,3 +293,18 @@ def test_cli_prints_each_problem_the_api_found(live: str, store: Store, tmp_path
     assert lines[2].startswith("  - b.parents[0]: parent job 'ghost-2' of 'b' does not exist (defined at ")
     assert "(got 'ghost-2'); allowed: names of existing jobs" in lines[2]
     assert store.all_jobs() == []
+
+
+def test_a_jobs_json_shows_its_source_read_only(client: TestClient, store: Store) -> None:
+    client.post("/api/v1/apply", json={"jobs": [job("a")], "source": "team-a"}, headers=bearer(WRITE))
+    got = client.get("/api/v1/jobs/a", headers=bearer(READ)).json()
+    assert got["source"] == "team-a"
+    # sent back as read (source included), the job is replaced; its source is not the client's to set
+    r = client.put("/api/v1/jobs/a", json={**got, "command": "echo changed", "source": "mine"}, headers=bearer(WRITE))
+    assert r.status_code == 200, r.text
+    assert r.json()["source"] == "team-a" and r.json()["command"] == "echo changed"
+    r = client.patch("/api/v1/jobs/a", json={"source": None, "retries": 1}, headers=bearer(WRITE))
+    assert r.status_code == 200 and r.json()["source"] == "team-a"
+    r = client.post("/api/v1/jobs", json={**job("by-hand"), "source": "x"}, headers=bearer(WRITE))
+    assert r.status_code == 201 and r.json()["source"] is None
+    assert store.job_sources() == {"a": "team-a", "by-hand": None}

@@ -62,6 +62,9 @@ def definitions_from_body(body: Any) -> tuple[Definitions, str | None, bool, boo
     source = body.get("source")
     if source is not None:
         check_source(source)
+    elif flags["prune"]:  # a prune of no source would delete every job not in the set, whoever made it
+        raise ValidationError.single("source", "is required with prune", None,
+                                     "the source whose jobs prune may delete, e.g. team-a")
     locations = body.get("locations")
     locations = {} if locations is None else locations
     if not isinstance(locations, dict) or not all(isinstance(v, str) for v in locations.values()):

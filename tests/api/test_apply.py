@@ -270,6 +270,7 @@ def test_a_running_scheduler_runs_and_drops_what_the_api_applied(tmp_path: Path)
     ({"source": ""}, "source"),
     ({"source": "x" * 256}, "source"),
     ({"locations": []}, "locations"),
+    ({"jobs": [], "prune": True}, "source"),
 ])
 def test_bad_requests_name_the_field(client: TestClient, store: Store, body: dict[str, Any], field: str) -> None:
     r = client.post("/api/v1/apply", json=body, headers=bearer(ADMIN))

@@ -9,7 +9,8 @@ context-variable read per object.
 
 The same base class gives every user-facing type a readable error for a misspelled
 field: ``Job(scheduel=...)`` raises :class:`UnknownField` ("unknown field 'scheduel'
-(did you mean 'schedule'?)") instead of the constructor's bare ``TypeError``.
+(did you mean 'schedule'?)") instead of the constructor's bare ``TypeError``, and a
+required field left out raises :class:`MissingField`.
 """
 
 from __future__ import annotations
@@ -148,8 +149,9 @@ def _caller(folder: str | None) -> tuple[str, int]:
 
 
 class Checked:
-    """Base of the model's frozen dataclasses: unknown keyword arguments are named, with
-    the closest field, before the constructor runs."""
+    """Base of the model's frozen dataclasses: unknown keyword arguments (with the
+    closest field) and missing required fields are named before the constructor runs,
+    and, while a module loads, the fields a job's or owner's code passed are noted."""
 
     __slots__ = ()
     _COLLECTED: ClassVar[bool] = False  # True for the types a load records (jobs, owners)

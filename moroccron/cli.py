@@ -115,16 +115,53 @@ def _safe_url(url: str) -> str:
 
 
 def cmd_jobs_apply(args: argparse.Namespace) -> int:
-    from moroccron.definitions import apply_definitions, load_definitions
+    """Load and validate the modules here, then apply them to the database, or with
+    ``--api`` through a running scheduler's API (the same plan, all or nothing)."""
+    from moroccron.apiclient import ApiError, api_client
+    from moroccron.definitions import (
+        apply_definitions,
+        apply_payload,
+        default_source,
+        dry_run_store,
+        load_definitions,
+    )
+    from moroccron.errors import FieldError, ValidationError
 
-    settings = _settings(args)
-    defs = load_definitions(args.paths)
-    store = _store(settings)
-    plan = apply_definitions(store, defs, prune=args.prune, dry_run=args.dry_run, plugins=_plugins(settings))
-    for line in plan.lines():
+    source = args.source if args.source is not None else default_source(args.paths)
+    try:
+        defs = load_definitions(args.paths)
+        if args.api:
+            payload = apply_payload(defs, source=source, prune=args.prune, dry_run=args.dry_run)
+            answer = api_client(args.api, args.token, "").post("/api/v1/apply", json=payload, timeout=300)
+            lines, summary, empty, notes = answer["lines"], answer["summary"], answer["empty"], answer["notes"]
+        else:
+            settings = _settings(args)
+            if args.dry_run:
+                store, notes, has_sources = dry_run_store(settings.db)
+            else:
+                store, notes, has_sources = _store(settings), [], True
+            plan = apply_definitions(store, defs, prune=args.prune, dry_run=args.dry_run, plugins=_plugins(settings),
+                                     source=source, stored_sources=has_sources)
+            lines, summary, empty = plan.lines(), plan.summary(), plan.empty
+    except ValidationError as exc:
+        print(f"moroccron: error: {exc.render()}", file=sys.stderr)
+        return 1
+    except ApiError as exc:
+        problems = exc.body.get("errors") if isinstance(exc.body, dict) else None
+        if exc.status == 422 and problems and len(problems) > 1:
+            print(f"moroccron: error: HTTP 422: {len(problems)} problems:", file=sys.stderr)
+            for p in problems:
+                shown = FieldError(str(p.get("field")), str(p.get("error")), p.get("value"), p.get("allowed"))
+                print(f"  - {shown}", file=sys.stderr)
+            return 1
+        raise
+    for note in notes:
+        print(f"note: {note}")
+    print(f"source: {source}")
+    for line in lines:
         print(line)
     verb = "would apply" if args.dry_run else "applied"
-    print(f"{verb}: {plan.summary()}" if not plan.empty else "no changes")
+    print(f"{verb}: {summary}" if not empty else "no changes")
     return 0
 
 
@@ -444,8 +481,19 @@ def build_parser() -> argparse.ArgumentParser:
     apply = jsub.add_parser("apply", help="apply job-definition modules (validate all, then change all)",
                             parents=[common])
     apply.add_argument("paths", nargs="+", metavar="PATH", help="module files or folders of modules")
-    apply.add_argument("--prune", action="store_true", help="delete stored jobs the modules no longer define")
-    apply.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    apply.add_argument("--prune", action="store_true",
+                       help="delete stored jobs of this source (--source) that the modules no longer define; "
+                            "jobs of other sources, or made through the API, the UI or chronos import, stay")
+    apply.add_argument("--dry-run", action="store_true",
+                       help="print the plan, change nothing (a missing database is not created, nor an old one "
+                            "migrated)")
+    apply.add_argument("--source", metavar="NAME",
+                       help="name of this set of modules, stored with each job it creates or updates "
+                            "(default: the PATHs, relative to the working directory, joined with ',')")
+    apply.add_argument("--api", metavar="URL",
+                       help="apply through the scheduler's API at URL (POST /api/v1/apply; needs a token with the "
+                            "write role, admin to change owners) instead of writing to the database")
+    apply.add_argument("--token", help="API token for --api (default: environment MOROCCRON_TOKEN)")
     apply.set_defaults(func=cmd_jobs_apply)
     lst = jsub.add_parser("list", help="list jobs", parents=[common])
     lst.add_argument("--owner", help="only the jobs of this owner")

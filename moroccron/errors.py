@@ -36,6 +36,10 @@ def safe_text(text: str) -> str:
 class MoroccronError(Exception):
     """Base class of every error moroccron raises on purpose."""
 
+    def render(self) -> str:
+        """The message for a person at a terminal (several lines when there are several problems)."""
+        return str(self)
+
 
 @dataclass(frozen=True, slots=True)
 class FieldError:
@@ -100,8 +104,21 @@ class ValidationError(MoroccronError, ValueError):
         return ValidationError(self.errors, prefix)
 
     def __str__(self) -> str:
+        """One line (logs and the API's ``error`` text); :meth:`render` for a terminal."""
         body = "; ".join(str(e) for e in self.errors)
         return f"{self.prefix}: {body}" if self.prefix else body
+
+    def render(self) -> str:
+        """One problem a line when there are several::
+
+            job 'x':
+              - schedule: ...
+              - resources.cpus: ...
+        """
+        if len(self.errors) <= 1:
+            return str(self)
+        head = f"{self.prefix}:" if self.prefix else f"{len(self.errors)} problems:"
+        return head + "".join(f"\n  - {e}" for e in self.errors)
 
 
 class ScheduleError(ValidationError):

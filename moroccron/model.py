@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 from moroccron import bounds
 from moroccron.bounds import NAME_MAX
+from moroccron.collect import Checked, note_built
 from moroccron.errors import FieldError, ValidationError
 
 __all__ = [
@@ -315,7 +316,7 @@ def _required(cls: type) -> tuple[str, ...]:
                  if f.init and f.default is MISSING and f.default_factory is MISSING)
 
 
-class _Spec:
+class _Spec(Checked):
     """Shared behaviour of the nested frozen specs: from_dict and to_dict."""
 
     FIELDS: ClassVar[tuple[str, ...]] = ()
@@ -834,7 +835,7 @@ JOB_FIELDS: tuple[str, ...] = (
 
 
 @dataclass(frozen=True, slots=True)
-class JobSpec:
+class JobSpec(Checked):
     """A job as its owners define it. Immutable once built; built only if valid.
 
     A job runs on its ``schedule``, or, when it has ``parents`` and no schedule, once
@@ -882,6 +883,7 @@ class JobSpec:
     async_completion: bool = False
 
     FIELDS: ClassVar[tuple[str, ...]] = JOB_FIELDS
+    _COLLECTED: ClassVar[bool] = True  # a job-definition module's loader records it (moroccron.collect)
 
     def __post_init__(self) -> None:
         c = _Collector()
@@ -958,6 +960,7 @@ class JobSpec:
         s(self, "async_completion", _bool(c, "async_completion", self.async_completion))
         name = self.name if isinstance(self.name, str) else "?"
         c.raise_if_any(f"job {name!r}")
+        note_built(self)
 
     def _check_secret_env(self, c: _Collector) -> None:
         keys = _str_tuple(c, "secret_env", self.secret_env)
@@ -1313,7 +1316,7 @@ DEFAULT_PREFERENCES: Mapping[str, tuple[str, ...]] = MappingProxyType({
 
 
 @dataclass(frozen=True, slots=True)
-class Owner:
+class Owner(Checked):
     """Someone responsible for jobs, and what they want to hear about, on which channel.
 
     ``id`` is how jobs name the owner (usually an email address). An owner who wants no
@@ -1329,6 +1332,7 @@ class Owner:
     mute_until: datetime | None = None
 
     FIELDS: ClassVar[tuple[str, ...]] = ("id", "name", "email", "slack", "pagerduty", "preferences", "mute_until")
+    _COLLECTED: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         c = _Collector()
@@ -1378,6 +1382,7 @@ class Owner:
             except (OverflowError, ValueError):
                 c.add("mute_until", "is out of range", self.mute_until.isoformat(), "a time between years 1 and 9999")
         c.raise_if_any(f"owner {self.id!r}" if isinstance(self.id, str) else None)
+        note_built(self)
 
     def wants(self, event: str, channel: str, now: datetime) -> bool:
         if self.mute_until is not None and now < self.mute_until:

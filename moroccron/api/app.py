@@ -6,7 +6,18 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from moroccron import __version__
-from moroccron.api import chronos, errors, graph, jobs, metrics, openapi, owners, runs, status
+from moroccron.api import (
+    apply,
+    chronos,
+    errors,
+    graph,
+    jobs,
+    metrics,
+    openapi,
+    owners,
+    runs,
+    status,
+)
 from moroccron.api.deps import AppContext
 from moroccron.api.docs import install as install_docs
 from moroccron.api.forward import ForwardToLeader
@@ -31,7 +42,7 @@ def create_app(context: AppContext) -> FastAPI:
     errors.install(app)
     openapi.install(app)
     install_docs(app)
-    for module in (status, jobs, runs, graph, owners, metrics):
+    for module in (status, jobs, runs, graph, owners, metrics, apply):
         app.include_router(module.router)
     for router in chronos.routers:
         app.include_router(router)

@@ -94,7 +94,7 @@ def write_job(ctx: AppContext, name: str, body_for: Callable[[JobRecord | None],
     ``translate`` turns a validation error into the caller's own (the Chronos API's 400).
     """
     def build(current: JobRecord | None) -> JobSpec:
-        body = body_for(current)  # first: a PATCH of no job is a 404 whatever its conditions
+        body = _writable(body_for(current))  # first: a PATCH of no job is a 404 whatever its conditions
         cond.check(name, current)
         return JobSpec.from_dict(keep_hidden(body, current.spec if current else None))
 
@@ -113,7 +113,7 @@ def write_job(ctx: AppContext, name: str, body_for: Callable[[JobRecord | None],
 
 def create(ctx: AppContext, body: Mapping[str, Any]) -> JobRecord:
     """Create a job; :class:`Conflict` if the name is taken."""
-    name = JobSpec.from_dict(keep_hidden(body, None)).name  # every field error before any lock
+    name = JobSpec.from_dict(keep_hidden(_writable(body), None)).name  # every field error before any lock
 
     def body_for(current: JobRecord | None) -> Mapping[str, Any]:
         if current is not None:
@@ -161,8 +161,15 @@ def delete(ctx: AppContext, name: str, cascade: bool = False, cond: Precondition
 
 
 def _answer(response: Response, record: JobRecord, request: Request) -> dict[str, Any]:
+    """The job's JSON, with its ``source`` (read only: the ``jobs apply --source`` that
+    applied it last, or null)."""
     response.headers["ETag"] = etag(record)
-    return shown(record.spec, reveals(request))
+    return {**shown(record.spec, reveals(request)), "source": record.source}
+
+
+def _writable(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``body`` without the read-only ``source``, so a job read can be sent back as it is."""
+    return {k: v for k, v in body.items() if k != "source"} if isinstance(body, Mapping) and "source" in body else body
 
 
 @router.get("")

@@ -157,6 +157,8 @@ ROUTE_RESPONSES: tuple[tuple[str, str, str, str], ...] = (
     ("GET", _RUN + "/{log_name}", "503", "This instance does not schedule, or is not connected to a master."),
     ("GET PATCH DELETE", _OWNER, "404", "No owner has this id."),
     ("PUT PATCH", _OWNER, "409", "The owner was created concurrently; try again."),
+    ("POST", "/api/v1/apply", "404", "A job to delete was deleted meanwhile; nothing was changed."),
+    ("POST", "/api/v1/apply", "409", "The database refused the change; nothing was changed."),
     ("GET", "/metrics", "404", "This instance does not collect metrics."),
     ("GET", "/readyz", "503", "Not ready: `reasons` says why, `role` whether as leader or standby."),
     ("POST PUT", _CHRONOS + "/iso8601", "400", "An invalid job hash: every bad field, by its Chronos name."),

@@ -66,6 +66,7 @@ NAMING_CONVENTION: dict[str, str] = {
 
 JOB_NAME_LENGTH = 200  # moroccron.model.JOB_NAME_RE allows at most 200 characters
 OWNER_ID_LENGTH = 320  # the longest email address; Owner validates the same bound
+JOB_SOURCE_LENGTH = 255  # moroccron.definitions.SOURCE_MAX
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -132,6 +133,9 @@ class JobRow(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime] = mapped_column(index=True)
     version: Mapped[int] = mapped_column(Integer)
+    # Which set of job-definition modules applied it (``jobs apply --source``); None for a
+    # job made through the API, the UI or ``chronos import``. ``--prune`` deletes by it.
+    source: Mapped[str | None] = mapped_column(String(JOB_SOURCE_LENGTH), nullable=True)
 
     owners: Mapped[list[JobOwnerRow]] = relationship(
         lazy="raise", cascade="all, delete-orphan", passive_deletes=True)

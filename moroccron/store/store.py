@@ -127,6 +127,7 @@ class JobRecord:
     version: int
     created_at: datetime
     updated_at: datetime
+    source: str | None = None  # the job-definition modules that applied it last (jobs apply --source)
 
     @property
     def name(self) -> str:
@@ -695,11 +696,12 @@ class Store:
             return stored, created
 
     def apply_jobs(self, upserts: Sequence[JobSpec], deletes: Iterable[str] = (), *,
-                   tx: Session | None = None) -> None:
+                   source: str | None = None, tx: Session | None = None) -> None:
         """Create or replace ``upserts`` and delete ``deletes``, all or nothing.
 
         This is ``moroccron jobs apply``: a repository of definitions lands as one
-        change, or, if any part of it is refused, not at all.
+        change, or, if any part of it is refused, not at all. With ``source``, the
+        upserted jobs are marked as that source's (see :meth:`job_sources`).
 
         :raises NotFound: a job to delete does not exist (nothing is changed).
         :raises ValidationError: a name is listed twice, or both upserted and deleted.
@@ -715,6 +717,18 @@ class Store:
         with self._tx(tx) as s:
             self._delete_jobs(s, deletes)
             self._write_jobs(s, list(upserts), expected={})
+            if source is not None:
+                names = [spec.name for spec in upserts]
+                for chunk in _chunks(names, _CHUNK):
+                    s.execute(update(JobRow).where(JobRow.name.in_(chunk),
+                                                   or_(JobRow.source.is_(None), JobRow.source != source))
+                              .values(source=source).execution_options(synchronize_session=False))
+
+    def job_sources(self, *, tx: Session | None = None) -> dict[str, str | None]:
+        """Each job's source: the set of job-definition modules that applied it last
+        (``jobs apply --source``), None for a job made otherwise."""
+        with self._tx(tx, readonly=True) as s:
+            return {r.name: r.source for r in s.connection().execute(select(JobRow.name, JobRow.source))}
 
     def get_job(self, name: str, *, tx: Session | None = None) -> JobSpec:
         """The job's spec. :raises NotFound: no job has this name."""
@@ -724,12 +738,12 @@ class Store:
         """The job with its id, version and timestamps. :raises NotFound:"""
         with self._tx(tx, readonly=True) as s:
             row = s.connection().execute(
-                select(JobRow.id, JobRow.version, _SPEC_TEXT, JobRow.created_at, JobRow.updated_at)
+                select(JobRow.id, JobRow.version, _SPEC_TEXT, JobRow.created_at, JobRow.updated_at, JobRow.source)
                 .where(JobRow.name == name)).one_or_none()
             if row is None:
                 raise NotFound(f"job {name!r} not found")
             return JobRecord(self._spec(row.id, row.spec_text), row.id, row.version,
-                             row.created_at, row.updated_at)
+                             row.created_at, row.updated_at, row.source)
 
     def list_jobs(self, *, owner: str | None = None, q: str | None = None,
                   label: tuple[str, str] | None = None, disabled: bool | None = None,

@@ -58,8 +58,11 @@ def test_broken_module_reports_file_and_line(tmp_path, body, line, text):
 def test_duplicate_job_name_across_files(tmp_path):
     write(tmp_path, "a.py", "from moroccron import Job\nj = Job(name='same', command='x')\n")
     write(tmp_path, "b.py", "from moroccron import Job\nj = Job(name='same', command='y')\n")
-    with pytest.raises(DefinitionError, match="also defined in"):
+    with pytest.raises(DefinitionError) as info:
         load_definitions([tmp_path])
+    # both places, each with its line
+    assert f"job 'same' is defined twice: at {tmp_path / 'a.py'}:2 and at {tmp_path / 'b.py'}:2" in str(info.value)
+    assert info.value.path == str(tmp_path / "b.py") and info.value.line == 2
 
 
 def db_url(tmp_path):
@@ -169,8 +172,8 @@ def test_cli_prune_refuses_to_orphan_children(tmp_path, capsys):
     other.mkdir()
     write(other, "b.py", "from moroccron import Job\nb = Job(name='b', command='x', parents=['a'])\n")
     capsys.readouterr()
-    # applying only b with --prune would delete a while b still needs it
-    assert main(["jobs", "apply", str(other), "--db", db, "--prune"]) == 1
+    # applying only b, as the same source, with --prune would delete a while b still needs it
+    assert main(["jobs", "apply", str(other), "--db", db, "--prune", "--source", str(jobs)]) == 1
     assert "'a'" in capsys.readouterr().err
 
 

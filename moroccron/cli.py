@@ -673,7 +673,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except MoroccronError as exc:
-        print(f"moroccron: error: {exc}", file=sys.stderr)
+        print(f"moroccron: error: {exc.render()}", file=sys.stderr)
         return 1
     except Exception as exc:
         from sqlalchemy.exc import SQLAlchemyError

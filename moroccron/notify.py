@@ -130,7 +130,7 @@ class Renderer:
         targets = route(event, job, owners, now)
         if only is not None:
             targets = tuple(t for t in targets if str(t) in only)
-        run_url = f"{self.settings.ui_url}/jobs/{job.name}/runs/{run.task_id}" if run else None
+        run_url = f"{self.settings.ui_url}/runs/{run.task_id}" if run else None
         tail: list[str] = []
         if event == "failure" and run is not None and run.agent_id and self.stderr_tail is not None:
             try:

@@ -56,7 +56,7 @@ def test_render_failure_with_subtree_stderr_and_links():
     renderer = Renderer(Settings(public_url="https://cron.example.com"), stderr_tail=lambda run: ["boom", "<b>"])
     n = renderer.build("failure", payload, {}, NOW)
     assert n.subject == "[moroccron] FAILED: etl (exit 3) (3 failures in a row)"
-    for text in ("etl.1772366400.2", "https://cron.example.com/jobs/etl/runs/etl.1772366400.2", "Attempt:    3 of 3",
+    for text in ("etl.1772366400.2", "https://cron.example.com/runs/etl.1772366400.2", "Attempt:    3 of 3",
                  "Exit:       3", "| boom", "load  (owners: l@x)", "report", "2026-03-01 12:00:00 UTC"):
         assert text in n.text, text
     assert "&lt;b&gt;" in n.html  # autoescaped

@@ -14,15 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from moroccron.api import runs as api_runs
 from moroccron.api.deps import AppContext
 from moroccron.api.runs import confirmations
 from moroccron.api.schemas import notification_dict
-from moroccron.errors import NotFound
+from moroccron.errors import MoroccronError, NotFound
 from moroccron.model import JobSpec, Run, RunTrigger
-from moroccron.ui.routes import Page, PageRoute, outcome
+from moroccron.ui.routes import Page, PageRoute, back, outcome
 
 __all__ = ["router", "run_detail"]
 
@@ -112,6 +113,24 @@ def run_detail(ctx: AppContext, task_id: str) -> dict[str, Any]:
 def run_page(request: Request, task_id: str) -> HTMLResponse:
     page = Page(request)
     return page.render("run.html", **run_detail(page.ctx, task_id))
+
+
+@router.post("/runs/{task_id}/kill", response_model=None)
+async def kill_run(request: Request, task_id: str) -> Response:
+    """Kill this run's task (a queued run ends at once); recorded as killed by the user."""
+    page = Page(request)
+    await page.form()
+    url = f"/runs/{urllib.parse.quote(task_id, safe='')}"
+    try:
+        api_runs.kill_run(request, page.ctx, task_id)
+    except HTTPException as exc:
+        detail = exc.detail.get("error") if isinstance(exc.detail, dict) else exc.detail
+        return back(url, f"kill failed: {detail}", error=True)
+    except NotFound:
+        raise
+    except MoroccronError as exc:
+        return back(url, f"kill failed: {exc}", error=True)
+    return back(url, "killing its task")
 
 
 @router.get("/jobs/{name}/runs/{task_id}")

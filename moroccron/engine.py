@@ -590,7 +590,7 @@ class Engine:
         self._last_adhoc[job.name] = at
         trigger = RunTrigger(event.trigger) if event.trigger in RunTrigger._value2member_map_ else RunTrigger.MANUAL
         self._materialise(now, job, at, trigger, out, arguments=event.arguments, caused_by=event.caused_by,
-                          argument_line=event.argument_line)
+                          argument_line=event.argument_line, requested_by=event.by)
 
     def _on_mark_success(self, now: datetime, event: MarkSuccess, out: list[Action]) -> None:
         job = self.jobs.get(event.job)
@@ -612,12 +612,13 @@ class Engine:
                 continue
             who = f"killed by request of {event.by}" if event.by else "killed by request"
             if run.state == RunState.QUEUED:
-                self._finish(now, run.evolve(kill_requested=who), RunState.KILLED, out, reason=f"{who}, before launch")
+                self._finish(now, run.evolve(kill_requested=who, killed_by=event.by), RunState.KILLED, out,
+                             reason=f"{who}, before launch")
             elif run.awaiting_completion:  # no task left to kill: the wait for its report ends
-                self._finish(now, run.evolve(kill_requested=who), RunState.KILLED, out,
+                self._finish(now, run.evolve(kill_requested=who, killed_by=event.by), RunState.KILLED, out,
                              reason=f"{who}, while waiting for its completion report", retry=False)
             else:
-                self._kill(run, who, out)
+                self._kill(run, who, out, by=event.by)
 
     def _on_quarantine(self, now: datetime, event: Quarantine, out: list[Action]) -> None:
         if event.job in self.quarantined:
@@ -956,7 +957,7 @@ class Engine:
                     continue
                 _, received = self.offers.pop(offer.id)
                 runs = [self.active[t].evolve(state=RunState.LAUNCHED, agent_id=offer.agent_id,
-                                              hostname=offer.hostname) for t in task_ids]
+                                              hostname=offer.hostname, offered_at=received) for t in task_ids]
                 self._plans[offer.id] = _Plan(offer, received, at, runs)
                 for task_id in task_ids:
                     self._planned[task_id] = offer.id
@@ -1069,7 +1070,7 @@ class Engine:
     def _materialise(self, now: datetime, job: JobSpec, at: datetime, trigger: RunTrigger, out: list[Action], *,
                      arguments: tuple[str, ...] | None = None, caused_by: str | None = None,
                      attempt: int = 0, early: bool = False, relaunches: int = 0, hold: bool = False,
-                     argument_line: str | None = None) -> None:
+                     argument_line: str | None = None, requested_by: str | None = None) -> None:
         """Create the run of ``job`` for ``at``, as its concurrency policy and deadline allow.
 
         ``hold``: with ``concurrency="forbid"``, a run that finds another of the job in
@@ -1080,7 +1081,7 @@ class Engine:
             return  # already materialised (loaded from the store): never twice
         run = Run(job=job.name, scheduled_at=at, attempt=attempt, state=RunState.QUEUED, trigger=trigger,
                   queued_at=now, arguments=arguments, caused_by=caused_by, relaunches=relaunches,
-                  argument_line=argument_line)
+                  argument_line=argument_line, requested_by=requested_by)
         others = [r for r in self.runs_of(job.name) if r.task_id != task_id]
         if trigger == RunTrigger.RETRY and job.name in self._held:
             # A retry carries on the run that failed: it goes before the missed runs
@@ -1239,12 +1240,13 @@ class Engine:
         for offer in offers:
             task_ids = [t for t in plan.assignments.get(offer.id, ()) if t in self.queue]
             launched = []
+            offered_at = self.offers[offer.id][1]
             for task_id in task_ids:
                 queued = self.active.get(task_id)
                 if queued is None:
                     continue  # its job was quarantined while this offer was being filled
                 run = queued.evolve(state=RunState.LAUNCHED, launched_at=now, agent_id=offer.agent_id,
-                                    hostname=offer.hostname)
+                                    hostname=offer.hostname, offered_at=offered_at)
                 if not self._guard(now, run.job, out, self._arm_timeout, run, now):
                     continue
                 self._replace(run)
@@ -1468,13 +1470,13 @@ class Engine:
         self._retries[nxt.task_id] = nxt
         self._arm(since + timedelta(seconds=delay), _Timer("retry", nxt.task_id))
 
-    def _kill(self, run: Run, reason: str, out: list[Action], *, record: bool = True) -> None:
+    def _kill(self, run: Run, reason: str, out: list[Action], *, record: bool = True, by: str | None = None) -> None:
         """Ask Mesos to kill ``run``'s task, once. The request is recorded with the run, so
         that its end is read as asked for (a kill by request is final: no retry) even by a
         leader that reloads or takes over before the task is dead."""
         if run.kill_requested:
             return
-        run = run.evolve(kill_requested=reason)
+        run = run.evolve(kill_requested=reason, killed_by=by)
         self._replace(run)
         if record:
             out.append(SaveRun(run))

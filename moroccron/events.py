@@ -83,6 +83,7 @@ class RunRequested:
     trigger: str = "manual"
     caused_by: str | None = None
     argument_line: str | None = None  # added as is to a shell command line (see Run.argument_line)
+    by: str | None = None  # who asked (a user or token name), recorded as Run.requested_by
 
 
 @dataclass(frozen=True, slots=True)

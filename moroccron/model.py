@@ -1266,6 +1266,13 @@ class Run:
     until a completion report decides it (see :attr:`JobSpec.async_completion`)."""
     reported_status: int | None = None
     """A completion report that came while the task still ran: applied when it finishes."""
+    offered_at: datetime | None = None
+    """When the master offered the resources the run was launched on (the offer's arrival)."""
+    requested_by: str | None = None
+    """Who asked for this run by name (a user or token, through the API, the UI or the CLI);
+    None for runs the scheduler started on its own (see ``trigger`` and ``caused_by``)."""
+    killed_by: str | None = None
+    """Who asked for its task to be killed, when a user or token did (see ``kill_requested``)."""
     task_id: str = field(init=False, repr=False, compare=False)
     """``<job>.<scheduled epoch>.<attempt>``, derived once (it is asked for at every step)."""
 

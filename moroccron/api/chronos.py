@@ -44,6 +44,7 @@ import re
 import shlex
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Annotated, Any, Literal
@@ -343,7 +344,7 @@ def summary(ctx: ContextDep) -> dict[str, Any]:
                      for j in ctx.store.all_jobs()]}
 
 
-def start_job(ctx: ContextDep, name: str,
+def start_job(request: Request, ctx: ContextDep, name: str,
               arguments: Annotated[list[str] | None,
                                    Query(description="added to the command line as is")] = None) -> Response:
     """Start the job now; ``arguments`` is added to its command line (see :func:`_start_request`).
@@ -355,7 +356,7 @@ def start_job(ctx: ContextDep, name: str,
     if job.disabled:
         raise HTTPException(409, error_body(f"job {name!r} was not started: it is disabled, and a disabled job "
                                             "never runs, not even when started by hand (enable it first)"))
-    actions = require_scheduler(ctx).submit(_start_request(job, arguments))
+    actions = require_scheduler(ctx).submit(replace(_start_request(job, arguments), by=caller(request)))
     skipped = [a.run for a in actions if isinstance(a, SaveRun) and a.new and a.run.job == name
                and a.run.state == RunState.SKIPPED]
     if skipped:

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Body, HTTPException, Query, Request, Response
 
 from moroccron.api.deps import AppContext, ContextDep, caller, require_scheduler
-from moroccron.api.schemas import fast_json, run_dict
+from moroccron.api.schemas import fast_json, notification_dict, run_dict
 from moroccron.bounds import MAX_OFFSET
 from moroccron.errors import Conflict, ValidationError
 from moroccron.events import KillRequested, RunRequested, SaveRun
@@ -23,7 +23,13 @@ MAX_LOG_OFFSET = 1 << 53
 
 
 @router.post("/jobs/{name}/runs", status_code=202)
-def start_run(ctx: ContextDep, name: str, body: dict[str, Any] | None = Body(None)) -> dict[str, Any]:  # noqa: B008
+def start_run(request: Request, ctx: ContextDep, name: str,
+              body: dict[str, Any] | None = Body(None)) -> dict[str, Any]:  # noqa: B008
+    return start_run_as(ctx, name, body, caller(request))
+
+
+def start_run_as(ctx: AppContext, name: str, body: Mapping[str, Any] | None, by: str | None) -> dict[str, Any]:
+    """Start ``name`` now on behalf of ``by`` (a user or token name, recorded with the run)."""
     ctx.store.get_job(name)
     arguments = None
     if body and body.get("arguments") is not None:
@@ -32,7 +38,7 @@ def start_run(ctx: ContextDep, name: str, body: dict[str, Any] | None = Body(Non
     quarantined = scheduler.snapshot.quarantined.get(name)
     if quarantined is not None:
         raise Conflict(f"job {name!r} is quarantined ({quarantined}); change it, or enable it again, to lift that")
-    actions = scheduler.submit(RunRequested(name, arguments))
+    actions = scheduler.submit(RunRequested(name, arguments, by=by))
     created = [a.run for a in actions if isinstance(a, SaveRun) and a.new]
     if not created:
         raise HTTPException(409, {"error": f"job {name!r} could not be started", "field": None, "allowed": None})
@@ -86,6 +92,23 @@ def kill_run(request: Request, ctx: ContextDep, task_id: str) -> dict[str, Any]:
         raise Conflict(f"run {task_id} has already ended ({run.state.value})")
     require_scheduler(ctx).submit(KillRequested(run.job, task_id, by=caller(request)))
     return {"killing": task_id}
+
+
+@router.get("/runs/{task_id}/attempts")
+def list_attempts(ctx: ContextDep, task_id: str) -> Response:
+    """Every attempt of the run's fire time (its retries and relaunches), first attempt first."""
+    run = ctx.store.get_run_by_task_id(task_id)
+    confirmed = confirmations(ctx)
+    return fast_json({"task_id": task_id, "runs": [run_dict(r, confirmed.get(r.task_id))
+                                                   for r in ctx.store.attempts_of(run.job, run.scheduled_at)]})
+
+
+@router.get("/runs/{task_id}/notifications")
+def list_notifications(ctx: ContextDep, task_id: str) -> Response:
+    """The notifications about the run, newest first, with each target's delivery state."""
+    ctx.store.get_run_by_task_id(task_id)
+    return fast_json({"task_id": task_id,
+                      "notifications": [notification_dict(n) for n in ctx.store.notifications(task_id=task_id)]})
 
 
 @router.get("/runs/{task_id}/{log_name}")

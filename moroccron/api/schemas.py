@@ -36,4 +36,21 @@ def run_dict(run: Run, confirmed: datetime | None = None) -> dict[str, Any]:
         "argument_line": run.argument_line,
         "awaiting_completion": run.awaiting_completion,  # an async job's run waiting for its report
         "confirmed_at": ts(confirmed),
+        "offered_at": ts(run.offered_at),  # when the offer it launched on came
+        "requested_by": run.requested_by,  # the user or token that asked for it
+        "killed_by": run.killed_by,  # the user or token that asked for its kill
     }
+
+
+def notification_dict(item: Any) -> dict[str, Any]:
+    """An outbox message (:class:`moroccron.store.store.OutboxItem`) and its delivery per target."""
+    def ts(dt: datetime | None) -> str | None:
+        return dt.isoformat() if dt else None
+
+    targets = [{"target": target, "ok": bool(result.get("ok")), "detail": result.get("detail"),
+                "at": result.get("at")}
+               for target, result in sorted((item.results or {}).items())]
+    return {"id": item.id, "event": item.event, "job": item.job, "task_id": item.task_id, "state": item.state,
+            "attempts": item.attempts, "created_at": ts(item.created_at),
+            "next_attempt_at": ts(item.next_attempt_at) if item.state == "pending" else None,
+            "delivered_at": ts(item.delivered_at), "last_error": item.last_error, "targets": targets}

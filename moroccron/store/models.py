@@ -229,6 +229,10 @@ class RunRow(Base):
     relaunches: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     # Why its task was asked to die, once asked (a kill by request is final, across leaders).
     kill_requested: Mapped[str | None] = mapped_column(Text)
+    # The run page's timeline and actors: when its offer came, who asked for it, who killed it.
+    offered_at: Mapped[datetime | None]
+    requested_by: Mapped[str | None] = mapped_column(String(255))
+    killed_by: Mapped[str | None] = mapped_column(String(255))
 
     job_row: Mapped[JobRow] = relationship(lazy="raise", back_populates="runs")
 
@@ -301,7 +305,8 @@ class OutboxRow(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
-                      Index("ix_outbox_job_event", "job", "event"))
+                      Index("ix_outbox_job_event", "job", "event"),
+                      Index("ix_outbox_task_id", "task_id"))
 
     id: Mapped[int] = mapped_column(RunId, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime]

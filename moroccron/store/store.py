@@ -335,6 +335,9 @@ def _run_columns(run: Run) -> dict[str, Any]:
         "caused_by": run.caused_by,
         "relaunches": run.relaunches,
         "kill_requested": run.kill_requested,
+        "offered_at": _aware("offered_at", run.offered_at),
+        "requested_by": run.requested_by,
+        "killed_by": run.killed_by,
     }
 
 
@@ -393,6 +396,9 @@ def _run_from_row(row: RunRow) -> Run:
         id=row.id,
         relaunches=row.relaunches,
         kill_requested=row.kill_requested,
+        offered_at=row.offered_at,
+        requested_by=row.requested_by,
+        killed_by=row.killed_by,
     )
 
 
@@ -1228,6 +1234,15 @@ class Store:
             rows = s.scalars(select(RunRow).where(*conditions).order_by(*order).offset(offset).limit(limit))
             return [_run_from_row(r) for r in rows], total
 
+    def attempts_of(self, job: str, scheduled_at: datetime, *, limit: int = 100,
+                    tx: Session | None = None) -> list[Run]:
+        """Every attempt (retries, relaunches) of one fire time of ``job``, first attempt first."""
+        when = _aware("scheduled_at", scheduled_at)
+        with self._tx(tx, readonly=True) as s:
+            rows = s.scalars(select(RunRow).where(RunRow.job == job, RunRow.scheduled_at == when)
+                             .order_by(RunRow.attempt.asc(), RunRow.id.asc()).limit(limit))
+            return [_run_from_row(r) for r in rows]
+
     def live_runs(self, *, tx: Session | None = None) -> list[Run]:
         """Runs whose Mesos task exists or may exist (launched, starting, running):
         what a new leader reconciles with the master. Oldest first."""
@@ -1829,13 +1844,16 @@ class Store:
             row.last_error = last_error
             row.delivered_at = _aware("delivered_at", delivered_at)
 
-    def notifications(self, *, job: str | None = None, limit: int = 100,
+    def notifications(self, *, job: str | None = None, task_id: str | None = None, limit: int = 100,
                       tx: Session | None = None) -> list[OutboxItem]:
-        """Newest first: what was (or will be) sent, for the API, the UI and tests."""
+        """Newest first: what was (or will be) sent, for the API, the UI and tests;
+        ``task_id``: only the messages about that run."""
         with self._tx(tx, readonly=True) as s:
             q = select(OutboxRow).order_by(OutboxRow.id.desc()).limit(limit)
             if job is not None:
                 q = q.where(OutboxRow.job == job)
+            if task_id is not None:
+                q = q.where(OutboxRow.task_id == task_id)
             return [_outbox_item(r) for r in s.scalars(q)]
 
     def last_notification(self, job: str, events: Sequence[str], *, states: Sequence[str] = ("delivered", "failed"),

@@ -28,7 +28,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from moroccron import __version__
 from moroccron.api import jobs as api_jobs
 from moroccron.api import runs as api_runs
-from moroccron.api.deps import AppContext
+from moroccron.api.deps import AppContext, caller
 from moroccron.api.owners import owner_from_body
 from moroccron.api.ratelimit import client_address
 from moroccron.auth import ANONYMOUS_ADMIN, AuthBusy, Principal
@@ -553,7 +553,7 @@ async def job_action(request: Request, name: str, action: str) -> Response:
     url = f"/jobs/{urllib.parse.quote(name)}"
     try:
         if action == "run":
-            run = api_runs.start_run(ctx, name, None)
+            run = api_runs.start_run_as(ctx, name, None, caller(request))
             return back(url, f"started {run['task_id']}")
         if action == "kill":
             api_runs.kill_job_runs(ctx, name, page.principal.name)
@@ -801,6 +801,9 @@ def mount(app: Any, context: AppContext) -> Sessions:
     sessions = Sessions(settings.session_secret, auth=context.auth, store=context.store,
                         secure=settings.session_cookie_secure)
     app.state.sessions = sessions
+    from moroccron.ui.runs import router as runs_router  # it builds on this module's pages
+
     app.include_router(router)
+    app.include_router(runs_router)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
     return sessions

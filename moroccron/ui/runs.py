@@ -42,8 +42,13 @@ class Step:
 
 def timeline(run: Run, confirmed: datetime | None) -> list[Step]:
     """Every moment the run record holds, in the order a run goes through them."""
+    if run.due_at == run.scheduled_at:
+        due_note = "the fire time it runs for; launch skew is measured from here"
+    else:
+        due_note = (f"asked for then ({run.trigger.value}), for the fire time "
+                    f"{run.scheduled_at:%Y-%m-%d %H:%M:%S} UTC; launch skew is measured from here")
     return [
-        Step("due", "due", run.scheduled_at, "the fire time it runs for"),
+        Step("due", "due", run.due_at, due_note),
         Step("queued", "queued", run.queued_at, "created, waiting for resources"),
         Step("offered", "offered", run.offered_at, "the master offered the resources it launched on"),
         Step("launched", "launched", run.launched_at, "handed to Mesos"),

@@ -53,12 +53,13 @@ from moroccron.events import (
     AsyncCompleted,
     ClearDependency,
     Decline,
+    DependencyUnblocked,
     DisableJob,
     Disconnected,
     EngineFault,
     Event,
     FrameworkLost,
-    Hook,
+    JobDisabled,
     JobPut,
     JobQuarantined,
     JobRemoved,
@@ -69,7 +70,7 @@ from moroccron.events import (
     Launched,
     Loaded,
     MarkSuccess,
-    Notify,
+    OfferMatched,
     OfferRescinded,
     OffersReceived,
     PrepareLaunch,
@@ -77,7 +78,11 @@ from moroccron.events import (
     Reconcile,
     ReconcileTasks,
     Revive,
+    RunFinished,
+    RunLaunched,
+    RunQueued,
     RunRequested,
+    RunSkipped,
     SaveDependency,
     SaveJobState,
     SaveRun,
@@ -984,7 +989,7 @@ class Engine:
                 current = self.active.get(run.task_id)
                 if current is None or current.state != RunState.QUEUED:
                     continue  # killed, replaced or deleted since it was planned
-                object.__setattr__(run, "launched_at", now)  # private to the plan until now
+                run = replace(run, launched_at=now)
                 if not self._guard(now, run.job, out, self._arm_timeout, run, now):
                     continue  # its job is quarantined; the others on the offer still go
                 self._replace(run)
@@ -995,8 +1000,9 @@ class Engine:
             offer = plan.offer
             runs = tuple(launched)
             out.append(Launch(offer_id, offer.agent_id, offer.hostname, runs))
-            out.append(Launched(runs))  # recorded, and each run's hook called, after the ACCEPT
-            out.append(Hook("moroccron_offer_matched", {"offer": offer, "runs": runs}))
+            out.append(Launched(runs))  # recorded after the ACCEPT
+            out.extend(RunLaunched(self.jobs[run.job], run) for run in runs)
+            out.append(OfferMatched(offer, runs))
 
     def _drop_plan(self, offer_id: str, *, keep_offer: bool) -> None:
         """Undo a plan: its runs are placed again (or launched from the queue on their second)."""
@@ -1109,7 +1115,7 @@ class Engine:
             return
         self._track(run, early=early, held=held)
         out.append(SaveRun(run, new=True))
-        out.append(Hook("moroccron_job_scheduled", {"job": job, "run": run}))
+        out.append(RunQueued(job, run))
         self._arm_deadline(run)
 
     def _free_second(self, job: JobSpec, at: datetime) -> datetime:
@@ -1139,8 +1145,7 @@ class Engine:
         run = Run(job=job.name, scheduled_at=at, attempt=attempt, state=RunState.SKIPPED, trigger=trigger,
                   queued_at=now, finished_at=now, reason=reason)
         out.append(SaveRun(run, new=True))
-        if notify:
-            out.append(Notify("skipped", job.name, run, {"reason": reason}))
+        out.append(RunSkipped(job, run, reason, announce=notify))
 
     def _run_timers(self, now: datetime, out: list[Action]) -> None:
         while self._timers and self._timers[0][0] <= now:
@@ -1256,9 +1261,8 @@ class Engine:
                 continue
             del self.offers[offer.id]
             out.append(Launch(offer.id, offer.agent_id, offer.hostname, tuple(launched)))
-            out.append(Hook("moroccron_offer_matched", {"offer": offer, "runs": tuple(launched)}))
-            for run in launched:
-                out.append(Hook("moroccron_task_launched", {"job": self.jobs[run.job], "run": run}))
+            out.append(OfferMatched(offer, tuple(launched)))
+            out.extend(RunLaunched(self.jobs[run.job], run) for run in launched)
 
     def _place(self, now: datetime, pending: list[PendingTask], offers: list[Offer], out: list[Action]) -> PackingPlan:
         """Pack ``pending`` on ``offers``, keeping a job with a timeout off an agent whose
@@ -1392,31 +1396,23 @@ class Engine:
         if state == RunState.SUCCEEDED:
             failures = self.failures_in_row.get(job.name, 0)
             self.failures_in_row[job.name] = 0
-            out.append(Hook("moroccron_task_succeeded", {"job": job, "run": run}))
-            if failures:
-                out.append(Notify("recovery", job.name, run, {"failure_count": failures}))
-            else:
-                out.append(Notify("success", job.name, run, {}))
+            out.append(RunFinished(job, run, failure_count=failures))
             self._parent_done(now, job, run, out)
             return
         if state == RunState.SKIPPED:
-            out.append(Notify("skipped", job.name, run, {"reason": reason}))
+            out.append(RunSkipped(job, run, reason))
             return
         will_retry = retry and self._wants_retry(job, run)
         if will_retry:
             self._schedule_retry(job, run, now, out)
-        out.append(Hook("moroccron_task_failed", {
-            "job": job, "run": run, "final": not will_retry,
-            "pending_subtree": () if will_retry or job.soft_error else self.graph.subtree(job.name).children,
-        }))
-        if will_retry or state not in (RunState.FAILED, RunState.LOST):
+        counted = not will_retry and state in (RunState.FAILED, RunState.LOST)
+        if counted:
+            self.failures_in_row[job.name] = self.failures_in_row.get(job.name, 0) + 1
+        out.append(RunFinished(
+            job, run, final=not will_retry, failure_count=self.failures_in_row.get(job.name, 0),
+            pending_subtree=() if will_retry or job.soft_error else self.graph.subtree(job.name).children))
+        if not counted:
             return
-        self.failures_in_row[job.name] = self.failures_in_row.get(job.name, 0) + 1
-        subtree = () if job.soft_error else self.graph.subtree(job.name).children
-        out.append(Notify("failure", job.name, run, {
-            "failure_count": self.failures_in_row[job.name],
-            "pending_subtree": [node.to_dict() for node in subtree],
-        }))
         if job.soft_error:
             self._parent_done(now, job, run, out)
         self._maybe_disable(now, job, out)
@@ -1442,8 +1438,7 @@ class Engine:
         at = self._free_second(child, _second(now))
         self._last_adhoc[name] = at
         self._materialise(now, child, at, RunTrigger.DEPENDENCY, out, caused_by=run.task_id)
-        out.append(Hook("moroccron_dependency_unblocked",
-                        {"job": child, "parents": child.parents, "caused_by": run}))
+        out.append(DependencyUnblocked(child, child.parents, run))
 
     def _maybe_disable(self, now: datetime, job: JobSpec, out: list[Action]) -> None:
         limit = job.disable_after_failures
@@ -1455,7 +1450,7 @@ class Engine:
         self._set_job(disabled)
         self._reschedule(now, disabled, out)
         out.append(DisableJob(job.name, reason))
-        out.append(Notify("disabled", job.name, None, {"reason": reason, "failure_count": count}))
+        out.append(JobDisabled(disabled, reason, count))
 
     def _wants_retry(self, job: JobSpec, run: Run) -> bool:
         # Relaunched attempts (the master dropped them unstarted) are not failures.

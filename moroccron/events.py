@@ -6,7 +6,8 @@ frozen values; none holds a socket, a session or a clock.
 
 Order matters in a list of actions: the shell commits every ``SaveRun`` and
 ``SaveJobState`` of one step in one transaction *before* it performs any Mesos call or
-hook of that step. That is what makes "launch only what is recorded" and "acknowledge
+hook of that step. Among the actions are the domain events (:data:`DomainEvent`): what
+happened, for plugins, notifications, metrics and triggers. That is what makes "launch only what is recorded" and "acknowledge
 only what is committed" hold.
 """
 
@@ -15,17 +16,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
+from moroccron.dag import SubtreeNode
 from moroccron.hooks.types import Offer
 from moroccron.model import JobSpec, Run
 
 __all__ = [
-    "STATE_ACTIONS", "Acknowledge", "AsyncCompleted", "Action", "AgentLost", "ClearDependency", "Decline", "DisableJob",
-    "Disconnected", "EngineFault", "Event", "FrameworkLost", "Hook", "JobPut", "JobQuarantined", "JobRemoved", "JobRestored", "Kill",
-    "KillRequested", "Launch", "Launched", "Loaded", "MarkSuccess", "Notify", "OfferRescinded", "OffersReceived",
-    "PrepareLaunch", "Quarantine", "Reconcile", "ReconcileTasks", "Revive", "RunRequested",
-    "SaveDependency", "SaveJobState", "SaveRun", "StatusUpdate", "Subscribed", "Suppress", "Tick",
+    "DOMAIN_EVENTS", "NOTICES", "STATE_ACTIONS", "Acknowledge", "Action", "AgentLost", "AsyncCompleted",
+    "ClearDependency", "Decline", "DependencyUnblocked", "DisableJob", "Disconnected", "DomainEvent", "EngineFault",
+    "Event", "FrameworkLost", "JobDisabled", "JobPut", "JobQuarantined", "JobRemoved", "JobRestored", "Kill",
+    "KillRequested", "Launch", "Launched", "Loaded", "MarkSuccess", "OfferMatched", "OfferRescinded",
+    "OffersReceived", "PrepareLaunch", "Quarantine", "Reconcile", "ReconcileTasks", "Revive", "RunFinished",
+    "RunLaunched", "RunQueued", "RunRequested", "RunSkipped", "SaveDependency", "SaveJobState", "SaveRun",
+    "StatusUpdate", "Subscribed", "Suppress", "Tick",
 ]
 
 
@@ -231,20 +234,6 @@ class DisableJob:
 
 
 @dataclass(frozen=True, slots=True)
-class Notify:
-    """Something people may want to hear about; committed to the outbox with the step's state.
-
-    :ivar event: failure | recovery | success | skipped | disabled.
-    :ivar details: JSON-compatible facts the engine knows (pending subtree, failure count, reason).
-    """
-
-    event: str
-    job: str
-    run: Run | None
-    details: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
 class Launch:
     """ACCEPT one offer with a LAUNCH of these runs' tasks."""
 
@@ -256,12 +245,12 @@ class Launch:
 
 @dataclass(frozen=True, slots=True)
 class Launched:
-    """The runs of a prepared :class:`Launch`, now LAUNCHED: record each, and call
-    ``moroccron_task_launched`` for each.
+    """The runs of a prepared :class:`Launch`, now LAUNCHED: record each (a
+    :class:`RunLaunched` follows for each).
 
     Unlike :class:`SaveRun`, the shell writes them *after* the step's ACCEPTs, so that a
     second's worth of prepared launches reach the master at once; and one action per
-    offer, instead of a save and a hook per run, keeps the step on the second short. The
+    offer, instead of a save per run, keeps the step on the second short. The
     runs were stored (QUEUED) when prepared. A new leader reconciles past-due QUEUED runs
     before it launches anything, which covers a crash between the ACCEPT and this write.
     """
@@ -323,14 +312,6 @@ class Suppress:
 
 
 @dataclass(frozen=True, slots=True)
-class Hook:
-    """Call a plugin hook, after the step's state is committed."""
-
-    name: str
-    kwargs: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
 class JobQuarantined:
     """Handling this job raised an error: it is set aside so the others go on.
 
@@ -368,10 +349,98 @@ class EngineFault:
     detail: str = ""
 
 
-Action = (SaveRun | SaveJobState | SaveDependency | ClearDependency | DisableJob | Notify | Launch | Launched
-          | PrepareLaunch | Decline | Kill | Acknowledge | Reconcile | Revive | Suppress | Hook | JobQuarantined
-          | JobRestored | EngineFault)
+# --------------------------------------------------------------------------- domain events
+#
+# What happened, told once each, as the engine decided it. The shell
+# (:mod:`moroccron.dispatch`) maps each to the plugin hooks, the notification outbox,
+# metrics and triggers; who is told what is decided in :mod:`moroccron.routing`.
 
-STATE_ACTIONS = (SaveRun, SaveJobState, SaveDependency, ClearDependency, DisableJob, Notify, JobQuarantined,
-                 JobRestored)
-"""Actions the shell commits, in one transaction, before any other action of the step."""
+
+@dataclass(frozen=True, slots=True)
+class RunQueued:
+    """A run was created for ``job`` and waits for an offer (``moroccron_job_scheduled``)."""
+
+    job: JobSpec
+    run: Run
+
+
+@dataclass(frozen=True, slots=True)
+class OfferMatched:
+    """These runs go out on this offer (``moroccron_offer_matched``)."""
+
+    offer: Offer
+    runs: tuple[Run, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RunLaunched:
+    """A run's task was sent to Mesos (``moroccron_task_launched``)."""
+
+    job: JobSpec
+    run: Run
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished:
+    """A run ended: it succeeded, or failed, was lost or killed.
+
+    :ivar final: False when a retry follows (a failure that will be retried is not announced).
+    :ivar failure_count: after a success, the final failures in a row it ends (a recovery
+        when above 0); after a final failure or loss, the failures in a row including it.
+    :ivar pending_subtree: the jobs that wait on this one and will not run: the children
+        of a final failure of a job without ``soft_error`` (computed once, here).
+    """
+
+    job: JobSpec
+    run: Run
+    final: bool = True
+    failure_count: int = 0
+    pending_subtree: tuple[SubtreeNode, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RunSkipped:
+    """A run did not run (concurrency, a deadline, replaced); ``announce`` False for the
+    skips nobody is told about (catch-up's quiet skips)."""
+
+    job: JobSpec
+    run: Run
+    reason: str | None
+    announce: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DependencyUnblocked:
+    """Every parent of ``job`` has succeeded: it was started (``moroccron_dependency_unblocked``)."""
+
+    job: JobSpec
+    parents: tuple[str, ...]
+    caused_by: Run | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobDisabled:
+    """``disable_after_failures`` was reached (the :class:`DisableJob` records it);
+    ``job`` is the spec as disabled."""
+
+    job: JobSpec
+    reason: str
+    failure_count: int
+
+
+DomainEvent = RunQueued | OfferMatched | RunLaunched | RunFinished | RunSkipped | DependencyUnblocked | JobDisabled
+
+DOMAIN_EVENTS = (RunQueued, OfferMatched, RunLaunched, RunFinished, RunSkipped, DependencyUnblocked, JobDisabled)
+
+NOTICES = (RunFinished, RunSkipped, JobDisabled)
+"""Domain events that may be told to people: queued to the outbox in the step's transaction."""
+
+
+Action = (SaveRun | SaveJobState | SaveDependency | ClearDependency | DisableJob | Launch | Launched
+          | PrepareLaunch | Decline | Kill | Acknowledge | Reconcile | Revive | Suppress | JobQuarantined
+          | JobRestored | EngineFault | DomainEvent)
+
+STATE_ACTIONS = (SaveRun, SaveJobState, SaveDependency, ClearDependency, DisableJob, JobQuarantined,
+                 JobRestored, *NOTICES)
+"""Actions the shell commits, in one transaction, before any other action of the step
+(the notices among them are queued to the outbox in that transaction)."""

@@ -41,9 +41,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from moroccron.config import Settings
+from moroccron.dispatch import Dispatcher
 from moroccron.engine import EMPTY_SNAPSHOT, Engine, EngineSnapshot
 from moroccron.errors import Conflict, NotFound, StaleEpoch, ValidationError
 from moroccron.events import (
+    DOMAIN_EVENTS,
+    NOTICES,
     STATE_ACTIONS,
     Action,
     ClearDependency,
@@ -51,7 +54,6 @@ from moroccron.events import (
     DisableJob,
     EngineFault,
     Event,
-    Hook,
     JobPut,
     JobQuarantined,
     JobRemoved,
@@ -60,7 +62,6 @@ from moroccron.events import (
     Launch,
     Launched,
     Loaded,
-    Notify,
     Quarantine,
     ReconcileTasks,
     RunRequested,
@@ -72,9 +73,10 @@ from moroccron.events import (
 )
 from moroccron.hooks.manager import PluginError, PluginManager
 from moroccron.hooks.runner import HookRunner
-from moroccron.model import JobSpec, Run, RunState
+from moroccron.model import JobSpec, Owner, Run
 from moroccron.notify import payload_for
 from moroccron.ratelog import Throttled
+from moroccron.routing import notice
 
 if TYPE_CHECKING:
     from moroccron.signals import StopSignals
@@ -156,9 +158,12 @@ class Scheduler:
         self.framework_health = FrameworkHealth(settings, store, epoch=lambda: self.epoch, clock=clock,
                                                 wake=self.deliverer.wake, leadership=leadership)
         self.last_step_at: float | None = None  # time.monotonic() of the last scheduler step that succeeded
-        self._owners: dict[str, Any] = {}
+        self._owners: dict[str, Owner] = {}
         self._owners_at = 0.0
         self.hooks = HookRunner(plugins, timeout=settings.hook_timeout_seconds)
+        self.dispatcher = Dispatcher(plugins, self.hooks, self.metrics, is_job=lambda name: name in self.engine.jobs,
+                                     request_run=lambda name, caused_by: self.submit_nowait(
+                                         RunRequested(name, trigger="trigger", caused_by=caused_by)))
         self._throttle = Throttled(log)
         self.faults = 0  # engine faults, quarantines and failed steps since start (also in /metrics)
         self._fault_pause = 0.0
@@ -527,7 +532,7 @@ class Scheduler:
             after_accepts()
         if connected:
             for action in actions:
-                if isinstance(action, (*STATE_ACTIONS, Hook, Launch, Launched, EngineFault)):
+                if isinstance(action, (*STATE_ACTIONS, *DOMAIN_EVENTS, Launch, Launched, EngineFault)):
                     continue
                 if self._fenced:
                     return  # leadership ended during this step: not one more call to Mesos
@@ -544,15 +549,10 @@ class Scheduler:
         self._commit(after)
         for action in actions:
             if isinstance(action, SaveRun):
-                _log_run(action.run)
-                self.metrics.observe_run(action.run)
+                self.dispatcher.observe(action.run)
             elif isinstance(action, Launched):
                 for run in action.runs:
-                    _log_run(run)
-                    self.metrics.observe_run(run)
-                    job = self.engine.jobs.get(run.job)
-                    if job is not None:
-                        self._call_hook(Hook("moroccron_task_launched", {"job": job, "run": run}))
+                    self.dispatcher.observe(run)
             elif isinstance(action, DisableJob):
                 log.warning("job %s %s", action.job, action.reason)
             elif isinstance(action, JobQuarantined):
@@ -563,8 +563,8 @@ class Scheduler:
                 log.info("job %s was changed or enabled: its quarantine is lifted", action.name)
             elif isinstance(action, EngineFault):
                 self._engine_fault(action)
-            elif isinstance(action, Hook):
-                self._call_hook(action)
+            if isinstance(action, DOMAIN_EVENTS):
+                self.dispatcher.dispatch(action)
 
     def _engine_fault(self, fault: EngineFault) -> None:
         self.faults += 1
@@ -631,7 +631,7 @@ class Scheduler:
             if isinstance(a, JobQuarantined):
                 self.faults += 1
                 log.error("job %s quarantined: %s", name, a.reason)
-            elif not isinstance(a, STATE_ACTIONS) and self.adapter is not None and self.client is not None:
+            elif not isinstance(a, (*STATE_ACTIONS, *DOMAIN_EVENTS)) and self.adapter is not None and self.client is not None:
                 self._safely(lambda a=a: self.adapter.perform(a))  # type: ignore[misc]
 
     def _write(self, saves: Sequence[Action]) -> None:
@@ -670,10 +670,11 @@ class Scheduler:
                     self._enqueue(tx, "disabled", a.job, None, {
                         "reason": f"set aside after an internal error ({a.reason}); it runs again once it is "
                                   "changed or enabled"})
-                elif isinstance(a, Notify) and self._worth_telling(a):
-                    job = self.engine.jobs.get(a.job)
-                    if job is not None:
-                        self._enqueue(tx, a.event, job, a.run, a.details)
+                elif isinstance(a, NOTICES):
+                    job = self.engine.jobs.get(a.job.name)  # as it is now (a removed job is not told about)
+                    note = notice(a, job, self._known_owners) if job is not None else None
+                    if job is not None and note is not None:
+                        self._enqueue(tx, note.event, job, note.run, note.details)
 
     def _enqueue(self, tx: Any, event: str, job: JobSpec, run: Run | None, details: Any) -> None:
         self.store.enqueue_notification(event, job.name, run.task_id if run else None,
@@ -699,19 +700,12 @@ class Scheduler:
                 time.sleep(delay)
                 delay = min(delay * 2, DB_RETRY_MAX)
 
-    def _worth_telling(self, note: Notify) -> bool:
-        """Successes are most runs: only queue them when someone asked to hear about them."""
-        if note.event != "success":
-            return True
-        job = self.engine.jobs.get(note.job)
-        if job is None:
-            return False
-        if job.notify.on_success:
-            return True
+    def _known_owners(self) -> dict[str, Owner]:
+        """The registered owners, read again at most every 30 s."""
         if time.monotonic() - self._owners_at > 30:
             self._owners = {o.id: o for o in self.store.list_owners()}
             self._owners_at = time.monotonic()
-        return any(self._owners[o].preferences.get("success") for o in job.owners if o in self._owners)
+        return self._owners
 
     def _stderr_tail(self, run: Run, lines: int = 20) -> list[str]:
         from moroccron.mesos.sandbox import SandboxReader
@@ -750,33 +744,6 @@ class Scheduler:
         self._load()
         if self.client is not None and self.client.connected and self.client.framework_id:
             self.submit_nowait(Subscribed(self.client.framework_id))
-
-    def _call_hook(self, hook: Hook) -> None:
-        """Hand ``hook`` to the hook thread: plugins never hold up the scheduler."""
-        job = hook.kwargs.get("job")
-        run = hook.kwargs.get("run")
-        what = f"{hook.name} for {getattr(run, 'task_id', None) or getattr(job, 'name', None) or '?'}"
-        self.hooks.submit(what, lambda: self._dispatch(hook))
-
-    def _dispatch(self, hook: Hook) -> None:
-        method = getattr(self.plugins, hook.name.removeprefix("moroccron_"), None)
-        if method is None:
-            log.error("no plugin manager method for hook %s", hook.name)
-            return
-        method(**hook.kwargs)
-        if hook.name == "moroccron_task_succeeded":
-            self._trigger(hook.kwargs["job"], hook.kwargs["run"], succeeded=True)
-        elif hook.name == "moroccron_task_failed" and hook.kwargs["final"]:
-            self._trigger(hook.kwargs["job"], hook.kwargs["run"], succeeded=False)
-
-    def _trigger(self, job: JobSpec, run: Run, *, succeeded: bool) -> None:
-        """Start the jobs that triggers name (``triggers.on_success`` / ``on_failure`` and plugins)."""
-        for name in self.plugins.triggered_jobs(job=job, run=run, succeeded=succeeded):
-            if name not in self.engine.jobs:
-                log.error("%s names trigger target %r, which is not a job", run.task_id, name)
-                continue
-            log.info("%s %s: triggering %s", run.task_id, "succeeded" if succeeded else "failed", name)
-            self.submit_nowait(RunRequested(name, trigger="trigger", caused_by=run.task_id))
 
     def _pack(self, runs: Any, offers: Any, jobs: Any) -> Any:
         """The configured strategy's plan; the built-in first-fit's if a plugin strategy fails or hangs."""
@@ -861,22 +828,6 @@ class Scheduler:
         }
 
 
-def _log_run(run: Run) -> None:
-    """One line per thing an operator watching the log cares about."""
-    state = run.state
-    if state == RunState.LAUNCHED:
-        log.info("launched %s on %s (skew %.1f ms)", run.task_id, run.hostname or run.agent_id,
-                 (run.skew or 0.0) * 1000)
-    elif state == RunState.SUCCEEDED:
-        log.info("%s succeeded in %.1fs", run.task_id, run.duration or 0.0)
-    elif state in (RunState.FAILED, RunState.LOST, RunState.KILLED):
-        detail = run.reason or run.message or ""
-        exit_text = f" exit {run.exit_status}" if run.exit_status is not None else ""
-        log.warning("%s %s%s %s", run.task_id, state.value, exit_text, detail)
-    elif state == RunState.SKIPPED:
-        log.info("%s skipped: %s", run.task_id, run.reason)
-
-
 QUARANTINED_SHOWN = 100
 """Quarantined jobs listed by name in the status (all are counted)."""
 
@@ -889,7 +840,9 @@ def _job_of(action: Action) -> str:
         return action.child
     if isinstance(action, (JobQuarantined, JobRestored)):
         return action.name
-    return getattr(action, "job", "")  # SaveJobState, DisableJob, Notify
+    if isinstance(action, NOTICES):
+        return action.job.name
+    return getattr(action, "job", "")  # SaveJobState, DisableJob
 
 
 def _without_jobs(launches: Sequence[Launch], jobs: set[str]) -> tuple[list[Launch], list[str]]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from moroccron.dispatch import hook_name
 from moroccron.engine import Engine
 from moroccron.events import (
+    NOTICES,
     Acknowledge,
     Decline,
     EngineFault,
@@ -26,6 +28,7 @@ from moroccron.events import (
 from moroccron.hooks.types import Offer
 from moroccron.model import Resources, RunState
 from moroccron.packing import first_fit
+from moroccron.routing import Notice, notice
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -101,6 +104,15 @@ class Sim:
 
     def of(self, kind):
         return [a for a in self.actions if isinstance(a, kind)]
+
+    def hooks(self, name: str) -> list:
+        """The domain events that call hook ``name`` (e.g. ``moroccron_task_failed``)."""
+        return [a for a in self.actions if hook_name(a) == name]
+
+    def notices(self) -> list[Notice]:
+        """The notifications the shell would queue (no registered owners)."""
+        found = (notice(a, a.job, dict) for a in self.actions if isinstance(a, NOTICES))
+        return [n for n in found if n is not None]
 
     def runs(self, job: str):
         return sorted((r for r in self.saved.values() if r.job == job), key=lambda r: (r.scheduled_at, r.attempt))

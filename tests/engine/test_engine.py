@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 from moroccron import Job
-from moroccron.events import JobPut, JobRemoved, KillRequested, Notify, RunRequested, Subscribed
+from moroccron.events import JobPut, JobRemoved, KillRequested, RunRequested, Subscribed
 from moroccron.model import Run, RunState
 from tests.engine.helpers import (
     T0,
@@ -66,7 +66,7 @@ def test_status_lifecycle_ack_after_save_and_success():
     acts = sim.status(tid, "TASK_FINISHED", uuid="u2")
     assert sim.saved[tid].state == RunState.SUCCEEDED and sim.saved[tid].exit_status == 0
     assert isinstance(acts[-1], Acknowledge) and acts[-1].uuid == "u2"
-    assert any(getattr(a, "name", "") == "moroccron_task_succeeded" for a in acts)
+    assert any(a in sim.hooks("moroccron_task_succeeded") for a in acts)
 
 
 def test_failure_retries_with_exponential_backoff_then_gives_up():
@@ -76,8 +76,8 @@ def test_failure_retries_with_exponential_backoff_then_gives_up():
     first = sim.launched[0]
     sim.finish(first, ok=False)
     assert sim.saved[first].state == RunState.FAILED
-    hook = [a for a in sim.actions if getattr(a, "name", "") == "moroccron_task_failed"][-1]
-    assert hook.kwargs["final"] is False
+    hook = sim.hooks("moroccron_task_failed")[-1]
+    assert hook.final is False
     sim.advance(4.9)
     assert len(sim.launched) == 1
     sim.advance(0.1)
@@ -91,8 +91,8 @@ def test_failure_retries_with_exponential_backoff_then_gives_up():
     sim.give_offers()
     assert sim.launched[2].endswith(".2")
     sim.finish(sim.launched[2], ok=False)
-    hook = [a for a in sim.actions if getattr(a, "name", "") == "moroccron_task_failed"][-1]
-    assert hook.kwargs["final"] is True
+    hook = sim.hooks("moroccron_task_failed")[-1]
+    assert hook.final is True
     sim.advance(100)
     sim.give_offers()
     assert len(sim.launched) == 3
@@ -297,7 +297,7 @@ def test_launch_the_master_dropped_is_launched_again_as_a_new_attempt_without_us
     assert len(sim.launched) == 2 and sim.launched[1] != tid, "a task id is never used twice"
     new = sim.saved[sim.launched[1]]
     assert (new.attempt, new.relaunches, new.trigger.value, new.caused_by) == (1, 1, "relaunch", tid)
-    assert not sim.of(Notify) or all(n.event != "failure" for n in sim.of(Notify)), "not a failure"
+    assert all(n.event != "failure" for n in sim.notices()), "not a failure"
     # if the dropped task turns up after all, it is killed
     acts = sim.status(tid, "TASK_RUNNING", uuid="late")
     assert any(isinstance(a, Kill) and a.task_id == tid for a in acts)

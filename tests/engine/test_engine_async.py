@@ -6,10 +6,8 @@ from __future__ import annotations
 from moroccron import Job
 from moroccron.events import (
     AsyncCompleted,
-    Hook,
     KillRequested,
     Loaded,
-    Notify,
     Reconcile,
     RunRequested,
     Subscribed,
@@ -36,8 +34,8 @@ def test_a_finished_task_of_an_async_job_waits_for_its_report():
     run = sim.saved[tid]
     assert run.state == RunState.RUNNING and run.awaiting_completion
     assert tid in sim.engine.active, "still in flight"
-    assert not [n for n in sim.of(Notify) if n.event == "success"]
-    assert not [h for h in sim.of(Hook) if h.name == "moroccron_task_succeeded"]
+    assert not [n for n in sim.notices() if n.event == "success"]
+    assert not sim.hooks("moroccron_task_succeeded")
     assert not sim.runs("child"), "its children wait for the report"
 
     sim.step(AsyncCompleted(tid, 0))
@@ -53,7 +51,7 @@ def test_a_non_zero_report_fails_the_run_and_it_is_retried():
     sim.step(AsyncCompleted(tid, 3))
     run = sim.saved[tid]
     assert run.state == RunState.FAILED and run.exit_status == 3
-    assert [n.event for n in sim.of(Notify)] == [], "a failure that will be retried is not announced"
+    assert [n.event for n in sim.notices()] == [], "a failure that will be retried is not announced"
     sim.advance(1)
     sim.give_offers()
     assert len(sim.launched) == 2 and sim.saved[sim.launched[1]].attempt == 1

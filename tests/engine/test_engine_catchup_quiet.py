@@ -6,7 +6,7 @@ Skips the owner did not ask for (past the starting deadline, beyond the cap) are
 from datetime import timedelta
 
 from moroccron import Job
-from moroccron.events import Notify, SaveRun
+from moroccron.events import SaveRun
 from moroccron.model import RunState, RunTrigger
 from tests.engine.helpers import T0, Sim
 
@@ -22,7 +22,7 @@ def skipped(sim: Sim):
 
 
 def skip_notices(sim: Sim):
-    return [n for n in sim.of(Notify) if n.event == "skipped"]
+    return [n for n in sim.notices() if n.event == "skipped"]
 
 
 def test_catchup_none_records_every_missed_time_and_notifies_nobody():

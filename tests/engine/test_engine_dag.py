@@ -33,7 +33,7 @@ def run_and_finish(sim, job, ok=True):
 
 
 def hooks(sim, name):
-    return [a for a in sim.actions if getattr(a, "name", "") == name]
+    return sim.hooks(name)
 
 
 def test_diamond_runs_in_order_and_d_once_per_cycle():
@@ -53,7 +53,7 @@ def test_diamond_runs_in_order_and_d_once_per_cycle():
         assert len([r for r in sim.runs("D") if r.state == RunState.SUCCEEDED]) == cycle + 1
         sim.advance(1)
     unblocked = hooks(sim, "moroccron_dependency_unblocked")
-    assert [h.kwargs["job"].name for h in unblocked].count("D") == 2
+    assert [h.job.name for h in unblocked].count("D") == 2
 
 
 def test_failed_parent_leaves_child_pending_and_reports_subtree():
@@ -64,8 +64,8 @@ def test_failed_parent_leaves_child_pending_and_reports_subtree():
     run_and_finish(sim, "B", ok=False)
     assert "D" not in {r.job for r in sim.engine.active.values()}
     failed = hooks(sim, "moroccron_task_failed")[-1]
-    assert failed.kwargs["final"] is True
-    subtree = failed.kwargs["pending_subtree"]
+    assert failed.final is True
+    subtree = failed.pending_subtree
     assert [(n.job, n.owners) for n in subtree] == [("D", ("d@x",))]
 
 
@@ -76,7 +76,7 @@ def test_soft_error_lets_children_run():
     run_and_finish(sim, "C")
     run_and_finish(sim, "B", ok=False)
     assert [r.job for r in sim.engine.active.values()] == ["D"]
-    assert hooks(sim, "moroccron_task_failed")[-1].kwargs["pending_subtree"] == ()
+    assert hooks(sim, "moroccron_task_failed")[-1].pending_subtree == ()
 
 
 def test_mark_success_unblocks_children():

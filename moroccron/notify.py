@@ -1,20 +1,11 @@
-"""Who gets told what: recipients from owners' preferences and the job's targets, and the message.
+"""The message: what the outbox keeps of a notification, and how it is rendered.
 
-An event (failure, recovery, success, skipped, disabled) reaches:
-
-- each owner of the job who wants that event on a channel and is not muted, at the
-  owner's address for the channel (email, Slack, PagerDuty);
-- the job's own ``notify`` targets for the event (``email:ADDR``, ``slack:#channel``,
-  ``pagerduty:SERVICE``, ``webhook:NAME``); ``skipped`` and ``disabled`` go where
-  failures go;
-
-each target once. A recovery also reaches every failure target on a channel that keeps
-incident state (PagerDuty), so the incident the failure opened is resolved where it was
-opened. ``framework`` messages (the Mesos framework was removed or refused)
-are about a stand-in job (:func:`moroccron.framework_health.framework_job`) and go to
-the ``admin_contacts`` setting. Subjects and bodies are Jinja2 templates (``subject.txt``,
-``body.txt``, ``body.html``); a folder named by the ``notify_templates`` setting is
-searched first, so operators override any of them by writing a file of the same name.
+Who is told what is decided in :mod:`moroccron.routing`. ``framework`` messages (the
+Mesos framework was removed or refused) are about a stand-in job
+(:func:`moroccron.framework_health.framework_job`) and go to the ``admin_contacts``
+setting. Subjects and bodies are Jinja2 templates (``subject.txt``, ``body.txt``,
+``body.html``); a folder named by the ``notify_templates`` setting is searched first, so
+operators override any of them by writing a file of the same name.
 """
 
 from __future__ import annotations
@@ -28,68 +19,14 @@ import jinja2
 
 from moroccron.config import Settings
 from moroccron.dag import SubtreeNode
-from moroccron.hooks.types import Notification, NotifyTarget
+from moroccron.hooks.types import Notification
 from moroccron.masking import mask_job
 from moroccron.model import FRAMEWORK_EVENT, JobSpec, Owner, Run, RunState, RunTrigger, stored_data
+from moroccron.routing import recipients
 
-__all__ = ["INCIDENT_CHANNELS", "Renderer", "payload_for", "route", "run_from_payload"]
+__all__ = ["Renderer", "payload_for", "run_from_payload"]
 
 log = logging.getLogger("moroccron.notify")
-
-_JOB_TARGETS = {"failure": "on_failure", "skipped": "on_failure", "disabled": "on_failure",
-                "recovery": "on_recovery", "success": "on_success"}
-INCIDENT_CHANNELS = frozenset({"pagerduty"})
-"""Channels that keep incident state: a failure opens an incident there, and the recovery
-must reach the same targets to resolve it (:func:`route`)."""
-
-
-def route(event: str, job: JobSpec, owners: Mapping[str, Owner], now: datetime) -> tuple[NotifyTarget, ...]:
-    """The targets for ``event`` about ``job``, de-duplicated, in a stable order.
-
-    A ``recovery`` also goes to every target a ``failure`` goes to on a channel that
-    keeps incident state (:data:`INCIDENT_CHANNELS`): an incident opened there is
-    resolved there, whatever the recovery preferences say and even while the owner is
-    muted (resolving an incident wakes nobody).
-    """
-    targets = _targets(event, job, owners, now, respect_mute=True)
-    if event != "recovery":
-        return targets
-    seen = {str(t): t for t in targets}
-    for target in _targets("failure", job, owners, now, respect_mute=False):
-        if target.channel in INCIDENT_CHANNELS:
-            seen.setdefault(str(target), target)
-    return tuple(seen.values())
-
-
-def _targets(event: str, job: JobSpec, owners: Mapping[str, Owner], now: datetime, *,
-             respect_mute: bool) -> tuple[NotifyTarget, ...]:
-    """Owners' preferred channels for ``event``, then the job's own targets, each once."""
-    seen: dict[str, NotifyTarget] = {}
-    for owner_id in job.owners:
-        owner = owners.get(owner_id) or _implicit_owner(owner_id)
-        if owner is None:
-            continue
-        for channel in owner.preferences.get(event, ()):
-            address = {"email": owner.email, "slack": owner.slack, "pagerduty": owner.pagerduty}.get(channel)
-            wanted = owner.wants(event, channel, now) if respect_mute else True
-            if address and wanted:
-                target = NotifyTarget(channel, address)
-                seen.setdefault(str(target), target)
-    for text in getattr(job.notify, _JOB_TARGETS.get(event, "on_failure"), ()):
-        target = NotifyTarget.parse(text)
-        seen.setdefault(str(target), target)
-    return tuple(seen.values())
-
-
-def _implicit_owner(owner_id: str) -> Owner | None:
-    """An owner named by a job but never registered: an email address gets the defaults."""
-    if "@" not in owner_id:
-        return None
-    try:
-        return Owner(id=owner_id)
-    except ValueError:
-        return None
-
 
 def payload_for(job: JobSpec, run: Run | None, details: Mapping[str, Any]) -> dict[str, Any]:
     """What the outbox keeps: enough to render the message even after the job is deleted.
@@ -152,7 +89,7 @@ class Renderer:
             job = JobSpec.from_dict(payload["job"])
         run = run_from_payload(payload.get("run"))
         details = dict(payload.get("details") or {})
-        targets = route(event, job, owners, now)
+        targets = recipients(event, job, owners, now)
         if only is not None:
             targets = tuple(t for t in targets if str(t) in only)
         run_url = f"{self.settings.ui_url}/runs/{run.task_id}" if run else None

@@ -24,6 +24,7 @@ from typing import Any
 from moroccron.hooks.manager import PluginManager
 from moroccron.hooks.runner import HookTimeout, call_within
 from moroccron.notify import Renderer
+from moroccron.routing import covered_by
 
 __all__ = ["Deliverer"]
 
@@ -32,7 +33,6 @@ log = logging.getLogger("moroccron.outbox")
 MAX_ATTEMPTS = 12
 FIRST_RETRY = 30.0
 MAX_RETRY = 3600.0
-SKIP_COLLAPSE = timedelta(hours=1)
 NOTIFY_TIMEOUT = 60.0
 """Seconds the notifiers get to deliver one message; a hung one is retried later like a failed one."""
 
@@ -159,22 +159,13 @@ class Deliverer:
                                        last_error=error, delivered_at=None)
 
     def _collapse(self, item: Any, now: datetime) -> bool:
-        """Record ``item`` as collapsed when an earlier message already covers it."""
-        if item.event == "failure":
-            # an earlier failure still being retried covers this one too
-            prev = self.store.last_notification(item.job, ("failure", "recovery"),
-                                                states=("pending", "delivered", "failed", "collapsed"),
-                                                before_id=item.id)
-            open_incident = prev is not None and prev.event == "failure"
-        elif item.event == "skipped":
-            prev = self.store.last_notification(item.job, ("skipped",), states=("pending", "delivered"),
-                                                before_id=item.id)
-            open_incident = prev is not None and now - prev.created_at < SKIP_COLLAPSE
-        else:
+        """Record ``item`` as collapsed when an earlier message already covers it (:func:`covered_by`)."""
+        prev = covered_by(item.event, now, lambda events, states: self.store.last_notification(
+            item.job, events, states=states, before_id=item.id))
+        if prev is None:
             return False
-        if open_incident:
-            self._finish(item, "collapsed", item.results, f"covered by notification {prev.id}", now)
-        return open_incident
+        self._finish(item, "collapsed", item.results, f"covered by notification {prev.id}", now)
+        return True
 
     def _finish(self, item: Any, state: str, results: Any, error: str | None, now: datetime, *,
                 attempts: int | None = None) -> None:

@@ -13,8 +13,9 @@ from moroccron.config import Settings
 from moroccron.hooks.manager import PluginManager
 from moroccron.hooks.types import DeliveryResult, NotifyTarget
 from moroccron.model import Owner, Run, RunState
-from moroccron.notify import Renderer, payload_for, route
+from moroccron.notify import Renderer, payload_for
 from moroccron.outbox import Deliverer
+from moroccron.routing import recipients as route
 from tests.receivers import Receiver
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

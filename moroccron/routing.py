@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from moroccron.events import DomainEvent, JobDisabled, RunFinished, RunSkipped
+from moroccron.events import DomainEvent, JobDisabled, JobQuarantined, RunFinished, RunSkipped
 from moroccron.hooks.types import NotifyTarget
 from moroccron.model import JobSpec, Owner, Run, RunState
 
@@ -59,8 +59,9 @@ class Notice:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
-def notice(event: DomainEvent, job: JobSpec, owners: Callable[[], Mapping[str, Owner]]) -> Notice | None:
-    """The notification ``event`` is, if anyone is to hear of it.
+def notice(event: DomainEvent | JobQuarantined, job: JobSpec,
+           owners: Callable[[], Mapping[str, Owner]]) -> Notice | None:
+    """The notification ``event`` is, if anyone is to hear of it (a quarantine is told as ``disabled``).
 
     :param job: the job as the scheduler knows it now.
     :param owners: the registered owners by id, asked for only when a success needs them.
@@ -83,6 +84,10 @@ def notice(event: DomainEvent, job: JobSpec, owners: Callable[[], Mapping[str, O
         return Notice("skipped", job.name, event.run, {"reason": event.reason}) if event.announce else None
     if isinstance(event, JobDisabled):
         return Notice("disabled", job.name, None, {"reason": event.reason, "failure_count": event.failure_count})
+    if isinstance(event, JobQuarantined):
+        return Notice("disabled", job.name, None, {
+            "reason": f"set aside after an internal error ({event.reason}); it runs again once it is changed or "
+                      "enabled"})
     return None
 
 

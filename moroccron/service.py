@@ -75,6 +75,7 @@ from moroccron.hooks.manager import PluginError, PluginManager
 from moroccron.hooks.runner import HookRunner
 from moroccron.model import JobSpec, Owner, Run
 from moroccron.notify import payload_for
+from moroccron.plan import plan_step
 from moroccron.ratelog import Throttled
 from moroccron.routing import notice
 
@@ -476,7 +477,8 @@ class Scheduler:
         return not (failed or any(isinstance(a, EngineFault) for a in actions))
 
     def _execute(self, actions: Sequence[Action], after_accepts: Callable[[], None] | None = None) -> None:
-        """Commit the state changes, then make the Mesos calls, then log and call hooks.
+        """Commit the state changes, then make the Mesos calls, then log and call hooks
+        (:func:`~moroccron.plan.plan_step` says which is which).
 
         The Mesos calls come before the bookkeeping so that the runs due in a second are
         launched as soon as they are recorded, not after thousands of log lines, metric
@@ -490,64 +492,64 @@ class Scheduler:
         """
         if self._fenced:
             return
-        saves: list[Action] = []
-        after: list[Action] = []
-        after_ids: set[str] = set()
-        for a in actions:
-            if isinstance(a, Launched):
-                after.extend(SaveRun(run) for run in a.runs)
-                after_ids.update(run.task_id for run in a.runs)
-            elif isinstance(a, SaveRun) and a.run.task_id in after_ids:
-                after.append(a)  # a later change of a run recorded after its launch: keep the order
-            elif isinstance(a, STATE_ACTIONS):
-                saves.append(a)
-        unrecorded = self._commit(saves)
-        if after and not saves:
+        plan = plan_step(actions)
+        unrecorded = self._commit(plan.saves)
+        if plan.recorded_after and not plan.saves:
             self._retry_db(lambda: self.store.check_epoch(self.epoch))
         connected = self.adapter is not None and self.client is not None  # None while loading
-        launches = [a for a in actions if isinstance(a, Launch)]
-        if unrecorded:
-            launches, emptied = _without_jobs(launches, unrecorded)
-            if emptied and connected:
-                self._safely(lambda: self.adapter.perform(Decline(tuple(emptied), 1.0)))
-        if connected and launches and not self._fenced and not self._stop.is_set():
-            # All of a step's ACCEPTs at once, before its other calls (a kill of a task
-            # launched in the same step must follow its launch).
-            try:
-                failed = self.adapter.launch_all(launches)
-            except Exception as exc:
-                failed = [(launch, exc) for launch in launches]
-            for launch, exc in failed:
-                # Whether the master got it is unknown: ask about its tasks at once (one it
-                # never heard of is launched again, under a new task id).
-                self._throttle.log(("accept", type(exc).__name__), logging.WARNING,
-                                   "Mesos ACCEPT of offer %s (%d tasks) failed: %s; reconciling them", launch.offer_id,
-                                   len(launch.runs), _short(exc))
-                self.submit_nowait(ReconcileTasks(tuple(r.task_id for r in launch.runs)))
-                # If the master never got it, the offer is still ours: give it back, or the
-                # master keeps those resources for us until the offer times out (never, by
-                # default). A decline of an offer the master did use is ignored by it.
-                self._safely(lambda launch=launch: self.adapter.perform(Decline((launch.offer_id,), 1.0)))
+        if connected:
+            self._send_launches(plan.launches, unrecorded)
         if after_accepts is not None:
             after_accepts()
-        if connected:
-            for action in actions:
-                if isinstance(action, (*STATE_ACTIONS, *DOMAIN_EVENTS, Launch, Launched, EngineFault)):
-                    continue
-                if self._fenced:
-                    return  # leadership ended during this step: not one more call to Mesos
-                if self._stop.is_set():
-                    break  # shutting down: the next leader (or this one, restarted) reconciles
-                try:
-                    self.adapter.perform(action)
-                except Exception as exc:
-                    # Whether it reached the master is unknown: ask about the task it was about.
-                    self._throttle.log(("call", type(action).__name__, type(exc).__name__), logging.WARNING,
-                                       "Mesos call %s failed: %s", type(action).__name__, _short(exc))
-                    if isinstance(action, Kill):
-                        self.submit_nowait(ReconcileTasks((action.task_id,)))
-        self._commit(after)
-        for action in actions:
+        if connected and not self._perform(plan.calls):
+            return  # leadership ended during this step
+        self._commit(plan.recorded_after)
+        self._report(plan.after)
+
+    def _send_launches(self, launches: Sequence[Launch], unrecorded: set[str]) -> None:
+        """All of a step's ACCEPTs at once, but for the runs of jobs that could not be recorded."""
+        if unrecorded:
+            launches, emptied = _without_jobs(launches, unrecorded)
+            if emptied:
+                self._safely(lambda: self.adapter.perform(Decline(tuple(emptied), 1.0)))
+        if not launches or self._fenced or self._stop.is_set():
+            return
+        try:
+            failed = self.adapter.launch_all(launches)
+        except Exception as exc:
+            failed = [(launch, exc) for launch in launches]
+        for launch, exc in failed:
+            # Whether the master got it is unknown: ask about its tasks at once (one it
+            # never heard of is launched again, under a new task id).
+            self._throttle.log(("accept", type(exc).__name__), logging.WARNING,
+                               "Mesos ACCEPT of offer %s (%d tasks) failed: %s; reconciling them", launch.offer_id,
+                               len(launch.runs), _short(exc))
+            self.submit_nowait(ReconcileTasks(tuple(r.task_id for r in launch.runs)))
+            # If the master never got it, the offer is still ours: give it back, or the
+            # master keeps those resources for us until the offer times out (never, by
+            # default). A decline of an offer the master did use is ignored by it.
+            self._safely(lambda launch=launch: self.adapter.perform(Decline((launch.offer_id,), 1.0)))
+
+    def _perform(self, calls: Sequence[Action]) -> bool:
+        """The step's other Mesos calls, in order; False if leadership ended meanwhile."""
+        for action in calls:
+            if self._fenced:
+                return False  # leadership ended during this step: not one more call to Mesos
+            if self._stop.is_set():
+                break  # shutting down: the next leader (or this one, restarted) reconciles
+            try:
+                self.adapter.perform(action)
+            except Exception as exc:
+                # Whether it reached the master is unknown: ask about the task it was about.
+                self._throttle.log(("call", type(action).__name__, type(exc).__name__), logging.WARNING,
+                                   "Mesos call %s failed: %s", type(action).__name__, _short(exc))
+                if isinstance(action, Kill):
+                    self.submit_nowait(ReconcileTasks((action.task_id,)))
+        return True
+
+    def _report(self, after: Sequence[Action]) -> None:
+        """Log and count what the step recorded, and hand its domain events to the plugins."""
+        for action in after:
             if isinstance(action, SaveRun):
                 self.dispatcher.observe(action.run)
             elif isinstance(action, Launched):
@@ -666,19 +668,23 @@ class Scheduler:
                     self.store.clear_dependency_progress(a.child, epoch=self.epoch, tx=tx)
                 elif isinstance(a, DisableJob):
                     self.store.set_disabled(a.job, True, tx=tx)
-                elif isinstance(a, JobQuarantined) and a.job is not None:
-                    self._enqueue(tx, "disabled", a.job, None, {
-                        "reason": f"set aside after an internal error ({a.reason}); it runs again once it is "
-                                  "changed or enabled"})
-                elif isinstance(a, NOTICES):
-                    job = self.engine.jobs.get(a.job.name)  # as it is now (a removed job is not told about)
-                    note = notice(a, job, self._known_owners) if job is not None else None
-                    if job is not None and note is not None:
-                        self._enqueue(tx, note.event, job, note.run, note.details)
+                else:
+                    self._queue_notice(tx, a)
 
-    def _enqueue(self, tx: Any, event: str, job: JobSpec, run: Run | None, details: Any) -> None:
-        self.store.enqueue_notification(event, job.name, run.task_id if run else None,
-                                        payload_for(job, run, details), now=self.clock(), epoch=self.epoch, tx=tx)
+    def _queue_notice(self, tx: Any, action: Action) -> None:
+        """Queue to the outbox, in the step's transaction, what people are to hear of ``action``."""
+        if isinstance(action, JobQuarantined):
+            job = action.job  # as the engine knew it before setting it aside
+        elif isinstance(action, NOTICES):
+            job = self.engine.jobs.get(action.job.name)  # as it is now (a removed job is not told about)
+        else:
+            return
+        note = notice(action, job, self._known_owners) if job is not None else None
+        if job is None or note is None:
+            return
+        self.store.enqueue_notification(note.event, job.name, note.run.task_id if note.run else None,
+                                        payload_for(job, note.run, note.details), now=self.clock(),
+                                        epoch=self.epoch, tx=tx)
         self.deliverer.wake()
 
     def _retry_db(self, write: Callable[[], None]) -> None:

@@ -14,7 +14,6 @@ from moroccron.events import (
     JobQuarantined,
     Kill,
     Launch,
-    Launched,
     Loaded,
     OffersReceived,
     Reconcile,
@@ -28,6 +27,7 @@ from moroccron.events import (
 from moroccron.hooks.types import Offer
 from moroccron.model import Resources, RunState
 from moroccron.packing import first_fit
+from moroccron.plan import plan_step
 from moroccron.routing import Notice, notice
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -63,23 +63,24 @@ class Sim:
             faults = [a for a in acts if isinstance(a, (JobQuarantined, EngineFault))]
             assert not faults, f"unexpected fault: {faults[0].reason}\n{faults[0].detail}"
         self.actions.extend(acts)
-        for a in acts:
+        plan = plan_step(acts)  # carried out in the shell's order
+        for a in plan.saves:
             if isinstance(a, SaveRun):
                 if a.new:
                     assert a.run.task_id not in self.saved or self.saved[a.run.task_id].state == RunState.SKIPPED, \
                         f"run {a.run.task_id} created twice"
                 self.saved[a.run.task_id] = a.run
-            elif isinstance(a, Launch):
-                for r in a.runs:
-                    launched_ahead = any(isinstance(b, Launched) and r in b.runs for b in acts)
-                    assert launched_ahead or self.saved[r.task_id].state == RunState.LAUNCHED, \
-                        "launched before it was saved"
-                    self.launched.append(r.task_id)
-            elif isinstance(a, Launched):  # recorded after the ACCEPT
-                for r in a.runs:
-                    self.saved[r.task_id] = r
-            elif isinstance(a, Kill):
+        after = {a.run.task_id for a in plan.recorded_after}
+        for launch in plan.launches:
+            for r in launch.runs:
+                assert r.task_id in after or self.saved[r.task_id].state == RunState.LAUNCHED, \
+                    "launched before it was saved"
+                self.launched.append(r.task_id)
+        for a in plan.calls:
+            if isinstance(a, Kill):
                 self.killed.append(a.task_id)
+        for a in plan.recorded_after:  # prepared launches, recorded after the ACCEPT
+            self.saved[a.run.task_id] = a.run
         return acts
 
     def advance(self, seconds: float):

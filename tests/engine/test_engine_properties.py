@@ -24,7 +24,6 @@ from moroccron.events import (
     JobQuarantined,
     Kill,
     Launch,
-    Launched,
     Loaded,
     MarkSuccess,
     OffersReceived,
@@ -39,6 +38,7 @@ from moroccron.events import (
 )
 from moroccron.model import RunState, RunTrigger
 from moroccron.packing import first_fit
+from moroccron.plan import plan_step
 from moroccron.schedule import parse_schedule
 from tests.engine.helpers import T0, offer
 
@@ -98,17 +98,16 @@ class World:
 
     def feed(self, event):
         self.recorded_after = []
-        for action in self.engine.step(self.now, event):
+        actions = self.engine.step(self.now, event)
+        for action in actions:
             assert not isinstance(action, (JobQuarantined, EngineFault)), f"{action.reason}\n{action.detail}"
+        plan = plan_step(actions)  # carried out as the shell does: saves, ACCEPTs, calls, then the rest
+        for action in (*plan.saves, *plan.launches, *plan.calls):
             if isinstance(action, SaveRun):
                 run = action.run
                 if action.new:
                     assert run.task_id not in self.store, f"{run.task_id} created twice"
                 self.store[run.task_id] = run
-            elif isinstance(action, Launched):  # written after the ACCEPT: a crash may lose it
-                for run in action.runs:
-                    self.recorded_after.append((run.task_id, self.store[run.task_id]))
-                    self.store[run.task_id] = run
             elif isinstance(action, SaveDependency):
                 self.progress.setdefault(action.child, {})[action.parent] = (action.task_id, action.at)
             elif isinstance(action, ClearDependency):
@@ -131,6 +130,11 @@ class World:
                 for task_id in asked:
                     state = self.master.get(task_id, "TASK_UNKNOWN")
                     self.pending_status.append(StatusUpdate(task_id, state, "a1", reason="REASON_RECONCILIATION"))
+        for action in plan.recorded_after:  # written after the ACCEPT: a crash may lose it
+            run = action.run
+            if all(task_id != run.task_id for task_id, _ in self.recorded_after):
+                self.recorded_after.append((run.task_id, self.store[run.task_id]))
+            self.store[run.task_id] = run
 
     def lose_records_after_accept(self):
         """The leader died after the last step's ACCEPT, before writing that it launched."""

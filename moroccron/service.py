@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from moroccron.commands import SchedulerCommands
 from moroccron.config import Settings
 from moroccron.dispatch import Dispatcher
 from moroccron.engine import EMPTY_SNAPSHOT, Engine, EngineSnapshot
@@ -107,8 +108,9 @@ class _Request:
     replayed: bool = False  # stepped again once after a reload (never twice: no conflict loop)
 
 
-class Scheduler:
-    """The leader's scheduling loop and its Mesos connection.
+class Scheduler(SchedulerCommands):
+    """The leader's scheduling loop and its Mesos connection (and the typed commands of
+    :class:`~moroccron.commands.SchedulerCommands` the routes call).
 
     :param settings: resolved settings.
     :param store: the shared database.

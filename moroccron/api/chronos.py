@@ -44,7 +44,6 @@ import re
 import shlex
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Annotated, Any, Literal
@@ -71,7 +70,7 @@ from moroccron.api.jobs import reveals, write_job
 from moroccron.bounds import MAX_OFFSET
 from moroccron.dag import DependencyGraph
 from moroccron.errors import FieldError, NotFound, ValidationError
-from moroccron.events import AsyncCompleted, KillRequested, MarkSuccess, RunRequested, SaveRun
+from moroccron.events import RunRequested
 from moroccron.masking import mask_env
 from moroccron.model import JobSpec, Run, RunState, chronos_names, run_argument_line, run_arguments
 from moroccron.store import JobRecord
@@ -277,7 +276,7 @@ def _save(ctx: AppContext, body: Any, kind: Literal["schedule", "parents"]) -> R
     with chronos_names():
         write_job(ctx, job.name, body_for, translate=lambda exc: _bad_request(translate(exc, job.name)))
     if read[0].run_now and ctx.scheduler is not None:
-        ctx.scheduler.submit(RunRequested(job.name))
+        ctx.scheduler.run_now(job.name)
     return Response(status_code=204, headers=_ignored_header(read[0].ignored))
 
 
@@ -356,11 +355,10 @@ def start_job(request: Request, ctx: ContextDep, name: str,
     if job.disabled:
         raise HTTPException(409, error_body(f"job {name!r} was not started: it is disabled, and a disabled job "
                                             "never runs, not even when started by hand (enable it first)"))
-    actions = require_scheduler(ctx).submit(replace(_start_request(job, arguments), by=caller(request)))
-    skipped = [a.run for a in actions if isinstance(a, SaveRun) and a.new and a.run.job == name
-               and a.run.state == RunState.SKIPPED]
-    if skipped:
-        raise HTTPException(409, error_body(f"job {name!r} was not started: {skipped[0].reason}"))
+    wanted = _start_request(job, arguments)
+    run = require_scheduler(ctx).run_now(name, wanted.arguments, by=caller(request), argument_line=wanted.argument_line)
+    if run is not None and run.state == RunState.SKIPPED:
+        raise HTTPException(409, error_body(f"job {name!r} was not started: {run.reason}"))
     return Response(status_code=204)
 
 
@@ -405,7 +403,7 @@ def kill_all(request: Request, ctx: ContextDep) -> Response:
     """Kill the live tasks of every job."""
     scheduler = require_scheduler(ctx)
     for job in ctx.store.all_jobs():
-        scheduler.submit(KillRequested(job.name, by=caller(request)))
+        scheduler.kill(job.name, by=caller(request))
     return Response(status_code=204)
 
 
@@ -418,8 +416,7 @@ def mark_success(ctx: ContextDep, name: str) -> PlainTextResponse:
     """Record the job as succeeded without running it, so its children run; answers
     ``marked job <name> as successful: true|false`` as Chronos did."""
     ctx.store.get_job(name)
-    actions = require_scheduler(ctx).submit(MarkSuccess(name))
-    done = any(isinstance(a, SaveRun) and a.run.job == name for a in actions)
+    done = require_scheduler(ctx).mark_success(name).run is not None
     return PlainTextResponse(f"marked job {name} as successful: {'true' if done else 'false'}")
 
 
@@ -434,14 +431,14 @@ def task_completed(ctx: ContextDep, task_id: str, body: Any = JsonBody) -> Respo
         # Chronos read a missing statusCode as 0, a success: a report that says nothing is refused.
         raise _bad_request(ValidationError.single("statusCode", "is required, an integer", code,
                                                   "an integer: 0 for success, anything else for failure"))
-    require_scheduler(ctx).submit(AsyncCompleted(task_id, code))
+    require_scheduler(ctx).complete_async(task_id, code)
     return Response(status_code=204)
 
 
 def kill_tasks(request: Request, ctx: ContextDep, name: str) -> Response:
     """Kill every live task of the job (queued runs are dropped)."""
     ctx.store.get_job(name)
-    require_scheduler(ctx).submit(KillRequested(name, by=caller(request)))
+    require_scheduler(ctx).kill(name, by=caller(request))
     return Response(status_code=204)
 
 

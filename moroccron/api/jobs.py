@@ -30,7 +30,6 @@ from moroccron.errors import (
     StaleVersion,
     ValidationError,
 )
-from moroccron.events import MarkSuccess, SaveRun
 from moroccron.masking import keep_hidden, mask_job, reveals_env
 from moroccron.model import JobSpec
 from moroccron.store.store import JOB_STATES, JobRecord
@@ -232,10 +231,8 @@ def delete_job(ctx: ContextDep, name: str, cond: PreconditionDep, cascade: bool 
 def mark_success(ctx: ContextDep, name: str) -> dict[str, Any]:
     """Record the job as succeeded without running it, so the jobs waiting on it can run."""
     ctx.store.get_job(name)
-    actions = require_scheduler(ctx).submit(MarkSuccess(name))
-    runs = [a.run for a in actions if isinstance(a, SaveRun) and a.run.job == name]
-    return {"marked": name, "run": run_dict(runs[0]) if runs else None,
-            "started": sorted({a.run.job for a in actions if isinstance(a, SaveRun) and a.new and a.run.job != name})}
+    done = require_scheduler(ctx).mark_success(name)
+    return {"marked": name, "run": run_dict(done.run) if done.run else None, "started": list(done.started)}
 
 
 def set_disabled(ctx: AppContext, name: str, disabled: bool) -> JobSpec:

@@ -12,7 +12,6 @@ from moroccron.api.deps import AppContext, ContextDep, caller, require_scheduler
 from moroccron.api.schemas import fast_json, notification_dict, run_dict
 from moroccron.bounds import MAX_OFFSET
 from moroccron.errors import Conflict, ValidationError
-from moroccron.events import KillRequested, RunRequested, SaveRun
 from moroccron.mesos.sandbox import SandboxError, SandboxReader
 from moroccron.model import RunState, run_arguments
 
@@ -38,11 +37,10 @@ def start_run_as(ctx: AppContext, name: str, body: Mapping[str, Any] | None, by:
     quarantined = scheduler.snapshot.quarantined.get(name)
     if quarantined is not None:
         raise Conflict(f"job {name!r} is quarantined ({quarantined}); change it, or enable it again, to lift that")
-    actions = scheduler.submit(RunRequested(name, arguments, by=by))
-    created = [a.run for a in actions if isinstance(a, SaveRun) and a.new]
-    if not created:
+    created = scheduler.run_now(name, arguments, by=by)
+    if created is None:
         raise HTTPException(409, {"error": f"job {name!r} could not be started", "field": None, "allowed": None})
-    return run_dict(created[0])
+    return run_dict(created)
 
 
 @router.get("/jobs/{name}/runs")
@@ -81,7 +79,7 @@ def kill_job(request: Request, ctx: ContextDep, name: str) -> dict[str, Any]:
 
 def kill_job_runs(ctx: AppContext, name: str, by: str | None) -> dict[str, Any]:
     ctx.store.get_job(name)
-    require_scheduler(ctx).submit(KillRequested(name, by=by))
+    require_scheduler(ctx).kill(name, by=by)
     return {"killing": name}
 
 
@@ -90,7 +88,7 @@ def kill_run(request: Request, ctx: ContextDep, task_id: str) -> dict[str, Any]:
     run = ctx.store.get_run_by_task_id(task_id)
     if run.state.final:
         raise Conflict(f"run {task_id} has already ended ({run.state.value})")
-    require_scheduler(ctx).submit(KillRequested(run.job, task_id, by=caller(request)))
+    require_scheduler(ctx).kill(run.job, task_id, by=caller(request))
     return {"killing": task_id}
 
 

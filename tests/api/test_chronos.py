@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from moroccron.api.app import create_app
 from moroccron.api.chronos import IGNORED_HEADER
 from moroccron.api.deps import AppContext
+from moroccron.commands import SchedulerCommands
 from moroccron.config import Settings
 from moroccron.events import Action, Event, KillRequested, MarkSuccess, RunRequested, SaveRun
 from moroccron.hooks.manager import PluginManager
@@ -28,7 +29,7 @@ V1 = "/v1/scheduler"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-class RecordingScheduler:
+class RecordingScheduler(SchedulerCommands):
     """Stands in for the leader's Scheduler: records submitted events and job changes and
     replies with the actions it was given (none by default)."""
 

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from moroccron.api.app import create_app
 from moroccron.api.deps import AppContext
+from moroccron.commands import SchedulerCommands
 from moroccron.config import Settings
 from moroccron.events import Action, Event, RunRequested, SaveRun
 from moroccron.hooks.manager import PluginManager
@@ -27,7 +28,7 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LATER = "R/2099-01-01T00:00:00Z/P1D"
 
 
-class Recorder:
+class Recorder(SchedulerCommands):
     """The leader's Scheduler as the routes see it: records events; a run request gets a
     queued run back, as the engine would answer."""
 

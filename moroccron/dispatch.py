@@ -83,10 +83,10 @@ class Dispatcher:
             return
         if isinstance(event, OfferMatched):
             what = f"offer {event.offer.id}"
-        elif isinstance(event, DependencyUnblocked):
-            what = event.job.name
-        else:
+        elif isinstance(event, (RunQueued, RunLaunched, RunFinished)):
             what = event.run.task_id
+        else:
+            what = event.job.name
         self.hooks.submit(f"{name} for {what}", lambda: self.call(event))
 
     def call(self, event: DomainEvent) -> None:

@@ -1001,7 +1001,7 @@ class Engine:
             runs = tuple(launched)
             out.append(Launch(offer_id, offer.agent_id, offer.hostname, runs))
             out.append(Launched(runs))  # recorded after the ACCEPT
-            out.extend(RunLaunched(self.jobs[run.job], run) for run in runs)
+            out.extend(RunLaunched(job, run) for run in runs if (job := self.jobs.get(run.job)) is not None)
             out.append(OfferMatched(offer, runs))
 
     def _drop_plan(self, offer_id: str, *, keep_offer: bool) -> None:

@@ -517,20 +517,21 @@ class Scheduler(SchedulerCommands):
         if not launches or self._fenced or self._stop.is_set():
             return
         try:
-            failed = self.adapter.launch_all(launches)
+            failed: list[tuple[Launch, BaseException]] = self.adapter.launch_all(launches)
         except Exception as exc:
             failed = [(launch, exc) for launch in launches]
-        for launch, exc in failed:
+        for launch, error in failed:
             # Whether the master got it is unknown: ask about its tasks at once (one it
             # never heard of is launched again, under a new task id).
-            self._throttle.log(("accept", type(exc).__name__), logging.WARNING,
+            self._throttle.log(("accept", type(error).__name__), logging.WARNING,
                                "Mesos ACCEPT of offer %s (%d tasks) failed: %s; reconciling them", launch.offer_id,
-                               len(launch.runs), _short(exc))
+                               len(launch.runs), _short(error))
             self.submit_nowait(ReconcileTasks(tuple(r.task_id for r in launch.runs)))
             # If the master never got it, the offer is still ours: give it back, or the
             # master keeps those resources for us until the offer times out (never, by
             # default). A decline of an offer the master did use is ignored by it.
-            self._safely(lambda launch=launch: self.adapter.perform(Decline((launch.offer_id,), 1.0)))
+            self._safely(lambda offer_id=launch.offer_id: self.adapter.perform(  # type: ignore[misc]
+                Decline((offer_id,), 1.0)))
 
     def _perform(self, calls: Sequence[Action]) -> bool:
         """The step's other Mesos calls, in order; False if leadership ended meanwhile."""
@@ -642,7 +643,7 @@ class Scheduler(SchedulerCommands):
         runs: dict[str, tuple[Run, bool]] = {}
         states: dict[str, tuple[datetime | None, datetime | None]] = {}
         errors: dict[str, tuple[str, datetime] | None] = {}
-        others = []  # dependency progress and disables, in order
+        others: list[Action] = []  # dependency progress, disables and notices, in order
         for a in saves:
             if isinstance(a, SaveRun):
                 prev = runs.get(a.run.task_id)

@@ -372,7 +372,7 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     try:
         now = datetime.now(UTC).replace(microsecond=0)
         job = JobSpec(name="moroccron-notify-test", command="exit 1", owners=(),
-                      notify={"on_failure": [str(target)]},
+                      notify={"on_failure": [str(target)]},  # type: ignore[arg-type]
                       description="a test message sent by `moroccron notify test`")
         run = Run(job=job.name, scheduled_at=now, state=RunState.FAILED, launched_at=now, started_at=now,
                   finished_at=now, exit_status=1, message="Command exited with status 1", hostname="test")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from moroccron.errors import DependencyError, FieldError
 from moroccron.model import JobSpec
@@ -35,7 +36,7 @@ class SubtreeNode:
                 queue.extend(node.children)
         return seen
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"job": self.job, "owners": list(self.owners), "children": [c.to_dict() for c in self.children]}
 
     def render(self, indent: str = "") -> str:

@@ -217,8 +217,8 @@ def load_definitions(paths: Iterable[str | Path]) -> Definitions:
         # Helper modules (_common.py) are loaded afresh by the next load, which may be of
         # another folder with a helper of the same name.
         for name in set(sys.modules) - before:
-            file = getattr(sys.modules.get(name), "__file__", None)
-            if file and not name.startswith("moroccron") and Path(file).resolve().parent in folders:
+            module_file = getattr(sys.modules.get(name), "__file__", None)
+            if module_file and not name.startswith("moroccron") and Path(module_file).resolve().parent in folders:
                 sys.modules.pop(name, None)
     return defs
 

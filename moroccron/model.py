@@ -22,7 +22,7 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from functools import cache
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self, cast
 
 from moroccron import bounds
 from moroccron.bounds import NAME_MAX
@@ -288,7 +288,7 @@ def _bool(c: _Collector, name: str, value: Any) -> bool:
     return value
 
 
-def _sub(c: _Collector, name: str, cls: type, value: Any) -> Any:
+def _sub(c: _Collector, name: str, cls: type[_Spec], value: Any) -> Any:
     """Build a nested spec (Resources, Container, ...) from a mapping or accept an instance."""
     if value is None or isinstance(value, cls):
         return value
@@ -312,7 +312,7 @@ def _unknown(c: _Collector, data: Mapping[str, Any], allowed: Iterable[str], whe
 @cache
 def _required(cls: type) -> tuple[str, ...]:
     """The fields of dataclass ``cls`` that have no default."""
-    return tuple(f.name for f in fields(cls)  # type: ignore[arg-type]
+    return tuple(f.name for f in fields(cls)
                  if f.init and f.default is MISSING and f.default_factory is MISSING)
 
 
@@ -322,12 +322,13 @@ class _Spec(Checked):
     FIELDS: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Any:
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
         c = _Collector()
         _unknown(c, data, cls.FIELDS)
         # A required sub-field left out ({} for a volume or a constraint) is an input
         # error naming that field, not a TypeError from the constructor.
-        for name in _required(cls):
+        kind: type = cls  # a class is hashable (the cache's key); mypy cannot tell for a dataclass
+        for name in _required(kind):
             if name not in data:
                 c.add(name, "is required", None, f"an object with fields {', '.join(cls.FIELDS)}")
         c.raise_if_any()
@@ -718,7 +719,7 @@ class Constraint(_Spec):
         text_ok = isinstance(self.value, str) and c.text("value", self.value, "constraint_value")
         if op in ("LIKE", "UNLIKE") and text_ok:
             try:
-                re.compile(self.value)
+                re.compile(cast(str, self.value))  # text_ok: a string
             except (re.error, RecursionError, OverflowError) as exc:
                 c.add("value", f"is not a valid regular expression: {exc}", self.value, "a Python regular expression")
         # ASCII digits only: str.isdigit() is also true of '²', which int() refuses.
@@ -1128,7 +1129,7 @@ def _chronos_extra(c: _Collector, value: Any) -> dict[str, Any]:
     if len(text) > CHRONOS_EXTRA_MAX_BYTES:
         c.add("chronos_extra", f"is too large ({len(text)} bytes)", None, allowed)
         return {}
-    return json.loads(text)
+    return cast(dict[str, Any], json.loads(text))
 
 
 _NULLABLE = frozenset({"command", "schedule", "container", "user", "timeout_seconds",

@@ -337,21 +337,23 @@ class Schedule(ABC):
         """Fire times in ``(start, end]``, oldest first, at most ``limit`` of them."""
         end = utc(end)
         times: list[datetime] = []
-        current: datetime | None = utc(start)
+        current = utc(start)
         while len(times) < limit:
-            current = self.next_after(current)
-            if current is None or current > end:
+            following = self.next_after(current)
+            if following is None or following > end:
                 break
-            times.append(current)
+            times.append(following)
+            current = following
         return times
 
     def count_between(self, start: datetime, end: datetime) -> int:
         """How many fire times fall in ``(start, end]``, without listing them."""
         count = 0
-        current: datetime | None = utc(start)
+        current = utc(start)
         end = utc(end)
-        while (current := self.next_after(current)) is not None and current <= end:
+        while (following := self.next_after(current)) is not None and following <= end:
             count += 1
+            current = following
         return count
 
     def last_at_or_before(self, at: datetime, floor: datetime) -> datetime | None:

@@ -78,6 +78,7 @@ from moroccron.ratelog import Throttled
 
 if TYPE_CHECKING:
     from moroccron.signals import StopSignals
+    from moroccron.store.interfaces import SchedulerStore
 
 __all__ = ["Scheduler", "utcnow"]
 
@@ -114,7 +115,7 @@ class Scheduler:
         ``settings.master`` (``local`` starts the in-process local master).
     """
 
-    def __init__(self, settings: Settings, store: Any, plugins: PluginManager, *, master: str | None = None,
+    def __init__(self, settings: Settings, store: SchedulerStore, plugins: PluginManager, *, master: str | None = None,
                  clock: Callable[[], datetime] = utcnow, instance_id: str | None = None,
                  on_fenced: Callable[[str], None] | None = None, leadership: Any = None,
                  epoch: int | None = None) -> None:
@@ -510,8 +511,8 @@ class Scheduler:
             # launched in the same step must follow its launch).
             try:
                 failed = self.adapter.launch_all(launches)
-            except Exception as exc:
-                failed = [(launch, exc) for launch in launches]
+            except Exception as error:
+                failed = [(launch, error) for launch in launches]
             for launch, exc in failed:
                 # Whether the master got it is unknown: ask about its tasks at once (one it
                 # never heard of is launched again, under a new task id).
@@ -522,7 +523,7 @@ class Scheduler:
                 # If the master never got it, the offer is still ours: give it back, or the
                 # master keeps those resources for us until the offer times out (never, by
                 # default). A decline of an offer the master did use is ignored by it.
-                self._safely(lambda launch=launch: self.adapter.perform(Decline((launch.offer_id,), 1.0)))
+                self._safely(lambda launch=launch: self.adapter.perform(Decline((launch.offer_id,), 1.0)))  # type: ignore[misc]
         if after_accepts is not None:
             after_accepts()
         if connected:
@@ -638,7 +639,7 @@ class Scheduler:
         runs: dict[str, tuple[Run, bool]] = {}
         states: dict[str, tuple[datetime | None, datetime | None]] = {}
         errors: dict[str, tuple[str, datetime] | None] = {}
-        others = []  # dependency progress and disables, in order
+        others: list[Action] = []  # dependency progress and disables, in order
         for a in saves:
             if isinstance(a, SaveRun):
                 prev = runs.get(a.run.task_id)

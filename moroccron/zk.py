@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
 __all__ = ["ZkUrl", "acl", "hide_secrets_in_kazoo_logs", "parse_zk_url", "redact", "split_credentials"]
@@ -148,11 +148,11 @@ def _masked(value: Any, depth: int = 0) -> Any:
     for name in ("acl", "acls"):
         if name in fields:
             changes[name] = _masked(getattr(value, name), depth + 1)
-    return value._replace(**changes) if changes else value
+    return cast(Any, value)._replace(**changes) if changes else value
 
 
 def _masked_acl(entry: Any) -> Any:
-    ident = getattr(entry, "id", None)
+    ident: Any = getattr(entry, "id", None)
     if getattr(ident, "scheme", None) == "digest" and isinstance(ident.id, str):
         return entry._replace(id=ident._replace(id=ident.id.split(":", 1)[0] + ":***"))
     return entry

@@ -486,7 +486,7 @@ def stats(ctx: ContextDep, percentile_name: str) -> list[dict[str, Any]]:
     longest first; ``[]`` for a statistic Chronos does not know, as Chronos answered."""
     if percentile_name not in PERCENTILES:
         return []
-    rows = []
+    rows: list[dict[str, Any]] = []
     for job in ctx.store.all_jobs():
         rows.append({"jobNameLabel": job.name, "time": _histogram(_durations(ctx, job.name))[percentile_name]})
     rows.sort(key=lambda row: (-row["time"], row["jobNameLabel"]))

@@ -1047,10 +1047,10 @@ class MesosSchedulerClient:
         told by subscribing again. Note that a master keeps ``user``, ``principal`` and
         ``checkpoint`` as the framework first registered them.
         """
-        info = copy.deepcopy(dict(info))
-        info.pop("id", None)
+        kept = copy.deepcopy(dict(info))
+        kept.pop("id", None)
         with self._lock:
-            self._framework_info = info
+            self._framework_info = kept
         if not self._connected.is_set():
             return  # the next SUBSCRIBE carries it
         try:

@@ -221,7 +221,8 @@ def _default_zk_client(spec: MasterSpec, timeout: float) -> ZkClient:
 
     hide_secrets_in_kazoo_logs()
     auth = [("digest", spec.zk_auth)] if spec.zk_auth else None
-    return KazooClient(hosts=spec.zk_hosts, timeout=timeout, auth_data=auth)  # type: ignore[return-value]
+    client: ZkClient = KazooClient(hosts=spec.zk_hosts, timeout=timeout, auth_data=auth)
+    return client
 
 
 class MasterDetector:

@@ -200,7 +200,7 @@ def _container(job: JobSpec) -> dict[str, Any] | None:
     info: dict[str, Any] = {"type": c.type.upper(),
                             "volumes": [_volume(v, f"container.volumes[{i}]") for i, v in enumerate(c.volumes)]}
     mode, network_name = c.network_mode
-    networks = [{"name": network_name}] if network_name is not None else []  # a Docker or a CNI network
+    networks: list[dict[str, Any]] = [{"name": network_name}] if network_name is not None else []  # a Docker or a CNI network
     # then the others (Chronos's networkInfos): their labels reach the network's plugin
     networks += [{"name": n.name, **({"labels": {"labels": [{"key": k, "value": v} for k, v in n.labels.items()]}}
                                     if n.labels else {})} for n in c.network_infos]

@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from alembic import command
 from alembic.config import Config
@@ -233,6 +233,10 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def _aware(field: str, value: datetime) -> datetime: ...
+@overload
+def _aware(field: str, value: datetime | None) -> datetime | None: ...
 def _aware(field: str, value: datetime | None) -> datetime | None:
     """Refuse naive datetimes with a message naming the field (the column type would too,
     but wrapped in a database error that does not say which value was wrong)."""
@@ -787,7 +791,7 @@ class Store:
         return out, total
 
     def _job_page(self, owner: str | None, q: str | None, label: tuple[str, str] | None, disabled: bool | None,
-                  state: str | None, offset: int, limit: int, tx: Session | None) -> tuple[list[Any], int]:
+                  state: str | None, offset: int, limit: int, tx: Session | None) -> tuple[Sequence[Any], int]:
         _page(offset, limit)
         _filter_text("owner", owner)
         _filter_text("q", q)
@@ -1157,8 +1161,8 @@ class Store:
                 rows = [{**_run_columns(r), "job_id": ids[r.job], "job": r.job, "scheduled_at": r.scheduled_at,
                          "attempt": r.attempt, "task_id": r.task_id, "epoch": epoch} for r in creates]
                 try:
-                    for chunk in _chunks(rows, _CHUNK):
-                        s.execute(insert(RunRow), list(chunk))
+                    for part in _chunks(rows, _CHUNK):
+                        s.execute(insert(RunRow), list(part))
                 except IntegrityError as exc:
                     if _is_foreign_key_violation(exc):
                         raise NotFound("a job of these runs was deleted just now") from exc

@@ -267,9 +267,9 @@ async def login(request: Request) -> Response:
         return page.render("login.html", code=401, next=target, error="wrong user, password or token")
     principal = Principal(principal.name, principal.role, "session")
     cookie = await anyio.to_thread.run_sync(page.sessions.start, principal)
-    response = RedirectResponse(target, status_code=303)
-    response.set_cookie(SESSION_COOKIE, cookie, **page.sessions.cookie_options())
-    return response
+    redirect = RedirectResponse(target, status_code=303)
+    redirect.set_cookie(SESSION_COOKIE, cookie, **page.sessions.cookie_options())
+    return redirect
 
 
 @router.post("/logout")

@@ -3,23 +3,21 @@
 :class:`~moroccron.store.Store` (SQL) implements every protocol here without naming any
 of them; a test double or a second backend implements only the ones its consumer takes:
 
-=====================  ===========================================================
-protocol               consumer
-=====================  ===========================================================
-:class:`JobSource`     the job watcher (:mod:`moroccron.watch`)
-:class:`JobLookup`     the view of stored jobs plugins validate against
-                       (:mod:`moroccron.store.view`)
-:class:`RunPruner`     run retention (:mod:`moroccron.retention`)
-:class:`OutboxStore`   the notification outbox worker (:mod:`moroccron.outbox`)
-:class:`LeaderRecord`  the API's leader check (:mod:`moroccron.api.deps`)
-:class:`Leadership`    taking leadership and fencing writes with its epoch
-:class:`FrameworkRecord`  the framework health monitor (:mod:`moroccron.framework_health`)
-:class:`RunLog`        the scheduler's runs, job states, dependency progress, quarantines
-:class:`SchedulerStore`  the scheduler (:mod:`moroccron.service`): all of the above
-=====================  ===========================================================
+- :class:`JobSource`: the job watcher (:mod:`moroccron.watch`).
+- :class:`JobLookup`: the view of stored jobs that plugins validate against
+  (:mod:`moroccron.store.view`).
+- :class:`RunPruner`: run retention (:mod:`moroccron.retention`).
+- :class:`OutboxStore`: the notification outbox worker (:mod:`moroccron.outbox`).
+- :class:`LeaderRecord`: who leads, as the API's leader check reads it.
+- :class:`LeadershipStore`: taking leadership, and fencing writes with its epoch.
+- :class:`FrameworkRecord`: the framework health monitor (:mod:`moroccron.framework_health`).
+- :class:`RunLog`: the scheduler's runs, job states, dependency progress and quarantines.
+- :class:`SchedulerStore`: the scheduler (:mod:`moroccron.service`): all of the above
+  that it and the workers it starts use.
 
 ``tx`` is the transaction a write joins (from :meth:`Transactional.transaction`); without
-it, each call is its own transaction. Importing this module loads no database library.
+it, each call is its own transaction. SQLAlchemy's ``Session`` is named for the type
+checker only: this module imports no database library.
 """
 
 from __future__ import annotations
@@ -41,7 +39,7 @@ __all__ = [
     "JobLookup",
     "JobSource",
     "LeaderRecord",
-    "Leadership",
+    "LeadershipStore",
     "NotificationQueue",
     "OutboxStore",
     "OwnerList",
@@ -149,7 +147,7 @@ class LeaderRecord(Protocol):
 
 
 @runtime_checkable
-class Leadership(LeaderRecord, Protocol):
+class LeadershipStore(LeaderRecord, Protocol):
     """Who leads, and the epoch that fences the writes of a leader that was replaced."""
 
     def take_leadership(self, leader_id: str, address: str) -> int:
@@ -230,7 +228,7 @@ class RunLog(Transactional, Protocol):
 
 
 @runtime_checkable
-class SchedulerStore(RunLog, JobSource, OutboxStore, Leadership, FrameworkRecord, RunPruner, Protocol):
+class SchedulerStore(RunLog, JobSource, OutboxStore, LeadershipStore, FrameworkRecord, RunPruner, Protocol):
     """Everything the scheduler (moroccron.service) and the workers it starts use."""
 
     def set_disabled(self, name: str, disabled: bool, *, tx: Session | None = None) -> JobSpec:

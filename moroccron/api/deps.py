@@ -44,12 +44,7 @@ def get_context(request: Request) -> AppContext:
     return request.app.state.context
 
 
-def get_store(request: Request) -> Any:
-    return request.app.state.context.store
-
-
 ContextDep = Annotated[AppContext, Depends(get_context)]
-StoreDep = Annotated[Any, Depends(get_store)]
 
 
 def caller(request: Request) -> str | None:

@@ -138,8 +138,7 @@ def moroccron_validate_job(job: JobSpec, existing: Mapping[str, JobSpec]) -> lis
 def moroccron_job_scheduled(job: JobSpec, run: Run) -> None:
     """A run was materialised: due by the schedule, a catch-up, a retry, a trigger,
     a dependency or a manual start. ``run.state`` is ``queued`` (it waits for an
-    offer) or ``waiting`` (its parents have not all succeeded yet); ``run.trigger``
-    says why it exists.
+    offer); ``run.trigger`` says why it exists.
 
     Not called for runs skipped before they were queued (missed with ``catchup``
     ``none``, past ``starting_deadline_seconds``, forbidden by ``concurrency``).

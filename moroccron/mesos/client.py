@@ -9,7 +9,7 @@ How it works
 * :meth:`MesosSchedulerClient.start` starts one daemon thread, the *event thread*. It
   finds the leading master (:mod:`moroccron.mesos.detect`), POSTs ``SUBSCRIBE`` and reads
   the chunked RecordIO response incrementally, one JSON event per record, calling the
-  :class:`Scheduler` callbacks **on the event thread, in stream order**. A callback that
+  :class:`SchedulerCallbacks` **on the event thread, in stream order**. A callback that
   blocks stalls every later event, heartbeats included, and a stall longer than the
   heartbeat grace looks like a dead master and forces a re-subscription. Callbacks must
   therefore be quick: hand work to another thread or queue it.
@@ -84,7 +84,7 @@ __all__ = [
     "MesosCallError",
     "MesosNotConnected",
     "MesosSchedulerClient",
-    "Scheduler",
+    "SchedulerCallbacks",
     "decode_uuid",
     "encode_accept",
     "framework_removed",
@@ -145,7 +145,7 @@ def framework_removed(message: str) -> bool:
 # --------------------------------------------------------------------------- callbacks
 
 
-class Scheduler:
+class SchedulerCallbacks:
     """Callbacks from :class:`MesosSchedulerClient`, named as in pymesos.
 
     Subclass and override what you need; every default does nothing. All callbacks run
@@ -361,7 +361,7 @@ class MesosSchedulerClient:
     :param master: ``HOST:PORT``, ``http(s)://HOST:PORT`` or ``zk://HOSTS/PATH``.
     :param framework_info: FrameworkInfo JSON (user, name, roles, failover_timeout,
         checkpoint, ...). Its ``id`` is used on the first SUBSCRIBE when present.
-    :param callbacks: a :class:`Scheduler`.
+    :param callbacks: a :class:`SchedulerCallbacks`.
     :param session: ``requests.Session`` for calls (TLS settings, adapters); the event
         stream uses its own session that copies ``verify``, ``cert`` and ``proxies``.
     :param heartbeat_grace: re-subscribe after this many heartbeat intervals without
@@ -390,7 +390,7 @@ class MesosSchedulerClient:
         self,
         master: str,
         framework_info: Mapping[str, Any],
-        callbacks: Scheduler,
+        callbacks: SchedulerCallbacks,
         *,
         session: requests.Session | None = None,
         heartbeat_grace: float = 5.0,

@@ -618,12 +618,7 @@ def graph_page(request: Request) -> HTMLResponse:
     outcomes = {n: outcome(run) for n, (_, run) in newest.items()}
     failed = sorted(n for n in sources if outcomes.get(n) == "failed")
     progress = ctx.store.get_dependency_progress()  # once, not once per failed job
-    waiting: set[str] = set()
-    for name in failed:
-        for child in graph.descendants(name):
-            if (child in names and child not in waiting
-                    and any(p not in progress.get(child, {}) for p in graph.parents(child))):
-                waiting.add(child)
+    waiting = graph.held_by_failures(failed, progress, names)
     lay = layout({n: graph.parents(n) for n in names}, first=set(failed) | waiting)
     nodes = [{"name": n, "x": x, "y": y, "cls": _node_class(outcomes.get(n, "never")),
               "waiting": n in waiting, "label": n if len(n) <= 21 else n[:20] + "…"}

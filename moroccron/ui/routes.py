@@ -45,7 +45,7 @@ from moroccron.model import (
     Run,
     RunState,
 )
-from moroccron.schedule import parse_schedule
+from moroccron.schedule.parse import parse_schedule
 from moroccron.store.store import JOB_STATES
 from moroccron.ui.graph import NODE_H, NODE_W, layout
 from moroccron.ui.session import CSRF_COOKIE, SESSION_COOKIE, Sessions, cookies_of

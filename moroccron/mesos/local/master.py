@@ -44,6 +44,7 @@ from moroccron.mesos.local.state import (
     _Stream,
     _Task,
 )
+from moroccron.mesos.messages import event
 from moroccron.zk import ALLOWED as ZK_ALLOWED
 from moroccron.zk import ZkUrl, read_zk_url, redact
 
@@ -455,7 +456,7 @@ class LocalMaster(_Calls, _Allocator, _Executor, _Controls, _Endpoints):
         if now < self._heartbeats_paused_until:
             fw.next_heartbeat = self._heartbeats_paused_until
             return
-        self._send(fw, {"type": "HEARTBEAT"})
+        self._send(fw, event("HEARTBEAT"))
         fw.next_heartbeat = now + self.heartbeat_interval
 
     def _remove_framework(self, fw: _Framework, message: str) -> None:

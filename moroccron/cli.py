@@ -180,7 +180,7 @@ def cmd_chronos_import(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs_list(args: argparse.Namespace) -> int:
-    from moroccron.schedule import parse_schedule
+    from moroccron.schedule.parse import parse_schedule
 
     settings = _settings(args)
     store = _store(settings)
@@ -231,7 +231,7 @@ def _instant(text: str) -> datetime:
 
 
 def cmd_jobs_next(args: argparse.Namespace) -> int:
-    from moroccron.schedule import parse_schedule
+    from moroccron.schedule.parse import parse_schedule
 
     settings = _settings(args)
     store = _store(settings)

@@ -1174,7 +1174,6 @@ def run_argument_line(value: Any, field_name: str = "arguments") -> str | None:
 class RunState(enum.StrEnum):
     """Where a run is in its life. The last five are final."""
 
-    WAITING = "waiting"      # due, but its parents have not all succeeded yet (dependent jobs)
     QUEUED = "queued"        # due and runnable, waiting for an offer that fits
     LAUNCHED = "launched"    # ACCEPT sent to the master
     STARTING = "starting"    # the agent is starting the task

@@ -139,8 +139,7 @@ def _state_of(runs: Iterable[Run]) -> str:
     live = sum(1 for r in runs if r.state.live)
     if live:
         return f"{live} running"  # as Chronos counted its running tasks
-    # A waiting run (due, its parents not done) is the nearest thing to Chronos's queue.
-    if states & {RunState.QUEUED, RunState.WAITING}:
+    if RunState.QUEUED in states:
         return "queued"
     return "idle"
 

@@ -48,12 +48,7 @@ def get_context(request: Request) -> AppContext:
     return context
 
 
-def get_store(request: Request) -> Any:
-    return request.app.state.context.store
-
-
 ContextDep = Annotated[AppContext, Depends(get_context)]
-StoreDep = Annotated[Any, Depends(get_store)]
 
 
 def caller(request: Request) -> str | None:

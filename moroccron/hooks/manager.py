@@ -14,6 +14,7 @@ import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -336,6 +337,23 @@ class PluginManager:
                                   f"returned {result!r}; expected a list of names or None")
             names.extend(result)
         return list(dict.fromkeys(names))
+
+    # -- web UI --------------------------------------------------------------
+
+    def ui_template_dirs(self) -> list[Path]:
+        """The template folders the registered plugins add to the UI, in call order, each once."""
+        dirs: list[Path] = []
+        for name, result in self._strict("moroccron_ui_template_dirs"):
+            if result is None:
+                continue
+            if not isinstance(result, (list, tuple)) or not all(isinstance(d, (str, Path)) for d in result):
+                raise PluginError(name, "moroccron_ui_template_dirs",
+                                  f"returned {result!r}; expected a list of folders or None")
+            for folder in map(Path, result):
+                if not folder.is_dir():
+                    raise PluginError(name, "moroccron_ui_template_dirs", f"{str(folder)!r} is not a folder")
+                dirs.append(folder)
+        return list(dict.fromkeys(dirs))
 
     def check_packing_strategy(self, strategy: str) -> None:
         """Raise :class:`ValidationError` on the ``packing`` setting unless a plugin provides ``strategy``."""

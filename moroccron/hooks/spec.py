@@ -27,7 +27,8 @@ When an implementation raises
 - ``moroccron_pack_offers``: propagates as a ``PluginError``; the scheduler declines
   the offers of that round and tries again with the next ones. A plan that names
   unknown offers or tasks, places a task twice or overfills an offer is refused the
-  same way. ``moroccron_packing_strategies``: a ``PluginError`` stops start-up.
+  same way. ``moroccron_packing_strategies`` and ``moroccron_ui_template_dirs``: a
+  ``PluginError`` stops start-up.
 - every other hook: the error is logged with the plugin's name and the remaining
   plugins are still called. A broken notifier or listener never stops the scheduler.
 
@@ -39,6 +40,7 @@ implementation ``@hookimpl(tryfirst=True)`` to run before them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from moroccron.hooks import hookspec
@@ -70,6 +72,7 @@ __all__ = [
     "moroccron_task_launched",
     "moroccron_task_succeeded",
     "moroccron_triggered_jobs",
+    "moroccron_ui_template_dirs",
     "moroccron_validate_job",
 ]
 
@@ -138,8 +141,7 @@ def moroccron_validate_job(job: JobSpec, existing: Mapping[str, JobSpec]) -> lis
 def moroccron_job_scheduled(job: JobSpec, run: Run) -> None:
     """A run was materialised: due by the schedule, a catch-up, a retry, a trigger,
     a dependency or a manual start. ``run.state`` is ``queued`` (it waits for an
-    offer) or ``waiting`` (its parents have not all succeeded yet); ``run.trigger``
-    says why it exists.
+    offer); ``run.trigger`` says why it exists.
 
     Not called for runs skipped before they were queued (missed with ``catchup``
     ``none``, past ``starting_deadline_seconds``, forbidden by ``concurrency``).
@@ -336,4 +338,27 @@ def moroccron_notify(notification: Notification) -> list[DeliveryResult] | None:
 
     :param notification: the message and where it goes.
     :return: one result per target this plugin handled, or None when it handled none.
+    """
+
+
+# -------------------------------------------------------------------------
+# Web UI
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def moroccron_ui_template_dirs() -> list[str | Path] | None:
+    """Name folders of Jinja templates for the web UI.
+
+    Called once when the UI is mounted. The folders come before the built-in templates,
+    in the order pluggy calls the plugins: a template with the name of a built-in one
+    (``job.html``, ``error.html``, ...) replaces it, and a new one can extend
+    ``base.html`` for the page layout. The built-in templates stay reachable as
+    ``moroccron/NAME``, so a replacement can extend the one it replaces
+    (``{% extends "moroccron/job.html" %}``). Templates are autoescaped.
+
+    Must not block. If it raises, or names something that is not a folder, the UI is not
+    mounted and start-up stops with the plugin named.
+
+    :return: the folders, or None.
     """

@@ -38,7 +38,7 @@ from moroccron.events import (
     Suppress,
 )
 from moroccron.hooks.types import Offer
-from moroccron.mesos.client import encode_accept
+from moroccron.mesos.messages import encode_accept
 from moroccron.mesos.resources import PoolLedger, offer_pools, unreserved_resources
 from moroccron.mesos.task_env import task_environment
 from moroccron.model import JobSpec, Resources, Run, Volume, parse_task_id

@@ -15,6 +15,7 @@ required field left out raises :class:`MissingField`.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import sys
@@ -79,10 +80,16 @@ class UnknownField(ArgumentError):
         super().__init__(f"{type_name}: " + "; ".join(parts))
 
 
+_CLASSVAR = getattr(dataclasses, "_FIELD_CLASSVAR", None)  # ClassVar pseudo-fields are no arguments
+
+
 @cache
 def init_fields(cls: type) -> tuple[str, ...]:
-    """The constructor's field names of dataclass ``cls``, in order."""
-    return tuple(f.name for f in fields(cls) if f.init)  # type: ignore[arg-type]
+    """The constructor's field names of dataclass ``cls``, in order, init-only ones
+    (``InitVar``, such as ``Owner.slack``) included."""
+    declared = getattr(cls, "__dataclass_fields__", {})
+    return tuple(name for name, f in declared.items()
+                 if f.init and getattr(f, "_field_type", None) is not _CLASSVAR)
 
 
 @cache

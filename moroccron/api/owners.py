@@ -95,8 +95,12 @@ def patch_owner(ctx: ContextDep, owner_id: str, body: dict[str, Any] = Body(...)
     merged = {**current, **body}
     if isinstance(body.get("preferences"), dict):
         merged["preferences"] = {**current["preferences"], **body["preferences"]}
-    if isinstance(body.get("contacts"), dict):
-        merged["contacts"] = {**current["contacts"], **body["contacts"]}
+    if body.get("contacts") is None or isinstance(body["contacts"], dict):  # else: refused as it is
+        given = body.get("contacts") or {}
+        merged["contacts"] = {**current["contacts"], **given}
+        for key in LEGACY_CONTACT_FIELDS:
+            if key in body and key not in given:
+                merged["contacts"].pop(key, None)  # the field given replaces the stored contact
     owner = owner_from_body(owner_id, merged)
     ctx.store.put_owner(owner)
     return owner.to_dict()

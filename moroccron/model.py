@@ -1444,16 +1444,16 @@ class Owner(Checked):
             if not isinstance(ch, str) or (c.strict and ch != "email" and channels.get(ch) is None):
                 c.add(name, "unknown channel", ch, " | ".join(channels.names()))
                 continue
+            channel = channels.get(ch)
             if not isinstance(value, str) or not value:
                 c.add(name, "must be a non-empty string or null", value,
-                      channels.get(ch).description if channels.get(ch) else "an address")  # type: ignore[union-attr]
+                      channel.description if channel is not None and channel.description else "an address")
                 continue
             if ch == "email":
                 out[ch] = value  # checked as the email field
                 continue
             if not c.text(name, value, "owner_channel"):
                 continue
-            channel = channels.get(ch)
             if c.strict and channel is not None:
                 try:
                     value = channel.check(value)

@@ -381,13 +381,18 @@ def cmd_owners(args: argparse.Namespace) -> int:
 
 def cmd_notify_test(args: argparse.Namespace) -> int:
     """Send a sample failure message to TARGET through the loaded notifiers and report."""
+    from moroccron import channels
+    from moroccron.errors import ValidationError
     from moroccron.hooks.types import NotifyTarget
-    from moroccron.model import JobSpec, Run, RunState
+    from moroccron.model import JobSpec, Run, RunState, notify_target_problem
     from moroccron.notify import Renderer, payload_for
 
     settings = _settings(args)
     target = NotifyTarget.parse(args.target)
     plugins = _plugins(settings)
+    problem = notify_target_problem(args.target)  # against the channels the plugins registered
+    if problem is not None:
+        raise ValidationError.single("target", problem, args.target, channels.allowed_targets())
     plugins.startup(config=settings, store=None)
     try:
         now = datetime.now(UTC).replace(microsecond=0)

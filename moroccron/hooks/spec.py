@@ -329,7 +329,8 @@ def moroccron_triggered_jobs(job: JobSpec, run: Run, succeeded: bool) -> list[st
 @hookspec
 def moroccron_notify(notification: Notification) -> list[DeliveryResult] | None:
     """Deliver a notification: every notifier plugin is called and delivers to the
-    targets on the channels it handles (``notification.targets_for("slack")``),
+    targets on the channels it handles (``notification.targets_for("slack")``; a
+    plugin with a channel of its own registers it with :func:`moroccron_notify_channels`),
     ignoring the others.
 
     Called from the notification worker, not the scheduler loop, once per rendered

@@ -70,7 +70,7 @@ def _targets(event: str, job: JobSpec, owners: Mapping[str, Owner], now: datetim
         if owner is None:
             continue
         for channel in owner.preferences.get(event, ()):
-            address = {"email": owner.email, "slack": owner.slack, "pagerduty": owner.pagerduty}.get(channel)
+            address = owner.address(channel)
             wanted = owner.wants(event, channel, now) if respect_mute else True
             if address and wanted:
                 target = NotifyTarget(channel, address)

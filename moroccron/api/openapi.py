@@ -272,6 +272,11 @@ def _bounded(schemas: dict[str, Any]) -> None:
     owner = schemas["Owner"]["properties"]
     owner["id"].update(minLength=1, maxLength=text["owner"])
     owner["name"].update(maxLength=text["owner_name"])
+    owner["contacts"]["additionalProperties"] = {  # null removes a contact (PATCH)
+        "anyOf": [{"type": "string", "minLength": 1, "maxLength": text["owner_channel"]}, {"type": "null"}]}
+    owner["contacts"]["description"] = ("The owner's address per notification channel, {channel: address}; "
+                                        "channels are registered by plugins. slack and pagerduty are "
+                                        "contacts.slack and contacts.pagerduty.")
 
 
 def job_schemas() -> dict[str, Any]:

@@ -24,6 +24,9 @@ When an implementation raises
 - ``moroccron_startup`` and ``moroccron_validate_job``: the error propagates as a
   :class:`~moroccron.hooks.manager.PluginError` naming the plugin: start-up stops, and the
   job change is refused. A policy that cannot run must not let jobs through unchecked.
+- ``moroccron_notify_channels``: propagates as a ``PluginError``: start-up stops (so
+  does a result that is not a list of ``NotifyChannel``, or a channel name two plugins
+  register).
 - ``moroccron_pack_offers``: propagates as a ``PluginError``; the scheduler declines
   the offers of that round and tries again with the next ones. A plan that names
   unknown offers or tasks, places a task twice or overfills an offer is refused the
@@ -51,6 +54,7 @@ if TYPE_CHECKING:
     from moroccron.hooks.types import (
         DeliveryResult,
         Notification,
+        NotifyChannel,
         Offer,
         PackingPlan,
         PendingTask,
@@ -63,6 +67,7 @@ __all__ = [
     "moroccron_dependency_unblocked",
     "moroccron_job_scheduled",
     "moroccron_notify",
+    "moroccron_notify_channels",
     "moroccron_offer_matched",
     "moroccron_pack_offers",
     "moroccron_packing_strategies",
@@ -326,7 +331,8 @@ def moroccron_triggered_jobs(job: JobSpec, run: Run, succeeded: bool) -> list[st
 @hookspec
 def moroccron_notify(notification: Notification) -> list[DeliveryResult] | None:
     """Deliver a notification: every notifier plugin is called and delivers to the
-    targets on the channels it handles (``notification.targets_for("slack")``),
+    targets on the channels it handles (``notification.targets_for("slack")``; a
+    plugin with a channel of its own registers it with :func:`moroccron_notify_channels`),
     ignoring the others.
 
     Called from the notification worker, not the scheduler loop, once per rendered
@@ -338,6 +344,31 @@ def moroccron_notify(notification: Notification) -> list[DeliveryResult] | None:
 
     :param notification: the message and where it goes.
     :return: one result per target this plugin handled, or None when it handled none.
+    """
+
+
+@hookspec
+def moroccron_notify_channels() -> list[NotifyChannel] | None:
+    """Register notification channels: the names that targets (``name:address``), owners'
+    ``contacts`` and ``preferences`` may use, each with a validator for its addresses.
+
+    Called once, when the plugin manager is built; every plugin's channels are merged.
+    moroccron registers ``email`` and ``webhook`` itself (the ``builtin`` plugin); a
+    plugin that delivers on a channel of its own (``slack``, ``pagerduty``, ``opsgenie``)
+    registers it here and delivers it in :func:`moroccron_notify`
+    (``notification.targets_for(name)``). A channel registered by no installed plugin is
+    refused in new job definitions, owners and settings (the error lists the registered
+    ones); jobs and owners already stored that use it still load, and their messages on it
+    are recorded as undelivered.
+
+    ``validate`` must not block or do I/O: it runs whenever a job or an owner is built.
+    It returns the address normalised (or as given), or raises ``ValueError`` with a
+    message that says what is allowed (the message is shown with the field).
+
+    Must not block. If it raises, returns something other than ``NotifyChannel`` values,
+    or registers a name another plugin registered, start-up stops with the plugin named.
+
+    :return: the channels this plugin delivers to, or None.
     """
 
 

@@ -7,12 +7,14 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
+from moroccron import channels
 from moroccron.api.owners import owner_from_body
+from moroccron.channels import NotifyChannel
 from moroccron.errors import NotFound, ValidationError
 from moroccron.masking import MASK
 from moroccron.model import (
     DEFAULT_PREFERENCES,
-    NOTIFY_CHANNELS,
+    LEGACY_CONTACT_FIELDS,
     NOTIFY_EVENTS,
     Owner,
 )
@@ -26,6 +28,14 @@ OWNER_ROLE = "admin"
 """Changing owners needs what the API's owner routes need (see moroccron.api.security)."""
 OWNER_FIELDS = ("id", "name", "email", "slack", "pagerduty", "mute_until",
                 *(f"pref_{event}" for event in NOTIFY_EVENTS))
+"""The form's fixed fields; each other registered channel adds ``contact_CHANNEL`` (:func:`_contact_fields`)."""
+
+
+def _contact_fields() -> list[tuple[str, NotifyChannel]]:
+    """(form field, channel) for every registered channel but email (a field of its own):
+    slack and pagerduty keep their field names, the others are ``contact_CHANNEL``."""
+    return [(name if name in LEGACY_CONTACT_FIELDS else f"contact_{name}", channel)
+            for name, channel in channels.registered().items() if name != "email"]
 
 
 @router.get("/owners")
@@ -44,11 +54,13 @@ def owners_page(request: Request) -> HTMLResponse:
 def _owner_values(owner: Owner | None, owner_id: str = "") -> dict[str, str]:
     prefs = owner.preferences if owner is not None else DEFAULT_PREFERENCES
     values = {"id": owner.id if owner else owner_id, "name": owner.name if owner else "",
-              "email": (owner.email or "") if owner else "", "slack": (owner.slack or "") if owner else "",
-              # a PagerDuty routing key is a secret: shown as the mask, kept if posted back unchanged
-              "pagerduty": MASK if owner is not None and owner.pagerduty else "",
+              "email": (owner.email or "") if owner else "",
               "mute_until": owner.mute_until.isoformat().replace("+00:00", "Z")
               if owner is not None and owner.mute_until else ""}
+    for key, channel in _contact_fields():
+        values[key] = (owner.contacts.get(channel.name) or "") if owner else ""
+    # a PagerDuty routing key is a secret: shown as the mask, kept if posted back unchanged
+    values["pagerduty"] = MASK if owner is not None and owner.pagerduty else ""
     for event in NOTIFY_EVENTS:
         values[f"pref_{event}"] = ", ".join(prefs.get(event, ()))
     return values
@@ -57,11 +69,15 @@ def _owner_values(owner: Owner | None, owner_id: str = "") -> dict[str, str]:
 def _owner_body(form: dict[str, str], current: Owner | None) -> dict[str, Any]:
     """The API's owner body from the form: empty text is null; each event's channels comma-separated."""
     body: dict[str, Any] = {}
-    for key in ("name", "email", "slack", "pagerduty", "mute_until"):
+    for key in ("name", "email", "mute_until"):
         body[key] = form.get(key, "").strip() or None
     body["name"] = body["name"] or ""
-    if body["pagerduty"] == MASK:
-        body["pagerduty"] = current.pagerduty if current is not None else None
+    contacts: dict[str, str | None] = {}
+    for key, channel in _contact_fields():
+        contacts[channel.name] = form.get(key, "").strip() or None
+    if contacts.get("pagerduty") == MASK:
+        contacts["pagerduty"] = current.pagerduty if current is not None else None
+    body["contacts"] = contacts
     body["preferences"] = {event: [c for c in form.get(f"pref_{event}", "").replace(",", " ").split() if c]
                            for event in NOTIFY_EVENTS}
     return body
@@ -72,7 +88,10 @@ def _owner_errors(exc: ValidationError) -> dict[str, str]:
     out: dict[str, str] = {}
     for err in exc.errors:
         field = err.field.replace("preferences.", "pref_")
-        key = field if field in OWNER_FIELDS else "_form"
+        if field.startswith("contacts."):
+            channel = field.removeprefix("contacts.")
+            field = channel if channel in LEGACY_CONTACT_FIELDS else f"contact_{channel}"
+        key = field if field in OWNER_FIELDS or field in dict(_contact_fields()) else "_form"
         text = err.message + (f" (allowed: {err.allowed})" if err.allowed else "")
         if key == "_form" and err.field:
             text = f"{err.field}: {text}"
@@ -99,7 +118,7 @@ def owner_form(request: Request) -> HTMLResponse:
         except NotFound:
             owner = None
     return page.render("owner_form.html", values=_owner_values(owner, owner_id), errors={}, editing=owner,
-                       events=NOTIFY_EVENTS, channels=NOTIFY_CHANNELS)
+                       events=NOTIFY_EVENTS, channels=channels.names(), contact_fields=_contact_fields())
 
 
 @router.post("/owners/edit", response_model=None)
@@ -125,7 +144,8 @@ async def save_owner(request: Request) -> Response:
         store.put_owner(owner)
     except ValidationError as exc:
         return page.render("owner_form.html", code=422, values=form, errors=_owner_errors(exc),
-                           editing=current if editing else None, events=NOTIFY_EVENTS, channels=NOTIFY_CHANNELS)
+                           editing=current if editing else None, events=NOTIFY_EVENTS, channels=channels.names(),
+                           contact_fields=_contact_fields())
     return back("/owners", f"owner {owner_id} {'saved' if editing else 'created'}")
 
 

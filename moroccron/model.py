@@ -1513,7 +1513,7 @@ class Owner(Checked):
 
 # Read back as attributes: Owner(slack="#data").slack == "#data" (set after the dataclass,
 # whose init-only fields take these names).
-Owner.slack = property(lambda self: self.contacts.get("slack"),  # type: ignore[assignment,misc]
+Owner.slack = property(lambda self: self.contacts.get("slack"),  # type: ignore[attr-defined]
                        doc="``contacts['slack']``, for older callers.")
-Owner.pagerduty = property(lambda self: self.contacts.get("pagerduty"),  # type: ignore[assignment,misc]
+Owner.pagerduty = property(lambda self: self.contacts.get("pagerduty"),  # type: ignore[attr-defined]
                            doc="``contacts['pagerduty']``, for older callers.")

@@ -60,7 +60,7 @@ def _owner_values(owner: Owner | None, owner_id: str = "") -> dict[str, str]:
     for key, channel in _contact_fields():
         values[key] = (owner.contacts.get(channel.name) or "") if owner else ""
     # a PagerDuty routing key is a secret: shown as the mask, kept if posted back unchanged
-    values["pagerduty"] = MASK if owner is not None and owner.pagerduty else ""
+    values["pagerduty"] = MASK if owner is not None and owner.contacts.get("pagerduty") else ""
     for event in NOTIFY_EVENTS:
         values[f"pref_{event}"] = ", ".join(prefs.get(event, ()))
     return values
@@ -76,7 +76,7 @@ def _owner_body(form: dict[str, str], current: Owner | None) -> dict[str, Any]:
     for key, channel in _contact_fields():
         contacts[channel.name] = form.get(key, "").strip() or None
     if contacts.get("pagerduty") == MASK:
-        contacts["pagerduty"] = current.pagerduty if current is not None else None
+        contacts["pagerduty"] = current.contacts.get("pagerduty") if current is not None else None
     body["contacts"] = contacts
     body["preferences"] = {event: [c for c in form.get(f"pref_{event}", "").replace(",", " ").split() if c]
                            for event in NOTIFY_EVENTS}

@@ -48,9 +48,10 @@ def expressions(count: int, seed: int = 17) -> list[str]:
 
 
 def _moroccron(exprs: list[str]) -> float:
-    from moroccron import cron, schedule
+    from moroccron import schedule
+    from moroccron.schedule import cron, parse
 
-    for cached in (schedule._parse_cached, cron._parse, cron._plain_field, cron._dom_field, cron._dow_field):
+    for cached in (parse._parse_cached, cron._parse, cron._plain_field, cron._dom_field, cron._dow_field):
         cached.cache_clear()
     gc.collect()
     start = time.perf_counter()

@@ -126,21 +126,25 @@ def cmd_jobs_apply(args: argparse.Namespace) -> int:
         load_definitions,
     )
     from moroccron.errors import FieldError, ValidationError
+    from moroccron.hooks.manager import PluginManager
 
     source = args.source if args.source is not None else default_source(args.paths)
     try:
+        # the plugins first: the channels they register are what jobs' targets and owners' contacts may name
+        settings = None if args.api else _settings(args)
+        plugins = PluginManager() if settings is None else _plugins(settings)
         defs = load_definitions(args.paths)
         if args.api:
             payload = apply_payload(defs, source=source, prune=args.prune, dry_run=args.dry_run)
             answer = api_client(args.api, args.token, "").post("/api/v1/apply", json=payload, timeout=300)
             lines, summary, empty, notes = answer["lines"], answer["summary"], answer["empty"], answer["notes"]
         else:
-            settings = _settings(args)
+            assert settings is not None
             if args.dry_run:
                 store, notes, has_sources = dry_run_store(settings.db)
             else:
                 store, notes, has_sources = _store(settings), [], True
-            plan = apply_definitions(store, defs, prune=args.prune, dry_run=args.dry_run, plugins=_plugins(settings),
+            plan = apply_definitions(store, defs, prune=args.prune, dry_run=args.dry_run, plugins=plugins,
                                      source=source, stored_sources=has_sources)
             lines, summary, empty = plan.lines(), plan.summary(), plan.empty
     except ValidationError as exc:
@@ -180,7 +184,7 @@ def cmd_chronos_import(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs_list(args: argparse.Namespace) -> int:
-    from moroccron.schedule import parse_schedule
+    from moroccron.schedule.parse import parse_schedule
 
     settings = _settings(args)
     store = _store(settings)
@@ -231,7 +235,7 @@ def _instant(text: str) -> datetime:
 
 
 def cmd_jobs_next(args: argparse.Namespace) -> int:
-    from moroccron.schedule import parse_schedule
+    from moroccron.schedule.parse import parse_schedule
 
     settings = _settings(args)
     store = _store(settings)
@@ -323,8 +327,10 @@ def cmd_auth_token(args: argparse.Namespace) -> int:
 
 def cmd_owners(args: argparse.Namespace) -> int:
     from moroccron.api.owners import owner_from_body
+    from moroccron.model import LEGACY_CONTACT_FIELDS
 
-    store = _store(_settings(args))
+    settings = _settings(args)
+    store = _store(settings)
     if args.owners_command == "list":
         rows = [("OWNER", "NAME", "SLACK", "PAGERDUTY", "MUTED UNTIL", "FAILURE ->")]
         for o in store.list_owners():
@@ -339,11 +345,25 @@ def cmd_owners(args: argparse.Namespace) -> int:
             current = store.get_owner(args.id).to_dict()
         except LookupError:
             current = {}
-        body = {k: v for k, v in current.items() if k != "id"}
-        for key in ("name", "email", "slack", "pagerduty", "mute_until"):
+        _plugins(settings)  # registers the installed plugins' channels, which contacts may name
+        body = {k: v for k, v in current.items() if k not in ("id", *LEGACY_CONTACT_FIELDS)}
+        for key in ("name", "email", "mute_until"):
             value = getattr(args, key)
             if value is not None:
                 body[key] = value or None
+        contacts = dict(body.get("contacts") or {})
+        for key in LEGACY_CONTACT_FIELDS:  # --slack and --pagerduty: shortcuts for --contact
+            value = getattr(args, key)
+            if value is not None:
+                contacts[key] = value or None
+        for item in args.contact or ():
+            channel, sep, address = item.partition("=")
+            if not sep or not channel:
+                print(f"moroccron: error: --contact {item!r}: expected CHANNEL=ADDRESS "
+                      "(e.g. slack=#ops, or slack= to remove it)", file=sys.stderr)
+                return 2
+            contacts[channel] = address or None
+        body["contacts"] = contacts
         prefs = dict(body.get("preferences") or {})
         for item in args.pref or ():
             event, sep, channels = item.partition("=")
@@ -361,18 +381,23 @@ def cmd_owners(args: argparse.Namespace) -> int:
 
 def cmd_notify_test(args: argparse.Namespace) -> int:
     """Send a sample failure message to TARGET through the loaded notifiers and report."""
+    from moroccron import channels
+    from moroccron.errors import ValidationError
     from moroccron.hooks.types import NotifyTarget
-    from moroccron.model import JobSpec, Run, RunState
+    from moroccron.model import JobSpec, Run, RunState, notify_target_problem
     from moroccron.notify import Renderer, payload_for
 
     settings = _settings(args)
     target = NotifyTarget.parse(args.target)
     plugins = _plugins(settings)
+    problem = notify_target_problem(args.target)  # against the channels the plugins registered
+    if problem is not None:
+        raise ValidationError.single("target", problem, args.target, channels.allowed_targets())
     plugins.startup(config=settings, store=None)
     try:
         now = datetime.now(UTC).replace(microsecond=0)
         job = JobSpec(name="moroccron-notify-test", command="exit 1", owners=(),
-                      notify={"on_failure": [str(target)]},
+                      notify={"on_failure": [str(target)]},  # type: ignore[arg-type]
                       description="a test message sent by `moroccron notify test`")
         run = Run(job=job.name, scheduled_at=now, state=RunState.FAILED, launched_at=now, started_at=now,
                   finished_at=now, exit_status=1, message="Command exited with status 1", hostname="test")
@@ -598,6 +623,9 @@ def build_parser() -> argparse.ArgumentParser:
                        ("slack", "Slack channel or user, e.g. #ops"), ("pagerduty", "PagerDuty service")):
         oset.add_argument(f"--{flag}", help=f"{text}; empty to clear")
     oset.add_argument("--mute-until", dest="mute_until", help="ISO 8601 time; empty to unmute")
+    oset.add_argument("--contact", action="append", metavar="CHANNEL=ADDRESS",
+                      help="the owner's address on a notification channel (repeatable), e.g. slack=#ops or "
+                           "opsgenie=team-data; CHANNEL= removes it. --slack/--pagerduty are shortcuts")
     oset.add_argument("--pref", action="append", metavar="EVENT=CHANNELS",
                       help="e.g. failure=email,slack; failure= turns failure messages off")
     oset.set_defaults(func=cmd_owners)

@@ -15,6 +15,7 @@ required field left out raises :class:`MissingField`.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import sys
@@ -79,16 +80,22 @@ class UnknownField(ArgumentError):
         super().__init__(f"{type_name}: " + "; ".join(parts))
 
 
+_CLASSVAR = getattr(dataclasses, "_FIELD_CLASSVAR", None)  # ClassVar pseudo-fields are no arguments
+
+
 @cache
 def init_fields(cls: type) -> tuple[str, ...]:
-    """The constructor's field names of dataclass ``cls``, in order."""
-    return tuple(f.name for f in fields(cls) if f.init)  # type: ignore[arg-type]
+    """The constructor's field names of dataclass ``cls``, in order, init-only ones
+    (``InitVar``, such as ``Owner.slack``) included."""
+    declared = getattr(cls, "__dataclass_fields__", {})
+    return tuple(name for name, f in declared.items()
+                 if f.init and getattr(f, "_field_type", None) is not _CLASSVAR)
 
 
 @cache
 def required_fields(cls: type) -> tuple[str, ...]:
     """The constructor's fields of dataclass ``cls`` that have no default, in order."""
-    return tuple(f.name for f in fields(cls)  # type: ignore[arg-type]
+    return tuple(f.name for f in fields(cls)
                  if f.init and f.default is MISSING and f.default_factory is MISSING)
 
 
@@ -157,14 +164,15 @@ class Checked:
     _COLLECTED: ClassVar[bool] = False  # True for the types a load records (jobs, owners)
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        names = init_fields(cls)
+        kind: type = cls  # a class is hashable (the caches' key); mypy cannot tell for a dataclass
+        names = init_fields(kind)
         if kwargs:
             unknown = [k for k in kwargs if k not in names]
             if unknown:
                 shown = _SHOWN_NAMES.get(cls.__name__, cls.__name__)
                 raise UnknownField(shown, [(k, next(iter(difflib.get_close_matches(k, names, n=1)), None))
                                            for k in unknown])
-        required = required_fields(cls)
+        required = required_fields(kind)
         # copy and pickle call __new__ with no arguments, then set the fields themselves
         if (args or kwargs) and len(args) < len(required):
             missing = [n for n in required[len(args):] if n not in kwargs]
@@ -173,7 +181,7 @@ class Checked:
         collector = _COLLECTOR.get()
         obj = super().__new__(cls)
         if collector is not None and cls._COLLECTED:
-            collector._pending[id(obj)] = frozenset(init_fields(cls)[:len(args)]) | frozenset(kwargs)
+            collector._pending[id(obj)] = frozenset(init_fields(kind)[:len(args)]) | frozenset(kwargs)
         return obj
 
 

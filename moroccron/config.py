@@ -20,8 +20,10 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from moroccron.address import split_host_port
 from moroccron.errors import FieldError, ValidationError
 
 __all__ = ["Settings", "load_settings", "parse_bind"]
@@ -172,28 +174,24 @@ def _this_host() -> str:
     return socket.getfqdn()
 
 
-_TYPES: dict[str, type] = {
-    "db": str, "bind": str, "master": str, "zk": str, "jobs": tuple, "packing": str,
-    "framework_name": str, "role": str, "principal": str, "secret": str, "failover_timeout": float,
-    "offer_horizon_seconds": float, "prepare_seconds": float, "run_retention": int, "local_agents": int,
-    "local_work_dir": str,
-    "prune_interval_seconds": float,
-    "disable_plugins": tuple, "log_level": str, "insecure": bool, "auth_file": str, "zk_session_timeout": float,
-    "db_pool_size": int, "job_poll_seconds": float, "session_secret": str,
-    "plugins": dict, "webhooks": dict, "notify_templates": str, "public_url": str,
-    "http_trigger_urls": tuple, "http_trigger_events": tuple, "http_trigger_retries": int,
-    "http_trigger_timeout": float, "hook_timeout_seconds": float, "reconcile_interval_seconds": float,
-    "auth_max_failures": int, "auth_failure_window_seconds": float, "trusted_proxies": tuple,
-    "session_cookie_secure": bool,
-    "peers": tuple,
-    "max_request_bytes": int,
-    "admin_contacts": tuple,
-    "ready_step_seconds": float,
-    "roles": tuple, "framework_user": str, "mesos_tls": bool, "mesos_ca_file": str, "mesos_client_cert": str,
-    "mesos_client_key": str,
-    "lease_seconds": float, "lease_renew_seconds": float,
-    "chronos_run_as_user": str, "chronos_cors_origin": str,
-}
+def _kind(hint: Any) -> type:
+    """What a Settings field's type annotation says its values are: str, int, float, bool,
+    tuple (a list of text) or dict (a table); ``X | None`` is ``X``."""
+    if get_origin(hint) in (Union, UnionType):
+        hint = next(arg for arg in get_args(hint) if arg is not type(None))
+    origin = get_origin(hint) or hint
+    if origin is tuple:
+        return tuple
+    if origin in (Mapping, dict):
+        return dict
+    if origin in (str, int, float, bool):
+        kind: type = origin
+        return kind
+    raise TypeError(f"a setting cannot be of type {hint!r}")
+
+
+# Each setting's kind, from the Settings fields themselves.
+_TYPES: dict[str, type] = {name: _kind(hint) for name, hint in get_type_hints(Settings).items()}
 
 
 READY_STEP_MIN = 60.0
@@ -230,10 +228,10 @@ def check_lease(lease_seconds: float, renew_seconds: float) -> None:
 
 
 def parse_bind(bind: str) -> tuple[str, int]:
-    host, sep, port = bind.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValidationError.single("bind", "must be HOST:PORT", bind, "e.g. 127.0.0.1:4400")
-    return host.strip("[]"), int(port)
+    try:
+        return split_host_port(bind)
+    except ValueError:
+        raise ValidationError.single("bind", "must be HOST:PORT", bind, "e.g. 127.0.0.1:4400") from None
 
 
 def _convert(key: str, value: Any, where: str) -> Any:

@@ -7,8 +7,9 @@ rebuild it for every change and check the whole graph before anything is stored.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from moroccron.errors import DependencyError, FieldError
 from moroccron.model import JobSpec
@@ -35,7 +36,7 @@ class SubtreeNode:
                 queue.extend(node.children)
         return seen
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"job": self.job, "owners": list(self.owners), "children": [c.to_dict() for c in self.children]}
 
     def render(self, indent: str = "") -> str:
@@ -103,6 +104,23 @@ class DependencyGraph:
                 seen[n] = None
                 queue.extend(self._parents.get(n, ()))
         return list(seen)
+
+    def waiting_for(self, name: str, progress: Mapping[str, Mapping[str, object]]) -> list[str]:
+        """The parents ``name`` still waits for: those that have not succeeded since its last
+        run. ``progress`` is the store's dependency progress (job -> parents satisfied)."""
+        done = progress.get(name, {})
+        return [p for p in self.parents(name) if p not in done]
+
+    def held_by_failures(self, failed: Iterable[str], progress: Mapping[str, Mapping[str, object]],
+                         within: Collection[str]) -> set[str]:
+        """The jobs of ``within`` that wait on a failure: a transitive child of a job in
+        ``failed`` that still waits for one of its parents."""
+        waiting: set[str] = set()
+        for name in failed:
+            for child in self.descendants(name):
+                if child in within and child not in waiting and self.waiting_for(child, progress):
+                    waiting.add(child)
+        return waiting
 
     def subtree(self, name: str) -> SubtreeNode:
         """``name`` and its transitive children as a tree with owners.

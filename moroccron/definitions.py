@@ -34,7 +34,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -217,8 +217,8 @@ def load_definitions(paths: Iterable[str | Path]) -> Definitions:
         # Helper modules (_common.py) are loaded afresh by the next load, which may be of
         # another folder with a helper of the same name.
         for name in set(sys.modules) - before:
-            file = getattr(sys.modules.get(name), "__file__", None)
-            if file and not name.startswith("moroccron") and Path(file).resolve().parent in folders:
+            module_file = getattr(sys.modules.get(name), "__file__", None)
+            if module_file and not name.startswith("moroccron") and Path(module_file).resolve().parent in folders:
                 sys.modules.pop(name, None)
     return defs
 
@@ -332,7 +332,7 @@ def _owner_after(old: Owner, new: Owner, fields: frozenset[str] | None) -> Owner
     """``old`` with the fields the module set taken from ``new``; the rest as stored."""
     if fields is None:
         return new
-    return replace(old, **{f: getattr(new, f) for f in fields if f != "id"})
+    return old.with_fields_of(new, fields)
 
 
 def plan_apply(defs: Definitions, stored: Stored, *, prune: bool, source: str | None = None) -> ApplyPlan:
@@ -370,8 +370,7 @@ def plan_apply(defs: Definitions, stored: Stored, *, prune: bool, source: str | 
             plan.owners_create.append(new_owner)
             continue
         merged = _owner_after(old_owner, new_owner, defs.owner_fields.get(owner_id))
-        a, b = old_owner.to_dict(), merged.to_dict()
-        fields_changed = [k for k in a if a[k] != b[k]]
+        fields_changed = old_owner.changed_fields(merged)
         if fields_changed:
             plan.owners_update.append(merged)
             plan.owner_changes[owner_id] = fields_changed

@@ -44,6 +44,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
+from typing import Any, cast
 
 from moroccron.dag import DependencyGraph
 from moroccron.events import (
@@ -103,6 +104,7 @@ from moroccron.model import (
 )
 from moroccron.schedule import (
     POLICY_SKIPS,
+    CatchupPolicy,
     Schedule,
     deadline_exceeded,
     parse_schedule,
@@ -502,11 +504,11 @@ class Engine:
             if run.scheduled_at > self._last_adhoc.get(run.job, run.scheduled_at - timedelta(seconds=1)):
                 self._last_adhoc[run.job] = run.scheduled_at
         for name, last in event.last_final.items():
-            job = self.jobs.get(name)
-            if job is None or self._by_job.get(name):
+            spec = self.jobs.get(name)
+            if spec is None or self._by_job.get(name):
                 continue
-            if self._wants_retry(job, last):
-                self._guard(now, name, out, self._schedule_retry, job, last, (last.finished_at or now), out, False)
+            if self._wants_retry(spec, last):
+                self._guard(now, name, out, self._schedule_retry, spec, last, (last.finished_at or now), out, False)
         if self.connected and self._unsure:
             self._reconcile(now, [], out)
 
@@ -758,7 +760,7 @@ class Engine:
             self._replace(run)
             out.append(SaveRun(run))
             self._arm_timeout(run, now)
-        changes: dict = {}
+        changes: dict[str, Any] = {}
         if event.agent_id:
             changes["agent_id"] = event.agent_id
         if event.hostname:
@@ -1048,7 +1050,7 @@ class Engine:
             run_times, skipped = due, []
             nxt = sched.next_after(now)
         else:
-            plan = plan_catchup(sched, last, now, job.catchup, cap=CATCHUP_CAP,
+            plan = plan_catchup(sched, last, now, cast(CatchupPolicy, job.catchup), cap=CATCHUP_CAP,
                                 starting_deadline_seconds=job.starting_deadline_seconds)
             run_times, skipped, nxt = plan.run, list(plan.skipped), plan.next_fire
             hidden = plan.skipped_count - len(plan.skipped)
@@ -1319,8 +1321,8 @@ class Engine:
             except Exception as exc:
                 failing.append((task, exc))
         if failing and len(failing) < len(pending):
-            for task, exc in failing:
-                self._fault(now, task.run.job, exc, out, "packing")
+            for task, error in failing:
+                self._fault(now, task.run.job, error, out, "packing")
             placeable = [t for t in pending if t.run.task_id in self.queue or t.run.task_id in self._early]
             try:
                 return self.packer(placeable, offers, self.jobs)
@@ -1604,7 +1606,7 @@ def _collect(into: list[PendingTask], run: Run, jobs: Mapping[str, JobSpec]) -> 
     into.append(PendingTask(run, jobs[run.job].resources))
 
 
-_HANDLERS: dict[type, Callable[[Engine, datetime, object, list[Action]], None]] = {
+_HANDLERS: dict[type[Any], Callable[[Engine, datetime, Any, list[Action]], None]] = {
     Tick: Engine._on_tick,
     Loaded: Engine._on_loaded,
     JobPut: Engine._on_job_put,
@@ -1622,5 +1624,5 @@ _HANDLERS: dict[type, Callable[[Engine, datetime, object, list[Action]], None]] 
     Quarantine: Engine._on_quarantine,
     ReconcileTasks: Engine._on_reconcile_tasks,
     FrameworkLost: Engine._on_framework_lost,
-}  # type: ignore[dict-item]
+}
 

@@ -100,9 +100,6 @@ class ValidationError(MoroccronError, ValueError):
     def single(cls, field: str, message: str, value: Any = None, allowed: str | None = None) -> ValidationError:
         return cls(FieldError(field, message, value, allowed))
 
-    def with_prefix(self, prefix: str) -> ValidationError:
-        return ValidationError(self.errors, prefix)
-
     def __str__(self) -> str:
         """One line (logs and the API's ``error`` text); :meth:`render` for a terminal."""
         body = "; ".join(str(e) for e in self.errors)

@@ -23,13 +23,16 @@ import re
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moroccron.bounds import NAME_MAX
 from moroccron.config import Settings
 from moroccron.errors import StaleEpoch
 from moroccron.model import FRAMEWORK_EVENT, JobSpec, Notify
 from moroccron.notify import payload_for
+
+if TYPE_CHECKING:
+    from moroccron.store.interfaces import FrameworkRecord
 
 __all__ = ["FrameworkHealth", "framework_job"]
 
@@ -60,7 +63,7 @@ class FrameworkHealth:
     :param wake: wakes the outbox worker once a notice is queued.
     """
 
-    def __init__(self, settings: Settings, store: Any, *, epoch: Callable[[], int | None],
+    def __init__(self, settings: Settings, store: FrameworkRecord, *, epoch: Callable[[], int | None],
                  clock: Callable[[], datetime], wake: Callable[[], None], leadership: Any = None) -> None:
         self.settings = settings
         self.store = store

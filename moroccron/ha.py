@@ -34,21 +34,11 @@ from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import BadVersionError, KazooException, NoAuthError, NoNodeError
 
 from moroccron.errors import ValidationError
-from moroccron.zk import ZkUrl, hide_secrets_in_kazoo_logs
-from moroccron.zk import parse_zk_url as parse_zk
+from moroccron.zk import ZkUrl, hide_secrets_in_kazoo_logs, parse_zk_url
 
-__all__ = ["Leadership", "parse_zk_url"]
+__all__ = ["Leadership"]
 
 log = logging.getLogger("moroccron.ha")
-
-
-def parse_zk_url(url: str) -> tuple[str, str]:
-    """``zk://[USER:PASS@]host1:2181,host2:2181/path`` -> (``host1:2181,host2:2181``, ``/path``).
-
-    Kept for callers that only need where to connect; :func:`moroccron.zk.parse_zk_url`
-    also gives the credentials."""
-    url_ = parse_zk(url)
-    return url_.hosts, url_.path
 
 
 class Leadership:
@@ -62,7 +52,7 @@ class Leadership:
 
     def __init__(self, zk: str, address: str, instance_id: str, *, on_elected: Callable[[], None],
                  on_lost: Callable[[str], None], session_timeout: float = 10.0) -> None:
-        self.url: ZkUrl = parse_zk(zk)
+        self.url: ZkUrl = parse_zk_url(zk)
         self.hosts, self.path = self.url.hosts, self.url.path
         self.address = address
         self.instance_id = instance_id

@@ -18,13 +18,13 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import MISSING, InitVar, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from functools import cache
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self, cast
 
-from moroccron import bounds
+from moroccron import bounds, channels
 from moroccron.bounds import NAME_MAX
 from moroccron.collect import Checked, note_built
 from moroccron.errors import FieldError, ValidationError
@@ -71,9 +71,31 @@ VOLUME_MODES = ("RO", "RW")
 VOLUME_SOURCE_TYPES = ("docker_volume", "host_path", "sandbox_path")
 CONSTRAINT_OPERATORS = ("EQUALS", "LIKE", "UNLIKE", "UNIQUE", "GROUP_BY")
 NOTIFY_TARGET_RE = re.compile(r"(email|slack|pagerduty|webhook):\S+")
-"""A whole notification target (``fullmatch``)."""
+"""A whole notification target on one of the channels known before channels were plugins
+(``fullmatch``). Kept for callers of older versions: what is checked now is
+:func:`moroccron.channels.split_target`, against the registered channels."""
 NOTIFY_TARGET_ALLOWED = "'email:ADDRESS', 'slack:#CHANNEL', 'pagerduty:SERVICE' or 'webhook:NAME'"
+"""The targets of :data:`NOTIFY_TARGET_RE`, for documentation; messages list the registered
+channels (:func:`moroccron.channels.allowed_targets`)."""
 MAX_RETRIES = bounds.MAX_RETRIES
+
+
+def notify_target_problem(text: str, *, strict: bool = True) -> str | None:
+    """What is wrong with notification target ``text`` (``channel:address``), or None.
+
+    The channel must be registered (:mod:`moroccron.channels`) and accept the address.
+    Not ``strict`` (a definition read back from the database), any ``name:address``
+    passes: a channel whose plugin was uninstalled since must not make jobs unreadable.
+    """
+    if not strict:
+        channel, sep, address = text.partition(":")
+        return None if sep and channel and address else "is not a notification target"
+    try:
+        channels.split_target(text)
+    except ValueError as exc:
+        detail = str(exc)
+        return "is not a notification target" + ("" if detail == "is not a notification target" else f": {detail}")
+    return None
 
 # Set while specs and owners are rebuilt from the database (see stored_data()).
 _STORED: ContextVar[bool] = ContextVar("moroccron_stored_data", default=False)
@@ -288,7 +310,7 @@ def _bool(c: _Collector, name: str, value: Any) -> bool:
     return value
 
 
-def _sub(c: _Collector, name: str, cls: type, value: Any) -> Any:
+def _sub(c: _Collector, name: str, cls: type[_Spec], value: Any) -> Any:
     """Build a nested spec (Resources, Container, ...) from a mapping or accept an instance."""
     if value is None or isinstance(value, cls):
         return value
@@ -312,7 +334,7 @@ def _unknown(c: _Collector, data: Mapping[str, Any], allowed: Iterable[str], whe
 @cache
 def _required(cls: type) -> tuple[str, ...]:
     """The fields of dataclass ``cls`` that have no default."""
-    return tuple(f.name for f in fields(cls)  # type: ignore[arg-type]
+    return tuple(f.name for f in fields(cls)
                  if f.init and f.default is MISSING and f.default_factory is MISSING)
 
 
@@ -322,12 +344,13 @@ class _Spec(Checked):
     FIELDS: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Any:
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
         c = _Collector()
         _unknown(c, data, cls.FIELDS)
         # A required sub-field left out ({} for a volume or a constraint) is an input
         # error naming that field, not a TypeError from the constructor.
-        for name in _required(cls):
+        kind: type = cls  # a class is hashable (the cache's key); mypy cannot tell for a dataclass
+        for name in _required(kind):
             if name not in data:
                 c.add(name, "is required", None, f"an object with fields {', '.join(cls.FIELDS)}")
         c.raise_if_any()
@@ -718,7 +741,7 @@ class Constraint(_Spec):
         text_ok = isinstance(self.value, str) and c.text("value", self.value, "constraint_value")
         if op in ("LIKE", "UNLIKE") and text_ok:
             try:
-                re.compile(self.value)
+                re.compile(cast(str, self.value))  # text_ok: a string
             except (re.error, RecursionError, OverflowError) as exc:
                 c.add("value", f"is not a valid regular expression: {exc}", self.value, "a Python regular expression")
         # ASCII digits only: str.isdigit() is also true of '²', which int() refuses.
@@ -776,8 +799,9 @@ class Notify(_Spec):
         for name in self.FIELDS:
             items = _str_tuple(c, name, getattr(self, name), "notify_target", limit="notify")
             for i, item in enumerate(items):
-                if not (NOTIFY_TARGET_RE.fullmatch(item) if c.strict else NOTIFY_TARGET_RE.match(item)):
-                    c.add(f"{name}[{i}]", "is not a notification target", item, NOTIFY_TARGET_ALLOWED)
+                problem = notify_target_problem(item, strict=c.strict)
+                if problem is not None:
+                    c.add(f"{name}[{i}]", problem, item, channels.allowed_targets())
             object.__setattr__(self, name, items)
         c.raise_if_any()
 
@@ -1128,7 +1152,7 @@ def _chronos_extra(c: _Collector, value: Any) -> dict[str, Any]:
     if len(text) > CHRONOS_EXTRA_MAX_BYTES:
         c.add("chronos_extra", f"is too large ({len(text)} bytes)", None, allowed)
         return {}
-    return json.loads(text)
+    return cast(dict[str, Any], json.loads(text))
 
 
 _NULLABLE = frozenset({"command", "schedule", "container", "user", "timeout_seconds",
@@ -1173,7 +1197,6 @@ def run_argument_line(value: Any, field_name: str = "arguments") -> str | None:
 class RunState(enum.StrEnum):
     """Where a run is in its life. The last five are final."""
 
-    WAITING = "waiting"      # due, but its parents have not all succeeded yet (dependent jobs)
     QUEUED = "queued"        # due and runnable, waiting for an offer that fits
     LAUNCHED = "launched"    # ACCEPT sent to the master
     STARTING = "starting"    # the agent is starting the task
@@ -1315,6 +1338,10 @@ class Run:
 
 NOTIFY_EVENTS = ("failure", "recovery", "success", "skipped", "disabled")
 NOTIFY_CHANNELS = ("email", "slack", "pagerduty", "webhook")
+"""The channels known before channels were plugins; the registered ones are
+:func:`moroccron.channels.names`."""
+LEGACY_CONTACT_FIELDS = ("slack", "pagerduty")
+"""Owner fields of older versions, now entries of ``contacts``: still accepted and answered."""
 FRAMEWORK_EVENT = "framework"
 """Notifications about the Mesos framework itself (removed, refused), to ``admin_contacts``."""
 DEFAULT_PREFERENCES: Mapping[str, tuple[str, ...]] = MappingProxyType({
@@ -1328,20 +1355,28 @@ class Owner(Checked):
 
     ``id`` is how jobs name the owner (usually an email address). An owner who wants no
     failure emails keeps ownership and sets ``preferences["failure"] = ()``.
+
+    ``email`` is the owner's mail address (the ``id`` when it is one); ``contacts`` holds
+    the address on every other channel, ``{channel: address}``, for the registered
+    channels (:mod:`moroccron.channels`). ``slack=`` and ``pagerduty=`` are shortcuts for
+    ``contacts["slack"]`` and ``contacts["pagerduty"]`` (None: as ``contacts`` says), and
+    read back as attributes.
     """
 
     id: str
     name: str = ""
     email: str | None = None
-    slack: str | None = None
-    pagerduty: str | None = None
+    slack: InitVar[str | None] = None
+    pagerduty: InitVar[str | None] = None
     preferences: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_PREFERENCES))
     mute_until: datetime | None = None
+    contacts: Mapping[str, str] = field(default_factory=dict)
 
-    FIELDS: ClassVar[tuple[str, ...]] = ("id", "name", "email", "slack", "pagerduty", "preferences", "mute_until")
+    FIELDS: ClassVar[tuple[str, ...]] = ("id", "name", "email", "slack", "pagerduty", "preferences", "mute_until",
+                                         "contacts")
     _COLLECTED: ClassVar[bool] = True
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, slack: str | None, pagerduty: str | None) -> None:
         c = _Collector()
         limit = bounds.TEXT_LIMITS["owner"]
         if not isinstance(self.id, str) or not self.id.strip() or len(self.id) > limit:
@@ -1352,7 +1387,13 @@ class Owner(Checked):
             c.add("name", "must be a string", self.name, "text")
         else:
             c.text("name", self.name, "owner_name")
+        contacts = self._contacts(c, {"slack": slack, "pagerduty": pagerduty})
         email = self.email
+        if "email" in contacts:
+            given = contacts.pop("email")
+            if email is not None and email != given:
+                c.add("contacts.email", "differs from email", given, f"{email!r}, or leave one of them out")
+            email = given
         if email is None and isinstance(self.id, str) and "@" in self.id:
             email = self.id
         if email is not None and (not isinstance(email, str) or "@" not in email):
@@ -1360,25 +1401,21 @@ class Owner(Checked):
         elif email is not None and email != self.id:
             c.text("email", email, "owner")
         object.__setattr__(self, "email", email)
-        for k in ("slack", "pagerduty"):
-            v = getattr(self, k)
-            if v is not None and (not isinstance(v, str) or not v):
-                c.add(k, "must be a non-empty string or null", v, "a Slack channel/user or a PagerDuty service")
-            elif v is not None:
-                c.text(k, v, "owner_channel")
+        object.__setattr__(self, "contacts", MappingProxyType(contacts))
         prefs: dict[str, tuple[str, ...]] = dict(DEFAULT_PREFERENCES)
         if not isinstance(self.preferences, Mapping):
             c.add("preferences", "must be an object {event: [channels]}", self.preferences,
                   f"events {', '.join(NOTIFY_EVENTS)}")
         else:
-            for event, channels in self.preferences.items():
+            known = channels.names()
+            for event, chans_given in self.preferences.items():
                 if event not in NOTIFY_EVENTS:
                     c.add(f"preferences.{event}", "unknown event", event, " | ".join(NOTIFY_EVENTS))
                     continue
-                chans = _str_tuple(c, f"preferences.{event}", channels, limit="channels")
+                chans = _str_tuple(c, f"preferences.{event}", chans_given, limit="channels")
                 for ch in chans:
-                    if ch not in NOTIFY_CHANNELS:
-                        c.add(f"preferences.{event}", "unknown channel", ch, " | ".join(NOTIFY_CHANNELS))
+                    if c.strict and ch not in known:
+                        c.add(f"preferences.{event}", "unknown channel", ch, " | ".join(known))
                 prefs[event] = tuple(dict.fromkeys(chans))
         object.__setattr__(self, "preferences", MappingProxyType(prefs))
         if self.mute_until is not None and not isinstance(self.mute_until, datetime):
@@ -1391,6 +1428,74 @@ class Owner(Checked):
         c.raise_if_any(f"owner {self.id!r}" if isinstance(self.id, str) else None)
         note_built(self)
 
+    def _contacts(self, c: _Collector, legacy: Mapping[str, str | None]) -> dict[str, str]:
+        """``contacts`` checked and normalised, with the ``slack=``/``pagerduty=`` shortcuts applied."""
+        out: dict[str, str] = {}
+        given: list[tuple[str, str, object]] = []  # (field for messages, channel, address)
+        if not isinstance(self.contacts, Mapping):
+            c.add("contacts", "must be an object {channel: address}", self.contacts,
+                  f"channels {', '.join(channels.names())}")
+        else:
+            given.extend((f"contacts.{ch}", ch, v) for ch, v in self.contacts.items())
+        given.extend((ch, ch, value) for ch, value in legacy.items() if value is not None)
+        for name, ch, value in given:
+            if value is None:
+                continue
+            if not isinstance(ch, str) or (c.strict and ch != "email" and channels.get(ch) is None):
+                c.add(name, "unknown channel", ch, " | ".join(channels.names()))
+                continue
+            channel = channels.get(ch)
+            if not isinstance(value, str) or not value:
+                c.add(name, "must be a non-empty string or null", value,
+                      channel.description if channel is not None and channel.description else "an address")
+                continue
+            if ch == "email":
+                out[ch] = value  # checked as the email field
+                continue
+            if not c.text(name, value, "owner_channel"):
+                continue
+            if c.strict and channel is not None:
+                try:
+                    value = channel.check(value)
+                except ValueError as exc:
+                    c.add(name, str(exc), value, channel.description or channel.placeholder)
+                    continue
+            out[ch] = value
+        return out
+
+    def with_fields_of(self, other: Owner, names: Iterable[str]) -> Owner:
+        """This owner with the fields ``names`` taken from ``other``, the rest kept.
+
+        ``contacts`` is taken whole; ``slack`` and ``pagerduty`` change only that contact.
+        (``dataclasses.replace`` would read ``slack`` back from the old owner and put it
+        over new ``contacts``.)
+        """
+        names = set(names) - {"id"}
+        data: dict[str, Any] = {"name": self.name, "email": self.email, "preferences": self.preferences,
+                                "mute_until": self.mute_until, "contacts": dict(self.contacts)}
+        for name in names - set(LEGACY_CONTACT_FIELDS):
+            data[name] = dict(other.contacts) if name == "contacts" else getattr(other, name)
+        for name in names & set(LEGACY_CONTACT_FIELDS):
+            if other.contacts.get(name) is None:
+                data["contacts"].pop(name, None)
+            else:
+                data["contacts"][name] = other.contacts[name]
+        return Owner(id=self.id, **data)
+
+    def changed_fields(self, other: Owner) -> list[str]:
+        """The fields of :meth:`to_dict` whose values differ in ``other``; ``contacts`` only
+        when a contact other than ``slack``/``pagerduty`` (named as fields) differs."""
+        a, b = self.to_dict(), other.to_dict()
+        changed = [k for k in a if k != "contacts" and a[k] != b[k]]
+        if {k: v for k, v in a["contacts"].items() if k not in LEGACY_CONTACT_FIELDS} != \
+                {k: v for k, v in b["contacts"].items() if k not in LEGACY_CONTACT_FIELDS}:
+            changed.append("contacts")
+        return changed
+
+    def address(self, channel: str) -> str | None:
+        """The owner's address on ``channel``: ``email`` for email, else ``contacts[channel]``."""
+        return self.email if channel == "email" else self.contacts.get(channel)
+
     def wants(self, event: str, channel: str, now: datetime) -> bool:
         if self.mute_until is not None and now < self.mute_until:
             return False
@@ -1398,7 +1503,17 @@ class Owner(Checked):
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "name": self.name, "email": self.email, "slack": self.slack,
-            "pagerduty": self.pagerduty, "preferences": {k: list(v) for k, v in self.preferences.items()},
+            "id": self.id, "name": self.name, "email": self.email, "slack": self.contacts.get("slack"),
+            "pagerduty": self.contacts.get("pagerduty"),
+            "preferences": {k: list(v) for k, v in self.preferences.items()},
             "mute_until": self.mute_until.isoformat() if self.mute_until else None,
+            "contacts": dict(self.contacts),
         }
+
+
+# Read back as attributes: Owner(slack="#data").slack == "#data" (set after the dataclass,
+# whose init-only fields take these names).
+Owner.slack = property(lambda self: self.contacts.get("slack"),  # type: ignore[attr-defined]
+                       doc="``contacts['slack']``, for older callers.")
+Owner.pagerduty = property(lambda self: self.contacts.get("pagerduty"),  # type: ignore[attr-defined]
+                           doc="``contacts['pagerduty']``, for older callers.")

@@ -99,7 +99,7 @@ class Renderer:
                 tail = self.stderr_tail(run)
             except Exception as exc:  # the message matters more than its log excerpt
                 log.info("no stderr for %s: %s", run.task_id, exc)
-        context = {
+        context: dict[str, Any] = {
             "event": event, "job": job, "run": run, "run_url": run_url, "fmt": _fmt,
             "failure_count": int(details.get("failure_count", 0) or 0),
             "reason": details.get("reason") or (run.reason if run else None),

@@ -19,12 +19,16 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moroccron.hooks.manager import PluginManager
 from moroccron.hooks.runner import HookTimeout, call_within
 from moroccron.notify import Renderer
 from moroccron.routing import covered_by
+
+if TYPE_CHECKING:
+    from moroccron.store.interfaces import OutboxStore
+    from moroccron.store.store import OutboxItem
 
 __all__ = ["Deliverer"]
 
@@ -40,7 +44,7 @@ NOTIFY_TIMEOUT = 60.0
 class Deliverer:
     """The outbox worker: a daemon thread, woken by :meth:`wake` or every ``interval`` seconds."""
 
-    def __init__(self, store: Any, plugins: PluginManager, renderer: Renderer, *, interval: float = 2.0,
+    def __init__(self, store: OutboxStore, plugins: PluginManager, renderer: Renderer, *, interval: float = 2.0,
                  enabled: Callable[[], bool] | None = None, clock: Callable[[], datetime] | None = None,
                  timeout: float = NOTIFY_TIMEOUT) -> None:
         self.timeout = timeout
@@ -109,7 +113,7 @@ class Deliverer:
             self.deliver(item)
         return len(items)
 
-    def deliver(self, item: Any) -> None:
+    def deliver(self, item: OutboxItem) -> None:
         now = self.clock()
         if self._collapse(item, now):
             return
@@ -158,7 +162,7 @@ class Deliverer:
                                        next_attempt_at=now + timedelta(seconds=delay), results=results,
                                        last_error=error, delivered_at=None)
 
-    def _collapse(self, item: Any, now: datetime) -> bool:
+    def _collapse(self, item: OutboxItem, now: datetime) -> bool:
         """Record ``item`` as collapsed when an earlier message already covers it (:func:`covered_by`)."""
         prev = covered_by(item.event, now, lambda events, states: self.store.last_notification(
             item.job, events, states=states, before_id=item.id))
@@ -167,7 +171,7 @@ class Deliverer:
         self._finish(item, "collapsed", item.results, f"covered by notification {prev.id}", now)
         return True
 
-    def _finish(self, item: Any, state: str, results: Any, error: str | None, now: datetime, *,
+    def _finish(self, item: OutboxItem, state: str, results: Any, error: str | None, now: datetime, *,
                 attempts: int | None = None) -> None:
         self.store.update_notification(item.id, state=state, attempts=item.attempts if attempts is None else attempts,
                                        next_attempt_at=item.next_attempt_at, results=results, last_error=error,

@@ -16,7 +16,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from moroccron.store.interfaces import RunPruner
 
 __all__ = ["Pruner"]
 
@@ -40,7 +43,7 @@ class Pruner:
         one of them prunes (pruning twice is harmless, only wasted work).
     """
 
-    def __init__(self, store: Any, *, keep_per_job: int, interval: float, first_delay: float | None = None,
+    def __init__(self, store: RunPruner, *, keep_per_job: int, interval: float, first_delay: float | None = None,
                  batch: int = 500, enabled: Callable[[], bool] | None = None) -> None:
         if not isinstance(keep_per_job, int) or isinstance(keep_per_job, bool) or keep_per_job < 0:
             raise ValueError(f"keep_per_job must be an integer >= 0, got {keep_per_job!r}")

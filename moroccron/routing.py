@@ -171,7 +171,7 @@ def _targets(event: str, job: JobSpec, owners: Mapping[str, Owner], now: datetim
 
 def _address(owner: Owner, channel: str) -> str | None:
     """Where ``owner`` is reached on ``channel``; None if they gave no address there."""
-    return {"email": owner.email, "slack": owner.slack, "pagerduty": owner.pagerduty}.get(channel)
+    return owner.address(channel)
 
 
 def _implicit_owner(owner_id: str) -> Owner | None:

@@ -82,6 +82,7 @@ from moroccron.routing import notice
 
 if TYPE_CHECKING:
     from moroccron.signals import StopSignals
+    from moroccron.store.interfaces import SchedulerStore
 
 __all__ = ["Scheduler", "utcnow"]
 
@@ -119,7 +120,7 @@ class Scheduler(SchedulerCommands):
         ``settings.master`` (``local`` starts the in-process local master).
     """
 
-    def __init__(self, settings: Settings, store: Any, plugins: PluginManager, *, master: str | None = None,
+    def __init__(self, settings: Settings, store: SchedulerStore, plugins: PluginManager, *, master: str | None = None,
                  clock: Callable[[], datetime] = utcnow, instance_id: str | None = None,
                  on_fenced: Callable[[str], None] | None = None, leadership: Any = None,
                  epoch: int | None = None) -> None:

@@ -17,9 +17,12 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from moroccron.model import JobSpec
+
+if TYPE_CHECKING:
+    from moroccron.store.interfaces import JobSource
 
 __all__ = ["JobWatcher"]
 
@@ -43,7 +46,7 @@ class JobWatcher:
     :param enabled: asked before each look (False while this instance must not act).
     """
 
-    def __init__(self, store: Any, known: Callable[[], Mapping[str, JobSpec]], *,
+    def __init__(self, store: JobSource, known: Callable[[], Mapping[str, JobSpec]], *,
                  on_put: Callable[[JobSpec], None], on_removed: Callable[[str], None], interval: float = 5.0,
                  enabled: Callable[[], bool] | None = None,
                  on_invalid: Callable[[str, str], None] | None = None) -> None:

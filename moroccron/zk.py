@@ -1,4 +1,6 @@
 """ZooKeeper URLs with credentials, and the ACL moroccron puts on the nodes it creates.
+Every ``zk://`` URL moroccron reads (``--zk``, a ``zk://`` Mesos master, the local
+master's registration) is parsed here; ``host:port`` addresses in :mod:`moroccron.address`.
 
 A URL is ``zk://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...]/PATH``. USER and PASSWORD are
 percent-decoded (write ``@`` as ``%40``, ``/`` as ``%2F``, ``%`` as ``%25``); the
@@ -21,10 +23,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
-__all__ = ["ZkUrl", "acl", "hide_secrets_in_kazoo_logs", "parse_zk_url", "redact", "split_credentials"]
+__all__ = [
+    "ZkUrl",
+    "acl",
+    "hide_secrets_in_kazoo_logs",
+    "parse_zk_url",
+    "read_zk_url",
+    "redact",
+    "split_credentials",
+]
 
 ALLOWED = "zk://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...]/PATH (USER and PASSWORD percent-encoded)"
 
@@ -79,26 +89,31 @@ def acl(user: str | None, password: str | None) -> list[Any]:
     return [make_digest_acl(user, password, all=True), *READ_ACL_UNSAFE]
 
 
+def read_zk_url(url: str) -> ZkUrl:
+    """Parse a ``zk://`` URL; the hosts are kept as written.
+
+    :raises ValueError: saying what is wrong, never with the password in it.
+    """
+    if not isinstance(url, str) or not url.startswith("zk://"):
+        raise ValueError("must be a zk:// URL")
+    netloc, slash, path = url[len("zk://"):].partition("/")
+    if "@" in path:
+        # A password with a raw "/" would put part of it in the path: refuse rather than guess.
+        raise ValueError("'@' after the first '/': percent-encode '/' in the credentials as %2F")
+    user, password, hosts = split_credentials(netloc)
+    if not hosts or not slash or not path.strip("/"):
+        raise ValueError("needs hosts and a path")
+    return ZkUrl(hosts, "/" + path.strip("/"), user, password)
+
+
 def parse_zk_url(url: str, field_name: str = "zk") -> ZkUrl:
     """Parse a ``zk://`` URL, or raise :class:`~moroccron.errors.ValidationError` naming ``field_name``."""
     from moroccron.errors import ValidationError
 
-    def bad(problem: str) -> ValidationError:
-        return ValidationError.single(field_name, problem, redact(url), ALLOWED)
-
-    if not isinstance(url, str) or not url.startswith("zk://"):
-        raise bad("must be a zk:// URL")
-    netloc, slash, path = url[len("zk://"):].partition("/")
-    if "@" in path:
-        # A password with a raw "/" would put part of it in the path: refuse rather than guess.
-        raise bad("'@' after the first '/': percent-encode '/' in the credentials as %2F")
     try:
-        user, password, hosts = split_credentials(netloc)
+        return read_zk_url(url)
     except ValueError as exc:
-        raise bad(str(exc)) from None
-    if not hosts or not slash or not path.strip("/"):
-        raise bad("needs hosts and a path")
-    return ZkUrl(hosts, "/" + path.strip("/"), user, password)
+        raise ValidationError.single(field_name, str(exc), redact(url), ALLOWED) from None
 
 
 def redact(url: str) -> str:
@@ -148,11 +163,11 @@ def _masked(value: Any, depth: int = 0) -> Any:
     for name in ("acl", "acls"):
         if name in fields:
             changes[name] = _masked(getattr(value, name), depth + 1)
-    return value._replace(**changes) if changes else value
+    return cast(Any, value)._replace(**changes) if changes else value
 
 
 def _masked_acl(entry: Any) -> Any:
-    ident = getattr(entry, "id", None)
+    ident: Any = getattr(entry, "id", None)
     if getattr(ident, "scheme", None) == "digest" and isinstance(ident.id, str):
         return entry._replace(id=ident._replace(id=ident.id.split(":", 1)[0] + ":***"))
     return entry

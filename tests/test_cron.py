@@ -1,4 +1,4 @@
-"""Cron semantics owned by moroccron (moroccron/cron.py, docs/schedules.md): each form,
+"""Cron semantics owned by moroccron (moroccron/schedule/cron.py, docs/schedules.md): each form,
 the day-of-month/day-of-week rule, what is refused, and regressions for expressions
 that an earlier matcher got wrong, with their expected times written out."""
 
@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from moroccron.cron import parse_fields
 from moroccron.errors import ScheduleError
 from moroccron.schedule import CronSchedule, parse_schedule
+from moroccron.schedule.cron import parse_fields
 
 NY = "America/New_York"
 START = datetime(2025, 12, 31, 12, tzinfo=UTC)

@@ -138,8 +138,7 @@ def _state_of(runs: Iterable[Run]) -> str:
     live = sum(1 for r in runs if r.state.live)
     if live:
         return f"{live} running"  # as Chronos counted its running tasks
-    # A waiting run (due, its parents not done) is the nearest thing to Chronos's queue.
-    if states & {RunState.QUEUED, RunState.WAITING}:
+    if RunState.QUEUED in states:
         return "queued"
     return "idle"
 
@@ -483,7 +482,7 @@ def stats(ctx: ContextDep, percentile_name: str) -> list[dict[str, Any]]:
     longest first; ``[]`` for a statistic Chronos does not know, as Chronos answered."""
     if percentile_name not in PERCENTILES:
         return []
-    rows = []
+    rows: list[dict[str, Any]] = []
     for job in ctx.store.all_jobs():
         rows.append({"jobNameLabel": job.name, "time": _histogram(_durations(ctx, job.name))[percentile_name]})
     rows.sort(key=lambda row: (-row["time"], row["jobNameLabel"]))

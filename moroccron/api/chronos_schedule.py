@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from moroccron.errors import ValidationError
-from moroccron.schedule import IsoSchedule, format_utc, parse_schedule
+from moroccron.schedule.iso8601 import IsoSchedule
+from moroccron.schedule.parse import parse_schedule
+from moroccron.schedule.tz import format_utc
 
 __all__ = ["EPOCH_FLOOR", "ChronosSchedule", "chronos_schedule", "once_now"]
 

@@ -591,7 +591,7 @@ def _epsilon(r: _Reader) -> float | None:
             # Years and months (Chronos took P1M): as 365 and 30 days, capped at the
             # longest starting deadline moroccron allows.
             years, months, rest = calendar.groups()
-            seconds = int(years or 0) * 365 * 86400 + int(months or 0) * 30 * 86400
+            seconds: float = int(years or 0) * 365 * 86400 + int(months or 0) * 30 * 86400
             with contextlib.suppress(ValueError):
                 seconds += parse_duration("P" + rest) if rest else 0
                 return float(min(seconds, bounds.MAX_SECONDS - 1))
@@ -689,13 +689,13 @@ def _container(r: _Reader) -> Container | None:
                 r.error(f"{path}.{_VOLUME_KEYS.get(e.field, e.field)}", e.message, e.value, e.allowed)
     parameters: list[dict[str, str]] = []  # a key may repeat, as in docker run (--env A=1 --env B=2)
     for path, p in r.objects("parameters", "a list of {key, value}", c, "container.parameters"):
-        key, value = p.get("key"), p.get("value")
-        if not isinstance(key, str) or not key:
-            r.error(f"{path}.key", "must be a non-empty string", key, "a docker option name, e.g. 'add-host'")
-        elif not isinstance(value, str):
-            r.error(f"{path}.value", "must be a string", value, "a string")
+        option, setting = p.get("key"), p.get("value")
+        if not isinstance(option, str) or not option:
+            r.error(f"{path}.key", "must be a non-empty string", option, "a docker option name, e.g. 'add-host'")
+        elif not isinstance(setting, str):
+            r.error(f"{path}.value", "must be a string", setting, "a string")
         else:
-            parameters.append({"key": key, "value": value})
+            parameters.append({"key": option, "value": setting})
     for key in c:
         if key not in _CONTAINER_FIELDS:
             if key in _CONTAINER_IGNORED:
@@ -709,7 +709,8 @@ def _container(r: _Reader) -> Container | None:
         network = None  # Chronos' default, and the native one (the agent's network) for both types
     try:
         return Container(type=ctype or "DOCKER", image=image, volumes=tuple(volumes), force_pull=force_pull,
-                         network=network, parameters=tuple(parameters), network_infos=tuple(infos))
+                         network=network, parameters=tuple(parameters),  # type: ignore[arg-type]
+                         network_infos=tuple(infos))  # type: ignore[arg-type]
     except ValidationError as exc:
         for e in exc.errors:
             r.error(chronos_field("container." + e.field), e.message, e.value, e.allowed)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 
@@ -11,13 +11,16 @@ from moroccron.api.leader import LeaderCheck, LeaderVerifier
 from moroccron.config import Settings
 from moroccron.hooks.manager import PluginManager
 
+if TYPE_CHECKING:
+    from moroccron.store import Store
+
 
 @dataclass
 class AppContext:
     """Everything the API serves from. ``scheduler`` is None where this instance does not schedule."""
 
     settings: Settings
-    store: Any
+    store: Store  # routes read most of it; AppContext.leader needs only moroccron.store.interfaces.LeaderRecord
     plugins: PluginManager
     scheduler: Any = None
     metrics: Any = None
@@ -41,15 +44,11 @@ class AppContext:
 
 
 def get_context(request: Request) -> AppContext:
-    return request.app.state.context
-
-
-def get_store(request: Request) -> Any:
-    return request.app.state.context.store
+    context: AppContext = request.app.state.context
+    return context
 
 
 ContextDep = Annotated[AppContext, Depends(get_context)]
-StoreDep = Annotated[Any, Depends(get_store)]
 
 
 def caller(request: Request) -> str | None:

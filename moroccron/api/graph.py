@@ -32,8 +32,7 @@ def _outcomes(ctx: AppContext) -> dict[str, str]:
 def _waiting(ctx: AppContext, graph: DependencyGraph, root: str) -> dict[str, list[str]]:
     """For each job in ``root``'s subtree: the parents it still waits for (empty: not waiting)."""
     progress = ctx.store.get_dependency_progress()
-    return {name: [p for p in graph.parents(name) if p not in progress.get(name, {})]
-            for name in graph.descendants(root)}
+    return {name: graph.waiting_for(name, progress) for name in graph.descendants(root)}
 
 
 def _tree(node: SubtreeNode, waiting: dict[str, list[str]], outcomes: dict[str, str]) -> dict[str, Any]:

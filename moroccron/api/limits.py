@@ -127,7 +127,8 @@ class InputLimits:
             if not replayed:
                 replayed = True
                 return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()  # after the body: wait for the disconnect, as usual
+            message: dict[str, Any] = await receive()  # after the body: wait for the disconnect, as usual
+            return message
 
         await self.app(scope, replay, send)
 

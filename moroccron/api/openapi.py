@@ -272,6 +272,11 @@ def _bounded(schemas: dict[str, Any]) -> None:
     owner = schemas["Owner"]["properties"]
     owner["id"].update(minLength=1, maxLength=text["owner"])
     owner["name"].update(maxLength=text["owner_name"])
+    owner["contacts"]["additionalProperties"] = {  # null removes a contact (PATCH)
+        "anyOf": [{"type": "string", "minLength": 1, "maxLength": text["owner_channel"]}, {"type": "null"}]}
+    owner["contacts"]["description"] = ("The owner's address per notification channel, {channel: address}; "
+                                        "channels are registered by plugins. slack and pagerduty are "
+                                        "contacts.slack and contacts.pagerduty.")
 
 
 def job_schemas() -> dict[str, Any]:
@@ -280,7 +285,23 @@ def job_schemas() -> dict[str, Any]:
     defs = schema.pop("$defs", {})
     out = {**defs, "JobSpec": schema, "Owner": TypeAdapter(Owner).json_schema()}
     _bounded(out)
+    out["Job"] = _stored_job(out["JobSpec"])
     return out
+
+
+SOURCE_MAX_LENGTH = 255
+"""The width of the ``jobs.source`` column."""
+
+
+def _stored_job(spec: dict[str, Any]) -> dict[str, Any]:
+    """A job as the API answers it: the JobSpec fields and the read-only ``source``."""
+    job = copy.deepcopy(spec)
+    job["title"] = "Job"
+    job["properties"]["source"] = {
+        "anyOf": [{"type": "string", "maxLength": SOURCE_MAX_LENGTH}, {"type": "null"}], "readOnly": True,
+        "description": "the `jobs apply --source` that last wrote the job; null for a job made through the API, "
+                       "the UI or an import. Read only: ignored in request bodies."}
+    return job
 
 
 def _matches(methods: str, pattern: str, method: str, path: str) -> bool:
@@ -344,7 +365,8 @@ def install(app: FastAPI) -> None:
             schemas.update(Error=ERROR_SCHEMA, FieldError=FIELD_ERROR_SCHEMA, ChronosJob=CHRONOS_JOB_SCHEMA)
             for unused in ("HTTPValidationError", "ValidationError"):  # FastAPI's own 422 body, not ours
                 schemas.pop(unused, None)
-            _attach(doc, JOB_BODIES, JOB_RESPONSES, "JobSpec", "Any subset of the JobSpec fields.")
+            _attach(doc, JOB_BODIES, set(), "JobSpec", "Any subset of the JobSpec fields.")
+            _attach(doc, set(), JOB_RESPONSES, "Job", None)
             _attach(doc, OWNER_BODIES, OWNER_RESPONSES, "Owner",
                     "Any subset of the Owner fields; preferences merge per event.")
             _attach(doc, CHRONOS_BODIES, set(), "ChronosJob", None)

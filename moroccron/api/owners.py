@@ -1,4 +1,8 @@
-"""Owners and their notification preferences."""
+"""Owners, their addresses per channel (``contacts``) and their notification preferences.
+
+``slack`` and ``pagerduty`` are still accepted as fields and answered: they are
+``contacts.slack`` and ``contacts.pagerduty``.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from fastapi import APIRouter, Body, Response
 
 from moroccron.api.deps import ContextDep
 from moroccron.errors import FieldError, ValidationError
-from moroccron.model import Owner
+from moroccron.model import LEGACY_CONTACT_FIELDS, Owner
 
 router = APIRouter(prefix="/api/v1/owners", tags=["owners"])
 
@@ -33,7 +37,34 @@ def owner_from_body(owner_id: str, body: dict[str, Any]) -> Owner:
         if parsed.tzinfo is None:
             raise ValidationError.single("mute_until", "needs a time zone", mute, "e.g. 2026-12-01T08:00:00Z")
         data["mute_until"] = parsed
-    return Owner(**data)
+    data["contacts"], legacy = _contacts(data)
+    return Owner(**data, **legacy)
+
+
+def _contacts(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``contacts`` without the channels set to null, and the ``slack``/``pagerduty`` fields
+    given (removed from ``data``); a field given as null removes that contact."""
+    given = data.pop("contacts", None)
+    if given is None:
+        given = {}
+    if not isinstance(given, dict):
+        raise ValidationError.single("contacts", "must be an object {channel: address}", given,
+                                     "e.g. {\"slack\": \"#data\"}")
+    contacts = {k: v for k, v in given.items() if v is not None}
+    legacy: dict[str, Any] = {}
+    for key in LEGACY_CONTACT_FIELDS:
+        if key not in data:
+            continue
+        value = data.pop(key)
+        if given.get(key) is not None and value != given[key]:
+            raise ValidationError.single(key, f"differs from contacts.{key}", value,
+                                         f"{given[key]!r}, or leave one of them out")
+        if value is None:
+            contacts.pop(key, None)
+        else:
+            contacts.pop(key, None)
+            legacy[key] = value
+    return contacts, legacy
 
 
 @router.get("")
@@ -56,11 +87,20 @@ def put_owner(ctx: ContextDep, owner_id: str, response: Response,
 
 @router.patch("/{owner_id}")
 def patch_owner(ctx: ContextDep, owner_id: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
-    """Change some fields; ``preferences`` merges per event (``{"failure": []}`` stops failure messages)."""
+    """Change some fields; ``preferences`` merges per event (``{"failure": []}`` stops failure
+    messages) and ``contacts`` per channel (``{"slack": null}`` removes the Slack contact)."""
     current = ctx.store.get_owner(owner_id).to_dict()
+    for key in LEGACY_CONTACT_FIELDS:  # answered for compatibility; contacts holds them
+        current.pop(key, None)
     merged = {**current, **body}
     if isinstance(body.get("preferences"), dict):
         merged["preferences"] = {**current["preferences"], **body["preferences"]}
+    if body.get("contacts") is None or isinstance(body["contacts"], dict):  # else: refused as it is
+        given = body.get("contacts") or {}
+        merged["contacts"] = {**current["contacts"], **given}
+        for key in LEGACY_CONTACT_FIELDS:
+            if key in body and key not in given:
+                merged["contacts"].pop(key, None)  # the field given replaces the stored contact
     owner = owner_from_body(owner_id, merged)
     ctx.store.put_owner(owner)
     return owner.to_dict()

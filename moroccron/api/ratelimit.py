@@ -19,7 +19,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 __all__ = ["FailureLimiter", "client_address", "parse_networks"]
@@ -47,7 +47,7 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
-def client_address(scope: dict[str, Any], trusted: list[Network]) -> str:
+def client_address(scope: Mapping[str, Any], trusted: list[Network]) -> str:
     """Who sent this request, as far as can be trusted (see the module docstring)."""
     client = scope.get("client")
     peer = client[0] if client else "unknown"

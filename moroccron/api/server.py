@@ -28,7 +28,7 @@ __all__ = ["BACKLOG", "GRACEFUL_SECONDS", "HttpServer", "bind_listener"]
 BACKLOG = 2048
 """uvicorn's default listen backlog."""
 
-GRACEFUL_SECONDS = 5.0
+GRACEFUL_SECONDS = 5
 """How long requests in progress get to finish once the server stops (then they are cancelled)."""
 
 

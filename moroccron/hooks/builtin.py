@@ -1,4 +1,5 @@
-"""Built-in hook implementations: checks and triggers that need more than one job.
+"""Built-in hook implementations: checks and triggers that need more than one job, and
+moroccron's own notification channels (``email``, ``webhook``).
 
 Registered as the plugin ``builtin`` (see :data:`moroccron.hooks.manager.BUILTIN_PLUGINS`),
 so it can be blocked like any other plugin, and it is an example of one.
@@ -8,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from moroccron.channels import EMAIL, WEBHOOK, NotifyChannel
 from moroccron.errors import FieldError
 from moroccron.hooks import hookimpl
 from moroccron.model import JobSpec
 
-__all__ = ["moroccron_triggered_jobs", "moroccron_validate_job"]
+__all__ = ["moroccron_notify_channels", "moroccron_triggered_jobs", "moroccron_validate_job"]
 
 _EXISTING = "names of existing jobs (or jobs in the same apply)"
 
@@ -42,3 +44,10 @@ def moroccron_triggered_jobs(job: JobSpec, succeeded: bool) -> list[str] | None:
     """The job's own ``triggers``: ``on_success`` after a success, ``on_failure`` after a final failure."""
     names = job.triggers.on_success if succeeded else job.triggers.on_failure
     return list(names) or None
+
+
+@hookimpl
+def moroccron_notify_channels() -> list[NotifyChannel]:
+    """``email`` (the owner's ``email``; the email plugin delivers) and ``webhook`` (a name in
+    the ``[webhooks]`` setting; :mod:`moroccron.notifiers.webhook` delivers)."""
+    return [EMAIL, WEBHOOK]

@@ -14,15 +14,18 @@ import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from moroccron import channels
 from moroccron.errors import FieldError, MoroccronError, ValidationError
 from moroccron.hooks import NAME, spec
 from moroccron.hooks.types import (
     DeliveryResult,
     Notification,
+    NotifyChannel,
     Offer,
     PackingPlan,
     PendingTask,
@@ -163,6 +166,7 @@ class PluginManager:
         if blocked:
             self._warn_unknown(blocked, load_entrypoints)
         self._pm.check_pending()
+        self.register_channels()
 
     def _load_entrypoints(self) -> None:
         try:
@@ -211,7 +215,8 @@ class PluginManager:
             return None
         try:
             self._pm.check_pending()
-        except pluggy.PluginValidationError:
+            self.register_channels()
+        except (pluggy.PluginValidationError, PluginError):
             self._pm.unregister(name=registered)
             raise
         return registered
@@ -295,6 +300,32 @@ class PluginManager:
             results.extend((name, r) for r in out)
         return results
 
+    # -- channels ------------------------------------------------------------
+
+    def notify_channels(self) -> dict[str, NotifyChannel]:
+        """Every plugin's notification channels by name.
+
+        :raises PluginError: a plugin raised, returned something other than
+            ``NotifyChannel`` values, or registered a name another plugin registered.
+        """
+        found: dict[str, tuple[str, NotifyChannel]] = {}
+        hook = "moroccron_notify_channels"
+        for name, result in reversed(self._strict(hook)):  # in registration order
+            items = result if isinstance(result, (list, tuple)) else [result]
+            for item in items:
+                if not isinstance(item, NotifyChannel):
+                    raise PluginError(name, hook, f"returned {item!r}; expected a list of NotifyChannel or None")
+                if item.name in found and found[item.name][0] != name:
+                    raise PluginError(name, hook, f"channel {item.name!r} is already registered by plugin "
+                                                  f"{found[item.name][0]!r}")
+                found[item.name] = (name, item)
+        return {channel: item for channel, (_, item) in found.items()}
+
+    def register_channels(self) -> None:
+        """Add every plugin's channels to the process's registry (:mod:`moroccron.channels`),
+        which jobs, owners and settings are checked against."""
+        channels.register(self.notify_channels().values())
+
     # -- lifecycle -----------------------------------------------------------
 
     def startup(self, *, config: Settings, store: Store) -> None:
@@ -336,6 +367,23 @@ class PluginManager:
                                   f"returned {result!r}; expected a list of names or None")
             names.extend(result)
         return list(dict.fromkeys(names))
+
+    # -- web UI --------------------------------------------------------------
+
+    def ui_template_dirs(self) -> list[Path]:
+        """The template folders the registered plugins add to the UI, in call order, each once."""
+        dirs: list[Path] = []
+        for name, result in self._strict("moroccron_ui_template_dirs"):
+            if result is None:
+                continue
+            if not isinstance(result, (list, tuple)) or not all(isinstance(d, (str, Path)) for d in result):
+                raise PluginError(name, "moroccron_ui_template_dirs",
+                                  f"returned {result!r}; expected a list of folders or None")
+            for folder in map(Path, result):
+                if not folder.is_dir():
+                    raise PluginError(name, "moroccron_ui_template_dirs", f"{str(folder)!r} is not a folder")
+                dirs.append(folder)
+        return list(dict.fromkeys(dirs))
 
     def check_packing_strategy(self, strategy: str) -> None:
         """Raise :class:`ValidationError` on the ``packing`` setting unless a plugin provides ``strategy``."""

@@ -24,10 +24,14 @@ When an implementation raises
 - ``moroccron_startup`` and ``moroccron_validate_job``: the error propagates as a
   :class:`~moroccron.hooks.manager.PluginError` naming the plugin: start-up stops, and the
   job change is refused. A policy that cannot run must not let jobs through unchecked.
+- ``moroccron_notify_channels``: propagates as a ``PluginError``: start-up stops (so
+  does a result that is not a list of ``NotifyChannel``, or a channel name two plugins
+  register).
 - ``moroccron_pack_offers``: propagates as a ``PluginError``; the scheduler declines
   the offers of that round and tries again with the next ones. A plan that names
   unknown offers or tasks, places a task twice or overfills an offer is refused the
-  same way. ``moroccron_packing_strategies``: a ``PluginError`` stops start-up.
+  same way. ``moroccron_packing_strategies`` and ``moroccron_ui_template_dirs``: a
+  ``PluginError`` stops start-up.
 - every other hook: the error is logged with the plugin's name and the remaining
   plugins are still called. A broken notifier or listener never stops the scheduler.
 
@@ -39,6 +43,7 @@ implementation ``@hookimpl(tryfirst=True)`` to run before them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from moroccron.hooks import hookspec
@@ -49,6 +54,7 @@ if TYPE_CHECKING:
     from moroccron.hooks.types import (
         DeliveryResult,
         Notification,
+        NotifyChannel,
         Offer,
         PackingPlan,
         PendingTask,
@@ -61,6 +67,7 @@ __all__ = [
     "moroccron_dependency_unblocked",
     "moroccron_job_scheduled",
     "moroccron_notify",
+    "moroccron_notify_channels",
     "moroccron_offer_matched",
     "moroccron_pack_offers",
     "moroccron_packing_strategies",
@@ -70,6 +77,7 @@ __all__ = [
     "moroccron_task_launched",
     "moroccron_task_succeeded",
     "moroccron_triggered_jobs",
+    "moroccron_ui_template_dirs",
     "moroccron_validate_job",
 ]
 
@@ -138,8 +146,7 @@ def moroccron_validate_job(job: JobSpec, existing: Mapping[str, JobSpec]) -> lis
 def moroccron_job_scheduled(job: JobSpec, run: Run) -> None:
     """A run was materialised: due by the schedule, a catch-up, a retry, a trigger,
     a dependency or a manual start. ``run.state`` is ``queued`` (it waits for an
-    offer) or ``waiting`` (its parents have not all succeeded yet); ``run.trigger``
-    says why it exists.
+    offer); ``run.trigger`` says why it exists.
 
     Not called for runs skipped before they were queued (missed with ``catchup``
     ``none``, past ``starting_deadline_seconds``, forbidden by ``concurrency``).
@@ -324,7 +331,8 @@ def moroccron_triggered_jobs(job: JobSpec, run: Run, succeeded: bool) -> list[st
 @hookspec
 def moroccron_notify(notification: Notification) -> list[DeliveryResult] | None:
     """Deliver a notification: every notifier plugin is called and delivers to the
-    targets on the channels it handles (``notification.targets_for("slack")``),
+    targets on the channels it handles (``notification.targets_for("slack")``; a
+    plugin with a channel of its own registers it with :func:`moroccron_notify_channels`),
     ignoring the others.
 
     Called from the notification worker, not the scheduler loop, once per rendered
@@ -336,4 +344,52 @@ def moroccron_notify(notification: Notification) -> list[DeliveryResult] | None:
 
     :param notification: the message and where it goes.
     :return: one result per target this plugin handled, or None when it handled none.
+    """
+
+
+@hookspec
+def moroccron_notify_channels() -> list[NotifyChannel] | None:
+    """Register notification channels: the names that targets (``name:address``), owners'
+    ``contacts`` and ``preferences`` may use, each with a validator for its addresses.
+
+    Called once, when the plugin manager is built; every plugin's channels are merged.
+    moroccron registers ``email`` and ``webhook`` itself (the ``builtin`` plugin); a
+    plugin that delivers on a channel of its own (``slack``, ``pagerduty``, ``opsgenie``)
+    registers it here and delivers it in :func:`moroccron_notify`
+    (``notification.targets_for(name)``). A channel registered by no installed plugin is
+    refused in new job definitions, owners and settings (the error lists the registered
+    ones); jobs and owners already stored that use it still load, and their messages on it
+    are recorded as undelivered.
+
+    ``validate`` must not block or do I/O: it runs whenever a job or an owner is built.
+    It returns the address normalised (or as given), or raises ``ValueError`` with a
+    message that says what is allowed (the message is shown with the field).
+
+    Must not block. If it raises, returns something other than ``NotifyChannel`` values,
+    or registers a name another plugin registered, start-up stops with the plugin named.
+
+    :return: the channels this plugin delivers to, or None.
+    """
+
+
+# -------------------------------------------------------------------------
+# Web UI
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def moroccron_ui_template_dirs() -> list[str | Path] | None:
+    """Name folders of Jinja templates for the web UI.
+
+    Called once when the UI is mounted. The folders come before the built-in templates,
+    in the order pluggy calls the plugins: a template with the name of a built-in one
+    (``job.html``, ``error.html``, ...) replaces it, and a new one can extend
+    ``base.html`` for the page layout. The built-in templates stay reachable as
+    ``moroccron/NAME``, so a replacement can extend the one it replaces
+    (``{% extends "moroccron/job.html" %}``). Templates are autoescaped.
+
+    Must not block. If it raises, or names something that is not a folder, the UI is not
+    mounted and start-up stops with the plugin named.
+
+    :return: the folders, or None.
     """

@@ -4,8 +4,9 @@ They hold data only: no I/O, no references to the scheduler. Mappings are made
 read-only and sequences become tuples when a value is built, so a plugin cannot change
 what other plugins (or the scheduler) see.
 
-:class:`SubtreeNode` is the one from :mod:`moroccron.dag`, re-exported here so a plugin
-finds every hook argument type in one place.
+:class:`SubtreeNode` is the one from :mod:`moroccron.dag`, and :class:`NotifyChannel` the one
+from :mod:`moroccron.channels`, re-exported here so a plugin finds every hook argument and
+result type in one place.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from moroccron import channels
+from moroccron.channels import NotifyChannel
 from moroccron.dag import SubtreeNode
 from moroccron.errors import ValidationError
-from moroccron.model import FRAMEWORK_EVENT, NOTIFY_CHANNELS, NOTIFY_EVENTS, JobSpec, Resources, Run
+from moroccron.model import FRAMEWORK_EVENT, NOTIFY_EVENTS, JobSpec, Resources, Run
 
 __all__ = [
     "DeliveryResult",
+    "NotifyChannel",
     "NotifyTarget",
     "Notification",
     "Offer",
@@ -166,7 +170,9 @@ class PackingPlan:
 
 @dataclass(frozen=True, slots=True)
 class NotifyTarget:
-    """One place to deliver a notification: ``channel`` is email, slack, pagerduty or webhook.
+    """One place to deliver a notification: ``channel`` is a registered channel
+    (:func:`~moroccron.hooks.spec.moroccron_notify_channels`: email, webhook, and those of
+    the plugins, such as slack and pagerduty).
 
     Written ``channel:address`` in job definitions (``slack:#etl``, ``email:ops@example.com``).
     """
@@ -176,10 +182,15 @@ class NotifyTarget:
 
     @classmethod
     def parse(cls, text: str) -> NotifyTarget:
+        """``channel:address``. The channel must be well formed, not registered: a job read
+        back from the database may name a channel whose plugin was uninstalled since (its
+        messages are then recorded as undelivered). New definitions are checked against the
+        registered channels where they are built (:func:`moroccron.model.notify_target_problem`).
+        """
         channel, sep, address = text.partition(":")
-        if not sep or channel not in NOTIFY_CHANNELS or not address:
+        if not sep or not channels.CHANNEL_NAME_RE.fullmatch(channel) or not address:
             raise ValidationError.single("target", "is not a notification target", text,
-                                         " | ".join(f"{c}:ADDRESS" for c in NOTIFY_CHANNELS))
+                                         " | ".join(c.placeholder for c in channels.registered().values()))
         return cls(channel, address)
 
     def __str__(self) -> str:

@@ -9,7 +9,7 @@ How it works
 * :meth:`MesosSchedulerClient.start` starts one daemon thread, the *event thread*. It
   finds the leading master (:mod:`moroccron.mesos.detect`), POSTs ``SUBSCRIBE`` and reads
   the chunked RecordIO response incrementally, one JSON event per record, calling the
-  :class:`Scheduler` callbacks **on the event thread, in stream order**. A callback that
+  :class:`SchedulerCallbacks` **on the event thread, in stream order**. A callback that
   blocks stalls every later event, heartbeats included, and a stall longer than the
   heartbeat grace looks like a dead master and forces a re-subscription. Callbacks must
   therefore be quick: hand work to another thread or queue it.
@@ -72,6 +72,22 @@ import urllib3.exceptions
 from moroccron.errors import MoroccronError
 from moroccron.mesos import recordio
 from moroccron.mesos.detect import MasterDetectionError, MasterDetector, redact
+from moroccron.mesos.messages import (
+    accept_body,
+    acknowledge_body,
+    decline_body,
+    encode_accept,
+    encode_call,
+    event_body,
+    kill_body,
+    launch_operation,
+    message_body,
+    reconcile_body,
+    roles_body,
+    shutdown_body,
+    status_uuid,
+    value_of,
+)
 
 log = logging.getLogger("moroccron.mesos.client")
 
@@ -84,7 +100,7 @@ __all__ = [
     "MesosCallError",
     "MesosNotConnected",
     "MesosSchedulerClient",
-    "Scheduler",
+    "SchedulerCallbacks",
     "decode_uuid",
     "encode_accept",
     "framework_removed",
@@ -145,7 +161,7 @@ def framework_removed(message: str) -> bool:
 # --------------------------------------------------------------------------- callbacks
 
 
-class Scheduler:
+class SchedulerCallbacks:
     """Callbacks from :class:`MesosSchedulerClient`, named as in pymesos.
 
     Subclass and override what you need; every default does nothing. All callbacks run
@@ -214,53 +230,6 @@ class Scheduler:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _id(value: str | Mapping[str, Any]) -> dict[str, Any]:
-    """``{"value": ...}`` from a plain id string (dicts pass through)."""
-    if isinstance(value, Mapping):
-        return dict(value)
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"a Mesos id must be a non-empty string, got {value!r}")
-    return {"value": value}
-
-
-def _accept_body(offer_ids: str | Sequence[str], operations: Sequence[Mapping[str, Any]],
-                 filters: Mapping[str, Any] | None) -> dict[str, Any]:
-    body: dict[str, Any] = {"offer_ids": _ids(offer_ids), "operations": [dict(op) for op in operations]}
-    if filters:
-        body["filters"] = dict(filters)
-    return body
-
-
-def encode_accept(offer_ids: str | Sequence[str], task_infos: Sequence[Mapping[str, Any]],
-                  filters: Mapping[str, Any] | None = None) -> bytes:
-    """The body of an ACCEPT with one LAUNCH, as JSON, for :meth:`MesosSchedulerClient.accept_encoded`:
-    what takes time for thousands of tasks can then be done before the call is due."""
-    launch = {"type": "LAUNCH", "launch": {"task_infos": list(task_infos)}}
-    return json.dumps(_accept_body(offer_ids, [launch], filters)).encode("utf-8")
-
-
-def _ids(
-    values: str | Mapping[str, Any] | Iterable[str | Mapping[str, Any]],
-) -> list[dict[str, Any]]:
-    if isinstance(values, (str, Mapping)):
-        return [_id(values)]
-    return [_id(v) for v in values]
-
-
-def _value(obj: Any) -> str | None:
-    return obj.get("value") if isinstance(obj, Mapping) else None
-
-
-def status_uuid(status: Mapping[str, Any]) -> str | None:
-    """The update's ``uuid`` exactly as the master sent it (base64), or None.
-
-    Pass it unchanged to :meth:`MesosSchedulerClient.acknowledge`; updates without one
-    are not retried by Mesos and must not be acknowledged.
-    """
-    value = status.get("uuid")
-    return value if isinstance(value, str) and value else None
 
 
 def decode_uuid(value: str) -> str:
@@ -361,7 +330,7 @@ class MesosSchedulerClient:
     :param master: ``HOST:PORT``, ``http(s)://HOST:PORT`` or ``zk://HOSTS/PATH``.
     :param framework_info: FrameworkInfo JSON (user, name, roles, failover_timeout,
         checkpoint, ...). Its ``id`` is used on the first SUBSCRIBE when present.
-    :param callbacks: a :class:`Scheduler`.
+    :param callbacks: a :class:`SchedulerCallbacks`.
     :param session: ``requests.Session`` for calls (TLS settings, adapters); the event
         stream uses its own session that copies ``verify``, ``cert`` and ``proxies``.
     :param heartbeat_grace: re-subscribe after this many heartbeat intervals without
@@ -390,7 +359,7 @@ class MesosSchedulerClient:
         self,
         master: str,
         framework_info: Mapping[str, Any],
-        callbacks: Scheduler,
+        callbacks: SchedulerCallbacks,
         *,
         session: requests.Session | None = None,
         heartbeat_grace: float = 5.0,
@@ -448,7 +417,7 @@ class MesosSchedulerClient:
 
         self._lock = threading.Lock()  # guards the fields below
         self._call_lock = threading.Lock()  # serialises calls on self._session
-        self._framework_id: str | None = _value(self._framework_info.get("id"))
+        self._framework_id: str | None = value_of(self._framework_info.get("id"))
         self._scheme = self._detector.scheme
         self._master: str | None = None
         self._stream_id: str | None = None
@@ -793,45 +762,34 @@ class MesosSchedulerClient:
 
     def _dispatch(self, event: Mapping[str, Any]) -> None:
         kind = event.get("type")
+        body = event_body(event)
         if kind == "SUBSCRIBED":
-            self._on_subscribed(event.get("subscribed") or {})
+            self._on_subscribed(body)
         elif kind == "HEARTBEAT":
             self._callback("heartbeat")
         elif kind == "OFFERS":
-            offers = list((event.get("offers") or {}).get("offers") or [])
+            offers = list(body.get("offers") or [])
             if offers:
                 self._callback("resourceOffers", offers)
         elif kind == "RESCIND":
-            offer_id = _value((event.get("rescind") or {}).get("offer_id"))
+            offer_id = value_of(body.get("offer_id"))
             if offer_id:
                 self._callback("offerRescinded", offer_id)
         elif kind == "UPDATE":
-            status = (event.get("update") or {}).get("status")
+            status = body.get("status")
             if isinstance(status, dict):
                 self._callback("statusUpdate", status)
         elif kind == "MESSAGE":
-            message = event.get("message") or {}
-            data = base64.b64decode(message.get("data") or "")
-            self._callback(
-                "frameworkMessage",
-                _value(message.get("executor_id")),
-                _value(message.get("agent_id")),
-                data,
-            )
+            data = base64.b64decode(body.get("data") or "")
+            self._callback("frameworkMessage", value_of(body.get("executor_id")), value_of(body.get("agent_id")), data)
         elif kind == "FAILURE":
-            failure = event.get("failure") or {}
-            agent_id, executor_id = (
-                _value(failure.get("agent_id")),
-                _value(failure.get("executor_id")),
-            )
+            agent_id, executor_id = value_of(body.get("agent_id")), value_of(body.get("executor_id"))
             if executor_id:
-                self._callback("executorLost", executor_id, agent_id, failure.get("status"))
+                self._callback("executorLost", executor_id, agent_id, body.get("status"))
             elif agent_id:
                 self._callback("agentLost", agent_id)
         elif kind == "ERROR":
-            message = (
-                (event.get("error") or {}).get("message") or event.get("message") or "unknown error"
-            )
+            message = body.get("message") or event.get("message") or "unknown error"
             if self._removal_applies(message):
                 raise _Removed(message)
             if self._abort_on_error:
@@ -849,7 +807,7 @@ class MesosSchedulerClient:
         return self._register_when_removed and bool(self._framework_id) and framework_removed(message)
 
     def _on_subscribed(self, subscribed: Mapping[str, Any]) -> None:
-        framework_id = _value(subscribed.get("framework_id"))
+        framework_id = value_of(subscribed.get("framework_id"))
         if not framework_id:
             raise _Retry("SUBSCRIBED event without a framework_id")
         interval = subscribed.get("heartbeat_interval_seconds")
@@ -915,13 +873,7 @@ class MesosSchedulerClient:
         framework_id = self._framework_id
         if not self._connected.is_set() or not framework_id:
             raise MesosNotConnected(None, "not subscribed with a Mesos master", call_type)
-        call: dict[str, Any] = {"type": call_type, "framework_id": {"value": framework_id}}
-        if encoded is not None:
-            data = json.dumps(call).encode("utf-8")[:-1] + b', "' + call_type.lower().encode() + b'": ' + encoded + b"}"
-        else:
-            if body is not None:
-                call[call_type.lower()] = body
-            data = json.dumps(call).encode("utf-8")
+        data = encode_call(call_type, framework_id, body, encoded=encoded)
         with self._call_lock if session is None else contextlib.nullcontext():
             with self._lock:
                 scheme, master, stream_id = self._scheme, self._master, self._stream_id
@@ -968,7 +920,7 @@ class MesosSchedulerClient:
         Whatever the operations leave unused is declined; ``filters`` (e.g.
         ``{"refuse_seconds": 5}``) applies to that remainder.
         """
-        self._call("ACCEPT", _accept_body(offer_ids, operations, filters))
+        self._call("ACCEPT", accept_body(offer_ids, operations, filters))
 
     def accept_encoded(self, encoded: bytes) -> None:
         """ACCEPT with a body built beforehand by :func:`encode_accept`."""
@@ -1012,18 +964,11 @@ class MesosSchedulerClient:
         filters: Mapping[str, Any] | None = None,
     ) -> None:
         """ACCEPT with one LAUNCH of several TaskInfos (several tasks packed into one offer)."""
-        self.accept(
-            offer_ids,
-            [{"type": "LAUNCH", "launch": {"task_infos": [dict(t) for t in task_infos]}}],
-            filters,
-        )
+        self.accept(offer_ids, [launch_operation(task_infos)], filters)
 
     def decline(self, offer_ids: str | Sequence[str], refuse_seconds: float | None = None) -> None:
         """DECLINE offers; ``refuse_seconds`` keeps those resources away that long (Mesos default 5 s)."""
-        body: dict[str, Any] = {"offer_ids": _ids(offer_ids)}
-        if refuse_seconds is not None:
-            body["filters"] = {"refuse_seconds": float(refuse_seconds)}
-        self._call("DECLINE", body)
+        self._call("DECLINE", decline_body(offer_ids, refuse_seconds))
 
     def kill(self, task_id: str, agent_id: str | None = None,
              kill_policy: Mapping[str, Any] | None = None) -> None:
@@ -1032,12 +977,7 @@ class MesosSchedulerClient:
         ``kill_policy`` (``{"grace_period": {"nanoseconds": N}}``) overrides the task's
         own: how long it has between SIGTERM and SIGKILL.
         """
-        body: dict[str, Any] = {"task_id": _id(task_id)}
-        if agent_id:
-            body["agent_id"] = _id(agent_id)
-        if kill_policy:
-            body["kill_policy"] = dict(kill_policy)
-        self._call("KILL", body)
+        self._call("KILL", kill_body(task_id, agent_id, kill_policy))
 
     def update_framework_info(self, info: Mapping[str, Any]) -> None:
         """Change the FrameworkInfo (capabilities, roles, ...) of this framework.
@@ -1047,10 +987,10 @@ class MesosSchedulerClient:
         told by subscribing again. Note that a master keeps ``user``, ``principal`` and
         ``checkpoint`` as the framework first registered them.
         """
-        info = copy.deepcopy(dict(info))
-        info.pop("id", None)
+        kept = copy.deepcopy(dict(info))
+        kept.pop("id", None)
         with self._lock:
-            self._framework_info = info
+            self._framework_info = kept
         if not self._connected.is_set():
             return  # the next SUBSCRIBE carries it
         try:
@@ -1062,9 +1002,7 @@ class MesosSchedulerClient:
 
     def acknowledge(self, agent_id: str, task_id: str, uuid: str) -> None:
         """ACKNOWLEDGE one status update; ``uuid`` is the status's base64 uuid, unchanged."""
-        self._call(
-            "ACKNOWLEDGE", {"agent_id": _id(agent_id), "task_id": _id(task_id), "uuid": uuid}
-        )
+        self._call("ACKNOWLEDGE", acknowledge_body(agent_id, task_id, uuid))
 
     def acknowledge_status(self, status: Mapping[str, Any]) -> bool:
         """Acknowledge ``status`` if it needs it (has a uuid and an agent). True if sent.
@@ -1074,8 +1012,8 @@ class MesosSchedulerClient:
         """
         uuid, agent_id, task_id = (
             status_uuid(status),
-            _value(status.get("agent_id")),
-            _value(status.get("task_id")),
+            value_of(status.get("agent_id")),
+            value_of(status.get("task_id")),
         )
         if not uuid or not agent_id or not task_id:
             return False
@@ -1087,36 +1025,23 @@ class MesosSchedulerClient:
         reconciliation); ``(task_id, agent_id)`` pairs ask about those tasks (explicit),
         and Mesos answers TASK_LOST (or a newer unknown/gone state) for ones it does not know.
         """
-        items = []
-        for task_id, agent_id in tasks:
-            item: dict[str, Any] = {"task_id": _id(task_id)}
-            if agent_id:
-                item["agent_id"] = _id(agent_id)
-            items.append(item)
-        self._call("RECONCILE", {"tasks": items})
+        self._call("RECONCILE", reconcile_body(tasks))
 
     def revive(self, roles: Sequence[str] | None = None) -> None:
         """REVIVE: clear decline filters and resume offers (for ``roles``, or all roles)."""
-        self._call("REVIVE", {"roles": list(roles)} if roles else None)
+        self._call("REVIVE", roles_body(roles))
 
     def suppress(self, roles: Sequence[str] | None = None) -> None:
         """SUPPRESS offers (for ``roles``, or all roles) until the next REVIVE."""
-        self._call("SUPPRESS", {"roles": list(roles)} if roles else None)
+        self._call("SUPPRESS", roles_body(roles))
 
     def message(self, agent_id: str, executor_id: str, data: bytes) -> None:
         """MESSAGE: best-effort bytes to an executor."""
-        self._call(
-            "MESSAGE",
-            {
-                "agent_id": _id(agent_id),
-                "executor_id": _id(executor_id),
-                "data": base64.b64encode(data).decode(),
-            },
-        )
+        self._call("MESSAGE", message_body(agent_id, executor_id, data))
 
     def shutdown(self, executor_id: str, agent_id: str) -> None:
         """SHUTDOWN a custom executor (and so its tasks)."""
-        self._call("SHUTDOWN", {"executor_id": _id(executor_id), "agent_id": _id(agent_id)})
+        self._call("SHUTDOWN", shutdown_body(executor_id, agent_id))
 
     def teardown(self) -> None:
         """TEARDOWN: Mesos kills every task of the framework and forgets it. Then stops

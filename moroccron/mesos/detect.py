@@ -38,8 +38,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from moroccron.address import host_port
 from moroccron.errors import MoroccronError
-from moroccron.zk import hide_secrets_in_kazoo_logs, redact, split_credentials
+from moroccron.zk import hide_secrets_in_kazoo_logs, read_zk_url, redact
 
 log = logging.getLogger("moroccron.mesos.detect")
 
@@ -104,23 +105,6 @@ class MasterSpec:
         return f"{self.scheme}://{self.address}"
 
 
-def _host_port(text: str, default_port: int = DEFAULT_MASTER_PORT) -> str:
-    """Normalise ``host``, ``host:port`` or ``[v6]:port`` to ``host:port``."""
-    text = text.strip().rstrip("/")
-    if not text:
-        raise ValueError("empty address")
-    if text.startswith("["):  # [::1]:5050
-        host, _, rest = text[1:].partition("]")
-        port = rest.lstrip(":") or str(default_port)
-        return f"[{host}]:{int(port)}"
-    if text.count(":") > 1:  # bare IPv6 without port
-        return f"[{text}]:{default_port}"
-    host, _, port = text.partition(":")
-    if not host:
-        raise ValueError(f"no host in {text!r}")
-    return f"{host}:{int(port) if port else default_port}"
-
-
 def parse_spec(spec: str) -> MasterSpec:
     """Parse a ``--master`` value, or raise :class:`MasterDetectionError` saying what is allowed."""
     allowed = "HOST:PORT, http(s)://HOST:PORT or zk://[USER:PASS@]HOST:PORT[,HOST:PORT...]/PATH"
@@ -129,18 +113,10 @@ def parse_spec(spec: str) -> MasterSpec:
         raise MasterDetectionError(f"Mesos master spec is empty; allowed: {allowed}")
     try:
         if text.startswith("zk://"):
-            rest = text[len("zk://") :]
-            netloc, slash, path = rest.partition("/")
-            if "@" in path:
-                raise ValueError("'@' after the first '/': percent-encode '/' in the credentials as %2F")
-            user, password, netloc = split_credentials(netloc)
-            auth = f"{user}:{password}" if user else None
-            if not netloc or not slash or not path.strip("/"):
-                raise ValueError("needs hosts and a path")
-            hosts = ",".join(_host_port(h, 2181) for h in netloc.split(",") if h.strip())
-            return MasterSpec(
-                kind="zk", zk_hosts=hosts, zk_path="/" + path.strip("/"), zk_auth=auth
-            )
+            url = read_zk_url(text)
+            auth = f"{url.user}:{url.password}" if url.user else None
+            hosts = ",".join(host_port(h, 2181) for h in url.hosts.split(",") if h.strip())
+            return MasterSpec(kind="zk", zk_hosts=hosts, zk_path=url.path, zk_auth=auth)
         if "://" in text:
             parts = urlsplit(text)
             if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -149,9 +125,9 @@ def parse_spec(spec: str) -> MasterSpec:
                 raise ValueError(f"unexpected path {parts.path!r}")
             default = 443 if parts.scheme == "https" else DEFAULT_MASTER_PORT
             return MasterSpec(
-                kind="direct", scheme=parts.scheme, address=_host_port(parts.netloc, default)
+                kind="direct", scheme=parts.scheme, address=host_port(parts.netloc, default)
             )
-        return MasterSpec(kind="direct", address=_host_port(text))
+        return MasterSpec(kind="direct", address=host_port(text, DEFAULT_MASTER_PORT))
     except ValueError as exc:
         raise MasterDetectionError(
             f"cannot parse Mesos master spec {redact(text)!r}: {exc}; allowed: {allowed}"
@@ -221,7 +197,8 @@ def _default_zk_client(spec: MasterSpec, timeout: float) -> ZkClient:
 
     hide_secrets_in_kazoo_logs()
     auth = [("digest", spec.zk_auth)] if spec.zk_auth else None
-    return KazooClient(hosts=spec.zk_hosts, timeout=timeout, auth_data=auth)  # type: ignore[return-value]
+    client: ZkClient = KazooClient(hosts=spec.zk_hosts, timeout=timeout, auth_data=auth)
+    return client
 
 
 class MasterDetector:

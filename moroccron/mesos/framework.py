@@ -38,7 +38,7 @@ from moroccron.events import (
     Suppress,
 )
 from moroccron.hooks.types import Offer
-from moroccron.mesos.client import encode_accept
+from moroccron.mesos.messages import encode_accept
 from moroccron.mesos.resources import PoolLedger, offer_pools, unreserved_resources
 from moroccron.mesos.task_env import task_environment
 from moroccron.model import JobSpec, Resources, Run, Volume, parse_task_id
@@ -200,7 +200,7 @@ def _container(job: JobSpec) -> dict[str, Any] | None:
     info: dict[str, Any] = {"type": c.type.upper(),
                             "volumes": [_volume(v, f"container.volumes[{i}]") for i, v in enumerate(c.volumes)]}
     mode, network_name = c.network_mode
-    networks = [{"name": network_name}] if network_name is not None else []  # a Docker or a CNI network
+    networks: list[dict[str, Any]] = [{"name": network_name}] if network_name is not None else []  # a Docker or a CNI network
     # then the others (Chronos's networkInfos): their labels reach the network's plugin
     networks += [{"name": n.name, **({"labels": {"labels": [{"key": k, "value": v} for k, v in n.labels.items()]}}
                                     if n.labels else {})} for n in c.network_infos]

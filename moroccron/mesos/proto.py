@@ -35,7 +35,7 @@ import binascii
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 __all__ = [
     "CALL_SUBMESSAGE",
@@ -624,7 +624,13 @@ class HeaderError:
     message: str
 
 
-def header(headers: Mapping[str, str] | Iterable[tuple[str, str]], name: str) -> str | None:
+class HeaderItems(Protocol):
+    """Request headers: a Mapping, or http.server's message (anything with ``items()``)."""
+
+    def items(self) -> Iterable[tuple[str, str]]: ...
+
+
+def header(headers: HeaderItems | Iterable[tuple[str, str]], name: str) -> str | None:
     """A header's value, whatever the case of its name (None when absent)."""
     items = headers.items() if hasattr(headers, "items") else headers  # a Mapping, or http.server's headers
     wanted = name.lower()
@@ -634,7 +640,7 @@ def header(headers: Mapping[str, str] | Iterable[tuple[str, str]], name: str) ->
     return None
 
 
-def content_type_error(headers: Mapping[str, str]) -> HeaderError | None:
+def content_type_error(headers: HeaderItems) -> HeaderError | None:
     """The master compares Content-Type exactly (no parameters) and speaks JSON here."""
     value = header(headers, "Content-Type")
     if value is None:
@@ -645,7 +651,7 @@ def content_type_error(headers: Mapping[str, str]) -> HeaderError | None:
     return None
 
 
-def accept_error(call_type: str, headers: Mapping[str, str]) -> HeaderError | None:
+def accept_error(call_type: str, headers: HeaderItems) -> HeaderError | None:
     """SUBSCRIBE and RECONCILE_OPERATIONS are answered with a body: Accept must allow JSON."""
     if call_type not in ("SUBSCRIBE", "RECONCILE_OPERATIONS"):
         return None
@@ -667,7 +673,7 @@ def accept_error(call_type: str, headers: Mapping[str, str]) -> HeaderError | No
     return HeaderError(406, f"Expecting 'Accept' to allow '{JSON}'")
 
 
-def stream_id_error(call_type: str, headers: Mapping[str, str], expected: str | None) -> HeaderError | None:
+def stream_id_error(call_type: str, headers: HeaderItems, expected: str | None) -> HeaderError | None:
     """``expected``: the stream id the framework's subscription was answered with."""
     value = header(headers, STREAM_ID)
     if call_type == "SUBSCRIBE":

@@ -238,15 +238,17 @@ class RunRow(Base):
 
 
 class OwnerRow(Base):
-    """An owner and their notification preferences (:class:`moroccron.model.Owner`)."""
+    """An owner and their notification preferences (:class:`moroccron.model.Owner`).
+
+    ``contacts`` is the owner's address per channel, ``{channel: address}``: ``email``
+    (``Owner.email``) and the entries of ``Owner.contacts`` (migration 0010).
+    """
 
     __tablename__ = "owners"
 
     id: Mapped[str] = mapped_column(String(OWNER_ID_LENGTH), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
-    email: Mapped[str | None] = mapped_column(String(OWNER_ID_LENGTH))
-    slack: Mapped[str | None] = mapped_column(String(255))
-    pagerduty: Mapped[str | None] = mapped_column(String(255))
+    contacts: Mapped[dict[str, Any]]
     preferences: Mapped[dict[str, Any]]
     mute_until: Mapped[datetime | None]
 

@@ -33,13 +33,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Connection,
     Engine,
@@ -51,6 +52,7 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    column,
     create_engine,
     delete,
     event,
@@ -58,11 +60,12 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    table,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.pool import StaticPool
 
@@ -81,6 +84,7 @@ from moroccron.store.models import (
     OutboxRow,
     OwnerRow,
     RunRow,
+    UTCDateTime,
 )
 from moroccron.store.schema import Revision, check_move, revisions_between
 from moroccron.store.stats import FAILURE_STATES, JobStats, percentiles
@@ -233,6 +237,10 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def _aware(field: str, value: datetime) -> datetime: ...
+@overload
+def _aware(field: str, value: datetime | None) -> datetime | None: ...
 def _aware(field: str, value: datetime | None) -> datetime | None:
     """Refuse naive datetimes with a message naming the field (the column type would too,
     but wrapped in a database error that does not say which value was wrong)."""
@@ -411,9 +419,7 @@ def _ended() -> ColumnElement[datetime]:
 def _owner_columns(owner: Owner) -> dict[str, Any]:
     return {
         "name": owner.name,
-        "email": owner.email,
-        "slack": owner.slack,
-        "pagerduty": owner.pagerduty,
+        "contacts": {**({"email": owner.email} if owner.email else {}), **owner.contacts},
         "preferences": {event: list(channels) for event, channels in owner.preferences.items()},
         "mute_until": _aware("mute_until", owner.mute_until),
     }
@@ -421,7 +427,8 @@ def _owner_columns(owner: Owner) -> dict[str, Any]:
 
 def _owner_from_row(row: OwnerRow) -> Owner:
     with stored_data():  # stored under the bounds of its day (see moroccron.model.stored_data)
-        return Owner(id=row.id, name=row.name, email=row.email, slack=row.slack, pagerduty=row.pagerduty,
+        contacts = dict(row.contacts or {})
+        return Owner(id=row.id, name=row.name, email=contacts.pop("email", None), contacts=contacts,
                      preferences=dict(row.preferences), mute_until=row.mute_until)
 
 
@@ -787,7 +794,7 @@ class Store:
         return out, total
 
     def _job_page(self, owner: str | None, q: str | None, label: tuple[str, str] | None, disabled: bool | None,
-                  state: str | None, offset: int, limit: int, tx: Session | None) -> tuple[list[Any], int]:
+                  state: str | None, offset: int, limit: int, tx: Session | None) -> tuple[Sequence[Any], int]:
         _page(offset, limit)
         _filter_text("owner", owner)
         _filter_text("q", q)
@@ -1157,8 +1164,8 @@ class Store:
                 rows = [{**_run_columns(r), "job_id": ids[r.job], "job": r.job, "scheduled_at": r.scheduled_at,
                          "attempt": r.attempt, "task_id": r.task_id, "epoch": epoch} for r in creates]
                 try:
-                    for chunk in _chunks(rows, _CHUNK):
-                        s.execute(insert(RunRow), list(chunk))
+                    for part in _chunks(rows, _CHUNK):
+                        s.execute(insert(RunRow), list(part))
                 except IntegrityError as exc:
                     if _is_foreign_key_violation(exc):
                         raise NotFound("a job of these runs was deleted just now") from exc
@@ -1734,9 +1741,26 @@ class Store:
             return _owner_from_row(row)
 
     def list_owners(self, *, tx: Session | None = None) -> list[Owner]:
-        """Every owner, by id."""
-        with self._tx(tx, readonly=True) as s:
-            return [_owner_from_row(r) for r in s.scalars(select(OwnerRow).order_by(OwnerRow.id))]
+        """Every owner, by id.
+
+        Outside a transaction, also from a database still at a schema older than migration
+        0010 (a dry-run apply reads the database as it is): from its email, slack and
+        pagerduty columns.
+        """
+        try:
+            with self._tx(tx, readonly=True) as s:
+                return [_owner_from_row(r) for r in s.scalars(select(OwnerRow).order_by(OwnerRow.id))]
+        except DBAPIError as exc:
+            if tx is not None or "contacts" not in str(exc.orig):
+                raise
+        older = table("owners", column("id", Text()), column("name", Text()), column("email", Text()),
+                      column("slack", Text()), column("pagerduty", Text()), column("preferences", JSON()),
+                      column("mute_until", UTCDateTime()))
+        with self.transaction(readonly=True) as s:
+            rows = s.execute(select(older).order_by(older.c.id)).all()
+        with stored_data():
+            return [Owner(id=r.id, name=r.name, email=r.email, slack=r.slack, pagerduty=r.pagerduty,
+                          preferences=dict(r.preferences), mute_until=r.mute_until) for r in rows]
 
     def job_owner_counts(self, *, tx: Session | None = None) -> dict[str, int]:
         """``{owner: number of jobs naming it}`` for every owner named in a job, stored as an

@@ -11,10 +11,13 @@ that follows it will be written over.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moroccron.errors import NotFound
 from moroccron.model import JobSpec
+
+if TYPE_CHECKING:
+    from moroccron.store.interfaces import JobLookup
 
 __all__ = ["StoredJobs"]
 
@@ -22,7 +25,7 @@ __all__ = ["StoredJobs"]
 class StoredJobs(Mapping[str, JobSpec]):
     """The store's jobs with ``pending`` (name -> spec) laid over them."""
 
-    def __init__(self, store: Any, pending: Mapping[str, JobSpec] | None = None, tx: Any = None) -> None:
+    def __init__(self, store: JobLookup, pending: Mapping[str, JobSpec] | None = None, tx: Any = None) -> None:
         self.store = store
         self.pending = dict(pending or {})
         self.tx = tx

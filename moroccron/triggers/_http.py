@@ -32,7 +32,7 @@ from moroccron.config import Settings
 from moroccron.dag import SubtreeNode
 from moroccron.errors import FieldError, ValidationError
 from moroccron.model import JobSpec, Run
-from moroccron.schedule import format_utc
+from moroccron.schedule.tz import format_utc
 
 __all__ = [
     "BODY_VERSION",

@@ -1,4 +1,5 @@
-"""The run page: one run of a job, from the moment it was due to the notifications about it.
+"""The run pages: one run of a job, from the moment it was due to the notifications about it,
+and its log (``/runs/TASK/log``).
 
 ``/runs/TASK`` is where every notification links (``Renderer.build`` in moroccron.notify),
 and the job page's run list too; ``/jobs/JOB/runs/TASK``, the form older messages carry,
@@ -23,7 +24,7 @@ from moroccron.api.runs import confirmations
 from moroccron.api.schemas import notification_dict
 from moroccron.errors import MoroccronError, NotFound
 from moroccron.model import JobSpec, Run, RunTrigger
-from moroccron.ui.routes import Page, PageRoute, back, outcome
+from moroccron.ui.pages import Page, PageRoute, back, outcome
 
 __all__ = ["router", "run_detail"]
 
@@ -143,3 +144,19 @@ def old_run_link(request: Request, name: str, task_id: str) -> RedirectResponse:
     """The link form notifications carried before the run page (``/jobs/JOB/runs/TASK``)."""
     query = f"?{request.url.query}" if request.url.query else ""
     return RedirectResponse(f"/runs/{urllib.parse.quote(task_id, safe='')}{query}", status_code=307)
+
+
+@router.get("/runs/{task_id}/log")
+def log_page(request: Request, task_id: str) -> HTMLResponse:
+    page = Page(request)
+    stream = request.query_params.get("stream", "stdout")
+    run = page.ctx.store.get_run_by_task_id(task_id)
+    error, data = None, ""
+    try:
+        data = api_runs.read_log(page.ctx, task_id, stream if stream in ("stdout", "stderr") else "stdout",
+                                 -1, 1 << 20)["data"]
+    except HTTPException as exc:
+        error = exc.detail.get("error") if isinstance(exc.detail, dict) else exc.detail
+    except MoroccronError as exc:
+        error = str(exc)
+    return page.render("log.html", run=run, stream=stream, data=data, error=error)

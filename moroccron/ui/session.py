@@ -28,6 +28,7 @@ import hmac
 import json
 import secrets
 import time
+from collections.abc import Mapping
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -51,7 +52,7 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def cookies_of(scope: dict[str, Any]) -> dict[str, str]:
+def cookies_of(scope: Mapping[str, Any]) -> dict[str, str]:
     for key, value in scope.get("headers") or ():
         if key.lower() == b"cookie":
             jar: SimpleCookie = SimpleCookie()

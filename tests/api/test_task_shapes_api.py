@@ -168,7 +168,7 @@ def test_jobs_stored_in_the_older_shapes_still_load(client: TestClient, store: S
     old = {**r.json(), "command": None, "shell": True,
            "container": {"type": "docker", "image": "app:1", "volumes": [{"container_path": "/d", "mode": "RO"}],
                          "force_pull": False, "network": None, "parameters": {"memory-swap": "1g"}}}
-    for key in ("role", "kill_grace_seconds"):  # fields older versions did not have
+    for key in ("role", "kill_grace_seconds", "source"):  # older versions had no such fields (source is not in a spec)
         old.pop(key, None)
     with store.engine.begin() as conn:
         conn.execute(update(JobRow).where(JobRow.name == "old").values(spec=old))

@@ -64,3 +64,19 @@ def test_deep_chain_does_not_recurse():
 def test_dot_output():
     dot = validate_graph(jobs(a=[], b=["a"])).to_dot()
     assert '"a" -> "b";' in dot and dot.startswith("digraph")
+
+
+def test_waiting_for_and_jobs_held_by_a_failure():
+    # a -> b -> d, c -> d; b has seen a succeed, d has seen b but not c
+    graph = DependencyGraph({"a": [], "b": ["a"], "c": [], "d": ["b", "c"], "e": ["a"]})
+    progress = {"b": {"a": ("a-1", 1)}, "d": {"b": ("b-1", 2)}}
+    assert graph.waiting_for("b", progress) == []
+    assert graph.waiting_for("d", progress) == ["c"]
+    assert graph.waiting_for("e", progress) == ["a"]
+    assert graph.waiting_for("a", progress) == []
+    # c failed: d waits on it; a failed: e waits, b does not (a succeeded before), d waits (for c)
+    assert graph.held_by_failures(["c"], progress, {"a", "b", "c", "d", "e"}) == {"d"}
+    assert graph.held_by_failures(["a"], progress, {"a", "b", "c", "d", "e"}) == {"d", "e"}
+    # only jobs within the drawn set count
+    assert graph.held_by_failures(["a"], progress, {"a", "b", "e"}) == {"e"}
+    assert graph.held_by_failures([], progress, {"a", "b", "c", "d", "e"}) == set()

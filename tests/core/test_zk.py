@@ -91,3 +91,29 @@ def test_peers_must_be_host_port():
         load_settings({}, environ={"MOROCCRON_PEERS": "10.0.0.11:4400,10.0.0.12"})
     error = info.value.errors[0]
     assert error.field == "peers" and error.value == "10.0.0.12" and "HOST:PORT" in error.message
+
+
+def test_one_parser_for_every_zk_url():
+    from moroccron.address import host_port, split_host_port
+    from moroccron.mesos.local.master import _parse_zk_url
+    from moroccron.zk import read_zk_url
+
+    url = read_zk_url("zk://u:p%2Fw@zk1,zk2:2182/mesos/")
+    assert (url.hosts, url.path, url.user, url.password) == ("zk1,zk2:2182", "/mesos", "u", "p/w")
+    # the Mesos master spec reads the same URL, with the default port added
+    spec = parse_spec("zk://u:p%2Fw@zk1,zk2:2182/mesos/")
+    assert (spec.zk_hosts, spec.zk_path, spec.zk_auth) == ("zk1:2181,zk2:2182", "/mesos", "u:p/w")
+    # and so does the local master's registration, whose error never shows the password
+    assert _parse_zk_url("zk://zk1:2181/m").path == "/m"
+    with pytest.raises(ValueError, match=r"needs hosts and a path") as info:
+        _parse_zk_url("zk://u:secret@zk1:2181")
+    assert "secret" not in str(info.value)
+    with pytest.raises(ValueError, match="must be a zk:// URL"):
+        read_zk_url("http://zk1/x")
+    assert host_port("[::1]", 5050) == "[::1]:5050"
+    assert host_port("::1", 5050) == "[::1]:5050"
+    assert host_port("m1", 5050) == "m1:5050"
+    assert split_host_port("[::1]:4400") == ("::1", 4400)
+    for bad in ("4400", ":4400", "h:x", "h:70000"):
+        with pytest.raises(ValueError):
+            split_host_port(bad)

@@ -3,10 +3,14 @@ keyword arguments and turns their answers into what the scheduler uses."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from moroccron.config import Settings
 from moroccron.dag import DependencyGraph
 from moroccron.errors import FieldError
-from moroccron.hooks.manager import PluginManager
+from moroccron.hooks.manager import PluginError, PluginManager
 from moroccron.hooks.types import DeliveryResult, Notification, NotifyTarget
 from moroccron.model import RunState, RunTrigger
 
@@ -86,6 +90,28 @@ def test_hook_moroccron_packing_strategies(pm: PluginManager) -> None:
     assert names[:2] == ["mine", "one-per-offer"]
     assert {"first-fit", "best-fit-decreasing"} <= set(names[2:])
     assert len(names) == len(set(names))
+
+
+def test_hook_moroccron_ui_template_dirs(pm: PluginManager, tmp_path: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    pm.register(Recorder({"moroccron_ui_template_dirs": [str(second)]}), "older")
+    rec = Recorder({"moroccron_ui_template_dirs": [first, str(second)]})
+    pm.register(rec, "rec")
+    # the last registered is called first; each folder once, as a Path
+    assert pm.ui_template_dirs() == [first, second]
+    assert rec.calls == [("moroccron_ui_template_dirs", {})]
+
+    pm.register(Recorder({"moroccron_ui_template_dirs": [str(tmp_path / "missing")]}), "bad")
+    with pytest.raises(PluginError, match=r"plugin 'bad', moroccron_ui_template_dirs: .*missing' is not a folder"):
+        pm.ui_template_dirs()
+
+
+def test_hook_moroccron_ui_template_dirs_refuses_what_is_not_a_list(pm: PluginManager) -> None:
+    pm.register(Recorder({"moroccron_ui_template_dirs": "templates"}), "bad")
+    with pytest.raises(PluginError, match="expected a list of folders or None"):
+        pm.ui_template_dirs()
 
 
 def test_hook_moroccron_offer_matched(pm: PluginManager) -> None:

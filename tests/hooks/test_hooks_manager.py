@@ -342,7 +342,7 @@ def test_list_plugins_shows_names_sources_and_hooks(installed: list[FakeDistribu
     audit, slack = plugins[0], plugins[-1]
     by_name = {p.name: p for p in plugins}
     assert (audit.distribution, audit.version, audit.builtin) == ("moroccron-audit", "1.2.0", False)
-    assert by_name["builtin"].hooks == ("moroccron_triggered_jobs", "moroccron_validate_job")
+    assert by_name["builtin"].hooks == ("moroccron_notify_channels", "moroccron_triggered_jobs", "moroccron_validate_job")
     assert by_name["packing"].hooks == ("moroccron_pack_offers", "moroccron_packing_strategies")
     assert slack.hooks == ("moroccron_notify",)
 

@@ -24,7 +24,7 @@ from moroccron.mesos.client import (
     MesosCallError,
     MesosNotConnected,
     MesosSchedulerClient,
-    Scheduler,
+    SchedulerCallbacks,
     _redirect_target,
     decode_uuid,
     parse_exit_status,
@@ -40,7 +40,7 @@ WAIT = 15.0  # generous upper bound for any single condition; typical waits are 
 # --------------------------------------------------------------------------- helpers
 
 
-class Recorder(Scheduler):
+class Recorder(SchedulerCallbacks):
     """Records every callback as (name, args) and lets tests wait for conditions."""
 
     def __init__(self) -> None:

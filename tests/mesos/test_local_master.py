@@ -28,7 +28,7 @@ from moroccron.mesos import proto, recordio
 from moroccron.mesos.local import (
     AgentSpec,
     LocalMaster,
-    Resources,
+    ResourceSet,
     _utf8_prefix,
     main,
     parse_attributes,
@@ -269,7 +269,7 @@ def test_decode_bytes_accepts_standard_and_urlsafe_base64() -> None:
 
 def test_resources_arithmetic() -> None:
     total = AgentSpec(id="a", cpus=2, mem=1024, disk=10, ports=[(31000, 31009)]).resources()
-    task = Resources.from_json(
+    task = ResourceSet.from_json(
         [
             {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.3}},
             {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.2}},
@@ -285,8 +285,8 @@ def test_resources_arithmetic() -> None:
     assert (left + task).ranges == total.ranges
     assert (left + task).scalars == total.scalars
     # Ten times 0.1 cpus fit into 1 cpu: scalars are fixed point, as in Mesos.
-    tenth = Resources({"cpus": 0.1})
-    pool = Resources({"cpus": 1.0})
+    tenth = ResourceSet({"cpus": 0.1})
+    pool = ResourceSet({"cpus": 1.0})
     for _ in range(10):
         assert pool.contains(tenth)
         pool = pool - tenth
@@ -310,7 +310,7 @@ def test_resources_arithmetic() -> None:
 )
 def test_resources_reject_invalid(items: list[dict[str, Any]], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        Resources.from_json(items)
+        ResourceSet.from_json(items)
 
 
 def test_parse_attributes_and_agent_json() -> None:

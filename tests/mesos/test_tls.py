@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from moroccron.mesos.client import MesosSchedulerClient, Scheduler
+from moroccron.mesos.client import MesosSchedulerClient, SchedulerCallbacks
 from moroccron.mesos.detect import MasterDetectionError, MasterDetector
 from tests.mesos.certs import make_pki
 
@@ -137,7 +137,7 @@ def mtls_master(pki: Pki) -> Iterator[TlsMaster]:
     master.stop()
 
 
-class Registered(Scheduler):
+class Registered(SchedulerCallbacks):
     def __init__(self) -> None:
         self.subscribed = threading.Event()
 
@@ -254,4 +254,4 @@ def test_detection_says_https_when_tls_is_set() -> None:
 
 def test_a_client_key_needs_its_certificate() -> None:
     with pytest.raises(ValueError, match="client_key needs client_cert"):
-        MesosSchedulerClient("m1:5050", {"user": "root", "name": "x"}, Scheduler(), client_key="/k.pem")
+        MesosSchedulerClient("m1:5050", {"user": "root", "name": "x"}, SchedulerCallbacks(), client_key="/k.pem")

@@ -22,7 +22,7 @@ import requests
 
 from moroccron.model import Run, RunState
 from moroccron.ui.graph import NODE_H, NODE_W, layout
-from moroccron.ui.routes import why
+from moroccron.ui.pages import why
 from tests.e2e.harness import wait_for
 from tests.servers import free_port, stop_process
 from tests.ui.test_browser import browser, log_in, shot  # noqa: F401 - browser is a fixture

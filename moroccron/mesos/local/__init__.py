@@ -51,7 +51,7 @@ from moroccron.mesos.local.http import (
     _utf8_prefix as _utf8_prefix,  # for the tests of the files API
 )
 from moroccron.mesos.local.master import LocalMaster
-from moroccron.mesos.local.resources import Resources, RoleResources
+from moroccron.mesos.local.resources import ResourceSet, RoleResources
 from moroccron.mesos.local.state import MESOS_VERSION, TERMINAL_STATES
 
 __all__ = [
@@ -61,7 +61,7 @@ __all__ = [
     "ImageConfig",
     "LaunchPlan",
     "LocalMaster",
-    "Resources",
+    "ResourceSet",
     "RoleResources",
     "build_parser",
     "main",

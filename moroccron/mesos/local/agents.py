@@ -17,7 +17,7 @@ from typing import Any
 
 from moroccron.mesos.local.resources import (
     UNRESERVED,
-    Resources,
+    ResourceSet,
     RoleResources,
     _merge_ranges,
     _round,
@@ -49,18 +49,18 @@ class AgentSpec:
     attributes: dict[str, str | float] = field(default_factory=dict)
     reserved: dict[str, dict[str, float]] = field(default_factory=dict)
 
-    def resources(self) -> Resources:
+    def resources(self) -> ResourceSet:
         """Everything the agent has, reserved or not."""
         scalars = {"cpus": float(self.cpus), "mem": float(self.mem), "disk": float(self.disk)}
         if self.gpus:
             scalars["gpus"] = float(self.gpus)
         ranges = {"ports": _merge_ranges(self.ports)} if self.ports else {}
-        return Resources(scalars, ranges, {})
+        return ResourceSet(scalars, ranges, {})
 
     def role_resources(self) -> RoleResources:
         """The totals split into the unreserved part and each role's reservation."""
         total = self.resources()
-        pools: dict[str, Resources] = {}
+        pools: dict[str, ResourceSet] = {}
         for role, amounts in self.reserved.items():
             if not role or role == UNRESERVED:
                 raise ValueError(f"agent '{self.id}': cannot reserve for role {role!r}")
@@ -68,8 +68,8 @@ class AgentSpec:
             if unknown:
                 raise ValueError(f"agent '{self.id}': cannot reserve {', '.join(sorted(unknown))} "
                                  f"(only {', '.join(_RESERVABLE)})")
-            pools[role] = Resources({k: _round(float(v)) for k, v in amounts.items() if float(v) > 0})
-        reserved = sum(pools.values(), Resources())
+            pools[role] = ResourceSet({k: _round(float(v)) for k, v in amounts.items() if float(v) > 0})
+        reserved = sum(pools.values(), ResourceSet())
         if not total.contains(reserved):
             raise ValueError(f"agent '{self.id}': reservations {reserved} exceed its resources {total}")
         unreserved = total - reserved

@@ -24,6 +24,7 @@ from typing import Any
 
 from moroccron.mesos.local.resources import RoleResources
 from moroccron.mesos.local.state import _Agent, _Framework, _id, _InverseOffer, _Offer
+from moroccron.mesos.messages import event
 
 _MIN_OFFER_CPUS = 0.01
 _MIN_OFFER_MEM = 32.0
@@ -87,7 +88,7 @@ class _Allocator:
                     break
             self._rr += 1
         for fid, offers in batches.items():
-            self._send(self._frameworks[fid], {"type": "OFFERS", "offers": {"offers": offers}})
+            self._send(self._frameworks[fid], event("OFFERS", {"offers": offers}))
 
     def _agent_url(self, agent: _Agent) -> dict[str, Any]:
         return {
@@ -122,7 +123,7 @@ class _Allocator:
         self._offers.pop(offer.id, None)
         fw = self._frameworks.get(offer.framework_id)
         if fw is not None:
-            self._send(fw, {"type": "RESCIND", "rescind": {"offer_id": _id(offer.id)}})
+            self._send(fw, event("RESCIND", {"offer_id": _id(offer.id)}))
 
     # -- maintenance ----------------------------------------------------------------------
 
@@ -139,23 +140,20 @@ class _Allocator:
                 continue
             inverse = _InverseOffer(f"{self._master_id}-I{uuid.uuid4().hex[:12]}", fid, agent.id, unavailability)
             self._inverse_offers[inverse.id] = inverse
-            self._send(fw, {"type": "INVERSE_OFFERS",
-                            "inverse_offers": {"inverse_offers": [self._inverse_offer_json(inverse)]}})
+            self._send(fw, event("INVERSE_OFFERS", {"inverse_offers": [self._inverse_offer_json(inverse)]}))
 
     def _rescind_inverse(self, agent_id: str) -> None:
         for inverse in [i for i in self._inverse_offers.values() if i.agent_id == agent_id]:
             del self._inverse_offers[inverse.id]
             fw = self._frameworks.get(inverse.framework_id)
             if fw is not None:
-                self._send(fw, {"type": "RESCIND_INVERSE_OFFER",
-                                "rescind_inverse_offer": {"inverse_offer_id": _id(inverse.id)}})
+                self._send(fw, event("RESCIND_INVERSE_OFFER", {"inverse_offer_id": _id(inverse.id)}))
 
     def _send_inverse_offers(self, fw: _Framework) -> None:
         """A (re-)subscribed framework gets the inverse offers still open for it."""
         mine = [i for i in self._inverse_offers.values() if i.framework_id == fw.id and i.answer is None]
         if mine:
-            self._send(fw, {"type": "INVERSE_OFFERS",
-                            "inverse_offers": {"inverse_offers": [self._inverse_offer_json(i) for i in mine]}})
+            self._send(fw, event("INVERSE_OFFERS", {"inverse_offers": [self._inverse_offer_json(i) for i in mine]}))
 
     def _inverse_offer_json(self, inverse: _InverseOffer) -> dict[str, Any]:
         agent = self._agents.get(inverse.agent_id)

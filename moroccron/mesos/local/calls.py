@@ -39,6 +39,7 @@ from moroccron.mesos.local.validation import (
     validate_framework,
     validate_task,
 )
+from moroccron.mesos.messages import event, subscribed_event
 
 log = logging.getLogger("moroccron.mesos.local")
 
@@ -62,7 +63,7 @@ class _Calls:
             log.info("refusing subscription of framework '%s': %s", info.get("name"), message)
             stream = _Stream(str(fid or ""))
             stream.refusal = message
-            stream.send({"type": "ERROR", "error": {"message": message}})
+            stream.send(event("ERROR", {"message": message}))
             stream.close()
             return stream
 
@@ -115,23 +116,14 @@ class _Calls:
             fw.unregistered_time = None
             if fw.stream is not None:
                 old_stream, fw.stream = fw.stream, None
-                old_stream.send({"type": "ERROR", "error": {"message": "Framework failed over"}})
+                old_stream.send(event("ERROR", {"message": "Framework failed over"}))
                 old_stream.close()
             rescinded = [o for o in self._offers.values() if o.framework_id == fid]
             log.info("framework %s (%s) re-subscribed (failover)", fid, info.get("name"))
         stream = _Stream(fw.id)
         fw.stream = stream
         fw.suppressed_roles = suppressed
-        stream.send(
-            {
-                "type": "SUBSCRIBED",
-                "subscribed": {
-                    "framework_id": _id(fw.id),
-                    "heartbeat_interval_seconds": self.heartbeat_interval,
-                    "master_info": self.master_info(),
-                },
-            }
-        )
+        stream.send(subscribed_event(fw.id, self.heartbeat_interval, self.master_info()))
         fw.next_heartbeat = now
         self._heartbeat(fw, now)
         for offer in rescinded:
@@ -485,7 +477,7 @@ class _Calls:
             task_id, state, source="SOURCE_MASTER", reason="REASON_RECONCILIATION", message=message,
             agent_id=agent_id, unreachable_time=unreachable_time,
         )
-        self._send(fw, {"type": "UPDATE", "update": {"status": status}})
+        self._send(fw, event("UPDATE", {"status": status}))
 
     # -- status updates -------------------------------------------------------------------
 
@@ -543,7 +535,7 @@ class _Calls:
         status = self._status(task_id, state, source="SOURCE_MASTER", reason=reason, message=message,
                               agent_id=agent_id, unreachable_time=unreachable_time)
         log.info("task %s of framework %s: %s (%s)", task_id, fw.id, state, message)
-        self._send(fw, {"type": "UPDATE", "update": {"status": status}})
+        self._send(fw, event("UPDATE", {"status": status}))
 
     def _agent_update(
         self,
@@ -606,7 +598,7 @@ class _Calls:
     def _send_pending_head(self, fw: _Framework, task: _Task, now: float) -> None:
         task.next_retry = now + task.backoff
         if fw.connected and task.pending and self._deliverable(task):
-            self._send(fw, {"type": "UPDATE", "update": {"status": task.pending[0]}})
+            self._send(fw, event("UPDATE", {"status": task.pending[0]}))
 
     def _complete(self, fw: _Framework, task: _Task) -> None:
         """A terminal task whose updates were all acknowledged leaves the active set."""

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from moroccron.address import split_host_port
 from moroccron.mesos.local.agents import AgentSpec, parse_attributes
 from moroccron.mesos.local.master import LocalMaster
 
@@ -21,13 +22,10 @@ __all__ = ["build_parser", "main"]
 
 
 def _host_port(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
     try:
-        return host, int(port)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid port in {text!r}") from None
+        return split_host_port(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}, got {text!r}" if "HOST" in str(exc) else f"{exc} in {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -254,8 +254,8 @@ def _plan_docker(
         env[variable["name"]] = variable.get("value", "")
     docker_env = {**env, "MESOS_SANDBOX": DOCKER_SANDBOX, "MESOS_CONTAINER_NAME": name,
                   "MESOS_ALLOCATION_ROLE": allocation_role}
-    for key, value in sorted(docker_env.items()):
-        run += ["-e", f"{key}={value}"]
+    for key, setting in sorted(docker_env.items()):
+        run += ["-e", f"{key}={setting}"]
 
     links: list[tuple[str, str]] = []
     driver: str | None = None

@@ -25,6 +25,7 @@ from moroccron.mesos.local.state import (
     _id,
     _Task,
 )
+from moroccron.mesos.messages import event
 
 log = logging.getLogger("moroccron.mesos.local")
 
@@ -81,7 +82,7 @@ class _Controls:
             del self._agents[agent_id]
             for fw in self._frameworks.values():
                 fw.filters = [f for f in fw.filters if f.agent_id != agent_id]
-                self._send(fw, {"type": "FAILURE", "failure": {"agent_id": _id(agent_id)}})
+                self._send(fw, event("FAILURE", {"agent_id": _id(agent_id)}))
 
     def partition_agent(self, agent_id: str, message: str = "health check timed out") -> None:
         """The agent stops answering: the master marks it unreachable.
@@ -133,7 +134,7 @@ class _Controls:
                 self._master_update(fw, task.id, state, "REASON_AGENT_REMOVED", message, agent_id=agent.id,
                                     unreachable_time=agent.unreachable_time)
         for fw in self._frameworks.values():
-            self._send(fw, {"type": "FAILURE", "failure": {"agent_id": _id(agent.id)}})
+            self._send(fw, event("FAILURE", {"agent_id": _id(agent.id)}))
         self._wake_allocation()
 
     def _reregister_agent(self, agent: _Agent) -> None:
@@ -268,7 +269,7 @@ class _Controls:
             if fw is None or fw.stream is None:
                 raise KeyError(f"framework '{framework_id}' is not subscribed")
             stream = fw.stream
-            stream.send({"type": "ERROR", "error": {"message": message}})
+            stream.send(event("ERROR", {"message": message}))
             if close:
                 stream.close()
 
@@ -287,7 +288,7 @@ class _Controls:
             if fw is None:
                 raise KeyError(f"No framework found with specified ID '{framework_id}'")
             if message is not None and fw.stream is not None:
-                fw.stream.send({"type": "ERROR", "error": {"message": message}})
+                fw.stream.send(event("ERROR", {"message": message}))
             self._remove_framework(fw, "removed by the operator")
 
     # -- maintenance ----------------------------------------------------------------------

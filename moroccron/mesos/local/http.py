@@ -26,7 +26,7 @@ import stat
 import threading
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -257,7 +257,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _get_control(self, name: str) -> None:
         master = self.master
-        views = {
+        views: dict[str, Callable[[], Any]] = {
             "tasks": master.tasks,
             "frameworks": master.frameworks,
             "removed-frameworks": master.removed_frameworks,
@@ -400,7 +400,7 @@ class _Handler(BaseHTTPRequestHandler):
     def handle_one_request(self) -> None:
         # The request line is the first thing read once a request's bytes are here: its
         # time is the request's arrival (before the headers, the body and the lock).
-        self.arrived = None
+        self.arrived: float | None = None
         super().handle_one_request()
 
     def parse_request(self) -> bool:

@@ -19,7 +19,6 @@ import ssl
 import subprocess
 import threading
 import time
-import urllib.parse
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from moroccron.mesos.detect import leader_from_children, master_address
 from moroccron.mesos.local.agents import AgentSpec
 from moroccron.mesos.local.allocator import _Allocator
 from moroccron.mesos.local.calls import _Calls
@@ -44,6 +44,9 @@ from moroccron.mesos.local.state import (
     _Stream,
     _Task,
 )
+from moroccron.mesos.messages import event
+from moroccron.zk import ALLOWED as ZK_ALLOWED
+from moroccron.zk import ZkUrl, read_zk_url, redact
 
 log = logging.getLogger("moroccron.mesos.local")
 
@@ -453,7 +456,7 @@ class LocalMaster(_Calls, _Allocator, _Executor, _Controls, _Endpoints):
         if now < self._heartbeats_paused_until:
             fw.next_heartbeat = self._heartbeats_paused_until
             return
-        self._send(fw, {"type": "HEARTBEAT"})
+        self._send(fw, event("HEARTBEAT"))
         fw.next_heartbeat = now + self.heartbeat_interval
 
     def _remove_framework(self, fw: _Framework, message: str) -> None:
@@ -555,8 +558,9 @@ class LocalMaster(_Calls, _Allocator, _Executor, _Controls, _Endpoints):
         except ImportError as exc:  # pragma: no cover - kazoo is a dependency
             raise RuntimeError("ZooKeeper registration needs the 'kazoo' package") from exc
         if isinstance(self._zk_arg, str):
-            hosts, path = _parse_zk_url(self._zk_arg)
-            client = KazooClient(hosts=hosts)
+            url = _parse_zk_url(self._zk_arg)
+            path = url.path
+            client = KazooClient(hosts=url.hosts)
             client.start(timeout=10)
             self._zk_owned = True
         else:
@@ -571,20 +575,17 @@ class LocalMaster(_Calls, _Allocator, _Executor, _Controls, _Endpoints):
     def _zk_children(self, children: list[str]) -> bool:
         if self._stopping:
             return False
-        contenders = sorted((c for c in children if c.startswith("json.info_")), key=lambda c: c.rsplit("_", 1)[1])
+        first = leader_from_children(children)
         leader: str | None = None
-        if contenders:
+        if first is not None:
             try:
-                data, _ = self._zk_client.get(f"{self._zk_path}/{contenders[0]}")
-                info = json.loads(data)
-                address = info.get("address") or {}
-                host = address.get("ip") or address.get("hostname") or info.get("hostname")
-                leader = f"{host}:{address.get('port') or info.get('port')}"
+                data, _ = self._zk_client.get(f"{self._zk_path}/{first}")
+                leader = master_address(json.loads(data))
             except Exception:  # the node vanished between the listing and the read
-                log.debug("cannot read leading master node %s", contenders[0], exc_info=True)
+                log.debug("cannot read leading master node %s", first, exc_info=True)
         own = self._zk_node.rsplit("/", 1)[1] if self._zk_node else None
         with self._lock:
-            self._zk_leader = None if (contenders and contenders[0] == own) else leader
+            self._zk_leader = None if (first is not None and first == own) else leader
         log.info("leading master: %s", "this one" if self._zk_leader is None else self._zk_leader)
         return True
 
@@ -602,8 +603,8 @@ class LocalMaster(_Calls, _Allocator, _Executor, _Controls, _Endpoints):
                 client.close()
 
 
-def _parse_zk_url(url: str) -> tuple[str, str]:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme != "zk" or not parts.netloc or not parts.path.strip("/"):
-        raise ValueError(f"invalid ZooKeeper URL {url!r}: expected zk://host:port[,host:port]/path")
-    return parts.netloc.rsplit("@", 1)[-1], "/" + parts.path.strip("/")
+def _parse_zk_url(url: str) -> ZkUrl:
+    try:
+        return read_zk_url(url)
+    except ValueError as exc:
+        raise ValueError(f"invalid ZooKeeper URL {redact(url)!r}: {exc}; expected {ZK_ALLOWED}") from None

@@ -1,6 +1,6 @@
 """Resource arithmetic of the local master: scalars, ranges and sets, split by reservation.
 
-:class:`Resources` is one pool of resources (named scalars, ranges and sets) with the
+:class:`ResourceSet` is one pool of resources (named scalars, ranges and sets) with the
 addition, subtraction and containment the allocator and the launch checks need.
 :class:`RoleResources` keeps pools apart by reservation, as Mesos does: unreserved
 resources (role ``*``) and resources reserved for a role are different resources, and a
@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["UNRESERVED", "Resources", "RoleResources"]
+__all__ = ["UNRESERVED", "ResourceSet", "RoleResources"]
 
 UNRESERVED = "*"
 _SCALAR_EPSILON = 0.0005  # Mesos keeps scalars in fixed point with three decimals.
@@ -65,7 +65,7 @@ def _format_ranges(ranges: Sequence[tuple[int, int]]) -> str:
 
 
 @dataclass(frozen=True)
-class Resources:
+class ResourceSet:
     """One pool of agent resources: named scalars, ranges and sets.
 
     Just enough of Mesos's resource arithmetic to allocate, offer and check launches:
@@ -78,7 +78,7 @@ class Resources:
     sets: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, items: Iterable[Mapping[str, Any]]) -> Resources:
+    def from_json(cls, items: Iterable[Mapping[str, Any]]) -> ResourceSet:
         """Parse a list of protobuf ``Resource`` objects (already shape-validated).
 
         Raises ``ValueError`` for what a master rejects as an invalid resource: a value
@@ -163,7 +163,7 @@ class Resources:
     def scalar(self, name: str) -> float:
         return self.scalars.get(name, 0.0)
 
-    def contains(self, other: Resources) -> bool:
+    def contains(self, other: ResourceSet) -> bool:
         """True when ``other`` fits inside ``self``."""
         for name, value in other.scalars.items():
             if value > self.scalars.get(name, 0.0) + _SCALAR_EPSILON:
@@ -173,7 +173,7 @@ class Resources:
                 return False
         return all(items <= self.sets.get(name, frozenset()) for name, items in other.sets.items())
 
-    def __add__(self, other: Resources) -> Resources:
+    def __add__(self, other: ResourceSet) -> ResourceSet:
         scalars = dict(self.scalars)
         for name, value in other.scalars.items():
             scalars[name] = _round(scalars.get(name, 0.0) + value)
@@ -183,9 +183,9 @@ class Resources:
         sets = dict(self.sets)
         for name, items in other.sets.items():
             sets[name] = sets.get(name, frozenset()) | items
-        return Resources(scalars, ranges, sets)
+        return ResourceSet(scalars, ranges, sets)
 
-    def __sub__(self, other: Resources) -> Resources:
+    def __sub__(self, other: ResourceSet) -> ResourceSet:
         scalars = dict(self.scalars)
         for name, value in other.scalars.items():
             left = _round(scalars.get(name, 0.0) - value)
@@ -207,7 +207,7 @@ class Resources:
                 sets[name] = left_items
             else:
                 sets.pop(name, None)
-        return Resources(scalars, ranges, sets)
+        return ResourceSet(scalars, ranges, sets)
 
     def __str__(self) -> str:
         parts = [f"{k}:{v:g}" for k, v in self.scalars.items()]
@@ -250,10 +250,10 @@ class RoleResources:
     refused when it is parsed.
     """
 
-    pools: Mapping[str, Resources] = field(default_factory=dict)
+    pools: Mapping[str, ResourceSet] = field(default_factory=dict)
 
     @classmethod
-    def unreserved(cls, resources: Resources) -> RoleResources:
+    def unreserved(cls, resources: ResourceSet) -> RoleResources:
         return cls({UNRESERVED: resources} if not resources.empty else {})
 
     @classmethod
@@ -277,7 +277,7 @@ class RoleResources:
                     raise ValueError(
                         f"resource '{item['name']}' is given as both {names[item['name']]} and {item['type']}"
                     )
-        return cls({role: Resources.from_json(group) for role, group in groups.items()})
+        return cls({role: ResourceSet.from_json(group) for role, group in groups.items()})
 
     def to_json(
         self,
@@ -305,8 +305,8 @@ class RoleResources:
                 out.append(item)
         return out
 
-    def pool(self, role: str) -> Resources:
-        return self.pools.get(role, Resources())
+    def pool(self, role: str) -> ResourceSet:
+        return self.pools.get(role, ResourceSet())
 
     def reserved_roles(self) -> list[str]:
         return [role for role in self.pools if role != UNRESERVED]
@@ -315,8 +315,8 @@ class RoleResources:
         """What an allocation to ``role`` may hold: unreserved, and reserved for ``role``."""
         return RoleResources({r: p for r, p in self.pools.items() if r in (UNRESERVED, role) and not p.empty})
 
-    def total(self) -> Resources:
-        return sum(self.pools.values(), Resources())
+    def total(self) -> ResourceSet:
+        return sum(self.pools.values(), ResourceSet())
 
     def scalar(self, name: str) -> float:
         return _round(sum(pool.scalar(name) for pool in self.pools.values()))
@@ -331,13 +331,13 @@ class RoleResources:
     def __add__(self, other: RoleResources) -> RoleResources:
         pools = dict(self.pools)
         for role, pool in other.pools.items():
-            pools[role] = pools.get(role, Resources()) + pool
+            pools[role] = pools.get(role, ResourceSet()) + pool
         return RoleResources(pools)
 
     def __sub__(self, other: RoleResources) -> RoleResources:
         pools = dict(self.pools)
         for role, pool in other.pools.items():
-            left = pools.get(role, Resources()) - pool
+            left = pools.get(role, ResourceSet()) - pool
             if left.empty:
                 pools.pop(role, None)
             else:

@@ -477,7 +477,8 @@ def test_the_entry_point_loads_through_the_plugin_manager(configured: PagerDutyR
 
     assert "pagerduty" in info, "is the plugin installed? pip install -e plugins/pagerduty"
     assert info["pagerduty"].distribution == "moroccron-pagerduty"
-    assert set(info["pagerduty"].hooks) == {"moroccron_notify", "moroccron_shutdown", "moroccron_startup",
+    assert set(info["pagerduty"].hooks) == {"moroccron_notify", "moroccron_notify_channels", "moroccron_shutdown",
+                                            "moroccron_startup",
                                             "moroccron_validate_job"}
     results = pm.notify(notification=notification(targets=("pagerduty:db-oncall",)))
     assert [r for r in results if r.target.channel == "pagerduty"] == [

@@ -512,7 +512,8 @@ def test_the_entry_point_loads_through_the_plugin_manager(bot: SlackReceiver) ->
 
     assert "slack" in info, "is the plugin installed? pip install -e plugins/slack"
     assert info["slack"].distribution == "moroccron-slack"
-    assert set(info["slack"].hooks) == {"moroccron_notify", "moroccron_shutdown", "moroccron_startup"}
+    assert set(info["slack"].hooks) == {"moroccron_notify", "moroccron_notify_channels", "moroccron_shutdown",
+                                        "moroccron_startup"}
     results = pm.notify(notification=notification(targets=("slack:#data-alerts",)))
     assert [r for r in results if r.target.channel == "slack"] == [
         DeliveryResult(NotifyTarget("slack", "#data-alerts"), True, "ts 1772366730.000001 in C0DATA0001")]

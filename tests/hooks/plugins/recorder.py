@@ -44,6 +44,10 @@ class Recorder:
         return self._record("moroccron_packing_strategies")
 
     @hookimpl
+    def moroccron_ui_template_dirs(self):
+        return self._record("moroccron_ui_template_dirs")
+
+    @hookimpl
     def moroccron_offer_matched(self, offer, runs):
         return self._record("moroccron_offer_matched", offer=offer, runs=runs)
 

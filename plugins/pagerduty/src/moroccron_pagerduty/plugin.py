@@ -9,16 +9,26 @@ from __future__ import annotations
 from moroccron.config import Settings
 from moroccron.errors import FieldError
 from moroccron.hooks import hookimpl
-from moroccron.hooks.types import DeliveryResult, Notification
+from moroccron.hooks.types import DeliveryResult, Notification, NotifyChannel
 from moroccron.model import JobSpec
 from moroccron_pagerduty import _delivery, _events
 
 __all__ = [
+    "CHANNEL",
     "moroccron_notify",
+    "moroccron_notify_channels",
     "moroccron_shutdown",
     "moroccron_startup",
     "moroccron_validate_job",
 ]
+
+def _address(address: str) -> str:
+    """Any non-empty address: PagerDuty itself says at delivery whether it exists."""
+    return address
+
+
+CHANNEL = NotifyChannel("pagerduty", _address, "a PagerDuty service: a name in [plugins.pagerduty.services]", "SERVICE")
+"""The ``pagerduty`` channel: targets ``pagerduty:SERVICE``, owners' ``contacts.pagerduty``."""
 
 
 @hookimpl
@@ -48,3 +58,9 @@ def moroccron_notify(notification: Notification) -> list[DeliveryResult] | None:
     """Trigger (failure, skipped, disabled) or resolve (recovery) the job's incident on
     each ``pagerduty:SERVICE`` target; never raises for a failed delivery."""
     return _delivery.deliver(notification)
+
+
+@hookimpl
+def moroccron_notify_channels() -> list[NotifyChannel]:
+    """The ``pagerduty`` channel, delivered by :func:`moroccron_notify`."""
+    return [CHANNEL]

@@ -8,10 +8,18 @@ from __future__ import annotations
 
 from moroccron.config import Settings
 from moroccron.hooks import hookimpl
-from moroccron.hooks.types import DeliveryResult, Notification
+from moroccron.hooks.types import DeliveryResult, Notification, NotifyChannel
 from moroccron_slack import _delivery
 
-__all__ = ["moroccron_notify", "moroccron_shutdown", "moroccron_startup"]
+__all__ = ["CHANNEL", "moroccron_notify", "moroccron_notify_channels", "moroccron_shutdown", "moroccron_startup"]
+
+def _address(address: str) -> str:
+    """Any non-empty address: Slack itself says at delivery whether it exists."""
+    return address
+
+
+CHANNEL = NotifyChannel("slack", _address, "a Slack channel (#name), user (@name) or channel/user id", "#CHANNEL")
+"""The ``slack`` channel: targets ``slack:#CHANNEL``, owners' ``contacts.slack``."""
 
 
 @hookimpl
@@ -33,3 +41,9 @@ def moroccron_notify(notification: Notification) -> list[DeliveryResult] | None:
     """Post a Block Kit message for the ``slack:CHANNEL`` targets (one shared post in
     webhook mode, one per target with a bot token); never raises for a failed delivery."""
     return _delivery.deliver(notification)
+
+
+@hookimpl
+def moroccron_notify_channels() -> list[NotifyChannel]:
+    """The ``slack`` channel, delivered by :func:`moroccron_notify`."""
+    return [CHANNEL]

@@ -1406,7 +1406,7 @@ class Engine:
             return
         will_retry = retry and self._wants_retry(job, run)
         if will_retry:
-            self._schedule_retry(job, run, now, out)
+            self._schedule_retry(job, run, now)
         counted = not will_retry and state in (RunState.FAILED, RunState.LOST)
         if counted:
             self.failures_in_row[job.name] = self.failures_in_row.get(job.name, 0) + 1
@@ -1459,7 +1459,8 @@ class Engine:
         return (run.state in (RunState.FAILED, RunState.LOST, RunState.KILLED)
                 and run.attempt - run.relaunches < job.retries)
 
-    def _schedule_retry(self, job: JobSpec, run: Run, since: datetime, out: list[Action], notify: bool = True) -> None:
+    def _schedule_retry(self, job: JobSpec, run: Run, since: datetime) -> None:
+        """Arm the timer of ``run``'s next attempt, after its backoff (doubling, capped)."""
         delay = min(job.retry_delay_seconds * (2 ** run.attempt), self.max_retry_delay)
         nxt = Run(job=job.name, scheduled_at=run.scheduled_at, attempt=run.attempt + 1, state=RunState.QUEUED,
                   trigger=RunTrigger.RETRY, arguments=run.arguments, caused_by=run.task_id,

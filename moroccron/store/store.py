@@ -467,11 +467,6 @@ class Store:
         self._spec_cache_lock = threading.Lock()
         self._invalid_seen: set[tuple[int, int]] = set()  # (job id, hash of stored JSON) warned about
 
-    @classmethod
-    def from_url(cls, url: str | URL, **kwargs: Any) -> Store:
-        """Same as ``Store(url, ...)``; reads better at call sites that pass config values."""
-        return cls(url, **kwargs)
-
     @property
     def dialect(self) -> str:
         """``"sqlite"`` or ``"postgresql"``."""

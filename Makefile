@@ -60,8 +60,7 @@ dist: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
-# FORMAT-CHECK: enable the next line once `ruff format` has been applied to the whole tree.
-#	$(VENV)/bin/ruff format --check $(FORMAT_PATHS)
+	$(VENV)/bin/ruff format --check $(FORMAT_PATHS)
 
 # Static types ([tool.mypy] in pyproject.toml: the core strictly, the rest of moroccron too).
 typecheck: $(STAMP)

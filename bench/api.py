@@ -31,12 +31,21 @@ from tests.servers import stop_process  # noqa: E402
 
 def _serve(db: str, work: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = dict(os.environ, MOROCCRON_LOCAL_WORK_DIR=str(work / "mesos"), MOROCCRON_JOB_POLL_SECONDS="0",
-               MOROCCRON_LOG_LEVEL="WARNING")
+    env = dict(
+        os.environ,
+        MOROCCRON_LOCAL_WORK_DIR=str(work / "mesos"),
+        MOROCCRON_JOB_POLL_SECONDS="0",
+        MOROCCRON_LOG_LEVEL="WARNING",
+    )
     log = open(work / "serve.log", "ab")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen([sys.executable, "-m", "moroccron.cli", "serve", "--db", db, "--bind",
-                             f"127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT,
-                            cwd=work, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moroccron.cli", "serve", "--db", db, "--bind", f"127.0.0.1:{port}"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=work,
+        env=env,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -77,8 +86,9 @@ class _Floor:
         from sqlalchemy import text
 
         start = time.perf_counter()
-        self.conn.execute(text("SELECT spec FROM jobs ORDER BY name LIMIT :l OFFSET :o"),
-                          {"l": limit, "o": offset}).all()
+        self.conn.execute(
+            text("SELECT spec FROM jobs ORDER BY name LIMIT :l OFFSET :o"), {"l": limit, "o": offset}
+        ).all()
         self.conn.execute(text("SELECT count(*) FROM jobs")).scalar()
         return time.perf_counter() - start
 
@@ -86,8 +96,10 @@ class _Floor:
         from sqlalchemy import text
 
         start = time.perf_counter()
-        self.conn.execute(text("SELECT spec FROM jobs WHERE search_text LIKE :q ORDER BY name LIMIT :l"),
-                          {"q": f"%{term}%", "l": limit}).all()
+        self.conn.execute(
+            text("SELECT spec FROM jobs WHERE search_text LIKE :q ORDER BY name LIMIT :l"),
+            {"q": f"%{term}%", "l": limit},
+        ).all()
         self.conn.execute(text("SELECT count(*) FROM jobs WHERE search_text LIKE :q"), {"q": f"%{term}%"}).scalar()
         return time.perf_counter() - start
 
@@ -101,16 +113,52 @@ def run_backend(backend: str, db: str, work: Path, n: int) -> list[tuple[str, ..
     proc, url = _serve(db, work)
     http = requests.Session()
     try:
-        native = [_timed(lambda i=i: http.post(f"{url}/api/v1/jobs", json={
-            "name": f"job-{i:05d}", "command": f"echo {i}", "schedule": "0 3 * * *",
-            "description": f"nightly export {i % 97}"}), 201) for i in range(n)]
-        rows.append(latency_row(f"API create {n} jobs, {backend}", "moroccron native POST", native,
-                                extra=f"{n / sum(native):.0f} jobs/s"))
-        chronos = [_timed(lambda i=i: http.post(f"{url}/v1/scheduler/iso8601", json={
-            "name": f"chronos-{i:05d}", "command": f"echo {i}", "schedule": "R/2030-01-01T03:00:00Z/P1D",
-            "owner": "ops@example.com"}), 204) for i in range(n)]
-        rows.append(latency_row(f"API create {n} jobs, {backend}", "moroccron Chronos POST", chronos,
-                                extra=f"{n / sum(chronos):.0f} jobs/s"))
+        native = [
+            _timed(
+                lambda i=i: http.post(
+                    f"{url}/api/v1/jobs",
+                    json={
+                        "name": f"job-{i:05d}",
+                        "command": f"echo {i}",
+                        "schedule": "0 3 * * *",
+                        "description": f"nightly export {i % 97}",
+                    },
+                ),
+                201,
+            )
+            for i in range(n)
+        ]
+        rows.append(
+            latency_row(
+                f"API create {n} jobs, {backend}",
+                "moroccron native POST",
+                native,
+                extra=f"{n / sum(native):.0f} jobs/s",
+            )
+        )
+        chronos = [
+            _timed(
+                lambda i=i: http.post(
+                    f"{url}/v1/scheduler/iso8601",
+                    json={
+                        "name": f"chronos-{i:05d}",
+                        "command": f"echo {i}",
+                        "schedule": "R/2030-01-01T03:00:00Z/P1D",
+                        "owner": "ops@example.com",
+                    },
+                ),
+                204,
+            )
+            for i in range(n)
+        ]
+        rows.append(
+            latency_row(
+                f"API create {n} jobs, {backend}",
+                "moroccron Chronos POST",
+                chronos,
+                extra=f"{n / sum(chronos):.0f} jobs/s",
+            )
+        )
         total = 2 * n
         random.seed(7)
         floor = _Floor(db)
@@ -125,8 +173,9 @@ def run_backend(backend: str, db: str, work: Path, n: int) -> list[tuple[str, ..
             searches.append(_timed(lambda t=t: http.get(f"{url}/api/v1/jobs", params={"q": t, "limit": 100})))
             floor_searches.append(floor.search(t, 100))
         floor.close()
-        chronos_search = [_timed(lambda t=t: http.get(f"{url}/v1/scheduler/jobs/search", params={"name": t}))
-                          for t in terms[:40]]
+        chronos_search = [
+            _timed(lambda t=t: http.get(f"{url}/v1/scheduler/jobs/search", params={"name": t})) for t in terms[:40]
+        ]
         label = f"{total} jobs, {backend}"
         rows.append(latency_row(f"API list a page of 100, {label}", "moroccron GET /api/v1/jobs", pages))
         rows.append(latency_row(f"API list a page of 100, {label}", "peer: the SQL query alone", floor_pages))

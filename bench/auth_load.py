@@ -48,12 +48,31 @@ CLIENT_ADDRESS = "127.0.0.2"  # the measured clients; the flood comes from 127.0
 
 def _serve(work: Path, env_extra: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    env = dict(os.environ, MOROCCRON_LOCAL_WORK_DIR=str(work / "mesos"), MOROCCRON_JOB_POLL_SECONDS="0",
-               MOROCCRON_LOG_LEVEL="WARNING", **env_extra)
+    env = dict(
+        os.environ,
+        MOROCCRON_LOCAL_WORK_DIR=str(work / "mesos"),
+        MOROCCRON_JOB_POLL_SECONDS="0",
+        MOROCCRON_LOG_LEVEL="WARNING",
+        **env_extra,
+    )
     log = open(work / "serve.log", "ab")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen([sys.executable, "-m", "moroccron.cli", "serve", "--db",
-                             f"sqlite:///{work / 'bench.db'}", "--bind", f"127.0.0.1:{port}"],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=work, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "moroccron.cli",
+            "serve",
+            "--db",
+            f"sqlite:///{work / 'bench.db'}",
+            "--bind",
+            f"127.0.0.1:{port}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=work,
+        env=env,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -67,8 +86,9 @@ def _serve(work: Path, env_extra: dict[str, str]) -> tuple[subprocess.Popen[byte
         time.sleep(0.2)
 
 
-def _get(port: int, path: str, token: str | None, source: str,
-         conn: http.client.HTTPConnection | None = None) -> tuple[int, bytes]:
+def _get(
+    port: int, path: str, token: str | None, source: str, conn: http.client.HTTPConnection | None = None
+) -> tuple[int, bytes]:
     own = conn is None
     conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(source, 0))
     try:
@@ -106,16 +126,21 @@ def _paced(rate: float, until: float, action, threads: int = 1) -> None:
         t.join(until - time.monotonic() + 60)
 
 
-def scenario(name: str, work: Path, seconds: float, *, junk: bool, env_extra: dict[str, str],
-             token: str) -> list[tuple[str, ...]]:
+def scenario(
+    name: str, work: Path, seconds: float, *, junk: bool, env_extra: dict[str, str], token: str
+) -> list[tuple[str, ...]]:
     work.mkdir(parents=True)
     proc, port = _serve(work, env_extra)
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=("127.0.0.1", 0))
         for i in range(100):
             body = f'{{"name": "job-{i:03d}", "command": "true", "schedule": "0 3 * * *"}}'
-            conn.request("POST", "/api/v1/jobs", body=body, headers={"Authorization": f"Bearer {token}",
-                                                                     "Content-Type": "application/json"})
+            conn.request(
+                "POST",
+                "/api/v1/jobs",
+                body=body,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
             response = conn.getresponse()
             response.read()
             if response.status != 201:
@@ -131,8 +156,9 @@ def scenario(name: str, work: Path, seconds: float, *, junk: bool, env_extra: di
         def measured(kind: str, path: str, auth: str | None):
             def call() -> None:
                 if not hasattr(local, "conn"):
-                    local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30,
-                                                            source_address=(CLIENT_ADDRESS, 0))
+                    local.conn = http.client.HTTPConnection(
+                        "127.0.0.1", port, timeout=30, source_address=(CLIENT_ADDRESS, 0)
+                    )
                 start = time.perf_counter()
                 try:
                     status, _ = _get(port, path, auth, CLIENT_ADDRESS, local.conn)
@@ -145,26 +171,27 @@ def scenario(name: str, work: Path, seconds: float, *, junk: bool, env_extra: di
                     results[kind].append(took)
                 else:
                     errors[f"{kind} {status}"] += 1
+
             return call
 
         def flood() -> None:
             if time.monotonic() < until:
                 junk_sent.append(1)
             if not hasattr(local, "conn"):
-                local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30,
-                                                        source_address=("127.0.0.1", 0))
+                local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=("127.0.0.1", 0))
             try:
                 status, _ = _get(port, "/api/v1/jobs", secrets.token_urlsafe(32), "127.0.0.1", local.conn)
             except OSError:
-                local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30,
-                                                        source_address=("127.0.0.1", 0))
+                local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=("127.0.0.1", 0))
                 status = 0
             junk_codes[status] += 1
 
-        runners = [threading.Thread(target=_paced, args=(MEASURE_PER_SECOND, until,
-                                                         measured("healthz", "/healthz", None))),
-                   threading.Thread(target=_paced, args=(MEASURE_PER_SECOND, until,
-                                                         measured("list", "/api/v1/jobs?limit=50", token)))]
+        runners = [
+            threading.Thread(target=_paced, args=(MEASURE_PER_SECOND, until, measured("healthz", "/healthz", None))),
+            threading.Thread(
+                target=_paced, args=(MEASURE_PER_SECOND, until, measured("list", "/api/v1/jobs?limit=50", token))
+            ),
+        ]
         if junk:
             # Enough threads that slow answers never hold the flood back (an attacker opens connections freely).
             runners.append(threading.Thread(target=_paced, args=(JUNK_PER_SECOND, until, flood, 64)))
@@ -199,10 +226,22 @@ def main(quick: bool = False) -> list[tuple[str, ...]]:
         work = Path(tmp)
         rows += scenario("no junk", work / "a", seconds, junk=False, env_extra=fast, token=token)
         rows += scenario("junk, defaults", work / "b", seconds, junk=True, env_extra=fast, token=token)
-        rows += scenario("junk, no rate limit", work / "c", seconds, junk=True,
-                         env_extra={**fast, "MOROCCRON_AUTH_MAX_FAILURES": "0"}, token=token)
-        rows += scenario("junk, no rate limit, old pbkdf2 token", work / "d", seconds, junk=True,
-                         env_extra={**old, "MOROCCRON_AUTH_MAX_FAILURES": "0"}, token=token)
+        rows += scenario(
+            "junk, no rate limit",
+            work / "c",
+            seconds,
+            junk=True,
+            env_extra={**fast, "MOROCCRON_AUTH_MAX_FAILURES": "0"},
+            token=token,
+        )
+        rows += scenario(
+            "junk, no rate limit, old pbkdf2 token",
+            work / "d",
+            seconds,
+            junk=True,
+            env_extra={**old, "MOROCCRON_AUTH_MAX_FAILURES": "0"},
+            token=token,
+        )
     return rows
 
 

@@ -41,8 +41,9 @@ def expressions(count: int, seed: int = 17) -> list[str]:
     rng = random.Random(seed)
     found: dict[str, None] = {}
     while len(found) < count:
-        expr = " ".join((_field(rng, 0, 59), _field(rng, 0, 23), _field(rng, 1, 28), _field(rng, 1, 12),
-                         _field(rng, 0, 6)))
+        expr = " ".join(
+            (_field(rng, 0, 59), _field(rng, 0, 23), _field(rng, 1, 28), _field(rng, 1, 12), _field(rng, 0, 6))
+        )
         found[expr] = None
     return list(found)
 
@@ -76,8 +77,12 @@ def main(quick: bool = False) -> list[tuple[str, ...]]:
     ours = _moroccron(exprs)
     name = f"cron parse + first fire, {len(exprs):,} distinct"
     return [
-        value_row(name, "moroccron", f"{ours:.2f} s", f"{ours / len(exprs) * 1e6:.0f} µs each; "
-                  f"{theirs / ours:.1f}x croniter's speed"),
+        value_row(
+            name,
+            "moroccron",
+            f"{ours:.2f} s",
+            f"{ours / len(exprs) * 1e6:.0f} µs each; {theirs / ours:.1f}x croniter's speed",
+        ),
         value_row(name, "croniter", f"{theirs:.2f} s", f"{theirs / len(exprs) * 1e6:.0f} µs each"),
     ]
 

@@ -33,14 +33,13 @@ from bench.common import latency_row, print_table  # noqa: E402
 from tests.e2e.harness import wait_for  # noqa: E402
 from tests.ha.cluster import LEASE_SECONDS, SESSION_TIMEOUT, Cluster, before_the_next_second  # noqa: E402
 
-JOBS = '''
+JOBS = """
 from moroccron import Job
 every_second = Job(name="every-second", command="true", schedule="* * * * * *", catchup="all",
                    concurrency="allow")
-'''
+"""
 
-SIGNALS = ((signal.SIGTERM, "clean stop (SIGTERM)", "target: under 2 s"),
-           (signal.SIGKILL, "SIGKILL", ""))
+SIGNALS = ((signal.SIGTERM, "clean stop (SIGTERM)", "target: under 2 s"), (signal.SIGKILL, "SIGKILL", ""))
 
 
 def failovers(cluster: Cluster, sig: signal.Signals, times: int) -> list[float]:
@@ -54,9 +53,12 @@ def failovers(cluster: Cluster, sig: signal.Signals, times: int) -> list[float]:
         before_the_next_second()  # a run falls due as the next leader takes over: no wait for one
         sent = time.time()
         cluster.signal(leader, sig)
-        calls = wait_for(lambda since=sent, old=old_stream: [
-            c for c in cluster.launched_since(since) if c["stream_id"] != old], 90, 0.05,
-            what="a launch by the next leader")
+        calls = wait_for(
+            lambda since=sent, old=old_stream: [c for c in cluster.launched_since(since) if c["stream_id"] != old],
+            90,
+            0.05,
+            what="a launch by the next leader",
+        )
         took.append(calls[0]["time"] - sent)
     return took
 
@@ -64,9 +66,11 @@ def failovers(cluster: Cluster, sig: signal.Signals, times: int) -> list[float]:
 def main(quick: bool = False) -> list[tuple[str, ...]]:
     n = 3 if quick else 20
     rows = []
-    setups = ((f"moroccron, 3 instances, ZooKeeper session {SESSION_TIMEOUT:g} s", 3, True),
-              (f"moroccron, 2 instances, database lease {LEASE_SECONDS:g} s", 2, False),
-              ("peer: a lone instance restarted by its supervisor", 1, False))
+    setups = (
+        (f"moroccron, 3 instances, ZooKeeper session {SESSION_TIMEOUT:g} s", 3, True),
+        (f"moroccron, 2 instances, database lease {LEASE_SECONDS:g} s", 2, False),
+        ("peer: a lone instance restarted by its supervisor", 1, False),
+    )
     for who, size, elect in setups:
         with tempfile.TemporaryDirectory(prefix="mcr-bench-failover-") as tmp:
             cluster = Cluster(Path(tmp), JOBS, size=size, agents=1, elect=elect)
@@ -74,8 +78,14 @@ def main(quick: bool = False) -> list[tuple[str, ...]]:
                 cluster.start()
                 for sig, what, target in SIGNALS:
                     took = failovers(cluster, sig, n)
-                    rows.append(latency_row(f"failover: {what} of the leader to the next leader's first launch, "
-                                            f"x{n}", who, took, extra=target if size > 1 else ""))
+                    rows.append(
+                        latency_row(
+                            f"failover: {what} of the leader to the next leader's first launch, x{n}",
+                            who,
+                            took,
+                            extra=target if size > 1 else "",
+                        )
+                    )
             finally:
                 cluster.stop()
     return rows

@@ -45,13 +45,22 @@ def child_moroccron(n: int) -> None:
     hour, minute = _far_cron()
     store = Store(f"sqlite:///{tmp}/idle.db")
     store.ensure_schema()
-    store.apply_jobs([Job(name=f"job-{i:06d}", command="true", schedule=f"{i % 60} {minute} {hour} * * *",
-                          catchup="none") for i in range(n)])
-    master = LocalMaster(port=0, agents=[AgentSpec(id="agent-0")], work_dir=Path(tmp) / "mesos",
-                         heartbeat_interval=15.0, run_tasks=False).start()
+    store.apply_jobs(
+        [
+            Job(name=f"job-{i:06d}", command="true", schedule=f"{i % 60} {minute} {hour} * * *", catchup="none")
+            for i in range(n)
+        ]
+    )
+    master = LocalMaster(
+        port=0, agents=[AgentSpec(id="agent-0")], work_dir=Path(tmp) / "mesos", heartbeat_interval=15.0, run_tasks=False
+    ).start()
     start = time.perf_counter()
-    settings = Settings(db=f"sqlite:///{tmp}/idle.db", master=master.address, log_level="WARNING",
-                        job_poll_seconds=float(__import__("os").environ.get("POLL", "5")))
+    settings = Settings(
+        db=f"sqlite:///{tmp}/idle.db",
+        master=master.address,
+        log_level="WARNING",
+        job_poll_seconds=float(__import__("os").environ.get("POLL", "5")),
+    )
     scheduler = Scheduler(settings, store, PluginManager(load_entrypoints=False), master=master.address)
     scheduler.start()
     while not (scheduler.client and scheduler.client.connected):
@@ -77,8 +86,9 @@ def child_apscheduler(n: int) -> None:
 def measure(who: str, n: int, window: float) -> dict[str, float]:
     import psutil
 
-    proc = subprocess.Popen([sys.executable, __file__, "--child", who, str(n)], stdout=subprocess.PIPE, text=True,
-                            cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", who, str(n)], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
     try:
         line = proc.stdout.readline() if proc.stdout else ""
         if not line:
@@ -102,12 +112,17 @@ def measure(who: str, n: int, window: float) -> dict[str, float]:
 def main(quick: bool = False) -> list[tuple[str, ...]]:
     window = 10.0 if quick else 60.0
     rows = []
-    for n in ((10_000,) if quick else (10_000, 100_000)):
+    for n in (10_000,) if quick else (10_000, 100_000):
         for who, label in (("moroccron", "moroccron scheduler + local master"), ("apscheduler", "peer: APScheduler 3")):
             m = measure(who, n, window)
-            rows.append(value_row(f"idle, {n} jobs, none due, over {window:.0f} s", label,
-                                  f"{m['cpu']:.2f} cpu-s", f"{m['cpu'] / window:.2%} of a core, peak RSS "
-                                  f"{m['rss']:.0f} MB, ready in {m['ready']:.1f} s"))
+            rows.append(
+                value_row(
+                    f"idle, {n} jobs, none due, over {window:.0f} s",
+                    label,
+                    f"{m['cpu']:.2f} cpu-s",
+                    f"{m['cpu'] / window:.2%} of a core, peak RSS {m['rss']:.0f} MB, ready in {m['ready']:.1f} s",
+                )
+            )
     return rows
 
 

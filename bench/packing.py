@@ -74,8 +74,9 @@ def simulate(strategy: Callable[..., PackingPlan], tasks: Sequence[PendingTask])
     rounds, used, spent = 0, [], 0.0
     while waiting:
         rounds += 1
-        offers = [Offer(id=f"o{rounds}-{a}", agent_id=f"a{a}", hostname=f"agent{a}", resources=AGENT)
-                  for a in range(AGENTS)]
+        offers = [
+            Offer(id=f"o{rounds}-{a}", agent_id=f"a{a}", hostname=f"agent{a}", resources=AGENT) for a in range(AGENTS)
+        ]
         start = time.perf_counter()
         plan = strategy(waiting, offers, {})
         spent += time.perf_counter() - start
@@ -92,17 +93,29 @@ def simulate(strategy: Callable[..., PackingPlan], tasks: Sequence[PendingTask])
 
 def main(quick: bool = False) -> list[tuple[str, ...]]:
     rows = []
-    cases = [(500, "mixed", SIZES), (200, "big, awkward", AWKWARD)] if quick else \
-        [(1000, "mixed", SIZES), (5000, "mixed", SIZES), (1000, "big, awkward", AWKWARD)]
+    cases = (
+        [(500, "mixed", SIZES), (200, "big, awkward", AWKWARD)]
+        if quick
+        else [(1000, "mixed", SIZES), (5000, "mixed", SIZES), (1000, "big, awkward", AWKWARD)]
+    )
     for n, kind, sizes in cases:
         tasks = burst(n, sizes)
         name = f"packing {n} {kind} tasks on {AGENTS} agents of 16 cpus / 32 GiB"
         rows.append(value_row(name, "lower bound: ceil(demand / capacity)", f"{lower_bound(tasks)} rounds"))
-        for who, fn in (("moroccron first-fit", first_fit), ("moroccron best-fit-decreasing", best_fit_decreasing),
-                        ("peer: one task per offer (Chronos)", one_per_offer)):
+        for who, fn in (
+            ("moroccron first-fit", first_fit),
+            ("moroccron best-fit-decreasing", best_fit_decreasing),
+            ("peer: one task per offer (Chronos)", one_per_offer),
+        ):
             rounds, used, spent = simulate(fn, tasks)
-            rows.append(value_row(name, who, f"{rounds} rounds",
-                                  f"{used:.0%} of the cluster used per full round; packing took {spent * 1000:.0f} ms"))
+            rows.append(
+                value_row(
+                    name,
+                    who,
+                    f"{rounds} rounds",
+                    f"{used:.0%} of the cluster used per full round; packing took {spent * 1000:.0f} ms",
+                )
+            )
     return rows
 
 

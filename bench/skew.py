@@ -51,11 +51,34 @@ def _start_master(work: Path, cpus: float, mem: float) -> tuple[subprocess.Popen
     sharing the scheduler's interpreter lock while it takes ten thousand tasks in)."""
     port = free_port()
     log = open(work / "master.log", "ab")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen([sys.executable, "-m", "moroccron.cli", "local-mesos", "--bind", f"127.0.0.1:{port}",
-                             "--agents", "20", "--agent-cpus", f"{cpus:g}", "--agent-mem", f"{mem:g}",
-                             "--work-dir", str(work / "mesos"), "--heartbeat-interval", "1",
-                             "--offer-interval", "0.2", "--no-run-tasks", "--log-level", "WARNING"],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "moroccron.cli",
+            "local-mesos",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--agents",
+            "20",
+            "--agent-cpus",
+            f"{cpus:g}",
+            "--agent-mem",
+            f"{mem:g}",
+            "--work-dir",
+            str(work / "mesos"),
+            "--heartbeat-interval",
+            "1",
+            "--offer-interval",
+            "0.2",
+            "--no-run-tasks",
+            "--log-level",
+            "WARNING",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     address = f"127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -106,10 +129,16 @@ def moroccron_end_to_end(n: int, shape: str) -> tuple[list[float], list[float]]:
         store = Store(f"sqlite:///{tmp}/skew.db")
         store.ensure_schema()
         due = _due()
-        store.apply_jobs([Job(name=f"job-{i:05d}", command="true", schedule=_cron(due), catchup="none")
-                          for i in range(n)])
-        settings = Settings(db=f"sqlite:///{tmp}/skew.db", master=address, job_poll_seconds=0,
-                            prune_interval_seconds=0, log_level="WARNING")
+        store.apply_jobs(
+            [Job(name=f"job-{i:05d}", command="true", schedule=_cron(due), catchup="none") for i in range(n)]
+        )
+        settings = Settings(
+            db=f"sqlite:///{tmp}/skew.db",
+            master=address,
+            job_poll_seconds=0,
+            prune_interval_seconds=0,
+            log_level="WARNING",
+        )
         plugins = PluginManager(load_entrypoints=False)
         scheduler = Scheduler(settings, store, plugins, master=address)
         try:
@@ -167,8 +196,10 @@ def engine_only(n: int, prepare: float) -> list[float]:
     engine = Engine(lambda t, o, j: first_fit(t, o, j), prepare_horizon=prepare)
     engine.step(t0, Loaded(jobs))
     engine.step(t0, Subscribed("fw"))
-    offers = tuple(Offer(id=f"o{i}", agent_id=f"a{i}", hostname=f"h{i}",
-                         resources=Resources.unchecked(10_000.0, 1e7, 1e6, 0.0)) for i in range(20))
+    offers = tuple(
+        Offer(id=f"o{i}", agent_id=f"a{i}", hostname=f"h{i}", resources=Resources.unchecked(10_000.0, 1e7, 1e6, 0.0))
+        for i in range(20)
+    )
     engine.step(t0 + timedelta(seconds=8), OffersReceived(offers))
     start = time.perf_counter()
     engine.step(t0 + timedelta(seconds=8.6), Tick())  # prepared: created and placed here
@@ -188,8 +219,10 @@ def apscheduler(n: int) -> list[float]:
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.cron import CronTrigger
 
-    sched = BackgroundScheduler(executors={"default": {"type": "threadpool", "max_workers": 20}},
-                                job_defaults={"misfire_grace_time": 60, "coalesce": True})
+    sched = BackgroundScheduler(
+        executors={"default": {"type": "threadpool", "max_workers": 20}},
+        job_defaults={"misfire_grace_time": 60, "coalesce": True},
+    )
     due = _due()
     called: list[float] = []
     lock = threading.Lock()
@@ -202,8 +235,7 @@ def apscheduler(n: int) -> list[float]:
                 done.set()
 
     for i in range(n):
-        sched.add_job(fire, CronTrigger(hour=due.hour, minute=due.minute, second=due.second, timezone=UTC),
-                      id=str(i))
+        sched.add_job(fire, CronTrigger(hour=due.hour, minute=due.minute, second=due.second, timezone=UTC), id=str(i))
     sched.start()
     done.wait(timeout=LEAD + 120)
     sched.shutdown(wait=False)
@@ -214,16 +246,28 @@ def apscheduler(n: int) -> list[float]:
 
 def main(quick: bool = False) -> list[tuple[str, ...]]:
     rows = []
-    for n in ((1000,) if quick else (1000, 10_000)):
+    for n in (1000,) if quick else (1000, 10_000):
         name = f"launch skew, {n} jobs due in one second"
         for shape in SHAPES:
             arrived, left = moroccron_end_to_end(n, shape)
-            rows.append(latency_row(name, f"moroccron, due -> ACCEPT read by the master, {shape}", arrived,
-                                    extra="target p99 < 100 ms at 10,000" if n == 10_000 else ""))
+            rows.append(
+                latency_row(
+                    name,
+                    f"moroccron, due -> ACCEPT read by the master, {shape}",
+                    arrived,
+                    extra="target p99 < 100 ms at 10,000" if n == 10_000 else "",
+                )
+            )
             rows.append(latency_row(name, f"moroccron, due -> ACCEPT sent, {shape}", left))
         rows.append(latency_row(name, "moroccron engine alone, on the second, not prepared", engine_only(n, 0.0)))
-        rows.append(latency_row(name, "moroccron engine alone, on the second, prepared", engine_only(n, 1.5),
-                                extra=f"{ENGINE_AHEAD[(n, 1.5)] * 1000:.0f} ms of work 1.4 s ahead"))
+        rows.append(
+            latency_row(
+                name,
+                "moroccron engine alone, on the second, prepared",
+                engine_only(n, 1.5),
+                extra=f"{ENGINE_AHEAD[(n, 1.5)] * 1000:.0f} ms of work 1.4 s ahead",
+            )
+        )
         rows.append(latency_row(name, "peer: APScheduler 3, due -> job function called", apscheduler(n)))
     return rows
 

@@ -30,18 +30,33 @@ def _seed(store, n: int) -> None:
     jobs = []
     for i in range(n):
         parents = (f"job-{i - 1:05d}",) if i % 10 and i % 3 == 0 else ()
-        jobs.append(Job(name=f"job-{i:05d}", command=f"./run.sh {i}", schedule=None if parents else
-                        rng.choice(["*/5 * * * *", "0 3 * * *", "@hourly", "30 2 * * 1-5"]),
-                        parents=parents, owners=(f"team-{i % 20}@example.com",), description=f"report {i % 97}"))
+        jobs.append(
+            Job(
+                name=f"job-{i:05d}",
+                command=f"./run.sh {i}",
+                schedule=None if parents else rng.choice(["*/5 * * * *", "0 3 * * *", "@hourly", "30 2 * * 1-5"]),
+                parents=parents,
+                owners=(f"team-{i % 20}@example.com",),
+                description=f"report {i % 97}",
+            )
+        )
     store.apply_jobs(jobs)
     at = datetime(2026, 1, 1, tzinfo=UTC)
     with store.transaction() as tx:
         for i in range(0, n, 2):  # half the jobs have five runs of history
             for k in range(5):
-                store.create_run(Run(job=f"job-{i:05d}", scheduled_at=at + timedelta(hours=k),
-                                     state=RunState.SUCCEEDED if rng.random() > 0.1 else RunState.FAILED,
-                                     queued_at=at, launched_at=at, started_at=at,
-                                     finished_at=at + timedelta(seconds=rng.random() * 60)), tx=tx)
+                store.create_run(
+                    Run(
+                        job=f"job-{i:05d}",
+                        scheduled_at=at + timedelta(hours=k),
+                        state=RunState.SUCCEEDED if rng.random() > 0.1 else RunState.FAILED,
+                        queued_at=at,
+                        launched_at=at,
+                        started_at=at,
+                        finished_at=at + timedelta(seconds=rng.random() * 60),
+                    ),
+                    tx=tx,
+                )
         store.set_job_states({f"job-{i:05d}": (at, at + timedelta(days=1)) for i in range(n)}, tx=tx)
 
 
@@ -78,18 +93,27 @@ def main(quick: bool = False) -> list[tuple[str, ...]]:
             ("job list, first page", "/jobs", "/api/v1/jobs?limit=50"),
             (f"job list, page {middle}", f"/jobs?page={middle}", f"/api/v1/jobs?limit=50&offset={(middle - 1) * 50}"),
             ("job list, search", "/jobs?q=report+42", "/api/v1/jobs?limit=50&q=report+42"),
-            ("job list, by owner", "/jobs?owner=team-7%40example.com",
-             "/api/v1/jobs?limit=50&owner=team-7%40example.com"),
+            (
+                "job list, by owner",
+                "/jobs?owner=team-7%40example.com",
+                "/api/v1/jobs?limit=50&owner=team-7%40example.com",
+            ),
             ("job page", "/jobs/job-00042", "/api/v1/jobs/job-00042/runs?limit=50"),
         ]
         for what, page, api in cases:
             _time(client, page, 2)  # warm up
             rows.append(latency_row(f"UI render, {n} jobs: {what}", "moroccron HTML page", _time(client, page, repeat)))
-            rows.append(latency_row(f"UI render, {n} jobs: {what}", "peer: the JSON API, same rows",
-                                    _time(client, api, repeat)))
+            rows.append(
+                latency_row(f"UI render, {n} jobs: {what}", "peer: the JSON API, same rows", _time(client, api, repeat))
+            )
         _time(client, "/graph", 1)  # warm up
-        rows.append(latency_row(f"UI render, {n} jobs: dependency graph (capped at 500 nodes)",
-                                "moroccron HTML page", _time(client, "/graph", max(3, repeat // 5))))
+        rows.append(
+            latency_row(
+                f"UI render, {n} jobs: dependency graph (capped at 500 nodes)",
+                "moroccron HTML page",
+                _time(client, "/graph", max(3, repeat // 5)),
+            )
+        )
         store.close()
     return rows
 

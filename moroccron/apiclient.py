@@ -60,16 +60,30 @@ class ApiClient:
     def url(self, path: str) -> str:
         return self.base_url.rstrip("/") + "/" + path.lstrip("/")
 
-    def request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
-                timeout: float | None = None, headers: dict[str, str] | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
         """Call the API and return the decoded JSON body (None for an empty one).
         Raises :class:`ApiError` on a connection failure or any 4xx/5xx answer."""
         import requests
 
         url = self.url(path)
         try:
-            resp = requests.request(method, url, json=json, params=params, headers={**self._headers(), **(headers or {})},
-                                    timeout=timeout or self.timeout)
+            resp = requests.request(
+                method,
+                url,
+                json=json,
+                params=params,
+                headers={**self._headers(), **(headers or {})},
+                timeout=timeout or self.timeout,
+            )
         except requests.RequestException as exc:
             raise ApiError(f"cannot reach the scheduler at {self.base_url}: {_reason(exc)}") from None
         body: Any = None
@@ -103,10 +117,15 @@ class ApiClient:
 
         url = self.url(path)
         try:
-            with requests.get(url, params=params, headers=self._headers(), stream=True,
-                              timeout=(self.timeout, None)) as resp:
+            with requests.get(
+                url, params=params, headers=self._headers(), stream=True, timeout=(self.timeout, None)
+            ) as resp:
                 if resp.status_code >= 400:
-                    body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else resp.text
+                    body = (
+                        resp.json()
+                        if resp.headers.get("content-type", "").startswith("application/json")
+                        else resp.text
+                    )
                     raise ApiError(_error_text(resp.status_code, body, self.token is not None), resp.status_code, body)
                 yield from resp.iter_lines(decode_unicode=True)
         except requests.RequestException as exc:

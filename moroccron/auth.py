@@ -162,11 +162,21 @@ class Authenticator:
     route handlers use. The plain methods block; the CLI and tests use them.
     """
 
-    def __init__(self, tokens: list[_Credential] | None = None, users: list[_Credential] | None = None, *,
-                 hash_workers: int | None = None, hash_queue: int = HASH_QUEUE) -> None:
+    def __init__(
+        self,
+        tokens: list[_Credential] | None = None,
+        users: list[_Credential] | None = None,
+        *,
+        hash_workers: int | None = None,
+        hash_queue: int = HASH_QUEUE,
+    ) -> None:
         # A clear-text token is hashed here, once, and only its hash is kept.
-        self.tokens = [t if t.secret.startswith((HASH_PREFIX + "$", TOKEN_PREFIX + "$"))
-                       else _Credential(t.name, hash_token(t.secret), t.role) for t in tokens or []]
+        self.tokens = [
+            t
+            if t.secret.startswith((HASH_PREFIX + "$", TOKEN_PREFIX + "$"))
+            else _Credential(t.name, hash_token(t.secret), t.role)
+            for t in tokens or []
+        ]
         self._token_by_digest: dict[bytes, tuple[bytes, _Credential]] = {}  # digest: (digest, credential)
         self._slow_tokens: list[_Credential] = []  # pbkdf2_sha256$ entries: no digest to look up
         self._tokens_by_name: dict[str, _Credential] = {}
@@ -179,8 +189,10 @@ class Authenticator:
                 self._token_by_digest.setdefault(digest, (digest, tok))
         # A clear-text password is hashed here, at the same cost as stored ones: a known
         # user with a clear password must not answer faster than an unknown one.
-        self.users = {u.name: u if u.secret.startswith(HASH_PREFIX + "$") else _Credential(
-            u.name, hash_secret(u.secret), u.role) for u in users or []}
+        self.users = {
+            u.name: u if u.secret.startswith(HASH_PREFIX + "$") else _Credential(u.name, hash_secret(u.secret), u.role)
+            for u in users or []
+        }
         costs = [p[0] for u in self.users.values() if (p := _parse_pbkdf2(u.secret))] or [ITERATIONS]
         # Checked when the user is unknown: the same work as the costliest real user's hash.
         self._dummy = f"{HASH_PREFIX}${max(costs)}${secrets.token_hex(16)}${secrets.token_hex(32)}"
@@ -229,25 +241,38 @@ class Authenticator:
                     target.append(_credential(f"{p}: {kind}[{i}]", entry, secret_key))
         for i, item in enumerate(x for x in environ.get("MOROCCRON_AUTH_TOKENS", "").split(",") if x.strip()):
             token, _, role = item.strip().rpartition(":")
-            tokens.append(_credential(f"MOROCCRON_AUTH_TOKENS[{i}]", {"name": f"env-token-{i}", "token": token,
-                                                                       "role": role}, "token"))
+            tokens.append(
+                _credential(
+                    f"MOROCCRON_AUTH_TOKENS[{i}]", {"name": f"env-token-{i}", "token": token, "role": role}, "token"
+                )
+            )
         for i, item in enumerate(x for x in environ.get("MOROCCRON_AUTH_USERS", "").split(",") if x.strip()):
             parts = item.strip().split(":")
             if len(parts) < 3:
-                raise ValidationError.single(f"MOROCCRON_AUTH_USERS[{i}]", "must be user:password:role", "***",
-                                             "user:password:role")
+                raise ValidationError.single(
+                    f"MOROCCRON_AUTH_USERS[{i}]", "must be user:password:role", "***", "user:password:role"
+                )
             name, password, role = parts[0], ":".join(parts[1:-1]), parts[-1]
-            users.append(_credential(f"MOROCCRON_AUTH_USERS[{i}]", {"name": name, "password": password,
-                                                                     "role": role}, "password"))
+            users.append(
+                _credential(
+                    f"MOROCCRON_AUTH_USERS[{i}]", {"name": name, "password": password, "role": role}, "password"
+                )
+            )
         for cred in (*tokens, *users):
             if not cred.secret.startswith((HASH_PREFIX + "$", TOKEN_PREFIX + "$")):
-                log.warning("credential %r is stored in clear text; store `moroccron auth hash%s` output instead",
-                            cred.name, " --token" if cred in tokens else "")
+                log.warning(
+                    "credential %r is stored in clear text; store `moroccron auth hash%s` output instead",
+                    cred.name,
+                    " --token" if cred in tokens else "",
+                )
         for cred in tokens:
             if cred.secret.startswith(HASH_PREFIX + "$"):
-                log.warning("token %r is stored as pbkdf2_sha256: every unknown bearer token then costs a slow "
-                            "hash (run off the event loop, a few at a time); store its fast form instead: "
-                            "`moroccron auth hash --token`", cred.name)
+                log.warning(
+                    "token %r is stored as pbkdf2_sha256: every unknown bearer token then costs a slow "
+                    "hash (run off the event loop, a few at a time); store its fast form instead: "
+                    "`moroccron auth hash --token`",
+                    cred.name,
+                )
         return cls(tokens, users)
 
     # ------------------------------------------------------------------ checks
@@ -279,8 +304,9 @@ class Authenticator:
                 raise AuthBusy(f"{self._pending} credential checks are already running or waiting")
             self._pending += 1
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(self.hash_workers, thread_name_prefix="moroccron-auth",
-                                                    initializer=_lower_priority)
+                self._executor = ThreadPoolExecutor(
+                    self.hash_workers, thread_name_prefix="moroccron-auth", initializer=_lower_priority
+                )
             executor = self._executor
 
         def run() -> Principal | None:
@@ -396,17 +422,35 @@ def _credential(where: str, entry: object, secret_key: str) -> _Credential:
     elif secret.startswith(HASH_PREFIX + "$"):
         parsed = _parse_pbkdf2(secret)
         if parsed is None or not MIN_ITERATIONS <= parsed[0] <= MAX_ITERATIONS:
-            errors.append(FieldError(f"{where}.{secret_key}", "is not a usable pbkdf2_sha256 hash", "***",
-                                     f"pbkdf2_sha256$ITERATIONS$SALT$HEX with {MIN_ITERATIONS:,} to "
-                                     f"{MAX_ITERATIONS:,} iterations (`moroccron auth hash`)"))
+            errors.append(
+                FieldError(
+                    f"{where}.{secret_key}",
+                    "is not a usable pbkdf2_sha256 hash",
+                    "***",
+                    f"pbkdf2_sha256$ITERATIONS$SALT$HEX with {MIN_ITERATIONS:,} to "
+                    f"{MAX_ITERATIONS:,} iterations (`moroccron auth hash`)",
+                )
+            )
     elif secret.startswith(TOKEN_PREFIX + "$"):
         hexpart = secret.split("$", 1)[1]
         if secret_key == "password":
-            errors.append(FieldError(f"{where}.password", "sha256$ is for tokens: a password needs a slow hash",
-                                     "***", "pbkdf2_sha256$... from `moroccron auth hash`, or the password"))
+            errors.append(
+                FieldError(
+                    f"{where}.password",
+                    "sha256$ is for tokens: a password needs a slow hash",
+                    "***",
+                    "pbkdf2_sha256$... from `moroccron auth hash`, or the password",
+                )
+            )
         elif len(hexpart) != 64 or any(c not in "0123456789abcdef" for c in hexpart.lower()):
-            errors.append(FieldError(f"{where}.token", "is not a sha256 hash", "***",
-                                     "sha256$ and 64 hex digits (`moroccron auth hash --token`)"))
+            errors.append(
+                FieldError(
+                    f"{where}.token",
+                    "is not a sha256 hash",
+                    "***",
+                    "sha256$ and 64 hex digits (`moroccron auth hash --token`)",
+                )
+            )
     if role not in ROLES:
         errors.append(FieldError(f"{where}.role", "unknown role", role, " | ".join(ROLES)))
     if errors:

@@ -50,10 +50,10 @@ MIN_CPUS: Final = 0.001
 """Mesos keeps scalar resources to three decimal places: less than this is zero cpus."""
 
 RESOURCE_LIMITS: Final = {
-    "cpus": 4096.0,           # the largest single machines have under 2,000 hardware threads
-    "mem": 64.0 * 1024 ** 2,  # MB: 64 TiB, past the largest single-system-image servers
-    "disk": 1024.0 ** 3,      # MB: 1 PiB of local disk on one agent
-    "gpus": 64.0,             # whole GPUs (Mesos refuses fractions); servers carry 8-16
+    "cpus": 4096.0,  # the largest single machines have under 2,000 hardware threads
+    "mem": 64.0 * 1024**2,  # MB: 64 TiB, past the largest single-system-image servers
+    "disk": 1024.0**3,  # MB: 1 PiB of local disk on one agent
+    "gpus": 64.0,  # whole GPUs (Mesos refuses fractions); servers carry 8-16
 }
 """The most one task may ask for: more than any Mesos agent could offer, so a job
 asking for more would stay queued forever."""
@@ -90,13 +90,13 @@ NAME_MAX: Final = 200
 """Characters in a job name; it is also part of every Mesos task id and sandbox path."""
 
 TEXT_LIMITS: Final = {
-    "command": 32_768,        # Linux passes at most 128 KiB in one argument (sh -c COMMAND)
+    "command": 32_768,  # Linux passes at most 128 KiB in one argument (sh -c COMMAND)
     "description": 16_384,
     "argument": 4_096,
-    "owner": 320,             # an email address: 64 + @ + 255
+    "owner": 320,  # an email address: 64 + @ + 255
     "uri": 4_096,
     "user": 256,
-    "path": 4_096,            # PATH_MAX
+    "path": 4_096,  # PATH_MAX
     "image": 1_024,
     "network": 256,
     "parameters_key": 256,
@@ -109,9 +109,9 @@ TEXT_LIMITS: Final = {
     "labels_value": 1_024,
     "notify_target": 512,
     "owner_name": 256,
-    "owner_channel": 256,     # a Slack channel or a PagerDuty service
-    "role": 256,              # a Mesos role, hierarchical with '/'
-    "volume_name": 256,       # a Docker volume's name or driver
+    "owner_channel": 256,  # a Slack channel or a PagerDuty service
+    "role": 256,  # a Mesos role, hierarchical with '/'
+    "volume_name": 256,  # a Docker volume's name or driver
     "driver_options_key": 256,
     "driver_options_value": 4_096,
 }
@@ -125,13 +125,13 @@ LIST_LIMITS: Final = {
     "constraints": 100,
     "volumes": 100,
     "parameters": 100,
-    "driver_options": 100,    # a Docker volume driver's options
-    "triggers": 100,          # each of triggers.on_success and triggers.on_failure
-    "notify": 50,             # each of notify.on_failure, on_success and on_recovery
+    "driver_options": 100,  # a Docker volume driver's options
+    "triggers": 100,  # each of triggers.on_success and triggers.on_failure
+    "notify": 50,  # each of notify.on_failure, on_success and on_recovery
     "env": 256,
     "labels": 64,
-    "channels": 16,           # an owner's channels for one event
-    "network_infos": 16,      # networks a container joins besides its ``network``
+    "channels": 16,  # an owner's channels for one event
+    "network_infos": 16,  # networks a container joins besides its ``network``
 }
 """Items in each list (or entries in each mapping)."""
 
@@ -169,8 +169,10 @@ def text_allowed(limit: int, *, multiline: bool = False) -> str:
 
 # ----------------------------------------------------------------------------- roles
 
-ROLE_ALLOWED: Final = ("'*' or a Mesos role: components separated by '/', none empty, '.', '..' or '*', "
-                       "none starting with '-', no whitespace")
+ROLE_ALLOWED: Final = (
+    "'*' or a Mesos role: components separated by '/', none empty, '.', '..' or '*', "
+    "none starting with '-', no whitespace"
+)
 
 
 def role_problem(role: str) -> str | None:

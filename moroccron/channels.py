@@ -62,8 +62,10 @@ class NotifyChannel:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not CHANNEL_NAME_RE.fullmatch(self.name):
-            raise ValueError(f"channel name {self.name!r} must be 1-32 characters: lower case letters, "
-                             "digits, '_' and '-', starting with a letter")
+            raise ValueError(
+                f"channel name {self.name!r} must be 1-32 characters: lower case letters, "
+                "digits, '_' and '-', starting with a letter"
+            )
         if not callable(self.validate):
             raise ValueError(f"channel {self.name!r}: validate must be callable, not {self.validate!r}")
 

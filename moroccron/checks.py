@@ -41,8 +41,9 @@ def mask_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "***" if parts.query else "", ""))
 
 
-def http_url_error(url: Any, where: str, allowed: str, *, shown: Callable[[str], str] = mask_url,
-                   parse_detail: bool = True) -> FieldError | None:
+def http_url_error(
+    url: Any, where: str, allowed: str, *, shown: Callable[[str], str] = mask_url, parse_detail: bool = True
+) -> FieldError | None:
     """The problem with ``url`` as an http(s) URL, or None.
 
     :param where: the setting as the operator wrote it (``plugins.slack.webhook_url``).

@@ -83,8 +83,11 @@ def read_source(source: str, *, timeout: float = FETCH_TIMEOUT) -> list[tuple[st
         return _read_url(source, timeout)
     path = Path(source)
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*.json")
-                       if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        files = sorted(
+            p
+            for p in path.rglob("*.json")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
         if not files:
             raise ChronosImportError(f"{source}: no *.json files in this directory")
         return [item for f in files for item in _read_file(f)]
@@ -110,8 +113,9 @@ def _hashes(data: Any, origin: str) -> list[tuple[str, Any]]:
         return [(f"{origin}[{i}]", item) for i, item in enumerate(data)]
     if isinstance(data, Mapping):
         return [(origin, data)]
-    raise ChronosImportError(f"{origin}: expected a list of Chronos job hashes or one job hash, "
-                             f"got a JSON {type(data).__name__}")
+    raise ChronosImportError(
+        f"{origin}: expected a list of Chronos job hashes or one job hash, got a JSON {type(data).__name__}"
+    )
 
 
 def _jobs_urls(source: str) -> list[str]:
@@ -176,9 +180,17 @@ def parse_export(items: Iterable[tuple[str, Any]], *, now: datetime | None = Non
             continue
         job_name = parsed.job.name
         if job_name in export.jobs:
-            problems.append((what, ValidationError.single(
-                "name", f"is also the name of the job in {export.origins[job_name]}", job_name,
-                "each job name once in an import")))
+            problems.append(
+                (
+                    what,
+                    ValidationError.single(
+                        "name",
+                        f"is also the name of the job in {export.origins[job_name]}",
+                        job_name,
+                        "each job name once in an import",
+                    ),
+                )
+            )
             continue
         export.jobs[job_name] = parsed
         export.origins[job_name] = origin
@@ -190,8 +202,14 @@ def parse_export(items: Iterable[tuple[str, Any]], *, now: datetime | None = Non
 # --------------------------------------------------------------------------- applying
 
 
-def import_export(store: Store, export: ChronosExport, *, prune: bool = False, dry_run: bool = False,
-                  plugins: PluginManager | None = None) -> ApplyPlan:
+def import_export(
+    store: Store,
+    export: ChronosExport,
+    *,
+    prune: bool = False,
+    dry_run: bool = False,
+    plugins: PluginManager | None = None,
+) -> ApplyPlan:
     """Plan, check and (unless ``dry_run``) store the export, as ``jobs apply`` does.
 
     :param prune: also delete stored jobs the export does not hold.
@@ -209,8 +227,9 @@ def import_export(store: Store, export: ChronosExport, *, prune: bool = False, d
     try:
         plan = apply_definitions(store, defs, prune=prune, dry_run=dry_run, plugins=plugins)
     except ValidationError as exc:
-        raise ChronosImportError("the jobs cannot be imported as they are; nothing was changed:",
-                                 _by_job(exc, export)) from None
+        raise ChronosImportError(
+            "the jobs cannot be imported as they are; nothing was changed:", _by_job(exc, export)
+        ) from None
     for job in plan.update:
         old = existing.get(job.name)
         if old is not None:

@@ -94,9 +94,13 @@ def cmd_db(args: argparse.Namespace) -> int:
             print(f"database {_safe_url(settings.db)}: already at {store.current_revision() or 'base (empty)'}")
             return 0
         listing = "\n".join(f"  {r.id}  {r.doc.splitlines()[0] if r.doc else ''}".rstrip() for r in undone)
-        confirm(f"Downgrade database {_safe_url(settings.db)} from {undone[0].id} to {args.revision}? "
-                f"It undoes:\n{listing}\nData in the tables and columns these revisions added is deleted "
-                "and cannot be recovered.", yes=args.yes, what=f"downgrade the database to {args.revision}")
+        confirm(
+            f"Downgrade database {_safe_url(settings.db)} from {undone[0].id} to {args.revision}? "
+            f"It undoes:\n{listing}\nData in the tables and columns these revisions added is deleted "
+            "and cannot be recovered.",
+            yes=args.yes,
+            what=f"downgrade the database to {args.revision}",
+        )
         store.downgrade(args.revision)
         print(f"database {_safe_url(settings.db)}: now at {store.current_revision() or 'base (empty)'}")
     else:
@@ -144,8 +148,15 @@ def cmd_jobs_apply(args: argparse.Namespace) -> int:
                 store, notes, has_sources = dry_run_store(settings.db)
             else:
                 store, notes, has_sources = _store(settings), [], True
-            plan = apply_definitions(store, defs, prune=args.prune, dry_run=args.dry_run, plugins=plugins,
-                                     source=source, stored_sources=has_sources)
+            plan = apply_definitions(
+                store,
+                defs,
+                prune=args.prune,
+                dry_run=args.dry_run,
+                plugins=plugins,
+                source=source,
+                stored_sources=has_sources,
+            )
             lines, summary, empty = plan.lines(), plan.summary(), plan.empty
     except ValidationError as exc:
         print(f"moroccron: error: {exc.render()}", file=sys.stderr)
@@ -230,7 +241,8 @@ def _instant(text: str) -> datetime:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"--from: {text!r} is not an ISO 8601 date-time such as 2028-02-29T12:00:00Z") from None
+            f"--from: {text!r} is not an ISO 8601 date-time such as 2028-02-29T12:00:00Z"
+        ) from None
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
@@ -306,8 +318,11 @@ def cmd_auth_hash(args: argparse.Namespace) -> int:
         return 1
     if args.token and len(secret) < MIN_TOKEN_LENGTH:
         # A fast hash protects only a secret nobody can guess: short tokens keep the slow form.
-        print(f"moroccron: error: a token needs at least {MIN_TOKEN_LENGTH} characters for the fast form "
-              "(`moroccron auth token` makes one); hash a shorter secret without --token", file=sys.stderr)
+        print(
+            f"moroccron: error: a token needs at least {MIN_TOKEN_LENGTH} characters for the fast form "
+            "(`moroccron auth token` makes one); hash a shorter secret without --token",
+            file=sys.stderr,
+        )
         return 1
     print(hash_token(secret) if args.token else hash_secret(secret))
     return 0
@@ -334,8 +349,16 @@ def cmd_owners(args: argparse.Namespace) -> int:
     if args.owners_command == "list":
         rows = [("OWNER", "NAME", "SLACK", "PAGERDUTY", "MUTED UNTIL", "FAILURE ->")]
         for o in store.list_owners():
-            rows.append((o.id, o.name or "-", o.slack or "-", o.pagerduty or "-", _fmt_time(o.mute_until),
-                         ", ".join(o.preferences.get("failure", ())) or "(nothing)"))
+            rows.append(
+                (
+                    o.id,
+                    o.name or "-",
+                    o.slack or "-",
+                    o.pagerduty or "-",
+                    _fmt_time(o.mute_until),
+                    ", ".join(o.preferences.get("failure", ())) or "(nothing)",
+                )
+            )
         _table(rows)
     elif args.owners_command == "delete":
         store.delete_owner(args.id)
@@ -359,8 +382,11 @@ def cmd_owners(args: argparse.Namespace) -> int:
         for item in args.contact or ():
             channel, sep, address = item.partition("=")
             if not sep or not channel:
-                print(f"moroccron: error: --contact {item!r}: expected CHANNEL=ADDRESS "
-                      "(e.g. slack=#ops, or slack= to remove it)", file=sys.stderr)
+                print(
+                    f"moroccron: error: --contact {item!r}: expected CHANNEL=ADDRESS "
+                    "(e.g. slack=#ops, or slack= to remove it)",
+                    file=sys.stderr,
+                )
                 return 2
             contacts[channel] = address or None
         body["contacts"] = contacts
@@ -368,8 +394,11 @@ def cmd_owners(args: argparse.Namespace) -> int:
         for item in args.pref or ():
             event, sep, channels = item.partition("=")
             if not sep:
-                print(f"moroccron: error: --pref {item!r}: expected EVENT=CHANNEL[,CHANNEL] "
-                      "(e.g. failure=email,slack or failure= for nothing)", file=sys.stderr)
+                print(
+                    f"moroccron: error: --pref {item!r}: expected EVENT=CHANNEL[,CHANNEL] "
+                    "(e.g. failure=email,slack or failure= for nothing)",
+                    file=sys.stderr,
+                )
                 return 2
             prefs[event] = [c for c in channels.split(",") if c]
         body["preferences"] = prefs
@@ -396,13 +425,32 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     plugins.startup(config=settings, store=None)
     try:
         now = datetime.now(UTC).replace(microsecond=0)
-        job = JobSpec(name="moroccron-notify-test", command="exit 1", owners=(),
-                      notify={"on_failure": [str(target)]},  # type: ignore[arg-type]
-                      description="a test message sent by `moroccron notify test`")
-        run = Run(job=job.name, scheduled_at=now, state=RunState.FAILED, launched_at=now, started_at=now,
-                  finished_at=now, exit_status=1, message="Command exited with status 1", hostname="test")
-        payload = payload_for(job, run, {"failure_count": 1, "pending_subtree": [
-            {"job": "example-child", "owners": ["someone@example.com"], "children": []}]})
+        job = JobSpec(
+            name="moroccron-notify-test",
+            command="exit 1",
+            owners=(),
+            notify={"on_failure": [str(target)]},  # type: ignore[arg-type]
+            description="a test message sent by `moroccron notify test`",
+        )
+        run = Run(
+            job=job.name,
+            scheduled_at=now,
+            state=RunState.FAILED,
+            launched_at=now,
+            started_at=now,
+            finished_at=now,
+            exit_status=1,
+            message="Command exited with status 1",
+            hostname="test",
+        )
+        payload = payload_for(
+            job,
+            run,
+            {
+                "failure_count": 1,
+                "pending_subtree": [{"job": "example-child", "owners": ["someone@example.com"], "children": []}],
+            },
+        )
         notification = Renderer(settings).build("failure", payload, {}, now)
         results = [r for r in plugins.notify(notification=notification) if str(r.target) == str(target)]
     finally:
@@ -410,8 +458,11 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     for r in results:
         print(f"{r.target}: {'delivered' if r.ok else 'FAILED'} ({r.detail})")
     if not results:
-        print(f"{target}: no notifier handled the {target.channel!r} channel "
-              f"(is its plugin installed and configured? see `moroccron plugins`)", file=sys.stderr)
+        print(
+            f"{target}: no notifier handled the {target.channel!r} channel "
+            f"(is its plugin installed and configured? see `moroccron plugins`)",
+            file=sys.stderr,
+        )
     return 0 if results and all(r.ok for r in results) else 1
 
 
@@ -446,8 +497,9 @@ def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
     overwritten by the subcommand's default (and one given after it wins)."""
     parser.add_argument("--db", default=default, help=_DB_HELP)
     parser.add_argument("--config", default=default, help=_CONFIG_HELP)
-    parser.add_argument("-v", "--verbose", action="store_true", default=False if default is None else default,
-                        help=_VERBOSE_HELP)
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=False if default is None else default, help=_VERBOSE_HELP
+    )
 
 
 def _run_states(text: str) -> str:
@@ -457,8 +509,10 @@ def _run_states(text: str) -> str:
     states = [s.strip() for s in text.split(",") if s.strip()]
     bad = [s for s in states if s not in allowed]
     if not states or bad:
-        raise argparse.ArgumentTypeError(f"{', '.join(bad) or repr(text)} is not a run state; "
-                                         f"allowed: {', '.join(allowed)} (several joined by commas)")
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(bad) or repr(text)} is not a run state; "
+            f"allowed: {', '.join(allowed)} (several joined by commas)"
+        )
     return ",".join(states)
 
 
@@ -481,10 +535,15 @@ def build_parser() -> argparse.ArgumentParser:
     api = argparse.ArgumentParser(add_help=False)
     cli_api.add_api_options(api)
 
-    parser = argparse.ArgumentParser(prog="moroccron", description="Mesos + cron: scheduled and dependent jobs on Mesos.",
-                                     epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"moroccron {__version__}",
-                        help="print the version and exit")
+    parser = argparse.ArgumentParser(
+        prog="moroccron",
+        description="Mesos + cron: scheduled and dependent jobs on Mesos.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"moroccron {__version__}", help="print the version and exit"
+    )
     _global_options(parser, None)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do")
 
@@ -492,32 +551,50 @@ def build_parser() -> argparse.ArgumentParser:
     dbsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION", help="what to do with the schema")
     up = dbsub.add_parser("upgrade", help="migrate the schema to the newest revision", parents=[common])
     up.add_argument("revision", nargs="?", default="head", help="the revision to migrate to (default: head)")
-    down = dbsub.add_parser("downgrade", parents=[common],
-                            help="migrate the schema down to REVISION (asks first: data in dropped tables and "
-                                 "columns is deleted)")
+    down = dbsub.add_parser(
+        "downgrade",
+        parents=[common],
+        help="migrate the schema down to REVISION (asks first: data in dropped tables and columns is deleted)",
+    )
     down.add_argument("revision", help="the revision to migrate down to; base drops every table")
-    down.add_argument("-y", "--yes", action="store_true",
-                      help="do not ask for confirmation (needed when standard input is not a terminal)")
+    down.add_argument(
+        "-y",
+        "--yes",
+        action="store_true",
+        help="do not ask for confirmation (needed when standard input is not a terminal)",
+    )
     dbsub.add_parser("current", help="print the schema revision", parents=[common])
     db.set_defaults(func=cmd_db)
 
     jobs = sub.add_parser("jobs", help="job definitions", parents=[common])
     jsub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
-    apply = jsub.add_parser("apply", help="apply job-definition modules (validate all, then change all)",
-                            parents=[common])
+    apply = jsub.add_parser(
+        "apply", help="apply job-definition modules (validate all, then change all)", parents=[common]
+    )
     apply.add_argument("paths", nargs="+", metavar="PATH", help="module files or folders of modules")
-    apply.add_argument("--prune", action="store_true",
-                       help="delete stored jobs of this source (--source) that the modules no longer define; "
-                            "jobs of other sources, or made through the API, the UI or chronos import, stay")
-    apply.add_argument("--dry-run", action="store_true",
-                       help="print the plan, change nothing (a missing database is not created, nor an old one "
-                            "migrated)")
-    apply.add_argument("--source", metavar="NAME",
-                       help="name of this set of modules, stored with each job it creates or updates "
-                            "(default: the PATHs, relative to the working directory, joined with ',')")
-    apply.add_argument("--api", metavar="URL",
-                       help="apply through the scheduler's API at URL (POST /api/v1/apply; needs a token with the "
-                            "write role, admin to change owners) instead of writing to the database")
+    apply.add_argument(
+        "--prune",
+        action="store_true",
+        help="delete stored jobs of this source (--source) that the modules no longer define; "
+        "jobs of other sources, or made through the API, the UI or chronos import, stay",
+    )
+    apply.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan, change nothing (a missing database is not created, nor an old one migrated)",
+    )
+    apply.add_argument(
+        "--source",
+        metavar="NAME",
+        help="name of this set of modules, stored with each job it creates or updates "
+        "(default: the PATHs, relative to the working directory, joined with ',')",
+    )
+    apply.add_argument(
+        "--api",
+        metavar="URL",
+        help="apply through the scheduler's API at URL (POST /api/v1/apply; needs a token with the "
+        "write role, admin to change owners) instead of writing to the database",
+    )
     apply.add_argument("--token", help="API token for --api (default: environment MOROCCRON_TOKEN)")
     apply.set_defaults(func=cmd_jobs_apply)
     lst = jsub.add_parser("list", help="list jobs", parents=[common])
@@ -528,31 +605,52 @@ def build_parser() -> argparse.ArgumentParser:
     lst.set_defaults(func=cmd_jobs_list)
     nxt = jsub.add_parser("next", help="print the next fire times of jobs", parents=[common])
     nxt.add_argument("names", nargs="*", metavar="NAME", help="the jobs (default: every job)")
-    nxt.add_argument("-n", "--count", type=_next_count, default=3, metavar="N",
-                     help=f"how many fire times per job (1 to {NEXT_COUNT_MAX}, default 3)")
-    nxt.add_argument("--from", dest="start", type=_instant, metavar="TIME",
-                     help="list fire times after this ISO 8601 date-time (default: now; UTC without an offset)")
+    nxt.add_argument(
+        "-n",
+        "--count",
+        type=_next_count,
+        default=3,
+        metavar="N",
+        help=f"how many fire times per job (1 to {NEXT_COUNT_MAX}, default 3)",
+    )
+    nxt.add_argument(
+        "--from",
+        dest="start",
+        type=_instant,
+        metavar="TIME",
+        help="list fire times after this ISO 8601 date-time (default: now; UTC without an offset)",
+    )
     nxt.set_defaults(func=cmd_jobs_next)
     show = jsub.add_parser("show", help="print one job as JSON", parents=[common])
     show.add_argument("name", help="the job's name")
     show.set_defaults(func=cmd_jobs_show)
-    for verb, func, what in (("enable", cli_api.cmd_jobs_enable, "let a job run on its schedule again"),
-                             ("disable", cli_api.cmd_jobs_disable, "stop a job from being started (runs on now go on)")):
+    for verb, func, what in (
+        ("enable", cli_api.cmd_jobs_enable, "let a job run on its schedule again"),
+        ("disable", cli_api.cmd_jobs_disable, "stop a job from being started (runs on now go on)"),
+    ):
         p = jsub.add_parser(verb, help=f"{what} (through the API)", parents=[common, api])
         p.add_argument("name", help="the job's name")
         p.set_defaults(func=func)
-    jdel = jsub.add_parser("delete", help="delete a job and its run history (through the API; asks first)",
-                           parents=[common, api])
+    jdel = jsub.add_parser(
+        "delete", help="delete a job and its run history (through the API; asks first)", parents=[common, api]
+    )
     jdel.add_argument("name", help="the job's name")
     jdel.add_argument("--cascade", action="store_true", help="also delete every job that depends on it")
-    jdel.add_argument("-y", "--yes", action="store_true",
-                      help="do not ask for confirmation (needed when standard input is not a terminal)")
+    jdel.add_argument(
+        "-y",
+        "--yes",
+        action="store_true",
+        help="do not ask for confirmation (needed when standard input is not a terminal)",
+    )
     jdel.set_defaults(func=cli_api.cmd_jobs_delete)
     jruns = jsub.add_parser("runs", help="a job's run history, newest first (through the API)", parents=[common, api])
     jruns.add_argument("name", help="the job's name")
-    jruns.add_argument("--state", type=_run_states, metavar="STATE[,STATE]",
-                       help="only runs in these states, e.g. failed,lost")
-    jruns.add_argument("--limit", type=_limit, default=20, metavar="N", help="show at most N runs (1 to 1000, default 20)")
+    jruns.add_argument(
+        "--state", type=_run_states, metavar="STATE[,STATE]", help="only runs in these states, e.g. failed,lost"
+    )
+    jruns.add_argument(
+        "--limit", type=_limit, default=20, metavar="N", help="show at most N runs (1 to 1000, default 20)"
+    )
     jruns.add_argument("--json", action="store_true", help="print the runs as JSON, as the API answers them")
     jruns.set_defaults(func=cli_api.cmd_jobs_runs)
     jlogs = jsub.add_parser("logs", help="print a run's stdout or stderr (through the API)", parents=[common, api])
@@ -574,15 +672,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     chronos = sub.add_parser("chronos", help="migrating from Chronos", parents=[common])
     csub = chronos.add_subparsers(dest="chronos_command", required=True, metavar="ACTION", help="what to do")
-    cimport = csub.add_parser("import", parents=[common],
-                              help="import Chronos jobs from an export or a live Chronos (validate all, then change all)")
-    cimport.add_argument("source", metavar="SOURCE",
-                         help="a JSON file (a list of job hashes, as GET /v1/scheduler/jobs answers), a directory of "
-                              "*.json files, or the http(s):// URL of a Chronos")
+    cimport = csub.add_parser(
+        "import",
+        parents=[common],
+        help="import Chronos jobs from an export or a live Chronos (validate all, then change all)",
+    )
+    cimport.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="a JSON file (a list of job hashes, as GET /v1/scheduler/jobs answers), a directory of "
+        "*.json files, or the http(s):// URL of a Chronos",
+    )
     cimport.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     cimport.add_argument("--prune", action="store_true", help="delete stored jobs the import does not hold")
-    cimport.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
-                         help="how long to wait for a live Chronos (default 30)")
+    cimport.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to wait for a live Chronos (default 30)",
+    )
     cimport.set_defaults(func=cmd_chronos_import)
 
     serve = sub.add_parser("serve", help="run the scheduler, the API and the UI", parents=[common])
@@ -594,40 +703,63 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--insecure", action="store_true", help="allow a non-loopback bind without auth")
     serve.set_defaults(func=cmd_serve)
 
-    run = sub.add_parser("run", help="start a job now (through the API); --wait streams its logs and exits with "
-                                     "its outcome", parents=[common, api])
+    run = sub.add_parser(
+        "run",
+        help="start a job now (through the API); --wait streams its logs and exits with its outcome",
+        parents=[common, api],
+    )
     run.add_argument("name", help="the job's name")
     run.add_argument("arguments", nargs="*", help="arguments instead of the job's own")
     run.add_argument("--bind", help="HOST:PORT of the scheduler when --api is not given (default: from --config)")
-    run.add_argument("-w", "--wait", action="store_true",
-                     help="wait for the run to end, printing its stdout and stderr as they grow, and exit with its "
-                          "outcome: 0 succeeded, else the task's exit status (1-255), else 1")
+    run.add_argument(
+        "-w",
+        "--wait",
+        action="store_true",
+        help="wait for the run to end, printing its stdout and stderr as they grow, and exit with its "
+        "outcome: 0 succeeded, else the task's exit status (1-255), else 1",
+    )
     run.set_defaults(func=cli_api.cmd_run)
 
     auth = sub.add_parser("auth", help="API credentials", parents=[common])
     asub = auth.add_subparsers(dest="auth_command", required=True, metavar="ACTION", help="what to do")
-    ahash = asub.add_parser("hash", help="print the hashed form of a password (or, with --token, a token) for auth_file")
+    ahash = asub.add_parser(
+        "hash", help="print the hashed form of a password (or, with --token, a token) for auth_file"
+    )
     ahash.add_argument("secret", nargs="?", help="the secret (asked for when left out)")
-    ahash.add_argument("--token", action="store_true",
-                       help="the fast form for a high-entropy token (sha256$...) instead of PBKDF2")
+    ahash.add_argument(
+        "--token", action="store_true", help="the fast form for a high-entropy token (sha256$...) instead of PBKDF2"
+    )
     ahash.set_defaults(func=cmd_auth_hash)
     asub.add_parser("token", help="make a new random token and print it with its stored form").set_defaults(
-        func=cmd_auth_token)
+        func=cmd_auth_token
+    )
 
     owners = sub.add_parser("owners", help="owners and what they want to hear about", parents=[common])
     osub = owners.add_subparsers(dest="owners_command", required=True, metavar="ACTION", help="what to do")
     osub.add_parser("list", help="list owners", parents=[common]).set_defaults(func=cmd_owners)
     oset = osub.add_parser("set", help="create or change an owner", parents=[common])
     oset.add_argument("id", help="how jobs name the owner, usually an email address")
-    for flag, text in (("name", "the owner's display name"), ("email", "email address for messages"),
-                       ("slack", "Slack channel or user, e.g. #ops"), ("pagerduty", "PagerDuty service")):
+    for flag, text in (
+        ("name", "the owner's display name"),
+        ("email", "email address for messages"),
+        ("slack", "Slack channel or user, e.g. #ops"),
+        ("pagerduty", "PagerDuty service"),
+    ):
         oset.add_argument(f"--{flag}", help=f"{text}; empty to clear")
     oset.add_argument("--mute-until", dest="mute_until", help="ISO 8601 time; empty to unmute")
-    oset.add_argument("--contact", action="append", metavar="CHANNEL=ADDRESS",
-                      help="the owner's address on a notification channel (repeatable), e.g. slack=#ops or "
-                           "opsgenie=team-data; CHANNEL= removes it. --slack/--pagerduty are shortcuts")
-    oset.add_argument("--pref", action="append", metavar="EVENT=CHANNELS",
-                      help="e.g. failure=email,slack; failure= turns failure messages off")
+    oset.add_argument(
+        "--contact",
+        action="append",
+        metavar="CHANNEL=ADDRESS",
+        help="the owner's address on a notification channel (repeatable), e.g. slack=#ops or "
+        "opsgenie=team-data; CHANNEL= removes it. --slack/--pagerduty are shortcuts",
+    )
+    oset.add_argument(
+        "--pref",
+        action="append",
+        metavar="EVENT=CHANNELS",
+        help="e.g. failure=email,slack; failure= turns failure messages off",
+    )
     oset.set_defaults(func=cmd_owners)
     odel = osub.add_parser("delete", help="delete an owner", parents=[common])
     odel.add_argument("id", help="the owner's id")
@@ -635,19 +767,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     notify = sub.add_parser("notify", help="notifications", parents=[common])
     nsub = notify.add_subparsers(dest="notify_command", required=True, metavar="ACTION", help="what to do")
-    ntest = nsub.add_parser("test", help="send a test message to TARGET and report what happened",
-                            parents=[common])
+    ntest = nsub.add_parser("test", help="send a test message to TARGET and report what happened", parents=[common])
     ntest.add_argument("target", help="email:ADDR, slack:#CHANNEL, pagerduty:SERVICE or webhook:NAME")
     ntest.set_defaults(func=cmd_notify_test)
 
     plugins = sub.add_parser("plugins", help="list loaded plugins", parents=[common])
     plugins.set_defaults(func=cmd_plugins)
 
-    completion = sub.add_parser("completion", help="print a shell completion script", parents=[common],
-                                description="Print a completion script. bash: source <(moroccron completion bash) "
-                                            "(in ~/.bashrc); zsh: source <(moroccron completion zsh) (in ~/.zshrc); "
-                                            "fish: moroccron completion fish > "
-                                            "~/.config/fish/completions/moroccron.fish")
+    completion = sub.add_parser(
+        "completion",
+        help="print a shell completion script",
+        parents=[common],
+        description="Print a completion script. bash: source <(moroccron completion bash) "
+        "(in ~/.bashrc); zsh: source <(moroccron completion zsh) (in ~/.zshrc); "
+        "fish: moroccron completion fish > "
+        "~/.config/fish/completions/moroccron.fish",
+    )
     completion.add_argument("shell", choices=SHELLS, help="the shell: " + ", ".join(SHELLS))
     completion.set_defaults(func=cmd_completion)
 

@@ -35,9 +35,11 @@ LOG_CHUNK = 65536
 
 def add_api_options(parser: argparse.ArgumentParser) -> None:
     """``--api`` and ``--token`` for a command that talks to the scheduler."""
-    parser.add_argument("--api", metavar="URL",
-                        help="URL of the running scheduler (default: http://BIND from --config, MOROCCRON_BIND "
-                             "or 127.0.0.1:4400)")
+    parser.add_argument(
+        "--api",
+        metavar="URL",
+        help="URL of the running scheduler (default: http://BIND from --config, MOROCCRON_BIND or 127.0.0.1:4400)",
+    )
     parser.add_argument("--token", help="API token (default: environment MOROCCRON_TOKEN)")
 
 
@@ -73,8 +75,11 @@ def cmd_jobs_delete(args: argparse.Namespace) -> int:
     client = client_for(args)
     job = client.get(f"/api/v1/jobs/{_q(args.name)}")  # an unknown job is an error before any question
     scope = " and every job that depends on it" if args.cascade else ""
-    confirm(f"Delete job {job.get('name', args.name)}{scope}, with its run history?", yes=args.yes,
-            what=f"delete job {args.name}")
+    confirm(
+        f"Delete job {job.get('name', args.name)}{scope}, with its run history?",
+        yes=args.yes,
+        what=f"delete job {args.name}",
+    )
     client.delete(f"/api/v1/jobs/{_q(args.name)}", params={"cascade": "true"} if args.cascade else None)
     print(f"deleted {args.name}" + (" and the jobs that depend on it" if args.cascade else ""))
     return 0
@@ -115,11 +120,24 @@ def cmd_jobs_runs(args: argparse.Namespace) -> int:
     rows = [("TASK", "STATE", "TRIGGER", "ATTEMPT", "SCHEDULED (UTC)", "STARTED (UTC)", "DURATION", "EXIT", "MESSAGE")]
     for r in runs:
         exit_status = r.get("exit_status")
-        message = (r.get("message") or r.get("reason") or "").splitlines()[0][:60] if (
-            r.get("message") or r.get("reason")) else ""
-        rows.append((r["task_id"], r["state"], r.get("trigger") or "-", str(r.get("attempt", 0)),
-                     _when(r.get("scheduled_at")), _when(r.get("started_at")), _duration(r.get("duration_seconds")),
-                     "-" if exit_status is None else str(exit_status), message or "-"))
+        message = (
+            (r.get("message") or r.get("reason") or "").splitlines()[0][:60]
+            if (r.get("message") or r.get("reason"))
+            else ""
+        )
+        rows.append(
+            (
+                r["task_id"],
+                r["state"],
+                r.get("trigger") or "-",
+                str(r.get("attempt", 0)),
+                _when(r.get("scheduled_at")),
+                _when(r.get("started_at")),
+                _duration(r.get("duration_seconds")),
+                "-" if exit_status is None else str(exit_status),
+                message or "-",
+            )
+        )
     print_table(rows)
     return 0
 
@@ -152,9 +170,29 @@ def _run_state(client: ApiClient, task_id: str) -> dict[str, Any]:
     return dict(client.get(f"/api/v1/runs/{_q(task_id)}"))
 
 
-_SHOWN_FIELDS = ("job", "task_id", "state", "trigger", "attempt", "scheduled_at", "queued_at", "launched_at",
-                 "started_at", "finished_at", "duration_seconds", "skew_seconds", "exit_status", "reason", "message",
-                 "hostname", "agent_id", "arguments", "caused_by", "relaunches", "kill_requested")
+_SHOWN_FIELDS = (
+    "job",
+    "task_id",
+    "state",
+    "trigger",
+    "attempt",
+    "scheduled_at",
+    "queued_at",
+    "launched_at",
+    "started_at",
+    "finished_at",
+    "duration_seconds",
+    "skew_seconds",
+    "exit_status",
+    "reason",
+    "message",
+    "hostname",
+    "agent_id",
+    "arguments",
+    "caused_by",
+    "relaunches",
+    "kill_requested",
+)
 
 
 def cmd_runs_show(args: argparse.Namespace) -> int:
@@ -254,8 +292,9 @@ class LogFollower:
                         self._pump(log)
                     except ApiError as exc:
                         if final:
-                            print(f"moroccron: warning: cannot read the {log} of {self.task_id}: {exc}",
-                                  file=sys.stderr)
+                            print(
+                                f"moroccron: warning: cannot read the {log} of {self.task_id}: {exc}", file=sys.stderr
+                            )
                         elif exc.status in (0, 401, 403, 404):
                             raise  # not a passing state of the run: unreachable, refused, gone
             if final:

@@ -30,8 +30,9 @@ def confirm(question: str, *, yes: bool, what: str, stdin: TextIO | None = None,
     stdin = sys.stdin if stdin is None else stdin
     out = sys.stderr if out is None else out
     if not stdin.isatty():
-        raise NotConfirmed(f"will not {what} without confirmation: standard input is not a terminal; "
-                           "pass --yes to confirm")
+        raise NotConfirmed(
+            f"will not {what} without confirmation: standard input is not a terminal; pass --yes to confirm"
+        )
     out.write(f"{question} [y/N] ")
     out.flush()
     answer = stdin.readline().strip().lower()

@@ -88,15 +88,13 @@ def init_fields(cls: type) -> tuple[str, ...]:
     """The constructor's field names of dataclass ``cls``, in order, init-only ones
     (``InitVar``, such as ``Owner.slack``) included."""
     declared = getattr(cls, "__dataclass_fields__", {})
-    return tuple(name for name, f in declared.items()
-                 if f.init and getattr(f, "_field_type", None) is not _CLASSVAR)
+    return tuple(name for name, f in declared.items() if f.init and getattr(f, "_field_type", None) is not _CLASSVAR)
 
 
 @cache
 def required_fields(cls: type) -> tuple[str, ...]:
     """The constructor's fields of dataclass ``cls`` that have no default, in order."""
-    return tuple(f.name for f in fields(cls)
-                 if f.init and f.default is MISSING and f.default_factory is MISSING)
+    return tuple(f.name for f in fields(cls) if f.init and f.default is MISSING and f.default_factory is MISSING)
 
 
 @dataclass(frozen=True)
@@ -170,18 +168,19 @@ class Checked:
             unknown = [k for k in kwargs if k not in names]
             if unknown:
                 shown = _SHOWN_NAMES.get(cls.__name__, cls.__name__)
-                raise UnknownField(shown, [(k, next(iter(difflib.get_close_matches(k, names, n=1)), None))
-                                           for k in unknown])
+                raise UnknownField(
+                    shown, [(k, next(iter(difflib.get_close_matches(k, names, n=1)), None)) for k in unknown]
+                )
         required = required_fields(kind)
         # copy and pickle call __new__ with no arguments, then set the fields themselves
         if (args or kwargs) and len(args) < len(required):
-            missing = [n for n in required[len(args):] if n not in kwargs]
+            missing = [n for n in required[len(args) :] if n not in kwargs]
             if missing:
                 raise MissingField(_SHOWN_NAMES.get(cls.__name__, cls.__name__), missing)
         collector = _COLLECTOR.get()
         obj = super().__new__(cls)
         if collector is not None and cls._COLLECTED:
-            collector._pending[id(obj)] = frozenset(init_fields(kind)[:len(args)]) | frozenset(kwargs)
+            collector._pending[id(obj)] = frozenset(init_fields(kind)[: len(args)]) | frozenset(kwargs)
         return obj
 
 

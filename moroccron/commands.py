@@ -42,8 +42,14 @@ class SchedulerCommands:
     def submit(self, event: Event, timeout: float = 10.0) -> list[Action]:
         raise NotImplementedError
 
-    def run_now(self, job: str, arguments: tuple[str, ...] | None = None, *, by: str | None = None,
-                argument_line: str | None = None) -> Run | None:
+    def run_now(
+        self,
+        job: str,
+        arguments: tuple[str, ...] | None = None,
+        *,
+        by: str | None = None,
+        argument_line: str | None = None,
+    ) -> Run | None:
         """Start ``job`` now, outside its schedule: the run created (it may be SKIPPED, with
         the reason, e.g. ``concurrency=forbid``), or None if none was."""
         return started_run(self.submit(RunRequested(job, arguments, argument_line=argument_line, by=by)), job)

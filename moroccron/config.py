@@ -135,8 +135,11 @@ class Settings:
 
     @property
     def mesos_uses_tls(self) -> bool:
-        return self.mesos_tls or bool(self.mesos_ca_file or self.mesos_client_cert) or \
-            self.master.strip().lower().startswith("https://")
+        return (
+            self.mesos_tls
+            or bool(self.mesos_ca_file or self.mesos_client_cert)
+            or self.master.strip().lower().startswith("https://")
+        )
 
     def plugin_settings(self, name: str) -> Mapping[str, Any]:
         """The ``[plugins.NAME]`` table of the config file (empty if none)."""
@@ -206,12 +209,18 @@ def _check_admin_contacts(settings: Settings) -> None:
     errors = []
     for i, target in enumerate(settings.admin_contacts):
         if not NOTIFY_TARGET_RE.fullmatch(target):
-            errors.append(FieldError(f"admin_contacts[{i}]", "is not a notification target", target,
-                                     NOTIFY_TARGET_ALLOWED))
+            errors.append(
+                FieldError(f"admin_contacts[{i}]", "is not a notification target", target, NOTIFY_TARGET_ALLOWED)
+            )
         elif target.startswith("webhook:") and target.removeprefix("webhook:") not in settings.webhooks:
-            errors.append(FieldError(f"admin_contacts[{i}]", "names a webhook that [webhooks] does not define",
-                                     target, f"webhook:NAME for a NAME in [webhooks] "
-                                             f"({', '.join(sorted(settings.webhooks)) or 'none defined'})"))
+            errors.append(
+                FieldError(
+                    f"admin_contacts[{i}]",
+                    "names a webhook that [webhooks] does not define",
+                    target,
+                    f"webhook:NAME for a NAME in [webhooks] ({', '.join(sorted(settings.webhooks)) or 'none defined'})",
+                )
+            )
     if errors:
         raise ValidationError(errors)
 
@@ -219,12 +228,17 @@ def _check_admin_contacts(settings: Settings) -> None:
 def check_lease(lease_seconds: float, renew_seconds: float) -> None:
     """A lease renewed often enough that a leader gets several tries before it expires."""
     if not 0 < renew_seconds <= 60:
-        raise ValidationError.single("lease_renew_seconds", "out of range", renew_seconds,
-                                     "a number of seconds > 0 and <= 60")
+        raise ValidationError.single(
+            "lease_renew_seconds", "out of range", renew_seconds, "a number of seconds > 0 and <= 60"
+        )
     if not 3 * renew_seconds <= lease_seconds <= 600:
-        raise ValidationError.single("lease_seconds", "must be at least 3 times lease_renew_seconds "
-                                     f"({renew_seconds:g}), so that a leader gets several tries to renew", lease_seconds,
-                                     f"a number of seconds >= {3 * renew_seconds:g} and <= 600")
+        raise ValidationError.single(
+            "lease_seconds",
+            "must be at least 3 times lease_renew_seconds "
+            f"({renew_seconds:g}), so that a leader gets several tries to renew",
+            lease_seconds,
+            f"a number of seconds >= {3 * renew_seconds:g} and <= 600",
+        )
 
 
 def parse_bind(bind: str) -> tuple[str, int]:
@@ -270,8 +284,14 @@ def _convert(key: str, value: Any, where: str) -> Any:
             raise ValueError
         return value
     except (TypeError, ValueError):
-        allowed = {dict: "a table (in the config file)", tuple: "a list, or comma-separated text", bool: "true | false", int: "a whole number >= 0",
-                   float: "a number >= 0", str: "text"}[kind]
+        allowed = {
+            dict: "a table (in the config file)",
+            tuple: "a list, or comma-separated text",
+            bool: "true | false",
+            int: "a whole number >= 0",
+            float: "a number >= 0",
+            str: "text",
+        }[kind]
         raise ValidationError(FieldError(where, "has a value of the wrong kind", value, allowed)) from None
 
 
@@ -306,9 +326,9 @@ def load_settings(
             raise ValidationError.single("config", f"is not valid TOML: {exc}", str(path), "TOML") from None
         merged.update(_from_mapping(data, f"config file {path}: "))
     env_values = {
-        key[len(ENV_PREFIX):].lower(): value
+        key[len(ENV_PREFIX) :].lower(): value
         for key, value in environ.items()
-        if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX):].lower() in _TYPES
+        if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :].lower() in _TYPES
     }
     merged.update({k: _convert(k, v, f"environment variable {ENV_PREFIX}{k.upper()}") for k, v in env_values.items()})
     merged.update(_from_mapping(flags, "--"))
@@ -317,36 +337,55 @@ def load_settings(
     if settings.db_pool_size < 1:
         raise ValidationError.single("db_pool_size", "must be at least 1", settings.db_pool_size, "a whole number >= 1")
     if not 10 <= settings.reconcile_interval_seconds <= 86400:
-        raise ValidationError.single("reconcile_interval_seconds", "out of range", settings.reconcile_interval_seconds,
-                                     "a number of seconds >= 10 and <= 86400")
+        raise ValidationError.single(
+            "reconcile_interval_seconds",
+            "out of range",
+            settings.reconcile_interval_seconds,
+            "a number of seconds >= 10 and <= 86400",
+        )
     if not 0 < settings.hook_timeout_seconds <= 3600:
-        raise ValidationError.single("hook_timeout_seconds", "out of range", settings.hook_timeout_seconds,
-                                     "a number of seconds > 0 and <= 3600")
+        raise ValidationError.single(
+            "hook_timeout_seconds", "out of range", settings.hook_timeout_seconds, "a number of seconds > 0 and <= 3600"
+        )
     if settings.max_request_bytes < 1024:
-        raise ValidationError.single("max_request_bytes", "is too small for a job or a form", settings.max_request_bytes,
-                                     "a whole number of bytes >= 1024")
+        raise ValidationError.single(
+            "max_request_bytes",
+            "is too small for a job or a form",
+            settings.max_request_bytes,
+            "a whole number of bytes >= 1024",
+        )
     if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-        raise ValidationError.single("log_level", "unknown log level", settings.log_level,
-                                     "DEBUG | INFO | WARNING | ERROR | CRITICAL")
+        raise ValidationError.single(
+            "log_level", "unknown log level", settings.log_level, "DEBUG | INFO | WARNING | ERROR | CRITICAL"
+        )
     from moroccron.api.ratelimit import parse_networks
 
     try:
         parse_networks(settings.trusted_proxies)
     except ValueError as exc:
-        raise ValidationError.single("trusted_proxies", "is not an IP address or network", str(exc),
-                                     "addresses or CIDR networks, e.g. 10.0.0.5, 10.1.0.0/16") from None
+        raise ValidationError.single(
+            "trusted_proxies",
+            "is not an IP address or network",
+            str(exc),
+            "addresses or CIDR networks, e.g. 10.0.0.5, 10.1.0.0/16",
+        ) from None
     _check_admin_contacts(settings)
     if settings.ready_step_seconds < READY_STEP_MIN:
-        raise ValidationError.single("ready_step_seconds", "is shorter than an idle scheduler's step interval",
-                                     settings.ready_step_seconds, f"a number of seconds >= {READY_STEP_MIN:g}")
+        raise ValidationError.single(
+            "ready_step_seconds",
+            "is shorter than an idle scheduler's step interval",
+            settings.ready_step_seconds,
+            f"a number of seconds >= {READY_STEP_MIN:g}",
+        )
     _check_mesos(settings)
     check_lease(settings.lease_seconds, settings.lease_renew_seconds)
     for peer in settings.peers:
         try:
             parse_bind(peer)
         except ValidationError:
-            raise ValidationError.single("peers", "each peer must be HOST:PORT, as in that instance's bind", peer,
-                                         "e.g. 10.0.0.11:4400") from None
+            raise ValidationError.single(
+                "peers", "each peer must be HOST:PORT, as in that instance's bind", peer, "e.g. 10.0.0.11:4400"
+            ) from None
     return settings
 
 
@@ -361,14 +400,26 @@ def _check_mesos(settings: Settings) -> None:
     if len(set(settings.roles)) != len(settings.roles):
         raise ValidationError.single("roles", "lists a role more than once", list(settings.roles), "distinct roles")
     if settings.roles and settings.role != "*" and settings.role not in settings.roles:
-        raise ValidationError.single("role", "is not one of roles: the default role must be registered",
-                                     settings.role, " | ".join(settings.roles))
+        raise ValidationError.single(
+            "role",
+            "is not one of roles: the default role must be registered",
+            settings.role,
+            " | ".join(settings.roles),
+        )
     if not settings.framework_user.strip():
-        raise ValidationError.single("framework_user", "is empty", settings.framework_user,
-                                     "a Unix user that exists on the agents, e.g. root or mesos")
+        raise ValidationError.single(
+            "framework_user",
+            "is empty",
+            settings.framework_user,
+            "a Unix user that exists on the agents, e.g. root or mesos",
+        )
     if settings.mesos_client_key and not settings.mesos_client_cert:
-        raise ValidationError.single("mesos_client_key", "needs mesos_client_cert", settings.mesos_client_key,
-                                     "set both, or mesos_client_cert alone if it holds the key too")
+        raise ValidationError.single(
+            "mesos_client_key",
+            "needs mesos_client_cert",
+            settings.mesos_client_key,
+            "set both, or mesos_client_cert alone if it holds the key too",
+        )
     for name in ("mesos_ca_file", "mesos_client_cert", "mesos_client_key"):
         path = getattr(settings, name)
         if path and not os.access(path, os.R_OK):
@@ -377,8 +428,13 @@ def _check_mesos(settings: Settings) -> None:
     if settings.mesos_uses_tls and settings.master.strip().lower().startswith("http://"):
         from moroccron.zk import redact
 
-        raise ValidationError.single("master", f"says http, but {tls}", redact(settings.master),
-                                     "https://HOST:PORT, HOST:PORT or zk://...")
+        raise ValidationError.single(
+            "master", f"says http, but {tls}", redact(settings.master), "https://HOST:PORT, HOST:PORT or zk://..."
+        )
     if settings.mesos_uses_tls and settings.master == "local":
-        raise ValidationError.single("master", f"is the local master, which speaks plain http, but {tls}",
-                                     settings.master, "a real master's address, or no TLS settings")
+        raise ValidationError.single(
+            "master",
+            f"is the local master, which speaks plain http, but {tls}",
+            settings.master,
+            "a real master's address, or no TLS settings",
+        )

@@ -111,8 +111,9 @@ class DependencyGraph:
         done = progress.get(name, {})
         return [p for p in self.parents(name) if p not in done]
 
-    def held_by_failures(self, failed: Iterable[str], progress: Mapping[str, Mapping[str, object]],
-                         within: Collection[str]) -> set[str]:
+    def held_by_failures(
+        self, failed: Iterable[str], progress: Mapping[str, Mapping[str, object]], within: Collection[str]
+    ) -> set[str]:
         """The jobs of ``within`` that wait on a failure: a transitive child of a job in
         ``failed`` that still waits for one of its parents."""
         waiting: set[str] = set()
@@ -145,11 +146,23 @@ class DependencyGraph:
         for name in sorted(self._parents):
             for i, p in enumerate(self._parents[name]):
                 if p == name:
-                    errors.append(FieldError(f"{name}.parents[{i}]", f"job {name!r} cannot be its own parent",
-                                             p, "names of other existing jobs"))
+                    errors.append(
+                        FieldError(
+                            f"{name}.parents[{i}]",
+                            f"job {name!r} cannot be its own parent",
+                            p,
+                            "names of other existing jobs",
+                        )
+                    )
                 elif p not in self._parents:
-                    errors.append(FieldError(f"{name}.parents[{i}]", f"parent job {p!r} of {name!r} does not exist",
-                                             p, "names of existing jobs"))
+                    errors.append(
+                        FieldError(
+                            f"{name}.parents[{i}]",
+                            f"parent job {p!r} of {name!r} does not exist",
+                            p,
+                            "names of existing jobs",
+                        )
+                    )
         return errors
 
     def find_cycle(self) -> list[str] | None:
@@ -171,7 +184,7 @@ class DependencyGraph:
                     stack.append((node, idx + 1))
                     nxt = kids[idx]
                     if colour[nxt] == grey:
-                        cycle = path[path.index(nxt):] + [nxt]
+                        cycle = path[path.index(nxt) :] + [nxt]
                         # path follows parent edges; show it in run order (parent -> child)
                         return list(reversed(cycle))
                     if colour[nxt] == white:
@@ -192,9 +205,14 @@ class DependencyGraph:
         """Raise :class:`DependencyError` naming a cycle, if there is one."""
         cycle = self.find_cycle()
         if cycle:
-            raise DependencyError(FieldError(
-                f"{cycle[0]}.parents", "dependency cycle: " + " -> ".join(cycle), cycle,
-                "an acyclic graph: remove one of these parent links"))
+            raise DependencyError(
+                FieldError(
+                    f"{cycle[0]}.parents",
+                    "dependency cycle: " + " -> ".join(cycle),
+                    cycle,
+                    "an acyclic graph: remove one of these parent links",
+                )
+            )
 
     def topological_order(self) -> list[str]:
         """Parents before children (Kahn's algorithm; ties in name order)."""

@@ -151,7 +151,8 @@ def _load_module(path: Path) -> list[tuple[object, frozenset[str] | None, str]]:
                     raise DefinitionError(path, None, "jobs() must return a list of Job objects")
                 produced = list(result)
         found: list[tuple[object, frozenset[str] | None, str]] = [
-            (b.obj, b.explicit, _built_where(path, b)) for b in collector.built]
+            (b.obj, b.explicit, _built_where(path, b)) for b in collector.built
+        ]
         # Objects the module holds but did not build during this load (built by a helper
         # module imported by an earlier file, say): the caller drops those it has seen.
         for value in itertools.chain(produced, vars(module).values()):
@@ -199,16 +200,18 @@ def load_definitions(paths: Iterable[str | Path]) -> Definitions:
                     first = defs.sources.get(obj.name)
                     if first is not None:
                         file, line = _line_of(where)
-                        raise DefinitionError(file, line, f"job {obj.name!r} is defined twice: at {first} and "
-                                                          f"at {where}")
+                        raise DefinitionError(
+                            file, line, f"job {obj.name!r} is defined twice: at {first} and at {where}"
+                        )
                     defs.jobs[obj.name] = obj
                     defs.sources[obj.name] = where
                 elif isinstance(obj, Owner):
                     first = defs.owner_sources.get(obj.id)
                     if first is not None:
                         file, line = _line_of(where)
-                        raise DefinitionError(file, line, f"owner {obj.id!r} is defined twice: at {first} and "
-                                                          f"at {where}")
+                        raise DefinitionError(
+                            file, line, f"owner {obj.id!r} is defined twice: at {first} and at {where}"
+                        )
                     defs.owners[obj.id] = obj
                     defs.owner_sources[obj.id] = where
                     if explicit is not None:
@@ -241,8 +244,9 @@ def default_source(paths: Iterable[str | Path]) -> str:
 def check_source(source: str) -> str:
     """``source``, or :class:`ValidationError` if it cannot be stored."""
     if not isinstance(source, str) or not source.strip() or len(source) > SOURCE_MAX or not source.isprintable():
-        raise ValidationError.single("source", "must be a non-empty printable name", source,
-                                     f"1-{SOURCE_MAX} printable characters, e.g. team-a")
+        raise ValidationError.single(
+            "source", "must be a non-empty printable name", source, f"1-{SOURCE_MAX} printable characters, e.g. team-a"
+        )
     return source
 
 
@@ -262,9 +266,11 @@ def read_stored(store: Store | None, *, tx: Any = None, sources: bool = True) ->
     """The stored jobs, their sources (unless the schema has none yet) and the owners."""
     if store is None:
         return Stored()
-    return Stored(jobs={job.name: job for job in store.all_jobs(tx=tx)},
-                  sources=store.job_sources(tx=tx) if sources else {},
-                  owners={o.id: o for o in store.list_owners(tx=tx)})
+    return Stored(
+        jobs={job.name: job for job in store.all_jobs(tx=tx)},
+        sources=store.job_sources(tx=tx) if sources else {},
+        owners={o.id: o for o in store.list_owners(tx=tx)},
+    )
 
 
 @dataclass
@@ -302,11 +308,15 @@ class ApplyPlan:
         return out
 
     def summary(self) -> str:
-        text = (f"{len(self.create)} to create, {len(self.update)} to update, "
-                f"{len(self.delete)} to delete, {len(self.unchanged)} unchanged")
+        text = (
+            f"{len(self.create)} to create, {len(self.update)} to update, "
+            f"{len(self.delete)} to delete, {len(self.unchanged)} unchanged"
+        )
         if self.has_owners:
-            text += (f"; owners: {len(self.owners_create)} to create, {len(self.owners_update)} to update, "
-                     f"{len(self.owners_unchanged)} unchanged")
+            text += (
+                f"; owners: {len(self.owners_create)} to create, {len(self.owners_update)} to update, "
+                f"{len(self.owners_unchanged)} unchanged"
+            )
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -318,9 +328,11 @@ class ApplyPlan:
             "update": {j.name: self.changes.get(j.name, []) for j in self.update},
             "delete": list(self.delete),
             "unchanged": list(self.unchanged),
-            "owners": {"create": [o.id for o in self.owners_create],
-                       "update": {o.id: self.owner_changes.get(o.id, []) for o in self.owners_update},
-                       "unchanged": list(self.owners_unchanged)},
+            "owners": {
+                "create": [o.id for o in self.owners_create],
+                "update": {o.id: self.owner_changes.get(o.id, []) for o in self.owners_update},
+                "unchanged": list(self.owners_unchanged),
+            },
             "empty": self.empty,
             "notes": list(self.notes),
             "lines": self.lines(),
@@ -361,8 +373,9 @@ def plan_apply(defs: Definitions, stored: Stored, *, prune: bool, source: str | 
         else:
             plan.unchanged.append(name)
     if prune:
-        plan.delete = sorted(n for n in stored.jobs if n not in defs.jobs
-                             and (source is None or stored.sources.get(n) == source))
+        plan.delete = sorted(
+            n for n in stored.jobs if n not in defs.jobs and (source is None or stored.sources.get(n) == source)
+        )
     for owner_id in sorted(defs.owners):
         new_owner = defs.owners[owner_id]
         old_owner = stored.owners.get(owner_id)
@@ -409,8 +422,12 @@ def _located(exc: DependencyError, locations: Mapping[str, str]) -> DependencyEr
     return DependencyError(errors, exc.prefix)
 
 
-def check_plan(plan: ApplyPlan, existing: Mapping[str, JobSpec], plugins: PluginManager | None = None,
-               locations: Mapping[str, str] | None = None) -> None:
+def check_plan(
+    plan: ApplyPlan,
+    existing: Mapping[str, JobSpec],
+    plugins: PluginManager | None = None,
+    locations: Mapping[str, str] | None = None,
+) -> None:
     """Validate the job set the plan would leave: dependency graph and plugin policy.
 
     Raises :class:`ValidationError` listing every problem; nothing is stored. A graph
@@ -505,8 +522,11 @@ def dry_run_store(url: str) -> tuple[Store | None, list[str], bool]:
         if database in ("", ":memory:") or database.startswith("file:"):
             return None, ["the database is in memory: planned against no stored jobs"], False
         if not os.path.exists(database):
-            return None, [f"database {database} does not exist: planned against no stored jobs "
-                          "(nothing was created)"], False
+            return (
+                None,
+                [f"database {database} does not exist: planned against no stored jobs (nothing was created)"],
+                False,
+            )
     store = Store(url)
     current = store.current_revision()
     if current is None:
@@ -515,8 +535,10 @@ def dry_run_store(url: str) -> tuple[Store | None, list[str], bool]:
     notes = []
     head = store.head_revision()
     if current != head:
-        notes.append(f"the database schema is at revision {current}, this moroccron's is {head}: read without "
-                     "migrating; run `moroccron db upgrade` before applying")
+        notes.append(
+            f"the database schema is at revision {current}, this moroccron's is {head}: read without "
+            "migrating; run `moroccron db upgrade` before applying"
+        )
     with store.engine.connect() as conn:
         columns = {c["name"] for c in inspect(conn).get_columns("jobs")}
     return store, notes, "source" in columns

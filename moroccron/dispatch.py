@@ -63,8 +63,15 @@ class Dispatcher:
     :param request_run: starts a job for a trigger: ``(job name, caused by task id)``.
     """
 
-    def __init__(self, plugins: PluginManager, hooks: HookRunner, metrics: Metrics, *,
-                 is_job: Callable[[str], bool], request_run: Callable[[str, str], None]) -> None:
+    def __init__(
+        self,
+        plugins: PluginManager,
+        hooks: HookRunner,
+        metrics: Metrics,
+        *,
+        is_job: Callable[[str], bool],
+        request_run: Callable[[str, str], None],
+    ) -> None:
         self.plugins = plugins
         self.hooks = hooks
         self.metrics = metrics
@@ -102,8 +109,9 @@ class Dispatcher:
                 self.plugins.task_succeeded(job=event.job, run=event.run)
                 self._trigger(event.job, event.run, succeeded=True)
             else:
-                self.plugins.task_failed(job=event.job, run=event.run, pending_subtree=event.pending_subtree,
-                                         final=event.final)
+                self.plugins.task_failed(
+                    job=event.job, run=event.run, pending_subtree=event.pending_subtree, final=event.final
+                )
                 if event.final:
                     self._trigger(event.job, event.run, succeeded=False)
         elif isinstance(event, DependencyUnblocked):
@@ -125,8 +133,9 @@ def log_run(run: Run) -> None:
     """One line per thing an operator watching the log cares about."""
     state = run.state
     if state == RunState.LAUNCHED:
-        log.info("launched %s on %s (skew %.1f ms)", run.task_id, run.hostname or run.agent_id,
-                 (run.skew or 0.0) * 1000)
+        log.info(
+            "launched %s on %s (skew %.1f ms)", run.task_id, run.hostname or run.agent_id, (run.skew or 0.0) * 1000
+        )
     elif state == RunState.SUCCEEDED:
         log.info("%s succeeded in %.1fs", run.task_id, run.duration or 0.0)
     elif state in (RunState.FAILED, RunState.LOST, RunState.KILLED):

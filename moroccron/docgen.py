@@ -28,8 +28,7 @@ BEGIN = "<!-- BEGIN GENERATED: python -m moroccron.docgen jobs (make docs); do n
 END = "<!-- END GENERATED -->"
 DEFAULT_FILE = Path("docs/jobs.md")
 
-_SCALARS = {"str": "text", "int": "integer", "float": "number", "bool": "boolean", "None": "null",
-            "Any": "JSON value"}
+_SCALARS = {"str": "text", "int": "integer", "float": "number", "bool": "boolean", "None": "null", "Any": "JSON value"}
 _HEADINGS = {"JobSpec": "Job"}
 
 
@@ -132,12 +131,18 @@ def check_coverage() -> None:
         assert cls is not None
         fields = [f.name for f in dataclasses.fields(cls) if f.init]
         problems += [f"{name}.{n} has no description in moroccron/field_docs.py" for n in _missing(name, fields)]
-        problems += [f"{name}.{n} is described in moroccron/field_docs.py but is not a field of the model"
-                     for n in FIELD_DOCS.get(name, {}) if n not in fields]
+        problems += [
+            f"{name}.{n} is described in moroccron/field_docs.py but is not a field of the model"
+            for n in FIELD_DOCS.get(name, {})
+            if n not in fields
+        ]
         if name not in TYPE_DOCS:
             problems.append(f"{name} has no entry in TYPE_DOCS of moroccron/field_docs.py")
-    problems += [f"{name} is described in moroccron/field_docs.py but no job field uses it"
-                 for name in FIELD_DOCS if name not in types]
+    problems += [
+        f"{name} is described in moroccron/field_docs.py but no job field uses it"
+        for name in FIELD_DOCS
+        if name not in types
+    ]
     if problems:
         raise DocgenError("; ".join(problems))
 
@@ -146,15 +151,27 @@ def _table(type_name: str) -> list[str]:
     cls = _model_class(type_name)
     assert cls is not None
     heading = _HEADINGS.get(type_name, type_name)
-    lines = [f"### {heading}", "", TYPE_DOCS[type_name], "",
-             "| Field | Type | Default | Description | Limits | Example | Mesos |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        f"### {heading}",
+        "",
+        TYPE_DOCS[type_name],
+        "",
+        "| Field | Type | Default | Description | Limits | Example | Mesos |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for f in dataclasses.fields(cls):
         if not f.init:
             continue
         doc: FieldDoc = FIELD_DOCS[type_name][f.name]
-        cells = [f"`{f.name}`", _type_text(str(f.type)), _default_text(f), doc.description,
-                 doc.limits or "-", f"`{doc.example}`", doc.mesos]
+        cells = [
+            f"`{f.name}`",
+            _type_text(str(f.type)),
+            _default_text(f),
+            doc.description,
+            doc.limits or "-",
+            f"`{doc.example}`",
+            doc.mesos,
+        ]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return lines
 
@@ -175,16 +192,18 @@ def splice(document: str, generated: str) -> str:
     begin, end = document.find(BEGIN), document.find(END)
     if begin < 0 or end < begin:
         raise DocgenError(f"the markers are missing: the file needs a line {BEGIN!r} and, after it, {END!r}")
-    return document[:begin + len(BEGIN)] + "\n" + generated + document[end:]
+    return document[: begin + len(BEGIN)] + "\n" + generated + document[end:]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m moroccron.docgen",
-                                     description="Regenerate the generated parts of the documentation.")
+    parser = argparse.ArgumentParser(
+        prog="python -m moroccron.docgen", description="Regenerate the generated parts of the documentation."
+    )
     parser.add_argument("document", choices=["jobs"], help="jobs: the field tables of docs/jobs.md")
     parser.add_argument("--file", type=Path, default=DEFAULT_FILE, help="the file to update (default %(default)s)")
-    parser.add_argument("--check", action="store_true",
-                        help="change nothing; exit 1 if the file is not what would be generated")
+    parser.add_argument(
+        "--check", action="store_true", help="change nothing; exit 1 if the file is not what would be generated"
+    )
     args = parser.parse_args(argv)
     try:
         current = args.file.read_text(encoding="utf-8")

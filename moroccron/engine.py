@@ -187,7 +187,8 @@ def _unknown_to_master(ev: StatusUpdate) -> bool:
     REASON_RECONCILIATION: for a run that never started, that is a launch that never arrived.
     """
     return ev.state in ("TASK_DROPPED", "TASK_UNKNOWN") or (
-        ev.state in ("TASK_LOST", "TASK_GONE") and ev.reason in _NOT_STARTED_REASONS)
+        ev.state in ("TASK_LOST", "TASK_GONE") and ev.reason in _NOT_STARTED_REASONS
+    )
 
 
 def _fires_at(sched: Schedule, at: datetime) -> bool:
@@ -231,14 +232,15 @@ class EngineSnapshot:
     confirmed: Mapping[str, datetime]
 
 
-EMPTY_SNAPSHOT = EngineSnapshot(datetime(1970, 1, 1, tzinfo=UTC), False, 0, 0, 0, 0, 0, 0,
-                                MappingProxyType({}), MappingProxyType({}))
+EMPTY_SNAPSHOT = EngineSnapshot(
+    datetime(1970, 1, 1, tzinfo=UTC), False, 0, 0, 0, 0, 0, 0, MappingProxyType({}), MappingProxyType({})
+)
 
 
 @dataclass(frozen=True, slots=True)
 class _Timer:
     kind: str  # "retry" | "deadline" | "timeout" | "reconcile"
-    key: str   # task id (or "" for reconcile)
+    key: str  # task id (or "" for reconcile)
 
 
 def _second(dt: datetime) -> datetime:
@@ -259,9 +261,16 @@ class Engine:
         second. Should be shorter than ``offer_horizon``, so offers are held by then.
     """
 
-    def __init__(self, packer: Packer, *, offer_horizon: float = 2.0, decline_seconds: float = 30.0,
-                 max_retry_delay: float = MAX_RETRY_DELAY, prepare_horizon: float = 0.0,
-                 reconcile_period: float = RECONCILE_PERIOD) -> None:
+    def __init__(
+        self,
+        packer: Packer,
+        *,
+        offer_horizon: float = 2.0,
+        decline_seconds: float = 30.0,
+        max_retry_delay: float = MAX_RETRY_DELAY,
+        prepare_horizon: float = 0.0,
+        reconcile_period: float = RECONCILE_PERIOD,
+    ) -> None:
         self.packer = packer
         self.reconcile_period = timedelta(seconds=reconcile_period)
         self.offer_horizon = timedelta(seconds=offer_horizon)
@@ -277,20 +286,20 @@ class Engine:
         self._soon_heap: list[tuple[datetime, str]] = []  # within the horizon, not prepared: run on the second
         self.next_fire: dict[str, datetime] = {}
         self.last_scheduled: dict[str, datetime] = {}
-        self.active: dict[str, Run] = {}          # task id -> run that is not final
-        self.queue: dict[str, None] = {}           # task ids of QUEUED runs, in queue order
-        self._early: dict[str, None] = {}          # task ids of QUEUED runs prepared before their second
+        self.active: dict[str, Run] = {}  # task id -> run that is not final
+        self.queue: dict[str, None] = {}  # task ids of QUEUED runs, in queue order
+        self._early: dict[str, None] = {}  # task ids of QUEUED runs prepared before their second
         self._early_heap: list[tuple[datetime, str]] = []
         # job -> task ids of QUEUED catch-up runs waiting for their turn, oldest first
         # (catchup=all with concurrency=forbid: one at a time; see _release_held)
         self._held: dict[str, list[str]] = {}
-        self._plans: dict[str, _Plan] = {}         # offer id -> runs placed on it for their second
-        self._planned: dict[str, str] = {}         # task id -> offer id of its plan
-        self._unsure: set[str] = set()             # loaded QUEUED runs a dead leader may have launched
-        self._by_job: dict[str, set[str]] = {}     # job -> task ids in self.active
+        self._plans: dict[str, _Plan] = {}  # offer id -> runs placed on it for their second
+        self._planned: dict[str, str] = {}  # task id -> offer id of its plan
+        self._unsure: set[str] = set()  # loaded QUEUED runs a dead leader may have launched
+        self._by_job: dict[str, set[str]] = {}  # job -> task ids in self.active
         self._timers: list[tuple[datetime, int, _Timer]] = []
         self._last_adhoc: dict[str, datetime] = {}  # job -> second of its newest ad-hoc run
-        self._retries: dict[str, Run] = {}         # task id of the next attempt -> that run (not yet queued)
+        self._retries: dict[str, Run] = {}  # task id of the next attempt -> that run (not yet queued)
         # child -> parent -> (task id, when): parents that succeeded since the child last ran
         self.dep_progress: dict[str, dict[str, tuple[str, datetime]]] = {}
         self.failures_in_row: dict[str, int] = {}
@@ -301,16 +310,16 @@ class Engine:
         self.suppressed: bool | None = None
         self.loaded = False
         self._graph: DependencyGraph | None = None
-        self.quarantined: dict[str, str] = {}      # job -> why it was set aside (JobQuarantined)
+        self.quarantined: dict[str, str] = {}  # job -> why it was set aside (JobQuarantined)
         self._quarantined_specs: dict[str, JobSpec] = {}  # their specs, while they are set aside
-        self._catchup_waiting: set[str] = set()    # jobs whose missed fires wait for reconciliation
+        self._catchup_waiting: set[str] = set()  # jobs whose missed fires wait for reconciliation
         self._catchup_until: datetime | None = None
         self._reconciled_since_load = False
-        self._asked_at: dict[str, datetime] = {}   # task id -> when the master was first asked about it
+        self._asked_at: dict[str, datetime] = {}  # task id -> when the master was first asked about it
         self._reconcile_delay = RECONCILE_FIRST
         self._reconcile_armed = False
         self._unreachable: dict[str, datetime] = {}  # task id -> when its agent became unreachable
-        self._confirmed: dict[str, datetime] = {}    # task id -> when the master last spoke of it
+        self._confirmed: dict[str, datetime] = {}  # task id -> when the master last spoke of it
 
     # ------------------------------------------------------------------ public API
 
@@ -325,8 +334,11 @@ class Engine:
         out: list[Action] = []
         handler = _HANDLERS[type(event)]
         handled = self._guard(now, self._subject(event), out, handler, self, now, event, out)
-        if not handled and isinstance(event, StatusUpdate) and not any(
-                isinstance(a, Acknowledge) and a.uuid == event.uuid for a in out):
+        if (
+            not handled
+            and isinstance(event, StatusUpdate)
+            and not any(isinstance(a, Acknowledge) and a.uuid == event.uuid for a in out)
+        ):
             self._ack(event, out)
         if self.loaded:
             self._guard(now, None, out, self._advance, now, out)
@@ -371,11 +383,17 @@ class Engine:
     def snapshot(self, now: datetime) -> EngineSnapshot:
         """An immutable account of the engine's state, for readers on other threads."""
         return EngineSnapshot(
-            at=now, connected=self.connected, queue=len(self.queue), prepared=len(self._early),
+            at=now,
+            connected=self.connected,
+            queue=len(self.queue),
+            prepared=len(self._early),
             offers_held=len(self.offers) + len(self._plans),
-            tasks_running=sum(1 for r in self.active.values() if _has_task(r)), jobs=len(self.jobs),
-            reconciling=len(self.reconciling), quarantined=MappingProxyType(dict(self.quarantined)),
-            confirmed=MappingProxyType(dict(self._confirmed)))
+            tasks_running=sum(1 for r in self.active.values() if _has_task(r)),
+            jobs=len(self.jobs),
+            reconciling=len(self.reconciling),
+            quarantined=MappingProxyType(dict(self.quarantined)),
+            confirmed=MappingProxyType(dict(self._confirmed)),
+        )
 
     def known_jobs(self) -> dict[str, JobSpec]:
         """Every job the engine was given, quarantined ones included: what a store
@@ -394,8 +412,9 @@ class Engine:
     # jobs' runs together (an offer's launch), each run's own work is done, guarded,
     # before anything is committed for the group.
 
-    def _guard(self, now: datetime, job: str | None, out: list[Action], fn: Callable[..., object],
-               *args: object) -> bool:
+    def _guard(
+        self, now: datetime, job: str | None, out: list[Action], fn: Callable[..., object], *args: object
+    ) -> bool:
         """Call ``fn(*args)``; on an error, quarantine ``job`` (or report an EngineFault). True if it worked."""
         try:
             fn(*args)
@@ -487,8 +506,7 @@ class Engine:
         # Missed fire times are decided now, except for a job with a task whose fate is
         # unknown until the master answers: a run that turns out lost must not make its
         # own job's catch-up skip as "still running".
-        doubtful = {self.active[t].job for t in self.active
-                    if _has_task(self.active[t]) or t in self._unsure}
+        doubtful = {self.active[t].job for t in self.active if _has_task(self.active[t]) or t in self._unsure}
         for job in event.jobs:
             if job.name not in self.jobs:
                 continue
@@ -536,8 +554,12 @@ class Engine:
             return
         for task_id in list(self._by_job.get(name, ())):
             run = self.active[task_id]
-            if (run.state == RunState.QUEUED and run.trigger == RunTrigger.CATCHUP and task_id in self.queue
-                    and task_id not in self._unsure):
+            if (
+                run.state == RunState.QUEUED
+                and run.trigger == RunTrigger.CATCHUP
+                and task_id in self.queue
+                and task_id not in self._unsure
+            ):
                 del self.queue[task_id]
                 self._hold(run)
 
@@ -556,13 +578,23 @@ class Engine:
                 sched = self._schedules.get(job.name)
                 run = self.active[task_id]
                 if job.disabled or sched is None or not _fires_at(sched, run.scheduled_at):
-                    self._finish(now, run, RunState.SKIPPED, out,
-                                 reason="the job was disabled or rescheduled before this run was due")
+                    self._finish(
+                        now,
+                        run,
+                        RunState.SKIPPED,
+                        out,
+                        reason="the job was disabled or rescheduled before this run was due",
+                    )
         if job.disabled:
             # Disabling stops the backlog of missed times waiting for their turn.
             for task_id in list(self._held.get(job.name, ())):
-                self._finish(now, self.active[task_id], RunState.SKIPPED, out,
-                             reason="the job was disabled before this missed run's turn (catchup=all)")
+                self._finish(
+                    now,
+                    self.active[task_id],
+                    RunState.SKIPPED,
+                    out,
+                    reason="the job was disabled before this missed run's turn (catchup=all)",
+                )
         if old is not None and old.disabled and not job.disabled:
             # time spent disabled is not "missed": start from now
             self.last_scheduled[job.name] = max(self.last_scheduled.get(job.name, now), _second(now))
@@ -596,8 +628,17 @@ class Engine:
         at = self._free_second(job, _second(now))
         self._last_adhoc[job.name] = at
         trigger = RunTrigger(event.trigger) if event.trigger in RunTrigger._value2member_map_ else RunTrigger.MANUAL
-        self._materialise(now, job, at, trigger, out, arguments=event.arguments, caused_by=event.caused_by,
-                          argument_line=event.argument_line, requested_by=event.by)
+        self._materialise(
+            now,
+            job,
+            at,
+            trigger,
+            out,
+            arguments=event.arguments,
+            caused_by=event.caused_by,
+            argument_line=event.argument_line,
+            requested_by=event.by,
+        )
 
     def _on_mark_success(self, now: datetime, event: MarkSuccess, out: list[Action]) -> None:
         job = self.jobs.get(event.job)
@@ -605,8 +646,15 @@ class Engine:
             return
         at = self._free_second(job, _second(now))
         self._last_adhoc[job.name] = at
-        run = Run(job=job.name, scheduled_at=at, state=RunState.SUCCEEDED, trigger=RunTrigger.MARK_SUCCESS,
-                  queued_at=now, finished_at=now, reason="marked as succeeded by request")
+        run = Run(
+            job=job.name,
+            scheduled_at=at,
+            state=RunState.SUCCEEDED,
+            trigger=RunTrigger.MARK_SUCCESS,
+            queued_at=now,
+            finished_at=now,
+            reason="marked as succeeded by request",
+        )
         out.append(SaveRun(run, new=True))
         self.failures_in_row[job.name] = 0
         self._parent_done(now, job, run, out)
@@ -619,11 +667,22 @@ class Engine:
                 continue
             who = f"killed by request of {event.by}" if event.by else "killed by request"
             if run.state == RunState.QUEUED:
-                self._finish(now, run.evolve(kill_requested=who, killed_by=event.by), RunState.KILLED, out,
-                             reason=f"{who}, before launch")
+                self._finish(
+                    now,
+                    run.evolve(kill_requested=who, killed_by=event.by),
+                    RunState.KILLED,
+                    out,
+                    reason=f"{who}, before launch",
+                )
             elif run.awaiting_completion:  # no task left to kill: the wait for its report ends
-                self._finish(now, run.evolve(kill_requested=who, killed_by=event.by), RunState.KILLED, out,
-                             reason=f"{who}, while waiting for its completion report", retry=False)
+                self._finish(
+                    now,
+                    run.evolve(kill_requested=who, killed_by=event.by),
+                    RunState.KILLED,
+                    out,
+                    reason=f"{who}, while waiting for its completion report",
+                    retry=False,
+                )
             else:
                 self._kill(run, who, out, by=event.by)
 
@@ -755,8 +814,11 @@ class Engine:
                 self._ack(event, out)
                 return
             # The previous leader launched it and died before recording that.
-            run = run.evolve(state=RunState.LAUNCHED, agent_id=event.agent_id,
-                             message="launched by the previous leader; found by reconciliation")
+            run = run.evolve(
+                state=RunState.LAUNCHED,
+                agent_id=event.agent_id,
+                message="launched by the previous leader; found by reconciliation",
+            )
             self._replace(run)
             out.append(SaveRun(run))
             self._arm_timeout(run, now)
@@ -795,8 +857,12 @@ class Engine:
         if run.reported_status is not None:
             self._complete_async(now, run, run.reported_status, out)
             return
-        run = run.evolve(state=RunState.RUNNING, awaiting_completion=True, exit_status=ev.exit_status,
-                         message=f"task finished at {now.isoformat()}; waiting for its completion report")
+        run = run.evolve(
+            state=RunState.RUNNING,
+            awaiting_completion=True,
+            exit_status=ev.exit_status,
+            message=f"task finished at {now.isoformat()}; waiting for its completion report",
+        )
         self._replace(run)
         self._unreachable.pop(run.task_id, None)
         out.append(SaveRun(run))
@@ -827,15 +893,32 @@ class Engine:
         """End ``run`` (its task never started) and queue its next attempt under a new task id."""
         job = self.jobs.get(run.job)
         if job is None or run.relaunches >= MAX_RELAUNCHES:
-            self._finish(now, run, RunState.LOST, out,
-                         reason=f"never started ({detail}), {run.relaunches} relaunches already")
+            self._finish(
+                now, run, RunState.LOST, out, reason=f"never started ({detail}), {run.relaunches} relaunches already"
+            )
             return
-        nxt = Run(job=run.job, scheduled_at=run.scheduled_at, attempt=run.attempt + 1, state=RunState.QUEUED,
-                  trigger=RunTrigger.RELAUNCH, queued_at=now, arguments=run.arguments, caused_by=run.task_id,
-                  relaunches=run.relaunches + 1, argument_line=run.argument_line)
+        nxt = Run(
+            job=run.job,
+            scheduled_at=run.scheduled_at,
+            attempt=run.attempt + 1,
+            state=RunState.QUEUED,
+            trigger=RunTrigger.RELAUNCH,
+            queued_at=now,
+            arguments=run.arguments,
+            caused_by=run.task_id,
+            relaunches=run.relaunches + 1,
+            argument_line=run.argument_line,
+        )
         self._untrack(run.task_id)
-        out.append(SaveRun(run.evolve(state=RunState.LOST, finished_at=now,
-                                      reason=f"never started ({detail}); relaunched as {nxt.task_id}")))
+        out.append(
+            SaveRun(
+                run.evolve(
+                    state=RunState.LOST,
+                    finished_at=now,
+                    reason=f"never started ({detail}); relaunched as {nxt.task_id}",
+                )
+            )
+        )
         self._track(nxt)
         out.append(SaveRun(nxt, new=True))
         self._arm_deadline(nxt)
@@ -930,8 +1013,15 @@ class Engine:
         last = self.last_scheduled.get(job.name)
         # A run of its own (in flight, or a retry pending) could make a prepared run
         # change what the job's concurrency policy decides: not prepared.
-        if (at <= now or sched is None or job.disabled or last is None or self._by_job.get(job.name)
-                or retrying or sched.times_between(last, at, 2) != [at]):
+        if (
+            at <= now
+            or sched is None
+            or job.disabled
+            or last is None
+            or self._by_job.get(job.name)
+            or retrying
+            or sched.times_between(last, at, 2) != [at]
+        ):
             heapq.heappush(self._soon_heap, (at, job.name))  # decided on its second
             return
         nxt = sched.next_after(at)
@@ -963,8 +1053,12 @@ class Engine:
                 if not task_ids:
                     continue
                 _, received = self.offers.pop(offer.id)
-                runs = [self.active[t].evolve(state=RunState.LAUNCHED, agent_id=offer.agent_id,
-                                              hostname=offer.hostname, offered_at=received) for t in task_ids]
+                runs = [
+                    self.active[t].evolve(
+                        state=RunState.LAUNCHED, agent_id=offer.agent_id, hostname=offer.hostname, offered_at=received
+                    )
+                    for t in task_ids
+                ]
                 self._plans[offer.id] = _Plan(offer, received, at, runs)
                 for task_id in task_ids:
                     self._planned[task_id] = offer.id
@@ -1050,8 +1144,14 @@ class Engine:
             run_times, skipped = due, []
             nxt = sched.next_after(now)
         else:
-            plan = plan_catchup(sched, last, now, cast(CatchupPolicy, job.catchup), cap=CATCHUP_CAP,
-                                starting_deadline_seconds=job.starting_deadline_seconds)
+            plan = plan_catchup(
+                sched,
+                last,
+                now,
+                cast(CatchupPolicy, job.catchup),
+                cap=CATCHUP_CAP,
+                starting_deadline_seconds=job.starting_deadline_seconds,
+            )
             run_times, skipped, nxt = plan.run, list(plan.skipped), plan.next_fire
             hidden = plan.skipped_count - len(plan.skipped)
             if hidden > 0 and skipped:
@@ -1062,23 +1162,42 @@ class Engine:
         for at, reason in skipped:
             # A time skipped because the catchup policy says so is what the owner asked
             # for: recorded (and logged and counted), not notified after every restart.
-            self._record_skip(now, job, at, reason, RunTrigger.CATCHUP, out,
-                              notify=not any(reason.startswith(p) for p in POLICY_SKIPS))
+            self._record_skip(
+                now,
+                job,
+                at,
+                reason,
+                RunTrigger.CATCHUP,
+                out,
+                notify=not any(reason.startswith(p) for p in POLICY_SKIPS),
+            )
         for at in run_times:
             trigger = RunTrigger.SCHEDULE if run_times is due else RunTrigger.CATCHUP
             # catchup=all means all: with concurrency=forbid they wait for their turn
             # instead of being skipped as "still running".
-            self._materialise(now, job, at, trigger, out,
-                              hold=trigger == RunTrigger.CATCHUP and job.catchup == "all")
+            self._materialise(now, job, at, trigger, out, hold=trigger == RunTrigger.CATCHUP and job.catchup == "all")
         newest = max([last, *run_times, *(a for a, _ in skipped)])
         self.last_scheduled[job.name] = newest
         self._set_next(job.name, nxt)
         out.append(SaveJobState(job.name, newest, nxt))
 
-    def _materialise(self, now: datetime, job: JobSpec, at: datetime, trigger: RunTrigger, out: list[Action], *,
-                     arguments: tuple[str, ...] | None = None, caused_by: str | None = None,
-                     attempt: int = 0, early: bool = False, relaunches: int = 0, hold: bool = False,
-                     argument_line: str | None = None, requested_by: str | None = None) -> None:
+    def _materialise(
+        self,
+        now: datetime,
+        job: JobSpec,
+        at: datetime,
+        trigger: RunTrigger,
+        out: list[Action],
+        *,
+        arguments: tuple[str, ...] | None = None,
+        caused_by: str | None = None,
+        attempt: int = 0,
+        early: bool = False,
+        relaunches: int = 0,
+        hold: bool = False,
+        argument_line: str | None = None,
+        requested_by: str | None = None,
+    ) -> None:
         """Create the run of ``job`` for ``at``, as its concurrency policy and deadline allow.
 
         ``hold``: with ``concurrency="forbid"``, a run that finds another of the job in
@@ -1087,9 +1206,19 @@ class Engine:
         task_id = task_id_for(job.name, at, attempt)
         if task_id in self.active:
             return  # already materialised (loaded from the store): never twice
-        run = Run(job=job.name, scheduled_at=at, attempt=attempt, state=RunState.QUEUED, trigger=trigger,
-                  queued_at=now, arguments=arguments, caused_by=caused_by, relaunches=relaunches,
-                  argument_line=argument_line, requested_by=requested_by)
+        run = Run(
+            job=job.name,
+            scheduled_at=at,
+            attempt=attempt,
+            state=RunState.QUEUED,
+            trigger=trigger,
+            queued_at=now,
+            arguments=arguments,
+            caused_by=caused_by,
+            relaunches=relaunches,
+            argument_line=argument_line,
+            requested_by=requested_by,
+        )
         others = [r for r in self.runs_of(job.name) if r.task_id != task_id]
         if trigger == RunTrigger.RETRY and job.name in self._held:
             # A retry carries on the run that failed: it goes before the missed runs
@@ -1099,13 +1228,22 @@ class Engine:
         held = bool(others) and job.concurrency == "forbid" and hold
         if others and job.concurrency == "forbid" and not held:
             busy = others[0]
-            self._record_skip(now, job, at, f"concurrency=forbid: run {busy.task_id} is still {busy.state.value}",
-                              trigger, out, attempt=attempt)
+            self._record_skip(
+                now,
+                job,
+                at,
+                f"concurrency=forbid: run {busy.task_id} is still {busy.state.value}",
+                trigger,
+                out,
+                attempt=attempt,
+            )
             return
         if others and job.concurrency == "replace":
             for other in others:
                 if other.state == RunState.QUEUED:
-                    self._finish(now, other, RunState.SKIPPED, out, reason=f"replaced by {task_id} (concurrency=replace)")
+                    self._finish(
+                        now, other, RunState.SKIPPED, out, reason=f"replaced by {task_id} (concurrency=replace)"
+                    )
                 elif other.awaiting_completion:  # no task to kill: its wait ends
                     why = f"replaced by {task_id} (concurrency=replace)"
                     self._finish(now, other.evolve(kill_requested=why), RunState.KILLED, out, reason=why, retry=False)
@@ -1142,10 +1280,27 @@ class Engine:
             return True
         return sched is not None and _fires_at(sched, at)
 
-    def _record_skip(self, now: datetime, job: JobSpec, at: datetime, reason: str, trigger: RunTrigger,
-                     out: list[Action], attempt: int = 0, notify: bool = True) -> None:
-        run = Run(job=job.name, scheduled_at=at, attempt=attempt, state=RunState.SKIPPED, trigger=trigger,
-                  queued_at=now, finished_at=now, reason=reason)
+    def _record_skip(
+        self,
+        now: datetime,
+        job: JobSpec,
+        at: datetime,
+        reason: str,
+        trigger: RunTrigger,
+        out: list[Action],
+        attempt: int = 0,
+        notify: bool = True,
+    ) -> None:
+        run = Run(
+            job=job.name,
+            scheduled_at=at,
+            attempt=attempt,
+            state=RunState.SKIPPED,
+            trigger=trigger,
+            queued_at=now,
+            finished_at=now,
+            reason=reason,
+        )
         out.append(SaveRun(run, new=True))
         out.append(RunSkipped(job, run, reason, announce=notify))
 
@@ -1163,9 +1318,18 @@ class Engine:
             run = self._retries.pop(timer.key, None)
             job = self.jobs.get(run.job) if run else None
             if run is not None and job is not None and not job.disabled:
-                self._materialise(now, job, run.scheduled_at, RunTrigger.RETRY, out, arguments=run.arguments,
-                                  caused_by=run.caused_by, attempt=run.attempt, relaunches=run.relaunches,
-                                  argument_line=run.argument_line)
+                self._materialise(
+                    now,
+                    job,
+                    run.scheduled_at,
+                    RunTrigger.RETRY,
+                    out,
+                    arguments=run.arguments,
+                    caused_by=run.caused_by,
+                    attempt=run.attempt,
+                    relaunches=run.relaunches,
+                    argument_line=run.argument_line,
+                )
         elif timer.kind == "deadline":
             run = self.active.get(timer.key)
             job = self.jobs.get(run.job) if run else None
@@ -1179,8 +1343,7 @@ class Engine:
             if run is not None and job is not None and run.state.live and job.timeout_seconds:
                 reason = f"timeout: ran longer than timeout_seconds={job.timeout_seconds:g}"
                 if run.awaiting_completion:  # the timeout covers the wait for the report too
-                    self._finish(now, run, RunState.FAILED, out,
-                                 reason=f"{reason}, waiting for its completion report")
+                    self._finish(now, run, RunState.FAILED, out, reason=f"{reason}, waiting for its completion report")
                 else:
                     self._kill(run, reason, out)
         elif timer.kind == "reconcile":
@@ -1195,9 +1358,14 @@ class Engine:
             since = self._unreachable.pop(timer.key, None)
             if run is not None and since is not None:
                 out.append(Kill(run.task_id, run.agent_id, "its agent was unreachable too long"))  # should it return
-                self._finish(now, run, RunState.LOST, out,
-                             reason=f"agent unreachable since {since.isoformat()} "
-                                    f"(waited {UNREACHABLE_GRACE:.0f}s for it to come back)")
+                self._finish(
+                    now,
+                    run,
+                    RunState.LOST,
+                    out,
+                    reason=f"agent unreachable since {since.isoformat()} "
+                    f"(waited {UNREACHABLE_GRACE:.0f}s for it to come back)",
+                )
 
     def _reconcile_again(self, now: datetime, out: list[Action]) -> None:
         """Ask again about what the master has not answered for; give up on the oldest."""
@@ -1252,8 +1420,13 @@ class Engine:
                 queued = self.active.get(task_id)
                 if queued is None:
                     continue  # its job was quarantined while this offer was being filled
-                run = queued.evolve(state=RunState.LAUNCHED, launched_at=now, agent_id=offer.agent_id,
-                                    hostname=offer.hostname, offered_at=offered_at)
+                run = queued.evolve(
+                    state=RunState.LAUNCHED,
+                    launched_at=now,
+                    agent_id=offer.agent_id,
+                    hostname=offer.hostname,
+                    offered_at=offered_at,
+                )
                 if not self._guard(now, run.job, out, self._arm_timeout, run, now):
                     continue
                 self._replace(run)
@@ -1296,11 +1469,19 @@ class Engine:
                     used = used + tasks[task_id].resources
                 remaining[offer_id] = replace(remaining[offer_id], resources=remaining[offer_id].resources - used)
         placed = {t for ids in assignments.values() for t in ids}
-        return PackingPlan(assignments={o: tuple(ids) for o, ids in assignments.items()},
-                           unplaced=tuple(t.run.task_id for t in pending if t.run.task_id not in placed))
+        return PackingPlan(
+            assignments={o: tuple(ids) for o, ids in assignments.items()},
+            unplaced=tuple(t.run.task_id for t in pending if t.run.task_id not in placed),
+        )
 
-    def _allowed_offers(self, now: datetime, task: PendingTask, offers: list[Offer], everywhere: tuple[str, ...],
-                        allowed: dict[str, tuple[str, ...]]) -> None:
+    def _allowed_offers(
+        self,
+        now: datetime,
+        task: PendingTask,
+        offers: list[Offer],
+        everywhere: tuple[str, ...],
+        allowed: dict[str, tuple[str, ...]],
+    ) -> None:
         job = self.jobs[task.run.job]
         if job.timeout_seconds:
             end = now + timedelta(seconds=job.timeout_seconds)
@@ -1373,8 +1554,9 @@ class Engine:
 
     # ------------------------------------------------------------------ run lifecycle
 
-    def _finish_from_status(self, now: datetime, run: Run, state: RunState, ev: StatusUpdate,
-                            out: list[Action]) -> None:
+    def _finish_from_status(
+        self, now: datetime, run: Run, state: RunState, ev: StatusUpdate, out: list[Action]
+    ) -> None:
         requested = run.kill_requested
         reason = ev.reason
         message = ev.message
@@ -1382,11 +1564,29 @@ class Engine:
             state, reason = RunState.FAILED, requested
         elif state == RunState.KILLED and requested:
             reason = requested
-        self._finish(now, run, state, out, reason=reason, message=message, exit_status=ev.exit_status,
-                     retry=not (state == RunState.KILLED and requested))
+        self._finish(
+            now,
+            run,
+            state,
+            out,
+            reason=reason,
+            message=message,
+            exit_status=ev.exit_status,
+            retry=not (state == RunState.KILLED and requested),
+        )
 
-    def _finish(self, now: datetime, run: Run, state: RunState, out: list[Action], *, reason: str | None = None,
-                message: str | None = None, exit_status: int | None = None, retry: bool = True) -> None:
+    def _finish(
+        self,
+        now: datetime,
+        run: Run,
+        state: RunState,
+        out: list[Action],
+        *,
+        reason: str | None = None,
+        message: str | None = None,
+        exit_status: int | None = None,
+        retry: bool = True,
+    ) -> None:
         if state == RunState.SUCCEEDED and exit_status is None:
             exit_status = 0
         run = run.evolve(state=state, finished_at=now, reason=reason, message=message, exit_status=exit_status)
@@ -1410,9 +1610,15 @@ class Engine:
         counted = not will_retry and state in (RunState.FAILED, RunState.LOST)
         if counted:
             self.failures_in_row[job.name] = self.failures_in_row.get(job.name, 0) + 1
-        out.append(RunFinished(
-            job, run, final=not will_retry, failure_count=self.failures_in_row.get(job.name, 0),
-            pending_subtree=() if will_retry or job.soft_error else self.graph.subtree(job.name).children))
+        out.append(
+            RunFinished(
+                job,
+                run,
+                final=not will_retry,
+                failure_count=self.failures_in_row.get(job.name, 0),
+                pending_subtree=() if will_retry or job.soft_error else self.graph.subtree(job.name).children,
+            )
+        )
         if not counted:
             return
         if job.soft_error:
@@ -1456,15 +1662,25 @@ class Engine:
 
     def _wants_retry(self, job: JobSpec, run: Run) -> bool:
         # Relaunched attempts (the master dropped them unstarted) are not failures.
-        return (run.state in (RunState.FAILED, RunState.LOST, RunState.KILLED)
-                and run.attempt - run.relaunches < job.retries)
+        return (
+            run.state in (RunState.FAILED, RunState.LOST, RunState.KILLED)
+            and run.attempt - run.relaunches < job.retries
+        )
 
     def _schedule_retry(self, job: JobSpec, run: Run, since: datetime) -> None:
         """Arm the timer of ``run``'s next attempt, after its backoff (doubling, capped)."""
-        delay = min(job.retry_delay_seconds * (2 ** run.attempt), self.max_retry_delay)
-        nxt = Run(job=job.name, scheduled_at=run.scheduled_at, attempt=run.attempt + 1, state=RunState.QUEUED,
-                  trigger=RunTrigger.RETRY, arguments=run.arguments, caused_by=run.task_id,
-                  relaunches=run.relaunches, argument_line=run.argument_line)
+        delay = min(job.retry_delay_seconds * (2**run.attempt), self.max_retry_delay)
+        nxt = Run(
+            job=job.name,
+            scheduled_at=run.scheduled_at,
+            attempt=run.attempt + 1,
+            state=RunState.QUEUED,
+            trigger=RunTrigger.RETRY,
+            arguments=run.arguments,
+            caused_by=run.task_id,
+            relaunches=run.relaunches,
+            argument_line=run.argument_line,
+        )
         self._retries[nxt.task_id] = nxt
         self._arm(since + timedelta(seconds=delay), _Timer("retry", nxt.task_id))
 
@@ -1534,8 +1750,10 @@ class Engine:
         job = self.jobs.get(run.job)
         if job is not None and job.starting_deadline_seconds is not None:
             # just past the deadline: a run may still start at exactly the deadline
-            self._arm(run.scheduled_at + timedelta(seconds=job.starting_deadline_seconds, milliseconds=1),
-                      _Timer("deadline", run.task_id))
+            self._arm(
+                run.scheduled_at + timedelta(seconds=job.starting_deadline_seconds, milliseconds=1),
+                _Timer("deadline", run.task_id),
+            )
 
     def _arm_timeout(self, run: Run, since: datetime) -> None:
         job = self.jobs.get(run.job)
@@ -1626,4 +1844,3 @@ _HANDLERS: dict[type[Any], Callable[[Engine, datetime, Any, list[Action]], None]
     ReconcileTasks: Engine._on_reconcile_tasks,
     FrameworkLost: Engine._on_framework_lost,
 }
-

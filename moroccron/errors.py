@@ -60,8 +60,12 @@ class FieldError:
 
     def as_dict(self) -> dict[str, Any]:
         """As JSON: the field name may be a key the client sent, so it is made safe too."""
-        return {"field": safe_text(self.field), "error": safe_text(self.message), "value": _jsonable(self.value),
-                "allowed": safe_text(self.allowed) if self.allowed is not None else None}
+        return {
+            "field": safe_text(self.field),
+            "error": safe_text(self.message),
+            "value": _jsonable(self.value),
+            "allowed": safe_text(self.allowed) if self.allowed is not None else None,
+        }
 
 
 def _jsonable(value: Any, depth: int = 0) -> Any:
@@ -70,7 +74,7 @@ def _jsonable(value: Any, depth: int = 0) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
-        return value if abs(value) < 10 ** 18 else shown(value)
+        return value if abs(value) < 10**18 else shown(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
     if isinstance(value, str):
@@ -108,9 +112,9 @@ class ValidationError(MoroccronError, ValueError):
     def render(self) -> str:
         """One problem a line when there are several::
 
-            job 'x':
-              - schedule: ...
-              - resources.cpus: ...
+        job 'x':
+          - schedule: ...
+          - resources.cpus: ...
         """
         if len(self.errors) <= 1:
             return str(self)

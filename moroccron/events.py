@@ -22,13 +22,53 @@ from moroccron.hooks.types import Offer
 from moroccron.model import JobSpec, Run
 
 __all__ = [
-    "DOMAIN_EVENTS", "NOTICES", "STATE_ACTIONS", "Acknowledge", "Action", "AgentLost", "AsyncCompleted",
-    "ClearDependency", "Decline", "DependencyUnblocked", "DisableJob", "Disconnected", "DomainEvent", "EngineFault",
-    "Event", "FrameworkLost", "JobDisabled", "JobPut", "JobQuarantined", "JobRemoved", "JobRestored", "Kill",
-    "KillRequested", "Launch", "Launched", "Loaded", "MarkSuccess", "OfferMatched", "OfferRescinded",
-    "OffersReceived", "PrepareLaunch", "Quarantine", "Reconcile", "ReconcileTasks", "Revive", "RunFinished",
-    "RunLaunched", "RunQueued", "RunRequested", "RunSkipped", "SaveDependency", "SaveJobState", "SaveRun",
-    "StatusUpdate", "Subscribed", "Suppress", "Tick",
+    "DOMAIN_EVENTS",
+    "NOTICES",
+    "STATE_ACTIONS",
+    "Acknowledge",
+    "Action",
+    "AgentLost",
+    "AsyncCompleted",
+    "ClearDependency",
+    "Decline",
+    "DependencyUnblocked",
+    "DisableJob",
+    "Disconnected",
+    "DomainEvent",
+    "EngineFault",
+    "Event",
+    "FrameworkLost",
+    "JobDisabled",
+    "JobPut",
+    "JobQuarantined",
+    "JobRemoved",
+    "JobRestored",
+    "Kill",
+    "KillRequested",
+    "Launch",
+    "Launched",
+    "Loaded",
+    "MarkSuccess",
+    "OfferMatched",
+    "OfferRescinded",
+    "OffersReceived",
+    "PrepareLaunch",
+    "Quarantine",
+    "Reconcile",
+    "ReconcileTasks",
+    "Revive",
+    "RunFinished",
+    "RunLaunched",
+    "RunQueued",
+    "RunRequested",
+    "RunSkipped",
+    "SaveDependency",
+    "SaveJobState",
+    "SaveRun",
+    "StatusUpdate",
+    "Subscribed",
+    "Suppress",
+    "Tick",
 ]
 
 
@@ -185,9 +225,25 @@ class Quarantine:
     reason: str
 
 
-Event = (Tick | Loaded | JobPut | JobRemoved | RunRequested | MarkSuccess | KillRequested | AsyncCompleted | Subscribed
-         | Disconnected | OffersReceived | OfferRescinded | StatusUpdate | AgentLost | Quarantine | FrameworkLost
-         | ReconcileTasks)
+Event = (
+    Tick
+    | Loaded
+    | JobPut
+    | JobRemoved
+    | RunRequested
+    | MarkSuccess
+    | KillRequested
+    | AsyncCompleted
+    | Subscribed
+    | Disconnected
+    | OffersReceived
+    | OfferRescinded
+    | StatusUpdate
+    | AgentLost
+    | Quarantine
+    | FrameworkLost
+    | ReconcileTasks
+)
 
 
 # --------------------------------------------------------------------------- actions
@@ -436,11 +492,36 @@ NOTICES = (RunFinished, RunSkipped, JobDisabled)
 """Domain events that may be told to people: queued to the outbox in the step's transaction."""
 
 
-Action = (SaveRun | SaveJobState | SaveDependency | ClearDependency | DisableJob | Launch | Launched
-          | PrepareLaunch | Decline | Kill | Acknowledge | Reconcile | Revive | Suppress | JobQuarantined
-          | JobRestored | EngineFault | DomainEvent)
+Action = (
+    SaveRun
+    | SaveJobState
+    | SaveDependency
+    | ClearDependency
+    | DisableJob
+    | Launch
+    | Launched
+    | PrepareLaunch
+    | Decline
+    | Kill
+    | Acknowledge
+    | Reconcile
+    | Revive
+    | Suppress
+    | JobQuarantined
+    | JobRestored
+    | EngineFault
+    | DomainEvent
+)
 
-STATE_ACTIONS = (SaveRun, SaveJobState, SaveDependency, ClearDependency, DisableJob, JobQuarantined,
-                 JobRestored, *NOTICES)
+STATE_ACTIONS = (
+    SaveRun,
+    SaveJobState,
+    SaveDependency,
+    ClearDependency,
+    DisableJob,
+    JobQuarantined,
+    JobRestored,
+    *NOTICES,
+)
 """Actions the shell commits, in one transaction, before any other action of the step
 (the notices among them are queued to the outbox in that transaction)."""

@@ -48,9 +48,12 @@ def framework_job(settings: Settings) -> JobSpec:
     """
     base = re.sub(r"[^A-Za-z0-9_.\-]+", "-", settings.framework_name).strip("-.") or "moroccron"
     suffix = "-framework"
-    return JobSpec(name=base[:NAME_MAX - len(suffix)] + suffix, command="true",
-                   description=f"the Mesos framework {settings.framework_name!r} that moroccron runs as",
-                   notify=Notify(on_failure=settings.admin_contacts))
+    return JobSpec(
+        name=base[: NAME_MAX - len(suffix)] + suffix,
+        command="true",
+        description=f"the Mesos framework {settings.framework_name!r} that moroccron runs as",
+        notify=Notify(on_failure=settings.admin_contacts),
+    )
 
 
 class FrameworkHealth:
@@ -63,8 +66,16 @@ class FrameworkHealth:
     :param wake: wakes the outbox worker once a notice is queued.
     """
 
-    def __init__(self, settings: Settings, store: FrameworkRecord, *, epoch: Callable[[], int | None],
-                 clock: Callable[[], datetime], wake: Callable[[], None], leadership: Any = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: FrameworkRecord,
+        *,
+        epoch: Callable[[], int | None],
+        clock: Callable[[], datetime],
+        wake: Callable[[], None],
+        leadership: Any = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.leadership = leadership
@@ -81,15 +92,23 @@ class FrameworkHealth:
     def removed(self, framework_id: str, message: str) -> None:
         """The master removed ``framework_id`` for good; a new framework is being registered."""
         with self._lock:
-            self._removal = {"framework_id": framework_id, "message": message, "at": self.clock().isoformat(),
-                             "new_framework_id": None}
+            self._removal = {
+                "framework_id": framework_id,
+                "message": message,
+                "at": self.clock().isoformat(),
+                "new_framework_id": None,
+            }
             self._replacing = True
         self._forget(framework_id)
-        self._tell("removed", framework_id, message,
-                   f"The Mesos master removed framework {framework_id} ({message}). Every task it had is gone. "
-                   "moroccron recorded the runs that framework had launched as LOST (each is retried as its job "
-                   "allows), registers a new framework and goes on scheduling. The new FrameworkID is in "
-                   "/api/v1/status and in the log.")
+        self._tell(
+            "removed",
+            framework_id,
+            message,
+            f"The Mesos master removed framework {framework_id} ({message}). Every task it had is gone. "
+            "moroccron recorded the runs that framework had launched as LOST (each is retried as its job "
+            "allows), registers a new framework and goes on scheduling. The new FrameworkID is in "
+            "/api/v1/status and in the log.",
+        )
 
     def registered(self, framework_id: str) -> None:
         """A framework is subscribed: after a removal, the one that replaced it."""
@@ -102,10 +121,14 @@ class FrameworkHealth:
         """The Mesos client stopped for good (an error other than a removal)."""
         with self._lock:
             self._error = message
-        self._tell("error", None, message,
-                   f"The Mesos master refused this scheduler: {message}. moroccron launches nothing until the "
-                   "cause is fixed (the master's roles, ACLs or authentication; or another scheduler subscribed "
-                   "with the same FrameworkID) and moroccron is restarted. /readyz answers 503 meanwhile.")
+        self._tell(
+            "error",
+            None,
+            message,
+            f"The Mesos master refused this scheduler: {message}. moroccron launches nothing until the "
+            "cause is fixed (the master's roles, ACLs or authentication; or another scheduler subscribed "
+            "with the same FrameworkID) and moroccron is restarted. /readyz answers 503 meanwhile.",
+        )
 
     # ------------------------------------------------------------------ reading
 
@@ -116,8 +139,10 @@ class FrameworkHealth:
     def status(self) -> dict[str, Any]:
         """For ``/api/v1/status``: ``framework_error`` and the last ``framework_removed``."""
         with self._lock:
-            return {"framework_error": self._error,
-                    "framework_removed": dict(self._removal) if self._removal is not None else None}
+            return {
+                "framework_error": self._error,
+                "framework_removed": dict(self._removal) if self._removal is not None else None,
+            }
 
     def reasons(self) -> list[str]:
         """Why the framework cannot be used now (empty: nothing known against it)."""
@@ -142,9 +167,12 @@ class FrameworkHealth:
             log.warning("not forgetting FrameworkID %s: this instance is no longer the leader", framework_id)
             return
         except Exception as exc:  # the new registration stores its own id over it anyway
-            log.error("could not forget the removed FrameworkID %s in the database (%s); if moroccron restarts "
-                      "before a new framework is registered, it is told again that it was removed", framework_id,
-                      exc)
+            log.error(
+                "could not forget the removed FrameworkID %s in the database (%s); if moroccron restarts "
+                "before a new framework is registered, it is told again that it was removed",
+                framework_id,
+                exc,
+            )
         if self.leadership is not None and self.leadership.framework_id() == framework_id:
             self.leadership.set_framework_id(None)
 
@@ -152,12 +180,20 @@ class FrameworkHealth:
         if not self.settings.admin_contacts:
             log.warning("no admin_contacts configured: nobody is notified that %s", text)
             return
-        details = {"reason": text, "framework": {"kind": kind, "framework_id": framework_id, "message": message,
-                                                 "name": self.settings.framework_name}}
+        details = {
+            "reason": text,
+            "framework": {
+                "kind": kind,
+                "framework_id": framework_id,
+                "message": message,
+                "name": self.settings.framework_name,
+            },
+        }
         job = framework_job(self.settings)
         try:
-            self.store.enqueue_notification(FRAMEWORK_EVENT, job.name, None, payload_for(job, None, details),
-                                            now=self.clock(), epoch=self.epoch())
+            self.store.enqueue_notification(
+                FRAMEWORK_EVENT, job.name, None, payload_for(job, None, details), now=self.clock(), epoch=self.epoch()
+            )
         except StaleEpoch:
             log.info("not notifying the admin contacts: this instance is no longer the leader")
             return

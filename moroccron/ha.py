@@ -50,8 +50,16 @@ class Leadership:
         its leadership at most, and so most of the failover time.
     """
 
-    def __init__(self, zk: str, address: str, instance_id: str, *, on_elected: Callable[[], None],
-                 on_lost: Callable[[str], None], session_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        zk: str,
+        address: str,
+        instance_id: str,
+        *,
+        on_elected: Callable[[], None],
+        on_lost: Callable[[str], None],
+        session_timeout: float = 10.0,
+    ) -> None:
         self.url: ZkUrl = parse_zk_url(zk)
         self.hosts, self.path = self.url.hosts, self.url.path
         self.address = address
@@ -62,10 +70,12 @@ class Leadership:
         hide_secrets_in_kazoo_logs()
         # auth_data is sent again on every reconnection; default_acl covers every create,
         # kazoo's own (the election's lock nodes, ensure_path) included.
-        self.client = KazooClient(hosts=self.hosts, timeout=session_timeout, auth_data=self.url.auth_data,
-                                  default_acl=self.acl)
-        self.election = self.client.Election(f"{self.path}/election",
-                                             json.dumps({"address": address, "instance": instance_id}))
+        self.client = KazooClient(
+            hosts=self.hosts, timeout=session_timeout, auth_data=self.url.auth_data, default_acl=self.acl
+        )
+        self.election = self.client.Election(
+            f"{self.path}/election", json.dumps({"address": address, "instance": instance_id})
+        )
         self.is_leader = False
         self._lost = threading.Event()
         self._thread: threading.Thread | None = None
@@ -75,8 +85,9 @@ class Leadership:
         try:
             self.client.start(timeout=connect_timeout)
         except Exception as exc:
-            raise ValidationError.single("zk", f"cannot connect to ZooKeeper: {exc}", self.hosts,
-                                         "reachable ZooKeeper servers") from None
+            raise ValidationError.single(
+                "zk", f"cannot connect to ZooKeeper: {exc}", self.hosts, "reachable ZooKeeper servers"
+            ) from None
         try:
             self.secure_nodes()
         except BaseException:
@@ -95,9 +106,11 @@ class Leadership:
         the start with an error naming it.
         """
         if self.url.user is None:
-            log.warning("ZooKeeper nodes under %s are writable by anyone who can reach ZooKeeper (they can plant "
-                        "a contender and block the election); give credentials: zk://USER:PASSWORD@HOSTS/PATH",
-                        self.url)
+            log.warning(
+                "ZooKeeper nodes under %s are writable by anyone who can reach ZooKeeper (they can plant "
+                "a contender and block the election); give credentials: zk://USER:PASSWORD@HOSTS/PATH",
+                self.url,
+            )
             return
         election = f"{self.path}/election"
         node = f"{election} (or one above it)"
@@ -108,9 +121,12 @@ class Leadership:
             self._clear_election(election)
         except NoAuthError:
             raise ValidationError.single(
-                "zk", f"ZooKeeper refuses these credentials the node {node} (created by someone else, with an "
-                "ACL that does not give them ADMIN, CREATE and DELETE)", str(self.url),
-                "a path that does not exist yet or whose nodes these credentials administer") from None
+                "zk",
+                f"ZooKeeper refuses these credentials the node {node} (created by someone else, with an "
+                "ACL that does not give them ADMIN, CREATE and DELETE)",
+                str(self.url),
+                "a path that does not exist yet or whose nodes these credentials administer",
+            ) from None
 
     def _own(self, node: str) -> None:
         for _ in range(5):  # another instance may be tightening it at the same time
@@ -124,8 +140,7 @@ class Leadership:
                 self.client.set_acls(node, self.acl, version=stat.aversion)
             except BadVersionError:
                 continue
-            log.warning("ZooKeeper node %s had the ACL %s; set it to %s", node, _describe(current),
-                        _describe(self.acl))
+            log.warning("ZooKeeper node %s had the ACL %s; set it to %s", node, _describe(current), _describe(self.acl))
             return
 
     def _clear_election(self, election: str) -> None:
@@ -139,17 +154,28 @@ class Leadership:
             if stat.ephemeralOwner == 0:
                 try:
                     self.client.delete(node, recursive=True)
-                    log.warning("removed %s from the election: a persistent node, which no instance creates "
-                                "(planted, or left by a tool)", node)
+                    log.warning(
+                        "removed %s from the election: a persistent node, which no instance creates "
+                        "(planted, or left by a tool)",
+                        node,
+                    )
                 except NoNodeError:
                     pass
                 except KazooException as exc:
-                    log.warning("cannot remove %s, a persistent node in the election (planted?): %s; while it is "
-                                "there it may block the election: remove it as a ZooKeeper admin", node, exc)
+                    log.warning(
+                        "cannot remove %s, a persistent node in the election (planted?): %s; while it is "
+                        "there it may block the election: remove it as a ZooKeeper admin",
+                        node,
+                        exc,
+                    )
             elif _acl_key(acl) != _acl_key(self.acl):
-                log.warning("%s in the election was not created with these credentials (ACL %s): an instance "
-                            "without them, or planted. Writes are not sent to what it names unless the "
-                            "database names the same leader", node, _describe(acl))
+                log.warning(
+                    "%s in the election was not created with these credentials (ACL %s): an instance "
+                    "without them, or planted. Writes are not sent to what it names unless the "
+                    "database names the same leader",
+                    node,
+                    _describe(acl),
+                )
 
     def _contend(self) -> None:
         try:
@@ -246,6 +272,8 @@ def _acl_key(acl: list[Any]) -> set[tuple[int, str, str]]:
 
 def _describe(acl: list[Any]) -> str:
     """An ACL for the log, without the password hashes of digest identities."""
+
     def who(a: Any) -> str:
         return f"digest:{a.id.id.split(':', 1)[0]}" if a.id.scheme == "digest" else f"{a.id.scheme}:{a.id.id}"
+
     return ", ".join(sorted(f"{who(a)}={'+'.join(a.acl_list)}" for a in acl)) or "(none)"

@@ -52,8 +52,9 @@ class Instance:
     :param server: the HTTP server (its ``should_exit`` is set to end ``serve``).
     """
 
-    def __init__(self, settings: Settings, store: Any, plugins: PluginManager, context: Any, server: Any, *,
-                 instance_id: str) -> None:
+    def __init__(
+        self, settings: Settings, store: Any, plugins: PluginManager, context: Any, server: Any, *, instance_id: str
+    ) -> None:
         self.settings = settings
         self.store = store
         self.plugins = plugins
@@ -72,14 +73,26 @@ class Instance:
         if settings.zk:
             from moroccron.ha import Leadership
 
-            self.leadership = Leadership(settings.zk, settings.bind, instance_id, on_elected=self._become_leader,
-                                         on_lost=self._lost, session_timeout=settings.zk_session_timeout)
+            self.leadership = Leadership(
+                settings.zk,
+                settings.bind,
+                instance_id,
+                on_elected=self._become_leader,
+                on_lost=self._lost,
+                session_timeout=settings.zk_session_timeout,
+            )
         else:
             from moroccron.lease import DatabaseLease
 
-            self.leadership = DatabaseLease(store, settings.bind, instance_id, on_elected=self._become_leader,
-                                            on_lost=self._lost, lease_seconds=settings.lease_seconds,
-                                            renew_seconds=settings.lease_renew_seconds)
+            self.leadership = DatabaseLease(
+                store,
+                settings.bind,
+                instance_id,
+                on_elected=self._become_leader,
+                on_lost=self._lost,
+                lease_seconds=settings.lease_seconds,
+                renew_seconds=settings.lease_renew_seconds,
+            )
         context.leadership = self.leadership
 
     def start(self) -> None:
@@ -96,9 +109,15 @@ class Instance:
         with self._lock:
             if self._stopping.is_set():
                 raise RuntimeError("this instance is stopping")
-            scheduler = Scheduler(self.settings, self.store, self.plugins, instance_id=self.instance_id,
-                                  on_fenced=self._lost, leadership=self.leadership,
-                                  epoch=getattr(self.leadership, "epoch", None) if self._by_lease else None)
+            scheduler = Scheduler(
+                self.settings,
+                self.store,
+                self.plugins,
+                instance_id=self.instance_id,
+                on_fenced=self._lost,
+                leadership=self.leadership,
+                epoch=getattr(self.leadership, "epoch", None) if self._by_lease else None,
+            )
             try:
                 scheduler.start()
             except BaseException:
@@ -127,8 +146,9 @@ class Instance:
         self.server.should_exit = True
         # Stepping down must not hang on anything (a ZooKeeper that cannot be reached,
         # a slow client connection): its supervisor restarts it as a clean standby.
-        watchdog = threading.Timer(EXIT_DEADLINE, _exit_now, args=(f"still running {EXIT_DEADLINE:g} s after "
-                                                                    f"losing leadership ({reason})",))
+        watchdog = threading.Timer(
+            EXIT_DEADLINE, _exit_now, args=(f"still running {EXIT_DEADLINE:g} s after losing leadership ({reason})",)
+        )
         watchdog.daemon = True
         watchdog.start()
 
@@ -155,13 +175,17 @@ class Instance:
             if scheduler is not None:
                 log.info("stopping (%s): no new work; finishing the step in progress", why)
                 fenced = scheduler.fenced
-                scheduler.stop(release=lambda: self._release(scheduler.epoch),
-                               flush_outbox=0.0 if fenced else OUTBOX_FLUSH_SECONDS)
+                scheduler.stop(
+                    release=lambda: self._release(scheduler.epoch), flush_outbox=0.0 if fenced else OUTBOX_FLUSH_SECONDS
+                )
             else:
                 log.info("stopping (%s)", why)
                 self._release(None)
-            log.info("stopped in %.2f s%s", time.monotonic() - began,
-                     "" if self.outcome else "; the Mesos framework and its tasks carry on")
+            log.info(
+                "stopped in %.2f s%s",
+                time.monotonic() - began,
+                "" if self.outcome else "; the Mesos framework and its tasks carry on",
+            )
         finally:
             watchdog.cancel()
             self._stopped.set()

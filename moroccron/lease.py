@@ -58,9 +58,18 @@ class DatabaseLease:
     in_database = True
     """Where the leader is recorded is where it is decided: nothing to cross-check (moroccron/api/deps.py)."""
 
-    def __init__(self, store: Any, address: str, instance_id: str, *, on_elected: Callable[[], None],
-                 on_lost: Callable[[str], None], lease_seconds: float = 10.0, renew_seconds: float = 2.0,
-                 poll_seconds: float = STANDBY_POLL) -> None:
+    def __init__(
+        self,
+        store: Any,
+        address: str,
+        instance_id: str,
+        *,
+        on_elected: Callable[[], None],
+        on_lost: Callable[[str], None],
+        lease_seconds: float = 10.0,
+        renew_seconds: float = 2.0,
+        poll_seconds: float = STANDBY_POLL,
+    ) -> None:
         if not (renew_seconds > 0 and 3 * renew_seconds <= lease_seconds):
             raise ValueError("lease_seconds must be at least 3 times renew_seconds, both > 0")
         self.store = store
@@ -110,8 +119,11 @@ class DatabaseLease:
                 if end_leadership(self.store, self.instance_id, epoch):
                     log.info("leadership lease released (epoch %d): a standby, if any, takes over now", epoch)
             except Exception as exc:  # the database is away: the lease expires by itself
-                log.warning("could not release the leadership lease (%s); a standby takes over when it "
-                            "expires, within %g s", _short(exc), self.lease_seconds)
+                log.warning(
+                    "could not release the leadership lease (%s); a standby takes over when it expires, within %g s",
+                    _short(exc),
+                    self.lease_seconds,
+                )
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(timeout=2.0)
@@ -169,8 +181,12 @@ class DatabaseLease:
                 self._readable = True
             except Exception as exc:
                 self._readable = False
-                self._throttle.log(("read", type(exc).__name__), logging.WARNING,
-                                   "cannot read the leadership lease (%s); still waiting", _short(exc))
+                self._throttle.log(
+                    ("read", type(exc).__name__),
+                    logging.WARNING,
+                    "cannot read the leadership lease (%s); still waiting",
+                    _short(exc),
+                )
                 self._stop.wait(self.poll_seconds * 4)
                 continue
             now = time.monotonic()
@@ -182,20 +198,33 @@ class DatabaseLease:
                 try:
                     epoch = claim_lease(self.store, self.instance_id, self.address, record)
                 except Exception as exc:
-                    self._throttle.log(("claim", type(exc).__name__), logging.WARNING,
-                                       "cannot take the leadership lease (%s); trying again", _short(exc))
+                    self._throttle.log(
+                        ("claim", type(exc).__name__),
+                        logging.WARNING,
+                        "cannot take the leadership lease (%s); trying again",
+                        _short(exc),
+                    )
                     self._stop.wait(self.poll_seconds)
                     continue
                 if epoch is not None:
                     if expired:
-                        log.warning("the leadership lease of %s at %s (epoch %d) was not renewed for %g s: "
-                                    "taking over", record.holder, record.address, record.epoch, self.lease_seconds)
+                        log.warning(
+                            "the leadership lease of %s at %s (epoch %d) was not renewed for %g s: taking over",
+                            record.holder,
+                            record.address,
+                            record.epoch,
+                            self.lease_seconds,
+                        )
                     return epoch, sent
                 continue  # someone moved first: look again at once
             if announced != (record.holder, record.epoch):
                 announced = (record.holder, record.epoch)
-                log.info("standby: %s at %s leads (epoch %d); this instance takes over when its lease ends",
-                         record.holder, record.address, record.epoch)
+                log.info(
+                    "standby: %s at %s leads (epoch %d); this instance takes over when its lease ends",
+                    record.holder,
+                    record.address,
+                    record.epoch,
+                )
             self._stop.wait(self.poll_seconds)
         return None
 
@@ -207,15 +236,22 @@ class DatabaseLease:
             sent = time.monotonic()
             # Strictly increasing, whatever this host's clock does: a renewal must look like a change.
             now = datetime.now(UTC)
-            at = now if self._renewed_at is None or now > self._renewed_at else self._renewed_at + timedelta(
-                microseconds=1)
+            at = (
+                now
+                if self._renewed_at is None or now > self._renewed_at
+                else self._renewed_at + timedelta(microseconds=1)
+            )
             try:
                 renewed = renew_lease(self.store, self.instance_id, self.epoch, at)
             except Exception as exc:
                 left = self._valid_until - time.monotonic()
-                self._throttle.log(("renew", type(exc).__name__), logging.ERROR,
-                                   "cannot renew the leadership lease (%s); this instance stops leading in %.1f s "
-                                   "unless it can", _short(exc), max(0.0, left))
+                self._throttle.log(
+                    ("renew", type(exc).__name__),
+                    logging.ERROR,
+                    "cannot renew the leadership lease (%s); this instance stops leading in %.1f s unless it can",
+                    _short(exc),
+                    max(0.0, left),
+                )
                 continue
             if self._lost.is_set():
                 return  # stopped or lost meanwhile: what this renewal found no longer matters

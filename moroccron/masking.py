@@ -78,8 +78,14 @@ def keep_hidden(data: Mapping[str, Any], stored: Any) -> dict[str, Any]:
             if key in stored_secret:
                 kept_secret.append(key)
         else:
-            errors.append(FieldError(f"env.{key}", "is the placeholder of a hidden value, but no value is stored "
-                                     "for this key", MASK, "the variable's value"))
+            errors.append(
+                FieldError(
+                    f"env.{key}",
+                    "is the placeholder of a hidden value, but no value is stored for this key",
+                    MASK,
+                    "the variable's value",
+                )
+            )
     if errors:
         name = data.get("name")
         raise ValidationError(errors, f"job {name!r}" if isinstance(name, str) else None)

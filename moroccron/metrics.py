@@ -48,13 +48,43 @@ __all__ = ["DURATION_BUCKETS", "SKEW_BUCKETS", "STATUS_GAUGES", "Metrics"]
 
 log = logging.getLogger("moroccron.metrics")
 
-SKEW_BUCKETS: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                                   10.0, 30.0, 60.0)
+SKEW_BUCKETS: tuple[float, ...] = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+)
 """Launch delays from a millisecond (launches meant to hit the second) to a minute (no
 offer came in time): the range where "is the scheduler keeping up?" is decided."""
 
-DURATION_BUCKETS: tuple[float, ...] = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
-                                       3600.0, 7200.0, 14400.0, 21600.0)
+DURATION_BUCKETS: tuple[float, ...] = (
+    0.1,
+    0.5,
+    1.0,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    1800.0,
+    3600.0,
+    7200.0,
+    14400.0,
+    21600.0,
+)
 """Run durations from 100 ms to 6 hours: cron jobs, not services."""
 
 STATUS_GAUGES: tuple[tuple[str, str, str], ...] = (
@@ -65,11 +95,17 @@ STATUS_GAUGES: tuple[tuple[str, str, str], ...] = (
     ("moroccron_leader", "leader", "1 if this instance is the leading scheduler, else 0."),
     ("moroccron_connected", "connected", "1 if this instance is subscribed to a Mesos master, else 0."),
     ("moroccron_jobs", "jobs", "Jobs the scheduler knows (enabled or not)."),
-    ("moroccron_jobs_quarantined", "quarantined_count",
-     "Jobs set aside after an internal error; each runs again once it is changed or enabled."),
-    ("moroccron_scheduler_faults", "faults",
-     "Faults the scheduler isolated since this instance became leader (quarantines, failed steps, plugin "
-     "hangs); any increase is worth a look in the log."),
+    (
+        "moroccron_jobs_quarantined",
+        "quarantined_count",
+        "Jobs set aside after an internal error; each runs again once it is changed or enabled.",
+    ),
+    (
+        "moroccron_scheduler_faults",
+        "faults",
+        "Faults the scheduler isolated since this instance became leader (quarantines, failed steps, plugin "
+        "hangs); any increase is worth a look in the log.",
+    ),
 )
 """``(metric name, key in the status mapping, help)`` of the gauges read at scrape time."""
 
@@ -92,23 +128,40 @@ class Metrics:
     :param clock: seconds since the epoch, for a success whose run has no finish time.
     """
 
-    def __init__(self, status: Callable[[], Mapping[str, Any]] | None = None, *, dedup_size: int = 10_000,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        status: Callable[[], Mapping[str, Any]] | None = None,
+        *,
+        dedup_size: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if dedup_size < 1:
             raise ValueError(f"dedup_size must be >= 1, got {dedup_size}")
         self.registry = CollectorRegistry()
         self.runs = Counter(
-            "moroccron_runs_total", "Runs launched (state=launched) and runs that reached a final state.",
-            ["job", "state"], registry=self.registry)
+            "moroccron_runs_total",
+            "Runs launched (state=launched) and runs that reached a final state.",
+            ["job", "state"],
+            registry=self.registry,
+        )
         self.skew = Histogram(
-            "moroccron_run_skew_seconds", "Seconds from when a run was due to when its task was launched.",
-            buckets=SKEW_BUCKETS, registry=self.registry)
+            "moroccron_run_skew_seconds",
+            "Seconds from when a run was due to when its task was launched.",
+            buckets=SKEW_BUCKETS,
+            registry=self.registry,
+        )
         self.duration = Histogram(
-            "moroccron_run_duration_seconds", "Seconds from a run's start (or launch) to its end.",
-            buckets=DURATION_BUCKETS, registry=self.registry)
+            "moroccron_run_duration_seconds",
+            "Seconds from a run's start (or launch) to its end.",
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
         self.last_success = Gauge(
-            "moroccron_job_last_success_timestamp_seconds", "When the job's latest successful run ended.",
-            ["job"], registry=self.registry)
+            "moroccron_job_last_success_timestamp_seconds",
+            "When the job's latest successful run ended.",
+            ["job"],
+            registry=self.registry,
+        )
         if status is not None:
             self.registry.register(_StatusCollector(status))
         self._clock = clock

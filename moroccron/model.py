@@ -62,8 +62,7 @@ _STORED_JOB_NAME_RE = re.compile(JOB_NAME_RE.pattern + "$")  # the rule older ve
 CHRONOS_JOB_NAME_RE = re.compile(rf"[A-Za-z0-9_.\-]{{1,{NAME_MAX}}}")
 """Chronos' rule (``[\\w.-]+``), which also allows a leading '-' or '.': the Chronos API
 takes such names (not '.' or '..', which no URL path can carry)."""
-JOB_NAME_ALLOWED = (f"1-{NAME_MAX} characters: letters, digits, '_', '-', '.'; "
-                    "not starting with '-' or '.'")
+JOB_NAME_ALLOWED = f"1-{NAME_MAX} characters: letters, digits, '_', '-', '.'; not starting with '-' or '.'"
 CONCURRENCY_POLICIES = ("forbid", "allow", "replace")
 CATCHUP_POLICIES = ("none", "latest", "all")
 CONTAINER_TYPES = ("mesos", "docker")
@@ -96,6 +95,7 @@ def notify_target_problem(text: str, *, strict: bool = True) -> str | None:
         detail = str(exc)
         return "is not a notification target" + ("" if detail == "is not a notification target" else f": {detail}")
     return None
+
 
 # Set while specs and owners are rebuilt from the database (see stored_data()).
 _STORED: ContextVar[bool] = ContextVar("moroccron_stored_data", default=False)
@@ -195,8 +195,9 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, float) and math.isfinite(value)
 
 
-def _str_tuple(c: _Collector, name: str, value: Any, kind: str | None = None,
-               limit: str | None = None) -> tuple[str, ...]:
+def _str_tuple(
+    c: _Collector, name: str, value: Any, kind: str | None = None, limit: str | None = None
+) -> tuple[str, ...]:
     """A list of strings; ``kind`` names the text bounds of each item, ``limit`` the list bound."""
     if value is None:
         return ()
@@ -232,8 +233,9 @@ def _number_text(value: int | float) -> str | None:
         return None
 
 
-def _str_map(c: _Collector, name: str, value: Any, kind: str | None = None, *,
-             multiline_values: bool = False) -> Mapping[str, str]:
+def _str_map(
+    c: _Collector, name: str, value: Any, kind: str | None = None, *, multiline_values: bool = False
+) -> Mapping[str, str]:
     """A mapping of strings to strings; ``kind`` (``env``, ``labels``) names its bounds."""
     if value is None:
         return MappingProxyType({})
@@ -263,8 +265,17 @@ def _str_map(c: _Collector, name: str, value: Any, kind: str | None = None, *,
     return MappingProxyType(out)
 
 
-def _number(c: _Collector, name: str, value: Any, *, minimum: float = 0.0, optional: bool = False,
-            integer: bool = False, maximum: float | None = None, strict_maximum: float | None = None) -> Any:
+def _number(
+    c: _Collector,
+    name: str,
+    value: Any,
+    *,
+    minimum: float = 0.0,
+    optional: bool = False,
+    integer: bool = False,
+    maximum: float | None = None,
+    strict_maximum: float | None = None,
+) -> Any:
     """A finite number within bounds. ``maximum`` always applies; ``strict_maximum`` only
     to input, not to stored data (a bound newer than the data)."""
     if value is None and optional:
@@ -282,14 +293,27 @@ def _number(c: _Collector, name: str, value: Any, *, minimum: float = 0.0, optio
     return None
 
 
-def _text_field(c: _Collector, name: str, value: Any, kind: str, *, optional: bool = False,
-                nonempty: bool = False, multiline: bool = False, what: str = "text") -> Any:
+def _text_field(
+    c: _Collector,
+    name: str,
+    value: Any,
+    kind: str,
+    *,
+    optional: bool = False,
+    nonempty: bool = False,
+    multiline: bool = False,
+    what: str = "text",
+) -> Any:
     """A string field within its text bounds (``optional``: None allowed)."""
     if value is None and optional:
         return None
     if not isinstance(value, str) or (nonempty and not value.strip()):
-        c.add(name, f"must be {what}" + (" or null" if optional else ""), value,
-              bounds.text_allowed(bounds.TEXT_LIMITS[kind], multiline=multiline))
+        c.add(
+            name,
+            f"must be {what}" + (" or null" if optional else ""),
+            value,
+            bounds.text_allowed(bounds.TEXT_LIMITS[kind], multiline=multiline),
+        )
         return None
     return value if c.text(name, value, kind, multiline=multiline) else None
 
@@ -334,8 +358,7 @@ def _unknown(c: _Collector, data: Mapping[str, Any], allowed: Iterable[str], whe
 @cache
 def _required(cls: type) -> tuple[str, ...]:
     """The fields of dataclass ``cls`` that have no default."""
-    return tuple(f.name for f in fields(cls)
-                 if f.init and f.default is MISSING and f.default_factory is MISSING)
+    return tuple(f.name for f in fields(cls) if f.init and f.default is MISSING and f.default_factory is MISSING)
 
 
 class _Spec(Checked):
@@ -386,14 +409,19 @@ class Resources(_Spec):
         limits = bounds.RESOURCE_LIMITS
         for name in self.FIELDS:
             # Only values from the database may exceed today's maxima (see stored_data()).
-            value = _number(c, name, getattr(self, name), strict_maximum=limits[name],
-                            integer=name == "gpus" and c.strict)
+            value = _number(
+                c, name, getattr(self, name), strict_maximum=limits[name], integer=name == "gpus" and c.strict
+            )
             object.__setattr__(self, name, None if value is None else float(value))
         if not c.errors and self.cpus <= 0:
             c.add("cpus", "must be more than 0: Mesos cannot launch a task with no cpus", self.cpus, "> 0")
         elif not c.errors and c.strict and self.cpus < bounds.MIN_CPUS:
-            c.add("cpus", f"is less than {bounds.MIN_CPUS:g}: Mesos keeps three decimal places, so this is 0",
-                  self.cpus, f">= {bounds.MIN_CPUS:g} and <= {limits['cpus']:g}")
+            c.add(
+                "cpus",
+                f"is less than {bounds.MIN_CPUS:g}: Mesos keeps three decimal places, so this is 0",
+                self.cpus,
+                f">= {bounds.MIN_CPUS:g} and <= {limits['cpus']:g}",
+            )
         if not c.errors and self.mem <= 0:
             c.add("mem", "must be more than 0 (MB)", self.mem, "> 0")
         c.raise_if_any()
@@ -409,16 +437,25 @@ class Resources(_Spec):
         return r
 
     def fits_in(self, other: Resources) -> bool:
-        return (self.cpus <= other.cpus + 1e-9 and self.mem <= other.mem + 1e-9
-                and self.disk <= other.disk + 1e-9 and self.gpus <= other.gpus + 1e-9)
+        return (
+            self.cpus <= other.cpus + 1e-9
+            and self.mem <= other.mem + 1e-9
+            and self.disk <= other.disk + 1e-9
+            and self.gpus <= other.gpus + 1e-9
+        )
 
     def __add__(self, other: Resources) -> Resources:
-        return Resources.unchecked(self.cpus + other.cpus, self.mem + other.mem,
-                                   self.disk + other.disk, self.gpus + other.gpus)
+        return Resources.unchecked(
+            self.cpus + other.cpus, self.mem + other.mem, self.disk + other.disk, self.gpus + other.gpus
+        )
 
     def __sub__(self, other: Resources) -> Resources:
-        return Resources.unchecked(max(0.0, self.cpus - other.cpus), max(0.0, self.mem - other.mem),
-                                   max(0.0, self.disk - other.disk), max(0.0, self.gpus - other.gpus))
+        return Resources.unchecked(
+            max(0.0, self.cpus - other.cpus),
+            max(0.0, self.mem - other.mem),
+            max(0.0, self.disk - other.disk),
+            max(0.0, self.gpus - other.gpus),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,11 +482,19 @@ class VolumeSource(_Spec):
         s = object.__setattr__
         s(self, "type", _choice(c, "type", self.type, VOLUME_SOURCE_TYPES))
         for name in ("name", "driver"):
-            s(self, name, _text_field(c, name, getattr(self, name), "volume_name", optional=True, nonempty=True,
-                                      what="a non-empty name"))
+            s(
+                self,
+                name,
+                _text_field(
+                    c, name, getattr(self, name), "volume_name", optional=True, nonempty=True, what="a non-empty name"
+                ),
+            )
         s(self, "driver_options", _str_map(c, "driver_options", self.driver_options, "driver_options"))
-        s(self, "path", _text_field(c, "path", self.path, "path", optional=True, nonempty=True,
-                                    what="a non-empty path"))
+        s(
+            self,
+            "path",
+            _text_field(c, "path", self.path, "path", optional=True, nonempty=True, what="a non-empty path"),
+        )
         if self.type == "docker_volume":
             if self.name is None and not any(e.field == "name" for e in c.errors):
                 c.add("name", "is required for a docker_volume source", None, "the Docker volume's name")
@@ -462,15 +507,30 @@ class VolumeSource(_Spec):
             if self.driver_options:
                 c.add("driver_options", f"is not part of a {self.type} source", dict(self.driver_options), "{}")
             if self.path is None and not any(e.field == "path" for e in c.errors):
-                c.add("path", f"is required for a {self.type} source", None,
-                      "an absolute path on the agent" if self.type == "host_path" else "a path inside the sandbox")
+                c.add(
+                    "path",
+                    f"is required for a {self.type} source",
+                    None,
+                    "an absolute path on the agent" if self.type == "host_path" else "a path inside the sandbox",
+                )
             elif self.path is not None and self.type == "host_path" and not self.path.startswith("/"):
-                c.add("path", "must be absolute: the agent refuses a relative HOST_PATH source", self.path,
-                      "an absolute path such as /srv/data")
-            elif self.path is not None and self.type == "sandbox_path" and (
-                    self.path.startswith("/") or ".." in self.path.split("/")):
-                c.add("path", "must stay inside the sandbox: relative, without '..'", self.path,
-                      "a relative path such as cache/")
+                c.add(
+                    "path",
+                    "must be absolute: the agent refuses a relative HOST_PATH source",
+                    self.path,
+                    "an absolute path such as /srv/data",
+                )
+            elif (
+                self.path is not None
+                and self.type == "sandbox_path"
+                and (self.path.startswith("/") or ".." in self.path.split("/"))
+            ):
+                c.add(
+                    "path",
+                    "must stay inside the sandbox: relative, without '..'",
+                    self.path,
+                    "a relative path such as cache/",
+                )
         c.raise_if_any()
 
 
@@ -491,19 +551,29 @@ class Volume(_Spec):
     def __post_init__(self) -> None:
         c = _Collector()
         s = object.__setattr__
-        s(self, "container_path", _text_field(c, "container_path", self.container_path, "path", nonempty=True,
-                                              what="a non-empty path"))
+        s(
+            self,
+            "container_path",
+            _text_field(c, "container_path", self.container_path, "path", nonempty=True, what="a non-empty path"),
+        )
         s(self, "host_path", _text_field(c, "host_path", self.host_path, "path", optional=True, what="a path"))
         s(self, "mode", _choice(c, "mode", self.mode, VOLUME_MODES))
-        s(self, "image", _text_field(c, "image", self.image, "image", optional=True, nonempty=True,
-                                     what="an image name"))
+        s(
+            self,
+            "image",
+            _text_field(c, "image", self.image, "image", optional=True, nonempty=True, what="an image name"),
+        )
         s(self, "source", _sub(c, "source", VolumeSource, self.source))
         kinds = self.kinds()
         # Older versions stored volumes with no host path; they still load (and are refused at launch).
         if c.strict and len(kinds) != 1 and not c.errors:
             has = "none" if not kinds else " and ".join(kinds)
-            c.add("host_path", f"a volume needs exactly one of host_path, image or source; this one has {has}",
-                  self.host_path, "exactly one of host_path, image, source")
+            c.add(
+                "host_path",
+                f"a volume needs exactly one of host_path, image or source; this one has {has}",
+                self.host_path,
+                "exactly one of host_path, image, source",
+            )
         c.raise_if_any()
 
     def kinds(self) -> tuple[str, ...]:
@@ -608,8 +678,15 @@ class Container(_Spec):
     parameters: tuple[Parameter, ...] = ()
     network_infos: tuple[NetworkInfo, ...] = ()  # more networks to join, after ``network``'s
 
-    FIELDS: ClassVar[tuple[str, ...]] = ("type", "image", "volumes", "force_pull", "network", "parameters",
-                                         "network_infos")
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "type",
+        "image",
+        "volumes",
+        "force_pull",
+        "network",
+        "parameters",
+        "network_infos",
+    )
 
     def __post_init__(self) -> None:
         c = _Collector()
@@ -632,8 +709,11 @@ class Container(_Spec):
         s(self, "volumes", tuple(vols))
         s(self, "force_pull", _bool(c, "force_pull", self.force_pull))
         if c.strict:  # older versions stored whatever was given
-            s(self, "network", _text_field(c, "network", self.network, "network", optional=True, nonempty=True,
-                                           what="a network name"))
+            s(
+                self,
+                "network",
+                _text_field(c, "network", self.network, "network", optional=True, nonempty=True, what="a network name"),
+            )
         s(self, "parameters", _parameters(c, self.parameters))
         s(self, "network_infos", self._network_infos(c))
         if c.strict and not c.errors:
@@ -656,29 +736,60 @@ class Container(_Spec):
             self._check_docker_networks(c)
             for i, v in enumerate(self.volumes):
                 if v.image is not None:
-                    c.add(f"volumes[{i}].image", "the Docker containerizer has no image volumes", v.image,
-                          "host_path or a docker_volume source (or container type mesos)")
+                    c.add(
+                        f"volumes[{i}].image",
+                        "the Docker containerizer has no image volumes",
+                        v.image,
+                        "host_path or a docker_volume source (or container type mesos)",
+                    )
                 elif v.source is not None and v.source.type != "docker_volume":
-                    c.add(f"volumes[{i}].source.type", "the Docker containerizer ignores this kind of source",
-                          v.source.type, "docker_volume (or container type mesos)")
-                elif (v.host_path is not None and not v.host_path.startswith("/")
-                      and not v.container_path.startswith("/")):
-                    c.add(f"volumes[{i}].host_path", "the Docker containerizer refuses a volume whose host_path "
-                          "and container_path are both relative", v.host_path, "an absolute path on either side")
+                    c.add(
+                        f"volumes[{i}].source.type",
+                        "the Docker containerizer ignores this kind of source",
+                        v.source.type,
+                        "docker_volume (or container type mesos)",
+                    )
+                elif (
+                    v.host_path is not None and not v.host_path.startswith("/") and not v.container_path.startswith("/")
+                ):
+                    c.add(
+                        f"volumes[{i}].host_path",
+                        "the Docker containerizer refuses a volume whose host_path "
+                        "and container_path are both relative",
+                        v.host_path,
+                        "an absolute path on either side",
+                    )
             for i, p in enumerate(self.parameters):
                 if p.key == "name":
-                    c.add(f"parameters[{i}].key", "the Mesos master refuses the docker parameter 'name' (the "
-                          "containerizer names its containers itself)", p.key, "any docker run option but name")
+                    c.add(
+                        f"parameters[{i}].key",
+                        "the Mesos master refuses the docker parameter 'name' (the "
+                        "containerizer names its containers itself)",
+                        p.key,
+                        "any docker run option but name",
+                    )
             if self.network is not None and self.network.lower() == "user":
-                c.add("network", "name the user-defined Docker network itself", self.network,
-                      "host | bridge | none | the name of a Docker network")
+                c.add(
+                    "network",
+                    "name the user-defined Docker network itself",
+                    self.network,
+                    "host | bridge | none | the name of a Docker network",
+                )
         else:
             if self.parameters:
-                c.add("parameters", "are docker run options: they apply to container type docker only",
-                      [p.to_dict() for p in self.parameters], "[] for type mesos")
+                c.add(
+                    "parameters",
+                    "are docker run options: they apply to container type docker only",
+                    [p.to_dict() for p in self.parameters],
+                    "[] for type mesos",
+                )
             if self.network is not None and self.network.lower() in (*DOCKER_NETWORKS[1:], "user"):
-                c.add("network", "is a Docker network mode; the Mesos containerizer joins CNI networks", self.network,
-                      "host | the name of a CNI network (or container type docker)")
+                c.add(
+                    "network",
+                    "is a Docker network mode; the Mesos containerizer joins CNI networks",
+                    self.network,
+                    "host | the name of a CNI network (or container type docker)",
+                )
             if self.force_pull and not self.image:
                 c.add("force_pull", "needs an image to pull", self.force_pull, "false without an image")
 
@@ -690,14 +801,27 @@ class Container(_Spec):
             return
         infos = [n.to_dict() for n in self.network_infos]
         if len(self.network_infos) > 1:
-            c.add("network_infos", "a Docker container joins a single network; the agent refuses more", infos,
-                  "one entry (or container type mesos for several CNI networks)")
+            c.add(
+                "network_infos",
+                "a Docker container joins a single network; the agent refuses more",
+                infos,
+                "one entry (or container type mesos for several CNI networks)",
+            )
         elif self.network is not None and self.network.lower() in DOCKER_NETWORKS:
-            c.add("network_infos", f"Docker ignores network_infos with network {self.network}", infos,
-                  "[] with host, bridge or none (or no network, to join this user-defined network)")
+            c.add(
+                "network_infos",
+                f"Docker ignores network_infos with network {self.network}",
+                infos,
+                "[] with host, bridge or none (or no network, to join this user-defined network)",
+            )
         elif self.network is not None and self.network.lower() != "user":
-            c.add("network_infos", f"network already names the user-defined network {self.network!r}, and a "
-                  "Docker container joins a single network", infos, "[] (or no network)")
+            c.add(
+                "network_infos",
+                f"network already names the user-defined network {self.network!r}, and a "
+                "Docker container joins a single network",
+                infos,
+                "[] (or no network)",
+            )
 
     @property
     def network_mode(self) -> tuple[str, str | None]:
@@ -735,7 +859,12 @@ class Constraint(_Spec):
         op = _choice(c, "operator", self.operator, CONSTRAINT_OPERATORS)
         object.__setattr__(self, "operator", op)
         if op in ("EQUALS", "LIKE", "UNLIKE") and not isinstance(self.value, str):
-            c.add("value", f"is required for {op}", self.value, "a string" + (" (a regular expression)" if op != "EQUALS" else ""))
+            c.add(
+                "value",
+                f"is required for {op}",
+                self.value,
+                "a string" + (" (a regular expression)" if op != "EQUALS" else ""),
+            )
         if op == "UNIQUE" and self.value is not None and not isinstance(self.value, str):
             c.add("value", "must be a string or null", self.value, "null (UNIQUE takes no value)")
         text_ok = isinstance(self.value, str) and c.text("value", self.value, "constraint_value")
@@ -745,8 +874,9 @@ class Constraint(_Spec):
             except (re.error, RecursionError, OverflowError) as exc:
                 c.add("value", f"is not a valid regular expression: {exc}", self.value, "a Python regular expression")
         # ASCII digits only: str.isdigit() is also true of '²', which int() refuses.
-        groups_ok = (isinstance(self.value, str) and self.value.isascii() and self.value.isdigit()
-                     and int(self.value) > 0)
+        groups_ok = (
+            isinstance(self.value, str) and self.value.isascii() and self.value.isdigit() and int(self.value) > 0
+        )
         if op == "GROUP_BY" and self.value is not None and not groups_ok:
             c.add("value", "must be the number of groups", self.value, "a positive integer as a string, or null")
         c.raise_if_any()
@@ -756,8 +886,9 @@ class Constraint(_Spec):
         """Accept the Chronos/Marathon list form ``["rack", "EQUALS", "r1"]`` as well."""
         if isinstance(value, (list, tuple)):
             if not 2 <= len(value) <= 3:
-                raise ValidationError.single("", "must be [field, operator] or [field, operator, value]", list(value),
-                                             "[field, operator, value]")
+                raise ValidationError.single(
+                    "", "must be [field, operator] or [field, operator, value]", list(value), "[field, operator, value]"
+                )
             return cls(*value)
         if isinstance(value, Mapping):
             return cls.from_dict(value)
@@ -828,12 +959,15 @@ class Fetch(_Spec):
         s(self, "uri", _text_field(c, "uri", self.uri, "uri", nonempty=True, what="a non-empty URI"))
         for name in ("executable", "extract", "cache"):
             s(self, name, _bool(c, name, getattr(self, name)))
-        out = _text_field(c, "output_file", self.output_file, "path", optional=True, nonempty=True,
-                          what="a file name")
+        out = _text_field(c, "output_file", self.output_file, "path", optional=True, nonempty=True, what="a file name")
         if c.strict and isinstance(out, str) and (out.startswith("/") or ".." in out.split("/")):
             # The agent writes it under the sandbox; a path out of it is a task that fails to start.
-            c.add("output_file", "must stay inside the sandbox: relative, without '..'", out,
-                  "a relative path such as bin/tool")
+            c.add(
+                "output_file",
+                "must stay inside the sandbox: relative, without '..'",
+                out,
+                "a relative path such as bin/tool",
+            )
         s(self, "output_file", out)
         c.raise_if_any()
 
@@ -844,16 +978,45 @@ class Fetch(_Spec):
             return cls(uri=value)
         if isinstance(value, Mapping):
             return cls.from_dict(value)
-        raise ValidationError.single("", "must be an object or a URI", value,
-                                     "{uri, executable, extract, cache, output_file}")
+        raise ValidationError.single(
+            "", "must be an object or a URI", value, "{uri, executable, extract, cache, output_file}"
+        )
 
 
 JOB_FIELDS: tuple[str, ...] = (
-    "name", "command", "shell", "arguments", "schedule", "timezone", "parents", "owners",
-    "description", "resources", "container", "constraints", "env", "uris", "user", "retries",
-    "retry_delay_seconds", "timeout_seconds", "concurrency", "starting_deadline_seconds",
-    "catchup", "soft_error", "disabled", "triggers", "notify", "labels", "disable_after_failures",
-    "secret_env", "role", "kill_grace_seconds", "chronos_extra", "fetch", "high_priority",
+    "name",
+    "command",
+    "shell",
+    "arguments",
+    "schedule",
+    "timezone",
+    "parents",
+    "owners",
+    "description",
+    "resources",
+    "container",
+    "constraints",
+    "env",
+    "uris",
+    "user",
+    "retries",
+    "retry_delay_seconds",
+    "timeout_seconds",
+    "concurrency",
+    "starting_deadline_seconds",
+    "catchup",
+    "soft_error",
+    "disabled",
+    "triggers",
+    "notify",
+    "labels",
+    "disable_after_failures",
+    "secret_env",
+    "role",
+    "kill_grace_seconds",
+    "chronos_extra",
+    "fetch",
+    "high_priority",
     "async_completion",
 )
 
@@ -946,20 +1109,43 @@ class JobSpec(Checked):
             c.text("user", self.user, "user")
         seconds = bounds.MAX_SECONDS
         s(self, "retries", _number(c, "retries", self.retries, integer=True, maximum=MAX_RETRIES))
-        s(self, "retry_delay_seconds",
-          _number(c, "retry_delay_seconds", self.retry_delay_seconds, strict_maximum=seconds))
-        s(self, "timeout_seconds",
-          _number(c, "timeout_seconds", self.timeout_seconds, optional=True, strict_maximum=seconds))
+        s(
+            self,
+            "retry_delay_seconds",
+            _number(c, "retry_delay_seconds", self.retry_delay_seconds, strict_maximum=seconds),
+        )
+        s(
+            self,
+            "timeout_seconds",
+            _number(c, "timeout_seconds", self.timeout_seconds, optional=True, strict_maximum=seconds),
+        )
         if self.timeout_seconds == 0:
             c.add("timeout_seconds", "must be more than 0, or null for no timeout", 0, "> 0 or null")
-        s(self, "starting_deadline_seconds",
-          _number(c, "starting_deadline_seconds", self.starting_deadline_seconds, optional=True,
-                  strict_maximum=seconds))
-        s(self, "disable_after_failures",
-          _number(c, "disable_after_failures", self.disable_after_failures, optional=True, integer=True, minimum=1,
-                  strict_maximum=bounds.MAX_DISABLE_AFTER_FAILURES))
-        s(self, "kill_grace_seconds", _number(c, "kill_grace_seconds", self.kill_grace_seconds,
-                                              strict_maximum=bounds.MAX_KILL_GRACE_SECONDS))
+        s(
+            self,
+            "starting_deadline_seconds",
+            _number(
+                c, "starting_deadline_seconds", self.starting_deadline_seconds, optional=True, strict_maximum=seconds
+            ),
+        )
+        s(
+            self,
+            "disable_after_failures",
+            _number(
+                c,
+                "disable_after_failures",
+                self.disable_after_failures,
+                optional=True,
+                integer=True,
+                minimum=1,
+                strict_maximum=bounds.MAX_DISABLE_AFTER_FAILURES,
+            ),
+        )
+        s(
+            self,
+            "kill_grace_seconds",
+            _number(c, "kill_grace_seconds", self.kill_grace_seconds, strict_maximum=bounds.MAX_KILL_GRACE_SECONDS),
+        )
         self._check_role(c)
         s(self, "concurrency", _choice(c, "concurrency", self.concurrency, CONCURRENCY_POLICIES))
         s(self, "catchup", _choice(c, "catchup", self.catchup, CATCHUP_POLICIES))
@@ -968,8 +1154,12 @@ class JobSpec(Checked):
         self._check_schedule(c)
         self._check_runnable(c)
         if self.schedule is not None and self.parents:
-            c.add("parents", "a job runs on a schedule or after its parents, not both", list(self.parents),
-                  "either schedule or parents")
+            c.add(
+                "parents",
+                "a job runs on a schedule or after its parents, not both",
+                list(self.parents),
+                "either schedule or parents",
+            )
         if isinstance(self.name, str) and self.name in self.parents:
             c.add("parents", "a job cannot be its own parent", self.name, "names of other jobs")
         for i, p in enumerate(self.parents):
@@ -1035,8 +1225,12 @@ class JobSpec(Checked):
             c.add("timezone", "must be an IANA time zone name", self.timezone, "e.g. UTC, Europe/London")
             return
         if len(self.timezone) > bounds.TIMEZONE_MAX:
-            c.add("timezone", f"is too long ({len(self.timezone)} characters)", self.timezone,
-                  f"an IANA time zone name, at most {bounds.TIMEZONE_MAX} characters")
+            c.add(
+                "timezone",
+                f"is too long ({len(self.timezone)} characters)",
+                self.timezone,
+                f"an IANA time zone name, at most {bounds.TIMEZONE_MAX} characters",
+            )
             return
         try:
             sched.validate_timezone(self.timezone)
@@ -1046,8 +1240,12 @@ class JobSpec(Checked):
         if self.schedule is None:
             return
         if not isinstance(self.schedule, str) or not self.schedule.strip():
-            c.add("schedule", "must be a cron expression, a macro or an ISO 8601 interval, or null",
-                  self.schedule, "e.g. '*/5 * * * *', '@daily', 'R/2026-01-01T00:00:00Z/PT1H'")
+            c.add(
+                "schedule",
+                "must be a cron expression, a macro or an ISO 8601 interval, or null",
+                self.schedule,
+                "e.g. '*/5 * * * *', '@daily', 'R/2026-01-01T00:00:00Z/PT1H'",
+            )
             return
         try:
             if c.strict:  # the bounds are newer than some stored schedules
@@ -1060,23 +1258,41 @@ class JobSpec(Checked):
         has_command = isinstance(self.command, str) and self.command.strip() != ""
         has_image = self.container is not None and bool(self.container.image)
         if not has_command and not has_image:
-            c.add("command", "is required (or a container image whose default command runs)",
-                  self.command, "a non-empty command")
+            c.add(
+                "command",
+                "is required (or a container image whose default command runs)",
+                self.command,
+                "a non-empty command",
+            )
         if self.shell is None:
             object.__setattr__(self, "shell", has_command or not has_image)
         elif self.shell and not has_command and has_image:
             if c.strict:
                 # The agent fails the task: "Shell specified but no command value provided".
-                c.add("shell", "true needs a command to give the shell; without one the image's own entrypoint "
-                      "runs, with shell false", self.shell, "false (or null) for an image-only job")
+                c.add(
+                    "shell",
+                    "true needs a command to give the shell; without one the image's own entrypoint "
+                    "runs, with shell false",
+                    self.shell,
+                    "false (or null) for an image-only job",
+                )
             else:  # stored by a version that sent this and failed: launch it the way that works
                 object.__setattr__(self, "shell", False)
         if not self.shell and not has_command and not has_image:
             c.add("shell", "false needs a command (the program to execute)", self.shell, "true | false")
-        if (c.strict and self.container is not None and self.container.type == "docker"
-                and isinstance(self.resources, Resources) and self.resources.gpus):
-            c.add("resources.gpus", "the Docker containerizer cannot give a task GPUs", self.resources.gpus,
-                  "0 with type docker; for GPUs use container type mesos with the same image")
+        if (
+            c.strict
+            and self.container is not None
+            and self.container.type == "docker"
+            and isinstance(self.resources, Resources)
+            and self.resources.gpus
+        ):
+            c.add(
+                "resources.gpus",
+                "the Docker containerizer cannot give a task GPUs",
+                self.resources.gpus,
+                "0 with type docker; for GPUs use container type mesos with the same image",
+            )
 
     def _check_role(self, c: _Collector) -> None:
         if self.role is None:
@@ -1155,8 +1371,17 @@ def _chronos_extra(c: _Collector, value: Any) -> dict[str, Any]:
     return cast(dict[str, Any], json.loads(text))
 
 
-_NULLABLE = frozenset({"command", "schedule", "container", "user", "timeout_seconds",
-                       "starting_deadline_seconds", "disable_after_failures"})
+_NULLABLE = frozenset(
+    {
+        "command",
+        "schedule",
+        "container",
+        "user",
+        "timeout_seconds",
+        "starting_deadline_seconds",
+        "disable_after_failures",
+    }
+)
 
 
 # --------------------------------------------------------------------------- runs
@@ -1173,7 +1398,6 @@ def run_arguments(value: Any, field_name: str = "arguments") -> tuple[str, ...]:
     args = _str_tuple(c, field_name, value, "argument", limit="arguments")
     c.raise_if_any()
     return args
-
 
 
 def run_argument_line(value: Any, field_name: str = "arguments") -> str | None:
@@ -1197,15 +1421,15 @@ def run_argument_line(value: Any, field_name: str = "arguments") -> str | None:
 class RunState(enum.StrEnum):
     """Where a run is in its life. The last five are final."""
 
-    QUEUED = "queued"        # due and runnable, waiting for an offer that fits
-    LAUNCHED = "launched"    # ACCEPT sent to the master
-    STARTING = "starting"    # the agent is starting the task
+    QUEUED = "queued"  # due and runnable, waiting for an offer that fits
+    LAUNCHED = "launched"  # ACCEPT sent to the master
+    STARTING = "starting"  # the agent is starting the task
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     KILLED = "killed"
-    LOST = "lost"            # the task vanished: agent lost, unknown on reconciliation
-    SKIPPED = "skipped"      # never launched: missed, past its deadline, or concurrency forbade it
+    LOST = "lost"  # the task vanished: agent lost, unknown on reconciliation
+    SKIPPED = "skipped"  # never launched: missed, past its deadline, or concurrency forbade it
 
     @property
     def final(self) -> bool:
@@ -1231,7 +1455,7 @@ class RunTrigger(enum.StrEnum):
     TRIGGER = "trigger"
     RETRY = "retry"
     MARK_SUCCESS = "mark_success"
-    RELAUNCH = "relaunch"    # the previous attempt's task never started (the master dropped it)
+    RELAUNCH = "relaunch"  # the previous attempt's task never started (the master dropped it)
 
 
 _DUE_WHEN_SCHEDULED = frozenset({RunTrigger.SCHEDULE, RunTrigger.CATCHUP})
@@ -1344,9 +1568,15 @@ LEGACY_CONTACT_FIELDS = ("slack", "pagerduty")
 """Owner fields of older versions, now entries of ``contacts``: still accepted and answered."""
 FRAMEWORK_EVENT = "framework"
 """Notifications about the Mesos framework itself (removed, refused), to ``admin_contacts``."""
-DEFAULT_PREFERENCES: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "failure": ("email",), "recovery": ("email",), "success": (), "skipped": ("email",), "disabled": ("email",),
-})
+DEFAULT_PREFERENCES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "failure": ("email",),
+        "recovery": ("email",),
+        "success": (),
+        "skipped": ("email",),
+        "disabled": ("email",),
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1372,8 +1602,16 @@ class Owner(Checked):
     mute_until: datetime | None = None
     contacts: Mapping[str, str] = field(default_factory=dict)
 
-    FIELDS: ClassVar[tuple[str, ...]] = ("id", "name", "email", "slack", "pagerduty", "preferences", "mute_until",
-                                         "contacts")
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "id",
+        "name",
+        "email",
+        "slack",
+        "pagerduty",
+        "preferences",
+        "mute_until",
+        "contacts",
+    )
     _COLLECTED: ClassVar[bool] = True
 
     def __post_init__(self, slack: str | None, pagerduty: str | None) -> None:
@@ -1404,8 +1642,12 @@ class Owner(Checked):
         object.__setattr__(self, "contacts", MappingProxyType(contacts))
         prefs: dict[str, tuple[str, ...]] = dict(DEFAULT_PREFERENCES)
         if not isinstance(self.preferences, Mapping):
-            c.add("preferences", "must be an object {event: [channels]}", self.preferences,
-                  f"events {', '.join(NOTIFY_EVENTS)}")
+            c.add(
+                "preferences",
+                "must be an object {event: [channels]}",
+                self.preferences,
+                f"events {', '.join(NOTIFY_EVENTS)}",
+            )
         else:
             known = channels.names()
             for event, chans_given in self.preferences.items():
@@ -1433,8 +1675,12 @@ class Owner(Checked):
         out: dict[str, str] = {}
         given: list[tuple[str, str, object]] = []  # (field for messages, channel, address)
         if not isinstance(self.contacts, Mapping):
-            c.add("contacts", "must be an object {channel: address}", self.contacts,
-                  f"channels {', '.join(channels.names())}")
+            c.add(
+                "contacts",
+                "must be an object {channel: address}",
+                self.contacts,
+                f"channels {', '.join(channels.names())}",
+            )
         else:
             given.extend((f"contacts.{ch}", ch, v) for ch, v in self.contacts.items())
         given.extend((ch, ch, value) for ch, value in legacy.items() if value is not None)
@@ -1446,8 +1692,12 @@ class Owner(Checked):
                 continue
             channel = channels.get(ch)
             if not isinstance(value, str) or not value:
-                c.add(name, "must be a non-empty string or null", value,
-                      channel.description if channel is not None and channel.description else "an address")
+                c.add(
+                    name,
+                    "must be a non-empty string or null",
+                    value,
+                    channel.description if channel is not None and channel.description else "an address",
+                )
                 continue
             if ch == "email":
                 out[ch] = value  # checked as the email field
@@ -1471,8 +1721,13 @@ class Owner(Checked):
         over new ``contacts``.)
         """
         names = set(names) - {"id"}
-        data: dict[str, Any] = {"name": self.name, "email": self.email, "preferences": self.preferences,
-                                "mute_until": self.mute_until, "contacts": dict(self.contacts)}
+        data: dict[str, Any] = {
+            "name": self.name,
+            "email": self.email,
+            "preferences": self.preferences,
+            "mute_until": self.mute_until,
+            "contacts": dict(self.contacts),
+        }
         for name in names - set(LEGACY_CONTACT_FIELDS):
             data[name] = dict(other.contacts) if name == "contacts" else getattr(other, name)
         for name in names & set(LEGACY_CONTACT_FIELDS):
@@ -1487,8 +1742,9 @@ class Owner(Checked):
         when a contact other than ``slack``/``pagerduty`` (named as fields) differs."""
         a, b = self.to_dict(), other.to_dict()
         changed = [k for k in a if k != "contacts" and a[k] != b[k]]
-        if {k: v for k, v in a["contacts"].items() if k not in LEGACY_CONTACT_FIELDS} != \
-                {k: v for k, v in b["contacts"].items() if k not in LEGACY_CONTACT_FIELDS}:
+        if {k: v for k, v in a["contacts"].items() if k not in LEGACY_CONTACT_FIELDS} != {
+            k: v for k, v in b["contacts"].items() if k not in LEGACY_CONTACT_FIELDS
+        }:
             changed.append("contacts")
         return changed
 
@@ -1503,7 +1759,10 @@ class Owner(Checked):
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "name": self.name, "email": self.email, "slack": self.contacts.get("slack"),
+            "id": self.id,
+            "name": self.name,
+            "email": self.email,
+            "slack": self.contacts.get("slack"),
             "pagerduty": self.contacts.get("pagerduty"),
             "preferences": {k: list(v) for k, v in self.preferences.items()},
             "mute_until": self.mute_until.isoformat() if self.mute_until else None,
@@ -1513,7 +1772,11 @@ class Owner(Checked):
 
 # Read back as attributes: Owner(slack="#data").slack == "#data" (set after the dataclass,
 # whose init-only fields take these names).
-Owner.slack = property(lambda self: self.contacts.get("slack"),  # type: ignore[attr-defined]
-                       doc="``contacts['slack']``, for older callers.")
-Owner.pagerduty = property(lambda self: self.contacts.get("pagerduty"),  # type: ignore[attr-defined]
-                           doc="``contacts['pagerduty']``, for older callers.")
+Owner.slack = property(  # type: ignore[attr-defined]
+    lambda self: self.contacts.get("slack"),
+    doc="``contacts['slack']``, for older callers.",
+)
+Owner.pagerduty = property(  # type: ignore[attr-defined]
+    lambda self: self.contacts.get("pagerduty"),
+    doc="``contacts['pagerduty']``, for older callers.",
+)

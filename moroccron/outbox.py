@@ -44,9 +44,17 @@ NOTIFY_TIMEOUT = 60.0
 class Deliverer:
     """The outbox worker: a daemon thread, woken by :meth:`wake` or every ``interval`` seconds."""
 
-    def __init__(self, store: OutboxStore, plugins: PluginManager, renderer: Renderer, *, interval: float = 2.0,
-                 enabled: Callable[[], bool] | None = None, clock: Callable[[], datetime] | None = None,
-                 timeout: float = NOTIFY_TIMEOUT) -> None:
+    def __init__(
+        self,
+        store: OutboxStore,
+        plugins: PluginManager,
+        renderer: Renderer,
+        *,
+        interval: float = 2.0,
+        enabled: Callable[[], bool] | None = None,
+        clock: Callable[[], datetime] | None = None,
+        timeout: float = NOTIFY_TIMEOUT,
+    ) -> None:
         self.timeout = timeout
         self.store = store
         self.plugins = plugins
@@ -127,15 +135,19 @@ class Deliverer:
         results = dict(previous)
         answered: set[str] = set()
         try:
-            delivered = call_within(self.timeout, lambda: self.plugins.notify(notification=notification),
-                                    f"notify-{item.id}")
+            delivered = call_within(
+                self.timeout, lambda: self.plugins.notify(notification=notification), f"notify-{item.id}"
+            )
         except HookTimeout:
             # A notifier hung: this message is retried like a failed one, the others go on.
             delivered = []
             for target in notification.targets:
                 if not results.get(str(target), {}).get("ok"):
-                    results[str(target)] = {"ok": False, "at": now.isoformat(),
-                                            "detail": f"no notifier answered within {self.timeout:g}s"}
+                    results[str(target)] = {
+                        "ok": False,
+                        "at": now.isoformat(),
+                        "detail": f"no notifier answered within {self.timeout:g}s",
+                    }
         for result in delivered:
             key = str(result.target)
             if key in answered and results[key]["ok"]:
@@ -144,35 +156,62 @@ class Deliverer:
             results[key] = {"ok": result.ok, "detail": result.detail, "at": now.isoformat()}
         failed = [t for t in (str(t) for t in notification.targets) if not results.get(t, {}).get("ok")]
         if not failed:
-            log.info("%s notification for %s delivered to %s", item.event, item.job,
-                     ", ".join(str(t) for t in notification.targets))
+            log.info(
+                "%s notification for %s delivered to %s",
+                item.event,
+                item.job,
+                ", ".join(str(t) for t in notification.targets),
+            )
             self._finish(item, "delivered", results, None, now)
             return
         attempts = item.attempts + 1
         error = "; ".join(f"{t}: {results.get(t, {}).get('detail', 'no notifier answered')}" for t in failed)
         if attempts >= MAX_ATTEMPTS:
-            log.error("giving up on %s notification for %s after %d attempts: %s", item.event, item.job,
-                      attempts, error)
+            log.error(
+                "giving up on %s notification for %s after %d attempts: %s", item.event, item.job, attempts, error
+            )
             self._finish(item, "failed", results, error, now, attempts=attempts)
             return
         delay = min(FIRST_RETRY * 2 ** (attempts - 1), MAX_RETRY)
-        log.warning("%s notification for %s not delivered (%s); retrying in %.0fs", item.event, item.job,
-                    error, delay)
-        self.store.update_notification(item.id, state="pending", attempts=attempts,
-                                       next_attempt_at=now + timedelta(seconds=delay), results=results,
-                                       last_error=error, delivered_at=None)
+        log.warning("%s notification for %s not delivered (%s); retrying in %.0fs", item.event, item.job, error, delay)
+        self.store.update_notification(
+            item.id,
+            state="pending",
+            attempts=attempts,
+            next_attempt_at=now + timedelta(seconds=delay),
+            results=results,
+            last_error=error,
+            delivered_at=None,
+        )
 
     def _collapse(self, item: OutboxItem, now: datetime) -> bool:
         """Record ``item`` as collapsed when an earlier message already covers it (:func:`covered_by`)."""
-        prev = covered_by(item.event, now, lambda events, states: self.store.last_notification(
-            item.job, events, states=states, before_id=item.id))
+        prev = covered_by(
+            item.event,
+            now,
+            lambda events, states: self.store.last_notification(item.job, events, states=states, before_id=item.id),
+        )
         if prev is None:
             return False
         self._finish(item, "collapsed", item.results, f"covered by notification {prev.id}", now)
         return True
 
-    def _finish(self, item: OutboxItem, state: str, results: Any, error: str | None, now: datetime, *,
-                attempts: int | None = None) -> None:
-        self.store.update_notification(item.id, state=state, attempts=item.attempts if attempts is None else attempts,
-                                       next_attempt_at=item.next_attempt_at, results=results, last_error=error,
-                                       delivered_at=now if state == "delivered" else None)
+    def _finish(
+        self,
+        item: OutboxItem,
+        state: str,
+        results: Any,
+        error: str | None,
+        now: datetime,
+        *,
+        attempts: int | None = None,
+    ) -> None:
+        self.store.update_notification(
+            item.id,
+            state=state,
+            attempts=item.attempts if attempts is None else attempts,
+            next_attempt_at=item.next_attempt_at,
+            results=results,
+            last_error=error,
+            delivered_at=now if state == "delivered" else None,
+        )

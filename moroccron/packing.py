@@ -88,8 +88,9 @@ class _Round:
         return PackingPlan({k: tuple(v) for k, v in self.placed.items() if v}, tuple(unplaced))
 
 
-def satisfies(constraint: Constraint, offer: Offer, job: str, rnd: _Round | None = None,
-              offers: Sequence[Offer] = ()) -> bool:
+def satisfies(
+    constraint: Constraint, offer: Offer, job: str, rnd: _Round | None = None, offers: Sequence[Offer] = ()
+) -> bool:
     value = _attribute(offer, constraint.field)
     op = constraint.operator
     if op == "EQUALS":
@@ -128,7 +129,7 @@ def first_fit(tasks: Sequence[PendingTask], offers: Sequence[Offer], jobs: Mappi
     for_plain = _gpu_last(offers)  # for tasks that need no GPU
     for task in tasks:
         job = jobs.get(task.job)
-        for offer in (offers if task.resources.gpus else for_plain):
+        for offer in offers if task.resources.gpus else for_plain:
             if _fits(task, offer, job, rnd, offers):
                 rnd.place(task, offer, job)
                 break
@@ -147,11 +148,13 @@ def _share(r: Resources, cap: Resources) -> float:
     return max(r.cpus / cap.cpus, r.mem / cap.mem, r.disk / cap.disk, r.gpus / cap.gpus)
 
 
-def best_fit_decreasing(tasks: Sequence[PendingTask], offers: Sequence[Offer],
-                        jobs: Mapping[str, JobSpec]) -> PackingPlan:
+def best_fit_decreasing(
+    tasks: Sequence[PendingTask], offers: Sequence[Offer], jobs: Mapping[str, JobSpec]
+) -> PackingPlan:
     rnd = _Round(offers)
     cap = _capacity(offers)
     unplaced = []
+
     # Stable sort: equal sizes keep their urgency order; high_priority jobs before all others.
     def order(t: PendingTask) -> tuple[bool, float]:
         job = jobs.get(t.job)
@@ -164,8 +167,10 @@ def best_fit_decreasing(tasks: Sequence[PendingTask], offers: Sequence[Offer],
         for offer in offers:
             if _fits(task, offer, job, rnd, offers):
                 # a task without GPUs goes on an agent with GPUs only if nothing else fits
-                left = (offer.resources.gpus > 0 and not task.resources.gpus,
-                        _share(rnd.free[offer.id] - task.resources, cap))
+                left = (
+                    offer.resources.gpus > 0 and not task.resources.gpus,
+                    _share(rnd.free[offer.id] - task.resources, cap),
+                )
                 if best is None or left < best_left:
                     best, best_left = offer, left
         if best is None:
@@ -182,8 +187,9 @@ STRATEGIES: dict[str, Callable[[Sequence[PendingTask], Sequence[Offer], Mapping[
 
 
 @hookimpl
-def moroccron_pack_offers(runs: Sequence[PendingTask], offers: Sequence[Offer], jobs: Mapping[str, JobSpec],
-                          strategy: str) -> PackingPlan | None:
+def moroccron_pack_offers(
+    runs: Sequence[PendingTask], offers: Sequence[Offer], jobs: Mapping[str, JobSpec], strategy: str
+) -> PackingPlan | None:
     fn = STRATEGIES.get(strategy)
     return fn(runs, offers, jobs) if fn else None
 

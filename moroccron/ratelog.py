@@ -26,8 +26,14 @@ class Throttled:
         forgotten is logged in full again when it comes back).
     """
 
-    def __init__(self, logger: logging.Logger, *, interval: float = 60.0, max_keys: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        logger: logging.Logger,
+        *,
+        interval: float = 60.0,
+        max_keys: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.logger = logger
         self.interval = interval
         self.max_keys = max_keys

@@ -57,8 +57,7 @@ def check(scheduler: Any, store: Any, leadership: Any = None) -> Readiness:
     if leading:
         reasons.extend(scheduler.readiness())
         if epoch is not None and scheduler.epoch is not None and epoch > scheduler.epoch:
-            reasons.append(f"another instance has taken the leadership (epoch {epoch}; this one had "
-                           f"{scheduler.epoch})")
+            reasons.append(f"another instance has taken the leadership (epoch {epoch}; this one had {scheduler.epoch})")
         return Readiness("leader", tuple(reasons))
     if scheduler is not None:
         reasons.append("this instance lost its leadership and is stopping")

@@ -43,8 +43,16 @@ class Pruner:
         one of them prunes (pruning twice is harmless, only wasted work).
     """
 
-    def __init__(self, store: RunPruner, *, keep_per_job: int, interval: float, first_delay: float | None = None,
-                 batch: int = 500, enabled: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        store: RunPruner,
+        *,
+        keep_per_job: int,
+        interval: float,
+        first_delay: float | None = None,
+        batch: int = 500,
+        enabled: Callable[[], bool] | None = None,
+    ) -> None:
         if not isinstance(keep_per_job, int) or isinstance(keep_per_job, bool) or keep_per_job < 0:
             raise ValueError(f"keep_per_job must be an integer >= 0, got {keep_per_job!r}")
         if interval < 0:
@@ -109,8 +117,7 @@ class Pruner:
         """
         with self._lock:
             started = time.monotonic()
-            deleted = int(self.store.prune_runs(self.keep_per_job, batch=self.batch,
-                                                cancelled=self._stop.is_set))
+            deleted = int(self.store.prune_runs(self.keep_per_job, batch=self.batch, cancelled=self._stop.is_set))
             self.pruned_total += deleted
         took = time.monotonic() - started
         if deleted:
@@ -141,8 +148,7 @@ class Pruner:
                 # timeout: nothing is lost by waiting for the next pass, and a pruner
                 # that died would silently let the history grow for good.
                 self.last_error = exc
-                log.warning("pruning runs failed (%s: %s); trying again in %gs",
-                            type(exc).__name__, exc, self.interval)
+                log.warning("pruning runs failed (%s: %s); trying again in %gs", type(exc).__name__, exc, self.interval)
             finally:
                 with self._passed:
                     self.passes += 1

@@ -39,8 +39,13 @@ from moroccron.model import JobSpec, Owner, Run, RunState
 
 __all__ = ["INCIDENT_CHANNELS", "SKIP_COLLAPSE", "Notice", "Queued", "covered_by", "notice", "recipients"]
 
-_JOB_TARGETS = {"failure": "on_failure", "skipped": "on_failure", "disabled": "on_failure",
-                "recovery": "on_recovery", "success": "on_success"}
+_JOB_TARGETS = {
+    "failure": "on_failure",
+    "skipped": "on_failure",
+    "disabled": "on_failure",
+    "recovery": "on_recovery",
+    "success": "on_success",
+}
 INCIDENT_CHANNELS = frozenset({"pagerduty"})
 """Channels that keep incident state: a failure opens an incident there, and the recovery
 must reach the same targets to resolve it (:func:`recipients`)."""
@@ -59,8 +64,9 @@ class Notice:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
-def notice(event: DomainEvent | JobQuarantined, job: JobSpec,
-           owners: Callable[[], Mapping[str, Owner]]) -> Notice | None:
+def notice(
+    event: DomainEvent | JobQuarantined, job: JobSpec, owners: Callable[[], Mapping[str, Owner]]
+) -> Notice | None:
     """The notification ``event`` is, if anyone is to hear of it (a quarantine is told as ``disabled``).
 
     :param job: the job as the scheduler knows it now.
@@ -76,18 +82,29 @@ def notice(event: DomainEvent | JobQuarantined, job: JobSpec,
             return Notice("success", job.name, run, {})
         if not event.final or run.state not in (RunState.FAILED, RunState.LOST):
             return None  # a retry follows, or it was killed on request
-        return Notice("failure", job.name, run, {
-            "failure_count": event.failure_count,
-            "pending_subtree": [node.to_dict() for node in event.pending_subtree],
-        })
+        return Notice(
+            "failure",
+            job.name,
+            run,
+            {
+                "failure_count": event.failure_count,
+                "pending_subtree": [node.to_dict() for node in event.pending_subtree],
+            },
+        )
     if isinstance(event, RunSkipped):
         return Notice("skipped", job.name, event.run, {"reason": event.reason}) if event.announce else None
     if isinstance(event, JobDisabled):
         return Notice("disabled", job.name, None, {"reason": event.reason, "failure_count": event.failure_count})
     if isinstance(event, JobQuarantined):
-        return Notice("disabled", job.name, None, {
-            "reason": f"set aside after an internal error ({event.reason}); it runs again once it is changed or "
-                      "enabled"})
+        return Notice(
+            "disabled",
+            job.name,
+            None,
+            {
+                "reason": f"set aside after an internal error ({event.reason}); it runs again once it is changed or "
+                "enabled"
+            },
+        )
     return None
 
 
@@ -149,8 +166,9 @@ def recipients(event: str, job: JobSpec, owners: Mapping[str, Owner], now: datet
     return tuple(seen.values())
 
 
-def _targets(event: str, job: JobSpec, owners: Mapping[str, Owner], now: datetime, *,
-             respect_mute: bool) -> tuple[NotifyTarget, ...]:
+def _targets(
+    event: str, job: JobSpec, owners: Mapping[str, Owner], now: datetime, *, respect_mute: bool
+) -> tuple[NotifyTarget, ...]:
     """Owners' preferred channels for ``event``, then the job's own targets, each once."""
     seen: dict[str, NotifyTarget] = {}
     for owner_id in job.owners:

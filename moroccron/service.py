@@ -120,10 +120,19 @@ class Scheduler(SchedulerCommands):
         ``settings.master`` (``local`` starts the in-process local master).
     """
 
-    def __init__(self, settings: Settings, store: SchedulerStore, plugins: PluginManager, *, master: str | None = None,
-                 clock: Callable[[], datetime] = utcnow, instance_id: str | None = None,
-                 on_fenced: Callable[[str], None] | None = None, leadership: Any = None,
-                 epoch: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: SchedulerStore,
+        plugins: PluginManager,
+        *,
+        master: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        instance_id: str | None = None,
+        on_fenced: Callable[[str], None] | None = None,
+        leadership: Any = None,
+        epoch: int | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.plugins = plugins
@@ -133,9 +142,12 @@ class Scheduler(SchedulerCommands):
         self.leadership = leadership  # moroccron.ha.Leadership: also keeps the FrameworkID
         self.instance_id = instance_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         plugins.check_packing_strategy(settings.packing)
-        self.engine = Engine(self._pack, offer_horizon=settings.offer_horizon_seconds,
-                             prepare_horizon=settings.prepare_seconds,
-                             reconcile_period=settings.reconcile_interval_seconds)
+        self.engine = Engine(
+            self._pack,
+            offer_horizon=settings.offer_horizon_seconds,
+            prepare_horizon=settings.prepare_seconds,
+            reconcile_period=settings.reconcile_interval_seconds,
+        )
         self.epoch: int | None = epoch  # given: already taken with the database lease; else start() takes one
         self.snapshot: EngineSnapshot = EMPTY_SNAPSHOT
         """The engine's state as of its last step: what other threads read (never the engine itself)."""
@@ -154,34 +166,52 @@ class Scheduler(SchedulerCommands):
         from moroccron.notify import Renderer
         from moroccron.outbox import Deliverer
 
-        self.deliverer = Deliverer(store, plugins, Renderer(settings, stderr_tail=self._stderr_tail),
-                                   enabled=lambda: not self._fenced)
+        self.deliverer = Deliverer(
+            store, plugins, Renderer(settings, stderr_tail=self._stderr_tail), enabled=lambda: not self._fenced
+        )
         from moroccron.framework_health import FrameworkHealth
 
         # the framework's own troubles (removed by the master, refused): recorded, shown, told
-        self.framework_health = FrameworkHealth(settings, store, epoch=lambda: self.epoch, clock=clock,
-                                                wake=self.deliverer.wake, leadership=leadership)
+        self.framework_health = FrameworkHealth(
+            settings, store, epoch=lambda: self.epoch, clock=clock, wake=self.deliverer.wake, leadership=leadership
+        )
         self.last_step_at: float | None = None  # time.monotonic() of the last scheduler step that succeeded
         self._owners: dict[str, Owner] = {}
         self._owners_at = 0.0
         self.hooks = HookRunner(plugins, timeout=settings.hook_timeout_seconds)
-        self.dispatcher = Dispatcher(plugins, self.hooks, self.metrics, is_job=lambda name: name in self.engine.jobs,
-                                     request_run=lambda name, caused_by: self.submit_nowait(
-                                         RunRequested(name, trigger="trigger", caused_by=caused_by)))
+        self.dispatcher = Dispatcher(
+            plugins,
+            self.hooks,
+            self.metrics,
+            is_job=lambda name: name in self.engine.jobs,
+            request_run=lambda name, caused_by: self.submit_nowait(
+                RunRequested(name, trigger="trigger", caused_by=caused_by)
+            ),
+        )
         self._throttle = Throttled(log)
         self.faults = 0  # engine faults, quarantines and failed steps since start (also in /metrics)
         self._fault_pause = 0.0
         self._packer: Any = None  # the executor a third-party packing strategy runs in
         self._packer_suspended_until = 0.0
         # only a leader prunes: a fenced instance must not write at all
-        self.pruner = Pruner(store, keep_per_job=settings.run_retention, interval=settings.prune_interval_seconds,
-                             enabled=lambda: not self._fenced)
+        self.pruner = Pruner(
+            store,
+            keep_per_job=settings.run_retention,
+            interval=settings.prune_interval_seconds,
+            enabled=lambda: not self._fenced,
+        )
         from moroccron.watch import JobWatcher
 
         # jobs written elsewhere (moroccron jobs apply, SQL) reach the engine within job_poll_seconds
-        self.watcher = JobWatcher(store, self.engine.known_jobs, on_put=self.job_changed,
-                                  on_removed=self.job_removed, on_invalid=self.job_invalid,
-                                  interval=settings.job_poll_seconds, enabled=lambda: not self._fenced)
+        self.watcher = JobWatcher(
+            store,
+            self.engine.known_jobs,
+            on_put=self.job_changed,
+            on_removed=self.job_removed,
+            on_invalid=self.job_invalid,
+            interval=settings.job_poll_seconds,
+            enabled=lambda: not self._fenced,
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -215,27 +245,49 @@ class Scheduler(SchedulerCommands):
 
         # The default role first: the order means nothing to Mesos, but a single-role master
         # (the local one) offers for the first.
-        info = framework_info(name=settings.framework_name, roles=(settings.default_role, *settings.framework_roles),
-                              user=settings.framework_user, principal=settings.principal,
-                              failover_timeout=settings.failover_timeout, framework_id=framework_id,
-                              webui_url=settings.ui_url + "/", gpus=wants_gpus())
-        self.adapter = FrameworkAdapter(self.submit_nowait, self._framework_registered, self.engine.jobs.get,
-                                        on_fault=self.job_faulted, on_removed=self.framework_health.removed,
-                                        on_error=self.framework_health.failed, default_role=settings.default_role,
-                                        wants_gpus=wants_gpus)
+        info = framework_info(
+            name=settings.framework_name,
+            roles=(settings.default_role, *settings.framework_roles),
+            user=settings.framework_user,
+            principal=settings.principal,
+            failover_timeout=settings.failover_timeout,
+            framework_id=framework_id,
+            webui_url=settings.ui_url + "/",
+            gpus=wants_gpus(),
+        )
+        self.adapter = FrameworkAdapter(
+            self.submit_nowait,
+            self._framework_registered,
+            self.engine.jobs.get,
+            on_fault=self.job_faulted,
+            on_removed=self.framework_health.removed,
+            on_error=self.framework_health.failed,
+            default_role=settings.default_role,
+            wants_gpus=wants_gpus,
+        )
         # A framework the master removed is replaced by a new one (see moroccron.framework_health).
-        self.client = MesosSchedulerClient(master, info, self.adapter, principal=settings.principal,
-                                           secret=settings.secret, register_when_removed=True,
-                                           tls=settings.mesos_uses_tls,
-                                           ca_file=settings.mesos_ca_file, client_cert=settings.mesos_client_cert,
-                                           client_key=settings.mesos_client_key)
+        self.client = MesosSchedulerClient(
+            master,
+            info,
+            self.adapter,
+            principal=settings.principal,
+            secret=settings.secret,
+            register_when_removed=True,
+            tls=settings.mesos_uses_tls,
+            ca_file=settings.mesos_ca_file,
+            client_cert=settings.mesos_client_cert,
+            client_key=settings.mesos_client_key,
+        )
         self.adapter.client = self.client
         self._thread = threading.Thread(target=self._loop, name="moroccron-engine", daemon=True)
         self._thread.start()
         from moroccron.zk import redact
 
-        log.info("connecting to Mesos master %s%s", redact(master) if master.startswith("zk://") else master,
-                 f" with FrameworkID {framework_id}" if framework_id else "")
+        log.info(
+            "connecting to Mesos master %s%s",
+            redact(master) if master.startswith("zk://") else master,
+            f" with FrameworkID {framework_id}" if framework_id else "",
+        )
         self.client.start()
 
     def _stored_framework_id(self) -> str | None:
@@ -243,8 +295,9 @@ class Scheduler(SchedulerCommands):
         stored = self.store.get_framework_id()
         kept = self.leadership.framework_id() if self.leadership is not None else None
         if stored and kept and stored != kept:
-            log.warning("FrameworkID %s in the database differs from %s in ZooKeeper; using the database's",
-                        stored, kept)
+            log.warning(
+                "FrameworkID %s in the database differs from %s in ZooKeeper; using the database's", stored, kept
+            )
         if not stored and kept:
             log.warning("no FrameworkID in the database; using %s from ZooKeeper", kept)
             self.store.set_framework_id(kept)
@@ -265,12 +318,17 @@ class Scheduler(SchedulerCommands):
         work_dir = Path(self.settings.local_work_dir).resolve()
         agents = AgentSpec.from_machine(count=self.settings.local_agents, work_dir=work_dir)
         self.local_master = LocalMaster(host="127.0.0.1", port=0, agents=agents, work_dir=work_dir).start()
-        log.info("local Mesos master on http://%s with %d agent(s), sandboxes under %s",
-                 self.local_master.address, len(agents), work_dir)
+        log.info(
+            "local Mesos master on http://%s with %d agent(s), sandboxes under %s",
+            self.local_master.address,
+            len(agents),
+            work_dir,
+        )
         return str(self.local_master.address)
 
-    def stop(self, *, teardown: bool = False, release: Callable[[], None] | None = None,
-             flush_outbox: float = 0.0) -> None:
+    def stop(
+        self, *, teardown: bool = False, release: Callable[[], None] | None = None, flush_outbox: float = 0.0
+    ) -> None:
         """Stop scheduling, in the order a clean hand-over needs.
 
         1. No new work: :meth:`submit` refuses, the job watcher and the pruner stop.
@@ -365,8 +423,15 @@ class Scheduler(SchedulerCommands):
         runs = tuple(self.store.unfinished_runs())
         last_final = self.store.last_final_runs()
         quarantined = {name: reason for name, (reason, _at) in self.store.job_errors().items()}
-        loaded = Loaded(jobs, states, runs, last_final, self.store.get_dependency_progress(),
-                        self.store.consecutive_failures(), quarantined)
+        loaded = Loaded(
+            jobs,
+            states,
+            runs,
+            last_final,
+            self.store.get_dependency_progress(),
+            self.store.consecutive_failures(),
+            quarantined,
+        )
         actions = self.engine.step(self.clock(), loaded)
         for name, problem in unreadable.items():
             if name not in quarantined:  # newly unreadable: recorded, and its owners told, once
@@ -388,7 +453,9 @@ class Scheduler(SchedulerCommands):
             except queue.Empty:
                 first = _Request(Tick())
             if self._stop.is_set():
-                self._fail([first], StaleEpoch("this instance is stopping: retry in a few seconds, with the next leader"))
+                self._fail(
+                    [first], StaleEpoch("this instance is stopping: retry in a few seconds, with the next leader")
+                )
                 break
             batch = [first]
             while len(batch) < BATCH_MAX:
@@ -419,8 +486,9 @@ class Scheduler(SchedulerCommands):
                     self._queue.put(req)
             except Exception as exc:  # the loop must survive anything a step throws
                 self.faults += 1
-                self._throttle.log(("step", type(exc).__name__), logging.ERROR, "scheduler step failed: %s",
-                                   _short(exc), exc_info=True)
+                self._throttle.log(
+                    ("step", type(exc).__name__), logging.ERROR, "scheduler step failed: %s", _short(exc), exc_info=True
+                )
                 self._fail(batch, exc)
                 self._pause_after_fault()
 
@@ -435,8 +503,9 @@ class Scheduler(SchedulerCommands):
         except StaleEpoch:
             raise
         except Exception as exc:
-            self._throttle.log(("safely", fn.__name__), logging.ERROR, "%s failed: %s", fn.__name__, _short(exc),
-                               exc_info=True)
+            self._throttle.log(
+                ("safely", fn.__name__), logging.ERROR, "%s failed: %s", fn.__name__, _short(exc), exc_info=True
+            )
 
     @staticmethod
     def _fail(batch: Sequence[_Request], exc: BaseException) -> None:
@@ -460,9 +529,13 @@ class Scheduler(SchedulerCommands):
                 except Exception as exc:
                     # The engine isolates each job's errors itself; this is a fault in the
                     # engine's own machinery. Only this event is dropped, not the batch.
-                    self._engine_fault(EngineFault(f"event:{type(req.event).__name__}:{type(exc).__name__}",
-                                                   f"handling {type(req.event).__name__} raised {_short(exc)}",
-                                                   "".join(traceback.format_exception(exc))))
+                    self._engine_fault(
+                        EngineFault(
+                            f"event:{type(req.event).__name__}:{type(exc).__name__}",
+                            f"handling {type(req.event).__name__} raised {_short(exc)}",
+                            "".join(traceback.format_exception(exc)),
+                        )
+                    )
                     if req.reply is not None and not req.reply.done():
                         req.reply.set_exception(exc)
                     failed = True
@@ -524,15 +597,23 @@ class Scheduler(SchedulerCommands):
         for launch, error in failed:
             # Whether the master got it is unknown: ask about its tasks at once (one it
             # never heard of is launched again, under a new task id).
-            self._throttle.log(("accept", type(error).__name__), logging.WARNING,
-                               "Mesos ACCEPT of offer %s (%d tasks) failed: %s; reconciling them", launch.offer_id,
-                               len(launch.runs), _short(error))
+            self._throttle.log(
+                ("accept", type(error).__name__),
+                logging.WARNING,
+                "Mesos ACCEPT of offer %s (%d tasks) failed: %s; reconciling them",
+                launch.offer_id,
+                len(launch.runs),
+                _short(error),
+            )
             self.submit_nowait(ReconcileTasks(tuple(r.task_id for r in launch.runs)))
             # If the master never got it, the offer is still ours: give it back, or the
             # master keeps those resources for us until the offer times out (never, by
             # default). A decline of an offer the master did use is ignored by it.
-            self._safely(lambda offer_id=launch.offer_id: self.adapter.perform(  # type: ignore[misc]
-                Decline((offer_id,), 1.0)))
+            self._safely(
+                lambda offer_id=launch.offer_id: self.adapter.perform(  # type: ignore[misc]
+                    Decline((offer_id,), 1.0)
+                )
+            )
 
     def _perform(self, calls: Sequence[Action]) -> bool:
         """The step's other Mesos calls, in order; False if leadership ended meanwhile."""
@@ -545,8 +626,13 @@ class Scheduler(SchedulerCommands):
                 self.adapter.perform(action)
             except Exception as exc:
                 # Whether it reached the master is unknown: ask about the task it was about.
-                self._throttle.log(("call", type(action).__name__, type(exc).__name__), logging.WARNING,
-                                   "Mesos call %s failed: %s", type(action).__name__, _short(exc))
+                self._throttle.log(
+                    ("call", type(action).__name__, type(exc).__name__),
+                    logging.WARNING,
+                    "Mesos call %s failed: %s",
+                    type(action).__name__,
+                    _short(exc),
+                )
                 if isinstance(action, Kill):
                     self.submit_nowait(ReconcileTasks((action.task_id,)))
         return True
@@ -563,8 +649,12 @@ class Scheduler(SchedulerCommands):
                 log.warning("job %s %s", action.job, action.reason)
             elif isinstance(action, JobQuarantined):
                 self.faults += 1
-                log.error("job %s quarantined: %s. It is not scheduled until it is changed or enabled again."
-                          "\n%s", action.name, action.reason, action.detail.rstrip())
+                log.error(
+                    "job %s quarantined: %s. It is not scheduled until it is changed or enabled again.\n%s",
+                    action.name,
+                    action.reason,
+                    action.detail.rstrip(),
+                )
             elif isinstance(action, JobRestored):
                 log.info("job %s was changed or enabled: its quarantine is lifted", action.name)
             elif isinstance(action, EngineFault):
@@ -574,8 +664,10 @@ class Scheduler(SchedulerCommands):
 
     def _engine_fault(self, fault: EngineFault) -> None:
         self.faults += 1
-        if self._throttle.log(("engine", fault.key), logging.ERROR, "scheduler fault: %s", fault.reason) \
-                and fault.detail:
+        if (
+            self._throttle.log(("engine", fault.key), logging.ERROR, "scheduler fault: %s", fault.reason)
+            and fault.detail
+        ):
             log.debug("%s", fault.detail.rstrip())
 
     def _commit(self, saves: Sequence[Action]) -> set[str]:
@@ -596,8 +688,12 @@ class Scheduler(SchedulerCommands):
         except Exception as exc:
             if self._stop.is_set():
                 raise
-            self._throttle.log(("commit", type(exc).__name__), logging.WARNING,
-                               "recording a step failed (%s); recording each job's changes apart", _short(exc))
+            self._throttle.log(
+                ("commit", type(exc).__name__),
+                logging.WARNING,
+                "recording a step failed (%s); recording each job's changes apart",
+                _short(exc),
+            )
         by_job: dict[str, list[Action]] = {}
         for a in saves:
             by_job.setdefault(_job_of(a), []).append(a)
@@ -631,13 +727,21 @@ class Scheduler(SchedulerCommands):
             except StaleEpoch:
                 raise
             except Exception as exc:
-                log.error("job %s: could not record its quarantine%s (%s)", name,
-                          "" if attempt is records else " either", _short(exc))
+                log.error(
+                    "job %s: could not record its quarantine%s (%s)",
+                    name,
+                    "" if attempt is records else " either",
+                    _short(exc),
+                )
         for a in actions:
             if isinstance(a, JobQuarantined):
                 self.faults += 1
                 log.error("job %s quarantined: %s", name, a.reason)
-            elif not isinstance(a, (*STATE_ACTIONS, *DOMAIN_EVENTS)) and self.adapter is not None and self.client is not None:
+            elif (
+                not isinstance(a, (*STATE_ACTIONS, *DOMAIN_EVENTS))
+                and self.adapter is not None
+                and self.client is not None
+            ):
                 self._safely(lambda a=a: self.adapter.perform(a))  # type: ignore[misc]
 
     def _write(self, saves: Sequence[Action]) -> None:
@@ -659,8 +763,12 @@ class Scheduler(SchedulerCommands):
             else:
                 others.append(a)
         with self.store.transaction() as tx:
-            self.store.save_runs([r for r, new in runs.values() if new],
-                                 [r for r, new in runs.values() if not new], epoch=self.epoch, tx=tx)
+            self.store.save_runs(
+                [r for r, new in runs.values() if new],
+                [r for r, new in runs.values() if not new],
+                epoch=self.epoch,
+                tx=tx,
+            )
             if states:
                 self.store.set_job_states(states, epoch=self.epoch, tx=tx)
             if errors:
@@ -686,9 +794,15 @@ class Scheduler(SchedulerCommands):
         note = notice(action, job, self._known_owners) if job is not None else None
         if job is None or note is None:
             return
-        self.store.enqueue_notification(note.event, job.name, note.run.task_id if note.run else None,
-                                        payload_for(job, note.run, note.details), now=self.clock(),
-                                        epoch=self.epoch, tx=tx)
+        self.store.enqueue_notification(
+            note.event,
+            job.name,
+            note.run.task_id if note.run else None,
+            payload_for(job, note.run, note.details),
+            now=self.clock(),
+            epoch=self.epoch,
+            tx=tx,
+        )
         self.deliverer.wake()
 
     def _retry_db(self, write: Callable[[], None]) -> None:
@@ -705,8 +819,9 @@ class Scheduler(SchedulerCommands):
             except Exception as exc:
                 if not _transient(exc) or self._stop.is_set():
                     raise
-                log.error("database unavailable (%s); retrying in %.1fs, nothing is launched meanwhile",
-                          _short(exc), delay)
+                log.error(
+                    "database unavailable (%s); retrying in %.1fs, nothing is launched meanwhile", _short(exc), delay
+                )
                 time.sleep(delay)
                 delay = min(delay * 2, DB_RETRY_MAX)
 
@@ -724,8 +839,9 @@ class Scheduler(SchedulerCommands):
         framework_id = self.store.get_framework_id()
         if not master or not framework_id or not run.agent_id:
             return []
-        piece = SandboxReader(master, timeout=3.0).read(run.agent_id, framework_id, run.task_id, "stderr",
-                                                        offset=-1, length=8192)
+        piece = SandboxReader(master, timeout=3.0).read(
+            run.agent_id, framework_id, run.task_id, "stderr", offset=-1, length=8192
+        )
         return piece.data.splitlines()[-lines:]
 
     def fence(self, reason: str) -> None:
@@ -768,8 +884,9 @@ class Scheduler(SchedulerCommands):
 
             if self._packer is None:
                 self._packer = ThreadPoolExecutor(1, thread_name_prefix="moroccron-packing")
-            future = self._packer.submit(self.plugins.pack_offers, runs=runs, offers=offers, jobs=jobs,
-                                         strategy=strategy)
+            future = self._packer.submit(
+                self.plugins.pack_offers, runs=runs, offers=offers, jobs=jobs, strategy=strategy
+            )
             try:
                 return future.result(timeout=PACKING_TIMEOUT)
             except FutureTimeout:
@@ -778,17 +895,24 @@ class Scheduler(SchedulerCommands):
                 self._packer = None
                 self._packer_suspended_until = time.monotonic() + PACKING_SUSPEND
                 self.faults += 1
-                log.error("packing strategy %r did not answer within %.0fs; using first-fit for the next %.0fs",
-                          strategy, PACKING_TIMEOUT, PACKING_SUSPEND)
+                log.error(
+                    "packing strategy %r did not answer within %.0fs; using first-fit for the next %.0fs",
+                    strategy,
+                    PACKING_TIMEOUT,
+                    PACKING_SUSPEND,
+                )
             except (PluginError, ValidationError) as exc:
                 self.faults += 1
-                self._throttle.log(("packing", type(exc).__name__), logging.ERROR,
-                                   "packing strategy %r failed (%s); these runs are placed by first-fit",
-                                   strategy, exc)
+                self._throttle.log(
+                    ("packing", type(exc).__name__),
+                    logging.ERROR,
+                    "packing strategy %r failed (%s); these runs are placed by first-fit",
+                    strategy,
+                    exc,
+                )
         return first_fit(runs, offers, jobs)
 
     # ------------------------------------------------------------------ introspection
-
 
     def readiness(self) -> list[str]:
         """Why this leader cannot do its job now (empty: it can); see moroccron.readiness."""
@@ -805,8 +929,10 @@ class Scheduler(SchedulerCommands):
         if age is None:
             reasons.append("the scheduler has not loaded its jobs and runs yet")
         elif age > limit:
-            reasons.append(f"the last successful scheduler step was {age:.0f}s ago (ready_step_seconds is "
-                           f"{limit:g}): steps fail or hang, see the log")
+            reasons.append(
+                f"the last successful scheduler step was {age:.0f}s ago (ready_step_seconds is "
+                f"{limit:g}): steps fail or hang, see the log"
+            )
         return reasons
 
     def status(self) -> dict[str, Any]:
@@ -833,8 +959,9 @@ class Scheduler(SchedulerCommands):
             "plugins_disabled": dict(self.plugins.disabled),
             "local_master": self.local_master.url if self.local_master else None,
             **self.framework_health.status(),
-            "last_step_seconds_ago": (round(time.monotonic() - self.last_step_at, 3)
-                                      if self.last_step_at is not None else None),
+            "last_step_seconds_ago": (
+                round(time.monotonic() - self.last_step_at, 3) if self.last_step_at is not None else None
+            ),
         }
 
 
@@ -862,8 +989,11 @@ def _without_jobs(launches: Sequence[Launch], jobs: set[str]) -> tuple[list[Laun
     for launch in launches:
         runs = tuple(r for r in launch.runs if r.job not in jobs)
         if runs:
-            kept.append(launch if len(runs) == len(launch.runs) else
-                        Launch(launch.offer_id, launch.agent_id, launch.hostname, runs))
+            kept.append(
+                launch
+                if len(runs) == len(launch.runs)
+                else Launch(launch.offer_id, launch.agent_id, launch.hostname, runs)
+            )
         else:
             emptied.append(launch.offer_id)
     return kept, emptied
@@ -894,9 +1024,13 @@ def check_exposure(settings: Settings, auth: Any) -> None:
         loopback = False
     if not loopback and not auth.enabled and not settings.insecure:
         raise ValidationError.single(
-            "bind", "refusing to listen beyond this machine without authentication: anyone who reaches it "
+            "bind",
+            "refusing to listen beyond this machine without authentication: anyone who reaches it "
             "could run commands on your cluster. Configure auth_file (or MOROCCRON_AUTH_TOKENS / "
-            "MOROCCRON_AUTH_USERS), or pass --insecure", settings.bind, "a loopback address, or auth configured")
+            "MOROCCRON_AUTH_USERS), or pass --insecure",
+            settings.bind,
+            "a loopback address, or auth configured",
+        )
     if not loopback and not auth.enabled:
         log.warning("serving %s WITHOUT authentication (--insecure)", settings.bind)
 
@@ -938,8 +1072,14 @@ def serve(settings: Settings, *, plugins: PluginManager | None = None, ready: th
         auth.close()  # queued credential checks are dropped, not finished
 
 
-def _serve(settings: Settings, plugins: PluginManager | None, ready: threading.Event | None, auth: Any,
-           listener: socket.socket, signals: StopSignals) -> int:
+def _serve(
+    settings: Settings,
+    plugins: PluginManager | None,
+    ready: threading.Event | None,
+    auth: Any,
+    listener: socket.socket,
+    signals: StopSignals,
+) -> int:
     import uvicorn
 
     from moroccron.api.app import create_app
@@ -969,11 +1109,23 @@ def _serve(settings: Settings, plugins: PluginManager | None, ready: threading.E
         try:
             instance_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
             # A standby still answers /metrics (leader 0), so monitoring sees every instance up.
-            context = AppContext(settings, store, plugins, None, auth=auth,
-                                 metrics=Metrics(status=lambda: {"leader": False, "connected": False}))
-            config = uvicorn.Config(create_app(context), host=settings.bind_host, port=settings.bind_port,
-                                    log_level="warning", access_log=False, lifespan="off",
-                                    timeout_graceful_shutdown=GRACEFUL_SECONDS)
+            context = AppContext(
+                settings,
+                store,
+                plugins,
+                None,
+                auth=auth,
+                metrics=Metrics(status=lambda: {"leader": False, "connected": False}),
+            )
+            config = uvicorn.Config(
+                create_app(context),
+                host=settings.bind_host,
+                port=settings.bind_port,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=GRACEFUL_SECONDS,
+            )
             server = HttpServer(config)
             instance = Instance(settings, store, plugins, context, server, instance_id=instance_id)
             signals.on_stop(instance.stop)

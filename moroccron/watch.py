@@ -46,10 +46,17 @@ class JobWatcher:
     :param enabled: asked before each look (False while this instance must not act).
     """
 
-    def __init__(self, store: JobSource, known: Callable[[], Mapping[str, JobSpec]], *,
-                 on_put: Callable[[JobSpec], None], on_removed: Callable[[str], None], interval: float = 5.0,
-                 enabled: Callable[[], bool] | None = None,
-                 on_invalid: Callable[[str, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: JobSource,
+        known: Callable[[], Mapping[str, JobSpec]],
+        *,
+        on_put: Callable[[JobSpec], None],
+        on_removed: Callable[[str], None],
+        interval: float = 5.0,
+        enabled: Callable[[], bool] | None = None,
+        on_invalid: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.store = store
         self.known = known
         self.on_put = on_put
@@ -110,8 +117,15 @@ class JobWatcher:
             changes = self._compare(known, self.store.all_jobs(invalid=invalid), count, invalid, complete=True)
         return changes
 
-    def _compare(self, known: Mapping[str, JobSpec], specs: list[JobSpec], count: int, invalid: Mapping[str, str],
-                 *, complete: bool) -> int:
+    def _compare(
+        self,
+        known: Mapping[str, JobSpec],
+        specs: list[JobSpec],
+        count: int,
+        invalid: Mapping[str, str],
+        *,
+        complete: bool,
+    ) -> int:
         changes = 0
         if self.on_invalid is not None:
             for name, problem in invalid.items():

@@ -96,7 +96,7 @@ def read_zk_url(url: str) -> ZkUrl:
     """
     if not isinstance(url, str) or not url.startswith("zk://"):
         raise ValueError("must be a zk:// URL")
-    netloc, slash, path = url[len("zk://"):].partition("/")
+    netloc, slash, path = url[len("zk://") :].partition("/")
     if "@" in path:
         # A password with a raw "/" would put part of it in the path: refuse rather than guess.
         raise ValueError("'@' after the first '/': percent-encode '/' in the credentials as %2F")

@@ -21,14 +21,38 @@ def chronos_job(name: str, **fields: Any) -> dict[str, Any]:
     gives a job created without them; ``fields`` override (``parents`` replaces the
     schedule, as Chronos writes only one of the two)."""
     job: dict[str, Any] = {
-        "name": name, "command": f"echo {name}", "shell": True, "epsilon": "PT60S", "executor": "",
-        "executorFlags": "", "taskInfoData": "", "retries": 2, "owner": "ops@example.com", "ownerName": "",
-        "description": "", "async": False, "successCount": 12, "errorCount": 1,
-        "lastSuccess": "2024-05-01T10:00:01.123Z", "lastError": "2024-04-30T10:00:00.456Z",
-        "cpus": 0.1, "disk": 256.0, "mem": 128.0, "disabled": False, "softError": False,
-        "dataProcessingJobType": False, "errorsSinceLastSuccess": 0, "fetch": [], "uris": [],
-        "environmentVariables": [], "arguments": [], "highPriority": False, "runAsUser": "root",
-        "constraints": [], "schedule": "R/2030-01-01T00:00:00.000Z/PT24H", "scheduleTimeZone": "",
+        "name": name,
+        "command": f"echo {name}",
+        "shell": True,
+        "epsilon": "PT60S",
+        "executor": "",
+        "executorFlags": "",
+        "taskInfoData": "",
+        "retries": 2,
+        "owner": "ops@example.com",
+        "ownerName": "",
+        "description": "",
+        "async": False,
+        "successCount": 12,
+        "errorCount": 1,
+        "lastSuccess": "2024-05-01T10:00:01.123Z",
+        "lastError": "2024-04-30T10:00:00.456Z",
+        "cpus": 0.1,
+        "disk": 256.0,
+        "mem": 128.0,
+        "disabled": False,
+        "softError": False,
+        "dataProcessingJobType": False,
+        "errorsSinceLastSuccess": 0,
+        "fetch": [],
+        "uris": [],
+        "environmentVariables": [],
+        "arguments": [],
+        "highPriority": False,
+        "runAsUser": "root",
+        "constraints": [],
+        "schedule": "R/2030-01-01T00:00:00.000Z/PT24H",
+        "scheduleTimeZone": "",
     }
     if "parents" in fields:
         job.pop("schedule")
@@ -84,8 +108,11 @@ def fake_chronos(jobs: list[dict[str, Any]], paths: tuple[str, ...] = ("/v1/sche
 # --------------------------------------------------------------------------- a realistic export
 
 TIME_ZONES: tuple[tuple[str, str], ...] = (
-    ("tz-new-york", "America/New_York"), ("tz-paris", "Europe/Paris"), ("tz-tokyo", "Asia/Tokyo"),
-    ("tz-sydney", "Australia/Sydney"), ("tz-pst", "PST"),
+    ("tz-new-york", "America/New_York"),
+    ("tz-paris", "Europe/Paris"),
+    ("tz-tokyo", "Asia/Tokyo"),
+    ("tz-sydney", "Australia/Sydney"),
+    ("tz-pst", "PST"),
 )
 """Jobs in their own zone; PST is Java's short id that Chronos accepted (America/Los_Angeles)."""
 
@@ -127,7 +154,7 @@ def realistic_export(t0: datetime, files: Path, user: str) -> tuple[list[dict[st
     """
     files.mkdir(parents=True, exist_ok=True)
     tool = files / "tool.sh"
-    tool.write_text("#!/bin/sh\necho \"tool says $1\"\n")
+    tool.write_text('#!/bin/sh\necho "tool says $1"\n')
     tool.chmod(0o755)
     with tarfile.open(files / "tool.tgz", "w:gz") as tar:
         tar.add(tool, arcname="bin/tool.sh")
@@ -151,21 +178,38 @@ def realistic_export(t0: datetime, files: Path, user: str) -> tuple[list[dict[st
             extra["highPriority"] = True
         if i == 2:
             extra["maxCompletionTime"] = 600000
-        add(chronos_job(f"plain-{i}", command=f'echo "plain-{i} $GREETING from $TEAM"', schedule=hourly,
-                        cpus=round(0.1 + 0.05 * i, 2), mem=64.0 + 16 * i, disk=32.0 + i, retries=i % 3,
-                        owner=f"team{i}@example.com,oncall@example.com", description=f"plain job {i}",
-                        environmentVariables=[{"name": "GREETING", "value": f"hello {i}"},
-                                              {"name": "TEAM", "value": f"team-{i}"}], **extra),
-            Expected(True, f"plain-{i} hello {i} from team-{i}\n"))
+        add(
+            chronos_job(
+                f"plain-{i}",
+                command=f'echo "plain-{i} $GREETING from $TEAM"',
+                schedule=hourly,
+                cpus=round(0.1 + 0.05 * i, 2),
+                mem=64.0 + 16 * i,
+                disk=32.0 + i,
+                retries=i % 3,
+                owner=f"team{i}@example.com,oncall@example.com",
+                description=f"plain job {i}",
+                environmentVariables=[
+                    {"name": "GREETING", "value": f"hello {i}"},
+                    {"name": "TEAM", "value": f"team-{i}"},
+                ],
+                **extra,
+            ),
+            Expected(True, f"plain-{i} hello {i} from team-{i}\n"),
+        )
     # Time zones: due at t0, written in each job's own zone (5).
     for name, zone in TIME_ZONES:
-        add(chronos_job(name, command=f"echo {name}", schedule=f"R/{local_iso(t0, zone)}/P1D",
-                        scheduleTimeZone=zone), Expected(True, f"{name}\n"))
+        add(
+            chronos_job(name, command=f"echo {name}", schedule=f"R/{local_iso(t0, zone)}/P1D", scheduleTimeZone=zone),
+            Expected(True, f"{name}\n"),
+        )
     # Past starts: the next repetition is due at t0 (4).
     for i in range(4):
         reps = "R" if i < 2 else "R3"
-        add(chronos_job(f"past-{i}", command=f"echo past-{i}",
-                        schedule=f"{reps}/{iso(t0 - timedelta(hours=2))}/PT1H"), Expected(True, f"past-{i}\n"))
+        add(
+            chronos_job(f"past-{i}", command=f"echo past-{i}", schedule=f"{reps}/{iso(t0 - timedelta(hours=2))}/PT1H"),
+            Expected(True, f"past-{i}\n"),
+        )
     # Future starts: not due in the test window (2).
     for i in range(2):
         add(chronos_job(f"future-{i}", schedule=f"R/{iso(t0 + timedelta(days=1 + i))}/P1D"), Expected(False))
@@ -174,56 +218,126 @@ def realistic_export(t0: datetime, files: Path, user: str) -> tuple[list[dict[st
     for i in range(6):
         shell = i < 3
         container = {
-            "type": "DOCKER", "image": "busybox", "network": "BRIDGE" if i % 2 else "HOST",
+            "type": "DOCKER",
+            "image": "busybox",
+            "network": "BRIDGE" if i % 2 else "HOST",
             "forcePullImage": i == 5,
-            "volumes": [{"hostPath": str(logs), "containerPath": str(logs), "mode": "RW"},
-                        {"hostPath": str(files), "containerPath": "shared", "mode": "RO"}],
-            "parameters": [{"key": "add-host", "value": "db:10.0.0.1"}, {"key": "add-host", "value": "mq:10.0.0.2"},
-                           {"key": "env", "value": "A=1"}, {"key": "env", "value": "B=2"},
-                           {"key": "label", "value": f"job=docker-{i}"}],
+            "volumes": [
+                {"hostPath": str(logs), "containerPath": str(logs), "mode": "RW"},
+                {"hostPath": str(files), "containerPath": "shared", "mode": "RO"},
+            ],
+            "parameters": [
+                {"key": "add-host", "value": "db:10.0.0.1"},
+                {"key": "add-host", "value": "mq:10.0.0.2"},
+                {"key": "env", "value": "A=1"},
+                {"key": "env", "value": "B=2"},
+                {"key": "label", "value": f"job=docker-{i}"},
+            ],
         }
         if shell:
-            add(chronos_job(f"docker-{i}", command=f"echo docker-{i} $STAGE", container=container, schedule=hourly,
-                            mem=128.0, environmentVariables=[{"name": "STAGE", "value": "prod"}]),
-                Expected(True, f"docker-{i} prod\n"))
+            add(
+                chronos_job(
+                    f"docker-{i}",
+                    command=f"echo docker-{i} $STAGE",
+                    container=container,
+                    schedule=hourly,
+                    mem=128.0,
+                    environmentVariables=[{"name": "STAGE", "value": "prod"}],
+                ),
+                Expected(True, f"docker-{i} prod\n"),
+            )
         else:
-            add(chronos_job(f"docker-{i}", command="/bin/echo", shell=False, arguments=[f"docker-{i}", "--date",
-                                                                                         "2020-01-01"],
-                            container=container, schedule=hourly, mem=128.0),
-                Expected(True, f"docker-{i} --date 2020-01-01\n"))
+            add(
+                chronos_job(
+                    f"docker-{i}",
+                    command="/bin/echo",
+                    shell=False,
+                    arguments=[f"docker-{i}", "--date", "2020-01-01"],
+                    container=container,
+                    schedule=hourly,
+                    mem=128.0,
+                ),
+                Expected(True, f"docker-{i} --date 2020-01-01\n"),
+            )
     # Fetch: an archive extracted into the sandbox, a plain file, and Chronos 2.x uris (6).
     archive = (files / "tool.tgz").as_uri()
     plain = (files / "data.txt").as_uri()
     for i in range(3):
-        add(chronos_job(f"fetch-tool-{i}", command=f"./bin/tool.sh fetch-{i}", schedule=hourly,
-                        fetch=[{"uri": archive, "executable": False, "cache": False, "extract": True}]),
-            Expected(True, f"tool says fetch-{i}\n"))
+        add(
+            chronos_job(
+                f"fetch-tool-{i}",
+                command=f"./bin/tool.sh fetch-{i}",
+                schedule=hourly,
+                fetch=[{"uri": archive, "executable": False, "cache": False, "extract": True}],
+            ),
+            Expected(True, f"tool says fetch-{i}\n"),
+        )
     for i in range(2):
-        add(chronos_job(f"fetch-data-{i}", command="cat data.txt", schedule=hourly,
-                        fetch=[{"uri": plain, "executable": False, "cache": i == 1, "extract": False}]),
-            Expected(True, "fetched data\n"))
-    add(chronos_job("old-uris", command="cat data.txt", schedule=hourly, uris=[plain]), Expected(True, "fetched data\n"))
+        add(
+            chronos_job(
+                f"fetch-data-{i}",
+                command="cat data.txt",
+                schedule=hourly,
+                fetch=[{"uri": plain, "executable": False, "cache": i == 1, "extract": False}],
+            ),
+            Expected(True, "fetched data\n"),
+        )
+    add(
+        chronos_job("old-uris", command="cat data.txt", schedule=hourly, uris=[plain]), Expected(True, "fetched data\n")
+    )
     # Constraints on the agents' rack attribute: agent-0 is rack r0, agent-1 rack r1 (4).
-    for name, constraint, agent in (("on-r0", ["rack", "EQUALS", "r0"], "agent-0"),
-                                    ("on-r1", ["rack", "EQUALS", "r1"], "agent-1"),
-                                    ("like-r1", ["rack", "LIKE", "r[1]"], "agent-1"),
-                                    ("unlike-r0", ["rack", "UNLIKE", "r0"], "agent-1")):
-        add(chronos_job(name, command=f"echo {name}", schedule=hourly, constraints=[constraint]),
-            Expected(True, f"{name}\n", agent))
+    for name, constraint, agent in (
+        ("on-r0", ["rack", "EQUALS", "r0"], "agent-0"),
+        ("on-r1", ["rack", "EQUALS", "r1"], "agent-1"),
+        ("like-r1", ["rack", "LIKE", "r[1]"], "agent-1"),
+        ("unlike-r0", ["rack", "UNLIKE", "r0"], "agent-1"),
+    ):
+        add(
+            chronos_job(name, command=f"echo {name}", schedule=hourly, constraints=[constraint]),
+            Expected(True, f"{name}\n", agent),
+        )
     # Parent chains, a fan-in, dependents of containers, fetch and past jobs (12).
-    for name, parents in (("etl.load", ["plain-0"]), ("etl.report", ["etl.load"]), ("etl.archive", ["etl.report"]),
-                          ("merge", ["tz-paris", "plain-1"]), ("merge.notify", ["merge"]),
-                          ("after-docker", ["docker-3"]), ("after-fetch-a", ["fetch-tool-0"]),
-                          ("after-fetch-b", ["fetch-tool-0"]), ("after-past", ["past-2"]),
-                          ("after-r1", ["on-r1"]), ("plain-2.child-a", ["plain-2"]), ("plain-2.child-b", ["plain-2"])):
-        add(chronos_job(name, command=f"echo {name} $PARENT_NOTE", parents=parents,
-                        environmentVariables=[{"name": "PARENT_NOTE", "value": "after " + "+".join(parents)}]),
-            Expected(True, f"{name} after {'+'.join(parents)}\n"))
+    for name, parents in (
+        ("etl.load", ["plain-0"]),
+        ("etl.report", ["etl.load"]),
+        ("etl.archive", ["etl.report"]),
+        ("merge", ["tz-paris", "plain-1"]),
+        ("merge.notify", ["merge"]),
+        ("after-docker", ["docker-3"]),
+        ("after-fetch-a", ["fetch-tool-0"]),
+        ("after-fetch-b", ["fetch-tool-0"]),
+        ("after-past", ["past-2"]),
+        ("after-r1", ["on-r1"]),
+        ("plain-2.child-a", ["plain-2"]),
+        ("plain-2.child-b", ["plain-2"]),
+    ):
+        add(
+            chronos_job(
+                name,
+                command=f"echo {name} $PARENT_NOTE",
+                parents=parents,
+                environmentVariables=[{"name": "PARENT_NOTE", "value": "after " + "+".join(parents)}],
+            ),
+            Expected(True, f"{name} after {'+'.join(parents)}\n"),
+        )
     # Disabled jobs never run: scheduled, dependent on a job that runs, in a container (3).
     add(chronos_job("disabled-scheduled", schedule=hourly, disabled=True), Expected(False))
     add(chronos_job("disabled-child", parents=["plain-3"], disabled=True), Expected(False))
-    add(chronos_job("disabled-docker", schedule=hourly, disabled=True,
-                    container={"type": "DOCKER", "image": "busybox", "network": "HOST", "volumes": [],
-                               "forcePullImage": False, "parameters": []}), Expected(False))
+    add(
+        chronos_job(
+            "disabled-docker",
+            schedule=hourly,
+            disabled=True,
+            container={
+                "type": "DOCKER",
+                "image": "busybox",
+                "network": "HOST",
+                "volumes": [],
+                "forcePullImage": False,
+                "parameters": [],
+            },
+        ),
+        Expected(False),
+    )
     assert len(jobs) == 50, len(jobs)
     return jobs, expected

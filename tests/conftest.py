@@ -35,9 +35,11 @@ from tests.servers import (
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--exhaustive", action="store_true",
-                     help="also run the long property runs (marked 'exhaustive'), e.g. the cron oracle "
-                          "with thousands of examples")
+    parser.addoption(
+        "--exhaustive",
+        action="store_true",
+        help="also run the long property runs (marked 'exhaustive'), e.g. the cron oracle with thousands of examples",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -122,9 +124,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         with Store(f"sqlite:///{path}") as s:
             yield s
     else:
-        with (_fresh_postgres(request.getfixturevalue("postgres_url"),
-                              request.getfixturevalue("_postgres_template")) as url,
-              Store(url) as s):
+        with (
+            _fresh_postgres(
+                request.getfixturevalue("postgres_url"), request.getfixturevalue("_postgres_template")
+            ) as url,
+            Store(url) as s,
+        ):
             yield s
 
 

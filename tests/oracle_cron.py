@@ -178,9 +178,13 @@ class CronOracle:
                         for s in range(60) if self.with_seconds else (0,):
                             t = u + timedelta(seconds=s)
                             shown = local(zone, t)
-                            if (shown.date() == d and shown.hour in self.hours
-                                    and shown.minute in self.minutes and shown.second in self.seconds
-                                    and start < t <= until):
+                            if (
+                                shown.date() == d
+                                and shown.hour in self.hours
+                                and shown.minute in self.minutes
+                                and shown.second in self.seconds
+                                and start < t <= until
+                            ):
                                 found.add(t)
                     u += MINUTE
             # instants of one date can follow those of the next after a backward jump
@@ -261,4 +265,3 @@ def transitions(zone_name: str, first_year: int, last_year: int) -> list[datetim
 
 def year_span(start: datetime, years: int) -> datetime:
     return start + timedelta(days=365 * years + years // 4)
-

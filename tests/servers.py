@@ -95,8 +95,9 @@ def _as_server_user(argv: list[str]) -> list[str]:
 
 def _run(argv: list[str], what: str, log: Path | None = None, timeout: float = 60) -> None:
     try:
-        proc = subprocess.run(_as_server_user(argv), stdin=subprocess.DEVNULL, capture_output=True,
-                              text=True, timeout=timeout)
+        proc = subprocess.run(
+            _as_server_user(argv), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ServerUnavailable(f"{what} failed: {exc}") from exc
     if proc.returncode != 0:
@@ -138,8 +139,9 @@ class PostgresServer:
     def create(self) -> PostgresServer:
         """initdb and start; raises :class:`ServerUnavailable` when that is impossible here."""
         if not self.initdb.exists() or not self.pg_ctl.exists():
-            raise ServerUnavailable(f"no {self.initdb} / {self.pg_ctl} (apt-get install postgresql-15, "
-                                    "or set MOROCCRON_TEST_PG_BIN)")
+            raise ServerUnavailable(
+                f"no {self.initdb} / {self.pg_ctl} (apt-get install postgresql-15, or set MOROCCRON_TEST_PG_BIN)"
+            )
         if os.geteuid() == 0:
             try:
                 user = pwd.getpwnam(POSTGRES_USER)
@@ -150,8 +152,24 @@ class PostgresServer:
         self.base = Path(tempfile.mkdtemp(prefix="mcr-pg-"))
         if os.geteuid() == 0:
             os.chown(self.base, user.pw_uid, user.pw_gid)
-        _run([str(self.initdb), "-D", str(self.base / "data"), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-              "--locale=C", "--no-sync", "--no-instructions"], "initdb", timeout=120)
+        _run(
+            [
+                str(self.initdb),
+                "-D",
+                str(self.base / "data"),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--no-instructions",
+            ],
+            "initdb",
+            timeout=120,
+        )
         self.start()
         return self
 
@@ -161,13 +179,31 @@ class PostgresServer:
         error: ServerUnavailable | None = None
         for _ in range(tries):
             port = self.port or free_port()
-            options = (f"-k {self.base} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off "
-                       "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+            options = (
+                f"-k {self.base} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off "
+                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            )
             try:
                 # -l: without a log file the server inherits our stdout pipe and
                 # subprocess.run would wait for it forever.
-                _run([str(self.pg_ctl), "-D", str(self.base / "data"), "-l", str(self.log), "-w", "-t", "60",
-                      "-o", options, "start"], "pg_ctl start", self.log, timeout=90)
+                _run(
+                    [
+                        str(self.pg_ctl),
+                        "-D",
+                        str(self.base / "data"),
+                        "-l",
+                        str(self.log),
+                        "-w",
+                        "-t",
+                        "60",
+                        "-o",
+                        options,
+                        "start",
+                    ],
+                    "pg_ctl start",
+                    self.log,
+                    timeout=90,
+                )
                 self.port = port
                 return
             except ServerUnavailable as exc:
@@ -178,8 +214,7 @@ class PostgresServer:
 
     def stop(self) -> None:
         assert self.base is not None
-        _run([str(self.pg_ctl), "-D", str(self.base / "data"), "-m", "fast", "-w", "stop"], "pg_ctl stop",
-             self.log)
+        _run([str(self.pg_ctl), "-D", str(self.base / "data"), "-m", "fast", "-w", "stop"], "pg_ctl stop", self.log)
 
     def restart(self) -> None:
         self.stop()
@@ -215,8 +250,7 @@ def postgres_server(tmpdir: Path) -> Iterator[str]:
 
 def _admin(url: str, sql: str) -> None:
     u = make_url(url)
-    with psycopg.connect(host=u.host, port=u.port, user=u.username, dbname="postgres",
-                         autocommit=True) as conn:
+    with psycopg.connect(host=u.host, port=u.port, user=u.username, dbname="postgres", autocommit=True) as conn:
         conn.execute(sql)  # type: ignore[arg-type]
 
 
@@ -238,9 +272,7 @@ def drop_database(url: str, name: str) -> None:
 
 # --------------------------------------------------------------------------- ZooKeeper
 
-ZOOKEEPER_CLASSPATH = os.environ.get(
-    "MOROCCRON_TEST_ZK_CLASSPATH", "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"
-)
+ZOOKEEPER_CLASSPATH = os.environ.get("MOROCCRON_TEST_ZK_CLASSPATH", "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar")
 """Debian's ``zookeeper`` package: its config folder (log4j) and the server jar."""
 
 
@@ -278,10 +310,20 @@ class ZooKeeperServer:
         log_path = self.tmpdir / "zookeeper.log"
         with open(log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [self.java, "-Xmx256m", "-Dzookeeper.log.dir=" + str(self.tmpdir),
-                 "-Dzookeeper.root.logger=INFO,CONSOLE", "-cp", ZOOKEEPER_CLASSPATH,
-                 "org.apache.zookeeper.server.ZooKeeperServerMain", str(config)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                [
+                    self.java,
+                    "-Xmx256m",
+                    "-Dzookeeper.log.dir=" + str(self.tmpdir),
+                    "-Dzookeeper.root.logger=INFO,CONSOLE",
+                    "-cp",
+                    ZOOKEEPER_CLASSPATH,
+                    "org.apache.zookeeper.server.ZooKeeperServerMain",
+                    str(config),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         deadline = time.monotonic() + 30
         while not _zk_ok(self.port):
@@ -326,4 +368,3 @@ def _zk_ok(port: int) -> bool:
             return sock.recv(4) == b"imok"
     except OSError:
         return False
-

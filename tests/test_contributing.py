@@ -1,8 +1,8 @@
 """What a contributor relies on: the checks `make test` runs, the commit hooks, CONTRIBUTING.md
 and a changelog per distribution.
 
-- `make test` runs ruff and mypy before the tests; `make typecheck` runs mypy; the format
-  check waits in the Makefile behind its FORMAT-CHECK marker.
+- `make test` runs ruff (lint and the format check) and mypy before the tests;
+  `make typecheck` runs mypy.
 - The mypy configuration checks the core strictly, module by module (`strict = true` in
   an override would apply to every module: mypy reads it as a global option).
 - The commit hooks are local and run the tools of the venv, so nothing is downloaded.
@@ -24,14 +24,28 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT_URL = "https://github.com/moroccron/moroccron"
 DISTRIBUTIONS = [ROOT, *sorted(p.parent for p in (ROOT / "plugins").glob("*/pyproject.toml"))]
-STRICT_CORE = {"moroccron.engine", "moroccron.model", "moroccron.events", "moroccron.schedule",
-               "moroccron.schedule.*", "moroccron.dag", "moroccron.hooks.*", "moroccron.store.interfaces"}
+STRICT_CORE = {
+    "moroccron.engine",
+    "moroccron.model",
+    "moroccron.events",
+    "moroccron.schedule",
+    "moroccron.schedule.*",
+    "moroccron.dag",
+    "moroccron.hooks.*",
+    "moroccron.store.interfaces",
+}
 
 
 def _make_dry_run(target: str) -> list[str]:
     """The commands `make -n target` would run, the venv taken as installed."""
-    done = subprocess.run(["make", "-n", "-o", ".venv/.installed", "-o", "system-deps", "-o", ".venv/.apt", target],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run(
+        ["make", "-n", "-o", ".venv/.installed", "-o", "system-deps", "-o", ".venv/.apt", target],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return done.stdout.splitlines()
 
 
@@ -43,11 +57,10 @@ def test_make_test_runs_lint_and_typecheck_before_pytest() -> None:
     assert lint < pytest_at and mypy < pytest_at
 
 
-def test_make_typecheck_runs_mypy_and_the_format_check_is_marked_for_enabling() -> None:
+def test_make_typecheck_runs_mypy_and_lint_checks_the_format() -> None:
     assert any(c.strip().endswith("bin/mypy") for c in _make_dry_run("typecheck"))
+    assert any("ruff format --check" in c for c in _make_dry_run("lint"))
     makefile = (ROOT / "Makefile").read_text()
-    marker = makefile.index("# FORMAT-CHECK")
-    assert "ruff format --check $(FORMAT_PATHS)" in makefile[marker:].splitlines()[1]
     paths = re.search(r"^FORMAT_PATHS := \$\(wildcard (.*)\)$", makefile, re.M)
     assert paths is not None and set(paths.group(1).split()) == {"moroccron", "tests", "plugins", "bench", "examples"}
 
@@ -60,14 +73,24 @@ def test_mypy_checks_the_core_strictly_module_by_module() -> None:
     assert all("strict" not in o for o in overrides)
     core = next(o for o in overrides if "moroccron.engine" in o["module"])
     assert set(core["module"]) == STRICT_CORE
-    for flag in ("disallow_untyped_defs", "disallow_any_generics", "warn_return_any", "disallow_untyped_calls",
-                 "check_untyped_defs", "strict_equality", "no_implicit_reexport"):
+    for flag in (
+        "disallow_untyped_defs",
+        "disallow_any_generics",
+        "warn_return_any",
+        "disallow_untyped_calls",
+        "check_untyped_defs",
+        "strict_equality",
+        "no_implicit_reexport",
+    ):
         assert core[flag] is True, flag
 
 
 def test_mypy_and_its_stubs_are_pinned_and_in_the_test_extra() -> None:
-    pins = dict(line.split("==") for line in (ROOT / "constraints.txt").read_text().splitlines()
-                if line and not line.startswith("#"))
+    pins = dict(
+        line.split("==")
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
     assert "mypy" in pins and "types-requests" in pins
     extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["test"]
     assert {re.split(r"[<>=]", r)[0] for r in extra} >= {"mypy", "types-requests"}
@@ -90,7 +113,9 @@ def test_the_commit_hooks_are_local_and_run_the_venvs_tools() -> None:
 def test_every_file_contributing_names_exists() -> None:
     text = (ROOT / "CONTRIBUTING.md").read_text()
     named = set(re.findall(r"\]\(([^)#\s]+)\)", text))
-    named |= {p for p in re.findall(r"`([\w./-]+)`", text) if p.startswith(("moroccron/", "tests/", "plugins/", "docs/"))}
+    named |= {
+        p for p in re.findall(r"`([\w./-]+)`", text) if p.startswith(("moroccron/", "tests/", "plugins/", "docs/"))
+    }
     assert len(named) > 10
     missing = [p for p in sorted(named) if not p.startswith("http") and not (ROOT / p).exists()]
     assert missing == []

@@ -38,8 +38,10 @@ def days(*dates: tuple[int, int, int], hour: int = 0, minute: int = 0) -> list[d
 
 def local_day(zone: str, day: date) -> tuple[datetime, datetime]:
     tz = ZoneInfo(zone)
-    return (datetime.combine(day, time(), tz).astimezone(UTC),
-            datetime.combine(day + timedelta(days=1), time(), tz).astimezone(UTC))
+    return (
+        datetime.combine(day, time(), tz).astimezone(UTC),
+        datetime.combine(day + timedelta(days=1), time(), tz).astimezone(UTC),
+    )
 
 
 # --------------------------------------------------------------------------- a-a ranges
@@ -48,8 +50,9 @@ def local_day(zone: str, day: date) -> tuple[datetime, datetime]:
 def test_a_range_from_a_value_to_itself_is_that_value() -> None:
     assert first("0 9-9 * * *") == days((2026, 1, 1), (2026, 1, 2), (2026, 1, 3), hour=9)
     # Monday and Wednesday, not every day (2026-01-05 is a Monday)
-    assert first("30 4 * * 1-1,3", 4) == days((2026, 1, 5), (2026, 1, 7), (2026, 1, 12), (2026, 1, 14),
-                                              hour=4, minute=30)
+    assert first("30 4 * * 1-1,3", 4) == days(
+        (2026, 1, 5), (2026, 1, 7), (2026, 1, 12), (2026, 1, 14), hour=4, minute=30
+    )
     # December only, not the odd months
     assert first("0 0 * 12-12/2 *") == days((2026, 12, 1), (2026, 12, 2), (2026, 12, 3))
     assert first("0 0 * * sun-SUN") == days((2026, 1, 4), (2026, 1, 11), (2026, 1, 18))
@@ -66,8 +69,9 @@ def test_a_day_field_starting_with_a_star_is_unrestricted_so_the_days_are_anded(
 
 
 def test_both_day_fields_restricted_are_ored() -> None:
-    assert first("0 0 13 * 5", 4, after=U(2026, 2, 1)) == days((2026, 2, 6), (2026, 2, 13), (2026, 2, 20),
-                                                               (2026, 2, 27))
+    assert first("0 0 13 * 5", 4, after=U(2026, 2, 1)) == days(
+        (2026, 2, 6), (2026, 2, 13), (2026, 2, 20), (2026, 2, 27)
+    )
 
 
 def test_nth_weekday_with_a_restricted_day_of_month_is_ored() -> None:
@@ -191,8 +195,14 @@ def test_a_calendar_day_skipped_whole_has_no_fire() -> None:
     # Pacific/Apia went from 2011-12-29 23:59:59 -10:00 to 2011-12-31 00:00:00 +14:00.
     s = parse_schedule("30 1 * * *", "Pacific/Apia")
     listed = s.times_between(U(2011, 12, 27), U(2012, 1, 2), 10)
-    assert listed == [U(2011, 12, 27, 11, 30), U(2011, 12, 28, 11, 30), U(2011, 12, 29, 11, 30),  # 01:30 -10
-                      U(2011, 12, 30, 11, 30), U(2011, 12, 31, 11, 30), U(2012, 1, 1, 11, 30)]  # 01:30 +14
+    assert listed == [
+        U(2011, 12, 27, 11, 30),
+        U(2011, 12, 28, 11, 30),
+        U(2011, 12, 29, 11, 30),  # 01:30 -10
+        U(2011, 12, 30, 11, 30),
+        U(2011, 12, 31, 11, 30),
+        U(2012, 1, 1, 11, 30),
+    ]  # 01:30 +14
     assert s.count_between(U(2011, 12, 27), U(2012, 1, 2)) == len(listed)
     zone = ZoneInfo("Pacific/Apia")
     shown = [t.astimezone(zone).date() for t in listed]

@@ -109,8 +109,9 @@ def day_of_week(draw: st.DrawFn) -> str:
 @st.composite
 def cron_exprs(draw: st.DrawFn) -> str:
     if draw(st.integers(0, 15)) == 0:
-        return draw(st.sampled_from(["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight",
-                                     "@hourly", "@DAILY"]))
+        return draw(
+            st.sampled_from(["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly", "@DAILY"])
+        )
     minute = _field(draw, 0, 59)
     hour = _field(draw, 0, 23)
     dom = draw(day_of_month())
@@ -164,16 +165,22 @@ def check_against_oracle(expr: str, zone: str, start: datetime) -> None:
         assert schedule.count_between(start, got[-1]) == len(got)
 
 
-@settings(max_examples=int(os.environ.get("MOROCCRON_ORACLE_QUICK", "120")), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=int(os.environ.get("MOROCCRON_ORACLE_QUICK", "120")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(cases())
 def test_next_fifty_fire_times_equal_the_oracle(case: tuple[str, str, datetime]) -> None:
     check_against_oracle(*case)
 
 
 @pytest.mark.exhaustive
-@settings(max_examples=int(os.environ.get("MOROCCRON_ORACLE_EXAMPLES", "1500")), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=int(os.environ.get("MOROCCRON_ORACLE_EXAMPLES", "1500")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(cases())
 def test_next_fifty_fire_times_equal_the_oracle_many_examples(case: tuple[str, str, datetime]) -> None:
     check_against_oracle(*case)

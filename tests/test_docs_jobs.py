@@ -19,16 +19,28 @@ JOBS_MD = ROOT / "docs" / "jobs.md"
 
 def test_docs_jobs_md_is_what_the_model_generates() -> None:
     current = JOBS_MD.read_text(encoding="utf-8")
-    assert docgen.splice(current, docgen.jobs_reference()) == current, \
+    assert docgen.splice(current, docgen.jobs_reference()) == current, (
         "docs/jobs.md is out of date with moroccron/model.py or moroccron/field_docs.py: run `make docs`"
+    )
 
 
 def test_every_field_of_every_job_type_is_in_the_document() -> None:
     text = JOBS_MD.read_text(encoding="utf-8")
     types = docgen.documented_types()
     # the nested types a job is made of, found by walking JobSpec's fields
-    assert {"JobSpec", "Resources", "Container", "Volume", "VolumeSource", "Parameter", "NetworkInfo",
-            "Constraint", "Triggers", "Notify", "Fetch"} <= set(types)
+    assert {
+        "JobSpec",
+        "Resources",
+        "Container",
+        "Volume",
+        "VolumeSource",
+        "Parameter",
+        "NetworkInfo",
+        "Constraint",
+        "Triggers",
+        "Notify",
+        "Fetch",
+    } <= set(types)
     for name in types:
         cls = getattr(model, name)
         for f in dataclasses.fields(cls):
@@ -78,8 +90,9 @@ _INSTEAD: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
-@pytest.mark.parametrize("type_name,field_name", [
-    (t, f) for t, fields in field_docs.FIELD_DOCS.items() for f in fields])
+@pytest.mark.parametrize(
+    "type_name,field_name", [(t, f) for t, fields in field_docs.FIELD_DOCS.items() for f in fields]
+)
 def test_every_example_is_a_valid_value(type_name: str, field_name: str) -> None:
     doc = field_docs.FIELD_DOCS[type_name][field_name]
     namespace = {n: getattr(model, n) for n in model.__all__}
@@ -95,8 +108,13 @@ def test_the_command_checks_rewrites_and_refuses(tmp_path: Path) -> None:
     stale.write_text(f"# Jobs\n\nprose\n\n{docgen.BEGIN}\nold table\n{docgen.END}\n\nmore prose\n")
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "moroccron.docgen", "jobs", "--file", str(stale), *args],
-                              capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        return subprocess.run(
+            [sys.executable, "-m", "moroccron.docgen", "jobs", "--file", str(stale), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
 
     checked = run("--check")
     assert checked.returncode == 1 and "out of date" in checked.stderr and "make docs" in checked.stderr

@@ -37,8 +37,9 @@ class Mailbox:
         self.messages: list[tuple[list[str], Any]] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd naming
-        self.messages.append((list(envelope.rcpt_tos),
-                              email.message_from_bytes(envelope.content, policy=email.policy.default)))
+        self.messages.append(
+            (list(envelope.rcpt_tos), email.message_from_bytes(envelope.content, policy=email.policy.default))
+        )
         return "250 OK"
 
 
@@ -53,30 +54,38 @@ def smtp() -> Iterator[tuple[Mailbox, int]]:
 
 @pytest.fixture
 def receivers() -> Iterator[dict[str, Receiver]]:
-    found = {"slack": Receiver(path="/services/T0/B0/X", body=b"ok"),
-             "pagerduty": Receiver(status=202, path="/v2/enqueue", body=b'{"status":"success"}'),
-             "webhook": Receiver()}
+    found = {
+        "slack": Receiver(path="/services/T0/B0/X", body=b"ok"),
+        "pagerduty": Receiver(status=202, path="/v2/enqueue", body=b'{"status":"success"}'),
+        "webhook": Receiver(),
+    }
     yield found
     for r in found.values():
         r.close()
 
 
 def health(settings: Settings, store: Store, epoch: int | None, leadership: Any = None) -> FrameworkHealth:
-    return FrameworkHealth(settings, store, epoch=lambda: epoch, clock=lambda: NOW, wake=lambda: None,
-                           leadership=leadership)
+    return FrameworkHealth(
+        settings, store, epoch=lambda: epoch, clock=lambda: NOW, wake=lambda: None, leadership=leadership
+    )
 
 
 def test_removal_is_told_to_every_admin_contact_by_the_real_notifiers(
-    store: Store, smtp: tuple[Mailbox, int], receivers: dict[str, Receiver],
+    store: Store,
+    smtp: tuple[Mailbox, int],
+    receivers: dict[str, Receiver],
 ) -> None:
     box, port = smtp
     settings = Settings(
         framework_name="moroccron prod",
         admin_contacts=("email:mesos-admins@example.com", "slack:#mesos", "pagerduty:platform", "webhook:ops"),
         webhooks={"ops": receivers["webhook"].url},
-        plugins={"email": {"host": "127.0.0.1", "port": port, "security": "none", "from": "moroccron@example.com"},
-                 "slack": {"webhook_url": receivers["slack"].url},
-                 "pagerduty": {"events_url": receivers["pagerduty"].url, "services": {"platform": ROUTING_KEY}}})
+        plugins={
+            "email": {"host": "127.0.0.1", "port": port, "security": "none", "from": "moroccron@example.com"},
+            "slack": {"webhook_url": receivers["slack"].url},
+            "pagerduty": {"events_url": receivers["pagerduty"].url, "services": {"platform": ROUTING_KEY}},
+        },
+    )
     epoch = store.take_leadership("leader", "127.0.0.1:4400")
     store.set_framework_id("fw-old")
     h = health(settings, store, epoch)
@@ -87,8 +96,12 @@ def test_removal_is_told_to_every_admin_contact_by_the_real_notifiers(
     assert h.reasons() == ["the Mesos master removed the framework; a new one is being registered"]
     h.registered("fw-new")
     assert h.reasons() == []
-    assert h.status()["framework_removed"] == {"framework_id": "fw-old", "message": "Framework has been removed",
-                                               "at": NOW.isoformat(), "new_framework_id": "fw-new"}
+    assert h.status()["framework_removed"] == {
+        "framework_id": "fw-old",
+        "message": "Framework has been removed",
+        "at": NOW.isoformat(),
+        "new_framework_id": "fw-new",
+    }
     [item] = store.notifications()
     assert item.event == "framework" and item.job == "moroccron-prod-framework"
 
@@ -114,8 +127,12 @@ def test_removal_is_told_to_every_admin_contact_by_the_real_notifiers(
     assert page["dedup_key"] == "moroccron/moroccron-prod-framework"
     [hook] = receivers["webhook"].bodies
     assert hook["event"] == "framework" and hook["run"] is None
-    assert hook["details"]["framework"] == {"kind": "removed", "framework_id": "fw-old",
-                                            "message": "Framework has been removed", "name": "moroccron prod"}
+    assert hook["details"]["framework"] == {
+        "kind": "removed",
+        "framework_id": "fw-old",
+        "message": "Framework has been removed",
+        "name": "moroccron prod",
+    }
 
 
 def test_an_id_stored_since_by_someone_else_is_kept(store: Store) -> None:
@@ -147,11 +164,17 @@ def test_a_refusal_is_kept_and_told(store: Store) -> None:
 
 
 @pytest.mark.zookeeper
-def test_the_zookeeper_copy_is_forgotten_only_while_it_names_the_removed_id(zk_address: str,
-                                                                            sqlite_store: Store) -> None:
+def test_the_zookeeper_copy_is_forgotten_only_while_it_names_the_removed_id(
+    zk_address: str, sqlite_store: Store
+) -> None:
     elected = threading.Event()
-    leadership = Leadership(f"zk://{zk_address}/moroccron-fwid-{uuid.uuid4().hex[:8]}", "127.0.0.1:4400", "i",
-                            on_elected=elected.set, on_lost=lambda _reason: None)
+    leadership = Leadership(
+        f"zk://{zk_address}/moroccron-fwid-{uuid.uuid4().hex[:8]}",
+        "127.0.0.1:4400",
+        "i",
+        on_elected=elected.set,
+        on_lost=lambda _reason: None,
+    )
     leadership.start()
     try:
         assert elected.wait(20)

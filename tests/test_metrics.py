@@ -21,8 +21,14 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 def launched(job: str = "a", minute: int = 0, attempt: int = 0, skew: float = 0.02) -> Run:
     due = T0 + timedelta(minutes=minute)
-    return Run(job=job, scheduled_at=due, attempt=attempt, state=RunState.LAUNCHED,
-               queued_at=due, launched_at=due + timedelta(seconds=skew))
+    return Run(
+        job=job,
+        scheduled_at=due,
+        attempt=attempt,
+        state=RunState.LAUNCHED,
+        queued_at=due,
+        launched_at=due + timedelta(seconds=skew),
+    )
 
 
 def finished(r: Run, state: RunState, duration: float = 5.0) -> Run:
@@ -57,14 +63,17 @@ def test_a_run_is_counted_at_launch_and_at_its_end() -> None:
     assert value(m, "moroccron_run_duration_seconds_sum") == pytest.approx(5.0)
     assert value(m, "moroccron_run_duration_seconds_bucket", le="1.0") == 0
     assert value(m, "moroccron_run_duration_seconds_bucket", le="5.0") == 1
-    assert value(m, "moroccron_job_last_success_timestamp_seconds", job="a") == (
-        T0 + timedelta(seconds=0.02 + 1 + 5)).timestamp()
+    assert (
+        value(m, "moroccron_job_last_success_timestamp_seconds", job="a")
+        == (T0 + timedelta(seconds=0.02 + 1 + 5)).timestamp()
+    )
 
 
 def test_every_final_state_is_counted_by_job_and_state() -> None:
     m = Metrics()
-    for minute, state in enumerate([RunState.SUCCEEDED, RunState.FAILED, RunState.FAILED, RunState.KILLED,
-                                    RunState.LOST]):
+    for minute, state in enumerate(
+        [RunState.SUCCEEDED, RunState.FAILED, RunState.FAILED, RunState.KILLED, RunState.LOST]
+    ):
         r = launched("a", minute)
         m.observe_run(r)
         m.observe_run(finished(r, state, duration=minute * 100))
@@ -148,11 +157,23 @@ def test_forget_job_removes_its_series() -> None:
 
 
 def test_status_gauges_are_read_at_scrape_time() -> None:
-    status: dict[str, Any] = {"queue": 4, "offers_held": 2, "tasks_running": 7, "leader": True,
-                              "connected": False, "epoch": 3}
+    status: dict[str, Any] = {
+        "queue": 4,
+        "offers_held": 2,
+        "tasks_running": 7,
+        "leader": True,
+        "connected": False,
+        "epoch": 3,
+    }
     m = Metrics(status=lambda: status)
-    gauges = ("moroccron_queue_length", "moroccron_offers_held", "moroccron_tasks_running", "moroccron_leader",
-              "moroccron_connected", "moroccron_jobs")
+    gauges = (
+        "moroccron_queue_length",
+        "moroccron_offers_held",
+        "moroccron_tasks_running",
+        "moroccron_leader",
+        "moroccron_connected",
+        "moroccron_jobs",
+    )
     assert [value(m, g) for g in gauges] == [4, 2, 7, 1, 0, 0]  # jobs is missing: 0
     status.update(queue=0, connected=True, jobs=1200, leader=None)
     assert [value(m, g) for g in gauges] == [0, 2, 7, 0, 1, 1200]
@@ -212,8 +233,11 @@ def test_metrics_endpoint_serves_the_text_format() -> None:
     response = app_with(SimpleNamespace(metrics=m)).get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for family in text_string_to_metric_families(response.text) for s in family.samples}
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
     assert samples[("moroccron_runs_total", (("job", "a"), ("state", "failed")))] == 1
     assert samples[("moroccron_run_skew_seconds_count", ())] == 1
     assert samples[("moroccron_leader", ())] == 1 and samples[("moroccron_queue_length", ())] == 2

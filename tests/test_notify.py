@@ -29,9 +29,19 @@ def receiver():
 
 
 def failed_run(job="etl", **kw):
-    return Run(job=job, scheduled_at=NOW, state=RunState.FAILED, launched_at=NOW, started_at=NOW,
-               finished_at=NOW + timedelta(seconds=5), exit_status=3, message="Command exited with status 3",
-               agent_id="a1", hostname="host1", **kw)
+    return Run(
+        job=job,
+        scheduled_at=NOW,
+        state=RunState.FAILED,
+        launched_at=NOW,
+        started_at=NOW,
+        finished_at=NOW + timedelta(seconds=5),
+        exit_status=3,
+        message="Command exited with status 3",
+        agent_id="a1",
+        hostname="host1",
+        **kw,
+    )
 
 
 def test_route_follows_preferences_mutes_and_job_targets():
@@ -40,13 +50,21 @@ def test_route_follows_preferences_mutes_and_job_targets():
         "b@x": Owner(id="b@x", preferences={"failure": []}),  # owns the job, wants no failure mail
         "c@x": Owner(id="c@x", mute_until=NOW + timedelta(hours=1)),
     }
-    job = Job(name="etl", command="x", owners=["a@x", "b@x", "c@x", "d@x"],
-              notify={"on_failure": ["email:a@x", "webhook:ops"], "on_recovery": ["slack:#data"]})
+    job = Job(
+        name="etl",
+        command="x",
+        owners=["a@x", "b@x", "c@x", "d@x"],
+        notify={"on_failure": ["email:a@x", "webhook:ops"], "on_recovery": ["slack:#data"]},
+    )
     targets = [str(t) for t in route("failure", job, owners, NOW)]
     assert targets == ["email:a@x", "slack:@alice", "email:d@x", "webhook:ops"]
     # b@x turned off failure mail only: recovery still reaches them by default
-    assert [str(t) for t in route("recovery", job, owners, NOW)] == ["email:a@x", "email:b@x", "email:d@x",
-                                                                      "slack:#data"]
+    assert [str(t) for t in route("recovery", job, owners, NOW)] == [
+        "email:a@x",
+        "email:b@x",
+        "email:d@x",
+        "slack:#data",
+    ]
     assert [str(t) for t in route("success", job, owners, NOW)] == []
 
 
@@ -54,18 +72,40 @@ def test_a_recovery_resolves_every_incident_the_failure_opened():
     """failure=email,slack,pagerduty and recovery=slack: the recovery still reaches PagerDuty
     (to resolve the incident) but not email, which keeps no incident."""
     owners = {
-        "a@x": Owner(id="a@x", slack="@alice", pagerduty="data-oncall",
-                     preferences={"failure": ["email", "slack", "pagerduty"], "recovery": ["slack"]}),
+        "a@x": Owner(
+            id="a@x",
+            slack="@alice",
+            pagerduty="data-oncall",
+            preferences={"failure": ["email", "slack", "pagerduty"], "recovery": ["slack"]},
+        ),
         # muted now, but the incident opened before the mute must still be resolved
-        "m@x": Owner(id="m@x", pagerduty="web-oncall", preferences={"failure": ["pagerduty"], "recovery": []},
-                     mute_until=NOW + timedelta(hours=1)),
+        "m@x": Owner(
+            id="m@x",
+            pagerduty="web-oncall",
+            preferences={"failure": ["pagerduty"], "recovery": []},
+            mute_until=NOW + timedelta(hours=1),
+        ),
     }
-    job = Job(name="etl", command="x", owners=["a@x", "m@x"],
-              notify={"on_failure": ["pagerduty:db-oncall", "slack:#data", "webhook:ops"]})
+    job = Job(
+        name="etl",
+        command="x",
+        owners=["a@x", "m@x"],
+        notify={"on_failure": ["pagerduty:db-oncall", "slack:#data", "webhook:ops"]},
+    )
     assert [str(t) for t in route("failure", job, owners, NOW)] == [
-        "email:a@x", "slack:@alice", "pagerduty:data-oncall", "pagerduty:db-oncall", "slack:#data", "webhook:ops"]
+        "email:a@x",
+        "slack:@alice",
+        "pagerduty:data-oncall",
+        "pagerduty:db-oncall",
+        "slack:#data",
+        "webhook:ops",
+    ]
     assert [str(t) for t in route("recovery", job, owners, NOW)] == [
-        "slack:@alice", "pagerduty:data-oncall", "pagerduty:web-oncall", "pagerduty:db-oncall"]
+        "slack:@alice",
+        "pagerduty:data-oncall",
+        "pagerduty:web-oncall",
+        "pagerduty:db-oncall",
+    ]
     # other events are routed by their own preferences only
     assert [str(t) for t in route("success", job, owners, NOW)] == []
 
@@ -77,8 +117,16 @@ def test_render_failure_with_subtree_stderr_and_links():
     renderer = Renderer(Settings(public_url="https://cron.example.com"), stderr_tail=lambda run: ["boom", "<b>"])
     n = renderer.build("failure", payload, {}, NOW)
     assert n.subject == "[moroccron] FAILED: etl (exit 3) (3 failures in a row)"
-    for text in ("etl.1772366400.2", "https://cron.example.com/runs/etl.1772366400.2", "Attempt:    3 of 3",
-                 "Exit:       3", "| boom", "load  (owners: l@x)", "report", "2026-03-01 12:00:00 UTC"):
+    for text in (
+        "etl.1772366400.2",
+        "https://cron.example.com/runs/etl.1772366400.2",
+        "Attempt:    3 of 3",
+        "Exit:       3",
+        "| boom",
+        "load  (owners: l@x)",
+        "report",
+        "2026-03-01 12:00:00 UTC",
+    ):
         assert text in n.text, text
     assert "&lt;b&gt;" in n.html  # autoescaped
     assert n.details["pending_subtree"] == subtree and n.details["exit_status"] == 3
@@ -91,7 +139,8 @@ def test_render_failure_with_subtree_stderr_and_links():
 def test_operator_templates_override(tmp_path):
     (tmp_path / "subject.txt").write_text("CUSTOM {{ job.name }} {{ event }}")
     n = Renderer(Settings(notify_templates=str(tmp_path))).build(
-        "failure", payload_for(Job(name="j", command="x"), failed_run("j"), {}), {}, NOW)
+        "failure", payload_for(Job(name="j", command="x"), failed_run("j"), {}), {}, NOW
+    )
     assert n.subject == "CUSTOM j failure"
     assert "Job j failed" in n.text  # the other templates still come from the package
 
@@ -147,11 +196,13 @@ def test_repeated_failures_collapse_until_recovery(store, receiver):
     store.put_job(job)
     d = make_deliverer(store, settings)
     for i in range(5):
-        store.enqueue_notification("failure", "etl", f"etl.{i}.0", payload_for(job, failed_run(), {"failure_count": i + 1}),
-                                   now=NOW)
+        store.enqueue_notification(
+            "failure", "etl", f"etl.{i}.0", payload_for(job, failed_run(), {"failure_count": i + 1}), now=NOW
+        )
     store.enqueue_notification("recovery", "etl", "etl.9.0", payload_for(job, None, {"failure_count": 5}), now=NOW)
-    store.enqueue_notification("failure", "etl", "etl.10.0", payload_for(job, failed_run(), {"failure_count": 1}),
-                               now=NOW)
+    store.enqueue_notification(
+        "failure", "etl", "etl.10.0", payload_for(job, failed_run(), {"failure_count": 1}), now=NOW
+    )
     d.deliver_due()
     states = [i.state for i in reversed(store.notifications())]
     assert states == ["delivered", "collapsed", "collapsed", "collapsed", "collapsed", "delivered", "delivered"]

@@ -25,8 +25,13 @@ from tests.servers import free_port
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ROUTING_KEY = "R0123456789abcdef0123456789abcde"  # 32 characters, as PagerDuty issues them
-SUBTREE = [{"job": "load", "owners": ["l@example.com"], "children": [
-    {"job": "report", "owners": ["bi@example.com"], "children": []}]}]
+SUBTREE = [
+    {
+        "job": "load",
+        "owners": ["l@example.com"],
+        "children": [{"job": "report", "owners": ["bi@example.com"], "children": []}],
+    }
+]
 
 
 class Mailbox:
@@ -64,11 +69,13 @@ def slack():
 
 
 def settings_for(smtp, pagerduty, slack):
-    return Settings(plugins={
-        "email": {"host": "127.0.0.1", "port": smtp.port, "security": "none", "from": "moroccron@example.com"},
-        "pagerduty": {"events_url": pagerduty.url, "services": {"data-oncall": ROUTING_KEY}},
-        "slack": {"webhook_url": slack.url},
-    })
+    return Settings(
+        plugins={
+            "email": {"host": "127.0.0.1", "port": smtp.port, "security": "none", "from": "moroccron@example.com"},
+            "pagerduty": {"events_url": pagerduty.url, "services": {"data-oncall": ROUTING_KEY}},
+            "slack": {"webhook_url": slack.url},
+        }
+    )
 
 
 def deliverer(store, settings, *extra, clock=None, disabled=()):
@@ -80,22 +87,38 @@ def deliverer(store, settings, *extra, clock=None, disabled=()):
 
 
 def failed_run(job):
-    return Run(job=job, scheduled_at=NOW, state=RunState.FAILED, launched_at=NOW, started_at=NOW,
-               finished_at=NOW + timedelta(seconds=3), exit_status=2, message="Command exited with status 2",
-               agent_id="a1", hostname="worker-7")
+    return Run(
+        job=job,
+        scheduled_at=NOW,
+        state=RunState.FAILED,
+        launched_at=NOW,
+        started_at=NOW,
+        finished_at=NOW + timedelta(seconds=3),
+        exit_status=2,
+        message="Command exited with status 2",
+        agent_id="a1",
+        hostname="worker-7",
+    )
 
 
 def test_failure_mail_pagerduty_and_slack_then_resolve(store, smtp, pagerduty, slack):
     settings = settings_for(smtp, pagerduty, slack)
     store.put_owner(Owner(id="alice@example.com", name="Alice"))
     store.put_owner(Owner(id="bob@example.com", name="Bob", preferences={"failure": []}))  # muted failure mail
-    job = Job(name="extract", command="x", owners=["alice@example.com", "bob@example.com"],
-              notify={"on_failure": ["pagerduty:data-oncall", "slack:#data"],
-                      "on_recovery": ["pagerduty:data-oncall"]})
+    job = Job(
+        name="extract",
+        command="x",
+        owners=["alice@example.com", "bob@example.com"],
+        notify={"on_failure": ["pagerduty:data-oncall", "slack:#data"], "on_recovery": ["pagerduty:data-oncall"]},
+    )
     store.put_job(job)
-    store.enqueue_notification("failure", "extract", "extract.1.0",
-                               payload_for(job, failed_run("extract"), {"failure_count": 1,
-                                                                        "pending_subtree": SUBTREE}), now=NOW)
+    store.enqueue_notification(
+        "failure",
+        "extract",
+        "extract.1.0",
+        payload_for(job, failed_run("extract"), {"failure_count": 1, "pending_subtree": SUBTREE}),
+        now=NOW,
+    )
     d, pm = deliverer(store, settings)
     try:
         d.deliver_due()
@@ -120,8 +143,9 @@ def test_failure_mail_pagerduty_and_slack_then_resolve(store, smtp, pagerduty, s
         assert post["text"] and post["blocks"][0]["type"] == "header"
         assert all(b["type"] in ("header", "section", "divider", "context") for b in post["blocks"])
 
-        store.enqueue_notification("recovery", "extract", "extract.2.0",
-                                   payload_for(job, None, {"failure_count": 1}), now=NOW)
+        store.enqueue_notification(
+            "recovery", "extract", "extract.2.0", payload_for(job, None, {"failure_count": 1}), now=NOW
+        )
         d.deliver_due()
         resolve = pagerduty.bodies[-1]
         assert resolve["event_action"] == "resolve" and resolve["dedup_key"] == trigger["dedup_key"]
@@ -176,19 +200,25 @@ def pagerduty_events():
     receiver.stop()
 
 
-def test_owner_preferences_recovery_on_slack_still_resolves_the_pagerduty_incident(store, smtp, pagerduty_events,
-                                                                                   slack):
+def test_owner_preferences_recovery_on_slack_still_resolves_the_pagerduty_incident(
+    store, smtp, pagerduty_events, slack
+):
     """As documented: --pref failure=email,slack,pagerduty --pref recovery=slack. The failure
     pages, mails and posts; the recovery posts to Slack and resolves the incident it opened."""
     settings = settings_for(smtp, pagerduty_events, slack)
     settings = Settings(public_url="https://cron.example.com", plugins=settings.plugins)
-    store.put_owner(Owner(id="alice@example.com", slack="#data", pagerduty="data-oncall",
-                          preferences={"failure": ["email", "slack", "pagerduty"], "recovery": ["slack"]}))
+    store.put_owner(
+        Owner(
+            id="alice@example.com",
+            slack="#data",
+            pagerduty="data-oncall",
+            preferences={"failure": ["email", "slack", "pagerduty"], "recovery": ["slack"]},
+        )
+    )
     job = Job(name="extract", command="x", owners=["alice@example.com"], retries=2)
     store.put_job(job)
     run = failed_run("extract")
-    store.enqueue_notification("failure", "extract", run.task_id,
-                               payload_for(job, run, {"failure_count": 1}), now=NOW)
+    store.enqueue_notification("failure", "extract", run.task_id, payload_for(job, run, {"failure_count": 1}), now=NOW)
     d, pm = deliverer(store, settings)
     try:
         d.deliver_due()
@@ -196,17 +226,24 @@ def test_owner_preferences_recovery_on_slack_still_resolves_the_pagerduty_incide
         [trigger] = pagerduty_events.events
         assert pagerduty_events.problems == [[]], "the trigger follows the Events API v2 format"
         assert trigger["event_action"] == "trigger" and trigger["routing_key"] == ROUTING_KEY
-        assert trigger["links"] == [{"href": f"https://cron.example.com/runs/{run.task_id}",
-                                     "text": "Run in moroccron"}]
+        assert trigger["links"] == [
+            {"href": f"https://cron.example.com/runs/{run.task_id}", "text": "Run in moroccron"}
+        ]
         assert trigger["payload"]["custom_details"]["attempt"] == 1  # 1-based, "attempt 1 of 3"
         assert trigger["payload"]["custom_details"]["max_attempts"] == 3
         assert len(smtp.messages) == 1 and len(slack.bodies) == 1
 
-        recovered = Run(job="extract", scheduled_at=NOW + timedelta(hours=1), state=RunState.SUCCEEDED,
-                        launched_at=NOW + timedelta(hours=1), finished_at=NOW + timedelta(hours=1, seconds=3),
-                        exit_status=0)
-        store.enqueue_notification("recovery", "extract", recovered.task_id,
-                                   payload_for(job, recovered, {"failure_count": 1}), now=NOW)
+        recovered = Run(
+            job="extract",
+            scheduled_at=NOW + timedelta(hours=1),
+            state=RunState.SUCCEEDED,
+            launched_at=NOW + timedelta(hours=1),
+            finished_at=NOW + timedelta(hours=1, seconds=3),
+            exit_status=0,
+        )
+        store.enqueue_notification(
+            "recovery", "extract", recovered.task_id, payload_for(job, recovered, {"failure_count": 1}), now=NOW
+        )
         d.deliver_due()
         latest = store.notifications()[0]
         assert latest.event == "recovery" and latest.state == "delivered", latest.results

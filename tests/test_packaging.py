@@ -44,8 +44,9 @@ PROJECT_URL = "https://github.com/moroccron/moroccron"
 URL_KINDS = ("Homepage", "Documentation", "Source", "Issues", "Changelog")
 
 
-def _run(args: list[str], *, cwd: Path, env: dict[str, str] | None = None,
-         timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def _run(
+    args: list[str], *, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"{' '.join(args)} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done
@@ -53,8 +54,11 @@ def _run(args: list[str], *, cwd: Path, env: dict[str, str] | None = None,
 
 def _clean_env(**extra: str) -> dict[str, str]:
     """The environment without anything that would let the repository's code be imported."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME") and not k.startswith("MOROCCRON_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME") and not k.startswith("MOROCCRON_")
+    }
     env.update(extra)
     return env
 
@@ -63,8 +67,7 @@ def _clean_env(**extra: str) -> dict[str, str]:
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     # -o: the venv is what runs this test; make must not reinstall it mid-run
-    _run(["make", "-o", ".venv/.installed", "dist", f"DIST_DIR={out}", f"PY={sys.executable}"], cwd=ROOT,
-         timeout=900)
+    _run(["make", "-o", ".venv/.installed", "dist", f"DIST_DIR={out}", f"PY={sys.executable}"], cwd=ROOT, timeout=900)
     return out
 
 
@@ -156,16 +159,35 @@ def venv(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     _run([sys.executable, "-m", "venv", str(where)], cwd=where.parent)
     wheels = [str(_wheel(dist, package)) for _src, package in PROJECTS.values()]
     # non-editable, from the built wheels, dependencies within the versions the suite passed with
-    _run([str(where / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "-c",
-          str(ROOT / "constraints.txt"), *wheels], cwd=where.parent, env=_clean_env(), timeout=900)
+    _run(
+        [
+            str(where / "bin" / "pip"),
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "-c",
+            str(ROOT / "constraints.txt"),
+            *wheels,
+        ],
+        cwd=where.parent,
+        env=_clean_env(),
+        timeout=900,
+    )
     return where
 
 
 def test_the_installed_commands_work_outside_the_repository(venv: Path, tmp_path: Path) -> None:
     bin_ = venv / "bin"
     env = _clean_env(MOROCCRON_DB=f"sqlite:///{tmp_path / 'cli.db'}")
-    where = _run([str(bin_ / "python"), "-c", "import moroccron, moroccron_slack; "
-                  "print(moroccron.__file__); print(moroccron_slack.__file__)"], cwd=tmp_path, env=env)
+    where = _run(
+        [
+            str(bin_ / "python"),
+            "-c",
+            "import moroccron, moroccron_slack; print(moroccron.__file__); print(moroccron_slack.__file__)",
+        ],
+        cwd=tmp_path,
+        env=env,
+    )
     for path in where.stdout.split():
         assert Path(path).is_relative_to(venv), f"imported from {path}, not from the virtualenv"
 
@@ -179,19 +201,28 @@ def test_the_installed_commands_work_outside_the_repository(venv: Path, tmp_path
 
     plugins = _run([str(bin_ / "moroccron"), "plugins"], cwd=tmp_path, env=env)
     listed = {line.split()[0]: line for line in plugins.stdout.splitlines()[1:] if line.strip()}
-    for name, dist_name in (("email", "moroccron-email"), ("pagerduty", "moroccron-pagerduty"),
-                            ("slack", "moroccron-slack")):
+    for name, dist_name in (
+        ("email", "moroccron-email"),
+        ("pagerduty", "moroccron-pagerduty"),
+        ("slack", "moroccron-slack"),
+    ):
         assert name in listed and dist_name in listed[name], plugins.stdout
 
 
 @pytest.fixture
 def served(venv: Path, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
-    env = _clean_env(MOROCCRON_DB=f"sqlite:///{tmp_path / 'serve.db'}",
-                     MOROCCRON_LOCAL_WORK_DIR=str(tmp_path / "mesos"))
+    env = _clean_env(
+        MOROCCRON_DB=f"sqlite:///{tmp_path / 'serve.db'}", MOROCCRON_LOCAL_WORK_DIR=str(tmp_path / "mesos")
+    )
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([str(venv / "bin" / "moroccron"), "serve", "--bind", f"127.0.0.1:{port}"],
-                            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(venv / "bin" / "moroccron"), "serve", "--bind", f"127.0.0.1:{port}"],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:
@@ -213,8 +244,12 @@ def served(venv: Path, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[b
 
 def test_the_installed_serve_answers_the_api_and_the_ui_with_its_static_files(served: tuple[str, object]) -> None:
     url, _proc = served
-    status = wait_for(lambda: (s := requests.get(f"{url}/api/v1/status", timeout=5).json())["connected"] and s,
-                      60, 0.2, what="the local master to be subscribed to")
+    status = wait_for(
+        lambda: (s := requests.get(f"{url}/api/v1/status", timeout=5).json())["connected"] and s,
+        60,
+        0.2,
+        what="the local master to be subscribed to",
+    )
     assert status["leader"] is True
     page = requests.get(f"{url}/jobs", timeout=10)
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
@@ -228,18 +263,24 @@ def test_the_installed_serve_answers_the_api_and_the_ui_with_its_static_files(se
     assert docs.status_code == 200
 
 
-def test_the_images_healthcheck_passes_against_the_installed_serve(served: tuple[str, object],
-                                                                    venv: Path, tmp_path: Path) -> None:
+def test_the_images_healthcheck_passes_against_the_installed_serve(
+    served: tuple[str, object], venv: Path, tmp_path: Path
+) -> None:
     url, _proc = served
     command = json.loads(_instructions("HEALTHCHECK")[0].split("CMD", 1)[1])
     assert command[0] == "python"
     env = _clean_env(MOROCCRON_BIND="0.0.0.0:" + url.rpartition(":")[2])
-    checked = subprocess.run([str(venv / "bin" / "python"), *command[1:]], cwd=tmp_path, env=env,
-                             capture_output=True, text=True, timeout=60)
+    checked = subprocess.run(
+        [str(venv / "bin" / "python"), *command[1:]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert checked.returncode == 0, checked.stderr
     env["MOROCCRON_BIND"] = f"0.0.0.0:{free_port()}"  # nothing there: the check must fail
-    assert subprocess.run([str(venv / "bin" / "python"), *command[1:]], cwd=tmp_path, env=env,
-                          capture_output=True, timeout=60).returncode != 0
+    assert (
+        subprocess.run(
+            [str(venv / "bin" / "python"), *command[1:]], cwd=tmp_path, env=env, capture_output=True, timeout=60
+        ).returncode
+        != 0
+    )
 
 
 # --------------------------------------------------------------------------- the Dockerfile
@@ -269,14 +310,16 @@ def _instructions(name: str, stage: int = -1) -> list[str]:
 
 
 def _ignored(path: str) -> bool:
-    patterns = [p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines()
-                if p.strip() and not p.startswith("#")]
+    patterns = [
+        p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines() if p.strip() and not p.startswith("#")
+    ]
     parts = path.split("/")
     prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
     for pattern in patterns:
         for prefix in prefixes:
-            if fnmatch.fnmatch(prefix, pattern) or (pattern.startswith("**/")
-                                                    and fnmatch.fnmatch(prefix.split("/")[-1], pattern[3:])):
+            if fnmatch.fnmatch(prefix, pattern) or (
+                pattern.startswith("**/") and fnmatch.fnmatch(prefix.split("/")[-1], pattern[3:])
+            ):
                 return True
     return False
 
@@ -285,7 +328,7 @@ def test_the_dockerfile_builds_from_python_slim_and_runs_serve_unprivileged() ->
     froms = [rest for word, rest in _dockerfile() if word == "FROM"]
     assert froms and all(f.split()[0] == "python:3.11-slim" for f in froms), froms
     steps = _dockerfile()
-    final = steps[max(i for i, (word, _) in enumerate(steps) if word == "FROM"):]  # the image that runs
+    final = steps[max(i for i, (word, _) in enumerate(steps) if word == "FROM") :]  # the image that runs
     users = [i for i, (w, _) in enumerate(final) if w == "USER"]
     assert users, "the image runs as root"
     user = final[users[-1]][1].split(":")[0]

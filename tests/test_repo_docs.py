@@ -44,8 +44,9 @@ def _repo_path(url: str) -> str | None:
 @pytest.mark.parametrize("readme", INDEX_READMES, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_readmes_shown_on_the_index_link_absolutely_to_files_that_exist(readme: Path) -> None:
     for url in _links(readme):
-        assert url.startswith(("https://", "http://", "mailto:", "#")), \
+        assert url.startswith(("https://", "http://", "mailto:", "#")), (
             f"{readme.relative_to(ROOT)}: relative link {url!r} breaks on the package index"
+        )
         if "github.com/moroccron" in url and url.rstrip("/") != PROJECT_URL and "/issues" not in url:
             path = _repo_path(url)
             assert path is not None, f"{url!r} is not under {PROJECT_URL}/blob/main/"
@@ -83,8 +84,9 @@ def test_each_plugin_readme_has_config_samples() -> None:
 
 
 @pytest.mark.parametrize("plugin,index", SAMPLES)
-def test_every_plugin_readme_config_sample_passes_the_plugins_validation(plugin: str, index: int,
-                                                                         tmp_path: Path) -> None:
+def test_every_plugin_readme_config_sample_passes_the_plugins_validation(
+    plugin: str, index: int, tmp_path: Path
+) -> None:
     sample = _toml_samples(plugin)[index]
     # The one value naming a file of the operator's machine: a real CA bundle stands in for it.
     sample = sample.replace("/etc/moroccron/corp-ca.pem", certifi.where())
@@ -105,14 +107,16 @@ def test_every_plugin_readme_config_sample_passes_the_plugins_validation(plugin:
 
 
 def test_nothing_tracked_is_also_ignored() -> None:
-    listed = subprocess.run(["git", "ls-files", "-ci", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=60)
+    listed = subprocess.run(
+        ["git", "ls-files", "-ci", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout == "", f"tracked but listed in .gitignore: {listed.stdout.split()}"
 
 
-@pytest.mark.parametrize("page", [*INDEX_READMES, *sorted((ROOT / "docs").glob("*.md"))],
-                         ids=lambda p: p.relative_to(ROOT).as_posix())
+@pytest.mark.parametrize(
+    "page", [*INDEX_READMES, *sorted((ROOT / "docs").glob("*.md"))], ids=lambda p: p.relative_to(ROOT).as_posix()
+)
 def test_every_document_a_page_mentions_is_in_the_repository(page: Path) -> None:
     """Not only links: a page that says "see DESIGN.md" sends readers to a file that must exist."""
     text = re.sub(re.escape(PROJECT_URL) + r"/(?:blob|tree)/main/", "", page.read_text(encoding="utf-8"))

@@ -54,7 +54,8 @@ def minutes(store: Store, name: str) -> list[int]:
 
 
 def test_the_thread_keeps_the_newest_runs_and_every_unfinished_one(
-        store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, "moroccron.retention")
     pruner = Pruner(store, keep_per_job=3, interval=0.05).start()
     try:
@@ -119,10 +120,21 @@ def test_a_pruner_that_is_not_enabled_skips_its_passes(store: Store) -> None:
 def test_stop_does_not_wait_for_a_long_pruning_to_finish(store: Store) -> None:
     with store.transaction() as tx:
         job_id = tx.scalar(select(JobRow.id).where(JobRow.name == "b"))
-        tx.execute(insert(RunRow), [
-            {"job_id": job_id, "job": "b", "scheduled_at": T0 - timedelta(minutes=m), "attempt": 0,
-             "state": "succeeded", "trigger": "schedule", "task_id": task_id_for("b", T0 - timedelta(minutes=m), 0)}
-            for m in range(1, 20_001)])
+        tx.execute(
+            insert(RunRow),
+            [
+                {
+                    "job_id": job_id,
+                    "job": "b",
+                    "scheduled_at": T0 - timedelta(minutes=m),
+                    "attempt": 0,
+                    "state": "succeeded",
+                    "trigger": "schedule",
+                    "task_id": task_id_for("b", T0 - timedelta(minutes=m), 0),
+                }
+                for m in range(1, 20_001)
+            ],
+        )
     pruner = Pruner(store, keep_per_job=2, interval=3600, first_delay=0, batch=5).start()
     deadline = time.monotonic() + 30
     while store.list_runs("b")[1] > 19_000 and time.monotonic() < deadline:

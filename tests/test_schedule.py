@@ -43,9 +43,7 @@ def U(*args: int) -> datetime:  # noqa: N802 - reads like a literal
     return datetime(*args, tzinfo=UTC)
 
 
-def fires(
-    schedule: Schedule, start: datetime, end: datetime, limit: int = 10_000
-) -> list[datetime]:
+def fires(schedule: Schedule, start: datetime, end: datetime, limit: int = 10_000) -> list[datetime]:
     return schedule.times_between(start, end, limit)
 
 
@@ -262,11 +260,7 @@ def test_unknown_time_zone(name: str, hint: str | None) -> None:
     problem = info.value.errors[0]
     assert problem.field == "timezone"
     assert problem.value == name
-    assert (
-        problem.allowed is not None
-        and "IANA" in problem.allowed
-        and "Europe/London" in problem.allowed
-    )
+    assert problem.allowed is not None and "IANA" in problem.allowed and "Europe/London" in problem.allowed
     if hint:
         assert hint in problem.message
 
@@ -310,9 +304,7 @@ def test_new_york_autumn_repeated_wall_time_fires_once_at_first_occurrence() -> 
 
 @pytest.mark.parametrize("day", [date(2026, 3, 7), date(2026, 3, 8), date(2026, 3, 9),
                                  date(2026, 10, 31), date(2026, 11, 1), date(2026, 11, 2)])  # fmt: skip
-@pytest.mark.parametrize(
-    "expr", ["0 2 * * *", "30 2 * * *", "59 1 * * *", "0 1 * * *", "0 3 * * *", "@daily"]
-)
+@pytest.mark.parametrize("expr", ["0 2 * * *", "30 2 * * *", "59 1 * * *", "0 1 * * *", "0 3 * * *", "@daily"])
 def test_new_york_daily_fixed_jobs_fire_exactly_once_per_local_day(day: date, expr: str) -> None:
     assert len(fires_on_local_day(parse_schedule(expr, NY), day)) == 1
 
@@ -399,9 +391,7 @@ def test_lord_howe_thirty_minute_shift_fixed_jobs() -> None:
         U(2026, 4, 5, 15, 15),  # 01:45 +10:30 on Apr 6
     ]
     # 02:00 is not repeated (the clock goes 01:59:59 +11 -> 01:30 +10:30) nor skipped in April.
-    assert fires(parse_schedule("0 2 * * *", LORD_HOWE), U(2026, 4, 4), U(2026, 4, 5)) == [
-        U(2026, 4, 4, 15, 30)
-    ]
+    assert fires(parse_schedule("0 2 * * *", LORD_HOWE), U(2026, 4, 4), U(2026, 4, 5)) == [U(2026, 4, 4, 15, 30)]
     for day in (date(2026, 4, 5), date(2026, 10, 4)):
         assert len(fires_on_local_day(spring, day)) == 1
         assert len(fires_on_local_day(autumn, day)) == 1
@@ -528,9 +518,7 @@ def test_iso_infinite_repeats() -> None:
 def test_iso_is_constant_time_from_a_start_long_ago() -> None:
     # 36 years of seconds: iterating would take minutes; the answer is immediate.
     s = parse_schedule("R/1990-01-01T00:00:00Z/PT1S")
-    assert s.next_after(U(2026, 5, 5, 12, 34, 56) + timedelta(microseconds=500_000)) == U(
-        2026, 5, 5, 12, 34, 57
-    )
+    assert s.next_after(U(2026, 5, 5, 12, 34, 56) + timedelta(microseconds=500_000)) == U(2026, 5, 5, 12, 34, 57)
     assert s.next_after(U(2026, 5, 5, 12, 34, 56)) == U(2026, 5, 5, 12, 34, 57)
     assert s.count_between(U(2026, 1, 1), U(2026, 1, 2)) == 86_400
     bounded = parse_schedule("R1000000000/1990-01-01T00:00:00Z/PT1S")
@@ -592,12 +580,8 @@ def test_iso_mixed_period_and_offsets() -> None:
     ]
     chronos = parse_schedule("R/2014-03-08T20:00:00.000Z/PT2H")  # Chronos writes milliseconds
     assert chronos.next_after(U(2014, 3, 8, 21)) == U(2014, 3, 8, 22)
-    assert parse_schedule("R/2026-01-01T00:00:00Z/PT2.000S").next_after(U(2026, 1, 1)) == U(
-        2026, 1, 1, 0, 0, 2
-    )
-    assert parse_schedule("R/2026-01-01T00:00:00Z/PT90M").next_after(U(2026, 1, 1)) == U(
-        2026, 1, 1, 1, 30
-    )
+    assert parse_schedule("R/2026-01-01T00:00:00Z/PT2.000S").next_after(U(2026, 1, 1)) == U(2026, 1, 1, 0, 0, 2)
+    assert parse_schedule("R/2026-01-01T00:00:00Z/PT90M").next_after(U(2026, 1, 1)) == U(2026, 1, 1, 1, 30)
 
 
 def test_iso_empty_start_needs_now() -> None:
@@ -724,9 +708,7 @@ def test_catchup_latest() -> None:
 
 
 def test_catchup_all_within_cap() -> None:
-    plan = plan_catchup(
-        HOURLY, U(2026, 1, 1), U(2026, 1, 1, 5), "all"
-    )  # now is a fire time: missed
+    plan = plan_catchup(HOURLY, U(2026, 1, 1), U(2026, 1, 1, 5), "all")  # now is a fire time: missed
     assert plan.run == [U(2026, 1, 1, h) for h in range(1, 6)]
     assert (plan.skipped, plan.skipped_count, plan.next_fire) == ([], 0, U(2026, 1, 1, 6))
 
@@ -771,9 +753,7 @@ def test_catchup_finite_iso_schedule_that_ended_during_downtime() -> None:
 
 def test_catchup_month_of_per_second_schedule_has_bounded_memory() -> None:
     iso = parse_schedule("R/2026-01-01T00:00:00Z/PT1S")
-    cron = parse_schedule(
-        "* * * * * *", NY
-    )  # crosses the autumn transition: every real second fires
+    cron = parse_schedule("* * * * * *", NY)  # crosses the autumn transition: every real second fires
     tracemalloc.start()
     try:
         plans = {
@@ -887,9 +867,7 @@ def test_next_after_is_later_and_monotonic(expr: str, zone: str, t: datetime, st
 
 @PROPERTY
 @given(cron_exprs(), st.sampled_from(ZONES), instants(), st.integers(1, 40))
-def test_times_between_agrees_with_iterating_next_after(
-    expr: str, zone: str, t: datetime, limit: int
-) -> None:
+def test_times_between_agrees_with_iterating_next_after(expr: str, zone: str, t: datetime, limit: int) -> None:
     s = parse_schedule(expr, zone)
     expected: list[datetime] = []
     current = t
@@ -915,9 +893,7 @@ def test_count_between_agrees_with_listing(expr: str, zone: str, t: datetime, sp
     assert s.count_between(t, end) == len(s.times_between(t, end, 10**6))
 
 
-def _oracle(
-    expr: str, zone_name: str, start: datetime, end: datetime, interval: bool
-) -> list[datetime]:
+def _oracle(expr: str, zone_name: str, start: datetime, end: datetime, interval: bool) -> list[datetime]:
     """Fire times in (start, end] by brute force (tests/oracle_cron.py)."""
     oracle = CronOracle(expr)
     assert oracle.interval == interval
@@ -931,9 +907,7 @@ def _oracle(
     st.sampled_from(TRANSITIONS),
     st.integers(-3 * 3600, 3 * 3600),
 )
-def test_dst_rule_matches_brute_force(
-    expr: str, zone: str, transition: datetime, shift: int
-) -> None:
+def test_dst_rule_matches_brute_force(expr: str, zone: str, transition: datetime, shift: int) -> None:
     s = parse_schedule(expr, zone)
     assert isinstance(s, CronSchedule)
     start = transition + timedelta(seconds=shift) - timedelta(hours=3)
@@ -948,9 +922,7 @@ def test_dst_rule_matches_brute_force(
     st.sampled_from(TRANSITIONS[:2] + TRANSITIONS[4:6]),
     st.integers(-3600, 3600),
 )
-def test_dst_rule_with_seconds_matches_brute_force(
-    expr: str, zone: str, transition: datetime, shift: int
-) -> None:
+def test_dst_rule_with_seconds_matches_brute_force(expr: str, zone: str, transition: datetime, shift: int) -> None:
     s = parse_schedule(expr, zone)
     assert isinstance(s, CronSchedule)
     start = transition + timedelta(seconds=shift) - timedelta(minutes=70)
@@ -958,17 +930,13 @@ def test_dst_rule_with_seconds_matches_brute_force(
     assert s.times_between(start, end, 100_000) == _oracle(expr, zone, start, end, s.interval)
 
 
-iso_periods = st.sampled_from(
-    ["PT1S", "PT7S", "PT90M", "PT1H", "P1D", "P1W", "P1M", "P3M", "P1Y", "P1DT1H", "P1MT30M"]
-)
+iso_periods = st.sampled_from(["PT1S", "PT7S", "PT90M", "PT1H", "P1D", "P1W", "P1M", "P3M", "P1Y", "P1DT1H", "P1MT30M"])
 
 
 @PROPERTY
 @given(
     st.sampled_from([None, 0, 1, 3, 50]),
-    st.datetimes(datetime(2000, 1, 1), datetime(2030, 1, 1)).map(
-        lambda d: d.replace(microsecond=0)
-    ),
+    st.datetimes(datetime(2000, 1, 1), datetime(2030, 1, 1)).map(lambda d: d.replace(microsecond=0)),
     iso_periods,
     st.sampled_from(["UTC", NY, LORD_HOWE]),
     instants(),

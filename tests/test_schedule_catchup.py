@@ -30,8 +30,9 @@ def minutes(*ms: int) -> list[datetime]:
     return [START + timedelta(minutes=m) for m in ms]
 
 
-def reference(schedule: Schedule, last: datetime, now: datetime, policy: str, cap: int,
-              deadline: float | None) -> tuple[list[datetime], list[datetime], int]:
+def reference(
+    schedule: Schedule, last: datetime, now: datetime, policy: str, cap: int, deadline: float | None
+) -> tuple[list[datetime], list[datetime], int]:
     """(run, skipped, skipped_count) by listing every missed time: the rules as written."""
     missed = schedule.times_between(last, now, 100_000)
     assert len(missed) < 100_000
@@ -48,8 +49,9 @@ def reference(schedule: Schedule, last: datetime, now: datetime, policy: str, ca
     return run, skipped, len(skipped)
 
 
-def check_against_reference(plan: CatchupPlan, schedule: Schedule, last: datetime, now: datetime, policy: str,
-                            cap: int, deadline: float | None) -> None:
+def check_against_reference(
+    plan: CatchupPlan, schedule: Schedule, last: datetime, now: datetime, policy: str, cap: int, deadline: float | None
+) -> None:
     run, skipped, count = reference(schedule, last, now, policy, cap, deadline)
     assert plan.run == run
     assert plan.skipped_count == count
@@ -177,12 +179,19 @@ def test_a_long_gap_with_a_deadline_stays_bounded() -> None:
     cap=st.integers(min_value=1, max_value=15),
     deadline=st.one_of(st.none(), st.integers(min_value=0, max_value=4000), st.floats(min_value=0, max_value=4000)),
 )
-def test_agrees_with_the_brute_force_reference(expr: str, gap: int, offset: int, policy: str, cap: int,
-                                               deadline: float | None) -> None:
+def test_agrees_with_the_brute_force_reference(
+    expr: str, gap: int, offset: int, policy: str, cap: int, deadline: float | None
+) -> None:
     schedule = parse_schedule(expr)
     last = START + timedelta(seconds=offset)
     now = last + timedelta(seconds=gap, microseconds=offset * 173 % 1_000_000)
-    plan = plan_catchup(schedule, last, now, policy, cap=cap,  # type: ignore[arg-type]
-                        starting_deadline_seconds=deadline)
+    plan = plan_catchup(
+        schedule,
+        last,
+        now,
+        policy,
+        cap=cap,  # type: ignore[arg-type]
+        starting_deadline_seconds=deadline,
+    )
     check_against_reference(plan, schedule, last, now, policy, cap, deadline)
     assert plan.next_fire == schedule.next_after(now)

@@ -15,14 +15,17 @@ from moroccron.hooks.manager import PluginError, PluginManager
 from moroccron.notifiers import webhook
 
 
-@pytest.mark.parametrize(("url", "problem"), [
-    ("file:///etc/passwd", "must use http or https"),
-    ("gopher://hooks.example.com/x", "must use http or https"),
-    ("https:///no-host", "has no host"),
-    ("https://hooks.example.com/a b", "contains whitespace"),
-    ("http://hooks.example.com:99999/x", "is not a valid URL"),
-    ("hooks.example.com/x", "must use http or https"),
-])
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("file:///etc/passwd", "must use http or https"),
+        ("gopher://hooks.example.com/x", "must use http or https"),
+        ("https:///no-host", "has no host"),
+        ("https://hooks.example.com/a b", "contains whitespace"),
+        ("http://hooks.example.com:99999/x", "is not a valid URL"),
+        ("hooks.example.com/x", "must use http or https"),
+    ],
+)
 def test_a_bad_webhook_url_stops_startup_naming_it(url: str, problem: str) -> None:
     config = Settings(webhooks={"ok": "https://hooks.example.com/fine", "ops": url})
     with pytest.raises(PluginError, match=r"plugin 'webhook', moroccron_startup") as info:
@@ -50,8 +53,9 @@ def test_serve_refuses_to_start_with_a_file_webhook(tmp_path: Path, capsys: pyte
     root = logging.getLogger()
     level, handlers = root.level, list(root.handlers)
     try:
-        code = main(["serve", "--db", f"sqlite:///{tmp_path / 'm.db'}", "--config", str(config),
-                     "--bind", "127.0.0.1:0"])
+        code = main(
+            ["serve", "--db", f"sqlite:///{tmp_path / 'm.db'}", "--config", str(config), "--bind", "127.0.0.1:0"]
+        )
     finally:  # serve sets the root logger's level, which other tests' log capture relies on
         root.setLevel(level)
         root.handlers[:] = handlers

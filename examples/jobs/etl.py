@@ -8,8 +8,9 @@ extract-users ──┘
 from moroccron import Job, Owner, Resources
 
 data_team = Owner(id="data-oncall@example.com", name="Data on-call", slack="#data-alerts")
-analytics = Owner(id="analytics@example.com", name="Analytics",
-                  preferences={"failure": ["email"], "recovery": [], "skipped": []})
+analytics = Owner(
+    id="analytics@example.com", name="Analytics", preferences={"failure": ["email"], "recovery": [], "skipped": []}
+)
 
 OWNERS = ["data-oncall@example.com"]
 

@@ -35,9 +35,14 @@ def _operation_id(route: APIRoute) -> str:
 
 
 def create_app(context: AppContext) -> FastAPI:
-    app = FastAPI(title="moroccron", version=__version__,
-                  description="Mesos + cron: scheduled and dependent jobs on Mesos.",
-                  generate_unique_id_function=_operation_id, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="moroccron",
+        version=__version__,
+        description="Mesos + cron: scheduled and dependent jobs on Mesos.",
+        generate_unique_id_function=_operation_id,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.context = context
     errors.install(app)
     openapi.install(app)
@@ -56,10 +61,16 @@ def create_app(context: AppContext) -> FastAPI:
     app.add_middleware(ForwardToLeader, context=context)
     # Inside authentication (a request without credentials is refused before its body is
     # read), outside forwarding (a standby refuses what the leader would refuse).
-    app.add_middleware(InputLimits, max_request_bytes=getattr(context.settings, "max_request_bytes",
-                                                              DEFAULT_MAX_REQUEST_BYTES))
+    app.add_middleware(
+        InputLimits, max_request_bytes=getattr(context.settings, "max_request_bytes", DEFAULT_MAX_REQUEST_BYTES)
+    )
     if context.auth is not None and context.auth.enabled:
-        app.add_middleware(AuthMiddleware, auth=context.auth, session_principal=sessions.from_scope_async,
-                           limiter=app.state.auth_limiter, trusted_proxies=app.state.trusted_proxies)
+        app.add_middleware(
+            AuthMiddleware,
+            auth=context.auth,
+            session_principal=sessions.from_scope_async,
+            limiter=app.state.auth_limiter,
+            trusted_proxies=app.state.trusted_proxies,
+        )
     install_security_headers(app)
     return app

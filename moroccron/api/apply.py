@@ -63,28 +63,34 @@ def definitions_from_body(body: Any) -> tuple[Definitions, str | None, bool, boo
     if source is not None:
         check_source(source)
     elif flags["prune"]:  # a prune of no source would delete every job not in the set, whoever made it
-        raise ValidationError.single("source", "is required with prune", None,
-                                     "the source whose jobs prune may delete, e.g. team-a")
+        raise ValidationError.single(
+            "source", "is required with prune", None, "the source whose jobs prune may delete, e.g. team-a"
+        )
     locations = body.get("locations")
     locations = {} if locations is None else locations
     if not isinstance(locations, dict) or not all(isinstance(v, str) for v in locations.values()):
-        raise ValidationError.single("locations", "must be an object {job name: 'file:line'}", locations,
-                                     "an object of strings")
+        raise ValidationError.single(
+            "locations", "must be an object {job name: 'file:line'}", locations, "an object of strings"
+        )
     defs = Definitions()
     errors: list[FieldError] = []
     for i, data in enumerate(_list(body, "jobs")):
         try:
             job = JobSpec.from_dict(data)
         except ValidationError as exc:
-            errors.extend(FieldError(_within(f"jobs[{i}]", e.field, "job"), e.message, e.value, e.allowed)
-                          for e in exc.errors)
+            errors.extend(
+                FieldError(_within(f"jobs[{i}]", e.field, "job"), e.message, e.value, e.allowed) for e in exc.errors
+            )
             continue
         except TypeError as exc:
             errors.append(FieldError(f"jobs[{i}]", str(exc)))
             continue
         if job.name in defs.jobs:
-            errors.append(FieldError(f"jobs[{i}].name", "is the name of another job in the request", job.name,
-                                     "each job name once"))
+            errors.append(
+                FieldError(
+                    f"jobs[{i}].name", "is the name of another job in the request", job.name, "each job name once"
+                )
+            )
         defs.jobs[job.name] = job
         if isinstance(locations.get(job.name), str):
             defs.sources[job.name] = locations[job.name]
@@ -96,12 +102,14 @@ def definitions_from_body(body: Any) -> tuple[Definitions, str | None, bool, boo
             owner = owner_from_body(data["id"], data)
         except (ValidationError, TypeError) as exc:
             problems = exc.errors if isinstance(exc, ValidationError) else [FieldError("", str(exc))]
-            errors.extend(FieldError(_within(f"owners[{i}]", e.field, "owner"), e.message, e.value, e.allowed)
-                          for e in problems)
+            errors.extend(
+                FieldError(_within(f"owners[{i}]", e.field, "owner"), e.message, e.value, e.allowed) for e in problems
+            )
             continue
         if owner.id in defs.owners:
-            errors.append(FieldError(f"owners[{i}].id", "is the id of another owner in the request", owner.id,
-                                     "each owner once"))
+            errors.append(
+                FieldError(f"owners[{i}].id", "is the id of another owner in the request", owner.id, "each owner once")
+            )
         defs.owners[owner.id] = owner
         defs.owner_fields[owner.id] = frozenset(k for k in data if k in Owner.FIELDS)
     if errors:
@@ -115,9 +123,15 @@ def _may_change_owners(request: Request) -> bool:
 
 
 @router.post("/apply")
-def apply(request: Request, ctx: ContextDep, body: dict[str, Any] = Body(  # noqa: B008
-        ..., description="jobs (the job JSON of GET /api/v1/jobs/NAME), owners (only the fields to set), source, "
-                         "prune, dry_run, locations ({job: 'file:line'}, for messages)")) -> Any:
+def apply(
+    request: Request,
+    ctx: ContextDep,
+    body: dict[str, Any] = Body(
+        ...,
+        description="jobs (the job JSON of GET /api/v1/jobs/NAME), owners (only the fields to set), source, "
+        "prune, dry_run, locations ({job: 'file:line'}, for messages)",
+    ),
+) -> Any:
     """Apply a set of job definitions: plan, check everything, then store it all or nothing.
 
     With ``source``, the jobs created or updated are marked as that source's and ``prune``
@@ -129,13 +143,16 @@ def apply(request: Request, ctx: ContextDep, body: dict[str, Any] = Body(  # noq
     def approve(plan: ApplyPlan) -> None:
         if not admin and (plan.owners_create or plan.owners_update):
             changed = [o.id for o in plan.owners_create + plan.owners_update]
-            raise OwnersNeedAdmin(f"the apply would change owners {', '.join(changed)}: that needs the admin role "
-                                  "(leave the owners out of these modules, or apply with an admin token); "
-                                  "nothing was changed")
+            raise OwnersNeedAdmin(
+                f"the apply would change owners {', '.join(changed)}: that needs the admin role "
+                "(leave the owners out of these modules, or apply with an admin token); "
+                "nothing was changed"
+            )
 
     try:
-        plan = apply_definitions(ctx.store, defs, prune=prune, dry_run=dry_run, plugins=ctx.plugins, source=source,
-                                 approve=approve)
+        plan = apply_definitions(
+            ctx.store, defs, prune=prune, dry_run=dry_run, plugins=ctx.plugins, source=source, approve=approve
+        )
     except OwnersNeedAdmin as exc:
         return JSONResponse({"error": str(exc), "field": "owners", "allowed": None, "errors": []}, status_code=403)
     if not dry_run and ctx.scheduler is not None:

@@ -85,8 +85,12 @@ STATS_WINDOW = 100
 """How many of a job's most recent runs the Chronos statistics are over."""
 
 PERCENTILES: dict[str, float | None] = {
-    "99thPercentile": 99, "98thPercentile": 98, "95thPercentile": 95, "75thPercentile": 75,
-    "median": 50, "mean": None,
+    "99thPercentile": 99,
+    "98thPercentile": 98,
+    "95thPercentile": 95,
+    "75thPercentile": 75,
+    "median": 50,
+    "mean": None,
 }
 """The statistics ``/stats/<name>`` accepts, in Chronos's names (None: the mean)."""
 
@@ -148,11 +152,13 @@ def _states(ctx: AppContext) -> Callable[[str], str]:
     schedules (no lag behind a commit), else from the store's unfinished runs."""
     engine = getattr(ctx.scheduler, "engine", None)
     if engine is not None:
+
         def live(name: str) -> str:
             try:
                 return _state_of(engine.runs_of(name))
             except RuntimeError:  # the engine thread changed its maps mid-read
                 return _state_of(r for r in ctx.store.unfinished_runs() if r.job == name)
+
         return live
     by_job: dict[str, list[Run]] = defaultdict(list)
     for run in ctx.store.unfinished_runs():
@@ -203,8 +209,11 @@ def _chronos_duration(seconds: float) -> str:
 
 def _task_stat(run: Run) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "taskId": run.task_id, "jobName": run.job, "slaveId": run.agent_id or "",
-        "startTime": _chronos_clock(run.started_at or run.launched_at), "endTime": _chronos_clock(run.finished_at),
+        "taskId": run.task_id,
+        "jobName": run.job,
+        "slaveId": run.agent_id or "",
+        "startTime": _chronos_clock(run.started_at or run.launched_at),
+        "endTime": _chronos_clock(run.finished_at),
     }
     if run.duration is not None:
         out["duration"] = _chronos_duration(run.duration)
@@ -229,8 +238,12 @@ def _start_request(job: JobSpec, values: Sequence[str] | None) -> RunRequested:
         try:
             words = shlex.split(line)
         except ValueError as exc:
-            raise ValidationError.single("arguments", f"cannot be split into words: {exc}", line,
-                                         "words as a shell reads them, with matched quotes") from None
+            raise ValidationError.single(
+                "arguments",
+                f"cannot be split into words: {exc}",
+                line,
+                "words as a shell reads them, with matched quotes",
+            ) from None
         return RunRequested(job.name, run_arguments(words) or None)
     except ValidationError as exc:
         raise _bad_request(exc) from None
@@ -251,8 +264,14 @@ def _save(ctx: AppContext, body: Any, kind: Literal["schedule", "parents"]) -> R
     if kind == "schedule" and isinstance(body, dict) and not body.get("schedule"):
         body = {**body, "schedule": once_now(now)}
     if kind == "parents" and isinstance(body, dict) and not body.get("parents"):
-        errors.append(FieldError("parents", "is required for a dependent job (use /iso8601 for a scheduled job)",
-                                 body.get("parents"), "a non-empty list of job names"))
+        errors.append(
+            FieldError(
+                "parents",
+                "is required for a dependent job (use /iso8601 for a scheduled job)",
+                body.get("parents"),
+                "a non-empty list of job names",
+            )
+        )
     user = getattr(ctx.settings, "chronos_run_as_user", CHRONOS_DEFAULT_USER)
     try:
         parsed = from_chronos(body, now=now, default_user=user)  # every field error before any lock
@@ -283,8 +302,9 @@ def _job_hash(job: JobSpec, stats: JobStats | None, names: dict[str, str], revea
     """:func:`to_chronos`, with the env values the caller may not see masked."""
     out = to_chronos(job, stats, names)
     if job.secret_env:  # else as to_chronos gives it: the list as sent, a name repeated included
-        out["environmentVariables"] = [{"name": k, "value": v}
-                                       for k, v in mask_env(job.env, job.secret_env, reveal).items()]
+        out["environmentVariables"] = [
+            {"name": k, "value": v} for k, v in mask_env(job.env, job.secret_env, reveal).items()
+        ]
     return out
 
 
@@ -306,13 +326,20 @@ def list_jobs(request: Request, ctx: ContextDep) -> list[dict[str, Any]]:
     return [_job_hash(job, stats.get(job.name), names, reveal) for job in ctx.store.all_jobs()]
 
 
-def search_jobs(request: Request, ctx: ContextDep, name: str | None = None, command: str | None = None,
-                any: str | None = None, limit: int = Query(10, ge=0, le=MAX_OFFSET),
-                offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> list[dict[str, Any]]:
+def search_jobs(
+    request: Request,
+    ctx: ContextDep,
+    name: str | None = None,
+    command: str | None = None,
+    any: str | None = None,
+    limit: int = Query(10, ge=0, le=MAX_OFFSET),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+) -> list[dict[str, Any]]:
     """Jobs whose name and command contain the terms given, case-insensitive, or whose
     name or command contains ``any``: as in Chronos, ``any`` widens the match, and alone
     it matches every job. ``limit`` defaults to 10, as in Chronos.
     """
+
     def has(text: str | None, term: str | None) -> bool:
         return not term or term.lower() in (text or "").lower()
 
@@ -323,10 +350,12 @@ def search_jobs(request: Request, ctx: ContextDep, name: str | None = None, comm
         candidates, _ = ctx.store.list_jobs(q=max(terms, key=len), limit=1_000_000)
     else:
         candidates = ctx.store.all_jobs()
-    found = [j for j in candidates
-             if (has(j.name, name) and has(j.command, command))
-             or (any and (has(j.name, any) or has(j.command, any)))]
-    page = found[offset:offset + limit]
+    found = [
+        j
+        for j in candidates
+        if (has(j.name, name) and has(j.command, command)) or (any and (has(j.name, any) or has(j.command, any)))
+    ]
+    page = found[offset : offset + limit]
     stats = ctx.store.all_job_stats(window=STATS_WINDOW, names=[j.name for j in page]) if page else {}
     names = owner_names(ctx.store.list_owners()) if page else {}
     reveal = reveals(request)
@@ -337,14 +366,27 @@ def summary(ctx: ContextDep) -> dict[str, Any]:
     """What the Chronos UI's job list shows: last status, current state, schedule."""
     stats = ctx.store.all_job_stats(window=STATS_WINDOW)
     state = _states(ctx)
-    return {"jobs": [{"name": j.name, "status": _last_status(stats.get(j.name)), "state": state(j.name),
-                      "schedule": j.schedule or "", "parents": list(j.parents), "disabled": j.disabled}
-                     for j in ctx.store.all_jobs()]}
+    return {
+        "jobs": [
+            {
+                "name": j.name,
+                "status": _last_status(stats.get(j.name)),
+                "state": state(j.name),
+                "schedule": j.schedule or "",
+                "parents": list(j.parents),
+                "disabled": j.disabled,
+            }
+            for j in ctx.store.all_jobs()
+        ]
+    }
 
 
-def start_job(request: Request, ctx: ContextDep, name: str,
-              arguments: Annotated[list[str] | None,
-                                   Query(description="added to the command line as is")] = None) -> Response:
+def start_job(
+    request: Request,
+    ctx: ContextDep,
+    name: str,
+    arguments: Annotated[list[str] | None, Query(description="added to the command line as is")] = None,
+) -> Response:
     """Start the job now; ``arguments`` is added to its command line (see :func:`_start_request`).
 
     A disabled job is not started (Chronos never ran it): 409 says so, where Chronos
@@ -352,8 +394,13 @@ def start_job(request: Request, ctx: ContextDep, name: str,
     """
     job = ctx.store.get_job(name)
     if job.disabled:
-        raise HTTPException(409, error_body(f"job {name!r} was not started: it is disabled, and a disabled job "
-                                            "never runs, not even when started by hand (enable it first)"))
+        raise HTTPException(
+            409,
+            error_body(
+                f"job {name!r} was not started: it is disabled, and a disabled job "
+                "never runs, not even when started by hand (enable it first)"
+            ),
+        )
     wanted = _start_request(job, arguments)
     run = require_scheduler(ctx).run_now(name, wanted.arguments, by=caller(request), argument_line=wanted.argument_line)
     if run is not None and run.state == RunState.SKIPPED:
@@ -370,8 +417,9 @@ def delete(ctx: ContextDep, name: str, cascade: bool = False) -> Response:
         return Response(status_code=204)
     with chronos_names(), ctx.store.job_transaction() as tx:
         gone = ctx.store.get_job(name, tx=tx)
-        children = [ctx.store.get_job(child, tx=tx)
-                    for child in DependencyGraph(ctx.store.parent_map(tx=tx)).children(name)]
+        children = [
+            ctx.store.get_job(child, tx=tx) for child in DependencyGraph(ctx.store.parent_map(tx=tx)).children(name)
+        ]
         adopted = [_adopt(child, gone) for child in children]
         ctx.store.apply_jobs(adopted, [name], tx=tx)
     if ctx.scheduler is not None:
@@ -426,10 +474,13 @@ def task_completed(ctx: ContextDep, task_id: str, body: Any = JsonBody) -> Respo
     code = body.get("statusCode") if isinstance(body, dict) else None
     if isinstance(code, str) and code.strip().lstrip("-").isdigit() and len(code.strip()) <= 10:
         code = int(code)  # Jackson read numeric text as a number; so do we
-    if not isinstance(code, int) or isinstance(code, bool) or not -2**31 <= code < 2**31:
+    if not isinstance(code, int) or isinstance(code, bool) or not -(2**31) <= code < 2**31:
         # Chronos read a missing statusCode as 0, a success: a report that says nothing is refused.
-        raise _bad_request(ValidationError.single("statusCode", "is required, an integer", code,
-                                                  "an integer: 0 for success, anything else for failure"))
+        raise _bad_request(
+            ValidationError.single(
+                "statusCode", "is required, an integer", code, "an integer: 0 for success, anything else for failure"
+            )
+        )
     require_scheduler(ctx).complete_async(task_id, code)
     return Response(status_code=204)
 
@@ -507,13 +558,22 @@ def _chronos_error(exc: Exception) -> JSONResponse:
         code = exc.status_code
         body = exc.detail if isinstance(exc.detail, dict) else error_body(str(exc.detail))
     else:  # RequestValidationError: a bad query or path parameter
-        errors = [FieldError(".".join(str(p) for p in e.get("loc", ()) if p not in ("query", "path", "body"))
-                             or "request", e.get("msg", "invalid"), e.get("input"), None)
-                  for e in exc.errors()]  # type: ignore[attr-defined]
+        errors = [
+            FieldError(
+                ".".join(str(p) for p in e.get("loc", ()) if p not in ("query", "path", "body")) or "request",
+                e.get("msg", "invalid"),
+                e.get("input"),
+                None,
+            )
+            for e in exc.errors()  # type: ignore[attr-defined]
+        ]
         code, body = 400, error_body("; ".join(str(e) for e in errors), errors)
     status = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else str(code)
-    return JSONResponse({"status": status, "message": body.get("error", ""), **body}, status_code=code,
-                        headers=getattr(exc, "headers", None))
+    return JSONResponse(
+        {"status": status, "message": body.get("error", ""), **body},
+        status_code=code,
+        headers=getattr(exc, "headers", None),
+    )
 
 
 class ChronosRoute(APIRoute):
@@ -565,8 +625,14 @@ def chronos_router(prefix: str, *, include_in_schema: bool = True) -> APIRouter:
     slug = prefix.strip("/").replace("/", "_")
     for path, endpoint, methods, options in _ROUTES:
         for method in methods:
-            router.add_api_route(path, endpoint, methods=[method], include_in_schema=include_in_schema,
-                                 name=f"{slug}_{endpoint.__name__}_{method.lower()}", **options)
+            router.add_api_route(
+                path,
+                endpoint,
+                methods=[method],
+                include_in_schema=include_in_schema,
+                name=f"{slug}_{endpoint.__name__}_{method.lower()}",
+                **options,
+            )
     return router
 
 

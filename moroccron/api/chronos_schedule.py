@@ -81,8 +81,9 @@ def chronos_schedule(schedule: str, zone_sent: str, timezone: str, now: datetime
         return ChronosSchedule(native)  # the native parser reports it, with the job's field names
     assert isinstance(parsed, IsoSchedule)
     if parsed.start < EPOCH_FLOOR:
-        raise ValidationError.single("schedule", "starts before 1970", schedule,
-                                     "a start on or after 1970-01-01T00:00:01Z")
+        raise ValidationError.single(
+            "schedule", "starts before 1970", schedule, "a start on or after 1970-01-01T00:00:01Z"
+        )
     if parsed.start >= now or repeats == "0":
         return ChronosSchedule(native)
     nxt = parsed.next_after(now)

@@ -125,29 +125,70 @@ EXTENSION = "moroccron"
 """The field holding native settings Chronos has no field for."""
 
 EXTENSION_FIELDS: tuple[str, ...] = (
-    "timeout_seconds", "catchup", "concurrency", "retry_delay_seconds", "triggers", "notify", "labels",
-    "disable_after_failures", "owners", "secret_env",
+    "timeout_seconds",
+    "catchup",
+    "concurrency",
+    "retry_delay_seconds",
+    "triggers",
+    "notify",
+    "labels",
+    "disable_after_failures",
+    "owners",
+    "secret_env",
 )
 """What the ``moroccron`` object may hold. ``owners`` appears only for owner ids that
 contain a comma, which the comma-separated ``owner`` cannot carry; ``secret_env`` only
 when the job has secret env entries."""
 
 MAPPED_FIELDS: tuple[str, ...] = (
-    "name", "command", "shell", "arguments", "description", "schedule", "scheduleTimeZone", "parents",
-    "owner", "cpus", "mem", "disk", "gpus", "retries", "disabled", "softError", "concurrent", "epsilon",
-    "runAsUser", "environmentVariables", "uris", "fetch", "constraints", "container", EXTENSION,
-    "highPriority", "maxCompletionTime", "async",
+    "name",
+    "command",
+    "shell",
+    "arguments",
+    "description",
+    "schedule",
+    "scheduleTimeZone",
+    "parents",
+    "owner",
+    "cpus",
+    "mem",
+    "disk",
+    "gpus",
+    "retries",
+    "disabled",
+    "softError",
+    "concurrent",
+    "epsilon",
+    "runAsUser",
+    "environmentVariables",
+    "uris",
+    "fetch",
+    "constraints",
+    "container",
+    EXTENSION,
+    "highPriority",
+    "maxCompletionTime",
+    "async",
 )
 """Chronos fields that become native fields."""
 
 READ_ONLY_FIELDS: tuple[str, ...] = (
-    "successCount", "errorCount", "lastSuccess", "lastError", "errorsSinceLastSuccess",
+    "successCount",
+    "errorCount",
+    "lastSuccess",
+    "lastError",
+    "errorsSinceLastSuccess",
 )
 """Statistics Chronos returned and clients send back on update: computed from run
 history here, so dropped on input without a mention."""
 
 IGNORED_FIELDS: tuple[str, ...] = (
-    "executor", "executorFlags", "taskInfoData", "dataProcessingJobType", "dataJob", "ownerName",
+    "executor",
+    "executorFlags",
+    "taskInfoData",
+    "dataProcessingJobType",
+    "dataJob",
+    "ownerName",
 )
 """Chronos fields accepted and not acted on. Each is reported as ignored when it holds
 anything but its Chronos default. ``executor*`` and ``taskInfoData``
@@ -167,23 +208,50 @@ CHRONOS_DEFAULT_EPSILON = 60.0
 """Chronos' ``--task_epsilon``: how late a run may start, for a job without ``epsilon``."""
 _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no", "")
-_CONTAINER_FIELDS = ("type", "image", "network", "volumes", "forcePullImage", "parameters", "networkName",
-                     "networkInfos")
+_CONTAINER_FIELDS = (
+    "type",
+    "image",
+    "network",
+    "volumes",
+    "forcePullImage",
+    "parameters",
+    "networkName",
+    "networkInfos",
+)
 _CONTAINER_IGNORED = ("portMappings",)
 _VOLUME_FIELDS = ("containerPath", "hostPath", "mode", "external")
 _EXTERNAL_KEYS = {"driver": "provider", "driver_options": "options"}
 _FETCH_FLAGS = {"executable": False, "extract": True, "cache": False}
 _DURATION_RE = re.compile(
     r"^P(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
-    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$")
+    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+)
 _JAVA_SHORT_ZONES: dict[str, str] = {
-    "ACT": "Australia/Darwin", "AET": "Australia/Sydney", "AGT": "America/Argentina/Buenos_Aires",
-    "ART": "Africa/Cairo", "AST": "America/Anchorage", "BET": "America/Sao_Paulo", "BST": "Asia/Dhaka",
-    "CAT": "Africa/Harare", "CNT": "America/St_Johns", "CST": "America/Chicago", "CTT": "Asia/Shanghai",
-    "EAT": "Africa/Addis_Ababa", "ECT": "Europe/Paris", "IET": "America/Indiana/Indianapolis",
-    "IST": "Asia/Kolkata", "JST": "Asia/Tokyo", "MIT": "Pacific/Apia", "NET": "Asia/Yerevan",
-    "NST": "Pacific/Auckland", "PLT": "Asia/Karachi", "PNT": "America/Phoenix", "PRT": "America/Puerto_Rico",
-    "PST": "America/Los_Angeles", "SST": "Pacific/Guadalcanal", "VST": "Asia/Ho_Chi_Minh",
+    "ACT": "Australia/Darwin",
+    "AET": "Australia/Sydney",
+    "AGT": "America/Argentina/Buenos_Aires",
+    "ART": "Africa/Cairo",
+    "AST": "America/Anchorage",
+    "BET": "America/Sao_Paulo",
+    "BST": "Asia/Dhaka",
+    "CAT": "Africa/Harare",
+    "CNT": "America/St_Johns",
+    "CST": "America/Chicago",
+    "CTT": "Asia/Shanghai",
+    "EAT": "Africa/Addis_Ababa",
+    "ECT": "Europe/Paris",
+    "IET": "America/Indiana/Indianapolis",
+    "IST": "Asia/Kolkata",
+    "JST": "Asia/Tokyo",
+    "MIT": "Pacific/Apia",
+    "NET": "Asia/Yerevan",
+    "NST": "Pacific/Auckland",
+    "PLT": "Asia/Karachi",
+    "PNT": "America/Phoenix",
+    "PRT": "America/Puerto_Rico",
+    "PST": "America/Los_Angeles",
+    "SST": "Pacific/Guadalcanal",
+    "VST": "Asia/Ho_Chi_Minh",
 }
 """Java's legacy three-letter zone ids (``java.time.ZoneId.SHORT_IDS``) that are not IANA
 names. Chronos, on the JVM, accepted them (its own docs use ``"PST"``); moroccron stores
@@ -223,8 +291,13 @@ def parse_duration(text: str) -> float:
     if m is None or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
         raise ValueError(f"not an ISO 8601 duration: {text!r}")
     parts = {k: float(v) for k, v in m.groupdict().items() if v is not None}
-    return (parts.get("weeks", 0) * 604800 + parts.get("days", 0) * 86400 + parts.get("hours", 0) * 3600
-            + parts.get("minutes", 0) * 60 + parts.get("seconds", 0))
+    return (
+        parts.get("weeks", 0) * 604800
+        + parts.get("days", 0) * 86400
+        + parts.get("hours", 0) * 3600
+        + parts.get("minutes", 0) * 60
+        + parts.get("seconds", 0)
+    )
 
 
 def format_duration(seconds: float) -> str:
@@ -290,10 +363,10 @@ def chronos_field(native: str, job_name: str | None = None) -> str:
     (``etl.parents[0]``); for the job being saved, ``job_name``, that prefix is dropped.
     """
     if job_name and native.startswith(job_name + "."):
-        native = native[len(job_name) + 1:]
+        native = native[len(job_name) + 1 :]
     for src, dst in _NATIVE_TO_CHRONOS:
         if native == src or native.startswith((src + ".", src + "[")):
-            return dst + native[len(src):]
+            return dst + native[len(src) :]
     head = re.split(r"[.\[]", native, maxsplit=1)[0]
     if head in EXTENSION_FIELDS and head != "owners":
         return f"{EXTENSION}.{native}"
@@ -327,8 +400,9 @@ class _Reader:
     def present(self, key: str) -> bool:
         return self.data.get(key) is not None
 
-    def text(self, key: str, default: str | None = None, where: Mapping[str, Any] | None = None,
-             path: str | None = None) -> str | None:
+    def text(
+        self, key: str, default: str | None = None, where: Mapping[str, Any] | None = None, path: str | None = None
+    ) -> str | None:
         value = (self.data if where is None else where).get(key)
         if value is None:
             return default
@@ -337,8 +411,7 @@ class _Reader:
             return default
         return value
 
-    def boolean(self, key: str, default: bool, where: Mapping[str, Any] | None = None,
-                path: str | None = None) -> bool:
+    def boolean(self, key: str, default: bool, where: Mapping[str, Any] | None = None, path: str | None = None) -> bool:
         value = (self.data if where is None else where).get(key)
         if value is None:
             return default
@@ -362,8 +435,9 @@ class _Reader:
             return None
         return value
 
-    def items(self, key: str, allowed: str, where: Mapping[str, Any] | None = None,
-              path: str | None = None) -> list[Any]:
+    def items(
+        self, key: str, allowed: str, where: Mapping[str, Any] | None = None, path: str | None = None
+    ) -> list[Any]:
         value = (self.data if where is None else where).get(key)
         if value is None:
             return []
@@ -372,8 +446,9 @@ class _Reader:
             return []
         return value
 
-    def objects(self, key: str, allowed: str, where: Mapping[str, Any] | None = None,
-                path: str | None = None) -> list[tuple[str, Mapping[str, Any]]]:
+    def objects(
+        self, key: str, allowed: str, where: Mapping[str, Any] | None = None, path: str | None = None
+    ) -> list[tuple[str, Mapping[str, Any]]]:
         """The list ``key`` of JSON objects, each with its path for error messages."""
         path = path or key
         out = []
@@ -389,8 +464,9 @@ class _Reader:
             self.ignored.append(path)
 
 
-def from_chronos(data: Any, *, now: datetime | None = None, default_user: str = CHRONOS_DEFAULT_USER,
-                 current: JobSpec | None = None) -> ChronosJob:
+def from_chronos(
+    data: Any, *, now: datetime | None = None, default_user: str = CHRONOS_DEFAULT_USER, current: JobSpec | None = None
+) -> ChronosJob:
     """Read a Chronos job hash into a native job.
 
     :param now: what an empty start in ``schedule`` (``R//PT1H``, Chronos's "start
@@ -480,8 +556,9 @@ def from_chronos(data: Any, *, now: datetime | None = None, default_user: str = 
     return ChronosJob(job, tuple(dict.fromkeys(r.ignored)), run_now=bool(schedule and schedule.run_now))
 
 
-def _keep_unchanged(data: Mapping[str, Any], current: JobSpec, kwargs: dict[str, Any],
-                    schedule: ChronosSchedule | None, zone_sent: str) -> ChronosSchedule | None:
+def _keep_unchanged(
+    data: Mapping[str, Any], current: JobSpec, kwargs: dict[str, Any], schedule: ChronosSchedule | None, zone_sent: str
+) -> ChronosSchedule | None:
     """Keep the stored values of the fields sent back as the Chronos API shows them.
 
     Where Chronos' reading of a value differs from the native one (a start in the past,
@@ -489,8 +566,11 @@ def _keep_unchanged(data: Mapping[str, Any], current: JobSpec, kwargs: dict[str,
     unchanged would otherwise change: run at once, or get Chronos' defaults.
     """
     shown = to_chronos(current)
-    if (schedule is not None and current.schedule is not None
-            and (shown.get("schedule"), shown.get("scheduleTimeZone")) == (data.get("schedule"), zone_sent)):
+    if (
+        schedule is not None
+        and current.schedule is not None
+        and (shown.get("schedule"), shown.get("scheduleTimeZone")) == (data.get("schedule"), zone_sent)
+    ):
         schedule = ChronosSchedule(current.schedule)
         kwargs["timezone"] = current.timezone
     elif schedule is None and not data.get("scheduleTimeZone"):
@@ -511,8 +591,12 @@ def _chronos_extra(r: _Reader, job: JobSpec, default_user: str, schedule: Chrono
     shown = None
     if schedule is not None:
         shown = schedule.schedule if schedule.advanced else r.data.get("schedule")
-    view = chronos_view(r.data, resources={k: getattr(job.resources, k) for k in ("cpus", "mem", "disk")},
-                        default_user=default_user, schedule=shown)
+    view = chronos_view(
+        r.data,
+        resources={k: getattr(job.resources, k) for k in ("cpus", "mem", "disk")},
+        default_user=default_user,
+        schedule=shown,
+    )
     if r.data.get("epsilon") is None and job.starting_deadline_seconds == CHRONOS_DEFAULT_EPSILON:
         view["epsilon"] = "PT60S"  # Chronos' default, as it printed it
     if job.secret_env:
@@ -571,8 +655,12 @@ def _max_completion_time(r: _Reader) -> float | None:
     if value > bounds.MAX_SECONDS:
         # Named here, not as moroccron.timeout_seconds: the client's field is the one to fix
         # (a value this large is most likely milliseconds).
-        r.error("maxCompletionTime", "is too long (it is in seconds)", value,
-                f"seconds from 0 (no limit) to {bounds.MAX_SECONDS}")
+        r.error(
+            "maxCompletionTime",
+            "is too long (it is in seconds)",
+            value,
+            f"seconds from 0 (no limit) to {bounds.MAX_SECONDS}",
+        )
         return None
     return float(value)
 
@@ -657,8 +745,12 @@ def _constraints(r: _Reader) -> list[Any]:
             else:  # Chronos accepted (and dropped) an operator it did not know; kept and returned, not applied
                 r.ignored.append(f"constraints[{i}]")
         else:
-            r.error(f"constraints[{i}]", "must be [attribute, operator] or [attribute, operator, value]", item,
-                    '["rack", "EQUALS", "rack-1"]; operators EQUALS, LIKE, UNLIKE, UNIQUE, GROUP_BY')
+            r.error(
+                f"constraints[{i}]",
+                "must be [attribute, operator] or [attribute, operator, value]",
+                item,
+                '["rack", "EQUALS", "rack-1"]; operators EQUALS, LIKE, UNLIKE, UNIQUE, GROUP_BY',
+            )
     return out
 
 
@@ -703,14 +795,25 @@ def _container(r: _Reader) -> Container | None:
             else:
                 r.ignored.append(f"container.{key}")
     infos = _network_infos(r, c)
-    network, infos = _networks(r, (ctype or "DOCKER").lower(), network or None,
-                               r.text("networkName", None, c, "container.networkName") or None, infos)
+    network, infos = _networks(
+        r,
+        (ctype or "DOCKER").lower(),
+        network or None,
+        r.text("networkName", None, c, "container.networkName") or None,
+        infos,
+    )
     if isinstance(network, str) and network.lower() == "host":
         network = None  # Chronos' default, and the native one (the agent's network) for both types
     try:
-        return Container(type=ctype or "DOCKER", image=image, volumes=tuple(volumes), force_pull=force_pull,
-                         network=network, parameters=tuple(parameters),  # type: ignore[arg-type]
-                         network_infos=tuple(infos))  # type: ignore[arg-type]
+        return Container(
+            type=ctype or "DOCKER",
+            image=image,
+            volumes=tuple(volumes),
+            force_pull=force_pull,
+            network=network,
+            parameters=tuple(parameters),  # type: ignore[arg-type]
+            network_infos=tuple(infos),  # type: ignore[arg-type]
+        )
     except ValidationError as exc:
         for e in exc.errors:
             r.error(chronos_field("container." + e.field), e.message, e.value, e.allowed)
@@ -730,13 +833,15 @@ def _external(r: _Reader, volume: Mapping[str, Any], path: str) -> VolumeSource 
     options = _key_values(r, "options", ext, f"{path}.options", "a driver option name")
     r.ignored.extend(f"{path}.{k}" for k in ext if k not in ("name", "provider", "options"))
     try:
-        return VolumeSource(type="docker_volume", name=ext.get("name"), driver=ext.get("provider") or None,
-                            driver_options=options)
+        return VolumeSource(
+            type="docker_volume", name=ext.get("name"), driver=ext.get("provider") or None, driver_options=options
+        )
     except ValidationError as exc:
         for e in exc.errors:
             head, _, rest = e.field.partition(".")
-            r.error(f"{path}.{_EXTERNAL_KEYS.get(head, head)}" + (f".{rest}" if rest else ""),
-                    e.message, e.value, e.allowed)
+            r.error(
+                f"{path}.{_EXTERNAL_KEYS.get(head, head)}" + (f".{rest}" if rest else ""), e.message, e.value, e.allowed
+            )
         return None
 
 
@@ -764,8 +869,9 @@ def _network_infos(r: _Reader, c: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _networks(r: _Reader, ctype: str, network: str | None, name: str | None,
-              infos: list[dict[str, Any]]) -> tuple[str | None, list[dict[str, Any]]]:
+def _networks(
+    r: _Reader, ctype: str, network: str | None, name: str | None, infos: list[dict[str, Any]]
+) -> tuple[str | None, list[dict[str, Any]]]:
     """Chronos's ``network`` mode, ``networkName`` and ``networkInfos`` as the native
     ``network`` and ``network_infos``, with the effect each had on Chronos's tasks.
 
@@ -792,8 +898,12 @@ def _networks(r: _Reader, ctype: str, network: str | None, name: str | None,
             return name, infos
         if mode == "USER":
             if ctype == "docker" and not infos:
-                r.error("container.network", "USER needs the network's name", network,
-                        "networkName, or one networkInfos entry (or HOST, BRIDGE)")
+                r.error(
+                    "container.network",
+                    "USER needs the network's name",
+                    network,
+                    "networkName, or one networkInfos entry (or HOST, BRIDGE)",
+                )
             return None, infos
     return network, infos
 
@@ -831,8 +941,9 @@ def _concurrency(r: _Reader, native: Any) -> Any:
 # --------------------------------------------------------------------------- native -> Chronos
 
 
-def to_chronos(job: JobSpec, stats: JobStats | None = None,
-               owner_names: Mapping[str, str] | None = None) -> dict[str, Any]:
+def to_chronos(
+    job: JobSpec, stats: JobStats | None = None, owner_names: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The Chronos job hash of ``job``, with its run statistics.
 
     :param stats: the job's run history summary; zeros and empty dates without it.
@@ -846,8 +957,9 @@ def to_chronos(job: JobSpec, stats: JobStats | None = None,
     return out
 
 
-def _generated(job: JobSpec, stats: JobStats | None = None,
-               owner_names: Mapping[str, str] | None = None) -> dict[str, Any]:
+def _generated(
+    job: JobSpec, stats: JobStats | None = None, owner_names: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The Chronos job hash of the native ``job`` alone (``chronos_extra`` not applied)."""
     stats = stats or JobStats()
     owner_names = owner_names or {}
@@ -870,7 +982,10 @@ def _generated(job: JobSpec, stats: JobStats | None = None,
         "concurrent": job.concurrency == "allow",
         "async": job.async_completion,
         # Chronos fields moroccron has no use for; the values sent come from chronos_extra.
-        "executor": "", "executorFlags": "", "taskInfoData": "", "dataProcessingJobType": False,
+        "executor": "",
+        "executorFlags": "",
+        "taskInfoData": "",
+        "dataProcessingJobType": False,
         "highPriority": job.high_priority,
         "maxCompletionTime": _seconds_out(job.timeout_seconds),
         "runAsUser": job.user or "",
@@ -924,9 +1039,15 @@ def _container_out(c: Container) -> dict[str, Any]:
     else:
         network = c.network or "host"  # the native default, as Chronos' default HOST
         out["network"] = network.upper() if network.lower() in CHRONOS_NETWORK_MODES else network
-    out["networkInfos"] = [{"name": n.name, **({"protocol": n.protocol} if n.protocol else {}),
-                            "labels": [{"key": k, "value": v} for k, v in n.labels.items()], "portMappings": []}
-                           for n in c.network_infos]
+    out["networkInfos"] = [
+        {
+            "name": n.name,
+            **({"protocol": n.protocol} if n.protocol else {}),
+            "labels": [{"key": k, "value": v} for k, v in n.labels.items()],
+            "portMappings": [],
+        }
+        for n in c.network_infos
+    ]
     out["forcePullImage"] = c.force_pull
     out["volumes"] = [_volume_out(v) for v in c.volumes]
     out["parameters"] = [p.to_dict() for p in c.parameters]
@@ -939,8 +1060,11 @@ def _volume_out(v: Volume) -> dict[str, Any]:
         out["hostPath"] = v.host_path
     out["mode"] = v.mode
     if v.source is not None and v.source.type == "docker_volume":
-        out["external"] = {"name": v.source.name, **({"provider": v.source.driver} if v.source.driver else {}),
-                           "options": [{"key": k, "value": val} for k, val in v.source.driver_options.items()]}
+        out["external"] = {
+            "name": v.source.name,
+            **({"provider": v.source.driver} if v.source.driver else {}),
+            "options": [{"key": k, "value": val} for k, val in v.source.driver_options.items()],
+        }
     return out
 
 

@@ -29,24 +29,59 @@ __all__ = [
 ]
 
 CHRONOS_DEFAULTS: dict[str, Any] = {
-    "command": "", "shell": True, "executor": "", "executorFlags": "", "taskInfoData": "", "retries": 2,
-    "owner": "", "ownerName": "", "description": "", "disabled": False, "softError": False,
-    "dataProcessingJobType": False, "highPriority": False, "concurrent": False, "maxCompletionTime": 0,
-    "async": False, "arguments": [], "environmentVariables": [], "constraints": [],
+    "command": "",
+    "shell": True,
+    "executor": "",
+    "executorFlags": "",
+    "taskInfoData": "",
+    "retries": 2,
+    "owner": "",
+    "ownerName": "",
+    "description": "",
+    "disabled": False,
+    "softError": False,
+    "dataProcessingJobType": False,
+    "highPriority": False,
+    "concurrent": False,
+    "maxCompletionTime": 0,
+    "async": False,
+    "arguments": [],
+    "environmentVariables": [],
+    "constraints": [],
 }
 """What Chronos' deserializer filled in for a field not sent (``cpus``, ``mem``,
 ``disk`` and ``runAsUser`` come from settings; ``async`` is Chronos 2's, as is ``epsilon``,
 shown when sent)."""
 
 VIEW_FIELDS: tuple[str, ...] = (
-    *CHRONOS_DEFAULTS, "cpus", "mem", "disk", "runAsUser", "uris", "fetch", "container", "schedule",
-    "scheduleTimeZone", "parents",
+    *CHRONOS_DEFAULTS,
+    "cpus",
+    "mem",
+    "disk",
+    "runAsUser",
+    "uris",
+    "fetch",
+    "container",
+    "schedule",
+    "scheduleTimeZone",
+    "parents",
 )
 """The fields :func:`chronos_view` returns (those it finds apply)."""
 
 _BOOLEAN = ("shell", "disabled", "softError", "dataProcessingJobType", "highPriority", "concurrent", "async")
-_TEXT = ("command", "executor", "executorFlags", "taskInfoData", "owner", "ownerName", "description", "epsilon",
-         "runAsUser", "scheduleTimeZone", "schedule")
+_TEXT = (
+    "command",
+    "executor",
+    "executorFlags",
+    "taskInfoData",
+    "owner",
+    "ownerName",
+    "description",
+    "epsilon",
+    "runAsUser",
+    "scheduleTimeZone",
+    "schedule",
+)
 _SENT_ONLY = ("epsilon",)  # Chronos 2 fields, shown when sent
 _NETWORK_MODES = ("host", "bridge", "none", "user")
 _MISSING = {"missing": True}  # "shown" of a field the generated hash lacks
@@ -72,8 +107,12 @@ def _number(value: Any, integer: bool = False) -> Any:
 def _fetch(item: Any) -> Any:
     if not isinstance(item, Mapping):
         return item
-    out = {"uri": item.get("uri") or "", "executable": _bool(item.get("executable", False)) is True,
-           "cache": _bool(item.get("cache", False)) is True, "extract": _bool(item.get("extract", True)) is not False}
+    out = {
+        "uri": item.get("uri") or "",
+        "executable": _bool(item.get("executable", False)) is True,
+        "cache": _bool(item.get("cache", False)) is True,
+        "extract": _bool(item.get("extract", True)) is not False,
+    }
     if item.get("output_file"):
         out["output_file"] = item["output_file"]
     return out
@@ -85,8 +124,11 @@ def _container(c: Any) -> Any:
     # No mode: HOST, Chronos' default; but a networkName without a mode is the network the
     # task joins (moroccron reads it as USER, so the job reads back as what it does).
     network = str(c.get("network") or ("USER" if c.get("networkName") else "HOST"))
-    out: dict[str, Any] = {"type": str(c.get("type") or "DOCKER").upper(), "image": c.get("image"),
-                           "network": network.upper() if network.lower() in _NETWORK_MODES else network}
+    out: dict[str, Any] = {
+        "type": str(c.get("type") or "DOCKER").upper(),
+        "image": c.get("image"),
+        "network": network.upper() if network.lower() in _NETWORK_MODES else network,
+    }
     if c.get("networkName") is not None:
         out["networkName"] = c["networkName"]
     out["networkInfos"] = list(c.get("networkInfos") or [])
@@ -107,8 +149,9 @@ def _container(c: Any) -> Any:
     return out
 
 
-def chronos_view(data: Mapping[str, Any], *, resources: Mapping[str, float], default_user: str,
-                 schedule: str | None) -> dict[str, Any]:
+def chronos_view(
+    data: Mapping[str, Any], *, resources: Mapping[str, float], default_user: str, schedule: str | None
+) -> dict[str, Any]:
     """The job hash Chronos would return for ``data`` (statistics and ``name`` aside).
 
     :param resources: ``cpus``, ``mem`` and ``disk`` as applied (sent, or the default).
@@ -131,10 +174,24 @@ def chronos_view(data: Mapping[str, Any], *, resources: Mapping[str, float], def
             view[key] = data[key]
     view["runAsUser"] = data.get("runAsUser") if data.get("runAsUser") is not None else default_user
     view["environmentVariables"] = [
-        {"name": e.get("name"), "value": e["value"] if isinstance(e.get("value"), str) else
-         ("true" if e.get("value") is True else "false" if e.get("value") is False else
-          "" if e.get("value") is None else str(_number(e.get("value"))).removesuffix(".0"))}
-        if isinstance(e, Mapping) else e for e in view["environmentVariables"] or []]
+        {
+            "name": e.get("name"),
+            "value": e["value"]
+            if isinstance(e.get("value"), str)
+            else (
+                "true"
+                if e.get("value") is True
+                else "false"
+                if e.get("value") is False
+                else ""
+                if e.get("value") is None
+                else str(_number(e.get("value"))).removesuffix(".0")
+            ),
+        }
+        if isinstance(e, Mapping)
+        else e
+        for e in view["environmentVariables"] or []
+    ]
     # Each as sent (the fetch flags with Chronos' defaults): both are native fields now, and
     # what the task fetches is decided from the two together (fetch first, then the uris
     # no fetch entry names), so neither is filled from the other here.

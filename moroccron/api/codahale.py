@@ -45,8 +45,14 @@ def _key(name: str, labels: dict[str, str]) -> str:
 
 def codahale(registry: CollectorRegistry) -> dict[str, Any]:
     """Every sample of ``registry``: counters under ``counters``, the rest under ``gauges``."""
-    out: dict[str, Any] = {"version": "3.0.0", "gauges": {}, "counters": {}, "histograms": {}, "meters": {},
-                           "timers": {}}
+    out: dict[str, Any] = {
+        "version": "3.0.0",
+        "gauges": {},
+        "counters": {},
+        "histograms": {},
+        "meters": {},
+        "timers": {},
+    }
     for family in registry.collect():
         for sample in family.samples:
             if family.type == "counter" and sample.name.endswith("_total"):

@@ -59,6 +59,13 @@ def caller(request: Request) -> str | None:
 
 def require_scheduler(ctx: AppContext) -> Any:
     if ctx.scheduler is None:
-        raise HTTPException(503, {"error": "this instance is not scheduling (not the leader)", "field": None,
-                                  "allowed": None, "leader": ctx.leader_address() if ctx.leadership else None})
+        raise HTTPException(
+            503,
+            {
+                "error": "this instance is not scheduling (not the leader)",
+                "field": None,
+                "allowed": None,
+                "leader": ctx.leader_address() if ctx.leadership else None,
+            },
+        )
     return ctx.scheduler

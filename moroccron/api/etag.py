@@ -60,8 +60,11 @@ class Precondition:
             if tag is None:
                 raise PreconditionFailed(f"If-Match: job {name!r} does not exist")
             if not star and not any(not weak and t == tag for weak, t in tags):
-                raise PreconditionFailed(f"If-Match: job {name!r} is at {tag}, not {self.if_match.strip()}: "
-                                         "it was changed since you read it; read it again", tag)
+                raise PreconditionFailed(
+                    f"If-Match: job {name!r} is at {tag}, not {self.if_match.strip()}: "
+                    "it was changed since you read it; read it again",
+                    tag,
+                )
         if self.if_none_match is not None and tag is not None:
             star, tags = _tags(self.if_none_match)
             if star or any(t == tag for _, t in tags):  # weak comparison (RFC 9110, 13.1.2)
@@ -72,10 +75,13 @@ NO_CONDITION = Precondition()
 
 
 def _from_headers(
-    if_match: Annotated[str | None, Header(description="Write only if the job's ETag is one of these "
-                                           "(or `*`: if the job exists); else 412.")] = None,
-    if_none_match: Annotated[str | None, Header(description="`*`: create only, never replace "
-                                                "(412 if the job exists).")] = None,
+    if_match: Annotated[
+        str | None,
+        Header(description="Write only if the job's ETag is one of these (or `*`: if the job exists); else 412."),
+    ] = None,
+    if_none_match: Annotated[
+        str | None, Header(description="`*`: create only, never replace (412 if the job exists).")
+    ] = None,
 ) -> Precondition:
     return Precondition(if_match, if_none_match)
 

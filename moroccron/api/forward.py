@@ -24,8 +24,19 @@ import requests
 WRITE_PREFIXES = ("/api/", "/v1/scheduler", "/scheduler")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FORWARDED = b"x-moroccron-forwarded"
-HOP_BY_HOP = frozenset({b"host", b"content-length", b"connection", b"transfer-encoding", b"keep-alive",
-                        b"upgrade", b"te", b"trailer", b"proxy-authorization"})
+HOP_BY_HOP = frozenset(
+    {
+        b"host",
+        b"content-length",
+        b"connection",
+        b"transfer-encoding",
+        b"keep-alive",
+        b"upgrade",
+        b"te",
+        b"trailer",
+        b"proxy-authorization",
+    }
+)
 PROXY_TIMEOUT = 30.0
 
 
@@ -36,8 +47,13 @@ class ForwardToLeader:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         ctx = self.context
-        if (scope["type"] != "http" or scope["method"] in SAFE_METHODS or ctx.leadership is None
-                or ctx.scheduler is not None or not scope["path"].startswith(WRITE_PREFIXES)):
+        if (
+            scope["type"] != "http"
+            or scope["method"] in SAFE_METHODS
+            or ctx.leadership is None
+            or ctx.scheduler is not None
+            or not scope["path"].startswith(WRITE_PREFIXES)
+        ):
             await self.app(scope, receive, send)
             return
         # Only to a verified leader (moroccron/api/leader.py): the request may carry an admin's credentials.
@@ -53,16 +69,25 @@ class ForwardToLeader:
         if b"authorization" in headers or b"cookie" in headers:
             await _proxy(scope, receive, send, location)
             return
-        await send({"type": "http.response.start", "status": 307,
-                    "headers": [(b"location", location.encode()), (b"content-length", b"0")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 307,
+                "headers": [(b"location", location.encode()), (b"content-length", b"0")],
+            }
+        )
         await send({"type": "http.response.body", "body": b""})
 
 
 async def _json(send: Any, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
     data = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
-                            *headers]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), *headers],
+        }
+    )
     await send({"type": "http.response.body", "body": data})
 
 
@@ -73,25 +98,34 @@ async def _proxy(scope: dict[str, Any], receive: Any, send: Any, url: str) -> No
         body += message.get("body", b"")
         if not message.get("more_body"):
             break
-    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers") or []
-               if k.lower() not in HOP_BY_HOP}
+    headers = {
+        k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers") or [] if k.lower() not in HOP_BY_HOP
+    }
     headers[FORWARDED.decode()] = "1"
     client = scope.get("client")
     if client:
         headers["x-forwarded-for"] = client[0]
 
     def call() -> requests.Response:
-        return requests.request(scope["method"], url, headers=headers, data=body, timeout=PROXY_TIMEOUT,
-                                allow_redirects=False)
+        return requests.request(
+            scope["method"], url, headers=headers, data=body, timeout=PROXY_TIMEOUT, allow_redirects=False
+        )
 
     try:
         response = await anyio.to_thread.run_sync(call)
     except requests.RequestException as exc:
-        await _json(send, 502, {"error": f"the leader at {url.split('/')[2]} did not answer: {exc}",
-                                "field": None, "allowed": None}, [(b"retry-after", b"2")])
+        await _json(
+            send,
+            502,
+            {"error": f"the leader at {url.split('/')[2]} did not answer: {exc}", "field": None, "allowed": None},
+            [(b"retry-after", b"2")],
+        )
         return
-    out = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()
-           if k.lower().encode("latin-1") not in HOP_BY_HOP and k.lower() != "content-encoding"]
+    out = [
+        (k.lower().encode("latin-1"), v.encode("latin-1"))
+        for k, v in response.headers.items()
+        if k.lower().encode("latin-1") not in HOP_BY_HOP and k.lower() != "content-encoding"
+    ]
     out.append((b"content-length", str(len(response.content)).encode()))
     await send({"type": "http.response.start", "status": response.status_code, "headers": out})
     await send({"type": "http.response.body", "body": response.content})

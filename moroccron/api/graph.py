@@ -36,18 +36,30 @@ def _waiting(ctx: AppContext, graph: DependencyGraph, root: str) -> dict[str, li
 
 
 def _tree(node: SubtreeNode, waiting: dict[str, list[str]], outcomes: dict[str, str]) -> dict[str, Any]:
-    return {"job": node.job, "owners": list(node.owners), "last_outcome": outcomes.get(node.job, "never"),
-            "waiting_for": waiting.get(node.job, []),
-            "children": [_tree(c, waiting, outcomes) for c in node.children]}
+    return {
+        "job": node.job,
+        "owners": list(node.owners),
+        "last_outcome": outcomes.get(node.job, "never"),
+        "waiting_for": waiting.get(node.job, []),
+        "children": [_tree(c, waiting, outcomes) for c in node.children],
+    }
 
 
 @router.get("/jobs/{name}/parents")
 def parents(ctx: ContextDep, name: str) -> dict[str, Any]:
     job = ctx.store.get_job(name)
     progress = ctx.store.get_dependency_progress().get(name, {})
-    return {"job": name, "parents": [
-        {"job": p, "succeeded_since_last_run": p in progress,
-         "satisfied_by": progress[p][0] if p in progress else None} for p in job.parents]}
+    return {
+        "job": name,
+        "parents": [
+            {
+                "job": p,
+                "succeeded_since_last_run": p in progress,
+                "satisfied_by": progress[p][0] if p in progress else None,
+            }
+            for p in job.parents
+        ],
+    }
 
 
 @router.get("/jobs/{name}/children")
@@ -77,7 +89,15 @@ def graph(ctx: ContextDep, format: str = Query("json", pattern="^(json|dot)$")) 
         return PlainTextResponse(g.to_dot(), media_type="text/vnd.graphviz")
     outcomes = _outcomes(ctx)
     return {
-        "nodes": [{"job": j.name, "owners": list(j.owners), "disabled": j.disabled, "schedule": j.schedule,
-                   "last_outcome": outcomes.get(j.name, "never")} for j in sorted(jobs, key=lambda j: j.name)],
+        "nodes": [
+            {
+                "job": j.name,
+                "owners": list(j.owners),
+                "disabled": j.disabled,
+                "schedule": j.schedule,
+                "last_outcome": outcomes.get(j.name, "never"),
+            }
+            for j in sorted(jobs, key=lambda j: j.name)
+        ],
         "edges": [{"parent": p, "child": j.name} for j in jobs for p in j.parents],
     }

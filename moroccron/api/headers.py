@@ -19,18 +19,26 @@ from typing import Any
 
 __all__ = ["CSP", "DOCS_CSP", "SecurityHeaders"]
 
-CSP = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
-       "frame-ancestors 'none'")
-DOCS_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-            "worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; "
-            "frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+DOCS_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
 DOCS_PATHS = frozenset({"/docs", "/redoc"})
 _OURS = (b"x-frame-options", b"content-security-policy", b"x-content-type-options", b"referrer-policy")
 
 
 def _headers(csp: str) -> list[tuple[bytes, bytes]]:
-    return [(b"x-frame-options", b"DENY"), (b"content-security-policy", csp.encode()),
-            (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
+    return [
+        (b"x-frame-options", b"DENY"),
+        (b"content-security-policy", csp.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"same-origin"),
+    ]
 
 
 class SecurityHeaders:

@@ -37,9 +37,11 @@ from moroccron.store.view import StoredJobs
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
-STATE_HELP = (" | ".join(JOB_STATES) + ": enabled or disabled as set; failed: the newest run that ended "
-              "(succeeded, failed, lost or killed; skipped runs do not count) did not succeed; running: a task "
-              "is launched, starting or running; quarantined: set aside after an internal error")
+STATE_HELP = (
+    " | ".join(JOB_STATES) + ": enabled or disabled as set; failed: the newest run that ended "
+    "(succeeded, failed, lost or killed; skipped runs do not count) did not succeed; running: a task "
+    "is launched, starting or running; quarantined: set aside after an internal error"
+)
 
 
 def check_job(ctx: AppContext, job: JobSpec, tx: Any = None) -> None:
@@ -60,9 +62,15 @@ def check_job(ctx: AppContext, job: JobSpec, tx: Any = None) -> None:
     DependencyGraph(parents).validate()
     roles = ctx.settings.framework_roles
     if job.role is not None and job.role not in roles:  # no offer would ever come for it
-        raise ValidationError(FieldError("role", "is not one of the roles this scheduler registers with Mesos",
-                                         job.role, " | ".join(roles) + " (the roles setting), or null"),
-                              f"job {job.name!r}")
+        raise ValidationError(
+            FieldError(
+                "role",
+                "is not one of the roles this scheduler registers with Mesos",
+                job.role,
+                " | ".join(roles) + " (the roles setting), or null",
+            ),
+            f"job {job.name!r}",
+        )
     errors = ctx.plugins.validate_job(job=job, existing=StoredJobs(ctx.store, {job.name: job}, tx=tx))
     if errors:
         raise ValidationError(errors, f"job {job.name!r}")
@@ -83,15 +91,21 @@ def shown(job: JobSpec, reveal: bool) -> dict[str, Any]:
     return mask_job(job.to_dict(), reveal)
 
 
-def write_job(ctx: AppContext, name: str, body_for: Callable[[JobRecord | None], Mapping[str, Any]],
-              cond: Precondition = NO_CONDITION, *, translate: Callable[[ValidationError], Exception] | None = None,
-              ) -> tuple[JobRecord, bool]:
+def write_job(
+    ctx: AppContext,
+    name: str,
+    body_for: Callable[[JobRecord | None], Mapping[str, Any]],
+    cond: Precondition = NO_CONDITION,
+    *,
+    translate: Callable[[ValidationError], Exception] | None = None,
+) -> tuple[JobRecord, bool]:
     """Create or replace job ``name`` from the body ``body_for(stored record)`` returns.
 
     One step under the job-graph lock: the precondition, env values sent masked put
     back from the stored job, validation, the graph and policy check, the write.
     ``translate`` turns a validation error into the caller's own (the Chronos API's 400).
     """
+
     def build(current: JobRecord | None) -> JobSpec:
         body = _writable(body_for(current))  # first: a PATCH of no job is a 404 whatever its conditions
         cond.check(name, current)
@@ -143,8 +157,10 @@ def delete(ctx: AppContext, name: str, cascade: bool = False, cond: Precondition
         graph = DependencyGraph(ctx.store.parent_map(tx=tx))
         dependents = graph.descendants(name)
         if dependents and not cascade:
-            raise Conflict(f"job {name!r} has dependent jobs {', '.join(sorted(graph.children(name)))}: "
-                           "delete or change them first, or delete them all with ?cascade=true")
+            raise Conflict(
+                f"job {name!r} has dependent jobs {', '.join(sorted(graph.children(name)))}: "
+                "delete or change them first, or delete them all with ?cascade=true"
+            )
         if dependents:
             ctx.store.apply_jobs([], dependents, tx=tx)
         conditional = cond != NO_CONDITION
@@ -172,10 +188,16 @@ def _writable(body: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 @router.get("")
-def list_jobs(request: Request, ctx: ContextDep, owner: str | None = None, q: str | None = None,
-              label: str | None = Query(None, description="KEY=VALUE"),
-              state: str | None = Query(None, description=STATE_HELP),
-              offset: int = Query(0, ge=0, le=MAX_OFFSET), limit: int = Query(100, ge=1, le=1000)) -> Response:
+def list_jobs(
+    request: Request,
+    ctx: ContextDep,
+    owner: str | None = None,
+    q: str | None = None,
+    label: str | None = Query(None, description="KEY=VALUE"),
+    state: str | None = Query(None, description=STATE_HELP),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+    limit: int = Query(100, ge=1, le=1000),
+) -> Response:
     if state is not None and state not in JOB_STATES:
         raise ValidationError.single("state", "unknown job state", state, " | ".join(JOB_STATES))
     lab = None
@@ -191,8 +213,9 @@ def list_jobs(request: Request, ctx: ContextDep, owner: str | None = None, q: st
 
 
 @router.post("", status_code=201)
-def create_job(request: Request, response: Response, ctx: ContextDep,
-               body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+def create_job(
+    request: Request, response: Response, ctx: ContextDep, body: dict[str, Any] = Body(...)
+) -> dict[str, Any]:
     return _answer(response, create(ctx, body), request)
 
 
@@ -202,8 +225,14 @@ def get_job(request: Request, response: Response, ctx: ContextDep, name: str) ->
 
 
 @router.put("/{name}")
-def replace_job(request: Request, ctx: ContextDep, name: str, response: Response, cond: PreconditionDep,
-                body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+def replace_job(
+    request: Request,
+    ctx: ContextDep,
+    name: str,
+    response: Response,
+    cond: PreconditionDep,
+    body: dict[str, Any] = Body(...),
+) -> dict[str, Any]:
     body = dict(body)
     if body.setdefault("name", name) != name:
         raise ValidationError(FieldError("name", "does not match the job in the URL", body["name"], name))
@@ -213,8 +242,14 @@ def replace_job(request: Request, ctx: ContextDep, name: str, response: Response
 
 
 @router.patch("/{name}")
-def patch_job(request: Request, response: Response, ctx: ContextDep, name: str, cond: PreconditionDep,
-              body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+def patch_job(
+    request: Request,
+    response: Response,
+    ctx: ContextDep,
+    name: str,
+    cond: PreconditionDep,
+    body: dict[str, Any] = Body(...),
+) -> dict[str, Any]:
     """Change some fields of a job; the others keep their values. Nested objects are replaced whole."""
     return _answer(response, patch(ctx, name, body, cond), request)
 

@@ -31,10 +31,14 @@ log = logging.getLogger("moroccron.api.leader")
 
 NO_LEADER = "no leader is elected right now; retry in a few seconds"
 NOT_RECORDED = "the elected leader has not recorded itself in the database yet; retry in a few seconds"
-MISMATCH = ("the leader named in ZooKeeper is not the leader recorded in the database, so this instance sends "
-            "nothing to it; retry in a few seconds (if this lasts, an operator should read this instance's log)")
-NOT_A_PEER = ("the leader's address is not one of the configured peers, so this instance sends nothing to it "
-              "(an operator should read this instance's log)")
+MISMATCH = (
+    "the leader named in ZooKeeper is not the leader recorded in the database, so this instance sends "
+    "nothing to it; retry in a few seconds (if this lasts, an operator should read this instance's log)"
+)
+NOT_A_PEER = (
+    "the leader's address is not one of the configured peers, so this instance sends nothing to it "
+    "(an operator should read this instance's log)"
+)
 
 _REMEMBERED = 256  # distinct mismatches warned about, at most (an attacker may vary them)
 
@@ -68,12 +72,15 @@ class LeaderVerifier:
         zk = (claimed.get("instance"), claimed.get("address"))
         db = (recorded.get("leader_id"), recorded.get("address"))
         if zk != db:
-            self._warn_once(("mismatch", *zk, *db),
-                            "ZooKeeper's first contender is instance %.100r at %.100r but the database's leader is "
-                            "instance %.100r at %.100r: nothing is forwarded to either, and neither is reported. "
-                            "Normal for a moment during a failover; if it lasts, someone who can write to "
-                            "ZooKeeper may have planted a contender: look at the election nodes and their ACLs",
-                            *zk, *db)
+            self._warn_once(
+                ("mismatch", *zk, *db),
+                "ZooKeeper's first contender is instance %.100r at %.100r but the database's leader is "
+                "instance %.100r at %.100r: nothing is forwarded to either, and neither is reported. "
+                "Normal for a moment during a failover; if it lasts, someone who can write to "
+                "ZooKeeper may have planted a contender: look at the election nodes and their ACLs",
+                *zk,
+                *db,
+            )
             return LeaderCheck(None, MISMATCH)
         return self.check_address(db[1])
 
@@ -82,8 +89,13 @@ class LeaderVerifier:
         if not address:
             return LeaderCheck(None, NO_LEADER)
         if self.peers and address not in self.peers:
-            self._warn_once(("peer", address), "the leader's address %.100r is not in the peers setting (%s): "
-                            "nothing is forwarded to it, and it is not reported", address, ", ".join(sorted(self.peers)))
+            self._warn_once(
+                ("peer", address),
+                "the leader's address %.100r is not in the peers setting (%s): "
+                "nothing is forwarded to it, and it is not reported",
+                address,
+                ", ".join(sorted(self.peers)),
+            )
             return LeaderCheck(None, NOT_A_PEER)
         return LeaderCheck(address)
 

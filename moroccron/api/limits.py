@@ -56,8 +56,12 @@ def _control_error(scope: dict[str, Any]) -> FieldError | None:
     """The first control character in the path or a query parameter, as an error."""
     bad = _CONTROL.search(scope.get("path", ""))
     if bad is not None:
-        return FieldError("path", f"contains a control character (U+{ord(bad.group()):04X})", scope["path"],
-                          "a path without control characters")
+        return FieldError(
+            "path",
+            f"contains a control character (U+{ord(bad.group()):04X})",
+            scope["path"],
+            "a path without control characters",
+        )
     query = scope.get("query_string", b"").decode("latin-1")
     if not query:
         return None
@@ -66,16 +70,21 @@ def _control_error(scope: dict[str, Any]) -> FieldError | None:
         for text in (key, value):
             bad = _CONTROL.search(text)
             if bad is not None:
-                return FieldError(key, f"contains a control character (U+{ord(bad.group()):04X})", value,
-                                  "text without control characters")
+                return FieldError(
+                    key,
+                    f"contains a control character (U+{ord(bad.group()):04X})",
+                    value,
+                    "text without control characters",
+                )
     return None
 
 
 class InputLimits:
     """ASGI middleware applying the limits above; see the module docstring."""
 
-    def __init__(self, app: Any, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
-                 max_json_depth: int = MAX_JSON_DEPTH) -> None:
+    def __init__(
+        self, app: Any, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES, max_json_depth: int = MAX_JSON_DEPTH
+    ) -> None:
         self.app = app
         self.max_bytes = max_request_bytes
         self.max_depth = max_json_depth
@@ -92,8 +101,9 @@ class InputLimits:
         declared = headers.get(b"content-length")
         if declared is not None:
             if not declared.strip().isdigit():
-                problem = FieldError("content-length", "is not a number of bytes", declared.decode("latin-1"),
-                                     "a whole number")
+                problem = FieldError(
+                    "content-length", "is not a number of bytes", declared.decode("latin-1"), "a whole number"
+                )
                 await _reply(send, 400, error_body(str(problem), [problem]))
                 return
             if int(declared) > self.max_bytes:
@@ -116,8 +126,12 @@ class InputLimits:
         body = b"".join(chunks)
         content_type = headers.get(b"content-type", b"").lower()
         if body and not content_type.startswith(_FORM_TYPES) and json_too_deep(body, self.max_depth):
-            problem = FieldError("body", f"nests arrays and objects more than {self.max_depth} levels deep", None,
-                                 f"JSON nested at most {self.max_depth} levels")
+            problem = FieldError(
+                "body",
+                f"nests arrays and objects more than {self.max_depth} levels deep",
+                None,
+                f"JSON nested at most {self.max_depth} levels",
+            )
             await _reply(send, 400, error_body(str(problem), [problem]))
             return
         replayed = False
@@ -133,14 +147,26 @@ class InputLimits:
         await self.app(scope, replay, send)
 
     async def _too_large(self, send: Any) -> None:
-        problem = FieldError("body", f"is larger than {self.max_bytes} bytes", None,
-                             f"at most {self.max_bytes} bytes (setting max_request_bytes)")
+        problem = FieldError(
+            "body",
+            f"is larger than {self.max_bytes} bytes",
+            None,
+            f"at most {self.max_bytes} bytes (setting max_request_bytes)",
+        )
         await _reply(send, 413, error_body(f"request body too large: {problem}", [problem]))
 
 
 async def _reply(send: Any, status: int, body: dict[str, Any]) -> None:
     data = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": data})

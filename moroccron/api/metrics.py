@@ -10,10 +10,17 @@ from moroccron.api.codahale import codahale, wants_json
 router = APIRouter(tags=["metrics"])
 
 
-@router.get("/metrics", response_class=Response,
-            responses={200: {"content": {"text/plain": {}, "application/json": {}},
-                             "description": "Prometheus text exposition; Codahale JSON for Chronos clients"},
-                       404: {"description": "This instance does not collect metrics"}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"text/plain": {}, "application/json": {}},
+            "description": "Prometheus text exposition; Codahale JSON for Chronos clients",
+        },
+        404: {"description": "This instance does not collect metrics"},
+    },
+)
 def metrics(request: Request) -> Response:
     """This instance's metrics (see moroccron/metrics.py for the series and what they mean).
 

@@ -43,27 +43,46 @@ __all__ = ["COMMON_RESPONSES", "ERROR_SCHEMA", "ROUTE_RESPONSES", "install", "jo
 REF = "#/components/schemas/JobSpec"
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 JOB_BODIES = {("/api/v1/jobs", "post"), ("/api/v1/jobs/{name}", "put"), ("/api/v1/jobs/{name}", "patch")}
-JOB_RESPONSES = {("/api/v1/jobs", "post", "201"), ("/api/v1/jobs/{name}", "get", "200"),
-                 ("/api/v1/jobs/{name}", "put", "200"), ("/api/v1/jobs/{name}", "put", "201"),
-                 ("/api/v1/jobs/{name}", "patch", "200"), ("/api/v1/jobs/{name}/enable", "post", "200"),
-                 ("/api/v1/jobs/{name}/disable", "post", "200")}
+JOB_RESPONSES = {
+    ("/api/v1/jobs", "post", "201"),
+    ("/api/v1/jobs/{name}", "get", "200"),
+    ("/api/v1/jobs/{name}", "put", "200"),
+    ("/api/v1/jobs/{name}", "put", "201"),
+    ("/api/v1/jobs/{name}", "patch", "200"),
+    ("/api/v1/jobs/{name}/enable", "post", "200"),
+    ("/api/v1/jobs/{name}/disable", "post", "200"),
+}
 CONDITIONAL = {("/api/v1/jobs/{name}", "put"), ("/api/v1/jobs/{name}", "patch"), ("/api/v1/jobs/{name}", "delete")}
 """Job writes that honour If-Match / If-None-Match (moroccron.api.etag)."""
-ETAG_HEADER = {"ETag": {"description": 'the stored version of the job, "<version>-<identity>": send it back in '
-                                       "If-Match to write only if nobody changed the job since",
-                        "schema": {"type": "string"}}}
-PRECONDITION_FAILED = {"description": "Precondition Failed: If-Match or If-None-Match does not hold (the job was "
-                                      "changed since it was read); the ETag header has the current version"}
+ETAG_HEADER = {
+    "ETag": {
+        "description": 'the stored version of the job, "<version>-<identity>": send it back in '
+        "If-Match to write only if nobody changed the job since",
+        "schema": {"type": "string"},
+    }
+}
+PRECONDITION_FAILED = {
+    "description": "Precondition Failed: If-Match or If-None-Match does not hold (the job was "
+    "changed since it was read); the ETag header has the current version"
+}
 OWNER_BODIES = {("/api/v1/owners/{owner_id}", "put"), ("/api/v1/owners/{owner_id}", "patch")}
-OWNER_RESPONSES = {("/api/v1/owners/{owner_id}", "get", "200"), ("/api/v1/owners/{owner_id}", "put", "200"),
-                   ("/api/v1/owners/{owner_id}", "put", "201"), ("/api/v1/owners/{owner_id}", "patch", "200")}
-CHRONOS_BODIES = {(f"{prefix}/{kind}", method) for prefix in ("/v1/scheduler",)
-                  for kind in ("iso8601", "dependency") for method in ("post", "put")}
+OWNER_RESPONSES = {
+    ("/api/v1/owners/{owner_id}", "get", "200"),
+    ("/api/v1/owners/{owner_id}", "put", "200"),
+    ("/api/v1/owners/{owner_id}", "put", "201"),
+    ("/api/v1/owners/{owner_id}", "patch", "200"),
+}
+CHRONOS_BODIES = {
+    (f"{prefix}/{kind}", method)
+    for prefix in ("/v1/scheduler",)
+    for kind in ("iso8601", "dependency")
+    for method in ("post", "put")
+}
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "An error: what went wrong, the first field at fault and what it allows, and every "
-                   "field error. Some errors add keys (a 503 from a standby names the leader).",
+    "field error. Some errors add keys (a 503 from a standby names the leader).",
     "required": ["error"],
     "properties": {
         "error": {"type": "string"},
@@ -85,21 +104,36 @@ FIELD_ERROR_SCHEMA: dict[str, Any] = {
 CHRONOS_JOB_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "A Chronos job hash (see moroccron/api/chronos_schema.py for the mapping). Fields "
-                   "moroccron does not act on are accepted and named in X-Moroccron-Ignored-Fields.",
+    "moroccron does not act on are accepted and named in X-Moroccron-Ignored-Fields.",
     "required": ["name"],
     "properties": {
-        "name": {"type": "string"}, "command": {"type": "string"}, "shell": {"type": "boolean"},
-        "arguments": {"type": "array", "items": {"type": "string"}}, "description": {"type": "string"},
-        "schedule": {"type": "string"}, "scheduleTimeZone": {"type": "string"},
-        "parents": {"type": "array", "items": {"type": "string"}}, "owner": {"type": "string"},
-        "cpus": {"type": "number"}, "mem": {"type": "number"}, "disk": {"type": "number"},
-        "gpus": {"type": "number"}, "retries": {"type": "integer"}, "disabled": {"type": "boolean"},
-        "softError": {"type": "boolean"}, "concurrent": {"type": "boolean"}, "epsilon": {"type": "string"},
-        "runAsUser": {"type": "string"}, "uris": {"type": "array", "items": {"type": "string"}},
-        "environmentVariables": {"type": "array", "items": {
-            "type": "object", "properties": {"name": {"type": "string"}, "value": {"type": "string"}}}},
+        "name": {"type": "string"},
+        "command": {"type": "string"},
+        "shell": {"type": "boolean"},
+        "arguments": {"type": "array", "items": {"type": "string"}},
+        "description": {"type": "string"},
+        "schedule": {"type": "string"},
+        "scheduleTimeZone": {"type": "string"},
+        "parents": {"type": "array", "items": {"type": "string"}},
+        "owner": {"type": "string"},
+        "cpus": {"type": "number"},
+        "mem": {"type": "number"},
+        "disk": {"type": "number"},
+        "gpus": {"type": "number"},
+        "retries": {"type": "integer"},
+        "disabled": {"type": "boolean"},
+        "softError": {"type": "boolean"},
+        "concurrent": {"type": "boolean"},
+        "epsilon": {"type": "string"},
+        "runAsUser": {"type": "string"},
+        "uris": {"type": "array", "items": {"type": "string"}},
+        "environmentVariables": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"name": {"type": "string"}, "value": {"type": "string"}}},
+        },
         "constraints": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
-        "container": {"type": "object"}, "moroccron": {"type": "object"},
+        "container": {"type": "object"},
+        "moroccron": {"type": "object"},
     },
 }
 
@@ -121,7 +155,7 @@ COMMON_RESPONSES: tuple[tuple[str, str, str], ...] = (
 DESCRIPTIONS: dict[str, str] = {
     "307": "On a standby, for a request without credentials: the same request, at the leader.",
     "400": "A control character in the path or the query string, or a JSON body nested too deeply "
-           "(the Chronos API also answers 400 for an invalid job hash).",
+    "(the Chronos API also answers 400 for an invalid job hash).",
     "401": "Authentication required: no credentials, or wrong ones.",
     "403": "The credentials' role may not do this.",
     "404": "Not found.",
@@ -266,17 +300,30 @@ def _bounded(schemas: dict[str, Any]) -> None:
         kind = name.lower()
         for prop in schemas[name]["properties"].values():
             prop.update(maxItems=lists[kind])
-    for name in ("JobSpec", "Resources", "Container", "Volume", "VolumeSource", "Parameter", "Constraint",
-                 "Triggers", "Notify", "Owner"):
+    for name in (
+        "JobSpec",
+        "Resources",
+        "Container",
+        "Volume",
+        "VolumeSource",
+        "Parameter",
+        "Constraint",
+        "Triggers",
+        "Notify",
+        "Owner",
+    ):
         schemas[name]["additionalProperties"] = False  # the model refuses unknown fields by name
     owner = schemas["Owner"]["properties"]
     owner["id"].update(minLength=1, maxLength=text["owner"])
     owner["name"].update(maxLength=text["owner_name"])
     owner["contacts"]["additionalProperties"] = {  # null removes a contact (PATCH)
-        "anyOf": [{"type": "string", "minLength": 1, "maxLength": text["owner_channel"]}, {"type": "null"}]}
-    owner["contacts"]["description"] = ("The owner's address per notification channel, {channel: address}; "
-                                        "channels are registered by plugins. slack and pagerduty are "
-                                        "contacts.slack and contacts.pagerduty.")
+        "anyOf": [{"type": "string", "minLength": 1, "maxLength": text["owner_channel"]}, {"type": "null"}]
+    }
+    owner["contacts"]["description"] = (
+        "The owner's address per notification channel, {channel: address}; "
+        "channels are registered by plugins. slack and pagerduty are "
+        "contacts.slack and contacts.pagerduty."
+    )
 
 
 def job_schemas() -> dict[str, Any]:
@@ -298,9 +345,11 @@ def _stored_job(spec: dict[str, Any]) -> dict[str, Any]:
     job = copy.deepcopy(spec)
     job["title"] = "Job"
     job["properties"]["source"] = {
-        "anyOf": [{"type": "string", "maxLength": SOURCE_MAX_LENGTH}, {"type": "null"}], "readOnly": True,
+        "anyOf": [{"type": "string", "maxLength": SOURCE_MAX_LENGTH}, {"type": "null"}],
+        "readOnly": True,
         "description": "the `jobs apply --source` that last wrote the job; null for a job made through the API, "
-                       "the UI or an import. Read only: ignored in request bodies."}
+        "the UI or an import. Read only: ignored in request bodies.",
+    }
     return job
 
 
@@ -358,8 +407,7 @@ def _add_status_codes(doc: dict[str, Any]) -> None:
 def install(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            doc = get_openapi(title=app.title, version=app.version, description=app.description,
-                              routes=app.routes)
+            doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             schemas = doc.setdefault("components", {}).setdefault("schemas", {})
             schemas.update(job_schemas())
             schemas.update(Error=ERROR_SCHEMA, FieldError=FIELD_ERROR_SCHEMA, ChronosJob=CHRONOS_JOB_SCHEMA)
@@ -367,8 +415,13 @@ def install(app: FastAPI) -> None:
                 schemas.pop(unused, None)
             _attach(doc, JOB_BODIES, set(), "JobSpec", "Any subset of the JobSpec fields.")
             _attach(doc, set(), JOB_RESPONSES, "Job", None)
-            _attach(doc, OWNER_BODIES, OWNER_RESPONSES, "Owner",
-                    "Any subset of the Owner fields; preferences merge per event.")
+            _attach(
+                doc,
+                OWNER_BODIES,
+                OWNER_RESPONSES,
+                "Owner",
+                "Any subset of the Owner fields; preferences merge per event.",
+            )
             _attach(doc, CHRONOS_BODIES, set(), "ChronosJob", None)
             _text_parameters(doc)
             _add_status_codes(doc)
@@ -382,8 +435,13 @@ def install(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _attach(doc: dict[str, Any], bodies: set[tuple[str, str]], responses: set[tuple[str, str, str]],
-            schema: str, patch_description: str | None) -> None:
+def _attach(
+    doc: dict[str, Any],
+    bodies: set[tuple[str, str]],
+    responses: set[tuple[str, str, str]],
+    schema: str,
+    patch_description: str | None,
+) -> None:
     """Point request bodies and success responses at ``components/schemas/<schema>``."""
     content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
     for path, method in bodies:

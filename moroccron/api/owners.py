@@ -32,8 +32,9 @@ def owner_from_body(owner_id: str, body: dict[str, Any]) -> Owner:
         try:
             parsed = datetime.fromisoformat(mute.replace("Z", "+00:00"))
         except ValueError:
-            raise ValidationError.single("mute_until", "is not an ISO 8601 timestamp", mute,
-                                         "e.g. 2026-12-01T08:00:00Z") from None
+            raise ValidationError.single(
+                "mute_until", "is not an ISO 8601 timestamp", mute, "e.g. 2026-12-01T08:00:00Z"
+            ) from None
         if parsed.tzinfo is None:
             raise ValidationError.single("mute_until", "needs a time zone", mute, "e.g. 2026-12-01T08:00:00Z")
         data["mute_until"] = parsed
@@ -48,8 +49,9 @@ def _contacts(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     if given is None:
         given = {}
     if not isinstance(given, dict):
-        raise ValidationError.single("contacts", "must be an object {channel: address}", given,
-                                     "e.g. {\"slack\": \"#data\"}")
+        raise ValidationError.single(
+            "contacts", "must be an object {channel: address}", given, 'e.g. {"slack": "#data"}'
+        )
     contacts = {k: v for k, v in given.items() if v is not None}
     legacy: dict[str, Any] = {}
     for key in LEGACY_CONTACT_FIELDS:
@@ -57,8 +59,9 @@ def _contacts(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
             continue
         value = data.pop(key)
         if given.get(key) is not None and value != given[key]:
-            raise ValidationError.single(key, f"differs from contacts.{key}", value,
-                                         f"{given[key]!r}, or leave one of them out")
+            raise ValidationError.single(
+                key, f"differs from contacts.{key}", value, f"{given[key]!r}, or leave one of them out"
+            )
         if value is None:
             contacts.pop(key, None)
         else:
@@ -78,15 +81,14 @@ def get_owner(ctx: ContextDep, owner_id: str) -> dict[str, Any]:
 
 
 @router.put("/{owner_id}")
-def put_owner(ctx: ContextDep, owner_id: str, response: Response,
-              body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+def put_owner(ctx: ContextDep, owner_id: str, response: Response, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
     owner = owner_from_body(owner_id, body)
     response.status_code = 201 if ctx.store.put_owner(owner) else 200
     return owner.to_dict()
 
 
 @router.patch("/{owner_id}")
-def patch_owner(ctx: ContextDep, owner_id: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+def patch_owner(ctx: ContextDep, owner_id: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
     """Change some fields; ``preferences`` merges per event (``{"failure": []}`` stops failure
     messages) and ``contacts`` per channel (``{"slack": null}`` removes the Slack contact)."""
     current = ctx.store.get_owner(owner_id).to_dict()

@@ -73,8 +73,14 @@ def client_address(scope: Mapping[str, Any], trusted: list[Network]) -> str:
 class FailureLimiter:
     """Token buckets of failed attempts, one per client address. Thread-safe."""
 
-    def __init__(self, failures: int, window: float, *, clock: Callable[[], float] = time.monotonic,
-                 max_clients: int = MAX_CLIENTS) -> None:
+    def __init__(
+        self,
+        failures: int,
+        window: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_clients: int = MAX_CLIENTS,
+    ) -> None:
         self.failures = failures
         self.window = window
         self.clock = clock

@@ -22,8 +22,7 @@ MAX_LOG_OFFSET = 1 << 53
 
 
 @router.post("/jobs/{name}/runs", status_code=202)
-def start_run(request: Request, ctx: ContextDep, name: str,
-              body: dict[str, Any] | None = Body(None)) -> dict[str, Any]:  # noqa: B008
+def start_run(request: Request, ctx: ContextDep, name: str, body: dict[str, Any] | None = Body(None)) -> dict[str, Any]:
     return start_run_as(ctx, name, body, caller(request))
 
 
@@ -44,20 +43,32 @@ def start_run_as(ctx: AppContext, name: str, body: Mapping[str, Any] | None, by:
 
 
 @router.get("/jobs/{name}/runs")
-def list_runs(ctx: ContextDep, name: str, state: str | None = None, offset: int = Query(0, ge=0, le=MAX_OFFSET),
-              limit: int = Query(50, ge=1, le=1000)) -> Response:
+def list_runs(
+    ctx: ContextDep,
+    name: str,
+    state: str | None = None,
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+    limit: int = Query(50, ge=1, le=1000),
+) -> Response:
     ctx.store.get_job(name)
     states = None
     if state:
         try:
             states = [RunState(s) for s in state.split(",")]
         except ValueError:
-            raise ValidationError.single("state", "unknown run state", state,
-                                         " | ".join(s.value for s in RunState)) from None
+            raise ValidationError.single(
+                "state", "unknown run state", state, " | ".join(s.value for s in RunState)
+            ) from None
     runs, total = ctx.store.list_runs(name, states=states, offset=offset, limit=limit)
     confirmed = confirmations(ctx)
-    return fast_json({"total": total, "offset": offset, "limit": limit,
-                      "runs": [run_dict(r, confirmed.get(r.task_id)) for r in runs]})
+    return fast_json(
+        {
+            "total": total,
+            "offset": offset,
+            "limit": limit,
+            "runs": [run_dict(r, confirmed.get(r.task_id)) for r in runs],
+        }
+    )
 
 
 @router.get("/runs/{task_id}")
@@ -97,21 +108,31 @@ def list_attempts(ctx: ContextDep, task_id: str) -> Response:
     """Every attempt of the run's fire time (its retries and relaunches), first attempt first."""
     run = ctx.store.get_run_by_task_id(task_id)
     confirmed = confirmations(ctx)
-    return fast_json({"task_id": task_id, "runs": [run_dict(r, confirmed.get(r.task_id))
-                                                   for r in ctx.store.attempts_of(run.job, run.scheduled_at)]})
+    return fast_json(
+        {
+            "task_id": task_id,
+            "runs": [run_dict(r, confirmed.get(r.task_id)) for r in ctx.store.attempts_of(run.job, run.scheduled_at)],
+        }
+    )
 
 
 @router.get("/runs/{task_id}/notifications")
 def list_notifications(ctx: ContextDep, task_id: str) -> Response:
     """The notifications about the run, newest first, with each target's delivery state."""
     ctx.store.get_run_by_task_id(task_id)
-    return fast_json({"task_id": task_id,
-                      "notifications": [notification_dict(n) for n in ctx.store.notifications(task_id=task_id)]})
+    return fast_json(
+        {"task_id": task_id, "notifications": [notification_dict(n) for n in ctx.store.notifications(task_id=task_id)]}
+    )
 
 
 @router.get("/runs/{task_id}/{log_name}")
-def read_log(ctx: ContextDep, task_id: str, log_name: str, offset: int = Query(-1, ge=-1, le=MAX_LOG_OFFSET),
-             length: int = Query(65536, ge=0, le=1 << 20)) -> dict[str, Any]:
+def read_log(
+    ctx: ContextDep,
+    task_id: str,
+    log_name: str,
+    offset: int = Query(-1, ge=-1, le=MAX_LOG_OFFSET),
+    length: int = Query(65536, ge=0, le=1 << 20),
+) -> dict[str, Any]:
     """A slice of the run's ``stdout`` or ``stderr`` from the agent sandbox.
 
     ``offset=-1`` (the default) reads the last ``length`` bytes; to follow a log, pass
@@ -128,8 +149,7 @@ def read_log(ctx: ContextDep, task_id: str, log_name: str, offset: int = Query(-
     if not master or not framework_id:
         raise HTTPException(503, {"error": "not connected to a Mesos master", "field": None, "allowed": None})
     try:
-        piece = SandboxReader(master).read(run.agent_id, framework_id, task_id, log_name, offset=offset,
-                                           length=length)
+        piece = SandboxReader(master).read(run.agent_id, framework_id, task_id, log_name, offset=offset, length=length)
     except SandboxError as exc:
         raise HTTPException(502, {"error": str(exc), "field": None, "allowed": None}) from None
     return {"task_id": task_id, "log": log_name, "data": piece.data, "offset": piece.offset, "size": piece.size}

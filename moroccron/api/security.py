@@ -40,8 +40,14 @@ def required_role(method: str, path: str) -> str:
 
 
 class AuthMiddleware:
-    def __init__(self, app: Any, auth: Authenticator, session_principal: SessionLookup | None = None,
-                 limiter: FailureLimiter | None = None, trusted_proxies: list[Network] | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        auth: Authenticator,
+        session_principal: SessionLookup | None = None,
+        limiter: FailureLimiter | None = None,
+        trusted_proxies: list[Network] | None = None,
+    ) -> None:
         self.app = app
         self.auth = auth
         # The UI's session cookie, when the UI is mounted: an async callable(scope) -> Principal | None.
@@ -63,19 +69,23 @@ class AuthMiddleware:
             wait = self.limiter.retry_after(address)
             if wait:
                 # Refused before any check: a guesser learns nothing and costs nothing.
-                await _reply(send, 429, f"too many failed sign-in attempts from {address}; retry in {wait} s",
-                             {"retry-after": str(wait)})
+                await _reply(
+                    send,
+                    429,
+                    f"too many failed sign-in attempts from {address}; retry in {wait} s",
+                    {"retry-after": str(wait)},
+                )
                 return
             try:
                 principal = await self.auth.authenticate_async(authorization)
             except AuthBusy:
-                await _reply(send, 503, "too many credential checks in progress; retry shortly",
-                             {"retry-after": "1"})
+                await _reply(send, 503, "too many credential checks in progress; retry shortly", {"retry-after": "1"})
                 return
             if principal is None:
                 self.limiter.failed(address)
         elif self.session_principal is not None and (
-                scope["method"] in SAFE_METHODS or not scope["path"].startswith(MACHINE_PREFIXES)):
+            scope["method"] in SAFE_METHODS or not scope["path"].startswith(MACHINE_PREFIXES)
+        ):
             # A UI session reads the API, but never writes through it: API writes carry no
             # CSRF token (the UI's forms do), so they need credentials in a header.
             principal = await self.session_principal(scope)
@@ -85,8 +95,12 @@ class AuthMiddleware:
             await _redirect(send, "/login?" + urllib.parse.urlencode({"next": target}))
             return
         if principal is None:
-            await _reply(send, 401, "authentication required: send a Bearer token or HTTP Basic credentials",
-                         {"www-authenticate": 'Basic realm="moroccron"'})
+            await _reply(
+                send,
+                401,
+                "authentication required: send a Bearer token or HTTP Basic credentials",
+                {"www-authenticate": 'Basic realm="moroccron"'},
+            )
             return
         if not principal.can(need):
             await _reply(send, 403, f"{principal.name!r} has role {principal.role!r}; this needs {need!r}")
@@ -104,6 +118,11 @@ async def _reply(send: Any, status: int, message: str, extra: dict[str, str] | N
 
 
 async def _redirect(send: Any, location: str) -> None:
-    await send({"type": "http.response.start", "status": 303,
-                "headers": [(b"location", location.encode()), (b"content-length", b"0")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 303,
+            "headers": [(b"location", location.encode()), (b"content-length", b"0")],
+        }
+    )
     await send({"type": "http.response.body", "body": b""})

@@ -41,8 +41,9 @@ def bind_listener(bind: str) -> socket.socket:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
-        raise ValidationError.single("bind", f"cannot resolve the host: {exc.strerror}", bind,
-                                     "HOST:PORT with an address of this machine") from None
+        raise ValidationError.single(
+            "bind", f"cannot resolve the host: {exc.strerror}", bind, "HOST:PORT with an address of this machine"
+        ) from None
     family, _, _, _, address = infos[0]
     try:
         # SO_REUSEADDR (set by create_server) lets a restart reuse a port in TIME_WAIT; it
@@ -50,8 +51,10 @@ def bind_listener(bind: str) -> socket.socket:
         return socket.create_server(address, family=family, backlog=BACKLOG, dualstack_ipv6=False)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            problem = ("address already in use: another moroccron instance (or another program) listens there; "
-                       "nothing was changed")
+            problem = (
+                "address already in use: another moroccron instance (or another program) listens there; "
+                "nothing was changed"
+            )
         elif exc.errno == errno.EADDRNOTAVAIL:
             problem = "not an address of this machine"
         elif exc.errno == errno.EACCES:

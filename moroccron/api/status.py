@@ -39,8 +39,14 @@ def readyz(ctx: ContextDep) -> JSONResponse:
 
 @router.get("/api/v1/status")
 def status(ctx: ContextDep) -> dict[str, Any]:
-    out: dict[str, Any] = {"version": __version__, "leader": False, "framework_id": ctx.store.get_framework_id(),
-                           "master": None, "connected": False, "queue": 0}
+    out: dict[str, Any] = {
+        "version": __version__,
+        "leader": False,
+        "framework_id": ctx.store.get_framework_id(),
+        "master": None,
+        "connected": False,
+        "queue": 0,
+    }
     if ctx.scheduler is not None:
         out.update(ctx.scheduler.status())
     out["ready"] = readiness(ctx).to_dict()

@@ -32,8 +32,14 @@ def moroccron_validate_job(job: JobSpec, existing: Mapping[str, JobSpec]) -> lis
             field = f"triggers.{when}[{i}]"
             if target == job.name:
                 # on_success would run the job forever; on_failure is an unbounded retry.
-                errors.append(FieldError(field, "a job cannot trigger itself", target,
-                                         "names of other jobs; use retries to run a failed job again"))
+                errors.append(
+                    FieldError(
+                        field,
+                        "a job cannot trigger itself",
+                        target,
+                        "names of other jobs; use retries to run a failed job again",
+                    )
+                )
             elif target not in existing:
                 errors.append(FieldError(field, f"triggered job {target!r} does not exist", target, _EXISTING))
     return errors or None

@@ -108,8 +108,7 @@ def _blocked_names(disabled: Iterable[str] | None) -> list[str]:
 
 
 def _entry_point_names() -> list[str]:
-    return [ep.name for dist in importlib.metadata.distributions()
-            for ep in dist.entry_points if ep.group == NAME]
+    return [ep.name for dist in importlib.metadata.distributions() for ep in dist.entry_points if ep.group == NAME]
 
 
 def _subject(kwargs: Mapping[str, Any]) -> str:
@@ -159,8 +158,12 @@ class PluginManager:
             if self._pm.is_blocked(name):
                 continue
             if self._pm.has_plugin(name):
-                raise PluginError(name, "load", "an installed plugin's entry point has the name of a "
-                                                f"built-in plugin ({module}); rename that entry point")
+                raise PluginError(
+                    name,
+                    "load",
+                    "an installed plugin's entry point has the name of a "
+                    f"built-in plugin ({module}); rename that entry point",
+                )
             self._pm.register(importlib.import_module(module), name=name)
             self._builtin.add(name)
         if blocked:
@@ -176,10 +179,12 @@ class PluginManager:
         except Exception as exc:
             # pluggy loads in distribution order and registers as it goes: the first
             # entry point neither registered nor blocked is the one that failed.
-            culprit = next((n for n in _entry_point_names()
-                            if not self._pm.has_plugin(n) and not self._pm.is_blocked(n)), "?")
-            raise PluginError(culprit, "load", f"cannot load: {exc!r}; set {DISABLE_ENV}={culprit} "
-                                               "to start without it") from exc
+            culprit = next(
+                (n for n in _entry_point_names() if not self._pm.has_plugin(n) and not self._pm.is_blocked(n)), "?"
+            )
+            raise PluginError(
+                culprit, "load", f"cannot load: {exc!r}; set {DISABLE_ENV}={culprit} to start without it"
+            ) from exc
 
     def _warn_unknown(self, blocked: Sequence[str], entrypoints_scanned: bool) -> None:
         """A blocked name that matches no plugin is most likely a typo: say so."""
@@ -188,8 +193,9 @@ class PluginManager:
         known = {name for name, _ in BUILTIN_PLUGINS} | set(_entry_point_names())
         for name in blocked:
             if name not in known:
-                log.warning("plugin %r is blocked, but no plugin has that name; known: %s",
-                            name, ", ".join(sorted(known)))
+                log.warning(
+                    "plugin %r is blocked, but no plugin has that name; known: %s", name, ", ".join(sorted(known))
+                )
 
     # -- registration --------------------------------------------------------
 
@@ -230,12 +236,15 @@ class PluginManager:
                 continue
             hooks = tuple(sorted(c.name for c in self._pm.get_hookcallers(plugin) or ()))
             dist = dists.get(id(plugin))
-            out.append(PluginInfo(
-                name=name, hooks=hooks,
-                distribution=dist.project_name if dist is not None else None,
-                version=dist.version if dist is not None else None,
-                builtin=name in self._builtin,
-            ))
+            out.append(
+                PluginInfo(
+                    name=name,
+                    hooks=hooks,
+                    distribution=dist.project_name if dist is not None else None,
+                    version=dist.version if dist is not None else None,
+                    builtin=name in self._builtin,
+                )
+            )
         return out
 
     # -- calling -------------------------------------------------------------
@@ -250,8 +259,7 @@ class PluginManager:
         for impl in reversed(getattr(self._pm.hook, hook).get_hookimpls()):
             if not (impl.wrapper or impl.hookwrapper):
                 impls.setdefault(impl.plugin_name, impl.plugin)
-        return [(name, self._pm.subset_hook_caller(hook, [p for n, p in impls.items() if n != name]))
-                for name in impls]
+        return [(name, self._pm.subset_hook_caller(hook, [p for n, p in impls.items() if n != name])) for name in impls]
 
     def _fire(self, hook: str, **kwargs: Any) -> tuple[list[tuple[str, Any]], list[str]]:
         """Call every plugin; log and skip those that raise.
@@ -268,8 +276,15 @@ class PluginManager:
                 out = caller(**kwargs)
             except Exception as exc:
                 # Logged in full once per plugin, hook and kind of error; then counted.
-                self._throttle.log((name, hook, type(exc).__name__), logging.ERROR,
-                                   "plugin %r raised in %s%s; ignored", name, hook, _subject(kwargs), exc_info=True)
+                self._throttle.log(
+                    (name, hook, type(exc).__name__),
+                    logging.ERROR,
+                    "plugin %r raised in %s%s; ignored",
+                    name,
+                    hook,
+                    _subject(kwargs),
+                    exc_info=True,
+                )
                 failed.append(name)
                 continue
             finally:
@@ -316,8 +331,9 @@ class PluginManager:
                 if not isinstance(item, NotifyChannel):
                     raise PluginError(name, hook, f"returned {item!r}; expected a list of NotifyChannel or None")
                 if item.name in found and found[item.name][0] != name:
-                    raise PluginError(name, hook, f"channel {item.name!r} is already registered by plugin "
-                                                  f"{found[item.name][0]!r}")
+                    raise PluginError(
+                        name, hook, f"channel {item.name!r} is already registered by plugin {found[item.name][0]!r}"
+                    )
                 found[item.name] = (name, item)
         return {channel: item for channel, (_, item) in found.items()}
 
@@ -348,8 +364,9 @@ class PluginManager:
             items = result if isinstance(result, (list, tuple)) else [result]
             for item in items:
                 if not isinstance(item, FieldError):
-                    raise PluginError(name, "moroccron_validate_job",
-                                      f"returned {item!r}; expected a list of FieldError or None")
+                    raise PluginError(
+                        name, "moroccron_validate_job", f"returned {item!r}; expected a list of FieldError or None"
+                    )
                 errors.append(item)
         return errors
 
@@ -363,8 +380,9 @@ class PluginManager:
         names: list[str] = []
         for name, result in self._strict("moroccron_packing_strategies"):
             if not isinstance(result, (list, tuple)) or not all(isinstance(s, str) for s in result):
-                raise PluginError(name, "moroccron_packing_strategies",
-                                  f"returned {result!r}; expected a list of names or None")
+                raise PluginError(
+                    name, "moroccron_packing_strategies", f"returned {result!r}; expected a list of names or None"
+                )
             names.extend(result)
         return list(dict.fromkeys(names))
 
@@ -377,8 +395,9 @@ class PluginManager:
             if result is None:
                 continue
             if not isinstance(result, (list, tuple)) or not all(isinstance(d, (str, Path)) for d in result):
-                raise PluginError(name, "moroccron_ui_template_dirs",
-                                  f"returned {result!r}; expected a list of folders or None")
+                raise PluginError(
+                    name, "moroccron_ui_template_dirs", f"returned {result!r}; expected a list of folders or None"
+                )
             for folder in map(Path, result):
                 if not folder.is_dir():
                     raise PluginError(name, "moroccron_ui_template_dirs", f"{str(folder)!r} is not a folder")
@@ -389,8 +408,12 @@ class PluginManager:
         """Raise :class:`ValidationError` on the ``packing`` setting unless a plugin provides ``strategy``."""
         known = self.packing_strategies()
         if strategy not in known:
-            raise ValidationError.single("packing", "no installed plugin provides this packing strategy",
-                                         strategy, " | ".join(known) or "none: is a packing plugin blocked?")
+            raise ValidationError.single(
+                "packing",
+                "no installed plugin provides this packing strategy",
+                strategy,
+                " | ".join(known) or "none: is a packing plugin blocked?",
+            )
 
     def pack_offers(
         self,
@@ -419,11 +442,16 @@ class PluginManager:
                 return self._checked_plan(name, strategy, plan, runs, offers)
         self.check_packing_strategy(strategy)
         # A plugin lists the name but did not answer for it.
-        raise ValidationError.single("packing", "the plugin naming this strategy returned no plan",
-                                     strategy, " | ".join(self.packing_strategies()))
+        raise ValidationError.single(
+            "packing",
+            "the plugin naming this strategy returned no plan",
+            strategy,
+            " | ".join(self.packing_strategies()),
+        )
 
-    def _checked_plan(self, plugin: str, strategy: str, plan: object,
-                      runs: Sequence[PendingTask], offers: Sequence[Offer]) -> PackingPlan:
+    def _checked_plan(
+        self, plugin: str, strategy: str, plan: object, runs: Sequence[PendingTask], offers: Sequence[Offer]
+    ) -> PackingPlan:
         def bad(message: str) -> PluginError:
             return PluginError(plugin, "moroccron_pack_offers", f"strategy {strategy!r}: {message}")
 
@@ -445,12 +473,10 @@ class PluginManager:
                 seen.add(task_id)
                 need = tasks[task_id].resources if need is None else need + tasks[task_id].resources
             if need is not None and not need.fits_in(by_id[offer_id].resources):
-                raise bad(f"overfills offer {offer_id!r}: tasks need {need}, "
-                          f"offer has {by_id[offer_id].resources}")
+                raise bad(f"overfills offer {offer_id!r}: tasks need {need}, offer has {by_id[offer_id].resources}")
             if task_ids:
                 assignments[offer_id] = task_ids
-        return PackingPlan(assignments=assignments,
-                           unplaced=tuple(t for t in tasks if t not in seen))
+        return PackingPlan(assignments=assignments, unplaced=tuple(t for t in tasks if t not in seen))
 
     def offer_matched(self, *, offer: Offer, runs: Sequence[Run]) -> None:
         self._fire("moroccron_offer_matched", offer=offer, runs=runs)
@@ -463,8 +489,7 @@ class PluginManager:
     def task_succeeded(self, *, job: JobSpec, run: Run) -> None:
         self._fire("moroccron_task_succeeded", job=job, run=run)
 
-    def task_failed(self, *, job: JobSpec, run: Run, pending_subtree: Sequence[SubtreeNode],
-                    final: bool) -> None:
+    def task_failed(self, *, job: JobSpec, run: Run, pending_subtree: Sequence[SubtreeNode], final: bool) -> None:
         self._fire("moroccron_task_failed", job=job, run=run, pending_subtree=pending_subtree, final=final)
 
     def dependency_unblocked(self, *, job: JobSpec, parents: Sequence[str], caused_by: Run | None) -> None:
@@ -481,8 +506,13 @@ class PluginManager:
         names: dict[str, None] = {}
         for plugin, result in results:
             if not isinstance(result, (list, tuple)) or not all(isinstance(n, str) for n in result):
-                log.error("plugin %r returned %r from moroccron_triggered_jobs for job %r; "
-                          "expected a list of job names; ignored", plugin, result, job.name)
+                log.error(
+                    "plugin %r returned %r from moroccron_triggered_jobs for job %r; "
+                    "expected a list of job names; ignored",
+                    plugin,
+                    result,
+                    job.name,
+                )
                 continue
             names.update(dict.fromkeys(result))
         return list(names)
@@ -503,8 +533,9 @@ class PluginManager:
                 if isinstance(item, DeliveryResult):
                     out.append(item)
                 else:
-                    log.error("plugin %r returned %r from moroccron_notify; expected DeliveryResults; "
-                              "ignored", plugin, item)
+                    log.error(
+                        "plugin %r returned %r from moroccron_notify; expected DeliveryResults; ignored", plugin, item
+                    )
         reported = {r.target for r in out}
         for target in notification.targets:
             if target not in reported:

@@ -79,8 +79,15 @@ class HookRunner:
     :param max_pending: calls queued at most; beyond, new ones are dropped (and logged).
     """
 
-    def __init__(self, plugins: Any, *, timeout: float = 10.0, hangs_to_disable: int = 3,
-                 max_pending: int = 100_000, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        plugins: Any,
+        *,
+        timeout: float = 10.0,
+        hangs_to_disable: int = 3,
+        max_pending: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.plugins = plugins
         self.timeout = timeout
         self.hangs_to_disable = hangs_to_disable
@@ -117,8 +124,9 @@ class HookRunner:
         try:
             self._queue.put_nowait(_Call(what, fn))
         except queue.Full:
-            self._throttle.log("full", logging.ERROR, "%d plugin hook calls are waiting; dropping %s",
-                               self._queue.maxsize, what)
+            self._throttle.log(
+                "full", logging.ERROR, "%d plugin hook calls are waiting; dropping %s", self._queue.maxsize, what
+            )
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until every queued call has run (or been given up on). True if it did in time."""
@@ -134,8 +142,9 @@ class HookRunner:
     # ------------------------------------------------------------------ workers
 
     def _spawn(self, generation: int) -> None:
-        threading.Thread(target=self._work, args=(generation,), name=f"moroccron-hooks-{generation}",
-                         daemon=True).start()
+        threading.Thread(
+            target=self._work, args=(generation,), name=f"moroccron-hooks-{generation}", daemon=True
+        ).start()
 
     def _work(self, generation: int) -> None:
         while not self._stop.is_set():
@@ -151,8 +160,13 @@ class HookRunner:
             try:
                 call.fn()
             except Exception:
-                self._throttle.log(("raised", call.what.split(" ")[0]), logging.ERROR,
-                                   "hook call %s raised; ignored", call.what, exc_info=True)
+                self._throttle.log(
+                    ("raised", call.what.split(" ")[0]),
+                    logging.ERROR,
+                    "hook call %s raised; ignored",
+                    call.what,
+                    exc_info=True,
+                )
             finally:
                 with self._lock:
                     if self._busy is not None and self._busy.generation == generation:
@@ -179,8 +193,12 @@ class HookRunner:
     def _give_up(self, busy: _Busy, generation: int) -> None:
         plugin = self.plugins.running_plugin(busy.thread)
         self.abandoned += 1
-        log.error("hook call %s has not returned after %.0fs%s; going on without it",
-                  busy.call.what, self.timeout, f" (plugin {plugin!r} is still in it)" if plugin else "")
+        log.error(
+            "hook call %s has not returned after %.0fs%s; going on without it",
+            busy.call.what,
+            self.timeout,
+            f" (plugin {plugin!r} is still in it)" if plugin else "",
+        )
         if plugin is not None:
             self._hangs[plugin] = self._hangs.get(plugin, 0) + 1
             if self._hangs[plugin] >= self.hangs_to_disable:  # before the next call can reach it

@@ -156,8 +156,7 @@ class PackingPlan:
     unplaced: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "assignments",
-                           MappingProxyType({k: tuple(v) for k, v in self.assignments.items()}))
+        object.__setattr__(self, "assignments", MappingProxyType({k: tuple(v) for k, v in self.assignments.items()}))
         object.__setattr__(self, "unplaced", tuple(self.unplaced))
 
     def placed(self) -> dict[str, str]:
@@ -189,8 +188,12 @@ class NotifyTarget:
         """
         channel, sep, address = text.partition(":")
         if not sep or not channels.CHANNEL_NAME_RE.fullmatch(channel) or not address:
-            raise ValidationError.single("target", "is not a notification target", text,
-                                         " | ".join(c.placeholder for c in channels.registered().values()))
+            raise ValidationError.single(
+                "target",
+                "is not a notification target",
+                text,
+                " | ".join(c.placeholder for c in channels.registered().values()),
+            )
         return cls(channel, address)
 
     def __str__(self) -> str:
@@ -228,8 +231,9 @@ class Notification:
 
     def __post_init__(self) -> None:
         if self.event not in NOTIFY_EVENTS and self.event != FRAMEWORK_EVENT:
-            raise ValidationError.single("event", "unknown notification event", self.event,
-                                         " | ".join((*NOTIFY_EVENTS, FRAMEWORK_EVENT)))
+            raise ValidationError.single(
+                "event", "unknown notification event", self.event, " | ".join((*NOTIFY_EVENTS, FRAMEWORK_EVENT))
+            )
         object.__setattr__(self, "targets", tuple(self.targets))
         object.__setattr__(self, "details", _frozen_map(self.details))
 

@@ -174,9 +174,7 @@ class SchedulerCallbacks:
     objects); offers, statuses and master info as the JSON dicts the master sent.
     """
 
-    def registered(
-        self, client: MesosSchedulerClient, framework_id: str, master_info: dict[str, Any]
-    ) -> None:
+    def registered(self, client: MesosSchedulerClient, framework_id: str, master_info: dict[str, Any]) -> None:
         """First SUBSCRIBED of this client. Persist ``framework_id`` if it is new."""
 
     def reregistered(self, client: MesosSchedulerClient, master_info: dict[str, Any]) -> None:
@@ -194,9 +192,7 @@ class SchedulerCallbacks:
     def statusUpdate(self, client: MesosSchedulerClient, status: dict[str, Any]) -> None:
         """UPDATE: a TaskStatus. Acknowledge it (when it has a uuid) after committing it."""
 
-    def frameworkMessage(
-        self, client: MesosSchedulerClient, executor_id: str, agent_id: str, data: bytes
-    ) -> None:
+    def frameworkMessage(self, client: MesosSchedulerClient, executor_id: str, agent_id: str, data: bytes) -> None:
         """MESSAGE from an executor (best effort, never retried)."""
 
     def agentLost(self, client: MesosSchedulerClient, agent_id: str) -> None:
@@ -280,9 +276,7 @@ def parse_exit_status(status: Mapping[str, Any]) -> int | None:
                 return 128 + int(number.group(1))
             lowered = rest.lower()
             for name in _SIGNAL_NAMES_LONGEST_FIRST:
-                if lowered.startswith(name) and (
-                    len(lowered) == len(name) or not lowered[len(name)].isalnum()
-                ):
+                if lowered.startswith(name) and (len(lowered) == len(name) or not lowered[len(name)].isalnum()):
                     return 128 + _SIGNALS[name]
     if status.get("state") == "TASK_FINISHED":
         return 0
@@ -376,12 +370,7 @@ class MesosSchedulerClient:
         client_cert: str | None = None,
         client_key: str | None = None,
     ) -> None:
-        if (
-            heartbeat_grace <= 0
-            or backoff_initial <= 0
-            or backoff_max < backoff_initial
-            or timeout <= 0
-        ):
+        if heartbeat_grace <= 0 or backoff_initial <= 0 or backoff_max < backoff_initial or timeout <= 0:
             raise ValueError(
                 "heartbeat_grace, backoff_initial and timeout must be > 0 and backoff_max >= backoff_initial"
             )
@@ -493,9 +482,7 @@ class MesosSchedulerClient:
         """Start the event thread (daemon). Returns at once; see :meth:`wait_connected`."""
         if self._thread is not None:
             raise RuntimeError("MesosSchedulerClient.start() called twice")
-        self._thread = threading.Thread(
-            target=self._run, name="mesos-scheduler-events", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name="mesos-scheduler-events", daemon=True)
         self._thread.start()
 
     def wait_connected(self, timeout: float | None = None) -> bool:
@@ -575,9 +562,7 @@ class MesosSchedulerClient:
                 # a master that accepts and drops us at once must not get a tight loop.
                 if time.monotonic() - self._subscribed_at >= self._backoff_max:
                     failures = 0
-                log.warning(
-                    "Mesos subscription with %s lost (%s); re-subscribing", self._master, reason
-                )
+                log.warning("Mesos subscription with %s lost (%s); re-subscribing", self._master, reason)
                 self._callback("disconnected")
             else:
                 log.warning(
@@ -585,9 +570,7 @@ class MesosSchedulerClient:
                     self._master or self._spec_text,
                     reason,
                 )
-            delay = min(self._backoff_max, self._backoff_initial * (2**failures)) * random.uniform(
-                0.5, 1.0
-            )
+            delay = min(self._backoff_max, self._backoff_initial * (2**failures)) * random.uniform(0.5, 1.0)
             failures = min(failures + 1, 32)
             self._stopping.wait(delay)
         self._connected.clear()
@@ -595,9 +578,9 @@ class MesosSchedulerClient:
 
     def _describe_failure(self, exc: Exception) -> str:
         """Say "heartbeats stopped" rather than "read timed out" when that is what it was."""
-        timed_out = isinstance(
-            exc, (TimeoutError, urllib3.exceptions.ReadTimeoutError)
-        ) or isinstance(exc.__context__, TimeoutError)
+        timed_out = isinstance(exc, (TimeoutError, urllib3.exceptions.ReadTimeoutError)) or isinstance(
+            exc.__context__, TimeoutError
+        )
         interval = self._heartbeat_interval
         if timed_out and self._connected.is_set() and interval:
             return (
@@ -613,8 +596,12 @@ class MesosSchedulerClient:
             self._framework_info.pop("id", None)
             # the next SUBSCRIBED is a first registration: ``registered`` with the new id
             self._subscribed_once = False
-        log.warning("Mesos master %s removed framework %s (%s); registering a new framework",
-                  self._master or self._spec_text, removed, message)
+        log.warning(
+            "Mesos master %s removed framework %s (%s); registering a new framework",
+            self._master or self._spec_text,
+            removed,
+            message,
+        )
         if removed:
             self._callback("frameworkRemoved", removed, message)
         return f"framework {removed} was removed: {message}"
@@ -819,9 +806,7 @@ class MesosSchedulerClient:
             self._heartbeat_interval = interval
             sock = self._socket
         if previous and previous != framework_id:
-            log.warning(
-                "Mesos assigned FrameworkID %s instead of the requested %s", framework_id, previous
-            )
+            log.warning("Mesos assigned FrameworkID %s instead of the requested %s", framework_id, previous)
         # Heartbeat watchdog: a read that waits longer than the grace period raises, and
         # the loop re-subscribes. Without heartbeats there is nothing to time, so wait.
         if sock is not None:
@@ -862,8 +847,14 @@ class MesosSchedulerClient:
                 self._pool_sessions.append(session)
         return session
 
-    def _call(self, call_type: str, body: Mapping[str, Any] | None = None, *, encoded: bytes | None = None,
-              session: requests.Session | None = None) -> None:
+    def _call(
+        self,
+        call_type: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        encoded: bytes | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
         """POST one call; raise :class:`MesosCallError` unless the master answers 2xx.
 
         ``encoded``: the call's body already as JSON (see :func:`encode_accept`).
@@ -941,8 +932,9 @@ class MesosSchedulerClient:
                 return [exc]
         with self._lock:
             if self._pool is None:
-                self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=ACCEPT_PARALLEL,
-                                                                   thread_name_prefix="mesos-accept")
+                self._pool = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=ACCEPT_PARALLEL, thread_name_prefix="mesos-accept"
+                )
             pool = self._pool
 
         def send(body: bytes) -> None:
@@ -970,8 +962,7 @@ class MesosSchedulerClient:
         """DECLINE offers; ``refuse_seconds`` keeps those resources away that long (Mesos default 5 s)."""
         self._call("DECLINE", decline_body(offer_ids, refuse_seconds))
 
-    def kill(self, task_id: str, agent_id: str | None = None,
-             kill_policy: Mapping[str, Any] | None = None) -> None:
+    def kill(self, task_id: str, agent_id: str | None = None, kill_policy: Mapping[str, Any] | None = None) -> None:
         """KILL a task. An unknown task comes back as TASK_LOST (or TASK_DROPPED/UNKNOWN).
 
         ``kill_policy`` (``{"grace_period": {"nanoseconds": N}}``) overrides the task's

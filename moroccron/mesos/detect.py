@@ -124,9 +124,7 @@ def parse_spec(spec: str) -> MasterSpec:
             if parts.path.strip("/") not in ("", "api/v1/scheduler"):
                 raise ValueError(f"unexpected path {parts.path!r}")
             default = 443 if parts.scheme == "https" else DEFAULT_MASTER_PORT
-            return MasterSpec(
-                kind="direct", scheme=parts.scheme, address=host_port(parts.netloc, default)
-            )
+            return MasterSpec(kind="direct", scheme=parts.scheme, address=host_port(parts.netloc, default))
         return MasterSpec(kind="direct", address=host_port(text, DEFAULT_MASTER_PORT))
     except ValueError as exc:
         raise MasterDetectionError(
@@ -186,9 +184,7 @@ def leader_from_children(children: list[str]) -> str | None:
     Legacy ``info_`` nodes (protobuf, Mesos < 0.24) and unrelated nodes (e.g. the
     replicated log's ``log_replicas``) are ignored. None when no master is contending.
     """
-    numbered = [
-        (seq, name) for name in children if (seq := _sequence(name, JSON_PREFIX)) is not None
-    ]
+    numbered = [(seq, name) for name in children if (seq := _sequence(name, JSON_PREFIX)) is not None]
     return min(numbered)[1] if numbered else None
 
 
@@ -223,8 +219,10 @@ class MasterDetector:
     ) -> None:
         self.spec = parse_spec(spec)
         if tls and self.spec.kind == "direct" and spec.strip().lower().startswith("http://"):
-            raise MasterDetectionError(f"Mesos master spec {redact(spec.strip())!r} says http, but TLS is "
-                                       "configured; write https:// or HOST:PORT")
+            raise MasterDetectionError(
+                f"Mesos master spec {redact(spec.strip())!r} says http, but TLS is "
+                "configured; write https:// or HOST:PORT"
+            )
         self.tls = tls
         self.zk_timeout = zk_timeout
         self._factory = zk_client_factory or _default_zk_client
@@ -285,11 +283,7 @@ class MasterDetector:
         if name is None:
             legacy = [c for c in children if _sequence(c, LEGACY_PREFIX) is not None]
             found = f"found {sorted(children)!r}" if children else "it has no children"
-            hint = (
-                "; only legacy protobuf info_ nodes (Mesos < 0.24, no v1 HTTP API)"
-                if legacy
-                else ""
-            )
+            hint = "; only legacy protobuf info_ nodes (Mesos < 0.24, no v1 HTTP API)" if legacy else ""
             return None, f"no leading Mesos master in ZooKeeper at {self.spec}: {found}{hint}"
         try:
             data, _stat = zk.get(f"{path.rstrip('/')}/{name}")
@@ -307,8 +301,10 @@ class MasterDetector:
 
     def _refused(self, node: str) -> str:
         given = "the credentials given" if self.spec.zk_auth else "no credentials"
-        return (f"ZooKeeper at {self.spec} refuses to let {given} read {node}: give the masters' ZooKeeper "
-                "credentials as zk://USER:PASSWORD@HOSTS/PATH")
+        return (
+            f"ZooKeeper at {self.spec} refuses to let {given} read {node}: give the masters' ZooKeeper "
+            "credentials as zk://USER:PASSWORD@HOSTS/PATH"
+        )
 
     def watch(self, callback: Callable[[str | None], None]) -> None:
         """Call ``callback(leader)`` whenever the leading master changes (None: no leader).
@@ -332,9 +328,7 @@ class MasterDetector:
                 log.warning("%s", exc)
                 leader = None
             except Exception:  # connection loss mid-read: the next change will tell
-                log.debug(
-                    "reading the leader after a change at %s failed", self.spec, exc_info=True
-                )
+                log.debug("reading the leader after a change at %s failed", self.spec, exc_info=True)
                 return None
             if leader != self._last_leader:
                 self._last_leader = leader

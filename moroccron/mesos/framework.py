@@ -58,11 +58,20 @@ BASE_CAPABILITIES: tuple[str, ...] = ("MULTI_ROLE", "PARTITION_AWARE")
 """Registered always. MULTI_ROLE: offers say which role they are for, and ``roles`` is a list."""
 
 
-def framework_info(*, name: str = "moroccron", role: str = "*", roles: Sequence[str] | None = None,
-                   user: str = "root", principal: str | None = None,
-                   failover_timeout: float = DEFAULT_FAILOVER_TIMEOUT, framework_id: str | None = None,
-                   hostname: str | None = None, webui_url: str | None = None, gpus: bool = False,
-                   capabilities: Sequence[str] = ()) -> dict[str, Any]:
+def framework_info(
+    *,
+    name: str = "moroccron",
+    role: str = "*",
+    roles: Sequence[str] | None = None,
+    user: str = "root",
+    principal: str | None = None,
+    failover_timeout: float = DEFAULT_FAILOVER_TIMEOUT,
+    framework_id: str | None = None,
+    hostname: str | None = None,
+    webui_url: str | None = None,
+    gpus: bool = False,
+    capabilities: Sequence[str] = (),
+) -> dict[str, Any]:
     """FrameworkInfo: checkpointed, with a failover timeout so tasks outlive a scheduler restart.
 
     :param roles: every role the framework takes offers for (MULTI_ROLE); ``[role]`` if None.
@@ -154,8 +163,11 @@ def _uris(job: JobSpec) -> list[dict[str, Any]]:
             uri["output_file"] = f.output_file
         out.append(uri)
     fetched = {f.uri for f in job.fetch}
-    out += [{"value": u, "extract": u.endswith((".tgz", ".tar.gz", ".zip", ".tar")), "executable": False,
-             "cache": False} for u in job.uris if u not in fetched]
+    out += [
+        {"value": u, "extract": u.endswith((".tgz", ".tar.gz", ".zip", ".tar")), "executable": False, "cache": False}
+        for u in job.uris
+        if u not in fetched
+    ]
     return out
 
 
@@ -169,8 +181,10 @@ def _docker_image(name: str, *, cached: bool | None = None) -> dict[str, Any]:
 def _volume(v: Volume, where: str) -> dict[str, Any]:
     kinds = v.kinds()
     if len(kinds) != 1:  # a volume stored by an older version that allowed it
-        raise ValueError(f"{where} has {' and '.join(kinds) or 'none'} of host_path, image and source: "
-                         "the master requires exactly one")
+        raise ValueError(
+            f"{where} has {' and '.join(kinds) or 'none'} of host_path, image and source: "
+            "the master requires exactly one"
+        )
     out: dict[str, Any] = {"container_path": v.container_path, "mode": v.mode}
     if v.host_path is not None:
         out["host_path"] = v.host_path
@@ -183,8 +197,9 @@ def _volume(v: Volume, where: str) -> dict[str, Any]:
             if src.driver:
                 docker_volume["driver"] = src.driver
             if src.driver_options:
-                docker_volume["driver_options"] = {"parameter": [{"key": k, "value": val}
-                                                                 for k, val in src.driver_options.items()]}
+                docker_volume["driver_options"] = {
+                    "parameter": [{"key": k, "value": val} for k, val in src.driver_options.items()]
+                }
             out["source"] = {"type": "DOCKER_VOLUME", "docker_volume": docker_volume}
         elif src.type == "host_path":
             out["source"] = {"type": "HOST_PATH", "host_path": {"path": src.path}}
@@ -197,13 +212,22 @@ def _container(job: JobSpec) -> dict[str, Any] | None:
     c = job.container
     if c is None:
         return None
-    info: dict[str, Any] = {"type": c.type.upper(),
-                            "volumes": [_volume(v, f"container.volumes[{i}]") for i, v in enumerate(c.volumes)]}
+    info: dict[str, Any] = {
+        "type": c.type.upper(),
+        "volumes": [_volume(v, f"container.volumes[{i}]") for i, v in enumerate(c.volumes)],
+    }
     mode, network_name = c.network_mode
-    networks: list[dict[str, Any]] = [{"name": network_name}] if network_name is not None else []  # a Docker or a CNI network
+    networks: list[dict[str, Any]] = (
+        [{"name": network_name}] if network_name is not None else []
+    )  # a Docker or a CNI network
     # then the others (Chronos's networkInfos): their labels reach the network's plugin
-    networks += [{"name": n.name, **({"labels": {"labels": [{"key": k, "value": v} for k, v in n.labels.items()]}}
-                                    if n.labels else {})} for n in c.network_infos]
+    networks += [
+        {
+            "name": n.name,
+            **({"labels": {"labels": [{"key": k, "value": v} for k, v in n.labels.items()]}} if n.labels else {}),
+        }
+        for n in c.network_infos
+    ]
     if networks:
         info["network_infos"] = networks
     if c.type == "docker":
@@ -248,10 +272,14 @@ def task_info(job: JobSpec, run: Run, agent_id: str, pools: PoolLedger | None = 
         "resources": pools.take(job.resources) if pools is not None else unreserved_resources(job.resources),
         "command": _command(job, run),
         "kill_policy": kill_policy(job),
-        "labels": {"labels": [{"key": "moroccron.job", "value": job.name},
-                              {"key": "moroccron.scheduled_at", "value": run.scheduled_at.isoformat()},
-                              {"key": "moroccron.attempt", "value": str(run.attempt)},
-                              *({"key": k, "value": v} for k, v in sorted(job.labels.items()))]},
+        "labels": {
+            "labels": [
+                {"key": "moroccron.job", "value": job.name},
+                {"key": "moroccron.scheduled_at", "value": run.scheduled_at.isoformat()},
+                {"key": "moroccron.attempt", "value": str(run.attempt)},
+                *({"key": k, "value": v} for k, v in sorted(job.labels.items())),
+            ]
+        },
     }
     container = _container(job)
     if container is not None:
@@ -279,12 +307,19 @@ def offer_from_json(offer: Mapping[str, Any], default_role: str = "*") -> Offer:
     role = allocated if isinstance(allocated, str) and allocated else default_role
     totals = sum((p.resources for p in pools), Resources.unchecked())
     down_from, down_for = _unavailability(offer.get("unavailability"))
-    return Offer(id=offer["id"]["value"], agent_id=offer["agent_id"]["value"],
-                 hostname=_text(offer.get("hostname", "")) or "",
-                 resources=totals, attributes=attributes,
-                 framework_id=offer.get("framework_id", {}).get("value"),
-                 pools=pools, role=role, default_role=role == default_role,
-                 unavailable_from=down_from, unavailable_for=down_for)
+    return Offer(
+        id=offer["id"]["value"],
+        agent_id=offer["agent_id"]["value"],
+        hostname=_text(offer.get("hostname", "")) or "",
+        resources=totals,
+        attributes=attributes,
+        framework_id=offer.get("framework_id", {}).get("value"),
+        pools=pools,
+        role=role,
+        default_role=role == default_role,
+        unavailable_from=down_from,
+        unavailable_for=down_for,
+    )
 
 
 def _unavailability(value: Any) -> tuple[datetime | None, float | None]:
@@ -344,12 +379,18 @@ class FrameworkAdapter:
         either thread.
     """
 
-    def __init__(self, emit: Callable[[Event], None], on_framework_id: Callable[[str], None],
-                 jobs: Callable[[str], JobSpec | None],
-                 on_fault: Callable[[str, str], None] | None = None,
-                 on_removed: Callable[[str, str], None] | None = None,
-                 on_error: Callable[[str], None] | None = None, *, default_role: str = "*",
-                 wants_gpus: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        emit: Callable[[Event], None],
+        on_framework_id: Callable[[str], None],
+        jobs: Callable[[str], JobSpec | None],
+        on_fault: Callable[[str, str], None] | None = None,
+        on_removed: Callable[[str, str], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
+        *,
+        default_role: str = "*",
+        wants_gpus: Callable[[], bool] | None = None,
+    ) -> None:
         self.emit = emit
         self.on_framework_id = on_framework_id
         self.jobs = jobs
@@ -378,9 +419,15 @@ class FrameworkAdapter:
             removed, message = self.replacing
             self.replacing = None
             # The decision, once, where operators look: both ids, and what became of the runs.
-            log.error("the Mesos master removed framework %s (%s); registered framework %s in its place and "
-                      "scheduling goes on: the runs %s had launched were recorded LOST and are retried as their "
-                      "jobs allow", removed, message, framework_id, removed)
+            log.error(
+                "the Mesos master removed framework %s (%s); registered framework %s in its place and "
+                "scheduling goes on: the runs %s had launched were recorded LOST and are retried as their "
+                "jobs allow",
+                removed,
+                message,
+                framework_id,
+                removed,
+            )
         self._subscribed(framework_id)
 
     def reregistered(self, client: Any, master_info: Mapping[str, Any]) -> None:
@@ -463,9 +510,11 @@ class FrameworkAdapter:
             now = time.monotonic()
             for offer_id in [o for o, (_, _, built) in self._prepared.items() if now - built > PREPARED_TTL]:
                 del self._prepared[offer_id]  # planned, then dropped (offer rescinded, job changed)
-            self._prepared[action.offer_id] = (tuple(r.task_id for r in action.runs),
-                                               encode_accept([action.offer_id], self._task_infos(action),
-                                                             LAUNCH_FILTERS), now)
+            self._prepared[action.offer_id] = (
+                tuple(r.task_id for r in action.runs),
+                encode_accept([action.offer_id], self._task_infos(action), LAUNCH_FILTERS),
+                now,
+            )
         elif isinstance(action, Decline):
             for offer_id in action.offer_ids:
                 self._prepared.pop(offer_id, None)
@@ -521,7 +570,6 @@ class FrameworkAdapter:
                     self.on_fault(run.job, f"its task could not be described to Mesos: {type(exc).__name__}: {exc}")
         return infos
 
-
     # -- offers' pools, kill policies, capabilities ---------------------------
 
     def _remember(self, offers: Sequence[Offer]) -> None:
@@ -554,16 +602,20 @@ class FrameworkAdapter:
         """
         client = self.client
         now = time.monotonic()
-        if self.wants_gpus is None or client is None or (
-                not force and now - self._capabilities_checked < CAPABILITY_CHECK_SECONDS):
+        if (
+            self.wants_gpus is None
+            or client is None
+            or (not force and now - self._capabilities_checked < CAPABILITY_CHECK_SECONDS)
+        ):
             return
         self._capabilities_checked = now
         info = client.framework_info
         if has_capability(info, "GPU_RESOURCES") or not self.wants_gpus():
             return
         log.info("a job asks for GPUs: registering the GPU_RESOURCES capability, so agents with GPUs are offered")
-        client.update_framework_info({**info, "capabilities": [*info.get("capabilities", ()),
-                                                               {"type": "GPU_RESOURCES"}]})
+        client.update_framework_info(
+            {**info, "capabilities": [*info.get("capabilities", ()), {"type": "GPU_RESOURCES"}]}
+        )
 
 
 def _master(info: Mapping[str, Any]) -> str:

@@ -74,8 +74,9 @@ def call(call_type: str, framework_id: str, body: Mapping[str, Any] | None = Non
     return out
 
 
-def encode_call(call_type: str, framework_id: str, body: Mapping[str, Any] | None = None, *,
-                encoded: bytes | None = None) -> bytes:
+def encode_call(
+    call_type: str, framework_id: str, body: Mapping[str, Any] | None = None, *, encoded: bytes | None = None
+) -> bytes:
     """:func:`call` as JSON bytes; ``encoded`` is a body already encoded (see :func:`encode_accept`)."""
     if encoded is None:
         return json.dumps(call(call_type, framework_id, body)).encode("utf-8")
@@ -88,8 +89,9 @@ def launch_operation(task_infos: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return {"type": "LAUNCH", "launch": {"task_infos": [dict(t) for t in task_infos]}}
 
 
-def accept_body(offer_ids: str | Sequence[str], operations: Sequence[Mapping[str, Any]],
-                filters: Mapping[str, Any] | None) -> dict[str, Any]:
+def accept_body(
+    offer_ids: str | Sequence[str], operations: Sequence[Mapping[str, Any]], filters: Mapping[str, Any] | None
+) -> dict[str, Any]:
     """``Call.Accept``: the offers, the operations in order, and filters for what is left."""
     body: dict[str, Any] = {"offer_ids": mesos_ids(offer_ids), "operations": [dict(op) for op in operations]}
     if filters:
@@ -97,8 +99,9 @@ def accept_body(offer_ids: str | Sequence[str], operations: Sequence[Mapping[str
     return body
 
 
-def encode_accept(offer_ids: str | Sequence[str], task_infos: Sequence[Mapping[str, Any]],
-                  filters: Mapping[str, Any] | None = None) -> bytes:
+def encode_accept(
+    offer_ids: str | Sequence[str], task_infos: Sequence[Mapping[str, Any]], filters: Mapping[str, Any] | None = None
+) -> bytes:
     """The body of an ACCEPT with one LAUNCH, as JSON, for :meth:`MesosSchedulerClient.accept_encoded`:
     what takes time for thousands of tasks can then be done before the call is due."""
     launch = {"type": "LAUNCH", "launch": {"task_infos": list(task_infos)}}
@@ -146,8 +149,11 @@ def roles_body(roles: Sequence[str] | None) -> dict[str, Any] | None:
 
 def message_body(agent_id: str, executor_id: str, data: bytes) -> dict[str, Any]:
     """``Call.Message``: bytes to an executor, base64 as JSON carries bytes."""
-    return {"agent_id": mesos_id(agent_id), "executor_id": mesos_id(executor_id),
-            "data": base64.b64encode(data).decode()}
+    return {
+        "agent_id": mesos_id(agent_id),
+        "executor_id": mesos_id(executor_id),
+        "data": base64.b64encode(data).decode(),
+    }
 
 
 def shutdown_body(executor_id: str, agent_id: str) -> dict[str, Any]:
@@ -174,12 +180,18 @@ def event_body(received: Mapping[str, Any]) -> dict[str, Any]:
     return dict(body) if isinstance(body, Mapping) else {}
 
 
-def subscribed_event(framework_id: str, heartbeat_interval_seconds: float,
-                     master_info: Mapping[str, Any]) -> dict[str, Any]:
+def subscribed_event(
+    framework_id: str, heartbeat_interval_seconds: float, master_info: Mapping[str, Any]
+) -> dict[str, Any]:
     """``Event.Subscribed``."""
-    return event("SUBSCRIBED", {"framework_id": mesos_id(framework_id),
-                                "heartbeat_interval_seconds": heartbeat_interval_seconds,
-                                "master_info": master_info})
+    return event(
+        "SUBSCRIBED",
+        {
+            "framework_id": mesos_id(framework_id),
+            "heartbeat_interval_seconds": heartbeat_interval_seconds,
+            "master_info": master_info,
+        },
+    )
 
 
 def status_uuid(status: Mapping[str, Any]) -> str | None:

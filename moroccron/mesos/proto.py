@@ -108,6 +108,7 @@ INT32, INT64, UINT32, UINT64 = "int32", "int64", "uint32", "uint64"
 
 # --- enums -------------------------------------------------------------------------------
 
+
 def _names(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
@@ -646,8 +647,9 @@ def content_type_error(headers: HeaderItems) -> HeaderError | None:
     if value is None:
         return HeaderError(400, "Expecting 'Content-Type' to be present")
     if value != JSON:
-        return HeaderError(415, f"Expecting 'Content-Type' of {JSON} (the local master speaks only JSON), "
-                                f"not '{value}'")
+        return HeaderError(
+            415, f"Expecting 'Content-Type' of {JSON} (the local master speaks only JSON), not '{value}'"
+        )
     return None
 
 
@@ -683,6 +685,9 @@ def stream_id_error(call_type: str, headers: HeaderItems, expected: str | None) 
     if value is None:
         return HeaderError(400, "All non-subscribe calls should include the 'Mesos-Stream-Id' header")
     if expected is not None and value != expected:
-        return HeaderError(400, f"The stream ID '{value}' included in this request didn't match the stream ID "
-                                "currently associated with the framework")
+        return HeaderError(
+            400,
+            f"The stream ID '{value}' included in this request didn't match the stream ID "
+            "currently associated with the framework",
+        )
     return None

@@ -73,9 +73,10 @@ def offer_pools(resources: Iterable[Mapping[str, Any]]) -> tuple[ResourcePool, .
         key = json.dumps(identity, sort_keys=True)
         entry = pools.setdefault(key, (_reserved_for(res), identity, dict.fromkeys(SCALARS, 0)))
         entry[2][res["name"]] += _milli((res.get("scalar") or {}).get("value", 0.0))
-    return tuple(ResourcePool(reserved_for, Resources.unchecked(**{k: v / 1000 for k, v in amounts.items()}),
-                              identity)
-                 for reserved_for, identity, amounts in pools.values())
+    return tuple(
+        ResourcePool(reserved_for, Resources.unchecked(**{k: v / 1000 for k, v in amounts.items()}), identity)
+        for reserved_for, identity, amounts in pools.values()
+    )
 
 
 def _scalar(name: str, milli: int, identity: Mapping[str, Any]) -> dict[str, Any]:
@@ -93,8 +94,9 @@ def _plain_json(value: Any) -> Any:
 
 def unreserved_resources(r: Resources) -> list[dict[str, Any]]:
     """``r`` as unreserved resources: for a task whose offer is not known any more."""
-    return [_scalar(name, _milli(getattr(r, name)), {}) for name in SCALARS
-            if name in ("cpus", "mem") or getattr(r, name)]
+    return [
+        _scalar(name, _milli(getattr(r, name)), {}) for name in SCALARS if name in ("cpus", "mem") or getattr(r, name)
+    ]
 
 
 class PoolLedger:

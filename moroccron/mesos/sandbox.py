@@ -77,8 +77,9 @@ class SandboxReader:
                     return agent.rsplit("/", 1)[0], ex["directory"]
         raise NotFound(f"no sandbox for task {task_id} on agent {agent_id} (it may have been garbage collected)")
 
-    def read(self, agent_id: str, framework_id: str, task_id: str, name: str, *,
-             offset: int = 0, length: int = 65536) -> Slice:
+    def read(
+        self, agent_id: str, framework_id: str, task_id: str, name: str, *, offset: int = 0, length: int = 65536
+    ) -> Slice:
         """Read ``name`` (``stdout`` or ``stderr``) from ``offset``; ``offset=-1`` reads the last ``length``
         bytes."""
         if name not in ("stdout", "stderr"):

@@ -29,8 +29,15 @@ from moroccron.model import JobSpec, Run
 __all__ = ["CHRONOS_VARIABLES", "java_double", "task_environment"]
 
 CHRONOS_VARIABLES: tuple[str, ...] = (
-    "mesos_task_id", "MESOS_TASK_ID", "CHRONOS_JOB_OWNER", "CHRONOS_JOB_NAME", "CHRONOS_RESOURCE_MEM",
-    "CHRONOS_RESOURCE_CPU", "CHRONOS_RESOURCE_DISK", "CHRONOS_JOB_RUN_TIME", "CHRONOS_JOB_RUN_ATTEMPT",
+    "mesos_task_id",
+    "MESOS_TASK_ID",
+    "CHRONOS_JOB_OWNER",
+    "CHRONOS_JOB_NAME",
+    "CHRONOS_RESOURCE_MEM",
+    "CHRONOS_RESOURCE_CPU",
+    "CHRONOS_RESOURCE_DISK",
+    "CHRONOS_JOB_RUN_TIME",
+    "CHRONOS_JOB_RUN_ATTEMPT",
 )
 """The variables that win over a job's own of the same name."""
 
@@ -64,15 +71,17 @@ def task_environment(job: JobSpec, run: Run) -> dict[str, str]:
     env.setdefault("MOROCCRON_ATTEMPT", str(run.attempt))
     if run.hostname:
         env.setdefault("HOST", run.hostname)
-    env.update({
-        "mesos_task_id": run.task_id,
-        "MESOS_TASK_ID": run.task_id,
-        "CHRONOS_JOB_OWNER": ",".join(job.owners),
-        "CHRONOS_JOB_NAME": job.name,
-        "CHRONOS_RESOURCE_MEM": java_double(job.resources.mem),
-        "CHRONOS_RESOURCE_CPU": java_double(job.resources.cpus),
-        "CHRONOS_RESOURCE_DISK": java_double(job.resources.disk),
-        "CHRONOS_JOB_RUN_TIME": str(_epoch_millis(run)),
-        "CHRONOS_JOB_RUN_ATTEMPT": str(run.attempt),
-    })
+    env.update(
+        {
+            "mesos_task_id": run.task_id,
+            "MESOS_TASK_ID": run.task_id,
+            "CHRONOS_JOB_OWNER": ",".join(job.owners),
+            "CHRONOS_JOB_NAME": job.name,
+            "CHRONOS_RESOURCE_MEM": java_double(job.resources.mem),
+            "CHRONOS_RESOURCE_CPU": java_double(job.resources.cpus),
+            "CHRONOS_RESOURCE_DISK": java_double(job.resources.disk),
+            "CHRONOS_JOB_RUN_TIME": str(_epoch_millis(run)),
+            "CHRONOS_JOB_RUN_ATTEMPT": str(run.attempt),
+        }
+    )
     return env

@@ -56,8 +56,11 @@ def _configure(**kwargs: Any) -> None:
 
 
 def _url() -> str:
-    url = context.get_x_argument(as_dictionary=True).get("url") or os.environ.get("MOROCCRON_DB") \
+    url = (
+        context.get_x_argument(as_dictionary=True).get("url")
+        or os.environ.get("MOROCCRON_DB")
         or config.get_main_option("sqlalchemy.url")
+    )
     if not url:
         raise SystemExit("no database URL: pass -x url=... or set MOROCCRON_DB")
     return normalize_url(url).render_as_string(hide_password=False)

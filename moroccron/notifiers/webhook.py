@@ -41,8 +41,9 @@ def check_webhooks(webhooks: Any) -> dict[str, str]:
     :raises ValidationError: naming each bad entry; URLs in the message are masked.
     """
     table = dict(webhooks or {})
-    errors = [e for name, url in table.items()
-              if (e := http_url_error(url, f"webhooks.{name}", _URL_ALLOWED)) is not None]
+    errors = [
+        e for name, url in table.items() if (e := http_url_error(url, f"webhooks.{name}", _URL_ALLOWED)) is not None
+    ]
     if errors:
         raise ValidationError(errors, "webhook settings")
     return table
@@ -73,21 +74,37 @@ def moroccron_notify(notification: Notification) -> list[DeliveryResult] | None:
     if not targets:
         return None
     run = notification.run
-    body = {"version": 1, "event": notification.event, "job": notification.job.name,
-            "subject": notification.subject, "text": notification.text,
-            "attempt": run.attempt + 1 if run else None, "max_attempts": notification.job.retries + 1,
-            "run": _run_body(run) if run else None, "details": dict(notification.details)}
+    body = {
+        "version": 1,
+        "event": notification.event,
+        "job": notification.job.name,
+        "subject": notification.subject,
+        "text": notification.text,
+        "attempt": run.attempt + 1 if run else None,
+        "max_attempts": notification.job.retries + 1,
+        "run": _run_body(run) if run else None,
+        "details": dict(notification.details),
+    }
     results = []
     for target in targets:
         url = _webhooks.get(target.address)
         if url is None:
-            results.append(DeliveryResult(target, False, f"no webhook named {target.address!r} in [webhooks] "
-                                                         f"(known: {', '.join(sorted(_webhooks)) or 'none'})"))
+            results.append(
+                DeliveryResult(
+                    target,
+                    False,
+                    f"no webhook named {target.address!r} in [webhooks] "
+                    f"(known: {', '.join(sorted(_webhooks)) or 'none'})",
+                )
+            )
             continue
         try:
-            resp = requests.post(url, json=body, timeout=TIMEOUT,
-                                 headers={"User-Agent": f"moroccron/{__version__}",
-                                          "X-Moroccron-Event": notification.event})
+            resp = requests.post(
+                url,
+                json=body,
+                timeout=TIMEOUT,
+                headers={"User-Agent": f"moroccron/{__version__}", "X-Moroccron-Event": notification.event},
+            )
         except requests.RequestException as exc:
             results.append(DeliveryResult(target, False, f"request failed: {type(exc).__name__}"))
             continue

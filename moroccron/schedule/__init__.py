@@ -148,4 +148,3 @@ __all__ = [
     "utc",
     "validate_timezone",
 ]
-

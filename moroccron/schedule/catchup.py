@@ -168,9 +168,7 @@ starting deadline or beyond the catch-up cap are not in this set."""
 # --------------------------------------------------------------------------- deadline
 
 
-def deadline_exceeded(
-    scheduled_at: datetime, now: datetime, starting_deadline_seconds: float | None
-) -> str | None:
+def deadline_exceeded(scheduled_at: datetime, now: datetime, starting_deadline_seconds: float | None) -> str | None:
     """The reason to skip a run that could not start in time, or ``None`` if it still may.
 
     A run may start while ``now - scheduled_at <= starting_deadline_seconds``; ``None``

@@ -30,8 +30,7 @@ FIELDS: Final = (
     ("month", "1-12 or JAN-DEC"),
     (
         "day-of-week",
-        "0-7 or SUN-SAT (0 and 7 are Sunday), nL or Ln (last weekday n of the month), "
-        "n#k (k-th weekday n, k 1-5) or ?",
+        "0-7 or SUN-SAT (0 and 7 are Sunday), nL or Ln (last weekday n of the month), n#k (k-th weekday n, k 1-5) or ?",
     ),
 )
 FIELD_SYNTAX: Final = (
@@ -43,8 +42,9 @@ _SECOND, _MINUTE, _HOUR, _DOM, _MONTH, _DOW = range(6)
 # cycle (for */s, n/s and wrap-around ranges) is 0-6.
 _BOUNDS: Final = ((0, 59), (0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 _CYCLE_HIGH: Final = (59, 59, 23, 31, 12, 6)
-_MONTH_NAMES: Final = {n: i + 1 for i, n in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))}
+_MONTH_NAMES: Final = {
+    n: i + 1 for i, n in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))
+}
 _DOW_NAMES: Final = {n: i for i, n in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}
 _NAMES: Final = {_MONTH: _MONTH_NAMES, _DOW: _DOW_NAMES}
 # How many months the day search looks at before giving up: the Gregorian calendar
@@ -160,8 +160,7 @@ def _dom_field(text: str) -> _DomRule:
         elif item.endswith("w") or (item.startswith("w") and item[1:].isdigit()):
             number = item[:-1] if item.endswith("w") else item[1:]
             if not (number.isascii() and number.isdigit()):
-                raise CronError(
-                    f"{item!r}: W takes a single day, as in 15W (a range or step is ambiguous)", _DOM)
+                raise CronError(f"{item!r}: W takes a single day, as in 15W (a range or step is ambiguous)", _DOM)
             nearest.add(_number(number, _DOM))
         elif "-l" in item:
             # a-L: from day a to the last day of each month (days past a month's end
@@ -195,8 +194,9 @@ def _dow_field(text: str) -> _DowRule:
                 raise CronError(f"{item!r}: n#k takes a weekday or a range of weekdays", _DOW)
             nth.update((d % 7, int(k_text)) for d in _span(head, _DOW))
         elif item == "l":
-            raise CronError("'L' alone is ambiguous in day-of-week (Saturday? last day?): write 6L or "
-                            "L in day-of-month", _DOW)
+            raise CronError(
+                "'L' alone is ambiguous in day-of-week (Saturday? last day?): write 6L or L in day-of-month", _DOW
+            )
         elif item.endswith("l") or item.startswith("l"):
             number = item[:-1] if item.endswith("l") else item[1:]
             if "-" in number or "/" in number or "*" in number or not number:
@@ -280,9 +280,14 @@ class CronSpec:
         set_(self, "_hour_set", frozenset(self.hours))
         set_(self, "_minute_set", frozenset(self.minutes))
         dom, dow = self.dom, self.dow
-        set_(self, "every_day", self.months == _ALL_MONTHS and (
-            dom.days == _ALL_DAYS and dow.days == _ALL_DOW and not self.dom_restricted
-            and not self.dow_restricted))
+        set_(
+            self,
+            "every_day",
+            self.months == _ALL_MONTHS
+            and (
+                dom.days == _ALL_DAYS and dow.days == _ALL_DOW and not self.dom_restricted and not self.dow_restricted
+            ),
+        )
 
     # -- days
 
@@ -327,8 +332,12 @@ class CronSpec:
         calendar: the search that proves the rest is skipped (parsing many schedules)."""
         dom, dow = self.dom, self.dow
         # every month has days 1-28, every weekday, each one's 1st-4th and last occurrence
-        by_dom = (bool(dom.days) and min(dom.days) <= 28) or dom.last or dom.last_weekday or (
-            bool(dom.nearest) and min(dom.nearest) <= 28)
+        by_dom = (
+            (bool(dom.days) and min(dom.days) <= 28)
+            or dom.last
+            or dom.last_weekday
+            or (bool(dom.nearest) and min(dom.nearest) <= 28)
+        )
         by_dow = bool(dow.days) or bool(dow.last) or any(k <= 4 for _, k in dow.nth)
         if self.dom_restricted and self.dow_restricted:
             return by_dom or by_dow

@@ -49,9 +49,7 @@ def _parse_cron(text: str, timezone: str, zone: ZoneInfo) -> CronSchedule:
     if text.startswith("@"):
         macro = text.lower()
         if macro == "@reboot":
-            raise _schedule_error(
-                "@reboot is not supported: jobs run on a schedule, not at boot", text
-            )
+            raise _schedule_error("@reboot is not supported: jobs run on a schedule, not at boot", text)
         if macro not in _MACROS:
             raise _schedule_error("unknown macro", text)
         fields = _MACROS[macro].split()
@@ -193,14 +191,24 @@ class CronSchedule(Schedule):
 
     @cached_property
     def _utc(self) -> bool:
-        return self.timezone in ("UTC", "Etc/UTC", "Etc/GMT", "GMT", "Universal", "Zulu", "Etc/Universal",
-                                 "Etc/Zulu", "Etc/UCT", "UCT")
+        return self.timezone in (
+            "UTC",
+            "Etc/UTC",
+            "Etc/GMT",
+            "GMT",
+            "Universal",
+            "Zulu",
+            "Etc/Universal",
+            "Etc/Zulu",
+            "Etc/UCT",
+            "UCT",
+        )
 
     def _next_fixed(self, after: datetime) -> datetime | None:
         # The wall -> instant map (first occurrence / end of gap) is monotonic, so the first
         # matching wall time after the one shown at ``after`` gives the next fire...
         repeat_end = _repeat_end(self.tz, after)
-        if repeat_end is None:
+        if repeat_end is None:  # noqa: SIM108 (the comment below belongs to the else branch)
             cursor = after.astimezone(self.tz).replace(tzinfo=None)
         else:
             # ...except in the second pass through a repeated hour, whose wall times all
@@ -212,9 +220,7 @@ class CronSchedule(Schedule):
                 return None
             try:
                 instant = _resolve_wall(self.tz, wall)
-                if instant.astimezone(self.tz).date() == wall.date() or not _day_skipped(
-                    self.tz, wall.date()
-                ):
+                if instant.astimezone(self.tz).date() == wall.date() or not _day_skipped(self.tz, wall.date()):
                     return instant
                 # A calendar day that never exists here (Pacific/Apia, 2011-12-30) has no
                 # fire: a daily job fires once on every local day that exists.
@@ -327,8 +333,7 @@ class CronSchedule(Schedule):
         last = gap_end.date() - _DAY  # whole days end before gap_end's day starts
         if last < first:
             return 0
-        return self._count_walls(datetime.combine(first, time()) - _US,
-                                 datetime.combine(last + _DAY, time()) - _US)
+        return self._count_walls(datetime.combine(first, time()) - _US, datetime.combine(last + _DAY, time()) - _US)
 
     # -- words
 

@@ -94,18 +94,14 @@ def _parse_iso_start(text: str, start_text: str, zone: ZoneInfo, now: datetime |
     try:
         start = datetime.fromisoformat(start_text)
     except ValueError:
-        raise _schedule_error(
-            f"the start {start_text!r} is not an ISO 8601 date-time", text, allowed
-        ) from None
+        raise _schedule_error(f"the start {start_text!r} is not an ISO 8601 date-time", text, allowed) from None
     if start.microsecond:
         raise _schedule_error(f"the start {start_text!r} has a fraction of a second", text, allowed)
     if start.tzinfo is None:
         try:
             return _resolve_wall(zone, start)
         except (OverflowError, ValueError):
-            raise _schedule_error(
-                f"the start {start_text!r} is out of range", text, allowed
-            ) from None
+            raise _schedule_error(f"the start {start_text!r} is out of range", text, allowed) from None
     try:
         return utc(start)
     except (OverflowError, ValueError):
@@ -115,9 +111,7 @@ def _parse_iso_start(text: str, start_text: str, zone: ZoneInfo, now: datetime |
 def _parse_period(text: str, period_text: str) -> tuple[int, int, int, int, int, int, int]:
     match = _PERIOD.fullmatch(period_text)
     if match is None or not any(match.groups()) or period_text.upper().endswith("T"):
-        raise _schedule_error(
-            f"the period {period_text!r} is not an ISO 8601 duration", text, ISO_PERIOD_ALLOWED
-        )
+        raise _schedule_error(f"the period {period_text!r} is not an ISO 8601 duration", text, ISO_PERIOD_ALLOWED)
     values: list[int] = []
     for unit, raw in zip(_PERIOD_UNITS, match.groups(), strict=True):
         number = Decimal((raw or "0").replace(",", "."))

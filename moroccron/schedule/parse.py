@@ -64,8 +64,11 @@ def check_bounds(expr: str) -> None:
     if _is_iso(text):
         repeats = _iso_parts(text)[0]
         if repeats.isascii() and repeats.isdigit() and int(repeats) > bounds.MAX_ISO_REPEATS:
-            raise _schedule_error(f"the repetition count {repeats} is more than {bounds.MAX_ISO_REPEATS:,}", expr,
-                                  f"R (forever) or Rn with n at most {bounds.MAX_ISO_REPEATS:,}")
+            raise _schedule_error(
+                f"the repetition count {repeats} is more than {bounds.MAX_ISO_REPEATS:,}",
+                expr,
+                f"R (forever) or Rn with n at most {bounds.MAX_ISO_REPEATS:,}",
+            )
         return
     if text.startswith("@"):
         return
@@ -78,5 +81,8 @@ def check_bounds(expr: str) -> None:
         for item in value.split(","):
             _, slash, step = item.partition("/")
             if slash and step.isascii() and step.isdigit() and int(step) > size:
-                raise _schedule_error(f"the step {step} in the {name} field is more than its {size} values",
-                                      expr, f"{name} {allowed}; a step of at most {size}")
+                raise _schedule_error(
+                    f"the step {step} in the {name} field is more than its {size} values",
+                    expr,
+                    f"{name} {allowed}; a step of at most {size}",
+                )

@@ -14,8 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from moroccron.errors import FieldError, ScheduleError
 
 TIMEZONE_ALLOWED: Final = (
-    "an IANA time zone name such as UTC, Europe/London, America/New_York, "
-    "Asia/Kolkata or Australia/Lord_Howe"
+    "an IANA time zone name such as UTC, Europe/London, America/New_York, Asia/Kolkata or Australia/Lord_Howe"
 )
 _US: Final = timedelta(microseconds=1)
 _DAY: Final = timedelta(days=1)
@@ -150,9 +149,7 @@ def validate_timezone(name: str) -> ZoneInfo:
     field ``timezone`` that lists example names (and close matches, when there are some).
     ``localtime`` is refused: it means something different on every host."""
     if not isinstance(name, str) or not name:
-        raise ScheduleError(
-            FieldError("timezone", "a time zone name is required", name, TIMEZONE_ALLOWED)
-        )
+        raise ScheduleError(FieldError("timezone", "a time zone name is required", name, TIMEZONE_ALLOWED))
     if name in ("localtime", "posixrules") or not _ZONE_NAME.fullmatch(name):
         zone = None
     else:

@@ -76,11 +76,9 @@ class JobSource(Protocol):
         """Every readable job; ``invalid`` receives the name and error of each unreadable one."""
         ...
 
-    def jobs_updated_since(self, since: datetime, *, invalid: dict[str, str] | None = None) -> list[JobSpec]:
-        ...
+    def jobs_updated_since(self, since: datetime, *, invalid: dict[str, str] | None = None) -> list[JobSpec]: ...
 
-    def job_names(self) -> set[str]:
-        ...
+    def job_names(self) -> set[str]: ...
 
 
 @runtime_checkable
@@ -91,50 +89,68 @@ class JobLookup(Protocol):
         """The job called ``name``; raises :class:`moroccron.errors.NotFound`."""
         ...
 
-    def job_names(self, *, tx: Session | None = None) -> set[str]:
-        ...
+    def job_names(self, *, tx: Session | None = None) -> set[str]: ...
 
-    def parent_map(self, names: Iterable[str] | None = None, *,
-                   tx: Session | None = None) -> dict[str, tuple[str, ...]]:
+    def parent_map(
+        self, names: Iterable[str] | None = None, *, tx: Session | None = None
+    ) -> dict[str, tuple[str, ...]]:
         """Each job's parents (of ``names`` only, if given); a job not stored is left out."""
         ...
 
 
 @runtime_checkable
 class RunPruner(Protocol):
-    def prune_runs(self, keep_per_job: int, batch: int = 500, *,
-                   cancelled: Callable[[], bool] | None = None) -> int:
+    def prune_runs(self, keep_per_job: int, batch: int = 500, *, cancelled: Callable[[], bool] | None = None) -> int:
         """Delete finished runs beyond the newest ``keep_per_job`` of each job; returns how many."""
         ...
 
 
 @runtime_checkable
 class OwnerList(Protocol):
-    def list_owners(self) -> list[Owner]:
-        ...
+    def list_owners(self) -> list[Owner]: ...
 
 
 @runtime_checkable
 class OutboxStore(OwnerList, Protocol):
     """The notification outbox, as the delivery worker reads and updates it."""
 
-    def due_notifications(self, now: datetime, *, limit: int = 100) -> list[OutboxItem]:
-        ...
+    def due_notifications(self, now: datetime, *, limit: int = 100) -> list[OutboxItem]: ...
 
-    def update_notification(self, item_id: int, *, state: str, attempts: int, next_attempt_at: datetime,
-                            results: Mapping[str, Any] | None, last_error: str | None,
-                            delivered_at: datetime | None) -> None:
-        ...
+    def update_notification(
+        self,
+        item_id: int,
+        *,
+        state: str,
+        attempts: int,
+        next_attempt_at: datetime,
+        results: Mapping[str, Any] | None,
+        last_error: str | None,
+        delivered_at: datetime | None,
+    ) -> None: ...
 
-    def last_notification(self, job: str, events: Sequence[str], *, states: Sequence[str] = ("delivered", "failed"),
-                          before_id: int | None = None) -> OutboxItem | None:
-        ...
+    def last_notification(
+        self,
+        job: str,
+        events: Sequence[str],
+        *,
+        states: Sequence[str] = ("delivered", "failed"),
+        before_id: int | None = None,
+    ) -> OutboxItem | None: ...
 
 
 @runtime_checkable
 class NotificationQueue(Protocol):
-    def enqueue_notification(self, event: str, job: str, task_id: str | None, payload: Mapping[str, Any], *,
-                             now: datetime, epoch: int | None = None, tx: Session | None = None) -> int:
+    def enqueue_notification(
+        self,
+        event: str,
+        job: str,
+        task_id: str | None,
+        payload: Mapping[str, Any],
+        *,
+        now: datetime,
+        epoch: int | None = None,
+        tx: Session | None = None,
+    ) -> int:
         """Add a message to the outbox (in ``tx``: it is sent only if the change that caused it commits)."""
         ...
 
@@ -158,22 +174,18 @@ class LeadershipStore(LeaderRecord, Protocol):
         """Raise :class:`moroccron.errors.StaleEpoch` if another leader took over since ``epoch``."""
         ...
 
-    def current_epoch(self) -> int:
-        ...
+    def current_epoch(self) -> int: ...
 
 
 @runtime_checkable
 class FrameworkRecord(Transactional, NotificationQueue, Protocol):
     """The stored Mesos FrameworkID, which a leader keeps across restarts."""
 
-    def get_framework_id(self, *, tx: Session | None = None) -> str | None:
-        ...
+    def get_framework_id(self, *, tx: Session | None = None) -> str | None: ...
 
-    def set_framework_id(self, framework_id: str | None, *, tx: Session | None = None) -> None:
-        ...
+    def set_framework_id(self, framework_id: str | None, *, tx: Session | None = None) -> None: ...
 
-    def check_epoch(self, epoch: int | None, *, tx: Session | None = None) -> None:
-        ...
+    def check_epoch(self, epoch: int | None, *, tx: Session | None = None) -> None: ...
 
 
 @runtime_checkable
@@ -181,21 +193,17 @@ class RunLog(Transactional, Protocol):
     """The scheduler's durable state besides the jobs: runs, job states, dependency
     progress and quarantines; written in one transaction per engine step."""
 
-    def unfinished_runs(self) -> list[Run]:
-        ...
+    def unfinished_runs(self) -> list[Run]: ...
 
     def last_final_runs(self) -> dict[str, Run]:
         """Each job's latest finished run."""
         ...
 
-    def consecutive_failures(self) -> dict[str, int]:
-        ...
+    def consecutive_failures(self) -> dict[str, int]: ...
 
-    def last_success_times(self) -> dict[str, datetime]:
-        ...
+    def last_success_times(self) -> dict[str, datetime]: ...
 
-    def get_job_states(self) -> dict[str, JobState]:
-        ...
+    def get_job_states(self) -> dict[str, JobState]: ...
 
     def get_dependency_progress(self) -> dict[str, dict[str, tuple[str, datetime]]]:
         """child -> parent -> (the parent's task id, when it succeeded), since the child last ran."""
@@ -205,34 +213,39 @@ class RunLog(Transactional, Protocol):
         """The quarantined jobs: name -> (reason, since)."""
         ...
 
-    def save_runs(self, creates: Sequence[Run], updates: Sequence[Run], *, epoch: int | None = None,
-                  tx: Session | None = None) -> None:
-        ...
+    def save_runs(
+        self, creates: Sequence[Run], updates: Sequence[Run], *, epoch: int | None = None, tx: Session | None = None
+    ) -> None: ...
 
-    def set_job_states(self, states: Mapping[str, JobState], *,
-                       epoch: int | None = None, tx: Session | None = None) -> None:
-        ...
+    def set_job_states(
+        self, states: Mapping[str, JobState], *, epoch: int | None = None, tx: Session | None = None
+    ) -> None: ...
 
-    def set_job_errors(self, errors: Mapping[str, tuple[str, datetime] | None], *, epoch: int | None = None,
-                       tx: Session | None = None) -> None:
+    def set_job_errors(
+        self, errors: Mapping[str, tuple[str, datetime] | None], *, epoch: int | None = None, tx: Session | None = None
+    ) -> None:
         """Quarantine (reason, since) or restore (None) each job."""
         ...
 
-    def set_dependency_progress(self, child: str, parent: str, task_id: str, at: datetime, *,
-                                epoch: int | None = None, tx: Session | None = None) -> None:
-        ...
+    def set_dependency_progress(
+        self,
+        child: str,
+        parent: str,
+        task_id: str,
+        at: datetime,
+        *,
+        epoch: int | None = None,
+        tx: Session | None = None,
+    ) -> None: ...
 
-    def clear_dependency_progress(self, child: str, *, epoch: int | None = None,
-                                  tx: Session | None = None) -> None:
-        ...
+    def clear_dependency_progress(self, child: str, *, epoch: int | None = None, tx: Session | None = None) -> None: ...
 
 
 @runtime_checkable
 class SchedulerStore(RunLog, JobSource, OutboxStore, LeadershipStore, FrameworkRecord, RunPruner, Protocol):
     """Everything the scheduler (moroccron.service) and the workers it starts use."""
 
-    def set_disabled(self, name: str, disabled: bool, *, tx: Session | None = None) -> JobSpec:
-        ...
+    def set_disabled(self, name: str, disabled: bool, *, tx: Session | None = None) -> JobSpec: ...
 
 
 if TYPE_CHECKING:

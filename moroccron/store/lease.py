@@ -47,12 +47,16 @@ def _ensure_row(store: Store, s: Any) -> None:
 
 def read_lease(store: Store) -> LeaseRecord:
     with store.transaction(readonly=True) as s:
-        row = s.execute(select(FrameworkRow.leader_id, FrameworkRow.leader_address, FrameworkRow.leader_epoch,
-                               FrameworkRow.updated_at).where(FrameworkRow.id == 1)).first()
+        row = s.execute(
+            select(
+                FrameworkRow.leader_id, FrameworkRow.leader_address, FrameworkRow.leader_epoch, FrameworkRow.updated_at
+            ).where(FrameworkRow.id == 1)
+        ).first()
     if row is None:
         return LeaseRecord(None, None, 0, None)
-    return LeaseRecord(row.leader_id, row.leader_address if row.leader_id else None, int(row.leader_epoch or 0),
-                       row.updated_at)
+    return LeaseRecord(
+        row.leader_id, row.leader_address if row.leader_id else None, int(row.leader_epoch or 0), row.updated_at
+    )
 
 
 def claim_lease(store: Store, holder: str, address: str, seen: LeaseRecord) -> int | None:
@@ -67,24 +71,35 @@ def claim_lease(store: Store, holder: str, address: str, seen: LeaseRecord) -> i
         where.append(FrameworkRow.leader_id.is_(None))
     else:
         where.append(FrameworkRow.leader_id == seen.holder)
-        where.append(FrameworkRow.updated_at.is_(None) if seen.renewed_at is None
-                     else FrameworkRow.updated_at == seen.renewed_at)
+        where.append(
+            FrameworkRow.updated_at.is_(None) if seen.renewed_at is None else FrameworkRow.updated_at == seen.renewed_at
+        )
     with store.transaction() as s:
         _ensure_row(store, s)
-        epoch = s.scalar(update(FrameworkRow).where(*where)
-                         .values(leader_epoch=FrameworkRow.leader_epoch + 1, leader_id=holder, leader_address=address,
-                                 updated_at=datetime.now(UTC))
-                         .returning(FrameworkRow.leader_epoch).execution_options(synchronize_session=False))
+        epoch = s.scalar(
+            update(FrameworkRow)
+            .where(*where)
+            .values(
+                leader_epoch=FrameworkRow.leader_epoch + 1,
+                leader_id=holder,
+                leader_address=address,
+                updated_at=datetime.now(UTC),
+            )
+            .returning(FrameworkRow.leader_epoch)
+            .execution_options(synchronize_session=False)
+        )
     return None if epoch is None else int(epoch)
 
 
 def renew_lease(store: Store, holder: str, epoch: int, at: datetime) -> bool:
     """Renew the lease ``holder`` took at ``epoch``; False if it is no longer theirs."""
     with store.transaction() as s:
-        result = s.execute(update(FrameworkRow)
-                           .where(FrameworkRow.id == 1, FrameworkRow.leader_epoch == epoch,
-                                  FrameworkRow.leader_id == holder)
-                           .values(updated_at=at).execution_options(synchronize_session=False))
+        result = s.execute(
+            update(FrameworkRow)
+            .where(FrameworkRow.id == 1, FrameworkRow.leader_epoch == epoch, FrameworkRow.leader_id == holder)
+            .values(updated_at=at)
+            .execution_options(synchronize_session=False)
+        )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -93,9 +108,10 @@ def end_leadership(store: Store, holder: str, epoch: int) -> bool:
     instance takes over at once instead of waiting for the lease to expire. The epoch
     stays: the next leader's is one more. False if someone else leads already."""
     with store.transaction() as s:
-        result = s.execute(update(FrameworkRow)
-                           .where(FrameworkRow.id == 1, FrameworkRow.leader_epoch == epoch,
-                                  FrameworkRow.leader_id == holder)
-                           .values(leader_id=None, leader_address=None, updated_at=datetime.now(UTC))
-                           .execution_options(synchronize_session=False))
+        result = s.execute(
+            update(FrameworkRow)
+            .where(FrameworkRow.id == 1, FrameworkRow.leader_epoch == epoch, FrameworkRow.leader_id == holder)
+            .values(leader_id=None, leader_address=None, updated_at=datetime.now(UTC))
+            .execution_options(synchronize_session=False)
+        )
     return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -137,16 +137,13 @@ class JobRow(Base):
     # job made through the API, the UI or ``chronos import``. ``--prune`` deletes by it.
     source: Mapped[str | None] = mapped_column(String(JOB_SOURCE_LENGTH), nullable=True)
 
-    owners: Mapped[list[JobOwnerRow]] = relationship(
-        lazy="raise", cascade="all, delete-orphan", passive_deletes=True)
-    labels: Mapped[list[JobLabelRow]] = relationship(
-        lazy="raise", cascade="all, delete-orphan", passive_deletes=True)
-    parents: Mapped[list[JobParentRow]] = relationship(
-        lazy="raise", cascade="all, delete-orphan", passive_deletes=True)
-    state: Mapped[JobStateRow | None] = relationship(
-        lazy="raise", cascade="all, delete-orphan", passive_deletes=True)
+    owners: Mapped[list[JobOwnerRow]] = relationship(lazy="raise", cascade="all, delete-orphan", passive_deletes=True)
+    labels: Mapped[list[JobLabelRow]] = relationship(lazy="raise", cascade="all, delete-orphan", passive_deletes=True)
+    parents: Mapped[list[JobParentRow]] = relationship(lazy="raise", cascade="all, delete-orphan", passive_deletes=True)
+    state: Mapped[JobStateRow | None] = relationship(lazy="raise", cascade="all, delete-orphan", passive_deletes=True)
     runs: Mapped[list[RunRow]] = relationship(
-        lazy="raise", back_populates="job_row", cascade="all, delete-orphan", passive_deletes=True)
+        lazy="raise", back_populates="job_row", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class JobOwnerRow(Base):
@@ -306,9 +303,11 @@ class OutboxRow(Base):
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
-                      Index("ix_outbox_job_event", "job", "event"),
-                      Index("ix_outbox_task_id", "task_id"))
+    __table_args__ = (
+        Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+        Index("ix_outbox_job_event", "job", "event"),
+        Index("ix_outbox_task_id", "task_id"),
+    )
 
     id: Mapped[int] = mapped_column(RunId, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime]

@@ -58,10 +58,10 @@ def check_move(script: ScriptDirectory, current: str | None, target: str | None)
         raise SchemaError(
             f"the database schema is at revision {current!r}, which moroccron {__version__} does not know "
             f"(its newest is {head!r}): a newer moroccron migrated it. Run that newer version, or downgrade the "
-            f"database with it (`moroccron db downgrade {head}`) before using this one")
+            f"database with it (`moroccron db downgrade {head}`) before using this one"
+        )
     if target is not None and target not in SPECIAL and not _known(script, target):
-        raise SchemaError(f"unknown schema revision {target!r}: moroccron {__version__} knows "
-                          f"{_known_list(script)}")
+        raise SchemaError(f"unknown schema revision {target!r}: moroccron {__version__} knows {_known_list(script)}")
 
 
 def revisions_between(script: ScriptDirectory, current: str | None, target: str) -> list[Revision]:
@@ -77,6 +77,8 @@ def revisions_between(script: ScriptDirectory, current: str | None, target: str)
     try:
         undone = list(script.iterate_revisions(current, lower))
     except Exception:
-        raise SchemaError(f"cannot downgrade to {target!r}: the database is at {current!r}, which is not above it "
-                          "(use `moroccron db upgrade` to go up)") from None
+        raise SchemaError(
+            f"cannot downgrade to {target!r}: the database is at {current!r}, which is not above it "
+            "(use `moroccron db upgrade` to go up)"
+        ) from None
     return [Revision(r.revision, (r.doc or "").strip()) for r in undone if r.revision != lower]

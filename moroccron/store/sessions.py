@@ -36,8 +36,11 @@ def start_session(store: Store, principal: str, role: str) -> int:
     """The version a new session of ``principal`` is issued at; records its role if it has no row yet
     (so a later change of role in the auth config is noticed at the next start)."""
     with store.transaction() as tx:
-        tx.execute(_insert(store).values(principal=principal, version=0, role=role, updated_at=datetime.now(UTC))
-                   .on_conflict_do_nothing(index_elements=["principal"]))
+        tx.execute(
+            _insert(store)
+            .values(principal=principal, version=0, role=role, updated_at=datetime.now(UTC))
+            .on_conflict_do_nothing(index_elements=["principal"])
+        )
         version = tx.scalar(select(SessionVersionRow.version).where(SessionVersionRow.principal == principal))
     return int(version or 0)
 
@@ -46,8 +49,9 @@ def end_sessions(store: Store, principal: str) -> int:
     """Revoke every session of ``principal``, on every instance; returns the new version."""
     now = datetime.now(UTC)
     stmt = _insert(store).values(principal=principal, version=1, role=None, updated_at=now)
-    stmt = stmt.on_conflict_do_update(index_elements=["principal"],
-                                      set_={"version": SessionVersionRow.version + 1, "updated_at": now})
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["principal"], set_={"version": SessionVersionRow.version + 1, "updated_at": now}
+    )
     with store.transaction() as tx:
         return int(tx.execute(stmt.returning(SessionVersionRow.version)).scalar_one())
 
@@ -66,10 +70,14 @@ def sync_principals(store: Store, roles: Mapping[str, str]) -> list[str]:
         for principal, role in recorded.items():
             if role != roles.get(principal):
                 changed.append(principal)
-                tx.execute(update(SessionVersionRow).where(SessionVersionRow.principal == principal).values(
-                    version=SessionVersionRow.version + 1, role=roles.get(principal), updated_at=now))
-        new = [{"principal": p, "version": 0, "role": r, "updated_at": now} for p, r in roles.items()
-               if p not in recorded]
+                tx.execute(
+                    update(SessionVersionRow)
+                    .where(SessionVersionRow.principal == principal)
+                    .values(version=SessionVersionRow.version + 1, role=roles.get(principal), updated_at=now)
+                )
+        new = [
+            {"principal": p, "version": 0, "role": r, "updated_at": now} for p, r in roles.items() if p not in recorded
+        ]
         if new:
             tx.execute(_insert(store).values(new).on_conflict_do_nothing(index_elements=["principal"]))
     return sorted(changed)

@@ -152,8 +152,12 @@ def normalize_url(url: str | URL) -> URL:
         u = u.set(drivername="postgresql+psycopg")
     backend = u.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
-        raise ValidationError.single("db", "unsupported database", u.render_as_string(hide_password=True),
-                                     "sqlite:///PATH or postgresql://USER@HOST/DB")
+        raise ValidationError.single(
+            "db",
+            "unsupported database",
+            u.render_as_string(hide_password=True),
+            "sqlite:///PATH or postgresql://USER@HOST/DB",
+        )
     return u
 
 
@@ -213,8 +217,7 @@ def _create_engine(url: URL, *, pool_size: int, max_overflow: int, echo: bool) -
         if in_memory:
             # One connection shared by everyone, or each connection would see its own
             # empty database. Good for single-threaded tests only.
-            engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False},
-                                   **common)
+            engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False}, **common)
         else:
             # A file database gets a QueuePool; SQLAlchemy then also sets
             # check_same_thread=False, so pooled connections move between threads.
@@ -226,8 +229,14 @@ def _create_engine(url: URL, *, pool_size: int, max_overflow: int, echo: bool) -
     # generic plan: right after a bulk load (stale statistics) the job lookups by a
     # list of names became sequential scans, 70 times slower at 100,000 jobs. Plain
     # statements also keep moroccron usable behind PgBouncer in transaction mode.
-    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True,
-                         connect_args={"prepare_threshold": None}, **common)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        connect_args={"prepare_threshold": None},
+        **common,
+    )
 
 
 # --------------------------------------------------------------------------- helpers
@@ -249,14 +258,15 @@ def _aware(field: str, value: datetime | None) -> datetime | None:
     if not isinstance(value, datetime):
         raise ValidationError.single(field, "must be a datetime", value, "a timezone-aware datetime")
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValidationError.single(field, "must be timezone-aware", value.isoformat(),
-                                     "a datetime with tzinfo, e.g. datetime.now(UTC)")
+        raise ValidationError.single(
+            field, "must be timezone-aware", value.isoformat(), "a datetime with tzinfo, e.g. datetime.now(UTC)"
+        )
     return value.astimezone(UTC)
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
 def _page(offset: int, limit: int) -> None:
@@ -284,10 +294,14 @@ def _state_condition(state: str) -> Any:
     if state == "quarantined":
         return JobRow.id.in_(select(JobStateRow.job_id).where(JobStateRow.error.is_not(None)))
     # failed: per job, one look down the (job, scheduled_at, attempt) index for its newest ended run
-    newest_ended = (select(RunRow.state)
-                    .where(RunRow.job == JobRow.name, RunRow.state.in_([st.value for st in ENDED_STATES]))
-                    .order_by(RunRow.scheduled_at.desc(), RunRow.attempt.desc()).limit(1)
-                    .correlate(JobRow).scalar_subquery())
+    newest_ended = (
+        select(RunRow.state)
+        .where(RunRow.job == JobRow.name, RunRow.state.in_([st.value for st in ENDED_STATES]))
+        .order_by(RunRow.scheduled_at.desc(), RunRow.attempt.desc())
+        .limit(1)
+        .correlate(JobRow)
+        .scalar_subquery()
+    )
     return newest_ended.in_([st.value for st in FAILING_STATES])
 
 
@@ -377,10 +391,12 @@ def _run_arguments(value: Any) -> dict[str, Any]:
         return {}
     listed = value.get("list")
     reported = value.get("reported")
-    return {"arguments": tuple(listed) if isinstance(listed, list) else None,
-            "argument_line": value.get("line") if isinstance(value.get("line"), str) else None,
-            "awaiting_completion": value.get("awaiting") is True,
-            "reported_status": reported if isinstance(reported, int) and not isinstance(reported, bool) else None}
+    return {
+        "arguments": tuple(listed) if isinstance(listed, list) else None,
+        "argument_line": value.get("line") if isinstance(value.get("line"), str) else None,
+        "awaiting_completion": value.get("awaiting") is True,
+        "reported_status": reported if isinstance(reported, int) and not isinstance(reported, bool) else None,
+    }
 
 
 def _run_from_row(row: RunRow) -> Run:
@@ -428,8 +444,14 @@ def _owner_columns(owner: Owner) -> dict[str, Any]:
 def _owner_from_row(row: OwnerRow) -> Owner:
     with stored_data():  # stored under the bounds of its day (see moroccron.model.stored_data)
         contacts = dict(row.contacts or {})
-        return Owner(id=row.id, name=row.name, email=contacts.pop("email", None), contacts=contacts,
-                     preferences=dict(row.preferences), mute_until=row.mute_until)
+        return Owner(
+            id=row.id,
+            name=row.name,
+            email=contacts.pop("email", None),
+            contacts=contacts,
+            preferences=dict(row.preferences),
+            mute_until=row.mute_until,
+        )
 
 
 def _is_foreign_key_violation(exc: IntegrityError) -> bool:
@@ -457,8 +479,7 @@ class Store:
     :param pool_size: connections kept open; ``max_overflow`` more may be opened briefly.
     """
 
-    def __init__(self, url: str | URL, *, pool_size: int = 5, max_overflow: int = 10,
-                 echo: bool = False) -> None:
+    def __init__(self, url: str | URL, *, pool_size: int = 5, max_overflow: int = 10, echo: bool = False) -> None:
         self.url = normalize_url(url)
         self.engine = _create_engine(self.url, pool_size=pool_size, max_overflow=max_overflow, echo=echo)
         # Same pool and events; only the BEGIN statement differs (on SQLite).
@@ -558,8 +579,7 @@ class Store:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
         # ConfigParser interpolates '%', which URL-encoded passwords contain.
-        cfg.set_main_option("sqlalchemy.url",
-                            self.url.render_as_string(hide_password=False).replace("%", "%%"))
+        cfg.set_main_option("sqlalchemy.url", self.url.render_as_string(hide_password=False).replace("%", "%%"))
         if connection is not None:
             cfg.attributes["connection"] = connection
         return cfg
@@ -647,9 +667,14 @@ class Store:
             ((_, _, job_id),) = self._write_jobs(s, [spec], expected={spec.name: 0})
             return job_id
 
-    def save_job(self, name: str, build: Callable[[JobRecord | None], JobSpec],
-                 check: Callable[[JobSpec, Session], None] | None = None, *,
-                 attempts: int = 3) -> tuple[JobRecord, bool]:
+    def save_job(
+        self,
+        name: str,
+        build: Callable[[JobRecord | None], JobSpec],
+        check: Callable[[JobSpec, Session], None] | None = None,
+        *,
+        attempts: int = 3,
+    ) -> tuple[JobRecord, bool]:
         """Create or replace the job ``name`` in one step against what is stored.
 
         In one :meth:`job_transaction`: read the stored record (None if there is none);
@@ -670,12 +695,14 @@ class Store:
                         current = self._find_record(s, name)
                         spec = build(current)
                         if spec.name != name:
-                            raise ValidationError.single("name", "does not match the job being written", spec.name,
-                                                         name)
+                            raise ValidationError.single(
+                                "name", "does not match the job being written", spec.name, name
+                            )
                         if check is not None:
                             check(spec, s)
                         ((_, created, _),) = self._write_jobs(
-                            s, [spec], expected={name: current.version if current is not None else 0})
+                            s, [spec], expected={name: current.version if current is not None else 0}
+                        )
                         return self.get_job_record(name, tx=s), created
                 except StaleVersion:
                     if attempt == attempts - 1:
@@ -688,8 +715,9 @@ class Store:
         except NotFound:
             return None
 
-    def put_job(self, spec: JobSpec, *, expected_version: int | None = None,
-                tx: Session | None = None) -> tuple[JobSpec, bool]:
+    def put_job(
+        self, spec: JobSpec, *, expected_version: int | None = None, tx: Session | None = None
+    ) -> tuple[JobSpec, bool]:
         """Create the job or replace it; return ``(spec, created)``.
 
         :param expected_version: replace only if the stored version is this one (the
@@ -703,8 +731,14 @@ class Store:
             ((stored, created, _),) = self._write_jobs(s, [spec], expected={spec.name: expected_version})
             return stored, created
 
-    def apply_jobs(self, upserts: Sequence[JobSpec], deletes: Iterable[str] = (), *,
-                   source: str | None = None, tx: Session | None = None) -> None:
+    def apply_jobs(
+        self,
+        upserts: Sequence[JobSpec],
+        deletes: Iterable[str] = (),
+        *,
+        source: str | None = None,
+        tx: Session | None = None,
+    ) -> None:
         """Create or replace ``upserts`` and delete ``deletes``, all or nothing.
 
         This is ``moroccron jobs apply``: a repository of definitions lands as one
@@ -718,8 +752,9 @@ class Store:
         upserted = {spec.name for spec in upserts}
         both = sorted(upserted.intersection(deletes))
         if both:
-            raise ValidationError.single("deletes", "jobs both upserted and deleted", both,
-                                         "each job name in at most one of the two lists")
+            raise ValidationError.single(
+                "deletes", "jobs both upserted and deleted", both, "each job name in at most one of the two lists"
+            )
         if len(set(deletes)) != len(deletes):
             raise ValidationError.single("deletes", "lists a job more than once", deletes, "distinct names")
         with self._tx(tx) as s:
@@ -728,9 +763,12 @@ class Store:
             if source is not None:
                 names = [spec.name for spec in upserts]
                 for chunk in _chunks(names, _CHUNK):
-                    s.execute(update(JobRow).where(JobRow.name.in_(chunk),
-                                                   or_(JobRow.source.is_(None), JobRow.source != source))
-                              .values(source=source).execution_options(synchronize_session=False))
+                    s.execute(
+                        update(JobRow)
+                        .where(JobRow.name.in_(chunk), or_(JobRow.source.is_(None), JobRow.source != source))
+                        .values(source=source)
+                        .execution_options(synchronize_session=False)
+                    )
 
     def job_sources(self, *, tx: Session | None = None) -> dict[str, str | None]:
         """Each job's source: the set of job-definition modules that applied it last
@@ -745,18 +783,33 @@ class Store:
     def get_job_record(self, name: str, *, tx: Session | None = None) -> JobRecord:
         """The job with its id, version and timestamps. :raises NotFound:"""
         with self._tx(tx, readonly=True) as s:
-            row = s.connection().execute(
-                select(JobRow.id, JobRow.version, _SPEC_TEXT, JobRow.created_at, JobRow.updated_at, JobRow.source)
-                .where(JobRow.name == name)).one_or_none()
+            row = (
+                s.connection()
+                .execute(
+                    select(
+                        JobRow.id, JobRow.version, _SPEC_TEXT, JobRow.created_at, JobRow.updated_at, JobRow.source
+                    ).where(JobRow.name == name)
+                )
+                .one_or_none()
+            )
             if row is None:
                 raise NotFound(f"job {name!r} not found")
-            return JobRecord(self._spec(row.id, row.spec_text), row.id, row.version,
-                             row.created_at, row.updated_at, row.source)
+            return JobRecord(
+                self._spec(row.id, row.spec_text), row.id, row.version, row.created_at, row.updated_at, row.source
+            )
 
-    def list_jobs(self, *, owner: str | None = None, q: str | None = None,
-                  label: tuple[str, str] | None = None, disabled: bool | None = None,
-                  state: str | None = None, offset: int = 0, limit: int = 100,
-                  tx: Session | None = None) -> tuple[list[JobSpec], int]:
+    def list_jobs(
+        self,
+        *,
+        owner: str | None = None,
+        q: str | None = None,
+        label: tuple[str, str] | None = None,
+        disabled: bool | None = None,
+        state: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+        tx: Session | None = None,
+    ) -> tuple[list[JobSpec], int]:
         """One page of jobs, ordered by name, and how many jobs match in all.
 
         :param owner: only jobs this owner owns.
@@ -768,10 +821,18 @@ class Store:
         rows, total = self._job_page(owner, q, label, disabled, state, offset, limit, tx)
         return [self._spec(r.id, r.spec_text) for r in rows], total
 
-    def list_job_dicts(self, *, owner: str | None = None, q: str | None = None,
-                       label: tuple[str, str] | None = None, disabled: bool | None = None,
-                       state: str | None = None, offset: int = 0, limit: int = 100,
-                       tx: Session | None = None) -> tuple[list[dict[str, Any]], int]:
+    def list_job_dicts(
+        self,
+        *,
+        owner: str | None = None,
+        q: str | None = None,
+        label: tuple[str, str] | None = None,
+        disabled: bool | None = None,
+        state: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+        tx: Session | None = None,
+    ) -> tuple[list[dict[str, Any]], int]:
         """As :meth:`list_jobs`, but each job in its JSON form (``JobSpec.to_dict()``).
 
         The stored JSON is that form already: a listing decodes it and is done, instead
@@ -788,8 +849,17 @@ class Store:
             out.append(data if data.keys() >= _SPEC_KEYS else self._spec(r.id, r.spec_text).to_dict())
         return out, total
 
-    def _job_page(self, owner: str | None, q: str | None, label: tuple[str, str] | None, disabled: bool | None,
-                  state: str | None, offset: int, limit: int, tx: Session | None) -> tuple[Sequence[Any], int]:
+    def _job_page(
+        self,
+        owner: str | None,
+        q: str | None,
+        label: tuple[str, str] | None,
+        disabled: bool | None,
+        state: str | None,
+        offset: int,
+        limit: int,
+        tx: Session | None,
+    ) -> tuple[Sequence[Any], int]:
         _page(offset, limit)
         _filter_text("owner", owner)
         _filter_text("q", q)
@@ -800,8 +870,9 @@ class Store:
             conditions.append(JobRow.id.in_(select(JobOwnerRow.job_id).where(JobOwnerRow.owner == owner)))
         if label is not None:
             key, value = label
-            conditions.append(JobRow.id.in_(
-                select(JobLabelRow.job_id).where(JobLabelRow.key == key, JobLabelRow.value == value)))
+            conditions.append(
+                JobRow.id.in_(select(JobLabelRow.job_id).where(JobLabelRow.key == key, JobLabelRow.value == value))
+            )
         if disabled is not None:
             conditions.append(JobRow.disabled == disabled)
         if state is not None:
@@ -810,8 +881,13 @@ class Store:
             conditions.append(JobRow.search_text.like(f"%{_like_escape(q.lower())}%", escape="\\"))
         with self._tx(tx, readonly=True) as s:
             total = s.scalar(select(func.count()).select_from(JobRow).where(*conditions)) or 0
-            rows = s.connection().execute(select(JobRow.id, _SPEC_TEXT).where(*conditions)
-                                          .order_by(JobRow.name).offset(offset).limit(limit)).all()
+            rows = (
+                s.connection()
+                .execute(
+                    select(JobRow.id, _SPEC_TEXT).where(*conditions).order_by(JobRow.name).offset(offset).limit(limit)
+                )
+                .all()
+            )
         return rows, total
 
     def all_jobs(self, *, invalid: dict[str, str] | None = None, tx: Session | None = None) -> list[JobSpec]:
@@ -826,8 +902,7 @@ class Store:
         reader fail; ``invalid`` collects them, name -> what is wrong.
         """
         with self._tx(tx, readonly=True) as s:
-            rows = s.connection().execute(
-                select(JobRow.id, JobRow.name, _SPEC_TEXT).order_by(JobRow.name)).all()
+            rows = s.connection().execute(select(JobRow.id, JobRow.name, _SPEC_TEXT).order_by(JobRow.name)).all()
         specs = self._valid_specs(rows, invalid)
         live = {r.id for r in rows}
         with self._spec_cache_lock:
@@ -847,18 +922,24 @@ class Store:
             count, newest = s.connection().execute(select(func.count(), func.max(JobRow.updated_at))).one()
         return int(count), newest
 
-    def jobs_updated_since(self, since: datetime, *, invalid: dict[str, str] | None = None,
-                           tx: Session | None = None) -> list[JobSpec]:
+    def jobs_updated_since(
+        self, since: datetime, *, invalid: dict[str, str] | None = None, tx: Session | None = None
+    ) -> list[JobSpec]:
         """Jobs whose ``updated_at`` is ``since`` or later (through the index on it); ``invalid``
         as for :meth:`all_jobs`."""
         with self._tx(tx, readonly=True) as s:
-            rows = s.connection().execute(
-                select(JobRow.id, JobRow.name, _SPEC_TEXT).where(JobRow.updated_at >= since)
-                .order_by(JobRow.name)).all()
+            rows = (
+                s.connection()
+                .execute(
+                    select(JobRow.id, JobRow.name, _SPEC_TEXT).where(JobRow.updated_at >= since).order_by(JobRow.name)
+                )
+                .all()
+            )
         return self._valid_specs(rows, invalid)
 
-    def parent_map(self, names: Iterable[str] | None = None, *,
-                   tx: Session | None = None) -> dict[str, tuple[str, ...]]:
+    def parent_map(
+        self, names: Iterable[str] | None = None, *, tx: Session | None = None
+    ) -> dict[str, tuple[str, ...]]:
         """``name -> parents`` for each of ``names`` that is a stored job, or for every job
         (``names=None``): the dependency graph without decoding a single spec."""
         out: dict[str, list[str]] = {}
@@ -892,8 +973,11 @@ class Store:
         with self._tx(tx) as s:
             self._jobs_changed(s)  # before the job row's lock: see _write_jobs
             # Locked while read, so a concurrent edit of another field is not undone.
-            row = s.connection().execute(select(JobRow.id, JobRow.version, _SPEC_TEXT)
-                                         .where(JobRow.name == name).with_for_update()).one_or_none()
+            row = (
+                s.connection()
+                .execute(select(JobRow.id, JobRow.version, _SPEC_TEXT).where(JobRow.name == name).with_for_update())
+                .one_or_none()
+            )
             if row is None:
                 raise NotFound(f"job {name!r} not found")
             spec = self._spec(row.id, row.spec_text)
@@ -901,15 +985,20 @@ class Store:
                 return spec
             # No graph lock: the parents stay as they are, and the scheduler disables jobs
             # inside its fenced transactions, which must not wait behind a job check.
-            ((stored, _, _),) = self._write_jobs(s, [spec.evolve(disabled=disabled)],
-                                                 expected={name: row.version}, graph=False)
+            ((stored, _, _),) = self._write_jobs(
+                s, [spec.evolve(disabled=disabled)], expected={name: row.version}, graph=False
+            )
             return stored
 
     def children_of(self, name: str, *, tx: Session | None = None) -> list[str]:
         """Names of the jobs that list ``name`` as a parent, sorted."""
         with self._tx(tx, readonly=True) as s:
-            stmt = (select(JobRow.name).join(JobParentRow, JobParentRow.job_id == JobRow.id)
-                    .where(JobParentRow.parent == name).order_by(JobRow.name))
+            stmt = (
+                select(JobRow.name)
+                .join(JobParentRow, JobParentRow.job_id == JobRow.id)
+                .where(JobParentRow.parent == name)
+                .order_by(JobRow.name)
+            )
             return list(s.scalars(stmt))
 
     def _spec(self, job_id: int, text: str) -> JobSpec:
@@ -930,8 +1019,7 @@ class Store:
             # would stop every listing and the scheduler), and say once what to fix.
             with stored_data():
                 spec = JobSpec.from_dict(data)
-            log.warning("job %r breaks today's bounds (%s); it runs as stored until it is changed", spec.name,
-                        exc)
+            log.warning("job %r breaks today's bounds (%s); it runs as stored until it is changed", spec.name, exc)
         with self._spec_cache_lock:
             self._spec_cache[job_id] = (digest, spec)
         return spec
@@ -953,32 +1041,47 @@ class Store:
 
     @staticmethod
     def _jobs_changed(s: Session) -> None:
-        s.execute(update(FrameworkRow).where(FrameworkRow.id == 1)
-                  .values(jobs_revision=FrameworkRow.jobs_revision + 1).execution_options(synchronize_session=False))
+        s.execute(
+            update(FrameworkRow)
+            .where(FrameworkRow.id == 1)
+            .values(jobs_revision=FrameworkRow.jobs_revision + 1)
+            .execution_options(synchronize_session=False)
+        )
 
     def _delete_jobs(self, s: Session, names: Sequence[str], expected: Mapping[str, int] | None = None) -> None:
         self._lock_graph(s)
         self._jobs_changed(s)
         if expected:
-            versions = {r.name: r.version for r in s.execute(select(JobRow.name, JobRow.version)
-                                                             .where(JobRow.name.in_(list(expected)))
-                                                             .with_for_update())}
+            versions = {
+                r.name: r.version
+                for r in s.execute(
+                    select(JobRow.name, JobRow.version).where(JobRow.name.in_(list(expected))).with_for_update()
+                )
+            }
             for name, want in expected.items():
                 if name in versions and versions[name] != want:
-                    raise StaleVersion(f"job {name!r} is at version {versions[name]}, not {want}: "
-                                       "it was changed since you read it")
+                    raise StaleVersion(
+                        f"job {name!r} is at version {versions[name]}, not {want}: it was changed since you read it"
+                    )
         found: set[str] = set()
         for chunk in _chunks(names, _CHUNK):
-            found.update(s.scalars(delete(JobRow).where(JobRow.name.in_(chunk)).returning(JobRow.name)
-                                   .execution_options(synchronize_session=False)))
+            found.update(
+                s.scalars(
+                    delete(JobRow)
+                    .where(JobRow.name.in_(chunk))
+                    .returning(JobRow.name)
+                    .execution_options(synchronize_session=False)
+                )
+            )
         missing = [n for n in names if n not in found]
         if len(missing) == 1:
             raise NotFound(f"job {missing[0]!r} not found")
         if missing:
             raise NotFound(f"jobs not found: {', '.join(repr(n) for n in missing)}")
 
-    def _write_jobs(self, s: Session, specs: Sequence[JobSpec], expected: Mapping[str, int | None],
-                    graph: bool = True) -> list[tuple[JobSpec, bool, int]]:
+    def _write_jobs(
+        self, s: Session, specs: Sequence[JobSpec], expected: Mapping[str, int | None], graph: bool = True
+    ) -> list[tuple[JobSpec, bool, int]]:
         """Insert or replace jobs and their index rows; ``[(spec, created, id)]`` in order.
 
         The stored rows are locked first (``FOR UPDATE`` on PostgreSQL; SQLite holds
@@ -998,8 +1101,11 @@ class Store:
             raise ValidationError.single("jobs", "lists a job more than once", dupes, "distinct job names")
         existing: dict[str, Any] = {}
         for chunk in _chunks(names, _CHUNK):
-            found = s.connection().execute(select(JobRow.id, JobRow.name, JobRow.version, _SPEC_TEXT)
-                                           .where(JobRow.name.in_(chunk)).with_for_update())
+            found = s.connection().execute(
+                select(JobRow.id, JobRow.name, JobRow.version, _SPEC_TEXT)
+                .where(JobRow.name.in_(chunk))
+                .with_for_update()
+            )
             existing.update((r.name, r) for r in found)
 
         now = _utcnow()
@@ -1013,8 +1119,9 @@ class Store:
             row = existing.get(spec.name)
             if row is None:
                 if want:
-                    raise StaleVersion(f"job {spec.name!r} does not exist (expected version {want}): "
-                                       "it was deleted since you read it")
+                    raise StaleVersion(
+                        f"job {spec.name!r} does not exist (expected version {want}): it was deleted since you read it"
+                    )
                 if graph and spec.parents:
                     new_edges.append(spec)
                 inserts.append({**_job_columns(spec), "version": 1, "created_at": now, "updated_at": now})
@@ -1024,8 +1131,9 @@ class Store:
             if want == 0:
                 raise StaleVersion(f"job {spec.name!r} already exists")
             if want is not None and want != row.version:
-                raise StaleVersion(f"job {spec.name!r} is at version {row.version}, not {want}: "
-                                   "it was changed since you read it")
+                raise StaleVersion(
+                    f"job {spec.name!r} is at version {row.version}, not {want}: it was changed since you read it"
+                )
             columns = _job_columns(spec)
             # Text, not decoded JSON, is compared: re-applying 100,000 unchanged jobs
             # then costs one serialisation each. A spec stored by another serialiser
@@ -1043,16 +1151,18 @@ class Store:
             changed = [u["id"] for u in updates]
             for table in (JobOwnerRow, JobLabelRow, JobParentRow):
                 for id_chunk in _chunks(changed, _CHUNK):
-                    s.execute(delete(table).where(table.job_id.in_(id_chunk))
-                              .execution_options(synchronize_session=False))
+                    s.execute(
+                        delete(table).where(table.job_id.in_(id_chunk)).execution_options(synchronize_session=False)
+                    )
         if inserts:
             try:
-                new_ids = list(s.scalars(insert(JobRow).returning(JobRow.id, sort_by_parameter_order=True),
-                                         inserts))
+                new_ids = list(s.scalars(insert(JobRow).returning(JobRow.id, sort_by_parameter_order=True), inserts))
             except IntegrityError as exc:
-                raise Conflict(f"job {inserts[0]['name']!r} was created concurrently; try again"
-                               if len(inserts) == 1 else
-                               f"some of the jobs were created concurrently; try again ({exc.orig})") from exc
+                raise Conflict(
+                    f"job {inserts[0]['name']!r} was created concurrently; try again"
+                    if len(inserts) == 1
+                    else f"some of the jobs were created concurrently; try again ({exc.orig})"
+                ) from exc
             for i, job_id in zip(insert_at, new_ids, strict=True):
                 results[i] = (specs[i], True, job_id)
 
@@ -1124,8 +1234,15 @@ class Store:
         with self._tx(tx) as s:
             self._check_epoch(s, epoch)
             job_id = self._job_id(s, run.job)
-            values = {**columns, "job_id": job_id, "job": run.job, "scheduled_at": run.scheduled_at,
-                      "attempt": run.attempt, "task_id": run.task_id, "epoch": epoch}
+            values = {
+                **columns,
+                "job_id": job_id,
+                "job": run.job,
+                "scheduled_at": run.scheduled_at,
+                "attempt": run.attempt,
+                "task_id": run.task_id,
+                "epoch": epoch,
+            }
             try:
                 run_id = s.scalar(insert(RunRow).values(**values).returning(RunRow.id))
             except IntegrityError as exc:
@@ -1135,8 +1252,9 @@ class Store:
             assert run_id is not None
             return run.evolve(id=run_id)
 
-    def save_runs(self, creates: Sequence[Run], updates: Sequence[Run], *, epoch: int | None = None,
-                  tx: Session | None = None) -> None:
+    def save_runs(
+        self, creates: Sequence[Run], updates: Sequence[Run], *, epoch: int | None = None, tx: Session | None = None
+    ) -> None:
         """Create and update many runs in one go: what the scheduler commits per step.
 
         One fencing check, one query for the job ids, then one multi-row INSERT and one
@@ -1156,23 +1274,38 @@ class Store:
                 missing = [n for n in names if n not in ids]
                 if missing:
                     raise NotFound(f"job {missing[0]!r} not found")
-                rows = [{**_run_columns(r), "job_id": ids[r.job], "job": r.job, "scheduled_at": r.scheduled_at,
-                         "attempt": r.attempt, "task_id": r.task_id, "epoch": epoch} for r in creates]
+                rows = [
+                    {
+                        **_run_columns(r),
+                        "job_id": ids[r.job],
+                        "job": r.job,
+                        "scheduled_at": r.scheduled_at,
+                        "attempt": r.attempt,
+                        "task_id": r.task_id,
+                        "epoch": epoch,
+                    }
+                    for r in creates
+                ]
                 try:
                     for part in _chunks(rows, _CHUNK):
                         s.execute(insert(RunRow), list(part))
                 except IntegrityError as exc:
                     if _is_foreign_key_violation(exc):
                         raise NotFound("a job of these runs was deleted just now") from exc
-                    raise Conflict(f"one of {len(rows)} runs already exists (first: {_run_label(creates[0])})") \
-                        from exc
+                    raise Conflict(f"one of {len(rows)} runs already exists (first: {_run_label(creates[0])})") from exc
             if updates:
-                stmt = (update(RunRow).where(RunRow.job == bindparam("b_job"),
-                                             RunRow.scheduled_at == bindparam("b_at"),
-                                             RunRow.attempt == bindparam("b_attempt"))
-                        .execution_options(synchronize_session=False))
-                params = [{**_run_columns(r), "b_job": r.job, "b_at": r.scheduled_at, "b_attempt": r.attempt}
-                          for r in updates]
+                stmt = (
+                    update(RunRow)
+                    .where(
+                        RunRow.job == bindparam("b_job"),
+                        RunRow.scheduled_at == bindparam("b_at"),
+                        RunRow.attempt == bindparam("b_attempt"),
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                params = [
+                    {**_run_columns(r), "b_job": r.job, "b_at": r.scheduled_at, "b_attempt": r.attempt} for r in updates
+                ]
                 result = s.connection().execute(stmt, params)
                 if 0 <= result.rowcount < len(params):
                     raise NotFound(f"{len(params) - result.rowcount} of {len(params)} runs to update were not found")
@@ -1188,22 +1321,25 @@ class Store:
         columns = _run_columns(run)
         with self._tx(tx) as s:
             self._check_epoch(s, epoch)
-            run_id = s.scalar(update(RunRow)
-                              .where(RunRow.job == run.job, RunRow.scheduled_at == run.scheduled_at,
-                                     RunRow.attempt == run.attempt)
-                              .values(**columns).returning(RunRow.id)
-                              .execution_options(synchronize_session=False))
+            run_id = s.scalar(
+                update(RunRow)
+                .where(RunRow.job == run.job, RunRow.scheduled_at == run.scheduled_at, RunRow.attempt == run.attempt)
+                .values(**columns)
+                .returning(RunRow.id)
+                .execution_options(synchronize_session=False)
+            )
             if run_id is None:
                 raise NotFound(f"{_run_label(run)} not found")
             return run.evolve(id=run_id)
 
-    def get_run(self, job: str, scheduled_at: datetime, attempt: int = 0, *,
-                tx: Session | None = None) -> Run:
+    def get_run(self, job: str, scheduled_at: datetime, attempt: int = 0, *, tx: Session | None = None) -> Run:
         """The run with this identity. :raises NotFound:"""
         when = _aware("scheduled_at", scheduled_at)
         return self._one_run(
             select(RunRow).where(RunRow.job == job, RunRow.scheduled_at == when, RunRow.attempt == attempt),
-            f"run of job {job!r} scheduled {scheduled_at.isoformat()} attempt {attempt} not found", tx)
+            f"run of job {job!r} scheduled {scheduled_at.isoformat()} attempt {attempt} not found",
+            tx,
+        )
 
     def get_run_by_id(self, run_id: int, *, tx: Session | None = None) -> Run:
         """:raises NotFound:"""
@@ -1211,12 +1347,20 @@ class Store:
 
     def get_run_by_task_id(self, task_id: str, *, tx: Session | None = None) -> Run:
         """The run a Mesos status update is about. :raises NotFound:"""
-        return self._one_run(select(RunRow).where(RunRow.task_id == task_id),
-                             f"run with task id {task_id!r} not found", tx)
+        return self._one_run(
+            select(RunRow).where(RunRow.task_id == task_id), f"run with task id {task_id!r} not found", tx
+        )
 
-    def list_runs(self, job: str | None = None, *, states: Iterable[RunState | str] | None = None,
-                  offset: int = 0, limit: int = 100, newest_first: bool = True,
-                  tx: Session | None = None) -> tuple[list[Run], int]:
+    def list_runs(
+        self,
+        job: str | None = None,
+        *,
+        states: Iterable[RunState | str] | None = None,
+        offset: int = 0,
+        limit: int = 100,
+        newest_first: bool = True,
+        tx: Session | None = None,
+    ) -> tuple[list[Run], int]:
         """One page of runs (of one job, or of all), by scheduled time, and the total.
 
         An unknown job has no runs: this returns ``([], 0)`` rather than raising.
@@ -1236,13 +1380,18 @@ class Store:
             rows = s.scalars(select(RunRow).where(*conditions).order_by(*order).offset(offset).limit(limit))
             return [_run_from_row(r) for r in rows], total
 
-    def attempts_of(self, job: str, scheduled_at: datetime, *, limit: int = 100,
-                    tx: Session | None = None) -> list[Run]:
+    def attempts_of(
+        self, job: str, scheduled_at: datetime, *, limit: int = 100, tx: Session | None = None
+    ) -> list[Run]:
         """Every attempt (retries, relaunches) of one fire time of ``job``, first attempt first."""
         when = _aware("scheduled_at", scheduled_at)
         with self._tx(tx, readonly=True) as s:
-            rows = s.scalars(select(RunRow).where(RunRow.job == job, RunRow.scheduled_at == when)
-                             .order_by(RunRow.attempt.asc(), RunRow.id.asc()).limit(limit))
+            rows = s.scalars(
+                select(RunRow)
+                .where(RunRow.job == job, RunRow.scheduled_at == when)
+                .order_by(RunRow.attempt.asc(), RunRow.id.asc())
+                .limit(limit)
+            )
             return [_run_from_row(r) for r in rows]
 
     def live_runs(self, *, tx: Session | None = None) -> list[Run]:
@@ -1258,8 +1407,12 @@ class Store:
     def last_run(self, job: str, *, tx: Session | None = None) -> Run | None:
         """The job's newest run (latest scheduled_at, then highest attempt), or None."""
         with self._tx(tx, readonly=True) as s:
-            row = s.scalars(select(RunRow).where(RunRow.job == job)
-                            .order_by(RunRow.scheduled_at.desc(), RunRow.attempt.desc()).limit(1)).first()
+            row = s.scalars(
+                select(RunRow)
+                .where(RunRow.job == job)
+                .order_by(RunRow.scheduled_at.desc(), RunRow.attempt.desc())
+                .limit(1)
+            ).first()
             return _run_from_row(row) if row is not None else None
 
     def last_final_runs(self, *, tx: Session | None = None) -> dict[str, Run]:
@@ -1268,17 +1421,23 @@ class Store:
         What a new leader needs to decide whether a retry was pending when the previous
         leader stopped. One query: the runs ranked per job, the first of each kept.
         """
-        rank = func.row_number().over(
-            partition_by=RunRow.job_id, order_by=(RunRow.scheduled_at.desc(), RunRow.attempt.desc())
-        ).label("rank")
-        ranked = (select(RunRow.id, rank)
-                  .where(RunRow.state.in_([st.value for st in FINAL_STATES])).subquery())
+        rank = (
+            func.row_number()
+            .over(partition_by=RunRow.job_id, order_by=(RunRow.scheduled_at.desc(), RunRow.attempt.desc()))
+            .label("rank")
+        )
+        ranked = select(RunRow.id, rank).where(RunRow.state.in_([st.value for st in FINAL_STATES])).subquery()
         with self._tx(tx, readonly=True) as s:
             rows = s.scalars(select(RunRow).join(ranked, ranked.c.id == RunRow.id).where(ranked.c.rank == 1))
             return {r.job: _run_from_row(r) for r in rows}
 
-    def job_overview(self, names: Sequence[str], *, now: datetime | None = None, tx: Session | None = None,
-                     ) -> dict[str, tuple[datetime | None, Run | None]]:
+    def job_overview(
+        self,
+        names: Sequence[str],
+        *,
+        now: datetime | None = None,
+        tx: Session | None = None,
+    ) -> dict[str, tuple[datetime | None, Run | None]]:
         """For a page of jobs: ``{name: (next run's time, newest run that was due)}``.
 
         A run prepared ahead of its second (QUEUED, scheduled after ``now``) is the next
@@ -1293,25 +1452,30 @@ class Store:
             ids = dict(s.execute(select(JobRow.id, JobRow.name).where(JobRow.name.in_(list(names)))).all())
             if not ids:
                 return out
-            for job_id, nxt in s.execute(select(JobStateRow.job_id, JobStateRow.next_fire_at)
-                                         .where(JobStateRow.job_id.in_(list(ids)))):
+            for job_id, nxt in s.execute(
+                select(JobStateRow.job_id, JobStateRow.next_fire_at).where(JobStateRow.job_id.in_(list(ids)))
+            ):
                 out[ids[job_id]] = (nxt, None)
             early = (RunRow.state == RunState.QUEUED.value) & (RunRow.scheduled_at > now)
-            for job_id, at in s.execute(select(RunRow.job_id, func.min(RunRow.scheduled_at))
-                                        .where(RunRow.job_id.in_(list(ids)), early).group_by(RunRow.job_id)):
+            for job_id, at in s.execute(
+                select(RunRow.job_id, func.min(RunRow.scheduled_at))
+                .where(RunRow.job_id.in_(list(ids)), early)
+                .group_by(RunRow.job_id)
+            ):
                 at = _aware("scheduled_at", at)
                 nxt = out[ids[job_id]][0]
                 out[ids[job_id]] = (at if nxt is None or at < nxt else nxt, None)
-            rank = func.row_number().over(
-                partition_by=RunRow.job_id, order_by=(RunRow.scheduled_at.desc(), RunRow.attempt.desc())
-            ).label("rank")
+            rank = (
+                func.row_number()
+                .over(partition_by=RunRow.job_id, order_by=(RunRow.scheduled_at.desc(), RunRow.attempt.desc()))
+                .label("rank")
+            )
             ranked = select(RunRow.id, rank).where(RunRow.job_id.in_(list(ids)), ~early).subquery()
             for row in s.scalars(select(RunRow).join(ranked, ranked.c.id == RunRow.id).where(ranked.c.rank == 1)):
                 out[row.job] = (out[row.job][0], _run_from_row(row))
         return out
 
-    def prune_runs(self, keep_per_job: int, batch: int = 500, *,
-                   cancelled: Callable[[], bool] | None = None) -> int:
+    def prune_runs(self, keep_per_job: int, batch: int = 500, *, cancelled: Callable[[], bool] | None = None) -> int:
         """Delete all but the newest ``keep_per_job`` runs of each job; return how many.
 
         Unfinished runs are never deleted (a live task must stay reconcilable), though
@@ -1335,14 +1499,22 @@ class Store:
             raise ValidationError.single("keep_per_job", "must be an integer >= 0", keep_per_job, ">= 0")
         if not isinstance(batch, int) or batch < 1:
             raise ValidationError.single("batch", "must be an integer >= 1", batch, ">= 1")
-        rank = func.row_number().over(
-            partition_by=RunRow.job_id,
-            order_by=(RunRow.scheduled_at.desc(), RunRow.attempt.desc(), RunRow.id.desc()),
-        ).label("rank")
+        rank = (
+            func.row_number()
+            .over(
+                partition_by=RunRow.job_id,
+                order_by=(RunRow.scheduled_at.desc(), RunRow.attempt.desc(), RunRow.id.desc()),
+            )
+            .label("rank")
+        )
         ranked = select(RunRow.id, RunRow.state, rank).subquery()
         finals = [st.value for st in FINAL_STATES]
-        prunable = (select(ranked.c.id).where(ranked.c.rank > keep_per_job, ranked.c.state.in_(finals))
-                    .order_by(ranked.c.id).limit(_PRUNE_READ))
+        prunable = (
+            select(ranked.c.id)
+            .where(ranked.c.rank > keep_per_job, ranked.c.state.in_(finals))
+            .order_by(ranked.c.id)
+            .limit(_PRUNE_READ)
+        )
         deleted = 0
         pause = 0.0
         while True:
@@ -1357,8 +1529,11 @@ class Store:
                 started = time.monotonic()
                 with self.transaction() as s:
                     # Checking the state again: the ids were read in another transaction.
-                    result = s.execute(delete(RunRow).where(RunRow.id.in_(chunk), RunRow.state.in_(finals))
-                                       .execution_options(synchronize_session=False))
+                    result = s.execute(
+                        delete(RunRow)
+                        .where(RunRow.id.in_(chunk), RunRow.state.in_(finals))
+                        .execution_options(synchronize_session=False)
+                    )
                     deleted_now += result.rowcount  # type: ignore[attr-defined]
                 if self.dialect == "sqlite":
                     pause = max(time.monotonic() - started, 0.001)
@@ -1377,8 +1552,11 @@ class Store:
 
     def _runs_in(self, states: Iterable[RunState], tx: Session | None) -> list[Run]:
         with self._tx(tx, readonly=True) as s:
-            rows = s.scalars(select(RunRow).where(RunRow.state.in_([st.value for st in states]))
-                             .order_by(RunRow.scheduled_at, RunRow.attempt, RunRow.id))
+            rows = s.scalars(
+                select(RunRow)
+                .where(RunRow.state.in_([st.value for st in states]))
+                .order_by(RunRow.scheduled_at, RunRow.attempt, RunRow.id)
+            )
             return [_run_from_row(r) for r in rows]
 
     def check_epoch(self, epoch: int | None, *, tx: Session | None = None) -> None:
@@ -1391,11 +1569,14 @@ class Store:
         """Fencing: refuse a write from a leader that has been replaced (see create_run)."""
         if epoch is None:
             return
-        current = s.scalar(select(FrameworkRow.leader_epoch).where(FrameworkRow.id == 1)
-                           .with_for_update(read=True)) or 0
+        current = (
+            s.scalar(select(FrameworkRow.leader_epoch).where(FrameworkRow.id == 1).with_for_update(read=True)) or 0
+        )
         if epoch < current:
-            raise StaleEpoch(f"leadership epoch {epoch} has ended (the current leader's is {current}): "
-                             "this instance is no longer the leader and must not write runs")
+            raise StaleEpoch(
+                f"leadership epoch {epoch} has ended (the current leader's is {current}): "
+                "this instance is no longer the leader and must not write runs"
+            )
 
     # ------------------------------------------------------------------ history and statistics
 
@@ -1410,8 +1591,9 @@ class Store:
             job_id = self._job_id(s, name)
             return self._stats(s, window, [job_id]).get(name, JobStats())
 
-    def all_job_stats(self, *, window: int = 100, names: Iterable[str] | None = None,
-                      tx: Session | None = None) -> dict[str, JobStats]:
+    def all_job_stats(
+        self, *, window: int = 100, names: Iterable[str] | None = None, tx: Session | None = None
+    ) -> dict[str, JobStats]:
         """:meth:`job_stats` of every job (a job without runs gets zeros), in two queries.
 
         One aggregates every stored run per job; the other reads the last ``window``
@@ -1447,8 +1629,7 @@ class Store:
         """
         _, streak = self._streak_ctes(None)
         with self._tx(tx, readonly=True) as s:
-            rows = s.execute(select(JobRow.name, streak.c.streak)
-                             .outerjoin(streak, streak.c.job_id == JobRow.id))
+            rows = s.execute(select(JobRow.name, streak.c.streak).outerjoin(streak, streak.c.job_id == JobRow.id))
             return {r.name: r.streak or 0 for r in rows}
 
     def last_success_times(self, *, tx: Session | None = None) -> dict[str, datetime]:
@@ -1456,10 +1637,12 @@ class Store:
         what the ``moroccron_job_last_success_timestamp_seconds`` gauge starts from."""
         ended = _ended()
         with self._tx(tx, readonly=True) as s:
-            rows = s.execute(select(JobRow.name, func.max(ended).label("at"))
-                             .join(RunRow, RunRow.job_id == JobRow.id)
-                             .where(RunRow.state == RunState.SUCCEEDED.value)
-                             .group_by(JobRow.name))
+            rows = s.execute(
+                select(JobRow.name, func.max(ended).label("at"))
+                .join(RunRow, RunRow.job_id == JobRow.id)
+                .where(RunRow.state == RunState.SUCCEEDED.value)
+                .group_by(JobRow.name)
+            )
             return {r.name: r.at for r in rows}
 
     def _streak_ctes(self, job_ids: Sequence[int] | None) -> tuple[Any, Any]:
@@ -1472,24 +1655,37 @@ class Store:
         # A failure that was retried is not a final failure: the engine counts a scheduled
         # time once, when its last attempt fails, and this must agree with it.
         later = aliased(RunRow)
-        retried = (select(later.id).where(later.job_id == RunRow.job_id, later.scheduled_at == RunRow.scheduled_at,
-                                          later.attempt > RunRow.attempt).exists())
-        agg = (select(RunRow.job_id,
-                      func.count(case((succeeded, 1))).label("successes"),
-                      func.count(case((failed, 1))).label("failures"),
-                      func.count(case((and_(failed, ~retried), 1))).label("final_failures"),
-                      func.count(case((RunRow.state == RunState.KILLED.value, 1))).label("killed"),
-                      func.count(case((RunRow.state == RunState.SKIPPED.value, 1))).label("skipped"),
-                      func.max(case((succeeded, ended))).label("last_success"),
-                      func.max(case((failed, ended))).label("last_failure"))
-               # "Not unfinished" is "final", said so that SQLite scans the table once
-               # instead of walking the state index once per final state.
-               .where(RunRow.state.not_in([st.value for st in UNFINISHED_STATES]), *only)
-               .group_by(RunRow.job_id).cte("agg"))
-        streak = (select(RunRow.job_id, func.count().label("streak"))
-                  .join(agg, agg.c.job_id == RunRow.job_id)
-                  .where(failed, or_(agg.c.last_success.is_(None), ended > agg.c.last_success), ~retried, *only)
-                  .group_by(RunRow.job_id).cte("streak"))
+        retried = (
+            select(later.id)
+            .where(
+                later.job_id == RunRow.job_id, later.scheduled_at == RunRow.scheduled_at, later.attempt > RunRow.attempt
+            )
+            .exists()
+        )
+        agg = (
+            select(
+                RunRow.job_id,
+                func.count(case((succeeded, 1))).label("successes"),
+                func.count(case((failed, 1))).label("failures"),
+                func.count(case((and_(failed, ~retried), 1))).label("final_failures"),
+                func.count(case((RunRow.state == RunState.KILLED.value, 1))).label("killed"),
+                func.count(case((RunRow.state == RunState.SKIPPED.value, 1))).label("skipped"),
+                func.max(case((succeeded, ended))).label("last_success"),
+                func.max(case((failed, ended))).label("last_failure"),
+            )
+            # "Not unfinished" is "final", said so that SQLite scans the table once
+            # instead of walking the state index once per final state.
+            .where(RunRow.state.not_in([st.value for st in UNFINISHED_STATES]), *only)
+            .group_by(RunRow.job_id)
+            .cte("agg")
+        )
+        streak = (
+            select(RunRow.job_id, func.count().label("streak"))
+            .join(agg, agg.c.job_id == RunRow.job_id)
+            .where(failed, or_(agg.c.last_success.is_(None), ended > agg.c.last_success), ~retried, *only)
+            .group_by(RunRow.job_id)
+            .cte("streak")
+        )
         return agg, streak
 
     def _stats(self, s: Session, window: int, job_ids: Sequence[int] | None) -> dict[str, JobStats]:
@@ -1499,25 +1695,49 @@ class Store:
         agg, streak = self._streak_ctes(job_ids)
         # The newest run's state through the (job_id, scheduled_at, attempt) index, once
         # per job, rather than a window over every run.
-        last_state = (select(RunRow.state).where(RunRow.job_id == JobRow.id)
-                      .order_by(RunRow.scheduled_at.desc(), RunRow.attempt.desc())
-                      .limit(1).correlate(JobRow).scalar_subquery())
-        totals = (select(JobRow.id, JobRow.name, agg.c.successes, agg.c.failures, agg.c.final_failures, agg.c.killed,
-                         agg.c.skipped, agg.c.last_success, agg.c.last_failure, streak.c.streak,
-                         last_state.label("last_state"))
-                  .outerjoin(agg, agg.c.job_id == JobRow.id)
-                  .outerjoin(streak, streak.c.job_id == JobRow.id))
+        last_state = (
+            select(RunRow.state)
+            .where(RunRow.job_id == JobRow.id)
+            .order_by(RunRow.scheduled_at.desc(), RunRow.attempt.desc())
+            .limit(1)
+            .correlate(JobRow)
+            .scalar_subquery()
+        )
+        totals = (
+            select(
+                JobRow.id,
+                JobRow.name,
+                agg.c.successes,
+                agg.c.failures,
+                agg.c.final_failures,
+                agg.c.killed,
+                agg.c.skipped,
+                agg.c.last_success,
+                agg.c.last_failure,
+                streak.c.streak,
+                last_state.label("last_state"),
+            )
+            .outerjoin(agg, agg.c.job_id == JobRow.id)
+            .outerjoin(streak, streak.c.job_id == JobRow.id)
+        )
         if job_ids is not None:
             totals = totals.where(JobRow.id.in_(job_ids))
 
-        rank = func.row_number().over(partition_by=RunRow.job_id,
-                                      order_by=(RunRow.finished_at.desc(), RunRow.id.desc())).label("rank")
-        ranked = (select(RunRow.job_id, self._duration_seconds().label("duration"),
-                         RunRow.skew_seconds.label("skew"), rank)
-                  .where(RunRow.state.not_in([st.value for st in UNFINISHED_STATES]),
-                         RunRow.launched_at.is_not(None), RunRow.finished_at.is_not(None),
-                         *([RunRow.job_id.in_(job_ids)] if job_ids is not None else []))
-                  .subquery())
+        rank = (
+            func.row_number()
+            .over(partition_by=RunRow.job_id, order_by=(RunRow.finished_at.desc(), RunRow.id.desc()))
+            .label("rank")
+        )
+        ranked = (
+            select(RunRow.job_id, self._duration_seconds().label("duration"), RunRow.skew_seconds.label("skew"), rank)
+            .where(
+                RunRow.state.not_in([st.value for st in UNFINISHED_STATES]),
+                RunRow.launched_at.is_not(None),
+                RunRow.finished_at.is_not(None),
+                *([RunRow.job_id.in_(job_ids)] if job_ids is not None else []),
+            )
+            .subquery()
+        )
         samples = select(ranked.c.job_id, ranked.c.duration, ranked.c.skew).where(ranked.c.rank <= window)
 
         # Up to window x jobs rows: read through Core as plain tuples, the cheapest way
@@ -1538,13 +1758,20 @@ class Store:
             d50, d95, d99 = percentiles(durations.get(r.id, ()))
             s50, s95, s99 = percentiles(skews.get(r.id, ()))
             out[r.name] = JobStats(
-                success_count=r.successes or 0, failure_count=r.failures or 0,
-                killed_count=r.killed or 0, skipped_count=r.skipped or 0,
-                last_success_at=r.last_success, last_failure_at=r.last_failure,
+                success_count=r.successes or 0,
+                failure_count=r.failures or 0,
+                killed_count=r.killed or 0,
+                skipped_count=r.skipped or 0,
+                last_success_at=r.last_success,
+                last_failure_at=r.last_failure,
                 consecutive_failures=r.streak or 0,
                 final_failure_count=r.final_failures or 0,
-                duration_p50=d50, duration_p95=d95, duration_p99=d99,
-                skew_p50=s50, skew_p95=s95, skew_p99=s99,
+                duration_p50=d50,
+                duration_p95=d95,
+                duration_p99=d99,
+                skew_p50=s50,
+                skew_p95=s95,
+                skew_p99=s99,
                 window_size=counts.get(r.id, 0),
                 last_run_state=RunState(r.last_state) if r.last_state is not None else None,
             )
@@ -1566,23 +1793,40 @@ class Store:
     def get_job_states(self, *, tx: Session | None = None) -> dict[str, tuple[datetime | None, datetime | None]]:
         """``{job name: (last_scheduled_at, next_fire_at)}`` for every job that has one."""
         with self._tx(tx, readonly=True) as s:
-            rows = s.execute(select(JobRow.name, JobStateRow.last_scheduled_at, JobStateRow.next_fire_at)
-                             .join(JobStateRow, JobStateRow.job_id == JobRow.id))
+            rows = s.execute(
+                select(JobRow.name, JobStateRow.last_scheduled_at, JobStateRow.next_fire_at).join(
+                    JobStateRow, JobStateRow.job_id == JobRow.id
+                )
+            )
             return {r.name: (r.last_scheduled_at, r.next_fire_at) for r in rows}
 
-    def set_job_state(self, name: str, last_scheduled_at: datetime | None, next_fire_at: datetime | None,
-                      *, epoch: int | None = None, tx: Session | None = None) -> None:
+    def set_job_state(
+        self,
+        name: str,
+        last_scheduled_at: datetime | None,
+        next_fire_at: datetime | None,
+        *,
+        epoch: int | None = None,
+        tx: Session | None = None,
+    ) -> None:
         """Remember the last fire time materialised for a job and its next one.
 
         :raises NotFound: no such job. :raises StaleEpoch: as for :meth:`create_run`.
         """
         self.set_job_states({name: (last_scheduled_at, next_fire_at)}, epoch=epoch, tx=tx)
 
-    def set_job_states(self, states: Mapping[str, tuple[datetime | None, datetime | None]], *,
-                       epoch: int | None = None, tx: Session | None = None) -> None:
+    def set_job_states(
+        self,
+        states: Mapping[str, tuple[datetime | None, datetime | None]],
+        *,
+        epoch: int | None = None,
+        tx: Session | None = None,
+    ) -> None:
         """:meth:`set_job_state` for many jobs in one transaction (and few statements)."""
-        values = {name: (_aware("last_scheduled_at", last), _aware("next_fire_at", nxt))
-                  for name, (last, nxt) in states.items()}
+        values = {
+            name: (_aware("last_scheduled_at", last), _aware("next_fire_at", nxt))
+            for name, (last, nxt) in states.items()
+        }
         if not values:
             return
         with self._tx(tx) as s:
@@ -1590,23 +1834,35 @@ class Store:
             names = list(values)
             ids: dict[str, int] = {}
             for chunk in _chunks(names, _CHUNK):
-                ids.update((r.name, r.id) for r in s.execute(select(JobRow.id, JobRow.name)
-                                                             .where(JobRow.name.in_(chunk))))
+                ids.update(
+                    (r.name, r.id) for r in s.execute(select(JobRow.id, JobRow.name).where(JobRow.name.in_(chunk)))
+                )
             missing = [n for n in names if n not in ids]
             if missing:
-                raise NotFound(f"job {missing[0]!r} not found" if len(missing) == 1 else
-                               f"jobs not found: {', '.join(repr(n) for n in missing)}")
-            rows = [{"job_id": ids[n], "last_scheduled_at": last, "next_fire_at": nxt}
-                    for n, (last, nxt) in values.items()]
+                raise NotFound(
+                    f"job {missing[0]!r} not found"
+                    if len(missing) == 1
+                    else f"jobs not found: {', '.join(repr(n) for n in missing)}"
+                )
+            rows = [
+                {"job_id": ids[n], "last_scheduled_at": last, "next_fire_at": nxt} for n, (last, nxt) in values.items()
+            ]
             table = _table(JobStateRow)
             stmt = self._insert(table)
-            s.execute(stmt.on_conflict_do_update(
-                index_elements=[table.c.job_id],
-                set_={"last_scheduled_at": stmt.excluded.last_scheduled_at,
-                      "next_fire_at": stmt.excluded.next_fire_at}), rows)
+            s.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[table.c.job_id],
+                    set_={
+                        "last_scheduled_at": stmt.excluded.last_scheduled_at,
+                        "next_fire_at": stmt.excluded.next_fire_at,
+                    },
+                ),
+                rows,
+            )
 
-    def set_job_errors(self, errors: Mapping[str, tuple[str, datetime] | None], *, epoch: int | None = None,
-                       tx: Session | None = None) -> None:
+    def set_job_errors(
+        self, errors: Mapping[str, tuple[str, datetime] | None], *, epoch: int | None = None, tx: Session | None = None
+    ) -> None:
         """Record why jobs were quarantined (``(reason, when)``), or clear it (None).
 
         Jobs that no longer exist are passed over: a job deleted while it was being set
@@ -1618,24 +1874,36 @@ class Store:
             self._check_epoch(s, epoch)
             ids: dict[str, int] = {}
             for chunk in _chunks(list(errors), _CHUNK):
-                ids.update((r.name, r.id) for r in s.execute(select(JobRow.id, JobRow.name)
-                                                             .where(JobRow.name.in_(chunk))))
-            rows = [{"job_id": ids[n], "error": e[0] if e else None, "error_at": _aware("error_at", e[1]) if e else None}
-                    for n, e in errors.items() if n in ids]
+                ids.update(
+                    (r.name, r.id) for r in s.execute(select(JobRow.id, JobRow.name).where(JobRow.name.in_(chunk)))
+                )
+            rows = [
+                {"job_id": ids[n], "error": e[0] if e else None, "error_at": _aware("error_at", e[1]) if e else None}
+                for n, e in errors.items()
+                if n in ids
+            ]
             if not rows:
                 return
             table = _table(JobStateRow)
             stmt = self._insert(table)
-            s.execute(stmt.on_conflict_do_update(index_elements=[table.c.job_id],
-                                                 set_={"error": stmt.excluded.error,
-                                                       "error_at": stmt.excluded.error_at}), rows)
+            s.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[table.c.job_id],
+                    set_={"error": stmt.excluded.error, "error_at": stmt.excluded.error_at},
+                ),
+                rows,
+            )
 
-    def job_errors(self, names: Iterable[str] | None = None, *,
-                   tx: Session | None = None) -> dict[str, tuple[str, datetime]]:
+    def job_errors(
+        self, names: Iterable[str] | None = None, *, tx: Session | None = None
+    ) -> dict[str, tuple[str, datetime]]:
         """``{job: (reason, when)}`` of the jobs set aside after an internal error (see
         set_job_errors), of all jobs or of ``names``."""
-        stmt = (select(JobRow.name, JobStateRow.error, JobStateRow.error_at)
-                .join(JobStateRow, JobStateRow.job_id == JobRow.id).where(JobStateRow.error.is_not(None)))
+        stmt = (
+            select(JobRow.name, JobStateRow.error, JobStateRow.error_at)
+            .join(JobStateRow, JobStateRow.job_id == JobRow.id)
+            .where(JobStateRow.error.is_not(None))
+        )
         if names is not None:
             stmt = stmt.where(JobRow.name.in_(list(names)))
         with self._tx(tx, readonly=True) as s:
@@ -1656,17 +1924,31 @@ class Store:
         child): the engine ignores those, and the child's next run clears them.
         """
         with self._tx(tx, readonly=True) as s:
-            rows = s.execute(select(JobRow.name, DependencyProgressRow.parent,
-                                    DependencyProgressRow.satisfied_by, DependencyProgressRow.satisfied_at)
-                             .join(DependencyProgressRow, DependencyProgressRow.job_id == JobRow.id)
-                             .order_by(JobRow.name, DependencyProgressRow.parent))
+            rows = s.execute(
+                select(
+                    JobRow.name,
+                    DependencyProgressRow.parent,
+                    DependencyProgressRow.satisfied_by,
+                    DependencyProgressRow.satisfied_at,
+                )
+                .join(DependencyProgressRow, DependencyProgressRow.job_id == JobRow.id)
+                .order_by(JobRow.name, DependencyProgressRow.parent)
+            )
             out: dict[str, dict[str, tuple[str, datetime]]] = {}
             for r in rows:
                 out.setdefault(r.name, {})[r.parent] = (r.satisfied_by, r.satisfied_at)
             return out
 
-    def set_dependency_progress(self, child: str, parent: str, task_id: str, at: datetime, *,
-                                epoch: int | None = None, tx: Session | None = None) -> None:
+    def set_dependency_progress(
+        self,
+        child: str,
+        parent: str,
+        task_id: str,
+        at: datetime,
+        *,
+        epoch: int | None = None,
+        tx: Session | None = None,
+    ) -> None:
         """Record that ``parent`` succeeded (run ``task_id``, at ``at``) since ``child`` last ran.
 
         Replaces what was recorded for the pair: a parent that succeeds twice before
@@ -1681,20 +1963,20 @@ class Store:
             self._check_epoch(s, epoch)
             job_id = self._job_id(s, child)
             table = _table(DependencyProgressRow)
-            stmt = self._insert(table).values(job_id=job_id, parent=parent, satisfied_by=task_id,
-                                              satisfied_at=when)
+            stmt = self._insert(table).values(job_id=job_id, parent=parent, satisfied_by=task_id, satisfied_at=when)
             try:
-                s.execute(stmt.on_conflict_do_update(
-                    index_elements=[table.c.job_id, table.c.parent],
-                    set_={"satisfied_by": stmt.excluded.satisfied_by,
-                          "satisfied_at": stmt.excluded.satisfied_at}))
+                s.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[table.c.job_id, table.c.parent],
+                        set_={"satisfied_by": stmt.excluded.satisfied_by, "satisfied_at": stmt.excluded.satisfied_at},
+                    )
+                )
             except IntegrityError as exc:
                 if _is_foreign_key_violation(exc):  # the child was deleted just now
                     raise NotFound(f"job {child!r} not found") from exc
                 raise
 
-    def clear_dependency_progress(self, child: str, *, epoch: int | None = None,
-                                  tx: Session | None = None) -> None:
+    def clear_dependency_progress(self, child: str, *, epoch: int | None = None, tx: Session | None = None) -> None:
         """Forget every parent's progress towards ``child``: call it when the child's run
         is created, in the same transaction, so that the run and the reset are one step.
 
@@ -1704,9 +1986,11 @@ class Store:
         """
         with self._tx(tx) as s:
             self._check_epoch(s, epoch)
-            s.execute(delete(DependencyProgressRow)
-                      .where(DependencyProgressRow.job_id.in_(select(JobRow.id).where(JobRow.name == child)))
-                      .execution_options(synchronize_session=False))
+            s.execute(
+                delete(DependencyProgressRow)
+                .where(DependencyProgressRow.job_id.in_(select(JobRow.id).where(JobRow.name == child)))
+                .execution_options(synchronize_session=False)
+            )
 
     # ------------------------------------------------------------------ owners
 
@@ -1717,8 +2001,12 @@ class Store:
         """
         columns = _owner_columns(owner)
         with self._tx(tx) as s:
-            result = s.execute(update(OwnerRow).where(OwnerRow.id == owner.id).values(**columns)
-                               .execution_options(synchronize_session=False))
+            result = s.execute(
+                update(OwnerRow)
+                .where(OwnerRow.id == owner.id)
+                .values(**columns)
+                .execution_options(synchronize_session=False)
+            )
             if result.rowcount:  # type: ignore[attr-defined]
                 return False
             try:
@@ -1748,28 +2036,47 @@ class Store:
         except DBAPIError as exc:
             if tx is not None or "contacts" not in str(exc.orig):
                 raise
-        older = table("owners", column("id", Text()), column("name", Text()), column("email", Text()),
-                      column("slack", Text()), column("pagerduty", Text()), column("preferences", JSON()),
-                      column("mute_until", UTCDateTime()))
+        older = table(
+            "owners",
+            column("id", Text()),
+            column("name", Text()),
+            column("email", Text()),
+            column("slack", Text()),
+            column("pagerduty", Text()),
+            column("preferences", JSON()),
+            column("mute_until", UTCDateTime()),
+        )
         with self.transaction(readonly=True) as s:
             rows = s.execute(select(older).order_by(older.c.id)).all()
         with stored_data():
-            return [Owner(id=r.id, name=r.name, email=r.email, slack=r.slack, pagerduty=r.pagerduty,
-                          preferences=dict(r.preferences), mute_until=r.mute_until) for r in rows]
+            return [
+                Owner(
+                    id=r.id,
+                    name=r.name,
+                    email=r.email,
+                    slack=r.slack,
+                    pagerduty=r.pagerduty,
+                    preferences=dict(r.preferences),
+                    mute_until=r.mute_until,
+                )
+                for r in rows
+            ]
 
     def job_owner_counts(self, *, tx: Session | None = None) -> dict[str, int]:
         """``{owner: number of jobs naming it}`` for every owner named in a job, stored as an
         :class:`Owner` or not: one grouped query over the job-owner index."""
         with self._tx(tx, readonly=True) as s:
-            rows = s.execute(select(JobOwnerRow.owner, func.count()).group_by(JobOwnerRow.owner)
-                             .order_by(JobOwnerRow.owner))
+            rows = s.execute(
+                select(JobOwnerRow.owner, func.count()).group_by(JobOwnerRow.owner).order_by(JobOwnerRow.owner)
+            )
             return {owner: int(count) for owner, count in rows}
 
     def delete_owner(self, owner_id: str, *, tx: Session | None = None) -> None:
         """Forget an owner's preferences (jobs keep naming them). :raises NotFound:"""
         with self._tx(tx) as s:
-            result = s.execute(delete(OwnerRow).where(OwnerRow.id == owner_id)
-                               .execution_options(synchronize_session=False))
+            result = s.execute(
+                delete(OwnerRow).where(OwnerRow.id == owner_id).execution_options(synchronize_session=False)
+            )
             if not result.rowcount:  # type: ignore[attr-defined]
                 raise NotFound(f"owner {owner_id!r} not found")
 
@@ -1784,9 +2091,12 @@ class Store:
         """Persist the FrameworkID (None forgets it, e.g. after the master tore it down)."""
         with self._tx(tx) as s:
             self._framework_row(s)
-            s.execute(update(FrameworkRow).where(FrameworkRow.id == 1)
-                      .values(framework_id=framework_id, updated_at=_utcnow())
-                      .execution_options(synchronize_session=False))
+            s.execute(
+                update(FrameworkRow)
+                .where(FrameworkRow.id == 1)
+                .values(framework_id=framework_id, updated_at=_utcnow())
+                .execution_options(synchronize_session=False)
+            )
 
     def take_leadership(self, leader_id: str, address: str, *, tx: Session | None = None) -> int:
         """Record a new leader and return its epoch, one more than any before.
@@ -1797,11 +2107,18 @@ class Store:
         """
         with self._tx(tx) as s:
             self._framework_row(s)
-            epoch = s.scalar(update(FrameworkRow).where(FrameworkRow.id == 1)
-                             .values(leader_epoch=FrameworkRow.leader_epoch + 1, leader_id=leader_id,
-                                     leader_address=address, updated_at=_utcnow())
-                             .returning(FrameworkRow.leader_epoch)
-                             .execution_options(synchronize_session=False))
+            epoch = s.scalar(
+                update(FrameworkRow)
+                .where(FrameworkRow.id == 1)
+                .values(
+                    leader_epoch=FrameworkRow.leader_epoch + 1,
+                    leader_id=leader_id,
+                    leader_address=address,
+                    updated_at=_utcnow(),
+                )
+                .returning(FrameworkRow.leader_epoch)
+                .execution_options(synchronize_session=False)
+            )
             assert epoch is not None
             return epoch
 
@@ -1812,8 +2129,12 @@ class Store:
             row = s.get(FrameworkRow, 1)
             if row is None or row.leader_id is None:
                 return None
-            return {"leader_id": row.leader_id, "address": row.leader_address,
-                    "epoch": row.leader_epoch, "updated_at": row.updated_at}
+            return {
+                "leader_id": row.leader_id,
+                "address": row.leader_address,
+                "epoch": row.leader_epoch,
+                "updated_at": row.updated_at,
+            }
 
     def current_epoch(self, *, tx: Session | None = None) -> int:
         """The current leadership epoch (0 before anyone led)."""
@@ -1824,19 +2145,35 @@ class Store:
         """Make sure the single framework row exists (the initial migration creates it;
         this covers a schema created some other way)."""
         table = _table(FrameworkRow)
-        s.execute(self._insert(table).values(id=1, leader_epoch=0)
-                  .on_conflict_do_nothing(index_elements=[table.c.id]))
+        s.execute(self._insert(table).values(id=1, leader_epoch=0).on_conflict_do_nothing(index_elements=[table.c.id]))
 
     # ------------------------------------------------------------------ notification outbox
 
-    def enqueue_notification(self, event: str, job: str, task_id: str | None, payload: Mapping[str, Any], *,
-                             now: datetime, epoch: int | None = None, tx: Session | None = None) -> int:
+    def enqueue_notification(
+        self,
+        event: str,
+        job: str,
+        task_id: str | None,
+        payload: Mapping[str, Any],
+        *,
+        now: datetime,
+        epoch: int | None = None,
+        tx: Session | None = None,
+    ) -> int:
         """Put a message in the outbox (call it in the transaction of the change that caused it)."""
         when = _aware("now", now)
         with self._tx(tx) as s:
             self._check_epoch(s, epoch)
-            row = OutboxRow(created_at=when, event=event, job=job, task_id=task_id, payload=dict(payload),
-                            state="pending", attempts=0, next_attempt_at=when)
+            row = OutboxRow(
+                created_at=when,
+                event=event,
+                job=job,
+                task_id=task_id,
+                payload=dict(payload),
+                state="pending",
+                attempts=0,
+                next_attempt_at=when,
+            )
             s.add(row)
             s.flush()
             return int(row.id)
@@ -1845,14 +2182,26 @@ class Store:
         """Pending messages whose next attempt is due, oldest first."""
         when = _aware("now", now)
         with self._tx(tx, readonly=True) as s:
-            rows = s.scalars(select(OutboxRow).where(OutboxRow.state == "pending",
-                                                     OutboxRow.next_attempt_at <= when)
-                             .order_by(OutboxRow.id).limit(limit))
+            rows = s.scalars(
+                select(OutboxRow)
+                .where(OutboxRow.state == "pending", OutboxRow.next_attempt_at <= when)
+                .order_by(OutboxRow.id)
+                .limit(limit)
+            )
             return [_outbox_item(r) for r in rows]
 
-    def update_notification(self, item_id: int, *, state: str, attempts: int, next_attempt_at: datetime,
-                            results: Mapping[str, Any] | None, last_error: str | None,
-                            delivered_at: datetime | None, tx: Session | None = None) -> None:
+    def update_notification(
+        self,
+        item_id: int,
+        *,
+        state: str,
+        attempts: int,
+        next_attempt_at: datetime,
+        results: Mapping[str, Any] | None,
+        last_error: str | None,
+        delivered_at: datetime | None,
+        tx: Session | None = None,
+    ) -> None:
         with self._tx(tx) as s:
             row = s.get(OutboxRow, item_id)
             if row is None:
@@ -1863,8 +2212,9 @@ class Store:
             row.last_error = last_error
             row.delivered_at = _aware("delivered_at", delivered_at)
 
-    def notifications(self, *, job: str | None = None, task_id: str | None = None, limit: int = 100,
-                      tx: Session | None = None) -> list[OutboxItem]:
+    def notifications(
+        self, *, job: str | None = None, task_id: str | None = None, limit: int = 100, tx: Session | None = None
+    ) -> list[OutboxItem]:
         """Newest first: what was (or will be) sent, for the API, the UI and tests;
         ``task_id``: only the messages about that run."""
         with self._tx(tx, readonly=True) as s:
@@ -1875,14 +2225,24 @@ class Store:
                 q = q.where(OutboxRow.task_id == task_id)
             return [_outbox_item(r) for r in s.scalars(q)]
 
-    def last_notification(self, job: str, events: Sequence[str], *, states: Sequence[str] = ("delivered", "failed"),
-                          before_id: int | None = None, tx: Session | None = None) -> OutboxItem | None:
+    def last_notification(
+        self,
+        job: str,
+        events: Sequence[str],
+        *,
+        states: Sequence[str] = ("delivered", "failed"),
+        before_id: int | None = None,
+        tx: Session | None = None,
+    ) -> OutboxItem | None:
         """The newest message of ``job`` with one of ``events``: collapsing asks "is an
         incident already open for this job?"."""
         with self._tx(tx, readonly=True) as s:
-            q = (select(OutboxRow).where(OutboxRow.job == job, OutboxRow.event.in_(list(events)),
-                                         OutboxRow.state.in_(list(states)))
-                 .order_by(OutboxRow.id.desc()).limit(1))
+            q = (
+                select(OutboxRow)
+                .where(OutboxRow.job == job, OutboxRow.event.in_(list(events)), OutboxRow.state.in_(list(states)))
+                .order_by(OutboxRow.id.desc())
+                .limit(1)
+            )
             if before_id is not None:
                 q = q.where(OutboxRow.id < before_id)
             row = s.scalars(q).first()
@@ -1908,7 +2268,17 @@ class OutboxItem:
 
 
 def _outbox_item(row: OutboxRow) -> OutboxItem:
-    return OutboxItem(id=int(row.id), created_at=row.created_at, event=row.event, job=row.job, task_id=row.task_id,
-                      payload=dict(row.payload or {}), state=row.state, attempts=row.attempts,
-                      next_attempt_at=row.next_attempt_at, last_error=row.last_error,
-                      results=dict(row.results) if row.results is not None else None, delivered_at=row.delivered_at)
+    return OutboxItem(
+        id=int(row.id),
+        created_at=row.created_at,
+        event=row.event,
+        job=row.job,
+        task_id=row.task_id,
+        payload=dict(row.payload or {}),
+        state=row.state,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        results=dict(row.results) if row.results is not None else None,
+        delivered_at=row.delivered_at,
+    )

@@ -120,12 +120,21 @@ def read_settings(config: Settings) -> TriggerSettings | None:
     urls = _items(config.http_trigger_urls)
     if not urls:
         return None
-    errors = [e for i, url in enumerate(urls)
-              if (e := http_url_error(url, f"http_trigger_urls[{i}]", _URL_ALLOWED)) is not None]
+    errors = [
+        e
+        for i, url in enumerate(urls)
+        if (e := http_url_error(url, f"http_trigger_urls[{i}]", _URL_ALLOWED)) is not None
+    ]
     events = _items(config.http_trigger_events)
     if not events:
-        errors.append(FieldError("http_trigger_events", "is empty, so nothing would be sent",
-                                 None, " | ".join(EVENTS) + "; or unset http_trigger_urls"))
+        errors.append(
+            FieldError(
+                "http_trigger_events",
+                "is empty, so nothing would be sent",
+                None,
+                " | ".join(EVENTS) + "; or unset http_trigger_urls",
+            )
+        )
     for i, event in enumerate(events):
         if event not in EVENTS:
             errors.append(FieldError(f"http_trigger_events[{i}]", "unknown event", event, " | ".join(EVENTS)))
@@ -133,13 +142,13 @@ def read_settings(config: Settings) -> TriggerSettings | None:
     if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 100:
         errors.append(FieldError("http_trigger_retries", "out of range", retries, "a whole number from 0 to 100"))
     timeout = config.http_trigger_timeout
-    if (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-            or not math.isfinite(timeout) or timeout <= 0):
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
         errors.append(FieldError("http_trigger_timeout", "must be more than 0 seconds", timeout, "a number > 0"))
     if errors:
         raise ValidationError(errors, "http trigger settings")
-    return TriggerSettings(urls=tuple(dict.fromkeys(urls)), events=frozenset(events),
-                           attempts=retries + 1, timeout=float(timeout))
+    return TriggerSettings(
+        urls=tuple(dict.fromkeys(urls)), events=frozenset(events), attempts=retries + 1, timeout=float(timeout)
+    )
 
 
 def label_error(job: JobSpec) -> FieldError | None:
@@ -147,8 +156,12 @@ def label_error(job: JobSpec) -> FieldError | None:
     value = job.labels.get(OPT_OUT_LABEL)
     if value is None or value.strip().lower() in LABEL_VALUES:
         return None
-    return FieldError(f"labels.{OPT_OUT_LABEL}", "not an allowed value", value,
-                      " | ".join(LABEL_VALUES) + " (off: no HTTP trigger events for this job)")
+    return FieldError(
+        f"labels.{OPT_OUT_LABEL}",
+        "not an allowed value",
+        value,
+        " | ".join(LABEL_VALUES) + " (off: no HTTP trigger events for this job)",
+    )
 
 
 def opted_out(job: JobSpec) -> bool:
@@ -207,8 +220,7 @@ def event_kind(run: Run, final: bool) -> str:
     return str(run.state) if final else "retrying"
 
 
-def build_event(job: JobSpec, run: Run, *, final: bool,
-                pending_subtree: Sequence[SubtreeNode] | None = None) -> Event:
+def build_event(job: JobSpec, run: Run, *, final: bool, pending_subtree: Sequence[SubtreeNode] | None = None) -> Event:
     """The event for a run that ended; ``pending_subtree`` is given for failures only."""
     name = f"run.{run.state}"
     delivery_id = str(uuid.uuid4())
@@ -259,8 +271,9 @@ def _retry_after(response: requests.Response) -> float | None:
 class _Sender:
     """One URL: a bounded queue and the thread that empties it."""
 
-    def __init__(self, url: str, index: int, config: TriggerSettings, *, queue_size: int,
-                 initial_delay: float, max_delay: float) -> None:
+    def __init__(
+        self, url: str, index: int, config: TriggerSettings, *, queue_size: int, initial_delay: float, max_delay: float
+    ) -> None:
         self.url = url
         self.shown = mask_url(url)
         self.stats = DeliveryStats()
@@ -287,8 +300,12 @@ class _Sender:
         """Queue ``event``; when the queue is full, drop the oldest. Never blocks for long."""
         with self._cond:
             if self._closing:
-                log.warning("http trigger %s is shutting down; event %s for job %r not sent",
-                            self.shown, event.name, event.body.get("job"))
+                log.warning(
+                    "http trigger %s is shutting down; event %s for job %r not sent",
+                    self.shown,
+                    event.name,
+                    event.body.get("job"),
+                )
                 return
             if len(self._queue) >= self._queue_size:
                 oldest = self._queue.popleft()
@@ -303,10 +320,17 @@ class _Sender:
         now = time.monotonic()
         if self._last_drop_warning is not None and now - self._last_drop_warning < DROP_WARNING_INTERVAL:
             return
-        log.warning("http trigger %s: queue full (%d events), dropped %d oldest event(s) since the last "
-                    "warning, the latest %s for job %r (delivery %s); %d dropped in all",
-                    self.shown, self._queue_size, self._dropped_since_warning, oldest.name,
-                    oldest.body.get("job"), oldest.delivery_id, self.stats.dropped)
+        log.warning(
+            "http trigger %s: queue full (%d events), dropped %d oldest event(s) since the last "
+            "warning, the latest %s for job %r (delivery %s); %d dropped in all",
+            self.shown,
+            self._queue_size,
+            self._dropped_since_warning,
+            oldest.name,
+            oldest.body.get("job"),
+            oldest.delivery_id,
+            self.stats.dropped,
+        )
         self._last_drop_warning = now
         self._dropped_since_warning = 0
 
@@ -348,8 +372,12 @@ class _Sender:
                 try:
                     self._deliver(event)
                 except Exception:  # a bug here must not end deliveries for good
-                    log.exception("http trigger %s: delivery of %s (delivery %s) broke; event dropped",
-                                  self.shown, event.name, event.delivery_id)
+                    log.exception(
+                        "http trigger %s: delivery of %s (delivery %s) broke; event dropped",
+                        self.shown,
+                        event.name,
+                        event.delivery_id,
+                    )
                     self.stats.failed += 1
                 finally:
                     with self._cond:
@@ -366,24 +394,51 @@ class _Sender:
                 return
             if not retry:
                 self.stats.failed += 1
-                log.error("http trigger %s: %s for job %r (delivery %s) refused: %s; not retried",
-                          self.shown, event.name, job, event.delivery_id, detail)
+                log.error(
+                    "http trigger %s: %s for job %r (delivery %s) refused: %s; not retried",
+                    self.shown,
+                    event.name,
+                    job,
+                    event.delivery_id,
+                    detail,
+                )
                 return
             if attempt == self._attempts:
                 self.stats.failed += 1
-                log.error("http trigger %s: %s for job %r (delivery %s) not delivered after %d attempt(s): %s",
-                          self.shown, event.name, job, event.delivery_id, attempt, detail)
+                log.error(
+                    "http trigger %s: %s for job %r (delivery %s) not delivered after %d attempt(s): %s",
+                    self.shown,
+                    event.name,
+                    job,
+                    event.delivery_id,
+                    attempt,
+                    detail,
+                )
                 return
             delay = min(self._max_delay, self._initial_delay * 2 ** (attempt - 1))
             if wait_at_least is not None:
                 delay = max(delay, min(wait_at_least, self._max_delay))
             # INFO, not WARNING: in an outage every queued event would log each attempt.
-            log.info("http trigger %s: %s for job %r (delivery %s), attempt %d of %d: %s; retrying in %.1fs",
-                     self.shown, event.name, job, event.delivery_id, attempt, self._attempts, detail, delay)
+            log.info(
+                "http trigger %s: %s for job %r (delivery %s), attempt %d of %d: %s; retrying in %.1fs",
+                self.shown,
+                event.name,
+                job,
+                event.delivery_id,
+                attempt,
+                self._attempts,
+                detail,
+                delay,
+            )
             if self._abort.wait(delay):
                 self.stats.failed += 1
-                log.error("http trigger %s: %s for job %r (delivery %s) not delivered: shutting down",
-                          self.shown, event.name, job, event.delivery_id)
+                log.error(
+                    "http trigger %s: %s for job %r (delivery %s) not delivered: shutting down",
+                    self.shown,
+                    event.name,
+                    job,
+                    event.delivery_id,
+                )
                 return
             self.stats.retries += 1
 
@@ -393,8 +448,13 @@ class _Sender:
         try:
             # Redirects are not followed: requests would turn the POST into a GET, and a
             # token in the URL should not travel to wherever a Location points.
-            response = self._session.post(self.url, data=event.payload(datetime.now(UTC)), headers=headers,
-                                          timeout=self._timeout, allow_redirects=False)
+            response = self._session.post(
+                self.url,
+                data=event.payload(datetime.now(UTC)),
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,
+            )
         except requests.RequestException as exc:
             # The exception text can hold the full URL, so it stays out of the log.
             if isinstance(exc, requests.Timeout):  # before ConnectionError: ConnectTimeout is both
@@ -437,21 +497,32 @@ _URLLIB3_LOGGER = "urllib3.connectionpool"
 class Dispatcher:
     """Every configured URL's sender; what the hooks talk to."""
 
-    def __init__(self, config: TriggerSettings, *, queue_size: int = QUEUE_SIZE,
-                 initial_delay: float = INITIAL_DELAY, max_delay: float = MAX_DELAY) -> None:
+    def __init__(
+        self,
+        config: TriggerSettings,
+        *,
+        queue_size: int = QUEUE_SIZE,
+        initial_delay: float = INITIAL_DELAY,
+        max_delay: float = MAX_DELAY,
+    ) -> None:
         self.config = config
         self._hide_queries = _HideQueries(config.urls)
-        self._senders = [_Sender(url, i, config, queue_size=queue_size, initial_delay=initial_delay,
-                                 max_delay=max_delay)
-                         for i, url in enumerate(config.urls)]
+        self._senders = [
+            _Sender(url, i, config, queue_size=queue_size, initial_delay=initial_delay, max_delay=max_delay)
+            for i, url in enumerate(config.urls)
+        ]
 
     def start(self) -> None:
         logging.getLogger(_URLLIB3_LOGGER).addFilter(self._hide_queries)
         for sender in self._senders:
             sender.start()
-        log.info("http trigger: sending %s to %s (%d attempt(s), %gs timeout)",
-                 ", ".join(sorted(self.config.events)), ", ".join(s.shown for s in self._senders),
-                 self.config.attempts, self.config.timeout)
+        log.info(
+            "http trigger: sending %s to %s (%d attempt(s), %gs timeout)",
+            ", ".join(sorted(self.config.events)),
+            ", ".join(s.shown for s in self._senders),
+            self.config.attempts,
+            self.config.timeout,
+        )
 
     def wants(self, job: JobSpec, run: Run, final: bool) -> bool:
         return event_kind(run, final) in self.config.events and not opted_out(job)
@@ -476,8 +547,12 @@ class Dispatcher:
             sender.abort()
             # Not joined again: a request in progress ends within its timeout, and the
             # thread is a daemon, so it cannot hold the process up.
-            log.warning("http trigger %s: %d event(s) not delivered within the %gs shutdown deadline; "
-                        "they are lost", sender.shown, left, deadline)
+            log.warning(
+                "http trigger %s: %d event(s) not delivered within the %gs shutdown deadline; they are lost",
+                sender.shown,
+                left,
+                deadline,
+            )
         # Left in place while a thread may still be in a request, or its log line would leak.
         if all(not s.alive() for s in self._senders):
             logging.getLogger(_URLLIB3_LOGGER).removeFilter(self._hide_queries)
@@ -510,8 +585,7 @@ def start(config: Settings) -> Dispatcher | None:
         previous.close(SHUTDOWN_DEADLINE)
     if trigger_settings is None:
         return None
-    dispatcher = Dispatcher(trigger_settings, queue_size=QUEUE_SIZE, initial_delay=INITIAL_DELAY,
-                            max_delay=MAX_DELAY)
+    dispatcher = Dispatcher(trigger_settings, queue_size=QUEUE_SIZE, initial_delay=INITIAL_DELAY, max_delay=MAX_DELAY)
     dispatcher.start()
     with _lock:
         _current = dispatcher
@@ -534,4 +608,3 @@ def send(job: JobSpec, run: Run, *, final: bool, pending_subtree: Iterable[Subtr
         return
     subtree = None if pending_subtree is None else tuple(pending_subtree)
     dispatcher.submit(build_event(job, run, final=final, pending_subtree=subtree))
-

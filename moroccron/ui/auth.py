@@ -15,6 +15,7 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
+
 @router.get("/login")
 def login_page(request: Request) -> HTMLResponse:
     return Page(request).render("login.html", next=request.query_params.get("next", "/jobs"))
@@ -36,8 +37,12 @@ async def login(request: Request) -> Response:
         address = client_address(request.scope, request.app.state.trusted_proxies)
         wait = limiter.retry_after(address)
         if wait:  # refused before the password is even looked at
-            response = page.render("login.html", code=429, next=target,
-                                   error=f"too many failed attempts from your address: try again in {wait} s")
+            response = page.render(
+                "login.html",
+                code=429,
+                next=target,
+                error=f"too many failed attempts from your address: try again in {wait} s",
+            )
             response.headers["retry-after"] = str(wait)
             return response
         try:

@@ -12,6 +12,7 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
+
 @router.get("/status")
 def old_status_page(request: Request) -> RedirectResponse:
     """The Cluster page's old address: bookmarks keep working."""
@@ -30,17 +31,29 @@ def status_page(request: Request) -> HTMLResponse:
         try:
             state = requests.get(f"http://{master}/master/state", timeout=2).json()
             for a in state.get("slaves", []):
-                agents.append({"id": a.get("id"), "hostname": a.get("hostname"),
-                               "total": a.get("resources", {}), "used": a.get("used_resources", {}),
-                               "active": a.get("active", True)})
+                agents.append(
+                    {
+                        "id": a.get("id"),
+                        "hostname": a.get("hostname"),
+                        "total": a.get("resources", {}),
+                        "used": a.get("used_resources", {}),
+                        "active": a.get("active", True),
+                    }
+                )
         except (requests.RequestException, ValueError) as exc:
             master_error = f"the master did not answer: {exc}"
     from moroccron.readiness import check
 
-    return page.render("status.html", status=status, agents=agents, master_error=master_error,
-                       framework_id=ctx.store.get_framework_id(), leader_info=ctx.store.leader(),
-                       leader_address=ctx.leader_address(),
-                       ready=check(ctx.scheduler, ctx.store, ctx.leadership).to_dict())
+    return page.render(
+        "status.html",
+        status=status,
+        agents=agents,
+        master_error=master_error,
+        framework_id=ctx.store.get_framework_id(),
+        leader_info=ctx.store.leader(),
+        leader_address=ctx.leader_address(),
+        ready=check(ctx.scheduler, ctx.store, ctx.leadership).to_dict(),
+    )
 
 
 @router.get("/ui/fragments/status")

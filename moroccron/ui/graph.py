@@ -31,16 +31,16 @@ from moroccron.dag import DependencyGraph
 __all__ = ["MAX_WIDTH", "Layout", "layout"]
 
 NODE_W, NODE_H, GAP_X, GAP_Y, MARGIN = 160, 34, 16, 48, 12
-GROUP_GAP = 28   # between two blocks on a shelf
-GROUP_PAD = 6    # a block's frame around its boxes
+GROUP_GAP = 28  # between two blocks on a shelf
+GROUP_PAD = 6  # a block's frame around its boxes
 MAX_WIDTH = 1200  # px: inside a 1280 px window with the page's margins, so no scrolling sideways
 SWEEPS = 4
 
 
 @dataclass(frozen=True)
 class Layout:
-    nodes: dict[str, tuple[int, int]]      # name -> (x, y) of the box's top-left corner
-    edges: list[tuple[str, str]]           # (parent, child)
+    nodes: dict[str, tuple[int, int]]  # name -> (x, y) of the box's top-left corner
+    edges: list[tuple[str, str]]  # (parent, child)
     width: int
     height: int
     groups: list[tuple[int, int, int, int]]  # (x, y, width, height) of each block's frame
@@ -53,8 +53,7 @@ class Layout:
         return f"M{x1},{y1} C{x1},{mid} {x2},{mid} {x2},{y2}"
 
 
-def layout(parents: Mapping[str, Sequence[str]], *, max_width: int = MAX_WIDTH,
-           first: Collection[str] = ()) -> Layout:
+def layout(parents: Mapping[str, Sequence[str]], *, max_width: int = MAX_WIDTH, first: Collection[str] = ()) -> Layout:
     """Place every job of ``parents`` (name -> parent names; unknown parents are ignored)
     within ``max_width`` pixels (at least one box wide); the groups holding a job of
     ``first`` are placed first (top left)."""
@@ -76,8 +75,9 @@ def layout(parents: Mapping[str, Sequence[str]], *, max_width: int = MAX_WIDTH,
             x, y, shelf_h = 0, y + shelf_h + GAP_Y, 0
         for name, (bx, by) in places.items():
             nodes[name] = (MARGIN + x + bx, MARGIN + y + by)
-        frames.append((MARGIN + x - GROUP_PAD, MARGIN + y - GROUP_PAD, block_w + 2 * GROUP_PAD,
-                       block_h + 2 * GROUP_PAD))
+        frames.append(
+            (MARGIN + x - GROUP_PAD, MARGIN + y - GROUP_PAD, block_w + 2 * GROUP_PAD, block_h + 2 * GROUP_PAD)
+        )
         right = max(right, x + block_w)
         shelf_h = max(shelf_h, block_h)
         x += block_w + GROUP_GAP
@@ -116,8 +116,9 @@ def _groups(graph: DependencyGraph, names: list[str], first: set[str]) -> list[l
     return groups
 
 
-def _block(graph: DependencyGraph, group: list[str], depth: dict[str, int],
-           cols: int) -> tuple[int, int, dict[str, tuple[int, int]]]:
+def _block(
+    graph: DependencyGraph, group: list[str], depth: dict[str, int], cols: int
+) -> tuple[int, int, dict[str, tuple[int, int]]]:
     """One group's boxes relative to its block's top-left corner: (width, height, places)."""
     members = set(group)
     top = min(depth[n] for n in group)
@@ -140,9 +141,11 @@ def _block(graph: DependencyGraph, group: list[str], depth: dict[str, int],
             order[n] = float(i)
     for _ in range(SWEEPS):
         for layer in layers[1:]:
+
             def centre(n: str) -> float:
                 ps = [order[p] for p in graph.parents(n) if p in members]
                 return sum(ps) / len(ps) if ps else order[n]
+
             layer.sort(key=lambda n: (centre(n), order[n]))
             for i, n in enumerate(layer):
                 order[n] = float(i)
@@ -156,7 +159,7 @@ def _block(graph: DependencyGraph, group: list[str], depth: dict[str, int],
         # row make rows of 5, 5, 5 and 4, not 6, 6, 6 and 1).
         per_row = -(-len(layer) // -(-len(layer) // cols))
         for start in range(0, len(layer), per_row):
-            chunk = layer[start:start + per_row]
+            chunk = layer[start : start + per_row]
             offset = (width - (len(chunk) * step - GAP_X)) // 2
             for i, name in enumerate(chunk):
                 places[name] = (offset + i * step, row * (NODE_H + GAP_Y))

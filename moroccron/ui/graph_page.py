@@ -16,6 +16,7 @@ __all__ = ["router"]
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 GRAPH_LIMIT = 500
 
+
 @router.get("/graph")
 def graph_page(request: Request) -> HTMLResponse:
     page = Page(request)
@@ -43,15 +44,33 @@ def graph_page(request: Request) -> HTMLResponse:
     progress = ctx.store.get_dependency_progress()  # once, not once per failed job
     waiting = graph.held_by_failures(failed, progress, names)
     lay = layout({n: graph.parents(n) for n in names}, first=set(failed) | waiting)
-    nodes = [{"name": n, "x": x, "y": y, "cls": _node_class(outcomes.get(n, "never")),
-              "waiting": n in waiting, "label": n if len(n) <= 21 else n[:20] + "…"}
-             for n, (x, y) in lay.nodes.items()]
+    nodes = [
+        {
+            "name": n,
+            "x": x,
+            "y": y,
+            "cls": _node_class(outcomes.get(n, "never")),
+            "waiting": n in waiting,
+            "label": n if len(n) <= 21 else n[:20] + "…",
+        }
+        for n, (x, y) in lay.nodes.items()
+    ]
     edges = [{"d": lay.edge_path(p, c), "waiting": c in waiting} for p, c in lay.edges]
-    return page.render("graph.html", nodes=nodes, edges=edges, width=lay.width, height=lay.height, root=root,
-                       groups=lay.groups,
-                       note=note, node_w=NODE_W, node_h=NODE_H, waiting=sorted(waiting), failed=failed)
+    return page.render(
+        "graph.html",
+        nodes=nodes,
+        edges=edges,
+        width=lay.width,
+        height=lay.height,
+        root=root,
+        groups=lay.groups,
+        note=note,
+        node_w=NODE_W,
+        node_h=NODE_H,
+        waiting=sorted(waiting),
+        failed=failed,
+    )
 
 
 def _node_class(state: str) -> str:
-    return {"succeeded": "succeeded", "failed": "failed", "running": "running", "queued": "running"}.get(state,
-                                                                                                        "never")
+    return {"succeeded": "succeeded", "failed": "failed", "running": "running", "queued": "running"}.get(state, "never")

@@ -37,6 +37,7 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
+
 @router.get("/")
 def home(request: Request) -> RedirectResponse:
     """The job list, with whatever was asked of it (``/?q=backup`` is ``/jobs?q=backup``)."""
@@ -62,30 +63,58 @@ def _job_rows(ctx: AppContext, params: Any) -> dict[str, Any]:
     except ValueError:
         page_no = 1
     if page_no > MAX_PAGE:  # the offset would overflow SQL's 64-bit OFFSET
-        raise ValidationError(FieldError("page", "is past any page there could be", params.get("page"),
-                                         f"a page number from 1 to {MAX_PAGE}"))
+        raise ValidationError(
+            FieldError(
+                "page", "is past any page there could be", params.get("page"), f"a page number from 1 to {MAX_PAGE}"
+            )
+        )
     state_error = None
     if state is not None and state not in JOB_STATES:
         state_error = f"unknown job state {state!r}: pick one of {', '.join(JOB_STATES)}"
         state = None
-    jobs, total = ctx.store.list_jobs(owner=owner, q=q, label=by_label, state=state,
-                                      offset=(page_no - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    jobs, total = ctx.store.list_jobs(
+        owner=owner, q=q, label=by_label, state=state, offset=(page_no - 1) * PAGE_SIZE, limit=PAGE_SIZE
+    )
     overview = ctx.store.job_overview([j.name for j in jobs])
     rows = []
     for job in jobs:
         nxt, last = overview.get(job.name, (None, None))
-        rows.append({"job": job, "words": describe(job), "next": None if job.disabled else nxt, "last": last,
-                     "outcome": outcome(last)})
+        rows.append(
+            {
+                "job": job,
+                "words": describe(job),
+                "next": None if job.disabled else nxt,
+                "last": last,
+                "outcome": outcome(last),
+            }
+        )
     pages = max(1, math.ceil(total / PAGE_SIZE))
     query = {k: v for k, v in (("q", q), ("owner", owner), ("state", state), ("label", label)) if v}
-    return {"rows": rows, "total": total, "page_no": page_no, "pages": pages, "q": q or "", "owner": owner or "",
-            "state": state or "", "label": label or "", "label_error": label_error, "state_error": state_error,
-            "filtered": bool(query), "query": urllib.parse.urlencode(query),
-            "tabs": [(value, text, _tab_url(query, value)) for value, text in STATE_TABS]}
+    return {
+        "rows": rows,
+        "total": total,
+        "page_no": page_no,
+        "pages": pages,
+        "q": q or "",
+        "owner": owner or "",
+        "state": state or "",
+        "label": label or "",
+        "label_error": label_error,
+        "state_error": state_error,
+        "filtered": bool(query),
+        "query": urllib.parse.urlencode(query),
+        "tabs": [(value, text, _tab_url(query, value)) for value, text in STATE_TABS],
+    }
 
 
-STATE_TABS = (("", "all"), ("failed", "failing"), ("running", "running"), ("disabled", "disabled"),
-              ("enabled", "enabled"), ("quarantined", "quarantined"))
+STATE_TABS = (
+    ("", "all"),
+    ("failed", "failing"),
+    ("running", "running"),
+    ("disabled", "disabled"),
+    ("enabled", "enabled"),
+    ("quarantined", "quarantined"),
+)
 """The job list's state tabs: (the ``state`` parameter, its label)."""
 
 
@@ -109,25 +138,57 @@ def jobs_fragment(request: Request) -> HTMLResponse:
     return page.render("_job_rows.html", **_job_rows(page.ctx, request.query_params))
 
 
-FORM_FIELDS = ("name", "command", "schedule", "timezone", "parents", "owners", "cpus", "mem", "retries",
-               "retry_delay_seconds", "timeout_seconds", "concurrency", "catchup", "description", "labels",
-               "env", "secret_env")
+FORM_FIELDS = (
+    "name",
+    "command",
+    "schedule",
+    "timezone",
+    "parents",
+    "owners",
+    "cpus",
+    "mem",
+    "retries",
+    "retry_delay_seconds",
+    "timeout_seconds",
+    "concurrency",
+    "catchup",
+    "description",
+    "labels",
+    "env",
+    "secret_env",
+)
 
 
 def _form_values(job: JobSpec | None, reveal: bool = True) -> dict[str, str]:
     if job is None:
-        return {"timezone": "UTC", "cpus": "0.1", "mem": "32", "retries": "0", "concurrency": "forbid",
-                "catchup": "latest"}
-    values = {"name": job.name, "command": job.command or "", "schedule": job.schedule or "",
-              "timezone": job.timezone, "parents": ", ".join(job.parents), "owners": ", ".join(job.owners),
-              "cpus": f"{job.resources.cpus:g}", "mem": f"{job.resources.mem:g}", "retries": str(job.retries),
-              "retry_delay_seconds": f"{job.retry_delay_seconds:g}", "concurrency": job.concurrency,
-              "catchup": job.catchup, "description": job.description or "",
-              "labels": ", ".join(f"{k}={v}" for k, v in sorted(job.labels.items())),
-              "timeout_seconds": f"{job.timeout_seconds:g}" if job.timeout_seconds else "",
-              # Hidden values come as the mask; posted back unchanged, the stored value stays.
-              "env": "\n".join(f"{k}={v}" for k, v in mask_env(job.env, job.secret_env, reveal).items()),
-              "secret_env": ", ".join(job.secret_env)}
+        return {
+            "timezone": "UTC",
+            "cpus": "0.1",
+            "mem": "32",
+            "retries": "0",
+            "concurrency": "forbid",
+            "catchup": "latest",
+        }
+    values = {
+        "name": job.name,
+        "command": job.command or "",
+        "schedule": job.schedule or "",
+        "timezone": job.timezone,
+        "parents": ", ".join(job.parents),
+        "owners": ", ".join(job.owners),
+        "cpus": f"{job.resources.cpus:g}",
+        "mem": f"{job.resources.mem:g}",
+        "retries": str(job.retries),
+        "retry_delay_seconds": f"{job.retry_delay_seconds:g}",
+        "concurrency": job.concurrency,
+        "catchup": job.catchup,
+        "description": job.description or "",
+        "labels": ", ".join(f"{k}={v}" for k, v in sorted(job.labels.items())),
+        "timeout_seconds": f"{job.timeout_seconds:g}" if job.timeout_seconds else "",
+        # Hidden values come as the mask; posted back unchanged, the stored value stays.
+        "env": "\n".join(f"{k}={v}" for k, v in mask_env(job.env, job.secret_env, reveal).items()),
+        "secret_env": ", ".join(job.secret_env),
+    }
     return values
 
 
@@ -220,8 +281,9 @@ async def create_job(request: Request) -> Response:
     try:
         body = _spec_body(form, {})
         if page.ctx.store.parent_map([body.get("name") or ""]):
-            raise ValidationError(FieldError("name", "a job with this name exists already", body["name"],
-                                             "a new name, or edit that job"))
+            raise ValidationError(
+                FieldError("name", "a job with this name exists already", body["name"], "a new name, or edit that job")
+            )
         api_jobs.create(page.ctx, body)
     except ValidationError as exc:
         return page.render("form.html", code=422, values=form, errors=_field_errors(exc), editing=None)
@@ -259,13 +321,26 @@ def _chart(runs: list[Run]) -> dict[str, Any]:
     bars, points = [], []
     for i, r in enumerate(runs):
         h = (r.duration or 0) / top * (height - 20)
-        bars.append({"x": i * step + 1, "y": height - h, "w": max(step - 2, 1), "h": h, "cls": outcome(r),
-                     "title": f"{r.task_id}: {r.state.value}, {_duration(r.duration)}, skew "
-                              f"{(r.skew or 0) * 1000:.0f} ms"})
+        bars.append(
+            {
+                "x": i * step + 1,
+                "y": height - h,
+                "w": max(step - 2, 1),
+                "h": h,
+                "cls": outcome(r),
+                "title": f"{r.task_id}: {r.state.value}, {_duration(r.duration)}, skew {(r.skew or 0) * 1000:.0f} ms",
+            }
+        )
         points.append((round(i * step + step / 2, 1), round(height - (r.skew or 0) / top_skew * (height - 20), 1)))
-    return {"width": width, "height": height, "bars": bars, "dots": points,
-            "skew": " ".join(f"{x},{y}" for x, y in points), "top": _duration(top),
-            "top_skew": _duration(max([r.skew or 0 for r in runs] + [0]))}
+    return {
+        "width": width,
+        "height": height,
+        "bars": bars,
+        "dots": points,
+        "skew": " ".join(f"{x},{y}" for x, y in points),
+        "top": _duration(top),
+        "top_skew": _duration(max([r.skew or 0 for r in runs] + [0])),
+    }
 
 
 def _job_detail(ctx: AppContext, name: str, reveal: bool) -> dict[str, Any]:
@@ -274,13 +349,21 @@ def _job_detail(ctx: AppContext, name: str, reveal: bool) -> dict[str, Any]:
     stats = ctx.store.job_stats(name)
     nxt, _ = ctx.store.job_overview([name])[name]
     quarantined = ctx.store.job_errors([name]).get(name)
-    return {"job": job, "words": describe(job), "runs": runs, "total_runs": total, "stats": stats,
-            "quarantined": quarantined, "next": None if job.disabled or quarantined else nxt,
-            "chart": _chart(runs), "outcome": outcome,
-            "spec": json.dumps(mask_job(job.to_dict(), reveal), indent=2), "live": any(r.state.live or r.state == RunState.QUEUED
-                                                                      for r in runs),
-            "children": ctx.store.children_of(name),
-            "confirmed": ctx.scheduler.snapshot.confirmed if ctx.scheduler is not None else {}}
+    return {
+        "job": job,
+        "words": describe(job),
+        "runs": runs,
+        "total_runs": total,
+        "stats": stats,
+        "quarantined": quarantined,
+        "next": None if job.disabled or quarantined else nxt,
+        "chart": _chart(runs),
+        "outcome": outcome,
+        "spec": json.dumps(mask_job(job.to_dict(), reveal), indent=2),
+        "live": any(r.state.live or r.state == RunState.QUEUED for r in runs),
+        "children": ctx.store.children_of(name),
+        "confirmed": ctx.scheduler.snapshot.confirmed if ctx.scheduler is not None else {},
+    }
 
 
 @router.get("/jobs/{name}")

@@ -26,16 +26,26 @@ router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 OWNER_ROLE = "admin"
 """Changing owners needs what the API's owner routes need (see moroccron.api.security)."""
-OWNER_FIELDS = ("id", "name", "email", "slack", "pagerduty", "mute_until",
-                *(f"pref_{event}" for event in NOTIFY_EVENTS))
+OWNER_FIELDS = (
+    "id",
+    "name",
+    "email",
+    "slack",
+    "pagerduty",
+    "mute_until",
+    *(f"pref_{event}" for event in NOTIFY_EVENTS),
+)
 """The form's fixed fields; each other registered channel adds ``contact_CHANNEL`` (:func:`_contact_fields`)."""
 
 
 def _contact_fields() -> list[tuple[str, NotifyChannel]]:
     """(form field, channel) for every registered channel but email (a field of its own):
     slack and pagerduty keep their field names, the others are ``contact_CHANNEL``."""
-    return [(name if name in LEGACY_CONTACT_FIELDS else f"contact_{name}", channel)
-            for name, channel in channels.registered().items() if name != "email"]
+    return [
+        (name if name in LEGACY_CONTACT_FIELDS else f"contact_{name}", channel)
+        for name, channel in channels.registered().items()
+        if name != "email"
+    ]
 
 
 @router.get("/owners")
@@ -47,16 +57,26 @@ def owners_page(request: Request) -> HTMLResponse:
     counts = page.ctx.store.job_owner_counts()
     stored = {o.id for o in owners}
     named_only = [(name, count) for name, count in counts.items() if name not in stored]
-    return page.render("owners.html", owners=owners, counts=counts, named_only=named_only,
-                       can_edit_owners=page.principal.can(OWNER_ROLE), defaults=DEFAULT_PREFERENCES)
+    return page.render(
+        "owners.html",
+        owners=owners,
+        counts=counts,
+        named_only=named_only,
+        can_edit_owners=page.principal.can(OWNER_ROLE),
+        defaults=DEFAULT_PREFERENCES,
+    )
 
 
 def _owner_values(owner: Owner | None, owner_id: str = "") -> dict[str, str]:
     prefs = owner.preferences if owner is not None else DEFAULT_PREFERENCES
-    values = {"id": owner.id if owner else owner_id, "name": owner.name if owner else "",
-              "email": (owner.email or "") if owner else "",
-              "mute_until": owner.mute_until.isoformat().replace("+00:00", "Z")
-              if owner is not None and owner.mute_until else ""}
+    values = {
+        "id": owner.id if owner else owner_id,
+        "name": owner.name if owner else "",
+        "email": (owner.email or "") if owner else "",
+        "mute_until": owner.mute_until.isoformat().replace("+00:00", "Z")
+        if owner is not None and owner.mute_until
+        else "",
+    }
     for key, channel in _contact_fields():
         values[key] = (owner.contacts.get(channel.name) or "") if owner else ""
     # a PagerDuty routing key is a secret: shown as the mask, kept if posted back unchanged
@@ -78,8 +98,9 @@ def _owner_body(form: dict[str, str], current: Owner | None) -> dict[str, Any]:
     if contacts.get("pagerduty") == MASK:
         contacts["pagerduty"] = current.contacts.get("pagerduty") if current is not None else None
     body["contacts"] = contacts
-    body["preferences"] = {event: [c for c in form.get(f"pref_{event}", "").replace(",", " ").split() if c]
-                           for event in NOTIFY_EVENTS}
+    body["preferences"] = {
+        event: [c for c in form.get(f"pref_{event}", "").replace(",", " ").split() if c] for event in NOTIFY_EVENTS
+    }
     return body
 
 
@@ -101,8 +122,9 @@ def _owner_errors(exc: ValidationError) -> dict[str, str]:
 
 def _owner_page(page: Page) -> None:
     if not page.principal.can(OWNER_ROLE):
-        raise HTTPException(403, f"{page.principal.name!r} has role {page.principal.role!r}; "
-                                 f"changing owners needs {OWNER_ROLE!r}")
+        raise HTTPException(
+            403, f"{page.principal.name!r} has role {page.principal.role!r}; changing owners needs {OWNER_ROLE!r}"
+        )
 
 
 @router.get("/owners/edit")
@@ -117,8 +139,15 @@ def owner_form(request: Request) -> HTMLResponse:
             owner = page.ctx.store.get_owner(owner_id)
         except NotFound:
             owner = None
-    return page.render("owner_form.html", values=_owner_values(owner, owner_id), errors={}, editing=owner,
-                       events=NOTIFY_EVENTS, channels=channels.names(), contact_fields=_contact_fields())
+    return page.render(
+        "owner_form.html",
+        values=_owner_values(owner, owner_id),
+        errors={},
+        editing=owner,
+        events=NOTIFY_EVENTS,
+        channels=channels.names(),
+        contact_fields=_contact_fields(),
+    )
 
 
 @router.post("/owners/edit", response_model=None)
@@ -138,14 +167,22 @@ async def save_owner(request: Request) -> Response:
         except NotFound:
             current = None
         if current is not None and not editing:
-            raise ValidationError.single("id", "an owner with this id exists already", owner_id,
-                                         "a new id, or edit that owner")
+            raise ValidationError.single(
+                "id", "an owner with this id exists already", owner_id, "a new id, or edit that owner"
+            )
         owner = owner_from_body(owner_id, _owner_body(form, current))  # the API's own checks
         store.put_owner(owner)
     except ValidationError as exc:
-        return page.render("owner_form.html", code=422, values=form, errors=_owner_errors(exc),
-                           editing=current if editing else None, events=NOTIFY_EVENTS, channels=channels.names(),
-                           contact_fields=_contact_fields())
+        return page.render(
+            "owner_form.html",
+            code=422,
+            values=form,
+            errors=_owner_errors(exc),
+            editing=current if editing else None,
+            events=NOTIFY_EVENTS,
+            channels=channels.names(),
+            contact_fields=_contact_fields(),
+        )
     return back("/owners", f"owner {owner_id} {'saved' if editing else 'created'}")
 
 

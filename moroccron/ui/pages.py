@@ -109,8 +109,7 @@ def template_environment(extra_dirs: Sequence[str | Path] = ()) -> Environment:
     template it replaces (``{% extends "moroccron/job.html" %}``)."""
     builtin = FileSystemLoader(BUILTIN_TEMPLATES)
     loader = ChoiceLoader([*(FileSystemLoader(d) for d in extra_dirs), builtin, PrefixLoader({"moroccron": builtin})])
-    env = Environment(loader=loader, autoescape=select_autoescape(default=True), trim_blocks=True,
-                      lstrip_blocks=True)
+    env = Environment(loader=loader, autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
     env.filters.update(when=_when, ago=_ago, duration=_duration, why=why)
     env.globals["mask"] = MASK
     return env
@@ -150,7 +149,8 @@ class Page:
         if self.new_csrf:
             self.cookies[CSRF_COOKIE] = self.new_csrf
         self.principal: Principal = request.scope.get("state", {}).get("principal") or (
-            ANONYMOUS_ADMIN if not self.auth_on else Principal("nobody", "read", "anonymous"))
+            ANONYMOUS_ADMIN if not self.auth_on else Principal("nobody", "read", "anonymous")
+        )
 
     @property
     def auth_on(self) -> bool:
@@ -163,11 +163,17 @@ class Page:
     def render(self, template: str, code: int = 200, **values: Any) -> HTMLResponse:
         ctx = self.ctx
         values.update(
-            page=self, version=__version__, csrf=self.sessions.csrf_token(self.cookies), can_write=self.can_write,
-            user=self.principal if self.auth_on and self.principal.via != "anonymous" else None, message=self.request.query_params.get("msg"),
+            page=self,
+            version=__version__,
+            csrf=self.sessions.csrf_token(self.cookies),
+            can_write=self.can_write,
+            user=self.principal if self.auth_on and self.principal.via != "anonymous" else None,
+            message=self.request.query_params.get("msg"),
             message_is_error=self.request.query_params.get("err") == "1",
-            standby=ctx.scheduler is None, leader=ctx.leader_address() if ctx.scheduler is None else None,
-            nav=template.split(".")[0])
+            standby=ctx.scheduler is None,
+            leader=ctx.leader_address() if ctx.scheduler is None else None,
+            nav=template.split(".")[0],
+        )
         templates: Environment = self.request.app.state.templates
         response = HTMLResponse(templates.get_template(template).render(**values), status_code=code)
         if self.new_csrf:

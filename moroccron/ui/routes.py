@@ -36,8 +36,9 @@ def mount(app: Any, context: AppContext) -> Sessions:
     the built-in ones: see :func:`moroccron.ui.pages.template_environment`.
     """
     settings = context.settings
-    sessions = Sessions(settings.session_secret, auth=context.auth, store=context.store,
-                        secure=settings.session_cookie_secure)
+    sessions = Sessions(
+        settings.session_secret, auth=context.auth, store=context.store, secure=settings.session_cookie_secure
+    )
     app.state.sessions = sessions
     app.state.templates = template_environment(context.plugins.ui_template_dirs())
     for group in PAGE_GROUPS:

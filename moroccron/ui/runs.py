@@ -46,8 +46,10 @@ def timeline(run: Run, confirmed: datetime | None) -> list[Step]:
     if run.due_at == run.scheduled_at:
         due_note = "the fire time it runs for; launch skew is measured from here"
     else:
-        due_note = (f"asked for then ({run.trigger.value}), for the fire time "
-                    f"{run.scheduled_at:%Y-%m-%d %H:%M:%S} UTC; launch skew is measured from here")
+        due_note = (
+            f"asked for then ({run.trigger.value}), for the fire time "
+            f"{run.scheduled_at:%Y-%m-%d %H:%M:%S} UTC; launch skew is measured from here"
+        )
     return [
         Step("due", "due", run.due_at, due_note),
         Step("queued", "queued", run.queued_at, "created, waiting for resources"),
@@ -55,8 +57,12 @@ def timeline(run: Run, confirmed: datetime | None) -> list[Step]:
         Step("launched", "launched", run.launched_at, "handed to Mesos"),
         Step("started", "started", run.started_at, "TASK_RUNNING"),
         Step("finished", "finished", run.finished_at, run.state.value if run.state.final else ""),
-        Step("confirmed", "confirmed by the master", confirmed,
-             "the master last spoke of its task" if confirmed else "known to the leader for live runs only"),
+        Step(
+            "confirmed",
+            "confirmed by the master",
+            confirmed,
+            "the master last spoke of its task" if confirmed else "known to the leader for live runs only",
+        ),
     ]
 
 
@@ -109,10 +115,19 @@ def run_detail(ctx: AppContext, task_id: str) -> dict[str, Any]:
     confirmed = confirmations(ctx).get(task_id)
     attempts = ctx.store.attempts_of(run.job, run.scheduled_at)
     notes = [notification_dict(n) for n in ctx.store.notifications(task_id=task_id)]
-    return {"run": run, "job": job, "outcome": outcome, "steps": timeline(run, confirmed), "why": why(run),
-            "started": started_by(run), "attempt": attempt_text(run, job), "attempts": attempts,
-            "notifications": notes, "final": run.state.final,
-            "live": run.state.live}
+    return {
+        "run": run,
+        "job": job,
+        "outcome": outcome,
+        "steps": timeline(run, confirmed),
+        "why": why(run),
+        "started": started_by(run),
+        "attempt": attempt_text(run, job),
+        "attempts": attempts,
+        "notifications": notes,
+        "final": run.state.final,
+        "live": run.state.live,
+    }
 
 
 @router.get("/runs/{task_id}")
@@ -153,8 +168,9 @@ def log_page(request: Request, task_id: str) -> HTMLResponse:
     run = page.ctx.store.get_run_by_task_id(task_id)
     error, data = None, ""
     try:
-        data = api_runs.read_log(page.ctx, task_id, stream if stream in ("stdout", "stderr") else "stdout",
-                                 -1, 1 << 20)["data"]
+        data = api_runs.read_log(
+            page.ctx, task_id, stream if stream in ("stdout", "stderr") else "stdout", -1, 1 << 20
+        )["data"]
     except HTTPException as exc:
         error = exc.detail.get("error") if isinstance(exc.detail, dict) else exc.detail
     except MoroccronError as exc:

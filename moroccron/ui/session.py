@@ -71,8 +71,7 @@ class Sessions:
     view a session must still match; without them only the signature and expiry count.
     """
 
-    def __init__(self, secret: str | None = None, *, auth: Any = None, store: Any = None,
-                 secure: bool = False) -> None:
+    def __init__(self, secret: str | None = None, *, auth: Any = None, store: Any = None, secure: bool = False) -> None:
         self.key = (secret or secrets.token_hex(32)).encode()
         self.auth = auth if auth is not None and auth.enabled else None
         self.store = store if self.auth is not None else None
@@ -82,8 +81,16 @@ class Sessions:
         return _b64(hmac.new(self.key, payload.encode(), hashlib.sha256).digest())
 
     def issue(self, principal: Principal, version: int = 0, now: float | None = None) -> str:
-        payload = _b64(json.dumps({"n": principal.name, "r": principal.role, "v": version,
-                                   "e": int((now or time.time()) + SESSION_SECONDS)}).encode())
+        payload = _b64(
+            json.dumps(
+                {
+                    "n": principal.name,
+                    "r": principal.role,
+                    "v": version,
+                    "e": int((now or time.time()) + SESSION_SECONDS),
+                }
+            ).encode()
+        )
         return f"{payload}.{self._sign(payload)}"
 
     def signed(self, cookie: str | None, now: float | None = None) -> dict[str, Any] | None:
@@ -99,8 +106,11 @@ class Sessions:
             return None
         if not isinstance(data, dict) or not isinstance(data.get("e"), int) or data["e"] < (now or time.time()):
             return None
-        if not isinstance(data.get("n"), str) or not isinstance(data.get("v"), int) or data.get("r") not in (
-                "read", "write", "admin"):
+        if (
+            not isinstance(data.get("n"), str)
+            or not isinstance(data.get("v"), int)
+            or data.get("r") not in ("read", "write", "admin")
+        ):
             return None  # a cookie from before session versions: log in again
         return data
 
@@ -152,8 +162,11 @@ class Sessions:
         return self._sign(f"csrf|{cookies.get(CSRF_COOKIE, '')}|{cookies.get(SESSION_COOKIE, '')}")
 
     def csrf_ok(self, cookies: dict[str, str], token: str | None) -> bool:
-        return bool(token) and bool(cookies.get(CSRF_COOKIE)) and hmac.compare_digest(
-            token or "", self.csrf_token(cookies))
+        return (
+            bool(token)
+            and bool(cookies.get(CSRF_COOKIE))
+            and hmac.compare_digest(token or "", self.csrf_token(cookies))
+        )
 
     @staticmethod
     def new_csrf_cookie() -> str:

@@ -113,12 +113,18 @@ def test_openapi_describes_the_job_body_field_by_field(client):
     assert doc["paths"]["/api/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"] == ref
     assert doc["paths"]["/api/v1/jobs/{name}"]["put"]["requestBody"]["content"]["application/json"]["schema"] == ref
     # An answer is the JobSpec fields plus the read-only source of the apply that wrote it.
-    assert doc["paths"]["/api/v1/jobs/{name}"]["get"]["responses"]["200"]["content"]["application/json"][
-        "schema"] == {"$ref": "#/components/schemas/Job"}
+    assert doc["paths"]["/api/v1/jobs/{name}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Job"
+    }
     assert set(schemas["Job"]["properties"]) == set(schemas["JobSpec"]["properties"]) | {"source"}
     assert schemas["Job"]["properties"]["source"]["readOnly"] is True
-    job = Job(name="x", command="true", schedule="@daily", resources=Resources(cpus=0.5, mem=64.0),
-              container=Container(type="docker", image="busybox"))
+    job = Job(
+        name="x",
+        command="true",
+        schedule="@daily",
+        resources=Resources(cpus=0.5, mem=64.0),
+        container=Container(type="docker", image="busybox"),
+    )
     props = schemas["JobSpec"]["properties"]
     assert set(job.to_dict()) <= set(props), "every field the API returns is described"
     assert set(job.to_dict()["resources"]) <= set(schemas["Resources"]["properties"])

@@ -40,8 +40,13 @@ def test_patch_changes_only_given_fields_and_validates(client):
 
 def test_filters_and_pagination(client):
     for i in range(25):
-        add(client, f"job-{i:02d}", owners=["even@x" if i % 2 == 0 else "odd@x"], disabled=i < 5,
-            description="nightly backup" if i == 7 else "")
+        add(
+            client,
+            f"job-{i:02d}",
+            owners=["even@x" if i % 2 == 0 else "odd@x"],
+            disabled=i < 5,
+            description="nightly backup" if i == 7 else "",
+        )
     page = client.get("/api/v1/jobs", params={"limit": 10, "offset": 10}).json()
     assert page["total"] == 25 and [j["name"] for j in page["jobs"]][0] == "job-10" and len(page["jobs"]) == 10
     assert client.get("/api/v1/jobs", params={"owner": "odd@x"}).json()["total"] == 12
@@ -61,8 +66,9 @@ def test_state_filter_failed_running_quarantined(client):
     t1, t2, t3 = (datetime(2026, 1, 1, h, tzinfo=UTC) for h in (1, 2, 3))
 
     def run(job, at, state, attempt=0):
-        client.store.create_run(Run(job=job, scheduled_at=at, attempt=attempt, state=state,
-                                    finished_at=at if state.final else None))
+        client.store.create_run(
+            Run(job=job, scheduled_at=at, attempt=attempt, state=state, finished_at=at if state.final else None)
+        )
 
     run("ok", t1, RunState.SUCCEEDED)
     run("broke", t1, RunState.SUCCEEDED)
@@ -103,7 +109,8 @@ def test_dependencies_subtree_waiting_and_graph(client):
     client.store.set_dependency_progress("D", "B", "B.1767225600.0", t)
     assert client.get("/api/v1/jobs/D/parents").json()["parents"] == [
         {"job": "B", "succeeded_since_last_run": True, "satisfied_by": "B.1767225600.0"},
-        {"job": "C", "succeeded_since_last_run": False, "satisfied_by": None}]
+        {"job": "C", "succeeded_since_last_run": False, "satisfied_by": None},
+    ]
     assert client.get("/api/v1/jobs/A/children").json()["children"] == ["B", "C"]
     sub = client.get("/api/v1/jobs/A/subtree").json()
     assert [c["job"] for c in sub["tree"]["children"]] == ["B", "C"]
@@ -131,8 +138,9 @@ def test_delete_refused_with_children_unless_cascade(client):
 def test_owners_crud_and_preferences(client):
     r = client.put("/api/v1/owners/ops@example.com", json={"name": "Ops", "slack": "#ops"})
     assert r.status_code == 201 and r.json()["email"] == "ops@example.com"
-    r = client.patch("/api/v1/owners/ops@example.com", json={"preferences": {"failure": []},
-                                                              "mute_until": "2026-12-01T00:00:00Z"})
+    r = client.patch(
+        "/api/v1/owners/ops@example.com", json={"preferences": {"failure": []}, "mute_until": "2026-12-01T00:00:00Z"}
+    )
     body = r.json()
     assert body["preferences"]["failure"] == [] and body["preferences"]["recovery"] == ["email"]
     assert body["mute_until"].startswith("2026-12-01T00:00:00")
@@ -159,8 +167,9 @@ def test_job_stats(client):
     t = datetime(2026, 1, 1, tzinfo=UTC)
     for i, state in enumerate([RunState.SUCCEEDED, RunState.FAILED, RunState.FAILED]):
         at = t.replace(minute=i)
-        client.store.create_run(Run(job="s", scheduled_at=at, state=state, launched_at=at, started_at=at,
-                                    finished_at=at.replace(second=10)))
+        client.store.create_run(
+            Run(job="s", scheduled_at=at, state=state, launched_at=at, started_at=at, finished_at=at.replace(second=10))
+        )
     stats = client.get("/api/v1/jobs/s/stats").json()
     assert stats["success_count"] == 1 and stats["failure_count"] == 2
     assert stats["consecutive_failures"] == 2

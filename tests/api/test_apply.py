@@ -32,7 +32,8 @@ WRITE, READ, ADMIN = "tok-write-apply", "tok-read-apply", "tok-admin-apply"
 @pytest.fixture
 def auth(tmp_path: Path) -> Authenticator:
     path = tmp_path / "auth.toml"
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         [[tokens]]
         name = "ci"
         token = "{hash_secret(WRITE)}"
@@ -47,7 +48,8 @@ def auth(tmp_path: Path) -> Authenticator:
         name = "ops"
         token = "{hash_secret(ADMIN)}"
         role = "admin"
-    """))
+    """)
+    )
     return Authenticator.from_sources(path, environ={})
 
 
@@ -58,8 +60,9 @@ def scheduler() -> RecordingScheduler:
 
 @pytest.fixture
 def app(store: Store, auth: Authenticator, scheduler: RecordingScheduler) -> Any:
-    return create_app(AppContext(Settings(), store, PluginManager(load_entrypoints=False), scheduler=scheduler,
-                                 auth=auth))
+    return create_app(
+        AppContext(Settings(), store, PluginManager(load_entrypoints=False), scheduler=scheduler, auth=auth)
+    )
 
 
 @pytest.fixture
@@ -75,8 +78,9 @@ def job(name: str, **fields: Any) -> dict[str, Any]:
     return JobSpec(name=name, **{"command": f"echo {name}", "schedule": "@daily", **fields}).to_dict()
 
 
-def test_read_role_is_refused_write_role_applies(client: TestClient, store: Store,
-                                                 scheduler: RecordingScheduler) -> None:
+def test_read_role_is_refused_write_role_applies(
+    client: TestClient, store: Store, scheduler: RecordingScheduler
+) -> None:
     body = {"jobs": [job("a"), job("b", schedule=None, parents=["a"])], "source": "ci"}
     r = client.post("/api/v1/apply", json=body, headers=bearer(READ))
     assert r.status_code == 403 and "needs 'write'" in r.json()["error"]
@@ -101,8 +105,11 @@ def test_read_role_is_refused_write_role_applies(client: TestClient, store: Stor
 
     # prune within the source: b goes, a job made through the API stays
     store.put_job(JobSpec(name="by-hand", command="x", schedule="@daily"))
-    r = client.post("/api/v1/apply", json={"jobs": [job("a", command="echo A")], "source": "ci", "prune": True},
-                    headers=bearer(WRITE))
+    r = client.post(
+        "/api/v1/apply",
+        json={"jobs": [job("a", command="echo A")], "source": "ci", "prune": True},
+        headers=bearer(WRITE),
+    )
     assert r.status_code == 200, r.text
     assert r.json()["lines"] == ["~ a (command)", "- b"]
     assert sorted(j.name for j in store.all_jobs()) == ["a", "by-hand"]
@@ -110,19 +117,32 @@ def test_read_role_is_refused_write_role_applies(client: TestClient, store: Stor
 
 
 def test_all_or_nothing(client: TestClient, store: Store, scheduler: RecordingScheduler) -> None:
-    client.post("/api/v1/apply", json={"jobs": [job("a"), job("b", schedule=None, parents=["a"])],
-                                       "source": "ci"}, headers=bearer(WRITE))
+    client.post(
+        "/api/v1/apply",
+        json={"jobs": [job("a"), job("b", schedule=None, parents=["a"])], "source": "ci"},
+        headers=bearer(WRITE),
+    )
     # pruning a while only b is defined would orphan b: refused whole, with where b is defined
-    r = client.post("/api/v1/apply", json={"jobs": [job("b", schedule=None, parents=["a"]), job("c")],
-                                           "source": "ci", "prune": True, "locations": {"b": "jobs/b.py:3"}},
-                    headers=bearer(WRITE))
+    r = client.post(
+        "/api/v1/apply",
+        json={
+            "jobs": [job("b", schedule=None, parents=["a"]), job("c")],
+            "source": "ci",
+            "prune": True,
+            "locations": {"b": "jobs/b.py:3"},
+        },
+        headers=bearer(WRITE),
+    )
     assert r.status_code == 422
     assert "parent job 'a' of 'b' does not exist (defined at jobs/b.py:3)" in r.json()["error"]
     assert sorted(j.name for j in store.all_jobs()) == ["a", "b"] and scheduler.removed == []
 
     # every bad job named by its place in the request, nothing stored
-    r = client.post("/api/v1/apply", json={"jobs": [job("c"), {"name": "d", "command": "x", "schedule": "never"},
-                                                    {"name": "e", "comand": "x"}]}, headers=bearer(WRITE))
+    r = client.post(
+        "/api/v1/apply",
+        json={"jobs": [job("c"), {"name": "d", "command": "x", "schedule": "never"}, {"name": "e", "comand": "x"}]},
+        headers=bearer(WRITE),
+    )
     assert r.status_code == 422
     fields = [e["field"] for e in r.json()["errors"]]
     assert "jobs[1].schedule" in fields and "jobs[2].comand" in fields
@@ -148,8 +168,9 @@ def test_owner_changes_need_admin_and_keep_fields_set_elsewhere(client: TestClie
     assert owner.slack == "#new" and owner.preferences["failure"] == ("slack",)
 
     # an owner the apply leaves as it is needs no admin
-    r = client.post("/api/v1/apply", json={**body, "jobs": [job("a", owners=["o@example.com"]), job("z")]},
-                    headers=bearer(WRITE))
+    r = client.post(
+        "/api/v1/apply", json={**body, "jobs": [job("a", owners=["o@example.com"]), job("z")]}, headers=bearer(WRITE)
+    )
     assert r.status_code == 200 and r.json()["lines"] == ["+ z"]
 
 
@@ -178,14 +199,24 @@ def write(folder: Path, name: str, body: str) -> None:
     (folder / name).write_text(textwrap.dedent(body).lstrip("\n"))
 
 
-def test_cli_apply_through_the_api(live: str, store: Store, scheduler: RecordingScheduler, tmp_path: Path,
-                                   capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_apply_through_the_api(
+    live: str,
+    store: Store,
+    scheduler: RecordingScheduler,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     jobs = tmp_path / "jobs"
-    write(jobs, "etl.py", """
+    write(
+        jobs,
+        "etl.py",
+        """
         from moroccron import Job
         for i in range(2):
             Job(name=f"etl-{i}", command="./etl.sh", schedule="@daily")
-    """)
+    """,
+    )
     monkeypatch.delenv("MOROCCRON_TOKEN", raising=False)
     assert main(["jobs", "apply", str(jobs), "--api", live, "--token", READ]) == 1
     err = capsys.readouterr().err
@@ -193,8 +224,12 @@ def test_cli_apply_through_the_api(live: str, store: Store, scheduler: Recording
 
     assert main(["jobs", "apply", str(jobs), "--api", live, "--token", WRITE, "--source", "etl", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines() == ["source: etl", "+ etl-0", "+ etl-1",
-                                "would apply: 2 to create, 0 to update, 0 to delete, 0 unchanged"]
+    assert out.splitlines() == [
+        "source: etl",
+        "+ etl-0",
+        "+ etl-1",
+        "would apply: 2 to create, 0 to update, 0 to delete, 0 unchanged",
+    ]
     assert store.all_jobs() == []
 
     monkeypatch.setenv("MOROCCRON_TOKEN", WRITE)
@@ -203,29 +238,45 @@ def test_cli_apply_through_the_api(live: str, store: Store, scheduler: Recording
     assert store.job_sources() == {"etl-0": "etl", "etl-1": "etl"} and scheduler.changed == ["etl-0", "etl-1"]
 
     # the same lines as a local apply of the same change
-    write(jobs, "etl.py", """
+    write(
+        jobs,
+        "etl.py",
+        """
         from moroccron import Job
         Job(name="etl-0", command="./etl.sh --v2", schedule="@daily")
-    """)
+    """,
+    )
     assert main(["jobs", "apply", str(jobs), "--api", live, "--source", "etl", "--prune"]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "source: etl", "~ etl-0 (command)", "- etl-1", "applied: 0 to create, 1 to update, 1 to delete, 0 unchanged"]
+        "source: etl",
+        "~ etl-0 (command)",
+        "- etl-1",
+        "applied: 0 to create, 1 to update, 1 to delete, 0 unchanged",
+    ]
     assert scheduler.removed == ["etl-1"]
 
     # a cycle: refused by the scheduler, with where each job is defined, one problem a line
-    write(jobs, "etl.py", """
+    write(
+        jobs,
+        "etl.py",
+        """
         from moroccron import Job
         Job(name="x", command="x", parents=["y"])
         Job(name="y", command="x", parents=["x"], retries=-1)
-    """)
+    """,
+    )
     assert main(["jobs", "apply", str(jobs), "--api", live]) == 1
     err = capsys.readouterr().err
     assert "retries" in err and "Traceback" not in err
-    write(jobs, "etl.py", """
+    write(
+        jobs,
+        "etl.py",
+        """
         from moroccron import Job
         Job(name="x", command="x", parents=["y"])
         Job(name="y", command="x", parents=["x"])
-    """)
+    """,
+    )
     assert main(["jobs", "apply", str(jobs), "--api", live]) == 1
     err = capsys.readouterr().err
     assert "HTTP 422" in err and "dependency cycle: x -> y -> x" in err and f"{jobs / 'etl.py'}:2" in err
@@ -252,8 +303,11 @@ def test_a_running_scheduler_runs_and_drops_what_the_api_applied(tmp_path: Path)
             body = {"jobs": [job("every-second", command="true", schedule="* * * * * *")], "source": "ci"}
             r = client.post("/api/v1/apply", json=body)
             assert r.status_code == 200, r.text
-            wait_for(lambda: [r for r in cluster.runs("every-second") if r.state == RunState.SUCCEEDED], 60,
-                     what="a run of the job applied through the API")
+            wait_for(
+                lambda: [r for r in cluster.runs("every-second") if r.state == RunState.SUCCEEDED],
+                60,
+                what="a run of the job applied through the API",
+            )
             r = client.post("/api/v1/apply", json={"jobs": [], "source": "ci", "prune": True})
             assert r.status_code == 200 and r.json()["delete"] == ["every-second"]
             wait_for(lambda: "every-second" not in sched.engine.jobs, 30, what="the pruned job to leave the engine")
@@ -261,17 +315,20 @@ def test_a_running_scheduler_runs_and_drops_what_the_api_applied(tmp_path: Path)
         cluster.close()
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"jobs": [1]}, "jobs[0]"),
-    ({"jobs": {"a": {}}}, "jobs"),
-    ({"jobs": [{"name": "a", "command": "x", "schedule": "@daily"}, {"command": "x"}]}, "jobs[1].name"),
-    ({"owners": [{"slack": "#x"}]}, "owners[0].id"),
-    ({"owners": [{"id": "o@x", "mute_until": "soon"}]}, "owners[0].mute_until"),
-    ({"source": ""}, "source"),
-    ({"source": "x" * 256}, "source"),
-    ({"locations": []}, "locations"),
-    ({"jobs": [], "prune": True}, "source"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"jobs": [1]}, "jobs[0]"),
+        ({"jobs": {"a": {}}}, "jobs"),
+        ({"jobs": [{"name": "a", "command": "x", "schedule": "@daily"}, {"command": "x"}]}, "jobs[1].name"),
+        ({"owners": [{"slack": "#x"}]}, "owners[0].id"),
+        ({"owners": [{"id": "o@x", "mute_until": "soon"}]}, "owners[0].mute_until"),
+        ({"source": ""}, "source"),
+        ({"source": "x" * 256}, "source"),
+        ({"locations": []}, "locations"),
+        ({"jobs": [], "prune": True}, "source"),
+    ],
+)
 def test_bad_requests_name_the_field(client: TestClient, store: Store, body: dict[str, Any], field: str) -> None:
     r = client.post("/api/v1/apply", json=body, headers=bearer(ADMIN))
     assert r.status_code == 422, r.text
@@ -279,14 +336,19 @@ def test_bad_requests_name_the_field(client: TestClient, store: Store, body: dic
     assert store.all_jobs() == [] and store.list_owners() == []
 
 
-def test_cli_prints_each_problem_the_api_found(live: str, store: Store, tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_prints_each_problem_the_api_found(
+    live: str, store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Problems only the scheduler finds (two jobs whose parents it lacks) come back one a line."""
-    write(tmp_path / "jobs", "a.py", """
+    write(
+        tmp_path / "jobs",
+        "a.py",
+        """
         from moroccron import Job
         Job(name="a", command="x", parents=["ghost-1"])
         Job(name="b", command="x", parents=["ghost-2"])
-    """)
+    """,
+    )
     assert main(["jobs", "apply", str(tmp_path / "jobs"), "--api", live, "--token", WRITE]) == 1
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == "moroccron: error: HTTP 422: 2 problems:"

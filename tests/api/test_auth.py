@@ -19,7 +19,7 @@ def auth(tmp_path):
     path.write_text(f"""
 [[tokens]]
 name = "ci"
-token = "{hash_secret('tok-write')}"
+token = "{hash_secret("tok-write")}"
 role = "write"
 
 [[tokens]]
@@ -29,7 +29,7 @@ role = "read"
 
 [[users]]
 name = "boss"
-password = "{hash_secret('s3cret')}"
+password = "{hash_secret("s3cret")}"
 role = "admin"
 """)
     return Authenticator.from_sources(path, environ={"MOROCCRON_AUTH_USERS": "chronos:pw:with:colons:write"})
@@ -89,8 +89,9 @@ def test_serve_refuses_public_bind_without_auth():
     assert info.value.errors[0].field == "bind" and "--insecure" in str(info.value)
     check_exposure(Settings(bind="0.0.0.0:4400", insecure=True), off)
     check_exposure(Settings(bind="127.0.0.1:4400"), off)
-    check_exposure(Settings(bind="0.0.0.0:4400"),
-                   Authenticator.from_sources(None, environ={"MOROCCRON_AUTH_TOKENS": "t:read"}))
+    check_exposure(
+        Settings(bind="0.0.0.0:4400"), Authenticator.from_sources(None, environ={"MOROCCRON_AUTH_TOKENS": "t:read"})
+    )
 
 
 class _Standby:
@@ -110,8 +111,9 @@ def test_a_standby_proxies_authenticated_writes_and_redirects_anonymous_ones(sto
     try:
         address = leader.url.split("/")[2]
         store.take_leadership("leader-1", address)  # the database agrees with ZooKeeper: a verified leader
-        ctx = AppContext(Settings(), store, PluginManager(load_entrypoints=False), auth=auth,
-                         leadership=_Standby(address))
+        ctx = AppContext(
+            Settings(), store, PluginManager(load_entrypoints=False), auth=auth, leadership=_Standby(address)
+        )
         client = TestClient(create_app(ctx))
         r = client.post("/api/v1/jobs?dry=1", json=JOB, headers=bearer("tok-write"))
         assert r.status_code == 201 and r.json()["created"] == "by the leader"

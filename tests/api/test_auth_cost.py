@@ -97,8 +97,12 @@ def test_clear_text_tokens_are_hashed_at_load_and_found_the_same_way(hashes):
 
 
 def test_an_old_pbkdf2_token_still_works_and_is_then_found_by_its_digest(hashes):
-    auth = Authenticator([_Credential("old", hash_secret(LEGACY, iterations=2000), "write"),
-                          _Credential("new", hash_token(FAST), "read")])
+    auth = Authenticator(
+        [
+            _Credential("old", hash_secret(LEGACY, iterations=2000), "write"),
+            _Credential("new", hash_token(FAST), "read"),
+        ]
+    )
     hashes.calls.clear()
     assert auth.slow_tokens == ["old"]
     assert auth.authenticate(f"Bearer {FAST}").name == "new" and hashes.calls == [], "fast tokens stay fast"
@@ -112,9 +116,11 @@ def test_an_old_pbkdf2_token_still_works_and_is_then_found_by_its_digest(hashes)
 
 def test_the_start_warns_about_old_token_hashes_and_clear_text(tmp_path, caplog):
     path = tmp_path / "auth.toml"
-    path.write_text(f'[[tokens]]\nname = "old"\ntoken = "{hash_secret(LEGACY, iterations=1000)}"\nrole = "read"\n'
-                    f'[[tokens]]\nname = "clear"\ntoken = "{FAST}"\nrole = "read"\n'
-                    f'[[tokens]]\nname = "fast"\ntoken = "{hash_token(FAST + "2")}"\nrole = "read"\n')
+    path.write_text(
+        f'[[tokens]]\nname = "old"\ntoken = "{hash_secret(LEGACY, iterations=1000)}"\nrole = "read"\n'
+        f'[[tokens]]\nname = "clear"\ntoken = "{FAST}"\nrole = "read"\n'
+        f'[[tokens]]\nname = "fast"\ntoken = "{hash_token(FAST + "2")}"\nrole = "read"\n'
+    )
     with caplog.at_level("WARNING", logger="moroccron.auth"):
         Authenticator.from_sources(path, environ={})
     text = caplog.text
@@ -123,12 +129,15 @@ def test_the_start_warns_about_old_token_hashes_and_clear_text(tmp_path, caplog)
     assert "'fast'" not in text
 
 
-@pytest.mark.parametrize(("kind", "entry", "message"), [
-    ("users", 'password = "sha256$' + "0" * 64 + '"', "a password needs a slow hash"),
-    ("tokens", 'token = "sha256$xyz"', "is not a sha256 hash"),
-    ("tokens", 'token = "pbkdf2_sha256$999999999999$salt$00"', "is not a usable pbkdf2_sha256 hash"),
-    ("users", 'password = "pbkdf2_sha256$notanumber$salt$00"', "is not a usable pbkdf2_sha256 hash"),
-])
+@pytest.mark.parametrize(
+    ("kind", "entry", "message"),
+    [
+        ("users", 'password = "sha256$' + "0" * 64 + '"', "a password needs a slow hash"),
+        ("tokens", 'token = "sha256$xyz"', "is not a sha256 hash"),
+        ("tokens", 'token = "pbkdf2_sha256$999999999999$salt$00"', "is not a usable pbkdf2_sha256 hash"),
+        ("users", 'password = "pbkdf2_sha256$notanumber$salt$00"', "is not a usable pbkdf2_sha256 hash"),
+    ],
+)
 def test_unusable_stored_forms_are_refused_at_start(tmp_path, kind, entry, message):
     path = tmp_path / "auth.toml"
     path.write_text(f'[[{kind}]]\nname = "x"\n{entry}\nrole = "read"\n')
@@ -148,8 +157,11 @@ def test_basic_auth_does_the_same_hashing_for_unknown_and_known_users(hashes):
     same iteration count each, so the answer time says nothing about which names exist."""
     auth = Authenticator.from_sources(None, environ={"MOROCCRON_AUTH_USERS": "boss:s3cret:admin"})
     hashes.calls.clear()  # the clear-text password was hashed at load
-    cases = {"known, wrong password": basic("boss", "nope"), "unknown user": basic("nobody", "nope"),
-             "known, right password": basic("boss", "s3cret")}
+    cases = {
+        "known, wrong password": basic("boss", "nope"),
+        "unknown user": basic("nobody", "nope"),
+        "known, right password": basic("boss", "s3cret"),
+    }
     spent = {}
     for label, header in cases.items():
         before = len(hashes.calls)
@@ -162,8 +174,10 @@ def test_basic_auth_does_the_same_hashing_for_unknown_and_known_users(hashes):
 
 
 def test_the_dummy_hash_costs_what_the_costliest_user_hash_costs(hashes):
-    users = [_Credential("cheap", hash_secret("a", iterations=1000), "read"),
-             _Credential("dear", hash_secret("b", iterations=3000), "read")]
+    users = [
+        _Credential("cheap", hash_secret("a", iterations=1000), "read"),
+        _Credential("dear", hash_secret("b", iterations=3000), "read"),
+    ]
     auth = Authenticator(users=users)
     hashes.calls.clear()
     auth.authenticate(basic("nobody", "x"))
@@ -172,8 +186,9 @@ def test_the_dummy_hash_costs_what_the_costliest_user_hash_costs(hashes):
 
 
 def test_the_login_form_does_the_same_hashing_for_users_token_names_and_nobody(hashes):
-    auth = Authenticator([_Credential("ci", hash_token(FAST), "write")],
-                         [_Credential("boss", hash_secret("s3cret"), "admin")])
+    auth = Authenticator(
+        [_Credential("ci", hash_token(FAST), "write")], [_Credential("boss", hash_secret("s3cret"), "admin")]
+    )
     hashes.calls.clear()
     spent = []
     for name, password in (("boss", "nope"), ("boss", "s3cret"), ("ci", "nope"), ("ci", FAST), ("nobody", "x")):
@@ -195,12 +210,17 @@ def test_the_cache_of_good_answers_is_bounded(monkeypatch):
 # --------------------------------------------------------------------------- through the app
 
 
-
 @pytest.fixture
 def slow_app(sqlite_store):
     """An app whose authenticator has an old pbkdf2 token, so every unknown token needs a slow hash."""
-    auth = Authenticator([_Credential("old", hash_secret(LEGACY, iterations=1000), "write"),
-                          _Credential("ci", hash_token(FAST), "read")], hash_workers=1, hash_queue=2)
+    auth = Authenticator(
+        [
+            _Credential("old", hash_secret(LEGACY, iterations=1000), "write"),
+            _Credential("ci", hash_token(FAST), "read"),
+        ],
+        hash_workers=1,
+        hash_queue=2,
+    )
     settings = Settings(auth_max_failures=0)  # these tests are about hashing, not the rate limit
     yield create_app(AppContext(settings, sqlite_store, PluginManager(load_entrypoints=False), auth=auth))
     auth.close()
@@ -236,8 +256,9 @@ def test_slow_hashes_run_off_the_event_loop(slow_app, hashes, kind):
             hashes.gate.set()
             junk.join(60)
     assert results == {"junk": 401}
-    assert [name for _, name in hashes.calls] and all(
-        name.startswith("moroccron-auth") for _, name in hashes.calls), hashes.calls
+    assert [name for _, name in hashes.calls] and all(name.startswith("moroccron-auth") for _, name in hashes.calls), (
+        hashes.calls
+    )
     assert set(hashes.nice) == {auth_module.NICE}, "hashing yields the CPU to serving requests"
 
 
@@ -246,6 +267,7 @@ def test_slow_checks_waiting_are_bounded(slow_app, hashes):
     hashes.gate = threading.Event()
     codes: list[int] = []
     with TestClient(slow_app) as client:
+
         def junk() -> None:
             codes.append(client.get("/api/v1/jobs", headers={"Authorization": "Bearer junk"}).status_code)
 
@@ -273,8 +295,14 @@ def test_authenticate_async_raises_busy_beyond_the_queue():
     auth = Authenticator([_Credential("old", hash_secret(LEGACY, iterations=1000), "write")], hash_queue=0)
     with pytest.raises(AuthBusy):
         asyncio.run(auth.authenticate_async("Bearer junk"))
-    assert asyncio.run(Authenticator([_Credential("t", hash_token(FAST), "read")], hash_queue=0)
-                       .authenticate_async(f"Bearer {FAST}")).name == "t", "the fast path never queues"
+    assert (
+        asyncio.run(
+            Authenticator([_Credential("t", hash_token(FAST), "read")], hash_queue=0).authenticate_async(
+                f"Bearer {FAST}"
+            )
+        ).name
+        == "t"
+    ), "the fast path never queues"
 
 
 def test_cli_makes_fast_token_hashes(capsys):

@@ -33,11 +33,12 @@ class Clock:
         return self.now
 
 
-
 @pytest.fixture
 def app(sqlite_store):
-    auth = Authenticator([_Credential("ci", hash_token(TOKEN), "write")],
-                         [_Credential("boss", hash_secret("s3cret", iterations=1000), "admin")])
+    auth = Authenticator(
+        [_Credential("ci", hash_token(TOKEN), "write")],
+        [_Credential("boss", hash_secret("s3cret", iterations=1000), "admin")],
+    )
     settings = Settings(auth_max_failures=3, auth_failure_window_seconds=60.0, trusted_proxies=("10.9.0.0/16",))
     app = create_app(AppContext(settings, sqlite_store, PluginManager(load_entrypoints=False), auth=auth))
     app.state.auth_limiter.clock = Clock()
@@ -140,8 +141,11 @@ def test_the_login_form_is_limited_too(app):
     # the API's failures and the form's are one count per address
     assert attacker.get("/api/v1/jobs", headers=bearer(TOKEN)).status_code == 429
     friend = client_from(app, "192.0.2.10")
-    r = friend.post("/login", data={"user": "boss", "password": "s3cret", "csrf": csrf_of(friend.get("/login").text)},
-                    follow_redirects=False)
+    r = friend.post(
+        "/login",
+        data={"user": "boss", "password": "s3cret", "csrf": csrf_of(friend.get("/login").text)},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
 
 
@@ -163,22 +167,26 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies(app):
     assert spoofed.status_code == 429
 
 
-@pytest.mark.parametrize(("peer", "header", "expected"), [
-    ("192.0.2.1", "1.2.3.4", "192.0.2.1"),
-    ("10.9.0.5", "1.2.3.4", "1.2.3.4"),
-    ("10.9.0.5", "1.2.3.4, 10.9.0.7", "1.2.3.4"),
-    ("10.9.0.5", "6.6.6.6, 1.2.3.4, 10.9.0.7", "1.2.3.4"),
-    ("10.9.0.5", "not-an-address", "10.9.0.5"),
-    ("10.9.0.5", None, "10.9.0.5"),
-])
+@pytest.mark.parametrize(
+    ("peer", "header", "expected"),
+    [
+        ("192.0.2.1", "1.2.3.4", "192.0.2.1"),
+        ("10.9.0.5", "1.2.3.4", "1.2.3.4"),
+        ("10.9.0.5", "1.2.3.4, 10.9.0.7", "1.2.3.4"),
+        ("10.9.0.5", "6.6.6.6, 1.2.3.4, 10.9.0.7", "1.2.3.4"),
+        ("10.9.0.5", "not-an-address", "10.9.0.5"),
+        ("10.9.0.5", None, "10.9.0.5"),
+    ],
+)
 def test_client_address(peer, header, expected):
     scope = {"client": (peer, 1), "headers": [(b"x-forwarded-for", header.encode())] if header else []}
     assert client_address(scope, parse_networks(["10.9.0.0/16"])) == expected
 
 
 def test_settings_check_trusted_proxies_and_limits():
-    s = load_settings(environ={"MOROCCRON_TRUSTED_PROXIES": "10.0.0.1, 10.1.0.0/16",
-                               "MOROCCRON_AUTH_MAX_FAILURES": "5"})
+    s = load_settings(
+        environ={"MOROCCRON_TRUSTED_PROXIES": "10.0.0.1, 10.1.0.0/16", "MOROCCRON_AUTH_MAX_FAILURES": "5"}
+    )
     assert s.trusted_proxies == ("10.0.0.1", "10.1.0.0/16") and s.auth_max_failures == 5
     assert Settings().auth_max_failures == 10 and Settings().auth_failure_window_seconds == 60.0
     with pytest.raises(ValidationError) as info:

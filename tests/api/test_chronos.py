@@ -86,8 +86,18 @@ def add_run(store: Store, job: str, state: RunState, *, minutes: int, seconds: f
     finished = launched + timedelta(seconds=seconds) if launched is not None and seconds is not None else None
     if state.final and finished is None:
         finished = at
-    return store.create_run(Run(job=job, scheduled_at=at, state=state, queued_at=at, launched_at=launched,
-                                started_at=launched, finished_at=finished, agent_id="agent-1" if launched else None))
+    return store.create_run(
+        Run(
+            job=job,
+            scheduled_at=at,
+            state=state,
+            queued_at=at,
+            launched_at=launched,
+            started_at=launched,
+            finished_at=finished,
+            agent_id="agent-1" if launched else None,
+        )
+    )
 
 
 def by_name(jobs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -129,8 +139,16 @@ def test_list_fills_statistics_from_run_history(client: TestClient, store: Store
 
 def test_round_trip_through_the_api_keeps_native_fields(client: TestClient, store: Store) -> None:
     """A Chronos client reads a job and sends it back unchanged: nothing is lost."""
-    native = JobSpec(name="n", command="run", schedule="0 3 * * *", concurrency="replace", catchup="none",
-                     labels={"team": "sre"}, timeout_seconds=60.0, owners=("ops@example.com",))
+    native = JobSpec(
+        name="n",
+        command="run",
+        schedule="0 3 * * *",
+        concurrency="replace",
+        catchup="none",
+        labels={"team": "sre"},
+        timeout_seconds=60.0,
+        owners=("ops@example.com",),
+    )
     store.create_job(native)
     listed = client.get("/v1/scheduler/jobs").json()[0]
     assert listed["schedule"] == "0 3 * * *"  # a cron schedule is shown as is
@@ -140,8 +158,10 @@ def test_round_trip_through_the_api_keeps_native_fields(client: TestClient, stor
 
 
 def test_ignored_fields_are_listed_in_a_header(client: TestClient) -> None:
-    r = client.post("/v1/scheduler/iso8601", json=scheduled("a", **{"async": True, "highPriority": False,
-                                                                        "successCount": 9, "myTool": "x"}))
+    r = client.post(
+        "/v1/scheduler/iso8601",
+        json=scheduled("a", **{"async": True, "highPriority": False, "successCount": 9, "myTool": "x"}),
+    )
     assert r.status_code == 204
     assert r.headers[IGNORED_HEADER] == "myTool", "async has a meaning: not ignored"
 
@@ -164,8 +184,9 @@ def test_iso8601_without_a_schedule_runs_once_now(store: Store) -> None:
 
 
 def test_validation_errors_are_400_with_chronos_field_names(client: TestClient) -> None:
-    r = client.post(f"{V1}/iso8601", json=scheduled("a", scheduleTimeZone="Mars/Olympus", cpus=-2,
-                                                          container={"type": "DOCKER"}))
+    r = client.post(
+        f"{V1}/iso8601", json=scheduled("a", scheduleTimeZone="Mars/Olympus", cpus=-2, container={"type": "DOCKER"})
+    )
     assert r.status_code == 400
     body = r.json()
     fields = {e["field"] for e in body["errors"]}
@@ -227,12 +248,24 @@ def test_summary_from_stored_runs(client: TestClient, store: Store) -> None:
     add_run(store, "bad", RunState.FAILED, minutes=60, seconds=1)
     add_run(store, "kid", RunState.QUEUED, minutes=60)
     jobs = by_name(client.get(f"{V1}/jobs/summary").json()["jobs"])
-    assert jobs["fresh"] == {"name": "fresh", "status": "fresh", "state": "idle",
-                             "schedule": "R/2036-01-01T00:00:00Z/PT1H", "parents": [], "disabled": False}
+    assert jobs["fresh"] == {
+        "name": "fresh",
+        "status": "fresh",
+        "state": "idle",
+        "schedule": "R/2036-01-01T00:00:00Z/PT1H",
+        "parents": [],
+        "disabled": False,
+    }
     assert (jobs["ok"]["status"], jobs["ok"]["state"]) == ("success", "1 running")
     assert (jobs["bad"]["status"], jobs["bad"]["state"], jobs["bad"]["disabled"]) == ("failure", "idle", True)
-    assert jobs["kid"] == {"name": "kid", "status": "fresh", "state": "queued", "schedule": "", "parents": ["ok"],
-                           "disabled": False}
+    assert jobs["kid"] == {
+        "name": "kid",
+        "status": "fresh",
+        "state": "queued",
+        "schedule": "",
+        "parents": ["ok"],
+        "disabled": False,
+    }
 
 
 def test_summary_state_from_the_schedulers_live_runs(store: Store) -> None:
@@ -259,14 +292,18 @@ def test_graph_dot_and_csv(client: TestClient, store: Store) -> None:
 
     r = client.get(f"{V1}/graph/csv")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
-    assert r.text == ("node,a,success,idle\nnode,b,failure,idle\nnode,c,fresh,1 running\nnode,d,fresh,idle\n"
-                      "link,a,c\nlink,b,c\nlink,c,d\n")
+    assert r.text == (
+        "node,a,success,idle\nnode,b,failure,idle\nnode,c,fresh,1 running\nnode,d,fresh,idle\n"
+        "link,a,c\nlink,b,c\nlink,c,d\n"
+    )
 
     r = client.get(f"{V1}/graph/dot")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     # Chronos' (JGraphT's) form: numbered nodes labelled with the job name.
-    assert r.text == ('digraph G {\n  1 [ label="a" ];\n  2 [ label="b" ];\n  3 [ label="c" ];\n'
-                      '  4 [ label="d" ];\n  1 -> 3;\n  2 -> 3;\n  3 -> 4;\n}\n')
+    assert r.text == (
+        'digraph G {\n  1 [ label="a" ];\n  2 [ label="b" ];\n  3 [ label="c" ];\n'
+        '  4 [ label="d" ];\n  1 -> 3;\n  2 -> 3;\n  3 -> 4;\n}\n'
+    )
 
 
 # --------------------------------------------------------------------------- statistics
@@ -281,24 +318,45 @@ def test_job_stat_shape(client: TestClient, store: Store) -> None:
     body = client.get(f"{V1}/job/stat/a").json()
     # Linear interpolation between ranks: the 95th of 5 samples sits 80% of the way from 40 to 3700.
     # In milliseconds, as Chronos' timers reported them.
-    assert body["histogram"] == pytest.approx({"75thPercentile": 40e3, "95thPercentile": 2968e3,
-                                               "98thPercentile": 3407.2e3, "99thPercentile": 3553.6e3,
-                                               "median": 30e3, "mean": 760e3, "count": 5})
+    assert body["histogram"] == pytest.approx(
+        {
+            "75thPercentile": 40e3,
+            "95thPercentile": 2968e3,
+            "98thPercentile": 3407.2e3,
+            "99thPercentile": 3553.6e3,
+            "median": 30e3,
+            "mean": 760e3,
+            "count": 5,
+        }
+    )
     history = body["taskStatHistory"]
-    assert [h["status"] for h in history] == ["Running", "Fail", "Success", "Success", "Success", "Success",
-                                              "Success"]
+    assert [h["status"] for h in history] == ["Running", "Fail", "Success", "Success", "Success", "Success", "Success"]
     assert history[0]["endTime"] == "N/A" and "duration" not in history[0]
-    assert history[2] == {"taskId": f"a.{int((T0 + timedelta(minutes=4)).timestamp())}.0", "jobName": "a",
-                          "slaveId": "agent-1", "startTime": "03/01/26 12:04:02", "endTime": "03/01/26 13:05:42",
-                          "duration": "1h1m40s", "status": "Success"}
+    assert history[2] == {
+        "taskId": f"a.{int((T0 + timedelta(minutes=4)).timestamp())}.0",
+        "jobName": "a",
+        "slaveId": "agent-1",
+        "startTime": "03/01/26 12:04:02",
+        "endTime": "03/01/26 13:05:42",
+        "duration": "1h1m40s",
+        "status": "Success",
+    }
 
 
 def test_job_stat_without_runs(client: TestClient) -> None:
     client.post("/v1/scheduler/iso8601", json=scheduled("a"))
     assert client.get("/v1/scheduler/job/stat/a").json() == {
-        "histogram": {"75thPercentile": 0.0, "95thPercentile": 0.0, "98thPercentile": 0.0, "99thPercentile": 0.0,
-                      "median": 0.0, "mean": 0.0, "count": 0},
-        "taskStatHistory": []}
+        "histogram": {
+            "75thPercentile": 0.0,
+            "95thPercentile": 0.0,
+            "98thPercentile": 0.0,
+            "99thPercentile": 0.0,
+            "median": 0.0,
+            "mean": 0.0,
+            "count": 0,
+        },
+        "taskStatHistory": [],
+    }
 
 
 def test_stats_per_percentile(client: TestClient, store: Store) -> None:
@@ -307,9 +365,11 @@ def test_stats_per_percentile(client: TestClient, store: Store) -> None:
     for i in range(3):
         add_run(store, "fast", RunState.SUCCEEDED, minutes=i, seconds=1 + i)
         add_run(store, "slow", RunState.SUCCEEDED, minutes=i, seconds=100 * (i + 1))
-    assert client.get(f"{V1}/stats/median").json() == [{"jobNameLabel": "slow", "time": 200.0},
-                                                          {"jobNameLabel": "fast", "time": 2.0},
-                                                          {"jobNameLabel": "never", "time": 0.0}]
+    assert client.get(f"{V1}/stats/median").json() == [
+        {"jobNameLabel": "slow", "time": 200.0},
+        {"jobNameLabel": "fast", "time": 2.0},
+        {"jobNameLabel": "never", "time": 0.0},
+    ]
     assert client.get(f"{V1}/stats/mean").json()[0] == {"jobNameLabel": "slow", "time": 200.0}
     assert client.get(f"{V1}/stats/99thPercentile").json()[1]["jobNameLabel"] == "fast"
     r = client.get(f"{V1}/stats/42ndPercentile")
@@ -334,17 +394,23 @@ def test_start_kill_and_mark_success_go_to_the_scheduler(store: Store) -> None:
     store.create_job(JobSpec(name="a", command="x"))
     with make_client(store, scheduler) as c:
         assert c.put(f"{V1}/job/a").status_code == 204
-        assert c.put(f"{V1}/job/a", params=[("arguments", "-v,--date=2026-01-01"),
-                                                ("arguments", "extra")]).status_code == 204
+        assert (
+            c.put(f"{V1}/job/a", params=[("arguments", "-v,--date=2026-01-01"), ("arguments", "extra")]).status_code
+            == 204
+        )
         assert c.delete(f"{V1}/task/kill/a").status_code == 204
         r = c.put(f"{V1}/job/success/a")
         assert r.status_code == 200 and r.text == "marked job a as successful: false"  # nothing recorded
         scheduler.replies = [SaveRun(Run(job="a", scheduled_at=T0, state=RunState.SUCCEEDED), new=True)]
         assert c.post(f"{V1}/job/success/a").text == "marked job a as successful: true"
     # arguments go onto the (shell) command line as given; repeated values joined by a space
-    assert scheduler.events == [RunRequested("a", None),
-                                RunRequested("a", argument_line="-v,--date=2026-01-01 extra"),
-                                KillRequested("a"), MarkSuccess("a"), MarkSuccess("a")]
+    assert scheduler.events == [
+        RunRequested("a", None),
+        RunRequested("a", argument_line="-v,--date=2026-01-01 extra"),
+        KillRequested("a"),
+        MarkSuccess("a"),
+        MarkSuccess("a"),
+    ]
 
 
 def test_a_start_the_engine_skips_is_a_conflict(store: Store) -> None:
@@ -365,9 +431,15 @@ def test_run_routes_need_the_leader(client: TestClient) -> None:
 def test_unknown_job_is_400_in_chronos_shape(store: Store) -> None:
     """Chronos answered an unknown job with 400 and {"status", "message"}."""
     with make_client(store, RecordingScheduler()) as c:
-        for method, path in (("PUT", "/job/ghost"), ("DELETE", "/job/ghost"), ("DELETE", "/task/kill/ghost"),
-                             ("PUT", "/job/success/ghost"), ("POST", "/job/success/ghost"),
-                             ("GET", "/job/stat/ghost"), ("GET", "/job/ghost")):
+        for method, path in (
+            ("PUT", "/job/ghost"),
+            ("DELETE", "/job/ghost"),
+            ("DELETE", "/task/kill/ghost"),
+            ("PUT", "/job/success/ghost"),
+            ("POST", "/job/success/ghost"),
+            ("GET", "/job/stat/ghost"),
+            ("GET", "/job/ghost"),
+        ):
             r = c.request(method, V1 + path)
             assert r.status_code == 400, (method, path)
             assert r.json()["status"] == "Bad Request" and "ghost" in r.json()["message"], (method, path)
@@ -383,8 +455,7 @@ def test_delete_of_a_parent_reparents_its_children(store: Store) -> None:
         c.post(f"{V1}/iso8601", json=scheduled("a", scheduleTimeZone="Europe/Paris"))
         c.post(f"{V1}/iso8601", json=scheduled("x"))
         c.post(f"{V1}/dependency", json=dependent("b", "a"))
-        c.post(f"{V1}/dependency", json=dependent("c", "b", "x",
-                                                  environmentVariables=[{"name": "K", "value": "v"}]))
+        c.post(f"{V1}/dependency", json=dependent("c", "b", "x", environmentVariables=[{"name": "K", "value": "v"}]))
         assert c.delete(f"{V1}/job/b").status_code == 204
         assert c.get(f"{V1}/job/c").json()["parents"] == ["x", "a"]
         assert c.delete(f"{V1}/job/x").status_code == 204
@@ -429,8 +500,12 @@ def test_every_route_on_both_prefixes(store: Store, prefix: str) -> None:
             r = c.request(method, prefix + path, **kwargs)
             assert r.status_code == status, (method, path, r.text)
         assert c.get(prefix + "/jobs").json() == []
-    assert scheduler.events == [RunRequested("a", argument_line="x"), MarkSuccess("a"), MarkSuccess("a"),
-                                KillRequested("a")]
+    assert scheduler.events == [
+        RunRequested("a", argument_line="x"),
+        MarkSuccess("a"),
+        MarkSuccess("a"),
+        KillRequested("a"),
+    ]
     assert scheduler.changed == ["a", "a", "b", "b"] and scheduler.removed == ["b", "a"]
 
 

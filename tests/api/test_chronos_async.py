@@ -44,8 +44,19 @@ def test_a_report_for_a_task_nobody_waits_for_is_accepted_as_chronos_did(store: 
     assert scheduler.events == [AsyncCompleted("no-such-task", 0)], "the engine ignores it"
 
 
-@pytest.mark.parametrize("body", [{}, {"statusCode": None}, {"statusCode": True}, {"statusCode": "done"},
-                                  {"statusCode": 1.5}, {"statusCode": 2**40}, [0], "0"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"statusCode": None},
+        {"statusCode": True},
+        {"statusCode": "done"},
+        {"statusCode": 1.5},
+        {"statusCode": 2**40},
+        [0],
+        "0",
+    ],
+)
 def test_a_bad_report_is_a_chronos_style_400_and_changes_nothing(store: Store, body: Any) -> None:
     scheduler = RecordingScheduler()
     with make_client(store, scheduler) as c:

@@ -37,37 +37,91 @@ V1 = "/v1/scheduler"
 STATS = ("successCount", "errorCount", "lastSuccess", "lastError", "errorsSinceLastSuccess")
 
 EVERY_FIELD: dict[str, Any] = {
-    "name": "camus_kafka2hdfs", "command": "/srv/kafka/camus/kafka_hdfs_job.bash", "shell": True,
-    "executor": "com.example.Executor", "executorFlags": "-Xmx1g", "taskInfoData": "{\"k\": 1}",
-    "retries": 3, "owner": "ops@example.com,dev@example.com", "ownerName": "Ops Team",
-    "description": "Kafka to HDFS", "cpus": 1.5, "disk": 10240.0, "mem": 1024.0, "disabled": False,
-    "softError": True, "dataProcessingJobType": True,
-    "fetch": [{"uri": "https://example.com/tool.tgz", "executable": True, "cache": True, "extract": False,
-               "output_file": "tool"}],
+    "name": "camus_kafka2hdfs",
+    "command": "/srv/kafka/camus/kafka_hdfs_job.bash",
+    "shell": True,
+    "executor": "com.example.Executor",
+    "executorFlags": "-Xmx1g",
+    "taskInfoData": '{"k": 1}',
+    "retries": 3,
+    "owner": "ops@example.com,dev@example.com",
+    "ownerName": "Ops Team",
+    "description": "Kafka to HDFS",
+    "cpus": 1.5,
+    "disk": 10240.0,
+    "mem": 1024.0,
+    "disabled": False,
+    "softError": True,
+    "dataProcessingJobType": True,
+    "fetch": [
+        {
+            "uri": "https://example.com/tool.tgz",
+            "executable": True,
+            "cache": True,
+            "extract": False,
+            "output_file": "tool",
+        }
+    ],
     "uris": ["https://example.com/tool.tgz"],
-    "environmentVariables": [{"name": "JVMOPTS", "value": "-Xmx1000m"}, {"name": "MODE", "value": "a"},
-                             {"name": "MODE", "value": "b"}],
-    "arguments": ["-verbose", "-debug"], "highPriority": True, "runAsUser": "hdfs", "concurrent": True,
-    "maxCompletionTime": 3600, "async": True, "epsilon": "PT30M",
-    "container": {"type": "DOCKER", "image": "libmesos/ubuntu", "network": "USER", "networkName": "calico",
-                  "networkInfos": [{"name": "calico", "protocol": "IPv4", "labels": [{"key": "a", "value": "b"}],
-                                    "portMappings": [{"hostPort": "8080", "containerPort": "80"}]}],
-                  "volumes": [{"hostPath": "/logs/", "containerPath": "/var/log/", "mode": "RW"},
-                              {"containerPath": "/data", "mode": "RW",
-                               "external": {"name": "vol1", "provider": "dvdi",
-                                            "options": [{"key": "dvdi/driver", "value": "rexray"}]}}],
-                  "forcePullImage": True,
-                  "parameters": [{"key": "add-host", "value": "db:10.0.0.5"},
-                                 {"key": "add-host", "value": "cache:10.0.0.6"}]},
+    "environmentVariables": [
+        {"name": "JVMOPTS", "value": "-Xmx1000m"},
+        {"name": "MODE", "value": "a"},
+        {"name": "MODE", "value": "b"},
+    ],
+    "arguments": ["-verbose", "-debug"],
+    "highPriority": True,
+    "runAsUser": "hdfs",
+    "concurrent": True,
+    "maxCompletionTime": 3600,
+    "async": True,
+    "epsilon": "PT30M",
+    "container": {
+        "type": "DOCKER",
+        "image": "libmesos/ubuntu",
+        "network": "USER",
+        "networkName": "calico",
+        "networkInfos": [
+            {
+                "name": "calico",
+                "protocol": "IPv4",
+                "labels": [{"key": "a", "value": "b"}],
+                "portMappings": [{"hostPort": "8080", "containerPort": "80"}],
+            }
+        ],
+        "volumes": [
+            {"hostPath": "/logs/", "containerPath": "/var/log/", "mode": "RW"},
+            {
+                "containerPath": "/data",
+                "mode": "RW",
+                "external": {
+                    "name": "vol1",
+                    "provider": "dvdi",
+                    "options": [{"key": "dvdi/driver", "value": "rexray"}],
+                },
+            },
+        ],
+        "forcePullImage": True,
+        "parameters": [{"key": "add-host", "value": "db:10.0.0.5"}, {"key": "add-host", "value": "cache:10.0.0.6"}],
+    },
     "constraints": [["rack", "EQUALS", "rack-1"], ["zone", "CLUSTER", "z1"]],
-    "schedule": "R/2036-03-08T20:00:00.000Z/PT2H", "scheduleTimeZone": "America/New_York",
+    "schedule": "R/2036-03-08T20:00:00.000Z/PT2H",
+    "scheduleTimeZone": "America/New_York",
 }
 """A job hash with every field Chronos' serializer writes (and Chronos 2's epsilon and async)."""
 
 
 def make_client(store: Store, scheduler: Any = None, **settings: Any) -> TestClient:
-    return TestClient(create_app(AppContext(Settings(**settings), store, PluginManager(load_entrypoints=False),
-                                            scheduler=scheduler, metrics=Metrics())))
+    return TestClient(
+        create_app(
+            AppContext(
+                Settings(**settings),
+                store,
+                PluginManager(load_entrypoints=False),
+                scheduler=scheduler,
+                metrics=Metrics(),
+            )
+        )
+    )
 
 
 @pytest.fixture
@@ -94,17 +148,33 @@ def test_every_field_is_returned_as_posted(client: TestClient) -> None:
 
 def test_chronos_defaults(client: TestClient) -> None:
     """What Chronos' deserializer and settings fill in for a minimal job."""
-    client.post(f"{V1}/iso8601", json={"name": "min", "schedule": "R/2036-01-01T00:00:00Z/PT1H",
-                                       "container": {"image": "busybox"}})
+    client.post(
+        f"{V1}/iso8601",
+        json={"name": "min", "schedule": "R/2036-01-01T00:00:00Z/PT1H", "container": {"image": "busybox"}},
+    )
     got = client.get(f"{V1}/job/min").json()
     assert (got["cpus"], got["mem"], got["disk"]) == (0.1, 128.0, 256.0)
     assert got["runAsUser"] == "root" and got["retries"] == 2 and got["epsilon"] == "PT60S"
     assert got["command"] == "" and got["shell"] is True and got["scheduleTimeZone"] == ""
     assert got["container"]["network"] == "HOST" and got["container"]["type"] == "DOCKER"
-    for key, value in {"executor": "", "executorFlags": "", "taskInfoData": "", "highPriority": False,
-                       "dataProcessingJobType": False, "maxCompletionTime": 0, "ownerName": "", "owner": "",
-                       "concurrent": False, "softError": False, "disabled": False, "fetch": [], "uris": [],
-                       "arguments": [], "environmentVariables": [], "constraints": []}.items():
+    for key, value in {
+        "executor": "",
+        "executorFlags": "",
+        "taskInfoData": "",
+        "highPriority": False,
+        "dataProcessingJobType": False,
+        "maxCompletionTime": 0,
+        "ownerName": "",
+        "owner": "",
+        "concurrent": False,
+        "softError": False,
+        "disabled": False,
+        "fetch": [],
+        "uris": [],
+        "arguments": [],
+        "environmentVariables": [],
+        "constraints": [],
+    }.items():
         assert got[key] == value, key
 
 
@@ -113,8 +183,9 @@ def test_native_api_keeps_its_own_defaults(client: TestClient, store: Store) -> 
     assert r.status_code in (200, 201), r.text
     job = store.get_job("native")
     assert (job.resources.mem, job.resources.disk, job.user, job.retries) == (32.0, 0.0, None, 0)
-    chronos_job = client.post(f"{V1}/iso8601", json={"name": "c", "command": "x",
-                                                      "schedule": "R/2036-01-01T00:00:00Z/PT1H"})
+    chronos_job = client.post(
+        f"{V1}/iso8601", json={"name": "c", "command": "x", "schedule": "R/2036-01-01T00:00:00Z/PT1H"}
+    )
     assert chronos_job.status_code == 204
     job = store.get_job("c")
     assert (job.resources.mem, job.resources.disk, job.user, job.retries) == (128.0, 256.0, "root", 2)
@@ -128,15 +199,24 @@ def test_run_as_user_default_is_a_setting(store: Store) -> None:
 
 
 def test_schedule_time_zone_wins_over_the_zone_in_the_schedule(client: TestClient, store: Store) -> None:
-    client.post(f"{V1}/iso8601", json={"name": "ny", "command": "x", "schedule": "R/2030-01-01T02:00:00Z/P1D",
-                                       "scheduleTimeZone": "America/New_York"})
+    client.post(
+        f"{V1}/iso8601",
+        json={
+            "name": "ny",
+            "command": "x",
+            "schedule": "R/2030-01-01T02:00:00Z/P1D",
+            "scheduleTimeZone": "America/New_York",
+        },
+    )
     job = store.get_job("ny")
     first = parse_schedule(job.schedule, job.timezone).next_after(datetime(2029, 12, 31, tzinfo=UTC))
     assert first == datetime(2030, 1, 1, 7, 0, tzinfo=UTC)  # 02:00 in New York
     got = client.get(f"{V1}/job/ny").json()
     assert got["schedule"] == "R/2030-01-01T02:00:00Z/P1D" and got["scheduleTimeZone"] == "America/New_York"
-    client.post(f"{V1}/iso8601", json={"name": "pst", "command": "x", "schedule": "R/2030-01-01T02:00:00Z/P1D",
-                                       "scheduleTimeZone": "PST"})
+    client.post(
+        f"{V1}/iso8601",
+        json={"name": "pst", "command": "x", "schedule": "R/2030-01-01T02:00:00Z/P1D", "scheduleTimeZone": "PST"},
+    )
     assert client.get(f"{V1}/job/pst").json()["scheduleTimeZone"] == "PST"
     assert store.get_job("pst").timezone == "America/Los_Angeles"
 
@@ -146,8 +226,12 @@ def test_past_starts(store: Store) -> None:
     now = datetime.now(UTC)
     with make_client(store, scheduler) as c:
         # Rn/<past>/P: runs now, then n-1 more on the series.
-        assert c.post(f"{V1}/iso8601", json={"name": "r3", "command": "x",
-                                             "schedule": "R3/2020-01-01T00:30:00Z/PT1H"}).status_code == 204
+        assert (
+            c.post(
+                f"{V1}/iso8601", json={"name": "r3", "command": "x", "schedule": "R3/2020-01-01T00:30:00Z/PT1H"}
+            ).status_code
+            == 204
+        )
         got = c.get(f"{V1}/job/r3").json()["schedule"]
         repeats, start, period = got.split("/")
         start_at = datetime.fromisoformat(start)
@@ -164,13 +248,11 @@ def test_past_starts(store: Store) -> None:
 
 def test_names_follow_chronos_rule(client: TestClient, store: Store) -> None:
     for name in ("-x", ".x", "a.b-c_d"):
-        r = client.post(f"{V1}/iso8601", json={"name": name, "command": "x",
-                                               "schedule": "R/2036-01-01T00:00:00Z/PT1H"})
+        r = client.post(f"{V1}/iso8601", json={"name": name, "command": "x", "schedule": "R/2036-01-01T00:00:00Z/PT1H"})
         assert r.status_code == 204, (name, r.text)
         assert client.get(f"{V1}/job/{name}").json()["name"] == name
     for name in ("..", "a b", "a/b"):
-        r = client.post(f"{V1}/iso8601", json={"name": name, "command": "x",
-                                               "schedule": "R/2036-01-01T00:00:00Z/PT1H"})
+        r = client.post(f"{V1}/iso8601", json={"name": name, "command": "x", "schedule": "R/2036-01-01T00:00:00Z/PT1H"})
         assert r.status_code == 400 and r.json()["field"] == "name", name
     assert {j.name for j in store.all_jobs()} == {"-x", ".x", "a.b-c_d"}
 
@@ -202,8 +284,9 @@ def test_cors_header_is_a_setting(store: Store) -> None:
 
 
 def test_errors_in_chronos_shape(client: TestClient) -> None:
-    r = client.post(f"{V1}/iso8601", json={"name": "x", "command": "x", "schedule": "R/2036-01-01T00:00:00Z/PT1H",
-                                           "cpus": "lots"})
+    r = client.post(
+        f"{V1}/iso8601", json={"name": "x", "command": "x", "schedule": "R/2036-01-01T00:00:00Z/PT1H", "cpus": "lots"}
+    )
     assert r.status_code == 400 and r.json()["status"] == "Bad Request"
     assert "cpus" in r.json()["message"] and r.json()["field"] == "cpus"
     r = client.get(f"{V1}/jobs/search", params={"limit": "-1"})
@@ -216,12 +299,28 @@ def test_errors_in_chronos_shape(client: TestClient) -> None:
 def _sample_jobs() -> list[tuple[str, dict[str, Any]]]:
     return [
         ("/iso8601", EVERY_FIELD),
-        ("/iso8601", {"name": "past", "command": "x", "schedule": "R/2015-01-01T03:00:00Z/P1D",
-                      "scheduleTimeZone": "Europe/Paris"}),
+        (
+            "/iso8601",
+            {
+                "name": "past",
+                "command": "x",
+                "schedule": "R/2015-01-01T03:00:00Z/P1D",
+                "scheduleTimeZone": "Europe/Paris",
+            },
+        ),
         ("/iso8601", {"name": "empty-start", "command": "x", "schedule": "R//PT6H"}),
         ("/iso8601", {"name": "minimal", "schedule": "R5/2036-01-01T00:00:00Z/PT1H"}),
-        ("/dependency", {"name": "child", "command": "y", "parents": ["past", "minimal"], "epsilon": "P1M",
-                         "fetch": [{"uri": "https://example.com/a.sh"}], "cpus": "0.5"}),
+        (
+            "/dependency",
+            {
+                "name": "child",
+                "command": "y",
+                "parents": ["past", "minimal"],
+                "epsilon": "P1M",
+                "fetch": [{"uri": "https://example.com/a.sh"}],
+                "cpus": "0.5",
+            },
+        ),
     ]
 
 
@@ -238,8 +337,7 @@ def test_sync_pass_changes_nothing(store: Store) -> None:
             assert c.post(V1 + path, json=job).status_code == 204, job["name"]
         again = c.get(f"{V1}/jobs").json()
     assert [without_stats(j) for j in again] == [without_stats(j) for j in exported]
-    assert {r.name: (r.version, r.updated_at)
-            for r in (store.get_job_record(j["name"]) for j in exported)} == versions
+    assert {r.name: (r.version, r.updated_at) for r in (store.get_job_record(j["name"]) for j in exported)} == versions
 
 
 def test_a_native_job_survives_a_chronos_sync_pass(store: Store) -> None:
@@ -262,8 +360,9 @@ def test_a_native_job_survives_a_chronos_sync_pass(store: Store) -> None:
 def live(store: Store) -> Iterator[tuple[str, RecordingScheduler]]:
     """The app on a real socket, for a real HTTP client."""
     scheduler = RecordingScheduler()
-    app = create_app(AppContext(Settings(), store, PluginManager(load_entrypoints=False), scheduler=scheduler,
-                                metrics=Metrics()))
+    app = create_app(
+        AppContext(Settings(), store, PluginManager(load_entrypoints=False), scheduler=scheduler, metrics=Metrics())
+    )
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -285,10 +384,20 @@ def live(store: Store) -> Iterator[tuple[str, RecordingScheduler]]:
 def test_chronos_python_client_every_call(live: tuple[str, RecordingScheduler], store: Store) -> None:
     url, scheduler = live
     client = chronos.connect(url)
-    scheduled = {"name": "etl", "command": "echo etl", "owner": "ops@example.com", "disabled": False,
-                 "schedule": "R/2036-01-01T00:00:00Z/PT1H"}
-    dependent = {"name": "report", "command": "echo report", "owner": "ops@example.com", "disabled": False,
-                 "parents": ["etl"]}
+    scheduled = {
+        "name": "etl",
+        "command": "echo etl",
+        "owner": "ops@example.com",
+        "disabled": False,
+        "schedule": "R/2036-01-01T00:00:00Z/PT1H",
+    }
+    dependent = {
+        "name": "report",
+        "command": "echo report",
+        "owner": "ops@example.com",
+        "disabled": False,
+        "parents": ["etl"],
+    }
     client.add(scheduled)
     client.add(dependent)
     assert sorted(j["name"] for j in client.list()) == ["etl", "report"]
@@ -301,8 +410,14 @@ def test_chronos_python_client_every_call(live: tuple[str, RecordingScheduler], 
     stat = client.job_stat("etl")
     assert stat["histogram"]["count"] == 0 and stat["taskStatHistory"] == []
     assert "node,etl," in client.scheduler_graph()
-    for call in (client.scheduler_stat_99th, client.scheduler_stat_98th, client.scheduler_stat_95th,
-                 client.scheduler_stat_75th, client.scheduler_stat_median, client.scheduler_stat_mean):
+    for call in (
+        client.scheduler_stat_99th,
+        client.scheduler_stat_98th,
+        client.scheduler_stat_95th,
+        client.scheduler_stat_75th,
+        client.scheduler_stat_median,
+        client.scheduler_stat_mean,
+    ):
         assert sorted(row["jobNameLabel"] for row in call()) == ["etl", "report"]
     metrics = client.metrics()
     assert isinstance(metrics, dict) and "counters" in metrics and "gauges" in metrics

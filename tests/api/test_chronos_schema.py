@@ -35,11 +35,20 @@ def rich_job(**changes: object) -> JobSpec:
         owners=("data@example.com", "oncall@example.com"),
         description="Loads yesterday's events",
         resources=Resources(cpus=1.5, mem=2048, disk=512),  # no GPUs: Docker gives a task none
-        container=Container(type="docker", image="busybox:1.36", force_pull=True, network="BRIDGE",
-                            volumes=(Volume("/data", "/mnt/data", "RW"), Volume("/cache", "/var/cache/etl")),
-                            parameters={"add-host": "db:10.0.0.5", "ulimit": "nofile=4096"}),
-        constraints=(Constraint("rack", "EQUALS", "r1"), Constraint("hostname", "UNIQUE"),
-                     Constraint("zone", "GROUP_BY", "3"), Constraint("os", "LIKE", "linux-.*")),
+        container=Container(
+            type="docker",
+            image="busybox:1.36",
+            force_pull=True,
+            network="BRIDGE",
+            volumes=(Volume("/data", "/mnt/data", "RW"), Volume("/cache", "/var/cache/etl")),
+            parameters={"add-host": "db:10.0.0.5", "ulimit": "nofile=4096"},
+        ),
+        constraints=(
+            Constraint("rack", "EQUALS", "r1"),
+            Constraint("hostname", "UNIQUE"),
+            Constraint("zone", "GROUP_BY", "3"),
+            Constraint("os", "LIKE", "linux-.*"),
+        ),
         env={"JVMOPTS": "-Xmx1000m", "MODE": "full"},
         uris=("https://example.com/etl.tgz", "https://example.com/conf.json"),
         user="etl",
@@ -52,25 +61,35 @@ def rich_job(**changes: object) -> JobSpec:
         soft_error=True,
         disabled=True,
         triggers=Triggers(on_success=("report",), on_failure=("cleanup",)),
-        notify=Notify(on_failure=("slack:#data",), on_success=("email:boss@example.com",),
-                      on_recovery=("pagerduty:etl",)),
+        notify=Notify(
+            on_failure=("slack:#data",), on_success=("email:boss@example.com",), on_recovery=("pagerduty:etl",)
+        ),
         labels={"team": "data", "tier": "1"},
         disable_after_failures=5,
     )
     return job.evolve(**changes) if changes else job
 
 
-@pytest.mark.parametrize("job", [
-    rich_job(),
-    rich_job(schedule=None, parents=("extract", "transform"), concurrency="allow"),
-    rich_job(schedule="*/5 * * * *", concurrency="forbid", container=None, starting_deadline_seconds=None),
-    rich_job(schedule=None, container=Container(type="mesos"), command="make report", shell=True, arguments=()),
-    rich_job(container=Container(type="mesos", image="alpine:3"), command=None, shell=False, arguments=(),
-             resources=Resources(cpus=1.5, mem=2048, disk=512, gpus=2)),
-    rich_job(owners=("team,with,commas", "x@example.com")),
-    rich_job(starting_deadline_seconds=0.0, timeout_seconds=None, disable_after_failures=None, user=None),
-    JobSpec(name="minimal", command="true"),
-], ids=["scheduled", "dependent", "cron", "manual-mesos", "mesos-image", "comma-owner", "zero-deadline", "minimal"])
+@pytest.mark.parametrize(
+    "job",
+    [
+        rich_job(),
+        rich_job(schedule=None, parents=("extract", "transform"), concurrency="allow"),
+        rich_job(schedule="*/5 * * * *", concurrency="forbid", container=None, starting_deadline_seconds=None),
+        rich_job(schedule=None, container=Container(type="mesos"), command="make report", shell=True, arguments=()),
+        rich_job(
+            container=Container(type="mesos", image="alpine:3"),
+            command=None,
+            shell=False,
+            arguments=(),
+            resources=Resources(cpus=1.5, mem=2048, disk=512, gpus=2),
+        ),
+        rich_job(owners=("team,with,commas", "x@example.com")),
+        rich_job(starting_deadline_seconds=0.0, timeout_seconds=None, disable_after_failures=None, user=None),
+        JobSpec(name="minimal", command="true"),
+    ],
+    ids=["scheduled", "dependent", "cron", "manual-mesos", "mesos-image", "comma-owner", "zero-deadline", "minimal"],
+)
 def test_native_to_chronos_to_native_is_lossless(job: JobSpec) -> None:
     hash_ = to_chronos(job)
     back = from_chronos(hash_, now=NOW, current=job, default_user="")
@@ -82,9 +101,14 @@ def test_native_to_chronos_to_native_is_lossless(job: JobSpec) -> None:
 
 def test_chronos_hash_shape_of_a_rich_job() -> None:
     """What a Chronos client reads: Chronos names and types, native-only fields apart."""
-    stats = JobStats(success_count=190, failure_count=5, final_failure_count=3, consecutive_failures=1,
-                     last_success_at=datetime(2014, 3, 8, 16, 57, 17, 507000, tzinfo=UTC),
-                     last_failure_at=datetime(2014, 3, 9, 0, 10, 15, tzinfo=UTC))
+    stats = JobStats(
+        success_count=190,
+        failure_count=5,
+        final_failure_count=3,
+        consecutive_failures=1,
+        last_success_at=datetime(2014, 3, 8, 16, 57, 17, 507000, tzinfo=UTC),
+        last_failure_at=datetime(2014, 3, 9, 0, 10, 15, tzinfo=UTC),
+    )
     out = to_chronos(rich_job(), stats, {"data@example.com": "Data Team"})
     assert out["schedule"] == "R/2026-01-01T02:00:00Z/P1D" and "parents" not in out
     assert out["scheduleTimeZone"] == "Europe/Paris"
@@ -92,15 +116,24 @@ def test_chronos_hash_shape_of_a_rich_job() -> None:
     assert (out["cpus"], out["mem"], out["disk"], out["gpus"]) == (1.5, 2048.0, 512.0, 0.0)
     assert out["epsilon"] == "PT15M0.5S" and out["runAsUser"] == "etl"
     assert out["concurrent"] is False and out["softError"] is True and out["disabled"] is True
-    assert out["environmentVariables"] == [{"name": "JVMOPTS", "value": "-Xmx1000m"},
-                                           {"name": "MODE", "value": "full"}]
+    assert out["environmentVariables"] == [{"name": "JVMOPTS", "value": "-Xmx1000m"}, {"name": "MODE", "value": "full"}]
     assert out["fetch"] == []  # as Chronos wrote it: plain uris are not repeated as fetch entries
-    assert out["constraints"] == [["rack", "EQUALS", "r1"], ["hostname", "UNIQUE"], ["zone", "GROUP_BY", "3"],
-                                  ["os", "LIKE", "linux-.*"]]
+    assert out["constraints"] == [
+        ["rack", "EQUALS", "r1"],
+        ["hostname", "UNIQUE"],
+        ["zone", "GROUP_BY", "3"],
+        ["os", "LIKE", "linux-.*"],
+    ]
     assert out["container"] == {
-        "type": "DOCKER", "image": "busybox:1.36", "network": "BRIDGE", "networkInfos": [], "forcePullImage": True,
-        "volumes": [{"containerPath": "/data", "hostPath": "/mnt/data", "mode": "RW"},
-                    {"containerPath": "/cache", "hostPath": "/var/cache/etl", "mode": "RO"}],
+        "type": "DOCKER",
+        "image": "busybox:1.36",
+        "network": "BRIDGE",
+        "networkInfos": [],
+        "forcePullImage": True,
+        "volumes": [
+            {"containerPath": "/data", "hostPath": "/mnt/data", "mode": "RW"},
+            {"containerPath": "/cache", "hostPath": "/var/cache/etl", "mode": "RO"},
+        ],
         "parameters": [{"key": "add-host", "value": "db:10.0.0.5"}, {"key": "ulimit", "value": "nofile=4096"}],
     }
     assert (out["successCount"], out["errorCount"], out["errorsSinceLastSuccess"]) == (190, 3, 1)
@@ -123,9 +156,17 @@ def test_dependent_and_manual_jobs_carry_only_their_own_key() -> None:
 def test_chronos_scheduled_sample() -> None:
     """The scheduled-job example of the Chronos docs: Chronos defaults apply; its start is
     long past, so it runs now and then 9 more times, from the next time on its series."""
-    got = from_chronos({"schedule": "R10/2012-10-01T05:52:00Z/PT2S", "name": "SAMPLE_JOB1", "epsilon": "PT15M",
-                        "command": "echo 'FOO' >> /tmp/JOB1_OUT", "owner": "bob@example.com", "async": False},
-                       now=NOW + timedelta(microseconds=1))
+    got = from_chronos(
+        {
+            "schedule": "R10/2012-10-01T05:52:00Z/PT2S",
+            "name": "SAMPLE_JOB1",
+            "epsilon": "PT15M",
+            "command": "echo 'FOO' >> /tmp/JOB1_OUT",
+            "owner": "bob@example.com",
+            "async": False,
+        },
+        now=NOW + timedelta(microseconds=1),
+    )
     job = got.job
     assert job.schedule == "R9/2026-03-01T12:00:32Z/PT2S" and job.timezone == "UTC" and got.run_now
     assert job.starting_deadline_seconds == 900 and job.owners == ("bob@example.com",)
@@ -138,12 +179,22 @@ def test_chronos_scheduled_sample() -> None:
 def test_chronos_dependent_sample_with_read_only_stats() -> None:
     """A job hash as Chronos listed it, sent back: statistics are dropped without a word,
     async=true makes an async job."""
-    got = from_chronos({
-        "async": True, "command": "bash -x /srv/jobs/hive_query.bash run_hive earnings", "epsilon": "PT30M",
-        "errorCount": 0, "lastError": "", "lastSuccess": "2013-03-15T13:02:14.243Z", "name": "earnings_summary",
-        "owner": "bob@example.com, alice@example.com", "parents": ["export-hostings", "export-reservations"],
-        "retries": 2, "successCount": 100, "errorsSinceLastSuccess": 0,
-    })
+    got = from_chronos(
+        {
+            "async": True,
+            "command": "bash -x /srv/jobs/hive_query.bash run_hive earnings",
+            "epsilon": "PT30M",
+            "errorCount": 0,
+            "lastError": "",
+            "lastSuccess": "2013-03-15T13:02:14.243Z",
+            "name": "earnings_summary",
+            "owner": "bob@example.com, alice@example.com",
+            "parents": ["export-hostings", "export-reservations"],
+            "retries": 2,
+            "successCount": 100,
+            "errorsSinceLastSuccess": 0,
+        }
+    )
     assert got.job.parents == ("export-hostings", "export-reservations") and got.job.schedule is None
     assert got.job.owners == ("bob@example.com", "alice@example.com")
     assert got.job.starting_deadline_seconds == 1800
@@ -152,42 +203,81 @@ def test_chronos_dependent_sample_with_read_only_stats() -> None:
 
 def test_chronos_docker_sample_with_string_numbers() -> None:
     """The Docker example of the Chronos docs sends cpus and mem as strings."""
-    got = from_chronos({
-        "schedule": "R/2014-09-25T17:22:00Z/PT2M", "name": "dockerjob",
-        "container": {"type": "DOCKER", "image": "libmesos/ubuntu", "network": "BRIDGE", "forcePullImage": "true",
-                      "volumes": [{"containerPath": "/var/log/", "hostPath": "/logs/", "mode": "rw"}],
-                      "parameters": [{"key": "a-docker-option", "value": "xxx"}]},
-        "cpus": "0.5", "mem": "512", "fetch": [], "command": "while sleep 10; do date -u +%T; done",
-    })
+    got = from_chronos(
+        {
+            "schedule": "R/2014-09-25T17:22:00Z/PT2M",
+            "name": "dockerjob",
+            "container": {
+                "type": "DOCKER",
+                "image": "libmesos/ubuntu",
+                "network": "BRIDGE",
+                "forcePullImage": "true",
+                "volumes": [{"containerPath": "/var/log/", "hostPath": "/logs/", "mode": "rw"}],
+                "parameters": [{"key": "a-docker-option", "value": "xxx"}],
+            },
+            "cpus": "0.5",
+            "mem": "512",
+            "fetch": [],
+            "command": "while sleep 10; do date -u +%T; done",
+        }
+    )
     job = got.job
     assert job.resources.cpus == 0.5 and job.resources.mem == 512
-    assert job.container == Container(type="docker", image="libmesos/ubuntu", network="BRIDGE", force_pull=True,
-                                      volumes=(Volume("/var/log/", "/logs/", "RW"),),
-                                      parameters={"a-docker-option": "xxx"})
+    assert job.container == Container(
+        type="docker",
+        image="libmesos/ubuntu",
+        network="BRIDGE",
+        force_pull=True,
+        volumes=(Volume("/var/log/", "/logs/", "RW"),),
+        parameters={"a-docker-option": "xxx"},
+    )
 
 
 def test_chronos_full_sample() -> None:
     """The Chronos docs' complete sample job: arguments, fetch, env; executor fields ignored."""
-    got = from_chronos({
-        "name": "camus_kafka2hdfs", "command": "/srv/kafka/camus/kafka_hdfs_job.bash",
-        "arguments": ["-verbose", "-debug"], "shell": False, "epsilon": "PT30M", "executor": "",
-        "executorFlags": "", "retries": 2, "owner": "ops@example.com", "async": False, "successCount": 190,
-        "errorCount": 3, "lastSuccess": "2014-03-08T16:57:17.507Z", "lastError": "2014-03-01T00:10:15.957Z",
-        "cpus": 1.0, "disk": 10240, "mem": 1024, "disabled": False,
-        "fetch": [{"uri": "https://url-to-file", "cache": False, "extract": False, "executable": True}],
-        "uris": ["https://url-to-file"],
-        "schedule": "R/2014-03-08T20:00:00.000Z/PT2H",
-        "environmentVariables": [{"name": "JVMOPTS", "value": "-Xmx1000m"},
-                                 {"name": "JAVA_LIBRARY_PATH", "value": "/usr/local/lib"}],
-        "constraints": [["rack", "EQUALS", "rack-1"]], "runAsUser": "hdfs", "highPriority": True,
-        "concurrent": True, "scheduleTimeZone": "America/New_York", "softError": True, "gpus": 0,
-        "clientSpecific": {"x": 1},
-    })
+    got = from_chronos(
+        {
+            "name": "camus_kafka2hdfs",
+            "command": "/srv/kafka/camus/kafka_hdfs_job.bash",
+            "arguments": ["-verbose", "-debug"],
+            "shell": False,
+            "epsilon": "PT30M",
+            "executor": "",
+            "executorFlags": "",
+            "retries": 2,
+            "owner": "ops@example.com",
+            "async": False,
+            "successCount": 190,
+            "errorCount": 3,
+            "lastSuccess": "2014-03-08T16:57:17.507Z",
+            "lastError": "2014-03-01T00:10:15.957Z",
+            "cpus": 1.0,
+            "disk": 10240,
+            "mem": 1024,
+            "disabled": False,
+            "fetch": [{"uri": "https://url-to-file", "cache": False, "extract": False, "executable": True}],
+            "uris": ["https://url-to-file"],
+            "schedule": "R/2014-03-08T20:00:00.000Z/PT2H",
+            "environmentVariables": [
+                {"name": "JVMOPTS", "value": "-Xmx1000m"},
+                {"name": "JAVA_LIBRARY_PATH", "value": "/usr/local/lib"},
+            ],
+            "constraints": [["rack", "EQUALS", "rack-1"]],
+            "runAsUser": "hdfs",
+            "highPriority": True,
+            "concurrent": True,
+            "scheduleTimeZone": "America/New_York",
+            "softError": True,
+            "gpus": 0,
+            "clientSpecific": {"x": 1},
+        }
+    )
     job = got.job
     assert job.arguments == ("-verbose", "-debug") and job.shell is False
     assert job.uris == ("https://url-to-file",)  # listed in both uris and fetch: kept in both, fetched once
-    assert [f.to_dict() for f in job.fetch] == [{"uri": "https://url-to-file", "executable": True, "extract": False,
-                                                 "cache": False, "output_file": None}]
+    assert [f.to_dict() for f in job.fetch] == [
+        {"uri": "https://url-to-file", "executable": True, "extract": False, "cache": False, "output_file": None}
+    ]
     assert dict(job.env) == {"JVMOPTS": "-Xmx1000m", "JAVA_LIBRARY_PATH": "/usr/local/lib"}
     assert job.resources == Resources(cpus=1.0, mem=1024, disk=10240)
     assert job.constraints == (Constraint("rack", "EQUALS", "rack-1"),)
@@ -199,6 +289,7 @@ def test_chronos_full_sample() -> None:
 
 def test_java_short_zone_ids_become_iana_zones() -> None:
     """The Chronos docs' own example sends "PST", which the JVM knew and IANA does not."""
+
     def zone(name: str) -> str:
         return from_chronos({"name": "z", "command": "x", "scheduleTimeZone": name}).job.timezone
 
@@ -235,20 +326,45 @@ def errors_of(data: object) -> dict[str, ValidationError]:
 
 
 def test_bad_values_name_the_chronos_field() -> None:
-    errors = errors_of({
-        "name": "nightly", "command": "x", "scheduleTimeZone": "Mars/Olympus", "cpus": -1, "mem": "lots",
-        "epsilon": "PX", "runAsUser": 7, "softError": "maybe", "schedule": "R/2026-01-01T00:00:00Z/PT1H",
-        "container": {"type": "DOCKER", "image": "busybox", "forcePullImage": 3,
-                      "volumes": [{"hostPath": "/x", "mode": "RX"}],
-                      "parameters": [{"key": "env", "value": "A=1"}, {"key": "env", "value": "B=2"}]},
-        "environmentVariables": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}, {"value": "v"}],
-        "constraints": [["rack", "EQUALS"], "rack"],
-        "moroccron": {"catchup": "sometimes", "labels": {"k": 1.5}, "timeout": 3},
-    })
-    assert {"scheduleTimeZone", "cpus", "mem", "epsilon", "runAsUser", "softError", "container.forcePullImage",
-            "container.volumes[0].containerPath", "container.volumes[0].mode",
-            "environmentVariables[2].name", "constraints[0].value",
-            "constraints[1]", "moroccron.catchup", "moroccron.timeout"} <= set(errors), sorted(errors)
+    errors = errors_of(
+        {
+            "name": "nightly",
+            "command": "x",
+            "scheduleTimeZone": "Mars/Olympus",
+            "cpus": -1,
+            "mem": "lots",
+            "epsilon": "PX",
+            "runAsUser": 7,
+            "softError": "maybe",
+            "schedule": "R/2026-01-01T00:00:00Z/PT1H",
+            "container": {
+                "type": "DOCKER",
+                "image": "busybox",
+                "forcePullImage": 3,
+                "volumes": [{"hostPath": "/x", "mode": "RX"}],
+                "parameters": [{"key": "env", "value": "A=1"}, {"key": "env", "value": "B=2"}],
+            },
+            "environmentVariables": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}, {"value": "v"}],
+            "constraints": [["rack", "EQUALS"], "rack"],
+            "moroccron": {"catchup": "sometimes", "labels": {"k": 1.5}, "timeout": 3},
+        }
+    )
+    assert {
+        "scheduleTimeZone",
+        "cpus",
+        "mem",
+        "epsilon",
+        "runAsUser",
+        "softError",
+        "container.forcePullImage",
+        "container.volumes[0].containerPath",
+        "container.volumes[0].mode",
+        "environmentVariables[2].name",
+        "constraints[0].value",
+        "constraints[1]",
+        "moroccron.catchup",
+        "moroccron.timeout",
+    } <= set(errors), sorted(errors)
     assert not {"timezone", "resources.cpus", "user", "soft_error", "starting_deadline_seconds"} & set(errors)
     assert errors["epsilon"].allowed and "PT30M" in errors["epsilon"].allowed
 
@@ -271,10 +387,20 @@ def test_chronos_field_names() -> None:
     assert chronos_field("schedule") == "schedule"
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("PT15M", 900), ("PT1H30M", 5400), ("P1D", 86400), ("P1DT2H3M4S", 93784), ("PT0.5S", 0.5), ("P2W", 1209600),
-    ("pt30s", 30), ("PT1M1.1S", 61.1), ("PT0.001S", 0.001),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("PT15M", 900),
+        ("PT1H30M", 5400),
+        ("P1D", 86400),
+        ("P1DT2H3M4S", 93784),
+        ("PT0.5S", 0.5),
+        ("P2W", 1209600),
+        ("pt30s", 30),
+        ("PT1M1.1S", 61.1),
+        ("PT0.001S", 0.001),
+    ],
+)
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
     assert parse_duration(format_duration(seconds)) == seconds
@@ -298,11 +424,15 @@ def test_chronos_leniencies() -> None:
     """What Chronos accepted and moroccron refused before: an environment variable set
     twice (the task sees the last), an operator it does not know (not applied, reported,
     kept), an epsilon in months, no command."""
-    got = from_chronos({
-        "name": "lenient", "schedule": "R/2030-01-01T00:00:00Z/PT1H", "epsilon": "P1M",
-        "environmentVariables": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}],
-        "constraints": [["rack", "NEAR", "r1"], ["rack", "EQUALS", "r2"]],
-    })
+    got = from_chronos(
+        {
+            "name": "lenient",
+            "schedule": "R/2030-01-01T00:00:00Z/PT1H",
+            "epsilon": "P1M",
+            "environmentVariables": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}],
+            "constraints": [["rack", "NEAR", "r1"], ["rack", "EQUALS", "r2"]],
+        }
+    )
     assert dict(got.job.env) == {"A": "2"}
     assert got.job.constraints == (Constraint("rack", "EQUALS", "r2"),)
     assert got.ignored == ("constraints[0]",)

@@ -65,9 +65,14 @@ def client(store: Store, recorder: Recorder) -> Iterator[TestClient]:
 
 
 def launch(info: dict[str, Any]) -> dict[str, Any]:
-    call = {"framework_id": {"value": "fw"}, "type": "ACCEPT",
-            "accept": {"offer_ids": [{"value": "o1"}],
-                       "operations": [{"type": "LAUNCH", "launch": {"task_infos": [info]}}]}}
+    call = {
+        "framework_id": {"value": "fw"},
+        "type": "ACCEPT",
+        "accept": {
+            "offer_ids": [{"value": "o1"}],
+            "operations": [{"type": "LAUNCH", "launch": {"task_infos": [info]}}],
+        },
+    }
     validate_call(call)
     return info
 
@@ -81,11 +86,20 @@ def chronos_job(client: TestClient, name: str) -> dict[str, Any]:
 
 
 def test_docker_parameters_may_repeat_a_key_in_order_through_the_store_to_docker_info(client, store):
-    params = [{"key": "add-host", "value": "db:10.0.0.5"}, {"key": "env", "value": "A=1"},
-              {"key": "add-host", "value": "cache:10.0.0.6"}, {"key": "volume", "value": "/a:/a"},
-              {"key": "env", "value": "B=2"}, {"key": "volume", "value": "/b:/b"}]
-    body = {"name": "dock", "command": "true", "schedule": LATER,
-            "container": {"type": "DOCKER", "image": "busybox:1.36", "parameters": params}}
+    params = [
+        {"key": "add-host", "value": "db:10.0.0.5"},
+        {"key": "env", "value": "A=1"},
+        {"key": "add-host", "value": "cache:10.0.0.6"},
+        {"key": "volume", "value": "/a:/a"},
+        {"key": "env", "value": "B=2"},
+        {"key": "volume", "value": "/b:/b"},
+    ]
+    body = {
+        "name": "dock",
+        "command": "true",
+        "schedule": LATER,
+        "container": {"type": "DOCKER", "image": "busybox:1.36", "parameters": params},
+    }
     r = client.post(f"{V1}/iso8601", json=body)
     assert r.status_code == 204, r.text
     assert chronos_job(client, "dock")["container"]["parameters"] == params
@@ -99,8 +113,14 @@ def test_docker_parameters_may_repeat_a_key_in_order_through_the_store_to_docker
 
 def test_the_native_api_takes_repeated_docker_parameters_too(client, store):
     params = [{"key": "add-host", "value": "a:10.0.0.1"}, {"key": "add-host", "value": "b:10.0.0.2"}]
-    r = client.post("/api/v1/jobs", json={"name": "nat", "command": "true",
-                                          "container": {"type": "docker", "image": "busybox", "parameters": params}})
+    r = client.post(
+        "/api/v1/jobs",
+        json={
+            "name": "nat",
+            "command": "true",
+            "container": {"type": "docker", "image": "busybox", "parameters": params},
+        },
+    )
     assert r.status_code in (200, 201), r.text
     assert r.json()["container"]["parameters"] == params
     assert [p.to_dict() for p in store.get_job("nat").container.parameters] == params
@@ -110,8 +130,12 @@ def test_the_native_api_takes_repeated_docker_parameters_too(client, store):
 
 
 def test_a_disabled_job_is_not_started_by_hand_under_the_chronos_routes(client, recorder):
-    assert client.post(f"{V1}/iso8601", json={"name": "off", "command": "true", "schedule": LATER,
-                                              "disabled": True}).status_code == 204
+    assert (
+        client.post(
+            f"{V1}/iso8601", json={"name": "off", "command": "true", "schedule": LATER, "disabled": True}
+        ).status_code
+        == 204
+    )
     for prefix in (V1, "/scheduler"):
         r = client.put(f"{prefix}/job/off")
         assert r.status_code == 409
@@ -122,8 +146,12 @@ def test_a_disabled_job_is_not_started_by_hand_under_the_chronos_routes(client, 
 def test_an_enabled_job_starts_and_the_native_api_still_starts_a_disabled_one(client, recorder):
     assert client.post(f"{V1}/iso8601", json={"name": "on", "command": "true", "schedule": LATER}).status_code == 204
     assert client.put(f"{V1}/job/on").status_code == 204
-    assert client.post(f"{V1}/iso8601", json={"name": "off", "command": "true", "schedule": LATER,
-                                              "disabled": True}).status_code == 204
+    assert (
+        client.post(
+            f"{V1}/iso8601", json={"name": "off", "command": "true", "schedule": LATER, "disabled": True}
+        ).status_code
+        == 204
+    )
     # The native API keeps its meaning: disabling stops the schedule, not an explicit start.
     assert client.post("/api/v1/jobs/off/runs").status_code == 202
     assert [e.job for e in recorder.events if isinstance(e, RunRequested)] == ["on", "off"]
@@ -133,11 +161,23 @@ def test_an_enabled_job_starts_and_the_native_api_still_starts_a_disabled_one(cl
 
 
 def test_fetch_flags_are_kept_and_reach_command_info_uris(client, store):
-    fetch = [{"uri": "https://example.com/tool", "executable": True, "cache": True, "extract": False},
-             {"uri": "https://example.com/data.tgz", "executable": False, "cache": False, "extract": True,
-              "output_file": "in/data.tgz"}]
-    body = {"name": "fetcher", "command": "./tool", "schedule": LATER, "fetch": fetch,
-            "uris": ["https://example.com/conf.json", "https://example.com/tool"]}
+    fetch = [
+        {"uri": "https://example.com/tool", "executable": True, "cache": True, "extract": False},
+        {
+            "uri": "https://example.com/data.tgz",
+            "executable": False,
+            "cache": False,
+            "extract": True,
+            "output_file": "in/data.tgz",
+        },
+    ]
+    body = {
+        "name": "fetcher",
+        "command": "./tool",
+        "schedule": LATER,
+        "fetch": fetch,
+        "uris": ["https://example.com/conf.json", "https://example.com/tool"],
+    }
     r = client.post(f"{V1}/iso8601", json=body)
     assert r.status_code == 204, r.text
     assert "fetch" not in r.headers.get("X-Moroccron-Ignored-Fields", "")
@@ -146,8 +186,13 @@ def test_fetch_flags_are_kept_and_reach_command_info_uris(client, store):
     info = launch(task_info(store.get_job("fetcher"), Run(job="fetcher", scheduled_at=T0), "agent-1"))
     assert info["command"]["uris"] == [
         {"value": "https://example.com/tool", "extract": False, "executable": True, "cache": True},
-        {"value": "https://example.com/data.tgz", "extract": True, "executable": False, "cache": False,
-         "output_file": "in/data.tgz"},
+        {
+            "value": "https://example.com/data.tgz",
+            "extract": True,
+            "executable": False,
+            "cache": False,
+            "output_file": "in/data.tgz",
+        },
         # the plain uri no fetch entry names; the one both name is fetched once, with its flags
         {"value": "https://example.com/conf.json", "extract": False, "executable": False, "cache": False},
     ]
@@ -156,16 +201,20 @@ def test_fetch_flags_are_kept_and_reach_command_info_uris(client, store):
 def test_a_fetch_entry_without_flags_gets_chronos_defaults(client, store):
     body = {"name": "f2", "command": "true", "schedule": LATER, "fetch": [{"uri": "https://example.com/a.zip"}]}
     assert client.post(f"{V1}/iso8601", json=body).status_code == 204
-    assert chronos_job(client, "f2")["fetch"] == [{"uri": "https://example.com/a.zip", "executable": False,
-                                                    "cache": False, "extract": True}]
+    assert chronos_job(client, "f2")["fetch"] == [
+        {"uri": "https://example.com/a.zip", "executable": False, "cache": False, "extract": True}
+    ]
 
 
-@pytest.mark.parametrize(("entry", "field"), [
-    ({"uri": "https://example.com/x", "output_file": "/etc/passwd"}, "fetch[0].output_file"),
-    ({"uri": "https://example.com/x", "output_file": "../../x"}, "fetch[0].output_file"),
-    ({"uri": ""}, "fetch[0].uri"),
-    ({"uri": "https://example.com/x", "executable": "maybe"}, "fetch[0].executable"),
-])
+@pytest.mark.parametrize(
+    ("entry", "field"),
+    [
+        ({"uri": "https://example.com/x", "output_file": "/etc/passwd"}, "fetch[0].output_file"),
+        ({"uri": "https://example.com/x", "output_file": "../../x"}, "fetch[0].output_file"),
+        ({"uri": ""}, "fetch[0].uri"),
+        ({"uri": "https://example.com/x", "executable": "maybe"}, "fetch[0].executable"),
+    ],
+)
 def test_a_bad_fetch_entry_is_refused_by_its_chronos_field(client, store, entry, field):
     r = client.post(f"{V1}/iso8601", json={"name": "bad", "command": "true", "schedule": LATER, "fetch": [entry]})
     assert r.status_code == 400
@@ -174,12 +223,22 @@ def test_a_bad_fetch_entry_is_refused_by_its_chronos_field(client, store, entry,
 
 
 def test_the_native_api_takes_fetch_entries(client, store):
-    r = client.post("/api/v1/jobs", json={"name": "nf", "command": "./tool",
-                                          "fetch": ["https://example.com/plain",
-                                                    {"uri": "https://example.com/tool", "executable": True}]})
+    r = client.post(
+        "/api/v1/jobs",
+        json={
+            "name": "nf",
+            "command": "./tool",
+            "fetch": ["https://example.com/plain", {"uri": "https://example.com/tool", "executable": True}],
+        },
+    )
     assert r.status_code in (200, 201), r.text
-    assert r.json()["fetch"][1] == {"uri": "https://example.com/tool", "executable": True, "extract": True,
-                                    "cache": False, "output_file": None}
+    assert r.json()["fetch"][1] == {
+        "uri": "https://example.com/tool",
+        "executable": True,
+        "extract": True,
+        "cache": False,
+        "output_file": None,
+    }
     r = client.post("/api/v1/jobs", json={"name": "nf2", "command": "x", "fetch": [{"uri": "u", "output_file": "/x"}]})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "fetch[0].output_file"
 
@@ -201,17 +260,21 @@ def test_high_priority_and_max_completion_time_are_kept_and_returned(client, sto
 
 
 def test_max_completion_time_zero_means_none_and_a_negative_one_is_refused(client, store):
-    assert client.post(f"{V1}/iso8601", json={"name": "z", "command": "true", "schedule": LATER,
-                                              "maxCompletionTime": 0}).status_code == 204
+    assert (
+        client.post(
+            f"{V1}/iso8601", json={"name": "z", "command": "true", "schedule": LATER, "maxCompletionTime": 0}
+        ).status_code
+        == 204
+    )
     assert store.get_job("z").timeout_seconds is None
     assert chronos_job(client, "z")["maxCompletionTime"] == 0
-    r = client.post(f"{V1}/iso8601", json={"name": "n", "command": "true", "schedule": LATER,
-                                           "maxCompletionTime": -5})
+    r = client.post(f"{V1}/iso8601", json={"name": "n", "command": "true", "schedule": LATER, "maxCompletionTime": -5})
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "maxCompletionTime"
     # Milliseconds by mistake (an hour as 3600000) exceed the longest timeout: refused by
     # the Chronos field, not by the native one it maps to.
-    r = client.post(f"{V1}/iso8601", json={"name": "ms", "command": "true", "schedule": LATER,
-                                           "maxCompletionTime": 3600000})
+    r = client.post(
+        f"{V1}/iso8601", json={"name": "ms", "command": "true", "schedule": LATER, "maxCompletionTime": 3600000}
+    )
     assert r.status_code == 400 and [e["field"] for e in r.json()["errors"]] == ["maxCompletionTime"]
     assert store.list_jobs(limit=10)[0] == [store.get_job("z")], "nothing else stored"
 
@@ -226,39 +289,77 @@ def post_ok(client: TestClient, body: dict[str, Any]) -> Any:
 
 
 def test_an_external_volume_is_a_docker_volume_kept_and_returned_as_posted(client, store):
-    volumes = [{"containerPath": "/data", "mode": "RW",
-                "external": {"name": "pgdata", "provider": "rexray",
-                             "options": [{"key": "size", "value": "10"}, {"key": "iops", "value": "100"}]}},
-               {"containerPath": "/cache", "mode": "RO", "external": {"name": "cache", "options": []}}]
-    r = post_ok(client, {"name": "vol", "command": "true", "schedule": LATER,
-                         "container": {"type": "DOCKER", "image": "busybox:1.36", "volumes": volumes}})
+    volumes = [
+        {
+            "containerPath": "/data",
+            "mode": "RW",
+            "external": {
+                "name": "pgdata",
+                "provider": "rexray",
+                "options": [{"key": "size", "value": "10"}, {"key": "iops", "value": "100"}],
+            },
+        },
+        {"containerPath": "/cache", "mode": "RO", "external": {"name": "cache", "options": []}},
+    ]
+    r = post_ok(
+        client,
+        {
+            "name": "vol",
+            "command": "true",
+            "schedule": LATER,
+            "container": {"type": "DOCKER", "image": "busybox:1.36", "volumes": volumes},
+        },
+    )
     assert "external" not in r.headers.get("X-Moroccron-Ignored-Fields", "")
     got = chronos_job(client, "vol")
     assert got["container"]["volumes"] == volumes
     job = store.get_job("vol")
     info = launch(task_info(job, Run(job="vol", scheduled_at=T0), "agent-1"))
     assert info["container"]["volumes"] == [
-        {"container_path": "/data", "mode": "RW",
-         "source": {"type": "DOCKER_VOLUME", "docker_volume": {
-             "name": "pgdata", "driver": "rexray",
-             "driver_options": {"parameter": [{"key": "size", "value": "10"}, {"key": "iops", "value": "100"}]}}}},
-        {"container_path": "/cache", "mode": "RO", "source": {"type": "DOCKER_VOLUME",
-                                                              "docker_volume": {"name": "cache"}}},
+        {
+            "container_path": "/data",
+            "mode": "RW",
+            "source": {
+                "type": "DOCKER_VOLUME",
+                "docker_volume": {
+                    "name": "pgdata",
+                    "driver": "rexray",
+                    "driver_options": {"parameter": [{"key": "size", "value": "10"}, {"key": "iops", "value": "100"}]},
+                },
+            },
+        },
+        {
+            "container_path": "/cache",
+            "mode": "RO",
+            "source": {"type": "DOCKER_VOLUME", "docker_volume": {"name": "cache"}},
+        },
     ]
     post_ok(client, got)  # a sync tool sends back what it read: nothing changes
     assert store.get_job("vol") == job
 
 
-@pytest.mark.parametrize(("volume", "field"), [
-    ({"containerPath": "/d", "external": {"provider": "rexray"}}, "container.volumes[0].external.name"),
-    ({"containerPath": "/d", "external": "pgdata"}, "container.volumes[0].external"),
-    ({"containerPath": "/d", "external": {"name": "v", "options": [{"value": "1"}]}},
-     "container.volumes[0].external.options[0].key"),
-    ({"containerPath": "/d", "hostPath": "/srv", "external": {"name": "v"}}, "container.volumes[0].hostPath"),
-])
+@pytest.mark.parametrize(
+    ("volume", "field"),
+    [
+        ({"containerPath": "/d", "external": {"provider": "rexray"}}, "container.volumes[0].external.name"),
+        ({"containerPath": "/d", "external": "pgdata"}, "container.volumes[0].external"),
+        (
+            {"containerPath": "/d", "external": {"name": "v", "options": [{"value": "1"}]}},
+            "container.volumes[0].external.options[0].key",
+        ),
+        ({"containerPath": "/d", "hostPath": "/srv", "external": {"name": "v"}}, "container.volumes[0].hostPath"),
+    ],
+)
 def test_a_bad_external_volume_is_refused_by_its_chronos_field(client, store, volume, field):
-    r = client.post(f"{V1}/iso8601", json={"name": "bad", "command": "true", "schedule": LATER,
-                                           "container": {"type": "DOCKER", "image": "busybox", "volumes": [volume]}})
+    r = client.post(
+        f"{V1}/iso8601",
+        json={
+            "name": "bad",
+            "command": "true",
+            "schedule": LATER,
+            "container": {"type": "DOCKER", "image": "busybox", "volumes": [volume]},
+        },
+    )
     assert r.status_code == 400, r.text
     assert field in {e["field"] for e in r.json()["errors"]}
     assert store.list_jobs(limit=10)[0] == [], "nothing stored"
@@ -284,11 +385,17 @@ def test_network_name_with_user_or_no_mode_is_the_docker_network(client, store, 
 
 
 def test_network_infos_join_cni_networks_after_network_name_with_their_labels(client, store):
-    infos = [{"name": "calico", "protocol": "IPv4", "labels": [{"key": "group", "value": "etl"}],
-              "portMappings": []},
-             {"name": "weave", "labels": [], "portMappings": []}]
-    container = {"type": "MESOS", "image": "busybox:1.36", "network": "USER", "networkName": "default-cni",
-                 "networkInfos": infos}
+    infos = [
+        {"name": "calico", "protocol": "IPv4", "labels": [{"key": "group", "value": "etl"}], "portMappings": []},
+        {"name": "weave", "labels": [], "portMappings": []},
+    ]
+    container = {
+        "type": "MESOS",
+        "image": "busybox:1.36",
+        "network": "USER",
+        "networkName": "default-cni",
+        "networkInfos": infos,
+    }
     r = post_ok(client, {"name": "cni", "command": "true", "schedule": LATER, "container": container})
     assert not r.headers.get("X-Moroccron-Ignored-Fields")
     job = store.get_job("cni")
@@ -306,13 +413,21 @@ def test_network_infos_join_cni_networks_after_network_name_with_their_labels(cl
 
 def test_one_network_info_with_user_is_the_docker_network_with_its_labels(client, store):
     infos = [{"name": "backend", "labels": [{"key": "tier", "value": "db"}], "portMappings": []}]
-    post_ok(client, {"name": "ni", "command": "true", "schedule": LATER,
-                     "container": {"type": "DOCKER", "image": "busybox", "network": "USER", "networkInfos": infos}})
+    post_ok(
+        client,
+        {
+            "name": "ni",
+            "command": "true",
+            "schedule": LATER,
+            "container": {"type": "DOCKER", "image": "busybox", "network": "USER", "networkInfos": infos},
+        },
+    )
     job = store.get_job("ni")
     info = launch(task_info(job, Run(job="ni", scheduled_at=T0), "agent-1"))
     assert info["container"]["docker"]["network"] == "USER"
-    assert info["container"]["network_infos"] == [{"name": "backend",
-                                                   "labels": {"labels": [{"key": "tier", "value": "db"}]}}]
+    assert info["container"]["network_infos"] == [
+        {"name": "backend", "labels": {"labels": [{"key": "tier", "value": "db"}]}}
+    ]
     got = chronos_job(client, "ni")
     assert got["container"]["network"] == "USER" and got["container"]["networkInfos"] == infos
     assert "networkName" not in got["container"]
@@ -321,25 +436,44 @@ def test_one_network_info_with_user_is_the_docker_network_with_its_labels(client
 
 
 def test_with_host_or_bridge_docker_ignored_network_name_and_infos_and_so_do_we(client, store):
-    r = post_ok(client, {"name": "hb", "command": "true", "schedule": LATER,
-                         "container": {"type": "DOCKER", "image": "busybox", "network": "BRIDGE",
-                                       "networkName": "backend", "networkInfos": [{"name": "x"}]}})
+    r = post_ok(
+        client,
+        {
+            "name": "hb",
+            "command": "true",
+            "schedule": LATER,
+            "container": {
+                "type": "DOCKER",
+                "image": "busybox",
+                "network": "BRIDGE",
+                "networkName": "backend",
+                "networkInfos": [{"name": "x"}],
+            },
+        },
+    )
     ignored = r.headers["X-Moroccron-Ignored-Fields"]
     assert "container.networkName" in ignored and "container.networkInfos" in ignored
     info = launch(task_info(store.get_job("hb"), Run(job="hb", scheduled_at=T0), "agent-1"))
     assert info["container"]["docker"]["network"] == "BRIDGE" and "network_infos" not in info["container"]
 
 
-@pytest.mark.parametrize(("container", "field"), [
-    ({"network": "USER"}, "container.network"),  # the agent refuses USER without a network
-    ({"network": "USER", "networkName": "a", "networkInfos": [{"name": "b"}]}, "container.networkInfos"),
-    ({"networkInfos": [{"name": "a"}, {"name": "b"}]}, "container.networkInfos"),
-    ({"network": "USER", "networkInfos": [{"name": ""}]}, "container.networkInfos[0].name"),
-    ({"network": "USER", "networkInfos": [{"name": "a", "protocol": "IPX"}]}, "container.networkInfos[0].protocol"),
-])
+@pytest.mark.parametrize(
+    ("container", "field"),
+    [
+        ({"network": "USER"}, "container.network"),  # the agent refuses USER without a network
+        ({"network": "USER", "networkName": "a", "networkInfos": [{"name": "b"}]}, "container.networkInfos"),
+        ({"networkInfos": [{"name": "a"}, {"name": "b"}]}, "container.networkInfos"),
+        ({"network": "USER", "networkInfos": [{"name": ""}]}, "container.networkInfos[0].name"),
+        ({"network": "USER", "networkInfos": [{"name": "a", "protocol": "IPX"}]}, "container.networkInfos[0].protocol"),
+    ],
+)
 def test_docker_networks_the_agent_would_refuse_are_refused_by_their_chronos_field(client, store, container, field):
-    body = {"name": "bad", "command": "true", "schedule": LATER,
-            "container": {"type": "DOCKER", "image": "busybox", **container}}
+    body = {
+        "name": "bad",
+        "command": "true",
+        "schedule": LATER,
+        "container": {"type": "DOCKER", "image": "busybox", **container},
+    }
     r = client.post(f"{V1}/iso8601", json=body)
     assert r.status_code == 400, r.text
     assert field in {e["field"] for e in r.json()["errors"]}
@@ -347,14 +481,19 @@ def test_docker_networks_the_agent_would_refuse_are_refused_by_their_chronos_fie
 
 
 def test_the_native_api_takes_network_infos(client, store):
-    container = {"type": "mesos", "network": "cni-a",
-                 "network_infos": [{"name": "cni-b", "labels": {"k": "v"}, "protocol": "IPv6"}]}
+    container = {
+        "type": "mesos",
+        "network": "cni-a",
+        "network_infos": [{"name": "cni-b", "labels": {"k": "v"}, "protocol": "IPv6"}],
+    }
     r = client.post("/api/v1/jobs", json={"name": "nn", "command": "true", "container": container})
     assert r.status_code in (200, 201), r.text
     assert r.json()["container"]["network_infos"] == container["network_infos"]
     info = launch(task_info(store.get_job("nn"), Run(job="nn", scheduled_at=T0), "agent-1"))
-    assert info["container"]["network_infos"] == [{"name": "cni-a"},
-                                                  {"name": "cni-b", "labels": {"labels": [{"key": "k", "value": "v"}]}}]
+    assert info["container"]["network_infos"] == [
+        {"name": "cni-a"},
+        {"name": "cni-b", "labels": {"labels": [{"key": "k", "value": "v"}]}},
+    ]
 
 
 # --------------------------------------------------------------------------- manual-start arguments

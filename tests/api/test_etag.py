@@ -48,9 +48,11 @@ def test_a_stale_if_match_is_refused_with_412_and_nothing_changes(client, store)
     second = client.put("/api/v1/jobs/a", json=_job(description="by alice"), headers={"If-Match": first})
     assert second.status_code == 200
     # Bob still holds the first version: his replace, patch and delete are all refused.
-    for r in (client.put("/api/v1/jobs/a", json=_job(description="by bob"), headers={"If-Match": first}),
-              client.patch("/api/v1/jobs/a", json={"description": "by bob"}, headers={"If-Match": first}),
-              client.delete("/api/v1/jobs/a", headers={"If-Match": first})):
+    for r in (
+        client.put("/api/v1/jobs/a", json=_job(description="by bob"), headers={"If-Match": first}),
+        client.patch("/api/v1/jobs/a", json={"description": "by bob"}, headers={"If-Match": first}),
+        client.delete("/api/v1/jobs/a", headers={"If-Match": first}),
+    ):
         assert r.status_code == 412, r.text
         body = r.json()
         assert "changed since you read it" in body["error"] and set(body) >= {"error", "field", "allowed", "errors"}
@@ -103,14 +105,23 @@ def test_if_match_is_checked_in_the_write_transaction(store):
             barrier = threading.Barrier(2)
             results: dict[str, int] = {}
 
-            def write(client: TestClient, who: str, tag: str = tag, barrier: threading.Barrier = barrier,
-                      results: dict[str, int] = results, i: int = i) -> None:
+            def write(
+                client: TestClient,
+                who: str,
+                tag: str = tag,
+                barrier: threading.Barrier = barrier,
+                results: dict[str, int] = results,
+                i: int = i,
+            ) -> None:
                 barrier.wait(timeout=60)
-                results[who] = client.patch("/api/v1/jobs/a", json={"description": f"{who} {i}"},
-                                            headers={"If-Match": tag}).status_code
+                results[who] = client.patch(
+                    "/api/v1/jobs/a", json={"description": f"{who} {i}"}, headers={"If-Match": tag}
+                ).status_code
 
-            threads = [threading.Thread(target=partial(write, a, "alice")),
-                       threading.Thread(target=partial(write, b, "bob"))]
+            threads = [
+                threading.Thread(target=partial(write, a, "alice")),
+                threading.Thread(target=partial(write, b, "bob")),
+            ]
             for t in threads:
                 t.start()
             for t in threads:

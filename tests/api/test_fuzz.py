@@ -65,15 +65,30 @@ _word = st.from_regex(r"[a-z][a-z0-9-]{0,12}", fullmatch=True)
 _command = st.sampled_from(["true", "echo hi", "sleep 1", "exit 3"]) | _text.filter(str.strip)
 _JOB_FIELDS = {
     "command": _command,
-    "schedule": st.sampled_from(["@daily", "*/5 * * * *", "0 3 * * 1-5", "*/10 * * * * *", "@hourly",
-                                 "R/2026-01-01T00:00:00Z/PT1H", "R5/2026-06-01T00:00:00+02:00/P1D"]),
+    "schedule": st.sampled_from(
+        [
+            "@daily",
+            "*/5 * * * *",
+            "0 3 * * 1-5",
+            "*/10 * * * * *",
+            "@hourly",
+            "R/2026-01-01T00:00:00Z/PT1H",
+            "R5/2026-06-01T00:00:00+02:00/P1D",
+        ]
+    ),
     "timezone": st.sampled_from(["UTC", "Europe/London", "America/New_York", "Asia/Kolkata"]),
     "owners": st.lists(st.emails(), max_size=3),
     "description": _text,
     "arguments": st.lists(_text, max_size=3),
-    "resources": st.fixed_dictionaries({}, optional={
-        "cpus": st.floats(bounds.MIN_CPUS, 16), "mem": st.floats(1, 65536), "disk": st.floats(0, 1e6),
-        "gpus": st.integers(0, 4)}),
+    "resources": st.fixed_dictionaries(
+        {},
+        optional={
+            "cpus": st.floats(bounds.MIN_CPUS, 16),
+            "mem": st.floats(1, 65536),
+            "disk": st.floats(0, 1e6),
+            "gpus": st.integers(0, 4),
+        },
+    ),
     "retries": st.integers(0, bounds.MAX_RETRIES),
     "retry_delay_seconds": st.floats(0, bounds.MAX_SECONDS),
     "timeout_seconds": st.none() | st.floats(1, bounds.MAX_SECONDS),
@@ -83,21 +98,35 @@ _JOB_FIELDS = {
     "labels": st.dictionaries(_word, _text, max_size=3),
     "env": st.dictionaries(st.from_regex(r"[A-Z_]{1,8}", fullmatch=True), _text, max_size=3),
     "disabled": st.booleans(),
-    "constraints": st.lists(st.sampled_from([["hostname", "UNIQUE"], ["rack", "EQUALS", "r1"],
-                                             ["rack", "LIKE", "r[0-9]"]]), max_size=2, unique_by=str),
-    "notify": st.fixed_dictionaries({}, optional={"on_failure": st.lists(st.sampled_from(
-        ["email:ops@example.com", "slack:#ops", "webhook:ops"]), max_size=2)}),
+    "constraints": st.lists(
+        st.sampled_from([["hostname", "UNIQUE"], ["rack", "EQUALS", "r1"], ["rack", "LIKE", "r[0-9]"]]),
+        max_size=2,
+        unique_by=str,
+    ),
+    "notify": st.fixed_dictionaries(
+        {},
+        optional={
+            "on_failure": st.lists(st.sampled_from(["email:ops@example.com", "slack:#ops", "webhook:ops"]), max_size=2)
+        },
+    ),
 }
 # Set into the URL as it is, so without what would end the path ('#', '?') or split it ('/'):
 # an address with '#' reached GET /api/v1/owners/ (the list) instead of the owner.
 _path_email = st.emails().filter(lambda e: not set(e) & set("#?/%"))
-_OWNER = st.fixed_dictionaries({}, optional={
-    "name": _text, "email": st.emails(), "slack": st.just("#ops"), "pagerduty": _word,
-    "preferences": st.dictionaries(st.sampled_from(["failure", "recovery", "success", "skipped", "disabled"]),
-                                   st.lists(st.sampled_from(["email", "slack", "pagerduty", "webhook"]),
-                                            max_size=2)),
-    "mute_until": st.none() | st.just("2030-01-01T00:00:00Z"),
-})
+_OWNER = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": _text,
+        "email": st.emails(),
+        "slack": st.just("#ops"),
+        "pagerduty": _word,
+        "preferences": st.dictionaries(
+            st.sampled_from(["failure", "recovery", "success", "skipped", "disabled"]),
+            st.lists(st.sampled_from(["email", "slack", "pagerduty", "webhook"]), max_size=2),
+        ),
+        "mute_until": st.none() | st.just("2030-01-01T00:00:00Z"),
+    },
+)
 
 
 @dataclass
@@ -131,10 +160,10 @@ def app(tmp_path: Path) -> Iterator[FastAPI]:
     cluster = Cluster(tmp_path, agents=0)
     scheduler = cluster.start_scheduler()
     auth = Authenticator.from_sources(None, environ={"MOROCCRON_AUTH_TOKENS": "fuzz-write:write,fuzz-admin:admin"})
-    context = AppContext(scheduler.settings, cluster.store, scheduler.plugins, scheduler, metrics=scheduler.metrics,
-                         auth=auth)
-    for name, extra in (("fuzz-a", {"schedule": "@daily"}), ("fuzz-b", {"parents": ["fuzz-a"]}),
-                        ("fuzz-c", {})):
+    context = AppContext(
+        scheduler.settings, cluster.store, scheduler.plugins, scheduler, metrics=scheduler.metrics, auth=auth
+    )
+    for name, extra in (("fuzz-a", {"schedule": "@daily"}), ("fuzz-b", {"parents": ["fuzz-a"]}), ("fuzz-c", {})):
         cluster.add_job(JobSpec.from_dict({"name": name, "command": "true", **extra}))
     yield create_app(context)
     cluster.close()
@@ -148,8 +177,9 @@ def _breakable(operation: dict[str, Any]) -> bool:
     for parameter in operation.get("parameters", ()):
         schema = parameter.get("schema", {})
         options = schema.get("anyOf", [schema])
-        if parameter["in"] == "query" and any(o.get("type") not in ("string", "null") or
-                                              {"enum", "maxLength", "maximum"} & set(o) for o in options):
+        if parameter["in"] == "query" and any(
+            o.get("type") not in ("string", "null") or {"enum", "maxLength", "maximum"} & set(o) for o in options
+        ):
             return True
     return False
 
@@ -178,8 +208,10 @@ def test_every_route_survives_fuzzing(app: FastAPI) -> None:
                 break
 
     elapsed = time.monotonic() - started
-    print(f"\nfuzzed {run.total} cases over {len(operations)} operations in {elapsed:.1f}s; "
-          f"answers: {dict(sorted(run.statuses.items()))}")
+    print(
+        f"\nfuzzed {run.total} cases over {len(operations)} operations in {elapsed:.1f}s; "
+        f"answers: {dict(sorted(run.statuses.items()))}"
+    )
     assert not run.failures, f"{len(run.failures)} failures, first:\n" + "\n\n".join(run.failures[:5])
     assert run.total >= MIN_CASES
     assert set(run.counts) == {f"{o.method.upper()} {o.path}" for o in operations}
@@ -208,8 +240,13 @@ class Fuzz:
         strategy = operation.as_strategy(generation_mode=GenerationMode.POSITIVE if mode == REALISTIC else mode)
 
         @seed(round_)
-        @settings(max_examples=examples, deadline=None, database=None, phases=[Phase.generate],
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=strategy, data=st.data())
         def run(case: Any, data: st.DataObject) -> None:
             if mode == REALISTIC:
@@ -259,12 +296,18 @@ class Fuzz:
         elif path == "/api/v1/jobs/{name}/runs" and method == "POST":
             case.body = {"arguments": data.draw(st.lists(_text, max_size=3))}
         elif path.endswith(("/iso8601", "/dependency")):
-            body = {"name": data.draw(_word), "command": data.draw(_command),
-                    "owner": data.draw(st.emails()), "cpus": data.draw(st.floats(0.01, 8)),
-                    "retries": data.draw(st.integers(0, 5)), "epsilon": data.draw(st.sampled_from(["PT1M", "PT1H"]))}
+            body = {
+                "name": data.draw(_word),
+                "command": data.draw(_command),
+                "owner": data.draw(st.emails()),
+                "cpus": data.draw(st.floats(0.01, 8)),
+                "retries": data.draw(st.integers(0, 5)),
+                "epsilon": data.draw(st.sampled_from(["PT1M", "PT1H"])),
+            }
             if path.endswith("/iso8601"):
-                body["schedule"] = data.draw(st.sampled_from(["R/2026-01-01T00:00:00Z/PT1H", "R//PT30M",
-                                                              "R3/2026-03-01T10:00:00Z/P1D"]))
+                body["schedule"] = data.draw(
+                    st.sampled_from(["R/2026-01-01T00:00:00Z/PT1H", "R//PT30M", "R3/2026-03-01T10:00:00Z/P1D"])
+                )
             else:
                 body["parents"] = _picks(data, known.jobs, 1)
             case.body = body

@@ -80,8 +80,7 @@ def clients(request: pytest.FixtureRequest, store: Store, rendezvous: Rendezvous
         with TestClient(app) as a, TestClient(app) as b:
             yield a, b
         return
-    with Store(store.url) as other, TestClient(_app(store, rendezvous)) as a, \
-            TestClient(_app(other, rendezvous)) as b:
+    with Store(store.url) as other, TestClient(_app(store, rendezvous)) as a, TestClient(_app(other, rendezvous)) as b:
         yield a, b
 
 
@@ -136,8 +135,10 @@ def test_concurrent_patches_never_store_a_cycle(clients, store, rendezvous):
         for name in (x, y):
             assert a.post("/api/v1/jobs", json={"name": name, "command": "true"}).status_code == 201
         rendezvous.reset()
-        responses = _together(partial(a.patch, f"/api/v1/jobs/{x}", json={"parents": [y]}),
-                              partial(b.patch, f"/api/v1/jobs/{y}", json={"parents": [x]}))
+        responses = _together(
+            partial(a.patch, f"/api/v1/jobs/{x}", json={"parents": [y]}),
+            partial(b.patch, f"/api/v1/jobs/{y}", json={"parents": [x]}),
+        )
         _one_won(responses)
         _assert_acyclic(store)
         stored = store.parent_map([x, y])
@@ -157,7 +158,8 @@ def test_concurrent_writes_through_every_entry_point_never_store_a_cycle(store, 
             rendezvous.reset()
             responses = _together(
                 partial(a.put, f"/api/v1/jobs/{x}", json={"command": "true", "parents": [y]}),
-                partial(b.post, "/v1/scheduler/dependency", json={"name": y, "command": "true", "parents": [x]}))
+                partial(b.post, "/v1/scheduler/dependency", json={"name": y, "command": "true", "parents": [x]}),
+            )
             codes = sorted(r.status_code for r in responses)
             assert codes in ([200, 400], [204, 422]), [(r.status_code, r.text) for r in responses]
             loser = next(r for r in responses if r.status_code >= 400)
@@ -169,11 +171,22 @@ def test_concurrent_writes_through_every_entry_point_never_store_a_cycle(store, 
             for name in (x, y):
                 a.post("/api/v1/jobs", json={"name": name, "command": "true"})
             csrf = csrf_of(b.get(f"/jobs/{y}/edit").text)
-            form = {"command": "true", "timezone": "UTC", "cpus": "0.1", "mem": "32", "retries": "0",
-                    "concurrency": "forbid", "catchup": "latest", "parents": x, "csrf": csrf}
+            form = {
+                "command": "true",
+                "timezone": "UTC",
+                "cpus": "0.1",
+                "mem": "32",
+                "retries": "0",
+                "concurrency": "forbid",
+                "catchup": "latest",
+                "parents": x,
+                "csrf": csrf,
+            }
             rendezvous.reset()
-            api, ui = _together(partial(a.patch, f"/api/v1/jobs/{x}", json={"parents": [y]}),
-                                partial(b.post, f"/jobs/{y}/edit", data=form, follow_redirects=False))
+            api, ui = _together(
+                partial(a.patch, f"/api/v1/jobs/{x}", json={"parents": [y]}),
+                partial(b.post, f"/jobs/{y}/edit", data=form, follow_redirects=False),
+            )
             assert sorted([api.status_code, ui.status_code]) in ([200, 422], [303, 422]), (api.text, ui.text)
             assert "cycle" in (api.text if api.status_code == 422 else ui.text)
             _assert_acyclic(store)
@@ -184,8 +197,9 @@ def test_concurrent_writes_through_every_entry_point_never_store_a_cycle(store, 
                 a.post("/api/v1/jobs", json={"name": name, "command": "true"})
             defs = Definitions(jobs={y: Job(name=y, command="true", parents=(x,))})
             rendezvous.reset()
-            api, outcome = _together(partial(a.patch, f"/api/v1/jobs/{x}", json={"parents": [y]}),
-                                     partial(_apply, store, defs, plugins))
+            api, outcome = _together(
+                partial(a.patch, f"/api/v1/jobs/{x}", json={"parents": [y]}), partial(_apply, store, defs, plugins)
+            )
             applied = not isinstance(outcome, Exception)
             assert applied != (api.status_code == 200), (api.text, outcome)
             assert "cycle" in (str(outcome) if not applied else api.text)
@@ -214,8 +228,7 @@ def test_delete_and_a_new_child_never_leave_a_missing_parent(store, rendezvous):
             deleted = b.delete(f"/api/v1/jobs/{parent}")
             create.join(timeout=120)
             (created,) = results
-            assert (created.status_code, deleted.status_code) in ((201, 409), (422, 204)), \
-                (created.text, deleted.text)
+            assert (created.status_code, deleted.status_code) in ((201, 409), (422, 204)), (created.text, deleted.text)
             _assert_acyclic(store)
 
 
@@ -229,8 +242,7 @@ def test_the_store_refuses_a_cycle_from_any_caller(store):
         store.put_job(Job(name="a", command="true", parents=("b",)))
     assert "cycle" in str(err.value) and err.value.errors[0].field.endswith("parents")
     with pytest.raises(DependencyError):
-        store.apply_jobs([Job(name="c", command="true", parents=("d",)),
-                          Job(name="d", command="true", parents=("c",))])
+        store.apply_jobs([Job(name="c", command="true", parents=("d",)), Job(name="d", command="true", parents=("c",))])
     _assert_acyclic(store)
     assert store.job_names() == {"a", "b"}
 
@@ -243,8 +255,10 @@ def test_the_jobs_a_new_leader_loads_have_no_cycle_and_mark_success_ends(clients
     for name in ("x", "y"):
         a.post("/api/v1/jobs", json={"name": name, "command": "true"})
     rendezvous.reset()
-    _together(lambda: a.patch("/api/v1/jobs/x", json={"parents": ["y"]}),
-              lambda: b.patch("/api/v1/jobs/y", json={"parents": ["x"]}))
+    _together(
+        lambda: a.patch("/api/v1/jobs/x", json={"parents": ["y"]}),
+        lambda: b.patch("/api/v1/jobs/y", json={"parents": ["x"]}),
+    )
     jobs = store.all_jobs()
     DependencyGraph.from_jobs(jobs).validate()
     child = next(j for j in jobs if j.parents)

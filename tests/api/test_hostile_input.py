@@ -57,8 +57,11 @@ def lite(tmp_path: Path, _sqlite_template: Path) -> Iterator[TestClient]:
 @pytest.fixture
 def seeded(client: TestClient) -> TestClient:
     for name in ("alpha", "beta"):
-        r = client.post("/api/v1/jobs", json={"name": name, "command": f"echo {name}", "schedule": "@daily",
-                                              "labels": {"team": "data"}}, headers=WRITE)
+        r = client.post(
+            "/api/v1/jobs",
+            json={"name": name, "command": f"echo {name}", "schedule": "@daily", "labels": {"team": "data"}},
+            headers=WRITE,
+        )
         assert r.status_code == 201, r.text
     return client
 
@@ -72,15 +75,20 @@ def names(client: TestClient) -> list[str]:
 
 
 def post_raw(client: TestClient, path: str, text: str, method: str = "POST", auth: dict[str, str] = WRITE) -> Any:
-    return client.request(method, path, content=text.encode("utf-8", "surrogatepass"),
-                          headers={**auth, "content-type": "application/json"})
+    return client.request(
+        method,
+        path,
+        content=text.encode("utf-8", "surrogatepass"),
+        headers={**auth, "content-type": "application/json"},
+    )
 
 
 # ----------------------------------------------------------------------------- NUL bytes (item 5)
 
 
-@pytest.mark.parametrize("params", [{"q": "\x00"}, {"owner": "a\x00"}, {"label": "team=\x00"},
-                                    {"state": "enabled\x00"}])
+@pytest.mark.parametrize(
+    "params", [{"q": "\x00"}, {"owner": "a\x00"}, {"label": "team=\x00"}, {"state": "enabled\x00"}]
+)
 def test_nul_in_a_filter_is_a_400_for_a_read_user(seeded: TestClient, params: dict[str, str]) -> None:
     """PostgreSQL answered 500 (it cannot compare text with NUL); SQLite's LIKE stopped
     reading the pattern at the NUL, so ?q=%00 listed every job."""
@@ -91,8 +99,15 @@ def test_nul_in_a_filter_is_a_400_for_a_read_user(seeded: TestClient, params: di
 
 
 def test_nul_in_a_path_is_a_400_and_not_a_lookup(seeded: TestClient) -> None:
-    for path in ("/api/v1/jobs/a%00b", "/api/v1/jobs/alpha%00/runs", "/api/v1/runs/a%00.1.0",
-                 "/api/v1/owners/x%00", f"{V1}/job/stat/a%00b", "/jobs/a%00b", "/graph?job=a%00"):
+    for path in (
+        "/api/v1/jobs/a%00b",
+        "/api/v1/jobs/alpha%00/runs",
+        "/api/v1/runs/a%00.1.0",
+        "/api/v1/owners/x%00",
+        f"{V1}/job/stat/a%00b",
+        "/jobs/a%00b",
+        "/graph?job=a%00",
+    ):
         r = seeded.get(path, headers=READ)
         assert r.status_code == 400, (path, r.text)
         assert r.json()["field"] in ("path", "job") and "U+0000" in r.json()["error"]
@@ -110,17 +125,20 @@ def test_other_control_characters_in_paths_and_queries_are_refused(seeded: TestC
     assert seeded.get("/api/v1/jobs", params={"q": "é"}, headers=READ).json()["total"] == 0
 
 
-@pytest.mark.parametrize(("field", "value", "named"), [
-    ("description", "a\x00b", "description"),
-    ("command", "echo \x00", "command"),
-    ("labels", {"team": "da\x00ta"}, "labels.team"),
-    ("labels", {"te\x00am": "data"}, "labels"),
-    ("env", {"A": "x\x00"}, "env.A"),
-    ("owners", ["a\x00@x"], "owners[0]"),
-    ("arguments", ["--x\x00"], "arguments[0]"),
-    ("user", "ro\x00ot", "user"),
-    ("uris", ["https://x/\x00"], "uris[0]"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("description", "a\x00b", "description"),
+        ("command", "echo \x00", "command"),
+        ("labels", {"team": "da\x00ta"}, "labels.team"),
+        ("labels", {"te\x00am": "data"}, "labels"),
+        ("env", {"A": "x\x00"}, "env.A"),
+        ("owners", ["a\x00@x"], "owners[0]"),
+        ("arguments", ["--x\x00"], "arguments[0]"),
+        ("user", "ro\x00ot", "user"),
+        ("uris", ["https://x/\x00"], "uris[0]"),
+    ],
+)
 def test_nul_in_a_text_field_is_a_422_naming_it(seeded: TestClient, field: str, value: Any, named: str) -> None:
     before = seeded.get("/api/v1/jobs/alpha", headers=READ).json()
     body = {"name": "gamma", "command": "true", field: value}
@@ -146,11 +164,22 @@ def test_nul_in_owner_fields_and_run_arguments(seeded: TestClient) -> None:
 def test_nul_through_the_chronos_api(seeded: TestClient) -> None:
     r = seeded.get(f"{V1}/jobs/search", params={"name": "\x00"}, headers=READ)
     assert r.status_code == 400 and r.json()["field"] == "name"
-    r = seeded.post(f"{V1}/iso8601", json={"name": "gamma", "command": "true", "description": "x\x00",
-                                           "schedule": "R/2026-01-01T00:00:00Z/PT1H"}, headers=WRITE)
+    r = seeded.post(
+        f"{V1}/iso8601",
+        json={"name": "gamma", "command": "true", "description": "x\x00", "schedule": "R/2026-01-01T00:00:00Z/PT1H"},
+        headers=WRITE,
+    )
     assert r.status_code == 400 and "description" in fields_of(r)
-    r = seeded.post(f"{V1}/iso8601", json={"name": "gamma", "command": "true", "schedule": "R/2026-01-01T00:00:00Z/PT1H",
-                                           "environmentVariables": [{"name": "A\x00", "value": "1"}]}, headers=WRITE)
+    r = seeded.post(
+        f"{V1}/iso8601",
+        json={
+            "name": "gamma",
+            "command": "true",
+            "schedule": "R/2026-01-01T00:00:00Z/PT1H",
+            "environmentVariables": [{"name": "A\x00", "value": "1"}],
+        },
+        headers=WRITE,
+    )
     assert r.status_code == 400 and "environmentVariables" in fields_of(r)
     r = seeded.put(f"{V1}/job/alpha", params={"arguments": "a\x00"}, headers=WRITE)
     assert r.status_code == 400 and r.json()["field"] == "arguments"
@@ -173,16 +202,16 @@ def test_nul_in_ui_filters_pages_and_forms(seeded: TestClient) -> None:
 
 def test_an_offset_past_64_bits_is_a_422_not_a_database_error(seeded: TestClient) -> None:
     for path in ("/api/v1/jobs", "/api/v1/jobs/alpha/runs", f"{V1}/jobs/search"):
-        for offset in (2 ** 63, 2 ** 64 + 1, 10 ** 30):
+        for offset in (2**63, 2**64 + 1, 10**30):
             r = seeded.get(path, params={"offset": offset}, headers=READ)
             # The Chronos API answers bad input with 400, as Chronos did.
             assert r.status_code == (400 if path.startswith(V1) else 422), (path, offset, r.text)
             assert r.json()["field"] == "offset"
-    assert seeded.get("/api/v1/jobs", params={"offset": 10 ** 9}, headers=READ).json()["jobs"] == []
+    assert seeded.get("/api/v1/jobs", params={"offset": 10**9}, headers=READ).json()["jobs"] == []
 
 
 def test_the_ui_page_number_is_bounded(seeded: TestClient) -> None:
-    for page in (str(2 ** 63 // 50 + 1), "9" * 30):
+    for page in (str(2**63 // 50 + 1), "9" * 30):
         r = seeded.get("/jobs", params={"page": page}, headers=READ)
         assert r.status_code == 422 and "page" in r.text
         assert seeded.get("/ui/fragments/jobs", params={"page": page}, headers=READ).status_code == 422
@@ -193,8 +222,18 @@ def test_the_ui_page_number_is_bounded(seeded: TestClient) -> None:
 
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e309"])
-@pytest.mark.parametrize("field", ["timeout_seconds", "starting_deadline_seconds", "retry_delay_seconds",
-                                   "retries", "resources.cpus", "resources.mem", "disable_after_failures"])
+@pytest.mark.parametrize(
+    "field",
+    [
+        "timeout_seconds",
+        "starting_deadline_seconds",
+        "retry_delay_seconds",
+        "retries",
+        "resources.cpus",
+        "resources.mem",
+        "disable_after_failures",
+    ],
+)
 def test_non_finite_numbers_are_a_422_naming_the_field(lite: TestClient, literal: str, field: str) -> None:
     if "." in field:
         outer, inner = field.split(".")
@@ -215,8 +254,10 @@ def test_non_finite_numbers_in_maps_and_chronos_hashes(lite: TestClient) -> None
     for literal in ("NaN", "Infinity", "1e309"):
         r = post_raw(lite, f"{V1}/iso8601", hash_ % literal)
         assert r.status_code == 400 and "cpus" in fields_of(r), r.text
-    env = ('{"name": "a", "command": "true", "schedule": "R/2026-01-01T00:00:00Z/PT1H", '
-           '"environmentVariables": [{"name": "A", "value": NaN}]}')
+    env = (
+        '{"name": "a", "command": "true", "schedule": "R/2026-01-01T00:00:00Z/PT1H", '
+        '"environmentVariables": [{"name": "A", "value": NaN}]}'
+    )
     r = post_raw(lite, f"{V1}/iso8601", env)
     assert r.status_code == 400 and "environmentVariables[0].value" in fields_of(r)
     assert names(lite) == []
@@ -240,8 +281,11 @@ def test_lone_surrogates_in_keys_chronos_and_owners(lite: TestClient) -> None:
     hash_ = {"name": "a", "command": "x\ud800", "schedule": "R/2026-01-01T00:00:00Z/PT1H"}
     r = post_raw(lite, f"{V1}/iso8601", json.dumps(hash_))
     assert r.status_code == 400 and "command" in fields_of(r)
-    r = lite.put("/api/v1/owners/o@x", content=json.dumps({"name": "\ud800"}).encode(),
-                   headers={**ADMIN, "content-type": "application/json"})
+    r = lite.put(
+        "/api/v1/owners/o@x",
+        content=json.dumps({"name": "\ud800"}).encode(),
+        headers={**ADMIN, "content-type": "application/json"},
+    )
     assert r.status_code == 422 and "name" in fields_of(r)
 
 
@@ -250,43 +294,53 @@ def test_missing_required_sub_fields_are_a_422_naming_them(lite: TestClient) -> 
     r = lite.post("/api/v1/jobs", json={"name": "a", "command": "true", "constraints": [{}]}, headers=WRITE)
     assert r.status_code == 422
     assert {"constraints[0].field", "constraints[0].operator"} <= set(fields_of(r))
-    r = lite.post("/api/v1/jobs", json={"name": "a", "command": "true", "container": {"volumes": [{}]}},
-                    headers=WRITE)
+    r = lite.post("/api/v1/jobs", json={"name": "a", "command": "true", "container": {"volumes": [{}]}}, headers=WRITE)
     assert r.status_code == 422 and "container.volumes[0].container_path" in fields_of(r)
-    r = lite.post(f"{V1}/iso8601", json={"name": "a", "command": "true", "schedule": "R/2026-01-01T00:00:00Z/PT1H",
-                                           "container": {"type": "MESOS", "volumes": [{}]}}, headers=WRITE)
+    r = lite.post(
+        f"{V1}/iso8601",
+        json={
+            "name": "a",
+            "command": "true",
+            "schedule": "R/2026-01-01T00:00:00Z/PT1H",
+            "container": {"type": "MESOS", "volumes": [{}]},
+        },
+        headers=WRITE,
+    )
     assert r.status_code == 400 and "container.volumes[0].containerPath" in fields_of(r)
     assert names(lite) == []
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"schedule": "R99999999999999999999/2026-01-01T00:00:00Z/PT1S"}, "schedule"),
-    ({"schedule": "R²/2026-01-01T00:00:00Z/PT1S"}, "schedule"),
-    ({"schedule": "*/99999999999999999999 * * * *"}, "schedule"),
-    ({"schedule": "0/61 * * * * *"}, "schedule"),
-    ({"schedule": "* * * * *" + " " * 300}, "schedule"),
-    ({"resources": {"cpus": 1e308}}, "resources.cpus"),
-    ({"resources": {"mem": 1e12}}, "resources.mem"),
-    ({"resources": {"gpus": 0.5}}, "resources.gpus"),
-    ({"resources": {"cpus": 0.0001}}, "resources.cpus"),
-    ({"timeout_seconds": 1e12}, "timeout_seconds"),
-    ({"starting_deadline_seconds": 1e12}, "starting_deadline_seconds"),
-    ({"retry_delay_seconds": 31 * 86400}, "retry_delay_seconds"),
-    ({"retries": 10 ** 30}, "retries"),
-    ({"disable_after_failures": 10 ** 9}, "disable_after_failures"),
-    ({"name": "nl-mail\n"}, "name"),
-    ({"name": None}, "name"),
-    ({"name": "x" * 201}, "name"),
-    ({"notify": {"on_failure": ["email:a@b.c\n"]}}, "notify.on_failure[0]"),
-    ({"triggers": {"on_success": ["next\n"]}}, "triggers.on_success[0]"),
-    ({"parents": ["up\n"]}, "parents[0]"),
-    ({"description": "x" * 20_000}, "description"),
-    ({"arguments": ["a"] * 1000}, "arguments"),
-    ({"labels": {f"k{i}": "v" for i in range(100)}}, "labels"),
-    ({"env": {"A=B": "x"}}, "env"),
-    ({"constraints": [["rack", "GROUP_BY", "²"]]}, "constraints[0].value"),
-    ({"timezone": "UTC\n"}, "timezone"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"schedule": "R99999999999999999999/2026-01-01T00:00:00Z/PT1S"}, "schedule"),
+        ({"schedule": "R²/2026-01-01T00:00:00Z/PT1S"}, "schedule"),
+        ({"schedule": "*/99999999999999999999 * * * *"}, "schedule"),
+        ({"schedule": "0/61 * * * * *"}, "schedule"),
+        ({"schedule": "* * * * *" + " " * 300}, "schedule"),
+        ({"resources": {"cpus": 1e308}}, "resources.cpus"),
+        ({"resources": {"mem": 1e12}}, "resources.mem"),
+        ({"resources": {"gpus": 0.5}}, "resources.gpus"),
+        ({"resources": {"cpus": 0.0001}}, "resources.cpus"),
+        ({"timeout_seconds": 1e12}, "timeout_seconds"),
+        ({"starting_deadline_seconds": 1e12}, "starting_deadline_seconds"),
+        ({"retry_delay_seconds": 31 * 86400}, "retry_delay_seconds"),
+        ({"retries": 10**30}, "retries"),
+        ({"disable_after_failures": 10**9}, "disable_after_failures"),
+        ({"name": "nl-mail\n"}, "name"),
+        ({"name": None}, "name"),
+        ({"name": "x" * 201}, "name"),
+        ({"notify": {"on_failure": ["email:a@b.c\n"]}}, "notify.on_failure[0]"),
+        ({"triggers": {"on_success": ["next\n"]}}, "triggers.on_success[0]"),
+        ({"parents": ["up\n"]}, "parents[0]"),
+        ({"description": "x" * 20_000}, "description"),
+        ({"arguments": ["a"] * 1000}, "arguments"),
+        ({"labels": {f"k{i}": "v" for i in range(100)}}, "labels"),
+        ({"env": {"A=B": "x"}}, "env"),
+        ({"constraints": [["rack", "GROUP_BY", "²"]]}, "constraints[0].value"),
+        ({"timezone": "UTC\n"}, "timezone"),
+    ],
+)
 def test_absurd_values_are_refused(lite: TestClient, body: dict[str, Any], field: str) -> None:
     r = lite.post("/api/v1/jobs", json={"name": "a", "command": "true", **body}, headers=WRITE)
     assert r.status_code == 422, r.text
@@ -297,10 +351,14 @@ def test_absurd_values_are_refused(lite: TestClient, body: dict[str, Any], field
 
 def test_absurd_values_through_the_chronos_api(lite: TestClient) -> None:
     base = {"name": "a", "command": "true", "schedule": "R/2026-01-01T00:00:00Z/PT1H"}
-    for extra, field in (({"cpus": 1e308}, "cpus"), ({"schedule": "R99999999999999999999/2026-01-01T00:00:00Z/PT1S"},
-                                                      "schedule"), ({"epsilon": "P99999D"}, "epsilon"),
-                         ({"retries": "9" * 5000}, "retries"), ({"name": "nl-mail\n"}, "name"),
-                         ({"moroccron": {"timeout_seconds": 1e12}}, "moroccron.timeout_seconds")):
+    for extra, field in (
+        ({"cpus": 1e308}, "cpus"),
+        ({"schedule": "R99999999999999999999/2026-01-01T00:00:00Z/PT1S"}, "schedule"),
+        ({"epsilon": "P99999D"}, "epsilon"),
+        ({"retries": "9" * 5000}, "retries"),
+        ({"name": "nl-mail\n"}, "name"),
+        ({"moroccron": {"timeout_seconds": 1e12}}, "moroccron.timeout_seconds"),
+    ):
         r = lite.post(f"{V1}/iso8601", json={**base, **extra}, headers=WRITE)
         assert r.status_code == 400, (extra, r.text)
         assert field in fields_of(r), (extra, fields_of(r))
@@ -308,8 +366,11 @@ def test_absurd_values_through_the_chronos_api(lite: TestClient) -> None:
 
 
 def test_every_bad_field_is_reported_at_once(lite: TestClient) -> None:
-    r = lite.post("/api/v1/jobs", json={"name": "a\n", "command": "x\x00", "timeout_seconds": 1e12,
-                                          "resources": {"cpus": 1e308}}, headers=WRITE)
+    r = lite.post(
+        "/api/v1/jobs",
+        json={"name": "a\n", "command": "x\x00", "timeout_seconds": 1e12, "resources": {"cpus": 1e308}},
+        headers=WRITE,
+    )
     assert r.status_code == 422
     assert {"name", "command", "timeout_seconds", "resources.cpus"} <= set(fields_of(r))
 
@@ -343,8 +404,9 @@ def test_a_chunked_body_without_content_length_is_capped_too(seeded: TestClient)
 
 
 def test_a_description_over_its_bound_but_under_the_body_cap_is_a_422(seeded: TestClient) -> None:
-    r = seeded.post("/api/v1/jobs", json={"name": "gamma", "command": "true", "description": "x" * 100_000},
-                    headers=WRITE)
+    r = seeded.post(
+        "/api/v1/jobs", json={"name": "gamma", "command": "true", "description": "x" * 100_000}, headers=WRITE
+    )
     assert r.status_code == 422 and fields_of(r)["description"]["allowed"].endswith("no control characters")
     assert len(r.content) < 5000, "the error does not echo the whole value"
 
@@ -362,22 +424,28 @@ def test_max_request_bytes_is_a_setting(store: Store) -> None:
 
 def test_a_chronos_body_nested_50000_deep_is_a_400(lite: TestClient) -> None:
     """It was a RecursionError in the JSON parser: a 500."""
-    deep = '{"name": "a", "command": "true", "schedule": "R/2026-01-01T00:00:00Z/PT1H", "x": ' + "[" * 50_000 + \
-        "]" * 50_000 + "}"
+    deep = (
+        '{"name": "a", "command": "true", "schedule": "R/2026-01-01T00:00:00Z/PT1H", "x": '
+        + "[" * 50_000
+        + "]" * 50_000
+        + "}"
+    )
     for path in (f"{V1}/iso8601", "/api/v1/jobs", "/api/v1/owners/o@x"):
         owners = "owners" in path
         r = post_raw(lite, path, deep, method="PUT" if owners else "POST", auth=ADMIN if owners else WRITE)
         assert r.status_code == 400, (path, r.text[:200])
         assert r.json()["field"] == "body" and "64" in r.json()["allowed"]
     # Brackets inside strings are text, not nesting.
-    r = lite.post(f"{V1}/iso8601", json={"name": "a", "command": "echo '" + "[" * 200 + "'",
-                                           "schedule": "R/2026-01-01T00:00:00Z/PT1H"}, headers=WRITE)
+    r = lite.post(
+        f"{V1}/iso8601",
+        json={"name": "a", "command": "echo '" + "[" * 200 + "'", "schedule": "R/2026-01-01T00:00:00Z/PT1H"},
+        headers=WRITE,
+    )
     assert r.status_code == 204, r.text
 
 
 def test_many_bad_items_give_a_bounded_error_body(lite: TestClient) -> None:
-    hash_ = {"name": "a", "command": "true", "schedule": "R/2026-01-01T00:00:00Z/PT1H",
-             "constraints": [[1]] * 20_000}
+    hash_ = {"name": "a", "command": "true", "schedule": "R/2026-01-01T00:00:00Z/PT1H", "constraints": [[1]] * 20_000}
     r = lite.post(f"{V1}/iso8601", json=hash_, headers=WRITE)
     assert r.status_code == 400
     assert len(r.json()["errors"]) <= 100 and len(r.content) < 100_000

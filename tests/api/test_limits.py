@@ -22,16 +22,19 @@ from tests.e2e.harness import wait_for
 from tests.servers import free_port
 
 
-@pytest.mark.parametrize(("body", "deep"), [
-    (b"{}", False),
-    (b"[" * 64 + b"]" * 64, False),
-    (b"[" * 65 + b"]" * 65, True),
-    (b'{"a": "' + b"[" * 1000 + b'"}', False),
-    (b'{"a": "\\"' + b"[" * 1000 + b'"}', False),
-    (b'{"a": [' + b"{}," * 1000 + b"{}]}", False),
-    (b'{"a": ' + b'{"b": ' * 70 + b"1" + b"}" * 71, True),
-    (b"[" * 50_000, True),
-])
+@pytest.mark.parametrize(
+    ("body", "deep"),
+    [
+        (b"{}", False),
+        (b"[" * 64 + b"]" * 64, False),
+        (b"[" * 65 + b"]" * 65, True),
+        (b'{"a": "' + b"[" * 1000 + b'"}', False),
+        (b'{"a": "\\"' + b"[" * 1000 + b'"}', False),
+        (b'{"a": [' + b"{}," * 1000 + b"{}]}", False),
+        (b'{"a": ' + b'{"b": ' * 70 + b"1" + b"}" * 71, True),
+        (b"[" * 50_000, True),
+    ],
+)
 def test_json_depth(body: bytes, deep: bool) -> None:
     assert json_too_deep(body, MAX_JSON_DEPTH) is deep
 
@@ -68,8 +71,10 @@ def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_sent(ser
     """Only the headers go out; the 413 comes back without the 2 MiB ever being read."""
     host, port = server.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as conn:
-        conn.sendall(b"POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 2097152\r\n\r\n")
+        conn.sendall(
+            b"POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 2097152\r\n\r\n"
+        )
         reply = b""
         while chunk := conn.recv(4096):  # the server closes after answering
             reply += chunk
@@ -94,8 +99,10 @@ def test_a_chunked_body_is_cut_off_once_past_the_limit(server: str) -> None:
     reader.start()
     sent = 0
     try:
-        conn.sendall(b"POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Transfer-Encoding: chunked\r\n\r\n")
+        conn.sendall(
+            b"POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
         piece = b"x" * 65536
         for _ in range(1024):
             if reply:
@@ -112,7 +119,8 @@ def test_a_chunked_body_is_cut_off_once_past_the_limit(server: str) -> None:
 
 
 def test_bodies_under_the_limit_go_through(server: str) -> None:
-    r = requests.post(f"{server}/api/v1/jobs", json={"name": "a", "command": "true", "description": "x" * 10_000},
-                      timeout=10)
+    r = requests.post(
+        f"{server}/api/v1/jobs", json={"name": "a", "command": "true", "description": "x" * 10_000}, timeout=10
+    )
     assert r.status_code == 201, r.text
     assert requests.get(f"{server}/api/v1/jobs/a", timeout=5).json()["description"] == "x" * 10_000

@@ -30,23 +30,26 @@ def codes(doc: dict[str, Any], method: str, path: str) -> set[str]:
     return set(doc["paths"][path][method]["responses"])
 
 
-@pytest.mark.parametrize(("method", "path", "expected"), [
-    ("post", "/api/v1/jobs", {"201", "400", "401", "403", "409", "413", "422", "503"}),
-    ("get", "/api/v1/jobs", {"200", "400", "401", "403", "422"}),
-    ("get", "/api/v1/jobs/{name}", {"200", "400", "404", "422"}),
-    ("put", "/api/v1/jobs/{name}", {"200", "201", "404", "409", "413", "422"}),
-    ("patch", "/api/v1/jobs/{name}", {"200", "404", "409", "413", "422"}),
-    ("delete", "/api/v1/jobs/{name}", {"204", "404", "409"}),
-    ("post", "/api/v1/jobs/{name}/runs", {"202", "404", "409", "413", "422", "503"}),
-    ("post", "/api/v1/runs/{task_id}/kill", {"202", "404", "409", "503"}),
-    ("get", "/api/v1/runs/{task_id}/{log_name}", {"200", "404", "409", "422", "502", "503"}),
-    ("put", "/api/v1/owners/{owner_id}", {"200", "201", "409", "413", "422"}),
-    ("post", "/v1/scheduler/iso8601", {"204", "400", "409", "413"}),
-    ("put", "/v1/scheduler/job/{name}", {"204", "400", "404", "409", "503"}),
-    ("delete", "/v1/scheduler/job/{name}", {"204", "404", "409"}),
-    ("get", "/v1/scheduler/stats/{percentile_name}", {"200", "400"}),
-    ("get", "/metrics", {"200", "404"}),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "expected"),
+    [
+        ("post", "/api/v1/jobs", {"201", "400", "401", "403", "409", "413", "422", "503"}),
+        ("get", "/api/v1/jobs", {"200", "400", "401", "403", "422"}),
+        ("get", "/api/v1/jobs/{name}", {"200", "400", "404", "422"}),
+        ("put", "/api/v1/jobs/{name}", {"200", "201", "404", "409", "413", "422"}),
+        ("patch", "/api/v1/jobs/{name}", {"200", "404", "409", "413", "422"}),
+        ("delete", "/api/v1/jobs/{name}", {"204", "404", "409"}),
+        ("post", "/api/v1/jobs/{name}/runs", {"202", "404", "409", "413", "422", "503"}),
+        ("post", "/api/v1/runs/{task_id}/kill", {"202", "404", "409", "503"}),
+        ("get", "/api/v1/runs/{task_id}/{log_name}", {"200", "404", "409", "422", "502", "503"}),
+        ("put", "/api/v1/owners/{owner_id}", {"200", "201", "409", "413", "422"}),
+        ("post", "/v1/scheduler/iso8601", {"204", "400", "409", "413"}),
+        ("put", "/v1/scheduler/job/{name}", {"204", "400", "404", "409", "503"}),
+        ("delete", "/v1/scheduler/job/{name}", {"204", "404", "409"}),
+        ("get", "/v1/scheduler/stats/{percentile_name}", {"200", "400"}),
+        ("get", "/metrics", {"200", "404"}),
+    ],
+)
 def test_routes_list_what_they_answer(doc: dict[str, Any], method: str, path: str, expected: set[str]) -> None:
     assert expected <= codes(doc, method, path)
 

@@ -74,33 +74,50 @@ def test_a_plugin_channel_reaches_the_plugin_without_a_change_to_the_core(store:
         assert r.status_code == 422, r.text
         assert r.json()["field"] == "contacts.opsgenie" and "unknown channel" in r.json()["error"]
         assert "email | slack | pagerduty | webhook" in r.json()["error"]
-        r = plain.post("/api/v1/jobs", json={"name": "etl", "command": "false",
-                                             "notify": {"on_failure": ["opsgenie:ops-escalation"]}})
+        r = plain.post(
+            "/api/v1/jobs",
+            json={"name": "etl", "command": "false", "notify": {"on_failure": ["opsgenie:ops-escalation"]}},
+        )
         assert r.status_code == 422 and "unknown channel 'opsgenie'" in r.text
 
     with client_for(store, opsgenie) as client:
-        r = client.put("/api/v1/owners/data@example.com",
-                       json={"name": "Data", "contacts": {"opsgenie": "Team-Data"},
-                             "preferences": {"failure": ["opsgenie", "email"], "recovery": ["opsgenie"]}})
+        r = client.put(
+            "/api/v1/owners/data@example.com",
+            json={
+                "name": "Data",
+                "contacts": {"opsgenie": "Team-Data"},
+                "preferences": {"failure": ["opsgenie", "email"], "recovery": ["opsgenie"]},
+            },
+        )
         assert r.status_code == 201, r.text
         assert r.json()["contacts"] == {"opsgenie": "team-data"}  # normalised by the plugin's validator
         r = client.put("/api/v1/owners/bad@example.com", json={"contacts": {"opsgenie": "team data!"}})
         assert r.status_code == 422 and r.json()["field"] == "contacts.opsgenie"
         assert "is not an Opsgenie team" in r.json()["error"]
-        r = client.post("/api/v1/jobs", json={"name": "etl", "command": "false", "owners": ["data@example.com"],
-                                              "notify": {"on_failure": ["opsgenie:ops-escalation"]}})
+        r = client.post(
+            "/api/v1/jobs",
+            json={
+                "name": "etl",
+                "command": "false",
+                "owners": ["data@example.com"],
+                "notify": {"on_failure": ["opsgenie:ops-escalation"]},
+            },
+        )
         assert r.status_code == 201, r.text
 
         job = store.get_job("etl")
-        failed = Run(job="etl", scheduled_at=NOW, state=RunState.FAILED, launched_at=NOW, finished_at=NOW,
-                     exit_status=1)
+        failed = Run(
+            job="etl", scheduled_at=NOW, state=RunState.FAILED, launched_at=NOW, finished_at=NOW, exit_status=1
+        )
         store.enqueue_notification("failure", "etl", failed.task_id, payload_for(job, failed, {}), now=NOW)
         settings = Settings()
         deliverer = Deliverer(store, client.plugins, Renderer(settings), clock=lambda: NOW)
         assert deliverer.deliver_due() == 1
 
     assert [(event, team) for event, team, _ in opsgenie.delivered] == [
-        ("failure", "team-data"), ("failure", "ops-escalation")]
+        ("failure", "team-data"),
+        ("failure", "ops-escalation"),
+    ]
     assert "etl" in opsgenie.delivered[0][2]
     item = store.notifications()[0]
     assert item.results["opsgenie:team-data"]["ok"] and item.results["opsgenie:ops-escalation"]["ok"]
@@ -109,12 +126,10 @@ def test_a_plugin_channel_reaches_the_plugin_without_a_change_to_the_core(store:
 
 def test_cli_owners_set_contact(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
     db = f"sqlite:///{tmp_path}/m.db"
-    assert main(["owners", "set", "ops@example.com", "--contact", "slack=#ops", "--pagerduty", "P1",
-                 "--db", db]) == 0
+    assert main(["owners", "set", "ops@example.com", "--contact", "slack=#ops", "--pagerduty", "P1", "--db", db]) == 0
     with Store(db) as store:
         assert store.get_owner("ops@example.com").contacts == {"slack": "#ops", "pagerduty": "P1"}
-    assert main(["owners", "set", "ops@example.com", "--slack", "#ops-2", "--contact", "pagerduty=",
-                 "--db", db]) == 0
+    assert main(["owners", "set", "ops@example.com", "--slack", "#ops-2", "--contact", "pagerduty=", "--db", db]) == 0
     with Store(db) as store:
         assert store.get_owner("ops@example.com").contacts == {"slack": "#ops-2"}
     capsys.readouterr()

@@ -47,13 +47,27 @@ def test_the_engine_records_who_killed_a_run():
 
 def test_the_store_keeps_offer_time_and_actors_and_finds_attempts_and_notifications(store):
     store.put_job(Job(name="j", command="x", retries=2))
-    first = store.create_run(Run(job="j", scheduled_at=T0, state=RunState.QUEUED, queued_at=T0,
-                                 requested_by="alice"))
-    store.update_run(first.evolve(state=RunState.FAILED, offered_at=T0 + timedelta(seconds=1),
-                                launched_at=T0 + timedelta(seconds=2), finished_at=T0 + timedelta(seconds=5),
-                                killed_by="bob", kill_requested="killed by request of bob"))
-    second = store.create_run(Run(job="j", scheduled_at=T0, attempt=1, trigger=RunTrigger.RETRY,
-                                  caused_by=first.task_id, queued_at=T0 + timedelta(seconds=9)))
+    first = store.create_run(Run(job="j", scheduled_at=T0, state=RunState.QUEUED, queued_at=T0, requested_by="alice"))
+    store.update_run(
+        first.evolve(
+            state=RunState.FAILED,
+            offered_at=T0 + timedelta(seconds=1),
+            launched_at=T0 + timedelta(seconds=2),
+            finished_at=T0 + timedelta(seconds=5),
+            killed_by="bob",
+            kill_requested="killed by request of bob",
+        )
+    )
+    second = store.create_run(
+        Run(
+            job="j",
+            scheduled_at=T0,
+            attempt=1,
+            trigger=RunTrigger.RETRY,
+            caused_by=first.task_id,
+            queued_at=T0 + timedelta(seconds=9),
+        )
+    )
     store.create_run(Run(job="j", scheduled_at=T0 + timedelta(minutes=1), queued_at=T0))  # another fire time
     back = store.get_run_by_task_id(first.task_id)
     assert (back.offered_at, back.requested_by, back.killed_by) == (T0 + timedelta(seconds=1), "alice", "bob")
@@ -65,12 +79,21 @@ def test_the_store_keeps_offer_time_and_actors_and_finds_attempts_and_notificati
 
 def test_how_a_run_is_described():
     job = Job(name="j", command="x", retries=3)
-    run = Run(job="j", scheduled_at=T0, attempt=1, trigger=RunTrigger.RETRY, caused_by="j.1772366400.0",
-              reason="REASON_CONTAINER_LAUNCH_FAILED", message="Failed to launch container: no image")
+    run = Run(
+        job="j",
+        scheduled_at=T0,
+        attempt=1,
+        trigger=RunTrigger.RETRY,
+        caused_by="j.1772366400.0",
+        reason="REASON_CONTAINER_LAUNCH_FAILED",
+        message="Failed to launch container: no image",
+    )
     assert attempt_text(run, job) == "attempt 2 of 4"
     assert why(run) == {"text": "Failed to launch container: no image", "code": "REASON_CONTAINER_LAUNCH_FAILED"}
-    assert why(run.evolve(message=None)) == {"text": "container launch failed",
-                                             "code": "REASON_CONTAINER_LAUNCH_FAILED"}
+    assert why(run.evolve(message=None)) == {
+        "text": "container launch failed",
+        "code": "REASON_CONTAINER_LAUNCH_FAILED",
+    }
     assert started_by(run)["cause"] == "j.1772366400.0" and "retrying" in started_by(run)["words"]
     manual = Run(job="j", scheduled_at=T0, trigger=RunTrigger.MANUAL, requested_by="ops")
     assert started_by(manual)["words"].startswith("ops")
@@ -79,8 +102,14 @@ def test_how_a_run_is_described():
 @pytest.mark.slow
 def test_run_page_api_and_old_links_over_a_cluster(tmp_path):
     with api_over_a_cluster(tmp_path) as (cluster, client):
-        cluster.add_job(Job(name="flaky", command="echo out-$MESOS_TASK_ID; echo bad >&2; exit 3", retries=1,
-                            retry_delay_seconds=0.5))
+        cluster.add_job(
+            Job(
+                name="flaky",
+                command="echo out-$MESOS_TASK_ID; echo bad >&2; exit 3",
+                retries=1,
+                retry_delay_seconds=0.5,
+            )
+        )
         started = client.post("/api/v1/jobs/flaky/runs")
         assert started.status_code == 202, started.text
         first = started.json()["task_id"]

@@ -48,8 +48,9 @@ def expected_env(role: str) -> dict[str, str]:
 
 @pytest.fixture
 def client(store):
-    auth = Authenticator.from_sources(None, environ={
-        "MOROCCRON_AUTH_TOKENS": ",".join(f"{token}:{role}" for role, token in TOKENS.items())})
+    auth = Authenticator.from_sources(
+        None, environ={"MOROCCRON_AUTH_TOKENS": ",".join(f"{token}:{role}" for role, token in TOKENS.items())}
+    )
     app = create_app(AppContext(Settings(), store, PluginManager(load_entrypoints=False), auth=auth))
     with TestClient(app) as c:
         assert c.post("/api/v1/jobs", json=JOB, headers=auth_for("admin")).status_code == 201
@@ -72,11 +73,13 @@ def test_native_api_masks_env_by_role(client, role):
     for r in (listed, got):
         assert_hidden(r.text, role)
     if role != "read":  # every answer of a write masks too
-        for r in (client.post("/api/v1/jobs/etl/disable", headers=headers),
-                  client.post("/api/v1/jobs/etl/enable", headers=headers),
-                  client.patch("/api/v1/jobs/etl", json={"description": "x"}, headers=headers),
-                  client.put("/api/v1/jobs/etl", json={**JOB, "description": "y"}, headers=headers),
-                  client.post("/api/v1/jobs", json={**JOB, "name": "etl2"}, headers=headers)):
+        for r in (
+            client.post("/api/v1/jobs/etl/disable", headers=headers),
+            client.post("/api/v1/jobs/etl/enable", headers=headers),
+            client.patch("/api/v1/jobs/etl", json={"description": "x"}, headers=headers),
+            client.put("/api/v1/jobs/etl", json={**JOB, "description": "y"}, headers=headers),
+            client.post("/api/v1/jobs", json={**JOB, "name": "etl2"}, headers=headers),
+        ):
             assert r.status_code in (200, 201), r.text
             assert r.json()["env"] == expected_env(role)
             assert_hidden(r.text, role)
@@ -98,8 +101,10 @@ def test_chronos_api_masks_env_by_role(client, role, prefix):
 @pytest.mark.parametrize("role", ROLES)
 def test_ui_masks_env_by_role(client, role):
     headers = auth_for(role)
-    pages = [client.get(path, headers=headers) for path in
-             ("/jobs", "/jobs/etl", "/ui/fragments/job/etl", "/ui/fragments/jobs", "/jobs/etl/edit", "/graph")]
+    pages = [
+        client.get(path, headers=headers)
+        for path in ("/jobs", "/jobs/etl", "/ui/fragments/job/etl", "/ui/fragments/jobs", "/jobs/etl/edit", "/graph")
+    ]
     for page in pages:
         assert page.status_code == 200, page.url
         assert_hidden(page.text, role)
@@ -131,9 +136,19 @@ def test_a_masked_value_sent_back_keeps_the_stored_one(client, store):
     page = client.get("/jobs/etl/edit", headers=headers).text
     env_text = re.search(r'<textarea id="f-env" name="env"[^>]*>([^<]*)</textarea>', page).group(1)
     assert f"API_KEY={MASK}" in env_text
-    form = {"command": "./etl.sh", "schedule": "@daily", "timezone": "UTC", "cpus": "0.1", "mem": "32",
-            "retries": "0", "concurrency": "forbid", "catchup": "latest", "env": env_text.replace("&#34;", '"'),
-            "secret_env": "API_KEY", "csrf": csrf_of(page)}
+    form = {
+        "command": "./etl.sh",
+        "schedule": "@daily",
+        "timezone": "UTC",
+        "cpus": "0.1",
+        "mem": "32",
+        "retries": "0",
+        "concurrency": "forbid",
+        "catchup": "latest",
+        "env": env_text.replace("&#34;", '"'),
+        "secret_env": "API_KEY",
+        "csrf": csrf_of(page),
+    }
     r = client.post("/jobs/etl/edit", data=form, headers=headers, follow_redirects=False)
     assert r.status_code == 303, r.text
     assert dict(store.get_job("etl").env) == {**ENV, "NEW": "1"}
@@ -151,8 +166,7 @@ def test_a_secret_sent_back_masked_stays_secret(client, store):
     assert client.post("/v1/scheduler/iso8601", json=chronos, headers=headers).status_code == 204
     assert store.get_job("etl").secret_env == ("API_KEY",) and store.get_job("etl").env["API_KEY"] == API_KEY
     # Sending a value (not the mask) without listing the key makes it ordinary again.
-    r = client.patch("/api/v1/jobs/etl", json={"env": {**ENV, "API_KEY": "public"}, "secret_env": []},
-                     headers=headers)
+    r = client.patch("/api/v1/jobs/etl", json={"env": {**ENV, "API_KEY": "public"}, "secret_env": []}, headers=headers)
     assert r.status_code == 200 and r.json()["env"]["API_KEY"] == "public"
 
 
@@ -164,9 +178,16 @@ def test_the_mask_for_a_key_with_no_stored_value_is_refused(client, store):
     assert body["field"] == "env.TOKEN" and "placeholder" in body["error"]
     r = client.post("/api/v1/jobs", json={**JOB, "name": "other", "env": {"API_KEY": MASK}}, headers=headers)
     assert r.status_code == 422 and r.json()["field"] == "env.API_KEY"
-    r = client.post("/v1/scheduler/iso8601", headers=headers, json={
-        "name": "other", "command": "true", "schedule": "R/2026-01-01T00:00:00Z/PT1H",
-        "environmentVariables": [{"name": "X", "value": MASK}]})
+    r = client.post(
+        "/v1/scheduler/iso8601",
+        headers=headers,
+        json={
+            "name": "other",
+            "command": "true",
+            "schedule": "R/2026-01-01T00:00:00Z/PT1H",
+            "environmentVariables": [{"name": "X", "value": MASK}],
+        },
+    )
     assert r.status_code == 400 and r.json()["field"] == "environmentVariables.X"
     assert dict(store.get_job("etl").env) == ENV and "other" not in store.job_names()
 
@@ -232,16 +253,27 @@ def test_a_job_stored_before_secret_env_existed_reads_as_having_none(store, clie
 def test_the_ui_form_sets_env_and_secret_keys(client, store):
     headers = auth_for("write")
     page = client.get("/new-job", headers=headers).text
-    form = {"name": "ui-job", "command": "true", "timezone": "UTC", "cpus": "0.1", "mem": "32", "retries": "0",
-            "concurrency": "forbid", "catchup": "latest", "env": "USER=etl\nPASS=a=b c\n",
-            "secret_env": "PASS", "csrf": csrf_of(page)}
+    form = {
+        "name": "ui-job",
+        "command": "true",
+        "timezone": "UTC",
+        "cpus": "0.1",
+        "mem": "32",
+        "retries": "0",
+        "concurrency": "forbid",
+        "catchup": "latest",
+        "env": "USER=etl\nPASS=a=b c\n",
+        "secret_env": "PASS",
+        "csrf": csrf_of(page),
+    }
     r = client.post("/new-job", data=form, headers=headers, follow_redirects=False)
     assert r.status_code == 303, r.text
     stored = store.get_job("ui-job")
     assert dict(stored.env) == {"USER": "etl", "PASS": "a=b c"} and stored.secret_env == ("PASS",)
     assert "a=b c" not in client.get("/jobs/ui-job/edit", headers=headers).text
-    bad = client.post("/new-job", headers=headers, data={**form, "name": "ui-2", "env": "no equals sign",
-                                                           "secret_env": "GHOST"})
+    bad = client.post(
+        "/new-job", headers=headers, data={**form, "name": "ui-2", "env": "no equals sign", "secret_env": "GHOST"}
+    )
     assert bad.status_code == 422
     errors = dict(re.findall(r'id="err-(\w+)" role="alert">([^<]*)<', bad.text))
     assert "KEY=VALUE" in errors["env"]

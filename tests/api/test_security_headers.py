@@ -22,10 +22,8 @@ from moroccron.hooks.manager import PluginManager
 TOKEN = "t" * 40
 
 
-
 def make_app(store, auth=None):
-    app = create_app(AppContext(Settings(auth_max_failures=1), store, PluginManager(load_entrypoints=False),
-                                auth=auth))
+    app = create_app(AppContext(Settings(auth_max_failures=1), store, PluginManager(load_entrypoints=False), auth=auth))
 
     @app.get("/api/v1/test-crash", include_in_schema=False)
     def crash() -> None:
@@ -58,12 +56,27 @@ def assert_frame_headers(r) -> None:
     assert r.headers["x-content-type-options"] == "nosniff"
 
 
-@pytest.mark.parametrize(("path", "status"), [
-    ("/healthz", 200), ("/api/v1/jobs", 200), ("/api/v1/jobs/nope", 404), ("/openapi.json", 200),
-    ("/v1/scheduler/jobs", 200), ("/metrics", 404), ("/jobs", 200), ("/jobs/nope", 404), ("/login", 200),
-    ("/no/such/page", 404), ("/ui/static/app.css", 200), ("/docs", 200), ("/redoc", 200),
-    ("/docs/assets/swagger-ui.css", 200), ("/api/v1/test-crash", 500), ("/api/v1/test-own-headers", 200),
-])
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/healthz", 200),
+        ("/api/v1/jobs", 200),
+        ("/api/v1/jobs/nope", 404),
+        ("/openapi.json", 200),
+        ("/v1/scheduler/jobs", 200),
+        ("/metrics", 404),
+        ("/jobs", 200),
+        ("/jobs/nope", 404),
+        ("/login", 200),
+        ("/no/such/page", 404),
+        ("/ui/static/app.css", 200),
+        ("/docs", 200),
+        ("/redoc", 200),
+        ("/docs/assets/swagger-ui.css", 200),
+        ("/api/v1/test-crash", 500),
+        ("/api/v1/test-own-headers", 200),
+    ],
+)
 def test_every_response_forbids_framing(open_client, path, status):
     r = open_client.get(path, follow_redirects=False)
     assert r.status_code == status
@@ -113,7 +126,8 @@ def test_the_api_docs_need_no_network(secured_client, page):
         asset = secured_client.get(url)
         assert asset.status_code == 200 and len(asset.content) > 0, url
     scripts = re.findall(r'<script src="([^"]+)"', r.text)
-    assert scripts and all(secured_client.get(s).headers["content-type"].startswith(("text/javascript",
-                                                                                    "application/javascript"))
-                           for s in scripts)
+    assert scripts and all(
+        secured_client.get(s).headers["content-type"].startswith(("text/javascript", "application/javascript"))
+        for s in scripts
+    )
     assert secured_client.get("/openapi.json").json()["info"]["title"] == "moroccron"

@@ -27,8 +27,9 @@ def team(folder: Path, *names: str) -> None:
     write(folder, "jobs.py", "\n".join(lines) + "\n")
 
 
-def test_prune_deletes_only_its_own_sources_jobs(db_url: str, tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_prune_deletes_only_its_own_sources_jobs(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     a, b = tmp_path / "team-a", tmp_path / "team-b"
     team(a, "a1", "a2")
     team(b, "b1")
@@ -54,8 +55,9 @@ def test_prune_deletes_only_its_own_sources_jobs(db_url: str, tmp_path: Path,
         assert store.job_sources() == {"a1": "team-a", "by-hand": None}
 
 
-def test_default_source_is_the_paths_and_a_job_can_change_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_default_source_is_the_paths_and_a_job_can_change_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     db = f"sqlite:///{tmp_path / 'm.db'}"
     team(tmp_path / "jobs" / "team-a", "a1")
@@ -76,33 +78,55 @@ def test_default_source_is_the_paths_and_a_job_can_change_source(tmp_path: Path,
 
 def test_bad_source_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     team(tmp_path / "j", "a1")
-    assert main(["jobs", "apply", str(tmp_path / "j"), "--db", f"sqlite:///{tmp_path / 'm.db'}",
-                 "--source", " "]) == 1
+    assert main(["jobs", "apply", str(tmp_path / "j"), "--db", f"sqlite:///{tmp_path / 'm.db'}", "--source", " "]) == 1
     assert "source: must be a non-empty printable name" in capsys.readouterr().err
 
 
-def test_owner_fields_set_elsewhere_are_kept(db_url: str, tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_owner_fields_set_elsewhere_are_kept(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     jobs = tmp_path / "jobs"
-    write(jobs, "owners.py", """
+    write(
+        jobs,
+        "owners.py",
+        """
         from moroccron import Owner
         Owner(id="data@example.com", name="Data", slack="#data")
-    """)
+    """,
+    )
     assert main(["jobs", "apply", str(jobs), "--db", db_url]) == 0
     out = capsys.readouterr().out
     assert "+ owner data@example.com" in out and "owners: 1 to create, 0 to update, 0 unchanged" in out
-    assert main(["owners", "set", "data@example.com", "--db", db_url, "--mute-until", "2031-01-01T00:00:00Z",
-                 "--pref", "failure=slack", "--pagerduty", "DATA"]) == 0
+    assert (
+        main(
+            [
+                "owners",
+                "set",
+                "data@example.com",
+                "--db",
+                db_url,
+                "--mute-until",
+                "2031-01-01T00:00:00Z",
+                "--pref",
+                "failure=slack",
+                "--pagerduty",
+                "DATA",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
 
     # re-applying the same module changes nothing: the mute, the preferences and the
     # PagerDuty service set with `owners set` are not the module's to clear
     assert main(["jobs", "apply", str(jobs), "--db", db_url]) == 0
     assert "no changes" in capsys.readouterr().out
-    write(jobs, "owners.py", """
+    write(
+        jobs,
+        "owners.py",
+        """
         from moroccron import Owner
         Owner(id="data@example.com", name="Data", slack="#data-alerts")
-    """)
+    """,
+    )
     assert main(["jobs", "apply", str(jobs), "--db", db_url, "--dry-run"]) == 0
     assert "~ owner data@example.com (slack)" in capsys.readouterr().out
     assert main(["jobs", "apply", str(jobs), "--db", db_url]) == 0
@@ -123,8 +147,9 @@ def test_dry_run_without_a_database_creates_no_file(tmp_path: Path, capsys: pyte
     assert not path.exists() and list(tmp_path.glob("new.db*")) == []
 
 
-def test_dry_run_on_an_empty_postgres_creates_no_schema(db_url: str, tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_dry_run_on_an_empty_postgres_creates_no_schema(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     team(tmp_path / "jobs", "a1")
     assert main(["jobs", "apply", str(tmp_path / "jobs"), "--db", db_url, "--dry-run"]) == 0
     out = capsys.readouterr().out
@@ -133,8 +158,7 @@ def test_dry_run_on_an_empty_postgres_creates_no_schema(db_url: str, tmp_path: P
         assert store.current_revision() is None
 
 
-def test_dry_run_on_an_older_schema_reads_without_migrating(tmp_path: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_dry_run_on_an_older_schema_reads_without_migrating(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "old.db"
     url = f"sqlite:///{path}"
     with Store(url) as store:

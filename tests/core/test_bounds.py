@@ -44,22 +44,27 @@ def refused(**fields: Any) -> dict[str, FieldError]:
 # ----------------------------------------------------------------------------- numbers
 
 
-@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, 10 ** 400])
-@pytest.mark.parametrize("field", ["retries", "retry_delay_seconds", "timeout_seconds", "starting_deadline_seconds",
-                                   "disable_after_failures"])
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, 10**400])
+@pytest.mark.parametrize(
+    "field",
+    ["retries", "retry_delay_seconds", "timeout_seconds", "starting_deadline_seconds", "disable_after_failures"],
+)
 def test_numbers_must_be_finite_and_in_range(field: str, value: Any) -> None:
     errors = refused(**{field: value})
     assert set(errors) == {field}
     assert errors[field].allowed
 
 
-@pytest.mark.parametrize(("field", "ok", "too_big"), [
-    ("timeout_seconds", bounds.MAX_SECONDS, bounds.MAX_SECONDS + 1),
-    ("starting_deadline_seconds", bounds.MAX_SECONDS, bounds.MAX_SECONDS + 0.5),
-    ("retry_delay_seconds", bounds.MAX_SECONDS, 1e12),
-    ("retries", bounds.MAX_RETRIES, bounds.MAX_RETRIES + 1),
-    ("disable_after_failures", bounds.MAX_DISABLE_AFTER_FAILURES, bounds.MAX_DISABLE_AFTER_FAILURES + 1),
-])
+@pytest.mark.parametrize(
+    ("field", "ok", "too_big"),
+    [
+        ("timeout_seconds", bounds.MAX_SECONDS, bounds.MAX_SECONDS + 1),
+        ("starting_deadline_seconds", bounds.MAX_SECONDS, bounds.MAX_SECONDS + 0.5),
+        ("retry_delay_seconds", bounds.MAX_SECONDS, 1e12),
+        ("retries", bounds.MAX_RETRIES, bounds.MAX_RETRIES + 1),
+        ("disable_after_failures", bounds.MAX_DISABLE_AFTER_FAILURES, bounds.MAX_DISABLE_AFTER_FAILURES + 1),
+    ],
+)
 def test_durations_and_counts_stop_at_their_maximum(field: str, ok: float, too_big: float) -> None:
     assert getattr(Job(name="a", command="x", **{field: ok}), field) == ok
     errors = refused(**{field: too_big})
@@ -125,29 +130,43 @@ def test_control_characters_and_lone_surrogates_are_refused_everywhere(char: str
 
 
 def test_line_breaks_and_tabs_are_allowed_where_they_make_sense() -> None:
-    job = Job(name="a", command="set -e\r\n\techo one\necho two\n", description="line 1\r\nline 2\ttab",
-              env={"CERT": "-----BEGIN-----\nabc\n-----END-----\n"})
+    job = Job(
+        name="a",
+        command="set -e\r\n\techo one\necho two\n",
+        description="line 1\r\nline 2\ttab",
+        env={"CERT": "-----BEGIN-----\nabc\n-----END-----\n"},
+    )
     assert job.command.count("\n") == 3
-    for body, field in (({"labels": {"k": "a\nb"}}, "labels.k"), ({"arguments": ["a\tb"]}, "arguments[0]"),
-                        ({"owners": ["a@x\n"]}, "owners[0]")):
+    for body, field in (
+        ({"labels": {"k": "a\nb"}}, "labels.k"),
+        ({"arguments": ["a\tb"]}, "arguments[0]"),
+        ({"owners": ["a@x\n"]}, "owners[0]"),
+    ):
         assert field in refused(**body)
 
 
-@pytest.mark.parametrize(("kind", "body", "field"), [
-    ("command", lambda n: {"command": "x" * n}, "command"),
-    ("description", lambda n: {"description": "x" * n}, "description"),
-    ("argument", lambda n: {"arguments": ["x" * n]}, "arguments[0]"),
-    ("owner", lambda n: {"owners": ["x" * n]}, "owners[0]"),
-    ("uri", lambda n: {"uris": ["x" * n]}, "uris[0]"),
-    ("user", lambda n: {"user": "x" * n}, "user"),
-    ("env_value", lambda n: {"env": {"A": "x" * n}}, "env.A"),
-    ("labels_value", lambda n: {"labels": {"k": "x" * n}}, "labels.k"),
-    ("labels_key", lambda n: {"labels": {"x" * n: "v"}}, "labels"),
-    ("image", lambda n: {"container": {"image": "x" * n}}, "container.image"),
-    ("path", lambda n: {"container": {"volumes": [{"container_path": "/" * n}]}}, "container.volumes[0].container_path"),
-    ("constraint_value", lambda n: {"constraints": [["rack", "EQUALS", "x" * n]]}, "constraints[0].value"),
-    ("notify_target", lambda n: {"notify": {"on_failure": ["email:" + "x" * n]}}, "notify.on_failure[0]"),
-])
+@pytest.mark.parametrize(
+    ("kind", "body", "field"),
+    [
+        ("command", lambda n: {"command": "x" * n}, "command"),
+        ("description", lambda n: {"description": "x" * n}, "description"),
+        ("argument", lambda n: {"arguments": ["x" * n]}, "arguments[0]"),
+        ("owner", lambda n: {"owners": ["x" * n]}, "owners[0]"),
+        ("uri", lambda n: {"uris": ["x" * n]}, "uris[0]"),
+        ("user", lambda n: {"user": "x" * n}, "user"),
+        ("env_value", lambda n: {"env": {"A": "x" * n}}, "env.A"),
+        ("labels_value", lambda n: {"labels": {"k": "x" * n}}, "labels.k"),
+        ("labels_key", lambda n: {"labels": {"x" * n: "v"}}, "labels"),
+        ("image", lambda n: {"container": {"image": "x" * n}}, "container.image"),
+        (
+            "path",
+            lambda n: {"container": {"volumes": [{"container_path": "/" * n}]}},
+            "container.volumes[0].container_path",
+        ),
+        ("constraint_value", lambda n: {"constraints": [["rack", "EQUALS", "x" * n]]}, "constraints[0].value"),
+        ("notify_target", lambda n: {"notify": {"on_failure": ["email:" + "x" * n]}}, "notify.on_failure[0]"),
+    ],
+)
 def test_every_text_field_has_a_length_limit(kind: str, body: Any, field: str) -> None:
     limit = bounds.TEXT_LIMITS[kind]
     errors = refused(**body(limit + 1))
@@ -158,19 +177,26 @@ def test_every_text_field_has_a_length_limit(kind: str, body: Any, field: str) -
         assert not any("too long" in e.message for e in exc.errors)
 
 
-@pytest.mark.parametrize(("kind", "body", "field"), [
-    ("arguments", lambda n: {"arguments": ["x"] * n}, "arguments"),
-    ("parents", lambda n: {"parents": [f"p{i}" for i in range(n)]}, "parents"),
-    ("owners", lambda n: {"owners": [f"o{i}@x" for i in range(n)]}, "owners"),
-    ("uris", lambda n: {"uris": [f"https://x/{i}" for i in range(n)]}, "uris"),
-    ("constraints", lambda n: {"constraints": [["hostname", "UNIQUE"]] * n}, "constraints"),
-    ("volumes", lambda n: {"container": {"volumes": [{"container_path": "/d"}] * n}}, "container.volumes"),
-    ("parameters", lambda n: {"container": {"parameters": {f"k{i}": "v" for i in range(n)}}}, "container.parameters"),
-    ("triggers", lambda n: {"triggers": {"on_success": [f"j{i}" for i in range(n)]}}, "triggers.on_success"),
-    ("notify", lambda n: {"notify": {"on_failure": [f"email:{i}@x" for i in range(n)]}}, "notify.on_failure"),
-    ("env", lambda n: {"env": {f"K{i}": "v" for i in range(n)}}, "env"),
-    ("labels", lambda n: {"labels": {f"k{i}": "v" for i in range(n)}}, "labels"),
-])
+@pytest.mark.parametrize(
+    ("kind", "body", "field"),
+    [
+        ("arguments", lambda n: {"arguments": ["x"] * n}, "arguments"),
+        ("parents", lambda n: {"parents": [f"p{i}" for i in range(n)]}, "parents"),
+        ("owners", lambda n: {"owners": [f"o{i}@x" for i in range(n)]}, "owners"),
+        ("uris", lambda n: {"uris": [f"https://x/{i}" for i in range(n)]}, "uris"),
+        ("constraints", lambda n: {"constraints": [["hostname", "UNIQUE"]] * n}, "constraints"),
+        ("volumes", lambda n: {"container": {"volumes": [{"container_path": "/d"}] * n}}, "container.volumes"),
+        (
+            "parameters",
+            lambda n: {"container": {"parameters": {f"k{i}": "v" for i in range(n)}}},
+            "container.parameters",
+        ),
+        ("triggers", lambda n: {"triggers": {"on_success": [f"j{i}" for i in range(n)]}}, "triggers.on_success"),
+        ("notify", lambda n: {"notify": {"on_failure": [f"email:{i}@x" for i in range(n)]}}, "notify.on_failure"),
+        ("env", lambda n: {"env": {f"K{i}": "v" for i in range(n)}}, "env"),
+        ("labels", lambda n: {"labels": {f"k{i}": "v" for i in range(n)}}, "labels"),
+    ],
+)
 def test_every_list_has_a_length_limit(kind: str, body: Any, field: str) -> None:
     limit = bounds.LIST_LIMITS[kind]
     errors = refused(**body(limit + 1))
@@ -185,18 +211,21 @@ def test_env_names_cannot_hold_an_equals_sign() -> None:
 # ----------------------------------------------------------------------------- schedules
 
 
-@pytest.mark.parametrize(("expr", "text"), [
-    ("R99999999999999999999/2026-01-01T00:00:00Z/PT1S", "more than 1,000,000,000"),
-    ("R1000000001/2026-01-01T00:00:00Z/PT1S", "more than 1,000,000,000"),
-    ("*/99999999999999999999 * * * *", "step 99999999999999999999 in the minute field"),
-    ("0 */25 * * *", "step 25 in the hour field"),
-    ("0 0 1/32 * *", "day-of-month"),
-    ("0 0 * */13 *", "month"),
-    ("0 0 * * 1/8", "day-of-week"),
-    ("*/61 * * * * *", "second"),
-    ("@daily\n", "U+000A"),
-    ("* * * * * " + "*" * 300, "too long"),
-])
+@pytest.mark.parametrize(
+    ("expr", "text"),
+    [
+        ("R99999999999999999999/2026-01-01T00:00:00Z/PT1S", "more than 1,000,000,000"),
+        ("R1000000001/2026-01-01T00:00:00Z/PT1S", "more than 1,000,000,000"),
+        ("*/99999999999999999999 * * * *", "step 99999999999999999999 in the minute field"),
+        ("0 */25 * * *", "step 25 in the hour field"),
+        ("0 0 1/32 * *", "day-of-month"),
+        ("0 0 * */13 *", "month"),
+        ("0 0 * * 1/8", "day-of-week"),
+        ("*/61 * * * * *", "second"),
+        ("@daily\n", "U+000A"),
+        ("* * * * * " + "*" * 300, "too long"),
+    ],
+)
 def test_schedule_bounds(expr: str, text: str) -> None:
     with pytest.raises(ValidationError) as info:
         check_bounds(expr)
@@ -204,8 +233,19 @@ def test_schedule_bounds(expr: str, text: str) -> None:
     assert "schedule" in refused(schedule=expr)
 
 
-@pytest.mark.parametrize("expr", ["R1000000000/2026-01-01T00:00:00Z/PT1S", "*/60 * * * * *", "0 */24 * * *",
-                                  "0 0 */31 * *", "0 0 * */12 *", "0 0 * * */7", "@hourly", "R/2026-01-01T00:00:00Z/P1D"])
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "R1000000000/2026-01-01T00:00:00Z/PT1S",
+        "*/60 * * * * *",
+        "0 */24 * * *",
+        "0 0 */31 * *",
+        "0 0 * */12 *",
+        "0 0 * * */7",
+        "@hourly",
+        "R/2026-01-01T00:00:00Z/P1D",
+    ],
+)
 def test_schedules_at_the_bounds_are_fine(expr: str) -> None:
     check_bounds(expr)
     assert Job(name="a", command="x", schedule=expr).schedule == expr
@@ -239,21 +279,32 @@ def test_group_by_takes_ascii_digits() -> None:
 
 
 def test_owner_fields_are_bounded() -> None:
-    for kwargs, field in (({"id": "o\x00@x"}, "id"), ({"id": "x" * 321}, "id"), ({"name": "n\n"}, "name"),
-                          ({"email": "a@x\x00"}, "email"), ({"slack": "#" + "x" * 300}, "slack"),
-                          ({"pagerduty": "p\x07"}, "pagerduty"),
-                          ({"preferences": {"failure": ["email"] * 17}}, "preferences.failure")):
+    for kwargs, field in (
+        ({"id": "o\x00@x"}, "id"),
+        ({"id": "x" * 321}, "id"),
+        ({"name": "n\n"}, "name"),
+        ({"email": "a@x\x00"}, "email"),
+        ({"slack": "#" + "x" * 300}, "slack"),
+        ({"pagerduty": "p\x07"}, "pagerduty"),
+        ({"preferences": {"failure": ["email"] * 17}}, "preferences.failure"),
+    ):
         with pytest.raises(ValidationError) as info:
             Owner(**{"id": "ops@x", **kwargs})
         assert field in {e.field for e in info.value.errors}, kwargs
-    assert Owner(id="ops@x", preferences={"failure": ["email", "email", "slack"]}).preferences["failure"] == \
-        ("email", "slack")
+    assert Owner(id="ops@x", preferences={"failure": ["email", "email", "slack"]}).preferences["failure"] == (
+        "email",
+        "slack",
+    )
 
 
 def test_run_arguments_are_checked_like_a_jobs() -> None:
     assert run_arguments(["--date", "2026-01-01"]) == ("--date", "2026-01-01")
-    for bad, field in ((["a\x00"], "arguments[0]"), (["x"] * 257, "arguments"), ("--x", "arguments"),
-                       ([1], "arguments[0]")):
+    for bad, field in (
+        (["a\x00"], "arguments[0]"),
+        (["x"] * 257, "arguments"),
+        ("--x", "arguments"),
+        ([1], "arguments[0]"),
+    ):
         with pytest.raises(ValidationError) as info:
             run_arguments(bad)
         assert info.value.errors[0].field == field
@@ -276,12 +327,14 @@ def test_error_messages_do_not_echo_huge_values() -> None:
 
 def test_job_modules_get_the_bounds_with_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "hostile.py"
-    path.write_text(textwrap.dedent("""\
+    path.write_text(
+        textwrap.dedent("""\
         from moroccron import Job
 
         ok = Job(name="fine", command="true")
         bad = Job(name="nl-mail\\n", command="true", timeout_seconds=1e12)
-    """))
+    """)
+    )
     with pytest.raises(DefinitionError) as info:
         load_definitions([tmp_path])
     assert info.value.line == 4 and "timeout_seconds" in str(info.value) and "name" in str(info.value)
@@ -289,10 +342,14 @@ def test_job_modules_get_the_bounds_with_file_and_line(tmp_path: Path) -> None:
 
 def test_the_chronos_mapping_gets_the_bounds_by_chronos_name() -> None:
     base = {"name": "a", "command": "true", "schedule": "R/2026-01-01T00:00:00Z/PT1H"}
-    for extra, field in (({"cpus": 1e308}, "cpus"), ({"scheduleTimeZone": "UTC\n"}, "scheduleTimeZone"),
-                         ({"environmentVariables": [{"name": "A", "value": "x\x00"}]}, "environmentVariables.A"),
-                         ({"runAsUser": "r\x00"}, "runAsUser"), ({"retries": "²"}, "retries"),
-                         ({"epsilon": "P40D"}, "epsilon")):
+    for extra, field in (
+        ({"cpus": 1e308}, "cpus"),
+        ({"scheduleTimeZone": "UTC\n"}, "scheduleTimeZone"),
+        ({"environmentVariables": [{"name": "A", "value": "x\x00"}]}, "environmentVariables.A"),
+        ({"runAsUser": "r\x00"}, "runAsUser"),
+        ({"retries": "²"}, "retries"),
+        ({"epsilon": "P40D"}, "epsilon"),
+    ):
         with pytest.raises(ValidationError) as info:
             from_chronos({**base, **extra})
         assert field in {e.field for e in info.value.errors}, (extra, info.value)
@@ -305,9 +362,13 @@ def test_rows_stored_under_looser_rules_still_load(store: Store) -> None:
     """A job stored before these bounds (a 40-day timeout, a name ending in a newline)
     must not stop every listing, nor the scheduler loading its jobs."""
     store.put_job(Job(name="old", command="true", schedule="@daily"))
-    stored = {**Job(name="old", command="true", schedule="@daily").to_dict(), "timeout_seconds": 40 * 86400.0,
-              "description": "x" * 20_000, "schedule": "R99999999999999999999/2026-01-01T00:00:00Z/PT1H",
-              "resources": {"cpus": 8192.0, "mem": 32.0, "disk": 0.0, "gpus": 0.5}}
+    stored = {
+        **Job(name="old", command="true", schedule="@daily").to_dict(),
+        "timeout_seconds": 40 * 86400.0,
+        "description": "x" * 20_000,
+        "schedule": "R99999999999999999999/2026-01-01T00:00:00Z/PT1H",
+        "resources": {"cpus": 8192.0, "mem": 32.0, "disk": 0.0, "gpus": 0.5},
+    }
     with store.engine.begin() as conn:
         conn.execute(update(JobRow).where(JobRow.name == "old").values(spec=stored))
     job = store.get_job("old")
@@ -317,8 +378,9 @@ def test_rows_stored_under_looser_rules_still_load(store: Store) -> None:
     # A change is checked against today's bounds, naming what to fix.
     with pytest.raises(ValidationError) as info:
         JobSpec.from_dict({**job.to_dict(), "retries": 1})
-    assert {"timeout_seconds", "description", "schedule", "resources.cpus", "resources.gpus"} <= \
-        {e.field for e in info.value.errors}
+    assert {"timeout_seconds", "description", "schedule", "resources.cpus", "resources.gpus"} <= {
+        e.field for e in info.value.errors
+    }
 
 
 def test_a_job_stored_under_looser_rules_can_still_be_disabled(store: Store) -> None:
@@ -355,11 +417,20 @@ _json = st.recursive(
     max_leaves=12,
 )
 _field = st.sampled_from([*JOB_FIELDS, "resources", "container", "constraints", "bogus"])
-_sub = st.fixed_dictionaries({}, optional={
-    "cpus": _json, "mem": _json, "gpus": _json, "type": st.sampled_from(["docker", "mesos"]) | _json,
-    "image": _json, "volumes": st.lists(st.dictionaries(st.sampled_from(Volume.FIELDS), _json), max_size=2) | _json,
-    "parameters": _json, "on_failure": _json, "on_success": _json,
-})
+_sub = st.fixed_dictionaries(
+    {},
+    optional={
+        "cpus": _json,
+        "mem": _json,
+        "gpus": _json,
+        "type": st.sampled_from(["docker", "mesos"]) | _json,
+        "image": _json,
+        "volumes": st.lists(st.dictionaries(st.sampled_from(Volume.FIELDS), _json), max_size=2) | _json,
+        "parameters": _json,
+        "on_failure": _json,
+        "on_success": _json,
+    },
+)
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
@@ -378,9 +449,30 @@ def test_from_dict_raises_only_validation_errors(data: dict[str, Any], named: bo
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
-@given(data=st.dictionaries(st.sampled_from(["name", "command", "schedule", "cpus", "mem", "retries", "epsilon",
-                                              "owner", "parents", "container", "constraints", "environmentVariables",
-                                              "moroccron", "scheduleTimeZone"]), _json, max_size=8))
+@given(
+    data=st.dictionaries(
+        st.sampled_from(
+            [
+                "name",
+                "command",
+                "schedule",
+                "cpus",
+                "mem",
+                "retries",
+                "epsilon",
+                "owner",
+                "parents",
+                "container",
+                "constraints",
+                "environmentVariables",
+                "moroccron",
+                "scheduleTimeZone",
+            ]
+        ),
+        _json,
+        max_size=8,
+    )
+)
 def test_the_chronos_mapping_raises_only_validation_errors(data: dict[str, Any]) -> None:
     try:
         from_chronos(data)

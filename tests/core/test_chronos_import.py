@@ -18,19 +18,39 @@ from tests.chronos_export import chronos_job, fake_chronos
 
 def export() -> list[dict[str, Any]]:
     return [
-        chronos_job("extract", command="./extract.sh", cpus=0.5, mem=512.0, disk=1024.0,
-                    schedule="R/2030-01-01T02:00:00.000Z/P1D", scheduleTimeZone="",
-                    environmentVariables=[{"name": "STAGE", "value": "prod"}],
-                    constraints=[["rack", "EQUALS", "r1"]],
-                    fetch=[{"uri": "https://example.com/tool.tgz", "executable": False, "cache": False,
-                            "extract": True}], uris=["https://example.com/tool.tgz"]),
-        chronos_job("transform", command="/usr/bin/transform", shell=False, arguments=["--day", "today"],
-                    parents=["extract"]),
-        chronos_job("report", command="make report", parents=["transform"], owner="a@example.com,b@example.com",
-                    container={"type": "DOCKER", "image": "busybox", "network": "BRIDGE", "forcePullImage": False,
-                               "volumes": [{"containerPath": "/data", "hostPath": "/srv/data", "mode": "RO"}],
-                               "parameters": [{"key": "add-host", "value": "db:10.0.0.1"},
-                                              {"key": "add-host", "value": "cache:10.0.0.2"}]}),
+        chronos_job(
+            "extract",
+            command="./extract.sh",
+            cpus=0.5,
+            mem=512.0,
+            disk=1024.0,
+            schedule="R/2030-01-01T02:00:00.000Z/P1D",
+            scheduleTimeZone="",
+            environmentVariables=[{"name": "STAGE", "value": "prod"}],
+            constraints=[["rack", "EQUALS", "r1"]],
+            fetch=[{"uri": "https://example.com/tool.tgz", "executable": False, "cache": False, "extract": True}],
+            uris=["https://example.com/tool.tgz"],
+        ),
+        chronos_job(
+            "transform", command="/usr/bin/transform", shell=False, arguments=["--day", "today"], parents=["extract"]
+        ),
+        chronos_job(
+            "report",
+            command="make report",
+            parents=["transform"],
+            owner="a@example.com,b@example.com",
+            container={
+                "type": "DOCKER",
+                "image": "busybox",
+                "network": "BRIDGE",
+                "forcePullImage": False,
+                "volumes": [{"containerPath": "/data", "hostPath": "/srv/data", "mode": "RO"}],
+                "parameters": [
+                    {"key": "add-host", "value": "db:10.0.0.1"},
+                    {"key": "add-host", "value": "cache:10.0.0.2"},
+                ],
+            },
+        ),
     ]
 
 
@@ -68,7 +88,11 @@ def test_file_import_creates_every_job_then_a_second_import_is_all_unchanged(sto
 
     extract = store.get_job("extract")
     assert (extract.command, extract.shell, extract.schedule, extract.timezone) == (
-        "./extract.sh", True, "R/2030-01-01T02:00:00.000Z/P1D", "UTC")
+        "./extract.sh",
+        True,
+        "R/2030-01-01T02:00:00.000Z/P1D",
+        "UTC",
+    )
     assert (extract.resources.cpus, extract.resources.mem, extract.resources.disk) == (0.5, 512.0, 1024.0)
     assert extract.env == {"STAGE": "prod"} and extract.uris == ("https://example.com/tool.tgz",)
     assert [(c.field, c.operator, c.value) for c in extract.constraints] == [("rack", "EQUALS", "r1")]
@@ -78,7 +102,9 @@ def test_file_import_creates_every_job_then_a_second_import_is_all_unchanged(sto
     assert report.owners == ("a@example.com", "b@example.com")
     assert report.container is not None and report.container.image == "busybox"
     assert [(p.key, p.value) for p in report.container.parameters] == [
-        ("add-host", "db:10.0.0.1"), ("add-host", "cache:10.0.0.2")]
+        ("add-host", "db:10.0.0.1"),
+        ("add-host", "cache:10.0.0.2"),
+    ]
 
     revision = store.jobs_revision()
     code, out, _ = run(capsys, "chronos", "import", str(source), "--db", db)
@@ -141,8 +167,12 @@ def test_dry_run_writes_nothing(store, tmp_path, capsys):
     revision = store.jobs_revision()
     code, out, _ = run(capsys, "chronos", "import", str(source), "--dry-run", "--db", url_of(store))
     assert code == 0
-    assert plan_of(out) == ["+ extract", "+ report", "+ transform",
-                            "would apply: 3 to create, 0 to update, 0 to delete, 0 unchanged"]
+    assert plan_of(out) == [
+        "+ extract",
+        "+ report",
+        "+ transform",
+        "would apply: 3 to create, 0 to update, 0 to delete, 0 unchanged",
+    ]
     assert store.all_jobs() == [] and store.jobs_revision() == revision
 
 
@@ -150,10 +180,10 @@ def test_update_names_the_changed_chronos_fields_and_prune_deletes(store, tmp_pa
     db = url_of(store)
     jobs = export()
     assert run(capsys, "chronos", "import", str(write(tmp_path / "a.json", jobs)), "--db", db)[0] == 0
-    jobs[0].update(mem=1024.0, scheduleTimeZone="Europe/Paris",
-                   environmentVariables=[{"name": "STAGE", "value": "test"}])
-    code, out, _ = run(capsys, "chronos", "import", str(write(tmp_path / "b.json", jobs[:2])), "--db", db,
-                       "--dry-run")
+    jobs[0].update(
+        mem=1024.0, scheduleTimeZone="Europe/Paris", environmentVariables=[{"name": "STAGE", "value": "test"}]
+    )
+    code, out, _ = run(capsys, "chronos", "import", str(write(tmp_path / "b.json", jobs[:2])), "--db", db, "--dry-run")
     assert code == 0
     assert "~ extract (scheduleTimeZone, cpus/mem/disk/gpus, environmentVariables)" in out.splitlines()
     assert "- report" not in out, "without --prune nothing is deleted"
@@ -167,8 +197,9 @@ def test_update_names_the_changed_chronos_fields_and_prune_deletes(store, tmp_pa
 
 def test_fields_moroccron_does_not_act_on_are_listed(tmp_path, capsys):
     jobs = [chronos_job("legacy", executor="/opt/custom-executor", dataProcessingJobType=True, favourite="yes")]
-    code, out, _ = run(capsys, "chronos", "import", str(write(tmp_path / "j.json", jobs)),
-                       "--db", f"sqlite:///{tmp_path / 'm.db'}")
+    code, out, _ = run(
+        capsys, "chronos", "import", str(write(tmp_path / "j.json", jobs)), "--db", f"sqlite:///{tmp_path / 'm.db'}"
+    )
     assert code == 0
     notes = [line for line in out.splitlines() if line.startswith("! legacy:")]
     assert len(notes) == 1
@@ -204,8 +235,17 @@ def test_a_parent_neither_in_the_export_nor_stored_is_an_error(store, tmp_path, 
     assert store.all_jobs() == []
 
     # A parent moroccron already holds is fine: jobs can move over in batches.
-    assert run(capsys, "chronos", "import", str(write(tmp_path / "p.json", [chronos_job("nowhere")])),
-               "--db", url_of(store))[0] == 0
+    assert (
+        run(
+            capsys,
+            "chronos",
+            "import",
+            str(write(tmp_path / "p.json", [chronos_job("nowhere")])),
+            "--db",
+            url_of(store),
+        )[0]
+        == 0
+    )
     code, out, err = run(capsys, "chronos", "import", str(source), "--db", url_of(store))
     assert code == 0, err
     assert store.get_job("orphan").parents == ("nowhere",)
@@ -215,16 +255,19 @@ def test_a_name_given_twice_is_an_error(tmp_path):
     items = [("a.json", chronos_job("same")), ("b.json", chronos_job("same", command="other"))]
     with pytest.raises(ChronosImportError) as info:
         parse_export(items)
-    (what, exc), = info.value.problems
+    ((what, exc),) = info.value.problems
     assert what == "job 'same' (b.json)"
     assert exc.errors[0].field == "name" and "a.json" in exc.errors[0].message
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ('[{"name": "a",\n  "command": }]', r"jobs.json:2:14: not JSON"),
-    ('"just text"', "expected a list of Chronos job hashes or one job hash, got a JSON str"),
-    ('[42]', r"jobs.json\[0\]: job: must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('[{"name": "a",\n  "command": }]', r"jobs.json:2:14: not JSON"),
+        ('"just text"', "expected a list of Chronos job hashes or one job hash, got a JSON str"),
+        ("[42]", r"jobs.json\[0\]: job: must be a JSON object"),
+    ],
+)
 def test_unreadable_exports(tmp_path, content, message):
     path = tmp_path / "jobs.json"
     path.write_text(content)
@@ -233,8 +276,9 @@ def test_unreadable_exports(tmp_path, content, message):
 
 
 def test_missing_source(tmp_path, capsys):
-    code, _, err = run(capsys, "chronos", "import", str(tmp_path / "nope.json"), "--db",
-                       f"sqlite:///{tmp_path / 'm.db'}")
+    code, _, err = run(
+        capsys, "chronos", "import", str(tmp_path / "nope.json"), "--db", f"sqlite:///{tmp_path / 'm.db'}"
+    )
     assert code == 1 and "nope.json: no such file or directory" in err
     (tmp_path / "empty").mkdir()
     with pytest.raises(ChronosImportError, match=r"no \*.json files"):

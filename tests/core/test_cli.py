@@ -49,9 +49,22 @@ def test_db_upgrade_and_current(tmp_path, capsys):
 
 def test_local_mesos_command_serves_the_v1_api(tmp_path):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moroccron.cli", "local-mesos", "--bind", f"127.0.0.1:{port}",
-                             "--agents", "2", "--work-dir", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "moroccron.cli",
+            "local-mesos",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--agents",
+            "2",
+            "--work-dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -73,8 +86,22 @@ def test_owners_set_list_mute_and_delete(tmp_path, capsys):
     db = f"sqlite:///{tmp_path / 'm.db'}"
     assert main(["owners", "set", "ops@example.com", "--name", "Ops", "--slack", "#ops", "--db", db]) == 0
     assert "created owner ops@example.com" in capsys.readouterr().out
-    assert main(["owners", "set", "ops@example.com", "--pref", "failure=slack", "--mute-until",
-                 "2030-01-01T00:00:00Z", "--db", db]) == 0
+    assert (
+        main(
+            [
+                "owners",
+                "set",
+                "ops@example.com",
+                "--pref",
+                "failure=slack",
+                "--mute-until",
+                "2030-01-01T00:00:00Z",
+                "--db",
+                db,
+            ]
+        )
+        == 0
+    )
     assert main(["owners", "list", "--db", db]) == 0
     out = capsys.readouterr().out
     assert "ops@example.com" in out and "#ops" in out and "2030-01-01 00:00:00 UTC" in out and "slack" in out
@@ -97,8 +124,9 @@ def test_commands_other_than_serve_and_db_log_only_warnings_unless_verbose(tmp_p
     db = f"sqlite:///{tmp_path / 'm.db'}"
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "moroccron.cli", *args], cwd=tmp_path, capture_output=True,
-                              text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "moroccron.cli", *args], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
 
     listed = cli("jobs", "list", "--db", db)  # migrates a new database: alembic says so at INFO
     assert listed.returncode == 0 and listed.stdout.startswith("NAME")

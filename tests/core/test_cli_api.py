@@ -45,9 +45,24 @@ def _serving(tmp: Path, **env_extra: str) -> Iterator[str]:
     env = dict(os.environ, MOROCCRON_LOCAL_WORK_DIR=str(tmp / "mesos"), **env_extra)
     env.pop("MOROCCRON_TOKEN", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moroccron.cli", "serve", "--db", f"sqlite:///{tmp / 'm.db'}",
-         "--bind", f"127.0.0.1:{port}", "--jobs", str(tmp / "jobs")],
-        cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "moroccron.cli",
+            "serve",
+            "--db",
+            f"sqlite:///{tmp / 'm.db'}",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--jobs",
+            str(tmp / "jobs"),
+        ],
+        cwd=tmp,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
@@ -67,8 +82,12 @@ def _serving(tmp: Path, **env_extra: str) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with _serving(tmp_path_factory.mktemp("cli-api")) as url:
-        wait_for(lambda: requests.get(f"{url}/api/v1/status", timeout=2).json().get("connected"), 60, interval=0.2,
-                 what="serve to connect to its local master")
+        wait_for(
+            lambda: requests.get(f"{url}/api/v1/status", timeout=2).json().get("connected"),
+            60,
+            interval=0.2,
+            what="serve to connect to its local master",
+        )
         yield url
 
 
@@ -114,11 +133,21 @@ def test_run_wait_exits_with_the_tasks_exit_status(api, capsys):
 def test_run_wait_exits_with_the_kill_signal_status_when_the_run_is_killed(api, capsys, tmp_path):
     env = dict(os.environ)
     env.pop("MOROCCRON_TOKEN", None)
-    waiting = subprocess.Popen([sys.executable, "-m", "moroccron.cli", "run", "sleeper", "--wait", "--api", api],
-                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "moroccron.cli", "run", "sleeper", "--wait", "--api", api],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        running = wait_for(lambda: [r for r in _runs(api, "sleeper") if r["state"] == "running"], 60,
-                           interval=0.2, what="sleeper to run")
+        running = wait_for(
+            lambda: [r for r in _runs(api, "sleeper") if r["state"] == "running"],
+            60,
+            interval=0.2,
+            what="sleeper to run",
+        )
         task = running[0]["task_id"]
         assert main(["runs", "kill", task, "--api", api]) == 0
         assert capsys.readouterr().out.strip() == f"killing {task}"
@@ -185,8 +214,12 @@ def test_jobs_logs_of_the_latest_run_and_of_a_chosen_run(api, capsys):
 def test_jobs_logs_follow_prints_until_the_run_ends(api, capsys):
     assert main(["run", "chatty", "--api", api]) == 0
     task = capsys.readouterr().out.split()[1]
-    wait_for(lambda: _runs(api, "chatty")[0]["agent_id"] and _runs(api, "chatty")[0]["task_id"] == task, 60,
-             interval=0.1, what="chatty to launch")
+    wait_for(
+        lambda: _runs(api, "chatty")[0]["agent_id"] and _runs(api, "chatty")[0]["task_id"] == task,
+        60,
+        interval=0.1,
+        what="chatty to launch",
+    )
     assert main(["jobs", "logs", "chatty", "--follow", "--api", api]) == 0
     assert capsys.readouterr().out == "".join(f"line {i}\n" for i in range(1, 7))
     assert _runs(api, "chatty")[0]["state"] == "succeeded", "--follow returned once the run had ended"
@@ -210,12 +243,19 @@ class _Terminal(io.StringIO):
 
 def test_jobs_delete_asks_first(api, capsys, monkeypatch, tmp_path):
     # Not a terminal and no --yes: refused, nothing deleted.
-    done = subprocess.run([sys.executable, "-m", "moroccron.cli", "jobs", "delete", "doomed", "--api", api],
-                          cwd=tmp_path, capture_output=True, text=True, input="y\n", timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "moroccron.cli", "jobs", "delete", "doomed", "--api", api],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        input="y\n",
+        timeout=120,
+    )
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
         "moroccron: error: will not delete job doomed without confirmation: standard input is not a terminal; "
-        "pass --yes to confirm"]
+        "pass --yes to confirm"
+    ]
     assert requests.get(f"{api}/api/v1/jobs/doomed", timeout=10).status_code == 200
 
     monkeypatch.setattr(sys, "stdin", _Terminal("n\n"))
@@ -260,11 +300,22 @@ def test_tokens_missing_refused_and_without_the_role(tmp_path, capsys, monkeypat
 
     reader, writer = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     with _serving(tmp_path, MOROCCRON_AUTH_TOKENS=f"{reader}:read,{writer}:write") as url:
-        wait_for(lambda: requests.get(f"{url}/api/v1/status", headers={"Authorization": f"Bearer {reader}"},
-                                      timeout=2).json().get("connected"), 60, interval=0.2, what="a connected leader")
+        wait_for(
+            lambda: (
+                requests.get(f"{url}/api/v1/status", headers={"Authorization": f"Bearer {reader}"}, timeout=2)
+                .json()
+                .get("connected")
+            ),
+            60,
+            interval=0.2,
+            what="a connected leader",
+        )
         assert main(["jobs", "runs", "greet", "--api", url]) == 1
-        assert capsys.readouterr().err.strip().startswith(
-            "moroccron: error: HTTP 401: the API needs a token: --token or MOROCCRON_TOKEN")
+        assert (
+            capsys.readouterr()
+            .err.strip()
+            .startswith("moroccron: error: HTTP 401: the API needs a token: --token or MOROCCRON_TOKEN")
+        )
         assert main(["jobs", "runs", "greet", "--api", url, "--token", "not-" + reader]) == 1
         assert "HTTP 401: the token was refused" in capsys.readouterr().err
         monkeypatch.setenv("MOROCCRON_TOKEN", reader)

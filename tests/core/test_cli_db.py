@@ -18,8 +18,14 @@ from tests.servers import free_port
 
 
 def _cli(tmp_path: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "moroccron.cli", *args], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120, input=stdin)
+    return subprocess.run(
+        [sys.executable, "-m", "moroccron.cli", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input=stdin,
+    )
 
 
 def _one_error_line(stderr: str) -> str:
@@ -133,8 +139,14 @@ def test_serve_on_a_port_in_use_is_one_error_line_and_never_announces_the_addres
 
 def test_an_unreachable_scheduler_is_one_error_line(tmp_path):
     url = f"http://127.0.0.1:{free_port()}"
-    for args in (("run", "job"), ("run", "job", "--wait"), ("jobs", "runs", "job"), ("runs", "kill", "t"),
-                 ("jobs", "logs", "job"), ("jobs", "disable", "job")):
+    for args in (
+        ("run", "job"),
+        ("run", "job", "--wait"),
+        ("jobs", "runs", "job"),
+        ("runs", "kill", "t"),
+        ("jobs", "logs", "job"),
+        ("jobs", "disable", "job"),
+    ):
         done = _cli(tmp_path, *args, "--api", url)
         assert done.returncode == 1, (args, done.stderr)
         line = _one_error_line(done.stderr)

@@ -63,15 +63,20 @@ def test_six_leap_days_are_six_lines(db, capsys):
 def test_local_times_are_shown_beside_utc(db, capsys):
     put(db, name="ny", schedule="30 1 * * *", timezone="America/New_York")
     assert main(["jobs", "next", "ny", "-n", "2", "--from", "2026-11-01T00:00:00-04:00", "--db", db]) == 0
-    assert lines(capsys)[1:] == ["2026-11-01 05:30:00 UTC  (2026-11-01 01:30:00 EDT)",
-                                 "2026-11-02 06:30:00 UTC  (2026-11-02 01:30:00 EST)"]
+    assert lines(capsys)[1:] == [
+        "2026-11-01 05:30:00 UTC  (2026-11-01 01:30:00 EDT)",
+        "2026-11-02 06:30:00 UTC  (2026-11-02 01:30:00 EST)",
+    ]
 
 
 def test_a_finite_schedule_says_when_it_ends(db, capsys):
     put(db, name="three", schedule="R3/2026-01-01T00:00:00Z/P1D")
     assert main(["jobs", "next", "three", "-n", "5", "--from", "2026-01-01T12:00:00", "--db", db]) == 0
-    assert lines(capsys)[1:] == ["2026-01-02 00:00:00 UTC", "2026-01-03 00:00:00 UTC",
-                                 "(no more: the schedule ends here)"]
+    assert lines(capsys)[1:] == [
+        "2026-01-02 00:00:00 UTC",
+        "2026-01-03 00:00:00 UTC",
+        "(no more: the schedule ends here)",
+    ]
     assert main(["jobs", "next", "three", "--from", "2027-01-01T00:00:00Z", "--db", db]) == 0
     assert lines(capsys)[1:] == ["(schedule has ended)"]
 
@@ -80,8 +85,10 @@ def test_a_search_that_gives_up_says_so_and_does_not_claim_the_end(db, capsys):
     put(db, name="edge", schedule="R/9999-12-30T00:00:00Z/P1D")  # no instant after 9999-12-31
     assert main(["jobs", "next", "edge", "-n", "5", "--from", "9999-12-30T12:00:00Z", "--db", db]) == 0
     out = lines(capsys)
-    assert out[1:] == ["9999-12-31 00:00:00 UTC",
-                       "(no more fire times found after 9999-12-31 00:00:00 UTC: the search for the next one gave up)"]
+    assert out[1:] == [
+        "9999-12-31 00:00:00 UTC",
+        "(no more fire times found after 9999-12-31 00:00:00 UTC: the search for the next one gave up)",
+    ]
 
 
 @pytest.mark.parametrize("count", ["0", "1001", "many"])

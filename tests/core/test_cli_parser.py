@@ -44,19 +44,22 @@ def test_help_ends_with_the_exit_status_table(capsys):
         main(["--help"])
     assert exited.value.code == 0
     out = capsys.readouterr().out
-    table = out[out.index("exit status:"):]
+    table = out[out.index("exit status:") :]
     for code in ("0 ", "1 ", "2 ", "3 ", "130 ", "run --wait"):
         assert f"\n  {code}" in table, code
     assert "usage error" in table and "task's exit status" in table
     assert out.rstrip().endswith(table.rstrip()), "the table is the end of --help"
 
 
-@pytest.mark.parametrize("argv", [
-    ["--db", "{db}", "jobs", "list"],
-    ["jobs", "list", "--db", "{db}"],
-    ["jobs", "--db", "{db}", "list"],
-    ["--db", "{other}", "jobs", "list", "--db", "{db}"],  # the later one wins
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--db", "{db}", "jobs", "list"],
+        ["jobs", "list", "--db", "{db}"],
+        ["jobs", "--db", "{db}", "list"],
+        ["--db", "{other}", "jobs", "list", "--db", "{db}"],  # the later one wins
+    ],
+)
 def test_db_works_before_or_after_the_command(tmp_path, capsys, argv):
     db = f"sqlite:///{tmp_path / 'chosen.db'}"
     other = f"sqlite:///{tmp_path / 'other.db'}"
@@ -95,16 +98,23 @@ def test_config_before_the_command_sets_the_api_address_of_run(tmp_path):
 
 def test_verbose_before_the_command_in_a_process(tmp_path):
     db = f"sqlite:///{tmp_path / 'm.db'}"
-    done = subprocess.run([sys.executable, "-m", "moroccron.cli", "-v", "--db", db, "jobs", "list"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "moroccron.cli", "-v", "--db", db, "jobs", "list"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0 and done.stdout.startswith("NAME")
     assert "INFO alembic.runtime.migration" in done.stderr, "-v before the command turns the log on"
 
 
 def test_bad_values_of_the_new_options_are_usage_errors(capsys):
-    for argv, text in ((["jobs", "runs", "j", "--state", "failed,nope"], "nope is not a run state"),
-                       (["jobs", "runs", "j", "--limit", "0"], "'0' is not a whole number from 1 to 1000"),
-                       (["completion", "tcsh"], "invalid choice: 'tcsh'")):
+    for argv, text in (
+        (["jobs", "runs", "j", "--state", "failed,nope"], "nope is not a run state"),
+        (["jobs", "runs", "j", "--limit", "0"], "'0' is not a whole number from 1 to 1000"),
+        (["completion", "tcsh"], "invalid choice: 'tcsh'"),
+    ):
         with pytest.raises(SystemExit) as exited:
             main(argv)
         assert exited.value.code == 2
@@ -117,8 +127,10 @@ def test_bad_values_of_the_new_options_are_usage_errors(capsys):
 def _complete(script: str, words: list[str]) -> list[str]:
     """What the bash completion offers after ``words`` (the last is the word being typed)."""
     line = " ".join(f"'{w}'" if w else "''" for w in words)
-    program = (f"{script}\nCOMP_WORDS=({line}); COMP_CWORD={len(words) - 1}; _moroccron_complete; "
-               'printf "%s\\n" "${COMPREPLY[@]}"')
+    program = (
+        f"{script}\nCOMP_WORDS=({line}); COMP_CWORD={len(words) - 1}; _moroccron_complete; "
+        'printf "%s\\n" "${COMPREPLY[@]}"'
+    )
     done = subprocess.run(["bash", "-c", program], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     return done.stdout.split()
@@ -131,8 +143,15 @@ def test_bash_completion_is_valid_and_completes_commands_subcommands_and_options
     assert checked.returncode == 0, checked.stderr
     top = _complete(script, ["moroccron", ""])
     assert {"db", "jobs", "runs", "run", "serve", "owners", "completion", "--db", "--config", "-v"} <= set(top)
-    assert set(_complete(script, ["moroccron", "jobs", ""])) >= {"apply", "list", "enable", "disable", "delete",
-                                                                   "runs", "logs"}
+    assert set(_complete(script, ["moroccron", "jobs", ""])) >= {
+        "apply",
+        "list",
+        "enable",
+        "disable",
+        "delete",
+        "runs",
+        "logs",
+    }
     assert _complete(script, ["moroccron", "--db", "x.db", "jobs", "runs", "--st"]) == ["--state"]
     assert set(_complete(script, ["moroccron", "runs", ""])) >= {"show", "kill"}
     assert _complete(script, ["moroccron", "completion", "f"]) == ["fish"]
@@ -160,16 +179,19 @@ def test_every_command_path_is_in_each_completion_script(capsys):
             assert checked.returncode == 0, checked.stderr
 
 
-@pytest.mark.parametrize(("run", "code"), [
-    ({"state": "succeeded", "exit_status": 0}, 0),
-    ({"state": "failed", "exit_status": 7}, 7),
-    ({"state": "killed", "exit_status": 143}, 143),
-    ({"state": "killed", "exit_status": None}, 1),  # killed while queued: no task, no status
-    ({"state": "failed", "exit_status": 0}, 1),  # failed although the command exited 0 (e.g. a lost report)
-    ({"state": "failed", "exit_status": 300}, 1),  # not a process exit status
-    ({"state": "lost", "exit_status": None}, 1),
-    ({"state": "skipped", "exit_status": None}, 1),
-])
+@pytest.mark.parametrize(
+    ("run", "code"),
+    [
+        ({"state": "succeeded", "exit_status": 0}, 0),
+        ({"state": "failed", "exit_status": 7}, 7),
+        ({"state": "killed", "exit_status": 143}, 143),
+        ({"state": "killed", "exit_status": None}, 1),  # killed while queued: no task, no status
+        ({"state": "failed", "exit_status": 0}, 1),  # failed although the command exited 0 (e.g. a lost report)
+        ({"state": "failed", "exit_status": 300}, 1),  # not a process exit status
+        ({"state": "lost", "exit_status": None}, 1),
+        ({"state": "skipped", "exit_status": None}, 1),
+    ],
+)
 def test_the_exit_status_of_run_wait(run, code):
     from moroccron.cli_api import outcome_code
 

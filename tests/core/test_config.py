@@ -44,8 +44,10 @@ def test_secret_masked():
 
 def test_plugin_tables_and_webhooks_from_file_are_hidden(tmp_path):
     cfg = tmp_path / "m.toml"
-    cfg.write_text('[plugins.email]\nhost = "smtp.example.com"\npassword = "pw"\n\n'
-                   '[webhooks]\nops = "https://hooks.example.com/x?token=t"\n')
+    cfg.write_text(
+        '[plugins.email]\nhost = "smtp.example.com"\npassword = "pw"\n\n'
+        '[webhooks]\nops = "https://hooks.example.com/x?token=t"\n'
+    )
     s = load_settings({}, environ={}, config_file=cfg)
     assert s.plugin_settings("email")["host"] == "smtp.example.com"
     assert s.plugin_settings("slack") == {}

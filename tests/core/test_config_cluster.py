@@ -34,15 +34,18 @@ def test_roles_and_the_default_role() -> None:
     assert s.framework_roles == ("batch/nightly",) and s.default_role == "batch/nightly"
 
 
-@pytest.mark.parametrize(("env", "field", "text"), [
-    ({"MOROCCRON_ROLES": "etl,adhoc", "MOROCCRON_ROLE": "ops"}, "role", "is not one of roles"),
-    ({"MOROCCRON_ROLES": "etl,etl"}, "roles", "more than once"),
-    ({"MOROCCRON_ROLES": "etl,-bad"}, "roles", "starting with '-'"),
-    ({"MOROCCRON_ROLE": "a//b"}, "role", "empty component"),
-    ({"MOROCCRON_ROLE": "a/../b"}, "role", "'..'"),
-    ({"MOROCCRON_ROLE": "has space"}, "role", "whitespace"),
-    ({"MOROCCRON_FRAMEWORK_USER": " "}, "framework_user", "is empty"),
-])
+@pytest.mark.parametrize(
+    ("env", "field", "text"),
+    [
+        ({"MOROCCRON_ROLES": "etl,adhoc", "MOROCCRON_ROLE": "ops"}, "role", "is not one of roles"),
+        ({"MOROCCRON_ROLES": "etl,etl"}, "roles", "more than once"),
+        ({"MOROCCRON_ROLES": "etl,-bad"}, "roles", "starting with '-'"),
+        ({"MOROCCRON_ROLE": "a//b"}, "role", "empty component"),
+        ({"MOROCCRON_ROLE": "a/../b"}, "role", "'..'"),
+        ({"MOROCCRON_ROLE": "has space"}, "role", "whitespace"),
+        ({"MOROCCRON_FRAMEWORK_USER": " "}, "framework_user", "is empty"),
+    ],
+)
 def test_roles_and_users_a_master_refuses(env: dict[str, str], field: str, text: str) -> None:
     got_field, message = refused(env)
     assert got_field == field and text in message
@@ -55,10 +58,14 @@ def test_tls_settings(tmp_path: Path) -> None:
     assert s.mesos_uses_tls and s.mesos_ca_file == str(ca)
     assert load_settings({}, environ={"MOROCCRON_MASTER": "https://m1:5050"}).mesos_uses_tls
     assert load_settings({}, environ={"MOROCCRON_MASTER": "m1:5050", "MOROCCRON_MESOS_TLS": "true"}).mesos_uses_tls
-    assert refused({"MOROCCRON_MASTER": "m1:5050", "MOROCCRON_MESOS_CA_FILE": str(tmp_path / "missing.pem")})[0] \
+    assert (
+        refused({"MOROCCRON_MASTER": "m1:5050", "MOROCCRON_MESOS_CA_FILE": str(tmp_path / "missing.pem")})[0]
         == "mesos_ca_file"
-    assert refused({"MOROCCRON_MASTER": "m1:5050", "MOROCCRON_MESOS_CLIENT_KEY": str(ca)}) == \
-        ("mesos_client_key", "needs mesos_client_cert")
+    )
+    assert refused({"MOROCCRON_MASTER": "m1:5050", "MOROCCRON_MESOS_CLIENT_KEY": str(ca)}) == (
+        "mesos_client_key",
+        "needs mesos_client_cert",
+    )
     field, message = refused({"MOROCCRON_MASTER": "http://m1:5050", "MOROCCRON_MESOS_TLS": "1"})
     assert field == "master" and "says http" in message
     field, message = refused({"MOROCCRON_MESOS_TLS": "1"})  # master = local

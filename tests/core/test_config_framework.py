@@ -8,7 +8,9 @@ from moroccron.errors import ValidationError
 
 def test_admin_contacts_from_the_file_and_the_environment(tmp_path):
     cfg = tmp_path / "m.toml"
-    cfg.write_text('admin_contacts = ["email:mesos@example.com", "webhook:ops"]\n[webhooks]\nops = "https://h.example.com/x"\n')
+    cfg.write_text(
+        'admin_contacts = ["email:mesos@example.com", "webhook:ops"]\n[webhooks]\nops = "https://h.example.com/x"\n'
+    )
     s = load_settings({}, environ={}, config_file=cfg)
     assert s.admin_contacts == ("email:mesos@example.com", "webhook:ops")
     s = load_settings({}, environ={"MOROCCRON_ADMIN_CONTACTS": "slack:#mesos, pagerduty:platform"})

@@ -26,13 +26,17 @@ def test_examples_load():
 
 def test_jobs_function_and_helper_modules(tmp_path):
     write(tmp_path, "_common.py", "OWNER = 'me@x'\n")
-    write(tmp_path, "gen.py", """
+    write(
+        tmp_path,
+        "gen.py",
+        """
         from moroccron import Job
         from _common import OWNER
 
         def jobs():
             return [Job(name=f"shard-{i}", command="x", schedule="@daily", owners=[OWNER]) for i in range(3)]
-    """)
+    """,
+    )
     defs = load_definitions([tmp_path])
     assert sorted(defs.jobs) == ["shard-0", "shard-1", "shard-2"]
     assert defs.jobs["shard-1"].owners == ("me@x",)
@@ -72,11 +76,15 @@ def db_url(tmp_path):
 def test_cli_apply_dry_run_then_apply_then_prune(tmp_path, capsys):
     jobs = tmp_path / "jobs"
     jobs.mkdir()
-    write(jobs, "one.py", """
+    write(
+        jobs,
+        "one.py",
+        """
         from moroccron import Job
         a = Job(name="a", command="echo a", schedule="@hourly")
         b = Job(name="b", command="echo b", parents=["a"])
-    """)
+    """,
+    )
     db = db_url(tmp_path)
     assert main(["jobs", "apply", str(jobs), "--db", db, "--dry-run"]) == 0
     out = capsys.readouterr().out
@@ -87,10 +95,14 @@ def test_cli_apply_dry_run_then_apply_then_prune(tmp_path, capsys):
     assert main(["jobs", "apply", str(jobs), "--db", db]) == 0
     assert "applied: 2 to create" in capsys.readouterr().out
 
-    write(jobs, "one.py", """
+    write(
+        jobs,
+        "one.py",
+        """
         from moroccron import Job
         a = Job(name="a", command="echo A", schedule="@hourly")
-    """)
+    """,
+    )
     # without --prune, b stays stored (its parent a still exists) and only a changes
     assert main(["jobs", "apply", str(jobs), "--db", db]) == 0
     out = capsys.readouterr().out
@@ -102,17 +114,25 @@ def test_cli_apply_update_and_prune(tmp_path, capsys):
     jobs = tmp_path / "jobs"
     jobs.mkdir()
     db = db_url(tmp_path)
-    write(jobs, "one.py", """
+    write(
+        jobs,
+        "one.py",
+        """
         from moroccron import Job
         a = Job(name="a", command="echo a", schedule="@hourly")
         b = Job(name="b", command="echo b", schedule="@daily")
-    """)
+    """,
+    )
     assert main(["jobs", "apply", str(jobs), "--db", db]) == 0
     capsys.readouterr()
-    write(jobs, "one.py", """
+    write(
+        jobs,
+        "one.py",
+        """
         from moroccron import Job
         a = Job(name="a", command="echo A", schedule="@hourly")
-    """)
+    """,
+    )
     assert main(["jobs", "apply", str(jobs), "--db", db, "--prune"]) == 0
     out = capsys.readouterr().out
     assert "~ a (command)" in out and "- b" in out
@@ -147,11 +167,15 @@ def test_cli_apply_rejects_missing_parent_and_cycle(tmp_path, capsys):
     write(jobs, "a.py", "from moroccron import Job\na = Job(name='a', command='x', parents=['ghost'])\n")
     assert main(["jobs", "apply", str(jobs), "--db", db]) == 1
     assert "ghost" in capsys.readouterr().err
-    write(jobs, "a.py", """
+    write(
+        jobs,
+        "a.py",
+        """
         from moroccron import Job
         a = Job(name="a", command="x", parents=["b"])
         b = Job(name="b", command="x", parents=["a"])
-    """)
+    """,
+    )
     assert main(["jobs", "apply", str(jobs), "--db", db]) == 1
     assert "dependency cycle" in capsys.readouterr().err
     assert main(["jobs", "list", "--db", db, "--json"]) == 0
@@ -162,11 +186,15 @@ def test_cli_prune_refuses_to_orphan_children(tmp_path, capsys):
     jobs = tmp_path / "jobs"
     jobs.mkdir()
     db = db_url(tmp_path)
-    write(jobs, "a.py", """
+    write(
+        jobs,
+        "a.py",
+        """
         from moroccron import Job
         a = Job(name="a", command="x", schedule="@daily")
         b = Job(name="b", command="x", parents=["a"])
-    """)
+    """,
+    )
     assert main(["jobs", "apply", str(jobs), "--db", db]) == 0
     other = tmp_path / "other"
     other.mkdir()

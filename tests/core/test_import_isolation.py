@@ -22,8 +22,9 @@ print(json.dumps({{"loaded": loaded, "has_module": {module!r} in sys.modules}}))
 
 
 def _top_level_modules_after_import(module: str) -> tuple[set[str], bool]:
-    done = subprocess.run([sys.executable, "-c", PROBE.format(module=module)], capture_output=True, text=True,
-                          timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(module=module)], capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, f"importing {module} failed:\n{done.stderr}"
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     return set(answer["loaded"]), answer["has_module"]

@@ -30,8 +30,16 @@ class Contender:
         self.name = name
         self.events: list[tuple[str, float, str]] = []
         self._elected = elected
-        self.lease = DatabaseLease(store, f"{name}:4400", name, on_elected=self.on_elected, on_lost=self.on_lost,
-                                   lease_seconds=LEASE, renew_seconds=RENEW, poll_seconds=POLL)
+        self.lease = DatabaseLease(
+            store,
+            f"{name}:4400",
+            name,
+            on_elected=self.on_elected,
+            on_lost=self.on_lost,
+            lease_seconds=LEASE,
+            renew_seconds=RENEW,
+            poll_seconds=POLL,
+        )
 
     def on_elected(self) -> None:
         self.events.append(("elected", time.monotonic(), ""))
@@ -139,11 +147,14 @@ def test_many_contenders_one_leader(store, contenders):
     assert read_lease(store).holder == leaders[0].name and store.current_epoch() == 1
 
 
-@pytest.mark.parametrize(("env", "field"), [
-    ({"MOROCCRON_LEASE_SECONDS": "2", "MOROCCRON_LEASE_RENEW_SECONDS": "1"}, "lease_seconds"),
-    ({"MOROCCRON_LEASE_RENEW_SECONDS": "0"}, "lease_renew_seconds"),
-    ({"MOROCCRON_LEASE_SECONDS": "soon"}, "environment variable MOROCCRON_LEASE_SECONDS"),
-])
+@pytest.mark.parametrize(
+    ("env", "field"),
+    [
+        ({"MOROCCRON_LEASE_SECONDS": "2", "MOROCCRON_LEASE_RENEW_SECONDS": "1"}, "lease_seconds"),
+        ({"MOROCCRON_LEASE_RENEW_SECONDS": "0"}, "lease_renew_seconds"),
+        ({"MOROCCRON_LEASE_SECONDS": "soon"}, "environment variable MOROCCRON_LEASE_SECONDS"),
+    ],
+)
 def test_lease_settings_that_leave_no_room_to_renew_are_refused(env, field):
     from moroccron.config import load_settings
     from moroccron.errors import ValidationError

@@ -41,8 +41,15 @@ def test_lists_become_tuples_and_mappings_read_only():
 
 def test_every_error_is_reported_at_once_with_field_value_and_allowed():
     with pytest.raises(ValidationError) as info:
-        JobSpec(name="bad name!", command="x", concurrency="sometimes", retries=-1,
-                resources={"cpus": "lots"}, catchup="never", timezone="Mars/Olympus")
+        JobSpec(
+            name="bad name!",
+            command="x",
+            concurrency="sometimes",
+            retries=-1,
+            resources={"cpus": "lots"},
+            catchup="never",
+            timezone="Mars/Olympus",
+        )
     errs = {e.field: e for e in info.value.errors}
     assert set(errs) >= {"name", "concurrency", "retries", "resources.cpus", "catchup", "timezone"}
     assert errs["concurrency"].value == "sometimes"
@@ -85,7 +92,9 @@ def test_self_parent_and_duplicate_parents_rejected():
 
 
 def test_constraints_accept_chronos_list_form_and_check_operators():
-    job = Job(name="a", command="x", constraints=[["rack", "EQUALS", "r1"], {"field": "hostname", "operator": "UNIQUE"}])
+    job = Job(
+        name="a", command="x", constraints=[["rack", "EQUALS", "r1"], {"field": "hostname", "operator": "UNIQUE"}]
+    )
     assert job.constraints == (Constraint("rack", "EQUALS", "r1"), Constraint("hostname", "UNIQUE"))
     with pytest.raises(ValidationError) as info:
         Job(name="a", command="x", constraints=[["rack", "NEAR", "r1"], ["zone", "LIKE", "(unclosed"]])
@@ -105,11 +114,25 @@ def test_notify_targets_and_unknown_fields():
 
 
 def test_round_trip_through_dict():
-    job = Job(name="etl", command="run.sh", schedule="0 2 * * *", timezone="Europe/London",
-              parents=[], owners=["a@x"], resources=Resources(cpus=2, mem=1024),
-              container=Container(type="docker", image="python:3.11", volumes=[{"container_path": "/data", "host_path": "/srv/data"}]),
-              constraints=[["rack", "LIKE", "r[12]"]], env={"A": "1"}, retries=3, timeout_seconds=60,
-              triggers={"on_failure": ["cleanup"]}, notify={"on_failure": ["slack:#ops"]}, labels={"t": "x"})
+    job = Job(
+        name="etl",
+        command="run.sh",
+        schedule="0 2 * * *",
+        timezone="Europe/London",
+        parents=[],
+        owners=["a@x"],
+        resources=Resources(cpus=2, mem=1024),
+        container=Container(
+            type="docker", image="python:3.11", volumes=[{"container_path": "/data", "host_path": "/srv/data"}]
+        ),
+        constraints=[["rack", "LIKE", "r[12]"]],
+        env={"A": "1"},
+        retries=3,
+        timeout_seconds=60,
+        triggers={"on_failure": ["cleanup"]},
+        notify={"on_failure": ["slack:#ops"]},
+        labels={"t": "x"},
+    )
     again = JobSpec.from_dict(job.to_dict())
     assert again == job
     assert again.to_dict() == job.to_dict()

@@ -23,8 +23,12 @@ def digest(user: str, password: str) -> str:
 
 def test_credentials_are_percent_decoded_and_become_digest_auth():
     url = parse_zk_url("zk://mo%72occron:p%40ss%2Fw0rd%25:x@zk1:2181,zk2:2181/moroccron/prod/")
-    assert (url.hosts, url.path, url.user, url.password) == ("zk1:2181,zk2:2181", "/moroccron/prod", "moroccron",
-                                                           "p@ss/w0rd%:x")
+    assert (url.hosts, url.path, url.user, url.password) == (
+        "zk1:2181,zk2:2181",
+        "/moroccron/prod",
+        "moroccron",
+        "p@ss/w0rd%:x",
+    )
     assert url.auth_data == [("digest", "moroccron:p@ss/w0rd%:x")]
     # a raw "@" and ":" in the password work too: the hosts never hold "@"
     raw = parse_zk_url("zk://u:a@b:c@zk1:2181/p")
@@ -33,8 +37,10 @@ def test_credentials_are_percent_decoded_and_become_digest_auth():
 
 def test_the_acl_gives_everything_to_the_credentials_and_read_to_anyone():
     url = parse_zk_url("zk://moroccron:s3cret@zk1:2181/m")
-    assert url.acl() == [ACL(Permissions.ALL, Id("digest", digest("moroccron", "s3cret"))),
-                         ACL(Permissions.READ, Id("world", "anyone"))]
+    assert url.acl() == [
+        ACL(Permissions.ALL, Id("digest", digest("moroccron", "s3cret"))),
+        ACL(Permissions.READ, Id("world", "anyone")),
+    ]
     # without credentials: open, as before (and a warning at start, see tests/ha/test_zk_trust.py)
     assert acl(None, None) == [ACL(Permissions.ALL, Id("world", "anyone"))]
     assert parse_zk_url("zk://zk1:2181/m").auth_data is None
@@ -52,15 +58,18 @@ def test_credentials_are_never_shown():
     assert public["zk"] == "zk://***@zk1/m" and public["master"] == "zk://***@zk1/mesos"
 
 
-@pytest.mark.parametrize(("url", "problem"), [
-    ("zk://moroccron@zk1:2181/m", "USER:PASSWORD"),
-    ("zk://:s3cret@zk1:2181/m", "USER:PASSWORD"),
-    ("zk://moroccron:@zk1:2181/m", "USER:PASSWORD"),
-    ("zk://a%3Ab:s3cret@zk1:2181/m", "cannot contain ':'"),
-    ("zk://moroccron:s3/cret@zk1:2181/m", "%2F"),
-    ("zk://moroccron:s3cret@zk1:2181", "needs hosts and a path"),
-    ("http://moroccron:s3cret@zk1:2181/m", "must be a zk:// URL"),
-])
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("zk://moroccron@zk1:2181/m", "USER:PASSWORD"),
+        ("zk://:s3cret@zk1:2181/m", "USER:PASSWORD"),
+        ("zk://moroccron:@zk1:2181/m", "USER:PASSWORD"),
+        ("zk://a%3Ab:s3cret@zk1:2181/m", "cannot contain ':'"),
+        ("zk://moroccron:s3/cret@zk1:2181/m", "%2F"),
+        ("zk://moroccron:s3cret@zk1:2181", "needs hosts and a path"),
+        ("http://moroccron:s3cret@zk1:2181/m", "must be a zk:// URL"),
+    ],
+)
 def test_bad_urls_name_the_field_and_hide_the_password(url, problem):
     with pytest.raises(ValidationError) as info:
         parse_zk_url(url)
@@ -85,8 +94,10 @@ def test_the_mesos_master_spec_decodes_and_hides_credentials_too():
 
 
 def test_peers_must_be_host_port():
-    assert load_settings({"peers": "10.0.0.11:4400,10.0.0.12:4400"}, environ={}).peers == ("10.0.0.11:4400",
-                                                                                          "10.0.0.12:4400")
+    assert load_settings({"peers": "10.0.0.11:4400,10.0.0.12:4400"}, environ={}).peers == (
+        "10.0.0.11:4400",
+        "10.0.0.12:4400",
+    )
     with pytest.raises(ValidationError) as info:
         load_settings({}, environ={"MOROCCRON_PEERS": "10.0.0.11:4400,10.0.0.12"})
     error = info.value.errors[0]

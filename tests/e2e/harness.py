@@ -28,8 +28,10 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: floa
 
 
 def start_master(work_dir: Path, agents: int = 1, **kw: Any) -> LocalMaster:
-    specs = [AgentSpec(id=f"agent-{i}", hostname=f"agent{i}.local", cpus=4.0, mem=4096.0,
-                       attributes={"rack": f"r{i % 2}"}) for i in range(agents)]
+    specs = [
+        AgentSpec(id=f"agent-{i}", hostname=f"agent{i}.local", cpus=4.0, mem=4096.0, attributes={"rack": f"r{i % 2}"})
+        for i in range(agents)
+    ]
     kw.setdefault("heartbeat_interval", 1.0)
     kw.setdefault("status_update_retry", 0.5)
     kw.setdefault("offer_interval", 0.2)
@@ -40,9 +42,16 @@ def start_master(work_dir: Path, agents: int = 1, **kw: Any) -> LocalMaster:
 class Cluster:
     """A local master, a database and a scheduler that can be stopped and started again."""
 
-    def __init__(self, tmp_path: Path, *, agents: int = 1, db_url: str | None = None,
-                 plugins: list[object] | None = None, settings: dict[str, Any] | None = None,
-                 **master_kw: Any) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        agents: int = 1,
+        db_url: str | None = None,
+        plugins: list[object] | None = None,
+        settings: dict[str, Any] | None = None,
+        **master_kw: Any,
+    ) -> None:
         self.tmp_path = tmp_path
         self.master = start_master(tmp_path / "mesos", agents, **master_kw)
         self.db_url = db_url or f"sqlite:///{tmp_path / 'moroccron.db'}"
@@ -53,8 +62,9 @@ class Cluster:
         self.extra_settings = settings or {}
 
     def start_scheduler(self) -> Scheduler:
-        settings = Settings(db=self.db_url, master=self.master.address, offer_horizon_seconds=2.0,
-                            **self.extra_settings)
+        settings = Settings(
+            db=self.db_url, master=self.master.address, offer_horizon_seconds=2.0, **self.extra_settings
+        )
         plugins = PluginManager(load_entrypoints=False)
         for plugin in self.plugin_objects:
             plugins.register(plugin)

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def api(tmp_path):
     cluster = Cluster(tmp_path, agents=1)
-    cluster.add_job(Job(name="talk", command='echo err line >&2; echo out', arguments=["default"]))
+    cluster.add_job(Job(name="talk", command="echo err line >&2; echo out", arguments=["default"]))
     cluster.add_job(Job(name="sleepy", command="sleep 60"))
     cluster.add_job(Job(name="child", command="true", parents=["sleepy"]))
     sched = cluster.start_scheduler()
@@ -47,7 +47,10 @@ def test_kill_a_run_and_mark_success_unblocks_child(api):
     assert client.post(f"/api/v1/runs/{task}/kill").status_code == 409
     r = client.post("/api/v1/jobs/sleepy/success")
     assert r.status_code == 200 and r.json()["started"] == ["child"]
-    wait_for(lambda: [x for x in client.get("/api/v1/jobs/child/runs").json()["runs"] if x["state"] == "succeeded"],
-             20, what="child after mark-success")
+    wait_for(
+        lambda: [x for x in client.get("/api/v1/jobs/child/runs").json()["runs"] if x["state"] == "succeeded"],
+        20,
+        what="child after mark-success",
+    )
     status = client.get("/api/v1/status").json()
     assert status["leader"] and status["connected"] and status["framework_id"]

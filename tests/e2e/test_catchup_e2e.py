@@ -22,28 +22,31 @@ pytestmark = pytest.mark.slow
 def test_a_run_lost_while_nobody_led_does_not_block_its_own_jobs_catch_up(tmp_path):
     c = Cluster(tmp_path, agents=1)
     try:
-        c.add_job(Job(name="c", command="sleep 600", schedule="*/3 * * * * *", catchup="latest",
-                      concurrency="forbid"))
+        c.add_job(Job(name="c", command="sleep 600", schedule="*/3 * * * * *", catchup="latest", concurrency="forbid"))
         c.start_scheduler()
-        (running,) = wait_for(lambda: [r for r in c.runs("c") if r.state == RunState.RUNNING], 30,
-                              what="a running run")
+        (running,) = wait_for(lambda: [r for r in c.runs("c") if r.state == RunState.RUNNING], 30, what="a running run")
         c.stop_scheduler()
         c.master.kill_agent("agent-0")  # its host dies while no scheduler is connected
         c.master.add_agent(AgentSpec(id="agent-1", hostname="agent1.local", cpus=4.0, mem=4096.0))
         stopped_at = running.scheduled_at
         wait_for(lambda: (datetime.now(UTC) - stopped_at).total_seconds() >= 7, 20, what="two fire times missed")
         sched = c.start_scheduler()
-        lost = wait_for(lambda: [r for r in c.runs("c") if r.task_id == running.task_id and r.state.final], 30,
-                        what="the old run reconciled")
+        lost = wait_for(
+            lambda: [r for r in c.runs("c") if r.task_id == running.task_id and r.state.final],
+            30,
+            what="the old run reconciled",
+        )
         assert lost[0].state == RunState.LOST
-        caught = wait_for(lambda: [r for r in c.runs("c") if r.trigger.value == "catchup" and r.launched_at], 30,
-                          what="the latest missed fire launched")
+        caught = wait_for(
+            lambda: [r for r in c.runs("c") if r.trigger.value == "catchup" and r.launched_at],
+            30,
+            what="the latest missed fire launched",
+        )
         assert caught[0].scheduled_at > stopped_at and caught[0].scheduled_at <= sched.started_at
         blocked = [r for r in c.runs("c") if r.state == RunState.SKIPPED and running.task_id in (r.reason or "")]
         assert not blocked, f"skipped because of the lost run: {[(r.scheduled_at, r.reason) for r in blocked]}"
     finally:
         c.close()
-
 
 
 def test_catchup_all_runs_every_missed_time_one_at_a_time_in_order(tmp_path):
@@ -58,8 +61,9 @@ def test_catchup_all_runs_every_missed_time_one_at_a_time_in_order(tmp_path):
         stopped = max(r.scheduled_at for r in c.runs("c"))
         wait_for(lambda: (datetime.now(UTC) - stopped).total_seconds() >= 7, 20, what="three fire times missed")
         sched = c.start_scheduler()
-        missed = wait_for(lambda: [r for r in c.runs("c") if r.trigger.value == "catchup"], 30,
-                          what="the missed fires recorded")
+        missed = wait_for(
+            lambda: [r for r in c.runs("c") if r.trigger.value == "catchup"], 30, what="the missed fires recorded"
+        )
         assert len(missed) >= 3, [(r.scheduled_at, r.state) for r in c.runs("c")]
         assert all(stopped < r.scheduled_at <= sched.started_at for r in missed)
         ids = {r.task_id for r in missed}

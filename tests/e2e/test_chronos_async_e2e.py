@@ -30,22 +30,35 @@ def runs(client: TestClient, name: str) -> list[dict[str, Any]]:
 
 
 def waiting_run(client: TestClient, name: str) -> dict[str, Any]:
-    return wait_for(lambda: next((r for r in runs(client, name) if r["awaiting_completion"]), None), 30,
-                    what=f"a run of {name} waiting for its completion report")
+    return wait_for(
+        lambda: next((r for r in runs(client, name) if r["awaiting_completion"]), None),
+        30,
+        what=f"a run of {name} waiting for its completion report",
+    )
 
 
 def final_run(client: TestClient, name: str) -> dict[str, Any]:
-    return wait_for(lambda: next((r for r in runs(client, name)
-                                  if r["state"] in ("succeeded", "failed", "killed", "lost")), None),
-                    30, what=f"a finished run of {name}")
+    return wait_for(
+        lambda: next((r for r in runs(client, name) if r["state"] in ("succeeded", "failed", "killed", "lost")), None),
+        30,
+        what=f"a finished run of {name}",
+    )
 
 
 def test_an_async_run_waits_for_its_report_and_then_its_child_runs(api):
     _, client = api
-    assert client.post(f"{V1}/iso8601", json={"name": "hadoop", "command": "echo submitted", "schedule": LATER,
-                                              "async": True}).status_code == 204
-    assert client.post(f"{V1}/dependency", json={"name": "after", "command": "echo after",
-                                                 "parents": ["hadoop"]}).status_code == 204
+    assert (
+        client.post(
+            f"{V1}/iso8601", json={"name": "hadoop", "command": "echo submitted", "schedule": LATER, "async": True}
+        ).status_code
+        == 204
+    )
+    assert (
+        client.post(
+            f"{V1}/dependency", json={"name": "after", "command": "echo after", "parents": ["hadoop"]}
+        ).status_code
+        == 204
+    )
     assert client.put(f"{V1}/job/hadoop").status_code == 204
     run = waiting_run(client, "hadoop")
     assert run["state"] == "running" and run["exit_status"] == 0
@@ -62,8 +75,12 @@ def test_an_async_run_waits_for_its_report_and_then_its_child_runs(api):
 
 def test_a_failure_report_fails_the_run_once_its_retries_are_spent(api):
     _, client = api
-    assert client.post(f"{V1}/iso8601", json={"name": "spark", "command": "true", "schedule": LATER,
-                                              "async": True, "retries": 0}).status_code == 204
+    assert (
+        client.post(
+            f"{V1}/iso8601", json={"name": "spark", "command": "true", "schedule": LATER, "async": True, "retries": 0}
+        ).status_code
+        == 204
+    )
     assert client.put(f"{V1}/job/spark").status_code == 204
     run = waiting_run(client, "spark")
     assert client.put(f"{V1}/task/{run['task_id']}", json={"statusCode": 2}).status_code == 204
@@ -79,8 +96,12 @@ def test_a_new_scheduler_keeps_waiting_for_the_report(tmp_path):
         first = cluster.start_scheduler()
         app = create_app(AppContext(first.settings, cluster.store, first.plugins, first, metrics=first.metrics))
         with TestClient(app) as client:
-            assert client.post(f"{V1}/iso8601", json={"name": "slow", "command": "true", "schedule": LATER,
-                                                      "async": True}).status_code == 204
+            assert (
+                client.post(
+                    f"{V1}/iso8601", json={"name": "slow", "command": "true", "schedule": LATER, "async": True}
+                ).status_code
+                == 204
+            )
             assert client.put(f"{V1}/job/slow").status_code == 204
             task_id = waiting_run(client, "slow")["task_id"]
         cluster.stop_scheduler()
@@ -88,8 +109,10 @@ def test_a_new_scheduler_keeps_waiting_for_the_report(tmp_path):
         app = create_app(AppContext(second.settings, cluster.store, second.plugins, second, metrics=second.metrics))
         with TestClient(app) as client:
             # Another job run to its end shows the new scheduler subscribed and hearing from the master.
-            assert client.post(f"{V1}/iso8601", json={"name": "probe", "command": "true",
-                                                      "schedule": LATER}).status_code == 204
+            assert (
+                client.post(f"{V1}/iso8601", json={"name": "probe", "command": "true", "schedule": LATER}).status_code
+                == 204
+            )
             assert client.put(f"{V1}/job/probe").status_code == 204
             assert final_run(client, "probe")["state"] == "succeeded"
             (still,) = [r for r in runs(client, "slow") if r["task_id"] == task_id]

@@ -104,8 +104,9 @@ def test_a_fifty_job_chronos_export_imports_and_runs_as_chronos_would_run_it(tmp
         assert idle == ["disabled-child", "disabled-docker", "disabled-scheduled", "future-0", "future-1"]
         assert cluster.runs("plain-3")[0].state == RunState.SUCCEEDED  # disabled-child's parent did run
         wait_for(lambda: all(r.state.final for n in due for r in cluster.runs(n)), 60, what="every run ended")
-        assert {name: [r.state.value for r in cluster.runs(name) if r.state != RunState.SKIPPED]
-                for name in idle} == dict.fromkeys(idle, [])
+        assert {
+            name: [r.state.value for r in cluster.runs(name) if r.state != RunState.SKIPPED] for name in idle
+        } == dict.fromkeys(idle, [])
         assert not set(idle) & set(_task_infos(cluster))
 
         # The environment Chronos set on every task (its MesosTaskBuilder).
@@ -121,8 +122,10 @@ def test_a_fifty_job_chronos_export_imports_and_runs_as_chronos_would_run_it(tmp
         for name in due:
             fetch = by_name[name]["fetch"]
             flags = [{k: f[k] for k in ("uri", "executable", "extract", "cache")} for f in fetch]
-            sent = [{"uri": u["value"], **{k: u.get(k, False) for k in ("executable", "extract", "cache")}}
-                    for u in infos[name]["command"].get("uris", [])][:len(fetch)]
+            sent = [
+                {"uri": u["value"], **{k: u.get(k, False) for k in ("executable", "extract", "cache")}}
+                for u in infos[name]["command"].get("uris", [])
+            ][: len(fetch)]
             assert sent == flags, name
     finally:
         cluster.close()
@@ -135,8 +138,9 @@ def _differences(job: dict[str, Any], ti: dict[str, Any]) -> list[str]:
     problems = []
     cmd = ti["command"]
     if cmd.get("value") != job["command"] or cmd.get("shell", True) != job["shell"]:
-        problems.append(f"command {cmd.get('value')!r} shell={cmd.get('shell')}, "
-                        f"not {job['command']!r} shell={job['shell']}")
+        problems.append(
+            f"command {cmd.get('value')!r} shell={cmd.get('shell')}, not {job['command']!r} shell={job['shell']}"
+        )
     container = job.get("container")
     if not job["shell"] and container is not None and cmd.get("arguments", []) != job["arguments"]:
         problems.append(f"arguments {cmd.get('arguments')}, not {job['arguments']}")
@@ -157,11 +161,17 @@ def _differences(job: dict[str, Any], ti: dict[str, Any]) -> list[str]:
     if container is not None:
         got = ti.get("container") or {}
         docker = got.get("docker") or {}
-        shape = {"type": got.get("type"), "image": docker.get("image"), "network": docker.get("network", "HOST"),
-                 "forcePullImage": docker.get("force_pull_image", False),
-                 "parameters": docker.get("parameters", []),
-                 "volumes": [{"hostPath": v.get("host_path"), "containerPath": v["container_path"], "mode": v["mode"]}
-                             for v in got.get("volumes", [])]}
+        shape = {
+            "type": got.get("type"),
+            "image": docker.get("image"),
+            "network": docker.get("network", "HOST"),
+            "forcePullImage": docker.get("force_pull_image", False),
+            "parameters": docker.get("parameters", []),
+            "volumes": [
+                {"hostPath": v.get("host_path"), "containerPath": v["container_path"], "mode": v["mode"]}
+                for v in got.get("volumes", [])
+            ],
+        }
         want_shape = {k: container[k] for k in ("type", "image", "network", "forcePullImage", "parameters", "volumes")}
         if shape != want_shape:
             problems.append(f"container {shape}, not {want_shape}")

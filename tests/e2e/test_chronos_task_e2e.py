@@ -28,6 +28,7 @@ def finished_run(client: TestClient, name: str, count: int = 1) -> dict[str, Any
         runs = client.get(f"/api/v1/jobs/{name}/runs").json()["runs"]
         final = [r for r in runs if r["state"] in ("succeeded", "failed", "killed", "lost")]
         return final[0] if len(final) >= count else None
+
     return wait_for(done, 30, what=f"a finished run of {name}")
 
 
@@ -37,10 +38,16 @@ def stdout(client: TestClient, task_id: str) -> str:
 
 def test_a_chronos_job_sees_the_chronos_variables_in_its_environment(api):
     cluster, client = api
-    job = {"name": "envy", "command": "env", "schedule": LATER, "owner": "a@example.com,b@example.com",
-           "cpus": 0.25, "mem": 64, "disk": 16,
-           "environmentVariables": [{"name": "MINE", "value": "kept"},
-                                    {"name": "CHRONOS_JOB_NAME", "value": "spoofed"}]}
+    job = {
+        "name": "envy",
+        "command": "env",
+        "schedule": LATER,
+        "owner": "a@example.com,b@example.com",
+        "cpus": 0.25,
+        "mem": 64,
+        "disk": 16,
+        "environmentVariables": [{"name": "MINE", "value": "kept"}, {"name": "CHRONOS_JOB_NAME", "value": "spoofed"}],
+    }
     assert client.post(f"{V1}/iso8601", json=job).status_code == 204
     assert client.put(f"{V1}/job/envy").status_code == 204
     run = finished_run(client, "envy")
@@ -66,9 +73,15 @@ def test_a_fetched_tool_is_executable_and_an_archive_is_kept_when_extract_is_fal
     tool.chmod(0o644)  # not executable where it is: only the fetch flag makes it so in the sandbox
     archive = tmp_path / "data.tgz"
     archive.write_bytes(b"not really an archive")
-    job = {"name": "fetchy", "command": "./bin/tool && ls data.tgz", "schedule": LATER,
-           "fetch": [{"uri": tool.as_uri(), "executable": True, "output_file": "bin/tool"},
-                     {"uri": archive.as_uri(), "extract": False}]}
+    job = {
+        "name": "fetchy",
+        "command": "./bin/tool && ls data.tgz",
+        "schedule": LATER,
+        "fetch": [
+            {"uri": tool.as_uri(), "executable": True, "output_file": "bin/tool"},
+            {"uri": archive.as_uri(), "extract": False},
+        ],
+    }
     assert client.post(f"{V1}/iso8601", json=job).status_code == 204
     assert client.put(f"{V1}/job/fetchy").status_code == 204
     run = finished_run(client, "fetchy")
@@ -95,4 +108,9 @@ def test_manual_start_arguments_reach_the_shell_as_chronos_gave_them(api):
     assert run["state"] == "succeeded", run
     # two words, then one (commas kept), and ';' taken out as Chronos did: no second command
     assert stdout(client, run["task_id"]).splitlines() == [
-        "<--date>", "<2020-01-01>", "<--list=a,b,c>", "<echo>", "<injected>"]
+        "<--date>",
+        "<2020-01-01>",
+        "<--list=a,b,c>",
+        "<echo>",
+        "<injected>",
+    ]

@@ -21,9 +21,17 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Any:
-    c = Cluster(tmp_path, agents=1, settings={
-        "roles": ("etl", "adhoc"), "role": "etl", "framework_user": getpass.getuser(),
-        "public_url": "https://cron.example.com", "bind": "0.0.0.0:4400"})
+    c = Cluster(
+        tmp_path,
+        agents=1,
+        settings={
+            "roles": ("etl", "adhoc"),
+            "role": "etl",
+            "framework_user": getpass.getuser(),
+            "public_url": "https://cron.example.com",
+            "bind": "0.0.0.0:4400",
+        },
+    )
     yield c
     c.close()
 
@@ -42,29 +50,48 @@ def test_the_framework_registers_its_user_roles_and_public_address(cluster: Clus
 
 
 def test_a_gpu_job_added_later_gets_the_gpu_agent_and_the_others_stay_off_it(
-        cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(framework_module, "CAPABILITY_CHECK_SECONDS", 0.2)
     cluster.add_job(Job(name="cpu-only", command="true", schedule="*/2 * * * * *", catchup="none"))
     cluster.start_scheduler()
     cluster.finished("cpu-only", 1)
     assert "GPU_RESOURCES" not in cluster.master.frameworks()[0]["capabilities"]
     cluster.master.add_agent(AgentSpec(id="gpu-0", hostname="gpu0.local", cpus=4.0, mem=4096.0, gpus=2.0))
-    cluster.add_job(Job(name="train", command="true", schedule="*/2 * * * * *", catchup="none",
-                        resources=Resources(cpus=0.5, mem=64, gpus=1),
-                        container=Container(type="mesos")))
+    cluster.add_job(
+        Job(
+            name="train",
+            command="true",
+            schedule="*/2 * * * * *",
+            catchup="none",
+            resources=Resources(cpus=0.5, mem=64, gpus=1),
+            container=Container(type="mesos"),
+        )
+    )
     (run,) = cluster.finished("train", 1, timeout=40)
     assert run.state == RunState.SUCCEEDED and run.agent_id == "gpu-0"
     assert "GPU_RESOURCES" in cluster.master.frameworks()[0]["capabilities"]
     before = len(cluster.runs("cpu-only"))
-    wait_for(lambda: len([r for r in cluster.runs("cpu-only") if r.state.final]) >= before + 2,
-             timeout=30, what="more runs of the cpu-only job")
+    wait_for(
+        lambda: len([r for r in cluster.runs("cpu-only") if r.state.final]) >= before + 2,
+        timeout=30,
+        what="more runs of the cpu-only job",
+    )
     later = [r for r in cluster.runs("cpu-only")[before:] if r.agent_id is not None]
     assert later and {r.agent_id for r in later} == {"agent-0"}  # kept off the GPU agent
 
 
 def test_a_timeout_kills_with_the_jobs_grace_period(cluster: Cluster) -> None:
-    cluster.add_job(Job(name="slow", command="sleep 60", schedule="*/2 * * * * *", catchup="none",
-                        timeout_seconds=1.0, kill_grace_seconds=0.5))
+    cluster.add_job(
+        Job(
+            name="slow",
+            command="sleep 60",
+            schedule="*/2 * * * * *",
+            catchup="none",
+            timeout_seconds=1.0,
+            kill_grace_seconds=0.5,
+        )
+    )
     scheduler = cluster.start_scheduler()
     kills: list[tuple[str, Any]] = []
     real_kill = scheduler.client.kill

@@ -21,8 +21,7 @@ class Recorder:
 
     @hookimpl
     def moroccron_task_failed(self, job, run, pending_subtree, final):
-        self.failed.append((job.name, final, [(n.job, n.owners, [c.job for c in n.children])
-                                             for n in pending_subtree]))
+        self.failed.append((job.name, final, [(n.job, n.owners, [c.job for c in n.children]) for n in pending_subtree]))
 
     @hookimpl
     def moroccron_dependency_unblocked(self, job, parents, caused_by):
@@ -81,8 +80,11 @@ def test_diamond_runs_in_order_and_d_once_per_cycle(make_cluster, recorder):
 def test_failed_parent_leaves_child_pending_with_subtree_then_mark_success_unblocks(make_cluster, recorder):
     cluster = make_cluster(diamond(b_command="exit 1"))
     cluster.scheduler.submit(RunRequested("A"))
-    wait_for(lambda: succeeded(cluster, "C") and [r for r in cluster.runs("B") if r.state == RunState.FAILED],
-             30, what="C to succeed and B to fail")
+    wait_for(
+        lambda: succeeded(cluster, "C") and [r for r in cluster.runs("B") if r.state == RunState.FAILED],
+        30,
+        what="C to succeed and B to fail",
+    )
     failures = [f for f in recorder.failed if f[0] == "B"]
     assert failures == [("B", True, [("D", ("d@example.com",), [])])]
     assert cluster.runs("D") == [], "D stays pending while B has failed"
@@ -104,8 +106,11 @@ def test_soft_error_lets_children_run(make_cluster, recorder):
 def test_dependency_progress_survives_a_restart_between_parents(make_cluster):
     cluster = make_cluster(diamond(c_command="sleep 3"))
     cluster.scheduler.submit(RunRequested("A"))
-    wait_for(lambda: succeeded(cluster, "B") and [r for r in cluster.runs("C") if r.state == RunState.RUNNING],
-             30, what="B done while C runs")
+    wait_for(
+        lambda: succeeded(cluster, "B") and [r for r in cluster.runs("C") if r.state == RunState.RUNNING],
+        30,
+        what="B done while C runs",
+    )
     cluster.stop_scheduler()
     assert cluster.store.get_dependency_progress()["D"].keys() == {"B"}
     cluster.start_scheduler()

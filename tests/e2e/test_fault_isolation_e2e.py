@@ -33,8 +33,17 @@ HEALTHY = [f"ok-{i:02d}" for i in range(20)]
 
 
 def healthy_jobs() -> list[JobSpec]:
-    return [Job(name=n, command="true", schedule="*/2 * * * * *", catchup="none", concurrency="allow",
-                resources={"cpus": 0.05, "mem": 8}) for n in HEALTHY]
+    return [
+        Job(
+            name=n,
+            command="true",
+            schedule="*/2 * * * * *",
+            catchup="none",
+            concurrency="allow",
+            resources={"cpus": 0.05, "mem": 8},
+        )
+        for n in HEALTHY
+    ]
 
 
 def poisoned(job: JobSpec, **fields: object) -> JobSpec:
@@ -57,8 +66,9 @@ def launched_every_fire(cluster: Cluster, since, until) -> None:
         for at in seconds:
             run = runs.get(at)
             assert run is not None, f"{name}: no run for {at:%H:%M:%S}"
-            assert run.launched_at is not None and run.state not in (RunState.SKIPPED, RunState.FAILED), \
+            assert run.launched_at is not None and run.state not in (RunState.SKIPPED, RunState.FAILED), (
                 f"{name} at {at:%H:%M:%S}: {run.state} {run.reason}"
+            )
 
 
 @pytest.fixture
@@ -76,8 +86,16 @@ def test_a_job_that_breaks_the_engine_is_quarantined_and_every_other_job_runs_on
     sched = cluster.start_scheduler()
     wait_for(lambda: all(cluster.runs(n) for n in HEALTHY), 30, what="every healthy job launched once")
 
-    bad = poisoned(Job(name="bad", command="true", schedule="*/2 * * * * *", owners=["ops@example.com"],
-                       resources={"cpus": 0.05, "mem": 8}), timeout_seconds=1e12)
+    bad = poisoned(
+        Job(
+            name="bad",
+            command="true",
+            schedule="*/2 * * * * *",
+            owners=["ops@example.com"],
+            resources={"cpus": 0.05, "mem": 8},
+        ),
+        timeout_seconds=1e12,
+    )
     cluster.add_job(bad)
     errors = wait_for(lambda: cluster.store.job_errors().get("bad"), 30, what="bad quarantined")
     assert "OverflowError" in errors[0]
@@ -106,8 +124,10 @@ def test_the_quarantine_survives_a_restart_and_a_change_lifts_it(cluster):
     for job in healthy_jobs()[:3]:
         cluster.add_job(job)
     sched = cluster.start_scheduler()
-    bad = poisoned(Job(name="bad", command="true", schedule="*/2 * * * * *", resources={"cpus": 0.05, "mem": 8}),
-                   starting_deadline_seconds=1e12)
+    bad = poisoned(
+        Job(name="bad", command="true", schedule="*/2 * * * * *", resources={"cpus": 0.05, "mem": 8}),
+        starting_deadline_seconds=1e12,
+    )
     cluster.add_job(bad)
     wait_for(lambda: "bad" in cluster.store.job_errors(), 30, what="bad quarantined")
     cluster.stop_scheduler()
@@ -129,8 +149,13 @@ def test_the_quarantine_survives_a_restart_and_a_change_lifts_it(cluster):
     assert 'id="quarantined"' in page and "OverflowError" in page and ">Enable again<" in page
     assert client.get("/api/v1/status").json()["quarantined_count"] == 1
 
-    fixed = Job(name="bad", command="true", schedule="*/2 * * * * *", starting_deadline_seconds=30,
-                resources={"cpus": 0.05, "mem": 8})
+    fixed = Job(
+        name="bad",
+        command="true",
+        schedule="*/2 * * * * *",
+        starting_deadline_seconds=30,
+        resources={"cpus": 0.05, "mem": 8},
+    )
     cluster.add_job(fixed)
     wait_for(lambda: "bad" not in cluster.store.job_errors(), 30, what="quarantine lifted")
     wait_for(lambda: [r for r in cluster.runs("bad") if r.state == RunState.SUCCEEDED], 30, what="bad runs again")
@@ -144,8 +169,10 @@ def test_a_stored_job_that_no_longer_validates_is_quarantined_at_load_not_fatal(
     with cluster.store.engine.begin() as conn:  # as a hand edit or an older release could leave it
         spec = conn.execute(text("SELECT spec FROM jobs WHERE name = 'broken'")).scalar_one()
         spec = spec if isinstance(spec, str) else __import__("json").dumps(spec)
-        conn.execute(text("UPDATE jobs SET spec = :s WHERE name = 'broken'"),
-                     {"s": spec.replace('"*/2 * * * * *"', '"every now and then"')})
+        conn.execute(
+            text("UPDATE jobs SET spec = :s WHERE name = 'broken'"),
+            {"s": spec.replace('"*/2 * * * * *"', '"every now and then"')},
+        )
     sched = cluster.start_scheduler()
     assert "broken" in sched.status()["quarantined"]
     assert "schedule" in cluster.store.job_errors()["broken"][0]
@@ -202,8 +229,9 @@ class HangingPlugin:
 def test_plugins_that_raise_or_hang_never_hold_up_scheduling(tmp_path, db_url, caplog):
     caplog.set_level(logging.INFO, logger="moroccron")
     hanging = HangingPlugin()
-    c = Cluster(tmp_path, agents=2, db_url=db_url, plugins=[RaisingPlugin(), hanging],
-                settings={"hook_timeout_seconds": 0.5})
+    c = Cluster(
+        tmp_path, agents=2, db_url=db_url, plugins=[RaisingPlugin(), hanging], settings={"hook_timeout_seconds": 0.5}
+    )
     try:
         for job in healthy_jobs():
             c.add_job(job)

@@ -34,8 +34,12 @@ def receiver():
 
 @pytest.fixture
 def cluster(tmp_path, db_url, receiver):
-    c = Cluster(tmp_path, agents=2, db_url=db_url,
-                settings={"webhooks": {"ops": receiver.url}, "admin_contacts": ("webhook:ops",)})
+    c = Cluster(
+        tmp_path,
+        agents=2,
+        db_url=db_url,
+        settings={"webhooks": {"ops": receiver.url}, "admin_contacts": ("webhook:ops",)},
+    )
     yield c
     c.close()
 
@@ -80,27 +84,53 @@ def test_removal_mid_run_registers_a_new_framework_and_scheduling_goes_on(cluste
     old_id = sched.client.framework_id
     sched.submit(RunRequested("long"))
     wait_for(lambda: any(r.state == RunState.RUNNING for r in cluster.runs("long")), 20, what="long running")
-    wait_for(lambda: len([r for r in cluster.runs("tick") if r.state == RunState.SUCCEEDED]) >= 2, 30,
-             what="two ticks before the removal")
+    wait_for(
+        lambda: len([r for r in cluster.runs("tick") if r.state == RunState.SUCCEEDED]) >= 2,
+        30,
+        what="two ticks before the removal",
+    )
 
     removed_at = datetime.now(UTC)
     cluster.master.remove_framework(old_id)
 
-    new_id = wait_for(lambda: sched.client.connected and sched.client.framework_id not in (None, old_id)
-                      and sched.client.framework_id, 30, what="a new framework")
+    new_id = wait_for(
+        lambda: (
+            sched.client.connected and sched.client.framework_id not in (None, old_id) and sched.client.framework_id
+        ),
+        30,
+        what="a new framework",
+    )
     # the run the old framework had launched is LOST, with the reason, and retried in the new one
-    first = wait_for(lambda: next((r for r in cluster.runs("long") if r.attempt == 0 and r.state.final), None),
-                     20, what="the old run settled")
+    first = wait_for(
+        lambda: next((r for r in cluster.runs("long") if r.attempt == 0 and r.state.final), None),
+        20,
+        what="the old run settled",
+    )
     assert first.state == RunState.LOST and old_id in first.reason and "removed" in first.reason
-    retry = wait_for(lambda: next((r for r in cluster.runs("long") if r.attempt == 1
-                                   and r.state == RunState.RUNNING), None), 20, what="the retry running")
+    retry = wait_for(
+        lambda: next((r for r in cluster.runs("long") if r.attempt == 1 and r.state == RunState.RUNNING), None),
+        20,
+        what="the retry running",
+    )
     assert retry.task_id != first.task_id
-    assert any(t["task_id"] == retry.task_id and t["framework_id"] == new_id and t["active"]
-               for t in cluster.master.tasks())
+    assert any(
+        t["task_id"] == retry.task_id and t["framework_id"] == new_id and t["active"] for t in cluster.master.tasks()
+    )
     # scheduling goes on in the new framework
-    after = wait_for(lambda: (ticks := [r for r in cluster.runs("tick") if r.state == RunState.SUCCEEDED
-                                        and r.launched_at and r.launched_at > removed_at])[2:] and ticks, 30,
-                     what="three ticks in the new framework")
+    after = wait_for(
+        lambda: (
+            (
+                ticks := [
+                    r
+                    for r in cluster.runs("tick")
+                    if r.state == RunState.SUCCEEDED and r.launched_at and r.launched_at > removed_at
+                ]
+            )[2:]
+            and ticks
+        ),
+        30,
+        what="three ticks in the new framework",
+    )
     assert assert_every_fire_time_accounted(cluster, "tick", max(r.scheduled_at for r in after)) >= 5
 
     # the new id is stored (database), so a restart keeps the new framework
@@ -110,8 +140,11 @@ def test_removal_mid_run_registers_a_new_framework_and_scheduling_goes_on(cluste
     assert status["framework_removed"]["new_framework_id"] == new_id
     assert status["framework_error"] is None and sched.readiness() == []
     # the decision, logged once at ERROR with both ids
-    decisions = [r for r in caplog.records if r.levelno == logging.ERROR and old_id in r.getMessage()
-                 and new_id in r.getMessage()]
+    decisions = [
+        r
+        for r in caplog.records
+        if r.levelno == logging.ERROR and old_id in r.getMessage() and new_id in r.getMessage()
+    ]
     assert len(decisions) == 1, [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     # the admin contacts are told, through the outbox
     [notice] = wait_for(lambda: framework_notices(receiver), 20, what="the admin notice")
@@ -140,8 +173,11 @@ def test_restart_after_removal_does_not_loop_on_the_dead_framework_id(cluster, r
     [long_run] = wait_for(lambda: [r for r in cluster.runs("long") if r.state.final], 20, what="long settled")
     assert long_run.state == RunState.LOST and old_id in long_run.reason
     restarted_at = datetime.now(UTC)
-    wait_for(lambda: [r for r in cluster.runs("tick") if r.launched_at and r.launched_at > restarted_at], 20,
-             what="a tick in the new framework")
+    wait_for(
+        lambda: [r for r in cluster.runs("tick") if r.launched_at and r.launched_at > restarted_at],
+        20,
+        what="a tick in the new framework",
+    )
     wait_for(lambda: framework_notices(receiver), 20, what="the admin notice")
 
     # and once more: the stored id is the new one, which the master knows

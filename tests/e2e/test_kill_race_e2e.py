@@ -41,18 +41,34 @@ def test_killed_runs_never_come_back_through_deletes_completions_and_a_reload(tm
         c.store.close()
         c.store = ConflictOnce(c.db_url)
         for i in range(ROUNDS):
-            c.add_job(Job(name=f"victim-{i:02d}", command="sleep 600", retries=3, retry_delay_seconds=0.2,
-                          resources={"cpus": 0.01, "mem": 4}))
+            c.add_job(
+                Job(
+                    name=f"victim-{i:02d}",
+                    command="sleep 600",
+                    retries=3,
+                    retry_delay_seconds=0.2,
+                    resources={"cpus": 0.01, "mem": 4},
+                )
+            )
             c.add_job(Job(name=f"doomed-{i:02d}", command="sleep 0.3", resources={"cpus": 0.01, "mem": 4}))
         sched = c.start_scheduler()
         for i in range(ROUNDS):
             sched.submit(RunRequested(f"victim-{i:02d}"))
-        wait_for(lambda: all(r.state == RunState.RUNNING for i in range(ROUNDS) for r in c.runs(f"victim-{i:02d}"))
-                 and all(c.runs(f"victim-{i:02d}") for i in range(ROUNDS)), 60, what="every victim running")
+        wait_for(
+            lambda: (
+                all(r.state == RunState.RUNNING for i in range(ROUNDS) for r in c.runs(f"victim-{i:02d}"))
+                and all(c.runs(f"victim-{i:02d}") for i in range(ROUNDS))
+            ),
+            60,
+            what="every victim running",
+        )
         for i in range(ROUNDS):
             sched.submit(RunRequested(f"doomed-{i:02d}"))
-        wait_for(lambda: all(c.runs(f"doomed-{i:02d}") and c.runs(f"doomed-{i:02d}")[0].launched_at
-                             for i in range(ROUNDS)), 60, what="every doomed run launched")
+        wait_for(
+            lambda: all(c.runs(f"doomed-{i:02d}") and c.runs(f"doomed-{i:02d}")[0].launched_at for i in range(ROUNDS)),
+            60,
+            what="every doomed run launched",
+        )
 
         def kill(i: int) -> None:
             sched.submit_nowait(KillRequested(f"victim-{i:02d}", by="race-test"))
@@ -69,14 +85,19 @@ def test_killed_runs_never_come_back_through_deletes_completions_and_a_reload(tm
         for t in threads:
             t.join()
         wait_for(lambda: not ConflictOnce.armed.is_set(), 30, what="the injected conflict")
-        wait_for(lambda: all(r.state.final for i in range(ROUNDS) for r in c.runs(f"victim-{i:02d}")), 60,
-                 what="every victim ended")
+        wait_for(
+            lambda: all(r.state.final for i in range(ROUNDS) for r in c.runs(f"victim-{i:02d}")),
+            60,
+            what="every victim ended",
+        )
         sched.submit(RunRequested("victim-00"))  # a later step, after every retry delay had passed
         wait_for(lambda: len(c.runs("victim-00")) == 2, 30, what="a manual run after the race")
         for i in range(ROUNDS):
             runs = c.runs(f"victim-{i:02d}")
             killed = runs[0]
-            assert killed.state == RunState.KILLED, [(r.task_id, r.state.value, r.trigger.value, r.reason, r.kill_requested) for r in runs]
+            assert killed.state == RunState.KILLED, [
+                (r.task_id, r.state.value, r.trigger.value, r.reason, r.kill_requested) for r in runs
+            ]
             assert killed.reason == "killed by request of race-test"
             retries = [r for r in runs if r.trigger == RunTrigger.RETRY]
             assert not retries, f"victim-{i:02d} came back: {[r.task_id for r in retries]}"

@@ -81,8 +81,11 @@ def test_agent_lost_mid_run_is_retried(cluster):
     cluster.scheduler.submit(RunRequested("long"))
     first = wait_for(lambda: [r for r in cluster.runs("long") if r.state == RunState.RUNNING], what="running")[0]
     cluster.master.kill_agent(first.agent_id)
-    runs = wait_for(lambda: [r for r in cluster.runs("long") if r.attempt == 1 and r.state == RunState.SUCCEEDED],
-                    timeout=30, what="retry to succeed")
+    runs = wait_for(
+        lambda: [r for r in cluster.runs("long") if r.attempt == 1 and r.state == RunState.SUCCEEDED],
+        timeout=30,
+        what="retry to succeed",
+    )
     lost = [r for r in cluster.runs("long") if r.attempt == 0]
     assert lost[0].state == RunState.LOST
     assert runs[0].agent_id != first.agent_id
@@ -149,8 +152,11 @@ def test_jobs_written_to_the_database_by_someone_else_are_picked_up(tmp_path):
     try:
         c.start_scheduler()
         c.store.put_job(Job(name="behind-its-back", command="true", schedule="* * * * * *"))
-        wait_for(lambda: [r for r in c.runs("behind-its-back") if r.state == RunState.SUCCEEDED], 15,
-                 what="the job written to the database to run")
+        wait_for(
+            lambda: [r for r in c.runs("behind-its-back") if r.state == RunState.SUCCEEDED],
+            15,
+            what="the job written to the database to run",
+        )
         c.store.delete_job("behind-its-back")
         wait_for(lambda: "behind-its-back" not in c.scheduler.engine.jobs, 10, what="the deleted job to go")
     finally:

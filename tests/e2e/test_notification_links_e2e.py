@@ -72,9 +72,24 @@ webhook_url = "{slack.url}"
 """)
     env = dict(os.environ, MOROCCRON_LOCAL_WORK_DIR=str(tmp_path / "mesos"), MOROCCRON_AUTH_USERS="ops:opspw:admin")
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "moroccron.cli", "serve", "--config", str(config),
-                             "--db", f"sqlite:///{tmp_path / 'm.db'}", "--bind", f"127.0.0.1:{port}"],
-                            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "moroccron.cli",
+            "serve",
+            "--config",
+            str(config),
+            "--db",
+            f"sqlite:///{tmp_path / 'm.db'}",
+            "--bind",
+            f"127.0.0.1:{port}",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
 
     def connected():
@@ -101,8 +116,12 @@ def logged_in(base: str) -> requests.Session:
     session = requests.Session()
     form = session.get(f"{base}/login", timeout=10)
     csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
-    done = session.post(f"{base}/login", data={"csrf": csrf, "user": "ops", "password": "opspw", "next": "/jobs"},
-                        timeout=10, allow_redirects=False)
+    done = session.post(
+        f"{base}/login",
+        data={"csrf": csrf, "user": "ops", "password": "opspw", "next": "/jobs"},
+        timeout=10,
+        allow_redirects=False,
+    )
     assert done.status_code == 303, done.text
     return session
 
@@ -110,17 +129,24 @@ def logged_in(base: str) -> requests.Session:
 def test_the_links_in_failure_notifications_open_the_run_page(serve, receivers):
     base, log = serve
     box, _, pagerduty, slack = receivers
-    job = {"name": "nightly-etl", "command": "echo loading; echo 'disk full on /data' >&2; exit 4",
-           "owners": ["data@example.com"],
-           "notify": {"on_failure": ["pagerduty:data-oncall", "slack:#data"]}}
+    job = {
+        "name": "nightly-etl",
+        "command": "echo loading; echo 'disk full on /data' >&2; exit 4",
+        "owners": ["data@example.com"],
+        "notify": {"on_failure": ["pagerduty:data-oncall", "slack:#data"]},
+    }
     created = requests.post(f"{base}/api/v1/jobs", json=job, auth=AUTH, timeout=20)
     assert created.status_code == 201, created.text
     started = requests.post(f"{base}/api/v1/jobs/nightly-etl/runs", auth=AUTH, timeout=20)
     assert started.status_code == 202, started.text
     task = started.json()["task_id"]
 
-    wait_for(lambda: box.messages and pagerduty.bodies and slack.bodies, 90, 0.2,
-             what=f"the failure by email, PagerDuty and Slack (log: {log})")
+    wait_for(
+        lambda: box.messages and pagerduty.bodies and slack.bodies,
+        90,
+        0.2,
+        what=f"the failure by email, PagerDuty and Slack (log: {log})",
+    )
 
     mail = box.messages[0]
     mail_links = run_links(mail.get_body(("plain",)).get_content(), base)

@@ -17,9 +17,14 @@ def test_failure_collapse_and_recovery_reach_the_webhook(tmp_path):
     flag = tmp_path / "fixed"
     cluster = Cluster(tmp_path, agents=1, settings={"webhooks": {"ops": receiver.url}})
     try:
-        cluster.add_job(Job(name="etl", owners=["data@example.com"],
-                            command=f'test -e {flag} || {{ echo "disk full on /data" >&2; exit 4; }}',
-                            notify={"on_failure": ["webhook:ops"], "on_recovery": ["webhook:ops"]}))
+        cluster.add_job(
+            Job(
+                name="etl",
+                owners=["data@example.com"],
+                command=f'test -e {flag} || {{ echo "disk full on /data" >&2; exit 4; }}',
+                notify={"on_failure": ["webhook:ops"], "on_recovery": ["webhook:ops"]},
+            )
+        )
         cluster.add_job(Job(name="report", command="true", parents=["etl"], owners=["bi@example.com"]))
         sched = cluster.start_scheduler()
         for _ in range(3):
@@ -35,8 +40,9 @@ def test_failure_collapse_and_recovery_reach_the_webhook(tmp_path):
         failure = receiver.bodies[0]
         assert failure["run"]["exit_status"] == 4
         assert "disk full on /data" in failure["text"]
-        assert failure["details"]["pending_subtree"] == [{"job": "report", "owners": ["bi@example.com"],
-                                                           "children": []}]
+        assert failure["details"]["pending_subtree"] == [
+            {"job": "report", "owners": ["bi@example.com"], "children": []}
+        ]
         assert "report  (owners: bi@example.com)" in failure["text"]
         assert "after 3 failures" in receiver.bodies[1]["subject"]
         states = sorted(i.state for i in cluster.store.notifications(job="etl"))

@@ -43,19 +43,35 @@ def test_recovery_on_slack_resolves_the_incident_the_failure_opened(tmp_path):
     smtp = Controller(box, hostname="127.0.0.1", port=free_port())
     smtp.start()
     flag = tmp_path / "fixed"
-    cluster = Cluster(tmp_path, agents=1, plugins=[email_plugin, pagerduty_plugin, slack_plugin], settings={
-        "public_url": UI,
-        "plugins": {
-            "email": {"host": "127.0.0.1", "port": smtp.port, "security": "none", "from": "moroccron@example.com"},
-            "pagerduty": {"events_url": pagerduty.url, "services": {"data-oncall": ROUTING_KEY}},
-            "slack": {"webhook_url": slack.url},
-        }})
+    cluster = Cluster(
+        tmp_path,
+        agents=1,
+        plugins=[email_plugin, pagerduty_plugin, slack_plugin],
+        settings={
+            "public_url": UI,
+            "plugins": {
+                "email": {"host": "127.0.0.1", "port": smtp.port, "security": "none", "from": "moroccron@example.com"},
+                "pagerduty": {"events_url": pagerduty.url, "services": {"data-oncall": ROUTING_KEY}},
+                "slack": {"webhook_url": slack.url},
+            },
+        },
+    )
     try:
-        cluster.store.put_owner(Owner(id="alice@example.com", slack="#data", pagerduty="data-oncall",
-                                      preferences={"failure": ["email", "slack", "pagerduty"],
-                                                   "recovery": ["slack"]}))
-        cluster.add_job(Job(name="etl", owners=["alice@example.com"],
-                            command=f'test -e {flag} || {{ echo "disk full on /data" >&2; exit 4; }}'))
+        cluster.store.put_owner(
+            Owner(
+                id="alice@example.com",
+                slack="#data",
+                pagerduty="data-oncall",
+                preferences={"failure": ["email", "slack", "pagerduty"], "recovery": ["slack"]},
+            )
+        )
+        cluster.add_job(
+            Job(
+                name="etl",
+                owners=["alice@example.com"],
+                command=f'test -e {flag} || {{ echo "disk full on /data" >&2; exit 4; }}',
+            )
+        )
         sched = cluster.start_scheduler()
         sched.submit(RunRequested("etl"))
         (failed,) = cluster.finished("etl", 1)
@@ -67,8 +83,9 @@ def test_recovery_on_slack_resolves_the_incident_the_failure_opened(tmp_path):
         details = trigger["payload"]["custom_details"]
         assert details["attempt"] == 1 and details["exit_status"] == 4
         post = slack.bodies[0]
-        assert any("disk full on /data" in b.get("text", {}).get("text", "") for b in post["blocks"]), \
+        assert any("disk full on /data" in b.get("text", {}).get("text", "") for b in post["blocks"]), (
             "the Slack message carries the stderr tail"
+        )
         assert "Attempt:    1 of 1" in box.messages[0].get_body(("plain",)).get_content()
 
         flag.write_text("ok")
@@ -79,9 +96,13 @@ def test_recovery_on_slack_resolves_the_incident_the_failure_opened(tmp_path):
         assert pagerduty.problems[1] == [], "the resolve follows the Events API v2 format"
         assert resolve == {"routing_key": ROUTING_KEY, "event_action": "resolve", "dedup_key": trigger["dedup_key"]}
         assert "recovered" in slack.bodies[1]["blocks"][0]["text"]["text"]
-        recovery = wait_for(lambda: [n for n in cluster.store.notifications(job="etl")
-                                     if n.event == "recovery" and n.state == "delivered"], 30,
-                            what="the recovery recorded as delivered")
+        recovery = wait_for(
+            lambda: [
+                n for n in cluster.store.notifications(job="etl") if n.event == "recovery" and n.state == "delivered"
+            ],
+            30,
+            what="the recovery recorded as delivered",
+        )
         assert sorted(recovery[0].results) == ["pagerduty:data-oncall", "slack:#data"]
         assert len(box.messages) == 1, "recovery=slack: no recovery mail"
     finally:

@@ -71,8 +71,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def cluster(tmp_path: Path, receiver: Receiver) -> Iterator[Cluster]:
-    c = Cluster(tmp_path, agents=1, settings={"webhooks": {"ops": receiver.url},
-                                              "admin_contacts": ("webhook:ops",)})
+    c = Cluster(tmp_path, agents=1, settings={"webhooks": {"ops": receiver.url}, "admin_contacts": ("webhook:ops",)})
     yield c
     c.close()
 
@@ -86,8 +85,9 @@ def test_leader_subscribed_is_ready_and_not_while_the_master_is_gone(cluster: Cl
 
     port = cluster.master.port
     cluster.master.stop()  # the master's host goes away: the subscription is lost
-    body = wait_for(lambda: not_ready_because(client, "not subscribed to a Mesos master"), 20,
-                    what="not ready while disconnected")
+    body = wait_for(
+        lambda: not_ready_because(client, "not subscribed to a Mesos master"), 20, what="not ready while disconnected"
+    )
     assert body["role"] == "leader"
     assert client.get("/healthz").status_code == 200, "liveness does not depend on Mesos"
     assert client.get("/api/v1/status").json()["ready"] == body
@@ -95,14 +95,18 @@ def test_leader_subscribed_is_ready_and_not_while_the_master_is_gone(cluster: Cl
     assert page.status_code == 200 and "not ready" in page.text and "not subscribed to a Mesos master" in page.text
 
     # a master comes back at the same address (failed over): ready again
-    cluster.master = LocalMaster(port=port, agents=[AgentSpec(id="agent-0", cpus=4.0, mem=4096.0)],
-                                 work_dir=tmp_path / "mesos2", heartbeat_interval=1.0, offer_interval=0.2).start()
+    cluster.master = LocalMaster(
+        port=port,
+        agents=[AgentSpec(id="agent-0", cpus=4.0, mem=4096.0)],
+        work_dir=tmp_path / "mesos2",
+        heartbeat_interval=1.0,
+        offer_interval=0.2,
+    ).start()
     wait_for(lambda: readyz(client)[0] == 200, 30, what="ready again")
     assert "not ready" not in client.get("/status").text
 
 
-def test_framework_error_makes_the_leader_not_ready_and_tells_the_admins(cluster: Cluster,
-                                                                         receiver: Receiver) -> None:
+def test_framework_error_makes_the_leader_not_ready_and_tells_the_admins(cluster: Cluster, receiver: Receiver) -> None:
     sched = cluster.start_scheduler()
     client = leader_api(cluster)
     framework_id = sched.client.framework_id
@@ -118,8 +122,9 @@ def test_framework_error_makes_the_leader_not_ready_and_tells_the_admins(cluster
         status = client.get("/api/v1/status").json()
         assert "failed over" in status["framework_error"] and status["ready"] == body
         assert sched.client.framework_id == framework_id, "no new framework for an error that is not a removal"
-        notice = wait_for(lambda: [b for b in receiver.bodies if b["event"] == "framework"], 20,
-                          what="the admin notice")[0]
+        notice = wait_for(
+            lambda: [b for b in receiver.bodies if b["event"] == "framework"], 20, what="the admin notice"
+        )[0]
         assert notice["details"]["framework"]["kind"] == "error"
         assert "failed over" in notice["text"] and "REFUSED" in notice["subject"]
         assert "failed over" in client.get("/status").text
@@ -139,8 +144,11 @@ def test_a_stuck_step_makes_the_leader_not_ready(tmp_path: Path) -> None:
         holder = sqlite3.connect(tmp_path / "moroccron.db", isolation_level=None, check_same_thread=False)
         holder.execute("BEGIN IMMEDIATE")
         try:
-            body = wait_for(lambda: not_ready_because(client, "last successful scheduler step"), 30,
-                            what="not ready while steps hang")
+            body = wait_for(
+                lambda: not_ready_because(client, "last successful scheduler step"),
+                30,
+                what="not ready while steps hang",
+            )
             assert body["reasons"] == [r for r in body["reasons"] if "database" not in r], body
         finally:
             holder.execute("ROLLBACK")
@@ -175,24 +183,28 @@ def zookeeper(tmp_path: Path) -> Iterator[ZooKeeperServer]:
 def test_standby_ready_with_database_and_zookeeper_not_without(zookeeper: ZooKeeperServer, db_url: str) -> None:
     zk = f"zk://{zookeeper.address}/moroccron-readiness"
     elected = threading.Event()
-    leader = Leadership(zk, "127.0.0.1:4401", "leader", on_elected=elected.set, on_lost=lambda reason: None,
-                        session_timeout=4.0)
-    standby = Leadership(zk, "127.0.0.1:4402", "standby", on_elected=lambda: None, on_lost=lambda reason: None,
-                         session_timeout=4.0)
+    leader = Leadership(
+        zk, "127.0.0.1:4401", "leader", on_elected=elected.set, on_lost=lambda reason: None, session_timeout=4.0
+    )
+    standby = Leadership(
+        zk, "127.0.0.1:4402", "standby", on_elected=lambda: None, on_lost=lambda reason: None, session_timeout=4.0
+    )
     store = Store(db_url)
     store.ensure_schema()
     try:
         leader.start()
         assert elected.wait(20)
         standby.start()
-        client = api(AppContext(Settings(db=db_url), store, PluginManager(load_entrypoints=False),
-                                leadership=standby))
+        client = api(AppContext(Settings(db=db_url), store, PluginManager(load_entrypoints=False), leadership=standby))
         assert readyz(client) == (200, {"ready": True, "role": "standby", "reasons": []})
         assert client.get("/api/v1/status").json()["ready"]["ready"] is True
 
         zookeeper.stop()
-        body = wait_for(lambda: not_ready_because(client, "ZooKeeper session is not connected"), 30,
-                        what="not ready without ZooKeeper")
+        body = wait_for(
+            lambda: not_ready_because(client, "ZooKeeper session is not connected"),
+            30,
+            what="not ready without ZooKeeper",
+        )
         assert body["role"] == "standby" and client.get("/healthz").status_code == 200
         zookeeper.start()
         wait_for(lambda: readyz(client)[0] == 200, 30, what="ready once ZooKeeper is back")
@@ -202,8 +214,9 @@ def test_standby_ready_with_database_and_zookeeper_not_without(zookeeper: ZooKee
         store.close()
 
 
-def test_lease_standby_ready_while_it_can_read_the_lease_not_when_it_cannot(tmp_path: Path,
-                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lease_standby_ready_while_it_can_read_the_lease_not_when_it_cannot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import moroccron.lease as lease_module
     from moroccron.lease import DatabaseLease
 
@@ -211,17 +224,36 @@ def test_lease_standby_ready_while_it_can_read_the_lease_not_when_it_cannot(tmp_
     store = Store(url)
     store.ensure_schema()
     elected = threading.Event()
-    leader = DatabaseLease(store, "127.0.0.1:4401", "leader", on_elected=elected.set, on_lost=lambda reason: None,
-                           lease_seconds=30, renew_seconds=1, poll_seconds=0.05)
-    standby = DatabaseLease(store, "127.0.0.1:4402", "standby", on_elected=lambda: None,
-                            on_lost=lambda reason: None, lease_seconds=30, renew_seconds=1, poll_seconds=0.05)
+    leader = DatabaseLease(
+        store,
+        "127.0.0.1:4401",
+        "leader",
+        on_elected=elected.set,
+        on_lost=lambda reason: None,
+        lease_seconds=30,
+        renew_seconds=1,
+        poll_seconds=0.05,
+    )
+    standby = DatabaseLease(
+        store,
+        "127.0.0.1:4402",
+        "standby",
+        on_elected=lambda: None,
+        on_lost=lambda reason: None,
+        lease_seconds=30,
+        renew_seconds=1,
+        poll_seconds=0.05,
+    )
     try:
         leader.start()
         assert elected.wait(20)
         standby.start()
         client = api(AppContext(Settings(db=url), store, PluginManager(load_entrypoints=False), leadership=standby))
-        wait_for(lambda: readyz(client) == (200, {"ready": True, "role": "standby", "reasons": []}), 20,
-                 what="the standby ready")
+        wait_for(
+            lambda: readyz(client) == (200, {"ready": True, "role": "standby", "reasons": []}),
+            20,
+            what="the standby ready",
+        )
         assert client.get("/api/v1/status").json()["ready"]["ready"] is True
 
         real_read = lease_module.read_lease
@@ -230,8 +262,11 @@ def test_lease_standby_ready_while_it_can_read_the_lease_not_when_it_cannot(tmp_
             raise sqlite3.OperationalError("database is locked")
 
         monkeypatch.setattr(lease_module, "read_lease", unreadable)
-        body = wait_for(lambda: not_ready_because(client, "the leadership lease cannot be read"), 30,
-                        what="not ready while the lease cannot be read")
+        body = wait_for(
+            lambda: not_ready_because(client, "the leadership lease cannot be read"),
+            30,
+            what="not ready while the lease cannot be read",
+        )
         assert body["role"] == "standby" and client.get("/healthz").status_code == 200
         monkeypatch.setattr(lease_module, "read_lease", real_read)
         wait_for(lambda: readyz(client)[0] == 200, 30, what="ready once the lease can be read again")
@@ -244,8 +279,11 @@ def test_lease_standby_ready_while_it_can_read_the_lease_not_when_it_cannot(tmp_
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_an_instance_whose_database_does_not_answer_is_not_ready(tmp_path: Path, backend: str) -> None:
     # Addresses where no database answers: a file that cannot be created, a port nobody listens on.
-    url = (f"sqlite:///{tmp_path / 'no-such-dir' / 'm.db'}" if backend == "sqlite"
-           else f"postgresql://moroccron@127.0.0.1:{free_port()}/moroccron?connect_timeout=2")
+    url = (
+        f"sqlite:///{tmp_path / 'no-such-dir' / 'm.db'}"
+        if backend == "sqlite"
+        else f"postgresql://moroccron@127.0.0.1:{free_port()}/moroccron?connect_timeout=2"
+    )
     store = Store(url)
     try:
         client = api(AppContext(Settings(db=url), store, PluginManager(load_entrypoints=False)))
@@ -273,9 +311,22 @@ def test_probes_need_no_credentials_where_everything_else_does(sqlite_store: Sto
 def test_a_serve_process_answers_both_probes(tmp_path: Path) -> None:
     port = free_port()
     env = dict(os.environ, MOROCCRON_LOCAL_WORK_DIR=str(tmp_path / "mesos"))
-    proc = subprocess.Popen([sys.executable, "-m", "moroccron.cli", "serve", "--db", f"sqlite:///{tmp_path / 'm.db'}",
-                             "--bind", f"127.0.0.1:{port}"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "moroccron.cli",
+            "serve",
+            "--db",
+            f"sqlite:///{tmp_path / 'm.db'}",
+            "--bind",
+            f"127.0.0.1:{port}",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
 
     def answer(path: str) -> requests.Response | None:
@@ -288,8 +339,13 @@ def test_a_serve_process_answers_both_probes(tmp_path: Path) -> None:
     try:
         wait_for(lambda: (r := answer("/healthz")) is not None and r.status_code == 200, 60, what="live")
         # The API answers (as a ready standby) a moment before this instance takes the lease.
-        ready = wait_for(lambda: (r := answer("/readyz")) is not None and r.status_code == 200
-                         and r.json()["role"] == "leader" and r, 60, what="ready as the leader")
+        ready = wait_for(
+            lambda: (
+                (r := answer("/readyz")) is not None and r.status_code == 200 and r.json()["role"] == "leader" and r
+            ),
+            60,
+            what="ready as the leader",
+        )
         assert ready.json() == {"ready": True, "role": "leader", "reasons": []}
         assert ready.headers["cache-control"] == "no-store"
     finally:

@@ -27,8 +27,7 @@ SMALL = {"cpus": 0.05, "mem": 16}
 
 
 def steady(name: str = "steady") -> Job:
-    return Job(name=name, command="true", schedule="*/2 * * * * *", catchup="all", concurrency="allow",
-               resources=SMALL)
+    return Job(name=name, command="true", schedule="*/2 * * * * *", catchup="all", concurrency="allow", resources=SMALL)
 
 
 def every_fire_once(c: Cluster, job: str, since: datetime, until: datetime) -> int:
@@ -97,13 +96,19 @@ def test_a_partitioned_agent_that_comes_back_keeps_its_task_and_nothing_runs_twi
     c.scheduler.submit(RunRequested("long"))
     (long_run,) = wait_for(lambda: running(c, "long"), 30, what="long running")
     c.master.partition_agent(long_run.agent_id)
-    wait_for(lambda: "unreachable" in (c.store.get_run_by_task_id(long_run.task_id).message or ""), 30,
-             what="TASK_UNREACHABLE recorded")
+    wait_for(
+        lambda: "unreachable" in (c.store.get_run_by_task_id(long_run.task_id).message or ""),
+        30,
+        what="TASK_UNREACHABLE recorded",
+    )
     since = now() + timedelta(seconds=3)
     wait_for(lambda: now() >= since + timedelta(seconds=8), 30, what="eight seconds of partition")
     c.master.reconnect_agent(long_run.agent_id)
-    wait_for(lambda: "unreachable" not in (c.store.get_run_by_task_id(long_run.task_id).message or "x"), 30,
-             what="the task heard of again")
+    wait_for(
+        lambda: "unreachable" not in (c.store.get_run_by_task_id(long_run.task_id).message or "x"),
+        30,
+        what="the task heard of again",
+    )
     every_fire_once(c, "steady", since, since + timedelta(seconds=6))
     assert c.store.get_run_by_task_id(long_run.task_id).state == RunState.RUNNING
     assert len(c.runs("long")) == 1, "no retry while the agent was away"
@@ -120,8 +125,7 @@ def test_an_accept_lost_on_the_wire_is_reconciled_at_once_and_launched_once(clus
     since = now() + timedelta(seconds=1)
     c.master.fail_calls("ACCEPT", 1, mode)  # "after": taken, then the connection cut; "before": never taken
     c.scheduler.submit(RunRequested("once"))
-    done = wait_for(lambda: [r for r in c.runs("once") if r.state == RunState.SUCCEEDED], 60,
-                    what="the run done, once")
+    done = wait_for(lambda: [r for r in c.runs("once") if r.state == RunState.SUCCEEDED], 60, what="the run done, once")
     runs = c.runs("once")
     if mode == "after":
         assert len(runs) == 1 and done[0].attempt == 0, "the master had it: found by reconciliation"
@@ -135,16 +139,25 @@ def test_an_accept_lost_on_the_wire_is_reconciled_at_once_and_launched_once(clus
 
 def test_every_task_shape_is_accepted_and_run_as_its_containerizer_reads_it(tmp_path):
     # busybox has no ENTRYPOINT (only CMD ["sh"]); "hello" is an image whose ENTRYPOINT prints
-    c = Cluster(tmp_path, agents=1, images={"busybox:1.36": {"cmd": ["sh"]},
-                                            "hello:1": {"entrypoint": ["/bin/echo"], "cmd": ["from-image"]}})
+    c = Cluster(
+        tmp_path,
+        agents=1,
+        images={"busybox:1.36": {"cmd": ["sh"]}, "hello:1": {"entrypoint": ["/bin/echo"], "cmd": ["from-image"]}},
+    )
     try:
         shapes = {
             "mesos-shell": Job(name="mesos-shell", command="echo hi", arguments=["a b"]),
             "mesos-exec": Job(name="mesos-exec", command="/bin/echo", shell=False, arguments=["hello"]),
-            "docker-exec": Job(name="docker-exec", command="/bin/echo", shell=False, arguments=["hello"],
-                               container={"type": "docker", "image": "busybox:1.36"}),
-            "docker-shell": Job(name="docker-shell", command="echo hi", container={"type": "docker",
-                                                                                   "image": "busybox:1.36"}),
+            "docker-exec": Job(
+                name="docker-exec",
+                command="/bin/echo",
+                shell=False,
+                arguments=["hello"],
+                container={"type": "docker", "image": "busybox:1.36"},
+            ),
+            "docker-shell": Job(
+                name="docker-shell", command="echo hi", container={"type": "docker", "image": "busybox:1.36"}
+            ),
             "image-only": Job(name="image-only", container={"type": "docker", "image": "hello:1"}),
         }
         for job in shapes.values():
@@ -169,8 +182,11 @@ def test_every_task_shape_is_accepted_and_run_as_its_containerizer_reads_it(tmp_
 def test_jobs_bigger_than_the_unreserved_pool_use_the_reservation_without_errors(tmp_path):
     c = Cluster(tmp_path, agents=0, settings={"role": "batch"})
     try:
-        c.master.add_agent(AgentSpec(id="r1", hostname="r1.local", cpus=4.0, mem=4096.0,
-                                     reserved={"batch": {"cpus": 3.0, "mem": 3072.0}}))
+        c.master.add_agent(
+            AgentSpec(
+                id="r1", hostname="r1.local", cpus=4.0, mem=4096.0, reserved={"batch": {"cpus": 3.0, "mem": 3072.0}}
+            )
+        )
         for i in range(3):
             c.add_job(Job(name=f"big-{i}", command="sleep 1", resources={"cpus": 1.0, "mem": 900}))
         c.start_scheduler()
@@ -237,9 +253,18 @@ def test_the_scheduler_runs_jobs_through_a_master_that_speaks_only_tls_with_clie
     from tests.mesos.certs import make_pki
 
     ca, server, client = make_pki(tmp_path / "pki")
-    c = Cluster(tmp_path, agents=1, tls_cert=server.cert, tls_key=server.key, tls_client_ca=ca.cert,
-                settings={"mesos_ca_file": str(ca.cert), "mesos_client_cert": str(client.cert),
-                          "mesos_client_key": str(client.key)})
+    c = Cluster(
+        tmp_path,
+        agents=1,
+        tls_cert=server.cert,
+        tls_key=server.key,
+        tls_client_ca=ca.cert,
+        settings={
+            "mesos_ca_file": str(ca.cert),
+            "mesos_client_cert": str(client.cert),
+            "mesos_client_key": str(client.key),
+        },
+    )
     try:
         assert c.master.url.startswith("https://")
         c.add_job(Job(name="over-tls", command="echo secure", resources=SMALL))
@@ -261,14 +286,27 @@ def test_a_run_the_master_forgot_is_found_at_start_and_retried(tmp_path):
         # what a run looks like when its leader recorded the launch and the master then lost
         # the task without a word (an agent wiped clean, a lost registry)
         at = now().replace(microsecond=0) - timedelta(seconds=30)
-        c.store.create_run(Run(job="forgotten", scheduled_at=at, state=RunState.RUNNING, queued_at=at,
-                               launched_at=at, started_at=at, agent_id="agent-0", hostname="agent0.local"))
+        c.store.create_run(
+            Run(
+                job="forgotten",
+                scheduled_at=at,
+                state=RunState.RUNNING,
+                queued_at=at,
+                launched_at=at,
+                started_at=at,
+                agent_id="agent-0",
+                hostname="agent0.local",
+            )
+        )
         c.start_scheduler()
         wait_for(lambda: c.runs("forgotten")[0].state.final, 60, what="the forgotten run settled")
         first = c.runs("forgotten")[0]
         assert first.state == RunState.LOST, (first.state, first.reason)
-        retry = wait_for(lambda: [r for r in c.runs("forgotten") if r.attempt == 1 and r.state == RunState.SUCCEEDED],
-                         60, what="its retry to run")
+        retry = wait_for(
+            lambda: [r for r in c.runs("forgotten") if r.attempt == 1 and r.state == RunState.SUCCEEDED],
+            60,
+            what="its retry to run",
+        )
         assert retry[0].trigger == RunTrigger.RETRY
     finally:
         c.close()
@@ -283,8 +321,11 @@ def test_a_launch_lost_with_its_first_reconciliations_is_found_by_a_later_one_an
         c.master.fail_calls("ACCEPT", 1, "before")
         c.master.fail_calls("RECONCILE", 2, "before")
         sched.submit(RunRequested("lost-twice"))
-        done = wait_for(lambda: [r for r in c.runs("lost-twice") if r.state == RunState.SUCCEEDED], 90,
-                        what="the run, relaunched, done")
+        done = wait_for(
+            lambda: [r for r in c.runs("lost-twice") if r.state == RunState.SUCCEEDED],
+            90,
+            what="the run, relaunched, done",
+        )
         runs = c.runs("lost-twice")
         assert runs[0].state == RunState.LOST and "relaunched as" in runs[0].reason
         assert done[0].trigger == RunTrigger.RELAUNCH

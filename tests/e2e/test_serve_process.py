@@ -21,17 +21,33 @@ pytestmark = pytest.mark.slow
 def server(tmp_path):
     jobs = tmp_path / "jobs"
     jobs.mkdir()
-    (jobs / "demo.py").write_text(textwrap.dedent("""
+    (jobs / "demo.py").write_text(
+        textwrap.dedent("""
         from moroccron import Job
         greet = Job(name="greet", command='echo "hello $1"', arguments=["world"])
         tick = Job(name="tick", command="echo tick", schedule="*/2 * * * * *", catchup="none")
-    """))
+    """)
+    )
     port = free_port()
     env = dict(os.environ, MOROCCRON_LOCAL_WORK_DIR=str(tmp_path / "mesos"))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moroccron.cli", "serve", "--db", f"sqlite:///{tmp_path / 'm.db'}",
-         "--bind", f"127.0.0.1:{port}", "--jobs", str(jobs)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "moroccron.cli",
+            "serve",
+            "--db",
+            f"sqlite:///{tmp_path / 'm.db'}",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--jobs",
+            str(jobs),
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     url = f"http://127.0.0.1:{port}"
 
@@ -49,17 +65,24 @@ def server(tmp_path):
 
 def test_serve_runs_scheduled_jobs_and_run_command_starts_one(server, capsys):
     url, proc = server
-    status = wait_for(lambda: (s := requests.get(f"{url}/api/v1/status").json())["connected"] and s, 20,
-                      what="connected")
+    status = wait_for(
+        lambda: (s := requests.get(f"{url}/api/v1/status").json())["connected"] and s, 20, what="connected"
+    )
     assert status["leader"] is True and status["framework_id"]
-    runs = wait_for(lambda: [r for r in requests.get(f"{url}/api/v1/jobs/tick/runs").json()["runs"]
-                             if r["state"] == "succeeded"], 20, what="a scheduled run")
+    runs = wait_for(
+        lambda: [r for r in requests.get(f"{url}/api/v1/jobs/tick/runs").json()["runs"] if r["state"] == "succeeded"],
+        20,
+        what="a scheduled run",
+    )
     assert runs[0]["skew_seconds"] is not None
 
     assert main(["run", "greet", "--api", url]) == 0
     assert "started greet." in capsys.readouterr().out
-    done = wait_for(lambda: [r for r in requests.get(f"{url}/api/v1/jobs/greet/runs").json()["runs"]
-                             if r["state"] == "succeeded"], 20, what="greet to finish")
+    done = wait_for(
+        lambda: [r for r in requests.get(f"{url}/api/v1/jobs/greet/runs").json()["runs"] if r["state"] == "succeeded"],
+        20,
+        what="greet to finish",
+    )
     assert done[0]["trigger"] == "manual" and done[0]["exit_status"] == 0
 
     assert main(["run", "no-such-job", "--api", url]) == 1

@@ -26,13 +26,30 @@ pytestmark = pytest.mark.slow
 @contextmanager
 def serving(tmp_path: Path, users: str):
     port = free_port()
-    env = dict(os.environ, MOROCCRON_LOCAL_WORK_DIR=str(tmp_path / "mesos"), MOROCCRON_AUTH_USERS=users,
-               MOROCCRON_SESSION_SECRET="shared-secret")
+    env = dict(
+        os.environ,
+        MOROCCRON_LOCAL_WORK_DIR=str(tmp_path / "mesos"),
+        MOROCCRON_AUTH_USERS=users,
+        MOROCCRON_SESSION_SECRET="shared-secret",
+    )
     log_path = tmp_path / f"serve-{port}.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "moroccron.cli", "serve", "--db",
-                                 f"sqlite:///{tmp_path / 'm.db'}", "--bind", f"127.0.0.1:{port}"],
-                                cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "moroccron.cli",
+                "serve",
+                "--db",
+                f"sqlite:///{tmp_path / 'm.db'}",
+                "--bind",
+                f"127.0.0.1:{port}",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         url = f"http://127.0.0.1:{port}"
 
         def healthy() -> bool:
@@ -52,8 +69,9 @@ def serving(tmp_path: Path, users: str):
 def login(url: str, user: str, password: str) -> str:
     http = requests.Session()
     csrf = re.search(r'name="csrf" value="([^"]+)"', http.get(f"{url}/login", timeout=10).text).group(1)
-    r = http.post(f"{url}/login", data={"user": user, "password": password, "csrf": csrf}, allow_redirects=False,
-                  timeout=30)
+    r = http.post(
+        f"{url}/login", data={"user": user, "password": password, "csrf": csrf}, allow_redirects=False, timeout=30
+    )
     assert r.status_code == 303, r.text
     return http.cookies["moroccron_session"]
 

@@ -24,7 +24,7 @@ from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
 
-SCRIPT = textwrap.dedent('''
+SCRIPT = textwrap.dedent("""
     import logging, os, sys, time
 
     from moroccron.config import load_settings
@@ -52,12 +52,12 @@ SCRIPT = textwrap.dedent('''
     plugins.register(Hang(), "hang")
     sys.exit(serve(load_settings({"db": sys.argv[1], "bind": sys.argv[2], "jobs": (sys.argv[3],),
                                   "hook_timeout_seconds": 300}), plugins=plugins))
-''')
+""")
 
-JOBS = textwrap.dedent('''
+JOBS = textwrap.dedent("""
     from moroccron import Job
     tick = Job(name="tick", command="true", schedule="* * * * * *", catchup="none")
-''')
+""")
 
 
 class Serve:
@@ -70,9 +70,19 @@ class Serve:
         self.log = tmp_path / "serve.log"
         env = dict(os.environ, MOROCCRON_LOCAL_WORK_DIR=str(tmp_path / "mesos"), HANG_IN=hang_in)
         with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen([sys.executable, str(tmp_path / "serve.py"), self.db,
-                                          self.url.removeprefix("http://"), str(tmp_path / "jobs")],
-                                         cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(tmp_path / "serve.py"),
+                    self.db,
+                    self.url.removeprefix("http://"),
+                    str(tmp_path / "jobs"),
+                ],
+                cwd=tmp_path,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -89,6 +99,7 @@ class Serve:
                 assert self.proc.poll() is None, self.text()[-3000:]
                 return None
             return s if s.get("leader") and s.get("connected") else None
+
         return wait_for(ready, 60, 0.1, what="serve to lead")
 
     def wait(self, timeout: float = 60) -> int:
@@ -115,14 +126,25 @@ def test_a_stop_signal_stops_cleanly_and_exits_0(tmp_path, cleanup, sig):
     serve = Serve(tmp_path)
     cleanup.append(serve)
     status = serve.leading()
-    wait_for(lambda: [r for r in requests.get(f"{serve.url}/api/v1/jobs/tick/runs", timeout=5).json()["runs"]
-                      if r["state"] == "succeeded"], 30, what="a run")
+    wait_for(
+        lambda: [
+            r
+            for r in requests.get(f"{serve.url}/api/v1/jobs/tick/runs", timeout=5).json()["runs"]
+            if r["state"] == "succeeded"
+        ],
+        30,
+        what="a run",
+    )
     serve.proc.send_signal(sig)
     assert serve.wait() == 0, serve.text()[-3000:]
     text = serve.text()
-    expected = [f"{sig.name} received: stopping cleanly", "no new work; finishing the step in progress",
-                "Mesos scheduler client stopped", f"leadership lease released (epoch {status['epoch']})",
-                "stopped in"]
+    expected = [
+        f"{sig.name} received: stopping cleanly",
+        "no new work; finishing the step in progress",
+        "Mesos scheduler client stopped",
+        f"leadership lease released (epoch {status['epoch']})",
+        "stopped in",
+    ]
     positions = [text.find(line) for line in expected]
     assert all(p >= 0 for p in positions), f"not all of {expected} logged:\n{text[-3000:]}"
     assert positions == sorted(positions), "logged out of order"

@@ -31,13 +31,19 @@ BURST = 10_000
 
 
 def test_status_and_metrics_read_without_error_during_a_ten_thousand_run_burst(tmp_path):
-    master = LocalMaster(port=0, agents=[AgentSpec(id="big", hostname="big.local", cpus=10_000.0, mem=10_000_000.0)],
-                         work_dir=tmp_path / "mesos", run_tasks=False, offer_interval=0.2,
-                         heartbeat_interval=1.0).start()
+    master = LocalMaster(
+        port=0,
+        agents=[AgentSpec(id="big", hostname="big.local", cpus=10_000.0, mem=10_000_000.0)],
+        work_dir=tmp_path / "mesos",
+        run_tasks=False,
+        offer_interval=0.2,
+        heartbeat_interval=1.0,
+    ).start()
     store = Store(f"sqlite:///{tmp_path / 'm.db'}")
     store.ensure_schema()
-    store.apply_jobs([Job(name=f"burst-{i:05d}", command="true", resources={"cpus": 0.01, "mem": 1})
-                      for i in range(BURST)])
+    store.apply_jobs(
+        [Job(name=f"burst-{i:05d}", command="true", resources={"cpus": 0.01, "mem": 1}) for i in range(BURST)]
+    )
     settings = Settings(db=str(store.url), master=master.address)
     plugins = PluginManager(load_entrypoints=False)
     sched = Scheduler(settings, store, plugins, master=master.address)
@@ -65,8 +71,10 @@ def test_status_and_metrics_read_without_error_during_a_ten_thousand_run_burst(t
             r = client.get("/api/v1/jobs/burst-00000/runs")
             assert r.status_code == 200, r.text
 
-        readers = [threading.Thread(target=read, args=(f,), daemon=True)
-                   for f in (sched.status, sched.metrics.render, api_status, runs_page)]
+        readers = [
+            threading.Thread(target=read, args=(f,), daemon=True)
+            for f in (sched.status, sched.metrics.render, api_status, runs_page)
+        ]
         for t in readers:
             t.start()
         for i in range(BURST):

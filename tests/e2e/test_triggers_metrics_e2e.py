@@ -73,11 +73,21 @@ def test_metrics_expose_runs_and_skew(cluster):
         cluster.scheduler.submit(RunRequested(job))
     wait_for(lambda: finals(cluster, "S") and finals(cluster, "F"), 30, what="the four runs")
     wait_for(lambda: all(finals(cluster, j) for j in "TUSF"), 30, what="all final")
-    app = create_app(AppContext(cluster.scheduler.settings, cluster.store, cluster.scheduler.plugins,
-                                cluster.scheduler, metrics=cluster.scheduler.metrics))
+    app = create_app(
+        AppContext(
+            cluster.scheduler.settings,
+            cluster.store,
+            cluster.scheduler.plugins,
+            cluster.scheduler,
+            metrics=cluster.scheduler.metrics,
+        )
+    )
     text = TestClient(app).get("/metrics").text
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for fam in text_string_to_metric_families(text) for s in fam.samples}
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
     assert samples[("moroccron_runs_total", (("job", "T"), ("state", "succeeded")))] == 1
     assert samples[("moroccron_runs_total", (("job", "U"), ("state", "failed")))] == 1
     launched = sum(1 for j in "TUSF" for r in cluster.runs(j) if r.launched_at)

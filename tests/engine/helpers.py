@@ -34,15 +34,29 @@ T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def offer(n: int, agent: str = "a1", cpus: float = 8.0, mem: float = 8192.0) -> Offer:
-    return Offer(id=f"offer-{n}", agent_id=agent, hostname=f"{agent}.local",
-                 resources=Resources.unchecked(cpus, mem, 10000.0, 0.0))
+    return Offer(
+        id=f"offer-{n}",
+        agent_id=agent,
+        hostname=f"{agent}.local",
+        resources=Resources.unchecked(cpus, mem, 10000.0, 0.0),
+    )
 
 
 class Sim:
     """Feeds an Engine; keeps every action; plays a master that offers on demand."""
 
-    def __init__(self, jobs, *, now=T0, last_scheduled=None, runs=(), horizon=2.0, connect=True, prepare=0.0,
-                 faults_expected=False):
+    def __init__(
+        self,
+        jobs,
+        *,
+        now=T0,
+        last_scheduled=None,
+        runs=(),
+        horizon=2.0,
+        connect=True,
+        prepare=0.0,
+        faults_expected=False,
+    ):
         # An error the engine isolates (JobQuarantined, EngineFault) is a bug in a test that
         # does not inject one on purpose: fail loudly instead of letting the guard hide it.
         self.faults_expected = faults_expected
@@ -67,14 +81,16 @@ class Sim:
         for a in plan.saves:
             if isinstance(a, SaveRun):
                 if a.new:
-                    assert a.run.task_id not in self.saved or self.saved[a.run.task_id].state == RunState.SKIPPED, \
+                    assert a.run.task_id not in self.saved or self.saved[a.run.task_id].state == RunState.SKIPPED, (
                         f"run {a.run.task_id} created twice"
+                    )
                 self.saved[a.run.task_id] = a.run
         after = {a.run.task_id for a in plan.recorded_after}
         for launch in plan.launches:
             for r in launch.runs:
-                assert r.task_id in after or self.saved[r.task_id].state == RunState.LAUNCHED, \
+                assert r.task_id in after or self.saved[r.task_id].state == RunState.LAUNCHED, (
                     "launched before it was saved"
+                )
                 self.launched.append(r.task_id)
         for a in plan.calls:
             if isinstance(a, Kill):
@@ -100,8 +116,12 @@ class Sim:
 
     def finish(self, task_id: str, ok: bool = True):
         self.status(task_id, "TASK_RUNNING")
-        return self.status(task_id, "TASK_FINISHED" if ok else "TASK_FAILED",
-                           exit_status=0 if ok else 1, message=None if ok else "Command exited with status 1")
+        return self.status(
+            task_id,
+            "TASK_FINISHED" if ok else "TASK_FAILED",
+            exit_status=0 if ok else 1,
+            message=None if ok else "Command exited with status 1",
+        )
 
     def of(self, kind):
         return [a for a in self.actions if isinstance(a, kind)]

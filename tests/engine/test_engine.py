@@ -162,8 +162,10 @@ def test_concurrency_allow_runs_both():
 
 def test_catchup_policies_after_downtime():
     last = {"a": T0 - timedelta(minutes=5), "b": T0 - timedelta(minutes=5), "c": T0 - timedelta(minutes=5)}
-    jobs = [Job(name=n, command="x", schedule="* * * * *", catchup=p) for n, p in
-            (("a", "none"), ("b", "latest"), ("c", "all"))]
+    jobs = [
+        Job(name=n, command="x", schedule="* * * * *", catchup=p)
+        for n, p in (("a", "none"), ("b", "latest"), ("c", "all"))
+    ]
     sim = Sim(jobs, last_scheduled=last, now=T0 + timedelta(seconds=30))
     states = {n: [r.state for r in sim.runs(n)] for n in "abc"}
     assert states["a"] == [RunState.SKIPPED] * 5
@@ -186,10 +188,16 @@ def test_starting_deadline_skips_a_run_that_cannot_start():
 
 
 def test_reconciliation_never_holds_up_new_runs():
-    running = Run(job="a", scheduled_at=T0 - timedelta(seconds=10), state=RunState.RUNNING, agent_id="a1",
-                  launched_at=T0 - timedelta(seconds=10))
-    sim = Sim([Job(name="a", command="x", concurrency="allow"), Job(name="b", command="y")], runs=[running],
-              connect=False)
+    running = Run(
+        job="a",
+        scheduled_at=T0 - timedelta(seconds=10),
+        state=RunState.RUNNING,
+        agent_id="a1",
+        launched_at=T0 - timedelta(seconds=10),
+    )
+    sim = Sim(
+        [Job(name="a", command="x", concurrency="allow"), Job(name="b", command="y")], runs=[running], connect=False
+    )
     acts = sim.step(Subscribed("fw-1"))
     recs = [a for a in acts if isinstance(a, Reconcile)]
     assert recs[0].tasks == () and recs[1].tasks == ((running.task_id, "a1"),)
@@ -201,8 +209,13 @@ def test_reconciliation_never_holds_up_new_runs():
 
 
 def test_unanswered_reconciliation_is_asked_again_with_backoff_then_given_up_as_lost():
-    running = Run(job="a", scheduled_at=T0 - timedelta(seconds=10), state=RunState.RUNNING, agent_id="a1",
-                  launched_at=T0 - timedelta(seconds=10))
+    running = Run(
+        job="a",
+        scheduled_at=T0 - timedelta(seconds=10),
+        state=RunState.RUNNING,
+        agent_id="a1",
+        launched_at=T0 - timedelta(seconds=10),
+    )
     sim = Sim([Job(name="a", command="x", concurrency="allow")], runs=[running])
     asked = []
     for _ in range(300):  # the master stays silent (its agents have not re-registered)
@@ -305,8 +318,13 @@ def test_launch_the_master_dropped_is_launched_again_as_a_new_attempt_without_us
 
 def test_launch_the_master_never_heard_of_is_relaunched_after_reconciliation():
     # a leader committed the launch, then died before its ACCEPT reached the master
-    launched = Run(job="a", scheduled_at=T0 - timedelta(seconds=5), state=RunState.LAUNCHED, agent_id="a1",
-                   launched_at=T0 - timedelta(seconds=5))
+    launched = Run(
+        job="a",
+        scheduled_at=T0 - timedelta(seconds=5),
+        state=RunState.LAUNCHED,
+        agent_id="a1",
+        launched_at=T0 - timedelta(seconds=5),
+    )
     sim = Sim([Job(name="a", command="x")], runs=[launched])
     sim.status(launched.task_id, "TASK_LOST", reason="REASON_RECONCILIATION", source="SOURCE_MASTER")
     assert sim.saved[launched.task_id].state == RunState.LOST

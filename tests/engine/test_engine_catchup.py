@@ -226,8 +226,15 @@ def test_a_new_leader_counts_a_timeout_from_the_recorded_launch():
     from moroccron.model import Run
 
     launched = T0 - timedelta(seconds=25)
-    running = Run(job="a", scheduled_at=launched, state=RunState.RUNNING, queued_at=launched, launched_at=launched,
-                  started_at=launched, agent_id="a1")
+    running = Run(
+        job="a",
+        scheduled_at=launched,
+        state=RunState.RUNNING,
+        queued_at=launched,
+        launched_at=launched,
+        started_at=launched,
+        agent_id="a1",
+    )
     sim = Sim([Job(name="a", command="x", timeout_seconds=30)], runs=[running])
     sim.status(running.task_id, "TASK_RUNNING", reason="REASON_RECONCILIATION")
     sim.advance(4)

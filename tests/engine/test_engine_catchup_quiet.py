@@ -38,8 +38,11 @@ def test_catchup_none_stays_quiet_after_every_restart():
     sim = restarted(catchup="none")
     sim.advance(60)  # T0 + 1 min: an ordinary fire runs
     assert [r.trigger for r in sim.runs("c") if r.state == RunState.QUEUED] == [RunTrigger.SCHEDULE]
-    again = Sim([sim.engine.jobs["c"]], last_scheduled={"c": T0 + timedelta(minutes=1)},
-                now=T0 + timedelta(minutes=4, seconds=10))  # another restart, three more missed
+    again = Sim(
+        [sim.engine.jobs["c"]],
+        last_scheduled={"c": T0 + timedelta(minutes=1)},
+        now=T0 + timedelta(minutes=4, seconds=10),
+    )  # another restart, three more missed
     assert len(skipped(again)) == 3 and skip_notices(again) == []
 
 
@@ -79,5 +82,4 @@ def test_a_skip_by_concurrency_is_still_notified():
     sim.advance(60)
     sim.give_offers()
     sim.advance(60)  # the first run is still running: forbid skips this one
-    assert [n.run.reason for n in skip_notices(sim)] == [
-        f"concurrency=forbid: run {sim.launched[0]} is still launched"]
+    assert [n.run.reason for n in skip_notices(sim)] == [f"concurrency=forbid: run {sim.launched[0]} is still launched"]

@@ -35,8 +35,10 @@ def test_without_high_priority_the_queue_order_decides():
 
 
 def test_best_fit_decreasing_places_high_priority_before_bigger_tasks():
-    jobs = {"huge": Job(name="huge", command="x", resources=Resources(cpus=7, mem=64)),
-            "vip": Job(name="vip", command="x", resources=Resources(cpus=2, mem=64), high_priority=True)}
+    jobs = {
+        "huge": Job(name="huge", command="x", resources=Resources(cpus=7, mem=64)),
+        "vip": Job(name="vip", command="x", resources=Resources(cpus=2, mem=64), high_priority=True),
+    }
     tasks = [PendingTask(Run(job=name, scheduled_at=T0), jobs[name].resources) for name in ("huge", "vip")]
     plan = best_fit_decreasing(tasks, [offer(1)], jobs)
     placed = [t for ids in plan.assignments.values() for t in ids]

@@ -45,10 +45,19 @@ def quarantines(sim: Sim) -> list[JobQuarantined]:
 
 
 def test_a_job_whose_timeout_overflows_is_quarantined_and_a_thousand_others_launch_on_their_second():
-    healthy = [Job(name=f"ok-{i:04d}", command="true", schedule=every(10), resources={"cpus": 0.01, "mem": 1},
-                   concurrency="allow") for i in range(1000)]
-    bad = poisoned(Job(name="bad", command="true", schedule=every(10), resources={"cpus": 0.01, "mem": 1}),
-                   timeout_seconds=1e12)
+    healthy = [
+        Job(
+            name=f"ok-{i:04d}",
+            command="true",
+            schedule=every(10),
+            resources={"cpus": 0.01, "mem": 1},
+            concurrency="allow",
+        )
+        for i in range(1000)
+    ]
+    bad = poisoned(
+        Job(name="bad", command="true", schedule=every(10), resources={"cpus": 0.01, "mem": 1}), timeout_seconds=1e12
+    )
     jobs = healthy[:500] + [bad] + healthy[500:]
     sim = Sim(jobs, faults_expected=True)
     sim.advance(8)
@@ -96,8 +105,10 @@ def test_a_schedule_that_raises_quarantines_its_job_only():
         def next_after(self, *a: object, **k: object) -> None:
             raise RuntimeError("schedule library bug")
 
-    sim = Sim([Job(name="a", command="x", schedule=every(10)), Job(name="b", command="x", schedule=every(10))],
-              faults_expected=True)
+    sim = Sim(
+        [Job(name="a", command="x", schedule=every(10)), Job(name="b", command="x", schedule=every(10))],
+        faults_expected=True,
+    )
     sim.engine._schedules["a"] = Broken()  # type: ignore[assignment]
     sim.advance(8)
     sim.give_offers()
@@ -108,8 +119,9 @@ def test_a_schedule_that_raises_quarantines_its_job_only():
 
 
 def test_a_status_update_that_cannot_be_handled_quarantines_the_job_and_is_still_acknowledged():
-    sim = Sim([Job(name="a", command="x", retries=1, retry_delay_seconds=5),
-               Job(name="b", command="x")], faults_expected=True)
+    sim = Sim(
+        [Job(name="a", command="x", retries=1, retry_delay_seconds=5), Job(name="b", command="x")], faults_expected=True
+    )
     sim.step(RunRequested("a"))
     sim.step(RunRequested("b"))
     sim.give_offers()
@@ -231,8 +243,16 @@ def test_quarantined_jobs_loaded_from_the_store_are_not_scheduled():
 
 
 def _live_run(job: str, at, **kw) -> Run:
-    return Run(job=job, scheduled_at=at, state=RunState.RUNNING, queued_at=at, launched_at=at, started_at=at,
-               agent_id="a1", **kw)
+    return Run(
+        job=job,
+        scheduled_at=at,
+        state=RunState.RUNNING,
+        queued_at=at,
+        launched_at=at,
+        started_at=at,
+        agent_id="a1",
+        **kw,
+    )
 
 
 def test_catch_up_waits_for_reconciliation_so_a_lost_run_does_not_skip_its_own_jobs_missed_fires():

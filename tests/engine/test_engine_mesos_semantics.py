@@ -132,8 +132,11 @@ def test_a_relaunched_run_still_has_its_retries():
 def test_a_loaded_unsure_run_the_master_never_saw_is_launched_under_a_new_id():
     due = T0 - timedelta(seconds=2)
     queued = Run(job="a", scheduled_at=due, state=RunState.QUEUED, queued_at=due - timedelta(seconds=1))
-    sim = Sim([Job(name="a", command="x", schedule="* * * * * *", concurrency="allow", catchup="none")],
-              runs=[queued], last_scheduled={"a": due})
+    sim = Sim(
+        [Job(name="a", command="x", schedule="* * * * * *", concurrency="allow", catchup="none")],
+        runs=[queued],
+        last_scheduled={"a": due},
+    )
     sim.give_offers()
     assert queued.task_id not in sim.launched, "not launched until the master has answered for it"
     sim.status(queued.task_id, "TASK_UNKNOWN", reason="REASON_RECONCILIATION")
@@ -159,4 +162,3 @@ def test_a_kill_by_request_is_recorded_with_who_and_stays_final_across_a_reload(
     sim.advance(30)
     sim.give_offers()
     assert sim.launched == [tid], "no retry of a run killed by request"
-

@@ -112,10 +112,20 @@ def test_job_with_a_run_in_flight_is_decided_on_its_second():
 
 
 def _loaded_queued(now_offset: float) -> Sim:
-    run = Run(job="a", scheduled_at=DUE, state=RunState.QUEUED, trigger=RunTrigger.SCHEDULE,
-              queued_at=T0 + timedelta(seconds=8.6))
-    return Sim([Job(name="a", command="x", schedule=every(10))], now=T0 + timedelta(seconds=now_offset),
-               last_scheduled={"a": DUE}, runs=(run,), prepare=1.5)
+    run = Run(
+        job="a",
+        scheduled_at=DUE,
+        state=RunState.QUEUED,
+        trigger=RunTrigger.SCHEDULE,
+        queued_at=T0 + timedelta(seconds=8.6),
+    )
+    return Sim(
+        [Job(name="a", command="x", schedule=every(10))],
+        now=T0 + timedelta(seconds=now_offset),
+        last_scheduled={"a": DUE},
+        runs=(run,),
+        prepare=1.5,
+    )
 
 
 def test_new_leader_asks_the_master_about_a_past_due_queued_run_before_launching_it():
@@ -190,4 +200,3 @@ def test_job_with_a_retry_pending_is_decided_on_its_second():
     sim.advance(8.6)  # :18.6: the :20 run is within the horizon, but a retry is pending
     assert task_id_for("a", T0 + timedelta(seconds=20), 0) not in sim.saved
     assert not sim.of(PrepareLaunch)
-

@@ -45,8 +45,7 @@ from tests.engine.helpers import T0, offer
 JOBS = [
     Job(name="fast", command="x", schedule="*/3 * * * * *", catchup="all", retries=1, retry_delay_seconds=2),
     Job(name="minute", command="x", schedule="*/20 * * * * *", catchup="latest", concurrency="allow"),
-    Job(name="skippy", command="x", schedule="*/5 * * * * *", catchup="none", concurrency="replace",
-        timeout_seconds=4),
+    Job(name="skippy", command="x", schedule="*/5 * * * * *", catchup="none", concurrency="replace", timeout_seconds=4),
     Job(name="manual", command="x", retries=2, retry_delay_seconds=1),
     Job(name="child", command="x", parents=["manual", "fast"], concurrency="allow"),
 ]
@@ -91,8 +90,9 @@ class World:
                 if cur is None or (r.scheduled_at, r.attempt) > (cur.scheduled_at, cur.attempt):
                     last_final[r.job] = r
         self.engine = engine
-        self.feed(Loaded(tuple(JOBS), dict(self.job_state), runs, last_final,
-                         {k: dict(v) for k, v in self.progress.items()}))
+        self.feed(
+            Loaded(tuple(JOBS), dict(self.job_state), runs, last_final, {k: dict(v) for k, v in self.progress.items()})
+        )
         self.feed(Subscribed("fw"))
         return engine
 
@@ -188,8 +188,11 @@ def test_never_launched_twice_and_no_due_run_dropped(prepare, operations):
         # runs of catchup=all wait for their turn)
         for job in JOBS:
             if job.concurrency == "forbid":
-                alive = [t for t, s in w.master.items()
-                         if t.split(".")[0] == job.name and s in ("TASK_STAGING", "TASK_RUNNING")]
+                alive = [
+                    t
+                    for t, s in w.master.items()
+                    if t.split(".")[0] == job.name and s in ("TASK_STAGING", "TASK_RUNNING")
+                ]
                 assert len(alive) <= 1, f"{job.name}: {alive} alive together"
 
     # 1. launched at most once: asserted as actions arrived.

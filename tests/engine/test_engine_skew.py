@@ -52,12 +52,24 @@ def test_a_caught_up_run_is_due_at_its_scheduled_time():
 
 @pytest.mark.parametrize("trigger", [RunTrigger.SCHEDULE, RunTrigger.CATCHUP])
 def test_scheduled_runs_prepared_ahead_are_still_due_at_their_second(trigger):
-    run = Run(job="a", scheduled_at=T0, trigger=trigger, queued_at=T0 - timedelta(seconds=1),
-              state=RunState.LAUNCHED, launched_at=T0 + timedelta(milliseconds=3))
+    run = Run(
+        job="a",
+        scheduled_at=T0,
+        trigger=trigger,
+        queued_at=T0 - timedelta(seconds=1),
+        state=RunState.LAUNCHED,
+        launched_at=T0 + timedelta(milliseconds=3),
+    )
     assert run.due_at == T0 and run.skew == pytest.approx(0.003)
 
 
 def test_a_run_stored_without_queued_at_falls_back_to_its_scheduled_time():
-    run = Run(job="a", scheduled_at=T0, attempt=1, trigger=RunTrigger.RETRY, state=RunState.LAUNCHED,
-              launched_at=T0 + timedelta(seconds=2))
+    run = Run(
+        job="a",
+        scheduled_at=T0,
+        attempt=1,
+        trigger=RunTrigger.RETRY,
+        state=RunState.LAUNCHED,
+        launched_at=T0 + timedelta(seconds=2),
+    )
     assert run.due_at == T0 and run.skew == 2

@@ -8,8 +8,13 @@ from tests.engine.helpers import T0
 
 
 def offer(i, cpus=4.0, mem=4096.0, host=None, **attrs):
-    return Offer(id=f"o{i}", agent_id=f"a{i}", hostname=host or f"host{i}",
-                 resources=Resources.unchecked(cpus, mem, 1000.0, 0.0), attributes=attrs)
+    return Offer(
+        id=f"o{i}",
+        agent_id=f"a{i}",
+        hostname=host or f"host{i}",
+        resources=Resources.unchecked(cpus, mem, 1000.0, 0.0),
+        attributes=attrs,
+    )
 
 
 def task(job, cpus=1.0, mem=128.0, n=0):
@@ -76,8 +81,10 @@ def test_constraints_equals_like_unlike():
 
 def test_unique_and_group_by_spread_tasks():
     offers = [offer(1, rack="r1"), offer(2, rack="r1"), offer(3, rack="r2")]
-    jobs = jobs_for(Job(name="u", command="x", constraints=[["rack", "UNIQUE"]]),
-                    Job(name="g", command="x", constraints=[["rack", "GROUP_BY"]]))
+    jobs = jobs_for(
+        Job(name="u", command="x", constraints=[["rack", "UNIQUE"]]),
+        Job(name="g", command="x", constraints=[["rack", "GROUP_BY"]]),
+    )
     unique = first_fit([task("u", n=i) for i in range(3)], offers, jobs)
     racks = {dict(o.attributes)["rack"] for o in offers if o.id in unique.assignments}
     assert racks == {"r1", "r2"} and len(unique.unplaced) == 1

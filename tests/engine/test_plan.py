@@ -39,22 +39,43 @@ def test_saves_first_then_accepts_then_calls_then_records_after_the_accept_then_
     prepared = replace(queued, scheduled_at=T0.replace(second=5), state=RunState.LAUNCHED, launched_at=T0)
     finished = replace(prepared, state=RunState.FAILED)
     actions = [
-        SaveRun(queued, new=True), RunQueued(job, queued), Acknowledge("a1", "t", "u"),
-        Launch("o1", "a1", "h", (launched,)), SaveRun(launched), Kill("t0", "a1", "why"),
-        Launched((prepared,)), SaveRun(finished), SaveJobState("a", T0, None),
-        RunFinished(job, finished, failure_count=1), DisableJob("a", "too many"),
+        SaveRun(queued, new=True),
+        RunQueued(job, queued),
+        Acknowledge("a1", "t", "u"),
+        Launch("o1", "a1", "h", (launched,)),
+        SaveRun(launched),
+        Kill("t0", "a1", "why"),
+        Launched((prepared,)),
+        SaveRun(finished),
+        SaveJobState("a", T0, None),
+        RunFinished(job, finished, failure_count=1),
+        DisableJob("a", "too many"),
         JobDisabled(job, "too many", 1),
     ]
     plan = plan_step(actions)
-    assert plan.saves == (SaveRun(queued, new=True), SaveRun(launched), SaveJobState("a", T0, None),
-                          RunFinished(job, finished, failure_count=1), DisableJob("a", "too many"),
-                          JobDisabled(job, "too many", 1))
+    assert plan.saves == (
+        SaveRun(queued, new=True),
+        SaveRun(launched),
+        SaveJobState("a", T0, None),
+        RunFinished(job, finished, failure_count=1),
+        DisableJob("a", "too many"),
+        JobDisabled(job, "too many", 1),
+    )
     assert plan.launches == (Launch("o1", "a1", "h", (launched,)),)
     assert plan.calls == (Acknowledge("a1", "t", "u"), Kill("t0", "a1", "why")), "in the engine's order"
-    assert plan.recorded_after == (SaveRun(prepared), SaveRun(finished)), \
+    assert plan.recorded_after == (SaveRun(prepared), SaveRun(finished)), (
         "a later change of a run launched ahead is written after its launch, in order"
+    )
     assert [type(a).__name__ for a in plan.after] == [
-        "SaveRun", "RunQueued", "SaveRun", "Launched", "SaveRun", "RunFinished", "DisableJob", "JobDisabled"]
+        "SaveRun",
+        "RunQueued",
+        "SaveRun",
+        "Launched",
+        "SaveRun",
+        "RunFinished",
+        "DisableJob",
+        "JobDisabled",
+    ]
 
 
 def test_an_empty_step_plans_nothing():

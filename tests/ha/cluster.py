@@ -169,9 +169,19 @@ class Cluster:
     :param db: ``postgres`` (a server of its own) or ``sqlite`` (a file under ``root``).
     """
 
-    def __init__(self, root: Path, jobs: str, *, size: int = 3, agents: int = 2, elect: bool = True,
-                 zk_auth: str | None = None, env: dict[str, str] | None = None,
-                 headers: dict[str, str] | None = None, db: str = "postgres") -> None:
+    def __init__(
+        self,
+        root: Path,
+        jobs: str,
+        *,
+        size: int = 3,
+        agents: int = 2,
+        elect: bool = True,
+        zk_auth: str | None = None,
+        env: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        db: str = "postgres",
+    ) -> None:
         self.root = root
         self.jobs_dir = root / "jobs"
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
@@ -205,17 +215,45 @@ class Cluster:
             self.db = create_database(self.pg.url, "moroccron")
         log = open(self.root / "mesos.log", "ab")  # noqa: SIM115 - closed with the process
         self.mesos = subprocess.Popen(
-            [sys.executable, "-m", "moroccron.cli", "local-mesos", "--bind", f"127.0.0.1:{self.mesos_port}",
-             "--work-dir", str(self.root / "mesos"), "--heartbeat-interval", "1", "--agents", str(self.agents),
-             "--agent-cpus", "8", "--agent-mem", "8192"],
-            stdout=log, stderr=subprocess.STDOUT, cwd=self.root, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "moroccron.cli",
+                "local-mesos",
+                "--bind",
+                f"127.0.0.1:{self.mesos_port}",
+                "--work-dir",
+                str(self.root / "mesos"),
+                "--heartbeat-interval",
+                "1",
+                "--agents",
+                str(self.agents),
+                "--agent-cpus",
+                "8",
+                "--agent-mem",
+                "8192",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.root,
+            start_new_session=True,
+        )
         self.zk_path = zk_path = f"/moroccron-{uuid.uuid4().hex[:8]}"
         for i in range(self.size):
             name = "abcdefgh"[i]
             proxy = TcpProxy(lambda: ("127.0.0.1", int(self.zk.port or 0)))
             port = free_port()
-            args = ["serve", "--master", f"127.0.0.1:{self.mesos_port}", "--db", self.db, "--bind",
-                    f"127.0.0.1:{port}", "--jobs", str(self.jobs_dir)]
+            args = [
+                "serve",
+                "--master",
+                f"127.0.0.1:{self.mesos_port}",
+                "--db",
+                self.db,
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--jobs",
+                str(self.jobs_dir),
+            ]
             if self.elect:
                 auth = f"{self.zk_auth}@" if self.zk_auth else ""
                 args += ["--zk", f"zk://{auth}127.0.0.1:{proxy.port}{zk_path}"]
@@ -223,8 +261,11 @@ class Cluster:
             self.instances.append(instance)
             self._spawn(instance)
             if i == 0:  # the first one leads: the others find it there
-                wait_for(lambda inst=instance: (s := inst.status()) and s.get("connected"), 60,
-                         what="the first instance to lead")
+                wait_for(
+                    lambda inst=instance: (s := inst.status()) and s.get("connected"),
+                    60,
+                    what="the first instance to lead",
+                )
         self._supervisor = threading.Thread(target=self._supervise, daemon=True, name="supervisor")
         self._supervisor.start()
         for instance in self.instances:
@@ -271,11 +312,22 @@ class Cluster:
     def _spawn(self, instance: Instance) -> None:
         instance.incarnation += 1
         log = open(instance.log, "wb")  # noqa: SIM115 - closed with the process
-        env = dict(os.environ, MOROCCRON_LOCAL_WORK_DIR=str(self.root / "mesos"),
-                   MOROCCRON_ZK_SESSION_TIMEOUT=str(SESSION_TIMEOUT), MOROCCRON_LEASE_SECONDS=str(LEASE_SECONDS),
-                   MOROCCRON_LEASE_RENEW_SECONDS=str(LEASE_RENEW_SECONDS), **self.env)
-        instance.proc = subprocess.Popen([sys.executable, "-m", "moroccron.cli", *instance.args], stdout=log,
-                                         stderr=subprocess.STDOUT, cwd=self.root, env=env, start_new_session=True)
+        env = dict(
+            os.environ,
+            MOROCCRON_LOCAL_WORK_DIR=str(self.root / "mesos"),
+            MOROCCRON_ZK_SESSION_TIMEOUT=str(SESSION_TIMEOUT),
+            MOROCCRON_LEASE_SECONDS=str(LEASE_SECONDS),
+            MOROCCRON_LEASE_RENEW_SECONDS=str(LEASE_RENEW_SECONDS),
+            **self.env,
+        )
+        instance.proc = subprocess.Popen(
+            [sys.executable, "-m", "moroccron.cli", *instance.args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.root,
+            env=env,
+            start_new_session=True,
+        )
 
     def _supervise(self) -> None:
         while not self._stop.is_set():
@@ -292,12 +344,14 @@ class Cluster:
 
     def leader(self, timeout: float = 60.0) -> Instance:
         """The instance that leads and is subscribed to Mesos (waits for one)."""
+
         def find() -> Instance | None:
             for instance in self.instances:
                 s = instance.status()
                 if s and s.get("leader") and s.get("connected"):
                     return instance
             return None
+
         return wait_for(find, timeout, 0.1, what="a subscribed leader")
 
     def master(self, path: str) -> Any:
@@ -324,16 +378,18 @@ class Cluster:
         """Kill an agent as if its host died, and bring up a fresh one in its place."""
         self.master_post(f"/__local__/agents/{agent_id}/kill")
         new_id = f"agent-{next(self._agent_numbers)}"
-        self.master_post("/__local__/agents", {"id": new_id, "hostname": f"{new_id}.local", "cpus": 8,
-                                               "mem": 8192})
+        self.master_post("/__local__/agents", {"id": new_id, "hostname": f"{new_id}.local", "cpus": 8, "mem": 8192})
         return new_id
 
-    def fail_over_master(self, *, agent_reregister_delay: float | None = 0.0,
-                         agent_reregister_timeout: float = 600.0) -> None:
+    def fail_over_master(
+        self, *, agent_reregister_delay: float | None = 0.0, agent_reregister_timeout: float = 600.0
+    ) -> None:
         """A Mesos master failover after which agents re-register late (None: never);
         until they do, reconciliation of their tasks is not answered."""
-        self.master_post("/__local__/restart", {"agent_reregister_delay": agent_reregister_delay,
-                                                "agent_reregister_timeout": agent_reregister_timeout})
+        self.master_post(
+            "/__local__/restart",
+            {"agent_reregister_delay": agent_reregister_delay, "agent_reregister_timeout": agent_reregister_timeout},
+        )
 
     def partition_agent(self, agent_id: str) -> None:
         """The master marks the agent unreachable; its tasks keep running."""
@@ -346,8 +402,9 @@ class Cluster:
     def remove_framework(self) -> str:
         """What an operator's /master/teardown does to our framework; returns its id."""
         framework_id = str(self.master("/__local__/frameworks")[0]["id"])
-        r = requests.post(f"http://127.0.0.1:{self.mesos_port}/master/teardown", data={"frameworkId": framework_id},
-                          timeout=5)
+        r = requests.post(
+            f"http://127.0.0.1:{self.mesos_port}/master/teardown", data={"frameworkId": framework_id}, timeout=5
+        )
         r.raise_for_status()
         return framework_id
 

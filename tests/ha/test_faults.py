@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.zookeeper, pytest.mark.postgres]
 
 ROUNDS = int(os.environ.get("MOROCCRON_FAULT_ROUNDS", "2"))
 
-JOBS = '''
+JOBS = """
 from moroccron import Job
 
 every_all = Job(name="every-all", command="true", schedule="*/2 * * * * *", catchup="all", concurrency="allow")
@@ -38,7 +38,7 @@ every_none = Job(name="every-none", command="true", schedule="*/2 * * * * *", ca
 long = Job(name="long", command="sleep 6", schedule="*/10 * * * * *", catchup="all", retries=3,
            retry_delay_seconds=1, concurrency="allow")
 every_second = Job(name="every-second", command="true", schedule="* * * * * *", catchup="all", concurrency="allow")
-'''
+"""
 
 POLICIES = {"every-all": "all", "every-latest": "latest", "every-none": "none", "every-second": "all"}
 PERIODS = {"every-second": 1}
@@ -47,8 +47,11 @@ within a second of taking over, so that the time to it measures the hand-over.""
 
 CLEAN_HANDOVER = 2.0
 """The issue's bound: after SIGTERM of the leader, a standby launches within 2 s."""
-SKIP_REASONS = {"all": (), "latest": ("catchup=latest", "concurrency=forbid"),
-                "none": ("catchup=none", "concurrency=forbid")}
+SKIP_REASONS = {
+    "all": (),
+    "latest": ("catchup=latest", "concurrency=forbid"),
+    "none": ("catchup=none", "concurrency=forbid"),
+}
 """What a skipped fire time's reason must say, per job policy (every-all, catchup=all with
 concurrency=allow, skips none; the others forbid overlapping runs, the default)."""
 
@@ -81,8 +84,12 @@ def recovered(cluster: Cluster, fault: str, since: float, old_stream: str | None
     leader, or of the same one subscribed again.
     """
     cluster.leader(timeout=90)
-    calls = wait_for(lambda: [c for c in cluster.launched_since(since) if c["stream_id"] != old_stream], 60, 0.1,
-                     what=f"a launch after {fault}")
+    calls = wait_for(
+        lambda: [c for c in cluster.launched_since(since) if c["stream_id"] != old_stream],
+        60,
+        0.1,
+        what=f"a launch after {fault}",
+    )
     took = calls[0]["time"] - since
     failovers.setdefault(fault, []).append(took)
     return took
@@ -114,16 +121,22 @@ def check_history(cluster: Cluster, store: Store) -> None:
         assert all(g == PERIODS.get(job, 2) for g in gaps), f"{job}: fire times went unrecorded: gaps {gaps}"
         for r in mine:
             if r.state == RunState.SKIPPED:
-                assert r.reason and any(word in r.reason for word in SKIP_REASONS[policy]), \
+                assert r.reason and any(word in r.reason for word in SKIP_REASONS[policy]), (
                     f"{r.task_id} skipped with a reason catchup={policy} does not give: {r.reason!r}"
+                )
             elif r.state == RunState.LOST and (r.job, r.scheduled_at, r.attempt) in relaunched:
                 # a launch the master never got (the leader went between recording and ACCEPT):
                 # LOST "never started", and launched again under the next task id
                 assert started[r.task_id] == 0 and "never started" in (r.reason or ""), r
             else:
                 assert started[r.task_id] == 1, f"{r.task_id} is {r.state.value} but the master never started it"
-                assert r.state in (RunState.SUCCEEDED, RunState.RUNNING, RunState.STARTING, RunState.LAUNCHED,
-                                   RunState.LOST), f"{r.task_id} ended {r.state.value}: {r.reason} {r.message}"
+                assert r.state in (
+                    RunState.SUCCEEDED,
+                    RunState.RUNNING,
+                    RunState.STARTING,
+                    RunState.LAUNCHED,
+                    RunState.LOST,
+                ), f"{r.task_id} ended {r.state.value}: {r.reason} {r.message}"
     # the 10-second job that runs for 6 s: each fire time has a run, retried when lost
     longs = [r for r in runs if r.job == "long" and r.scheduled_at <= until - timedelta(seconds=10)]
     for at in {r.scheduled_at for r in longs}:
@@ -154,8 +167,11 @@ def test_steady_state_and_standbys(cluster, store):
     assert kept.decode() == store.get_framework_id() == cluster.master("/__local__/frameworks")[0]["id"]
     metrics = requests.get(f"{standby.url}/metrics", timeout=5)
     assert metrics.status_code == 200 and "moroccron_leader 0.0" in metrics.text
-    wait_for(lambda: len(store.list_runs("every-all", states=[RunState.SUCCEEDED])[0]) >= 3, 30,
-             what="runs under the first leader")
+    wait_for(
+        lambda: len(store.list_runs("every-all", states=[RunState.SUCCEEDED])[0]) >= 3,
+        30,
+        what="runs under the first leader",
+    )
     check_history(cluster, store)
     assert_both_launch_paths(store, after_failover=False)
 
@@ -168,8 +184,13 @@ def test_a_second_serve_on_the_leaders_address_changes_nothing(cluster, store):
     leader = cluster.leader()
     before = leader.status()
     stream = cluster.stream_id()
-    second = subprocess.run([sys.executable, "-m", "moroccron.cli", *leader.args], cwd=cluster.root,
-                            capture_output=True, text=True, timeout=120)
+    second = subprocess.run(
+        [sys.executable, "-m", "moroccron.cli", *leader.args],
+        cwd=cluster.root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert second.returncode == 1 and "bind: address already in use" in second.stderr, second.stderr
     after = leader.status()
     assert after["leader"] and after["connected"] and after["epoch"] == before["epoch"] == store.current_epoch()
@@ -210,12 +231,17 @@ def test_sigterm_of_the_leader(cluster, store, round_):
     sent = time.time()
     cluster.signal(leader, signal.SIGTERM)
     took = recovered(cluster, "SIGTERM leader", sent, old_stream)
-    _, code = wait_for(lambda: next((e for e in leader.exits if e[0] >= sent), None), 30, 0.05,
-                       what="the old leader to exit")
+    _, code = wait_for(
+        lambda: next((e for e in leader.exits if e[0] >= sent), None), 30, 0.05, what="the old leader to exit"
+    )
     text = log.read_text()
     assert code == 0, text[-3000:]
-    for line in ("SIGTERM received: stopping cleanly", "Mesos scheduler client stopped", "leadership released",
-                 "stopped in"):
+    for line in (
+        "SIGTERM received: stopping cleanly",
+        "Mesos scheduler client stopped",
+        "leadership released",
+        "stopped in",
+    ):
         assert line in text, f"{line!r} not logged:\n{text[-3000:]}"
     assert "leadership lost" not in text, "a clean stop is not a loss of leadership"
     assert cluster.leader() is not leader
@@ -316,19 +342,41 @@ def test_mesos_master_restart(cluster, store, round_):
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_agent_lost_mid_run(cluster, store, round_):
     """Kill the agent under a running 6-second task: the run is LOST and its retry runs elsewhere."""
+
     def running_long():
-        tasks = [t for t in cluster.master("/__local__/tasks")
-                 if t["active"] and t["task_id"].startswith("long.") and t["state"] == "TASK_RUNNING"]
+        tasks = [
+            t
+            for t in cluster.master("/__local__/tasks")
+            if t["active"] and t["task_id"].startswith("long.") and t["state"] == "TASK_RUNNING"
+        ]
         return tasks[0] if tasks else None
 
     task = wait_for(running_long, 30, 0.2, what="a running 'long' task")
     cluster.replace_agent(task["agent_id"])
-    lost = wait_for(lambda: next((r for r in store.list_runs("long", limit=50)[0]
-                                  if r.task_id == task["task_id"] and r.state == RunState.LOST), None),
-                    30, what="the run on the dead agent to be LOST")
-    retry = wait_for(lambda: next((r for r in store.list_runs("long", limit=50)[0]
-                                   if r.scheduled_at == lost.scheduled_at and r.attempt == lost.attempt + 1
-                                   and r.launched_at is not None), None), 30, what="its retry to launch")
+    lost = wait_for(
+        lambda: next(
+            (
+                r
+                for r in store.list_runs("long", limit=50)[0]
+                if r.task_id == task["task_id"] and r.state == RunState.LOST
+            ),
+            None,
+        ),
+        30,
+        what="the run on the dead agent to be LOST",
+    )
+    retry = wait_for(
+        lambda: next(
+            (
+                r
+                for r in store.list_runs("long", limit=50)[0]
+                if r.scheduled_at == lost.scheduled_at and r.attempt == lost.attempt + 1 and r.launched_at is not None
+            ),
+            None,
+        ),
+        30,
+        what="its retry to launch",
+    )
     assert retry.agent_id != task["agent_id"]
     time.sleep(2)
     check_history(cluster, store)
@@ -345,8 +393,9 @@ def test_framework_removed_by_the_master(cluster, store, round_):
     removed = time.time()
     cluster.master_post(f"/__local__/frameworks/{old_id}/remove")
     recovered(cluster, "framework removed", removed, old_stream)
-    new_id = wait_for(lambda: (fid := store.get_framework_id()) not in (None, old_id) and fid, 30,
-                      what="the new FrameworkID stored")
+    new_id = wait_for(
+        lambda: (fid := store.get_framework_id()) not in (None, old_id) and fid, 30, what="the new FrameworkID stored"
+    )
     assert [fw["id"] for fw in cluster.master("/__local__/frameworks")] == [new_id]
     assert cluster.leader() is leader, "a removal is no reason to change leader"
     status = leader.status()
@@ -377,19 +426,29 @@ def test_master_failover_with_agents_re_registering_late(cluster, store, round_)
 def test_agent_back_after_its_tasks_were_reported_lost(cluster, store, round_):
     """A partition: the master reports the agent's tasks unreachable, then the agent comes
     back with them still running. No task id runs twice and the runs go on where they were."""
+
     def running_long():
-        tasks = [t for t in cluster.master("/__local__/tasks")
-                 if t["active"] and t["task_id"].startswith("long.") and t["state"] == "TASK_RUNNING"]
+        tasks = [
+            t
+            for t in cluster.master("/__local__/tasks")
+            if t["active"] and t["task_id"].startswith("long.") and t["state"] == "TASK_RUNNING"
+        ]
         return tasks[0] if tasks else None
 
     task = wait_for(running_long, 30, 0.2, what="a running 'long' task")
     cluster.partition_agent(task["agent_id"])
-    wait_for(lambda: "unreachable" in (store.get_run_by_task_id(task["task_id"]).message or ""), 30,
-             what="the run marked unreachable")
+    wait_for(
+        lambda: "unreachable" in (store.get_run_by_task_id(task["task_id"]).message or ""),
+        30,
+        what="the run marked unreachable",
+    )
     time.sleep(4)  # scheduling goes on on the other agent meanwhile
     cluster.reconnect_agent(task["agent_id"])
-    run = wait_for(lambda: (r := store.get_run_by_task_id(task["task_id"])).state.final and r, 30,
-                   what="the task, back with its agent, to end")
+    run = wait_for(
+        lambda: (r := store.get_run_by_task_id(task["task_id"])).state.final and r,
+        30,
+        what="the task, back with its agent, to end",
+    )
     assert run.state == RunState.SUCCEEDED, (run.state, run.reason)
     assert [r.attempt for r in store.list_runs("long", limit=200)[0] if r.scheduled_at == run.scheduled_at] == [0]
     assert cluster.conflicts() == []

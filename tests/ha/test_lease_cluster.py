@@ -32,12 +32,12 @@ from tests.ha.cluster import Cluster, Instance, before_the_next_second
 
 pytestmark = pytest.mark.slow
 
-JOBS = '''
+JOBS = """
 from moroccron import Job
 
 every_second = Job(name="every-second", command="true", schedule="* * * * * *", catchup="all",
                    concurrency="allow")
-'''
+"""
 
 CLEAN_HANDOVER = 2.0
 """The issue's bound: after SIGTERM of the leader, the standby launches within 2 s."""
@@ -70,16 +70,21 @@ def other(cluster: Cluster, instance: Instance) -> Instance:
 
 
 def first_launch_by_another_stream(cluster: Cluster, since: float, old_stream: str | None, what: str) -> float:
-    calls = wait_for(lambda: [c for c in cluster.launched_since(since) if c["stream_id"] != old_stream], 60, 0.05,
-                     what=f"a launch by the new leader after {what}")
+    calls = wait_for(
+        lambda: [c for c in cluster.launched_since(since) if c["stream_id"] != old_stream],
+        60,
+        0.05,
+        what=f"a launch by the new leader after {what}",
+    )
     took = calls[0]["time"] - since
     handovers.setdefault(what, []).append(took)
     return took
 
 
 def exited_since(instance: Instance, t: float) -> tuple[float, int]:
-    return wait_for(lambda: next((e for e in instance.exits if e[0] >= t), None), 60, 0.05,
-                    what=f"instance {instance.name} to exit")
+    return wait_for(
+        lambda: next((e for e in instance.exits if e[0] >= t), None), 60, 0.05, what=f"instance {instance.name} to exit"
+    )
 
 
 def check_history(cluster: Cluster, store: Store) -> None:
@@ -96,8 +101,9 @@ def check_history(cluster: Cluster, store: Store) -> None:
     assert all(g == 1 for g in gaps), f"fire times went unrecorded: gaps {sorted(set(gaps))}"
     for r in runs:
         assert started[r.task_id] == 1, f"{r.task_id} is {r.state.value} but the master did not start it once"
-        assert r.state in (RunState.SUCCEEDED, RunState.RUNNING, RunState.STARTING, RunState.LAUNCHED), \
+        assert r.state in (RunState.SUCCEEDED, RunState.RUNNING, RunState.STARTING, RunState.LAUNCHED), (
             f"{r.task_id} ended {r.state.value}: {r.reason} {r.message}"
+        )
 
 
 def test_the_second_instance_waits_as_a_standby(cluster, store):
@@ -109,8 +115,11 @@ def test_the_second_instance_waits_as_a_standby(cluster, store):
     assert "this instance takes over when its lease ends" in standby.log.read_text()
     r = requests.post(f"{standby.url}/api/v1/jobs/every-second/runs", allow_redirects=False, timeout=5)
     assert r.status_code == 307 and r.headers["location"].startswith(leader.url)
-    wait_for(lambda: len(store.list_runs("every-second", states=[RunState.SUCCEEDED])[0]) >= 6, 30,
-             what="runs under the first leader")
+    wait_for(
+        lambda: len(store.list_runs("every-second", states=[RunState.SUCCEEDED])[0]) >= 6,
+        30,
+        what="runs under the first leader",
+    )
     check_history(cluster, store)
 
 
@@ -119,8 +128,13 @@ def test_a_second_serve_on_the_same_port_and_database_changes_nothing(cluster, s
     before = leader.status()
     stream = cluster.stream_id()
     # the operator's mistake: the same command line again
-    second = subprocess.run([sys.executable, "-m", "moroccron.cli", *leader.args], cwd=cluster.root,
-                            capture_output=True, text=True, timeout=120)
+    second = subprocess.run(
+        [sys.executable, "-m", "moroccron.cli", *leader.args],
+        cwd=cluster.root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert second.returncode == 1, second.stderr
     assert "bind: address already in use" in second.stderr and f"127.0.0.1:{leader.port}" in second.stderr
     assert "leadership" not in second.stderr
@@ -129,8 +143,12 @@ def test_a_second_serve_on_the_same_port_and_database_changes_nothing(cluster, s
     assert store.leader()["leader_id"] == before["instance"]
     assert leader.proc.poll() is None and cluster.stream_id() == stream
     since = time.time()
-    wait_for(lambda: [c for c in cluster.launched_since(since) if c["stream_id"] == stream], 10, 0.1,
-             what="the first leader to go on launching")
+    wait_for(
+        lambda: [c for c in cluster.launched_since(since) if c["stream_id"] == stream],
+        10,
+        0.1,
+        what="the first leader to go on launching",
+    )
     check_history(cluster, store)
 
 
@@ -146,8 +164,13 @@ def test_sigterm_of_the_leader_hands_over_at_once(cluster, store):
     when, code = exited_since(leader, sent)
     assert code == 0, log.read_text()[-3000:]
     text = log.read_text()
-    for line in ("SIGTERM received: stopping cleanly", "no new work; finishing the step in progress",
-                 "Mesos scheduler client stopped", "leadership lease released", "stopped in"):
+    for line in (
+        "SIGTERM received: stopping cleanly",
+        "no new work; finishing the step in progress",
+        "Mesos scheduler client stopped",
+        "leadership lease released",
+        "stopped in",
+    ):
         assert line in text, f"{line!r} not logged:\n{text[-3000:]}"
     assert text.index("Mesos scheduler client stopped") < text.index("leadership lease released")
     assert cluster.leader() is standby

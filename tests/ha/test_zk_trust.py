@@ -96,8 +96,7 @@ def contend(url: str, address: str, instance: str, on_elected: Any = None) -> Co
             on_elected()
         elected.set()
 
-    leadership = Leadership(url, address, instance, on_elected=won, on_lost=lambda _reason: None,
-                            session_timeout=4.0)
+    leadership = Leadership(url, address, instance, on_elected=won, on_lost=lambda _reason: None, session_timeout=4.0)
     leadership.start()
     return Contender(leadership, elected)
 
@@ -190,8 +189,9 @@ def test_nodes_left_world_writable_are_tightened_and_planted_contenders_removed(
     warnings = [r.getMessage() for r in caplog.records]
     assert any(f"{root}/election had the ACL world:anyone=ALL" in w for w in warnings), warnings
     assert any(f"removed {root}/election/{PLANTED}" in w for w in warnings), warnings
-    assert any("other__lock__9999999999 in the election was not created with these credentials" in w
-               for w in warnings), warnings
+    assert any(
+        "other__lock__9999999999 in the election was not created with these credentials" in w for w in warnings
+    ), warnings
     assert not any(PASSWORD in w for w in warnings)
 
 
@@ -245,12 +245,16 @@ def pair(store: Any, url: str) -> Iterator[Pair]:
         assert leader.elected.wait(30)
         standby_address = f"127.0.0.1:{free_port()}"
         standby = contend(url, standby_address, "standby")
-        wait_for(lambda: standby.leadership.leader() == {"address": address, "instance": "genuine"}, 30,
-                 what="the standby to see the leader")
+        wait_for(
+            lambda: standby.leadership.leader() == {"address": address, "instance": "genuine"},
+            30,
+            what="the standby to see the leader",
+        )
         settings = Settings(bind=standby_address)
         plugins = PluginManager(load_entrypoints=False)
-        auth = Authenticator.from_sources(None, environ={"MOROCCRON_AUTH_TOKENS": "tok-admin:admin",
-                                                              "MOROCCRON_AUTH_USERS": "boss:s3cret:admin"})
+        auth = Authenticator.from_sources(
+            None, environ={"MOROCCRON_AUTH_TOKENS": "tok-admin:admin", "MOROCCRON_AUTH_USERS": "boss:s3cret:admin"}
+        )
         context = AppContext(settings, store, plugins, auth=auth, leadership=standby.leadership)
         without_auth = AppContext(settings, store, plugins, leadership=standby.leadership)
         without_auth.leader_verifier = context.leader_verifier  # one instance, seen with and without auth
@@ -283,8 +287,9 @@ def test_a_planted_contender_gets_no_credentials(store, zk_address, root, caplog
     attacker = connect(zk_address)
     try:
         with pair(store, f"zk://{zk_address}{root}") as p:
-            attacker.create(f"{root}/election/{PLANTED}",
-                            json.dumps({"address": evil_address, "instance": "evil"}).encode())
+            attacker.create(
+                f"{root}/election/{PLANTED}", json.dumps({"address": evil_address, "instance": "evil"}).encode()
+            )
             # the attack is in place: the election now names the receiver first
             assert p.standby.leadership.leader() == {"address": evil_address, "instance": "evil"}
             with caplog.at_level(logging.WARNING, logger="moroccron.api.leader"):
@@ -307,8 +312,9 @@ def test_a_planted_contender_gets_no_credentials(store, zk_address, root, caplog
             assert evil_address in warnings[0] and p.genuine_address in warnings[0]
 
             # the planted node copies the genuine leader's instance id: still not trusted
-            attacker.set(f"{root}/election/{PLANTED}",
-                         json.dumps({"address": evil_address, "instance": "genuine"}).encode())
+            attacker.set(
+                f"{root}/election/{PLANTED}", json.dumps({"address": evil_address, "instance": "genuine"}).encode()
+            )
             assert p.client.post("/api/v1/jobs", json=JOB, headers=ADMIN).status_code == 503
             assert evil.bodies == []
 

@@ -33,17 +33,24 @@ ENCODED = "moroccron:Zk%3Ap%40ss%2Fw0rd"
 TOKEN = "tok-admin-3c1f"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 PLANTED = "planted__lock__-0000000001"
-JOBS = '''
+JOBS = """
 from moroccron import Job
 
 ping = Job(name="ping", command="true", schedule="*/5 * * * * *", catchup="none")
-'''
+"""
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    c = Cluster(tmp_path_factory.mktemp("zk-trust"), JOBS, size=2, agents=1, zk_auth=ENCODED,
-                env={"MOROCCRON_AUTH_TOKENS": f"{TOKEN}:admin", "MOROCCRON_LOG_LEVEL": "DEBUG"}, headers=ADMIN)
+    c = Cluster(
+        tmp_path_factory.mktemp("zk-trust"),
+        JOBS,
+        size=2,
+        agents=1,
+        zk_auth=ENCODED,
+        env={"MOROCCRON_AUTH_TOKENS": f"{TOKEN}:admin", "MOROCCRON_LOG_LEVEL": "DEBUG"},
+        headers=ADMIN,
+    )
     with c.running():
         yield c
 
@@ -57,8 +64,11 @@ def zk(cluster: Cluster, *, auth: bool) -> KazooClient:
 def standby_of(cluster: Cluster):
     leader = cluster.leader()
     standby = next(i for i in cluster.instances if i is not leader)
-    wait_for(lambda: (s := standby.status()) and s.get("leader_address") == f"127.0.0.1:{leader.port}", 30,
-             what="the standby to see the leader")
+    wait_for(
+        lambda: (s := standby.status()) and s.get("leader_address") == f"127.0.0.1:{leader.port}",
+        30,
+        what="the standby to see the leader",
+    )
     return leader, standby
 
 
@@ -68,8 +78,7 @@ def test_credentials_are_used_and_shown_nowhere(cluster):
     owner, anonymous = zk(cluster, auth=True), zk(cluster, auth=False)
     try:
         election = f"{path}/election"
-        nodes = [path, election, f"{path}/framework_id",
-                 *(f"{election}/{c}" for c in owner.get_children(election))]
+        nodes = [path, election, f"{path}/framework_id", *(f"{election}/{c}" for c in owner.get_children(election))]
         assert len(nodes) == 5, nodes  # two contenders
         for node in nodes:
             assert set(owner.get_acls(node)[0]) == set(acl(USER, PASSWORD)), node
@@ -98,7 +107,8 @@ def test_a_standby_forwards_an_authenticated_write_to_the_genuine_leader(cluster
     assert r.status_code == 201, r.text
     assert requests.get(f"{leader.url}/api/v1/jobs/forwarded", headers=ADMIN, timeout=5).status_code == 200
     assert requests.get(f"{standby.url}/leader", headers=ADMIN, timeout=5).json() == {
-        "leader": f"127.0.0.1:{leader.port}"}
+        "leader": f"127.0.0.1:{leader.port}"
+    }
 
 
 def test_a_contender_planted_with_zookeeper_write_access_gets_nothing(cluster):

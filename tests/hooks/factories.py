@@ -26,5 +26,10 @@ def task(job: str = "etl", cpus: float = 1.0, mem: float = 128.0, attempt: int =
 
 
 def offer(id: str = "o1", cpus: float = 4.0, mem: float = 1024.0, hostname: str = "agent1") -> Offer:
-    return Offer(id=id, agent_id=f"{hostname}-S0", hostname=hostname,
-                 resources=Resources(cpus=cpus, mem=mem), attributes={"rack": "r1"})
+    return Offer(
+        id=id,
+        agent_id=f"{hostname}-S0",
+        hostname=hostname,
+        resources=Resources(cpus=cpus, mem=mem),
+        attributes={"rack": "r1"},
+    )

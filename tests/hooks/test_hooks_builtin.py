@@ -9,8 +9,11 @@ from . import factories as f
 
 
 def test_missing_parents_and_trigger_targets_are_reported_by_field() -> None:
-    job = f.job("report", parents=["extract", "load"],
-                triggers={"on_success": ["publish", "report"], "on_failure": ["rollback"]})
+    job = f.job(
+        "report",
+        parents=["extract", "load"],
+        triggers={"on_success": ["publish", "report"], "on_failure": ["rollback"]},
+    )
     existing = {"load": f.job("load"), "rollback": f.job("rollback"), "report": f.job("report")}
 
     errors = builtin.moroccron_validate_job(job=job, existing=existing)
@@ -27,8 +30,9 @@ def test_missing_parents_and_trigger_targets_are_reported_by_field() -> None:
 
 def test_a_job_whose_parents_and_triggers_exist_passes() -> None:
     job = f.job("report", parents=["load"], triggers={"on_failure": ["cleanup"]})
-    assert builtin.moroccron_validate_job(job=job, existing={"load": f.job("load"),
-                                                             "cleanup": f.job("cleanup")}) is None
+    assert (
+        builtin.moroccron_validate_job(job=job, existing={"load": f.job("load"), "cleanup": f.job("cleanup")}) is None
+    )
 
 
 def test_parents_in_the_same_apply_batch_count(pm: PluginManager) -> None:

@@ -74,8 +74,9 @@ def test_hook_moroccron_pack_offers(pm: PluginManager) -> None:
 
     plan = pm.pack_offers(runs=tasks, offers=offers, jobs=jobs, strategy="one-per-offer")
 
-    assert rec.calls == [("moroccron_pack_offers",
-                          {"runs": tasks, "offers": offers, "jobs": jobs, "strategy": "one-per-offer"})]
+    assert rec.calls == [
+        ("moroccron_pack_offers", {"runs": tasks, "offers": offers, "jobs": jobs, "strategy": "one-per-offer"})
+    ]
     assert dict(plan.assignments) == {"o1": (tasks[0].task_id,), "o2": (tasks[2].task_id,)}
     assert plan.unplaced == (tasks[1].task_id,)
 
@@ -142,10 +143,12 @@ def test_hook_moroccron_task_succeeded(pm: PluginManager) -> None:
 def test_hook_moroccron_task_failed(pm: PluginManager) -> None:
     rec = Recorder()
     pm.register(rec, "rec")
-    graph = DependencyGraph({"extract": [], "load": ["extract"], "report": ["load"]},
-                            {"report": ["bi@example.com"]})
+    graph = DependencyGraph({"extract": [], "load": ["extract"], "report": ["load"]}, {"report": ["bi@example.com"]})
     subtree = graph.subtree("extract").children
-    job, run = f.job("extract"), f.run("extract", state=RunState.FAILED, exit_status=2, reason="REASON_COMMAND_EXECUTOR_FAILED")
+    job, run = (
+        f.job("extract"),
+        f.run("extract", state=RunState.FAILED, exit_status=2, reason="REASON_COMMAND_EXECUTOR_FAILED"),
+    )
 
     pm.task_failed(job=job, run=run, pending_subtree=subtree, final=True)
 
@@ -191,11 +194,19 @@ def test_hook_moroccron_notify(pm: PluginManager) -> None:
     rec = Recorder()
     for name, plugin in (("slack", slack), ("email", email), ("rec", rec)):
         pm.register(plugin, name)
-    targets = [NotifyTarget.parse(t) for t in
-               ("slack:#etl", "email:ops@example.com", "email:gone@example.com", "pagerduty:etl-service")]
-    note = Notification(event="failure", job=f.job(), run=f.run(state=RunState.FAILED), targets=targets,
-                        subject="etl failed", text="etl failed with exit status 2",
-                        details={"exit_status": 2})
+    targets = [
+        NotifyTarget.parse(t)
+        for t in ("slack:#etl", "email:ops@example.com", "email:gone@example.com", "pagerduty:etl-service")
+    ]
+    note = Notification(
+        event="failure",
+        job=f.job(),
+        run=f.run(state=RunState.FAILED),
+        targets=targets,
+        subject="etl failed",
+        text="etl failed with exit status 2",
+        details={"exit_status": 2},
+    )
 
     results = pm.notify(notification=note)
 

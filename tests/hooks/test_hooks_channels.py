@@ -48,11 +48,14 @@ def test_hook_moroccron_notify_channels(pm: PluginManager) -> None:
     with pytest.raises(ValidationError) as exc:
         f.job(notify={"on_failure": ["opsgenie:team_data!", "teams:general"]})
     errors = errors_of(exc)
-    assert errors["notify.on_failure[0]"][0] == ("is not a notification target: opsgenie address is not an "
-                                                 "Opsgenie team (letters, digits and '-', e.g. team-data)")
+    assert errors["notify.on_failure[0]"][0] == (
+        "is not a notification target: opsgenie address is not an "
+        "Opsgenie team (letters, digits and '-', e.g. team-data)"
+    )
     message, allowed = errors["notify.on_failure[1]"]
-    assert message == ("is not a notification target: unknown channel 'teams'; "
-                       "registered: email, slack, pagerduty, webhook, opsgenie")
+    assert message == (
+        "is not a notification target: unknown channel 'teams'; registered: email, slack, pagerduty, webhook, opsgenie"
+    )
     assert allowed is not None and allowed.endswith("'opsgenie:team-data'")
 
 
@@ -64,16 +67,22 @@ def test_owners_contacts_and_preferences_use_the_registered_channels(pm: PluginM
     assert errors["preferences.failure"] == ("unknown channel", "email | slack | pagerduty | webhook")
 
     pm.register(Opsgenie(), "opsgenie")
-    owner = Owner(id="a@example.com", contacts={"opsgenie": " Team-Data "}, slack="#a",
-                  preferences={"failure": ["opsgenie", "email"]})
+    owner = Owner(
+        id="a@example.com",
+        contacts={"opsgenie": " Team-Data "},
+        slack="#a",
+        preferences={"failure": ["opsgenie", "email"]},
+    )
     assert dict(owner.contacts) == {"opsgenie": "team-data", "slack": "#a"}  # normalised by the channel
     assert owner.address("opsgenie") == "team-data" and owner.address("email") == "a@example.com"
     assert owner.to_dict()["contacts"] == {"opsgenie": "team-data", "slack": "#a"} and owner.slack == "#a"
     with pytest.raises(ValidationError) as exc:
         Owner(id="a@example.com", contacts={"opsgenie": "no spaces please", "slack": ""})
     errors = errors_of(exc)
-    assert errors["contacts.opsgenie"] == ("is not an Opsgenie team (letters, digits and '-', e.g. team-data)",
-                                           "an Opsgenie team")
+    assert errors["contacts.opsgenie"] == (
+        "is not an Opsgenie team (letters, digits and '-', e.g. team-data)",
+        "an Opsgenie team",
+    )
     assert errors["contacts.slack"][0] == "must be a non-empty string or null"
 
 
@@ -118,4 +127,7 @@ def test_the_slack_and_pagerduty_plugins_register_their_channels() -> None:
     assert {"email", "webhook", "slack", "pagerduty"} <= set(registered)
     assert registered["slack"].example == "#CHANNEL" and registered["pagerduty"].example == "SERVICE"
     assert {p.name for p in pm.list_plugins() if "moroccron_notify_channels" in p.hooks} >= {
-        "builtin", "slack", "pagerduty"}
+        "builtin",
+        "slack",
+        "pagerduty",
+    }

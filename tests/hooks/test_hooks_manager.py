@@ -61,8 +61,9 @@ def installed(monkeypatch: pytest.MonkeyPatch) -> list[FakeDistribution]:
 
 def test_loads_plugins_from_entry_points(installed: list[FakeDistribution]) -> None:
     ep = FakeEntryPoint("audit", entrypoint)
-    installed.append(FakeDistribution("moroccron-audit", "1.2.0", ep,
-                                      FakeEntryPoint("cli", broken, group="console_scripts")))
+    installed.append(
+        FakeDistribution("moroccron-audit", "1.2.0", ep, FakeEntryPoint("cli", broken, group="console_scripts"))
+    )
     pm = PluginManager()
     assert ep.loaded == 1
     assert "from-entry-point" in pm.packing_strategies()
@@ -92,7 +93,9 @@ def test_load_entrypoints_false_skips_installed_plugins(installed: list[FakeDist
 
 def test_a_plugin_that_cannot_be_imported_is_named(installed: list[FakeDistribution]) -> None:
     installed.append(FakeDistribution("moroccron-fine", "1.0", FakeEntryPoint("fine", entrypoint)))
-    installed.append(FakeDistribution("moroccron-slack", "0.1", FakeEntryPoint("slack", ImportError("no module named slack_sdk"))))
+    installed.append(
+        FakeDistribution("moroccron-slack", "0.1", FakeEntryPoint("slack", ImportError("no module named slack_sdk")))
+    )
     with pytest.raises(PluginError, match=r"'slack'.*slack_sdk.*MOROCCRON_DISABLE_PLUGINS=slack") as exc:
         PluginManager()
     assert exc.value.plugin == "slack"
@@ -133,9 +136,7 @@ def test_disabled_argument_blocks_plugins(installed: list[FakeDistribution]) -> 
     assert pm.register(entrypoint, "audit") is None, "a blocked name stays blocked"
 
 
-def test_blocking_an_unknown_plugin_warns(
-    installed: list[FakeDistribution], caplog: pytest.LogCaptureFixture
-) -> None:
+def test_blocking_an_unknown_plugin_warns(installed: list[FakeDistribution], caplog: pytest.LogCaptureFixture) -> None:
     installed.append(FakeDistribution("moroccron-audit", "1.2.0", FakeEntryPoint("audit", entrypoint)))
     with caplog.at_level(logging.WARNING, logger="moroccron.hooks"):
         PluginManager(disabled=["audti"])
@@ -211,9 +212,14 @@ def test_a_raising_notifier_leaves_its_targets_reported_undelivered(
 ) -> None:
     pm.register(Broken(), "slack")
     pm.register(ChannelNotifier("email"), "email")
-    note = Notification(event="failure", job=f.job(), run=f.run(state=RunState.FAILED),
-                        targets=[NotifyTarget("slack", "#etl"), NotifyTarget("email", "ops@example.com")],
-                        subject="etl failed", text="")
+    note = Notification(
+        event="failure",
+        job=f.job(),
+        run=f.run(state=RunState.FAILED),
+        targets=[NotifyTarget("slack", "#etl"), NotifyTarget("email", "ops@example.com")],
+        subject="etl failed",
+        text="",
+    )
     with caplog.at_level(logging.ERROR, logger="moroccron.hooks"):
         results = pm.notify(notification=note)
     assert [(str(r.target), r.ok) for r in results] == [("email:ops@example.com", True), ("slack:#etl", False)]
@@ -273,14 +279,18 @@ def test_pack_offers_completes_unplaced_and_drops_empty_offers(pm: PluginManager
     assert plan.placed() == {tasks[1].task_id: "o1"}
 
 
-@pytest.mark.parametrize(("assignments", "message"), [
-    ({"o9": ["a.1772366400.0"]}, "unknown offer 'o9'"),
-    ({"o1": ["zzz.1.0"]}, "unknown task 'zzz.1.0'"),
-    ({"o1": ["a.1772366400.0"], "o2": ["a.1772366400.0"]}, "places task 'a.1772366400.0' twice"),
-    ({"o1": ["a.1772366400.0", "b.1772366400.0", "c.1772366400.0"]}, "overfills offer 'o1'"),
-])
-def test_pack_offers_refuses_an_impossible_plan(pm: PluginManager, assignments: dict[str, list[str]],
-                                                message: str) -> None:
+@pytest.mark.parametrize(
+    ("assignments", "message"),
+    [
+        ({"o9": ["a.1772366400.0"]}, "unknown offer 'o9'"),
+        ({"o1": ["zzz.1.0"]}, "unknown task 'zzz.1.0'"),
+        ({"o1": ["a.1772366400.0"], "o2": ["a.1772366400.0"]}, "places task 'a.1772366400.0' twice"),
+        ({"o1": ["a.1772366400.0", "b.1772366400.0", "c.1772366400.0"]}, "overfills offer 'o1'"),
+    ],
+)
+def test_pack_offers_refuses_an_impossible_plan(
+    pm: PluginManager, assignments: dict[str, list[str]], message: str
+) -> None:
     tasks = [f.task(name, cpus=2) for name in "abc"]
     assert tasks[0].task_id == "a.1772366400.0"
     pm.register(Fixed(PackingPlan(assignments=assignments)), "fixed")
@@ -312,8 +322,9 @@ def test_a_tryfirst_plugin_can_take_over_a_strategy_name(pm: PluginManager) -> N
 def test_the_builtin_strategies_answer_for_their_names(pm: PluginManager, strategy: str) -> None:
     pm.check_packing_strategy(strategy)
     tasks = [f.task("a"), f.task("b")]
-    plan = pm.pack_offers(runs=tasks, offers=[f.offer("o1")], jobs={"a": f.job("a"), "b": f.job("b")},
-                          strategy=strategy)
+    plan = pm.pack_offers(
+        runs=tasks, offers=[f.offer("o1")], jobs={"a": f.job("a"), "b": f.job("b")}, strategy=strategy
+    )
     assert sorted(plan.assignments["o1"]) == sorted(t.task_id for t in tasks)
     assert plan.unplaced == ()
 
@@ -342,7 +353,11 @@ def test_list_plugins_shows_names_sources_and_hooks(installed: list[FakeDistribu
     audit, slack = plugins[0], plugins[-1]
     by_name = {p.name: p for p in plugins}
     assert (audit.distribution, audit.version, audit.builtin) == ("moroccron-audit", "1.2.0", False)
-    assert by_name["builtin"].hooks == ("moroccron_notify_channels", "moroccron_triggered_jobs", "moroccron_validate_job")
+    assert by_name["builtin"].hooks == (
+        "moroccron_notify_channels",
+        "moroccron_triggered_jobs",
+        "moroccron_validate_job",
+    )
     assert by_name["packing"].hooks == ("moroccron_pack_offers", "moroccron_packing_strategies")
     assert slack.hooks == ("moroccron_notify",)
 

@@ -176,8 +176,10 @@ class Scheduler:
     def update(self, task_id: str, state: str | None = None, *, timeout: float = WAIT) -> dict[str, Any]:
         """The next TaskStatus for ``task_id`` (of ``state`` if given)."""
         event = self.wait(
-            lambda e: e["update"]["status"]["task_id"]["value"] == task_id
-            and (state is None or e["update"]["status"]["state"] == state),
+            lambda e: (
+                e["update"]["status"]["task_id"]["value"] == task_id
+                and (state is None or e["update"]["status"]["state"] == state)
+            ),
             type="UPDATE",
             timeout=timeout,
         )
@@ -349,9 +351,7 @@ def make_master(tmp_path: Path) -> Iterator[MasterFactory]:
     for master in started:
         pids += [t["pid"] for t in master.tasks() if t["pid"] is not None]
         master.stop()
-    leaked = [
-        t.name for t in set(threading.enumerate()) - threads_before if t.name.startswith("moroccron-local")
-    ]
+    leaked = [t.name for t in set(threading.enumerate()) - threads_before if t.name.startswith("moroccron-local")]
     assert not leaked, f"threads left running: {leaked}"
     alive = [pid for pid in pids if process_alive(pid)]
     assert not alive, f"task processes left running: {alive}"

@@ -78,9 +78,7 @@ class Recorder(SchedulerCallbacks):
     def agentLost(self, client: Any, agent_id: str) -> None:
         self._add("agent_lost", agent_id)
 
-    def executorLost(
-        self, client: Any, executor_id: str, agent_id: str | None, status: int | None
-    ) -> None:
+    def executorLost(self, client: Any, executor_id: str, agent_id: str | None, status: int | None) -> None:
         self._add("executor_lost", executor_id, agent_id, status)
 
     def error(self, client: Any, message: str) -> None:
@@ -110,9 +108,7 @@ class Recorder(SchedulerCallbacks):
     def count(self, name: str) -> int:
         return sum(1 for n, _ in self.events if n == name)
 
-    def next_event(
-        self, name: str, start: int, match: Callable[[tuple[Any, ...]], bool] = lambda a: True
-    ) -> Any:
+    def next_event(self, name: str, start: int, match: Callable[[tuple[Any, ...]], bool] = lambda a: True) -> Any:
         """Wait for the first ``name`` event at index >= start that matches; return its args."""
 
         def find() -> list[tuple[Any, ...]] | None:
@@ -128,9 +124,7 @@ class Recorder(SchedulerCallbacks):
             return len(self.events)
 
     def statuses(self, task_id: str) -> list[dict[str, Any]]:
-        return [
-            a[0] for n, a in self.events if n == "status" and a[0]["task_id"]["value"] == task_id
-        ]
+        return [a[0] for n, a in self.events if n == "status" and a[0]["task_id"]["value"] == task_id]
 
     def wait_status(self, task_id: str, state: str, start: int = 0) -> dict[str, Any]:
         args = self.next_event(
@@ -166,9 +160,7 @@ def framework_info(**extra: Any) -> dict[str, Any]:
     return info
 
 
-def task_info(
-    task_id: str, agent_id: str, command: str, cpus: float = 0.1, mem: float = 16
-) -> dict[str, Any]:
+def task_info(task_id: str, agent_id: str, command: str, cpus: float = 0.1, mem: float = 16) -> dict[str, Any]:
     return {
         "name": task_id,
         "task_id": {"value": task_id},
@@ -248,17 +240,13 @@ def fresh_offer(rec: Recorder) -> dict[str, Any]:
     return offer
 
 
-def launch_one(
-    client: MesosSchedulerClient, rec: Recorder, task_id: str, command: str
-) -> dict[str, Any]:
+def launch_one(client: MesosSchedulerClient, rec: Recorder, task_id: str, command: str) -> dict[str, Any]:
     offer = fresh_offer(rec)
     client.launch([offer["id"]["value"]], [task_info(task_id, offer["agent_id"]["value"], command)])
     return offer
 
 
-def ack_all(
-    client: MesosSchedulerClient, rec: Recorder, task_id: str, until: str
-) -> dict[str, Any]:
+def ack_all(client: MesosSchedulerClient, rec: Recorder, task_id: str, until: str) -> dict[str, Any]:
     """Acknowledge each update of task_id as it comes, until state ``until``; return it."""
     acked: set[str] = set()
     start = 0
@@ -315,18 +303,14 @@ def test_calls_before_subscription_raise_not_connected(
         client.revive()
 
 
-def test_stop_closes_the_stream_quickly(
-    subscribed: tuple[MesosSchedulerClient, Recorder], master: LocalMaster
-) -> None:
+def test_stop_closes_the_stream_quickly(subscribed: tuple[MesosSchedulerClient, Recorder], master: LocalMaster) -> None:
     client, rec = subscribed
     started = time.monotonic()
     client.stop(timeout=5)
     assert time.monotonic() - started < 2.0
     assert not client.running and not client.connected
     assert rec.count("disconnected") == 0  # an intended stop is not a disconnection
-    wait_until(
-        lambda: not master.frameworks()[0]["connected"], what="master sees the stream closed"
-    )
+    wait_until(lambda: not master.frameworks()[0]["connected"], what="master sees the stream closed")
 
 
 # --------------------------------------------------------------------------- offers and tasks
@@ -368,9 +352,7 @@ def test_acknowledge_stops_retransmission(
     # Acknowledging releases the next update, and so on to the end.
     ack_all(client, rec, "t-ack", "TASK_FINISHED")
     task = wait_until(
-        lambda: next(
-            (t for t in master.tasks() if t["task_id"] == "t-ack" and not t["active"]), None
-        ),
+        lambda: next((t for t in master.tasks() if t["task_id"] == "t-ack" and not t["active"]), None),
         what="the master to retire the fully acknowledged task",
     )
     assert task["unacknowledged"] == 0 and task["state"] == "TASK_FINISHED"
@@ -397,9 +379,7 @@ def test_decline_with_refuse_seconds_then_revive(
     assert time.monotonic() - revived_at < 5  # revive cleared the one-hour filter
 
 
-def test_suppress_and_revive(
-    subscribed: tuple[MesosSchedulerClient, Recorder], master: LocalMaster
-) -> None:
+def test_suppress_and_revive(subscribed: tuple[MesosSchedulerClient, Recorder], master: LocalMaster) -> None:
     client, rec = subscribed
     rec.wait_offer()
     client.suppress()
@@ -499,9 +479,7 @@ def test_dropped_stream_resubscribes_with_the_same_framework_id(
     client.kill("survivor")
 
 
-def test_master_restart_reconnects(
-    subscribed: tuple[MesosSchedulerClient, Recorder], master: LocalMaster
-) -> None:
+def test_master_restart_reconnects(subscribed: tuple[MesosSchedulerClient, Recorder], master: LocalMaster) -> None:
     client, rec = subscribed
     framework_id = client.framework_id
     old_master_id = master.master_id

@@ -28,7 +28,8 @@ pytestmark = pytest.mark.timeout(90)
 
 
 def test_heartbeat_grace_is_five_intervals(
-    tmp_path: Path, make_client: Callable[..., tuple[MesosSchedulerClient, Recorder]]  # noqa: F811
+    tmp_path: Path,
+    make_client: Callable[..., tuple[MesosSchedulerClient, Recorder]],  # noqa: F811
 ) -> None:
     """Two silent intervals dropped the subscription (and made the engine reconcile every
     live task); a master busy for a few heartbeats is slow, not gone."""
@@ -41,8 +42,9 @@ def test_heartbeat_grace_is_five_intervals(
         mark = rec.mark()
         master.pause_heartbeats(2.2)  # more than the old grace of 2 intervals
         # Heartbeats resume after the pause: wait for two, on the same subscription.
-        rec.wait_for(lambda: sum(1 for n, _ in rec.events[mark:] if n == "heartbeat") >= 2,
-                     what="heartbeats after the pause")
+        rec.wait_for(
+            lambda: sum(1 for n, _ in rec.events[mark:] if n == "heartbeat") >= 2, what="heartbeats after the pause"
+        )
         assert rec.count("disconnected") == 0 and rec.count("reregistered") == 0
         assert client.connected
     finally:
@@ -51,8 +53,10 @@ def test_heartbeat_grace_is_five_intervals(
 
 @pytest.fixture
 def gpu_master(tmp_path: Path) -> Any:
-    m = new_master(tmp_path / "mesos", agents=[AgentSpec(id="CPU0", cpus=2.0, mem=1024.0),
-                                               AgentSpec(id="GPU0", cpus=2.0, mem=1024.0, gpus=2.0)])
+    m = new_master(
+        tmp_path / "mesos",
+        agents=[AgentSpec(id="CPU0", cpus=2.0, mem=1024.0), AgentSpec(id="GPU0", cpus=2.0, mem=1024.0, gpus=2.0)],
+    )
     try:
         yield m
     finally:
@@ -69,10 +73,10 @@ def gpu_info() -> dict[str, Any]:
 
 
 def test_gpu_agents_are_offered_once_the_capability_is_registered(
-    gpu_master: LocalMaster, make_client: Callable[..., tuple[MesosSchedulerClient, Recorder]]  # noqa: F811
+    gpu_master: LocalMaster,
+    make_client: Callable[..., tuple[MesosSchedulerClient, Recorder]],  # noqa: F811
 ) -> None:
-    client, rec = make_client(gpu_master.address, framework_info(roles=["*"],
-                                                                   capabilities=[{"type": "MULTI_ROLE"}]))
+    client, rec = make_client(gpu_master.address, framework_info(roles=["*"], capabilities=[{"type": "MULTI_ROLE"}]))
     client.start()
     rec.wait_for(lambda: "CPU0" in offered_agents(rec), what="an offer of the agent without GPUs")
     assert "GPU0" not in offered_agents(rec)  # a master keeps GPU agents for GPU-aware frameworks
@@ -86,11 +90,11 @@ def test_gpu_agents_are_offered_once_the_capability_is_registered(
 
 
 def test_a_master_without_update_framework_gets_the_capability_on_a_new_subscription(
-    gpu_master: LocalMaster, make_client: Callable[..., tuple[MesosSchedulerClient, Recorder]],  # noqa: F811
+    gpu_master: LocalMaster,
+    make_client: Callable[..., tuple[MesosSchedulerClient, Recorder]],  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    client, rec = make_client(gpu_master.address, framework_info(roles=["*"],
-                                                                   capabilities=[{"type": "MULTI_ROLE"}]))
+    client, rec = make_client(gpu_master.address, framework_info(roles=["*"], capabilities=[{"type": "MULTI_ROLE"}]))
     client.start()
     rec.wait_for(lambda: rec.count("registered"), what="registered")
     real_call = client._call
@@ -109,15 +113,18 @@ def test_a_master_without_update_framework_gets_the_capability_on_a_new_subscrip
 
 
 def test_a_kill_policy_is_accepted_in_the_task_and_in_the_kill(
-    tmp_path: Path, make_client: Callable[..., tuple[MesosSchedulerClient, Recorder]]  # noqa: F811
+    tmp_path: Path,
+    make_client: Callable[..., tuple[MesosSchedulerClient, Recorder]],  # noqa: F811
 ) -> None:
     master = new_master(tmp_path / "mesos")
     try:
         client, rec = make_client(master.address)
         client.start()
         offer = fresh_offer(rec)
-        info = {**task_info("k1", offer["agent_id"]["value"], "sleep 30"),
-                "kill_policy": {"grace_period": {"nanoseconds": 2_000_000_000}}}
+        info = {
+            **task_info("k1", offer["agent_id"]["value"], "sleep 30"),
+            "kill_policy": {"grace_period": {"nanoseconds": 2_000_000_000}},
+        }
         client.launch([offer["id"]["value"]], [info])
         ack_all(client, rec, "k1", "TASK_RUNNING")
         client.kill("k1", offer["agent_id"]["value"], kill_policy={"grace_period": {"nanoseconds": 100_000_000}})

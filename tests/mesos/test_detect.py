@@ -63,9 +63,7 @@ def test_zk_spec_with_credentials_is_redacted_when_shown() -> None:
     assert redact("master:5050") == "master:5050"
 
 
-@pytest.mark.parametrize(
-    "spec", ["", "zk://zk1:2181", "zk:///mesos", "ftp://m:5050", "m:http", "http://m/x"]
-)
+@pytest.mark.parametrize("spec", ["", "zk://zk1:2181", "zk:///mesos", "ftp://m:5050", "m:http", "http://m/x"])
 def test_bad_specs_say_what_is_allowed(spec: str) -> None:
     with pytest.raises(MasterDetectionError) as info:
         parse_spec(spec)
@@ -94,18 +92,14 @@ def test_address_prefers_the_advertised_ip() -> None:
 
 
 def test_address_hostname_when_no_ip() -> None:
-    assert (
-        master_address({"address": {"hostname": "m1.example", "port": 5051}}) == "m1.example:5051"
-    )
+    assert master_address({"address": {"hostname": "m1.example", "port": 5051}}) == "m1.example:5051"
 
 
 def test_legacy_uint32_ip_is_network_order_bytes_read_little_endian() -> None:
     # 127.0.0.1 as Mesos writes it on x86: bytes 7f 00 00 01 read as a little-endian uint32.
     assert master_address({"ip": 16777343, "port": 5050}) == "127.0.0.1:5050"
     # 10.1.2.3 -> bytes 0a 01 02 03 -> 0x0302010a
-    assert (
-        master_address({"ip": 0x0302010A, "port": 5050, "hostname": "ignored"}) == "10.1.2.3:5050"
-    )
+    assert master_address({"ip": 0x0302010A, "port": 5050, "hostname": "ignored"}) == "10.1.2.3:5050"
 
 
 def test_legacy_hostname_and_pid_fallbacks() -> None:
@@ -158,11 +152,7 @@ class FakeZk:
         prefix = path.rstrip("/") + "/"
         if path not in self.nodes and not any(p.startswith(prefix) for p in self.nodes):
             raise NoNodeError(path)
-        return [
-            p[len(prefix) :]
-            for p in self.nodes
-            if p.startswith(prefix) and "/" not in p[len(prefix) :]
-        ]
+        return [p[len(prefix) :] for p in self.nodes if p.startswith(prefix) and "/" not in p[len(prefix) :]]
 
     def get_children(self, path: str) -> list[str]:
         return self._children(path)
@@ -187,9 +177,7 @@ class FakeZk:
 
 
 def info(host: str, port: int) -> bytes:
-    return json.dumps(
-        {"address": {"hostname": host, "ip": host, "port": port}, "id": host}
-    ).encode()
+    return json.dumps({"address": {"hostname": host, "ip": host, "port": port}, "id": host}).encode()
 
 
 def detector_with(fake: FakeZk, spec: str = "zk://zk1:2181/mesos") -> MasterDetector:
@@ -230,9 +218,7 @@ def test_missing_path() -> None:
 
 
 def test_zookeeper_unreachable() -> None:
-    with pytest.raises(
-        MasterDetectionError, match=r"cannot connect to ZooKeeper at zk://zk1:2181/mesos"
-    ):
+    with pytest.raises(MasterDetectionError, match=r"cannot connect to ZooKeeper at zk://zk1:2181/mesos"):
         detector_with(FakeZk(fail_start=True)).detect()
 
 
@@ -276,9 +262,7 @@ def test_real_zookeeper(zk_address: str) -> None:
     zk.start(timeout=10)
     try:
         zk.create(f"{root}/info_", b"proto", makepath=True, sequence=True, ephemeral=True)
-        first = zk.create(
-            f"{root}/json.info_", info("127.0.0.1", 5050), sequence=True, ephemeral=True
-        )
+        first = zk.create(f"{root}/json.info_", info("127.0.0.1", 5050), sequence=True, ephemeral=True)
         zk.create(f"{root}/json.info_", info("127.0.0.2", 5051), sequence=True, ephemeral=True)
         detector = MasterDetector(f"zk://{hosts}{root}")
         try:

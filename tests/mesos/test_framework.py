@@ -10,9 +10,14 @@ from tests.engine.helpers import T0
 
 
 def launch_call(info):
-    return {"framework_id": {"value": "fw"}, "type": "ACCEPT",
-            "accept": {"offer_ids": [{"value": "o1"}],
-                       "operations": [{"type": "LAUNCH", "launch": {"task_infos": [info]}}]}}
+    return {
+        "framework_id": {"value": "fw"},
+        "type": "ACCEPT",
+        "accept": {
+            "offer_ids": [{"value": "o1"}],
+            "operations": [{"type": "LAUNCH", "launch": {"task_infos": [info]}}],
+        },
+    }
 
 
 def test_framework_info_is_checkpointed_with_failover_timeout():
@@ -23,11 +28,22 @@ def test_framework_info_is_checkpointed_with_failover_timeout():
 
 
 def test_docker_job_maps_to_container_and_command_info():
-    job = Job(name="etl", command="python run.py", arguments=["--day", "2026-01-01"], env={"A": "1"},
-              uris=["file:///tmp/bundle.tar.gz"], user="nobody", resources=Resources(cpus=0.5, mem=256, disk=10),
-              container=Container(type="docker", image="python:3.11", force_pull=True,
-                                  volumes=[{"container_path": "/data", "host_path": "/srv/data", "mode": "RW"}]),
-              labels={"team": "data"})
+    job = Job(
+        name="etl",
+        command="python run.py",
+        arguments=["--day", "2026-01-01"],
+        env={"A": "1"},
+        uris=["file:///tmp/bundle.tar.gz"],
+        user="nobody",
+        resources=Resources(cpus=0.5, mem=256, disk=10),
+        container=Container(
+            type="docker",
+            image="python:3.11",
+            force_pull=True,
+            volumes=[{"container_path": "/data", "host_path": "/srv/data", "mode": "RW"}],
+        ),
+        labels={"team": "data"},
+    )
     run = Run(job="etl", scheduled_at=T0, attempt=1)
     info = task_info(job, run, "agent-1")
     validate_call(launch_call(info))
@@ -35,8 +51,12 @@ def test_docker_job_maps_to_container_and_command_info():
     cmd = info["command"]
     assert cmd["value"] == "python run.py --day 2026-01-01" and cmd["shell"] is True
     assert cmd["user"] == "nobody"
-    assert cmd["uris"][0] == {"value": "file:///tmp/bundle.tar.gz", "extract": True, "executable": False,
-                              "cache": False}
+    assert cmd["uris"][0] == {
+        "value": "file:///tmp/bundle.tar.gz",
+        "extract": True,
+        "executable": False,
+        "cache": False,
+    }
     env = {v["name"]: v["value"] for v in cmd["environment"]["variables"]}
     assert env["A"] == "1" and env["MOROCCRON_JOB"] == "etl" and env["MOROCCRON_ATTEMPT"] == "1"
     container = info["container"]
@@ -66,16 +86,32 @@ def test_mesos_container_with_image():
 
 
 def test_offer_and_status_parsing():
-    offer = offer_from_json({
-        "id": {"value": "o1"}, "agent_id": {"value": "a1"}, "hostname": "h1", "framework_id": {"value": "fw"},
-        "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 2}},
-                      {"name": "mem", "type": "SCALAR", "scalar": {"value": 1024}},
-                      {"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 1, "end": 2}]}}],
-        "attributes": [{"name": "rack", "type": "TEXT", "text": {"value": "r1"}},
-                       {"name": "size", "type": "SCALAR", "scalar": {"value": 3}}],
-    })
+    offer = offer_from_json(
+        {
+            "id": {"value": "o1"},
+            "agent_id": {"value": "a1"},
+            "hostname": "h1",
+            "framework_id": {"value": "fw"},
+            "resources": [
+                {"name": "cpus", "type": "SCALAR", "scalar": {"value": 2}},
+                {"name": "mem", "type": "SCALAR", "scalar": {"value": 1024}},
+                {"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 1, "end": 2}]}},
+            ],
+            "attributes": [
+                {"name": "rack", "type": "TEXT", "text": {"value": "r1"}},
+                {"name": "size", "type": "SCALAR", "scalar": {"value": 3}},
+            ],
+        }
+    )
     assert offer.resources.cpus == 2 and offer.resources.mem == 1024
     assert dict(offer.attributes) == {"rack": "r1", "size": 3.0}
-    st = status_from_json({"task_id": {"value": "t"}, "state": "TASK_FAILED", "agent_id": {"value": "a1"},
-                           "uuid": "abc=", "message": "Command exited with status 7"})
+    st = status_from_json(
+        {
+            "task_id": {"value": "t"},
+            "state": "TASK_FAILED",
+            "agent_id": {"value": "a1"},
+            "uuid": "abc=",
+            "message": "Command exited with status 7",
+        }
+    )
     assert (st.exit_status, st.uuid, st.agent_id) == (7, "abc=", "a1")

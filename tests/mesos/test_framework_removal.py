@@ -43,8 +43,9 @@ def master(tmp_path: Path) -> Iterator[LocalMaster]:
 def make_client() -> Iterator[Callable[..., tuple[MesosSchedulerClient, RemovalRecorder]]]:
     clients: list[MesosSchedulerClient] = []
 
-    def make(spec: str, info: dict[str, Any] | None = None, **kwargs: Any) -> tuple[MesosSchedulerClient,
-                                                                                 RemovalRecorder]:
+    def make(
+        spec: str, info: dict[str, Any] | None = None, **kwargs: Any
+    ) -> tuple[MesosSchedulerClient, RemovalRecorder]:
         rec = RemovalRecorder()
         params: dict[str, Any] = {"backoff_initial": 0.05, "backoff_max": 0.5, "timeout": 5.0}
         params.update(kwargs)
@@ -62,15 +63,21 @@ def test_the_masters_texts_are_told_apart() -> None:
     assert framework_removed("Framework has been removed")
     assert framework_removed("Completed framework attempted to re-register")
     # refusals that a new framework would not cure: the same FrameworkID may come back, or the cause is config
-    for text in ("Framework failed over", "Framework disconnected", "Not authorized to register as role 'ops'",
-                 "Roles { ops } are not present in the master's --roles",
-                 "User 'root' is not allowed to run frameworks without --root_submissions set", ""):
+    for text in (
+        "Framework failed over",
+        "Framework disconnected",
+        "Not authorized to register as role 'ops'",
+        "Roles { ops } are not present in the master's --roles",
+        "User 'root' is not allowed to run frameworks without --root_submissions set",
+        "",
+    ):
         assert not framework_removed(text), text
 
 
 @pytest.mark.parametrize("error_on_stream", [False, True], ids=["stream-closed", "error-event"])
 def test_removed_framework_is_replaced_by_a_new_one(
-    master: LocalMaster, make_client: Callable[..., tuple[MesosSchedulerClient, RemovalRecorder]],
+    master: LocalMaster,
+    make_client: Callable[..., tuple[MesosSchedulerClient, RemovalRecorder]],
     error_on_stream: bool,
 ) -> None:
     client, rec = make_client(master.address, register_when_removed=True)
@@ -93,7 +100,8 @@ def test_removed_framework_is_replaced_by_a_new_one(
 
 
 def test_restart_with_a_removed_framework_id_registers_anew_once(
-    master: LocalMaster, make_client: Callable[..., tuple[MesosSchedulerClient, RemovalRecorder]],
+    master: LocalMaster,
+    make_client: Callable[..., tuple[MesosSchedulerClient, RemovalRecorder]],
 ) -> None:
     first, first_rec = make_client(master.address)
     first.start()
@@ -114,7 +122,8 @@ def test_restart_with_a_removed_framework_id_registers_anew_once(
 
 
 def test_other_errors_still_stop_the_client(
-    master: LocalMaster, make_client: Callable[..., tuple[MesosSchedulerClient, RemovalRecorder]],
+    master: LocalMaster,
+    make_client: Callable[..., tuple[MesosSchedulerClient, RemovalRecorder]],
 ) -> None:
     old, old_rec = make_client(master.address, register_when_removed=True)
     old.start()
@@ -129,7 +138,8 @@ def test_other_errors_still_stop_the_client(
 
 
 def test_without_the_option_a_removal_still_aborts(
-    master: LocalMaster, make_client: Callable[..., tuple[MesosSchedulerClient, RemovalRecorder]],
+    master: LocalMaster,
+    make_client: Callable[..., tuple[MesosSchedulerClient, RemovalRecorder]],
 ) -> None:
     client, rec = make_client(master.address)
     client.start()
@@ -157,8 +167,12 @@ class _RefusingMaster(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
             return
-        event = json.dumps({"type": "SUBSCRIBED", "subscribed": {"framework_id": {"value": "fresh-0001"},
-                                                                   "heartbeat_interval_seconds": 15}})
+        event = json.dumps(
+            {
+                "type": "SUBSCRIBED",
+                "subscribed": {"framework_id": {"value": "fresh-0001"}, "heartbeat_interval_seconds": 15},
+            }
+        )
         record = recordio.encode(event.encode())
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -179,8 +193,11 @@ def test_subscribe_refused_as_removed_with_http_4xx_registers_anew(
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        client, rec = make_client(f"127.0.0.1:{server.server_address[1]}",
-                                  framework_info(id={"value": "dead-0000"}), register_when_removed=True)
+        client, rec = make_client(
+            f"127.0.0.1:{server.server_address[1]}",
+            framework_info(id={"value": "dead-0000"}),
+            register_when_removed=True,
+        )
         client.start()
         assert rec.next_event("removed", 0) == ("dead-0000", "Framework has been removed")
         assert rec.next_event("registered", 0)[0] == "fresh-0001"
@@ -194,8 +211,9 @@ def test_subscribe_refused_as_removed_with_http_4xx_registers_anew(
         server.server_close()
 
 
-def test_the_remove_control_over_http(master: LocalMaster,
-                                      make_client: Callable[..., tuple[MesosSchedulerClient, RemovalRecorder]]) -> None:
+def test_the_remove_control_over_http(
+    master: LocalMaster, make_client: Callable[..., tuple[MesosSchedulerClient, RemovalRecorder]]
+) -> None:
     import requests
 
     client, rec = make_client(master.address)
@@ -203,8 +221,11 @@ def test_the_remove_control_over_http(master: LocalMaster,
     (framework_id, _info) = rec.next_event("registered", 0)
     missing = requests.post(f"{master.url}/__local__/frameworks/nope/remove", json={}, timeout=5)
     assert missing.status_code == 404 and "nope" in missing.text
-    done = requests.post(f"{master.url}/__local__/frameworks/{framework_id}/remove",
-                         json={"message": "Framework has been removed"}, timeout=5)
+    done = requests.post(
+        f"{master.url}/__local__/frameworks/{framework_id}/remove",
+        json={"message": "Framework has been removed"},
+        timeout=5,
+    )
     assert done.status_code == 200 and done.json() == {"framework_id": framework_id}
     (message,) = rec.next_event("error", 0)  # this client was not asked to register anew: it stops
     assert "Framework has been removed" in message and master.frameworks() == []

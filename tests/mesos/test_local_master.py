@@ -61,7 +61,7 @@ def test_recordio_encode_prefixes_byte_length() -> None:
 
 
 def test_recordio_decoder_handles_every_split_point() -> None:
-    records = [b'{"type":"HEARTBEAT"}', b"", "{\"message\":\"h\u00e9llo \u2603 \U0001f600\"}".encode(), b"x" * 300]
+    records = [b'{"type":"HEARTBEAT"}', b"", '{"message":"h\u00e9llo \u2603 \U0001f600"}'.encode(), b"x" * 300]
     stream = b"".join(recordio.encode(r) for r in records)
     for cut in range(len(stream) + 1):
         decoder = recordio.Decoder()
@@ -133,7 +133,9 @@ FULL_TASK: dict[str, Any] = {
         "shell": False,
         "arguments": ["run.sh", "--fast"],
         "user": "nobody",
-        "uris": [{"value": "file:///tmp/x.tgz", "extract": True, "executable": False, "cache": False, "output_file": "x.tgz"}],
+        "uris": [
+            {"value": "file:///tmp/x.tgz", "extract": True, "executable": False, "cache": False, "output_file": "x.tgz"}
+        ],
         "environment": {"variables": [{"name": "A", "type": "VALUE", "value": "1"}]},
     },
     "container": {
@@ -225,24 +227,92 @@ TASK: list[str | int] = ["accept", "operations", 0, "launch", "task_infos", 0]
         ({"type": "TEARDOWN"}, "call.framework_id", "must carry 'framework_id'"),
         ({"framework_id": {"value": "f"}}, "call.type", "missing required field"),
         ({"type": "EXPLODE", "framework_id": {"value": "f"}}, "call.type", "unknown enum value 'EXPLODE'"),
-        ({"type": "SUBSCRIBE", "subscribe": {"framework_info": {"name": "x"}}}, "call.subscribe.framework_info.user", "missing required field"),
+        (
+            {"type": "SUBSCRIBE", "subscribe": {"framework_info": {"name": "x"}}},
+            "call.subscribe.framework_info.user",
+            "missing required field",
+        ),
         (_with([*TASK, "bogus"], 1), "call.accept.operations[0].launch.task_infos[0].bogus", "unknown field"),
-        (_with([*TASK, "task_id"], None, delete=True), "call.accept.operations[0].launch.task_infos[0].task_id", "missing required field"),
-        (_with([*TASK, "command", "shell"], "yes"), "call.accept.operations[0].launch.task_infos[0].command.shell", "expected true or false"),
-        (_with([*TASK, "container", "type"], "RKT"), "call.accept.operations[0].launch.task_infos[0].container.type", "unknown enum value 'RKT'"),
-        (_with([*TASK, "container", "volumes", 0, "mode"], "RWX"), "call.accept.operations[0].launch.task_infos[0].container.volumes[0].mode", "unknown enum value"),
-        (_with([*TASK, "resources", 0, "scalar", "value"], "1"), "call.accept.operations[0].launch.task_infos[0].resources[0].scalar.value", "expected a number"),
-        (_with([*TASK, "resources", 1, "ranges", "range", 0, "begin"], -1), "call.accept.operations[0].launch.task_infos[0].resources[1].ranges.range[0].begin", "out of range"),
-        (_with([*TASK, "resources"], {"name": "cpus"}), "call.accept.operations[0].launch.task_infos[0].resources", "expected a JSON array"),
-        (_with([*TASK, "command", "uris", 0, "value"], None, delete=True), "call.accept.operations[0].launch.task_infos[0].command.uris[0].value", "missing required field"),
-        (_with([*TASK, "command", "environment", "variables", 0, "type"], "PLAIN"), "call.accept.operations[0].launch.task_infos[0].command.environment.variables[0].type", "unknown enum value"),
+        (
+            _with([*TASK, "task_id"], None, delete=True),
+            "call.accept.operations[0].launch.task_infos[0].task_id",
+            "missing required field",
+        ),
+        (
+            _with([*TASK, "command", "shell"], "yes"),
+            "call.accept.operations[0].launch.task_infos[0].command.shell",
+            "expected true or false",
+        ),
+        (
+            _with([*TASK, "container", "type"], "RKT"),
+            "call.accept.operations[0].launch.task_infos[0].container.type",
+            "unknown enum value 'RKT'",
+        ),
+        (
+            _with([*TASK, "container", "volumes", 0, "mode"], "RWX"),
+            "call.accept.operations[0].launch.task_infos[0].container.volumes[0].mode",
+            "unknown enum value",
+        ),
+        (
+            _with([*TASK, "resources", 0, "scalar", "value"], "1"),
+            "call.accept.operations[0].launch.task_infos[0].resources[0].scalar.value",
+            "expected a number",
+        ),
+        (
+            _with([*TASK, "resources", 1, "ranges", "range", 0, "begin"], -1),
+            "call.accept.operations[0].launch.task_infos[0].resources[1].ranges.range[0].begin",
+            "out of range",
+        ),
+        (
+            _with([*TASK, "resources"], {"name": "cpus"}),
+            "call.accept.operations[0].launch.task_infos[0].resources",
+            "expected a JSON array",
+        ),
+        (
+            _with([*TASK, "command", "uris", 0, "value"], None, delete=True),
+            "call.accept.operations[0].launch.task_infos[0].command.uris[0].value",
+            "missing required field",
+        ),
+        (
+            _with([*TASK, "command", "environment", "variables", 0, "type"], "PLAIN"),
+            "call.accept.operations[0].launch.task_infos[0].command.environment.variables[0].type",
+            "unknown enum value",
+        ),
         (_with([*TASK, "data"], "not base64!"), "call.accept.operations[0].launch.task_infos[0].data", "base64"),
-        (_with([*TASK, "health_check"], "curl"), "call.accept.operations[0].launch.task_infos[0].health_check", "expected a JSON object"),
-        (_with([*TASK, "container", "docker", "image"], None, delete=True), "call.accept.operations[0].launch.task_infos[0].container.docker.image", "missing required field"),
-        (_with(["accept", "operations", 0, "launch"], None, delete=True), "call.accept.operations[0].launch", "must carry 'launch'"),
-        (_with(["accept", "filters", "refuse_seconds"], True), "call.accept.filters.refuse_seconds", "expected a number"),
-        ({"type": "ACKNOWLEDGE", "framework_id": {"value": "f"}, "acknowledge": {"agent_id": {"value": "a"}, "task_id": {"value": "t"}, "uuid": 12}}, "call.acknowledge.uuid", "expected base64"),
-        ({"type": "KILL", "framework_id": {"value": "f"}, "kill": {"task_id": {"value": 7}}}, "call.kill.task_id.value", "expected a string"),
+        (
+            _with([*TASK, "health_check"], "curl"),
+            "call.accept.operations[0].launch.task_infos[0].health_check",
+            "expected a JSON object",
+        ),
+        (
+            _with([*TASK, "container", "docker", "image"], None, delete=True),
+            "call.accept.operations[0].launch.task_infos[0].container.docker.image",
+            "missing required field",
+        ),
+        (
+            _with(["accept", "operations", 0, "launch"], None, delete=True),
+            "call.accept.operations[0].launch",
+            "must carry 'launch'",
+        ),
+        (
+            _with(["accept", "filters", "refuse_seconds"], True),
+            "call.accept.filters.refuse_seconds",
+            "expected a number",
+        ),
+        (
+            {
+                "type": "ACKNOWLEDGE",
+                "framework_id": {"value": "f"},
+                "acknowledge": {"agent_id": {"value": "a"}, "task_id": {"value": "t"}, "uuid": 12},
+            },
+            "call.acknowledge.uuid",
+            "expected base64",
+        ),
+        (
+            {"type": "KILL", "framework_id": {"value": "f"}, "kill": {"task_id": {"value": 7}}},
+            "call.kill.task_id.value",
+            "expected a string",
+        ),
         ([], "call", "expected a JSON object"),
     ],
 )
@@ -809,8 +879,9 @@ def test_explicit_reconcile_of_unknown_task(scheduler: Scheduler) -> None:
     assert status["source"] == "SOURCE_MASTER"
     assert "uuid" not in status
     # Without an agent, or on an agent it never heard of: TASK_UNKNOWN.
-    scheduler.reconcile([{"task_id": {"value": "ghost"}}, {"task_id": {"value": "spook"},
-                                                           "agent_id": {"value": "agent-404"}}])
+    scheduler.reconcile(
+        [{"task_id": {"value": "ghost"}}, {"task_id": {"value": "spook"}, "agent_id": {"value": "agent-404"}}]
+    )
     assert scheduler.update("ghost")["state"] == "TASK_UNKNOWN"
     assert scheduler.update("spook")["state"] == "TASK_UNKNOWN"
 
@@ -1104,7 +1175,10 @@ def test_malformed_calls_are_rejected_with_400(scheduler: Scheduler) -> None:
                 "accept": {
                     "offer_ids": [offer["id"]],
                     "operations": [
-                        {"type": "LAUNCH", "launch": {"task_infos": [{k: v for k, v in good.items() if k != "task_id"}]}}
+                        {
+                            "type": "LAUNCH",
+                            "launch": {"task_infos": [{k: v for k, v in good.items() if k != "task_id"}]},
+                        }
                     ],
                 },
             },
@@ -1112,7 +1186,10 @@ def test_malformed_calls_are_rejected_with_400(scheduler: Scheduler) -> None:
         ),
         ({"type": "ACCEPT"}, "call.accept: missing"),
         ({"type": "SUPPRESS_ALL"}, "call.type: unknown enum value 'SUPPRESS_ALL'"),
-        ({"type": "KILL", "kill": {"task_id": {"value": "x"}, "agent_id": "agent-1"}}, "call.kill.agent_id: expected a JSON object"),
+        (
+            {"type": "KILL", "kill": {"task_id": {"value": "x"}, "agent_id": "agent-1"}},
+            "call.kill.agent_id: expected a JSON object",
+        ),
     ]
     for body, message in cases:
         response = scheduler.call(body)
@@ -1137,8 +1214,9 @@ def test_unparseable_and_non_json_bodies(master: LocalMaster, scheduler: Schedul
     assert missing.status_code == 400 and "Content-Type" in missing.text
     # Only calls answered with a body (SUBSCRIBE) must accept JSON.
     subscribe = {"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "root", "name": "n"}}}
-    not_acceptable = requests.post(master.url + API, json=subscribe, headers={"Accept": "application/x-protobuf"},
-                                   timeout=5)
+    not_acceptable = requests.post(
+        master.url + API, json=subscribe, headers={"Accept": "application/x-protobuf"}, timeout=5
+    )
     assert not_acceptable.status_code == 406
     revive = requests.post(
         master.url + API,
@@ -1306,9 +1384,26 @@ def test_main_takes_reservations_gpus_images_and_acls(tmp_path: Path) -> None:
     acls.write_text(json.dumps({"permissive": False, "run_tasks": []}))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(LocalMaster, "start", start_and_signal)
-        code = main(["--bind", "127.0.0.1:0", "--agent-cpus", "4", "--agent-gpus", "1", "--reserve",
-                     "prod:cpus=1,mem=64", "--images", str(images), "--acls", str(acls), "--work-dir",
-                     str(tmp_path / "wd"), "--log-level", "WARNING"])
+        code = main(
+            [
+                "--bind",
+                "127.0.0.1:0",
+                "--agent-cpus",
+                "4",
+                "--agent-gpus",
+                "1",
+                "--reserve",
+                "prod:cpus=1,mem=64",
+                "--images",
+                str(images),
+                "--acls",
+                str(acls),
+                "--work-dir",
+                str(tmp_path / "wd"),
+                "--log-level",
+                "WARNING",
+            ]
+        )
     assert code == 0
     (agent,) = seen["agents"]
     assert agent["reserved_resources"] == {"prod": {"cpus": 1.0, "mem": 64.0, "disk": 0.0, "gpus": 0.0}}

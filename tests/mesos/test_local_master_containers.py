@@ -56,8 +56,10 @@ def _stdout(sched: Scheduler, task_id: str) -> str:
 def test_docker_passes_value_and_arguments_where_mesos_execs_value(with_images: tuple[LocalMaster, Scheduler]) -> None:
     _, sched = with_images
     command = {"shell": False, "value": "/bin/echo", "arguments": ["/bin/echo", "hello"]}
-    _run(sched, [lambda o: task_info("docker", o, command, container=_docker()),
-                 lambda o: task_info("mesos", o, command)])
+    _run(
+        sched,
+        [lambda o: task_info("docker", o, command, container=_docker()), lambda o: task_info("mesos", o, command)],
+    )
     sched.follow("docker", "TASK_FINISHED")
     sched.follow("mesos", "TASK_FINISHED")
     assert _stdout(sched, "docker") == "/bin/echo hello\n"
@@ -89,12 +91,15 @@ def test_docker_shell_overrides_the_entrypoint(with_images: tuple[LocalMaster, S
 def test_image_only_tasks_run_the_images_entrypoint(with_images: tuple[LocalMaster, Scheduler]) -> None:
     _, sched = with_images
     image = {"type": "MESOS", "mesos": {"image": {"type": "DOCKER", "docker": {"name": "echoer"}}}}
-    _run(sched, [
-        lambda o: task_info("entrypoint", o, {"shell": False}, container=image),
-        lambda o: task_info("entrypoint-args", o, {"shell": False, "arguments": ["mine"]}, container=image),
-        lambda o: task_info("docker-cmd", o, {"shell": False}, container=_docker("cmd-only")),
-        lambda o: task_info("image-env", o, {"value": "echo $IMAGE_VAR"}, container=image),
-    ])
+    _run(
+        sched,
+        [
+            lambda o: task_info("entrypoint", o, {"shell": False}, container=image),
+            lambda o: task_info("entrypoint-args", o, {"shell": False, "arguments": ["mine"]}, container=image),
+            lambda o: task_info("docker-cmd", o, {"shell": False}, container=_docker("cmd-only")),
+            lambda o: task_info("image-env", o, {"value": "echo $IMAGE_VAR"}, container=image),
+        ],
+    )
     for task_id in ("entrypoint", "entrypoint-args", "docker-cmd", "image-env"):
         sched.follow(task_id, "TASK_FINISHED")
     assert _stdout(sched, "entrypoint") == "from-entrypoint default-arg\n"
@@ -109,11 +114,14 @@ def test_a_shell_without_a_command_fails_as_each_containerizer_fails_it(
 ) -> None:
     _, sched = with_images
     image = {"type": "MESOS", "mesos": {"image": {"type": "DOCKER", "docker": {"name": "echoer"}}}}
-    _run(sched, [
-        lambda o: task_info("docker", o, {"shell": True}, container=_docker()),
-        lambda o: task_info("mesos-image", o, {"shell": True}, container=image),
-        lambda o: task_info("mesos", o, {"shell": True}),
-    ])
+    _run(
+        sched,
+        [
+            lambda o: task_info("docker", o, {"shell": True}, container=_docker()),
+            lambda o: task_info("mesos-image", o, {"shell": True}, container=image),
+            lambda o: task_info("mesos", o, {"shell": True}),
+        ],
+    )
     # The docker executor starts, then cannot build its docker run options.
     statuses = sched.follow("docker", "TASK_FAILED")
     assert [s["state"] for s in statuses] == ["TASK_STARTING", "TASK_FAILED"]
@@ -139,8 +147,11 @@ def test_docker_options_volumes_network_parameters_and_pull(
     data.mkdir()
     (data / "in.txt").write_text("mounted\n")
     container = {
-        **_docker(network="BRIDGE", force_pull_image=True,
-                  parameters=[{"key": "memory-swap", "value": "1g"}, {"key": "label", "value": "a=b"}]),
+        **_docker(
+            network="BRIDGE",
+            force_pull_image=True,
+            parameters=[{"key": "memory-swap", "value": "1g"}, {"key": "label", "value": "a=b"}],
+        ),
         "volumes": [{"container_path": "data", "host_path": str(data), "mode": "RO"}],
     }
     _run(sched, [lambda o: task_info("opts", o, {"value": "cat $MESOS_SANDBOX/data/in.txt"}, container=container)])
@@ -160,22 +171,40 @@ def test_docker_options_volumes_network_parameters_and_pull(
     ("container", "message"),
     [
         ({**_docker(), "hostname": "box"}, "Unable to set hostname with host network mode"),
-        (_docker(port_mappings=[{"host_port": 31000, "container_port": 80}]),
-         "Port mappings are only supported for bridge and user-defined networks"),
-        (_docker(network="BRIDGE", port_mappings=[{"host_port": 40000, "container_port": 80}]),
-         "Port [40000] not included in resources"),
+        (
+            _docker(port_mappings=[{"host_port": 31000, "container_port": 80}]),
+            "Port mappings are only supported for bridge and user-defined networks",
+        ),
+        (
+            _docker(network="BRIDGE", port_mappings=[{"host_port": 40000, "container_port": 80}]),
+            "Port [40000] not included in resources",
+        ),
         (_docker(network="USER"), "No network info found in container info"),
-        ({**_docker(), "volumes": [{"container_path": "d", "host_path": "rel", "mode": "RW"}]},
-         "Both host_path 'rel' and container_path 'd' of a volume are relative"),
+        (
+            {**_docker(), "volumes": [{"container_path": "d", "host_path": "rel", "mode": "RW"}]},
+            "Both host_path 'rel' and container_path 'd' of a volume are relative",
+        ),
     ],
 )
 def test_docker_run_options_the_docker_executor_refuses(
     with_images: tuple[LocalMaster, Scheduler], container: dict[str, Any], message: str
 ) -> None:
     _, sched = with_images
-    _run(sched, [lambda o: task_info("refused", o, "true", container=container, resources=[
-        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
-        {"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 31000, "end": 31000}]}}])])
+    _run(
+        sched,
+        [
+            lambda o: task_info(
+                "refused",
+                o,
+                "true",
+                container=container,
+                resources=[
+                    {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+                    {"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 31000, "end": 31000}]}},
+                ],
+            )
+        ],
+    )
     failed = sched.follow("refused", "TASK_FAILED")[-1]
     assert failed["message"] == f"Failed to create docker run options: {message}"
 
@@ -191,14 +220,14 @@ def test_the_net_parameter_replaces_the_network(with_images: tuple[LocalMaster, 
 
 def test_images_can_be_added_over_http(master: LocalMaster, scheduler: Scheduler) -> None:
     offer = scheduler.offer()
-    scheduler.accept([offer], [task_info("early", offer, {"shell": False}, container=_docker("late"))],
-                     refuse_seconds=0)
+    scheduler.accept(
+        [offer], [task_info("early", offer, {"shell": False}, container=_docker("late"))], refuse_seconds=0
+    )
     assert "Failed to pull image 'late'" in scheduler.follow("early", "TASK_FAILED")[-1]["message"]
     response = requests.post(master.url + "/__local__/images", json={"name": "late", "cmd": ["/bin/true"]}, timeout=5)
     assert response.status_code == 200
     offer = scheduler.offer()
     scheduler.accept([offer], [task_info("later", offer, {"shell": False}, container=_docker("late"))])
     scheduler.follow("later", "TASK_FINISHED")
-    bad = requests.post(master.url + "/__local__/images", json={"name": "x", "entrypoint": "sh", "bogus": 1},
-                        timeout=5)
+    bad = requests.post(master.url + "/__local__/images", json={"name": "x", "entrypoint": "sh", "bogus": 1}, timeout=5)
     assert bad.status_code == 400 and "bogus" in bad.text

@@ -128,7 +128,10 @@ def test_an_agent_that_never_comes_back_is_unreachable_then_returns(
     post(master, "/__local__/agents/agent-1/reconnect")
     back = sched.update("stranded")
     assert (back["state"], back["reason"], back["message"]) == (
-        "TASK_RUNNING", "REASON_AGENT_REREGISTERED", "Unreachable agent re-reregistered")
+        "TASK_RUNNING",
+        "REASON_AGENT_REREGISTERED",
+        "Unreachable agent re-reregistered",
+    )
     assert "uuid" not in back
 
 
@@ -164,8 +167,11 @@ def test_framework_removed_by_the_operator_is_gone_for_good(master: LocalMaster,
     revive = scheduler.call({"type": "REVIVE"}, stream_id=old_stream)
     assert revive.status_code == 400 and "Framework cannot be found" in revive.text
     info = {**scheduler.framework_info, "id": {"value": scheduler.framework_id}}
-    refused = requests.post(master.url + API, json={"type": "SUBSCRIBE", "framework_id": info["id"],
-                                                    "subscribe": {"framework_info": info}}, timeout=5)
+    refused = requests.post(
+        master.url + API,
+        json={"type": "SUBSCRIBE", "framework_id": info["id"], "subscribe": {"framework_info": info}},
+        timeout=5,
+    )
     events = [json.loads(r) for r in recordio.Decoder().feed(refused.content)]
     assert events == [{"type": "ERROR", "error": {"message": "Framework has been removed"}}]
     again = requests.post(master.url + "/master/teardown", data={"frameworkId": scheduler.framework_id}, timeout=5)
@@ -183,7 +189,10 @@ def test_partitioned_agent_comes_back_with_its_task_still_running(master: LocalM
     post(master, "/__local__/agents/agent-1/partition")
     lost = scheduler.update("partitioned")
     assert (lost["state"], lost["reason"], lost["source"]) == (
-        "TASK_UNREACHABLE", "REASON_AGENT_REMOVED", "SOURCE_MASTER")
+        "TASK_UNREACHABLE",
+        "REASON_AGENT_REMOVED",
+        "SOURCE_MASTER",
+    )
     assert "unreachable_time" in lost and "uuid" not in lost
     assert scheduler.wait(type="FAILURE")["failure"]["agent_id"] == {"value": "agent-1"}
     assert process_alive(pid)
@@ -295,8 +304,13 @@ def test_accept_is_answered_before_it_is_handled(
 def test_accept_calls_can_be_made_to_fail(master: LocalMaster, scheduler: Scheduler, mode: str) -> None:
     post(master, "/__local__/fail-calls", {"type": "ACCEPT", "count": 1, "mode": mode})
     offer = scheduler.offer()
-    accept = {"type": "ACCEPT", "accept": {"offer_ids": [offer["id"]], "operations": [
-        {"type": "LAUNCH", "launch": {"task_infos": [task_info("maybe", offer, "true")]}}]}}
+    accept = {
+        "type": "ACCEPT",
+        "accept": {
+            "offer_ids": [offer["id"]],
+            "operations": [{"type": "LAUNCH", "launch": {"task_infos": [task_info("maybe", offer, "true")]}}],
+        },
+    }
     if mode == "status":
         assert scheduler.call(accept).status_code == 503
     else:

@@ -39,6 +39,7 @@ def test_client_certificates_can_be_required(tmp_path: Path, make_master: Master
     master = make_master(tls_cert=server.cert, tls_key=server.key, tls_client_ca=ca.cert)
     with pytest.raises(requests.exceptions.RequestException):
         requests.get(master.url + "/version", verify=str(ca.cert), timeout=5)
-    answer = requests.get(master.url + "/version", verify=str(ca.cert), cert=(str(client.cert), str(client.key)),
-                          timeout=5)
+    answer = requests.get(
+        master.url + "/version", verify=str(ca.cert), cert=(str(client.cert), str(client.key)), timeout=5
+    )
     assert answer.status_code == 200

@@ -48,14 +48,30 @@ def test_invalid_tasks_are_task_error_with_the_masters_reasons(master: LocalMast
             "'host_path', 'image' and 'source'",
         ),
         "two-volume-sources": (
-            task_info("two-volume-sources", offer, "true", container={"type": "MESOS", "volumes": [
-                {**volume, "host_path": "/tmp", "source": {"type": "SANDBOX_PATH",
-                                                           "sandbox_path": {"path": "x"}}}]}),
+            task_info(
+                "two-volume-sources",
+                offer,
+                "true",
+                container={
+                    "type": "MESOS",
+                    "volumes": [
+                        {
+                            **volume,
+                            "host_path": "/tmp",
+                            "source": {"type": "SANDBOX_PATH", "sandbox_path": {"path": "x"}},
+                        }
+                    ],
+                },
+            ),
             "Only one of them should be set",
         ),
         "source-without-body": (
-            task_info("source-without-body", offer, "true", container={"type": "MESOS", "volumes": [
-                {**volume, "source": {"type": "HOST_PATH"}}]}),
+            task_info(
+                "source-without-body",
+                offer,
+                "true",
+                container={"type": "MESOS", "volumes": [{**volume, "source": {"type": "HOST_PATH"}}]},
+            ),
             "'source.host_path' is not set for HOST_PATH volume",
         ),
         "docker-without-docker": (
@@ -63,8 +79,15 @@ def test_invalid_tasks_are_task_error_with_the_masters_reasons(master: LocalMast
             "DockerInfo 'docker' is not set for DOCKER typed ContainerInfo",
         ),
         "docker-name": (
-            task_info("docker-name", offer, "true", container={"type": "DOCKER", "docker": {
-                "image": "busybox", "parameters": [{"key": "name", "value": "mine"}]}}),
+            task_info(
+                "docker-name",
+                offer,
+                "true",
+                container={
+                    "type": "DOCKER",
+                    "docker": {"image": "busybox", "parameters": [{"key": "name", "value": "mine"}]},
+                },
+            ),
             "Parameter in DockerInfo must not be 'name'",
         ),
         "env-without-value": (
@@ -89,8 +112,15 @@ def test_invalid_tasks_are_task_error_with_the_masters_reasons(master: LocalMast
             "Invalid 'gpus' resource: The 'gpus' resource must be an unsigned integer",
         ),
         "two-roles": (
-            task_info("two-roles", offer, "true", resources=[
-                _scalar("cpus", 0.1, allocation_info={"role": "a"}), _scalar("mem", 32, allocation_info={"role": "b"})]),
+            task_info(
+                "two-roles",
+                offer,
+                "true",
+                resources=[
+                    _scalar("cpus", 0.1, allocation_info={"role": "a"}),
+                    _scalar("mem", 32, allocation_info={"role": "b"}),
+                ],
+            ),
             "The resources have multiple allocation roles",
         ),
         "other-role": (
@@ -130,8 +160,9 @@ def test_task_ids_that_cannot_name_a_directory_are_refused(scheduler: Scheduler,
 
 def test_duplicate_ids_and_the_launch_operation_id(scheduler: Scheduler) -> None:
     offer = scheduler.offer()
-    scheduler.accept([offer], [task_info("twice", offer, "sleep 30"), task_info("twice", offer, "true")],
-                     refuse_seconds=0)
+    scheduler.accept(
+        [offer], [task_info("twice", offer, "sleep 30"), task_info("twice", offer, "true")], refuse_seconds=0
+    )
     assert _error(scheduler, "twice") == "Task has duplicate ID: twice"
     scheduler.follow("twice", "TASK_RUNNING")
     offer = scheduler.offer()
@@ -152,19 +183,36 @@ def test_offers_of_two_agents_cannot_be_aggregated(master: LocalMaster, schedule
 
 def test_wrong_shaped_calls_are_still_400(master: LocalMaster, scheduler: Scheduler) -> None:
     offer = scheduler.offer()
-    no_mode = task_info("vol", offer, "true", container={"type": "MESOS", "volumes": [
-        {"container_path": "data", "host_path": "/tmp"}]})
-    response = scheduler.call({"type": "ACCEPT", "accept": {"offer_ids": [offer["id"]], "operations": [
-        {"type": "LAUNCH", "launch": {"task_infos": [no_mode]}}]}})
+    no_mode = task_info(
+        "vol", offer, "true", container={"type": "MESOS", "volumes": [{"container_path": "data", "host_path": "/tmp"}]}
+    )
+    response = scheduler.call(
+        {
+            "type": "ACCEPT",
+            "accept": {
+                "offer_ids": [offer["id"]],
+                "operations": [{"type": "LAUNCH", "launch": {"task_infos": [no_mode]}}],
+            },
+        }
+    )
     assert response.status_code == 400
     assert "container.volumes[0].mode: missing required field" in response.text
     short = base64.b64encode(b"12345678").decode()
-    ack = scheduler.call({"type": "ACKNOWLEDGE", "acknowledge": {"agent_id": offer["agent_id"],
-                                                                 "task_id": {"value": "t"}, "uuid": short}})
+    ack = scheduler.call(
+        {
+            "type": "ACKNOWLEDGE",
+            "acknowledge": {"agent_id": offer["agent_id"], "task_id": {"value": "t"}, "uuid": short},
+        }
+    )
     assert ack.status_code == 400 and "not a UUID" in ack.text
-    mismatch = requests.post(master.url + API, json={
-        "type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "root", "name": "n", "id": {"value": "a"}}}},
-        timeout=5)
+    mismatch = requests.post(
+        master.url + API,
+        json={
+            "type": "SUBSCRIBE",
+            "subscribe": {"framework_info": {"user": "root", "name": "n", "id": {"value": "a"}}},
+        },
+        timeout=5,
+    )
     assert mismatch.status_code == 400 and "'framework_id' differs" in mismatch.text
 
 
@@ -176,8 +224,9 @@ def test_wrong_shaped_calls_are_still_400(master: LocalMaster, scheduler: Schedu
 def _refusal(master: LocalMaster, info: dict[str, Any], **kwargs: Any) -> str:
     from moroccron.mesos import recordio
 
-    response = requests.post(master.url + API, json={"type": "SUBSCRIBE", "subscribe": {"framework_info": info}},
-                             timeout=5, **kwargs)
+    response = requests.post(
+        master.url + API, json={"type": "SUBSCRIBE", "subscribe": {"framework_info": info}}, timeout=5, **kwargs
+    )
     assert response.status_code == 200, response.text
     records = recordio.Decoder().feed(response.content)
     import json
@@ -191,15 +240,20 @@ def test_subscriptions_a_master_refuses(make_master: MasterFactory) -> None:
     master = make_master(root_submissions=False)
     multi = [{"type": "MULTI_ROLE"}]
     assert "must not be set when the framework is MULTI_ROLE capable" in _refusal(
-        master, {"user": "u", "name": "n", "role": "a", "capabilities": multi})
+        master, {"user": "u", "name": "n", "role": "a", "capabilities": multi}
+    )
     assert "must not be set when the framework is not MULTI_ROLE capable" in _refusal(
-        master, {"user": "u", "name": "n", "roles": ["a"]})
+        master, {"user": "u", "name": "n", "roles": ["a"]}
+    )
     assert "contains duplicate items" in _refusal(
-        master, {"user": "u", "name": "n", "roles": ["a", "a"], "capabilities": multi})
+        master, {"user": "u", "name": "n", "roles": ["a", "a"], "capabilities": multi}
+    )
     assert "cannot start with a slash" in _refusal(
-        master, {"user": "u", "name": "n", "roles": ["/a"], "capabilities": multi})
+        master, {"user": "u", "name": "n", "roles": ["/a"], "capabilities": multi}
+    )
     assert _refusal(master, {"user": "root", "name": "n"}) == (
-        "User 'root' is not allowed to run frameworks without --root_submissions set")
+        "User 'root' is not allowed to run frameworks without --root_submissions set"
+    )
 
 
 def test_http_authentication_of_frameworks(make_master: MasterFactory) -> None:
@@ -227,16 +281,22 @@ def test_http_authentication_of_frameworks(make_master: MasterFactory) -> None:
 
 
 def test_run_tasks_acl_decides_who_a_task_runs_as(make_master: MasterFactory, schedulers: Schedulers) -> None:
-    acls = {"permissive": False, "run_tasks": [
-        {"principals": {"values": ["etl"]}, "users": {"values": ["root", "nobody"]}},
-        {"principals": {"type": "ANY"}, "users": {"type": "NONE"}},
-    ]}
+    acls = {
+        "permissive": False,
+        "run_tasks": [
+            {"principals": {"values": ["etl"]}, "users": {"values": ["root", "nobody"]}},
+            {"principals": {"type": "ANY"}, "users": {"type": "NONE"}},
+        ],
+    }
     master = make_master(acls=acls)
     etl = schedulers(master, principal="etl")
     etl.subscribe()
     offer = etl.offer()
-    etl.accept([offer], [task_info("as-root", offer, "true"),
-                         task_info("as-daemon", offer, {"value": "true", "user": "daemon"})], refuse_seconds=0)
+    etl.accept(
+        [offer],
+        [task_info("as-root", offer, "true"), task_info("as-daemon", offer, {"value": "true", "user": "daemon"})],
+        refuse_seconds=0,
+    )
     refused = etl.update("as-daemon", "TASK_ERROR")
     assert refused["reason"] == "REASON_TASK_UNAUTHORIZED"
     assert "as user 'daemon'" in refused["message"]
@@ -255,16 +315,15 @@ def test_run_tasks_acl_decides_who_a_task_runs_as(make_master: MasterFactory, sc
 
 
 def test_gpu_agents_only_for_gpu_frameworks(make_master: MasterFactory, schedulers: Schedulers) -> None:
-    master = make_master(agents=[AgentSpec(id="plain", cpus=1, mem=512),
-                                 AgentSpec(id="gpu", cpus=1, mem=512, gpus=2)])
+    master = make_master(agents=[AgentSpec(id="plain", cpus=1, mem=512), AgentSpec(id="gpu", cpus=1, mem=512, gpus=2)])
     plain = schedulers(master, name="plain")
     plain.subscribe()
     offer = plain.offer(agent_id="plain")
-    plain.expect_none(lambda e: any(o["agent_id"]["value"] == "gpu" for o in e["offers"]["offers"]),
-                      type="OFFERS", within=0.6)
+    plain.expect_none(
+        lambda e: any(o["agent_id"]["value"] == "gpu" for o in e["offers"]["offers"]), type="OFFERS", within=0.6
+    )
     # A task asking for GPUs on an agent without them asks for more than the offer holds.
-    plain.accept([offer], [task_info("wants-gpu", offer, "true",
-                                     resources=[_scalar("cpus", 0.1), _scalar("gpus", 1)])])
+    plain.accept([offer], [task_info("wants-gpu", offer, "true", resources=[_scalar("cpus", 0.1), _scalar("gpus", 1)])])
     assert "is more than available" in _error(plain, "wants-gpu")
     plain.close()
 
@@ -290,8 +349,9 @@ def test_reservations_are_offered_to_their_role_only(make_master: MasterFactory,
 
     # Unreserved and reserved cpus are different resources: 2 unreserved cpus are not there.
     unreserved = task_info("unreserved", offer, "true", resources=[_scalar("cpus", 2), _scalar("mem", 32)])
-    reserved = task_info("reserved", offer, "sleep 30",
-                         resources=[_scalar("cpus", 2, role="prod"), _scalar("mem", 32, role="prod")])
+    reserved = task_info(
+        "reserved", offer, "sleep 30", resources=[_scalar("cpus", 2, role="prod"), _scalar("mem", 32, role="prod")]
+    )
     prod.accept([offer], [unreserved, reserved], refuse_seconds=0)
     message = _error(prod, "unreserved")
     assert "is more than available" in message and "cpus(prod):3" in message
@@ -301,8 +361,9 @@ def test_reservations_are_offered_to_their_role_only(make_master: MasterFactory,
     prod.close()
 
     # A framework of another role never sees prod's reservation.
-    other = schedulers(master, name="other", roles=["dev"], capabilities=[{"type": "MULTI_ROLE"},
-                                                                           {"type": "RESERVATION_REFINEMENT"}])
+    other = schedulers(
+        master, name="other", roles=["dev"], capabilities=[{"type": "MULTI_ROLE"}, {"type": "RESERVATION_REFINEMENT"}]
+    )
     other.subscribe()
     offer = other.offer()
     assert offer["allocation_info"] == {"role": "dev"}
@@ -315,15 +376,17 @@ def test_refined_reservation_format_and_no_allocation_info_without_multi_role(
 ) -> None:
     agent = AgentSpec(id="r1", cpus=2, mem=1024, ports=[], reserved={"prod": {"cpus": 1}})
     master = make_master(agents=[agent])
-    refined = schedulers(master, roles=["prod"], capabilities=[{"type": "MULTI_ROLE"},
-                                                               {"type": "RESERVATION_REFINEMENT"}])
+    refined = schedulers(
+        master, roles=["prod"], capabilities=[{"type": "MULTI_ROLE"}, {"type": "RESERVATION_REFINEMENT"}]
+    )
     refined.subscribe()
     offer = refined.offer()
     reserved = next(r for r in offer["resources"] if r["name"] == "cpus" and "reservations" in r)
     assert reserved["reservations"] == [{"type": "STATIC", "role": "prod"}]
     assert "role" not in reserved
-    task = task_info("refined", offer, "true", resources=[
-        _scalar("cpus", 1, reservations=[{"type": "STATIC", "role": "prod"}])])
+    task = task_info(
+        "refined", offer, "true", resources=[_scalar("cpus", 1, reservations=[{"type": "STATIC", "role": "prod"}])]
+    )
     refined.accept([offer], [task])
     refined.follow("refined", "TASK_FINISHED")
     refined.close()

@@ -34,16 +34,26 @@ def scalar(name: str, value: float, **identity: Any) -> dict[str, Any]:
 
 ETL = {"allocation_info": {"role": "etl"}}
 STATIC = {"role": "etl", **ETL}
-DYNAMIC = {"role": "etl", "reservation": {"principal": "ops", "labels": {"labels": [{"key": "team", "value": "d"}]}},
-           **ETL}
+DYNAMIC = {
+    "role": "etl",
+    "reservation": {"principal": "ops", "labels": {"labels": [{"key": "team", "value": "d"}]}},
+    **ETL,
+}
 REFINED = {"reservations": [{"type": "DYNAMIC", "role": "etl", "principal": "ops"}], **ETL}
 UNRESERVED = {"role": "*", **ETL}
 
 
-def offer_json(resources: list[dict[str, Any]], role: str = "etl", offer_id: str = "o1",
-               agent: str = "a1") -> dict[str, Any]:
-    return {"id": {"value": offer_id}, "agent_id": {"value": agent}, "framework_id": {"value": "fw"},
-            "hostname": f"host-{agent}", "resources": resources, "allocation_info": {"role": role}}
+def offer_json(
+    resources: list[dict[str, Any]], role: str = "etl", offer_id: str = "o1", agent: str = "a1"
+) -> dict[str, Any]:
+    return {
+        "id": {"value": offer_id},
+        "agent_id": {"value": agent},
+        "framework_id": {"value": "fw"},
+        "hostname": f"host-{agent}",
+        "resources": resources,
+        "allocation_info": {"role": role},
+    }
 
 
 def identity_key(res: dict[str, Any]) -> tuple[str, str]:
@@ -69,18 +79,26 @@ def contained(task_infos: Sequence[dict[str, Any]], offer: dict[str, Any]) -> No
 
 
 def test_an_offer_is_read_into_one_pool_per_reservation() -> None:
-    raw = offer_json([
-        scalar("cpus", 1.0, **UNRESERVED), scalar("mem", 512, **UNRESERVED),
-        scalar("cpus", 2.0, **STATIC), scalar("mem", 1024, **STATIC),
-        scalar("cpus", 0.5, **DYNAMIC),
-        scalar("mem", 256, **REFINED),
-        scalar("cpus", 8.0, revocable={}, **UNRESERVED),                         # revocable: not used
-        scalar("disk", 100, disk={"persistence": {"id": "p1"}, "volume": {"container_path": "d", "mode": "RW"}},
-               **STATIC),                                                       # a persistent volume
-        scalar("disk", 5000, disk={"source": {"type": "MOUNT", "mount": {"root": "/mnt/d1"}}}, **UNRESERVED),
-        {"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 31000, "end": 32000}]}, **UNRESERVED},
-        scalar("disk", 2000, **UNRESERVED),
-    ])
+    raw = offer_json(
+        [
+            scalar("cpus", 1.0, **UNRESERVED),
+            scalar("mem", 512, **UNRESERVED),
+            scalar("cpus", 2.0, **STATIC),
+            scalar("mem", 1024, **STATIC),
+            scalar("cpus", 0.5, **DYNAMIC),
+            scalar("mem", 256, **REFINED),
+            scalar("cpus", 8.0, revocable={}, **UNRESERVED),  # revocable: not used
+            scalar(
+                "disk",
+                100,
+                disk={"persistence": {"id": "p1"}, "volume": {"container_path": "d", "mode": "RW"}},
+                **STATIC,
+            ),  # a persistent volume
+            scalar("disk", 5000, disk={"source": {"type": "MOUNT", "mount": {"root": "/mnt/d1"}}}, **UNRESERVED),
+            {"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 31000, "end": 32000}]}, **UNRESERVED},
+            scalar("disk", 2000, **UNRESERVED),
+        ]
+    )
     offer = offer_from_json(raw, default_role="etl")
     assert offer.role == "etl" and offer.default_role
     by = {(p.reserved_for, json.dumps(dict(p.identity), sort_keys=True)): p.resources for p in offer.pools}
@@ -95,14 +113,24 @@ def test_an_offer_is_read_into_one_pool_per_reservation() -> None:
 
 
 def test_tasks_draw_on_reserved_pools_first_and_may_span_pools() -> None:
-    raw = offer_json([scalar("cpus", 1.0, **UNRESERVED), scalar("mem", 1024, **UNRESERVED),
-                      scalar("cpus", 0.7, **DYNAMIC), scalar("mem", 256, **DYNAMIC)])
+    raw = offer_json(
+        [
+            scalar("cpus", 1.0, **UNRESERVED),
+            scalar("mem", 1024, **UNRESERVED),
+            scalar("cpus", 0.7, **DYNAMIC),
+            scalar("mem", 256, **DYNAMIC),
+        ]
+    )
     ledger = PoolLedger(offer_from_json(raw, "etl"))
     first = ledger.take(Resources(cpus=0.5, mem=128))
     assert first == [scalar("cpus", 0.5, **DYNAMIC), scalar("mem", 128.0, **DYNAMIC)]
     second = ledger.take(Resources(cpus=0.6, mem=512))  # 0.2 reserved cpus left, then unreserved
-    assert second == [scalar("cpus", 0.2, **DYNAMIC), scalar("cpus", 0.4, **UNRESERVED),
-                      scalar("mem", 128.0, **DYNAMIC), scalar("mem", 384.0, **UNRESERVED)]
+    assert second == [
+        scalar("cpus", 0.2, **DYNAMIC),
+        scalar("cpus", 0.4, **UNRESERVED),
+        scalar("mem", 128.0, **DYNAMIC),
+        scalar("mem", 384.0, **UNRESERVED),
+    ]
     infos = [{"resources": first}, {"resources": second}]
     contained(infos, raw)
     with pytest.raises(ValueError, match="cpus too few"):
@@ -128,14 +156,22 @@ def test_under_a_role_with_reservations_tasks_no_longer_ask_for_more_than_availa
     after = task_info(job, run, "a1", PoolLedger(offer_from_json(raw, "etl")))
     contained([after], raw)
     assert after["resources"][0] == scalar("cpus", 1.5, **STATIC)
-    validate_call({"type": "ACCEPT", "framework_id": {"value": "fw"},
-                   "accept": {"offer_ids": [{"value": "o1"}],
-                              "operations": [{"type": "LAUNCH", "launch": {"task_infos": [after]}}]}})
+    validate_call(
+        {
+            "type": "ACCEPT",
+            "framework_id": {"value": "fw"},
+            "accept": {
+                "offer_ids": [{"value": "o1"}],
+                "operations": [{"type": "LAUNCH", "launch": {"task_infos": [after]}}],
+            },
+        }
+    )
 
 
 def test_pools_keep_the_offers_order_and_merge_identical_reservations() -> None:
-    pools = offer_pools([scalar("cpus", 0.5, **UNRESERVED), scalar("cpus", 0.25, **UNRESERVED),
-                         scalar("mem", 64, **STATIC)])
+    pools = offer_pools(
+        [scalar("cpus", 0.5, **UNRESERVED), scalar("cpus", 0.25, **UNRESERVED), scalar("mem", 64, **STATIC)]
+    )
     assert [p.reserved_for for p in pools] == ["*", "etl"]
     assert pools[0].resources.cpus == 0.75 and not pools[0].reserved and pools[1].reserved
 
@@ -147,18 +183,34 @@ def pending(job: str, cpus: float = 1.0, mem: float = 128.0, gpus: float = 0.0, 
     return PendingTask(Run(job=job, scheduled_at=T0.replace(second=n)), Resources(cpus=cpus, mem=mem, gpus=gpus))
 
 
-def plain_offer(i: int, cpus: float = 4.0, mem: float = 4096.0, gpus: float = 0.0, role: str = "*",
-                default: bool = True) -> Offer:
-    return Offer(id=f"o{i}", agent_id=f"a{i}", hostname=f"h{i}", resources=Resources.unchecked(cpus, mem, 0.0, gpus),
-                 role=role, default_role=default)
+def plain_offer(
+    i: int, cpus: float = 4.0, mem: float = 4096.0, gpus: float = 0.0, role: str = "*", default: bool = True
+) -> Offer:
+    return Offer(
+        id=f"o{i}",
+        agent_id=f"a{i}",
+        hostname=f"h{i}",
+        resources=Resources.unchecked(cpus, mem, 0.0, gpus),
+        role=role,
+        default_role=default,
+    )
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_a_job_runs_only_on_offers_of_its_role(strategy: Any) -> None:
-    offers = [plain_offer(1, role="adhoc", default=False), plain_offer(2, role="etl"), plain_offer(3, role="gpu",
-                                                                                                  default=False)]
-    jobs = {j.name: j for j in (Job(name="free", command="x"), Job(name="pinned", command="x", role="adhoc"),
-                                Job(name="elsewhere", command="x", role="nobody"))}
+    offers = [
+        plain_offer(1, role="adhoc", default=False),
+        plain_offer(2, role="etl"),
+        plain_offer(3, role="gpu", default=False),
+    ]
+    jobs = {
+        j.name: j
+        for j in (
+            Job(name="free", command="x"),
+            Job(name="pinned", command="x", role="adhoc"),
+            Job(name="elsewhere", command="x", role="nobody"),
+        )
+    }
     tasks = [pending("free"), pending("pinned", n=1), pending("elsewhere", n=2)]
     plan = strategy(tasks, offers, jobs)
     placed = {t.split(".")[0]: o for t, o in plan.placed().items()}
@@ -169,9 +221,15 @@ def test_a_job_runs_only_on_offers_of_its_role(strategy: Any) -> None:
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_tasks_without_gpus_keep_off_gpu_agents_while_others_fit(strategy: Any) -> None:
     offers = [plain_offer(1, gpus=4.0), plain_offer(2, cpus=1.0)]
-    jobs = {j.name: j for j in (Job(name="cpu", command="x"),
-                                Job(name="gpu", command="x", resources=Resources(gpus=1),
-                                    container=Container(type="mesos", image="cuda:12")))}
+    jobs = {
+        j.name: j
+        for j in (
+            Job(name="cpu", command="x"),
+            Job(
+                name="gpu", command="x", resources=Resources(gpus=1), container=Container(type="mesos", image="cuda:12")
+            ),
+        )
+    }
     plan = strategy([pending("cpu"), pending("gpu", gpus=1, n=1)], offers, jobs)
     placed = {t.split(".")[0]: o for t, o in plan.placed().items()}
     assert placed == {"cpu": "o2", "gpu": "o1"}
@@ -183,8 +241,9 @@ def test_tasks_without_gpus_keep_off_gpu_agents_while_others_fit(strategy: Any) 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_packing_fits_on_the_offer_total_of_all_pools(strategy: Any) -> None:
     pools = (ResourcePool("etl", Resources.unchecked(1.0, 512.0)), ResourcePool("*", Resources.unchecked(1.0, 512.0)))
-    offer = Offer(id="o1", agent_id="a1", hostname="h", resources=Resources.unchecked(2.0, 1024.0), pools=pools,
-                  role="etl")
+    offer = Offer(
+        id="o1", agent_id="a1", hostname="h", resources=Resources.unchecked(2.0, 1024.0), pools=pools, role="etl"
+    )
     jobs = {"big": Job(name="big", command="x")}
     plan = strategy([pending("big", cpus=1.5, mem=900)], [offer], jobs)
     assert list(plan.placed().values()) == ["o1"]
@@ -225,22 +284,30 @@ class FakeClient:
         pass
 
 
-def adapter_with(jobs: dict[str, JobSpec], *, gpus: bool = False,
-                 wants_gpus: Any = None) -> tuple[FrameworkAdapter, FakeClient, list[Event]]:
+def adapter_with(
+    jobs: dict[str, JobSpec], *, gpus: bool = False, wants_gpus: Any = None
+) -> tuple[FrameworkAdapter, FakeClient, list[Event]]:
     events: list[Event] = []
-    adapter = FrameworkAdapter(events.append, lambda _fid: None, jobs.get, default_role="etl",
-                               wants_gpus=wants_gpus)
+    adapter = FrameworkAdapter(events.append, lambda _fid: None, jobs.get, default_role="etl", wants_gpus=wants_gpus)
     client = FakeClient(framework_info(roles=["etl", "adhoc"], gpus=gpus))
     adapter.client = client
     return adapter, client, events
 
 
 def test_the_adapter_launches_against_the_reservation_that_was_offered() -> None:
-    jobs = {"a": Job(name="a", command="true", resources=Resources(cpus=1.0, mem=256)),
-            "b": Job(name="b", command="true", resources=Resources(cpus=1.0, mem=256))}
+    jobs = {
+        "a": Job(name="a", command="true", resources=Resources(cpus=1.0, mem=256)),
+        "b": Job(name="b", command="true", resources=Resources(cpus=1.0, mem=256)),
+    }
     adapter, client, events = adapter_with(jobs)
-    raw = offer_json([scalar("cpus", 1.5, **DYNAMIC), scalar("mem", 300, **DYNAMIC),
-                      scalar("cpus", 1.0, **UNRESERVED), scalar("mem", 1024, **UNRESERVED)])
+    raw = offer_json(
+        [
+            scalar("cpus", 1.5, **DYNAMIC),
+            scalar("mem", 300, **DYNAMIC),
+            scalar("cpus", 1.0, **UNRESERVED),
+            scalar("mem", 1024, **UNRESERVED),
+        ]
+    )
     adapter.resourceOffers(None, [raw])
     (received,) = events
     assert isinstance(received, OffersReceived) and len(received.offers[0].pools) == 2
@@ -251,8 +318,12 @@ def test_the_adapter_launches_against_the_reservation_that_was_offered() -> None
     infos = body["operations"][0]["launch"]["task_infos"]
     contained(infos, raw)
     assert infos[0]["resources"] == [scalar("cpus", 1.0, **DYNAMIC), scalar("mem", 256.0, **DYNAMIC)]
-    assert infos[1]["resources"] == [scalar("cpus", 0.5, **DYNAMIC), scalar("cpus", 0.5, **UNRESERVED),
-                                     scalar("mem", 44.0, **DYNAMIC), scalar("mem", 212.0, **UNRESERVED)]
+    assert infos[1]["resources"] == [
+        scalar("cpus", 0.5, **DYNAMIC),
+        scalar("cpus", 0.5, **UNRESERVED),
+        scalar("mem", 44.0, **DYNAMIC),
+        scalar("mem", 212.0, **UNRESERVED),
+    ]
     assert not adapter._offers  # launched on: forgotten
 
 
@@ -272,8 +343,10 @@ def test_kills_carry_the_jobs_grace_period() -> None:
     adapter, client, _ = adapter_with(jobs)
     adapter.perform(Kill("slow.1767225600.0", "a1", "timeout"))
     adapter.perform(Kill("gone.1767225600.0", None, "killed by hand"))  # a job deleted since
-    assert client.kills == [("slow.1767225600.0", "a1", {"grace_period": {"nanoseconds": 30_000_000_000}}),
-                            ("gone.1767225600.0", None, None)]
+    assert client.kills == [
+        ("slow.1767225600.0", "a1", {"grace_period": {"nanoseconds": 30_000_000_000}}),
+        ("gone.1767225600.0", None, None),
+    ]
 
 
 def test_the_gpu_capability_is_registered_once_a_job_asks_for_gpus() -> None:

@@ -20,18 +20,36 @@ def env_of(info: dict) -> dict[str, str]:
     return {v["name"]: v["value"] for v in info["command"]["environment"]["variables"]}
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    (128, "128.0"), (128.0, "128.0"), (0.5, "0.5"), (0.1, "0.1"), (0, "0.0"), (256.0, "256.0"),
-    (0.001, "0.001"), (0.0001, "1.0E-4"), (1e7, "1.0E7"), (12500000.0, "1.25E7"), (9999999.0, "9999999.0"),
-    (1.5, "1.5"), (4096.0, "4096.0"),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (128, "128.0"),
+        (128.0, "128.0"),
+        (0.5, "0.5"),
+        (0.1, "0.1"),
+        (0, "0.0"),
+        (256.0, "256.0"),
+        (0.001, "0.001"),
+        (0.0001, "1.0E-4"),
+        (1e7, "1.0E7"),
+        (12500000.0, "1.25E7"),
+        (9999999.0, "9999999.0"),
+        (1.5, "1.5"),
+        (4096.0, "4096.0"),
+    ],
+)
 def test_resources_are_written_as_java_doubles(value, text):
     assert java_double(value) == text
 
 
 def test_every_task_carries_the_chronos_variables():
-    job = Job(name="etl", command="./run.sh", owners=["a@example.com", "b@example.com"],
-              resources=Resources(cpus=0.5, mem=128, disk=256), env={"A": "1"})
+    job = Job(
+        name="etl",
+        command="./run.sh",
+        owners=["a@example.com", "b@example.com"],
+        resources=Resources(cpus=0.5, mem=128, disk=256),
+        env={"A": "1"},
+    )
     run = Run(job="etl", scheduled_at=T0 + timedelta(milliseconds=250), attempt=2, hostname="agent7.local")
     info = task_info(job, run, "agent-7")
     env = env_of(info)
@@ -56,14 +74,24 @@ def test_a_job_without_owners_gets_an_empty_owner_and_no_host_without_an_offer()
 
 def test_the_job_cannot_replace_chronos_variables_but_keeps_its_own_host():
     # Chronos dropped a job variable named like one of its own; HOST is moroccron's exception.
-    job = Job(name="etl", command="env", owners=["o@example.com"],
-              env={"CHRONOS_JOB_NAME": "spoofed", "mesos_task_id": "fake", "HOST": "db.example.com",
-                   "MOROCCRON_JOB": "mine"})
+    job = Job(
+        name="etl",
+        command="env",
+        owners=["o@example.com"],
+        env={"CHRONOS_JOB_NAME": "spoofed", "mesos_task_id": "fake", "HOST": "db.example.com", "MOROCCRON_JOB": "mine"},
+    )
     run = Run(job="etl", scheduled_at=T0, hostname="agent1.local")
     info = task_info(job, run, "agent-1")
-    validate_call({"framework_id": {"value": "fw"}, "type": "ACCEPT",
-                   "accept": {"offer_ids": [{"value": "o1"}],
-                              "operations": [{"type": "LAUNCH", "launch": {"task_infos": [info]}}]}})
+    validate_call(
+        {
+            "framework_id": {"value": "fw"},
+            "type": "ACCEPT",
+            "accept": {
+                "offer_ids": [{"value": "o1"}],
+                "operations": [{"type": "LAUNCH", "launch": {"task_infos": [info]}}],
+            },
+        }
+    )
     env = env_of(info)
     assert env["CHRONOS_JOB_NAME"] == "etl"
     assert env["mesos_task_id"] == run.task_id

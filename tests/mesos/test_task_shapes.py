@@ -22,9 +22,14 @@ from tests.engine.helpers import T0
 
 
 def launch_call(*infos: dict[str, Any]) -> dict[str, Any]:
-    return {"framework_id": {"value": "fw"}, "type": "ACCEPT",
-            "accept": {"offer_ids": [{"value": "o1"}],
-                       "operations": [{"type": "LAUNCH", "launch": {"task_infos": list(infos)}}]}}
+    return {
+        "framework_id": {"value": "fw"},
+        "type": "ACCEPT",
+        "accept": {
+            "offer_ids": [{"value": "o1"}],
+            "operations": [{"type": "LAUNCH", "launch": {"task_infos": list(infos)}}],
+        },
+    }
 
 
 def build(job: JobSpec, arguments: tuple[str, ...] | None = None) -> dict[str, Any]:
@@ -33,8 +38,7 @@ def build(job: JobSpec, arguments: tuple[str, ...] | None = None) -> dict[str, A
     return info
 
 
-def docker_argv(info: dict[str, Any], entrypoint: list[str] | None = None,
-                cmd: list[str] | None = None) -> list[str]:
+def docker_argv(info: dict[str, Any], entrypoint: list[str] | None = None, cmd: list[str] | None = None) -> list[str]:
     """The argv a container started by the Docker containerizer runs.
 
     It calls ``docker run [--entrypoint /bin/sh] IMAGE ARGS...``: with ``shell`` the
@@ -51,8 +55,7 @@ def docker_argv(info: dict[str, Any], entrypoint: list[str] | None = None,
     return (entrypoint or []) + (args or cmd or [])
 
 
-def mesos_argv(info: dict[str, Any], entrypoint: list[str] | None = None,
-               cmd: list[str] | None = None) -> list[str]:
+def mesos_argv(info: dict[str, Any], entrypoint: list[str] | None = None, cmd: list[str] | None = None) -> list[str]:
     """The argv the Mesos containerizer's command task runs (with or without an image).
 
     ``shell``: ``/bin/sh -c VALUE``. Otherwise VALUE is exec'd with ``arguments`` as its
@@ -93,12 +96,19 @@ def test_mesos_exec_passes_argv_zero_and_run_arguments_replace_the_jobs() -> Non
 
 
 def test_mesos_with_an_image_and_a_command() -> None:
-    job = Job(name="m", command="/usr/bin/env", shell=False, arguments=["-0"],
-              container=Container(type="mesos", image="alpine:3"))
+    job = Job(
+        name="m",
+        command="/usr/bin/env",
+        shell=False,
+        arguments=["-0"],
+        container=Container(type="mesos", image="alpine:3"),
+    )
     info = build(job)
-    assert info["container"] == {"type": "MESOS", "volumes": [],
-                                 "mesos": {"image": {"type": "DOCKER", "docker": {"name": "alpine:3"},
-                                                     "cached": True}}}
+    assert info["container"] == {
+        "type": "MESOS",
+        "volumes": [],
+        "mesos": {"image": {"type": "DOCKER", "docker": {"name": "alpine:3"}, "cached": True}},
+    }
     # A command of its own overrides the image's entrypoint.
     assert mesos_argv(info, entrypoint=["/docker-entrypoint.sh"]) == ["/usr/bin/env", "-0"]
 
@@ -125,8 +135,13 @@ def test_docker_shell_command_replaces_the_entrypoint_with_the_shell() -> None:
 
 def test_docker_exec_does_not_repeat_the_program() -> None:
     """docker run passes VALUE then ARGUMENTS: argv[0] in the arguments ran `/bin/echo /bin/echo hello`."""
-    job = Job(name="d", command="/bin/echo", shell=False, arguments=["hello"],
-              container=Container(type="docker", image="busybox"))
+    job = Job(
+        name="d",
+        command="/bin/echo",
+        shell=False,
+        arguments=["hello"],
+        container=Container(type="docker", image="busybox"),
+    )
     info = build(job)
     assert info["command"]["value"] == "/bin/echo" and info["command"]["arguments"] == ["hello"]
     assert docker_argv(info) == ["/bin/echo", "hello"]
@@ -174,39 +189,87 @@ def test_framework_info_registers_gpus_only_when_asked() -> None:
 
 
 def test_volumes_of_each_kind() -> None:
-    job = Job(name="v", command="ls", container=Container(type="mesos", image="alpine:3", volumes=[
-        {"container_path": "/data", "host_path": "/srv/data", "mode": "RW"},
-        {"container_path": "/tools", "image": "registry/tools:2"},
-        {"container_path": "/cache", "source": {"type": "docker_volume", "name": "cache", "driver": "rexray",
-                                                 "driver_options": {"size": "5"}}},
-        {"container_path": "/logs", "source": {"type": "host_path", "path": "/var/log/app"}, "mode": "RW"},
-        {"container_path": "scratch", "source": {"type": "sandbox_path", "path": "tmp/scratch"}, "mode": "RW"},
-    ]))
+    job = Job(
+        name="v",
+        command="ls",
+        container=Container(
+            type="mesos",
+            image="alpine:3",
+            volumes=[
+                {"container_path": "/data", "host_path": "/srv/data", "mode": "RW"},
+                {"container_path": "/tools", "image": "registry/tools:2"},
+                {
+                    "container_path": "/cache",
+                    "source": {
+                        "type": "docker_volume",
+                        "name": "cache",
+                        "driver": "rexray",
+                        "driver_options": {"size": "5"},
+                    },
+                },
+                {"container_path": "/logs", "source": {"type": "host_path", "path": "/var/log/app"}, "mode": "RW"},
+                {"container_path": "scratch", "source": {"type": "sandbox_path", "path": "tmp/scratch"}, "mode": "RW"},
+            ],
+        ),
+    )
     volumes = build(job)["container"]["volumes"]
     assert volumes == [
         {"container_path": "/data", "mode": "RW", "host_path": "/srv/data"},
         {"container_path": "/tools", "mode": "RO", "image": {"type": "DOCKER", "docker": {"name": "registry/tools:2"}}},
-        {"container_path": "/cache", "mode": "RO",
-         "source": {"type": "DOCKER_VOLUME", "docker_volume": {
-             "name": "cache", "driver": "rexray", "driver_options": {"parameter": [{"key": "size", "value": "5"}]}}}},
-        {"container_path": "/logs", "mode": "RW", "source": {"type": "HOST_PATH", "host_path": {"path": "/var/log/app"}}},
-        {"container_path": "scratch", "mode": "RW",
-         "source": {"type": "SANDBOX_PATH", "sandbox_path": {"type": "SELF", "path": "tmp/scratch"}}},
+        {
+            "container_path": "/cache",
+            "mode": "RO",
+            "source": {
+                "type": "DOCKER_VOLUME",
+                "docker_volume": {
+                    "name": "cache",
+                    "driver": "rexray",
+                    "driver_options": {"parameter": [{"key": "size", "value": "5"}]},
+                },
+            },
+        },
+        {
+            "container_path": "/logs",
+            "mode": "RW",
+            "source": {"type": "HOST_PATH", "host_path": {"path": "/var/log/app"}},
+        },
+        {
+            "container_path": "scratch",
+            "mode": "RW",
+            "source": {"type": "SANDBOX_PATH", "sandbox_path": {"type": "SELF", "path": "tmp/scratch"}},
+        },
     ]
     # The master's rule: exactly one of host_path, image and source in every volume.
     assert all(sum(k in v for k in ("host_path", "image", "source")) == 1 for v in volumes)
 
 
 def test_docker_parameters_repeat_in_order_and_force_pull_and_networks() -> None:
-    job = Job(name="d", command="env", container=Container(
-        type="docker", image="busybox", force_pull=True, network="bridge",
-        parameters=[{"key": "env", "value": "A=1"}, ["env", "B=2"], {"key": "add-host", "value": "db:10.0.0.5"}],
-        volumes=[{"container_path": "/data", "host_path": "/srv/data"},
-                 {"container_path": "/cache", "source": {"type": "docker_volume", "name": "cache"}}]))
+    job = Job(
+        name="d",
+        command="env",
+        container=Container(
+            type="docker",
+            image="busybox",
+            force_pull=True,
+            network="bridge",
+            parameters=[{"key": "env", "value": "A=1"}, ["env", "B=2"], {"key": "add-host", "value": "db:10.0.0.5"}],
+            volumes=[
+                {"container_path": "/data", "host_path": "/srv/data"},
+                {"container_path": "/cache", "source": {"type": "docker_volume", "name": "cache"}},
+            ],
+        ),
+    )
     container = build(job)["container"]
-    assert container["docker"] == {"image": "busybox", "force_pull_image": True, "network": "BRIDGE",
-                                   "parameters": [{"key": "env", "value": "A=1"}, {"key": "env", "value": "B=2"},
-                                                  {"key": "add-host", "value": "db:10.0.0.5"}]}
+    assert container["docker"] == {
+        "image": "busybox",
+        "force_pull_image": True,
+        "network": "BRIDGE",
+        "parameters": [
+            {"key": "env", "value": "A=1"},
+            {"key": "env", "value": "B=2"},
+            {"key": "add-host", "value": "db:10.0.0.5"},
+        ],
+    }
     assert "network_infos" not in container
     user_net = build(job.evolve(container=Container(type="docker", image="busybox", network="backend")))
     assert user_net["container"]["docker"]["network"] == "USER"
@@ -221,8 +284,10 @@ def test_docker_parameters_repeat_in_order_and_force_pull_and_networks() -> None
 
 def test_parameters_in_the_older_object_form_still_read() -> None:
     c = Container(type="docker", image="busybox", parameters={"memory-swap": "1g", "ulimit": "nofile=4096"})
-    assert [p.to_dict() for p in c.parameters] == [{"key": "memory-swap", "value": "1g"},
-                                                    {"key": "ulimit", "value": "nofile=4096"}]
+    assert [p.to_dict() for p in c.parameters] == [
+        {"key": "memory-swap", "value": "1g"},
+        {"key": "ulimit", "value": "nofile=4096"},
+    ]
     assert Container.from_dict(c.to_dict()) == c
 
 
@@ -235,8 +300,11 @@ def test_kill_policy_gives_the_task_its_grace_period() -> None:
     info = build(Job(name="k", command="sleep 60", kill_grace_seconds=0.25))
     assert info["kill_policy"] == {"grace_period": {"nanoseconds": 250_000_000}}
     assert kill_policy(None) is None
-    kill = {"type": "KILL", "framework_id": {"value": "fw"},
-            "kill": {"task_id": {"value": "k.1.0"}, "kill_policy": kill_policy(Job(name="k", command="x"))}}
+    kill = {
+        "type": "KILL",
+        "framework_id": {"value": "fw"},
+        "kill": {"task_id": {"value": "k.1.0"}, "kill_policy": kill_policy(Job(name="k", command="x"))},
+    }
     validate_call(kill)
 
 
@@ -248,8 +316,13 @@ def test_stored_shapes_a_master_refuses_are_set_aside_with_the_reason() -> None:
     still load, but their task is not described to Mesos (the adapter sets the job aside
     with this reason instead of a TASK_ERROR at every run)."""
     with stored_data():
-        no_source = JobSpec.from_dict({"name": "v", "command": "ls", "container": {
-            "type": "docker", "image": "busybox", "volumes": [{"container_path": "/data"}]}})
+        no_source = JobSpec.from_dict(
+            {
+                "name": "v",
+                "command": "ls",
+                "container": {"type": "docker", "image": "busybox", "volumes": [{"container_path": "/data"}]},
+            }
+        )
         half_gpu = JobSpec.from_dict({"name": "g", "command": "nvidia-smi", "resources": {"gpus": 0.5}})
     with pytest.raises(ValueError, match=r"container.volumes\[0\] has none of host_path, image and source"):
         task_info(no_source, Run(job="v", scheduled_at=T0), "a1")
@@ -268,8 +341,14 @@ def test_a_stored_image_only_job_with_shell_true_launches_its_entrypoint() -> No
 
 
 def test_resources_without_an_offer_are_unreserved_scalars() -> None:
-    info = build(Job(name="r", command="x", resources=Resources(cpus=0.25, mem=64, disk=0, gpus=2),
-                     container=Container(type="mesos", image="cuda:12")))
+    info = build(
+        Job(
+            name="r",
+            command="x",
+            resources=Resources(cpus=0.25, mem=64, disk=0, gpus=2),
+            container=Container(type="mesos", image="cuda:12"),
+        )
+    )
     assert info["resources"] == [
         {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.25}},
         {"name": "mem", "type": "SCALAR", "scalar": {"value": 64.0}},

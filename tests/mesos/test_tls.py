@@ -50,8 +50,14 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     ca, server, client = make_pki(d)
     bundle = d / "client-bundle.pem"
     bundle.write_bytes(client.cert.read_bytes() + client.key.read_bytes())
-    return Pki(ca=ca.cert, server_cert=server.cert, server_key=server.key, client_cert=client.cert,
-               client_key=client.key, client_bundle=bundle)
+    return Pki(
+        ca=ca.cert,
+        server_cert=server.cert,
+        server_key=server.key,
+        client_cert=client.cert,
+        client_key=client.key,
+        client_bundle=bundle,
+    )
 
 
 # ----------------------------------------------------------------------------- a master that speaks only TLS
@@ -92,9 +98,16 @@ class TlsMaster:
                 self.send_header("Transfer-Encoding", "chunked")
                 self.send_header("Mesos-Stream-Id", str(uuid.uuid4()))
                 self.end_headers()
-                self._event({"type": "SUBSCRIBED", "subscribed": {
-                    "framework_id": {"value": "tls-framework"}, "heartbeat_interval_seconds": 1.0,
-                    "master_info": {"id": "tls-master", "address": {"ip": "127.0.0.1", "port": master.port}}}})
+                self._event(
+                    {
+                        "type": "SUBSCRIBED",
+                        "subscribed": {
+                            "framework_id": {"value": "tls-framework"},
+                            "heartbeat_interval_seconds": 1.0,
+                            "master_info": {"id": "tls-master", "address": {"ip": "127.0.0.1", "port": master.port}},
+                        },
+                    }
+                )
                 while not master.stopping.wait(0.2):
                     try:
                         self._event({"type": "HEARTBEAT"})
@@ -151,8 +164,15 @@ def connect() -> Iterator[Callable[..., tuple[MesosSchedulerClient, Registered]]
 
     def make(spec: str, **kwargs: Any) -> tuple[MesosSchedulerClient, Registered]:
         callbacks = Registered()
-        client = MesosSchedulerClient(spec, {"user": "root", "name": "tls-test"}, callbacks, backoff_initial=0.05,
-                                      backoff_max=0.5, timeout=5.0, **kwargs)
+        client = MesosSchedulerClient(
+            spec,
+            {"user": "root", "name": "tls-test"},
+            callbacks,
+            backoff_initial=0.05,
+            backoff_max=0.5,
+            timeout=5.0,
+            **kwargs,
+        )
         clients.append(client)
         client.start()
         return client, callbacks
@@ -175,22 +195,29 @@ def wait_for_log(caplog: pytest.LogCaptureFixture, text: str) -> str:
 # ----------------------------------------------------------------------------- tests
 
 
-def test_https_with_the_clusters_ca_subscribes_and_calls(tls_master: TlsMaster, pki: Pki,
-                                                           connect: Callable[..., Any],
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_https_with_the_clusters_ca_subscribes_and_calls(
+    tls_master: TlsMaster, pki: Pki, connect: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Often set system-wide; requests would let it replace the cluster's CA on a session.
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", ssl.get_default_verify_paths().openssl_cafile)
     client, callbacks = connect(tls_master.address, tls=True, ca_file=str(pki.ca))
     assert callbacks.subscribed.wait(WAIT)
     assert client.scheme == "https" and client.master == tls_master.address
     client.kill("t1", "a1", kill_policy={"grace_period": {"nanoseconds": 1_000_000_000}})
-    assert tls_master.calls[-1] == {"type": "KILL", "framework_id": {"value": "tls-framework"},
-                                    "kill": {"task_id": {"value": "t1"}, "agent_id": {"value": "a1"},
-                                             "kill_policy": {"grace_period": {"nanoseconds": 1_000_000_000}}}}
+    assert tls_master.calls[-1] == {
+        "type": "KILL",
+        "framework_id": {"value": "tls-framework"},
+        "kill": {
+            "task_id": {"value": "t1"},
+            "agent_id": {"value": "a1"},
+            "kill_policy": {"grace_period": {"nanoseconds": 1_000_000_000}},
+        },
+    }
 
 
 def test_a_master_whose_certificate_the_ca_did_not_sign_is_refused(
-        tls_master: TlsMaster, connect: Callable[..., Any], caplog: pytest.LogCaptureFixture) -> None:
+    tls_master: TlsMaster, connect: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING, "moroccron.mesos.client")
     _client, callbacks = connect(tls_master.address, tls=True)  # the system's CAs: not ours
     message = wait_for_log(caplog, "CERTIFICATE_VERIFY_FAILED")
@@ -198,23 +225,25 @@ def test_a_master_whose_certificate_the_ca_did_not_sign_is_refused(
     assert not callbacks.subscribed.is_set() and tls_master.calls == []
 
 
-def test_plain_http_to_a_tls_master_does_not_subscribe(tls_master: TlsMaster, connect: Callable[..., Any],
-                                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_plain_http_to_a_tls_master_does_not_subscribe(
+    tls_master: TlsMaster, connect: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING, "moroccron.mesos.client")
     _client, callbacks = connect(tls_master.address)  # no TLS settings: http
     wait_for_log(caplog, "subscribing with Mesos master")
     assert not callbacks.subscribed.is_set() and tls_master.calls == []
 
 
-def test_a_master_that_wants_a_client_certificate_gets_ours(mtls_master: TlsMaster, pki: Pki,
-                                                             connect: Callable[..., Any],
-                                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_a_master_that_wants_a_client_certificate_gets_ours(
+    mtls_master: TlsMaster, pki: Pki, connect: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING, "moroccron.mesos.client")
     _client, without = connect(mtls_master.address, tls=True, ca_file=str(pki.ca))
     wait_for_log(caplog, "subscribing with Mesos master")  # the handshake fails: no certificate
     assert not without.subscribed.is_set() and mtls_master.calls == []
-    client, with_cert = connect(mtls_master.address, ca_file=str(pki.ca), client_cert=str(pki.client_cert),
-                                client_key=str(pki.client_key))
+    client, with_cert = connect(
+        mtls_master.address, ca_file=str(pki.ca), client_cert=str(pki.client_cert), client_key=str(pki.client_key)
+    )
     assert with_cert.subscribed.wait(WAIT)
     client.revive()  # calls go on their own connections, with the same certificate
     assert mtls_master.peers[-2:] == ["client", "client"]
@@ -224,8 +253,9 @@ def test_a_master_that_wants_a_client_certificate_gets_ours(mtls_master: TlsMast
 
 
 @pytest.mark.zookeeper
-def test_masters_found_in_zookeeper_are_reached_with_https(tls_master: TlsMaster, pki: Pki, zk_address: str,
-                                                            connect: Callable[..., Any]) -> None:
+def test_masters_found_in_zookeeper_are_reached_with_https(
+    tls_master: TlsMaster, pki: Pki, zk_address: str, connect: Callable[..., Any]
+) -> None:
     from kazoo.client import KazooClient
 
     root = f"/moroccron-tls-{uuid.uuid4().hex[:8]}"

@@ -27,14 +27,23 @@ def test_upgrade_carries_the_columns_into_contacts_and_downgrade_carries_them_ba
         prefs = json.dumps({"failure": ["email", "slack", "pagerduty"]})
         with store.engine.begin() as conn:
             for values in (
-                {"id": "alice@example.com", "name": "Alice", "email": "alice@example.com", "slack": "@alice",
-                 "pagerduty": "data-oncall"},
+                {
+                    "id": "alice@example.com",
+                    "name": "Alice",
+                    "email": "alice@example.com",
+                    "slack": "@alice",
+                    "pagerduty": "data-oncall",
+                },
                 {"id": "ops", "name": "", "email": None, "slack": None, "pagerduty": "PXYZ"},
                 {"id": "bob", "name": "Bob", "email": "b@example.com", "slack": "#bob", "pagerduty": None},
             ):
-                conn.execute(text("INSERT INTO owners (id, name, email, slack, pagerduty, preferences) "
-                                  "VALUES (:id, :name, :email, :slack, :pagerduty, :prefs)"),
-                             {**values, "prefs": prefs})
+                conn.execute(
+                    text(
+                        "INSERT INTO owners (id, name, email, slack, pagerduty, preferences) "
+                        "VALUES (:id, :name, :email, :slack, :pagerduty, :prefs)"
+                    ),
+                    {**values, "prefs": prefs},
+                )
 
         store.upgrade("0010")
         assert {"email", "slack", "pagerduty"}.isdisjoint(owner_columns(store)) and "contacts" in owner_columns(store)
@@ -50,8 +59,10 @@ def test_upgrade_carries_the_columns_into_contacts_and_downgrade_carries_them_ba
         # a contact on a channel the older schema has no column for: dropped on the way down
         store.put_owner(Owner(id="carol@example.com", slack="#carol"))
         with store.engine.begin() as conn:
-            conn.execute(text("UPDATE owners SET contacts = :c WHERE id = 'carol@example.com'"),
-                         {"c": json.dumps({"email": "carol@example.com", "slack": "#carol", "opsgenie": "team-c"})})
+            conn.execute(
+                text("UPDATE owners SET contacts = :c WHERE id = 'carol@example.com'"),
+                {"c": json.dumps({"email": "carol@example.com", "slack": "#carol", "opsgenie": "team-c"})},
+            )
         assert store.get_owner("carol@example.com").contacts["opsgenie"] == "team-c"  # read back leniently
 
         store.downgrade("0009")

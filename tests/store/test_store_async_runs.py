@@ -20,8 +20,9 @@ def store(store: Store) -> Store:
 
 @pytest.mark.parametrize("arguments, line", [(None, None), (("--x", "y"), None), (None, "--date 2020-01-01")])
 def test_a_waiting_run_round_trips_with_its_arguments(store: Store, arguments, line) -> None:
-    created = store.create_run(run("a", state=RunState.RUNNING, launched_at=T0 + timedelta(seconds=1),
-                                   arguments=arguments, argument_line=line))
+    created = store.create_run(
+        run("a", state=RunState.RUNNING, launched_at=T0 + timedelta(seconds=1), arguments=arguments, argument_line=line)
+    )
     waiting = store.update_run(created.evolve(awaiting_completion=True, exit_status=0))
     back = store.get_run_by_task_id(created.task_id)
     assert back == waiting and back.awaiting_completion

@@ -15,8 +15,9 @@ from tests.store.factories import T0, job, run
 @pytest.fixture
 def store(store: Store) -> Store:
     """Parents ``a`` and ``b`` (scheduled) and their children ``c`` and ``d`` (dependent)."""
-    store.apply_jobs([job("a"), job("b"), job("c", schedule=None, parents=("a", "b")),
-                      job("d", schedule=None, parents=("a",))], [])
+    store.apply_jobs(
+        [job("a"), job("b"), job("c", schedule=None, parents=("a", "b")), job("d", schedule=None, parents=("a",))], []
+    )
     return store
 
 

@@ -11,12 +11,15 @@ from moroccron.store import Store, normalize_url
 from tests.store.factories import job
 
 
-@pytest.mark.parametrize(("given", "driver"), [
-    ("postgresql://u:p@db:5432/moroccron", "postgresql+psycopg"),
-    ("postgres://u@db/moroccron", "postgresql+psycopg"),
-    ("postgresql+psycopg://u@db/moroccron", "postgresql+psycopg"),
-    ("sqlite:////var/lib/moroccron.db", "sqlite"),
-])
+@pytest.mark.parametrize(
+    ("given", "driver"),
+    [
+        ("postgresql://u:p@db:5432/moroccron", "postgresql+psycopg"),
+        ("postgres://u@db/moroccron", "postgresql+psycopg"),
+        ("postgresql+psycopg://u@db/moroccron", "postgresql+psycopg"),
+        ("sqlite:////var/lib/moroccron.db", "sqlite"),
+    ],
+)
 def test_urls_choose_psycopg_3(given: str, driver: str) -> None:
     url = normalize_url(given)
     assert url.drivername == driver

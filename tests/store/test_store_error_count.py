@@ -20,8 +20,17 @@ def store(store: Store) -> Store:
 
 def attempt(store: Store, name: str, minutes: int, n: int, state: RunState) -> None:
     at = T0 + timedelta(minutes=minutes, seconds=n)
-    store.create_run(run(name, minutes, n, state=state, trigger=RunTrigger.RETRY if n else RunTrigger.SCHEDULE,
-                         launched_at=at, finished_at=at + timedelta(seconds=1)))
+    store.create_run(
+        run(
+            name,
+            minutes,
+            n,
+            state=state,
+            trigger=RunTrigger.RETRY if n else RunTrigger.SCHEDULE,
+            launched_at=at,
+            finished_at=at + timedelta(seconds=1),
+        )
+    )
 
 
 def test_a_failure_that_was_retried_is_not_an_invocation_error(store: Store) -> None:

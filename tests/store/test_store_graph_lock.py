@@ -59,7 +59,9 @@ def test_the_store_checks_a_batch_as_it_will_stand(store):
         store.put_job(job("a", schedule=None, parents=("d",)))
     assert "cycle" in str(err.value) and err.value.errors[0].field.endswith(".parents")
     # A big change reads the whole graph at once, with the same answer.
-    many = [job(f"n{i}", schedule=None, parents=(f"n{i + 1}",)) for i in range(300)] + [job("n300", schedule=None, parents=("n0",))]
+    many = [job(f"n{i}", schedule=None, parents=(f"n{i + 1}",)) for i in range(300)] + [
+        job("n300", schedule=None, parents=("n0",))
+    ]
     with pytest.raises(DependencyError):
         store.apply_jobs(many)
     assert "n0" not in store.job_names()
@@ -100,7 +102,9 @@ def test_postgres_job_writers_wait_for_the_lock_and_the_scheduler_does_not(pg_st
         done = threading.Event()
         with store.job_transaction() as tx:
             store.get_job_record("a", tx=tx)
-            writer = threading.Thread(target=lambda: (other.put_job(job("b", schedule=None, parents=("a",))), done.set()))
+            writer = threading.Thread(
+                target=lambda: (other.put_job(job("b", schedule=None, parents=("a",))), done.set())
+            )
             writer.start()
             _poll(lambda: _waiting_for_the_graph_lock(store) == 1, "the second writer to wait for the lock")
             # Not held up by the lock: the scheduler's fenced writes and its disabling of a job.

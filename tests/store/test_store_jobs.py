@@ -27,12 +27,25 @@ def rich_job(name: str = "etl"):
         owners=("alice@example.com", "bob@example.com"),
         description="Nightly ETL — ünïcode too",
         resources=Resources(cpus=0.5, mem=256, disk=10),  # Docker gives a task no GPUs
-        container=Container(type="docker", image="python:3.11",
-                            volumes=(Volume("/data", "/srv", "RW"),
-                                     Volume("/cache", source={"type": "docker_volume", "name": "etl-cache",
-                                                              "driver": "local", "driver_options": {"o": "bind"}})),
-                            force_pull=True, network="etl-net",
-                            parameters=[{"key": "env", "value": "A=1"}, {"key": "env", "value": "B=2"}]),
+        container=Container(
+            type="docker",
+            image="python:3.11",
+            volumes=(
+                Volume("/data", "/srv", "RW"),
+                Volume(
+                    "/cache",
+                    source={
+                        "type": "docker_volume",
+                        "name": "etl-cache",
+                        "driver": "local",
+                        "driver_options": {"o": "bind"},
+                    },
+                ),
+            ),
+            force_pull=True,
+            network="etl-net",
+            parameters=[{"key": "env", "value": "A=1"}, {"key": "env", "value": "B=2"}],
+        ),
         constraints=(Constraint("hostname", "UNIQUE"), Constraint("rack", "LIKE", "r[12]")),
         env={"A": "1"},
         uris=("https://example.com/x.tgz",),
@@ -173,12 +186,14 @@ def test_duplicate_owners_are_stored_once(store: Store) -> None:
 def many(store: Store) -> Store:
     """300 jobs: owner, label, disabled and text vary with the number."""
     specs = [
-        job(f"job-{i:03d}",
+        job(
+            f"job-{i:03d}",
             owners=("alice",) if i % 2 == 0 else ("bob", "carol"),
             labels={"team": "a" if i % 3 == 0 else "b"},
             disabled=i % 7 == 0,
             description="Backs up the DATABASE" if i % 10 == 0 else "",
-            command="rsync 100%_done" if i == 5 else f"echo {i}")
+            command="rsync 100%_done" if i == 5 else f"echo {i}",
+        )
         for i in range(300)
     ]
     store.apply_jobs(specs, [])
@@ -329,8 +344,16 @@ def test_job_listing_as_dicts_matches_the_specs(store: Store) -> None:
     from moroccron import Job
     from moroccron.store.models import JobRow
 
-    store.put_job(Job(name="b", command="true", schedule="@daily", resources=Resources(cpus=1.0, mem=64.0),
-                      labels={"team": "data"}, owners=("ops@example.com",)))
+    store.put_job(
+        Job(
+            name="b",
+            command="true",
+            schedule="@daily",
+            resources=Resources(cpus=1.0, mem=64.0),
+            labels={"team": "data"},
+            owners=("ops@example.com",),
+        )
+    )
     store.put_job(Job(name="a", command="echo a", description="nightly export"))
     specs, total = store.list_jobs(limit=10)
     dicts, total2 = store.list_job_dicts(limit=10)

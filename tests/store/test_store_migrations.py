@@ -16,8 +16,19 @@ from moroccron.store import Store
 from moroccron.store.models import Base
 from tests.store.factories import T0, job, run
 
-TABLES = {"jobs", "job_owners", "job_labels", "job_parents", "runs", "owners", "job_state", "framework",
-          "dependency_progress", "outbox", "session_versions"}
+TABLES = {
+    "jobs",
+    "job_owners",
+    "job_labels",
+    "job_parents",
+    "runs",
+    "owners",
+    "job_state",
+    "framework",
+    "dependency_progress",
+    "outbox",
+    "session_versions",
+}
 
 
 def tables(store: Store) -> set[str]:
@@ -97,8 +108,7 @@ def test_migrations_match_the_models(db_url: str) -> None:
         store.upgrade()
         with store.migration_connection() as conn:
             command.check(store.alembic_config(conn))  # raises on any pending autogenerate op
-            context = MigrationContext.configure(conn, opts={"compare_type": True,
-                                                             "compare_server_default": True})
+            context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
             assert compare_metadata(context, Base.metadata) == []
 
 

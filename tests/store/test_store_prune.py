@@ -28,10 +28,21 @@ def bulk_runs(store: Store, name: str, count: int, state: RunState = RunState.SU
     """``count`` runs of ``name``, one a minute from T0, in one statement (fast setup)."""
     with store.transaction() as tx:
         job_id = tx.scalar(select(JobRow.id).where(JobRow.name == name))
-        tx.execute(insert(RunRow), [
-            {"job_id": job_id, "job": name, "scheduled_at": T0 + timedelta(minutes=m), "attempt": 0,
-             "state": state.value, "trigger": "schedule", "task_id": task_id_for(name, T0 + timedelta(minutes=m), 0)}
-            for m in range(count)])
+        tx.execute(
+            insert(RunRow),
+            [
+                {
+                    "job_id": job_id,
+                    "job": name,
+                    "scheduled_at": T0 + timedelta(minutes=m),
+                    "attempt": 0,
+                    "state": state.value,
+                    "trigger": "schedule",
+                    "task_id": task_id_for(name, T0 + timedelta(minutes=m), 0),
+                }
+                for m in range(count)
+            ],
+        )
 
 
 def count_statements(store: Store, verb: str) -> list[int]:
@@ -56,7 +67,8 @@ def test_reads_ids_a_bounded_number_at_a_time(store: Store, monkeypatch: pytest.
     # 28 ids read as 7 + 7 + 7 + 7, then an empty read; each 7 deleted as 3 + 3 + 1.
     assert (reads[0], deletes[0]) == (5, 12)
     assert [r.scheduled_at for r in store.list_runs("a")[0]] == (
-        [T0 + timedelta(minutes=m) for m in (29, 28, 27)] + [T0 - timedelta(minutes=5)])
+        [T0 + timedelta(minutes=m) for m in (29, 28, 27)] + [T0 - timedelta(minutes=5)]
+    )
     assert store.list_runs("b")[1] == 3
 
 

@@ -24,11 +24,22 @@ def store(store: Store) -> Store:
 
 
 def test_create_and_get_round_trips_every_field(store: Store) -> None:
-    r = run("a", attempt=2, state=RunState.FAILED, trigger=RunTrigger.RETRY,
-            launched_at=T0 + timedelta(seconds=1.5), started_at=T0 + timedelta(seconds=2),
-            finished_at=T0 + timedelta(seconds=9), exit_status=3, reason="REASON_COMMAND_EXECUTOR_FAILED",
-            message="exit 3", agent_id="agent-1", hostname="h1", arguments=("--x", "y"),
-            caused_by="a.1772366400.1")
+    r = run(
+        "a",
+        attempt=2,
+        state=RunState.FAILED,
+        trigger=RunTrigger.RETRY,
+        launched_at=T0 + timedelta(seconds=1.5),
+        started_at=T0 + timedelta(seconds=2),
+        finished_at=T0 + timedelta(seconds=9),
+        exit_status=3,
+        reason="REASON_COMMAND_EXECUTOR_FAILED",
+        message="exit 3",
+        agent_id="agent-1",
+        hostname="h1",
+        arguments=("--x", "y"),
+        caused_by="a.1772366400.1",
+    )
     created = store.create_run(r)
     assert created.id is not None and created == r.evolve(id=created.id)
     assert store.get_run("a", r.scheduled_at, 2) == created
@@ -75,8 +86,7 @@ def test_a_run_of_an_unknown_job_is_not_found(store: Store) -> None:
 
 def test_update_run(store: Store) -> None:
     r = store.create_run(run("a"))
-    launched = r.evolve(state=RunState.RUNNING, launched_at=T0 + timedelta(seconds=4),
-                        agent_id="ag", hostname="h")
+    launched = r.evolve(state=RunState.RUNNING, launched_at=T0 + timedelta(seconds=4), agent_id="ag", hostname="h")
     assert store.update_run(launched) == launched
     assert store.get_run_by_task_id(r.task_id) == launched
     assert store.live_runs() == [launched]
@@ -92,7 +102,10 @@ def test_list_runs_orders_filters_and_pages(store: Store) -> None:
     runs, total = store.list_runs("a")
     assert total == 11
     assert [(r.scheduled_at, r.attempt) for r in runs][:3] == [
-        (T0 + timedelta(minutes=9), 1), (T0 + timedelta(minutes=9), 0), (T0 + timedelta(minutes=8), 0)]
+        (T0 + timedelta(minutes=9), 1),
+        (T0 + timedelta(minutes=9), 0),
+        (T0 + timedelta(minutes=8), 0),
+    ]
     oldest = store.list_runs("a", newest_first=False, limit=2)[0]
     assert [r.scheduled_at for r in oldest] == [T0, T0 + timedelta(minutes=1)]
     page, total = store.list_runs("a", offset=10, limit=5)
@@ -135,8 +148,7 @@ def test_prune_keeps_the_newest_n_per_job_and_every_unfinished_run(store: Store)
     store.create_run(run("c", 0, state=RunState.SUCCEEDED))
     assert store.prune_runs(keep_per_job=3, batch=4) == 9 + 9
     a = store.list_runs("a")[0]
-    assert [(r.scheduled_at, r.attempt) for r in a] == [
-        (T0 + timedelta(minutes=m), 0) for m in (11, 10, 9)] + [(T0, 1)]
+    assert [(r.scheduled_at, r.attempt) for r in a] == [(T0 + timedelta(minutes=m), 0) for m in (11, 10, 9)] + [(T0, 1)]
     assert [r.scheduled_at for r in store.list_runs("b")[0]] == [T0 + timedelta(minutes=m) for m in (11, 10, 9)]
     assert store.list_runs("c")[1] == 1
     assert store.prune_runs(keep_per_job=3) == 0

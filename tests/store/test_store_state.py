@@ -15,9 +15,13 @@ from tests.store.factories import T0, job
 
 
 def test_owner_crud(store: Store) -> None:
-    alice = Owner(id="alice@example.com", name="Alice", slack="@alice",
-                  preferences={"failure": ("slack", "email"), "success": ()},
-                  mute_until=datetime(2026, 5, 1, 9, 30, 0, 5, tzinfo=timezone(timedelta(hours=2))))
+    alice = Owner(
+        id="alice@example.com",
+        name="Alice",
+        slack="@alice",
+        preferences={"failure": ("slack", "email"), "success": ()},
+        mute_until=datetime(2026, 5, 1, 9, 30, 0, 5, tzinfo=timezone(timedelta(hours=2))),
+    )
     assert store.put_owner(alice) is True
     back = store.get_owner("alice@example.com")
     assert back == alice and back.mute_until is not None and back.mute_until.tzinfo is UTC

@@ -48,15 +48,22 @@ def test_percentile_refuses_nonsense() -> None:
 # --------------------------------------------------------------------------- store
 
 
-def ended(job_name: str, minute: int, state: RunState, *, attempt: int = 0, skew: float | None = None,
-          duration: float | None = None, **fields: object) -> Run:
+def ended(
+    job_name: str,
+    minute: int,
+    state: RunState,
+    *,
+    attempt: int = 0,
+    skew: float | None = None,
+    duration: float | None = None,
+    **fields: object,
+) -> Run:
     """A final run due ``minute`` after T0, launched ``skew`` seconds late and ending
     ``duration`` seconds after it started; no skew means it was never launched."""
     r = run(job_name, minute, attempt, state=state, **fields)
     if skew is not None:
         launched = r.scheduled_at + timedelta(seconds=skew)
-        r = r.evolve(launched_at=launched, started_at=launched,
-                     finished_at=launched + timedelta(seconds=duration or 0))
+        r = r.evolve(launched_at=launched, started_at=launched, finished_at=launched + timedelta(seconds=duration or 0))
     return r
 
 
@@ -176,8 +183,11 @@ def test_all_job_stats_over_hundreds_of_jobs(store: Store) -> None:
         else:
             assert s == JobStats()
         if i % 4:
-            assert last_success[name] == s.last_success_at == (
-                T0 + timedelta(minutes=i % 4 - 1, seconds=(i % 5) / 10 + 1 + i % 10))
+            assert (
+                last_success[name]
+                == s.last_success_at
+                == (T0 + timedelta(minutes=i % 4 - 1, seconds=(i % 5) / 10 + 1 + i % 10))
+            )
         else:
             assert name not in last_success and s.last_success_at is None
     page = names[10:20]

@@ -83,7 +83,6 @@ def test_removal_and_addition_in_one_look(store: Store) -> None:
     assert sched.put == ["b"] and sched.removed == ["a"]
 
 
-
 def test_a_primed_watcher_reads_only_what_changed_after(store: Store) -> None:
     store.put_job(Job(name="a", command="true", schedule="* * * * *"))
     w, sched = watcher_for(store)

@@ -64,7 +64,7 @@ class Receiver:
         self.answers: deque[int] = deque()
         self.hold = False
         self.release = threading.Event()
-        self.arrived = threading.Event()   # a request reached the handler
+        self.arrived = threading.Event()  # a request reached the handler
         self.answered = threading.Event()  # an answer was sent
         self._cond = threading.Condition()
         receiver = self
@@ -82,8 +82,9 @@ class Receiver:
                 # Recorded before answering, so once the sender has its answer the
                 # request is in the list.
                 with receiver._cond:
-                    receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()},
-                                                      json.loads(body), status))
+                    receiver.requests.append(
+                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, json.loads(body), status)
+                    )
                     receiver._cond.notify_all()
                 self.send_response(status)
                 if status == 429:
@@ -254,22 +255,38 @@ def test_a_final_failure_names_the_jobs_now_waiting_on_it(pm: PluginManager, rec
         SubtreeNode("load", ("data@example.com",), (SubtreeNode("report", ("bi@example.com",)),)),
         SubtreeNode("audit"),
     )
-    run = ended("extract", RunState.FAILED, attempt=2, trigger=RunTrigger.RETRY, exit_status=3,
-                reason="REASON_COMMAND_EXECUTOR_FAILED", message="Command exited with status 3")
+    run = ended(
+        "extract",
+        RunState.FAILED,
+        attempt=2,
+        trigger=RunTrigger.RETRY,
+        exit_status=3,
+        reason="REASON_COMMAND_EXECUTOR_FAILED",
+        message="Command exited with status 3",
+    )
 
     pm.task_failed(job=job("extract", owners=["data@example.com"]), run=run, pending_subtree=subtree, final=True)
 
     [got] = receiver.wait_for(1)
     assert got.headers["x-moroccron-event"] == "run.failed"
     assert (got.body["event"], got.body["job"], got.body["final"]) == ("run.failed", "extract", True)
-    assert {k: got.body["run"][k] for k in ("task_id", "attempt", "state", "trigger", "exit_status",
-                                            "reason", "message")} == {
-        "task_id": "extract.1772366400.2", "attempt": 2, "state": "failed", "trigger": "retry",
-        "exit_status": 3, "reason": "REASON_COMMAND_EXECUTOR_FAILED", "message": "Command exited with status 3",
+    assert {
+        k: got.body["run"][k] for k in ("task_id", "attempt", "state", "trigger", "exit_status", "reason", "message")
+    } == {
+        "task_id": "extract.1772366400.2",
+        "attempt": 2,
+        "state": "failed",
+        "trigger": "retry",
+        "exit_status": 3,
+        "reason": "REASON_COMMAND_EXECUTOR_FAILED",
+        "message": "Command exited with status 3",
     }
     assert got.body["pending_subtree"] == [
-        {"job": "load", "owners": ["data@example.com"],
-         "children": [{"job": "report", "owners": ["bi@example.com"], "children": []}]},
+        {
+            "job": "load",
+            "owners": ["data@example.com"],
+            "children": [{"job": "report", "owners": ["bi@example.com"], "children": []}],
+        },
         {"job": "audit", "owners": [], "children": []},
     ]
 
@@ -299,8 +316,7 @@ def test_a_retryable_answer_is_retried_with_the_same_delivery_id(
 
 def test_a_connection_error_is_retried(pm: PluginManager, receiver: Receiver, caplog: pytest.LogCaptureFixture) -> None:
     # Listed first, a URL where nothing listens: its failures must not hold up the receiver.
-    config = Settings(http_trigger_urls=(f"http://127.0.0.1:{closed_port()}/x", receiver.url),
-                      http_trigger_retries=1)
+    config = Settings(http_trigger_urls=(f"http://127.0.0.1:{closed_port()}/x", receiver.url), http_trigger_retries=1)
     with caplog.at_level(logging.INFO, logger=LOGGER):
         pm.startup(config=config, store=None)  # type: ignore[arg-type]
         pm.task_succeeded(job=job(), run=ended())
@@ -383,7 +399,9 @@ def test_the_events_setting_selects_outcomes(pm: PluginManager, receiver: Receiv
 
     requests = receiver.wait_for(2)
     assert [(r.body["job"], r.headers["x-moroccron-event"]) for r in requests] == [
-        ("c", "run.killed"), ("d", "run.lost")]
+        ("c", "run.killed"),
+        ("d", "run.lost"),
+    ]
 
 
 def test_killed_and_lost_are_not_in_the_default_events(pm: PluginManager, receiver: Receiver, start: Start) -> None:
@@ -433,8 +451,11 @@ def test_a_hook_returns_before_a_slow_receiver_answers(pm: PluginManager, receiv
 
 
 def test_a_full_queue_drops_the_oldest_with_a_warning(
-    pm: PluginManager, receiver: Receiver, start: Start, monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture
+    pm: PluginManager,
+    receiver: Receiver,
+    start: Start,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setattr(_http, "QUEUE_SIZE", 2)
     start()
@@ -489,8 +510,11 @@ def test_shutdown_delivers_what_is_queued(
 
 
 def test_shutdown_gives_up_after_its_deadline(
-    pm: PluginManager, receiver: Receiver, start: Start, monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture
+    pm: PluginManager,
+    receiver: Receiver,
+    start: Start,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setattr(_http, "SHUTDOWN_DEADLINE", 0.2)
     monkeypatch.setattr(_http, "INITIAL_DELAY", 60.0)
@@ -520,12 +544,15 @@ def test_a_bad_url_stops_startup_naming_the_setting(pm: PluginManager) -> None:
     assert http_threads() <= before and _http.current() is None
 
 
-@pytest.mark.parametrize(("url", "problem"), [
-    ("ci.example.com/hook", "must use http or https"),
-    ("https:///hook", "has no host"),
-    ("http://ci.example.com:99999/hook", "is not a valid URL"),
-    ("http://ci.example.com/a hook", "contains whitespace"),
-])
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("ci.example.com/hook", "must use http or https"),
+        ("https:///hook", "has no host"),
+        ("http://ci.example.com:99999/hook", "is not a valid URL"),
+        ("http://ci.example.com/a hook", "contains whitespace"),
+    ],
+)
 def test_urls_are_checked(url: str, problem: str) -> None:
     with pytest.raises(ValidationError, match="http_trigger_urls\\[0\\]") as exc:
         _http.read_settings(Settings(http_trigger_urls=(url,)))
@@ -533,12 +560,19 @@ def test_urls_are_checked(url: str, problem: str) -> None:
 
 
 def test_other_settings_are_checked_together() -> None:
-    config = Settings(http_trigger_urls=("https://ci.example.com/x",), http_trigger_events=("failed", "exploded"),
-                      http_trigger_retries=-1, http_trigger_timeout=0)
+    config = Settings(
+        http_trigger_urls=("https://ci.example.com/x",),
+        http_trigger_events=("failed", "exploded"),
+        http_trigger_retries=-1,
+        http_trigger_timeout=0,
+    )
     with pytest.raises(ValidationError) as exc:
         _http.read_settings(config)
     assert [e.field for e in exc.value.errors] == [
-        "http_trigger_events[1]", "http_trigger_retries", "http_trigger_timeout"]
+        "http_trigger_events[1]",
+        "http_trigger_retries",
+        "http_trigger_timeout",
+    ]
 
 
 def test_a_read_timeout_is_retried(
@@ -557,8 +591,10 @@ def test_a_read_timeout_is_retried(
 
 
 def test_a_list_setting_given_as_text_in_code_is_comma_separated() -> None:
-    config = Settings(http_trigger_urls="https://a.example.com/x, https://b.example.com/y",  # type: ignore[arg-type]
-                      http_trigger_events="failed")  # type: ignore[arg-type]
+    config = Settings(
+        http_trigger_urls="https://a.example.com/x, https://b.example.com/y",  # type: ignore[arg-type]
+        http_trigger_events="failed",
+    )  # type: ignore[arg-type]
     checked = _http.read_settings(config)
     assert checked is not None
     assert checked.urls == ("https://a.example.com/x", "https://b.example.com/y")
@@ -566,12 +602,15 @@ def test_a_list_setting_given_as_text_in_code_is_comma_separated() -> None:
 
 
 def test_settings_come_from_the_environment() -> None:
-    settings = load_settings({}, environ={
-        "MOROCCRON_HTTP_TRIGGER_URLS": "https://ci.example.com/a, http://dq.example.com/b?token=t",
-        "MOROCCRON_HTTP_TRIGGER_EVENTS": "failed,retrying",
-        "MOROCCRON_HTTP_TRIGGER_RETRIES": "3",
-        "MOROCCRON_HTTP_TRIGGER_TIMEOUT": "2.5",
-    })
+    settings = load_settings(
+        {},
+        environ={
+            "MOROCCRON_HTTP_TRIGGER_URLS": "https://ci.example.com/a, http://dq.example.com/b?token=t",
+            "MOROCCRON_HTTP_TRIGGER_EVENTS": "failed,retrying",
+            "MOROCCRON_HTTP_TRIGGER_RETRIES": "3",
+            "MOROCCRON_HTTP_TRIGGER_TIMEOUT": "2.5",
+        },
+    )
     assert settings.http_trigger_urls == ("https://ci.example.com/a", "http://dq.example.com/b?token=t")
     assert settings.http_trigger_events == ("failed", "retrying")
     assert (settings.http_trigger_retries, settings.http_trigger_timeout) == (3, 2.5)
@@ -604,10 +643,13 @@ def test_urls_are_never_shown_in_full(
     assert config.public()["http_trigger_urls"] == (f"http://***@{receiver.url[7:]}/hook?***",)
 
 
-@pytest.mark.parametrize(("url", "shown"), [
-    ("https://u:p@h.example.com:8443/x?k=v#frag", "https://***@h.example.com:8443/x?***"),
-    ("https://h.example.com/x", "https://h.example.com/x"),
-    ("u:p@h.example.com/x?k=v", "***@h.example.com/x?***"),
-])
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://u:p@h.example.com:8443/x?k=v#frag", "https://***@h.example.com:8443/x?***"),
+        ("https://h.example.com/x", "https://h.example.com/x"),
+        ("u:p@h.example.com/x?k=v", "***@h.example.com/x?***"),
+    ],
+)
 def test_mask_url(url: str, shown: str) -> None:
     assert _http.mask_url(url) == shown

@@ -29,11 +29,26 @@ SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ui-server")
     port = free_port()
-    env = dict(os.environ, MOROCCRON_LOCAL_WORK_DIR=str(tmp / "mesos"),
-               MOROCCRON_AUTH_USERS="ops:opspw:admin,viewer:look:read")
+    env = dict(
+        os.environ, MOROCCRON_LOCAL_WORK_DIR=str(tmp / "mesos"), MOROCCRON_AUTH_USERS="ops:opspw:admin,viewer:look:read"
+    )
     log = open(tmp / "serve.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "moroccron.cli", "serve", "--db", f"sqlite:///{tmp / 'm.db'}",
-                             "--bind", f"127.0.0.1:{port}"], cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "moroccron.cli",
+            "serve",
+            "--db",
+            f"sqlite:///{tmp / 'm.db'}",
+            "--bind",
+            f"127.0.0.1:{port}",
+        ],
+        cwd=tmp,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
 
     def connected():
@@ -89,8 +104,15 @@ def create_job(page, url: str, **fields: str) -> None:
 def test_create_a_job_watch_it_run_and_read_its_log(server, browser):
     page = log_in(browser, server, "ops", "opspw")
     shot(page, "jobs-empty")
-    create_job(page, server, name="hello-ui", command="echo hello-ui", schedule="*/3 * * * * *",
-               description="says hello every 3 seconds", labels="team=ui")
+    create_job(
+        page,
+        server,
+        name="hello-ui",
+        command="echo hello-ui",
+        schedule="*/3 * * * * *",
+        description="says hello every 3 seconds",
+        labels="team=ui",
+    )
     page.wait_for_url(re.compile(r".*/jobs/hello-ui\?msg=.*"))
     assert "created" in page.inner_text(".banner.info")
     # no reload from here: the runs section updates itself
@@ -98,7 +120,8 @@ def test_create_a_job_watch_it_run_and_read_its_log(server, browser):
     seen = page.locator('#runs tr[data-state="succeeded"]').count()
     # Arrow functions: a bare expression would be run through eval, which the page's CSP forbids.
     page.wait_for_function(
-        f"() => document.querySelectorAll('#runs tr[data-state=\"succeeded\"]').length > {seen}", timeout=30_000)
+        f"() => document.querySelectorAll('#runs tr[data-state=\"succeeded\"]').length > {seen}", timeout=30_000
+    )
     assert page.evaluate("window.sameDocument === true"), "the page was not reloaded"
     assert page.locator("figure.chart rect.bar.succeeded").count() >= 1
     shot(page, "job")
@@ -112,8 +135,9 @@ def test_create_a_job_watch_it_run_and_read_its_log(server, browser):
     row.locator('[data-outcome="succeeded"]').wait_for(timeout=20_000)
     # the rows refresh themselves: a new run shows up without a reload
     before = page.evaluate("document.querySelector('#jobs').dataset.refreshed || ''")
-    page.wait_for_function(f"() => (document.querySelector('#jobs').dataset.refreshed || '') !== '{before}'",
-                           timeout=20_000)
+    page.wait_for_function(
+        f"() => (document.querySelector('#jobs').dataset.refreshed || '') !== '{before}'", timeout=20_000
+    )
     shot(page, "jobs")
     page.fill("input[name=label]", "team=nobody")
     page.click("button:has-text('Filter')")
@@ -137,8 +161,14 @@ def test_a_bad_cron_expression_is_shown_next_to_its_field(server, browser):
 
 def test_a_failing_parent_highlights_the_subtree_waiting_on_it(server, browser):
     page = log_in(browser, server, "ops", "opspw")
-    create_job(page, server, name="etl-extract", command="echo extracting; exit 1", schedule="*/3 * * * * *",
-               owners="data@example.com")
+    create_job(
+        page,
+        server,
+        name="etl-extract",
+        command="echo extracting; exit 1",
+        schedule="*/3 * * * * *",
+        owners="data@example.com",
+    )
     page.wait_for_url(re.compile(r".*/jobs/etl-extract.*"))
     create_job(page, server, name="etl-load", command="echo load", schedule="", parents="etl-extract")
     page.wait_for_url(re.compile(r".*/jobs/etl-load.*"))
@@ -160,9 +190,14 @@ def test_a_failing_parent_highlights_the_subtree_waiting_on_it(server, browser):
 
 
 def test_owners_and_cluster_pages(server, browser):
-    for owner in ({"name": "Data on-call", "slack": "#data-alerts",
-                   "preferences": {"failure": ["email", "slack"], "recovery": ["slack"], "success": []}},
-                  {"name": "Web team", "mute_until": "2030-01-01T08:00:00Z"}):
+    for owner in (
+        {
+            "name": "Data on-call",
+            "slack": "#data-alerts",
+            "preferences": {"failure": ["email", "slack"], "recovery": ["slack"], "success": []},
+        },
+        {"name": "Web team", "mute_until": "2030-01-01T08:00:00Z"},
+    ):
         oid = "data@example.com" if "slack" in owner else "web@example.com"
         r = requests.put(f"{server}/api/v1/owners/{oid}", json=owner, auth=("ops", "opspw"), timeout=10)
         assert r.status_code in (200, 201), r.text
@@ -213,8 +248,11 @@ def test_a_page_of_another_origin_cannot_frame_a_logged_in_page(server, browser)
 
     class Evil(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server naming
-            body = (b"<p id='own'>framed fine</p>" if self.path == "/own" else
-                    f'<iframe id="own" src="/own"></iframe><iframe id="ui" src="{server}/jobs"></iframe>'.encode())
+            body = (
+                b"<p id='own'>framed fine</p>"
+                if self.path == "/own"
+                else f'<iframe id="own" src="/own"></iframe><iframe id="ui" src="{server}/jobs"></iframe>'.encode()
+            )
             self.send_response(200)
             self.send_header("Content-Type", "text/html")
             self.send_header("Content-Length", str(len(body)))

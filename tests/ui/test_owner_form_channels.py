@@ -56,13 +56,18 @@ def test_the_owner_form_has_a_field_per_registered_channel(store: Store) -> None
     form = {**fields, "editing": "1", "contact_opsgenie": "not a team!", "csrf": csrf_of(page.text)}
     r = client.post("/owners/edit", data=form, follow_redirects=False)
     assert r.status_code == 422
-    assert errors_of(r.text) == {"contact_opsgenie": "is not an Opsgenie team (letters, digits and &#39;-&#39;, "
-                                                     "e.g. team-data) (allowed: an Opsgenie team)"}
+    assert errors_of(r.text) == {
+        "contact_opsgenie": "is not an Opsgenie team (letters, digits and &#39;-&#39;, "
+        "e.g. team-data) (allowed: an Opsgenie team)"
+    }
     assert store.get_owner("data@example.com").contacts == {"slack": "#data", "pagerduty": "P1"}
 
     r = client.post("/owners/edit", data={**form, "contact_opsgenie": "Team-Data"}, follow_redirects=False)
     assert r.status_code == 303, r.text
-    assert store.get_owner("data@example.com").contacts == {"slack": "#data", "pagerduty": "P1",
-                                                            "opsgenie": "team-data"}
+    assert store.get_owner("data@example.com").contacts == {
+        "slack": "#data",
+        "pagerduty": "P1",
+        "opsgenie": "team-data",
+    }
     listing = client.get("/owners").text
     assert "opsgenie team-data" in listing and "pagerduty (key set)" in listing and "P1" not in listing

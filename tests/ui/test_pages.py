@@ -15,8 +15,17 @@ from moroccron.config import Settings
 from moroccron.hooks.manager import PluginManager
 from moroccron.model import Run, RunState
 
-FORM = {"name": "nightly", "command": "echo hi", "schedule": "0 3 * * *", "timezone": "UTC", "cpus": "0.1",
-        "mem": "32", "retries": "0", "concurrency": "forbid", "catchup": "latest"}
+FORM = {
+    "name": "nightly",
+    "command": "echo hi",
+    "schedule": "0 3 * * *",
+    "timezone": "UTC",
+    "cpus": "0.1",
+    "mem": "32",
+    "retries": "0",
+    "concurrency": "forbid",
+    "catchup": "latest",
+}
 
 
 def csrf_of(html: str) -> str:
@@ -46,8 +55,7 @@ def test_create_a_job_through_the_form(client, store):
 
 def test_a_bad_cron_expression_is_shown_next_to_the_schedule_field(client, store):
     page = client.get("/new-job")
-    r = client.post("/new-job", data={**FORM, "schedule": "61 * * * *", "cpus": "lots",
-                                       "csrf": csrf_of(page.text)})
+    r = client.post("/new-job", data={**FORM, "schedule": "61 * * * *", "cpus": "lots", "csrf": csrf_of(page.text)})
     assert r.status_code == 422
     errors = errors_of(r.text)
     assert "minute" in errors["schedule"] and "0-59" in errors["schedule"]
@@ -72,11 +80,18 @@ def test_descriptions_are_escaped(client, store):
 def test_list_is_paginated_filtered_and_shows_next_and_last_run(client, store):
     from datetime import timedelta
 
-    store.apply_jobs([Job(name=f"job-{i:03d}", command="true", schedule="*/5 * * * *", owners=("ops@x.org",)
-                          if i % 2 else ()) for i in range(120)])
-    at = Run(job="job-001", scheduled_at=__import__("datetime").datetime(2026, 1, 1,
-                                                                           tzinfo=__import__("datetime").UTC),
-             state=RunState.FAILED, finished_at=None)
+    store.apply_jobs(
+        [
+            Job(name=f"job-{i:03d}", command="true", schedule="*/5 * * * *", owners=("ops@x.org",) if i % 2 else ())
+            for i in range(120)
+        ]
+    )
+    at = Run(
+        job="job-001",
+        scheduled_at=__import__("datetime").datetime(2026, 1, 1, tzinfo=__import__("datetime").UTC),
+        state=RunState.FAILED,
+        finished_at=None,
+    )
     store.create_run(at)
     store.set_job_state("job-001", at.scheduled_at, at.scheduled_at + timedelta(minutes=5))
     first = client.get("/jobs").text
@@ -90,8 +105,14 @@ def test_list_is_paginated_filtered_and_shows_next_and_last_run(client, store):
 
 
 def test_graph_highlights_the_jobs_waiting_on_a_failure(client, store):
-    store.apply_jobs([Job(name="a", command="true", schedule="@daily"), Job(name="b", command="true", parents=("a",)),
-                      Job(name="c", command="true", parents=("b",)), Job(name="lone", command="true")])
+    store.apply_jobs(
+        [
+            Job(name="a", command="true", schedule="@daily"),
+            Job(name="b", command="true", parents=("a",)),
+            Job(name="c", command="true", parents=("b",)),
+            Job(name="lone", command="true"),
+        ]
+    )
     from datetime import UTC, datetime
 
     store.create_run(Run(job="a", scheduled_at=datetime(2026, 1, 1, tzinfo=UTC), state=RunState.FAILED))
@@ -110,12 +131,12 @@ def auth(tmp_path):
     path.write_text(f"""
 [[users]]
 name = "viewer"
-password = "{hash_secret('look')}"
+password = "{hash_secret("look")}"
 role = "read"
 
 [[users]]
 name = "boss"
-password = "{hash_secret('s3cret')}"
+password = "{hash_secret("s3cret")}"
 role = "admin"
 """)
     return Authenticator.from_sources(path, environ={})
@@ -129,8 +150,11 @@ def secured(store, auth):
 
 def login(client, user, password):
     page = client.get("/login")
-    return client.post("/login", data={"user": user, "password": password, "next": "/jobs/a",
-                                       "csrf": csrf_of(page.text)}, follow_redirects=False)
+    return client.post(
+        "/login",
+        data={"user": user, "password": password, "next": "/jobs/a", "csrf": csrf_of(page.text)},
+        follow_redirects=False,
+    )
 
 
 def test_pages_need_a_login_and_the_api_still_answers_401(secured):
@@ -153,7 +177,7 @@ def test_an_admin_gets_buttons_a_reader_gets_none(secured, store):
     secured.cookies.clear()
     assert login(secured, "viewer", "look").status_code == 303
     page = secured.get("/jobs/a").text
-    assert "<button" not in page.replace("<button class=\"link\">log out</button>", ""), "no button but log out"
+    assert "<button" not in page.replace('<button class="link">log out</button>', ""), "no button but log out"
     assert "/jobs/a/edit" not in page
     assert "New job" not in secured.get("/jobs").text
     r = secured.post("/jobs/a/disable", data={"csrf": csrf_of(page)}, follow_redirects=False)
@@ -167,8 +191,9 @@ def test_a_forged_session_cookie_is_no_session(secured):
 
 def test_labels_are_edited_in_the_form_and_filter_the_list(client, store):
     page = client.get("/new-job")
-    r = client.post("/new-job", data={**FORM, "labels": "team=data, tier=2", "csrf": csrf_of(page.text)},
-                    follow_redirects=False)
+    r = client.post(
+        "/new-job", data={**FORM, "labels": "team=data, tier=2", "csrf": csrf_of(page.text)}, follow_redirects=False
+    )
     assert r.status_code == 303
     assert dict(store.get_job("nightly").labels) == {"team": "data", "tier": "2"}
     store.put_job(Job(name="other", command="true", labels={"team": "web"}))
@@ -226,8 +251,15 @@ def test_kill_is_offered_only_while_a_run_is_live(client, store):
 
     store.put_job(Job(name="k", command="sleep 100"))
     assert ">Kill</button>" not in client.get("/jobs/k").text
-    store.create_run(Run(job="k", scheduled_at=datetime(2026, 1, 1, tzinfo=UTC), state=RunState.RUNNING,
-                         agent_id="a1", launched_at=datetime(2026, 1, 1, tzinfo=UTC)))
+    store.create_run(
+        Run(
+            job="k",
+            scheduled_at=datetime(2026, 1, 1, tzinfo=UTC),
+            state=RunState.RUNNING,
+            agent_id="a1",
+            launched_at=datetime(2026, 1, 1, tzinfo=UTC),
+        )
+    )
     page = client.get("/jobs/k").text
     assert ">Kill</button>" in page and ">kill</button>" in page, "the header button and the run's own"
     fragment = client.get("/ui/fragments/job/k").text
@@ -253,8 +285,13 @@ def test_unknown_pages_are_pages_not_json(client):
 def test_a_subtree_shows_what_waits_on_a_failure_above_its_root(client, store):
     from datetime import UTC, datetime
 
-    store.apply_jobs([Job(name="a", command="true", schedule="@daily"), Job(name="b", command="true", parents=("a",)),
-                      Job(name="c", command="true", parents=("b",))])
+    store.apply_jobs(
+        [
+            Job(name="a", command="true", schedule="@daily"),
+            Job(name="b", command="true", parents=("a",)),
+            Job(name="c", command="true", parents=("b",)),
+        ]
+    )
     store.create_run(Run(job="a", scheduled_at=datetime(2026, 1, 1, tzinfo=UTC), state=RunState.FAILED))
     sub = client.get("/graph?job=b").text
     assert re.search(r'class="node never waiting"[^>]*data-job="b"', sub)
@@ -265,8 +302,11 @@ def test_a_subtree_shows_what_waits_on_a_failure_above_its_root(client, store):
 def test_the_login_form_needs_its_csrf_token_and_stays_on_this_site(secured):
     assert secured.post("/login", data={"user": "boss", "password": "s3cret"}).status_code == 403
     page = secured.get("/login")
-    r = secured.post("/login", data={"user": "boss", "password": "s3cret", "next": "//evil.example/x",
-                                     "csrf": csrf_of(page.text)}, follow_redirects=False)
+    r = secured.post(
+        "/login",
+        data={"user": "boss", "password": "s3cret", "next": "//evil.example/x", "csrf": csrf_of(page.text)},
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and r.headers["location"] == "/jobs"
     cookie = r.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie

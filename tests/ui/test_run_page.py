@@ -25,22 +25,28 @@ def api(method: str, url: str, **kw):
 
 def test_a_run_page_follows_the_output_live_and_links_the_retry(server, browser):  # noqa: F811
     # prints, sleeps, prints: the second line must arrive on the open page, without a reload
-    api("POST", f"{server}/api/v1/jobs", json={
-        "name": "tail-me", "command": "echo tail-start; echo warn-line >&2; sleep 6; echo tail-end; exit 3",
-        "retries": 1, "retry_delay_seconds": 1, "owners": ["data@example.com"]})
+    api(
+        "POST",
+        f"{server}/api/v1/jobs",
+        json={
+            "name": "tail-me",
+            "command": "echo tail-start; echo warn-line >&2; sleep 6; echo tail-end; exit 3",
+            "retries": 1,
+            "retry_delay_seconds": 1,
+            "owners": ["data@example.com"],
+        },
+    )
     first = api("POST", f"{server}/api/v1/jobs/tail-me/runs")["task_id"]
     page = log_in(browser, server, "ops", "opspw")
     page.goto(f"{server}/runs/{first}")
     assert page.inner_text("#task-id") == first
     page.evaluate("window.sameDocument = true")
-    page.wait_for_function("() => document.querySelector('#stdout').textContent.includes('tail-start')",
-                           timeout=60_000)
+    page.wait_for_function("() => document.querySelector('#stdout').textContent.includes('tail-start')", timeout=60_000)
     assert "tail-end" not in page.inner_text("#stdout"), "the first line shows while the task still sleeps"
     assert page.get_attribute("#run-live", "data-final") == "false"
     page.wait_for_selector('#timeline tr[data-step="started"].reached', timeout=30_000)
     shot(page, "run-live")
-    page.wait_for_function("() => document.querySelector('#stdout').textContent.includes('tail-end')",
-                           timeout=60_000)
+    page.wait_for_function("() => document.querySelector('#stdout').textContent.includes('tail-end')", timeout=60_000)
     page.wait_for_selector('#run-live[data-final="true"][data-tail-done="true"]', timeout=60_000)
     assert page.evaluate("window.sameDocument === true"), "the output grew without a reload"
     assert "warn-line" in page.inner_text("#stderr")
@@ -68,8 +74,7 @@ def test_a_run_page_follows_the_output_live_and_links_the_retry(server, browser)
     assert page.locator(f'#started-by a[href="/runs/{first}"]').count() == 1, "the retry names what it retries"
     assert page.locator(f'#attempts a[href="/runs/{first}"]').count() == 1
     page.wait_for_selector('#run-live[data-final="true"]', timeout=60_000)
-    page.wait_for_function("() => document.querySelector('#stdout').textContent.includes('tail-end')",
-                           timeout=30_000)
+    page.wait_for_function("() => document.querySelector('#stdout').textContent.includes('tail-end')", timeout=30_000)
     shot(page, "run-retry")
 
     # the job page links each run to its run page; the old link form redirects
@@ -87,18 +92,15 @@ def test_a_run_page_follows_the_output_live_and_links_the_retry(server, browser)
 def test_a_run_killed_from_its_page_names_who_killed_it(server, browser):  # noqa: F811
     api("POST", f"{server}/api/v1/jobs", json={"name": "long-one", "command": "echo started; sleep 300"})
     task = api("POST", f"{server}/api/v1/jobs/long-one/runs")["task_id"]
-    wait_for(lambda: api("GET", f"{server}/api/v1/runs/{task}")["state"] == "running", 60, 0.3,
-             what="the task to run")
+    wait_for(lambda: api("GET", f"{server}/api/v1/runs/{task}")["state"] == "running", 60, 0.3, what="the task to run")
     reader = log_in(browser, server, "viewer", "look")
     reader.goto(f"{server}/runs/{task}")
-    reader.wait_for_function("() => document.querySelector('#stdout').textContent.includes('started')",
-                             timeout=30_000)
+    reader.wait_for_function("() => document.querySelector('#stdout').textContent.includes('started')", timeout=30_000)
     assert reader.locator("#kill").count() == 0, "a reader is shown no kill button"
     reader.close()
     page = log_in(browser, server, "ops", "opspw")
     page.goto(f"{server}/runs/{task}")
-    page.wait_for_function("() => document.querySelector('#stdout').textContent.includes('started')",
-                           timeout=30_000)
+    page.wait_for_function("() => document.querySelector('#stdout').textContent.includes('started')", timeout=30_000)
     page.once("dialog", lambda d: d.accept())
     page.click("#kill")
     page.wait_for_url(re.compile(r".*/runs/.*\?msg=.*"))

@@ -25,14 +25,19 @@ BOTH = {"boss": ("s3cret", "admin"), "viewer": ("look", "read")}
 
 
 def authenticator(users: dict[str, tuple[str, str]]) -> Authenticator:
-    return Authenticator(users=[_Credential(name, hash_secret(pw, iterations=1000), role)
-                                for name, (pw, role) in users.items()])
+    return Authenticator(
+        users=[_Credential(name, hash_secret(pw, iterations=1000), role) for name, (pw, role) in users.items()]
+    )
 
 
 def instance(store, users: dict[str, tuple[str, str]], **settings) -> TestClient:
     """One moroccron instance: its own auth config, the shared secret and database."""
-    ctx = AppContext(Settings(session_secret=SECRET, **settings), store, PluginManager(load_entrypoints=False),
-                     auth=authenticator(users))
+    ctx = AppContext(
+        Settings(session_secret=SECRET, **settings),
+        store,
+        PluginManager(load_entrypoints=False),
+        auth=authenticator(users),
+    )
     return TestClient(create_app(ctx))
 
 
@@ -42,8 +47,11 @@ def csrf_of(html: str) -> str:
 
 def login(client: TestClient, user: str, password: str):
     page = client.get("/login")
-    return client.post("/login", data={"user": user, "password": password, "next": "/jobs",
-                                       "csrf": csrf_of(page.text)}, follow_redirects=False)
+    return client.post(
+        "/login",
+        data={"user": user, "password": password, "next": "/jobs", "csrf": csrf_of(page.text)},
+        follow_redirects=False,
+    )
 
 
 def logged_in(client: TestClient) -> bool:
@@ -144,8 +152,9 @@ def test_cookies_are_secure_when_configured(store):
     csrf_cookie = page.headers["set-cookie"]
     assert csrf_cookie.startswith("moroccron_csrf=") and "; secure" in csrf_cookie.lower()
     secure.cookies.set("moroccron_csrf", page.cookies["moroccron_csrf"])  # http://testserver keeps no Secure cookie
-    r = secure.post("/login", data={"user": "boss", "password": "s3cret", "csrf": csrf_of(page.text)},
-                    follow_redirects=False)
+    r = secure.post(
+        "/login", data={"user": "boss", "password": "s3cret", "csrf": csrf_of(page.text)}, follow_redirects=False
+    )
     session_cookie = r.headers["set-cookie"]
     assert r.status_code == 303 and session_cookie.startswith(f"{SESSION_COOKIE}=")
     assert "; secure" in session_cookie.lower() and "httponly" in session_cookie.lower()
@@ -159,8 +168,11 @@ def test_a_cookie_without_a_version_is_no_session(store):
     import time
 
     sessions = Sessions(SECRET)
-    payload = base64.urlsafe_b64encode(json.dumps({"n": "boss", "r": "admin", "e": int(time.time()) + 600})
-                                       .encode()).decode().rstrip("=")
+    payload = (
+        base64.urlsafe_b64encode(json.dumps({"n": "boss", "r": "admin", "e": int(time.time()) + 600}).encode())
+        .decode()
+        .rstrip("=")
+    )
     old = f"{payload}.{sessions._sign(payload)}"
     assert sessions.signed(old) is None
     assert not logged_in(replay(instance(store, BOTH), old))

@@ -38,7 +38,8 @@ def _app(store, *plugins: object) -> TestClient:
 
 def test_a_plugin_template_replaces_the_built_in_one(store, tmp_path: Path) -> None:
     (tmp_path / "error.html").write_text(
-        '{% extends "base.html" %}{% block main %}<p id="plugin-error">lost: {{ error }}</p>{% endblock %}')
+        '{% extends "base.html" %}{% block main %}<p id="plugin-error">lost: {{ error }}</p>{% endblock %}'
+    )
     client = _app(store, TemplatePlugin(tmp_path))
     page = client.get("/jobs/no-such-job")
     assert page.status_code == 404
@@ -51,7 +52,8 @@ def test_a_plugin_template_replaces_the_built_in_one(store, tmp_path: Path) -> N
 
 def test_a_replacement_can_extend_the_template_it_replaces(store, tmp_path: Path) -> None:
     (tmp_path / "error.html").write_text(
-        '{% extends "moroccron/error.html" %}{% block title %}oh no {{ error_code }}{% endblock %}')
+        '{% extends "moroccron/error.html" %}{% block title %}oh no {{ error_code }}{% endblock %}'
+    )
     page = _app(store, TemplatePlugin(tmp_path)).get("/jobs/no-such-job")
     assert page.status_code == 404
     assert "<title>oh no 404 · moroccron</title>" in page.text
@@ -61,7 +63,8 @@ def test_a_replacement_can_extend_the_template_it_replaces(store, tmp_path: Path
 def test_a_new_page_template_loads_with_the_built_in_layout(store, tmp_path: Path) -> None:
     (tmp_path / "hello.html").write_text(
         '{% extends "base.html" %}{% block title %}hello{% endblock %}'
-        '{% block main %}<p id="hello">hello {{ who }}, {{ "<b>" }}</p>{% endblock %}')
+        '{% block main %}<p id="hello">hello {{ who }}, {{ "<b>" }}</p>{% endblock %}'
+    )
     client = _app(store, TemplatePlugin(tmp_path))
     router = APIRouter(include_in_schema=False, route_class=PageRoute)
 

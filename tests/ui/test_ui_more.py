@@ -40,8 +40,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     env = dict(os.environ, MOROCCRON_LOCAL_WORK_DIR=str(tmp / "mesos"), MOROCCRON_AUTH_USERS=USERS)
     log = open(tmp / "serve.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "moroccron.cli", "serve", "--db", f"sqlite:///{tmp / 'm.db'}",
-                             "--bind", f"127.0.0.1:{port}"], cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "moroccron.cli",
+            "serve",
+            "--db",
+            f"sqlite:///{tmp / 'm.db'}",
+            "--bind",
+            f"127.0.0.1:{port}",
+        ],
+        cwd=tmp,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
 
     def connected() -> bool:
@@ -80,10 +94,13 @@ def run_until(server: str, name: str, state: str) -> dict[str, Any]:
 
 def boxes(page, selector: str) -> dict[str, dict[str, float]]:
     """``data-job`` -> the bounding box (in the window) of each node's rectangle."""
-    return page.eval_on_selector_all(selector, """els => Object.fromEntries(els.map(g => {
+    return page.eval_on_selector_all(
+        selector,
+        """els => Object.fromEntries(els.map(g => {
         const r = g.querySelector('rect').getBoundingClientRect();
         return [g.dataset.job, {left: r.left, right: r.right, top: r.top, bottom: r.bottom}];
-    }))""")
+    }))""",
+    )
 
 
 def test_the_failing_filter_keeps_the_search_and_shows_why(server, browser):  # noqa: F811
@@ -117,11 +134,11 @@ def test_the_failing_filter_keeps_the_search_and_shows_why(server, browser):  # 
     page.fill("input[name=q]", "filter-e")
     page.click("button:has-text('Filter')")
     page.wait_for_url(re.compile(r".*/jobs\?q=filter-e&owner=&label=&state=failed$"))
-    assert page.locator("#jobs tbody tr[data-job]").evaluate_all("rs => rs.map(r => r.dataset.job)") == [
-        "filter-exits"]
+    assert page.locator("#jobs tbody tr[data-job]").evaluate_all("rs => rs.map(r => r.dataset.job)") == ["filter-exits"]
     before = page.evaluate("document.querySelector('#jobs').dataset.refreshed || ''")
-    page.wait_for_function(f"() => (document.querySelector('#jobs').dataset.refreshed || '') !== '{before}'",
-                           timeout=20_000)
+    page.wait_for_function(
+        f"() => (document.querySelector('#jobs').dataset.refreshed || '') !== '{before}'", timeout=20_000
+    )
     assert page.locator("#jobs tbody tr[data-job]").count() == 1
     page.click("nav.tabs a[data-state=all]")
     page.wait_for_url(re.compile(r".*/jobs\?q=filter-e$"))
@@ -136,8 +153,12 @@ def test_the_failing_filter_keeps_the_search_and_shows_why(server, browser):  # 
 
 
 def test_the_job_page_shows_the_container(server, browser):  # noqa: F811
-    add_job(server, name="in-a-box", command="python -V",
-            container={"type": "docker", "image": "python:3.12-slim", "force_pull": True, "network": "bridge"})
+    add_job(
+        server,
+        name="in-a-box",
+        command="python -V",
+        container={"type": "docker", "image": "python:3.12-slim", "force_pull": True, "network": "bridge"},
+    )
     page = log_in(browser, server, *ADMIN)
     page.goto(f"{server}/jobs/in-a-box")
     text = page.inner_text("#container")
@@ -153,8 +174,13 @@ def test_the_graph_of_200_jobs_fits_the_window_without_overlaps(server, browser)
     names: list[str] = []
     for t in range(36):
         root = f"g{t:02d}"
-        tree = {root: [], f"{root}-a": [root], f"{root}-b": [root], f"{root}-a1": [f"{root}-a"],
-                f"{root}-ab": [f"{root}-a", f"{root}-b"]}
+        tree = {
+            root: [],
+            f"{root}-a": [root],
+            f"{root}-b": [root],
+            f"{root}-a1": [f"{root}-a"],
+            f"{root}-ab": [f"{root}-a", f"{root}-b"],
+        }
         for name, parents in tree.items():
             add_job(server, name=name, command="exit 1" if name == "g27" else "true", parents=parents)
             names.append(name)
@@ -179,9 +205,11 @@ def test_the_graph_of_200_jobs_fits_the_window_without_overlaps(server, browser)
     assert page.evaluate("document.documentElement.scrollWidth") <= width, "no sideways scrolling"
     outside = [n for n, b in drawn.items() if b["left"] < 0 or b["right"] > width]
     assert not outside, f"nodes outside the {width} px window: {outside[:5]}"
-    overlapping = [(a, b) for (a, p), (b, q) in itertools.combinations(drawn.items(), 2)
-                   if p["left"] < q["right"] and q["left"] < p["right"]
-                   and p["top"] < q["bottom"] and q["top"] < p["bottom"]]
+    overlapping = [
+        (a, b)
+        for (a, p), (b, q) in itertools.combinations(drawn.items(), 2)
+        if p["left"] < q["right"] and q["left"] < p["right"] and p["top"] < q["bottom"] and q["top"] < p["bottom"]
+    ]
     assert not overlapping, overlapping[:5]
     assert all(drawn[p]["bottom"] <= drawn[c]["top"] for p, c in edges), "parents above their children"
     roots_rows = {round(drawn[f"g{t:02d}"]["top"]) for t in range(36)}
@@ -292,8 +320,9 @@ def test_cluster_page_and_old_address(server, browser):  # noqa: F811
     assert r.status_code == 200 and 'id="status"' in r.text
     # the page refreshes itself from the fragment
     before = page.evaluate("document.querySelector('#status').dataset.refreshed || ''")
-    page.wait_for_function(f"() => (document.querySelector('#status').dataset.refreshed || '') !== '{before}'",
-                           timeout=20_000)
+    page.wait_for_function(
+        f"() => (document.querySelector('#status').dataset.refreshed || '') !== '{before}'", timeout=20_000
+    )
     page.close()
 
 
@@ -322,8 +351,20 @@ def test_the_login_page_shows_no_user(server, browser):  # noqa: F811
     page.close()
 
 
-@pytest.mark.parametrize("path", ["/jobs", "/jobs/filter-fails", "/jobs/filter-fails/edit", "/new-job", "/owners",
-                                  "/owners/edit", "/cluster", "/graph", "/login"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/jobs",
+        "/jobs/filter-fails",
+        "/jobs/filter-fails/edit",
+        "/new-job",
+        "/owners",
+        "/owners/edit",
+        "/cluster",
+        "/graph",
+        "/login",
+    ],
+)
 def test_nothing_overflows_a_phone(server, browser, path):  # noqa: F811
     page = log_in(browser, server, *ADMIN)
     page.set_viewport_size(PHONE)
@@ -348,10 +389,12 @@ def test_why_puts_the_reason_in_words():
         return Run(job="j", scheduled_at=at, state=RunState.FAILED, reason=reason, message=message)
 
     assert why(run("REASON_CONTAINER_LAUNCH_FAILED", "Failed to pull image busybox:9")) == (
-        "Failed to pull image busybox:9")
+        "Failed to pull image busybox:9"
+    )
     assert why(run("REASON_CONTAINER_LAUNCH_FAILED", None)) == "container launch failed"
     assert why(run("timeout: ran longer than 30 s", "Command terminated with signal Killed")) == (
-        "timeout: ran longer than 30 s: Command terminated with signal Killed")
+        "timeout: ran longer than 30 s: Command terminated with signal Killed"
+    )
     assert why(run("killed by request of ops", "killed by request of ops")) == "killed by request of ops"
     assert why(run(None, None)) == ""
 

@@ -66,8 +66,9 @@ class AgentSpec:
                 raise ValueError(f"agent '{self.id}': cannot reserve for role {role!r}")
             unknown = set(amounts) - set(_RESERVABLE)
             if unknown:
-                raise ValueError(f"agent '{self.id}': cannot reserve {', '.join(sorted(unknown))} "
-                                 f"(only {', '.join(_RESERVABLE)})")
+                raise ValueError(
+                    f"agent '{self.id}': cannot reserve {', '.join(sorted(unknown))} (only {', '.join(_RESERVABLE)})"
+                )
             pools[role] = ResourceSet({k: _round(float(v)) for k, v in amounts.items() if float(v) > 0})
         reserved = sum(pools.values(), ResourceSet())
         if not total.contains(reserved):
@@ -117,8 +118,10 @@ class AgentSpec:
         if "attributes" in data:
             spec.attributes = dict(data["attributes"])
         if "reserved" in data:
-            spec.reserved = {str(role): {str(k): float(v) for k, v in amounts.items()}
-                             for role, amounts in dict(data["reserved"]).items()}
+            spec.reserved = {
+                str(role): {str(k): float(v) for k, v in amounts.items()}
+                for role, amounts in dict(data["reserved"]).items()
+            }
         spec.role_resources()  # refuse impossible reservations now, not at the first offer
         return spec
 
@@ -188,4 +191,3 @@ def parse_attributes(text: str) -> dict[str, str | float]:
         except ValueError:
             out[name.strip()] = value
     return out
-

@@ -68,8 +68,9 @@ class _Allocator:
                     part = free.allocatable_to(role)
                     if not _worth_offering(part):
                         continue
-                    if any(f.agent_id == agent.id and f.role == role and f.resources.contains(part)
-                           for f in fw.filters):
+                    if any(
+                        f.agent_id == agent.id and f.role == role and f.resources.contains(part) for f in fw.filters
+                    ):
                         continue
                     self._offer_seq += 1
                     offer = _Offer(

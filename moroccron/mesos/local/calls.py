@@ -81,8 +81,9 @@ class _Calls:
         suppressed = set(call["subscribe"].get("suppressed_roles") or [])
         roles = set(_Framework(id="", info=info, registered_time=0).roles)
         if not suppressed <= roles:
-            return refuse(f"Suppressed roles {{ {', '.join(sorted(suppressed - roles))} }} are not contained "
-                          "in the set of roles")
+            return refuse(
+                f"Suppressed roles {{ {', '.join(sorted(suppressed - roles))} }} are not contained in the set of roles"
+            )
         if fid is not None and fid in self._removed_frameworks:
             return refuse("Framework has been removed")
         fw = self._frameworks.get(fid) if fid is not None else None
@@ -106,9 +107,12 @@ class _Calls:
                 if immutable == "checkpoint":
                     old, new = bool(old), bool(new)
                 if old != new:
-                    what = ("Changing framework's principal is not allowed." if immutable == "principal"
-                            else f"Updating 'FrameworkInfo.{immutable}' is unsupported; attempted to update "
-                                 f"from '{old}' to '{new}'")
+                    what = (
+                        "Changing framework's principal is not allowed."
+                        if immutable == "principal"
+                        else f"Updating 'FrameworkInfo.{immutable}' is unsupported; attempted to update "
+                        f"from '{old}' to '{new}'"
+                    )
                     return refuse(what)
             info["id"] = _id(fw.id)
             fw.info = info
@@ -178,8 +182,9 @@ class _Calls:
         fw = self._frameworks.get(call["framework_id"]["value"])
         if fw is None or fw.stream is None or fw.stream.id != stream_id:
             # The stream it came on is gone (failover, removal) since it was admitted.
-            log.info("dropping %s call of framework %s: its stream is gone", call["type"],
-                     call["framework_id"]["value"])
+            log.info(
+                "dropping %s call of framework %s: its stream is gone", call["type"], call["framework_id"]["value"]
+            )
             return
         if call["type"] == "ACCEPT":
             self._accept(fw, call, record)
@@ -212,8 +217,10 @@ class _Calls:
         update = call["update_framework"]
         info = dict(update["framework_info"])
         if (info.get("id") or {}).get("value") != fw.id:
-            raise _CallError(HTTPStatus.BAD_REQUEST, "Failed to validate scheduler::Call: 'framework_id' "
-                                                     "differs from 'update_framework.framework_info.id'")
+            raise _CallError(
+                HTTPStatus.BAD_REQUEST,
+                "Failed to validate scheduler::Call: 'framework_id' differs from 'update_framework.framework_info.id'",
+            )
         error = validate_framework(info, root_submissions=self.root_submissions)
         for immutable in ("principal", "user"):
             if error is None and fw.info.get(immutable) != info.get(immutable):
@@ -248,13 +255,17 @@ class _Calls:
         for offer_id in offer_ids:
             offer = self._offers[offer_id]
             if offer.role != first.role:
-                return (f"Aggregated offers must be allocated to the same role. Offer {offer_id} uses role "
-                        f"'{offer.role} but another is using role '{first.role}")
+                return (
+                    f"Aggregated offers must be allocated to the same role. Offer {offer_id} uses role "
+                    f"'{offer.role} but another is using role '{first.role}"
+                )
         for offer_id in offer_ids:
             offer = self._offers[offer_id]
             if offer.agent_id != first.agent_id:
-                return (f"Aggregated offers must belong to one single agent. Offer {offer_id} uses agent "
-                        f"{offer.agent_id} and agent {first.agent_id}")
+                return (
+                    f"Aggregated offers must belong to one single agent. Offer {offer_id} uses agent "
+                    f"{offer.agent_id} and agent {first.agent_id}"
+                )
         return None
 
     def _accept(self, fw: _Framework, call: dict[str, Any], record: dict[str, Any] | None = None) -> None:
@@ -290,8 +301,14 @@ class _Calls:
             task_infos = operation["launch"].get("task_infos") or []
             if operation.get("id") is not None:
                 for ti in task_infos:
-                    self._master_update(fw, ti["task_id"]["value"], "TASK_ERROR", "REASON_TASK_INVALID",
-                                        "The `id` field cannot be set on LAUNCH operations", agent_id=agent.id)
+                    self._master_update(
+                        fw,
+                        ti["task_id"]["value"],
+                        "TASK_ERROR",
+                        "REASON_TASK_INVALID",
+                        "The `id` field cannot be set on LAUNCH operations",
+                        agent_id=agent.id,
+                    )
                 continue
             for ti in task_infos:
                 task_id = ti["task_id"]["value"]
@@ -444,8 +461,12 @@ class _Calls:
         if (agent is not None and agent.status == RECOVERED) or (agent_id is None and recovering):
             # The agent may still re-register with the task: no answer at all. The
             # framework has to ask again (with backoff) until there is one.
-            log.info("dropping reconciliation of task %s of framework %s: %s not yet re-registered",
-                     task_id, fw.id, f"agent {agent_id} has" if agent_id else "some agents have")
+            log.info(
+                "dropping reconciliation of task %s of framework %s: %s not yet re-registered",
+                task_id,
+                fw.id,
+                f"agent {agent_id} has" if agent_id else "some agents have",
+            )
             self.dropped_reconciliations += 1
             return
         aware = fw.partition_aware
@@ -454,8 +475,14 @@ class _Calls:
             self._send_reconciliation(fw, task_id, state, agent_id, message)
         elif agent is not None and agent.status == UNREACHABLE:
             state = "TASK_UNREACHABLE" if aware else "TASK_LOST"
-            self._send_reconciliation(fw, task_id, state, agent_id, "Reconciliation: Task is unreachable",
-                                      unreachable_time=agent.unreachable_time)
+            self._send_reconciliation(
+                fw,
+                task_id,
+                state,
+                agent_id,
+                "Reconciliation: Task is unreachable",
+                unreachable_time=agent.unreachable_time,
+            )
         elif agent_id is not None and agent_id in self._gone_agents:
             state = "TASK_GONE_BY_OPERATOR" if aware else "TASK_LOST"
             self._send_reconciliation(fw, task_id, state, agent_id, "Reconciliation: Task is gone")
@@ -474,8 +501,13 @@ class _Calls:
         unreachable_time: float | None = None,
     ) -> None:
         status = self._status(
-            task_id, state, source="SOURCE_MASTER", reason="REASON_RECONCILIATION", message=message,
-            agent_id=agent_id, unreachable_time=unreachable_time,
+            task_id,
+            state,
+            source="SOURCE_MASTER",
+            reason="REASON_RECONCILIATION",
+            message=message,
+            agent_id=agent_id,
+            unreachable_time=unreachable_time,
         )
         self._send(fw, event("UPDATE", {"status": status}))
 
@@ -532,8 +564,15 @@ class _Calls:
 
         Sent only if the framework is connected: the master drops it otherwise.
         """
-        status = self._status(task_id, state, source="SOURCE_MASTER", reason=reason, message=message,
-                              agent_id=agent_id, unreachable_time=unreachable_time)
+        status = self._status(
+            task_id,
+            state,
+            source="SOURCE_MASTER",
+            reason=reason,
+            message=message,
+            agent_id=agent_id,
+            unreachable_time=unreachable_time,
+        )
         log.info("task %s of framework %s: %s (%s)", task_id, fw.id, state, message)
         self._send(fw, event("UPDATE", {"status": status}))
 

@@ -20,12 +20,13 @@ from moroccron.mesos.local.master import LocalMaster
 __all__ = ["build_parser", "main"]
 
 
-
 def _host_port(text: str) -> tuple[str, int]:
     try:
         return split_host_port(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{exc}, got {text!r}" if "HOST" in str(exc) else f"{exc} in {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"{exc}, got {text!r}" if "HOST" in str(exc) else f"{exc} in {text!r}"
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,25 +45,52 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--leader", metavar="HOST:PORT", help="run as a standby that redirects to this leader")
     parser.add_argument("--heartbeat-interval", type=float, default=15.0, metavar="SECONDS")
     parser.add_argument("--offer-refuse-seconds", type=float, default=5.0, metavar="SECONDS")
-    parser.add_argument("--offer-interval", type=float, default=1.0, metavar="SECONDS",
-                        help="how often free resources are offered (default 1)")
-    parser.add_argument("--no-run-tasks", dest="run_tasks", action="store_false",
-                        help="place tasks but start no processes (for benchmarks of the framework)")
+    parser.add_argument(
+        "--offer-interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="how often free resources are offered (default 1)",
+    )
+    parser.add_argument(
+        "--no-run-tasks",
+        dest="run_tasks",
+        action="store_false",
+        help="place tasks but start no processes (for benchmarks of the framework)",
+    )
     parser.add_argument("--agent-gpus", type=float, help="GPUs per agent (default 0)")
-    parser.add_argument("--reserve", action="append", default=[], metavar="ROLE:NAME=N[,NAME=N]",
-                        help="statically reserve part of every agent for ROLE, e.g. prod:cpus=1,mem=512")
-    parser.add_argument("--images", type=Path, metavar="FILE",
-                        help='JSON {"name": {"entrypoint": [...], "cmd": [...]}}: images the agents run on the host')
+    parser.add_argument(
+        "--reserve",
+        action="append",
+        default=[],
+        metavar="ROLE:NAME=N[,NAME=N]",
+        help="statically reserve part of every agent for ROLE, e.g. prod:cpus=1,mem=512",
+    )
+    parser.add_argument(
+        "--images",
+        type=Path,
+        metavar="FILE",
+        help='JSON {"name": {"entrypoint": [...], "cmd": [...]}}: images the agents run on the host',
+    )
     parser.add_argument("--acls", type=Path, metavar="FILE", help="the Mesos --acls JSON (run_tasks is enforced)")
-    parser.add_argument("--credentials", type=Path, metavar="FILE",
-                        help='Mesos credentials JSON {"credentials": [{"principal": ..., "secret": ...}]}: '
-                             "scheduler calls need HTTP basic authentication")
-    parser.add_argument("--no-root-submissions", dest="root_submissions", action="store_false",
-                        help="refuse frameworks whose user is root")
+    parser.add_argument(
+        "--credentials",
+        type=Path,
+        metavar="FILE",
+        help='Mesos credentials JSON {"credentials": [{"principal": ..., "secret": ...}]}: '
+        "scheduler calls need HTTP basic authentication",
+    )
+    parser.add_argument(
+        "--no-root-submissions",
+        dest="root_submissions",
+        action="store_false",
+        help="refuse frameworks whose user is root",
+    )
     parser.add_argument("--tls-cert", type=Path, metavar="PEM", help="serve HTTPS with this certificate")
     parser.add_argument("--tls-key", type=Path, metavar="PEM", help="the certificate's private key")
-    parser.add_argument("--tls-client-ca", type=Path, metavar="PEM",
-                        help="require client certificates signed by this CA")
+    parser.add_argument(
+        "--tls-client-ca", type=Path, metavar="PEM", help="require client certificates signed by this CA"
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser
 

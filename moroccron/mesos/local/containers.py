@@ -63,7 +63,7 @@ class ImageConfig:
         if isinstance(data, (list, tuple)):
             return cls(cmd=tuple(str(a) for a in data))
         if not isinstance(data, Mapping):
-            raise ValueError("an image is {\"entrypoint\": [...], \"cmd\": [...], \"env\": {...}}")
+            raise ValueError('an image is {"entrypoint": [...], "cmd": [...], "env": {...}}')
         unknown = set(data) - {"entrypoint", "cmd", "env"}
         if unknown:
             raise ValueError(f"unknown image fields: {', '.join(sorted(unknown))}")
@@ -118,8 +118,7 @@ def plan_launch(
     container = ti.get("container") or {}
     command: Mapping[str, Any] = ti.get("command") or {}
     if container.get("type") == "DOCKER":
-        return _plan_docker(ti, command, container, task_id, container_id, sandbox, images, resources,
-                            allocation_role)
+        return _plan_docker(ti, command, container, task_id, container_id, sandbox, images, resources, allocation_role)
     image_info = (container.get("mesos") or {}).get("image")
     links = _mesos_volumes(container.get("volumes") or [], sandbox)
     if image_info is None:
@@ -181,8 +180,10 @@ def _mesos_volumes(volumes: Sequence[Mapping[str, Any]], sandbox: Path) -> list[
         target = volume["container_path"]
         source = volume.get("source") or {}
         if volume.get("image") is not None:
-            raise _LaunchFailure(f"Failed to launch container: volume '{target}': image volumes need the "
-                                 "provisioner, which the local master does not have")
+            raise _LaunchFailure(
+                f"Failed to launch container: volume '{target}': image volumes need the "
+                "provisioner, which the local master does not have"
+            )
         if volume.get("host_path") is not None:
             host = volume["host_path"]
         elif source.get("type") == "HOST_PATH":
@@ -190,15 +191,19 @@ def _mesos_volumes(volumes: Sequence[Mapping[str, Any]], sandbox: Path) -> list[
         elif source.get("type") == "SANDBOX_PATH":
             sandbox_path = source["sandbox_path"]
             if sandbox_path.get("type", "SELF") != "SELF":
-                raise _LaunchFailure(f"Failed to launch container: volume '{target}': a PARENT sandbox path "
-                                     "needs a task group, which the local master does not run")
+                raise _LaunchFailure(
+                    f"Failed to launch container: volume '{target}': a PARENT sandbox path "
+                    "needs a task group, which the local master does not run"
+                )
             host = str(sandbox / sandbox_path["path"])
             if not Path(host).resolve().is_relative_to(sandbox.resolve()):
                 raise _LaunchFailure(f"Failed to launch container: volume '{target}' escapes the sandbox")
             Path(host).mkdir(parents=True, exist_ok=True)
         else:
-            raise _LaunchFailure(f"Failed to launch container: volume '{target}': {source.get('type')} "
-                                 "volumes are not supported by the local master")
+            raise _LaunchFailure(
+                f"Failed to launch container: volume '{target}': {source.get('type')} "
+                "volumes are not supported by the local master"
+            )
         links.append(_host_volume(target, host))
     return links
 
@@ -252,8 +257,12 @@ def _plan_docker(
     env = dict(config.env)
     for variable in (command.get("environment") or {}).get("variables") or []:
         env[variable["name"]] = variable.get("value", "")
-    docker_env = {**env, "MESOS_SANDBOX": DOCKER_SANDBOX, "MESOS_CONTAINER_NAME": name,
-                  "MESOS_ALLOCATION_ROLE": allocation_role}
+    docker_env = {
+        **env,
+        "MESOS_SANDBOX": DOCKER_SANDBOX,
+        "MESOS_CONTAINER_NAME": name,
+        "MESOS_ALLOCATION_ROLE": allocation_role,
+    }
     for key, setting in sorted(docker_env.items()):
         run += ["-e", f"{key}={setting}"]
 
@@ -282,8 +291,10 @@ def _plan_docker(
                 if driver is not None and driver != named["driver"]:
                     raise refuse("Only one volume driver is supported")
                 driver = named["driver"]
-            raise _LaunchFailure(f"Failed to launch container: docker volume '{named['name']}' cannot be "
-                                 "created: the local master has no docker daemon")
+            raise _LaunchFailure(
+                f"Failed to launch container: docker volume '{named['name']}' cannot be "
+                "created: the local master has no docker daemon"
+            )
         else:
             raise refuse("Host path or volume source is required")
     run += ["-v", f"{sandbox}:{DOCKER_SANDBOX}"]
@@ -344,10 +355,21 @@ def _plan_docker(
         argv = [*config.entrypoint, *(arguments or config.cmd)]
     run += ["--name", name, *extra, image, *arguments]
     if not argv:
-        raise _LaunchFailure("Container exited with status 125: docker: Error response from daemon: "
-                             "No command specified", None, source="SOURCE_EXECUTOR")
-    return LaunchPlan("DOCKER", argv, argv[0], image=image, env=env, docker_run=run,
-                      docker_pull=bool(docker.get("force_pull_image")), links=links)
+        raise _LaunchFailure(
+            "Container exited with status 125: docker: Error response from daemon: No command specified",
+            None,
+            source="SOURCE_EXECUTOR",
+        )
+    return LaunchPlan(
+        "DOCKER",
+        argv,
+        argv[0],
+        image=image,
+        env=env,
+        docker_run=run,
+        docker_pull=bool(docker.get("force_pull_image")),
+        links=links,
+    )
 
 
 # -- images --------------------------------------------------------------------------------

@@ -131,8 +131,15 @@ class _Controls:
                 del fw.tasks[task.id]
                 fw.unreachable_tasks[task.id] = agent.id
                 state = "TASK_UNREACHABLE" if fw.partition_aware else "TASK_LOST"
-                self._master_update(fw, task.id, state, "REASON_AGENT_REMOVED", message, agent_id=agent.id,
-                                    unreachable_time=agent.unreachable_time)
+                self._master_update(
+                    fw,
+                    task.id,
+                    state,
+                    "REASON_AGENT_REMOVED",
+                    message,
+                    agent_id=agent.id,
+                    unreachable_time=agent.unreachable_time,
+                )
         for fw in self._frameworks.values():
             self._send(fw, event("FAILURE", {"agent_id": _id(agent.id)}))
         self._wake_allocation()
@@ -155,26 +162,52 @@ class _Controls:
         for task in list(agent.tasks.values()):
             fw = self._frameworks.get(task.framework_id)
             if fw is None:
-                log.info("shutting down task %s of removed framework %s on re-registered agent %s",
-                         task.id, task.framework_id, agent.id)
+                log.info(
+                    "shutting down task %s of removed framework %s on re-registered agent %s",
+                    task.id,
+                    task.framework_id,
+                    agent.id,
+                )
                 self._forget_task(task, kill=True)
                 continue
             fw.unreachable_tasks.pop(task.id, None)
             current = fw.tasks.get(task.id)
             if current is not None and current is not task:
-                conflict = {"framework_id": fw.id, "task_id": task.id, "agent_id": agent.id,
-                            "known_on": current.agent_id, "time": time.time()}
+                conflict = {
+                    "framework_id": fw.id,
+                    "task_id": task.id,
+                    "agent_id": agent.id,
+                    "known_on": current.agent_id,
+                    "time": time.time(),
+                }
                 self._conflicts.append(conflict)
-                log.error("task %s of framework %s came back on agent %s while its id runs on agent %s",
-                          task.id, fw.id, agent.id, current.agent_id)
+                log.error(
+                    "task %s of framework %s came back on agent %s while its id runs on agent %s",
+                    task.id,
+                    fw.id,
+                    agent.id,
+                    current.agent_id,
+                )
                 if was_unreachable:
-                    self._master_update(fw, task.id, task.state, "REASON_AGENT_REREGISTERED",
-                                        "Unreachable agent re-reregistered", agent_id=agent.id)
+                    self._master_update(
+                        fw,
+                        task.id,
+                        task.state,
+                        "REASON_AGENT_REREGISTERED",
+                        "Unreachable agent re-reregistered",
+                        agent_id=agent.id,
+                    )
                 continue
             fw.tasks[task.id] = task
             if was_unreachable:
-                self._master_update(fw, task.id, task.state, "REASON_AGENT_REREGISTERED",
-                                    "Unreachable agent re-reregistered", agent_id=agent.id)
+                self._master_update(
+                    fw,
+                    task.id,
+                    task.state,
+                    "REASON_AGENT_REREGISTERED",
+                    "Unreachable agent re-reregistered",
+                    agent_id=agent.id,
+                )
             if task.pending:
                 task.backoff = self.status_update_retry
                 self._send_pending_head(fw, task, now)
@@ -403,8 +436,13 @@ class _Controls:
     def offers(self) -> list[dict[str, Any]]:
         with self._lock:
             return [
-                {"id": o.id, "framework_id": o.framework_id, "agent_id": o.agent_id, "role": o.role,
-                 "resources": o.resources.summary()}
+                {
+                    "id": o.id,
+                    "framework_id": o.framework_id,
+                    "agent_id": o.agent_id,
+                    "role": o.role,
+                    "resources": o.resources.summary(),
+                }
                 for o in self._offers.values()
             ]
 

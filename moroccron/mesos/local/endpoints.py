@@ -72,10 +72,10 @@ class _Endpoints:
                         "used_resources": used.summary(),
                         "offered_resources": sum((o.resources for o in fw_offers), RoleResources()).summary(),
                         "tasks": [self._state_task(t) for t in fw.tasks.values()],
-                        "unreachable_tasks": [{"id": tid, "slave_id": aid} for tid, aid in fw.unreachable_tasks.items()],
-                        "completed_tasks": [
-                            self._state_task(t) for t in self._completed if t.framework_id == fw.id
+                        "unreachable_tasks": [
+                            {"id": tid, "slave_id": aid} for tid, aid in fw.unreachable_tasks.items()
                         ],
+                        "completed_tasks": [self._state_task(t) for t in self._completed if t.framework_id == fw.id],
                         "offers": [
                             {
                                 "id": o.id,
@@ -117,7 +117,11 @@ class _Endpoints:
             "state": task.state,
             "resources": task.resources.summary(),
             "statuses": [
-                {"state": s["state"], "timestamp": s["timestamp"], **({"message": s["message"]} if "message" in s else {})}
+                {
+                    "state": s["state"],
+                    "timestamp": s["timestamp"],
+                    **({"message": s["message"]} if "message" in s else {}),
+                }
                 for s in task.statuses
             ],
             "sandbox": str(task.sandbox.parent / "latest"),
@@ -170,7 +174,6 @@ class _Endpoints:
                 "completed_frameworks": [],
             }
 
-
     def maintenance_schedule(self) -> dict[str, Any]:
         """``/master/maintenance/schedule``: one window per agent under maintenance."""
         with self._lock:
@@ -178,6 +181,10 @@ class _Endpoints:
             for agent in self._agents.values():
                 unavailability = agent.unavailability()
                 if unavailability is not None:
-                    windows.append({"machine_ids": [{"hostname": agent.spec.hostname, "ip": self.advertised_ip}],
-                                    "unavailability": unavailability})
+                    windows.append(
+                        {
+                            "machine_ids": [{"hostname": agent.spec.hostname, "ip": self.advertised_ip}],
+                            "unavailability": unavailability,
+                        }
+                    )
             return {"windows": windows}

@@ -51,9 +51,7 @@ def _signal_name(number: int) -> str:
 class _Executor:
     """Launch, run, kill and forget tasks."""
 
-    def _launch(
-        self, fw: _Framework, agent: _Agent, ti: dict[str, Any], resources: RoleResources, role: str
-    ) -> None:
+    def _launch(self, fw: _Framework, agent: _Agent, ti: dict[str, Any], resources: RoleResources, role: str) -> None:
         task_id = ti["task_id"]["value"]
         container_id = str(uuid.uuid4())
         sandbox = (
@@ -262,7 +260,9 @@ class _Executor:
             for uri in command.get("uris") or []:
                 fetch_uri(uri, sandbox)
         except _LaunchFailure as exc:
-            raise _LaunchFailure(f"Failed to launch container: Failed to fetch all URIs for container: {exc.message}") from None
+            raise _LaunchFailure(
+                f"Failed to launch container: Failed to fetch all URIs for container: {exc.message}"
+            ) from None
         if user is not None:
             for path in [sandbox, *sandbox.rglob("*")]:
                 with contextlib.suppress(OSError):

@@ -235,8 +235,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, master.maintenance_schedule())
         elif route.startswith(("/agents/", "/slave(")) and route.endswith("/state"):
             # /slave(<id>)/state is how a real agent's libprocess id addresses it (its pid)
-            agent_id = (route[len("/agents/") : -len("/state")] if route.startswith("/agents/")
-                        else route[len("/slave(") : -len(")/state")])
+            agent_id = (
+                route[len("/agents/") : -len("/state")]
+                if route.startswith("/agents/")
+                else route[len("/slave(") : -len(")/state")]
+            )
             state = master.agent_state(agent_id)
             if state is None:
                 self._reply(404, f"No agent '{agent_id}'\n")
@@ -249,7 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif route == "/files/download":
             self._files_download()
         elif route.startswith("/__local__/"):
-            self._get_control(route[len("/__local__/"):])
+            self._get_control(route[len("/__local__/") :])
         elif route == "/api/v1/scheduler":
             self._reply(HTTPStatus.METHOD_NOT_ALLOWED, "Expecting a 'POST' request\n", headers={"Allow": "POST"})
         else:
@@ -267,8 +270,11 @@ class _Handler(BaseHTTPRequestHandler):
             "conflicts": master.task_id_conflicts,
             "accepted-calls": lambda: list(master.accepted_calls),
             "received-calls": lambda: list(master.received_calls),
-            "counters": lambda: {"revive": master.revive_count, "suppress": master.suppress_count,
-                                 "dropped_reconciliations": master.dropped_reconciliations},
+            "counters": lambda: {
+                "revive": master.revive_count,
+                "suppress": master.suppress_count,
+                "dropped_reconciliations": master.dropped_reconciliations,
+            },
         }
         view = views.get(name)
         if view is None:
@@ -297,7 +303,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._maintenance_schedule(self._json_body())
             self._reply(200)
         elif route.startswith("/__local__/"):
-            self._post_control(route[len("/__local__/"):], self._json_body())
+            self._post_control(route[len("/__local__/") :], self._json_body())
         else:
             self._read_body()
             self._reply(404, f"No endpoint {route}\n")
@@ -348,8 +354,9 @@ class _Handler(BaseHTTPRequestHandler):
                         master.clear_maintenance(agent_id)
                     else:
                         duration = data.get("duration")
-                        master.set_maintenance(agent_id, float(data["start"]),
-                                               None if duration is None else float(duration))
+                        master.set_maintenance(
+                            agent_id, float(data["start"]), None if duration is None else float(duration)
+                        )
                 else:
                     raise _CallError(HTTPStatus.NOT_FOUND, f"No endpoint /__local__/{name}")
                 self._reply(200, {"agent_id": agent_id})
@@ -358,8 +365,11 @@ class _Handler(BaseHTTPRequestHandler):
                 if action == "remove":
                     master.remove_framework(framework_id, data.get("message"))
                 elif action == "error":
-                    master.send_error(framework_id, str(data.get("message", "Framework has been removed")),
-                                      close=bool(data.get("close", True)))
+                    master.send_error(
+                        framework_id,
+                        str(data.get("message", "Framework has been removed")),
+                        close=bool(data.get("close", True)),
+                    )
                 else:
                     raise _CallError(HTTPStatus.NOT_FOUND, f"No endpoint /__local__/{name}")
                 self._reply(200, {"framework_id": framework_id})
@@ -380,8 +390,9 @@ class _Handler(BaseHTTPRequestHandler):
                 master.pause_heartbeats(float(data["seconds"]))
                 self._reply(200, {})
             elif name == "fail-calls":
-                master.fail_calls(str(data.get("type", "ACCEPT")), int(data.get("count", 1)),
-                                  str(data.get("mode", "after")))
+                master.fail_calls(
+                    str(data.get("type", "ACCEPT")), int(data.get("count", 1)), str(data.get("mode", "after"))
+                )
                 self._reply(200, {})
             elif name == "images":
                 if not isinstance(data.get("name"), str) or not data["name"]:
@@ -461,8 +472,10 @@ class _Handler(BaseHTTPRequestHandler):
         except proto.ProtoError as exc:
             raise _CallError(HTTPStatus.BAD_REQUEST, f"Failed to validate scheduler::Call: {exc}") from None
         call_type = call["type"]
-        for problem in (proto.accept_error(call_type, self.headers),
-                        proto.stream_id_error(call_type, self.headers, None) if call_type == "SUBSCRIBE" else None):
+        for problem in (
+            proto.accept_error(call_type, self.headers),
+            proto.stream_id_error(call_type, self.headers, None) if call_type == "SUBSCRIBE" else None,
+        ):
             if problem is not None:
                 raise _CallError(HTTPStatus(problem.status), problem.message)
         failure = master._take_failure(call_type)
@@ -649,4 +662,3 @@ def _user_name(uid: int) -> str:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
         return str(uid)
-

@@ -425,8 +425,11 @@ class LocalMaster(_Calls, _Allocator, _Executor, _Controls, _Endpoints):
                     "framework_id": call["framework_id"]["value"],
                     "stream_id": stream_id,
                     "offer_ids": [o["value"] for o in accept.get("offer_ids") or []],
-                    "task_ids": [ti["task_id"]["value"] for op in accept.get("operations") or []
-                                 for ti in (op.get("launch") or {}).get("task_infos") or []],
+                    "task_ids": [
+                        ti["task_id"]["value"]
+                        for op in accept.get("operations") or []
+                        for ti in (op.get("launch") or {}).get("task_infos") or []
+                    ],
                     "launched": [],
                 }
                 self.accepted_calls.append(record)
@@ -465,9 +468,16 @@ class LocalMaster(_Calls, _Allocator, _Executor, _Controls, _Endpoints):
             if not task.terminal:
                 # What the master records (and tells nobody): master.cpp removeFramework.
                 task.state = "TASK_KILLED"
-                task.statuses.append(self._status(task.id, "TASK_KILLED", source="SOURCE_MASTER",
-                                                  reason="REASON_FRAMEWORK_REMOVED",
-                                                  message=f"Framework {fw.id} removed", agent_id=task.agent_id))
+                task.statuses.append(
+                    self._status(
+                        task.id,
+                        "TASK_KILLED",
+                        source="SOURCE_MASTER",
+                        reason="REASON_FRAMEWORK_REMOVED",
+                        message=f"Framework {fw.id} removed",
+                        agent_id=task.agent_id,
+                    )
+                )
         for offer in [o for o in self._offers.values() if o.framework_id == fw.id]:
             del self._offers[offer.id]
         for inverse in [i for i in self._inverse_offers.values() if i.framework_id == fw.id]:

@@ -35,9 +35,7 @@ def _merge_ranges(ranges: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], .
     return tuple((b, e) for b, e in merged)
 
 
-def _subtract_ranges(
-    have: Sequence[tuple[int, int]], take: Sequence[tuple[int, int]]
-) -> tuple[tuple[int, int], ...]:
+def _subtract_ranges(have: Sequence[tuple[int, int]], take: Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
     result: list[tuple[int, int]] = []
     for begin, end in have:
         pieces = [(begin, end)]
@@ -263,12 +261,11 @@ class RoleResources:
         for item in items:
             for key in _NOT_OFFERED:
                 if item.get(key) is not None:
-                    raise ValueError(
-                        f"resource '{item.get('name')}' has '{key}', which the local master never offers"
-                    )
+                    raise ValueError(f"resource '{item.get('name')}' has '{key}', which the local master never offers")
             role = _reservation_role(item)
-            bare = {k: v for k, v in item.items() if k not in ("role", "reservation", "reservations",
-                                                               "allocation_info")}
+            bare = {
+                k: v for k, v in item.items() if k not in ("role", "reservation", "reservations", "allocation_info")
+            }
             groups.setdefault(role, []).append(bare)
         names: dict[str, str] = {}
         for group in groups.values():

@@ -91,8 +91,13 @@ def _volume_error(volume: Mapping[str, Any]) -> str | None:
         if needed is None:
             return "'source.type' is unknown"
         if source.get(needed) is None:
-            label = {"DOCKER_VOLUME": "DOCKER_VOLUME", "HOST_PATH": "HOST_PATH", "SANDBOX_PATH": "SANDBOX_PATH",
-                     "SECRET": "SECRET", "CSI_VOLUME": "CSI"}[str(kind)]
+            label = {
+                "DOCKER_VOLUME": "DOCKER_VOLUME",
+                "HOST_PATH": "HOST_PATH",
+                "SANDBOX_PATH": "SANDBOX_PATH",
+                "SECRET": "SECRET",
+                "CSI_VOLUME": "CSI",
+            }[str(kind)]
             return f"'source.{needed}' is not set for {label} volume"
     return None
 
@@ -296,7 +301,11 @@ def validate_framework(info: Mapping[str, Any], *, root_submissions: bool = True
     for role in roles:
         error = _role_error(str(role))
         if error is not None:
-            field = "'FrameworkInfo.roles' contains invalid role" if multi_role else "'FrameworkInfo.role' is not a valid role"
+            field = (
+                "'FrameworkInfo.roles' contains invalid role"
+                if multi_role
+                else "'FrameworkInfo.role' is not a valid role"
+            )
             return f"{field}: {error}"
     framework_id = (info.get("id") or {}).get("value")
     if framework_id:

@@ -31,8 +31,7 @@ def upgrade() -> None:
         sa.Column("satisfied_by", sa.String(length=255), nullable=False),
         # models.UTCDateTime: aware UTC in and out; in the database, a timestamp with time zone.
         sa.Column("satisfied_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["job_id"], ["jobs.id"], name="fk_dependency_progress_job_id_jobs",
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["job_id"], ["jobs.id"], name="fk_dependency_progress_job_id_jobs", ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("job_id", "parent", name="pk_dependency_progress"),
     )
 

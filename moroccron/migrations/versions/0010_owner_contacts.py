@@ -59,7 +59,7 @@ def downgrade() -> None:
     for row in conn.execute(sa.select(table.c.id, table.c.contacts)).all():
         contacts = row.contacts or {}
         values = {c: (contacts.get(c) or None) for c in _COLUMNS}
-        values = {c: v[:_LENGTHS[c]] if isinstance(v, str) else None for c, v in values.items()}
+        values = {c: v[: _LENGTHS[c]] if isinstance(v, str) else None for c, v in values.items()}
         conn.execute(sa.update(table).where(table.c.id == row.id).values(**values))
     with op.batch_alter_table("owners") as batch:
         batch.drop_column("contacts")

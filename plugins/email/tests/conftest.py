@@ -66,26 +66,40 @@ def smtp_server(certificate: Certificate) -> Iterator[StartServer]:
     """
     controllers: list[Controller] = []
 
-    def start_server(security: str = "none", *, refuse: Mapping[str, str] | None = None,
-                     auth_exclude: tuple[str, ...] = ()) -> Server:
+    def start_server(
+        security: str = "none", *, refuse: Mapping[str, str] | None = None, auth_exclude: tuple[str, ...] = ()
+    ) -> Server:
         recorder = Recorder(refuse or {})
         kwargs: dict[str, Any] = {}
         if security == "starttls":
-            kwargs.update(tls_context=certificate.server_context(), require_starttls=True,
-                          auth_required=True, authenticator=recorder.authenticate)
+            kwargs.update(
+                tls_context=certificate.server_context(),
+                require_starttls=True,
+                auth_required=True,
+                authenticator=recorder.authenticate,
+            )
         elif security == "ssl":
             # aiosmtpd only counts STARTTLS as TLS when deciding whether AUTH is safe; with
             # implicit TLS every byte is already encrypted, so its check is switched off.
-            kwargs.update(ssl_context=certificate.server_context(), auth_require_tls=False,
-                          auth_required=True, authenticator=recorder.authenticate)
+            kwargs.update(
+                ssl_context=certificate.server_context(),
+                auth_require_tls=False,
+                auth_required=True,
+                authenticator=recorder.authenticate,
+            )
         if auth_exclude:
             kwargs["auth_exclude_mechanism"] = list(auth_exclude)
         port = free_port()
         controller = Controller(recorder, hostname=HOST, port=port, server_hostname="smtp.test", **kwargs)
         controller.start()
         controllers.append(controller)
-        table: dict[str, Any] = {"host": HOST, "port": port, "from": f"Moroccron <{SENDER}>",
-                                 "security": security, "timeout": 5}
+        table: dict[str, Any] = {
+            "host": HOST,
+            "port": port,
+            "from": f"Moroccron <{SENDER}>",
+            "security": security,
+            "timeout": 5,
+        }
         if security != "none":
             table.update(username=USER, password=PASSWORD, cafile=certificate.certfile)
         return Server(port, recorder, certificate.certfile if security != "none" else None, table)
@@ -107,5 +121,3 @@ def no_smtp(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(smtplib, "SMTP", refuse)
     monkeypatch.setattr(smtplib, "SMTP_SSL", refuse)
     return attempts
-
-

@@ -41,8 +41,15 @@ SENDER = "moroccron@example.com"
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
 JOB = JobSpec(name="etl-nightly", command="run-etl --day yesterday", owners=("ana@example.com",))
-RUN = Run(job=JOB.name, scheduled_at=T0, attempt=1, state=RunState.FAILED, trigger=RunTrigger.RETRY,
-          exit_status=3, finished_at=T0 + dt.timedelta(minutes=5))
+RUN = Run(
+    job=JOB.name,
+    scheduled_at=T0,
+    attempt=1,
+    state=RunState.FAILED,
+    trigger=RunTrigger.RETRY,
+    exit_status=3,
+    finished_at=T0 + dt.timedelta(minutes=5),
+)
 
 
 def email_settings(**table: Any) -> Settings:
@@ -58,20 +65,36 @@ def start(pm: PluginManager, **table: Any) -> None:
 # --------------------------------------------------------------------------- notifications
 
 
-TEXT = ("Job etl-nightly failed: exit status 3 (attempt 2).\n"
-        "Résumé: the load step ran out of memory ✗\n"
-        + "A long line, longer than any mail client would wrap on its own: " + "x" * 120 + "\n")
+TEXT = (
+    "Job etl-nightly failed: exit status 3 (attempt 2).\n"
+    "Résumé: the load step ran out of memory ✗\n"
+    + "A long line, longer than any mail client would wrap on its own: "
+    + "x" * 120
+    + "\n"
+)
 HTML = "<p>Job <b>etl-nightly</b> failed: exit status 3 &mdash; Résumé ✗</p>\n"
 SUBJECT = "[moroccron] etl-nightly failed — exit 3"
 
 
-def make_notification(*addresses: str, html: str | None = HTML, subject: str = SUBJECT,
-                      other: tuple[NotifyTarget, ...] = (NotifyTarget("slack", "#etl"),)) -> Notification:
+def make_notification(
+    *addresses: str,
+    html: str | None = HTML,
+    subject: str = SUBJECT,
+    other: tuple[NotifyTarget, ...] = (NotifyTarget("slack", "#etl"),),
+) -> Notification:
     """A failure notification for :data:`RUN`, to ``email:ADDRESS`` for each address
     plus targets on other channels that this plugin must leave alone."""
     targets = tuple(NotifyTarget("email", a) for a in addresses) + other
-    return Notification(event="failure", job=JOB, run=RUN, targets=targets, subject=subject,
-                        text=TEXT, html=html, details={"task_id": RUN.task_id, "exit_status": 3})
+    return Notification(
+        event="failure",
+        job=JOB,
+        run=RUN,
+        targets=targets,
+        subject=subject,
+        text=TEXT,
+        html=html,
+        details={"task_id": RUN.task_id, "exit_status": 3},
+    )
 
 
 # --------------------------------------------------------------------------- certificate
@@ -95,18 +118,24 @@ def make_certificate(folder: Path) -> Certificate:
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                    x509.IPAddress(ipaddress.ip_address(HOST))]), critical=False)
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     certfile, keyfile = folder / "server.pem", folder / "server.key"
     certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
+    keyfile.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return Certificate(str(certfile), str(keyfile))
 
 
@@ -134,8 +163,9 @@ class Recorder:
         self.received: list[Received] = []
         self.logins: list[tuple[str, str, bool]] = []  # (mechanism, login, accepted)
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         if address in self.refuse:
             return self.refuse[address]
         envelope.rcpt_tos.append(address)
@@ -148,13 +178,21 @@ class Recorder:
         assert isinstance(message, EmailMessage)
         assert server.transport is not None
         login = session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None
-        self.received.append(Received(
-            mail_from=str(envelope.mail_from), rcpt_tos=list(envelope.rcpt_tos), message=message, raw=raw,
-            tls=server.transport.get_extra_info("ssl_object") is not None, login=login))
+        self.received.append(
+            Received(
+                mail_from=str(envelope.mail_from),
+                rcpt_tos=list(envelope.rcpt_tos),
+                message=message,
+                raw=raw,
+                tls=server.transport.get_extra_info("ssl_object") is not None,
+                login=login,
+            )
+        )
         return "250 2.0.0 Message accepted for delivery"
 
-    def authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
-                     auth_data: Any) -> AuthResult:
+    def authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         assert isinstance(auth_data, LoginPassword)
         ok = auth_data.login == USER.encode() and auth_data.password == PASSWORD.encode()
         self.logins.append((mechanism, auth_data.login.decode(), ok))
@@ -185,5 +223,3 @@ def free_port() -> int:
 
 
 StartServer = Callable[..., Server]
-
-

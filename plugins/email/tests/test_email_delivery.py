@@ -72,10 +72,21 @@ def test_message_headers_parts_and_envelope(pm: PluginManager, smtp_server: Star
     assert got.mail_from == SENDER
     assert got.rcpt_tos == [A, B]
     assert not got.tls and got.login is None
-    assert sorted(msg.keys()) == sorted([
-        "From", "To", "Subject", "Date", "Message-ID", "Auto-Submitted", "MIME-Version", "Content-Type",
-        "X-Moroccron-Event", "X-Moroccron-Job", "X-Moroccron-Run",
-    ])
+    assert sorted(msg.keys()) == sorted(
+        [
+            "From",
+            "To",
+            "Subject",
+            "Date",
+            "Message-ID",
+            "Auto-Submitted",
+            "MIME-Version",
+            "Content-Type",
+            "X-Moroccron-Event",
+            "X-Moroccron-Job",
+            "X-Moroccron-Run",
+        ]
+    )
     assert msg["From"] == f"Moroccron <{SENDER}>"
     assert msg["To"] == f"{A}, {B}"
     assert msg["Subject"] == SUBJECT
@@ -139,7 +150,11 @@ def test_invalid_addresses_fail_alone(pm: PluginManager, smtp_server: StartServe
     results = send_email(A, "not-an-address", injected, "josé@example.com")
 
     assert [(r.target.address, r.ok) for r in results] == [
-        (A, True), ("not-an-address", False), (injected, False), ("josé@example.com", False)]
+        (A, True),
+        ("not-an-address", False),
+        (injected, False),
+        ("josé@example.com", False),
+    ]
     assert results[1].detail == "'not-an-address' is not an email address (expected user@domain, in ASCII)"
     assert server.received[0].rcpt_tos == [A]
     assert "mallory" not in server.received[0].raw.decode()
@@ -221,9 +236,10 @@ def test_starttls_not_offered_is_not_downgraded(pm: PluginManager, smtp_server: 
     [result] = send_email(A)
 
     assert result == DeliveryResult(
-        NotifyTarget("email", A), False,
-        f"{server.address} does not offer STARTTLS; not sent unencrypted (plugins.email.security = \"none\" "
-        "allows that)")
+        NotifyTarget("email", A),
+        False,
+        f'{server.address} does not offer STARTTLS; not sent unencrypted (plugins.email.security = "none" allows that)',
+    )
     assert server.received == []
 
 
@@ -270,8 +286,9 @@ def test_server_down(pm: PluginManager, caplog: pytest.LogCaptureFixture) -> Non
         assert result.detail.startswith(f"connecting to {HOST}:{port} failed: ")
         assert "Connection refused" in result.detail
     # One warning for the one cause, naming everyone who missed the message.
-    assert caplog.messages == [f"email about job 'etl-nightly' (failure) not delivered to {A}, {B}: "
-                               f"{results[A].detail}"]
+    assert caplog.messages == [
+        f"email about job 'etl-nightly' (failure) not delivered to {A}, {B}: {results[A].detail}"
+    ]
 
 
 def test_silent_server_times_out(pm: PluginManager) -> None:
@@ -304,7 +321,8 @@ def test_no_host_means_inactive(pm: PluginManager, no_smtp: list[str], caplog: p
 
     assert [r.message for r in caplog.records if r.name == "moroccron_email"] == [
         "email notifications are not configured (no plugins.email.host or MOROCCRON_SMTP_HOST): "
-        "email targets are left to other notifiers"]
+        "email targets are left to other notifiers"
+    ]
     assert not email_results(results)[A].ok
     assert "no notifier plugin delivered to channel 'email'" in email_results(results)[A].detail
     assert no_smtp == []

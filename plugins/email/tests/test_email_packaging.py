@@ -61,7 +61,10 @@ def test_it_can_be_blocked(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_plugin_module_holds_only_hookimpls() -> None:
-    functions = {name for name, value in vars(plugin).items()
-                 if inspect.isfunction(value) and value.__module__ == plugin.__name__}
+    functions = {
+        name
+        for name, value in vars(plugin).items()
+        if inspect.isfunction(value) and value.__module__ == plugin.__name__
+    }
     assert functions == set(HOOKS) == set(plugin.__all__)
     assert all(hasattr(getattr(plugin, name), f"{NAME}_impl") for name in HOOKS)

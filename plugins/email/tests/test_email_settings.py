@@ -29,8 +29,16 @@ def errors(table: Any, environ: dict[str, str] | None = None) -> dict[str, str]:
 
 def test_defaults() -> None:
     assert read_settings(BASE, {}) == EmailSettings(
-        host="smtp.example.com", port=587, sender_address=SENDER, sender_name="", security="starttls",
-        timeout=10.0, username=None, password=None, cafile=None)
+        host="smtp.example.com",
+        port=587,
+        sender_address=SENDER,
+        sender_name="",
+        security="starttls",
+        timeout=10.0,
+        username=None,
+        password=None,
+        cafile=None,
+    )
 
 
 @pytest.mark.parametrize(("security", "port"), [("starttls", 587), ("ssl", 465), ("none", 25), ("SSL", 465)])
@@ -41,27 +49,53 @@ def test_default_port_follows_security(security: str, port: int) -> None:
 
 
 def test_every_key_from_the_table(certificate: Certificate) -> None:
-    table = {"host": "[2001:db8::25]", "port": 2525, "username": USER, "password": PASSWORD,
-             "from": f"Moroccron Alerts <{SENDER}>", "security": "ssl", "timeout": 2.5,
-             "cafile": certificate.certfile}
+    table = {
+        "host": "[2001:db8::25]",
+        "port": 2525,
+        "username": USER,
+        "password": PASSWORD,
+        "from": f"Moroccron Alerts <{SENDER}>",
+        "security": "ssl",
+        "timeout": 2.5,
+        "cafile": certificate.certfile,
+    }
     settings = read_settings(table, {})
     assert settings == EmailSettings(
-        host="2001:db8::25", port=2525, sender_address=SENDER, sender_name="Moroccron Alerts", security="ssl",
-        timeout=2.5, username=USER, password=PASSWORD, cafile=certificate.certfile)
+        host="2001:db8::25",
+        port=2525,
+        sender_address=SENDER,
+        sender_name="Moroccron Alerts",
+        security="ssl",
+        timeout=2.5,
+        username=USER,
+        password=PASSWORD,
+        cafile=certificate.certfile,
+    )
     assert settings.server == "[2001:db8::25]:2525"
 
 
 def test_environment_overrides_the_table(certificate: Certificate) -> None:
     environ = {
-        "MOROCCRON_SMTP_HOST": "mail.internal", "MOROCCRON_SMTP_PORT": "2465",
-        "MOROCCRON_SMTP_USERNAME": "robot", "MOROCCRON_SMTP_PASSWORD": PASSWORD,
-        "MOROCCRON_SMTP_FROM": "jobs@internal", "MOROCCRON_SMTP_SECURITY": "ssl",
-        "MOROCCRON_SMTP_TIMEOUT": "3.5", "MOROCCRON_SMTP_CAFILE": certificate.certfile,
+        "MOROCCRON_SMTP_HOST": "mail.internal",
+        "MOROCCRON_SMTP_PORT": "2465",
+        "MOROCCRON_SMTP_USERNAME": "robot",
+        "MOROCCRON_SMTP_PASSWORD": PASSWORD,
+        "MOROCCRON_SMTP_FROM": "jobs@internal",
+        "MOROCCRON_SMTP_SECURITY": "ssl",
+        "MOROCCRON_SMTP_TIMEOUT": "3.5",
+        "MOROCCRON_SMTP_CAFILE": certificate.certfile,
     }
     table = BASE | {"port": 25, "username": "someone", "password": "other", "security": "none", "timeout": 60}
     assert read_settings(table, environ) == EmailSettings(
-        host="mail.internal", port=2465, sender_address="jobs@internal", security="ssl", timeout=3.5,
-        username="robot", password=PASSWORD, cafile=certificate.certfile)
+        host="mail.internal",
+        port=2465,
+        sender_address="jobs@internal",
+        security="ssl",
+        timeout=3.5,
+        username="robot",
+        password=PASSWORD,
+        cafile=certificate.certfile,
+    )
 
 
 def test_empty_environment_variables_count_as_unset() -> None:
@@ -84,8 +118,16 @@ def test_no_host_means_off(table: dict[str, Any]) -> None:
 
 
 def test_errors_name_the_setting_in_the_config_file() -> None:
-    assert errors({"host": "smtp.example.com:587", "port": 70000, "security": "tls", "timeout": 0,
-                   "from": "not an address", "hots": "x"}) == {
+    assert errors(
+        {
+            "host": "smtp.example.com:587",
+            "port": 70000,
+            "security": "tls",
+            "timeout": 0,
+            "from": "not an address",
+            "hots": "x",
+        }
+    ) == {
         "plugins.email.hots": "unknown setting",
         "plugins.email.host": "includes a port",
         "plugins.email.security": "unknown security mode",
@@ -104,25 +146,34 @@ def test_errors_name_the_environment_variable() -> None:
     }
 
 
-@pytest.mark.parametrize(("table", "field", "message"), [
-    ({"host": "smtp.example.com"}, "plugins.email.from", "is required when a host is set"),
-    (BASE | {"port": True}, "plugins.email.port", "is not a whole number"),
-    (BASE | {"port": 25.5}, "plugins.email.port", "is not a whole number"),
-    (BASE | {"port": 0}, "plugins.email.port", "is out of range"),
-    (BASE | {"port": float("inf")}, "plugins.email.port", "is not a whole number"),
-    (BASE | {"timeout": float("nan")}, "plugins.email.timeout", "must be more than 0 seconds"),
-    (BASE | {"timeout": "10s"}, "plugins.email.timeout", "is not a number"),
-    (BASE | {"host": 25}, "plugins.email.host", "must be text"),
-    (BASE | {"host": "smtp example.com"}, "plugins.email.host", "is not a host name or address"),
-    (BASE | {"from": "moroccron@example.com\r\nBcc: x@example.com"}, "plugins.email.from",
-     "is not an email address"),
-    (BASE | {"username": USER}, "plugins.email.password", "is required when a username is set"),
-    (BASE | {"password": PASSWORD}, "plugins.email.username", "is required when a password is set"),
-    (BASE | {"username": "", "password": PASSWORD}, "plugins.email.username", "is required when a password is set"),
-    (BASE | {"username": USER, "password": ""}, "plugins.email.password", "is required when a username is set"),
-    (BASE | {"username": USER, "password": PASSWORD, "security": "none"}, "plugins.email.username",
-     "would send the password unencrypted (security is none)"),
-])
+@pytest.mark.parametrize(
+    ("table", "field", "message"),
+    [
+        ({"host": "smtp.example.com"}, "plugins.email.from", "is required when a host is set"),
+        (BASE | {"port": True}, "plugins.email.port", "is not a whole number"),
+        (BASE | {"port": 25.5}, "plugins.email.port", "is not a whole number"),
+        (BASE | {"port": 0}, "plugins.email.port", "is out of range"),
+        (BASE | {"port": float("inf")}, "plugins.email.port", "is not a whole number"),
+        (BASE | {"timeout": float("nan")}, "plugins.email.timeout", "must be more than 0 seconds"),
+        (BASE | {"timeout": "10s"}, "plugins.email.timeout", "is not a number"),
+        (BASE | {"host": 25}, "plugins.email.host", "must be text"),
+        (BASE | {"host": "smtp example.com"}, "plugins.email.host", "is not a host name or address"),
+        (
+            BASE | {"from": "moroccron@example.com\r\nBcc: x@example.com"},
+            "plugins.email.from",
+            "is not an email address",
+        ),
+        (BASE | {"username": USER}, "plugins.email.password", "is required when a username is set"),
+        (BASE | {"password": PASSWORD}, "plugins.email.username", "is required when a password is set"),
+        (BASE | {"username": "", "password": PASSWORD}, "plugins.email.username", "is required when a password is set"),
+        (BASE | {"username": USER, "password": ""}, "plugins.email.password", "is required when a username is set"),
+        (
+            BASE | {"username": USER, "password": PASSWORD, "security": "none"},
+            "plugins.email.username",
+            "would send the password unencrypted (security is none)",
+        ),
+    ],
+)
 def test_one_error(table: dict[str, Any], field: str, message: str) -> None:
     assert errors(table) == {field: message}
 
@@ -162,8 +213,9 @@ def test_startup_stops_on_bad_settings() -> None:
 # --------------------------------------------------------------------------- the password
 
 
-def test_password_is_never_shown(pm: PluginManager, caplog: pytest.LogCaptureFixture,
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_password_is_never_shown(
+    pm: PluginManager, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = read_settings(BASE | {"username": USER, "password": PASSWORD}, {})
     assert settings is not None
     assert PASSWORD not in repr(settings) and PASSWORD not in settings.describe()
@@ -176,16 +228,31 @@ def test_password_is_never_shown(pm: PluginManager, caplog: pytest.LogCaptureFix
     monkeypatch.setenv("MOROCCRON_SMTP_PASSWORD", PASSWORD)
     with caplog.at_level(logging.DEBUG):
         pm.startup(config=email_settings(**BASE, username=USER), store=None)  # type: ignore[arg-type]
-    assert caplog.messages == ["email notifications via smtp.example.com:587 (starttls, login as 'ops', "
-                               "timeout 10 s), from moroccron@example.com"]
+    assert caplog.messages == [
+        "email notifications via smtp.example.com:587 (starttls, login as 'ops', "
+        "timeout 10 s), from moroccron@example.com"
+    ]
     assert PASSWORD not in caplog.text
 
 
-@pytest.mark.parametrize(("text", "ok"), [
-    ("ops@example.com", True), ("first.last+tag@sub.example.co.uk", True), ("ops@localhost", True),
-    ("", False), ("ops", False), ("@example.com", False), ("ops@", False), ("a b@example.com", False),
-    ("<ops@example.com>", False), ("ops@example.com, x@example.com", False), ("ops@example.com\n", False),
-    ("josé@example.com", False), ("ops@bücher.example", False), ("ops@xn--bcher-kva.example", True),
-])
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("ops@example.com", True),
+        ("first.last+tag@sub.example.co.uk", True),
+        ("ops@localhost", True),
+        ("", False),
+        ("ops", False),
+        ("@example.com", False),
+        ("ops@", False),
+        ("a b@example.com", False),
+        ("<ops@example.com>", False),
+        ("ops@example.com, x@example.com", False),
+        ("ops@example.com\n", False),
+        ("josé@example.com", False),
+        ("ops@bücher.example", False),
+        ("ops@xn--bcher-kva.example", True),
+    ],
+)
 def test_is_address(text: str, ok: bool) -> None:
     assert is_address(text) is ok

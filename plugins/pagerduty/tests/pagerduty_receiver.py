@@ -136,8 +136,9 @@ class PagerDutyReceiver:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="pagerduty-receiver",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="pagerduty-receiver", daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -152,8 +153,9 @@ class PagerDutyReceiver:
         self._server.shutdown()
         self._server.server_close()
 
-    def answer_next(self, status: int, body: Any = None, headers: dict[str, str] | None = None,
-                    delay: float = 0.0) -> None:
+    def answer_next(
+        self, status: int, body: Any = None, headers: dict[str, str] | None = None, delay: float = 0.0
+    ) -> None:
         """Answer the next request this way (after checking it), instead of as PagerDuty would."""
         self._script.append(Answer(status, body, headers or {}, delay))
 
@@ -163,15 +165,27 @@ class PagerDutyReceiver:
             if not content_type.startswith("application/json"):
                 self.events.append(None)
                 self.problems.append(["Content-Type is not application/json"])
-                return Answer(400, {"status": "Unrecognized object", "message": "Event object format is unrecognized",
-                                    "errors": ["Content-Type must be application/json"]})
+                return Answer(
+                    400,
+                    {
+                        "status": "Unrecognized object",
+                        "message": "Event object format is unrecognized",
+                        "errors": ["Content-Type must be application/json"],
+                    },
+                )
             try:
                 event = json.loads(raw)
             except ValueError:
                 self.events.append(None)
                 self.problems.append(["JSON parse error"])
-                return Answer(400, {"status": "Unrecognized object", "message": "Event object format is unrecognized",
-                                    "errors": ["JSON parse error"]})
+                return Answer(
+                    400,
+                    {
+                        "status": "Unrecognized object",
+                        "message": "Event object format is unrecognized",
+                        "errors": ["JSON parse error"],
+                    },
+                )
             problems = validate_event(event)
             self.events.append(event)
             self.problems.append(problems)

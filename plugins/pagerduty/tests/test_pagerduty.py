@@ -26,8 +26,13 @@ FINISHED = datetime(2026, 3, 1, 12, 5, 30, tzinfo=UTC)
 NOW = datetime(2026, 3, 1, 13, 0, tzinfo=UTC)
 UI = "https://moroccron.example.com"
 RUN_URL = f"{UI}/runs/etl-load.1772366400.1"
-SUBTREE = [{"job": "load-report", "owners": ["bi@example.com"],
-            "children": [{"job": "dashboard", "owners": [], "children": []}]}]
+SUBTREE = [
+    {
+        "job": "load-report",
+        "owners": ["bi@example.com"],
+        "children": [{"job": "dashboard", "owners": [], "children": []}],
+    }
+]
 
 
 @pytest.fixture(autouse=True)
@@ -59,18 +64,31 @@ def configured(receiver: PagerDutyReceiver) -> PagerDutyReceiver:
 
 
 def job(**changes: Any) -> JobSpec:
-    fields: dict[str, Any] = {"name": "etl-load", "command": "load.sh", "schedule": "0 * * * *",
-                              "owners": ("data-team@example.com", "bob@example.com"), "retries": 1}
+    fields: dict[str, Any] = {
+        "name": "etl-load",
+        "command": "load.sh",
+        "schedule": "0 * * * *",
+        "owners": ("data-team@example.com", "bob@example.com"),
+        "retries": 1,
+    }
     fields.update(changes)
     return JobSpec(**fields)
 
 
 def failed_run(**changes: Any) -> Run:
     fields: dict[str, Any] = {
-        "job": "etl-load", "scheduled_at": SCHEDULED, "attempt": 1, "state": RunState.FAILED,
-        "launched_at": SCHEDULED + timedelta(seconds=1), "started_at": SCHEDULED + timedelta(seconds=2),
-        "finished_at": FINISHED, "exit_status": 3, "reason": "REASON_COMMAND_EXECUTOR_FAILED",
-        "message": "Command exited with status 3", "agent_id": "S1", "hostname": "a1",
+        "job": "etl-load",
+        "scheduled_at": SCHEDULED,
+        "attempt": 1,
+        "state": RunState.FAILED,
+        "launched_at": SCHEDULED + timedelta(seconds=1),
+        "started_at": SCHEDULED + timedelta(seconds=2),
+        "finished_at": FINISHED,
+        "exit_status": 3,
+        "reason": "REASON_COMMAND_EXECUTOR_FAILED",
+        "message": "Command exited with status 3",
+        "agent_id": "S1",
+        "hostname": "a1",
     }
     fields.update(changes)
     return Run(**fields)
@@ -78,24 +96,52 @@ def failed_run(**changes: Any) -> Run:
 
 def details(run: Run, **changes: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "task_id": run.task_id, "exit_status": run.exit_status, "reason": run.reason, "agent": run.agent_id,
-        "hostname": run.hostname, "scheduled_at": "2026-03-01T12:00:00Z", "launched_at": "2026-03-01T12:00:01Z",
-        "attempt": run.attempt + 1, "ui_url": UI, "run_url": RUN_URL, "pending_subtree": SUBTREE, "failure_count": 2,
+        "task_id": run.task_id,
+        "exit_status": run.exit_status,
+        "reason": run.reason,
+        "agent": run.agent_id,
+        "hostname": run.hostname,
+        "scheduled_at": "2026-03-01T12:00:00Z",
+        "launched_at": "2026-03-01T12:00:01Z",
+        "attempt": run.attempt + 1,
+        "ui_url": UI,
+        "run_url": RUN_URL,
+        "pending_subtree": SUBTREE,
+        "failure_count": 2,
     }
     out.update(changes)
     return out
 
 
-def notification(event: str = "failure", *, targets: tuple[str, ...] = ("pagerduty:db-oncall",),
-                 the_job: JobSpec | None = None, run: Run | None = None, **detail_changes: Any) -> Notification:
+def notification(
+    event: str = "failure",
+    *,
+    targets: tuple[str, ...] = ("pagerduty:db-oncall",),
+    the_job: JobSpec | None = None,
+    run: Run | None = None,
+    **detail_changes: Any,
+) -> Notification:
     the_job = the_job or job()
     if run is None and event != "disabled":
-        run = failed_run() if event in ("failure", "skipped") else failed_run(
-            state=RunState.SUCCEEDED, exit_status=0, reason=None, message=None, attempt=0)
-    facts = details(run, **detail_changes) if run is not None else {"reason": "disabled after 3 failures",
-                                                                   "failure_count": 3, "ui_url": UI}
-    return Notification(event=event, job=the_job, run=run, targets=tuple(NotifyTarget.parse(t) for t in targets),
-                        subject=f"[moroccron] {the_job.name}: {event}", text="body", details=facts)
+        run = (
+            failed_run()
+            if event in ("failure", "skipped")
+            else failed_run(state=RunState.SUCCEEDED, exit_status=0, reason=None, message=None, attempt=0)
+        )
+    facts = (
+        details(run, **detail_changes)
+        if run is not None
+        else {"reason": "disabled after 3 failures", "failure_count": 3, "ui_url": UI}
+    )
+    return Notification(
+        event=event,
+        job=the_job,
+        run=run,
+        targets=tuple(NotifyTarget.parse(t) for t in targets),
+        subject=f"[moroccron] {the_job.name}: {event}",
+        text="body",
+        details=facts,
+    )
 
 
 def deliver(n: Notification) -> list[DeliveryResult] | None:
@@ -110,40 +156,59 @@ def test_failure_triggers_the_jobs_incident_with_the_documented_payload(configur
 
     assert results == [DeliveryResult(NotifyTarget("pagerduty", "db-oncall"), True, "moroccron/etl-load")]
     assert configured.problems == [[]]
-    assert configured.events == [{
-        "routing_key": KEY_DB,
-        "event_action": "trigger",
-        "dedup_key": "moroccron/etl-load",
-        "client": "moroccron",
-        "client_url": UI,
-        "links": [{"href": RUN_URL, "text": "Run in moroccron"}],
-        "payload": {
-            "summary": "moroccron: job etl-load failed (exit 3) on host a1",
-            "source": "a1",
-            "severity": "error",
-            "timestamp": "2026-03-01T12:05:30.000+00:00",
-            "component": "etl-load",
-            "group": "data-team@example.com",
-            "class": "failure",
-            "custom_details": {
-                "job": "etl-load", "event": "failure",
-                "task_id": "etl-load.1772366400.1", "exit_status": 3, "reason": "REASON_COMMAND_EXECUTOR_FAILED",
-                "agent": "S1", "hostname": "a1", "scheduled_at": "2026-03-01T12:00:00Z",
-                "launched_at": "2026-03-01T12:00:01Z", "attempt": 2, "ui_url": UI, "run_url": RUN_URL,
-                "pending_subtree": SUBTREE, "failure_count": 2,
-                "message": "Command exited with status 3", "finished_at": "2026-03-01T12:05:30.000+00:00",
-                "owners": ["data-team@example.com", "bob@example.com"],
+    assert configured.events == [
+        {
+            "routing_key": KEY_DB,
+            "event_action": "trigger",
+            "dedup_key": "moroccron/etl-load",
+            "client": "moroccron",
+            "client_url": UI,
+            "links": [{"href": RUN_URL, "text": "Run in moroccron"}],
+            "payload": {
+                "summary": "moroccron: job etl-load failed (exit 3) on host a1",
+                "source": "a1",
+                "severity": "error",
+                "timestamp": "2026-03-01T12:05:30.000+00:00",
+                "component": "etl-load",
+                "group": "data-team@example.com",
+                "class": "failure",
+                "custom_details": {
+                    "job": "etl-load",
+                    "event": "failure",
+                    "task_id": "etl-load.1772366400.1",
+                    "exit_status": 3,
+                    "reason": "REASON_COMMAND_EXECUTOR_FAILED",
+                    "agent": "S1",
+                    "hostname": "a1",
+                    "scheduled_at": "2026-03-01T12:00:00Z",
+                    "launched_at": "2026-03-01T12:00:01Z",
+                    "attempt": 2,
+                    "ui_url": UI,
+                    "run_url": RUN_URL,
+                    "pending_subtree": SUBTREE,
+                    "failure_count": 2,
+                    "message": "Command exited with status 3",
+                    "finished_at": "2026-03-01T12:05:30.000+00:00",
+                    "owners": ["data-team@example.com", "bob@example.com"],
+                },
             },
-        },
-    }]
+        }
+    ]
     assert configured.headers[0]["Content-Type"] == "application/json"
 
 
 def test_attempts_are_counted_from_one_even_from_the_run_itself(configured: PagerDutyReceiver) -> None:
     """Task etl-load.1772366400.1 is the second attempt: "attempt": 2, as the email and Slack say."""
     n = notification("failure")
-    bare = Notification(event=n.event, job=n.job, run=n.run, targets=n.targets, subject=n.subject, text=n.text,
-                        details={k: v for k, v in n.details.items() if k != "attempt"})
+    bare = Notification(
+        event=n.event,
+        job=n.job,
+        run=n.run,
+        targets=n.targets,
+        subject=n.subject,
+        text=n.text,
+        details={k: v for k, v in n.details.items() if k != "attempt"},
+    )
     deliver(bare)
 
     assert configured.problems == [[]]
@@ -160,8 +225,7 @@ def test_recovery_resolves_the_incident_the_failure_opened(configured: PagerDuty
     assert all(r.ok for r in (first or []) + (again or []) + (resolved or []))
     assert [e["event_action"] for e in configured.events] == ["trigger", "trigger", "resolve"]
     assert {e["dedup_key"] for e in configured.events} == {"moroccron/etl-load"}
-    assert configured.events[2] == {"routing_key": KEY_DB, "event_action": "resolve",
-                                    "dedup_key": "moroccron/etl-load"}
+    assert configured.events[2] == {"routing_key": KEY_DB, "event_action": "resolve", "dedup_key": "moroccron/etl-load"}
     assert configured.problems == [[], [], []]
 
 
@@ -174,8 +238,9 @@ def test_each_target_service_gets_its_own_event_with_its_own_key(configured: Pag
 
 @pytest.mark.parametrize("event", ["skipped", "disabled"])
 def test_skipped_and_disabled_trigger_at_warning(configured: PagerDutyReceiver, event: str) -> None:
-    results = deliver(notification(event, reason="missed its starting deadline") if event == "skipped"
-                      else notification(event))
+    results = deliver(
+        notification(event, reason="missed its starting deadline") if event == "skipped" else notification(event)
+    )
 
     assert results is not None and results[0].ok
     sent = configured.events[0]
@@ -185,8 +250,9 @@ def test_skipped_and_disabled_trigger_at_warning(configured: PagerDutyReceiver, 
     assert sent["payload"]["severity"] == "warning"
     assert sent["payload"]["class"] == event
     if event == "skipped":
-        assert sent["payload"]["summary"] == ("moroccron: run of job etl-load due 2026-03-01T12:00:00Z "
-                                              "was skipped (missed its starting deadline)")
+        assert sent["payload"]["summary"] == (
+            "moroccron: run of job etl-load due 2026-03-01T12:00:00Z was skipped (missed its starting deadline)"
+        )
     else:
         assert sent["payload"]["summary"] == "moroccron: job etl-load was disabled (disabled after 3 failures)"
         assert sent["payload"]["source"] == "moroccron"  # no run, so no host
@@ -236,11 +302,18 @@ def test_a_lost_run_without_exit_status_says_why(configured: PagerDutyReceiver) 
 def test_huge_inputs_stay_within_the_published_limits(configured: PagerDutyReceiver) -> None:
     """A runaway reason, 2 MB of task output and a pending subtree of 20,000 jobs still make
     one valid event under the size cap."""
-    wide = [{"job": f"child-{i}", "owners": [f"owner-{i}@example.com"] * 3,
-             "children": [{"job": f"grandchild-{i}", "owners": [], "children": []}]} for i in range(10_000)]
+    wide = [
+        {
+            "job": f"child-{i}",
+            "owners": [f"owner-{i}@example.com"] * 3,
+            "children": [{"job": f"grandchild-{i}", "owners": [], "children": []}],
+        }
+        for i in range(10_000)
+    ]
     run = failed_run(exit_status=None, reason="x" * 50_000, hostname="h" * 300, message="m" * 2_000_000)
-    results = deliver(notification(run=run, reason=run.reason, exit_status=None, pending_subtree=wide,
-                                   hostname=run.hostname))
+    results = deliver(
+        notification(run=run, reason=run.reason, exit_status=None, pending_subtree=wide, hostname=run.hostname)
+    )
 
     assert results is not None and results[0].ok, results
     assert configured.problems == [[]]
@@ -270,8 +343,9 @@ def test_a_deep_chain_of_dependants_is_cut_not_a_crash(configured: PagerDutyRece
 # --------------------------------------------------------------------------- answers
 
 
-def test_unknown_service_names_it_and_the_configured_ones_but_no_key(configured: PagerDutyReceiver,
-                                                                     caplog: pytest.LogCaptureFixture) -> None:
+def test_unknown_service_names_it_and_the_configured_ones_but_no_key(
+    configured: PagerDutyReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     results = deliver(notification(targets=("pagerduty:payments",)))
 
@@ -285,13 +359,20 @@ def test_unknown_service_names_it_and_the_configured_ones_but_no_key(configured:
 
 
 def test_400_is_reported_with_pagerdutys_message(configured: PagerDutyReceiver) -> None:
-    configured.answer_next(400, {"status": "invalid event", "message": "Event object is invalid",
-                                 "errors": ["'payload.summary' is missing or blank"]})
+    configured.answer_next(
+        400,
+        {
+            "status": "invalid event",
+            "message": "Event object is invalid",
+            "errors": ["'payload.summary' is missing or blank"],
+        },
+    )
     results = deliver(notification())
 
     assert results is not None and not results[0].ok
-    assert results[0].detail == ("rejected by PagerDuty (HTTP 400): Event object is invalid: "
-                                 "'payload.summary' is missing or blank")
+    assert results[0].detail == (
+        "rejected by PagerDuty (HTTP 400): Event object is invalid: 'payload.summary' is missing or blank"
+    )
     assert not results[0].detail.startswith("retryable")
 
 
@@ -328,8 +409,9 @@ def test_connection_refused_is_retryable() -> None:
     results = deliver(notification())
 
     assert results is not None and not results[0].ok
-    assert results[0].detail == (f"retryable: cannot reach PagerDuty at http://127.0.0.1:{port}/v2/enqueue "
-                                 "(ConnectionError)")
+    assert results[0].detail == (
+        f"retryable: cannot reach PagerDuty at http://127.0.0.1:{port}/v2/enqueue (ConnectionError)"
+    )
 
 
 def test_a_slow_answer_times_out_and_is_retryable(receiver: PagerDutyReceiver) -> None:
@@ -384,8 +466,14 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch, receiver
     monkeypatch.setenv(_settings.ENV_EVENTS_URL, receiver.url)
     monkeypatch.setenv(_settings.ENV_SERVICES, f"db-oncall={KEY_DB}, payments={KEY_WEB}")
     monkeypatch.setenv(_settings.ENV_SEVERITY, "critical")
-    file_settings = Settings(plugins={"pagerduty": {"events_url": "https://unused.example.com/v2/enqueue",
-                                                    "services": {"db-oncall": "X" * 32, "web": KEY_WEB}}})
+    file_settings = Settings(
+        plugins={
+            "pagerduty": {
+                "events_url": "https://unused.example.com/v2/enqueue",
+                "services": {"db-oncall": "X" * 32, "web": KEY_WEB},
+            }
+        }
+    )
     plugin.moroccron_startup(config=file_settings)
     active = _delivery.current()
 
@@ -403,28 +491,59 @@ def test_defaults() -> None:
 
     assert active is not None
     assert (active.events_url, active.severity, active.timeout) == (
-        "https://events.pagerduty.com/v2/enqueue", "error", 10.0)
+        "https://events.pagerduty.com/v2/enqueue",
+        "error",
+        10.0,
+    )
 
 
-@pytest.mark.parametrize(("table", "environ", "field", "text"), [
-    ({"events_url": "ftp://example.com/x", "services": {"db": KEY_DB}}, {},
-     "plugins.pagerduty.events_url", "must use http or https"),
-    ({"events_url": "not a url", "services": {"db": KEY_DB}}, {},
-     "plugins.pagerduty.events_url", "must use http or https"),
-    ({"services": {"db": KEY_DB}}, {"MOROCCRON_PAGERDUTY_EVENTS_URL": "https://"},
-     "environment variable MOROCCRON_PAGERDUTY_EVENTS_URL", "has no host"),
-    ({"severity": "sev1", "services": {"db": KEY_DB}}, {},
-     "plugins.pagerduty.severity", "critical | error | warning | info"),
-    ({"timeout": 0, "services": {"db": KEY_DB}}, {}, "plugins.pagerduty.timeout", "more than 0"),
-    ({"services": "db=key"}, {}, "plugins.pagerduty.services", "must be a table"),
-    ({"services": {"db": "too-short-secret"}}, {},
-     "plugins.pagerduty.services.db", "is not a routing key (16 characters)"),
-    ({"sevrity": "info", "services": {"db": KEY_DB}}, {}, "plugins.pagerduty.sevrity", "unknown setting"),
-    ({}, {"MOROCCRON_PAGERDUTY_SERVICES": "justakeywithoutaname0000000000x"},
-     "environment variable MOROCCRON_PAGERDUTY_SERVICES[0]", "must be NAME=ROUTING_KEY"),
-])
-def test_bad_settings_stop_start_up_naming_the_setting(table: dict[str, Any], environ: dict[str, str],
-                                                       field: str, text: str) -> None:
+@pytest.mark.parametrize(
+    ("table", "environ", "field", "text"),
+    [
+        (
+            {"events_url": "ftp://example.com/x", "services": {"db": KEY_DB}},
+            {},
+            "plugins.pagerduty.events_url",
+            "must use http or https",
+        ),
+        (
+            {"events_url": "not a url", "services": {"db": KEY_DB}},
+            {},
+            "plugins.pagerduty.events_url",
+            "must use http or https",
+        ),
+        (
+            {"services": {"db": KEY_DB}},
+            {"MOROCCRON_PAGERDUTY_EVENTS_URL": "https://"},
+            "environment variable MOROCCRON_PAGERDUTY_EVENTS_URL",
+            "has no host",
+        ),
+        (
+            {"severity": "sev1", "services": {"db": KEY_DB}},
+            {},
+            "plugins.pagerduty.severity",
+            "critical | error | warning | info",
+        ),
+        ({"timeout": 0, "services": {"db": KEY_DB}}, {}, "plugins.pagerduty.timeout", "more than 0"),
+        ({"services": "db=key"}, {}, "plugins.pagerduty.services", "must be a table"),
+        (
+            {"services": {"db": "too-short-secret"}},
+            {},
+            "plugins.pagerduty.services.db",
+            "is not a routing key (16 characters)",
+        ),
+        ({"sevrity": "info", "services": {"db": KEY_DB}}, {}, "plugins.pagerduty.sevrity", "unknown setting"),
+        (
+            {},
+            {"MOROCCRON_PAGERDUTY_SERVICES": "justakeywithoutaname0000000000x"},
+            "environment variable MOROCCRON_PAGERDUTY_SERVICES[0]",
+            "must be NAME=ROUTING_KEY",
+        ),
+    ],
+)
+def test_bad_settings_stop_start_up_naming_the_setting(
+    table: dict[str, Any], environ: dict[str, str], field: str, text: str
+) -> None:
     with pytest.raises(ValidationError) as caught:
         _settings.read_settings(Settings(plugins={"pagerduty": table}), environ=environ)
 
@@ -441,8 +560,7 @@ def test_startup_raises_for_bad_settings() -> None:
 
 def test_url_credentials_are_hidden_in_errors() -> None:
     with pytest.raises(ValidationError) as caught:
-        _settings.read_settings(settings_for("ftp://user:hunter2@proxy.example.com/v2/enqueue?token=abc"),
-                                environ={})
+        _settings.read_settings(settings_for("ftp://user:hunter2@proxy.example.com/v2/enqueue?token=abc"), environ={})
     assert "hunter2" not in str(caught.value) and "abc" not in str(caught.value)
     assert "ftp://proxy.example.com/v2/enqueue?***" in str(caught.value)
 
@@ -452,11 +570,16 @@ def test_url_credentials_are_hidden_in_errors() -> None:
 
 def test_the_receivers_validator_catches_what_pagerduty_refuses() -> None:
     """The receiver is only worth its name if it says no where PagerDuty would."""
-    good: dict[str, Any] = {"routing_key": KEY_DB, "event_action": "trigger", "dedup_key": "k",
-            "payload": {"summary": "s", "source": "h", "severity": "error"}}
+    good: dict[str, Any] = {
+        "routing_key": KEY_DB,
+        "event_action": "trigger",
+        "dedup_key": "k",
+        "payload": {"summary": "s", "source": "h", "severity": "error"},
+    }
     assert validate_event(good) == []
     assert validate_event({**good, "routing_key": "short"}) == [
-        "Length of 'routing_key' is incorrect (should be 32 characters)"]
+        "Length of 'routing_key' is incorrect (should be 32 characters)"
+    ]
     assert validate_event({**good, "event_action": "page"})
     assert validate_event({**good, "dedup_key": "k" * 256})
     assert validate_event({**good, "payload": {**good["payload"], "summary": "s" * 1025}})
@@ -477,12 +600,17 @@ def test_the_entry_point_loads_through_the_plugin_manager(configured: PagerDutyR
 
     assert "pagerduty" in info, "is the plugin installed? pip install -e plugins/pagerduty"
     assert info["pagerduty"].distribution == "moroccron-pagerduty"
-    assert set(info["pagerduty"].hooks) == {"moroccron_notify", "moroccron_notify_channels", "moroccron_shutdown",
-                                            "moroccron_startup",
-                                            "moroccron_validate_job"}
+    assert set(info["pagerduty"].hooks) == {
+        "moroccron_notify",
+        "moroccron_notify_channels",
+        "moroccron_shutdown",
+        "moroccron_startup",
+        "moroccron_validate_job",
+    }
     results = pm.notify(notification=notification(targets=("pagerduty:db-oncall",)))
     assert [r for r in results if r.target.channel == "pagerduty"] == [
-        DeliveryResult(NotifyTarget("pagerduty", "db-oncall"), True, "moroccron/etl-load")]
+        DeliveryResult(NotifyTarget("pagerduty", "db-oncall"), True, "moroccron/etl-load")
+    ]
     errors = pm.validate_job(job=job(labels={"moroccron.pagerduty.severity": "loud"}), existing={})
     assert [e.field for e in errors] == ["labels.moroccron.pagerduty.severity"]
 

@@ -35,8 +35,17 @@ TOKEN = "xoxb-1111-2222-s3cr3tB0tT0k3n"
 CHANNELS = {"#data-alerts": "C0DATA0001", "#etl": "C0ETL00002", "C0DATA0001": "C0DATA0001", "U0BOB00001": "D0BOB00001"}
 
 MESSAGE_KEYS = {"text", "blocks", "attachments", "thread_ts", "mrkdwn", "unfurl_links", "unfurl_media"}
-API_KEYS = MESSAGE_KEYS | {"channel", "as_user", "icon_emoji", "icon_url", "link_names", "metadata", "parse",
-                           "reply_broadcast", "username"}
+API_KEYS = MESSAGE_KEYS | {
+    "channel",
+    "as_user",
+    "icon_emoji",
+    "icon_url",
+    "link_names",
+    "metadata",
+    "parse",
+    "reply_broadcast",
+    "username",
+}
 TEXT_TYPES = ("plain_text", "mrkdwn")
 _LINK = re.compile(r"<https?://[^\s<>|]+(?:\|[^<>]*)?>")
 _ENTITY = re.compile(r"&(?!amp;|lt;|gt;)")
@@ -56,8 +65,7 @@ def check_escaped(text: str, where: str) -> list[str]:
 def _text_object(obj: Any, where: str, limit: int, types: tuple[str, ...] = TEXT_TYPES) -> list[str]:
     if not isinstance(obj, dict):
         return [f"{where} must be a text object"]
-    problems = [f"{where} has unknown key {k!r}" for k in obj
-                if k not in ("type", "text", "emoji", "verbatim")]
+    problems = [f"{where} has unknown key {k!r}" for k in obj if k not in ("type", "text", "emoji", "verbatim")]
     if obj.get("type") not in types:
         problems.append(f"{where}.type must be one of {types}")
     text = obj.get("text")
@@ -91,8 +99,11 @@ def validate_blocks(blocks: Any) -> list[str]:
             problems += [f"{where} has unknown key {k!r}" for k in block if k not in ("type", "text", "block_id")]
             problems += _text_object(block.get("text"), f"{where}.text", 150, ("plain_text",))
         elif kind == "section":
-            problems += [f"{where} has unknown key {k!r}" for k in block
-                         if k not in ("type", "text", "fields", "block_id", "accessory", "expand")]
+            problems += [
+                f"{where} has unknown key {k!r}"
+                for k in block
+                if k not in ("type", "text", "fields", "block_id", "accessory", "expand")
+            ]
             if "text" not in block and "fields" not in block:
                 problems.append(f"{where} needs text or fields")
             if "text" in block:
@@ -176,8 +187,9 @@ class SlackReceiver:
         self._ts = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="slack-receiver",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="slack-receiver", daemon=True
+        )
 
     @property
     def base(self) -> str:
@@ -200,8 +212,9 @@ class SlackReceiver:
         self._server.shutdown()
         self._server.server_close()
 
-    def answer_next(self, status: int, body: Any = None, headers: dict[str, str] | None = None,
-                    delay: float = 0.0) -> None:
+    def answer_next(
+        self, status: int, body: Any = None, headers: dict[str, str] | None = None, delay: float = 0.0
+    ) -> None:
         self._script.append(Answer(status, body, headers or {}, delay))
 
     @property
@@ -219,7 +232,7 @@ class SlackReceiver:
                 body = json.loads(raw)
             except ValueError:
                 body = None
-            problems = (validate_message(body, api) if body is not None else ["invalid_payload: not JSON"])
+            problems = validate_message(body, api) if body is not None else ["invalid_payload: not JSON"]
             if not headers.get("Content-Type", "").startswith("application/json"):
                 problems.append("Content-Type is not application/json")
             self.received.append(Received(path, headers, body, problems))
@@ -243,8 +256,15 @@ class SlackReceiver:
             if channel is None:
                 return Answer(200, {"ok": False, "error": "channel_not_found"})
             self._ts += 1
-            return Answer(200, {"ok": True, "channel": channel, "ts": f"1772366730.{self._ts:06d}",
-                                "message": {"type": "message", "text": body.get("text"), "blocks": body.get("blocks")}})
+            return Answer(
+                200,
+                {
+                    "ok": True,
+                    "channel": channel,
+                    "ts": f"1772366730.{self._ts:06d}",
+                    "message": {"type": "message", "text": body.get("text"), "blocks": body.get("blocks")},
+                },
+            )
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         receiver = self

@@ -61,8 +61,7 @@ class Recorder:
 
     @hookimpl
     def moroccron_task_failed(self, job, run, pending_subtree, final):
-        return self._record("moroccron_task_failed", job=job, run=run, pending_subtree=pending_subtree,
-                            final=final)
+        return self._record("moroccron_task_failed", job=job, run=run, pending_subtree=pending_subtree, final=final)
 
     @hookimpl
     def moroccron_dependency_unblocked(self, job, parents, caused_by):

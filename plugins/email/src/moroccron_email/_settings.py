@@ -116,7 +116,7 @@ def is_address(text: str) -> bool:
     such recipient would make the server refuse the whole message. Internationalised
     domains work in their ``xn--`` form.
     """
-    if not text or not text.isascii() or any(c.isspace() or ord(c) < 32 or c in "<>,;\"()" for c in text):
+    if not text or not text.isascii() or any(c.isspace() or ord(c) < 32 or c in '<>,;"()' for c in text):
         return False
     local, at, domain = text.rpartition("@")
     if not at or not local or not domain or "@" in local:
@@ -166,14 +166,19 @@ class _Reader:
             if kind is int and isinstance(value, float) and number != value:
                 raise ValueError
         except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf), TOML has inf
-            self.add(key, "is not a number" if kind is float else "is not a whole number", value,
-                     "a port from 1 to 65535" if key == "port" else "a number of seconds > 0")
+            self.add(
+                key,
+                "is not a number" if kind is float else "is not a whole number",
+                value,
+                "a port from 1 to 65535" if key == "port" else "a number of seconds > 0",
+            )
             return None
         return number
 
 
-def _sources(table: Mapping[str, Any],
-             environ: Mapping[str, str]) -> tuple[dict[str, tuple[str, Any]], list[FieldError]]:
+def _sources(
+    table: Mapping[str, Any], environ: Mapping[str, str]
+) -> tuple[dict[str, tuple[str, Any]], list[FieldError]]:
     """Each known key's value and where it came from, the environment winning; unknown keys.
 
     An environment variable that is set but empty counts as unset, as container
@@ -204,8 +209,7 @@ def read_settings(table: Any, environ: Mapping[str, str]) -> EmailSettings | Non
         misspelt ``host`` would otherwise switch email off without a word.
     """
     if not isinstance(table, Mapping):
-        raise ValidationError(FieldError(TABLE, "must be a table", None, f"a [{TABLE}] table"),
-                              "email plugin settings")
+        raise ValidationError(FieldError(TABLE, "must be a table", None, f"a [{TABLE}] table"), "email plugin settings")
     values, unknown = _sources(table, environ)
     r = _Reader(values)
     r.errors.extend(unknown)
@@ -241,13 +245,21 @@ def read_settings(table: Any, environ: Mapping[str, str]) -> EmailSettings | Non
     sender = r.text("from")
     sender_name, sender_address = "", ""
     if "from" not in values:
-        r.add("from", "is required when a host is set", None,
-              "the sender address, e.g. moroccron@example.com or 'Moroccron <moroccron@example.com>'")
+        r.add(
+            "from",
+            "is required when a host is set",
+            None,
+            "the sender address, e.g. moroccron@example.com or 'Moroccron <moroccron@example.com>'",
+        )
     elif sender is not None:
         sender_name, sender_address = parseaddr(sender)
         if any(c in sender for c in "\r\n") or not is_address(sender_address):
-            r.add("from", "is not an email address", sender,
-                  "e.g. moroccron@example.com or 'Moroccron <moroccron@example.com>'")
+            r.add(
+                "from",
+                "is not an email address",
+                sender,
+                "e.g. moroccron@example.com or 'Moroccron <moroccron@example.com>'",
+            )
 
     username = r.text("username") or None
     password = r.text("password", secret=True)
@@ -257,8 +269,12 @@ def read_settings(table: Any, environ: Mapping[str, str]) -> EmailSettings | Non
     if password and not username and not r.reported("username"):
         r.add("username", "is required when a password is set", None, "the SMTP user name")
     if username and security == "none":
-        r.add("username", "would send the password unencrypted (security is none)", username,
-              "security starttls or ssl, or no username")
+        r.add(
+            "username",
+            "would send the password unencrypted (security is none)",
+            username,
+            "security starttls or ssl, or no username",
+        )
 
     cafile = r.text("cafile") or None
     if not r.errors and security != "none":
@@ -270,7 +286,13 @@ def read_settings(table: Any, environ: Mapping[str, str]) -> EmailSettings | Non
     if r.errors:
         raise ValidationError(r.errors, "email plugin settings")
     return EmailSettings(
-        host=host, port=int(port), sender_address=sender_address, sender_name=sender_name,
-        security=security, timeout=float(timeout), username=username, password=password or None,
+        host=host,
+        port=int(port),
+        sender_address=sender_address,
+        sender_name=sender_name,
+        security=security,
+        timeout=float(timeout),
+        username=username,
+        password=password or None,
         cafile=cafile,
     )

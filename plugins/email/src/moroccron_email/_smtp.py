@@ -125,8 +125,13 @@ class Mailer:
             if not result.ok:
                 failed.setdefault(result.detail, []).append(result.target.address)
         for detail, addresses in failed.items():
-            log.warning("email about job %r (%s) not delivered to %s: %s", notification.job.name,
-                        notification.event, ", ".join(addresses), detail)
+            log.warning(
+                "email about job %r (%s) not delivered to %s: %s",
+                notification.job.name,
+                notification.event,
+                ", ".join(addresses),
+                detail,
+            )
         return [results[t] for t in targets]
 
     def _send(self, message: EmailMessage, recipients: list[str]) -> dict[str, tuple[bool, str]]:
@@ -139,9 +144,12 @@ class Mailer:
         try:
             refused = client.send_message(message, from_addr=s.sender_address, to_addrs=recipients)
         except smtplib.SMTPRecipientsRefused as exc:
-            return {a: (False, f"refused by {s.server}: {_reply(*exc.recipients[a])}")
-                    if a in exc.recipients else (False, f"not sent: {s.server} refused every recipient")
-                    for a in recipients}
+            return {
+                a: (False, f"refused by {s.server}: {_reply(*exc.recipients[a])}")
+                if a in exc.recipients
+                else (False, f"not sent: {s.server} refused every recipient")
+                for a in recipients
+            }
         except smtplib.SMTPSenderRefused as exc:
             detail = f"sender {s.sender_address} refused by {s.server}: {_reply(exc.smtp_code, exc.smtp_error)}"
             return dict.fromkeys(recipients, (False, detail))
@@ -150,8 +158,10 @@ class Mailer:
         finally:
             _close(client)
         receipt = f"accepted by {s.server} ({message['Message-ID']})"
-        return {a: (False, f"refused by {s.server}: {_reply(*refused[a])}") if a in refused else (True, receipt)
-                for a in recipients}
+        return {
+            a: (False, f"refused by {s.server}: {_reply(*refused[a])}") if a in refused else (True, receipt)
+            for a in recipients
+        }
 
     def _connect(self) -> smtplib.SMTP:
         """A connection ready for MAIL FROM: TLS as configured, logged in when a user is set.
@@ -162,8 +172,9 @@ class Mailer:
         step = f"connecting to {s.server}"
         try:
             if s.security == "ssl":
-                client: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, local_hostname=_local_hostname(),
-                                                        timeout=s.timeout, context=self._tls)
+                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                    s.host, s.port, local_hostname=_local_hostname(), timeout=s.timeout, context=self._tls
+                )
             else:
                 client = smtplib.SMTP(s.host, s.port, local_hostname=_local_hostname(), timeout=s.timeout)
         except (smtplib.SMTPException, OSError) as exc:
@@ -174,8 +185,10 @@ class Mailer:
                 client.ehlo()
                 if not client.has_extn("starttls"):
                     # Never fall back to plain text: the message would go out unencrypted.
-                    raise _Failed(f"{s.server} does not offer STARTTLS; not sent unencrypted "
-                                  f"({TABLE}.security = \"none\" allows that)")
+                    raise _Failed(
+                        f"{s.server} does not offer STARTTLS; not sent unencrypted "
+                        f'({TABLE}.security = "none" allows that)'
+                    )
                 client.starttls(context=self._tls)
                 client.ehlo()
             if s.username:
@@ -247,8 +260,11 @@ def start(config: Settings, environ: Mapping[str, str] | None = None) -> None:
     with _lock:
         _mailer, _started, _stopped = mailer, True, False
     if settings is None:
-        log.info("email notifications are not configured (no %s.host or %sHOST): "
-                 "email targets are left to other notifiers", TABLE, ENV_PREFIX)
+        log.info(
+            "email notifications are not configured (no %s.host or %sHOST): email targets are left to other notifiers",
+            TABLE,
+            ENV_PREFIX,
+        )
     else:
         log.info("email notifications via %s", settings.describe())
 

@@ -54,8 +54,9 @@ class Sender:
     def __init__(self, settings: PagerDutySettings) -> None:
         self.settings = settings
         self._session = requests.Session()
-        self._session.headers.update({"User-Agent": f"moroccron-pagerduty/{moroccron_version}",
-                                      "Accept": "application/json"})
+        self._session.headers.update(
+            {"User-Agent": f"moroccron-pagerduty/{moroccron_version}", "Accept": "application/json"}
+        )
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -68,17 +69,22 @@ class Sender:
         where = url_for_humans(self.settings.events_url)
         try:
             with self._lock:
-                response = self._session.post(self.settings.events_url, json=body,
-                                              timeout=(self.settings.timeout, self.settings.timeout),
-                                              allow_redirects=False)
+                response = self._session.post(
+                    self.settings.events_url,
+                    json=body,
+                    timeout=(self.settings.timeout, self.settings.timeout),
+                    allow_redirects=False,
+                )
         except requests.Timeout as exc:
-            return Outcome(False, f"retryable: PagerDuty ({where}) did not answer within "
-                                  f"{self.settings.timeout:g} s ({type(exc).__name__})")
+            return Outcome(
+                False,
+                f"retryable: PagerDuty ({where}) did not answer within "
+                f"{self.settings.timeout:g} s ({type(exc).__name__})",
+            )
         except requests.RequestException as exc:
             # str(exc) is not quoted: it is long and may repeat the URL; the class says enough.
             return Outcome(False, f"retryable: cannot reach PagerDuty at {where} ({type(exc).__name__})")
-        return interpret(response.status_code, response.text, response.headers, key,
-                         str(body.get("dedup_key", "")))
+        return interpret(response.status_code, response.text, response.headers, key, str(body.get("dedup_key", "")))
 
 
 def _scrub(text: str, secret: str) -> str:
@@ -105,8 +111,7 @@ def _problem(data: Mapping[str, Any], text: str) -> str:
     return ": ".join(parts) if parts else (text or "(empty answer)")
 
 
-def interpret(status: int, text: str, headers: Mapping[str, str], routing_key: str,
-              sent_dedup_key: str) -> Outcome:
+def interpret(status: int, text: str, headers: Mapping[str, str], routing_key: str, sent_dedup_key: str) -> Outcome:
     """Read PagerDuty's answer (Events API v2 response codes) into an outcome.
 
     - 202: accepted; the detail is the dedup key PagerDuty returns (the incident's key).
@@ -145,8 +150,12 @@ def start(config: Settings, environ: Mapping[str, str] | None = None) -> PagerDu
             _sender.close()
         _sender = Sender(settings) if settings is not None else None
     if settings is not None:
-        log.info("PagerDuty notifications on: services %s, events to %s, default severity %s",
-                 settings.service_names(), url_for_humans(settings.events_url), settings.severity)
+        log.info(
+            "PagerDuty notifications on: services %s, events to %s, default severity %s",
+            settings.service_names(),
+            url_for_humans(settings.events_url),
+            settings.severity,
+        )
     return settings
 
 
@@ -181,9 +190,11 @@ def deliver(notification: Notification, now: datetime | None = None) -> list[Del
             continue
         routing_key = settings.services.get(target.address)
         if routing_key is None:
-            detail = (f"unknown PagerDuty service {target.address!r}; configured services: "
-                      f"{settings.service_names()} ([plugins.pagerduty.services] or "
-                      "MOROCCRON_PAGERDUTY_SERVICES)")
+            detail = (
+                f"unknown PagerDuty service {target.address!r}; configured services: "
+                f"{settings.service_names()} ([plugins.pagerduty.services] or "
+                "MOROCCRON_PAGERDUTY_SERVICES)"
+            )
             log.warning("job %r: %s", notification.job.name, detail)
             results.append(DeliveryResult(target, False, detail))
             continue
@@ -193,10 +204,20 @@ def deliver(notification: Notification, now: datetime | None = None) -> list[Del
             continue
         outcome = sender.send(body)
         if outcome.ok:
-            log.info("PagerDuty %s for job %r sent to service %r (dedup key %s)",
-                     body["event_action"], notification.job.name, target.address, outcome.detail)
+            log.info(
+                "PagerDuty %s for job %r sent to service %r (dedup key %s)",
+                body["event_action"],
+                notification.job.name,
+                target.address,
+                outcome.detail,
+            )
         else:
-            log.warning("PagerDuty %s for job %r to service %r failed: %s",
-                        body["event_action"], notification.job.name, target.address, outcome.detail)
+            log.warning(
+                "PagerDuty %s for job %r to service %r failed: %s",
+                body["event_action"],
+                notification.job.name,
+                target.address,
+                outcome.detail,
+            )
         results.append(DeliveryResult(target, outcome.ok, outcome.detail))
     return results

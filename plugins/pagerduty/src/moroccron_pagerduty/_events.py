@@ -62,8 +62,18 @@ WARNING_EVENTS = ("skipped", "disabled")
 LINK_TEXT = "Run in moroccron"
 CLIENT = "moroccron"
 _ELLIPSIS = "…"
-_RUN_FACTS = ("task_id", "exit_status", "reason", "message", "hostname", "agent", "attempt",
-              "scheduled_at", "launched_at", "finished_at")
+_RUN_FACTS = (
+    "task_id",
+    "exit_status",
+    "reason",
+    "message",
+    "hostname",
+    "agent",
+    "attempt",
+    "scheduled_at",
+    "launched_at",
+    "finished_at",
+)
 
 
 def dedup_key(job: str) -> str:
@@ -97,10 +107,18 @@ def _fact(notification: Notification, key: str) -> Any:
     value = notification.details.get(key)
     if value is None and notification.run is not None:
         run = notification.run
-        value = {"task_id": run.task_id, "exit_status": run.exit_status, "reason": run.reason,
-                 "message": run.message, "hostname": run.hostname, "agent": run.agent_id,
-                 "attempt": run.attempt + 1, "scheduled_at": run.scheduled_at,
-                 "launched_at": run.launched_at, "finished_at": run.finished_at}.get(key)
+        value = {
+            "task_id": run.task_id,
+            "exit_status": run.exit_status,
+            "reason": run.reason,
+            "message": run.message,
+            "hostname": run.hostname,
+            "agent": run.agent_id,
+            "attempt": run.attempt + 1,
+            "scheduled_at": run.scheduled_at,
+            "launched_at": run.launched_at,
+            "finished_at": run.finished_at,
+        }.get(key)
     if isinstance(value, datetime):
         value = _timestamp(value)
     return value
@@ -220,14 +238,16 @@ def _fit(body: dict[str, Any]) -> dict[str, Any]:
     while _size(body) > MAX_EVENT_BYTES and limit >= 64:
         for key, value in list(details.items()):
             if isinstance(value, (str, list, dict)) and len(json.dumps(value)) > limit:
-                details[key] = _clip(json.dumps(value, ensure_ascii=False) if not isinstance(value, str)
-                                     else value, limit)
+                details[key] = _clip(
+                    json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value, limit
+                )
         limit //= 4
     return body
 
 
-def build_event(notification: Notification, routing_key: str, default_severity: str,
-                now: datetime) -> dict[str, Any] | None:
+def build_event(
+    notification: Notification, routing_key: str, default_severity: str, now: datetime
+) -> dict[str, Any] | None:
     """The Events API v2 body for ``notification``, or None when there is nothing to send
     (``success``).
 

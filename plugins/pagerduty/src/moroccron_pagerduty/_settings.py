@@ -52,8 +52,10 @@ ENV_TIMEOUT = "MOROCCRON_PAGERDUTY_TIMEOUT"
 
 _KEYS = ("events_url", "services", "severity", "timeout")
 _URL_ALLOWED = "an http:// or https:// URL with a host, e.g. " + DEFAULT_EVENTS_URL
-_KEY_ALLOWED = (f"the {ROUTING_KEY_LENGTH}-character integration key of an Events API v2 "
-                "integration (Service > Integrations in PagerDuty)")
+_KEY_ALLOWED = (
+    f"the {ROUTING_KEY_LENGTH}-character integration key of an Events API v2 "
+    "integration (Service > Integrations in PagerDuty)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +109,9 @@ def read_settings(config: Settings, environ: Mapping[str, str] | None = None) ->
     table = config.plugin_settings("pagerduty")
     errors: list[FieldError] = []
     if not isinstance(table, Mapping):
-        raise ValidationError(FieldError(TABLE, "must be a table", type(table).__name__,
-                                         "[plugins.pagerduty] with " + ", ".join(_KEYS)))
+        raise ValidationError(
+            FieldError(TABLE, "must be a table", type(table).__name__, "[plugins.pagerduty] with " + ", ".join(_KEYS))
+        )
     for key in table:
         if key not in _KEYS:
             errors.append(FieldError(f"{TABLE}.{key}", "unknown setting", None, ", ".join(_KEYS)))
@@ -130,12 +133,10 @@ def read_settings(config: Settings, environ: Mapping[str, str] | None = None) ->
         raise ValidationError(errors, "pagerduty plugin settings")
     if not services:
         return None
-    return PagerDutySettings(events_url=str(events_url), services=services, severity=str(severity),
-                             timeout=timeout)
+    return PagerDutySettings(events_url=str(events_url), services=services, severity=str(severity), timeout=timeout)
 
 
-def _pick(table: Mapping[str, Any], environ: Mapping[str, str], key: str, env: str,
-          default: Any) -> tuple[Any, str]:
+def _pick(table: Mapping[str, Any], environ: Mapping[str, str], key: str, env: str, default: Any) -> tuple[Any, str]:
     """The value of one setting and how to name it in an error: environment first."""
     if env in environ:
         return environ[env], f"environment variable {env}"
@@ -150,8 +151,14 @@ def _services(table: Mapping[str, Any], environ: Mapping[str, str], errors: list
     services: dict[str, str] = {}
     raw = table.get("services", {})
     if not isinstance(raw, Mapping):
-        errors.append(FieldError(f"{TABLE}.services", "must be a table of service name = routing key",
-                                 type(raw).__name__, '[plugins.pagerduty.services] db-oncall = "<routing key>"'))
+        errors.append(
+            FieldError(
+                f"{TABLE}.services",
+                "must be a table of service name = routing key",
+                type(raw).__name__,
+                '[plugins.pagerduty.services] db-oncall = "<routing key>"',
+            )
+        )
     else:
         for name, key in raw.items():
             _add_service(services, str(name), key, f"{TABLE}.services.{name}", errors)
@@ -164,8 +171,9 @@ def _services(table: Mapping[str, Any], environ: Mapping[str, str], errors: list
             where = f"environment variable {ENV_SERVICES}[{i}]"
             if not sep or not name.strip():
                 # Not echoed: a malformed item may be a bare routing key.
-                errors.append(FieldError(where, "must be NAME=ROUTING_KEY", None,
-                                         "comma-separated NAME=ROUTING_KEY pairs"))
+                errors.append(
+                    FieldError(where, "must be NAME=ROUTING_KEY", None, "comma-separated NAME=ROUTING_KEY pairs")
+                )
                 continue
             _add_service(services, name.strip(), key.strip(), f"{where} ({name.strip()})", errors)
     return services
@@ -173,8 +181,9 @@ def _services(table: Mapping[str, Any], environ: Mapping[str, str], errors: list
 
 def _add_service(services: dict[str, str], name: str, key: Any, where: str, errors: list[FieldError]) -> None:
     if not name or any(c.isspace() for c in name):
-        errors.append(FieldError(where, "is not a service name", name,
-                                 "the ADDRESS of pagerduty:ADDRESS targets: no whitespace"))
+        errors.append(
+            FieldError(where, "is not a service name", name, "the ADDRESS of pagerduty:ADDRESS targets: no whitespace")
+        )
         return
     if not isinstance(key, str):
         errors.append(FieldError(where, "must be text", type(key).__name__, _KEY_ALLOWED))

@@ -22,6 +22,7 @@ __all__ = [
     "moroccron_validate_job",
 ]
 
+
 def _address(address: str) -> str:
     """Any non-empty address: PagerDuty itself says at delivery whether it exists."""
     return address

@@ -38,8 +38,9 @@ __all__ = ["CHANNEL", "Outcome", "SlackClient", "current", "deliver", "start", "
 log = logging.getLogger("moroccron.slack")
 
 CHANNEL = "slack"
-TRANSIENT_ERRORS = frozenset({"ratelimited", "rate_limited", "internal_error", "fatal_error",
-                              "service_unavailable", "request_timeout"})
+TRANSIENT_ERRORS = frozenset(
+    {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
 """``chat.postMessage`` errors that say "later", not "never"."""
 _QUOTE_LIMIT = 300
 
@@ -67,30 +68,41 @@ class SlackClient:
     def _secrets(self) -> tuple[str, ...]:
         return secrets_of(self.settings)
 
-    def _post(self, url: str, body: Mapping[str, Any], headers: Mapping[str, str],
-              what: str) -> requests.Response | Outcome:
+    def _post(
+        self, url: str, body: Mapping[str, Any], headers: Mapping[str, str], what: str
+    ) -> requests.Response | Outcome:
         """POST ``body`` as UTF-8 JSON (Slack asks for the charset); a problem reaching
         Slack comes back as an :class:`Outcome`, never as an exception."""
         data = json.dumps(body, ensure_ascii=False).encode()
         try:
             with self._lock:
-                return self._session.post(url, data=data, timeout=(self.settings.timeout, self.settings.timeout),
-                                          allow_redirects=False,
-                                          headers={"Content-Type": "application/json; charset=utf-8", **headers})
+                return self._session.post(
+                    url,
+                    data=data,
+                    timeout=(self.settings.timeout, self.settings.timeout),
+                    allow_redirects=False,
+                    headers={"Content-Type": "application/json; charset=utf-8", **headers},
+                )
         except requests.Timeout as exc:
-            return Outcome(False, f"retryable: {what} at {url_for_humans(url)} did not answer within "
-                                  f"{self.settings.timeout:g} s ({type(exc).__name__})")
+            return Outcome(
+                False,
+                f"retryable: {what} at {url_for_humans(url)} did not answer within "
+                f"{self.settings.timeout:g} s ({type(exc).__name__})",
+            )
         except requests.RequestException as exc:
             # str(exc) would repeat the URL, and a webhook's URL is its secret.
-            return Outcome(False, f"retryable: cannot reach {what} at {url_for_humans(url)} "
-                                  f"({type(exc).__name__})")
+            return Outcome(False, f"retryable: cannot reach {what} at {url_for_humans(url)} ({type(exc).__name__})")
 
     def post_webhook(self, message: Mapping[str, Any]) -> Outcome:
         """One post through the incoming webhook (to the webhook's own channel)."""
         if self.settings.webhook_url is None:
             return Outcome(False, "no Slack webhook_url is configured")
-        response = self._post(self.settings.webhook_url, {**message, "unfurl_links": False, "unfurl_media": False},
-                              {}, "the Slack webhook")
+        response = self._post(
+            self.settings.webhook_url,
+            {**message, "unfurl_links": False, "unfurl_media": False},
+            {},
+            "the Slack webhook",
+        )
         if isinstance(response, Outcome):
             return response
         return interpret_webhook(response.status_code, response.text, response.headers, self._secrets())
@@ -99,13 +111,15 @@ class SlackClient:
         """One ``chat.postMessage`` to ``channel`` (a channel name or id, or a user id)."""
         if self.settings.bot_token is None:
             return Outcome(False, "no Slack bot_token is configured")
-        response = self._post(self.settings.post_message_url,
-                              {"channel": channel, **message, "unfurl_links": False, "unfurl_media": False},
-                              {"Authorization": f"Bearer {self.settings.bot_token}"}, "Slack chat.postMessage")
+        response = self._post(
+            self.settings.post_message_url,
+            {"channel": channel, **message, "unfurl_links": False, "unfurl_media": False},
+            {"Authorization": f"Bearer {self.settings.bot_token}"},
+            "Slack chat.postMessage",
+        )
         if isinstance(response, Outcome):
             return response
-        return interpret_post_message(response.status_code, response.text, response.headers, channel,
-                                      self._secrets())
+        return interpret_post_message(response.status_code, response.text, response.headers, channel, self._secrets())
 
 
 def secrets_of(settings: SlackSettings) -> tuple[str, ...]:
@@ -167,8 +181,9 @@ def interpret_webhook(status: int, text: str, headers: Mapping[str, str], secret
     return Outcome(False, f"unexpected answer from the Slack webhook (HTTP {status}): {body}")
 
 
-def interpret_post_message(status: int, text: str, headers: Mapping[str, str], channel: str,
-                           secrets: tuple[str, ...] = ()) -> Outcome:
+def interpret_post_message(
+    status: int, text: str, headers: Mapping[str, str], channel: str, secrets: tuple[str, ...] = ()
+) -> Outcome:
     """Read a ``chat.postMessage`` answer: ``{"ok": true, "ts": ...}`` is success (the
     detail names the message's ``ts`` and channel); ``{"ok": false, "error": ...}`` is
     a failure naming Slack's error; HTTP 429 and 5xx are retryable."""
@@ -181,8 +196,7 @@ def interpret_post_message(status: int, text: str, headers: Mapping[str, str], c
     except ValueError:
         data = None
     if status != 200 or not isinstance(data, dict) or not isinstance(data.get("ok"), bool):
-        return Outcome(False, f"unexpected answer from Slack chat.postMessage (HTTP {status}): "
-                              f"{_quote(text, secrets)}")
+        return Outcome(False, f"unexpected answer from Slack chat.postMessage (HTTP {status}): {_quote(text, secrets)}")
     if data["ok"]:
         return Outcome(True, f"ts {data.get('ts', '?')} in {data.get('channel', channel)}")
     error = _quote(str(data.get("error", "unknown error")), secrets)
@@ -211,8 +225,11 @@ def start(config: Settings, environ: Mapping[str, str] | None = None) -> SlackSe
             _redact = Redact(secrets_of(settings))
             logging.getLogger(_HTTP_LOGGER).addFilter(_redact)
     if settings is not None:
-        where = (url_for_humans(settings.webhook_url or "") if settings.mode == WEBHOOK
-                 else url_for_humans(settings.post_message_url))
+        where = (
+            url_for_humans(settings.webhook_url or "")
+            if settings.mode == WEBHOOK
+            else url_for_humans(settings.post_message_url)
+        )
         log.info("Slack notifications on: %s mode, posting to %s", settings.mode, where)
     return settings
 

@@ -127,7 +127,7 @@ def fit_tail(text: str, limit: int) -> str:
     starts_a_line = text[len(text) - len(kept) - 1] == "\n"
     newline = tail.find("\n")
     if not starts_a_line and 0 <= newline < len(tail) // 2:  # drop a partial first line, unless it is most
-        tail = tail[newline + 1:]
+        tail = tail[newline + 1 :]
     return CUT_MARKER + tail
 
 
@@ -176,9 +176,15 @@ def _fact(notification: Notification, key: str) -> str | None:
     value = notification.details.get(key)
     run = notification.run
     if value in (None, "") and run is not None:
-        value = {"task_id": run.task_id, "exit_status": run.exit_status, "reason": run.reason,
-                 "message": run.message, "hostname": run.hostname, "agent": run.agent_id,
-                 "scheduled_at": run.scheduled_at}.get(key)
+        value = {
+            "task_id": run.task_id,
+            "exit_status": run.exit_status,
+            "reason": run.reason,
+            "message": run.message,
+            "hostname": run.hostname,
+            "agent": run.agent_id,
+            "scheduled_at": run.scheduled_at,
+        }.get(key)
     return _text(value)
 
 
@@ -252,8 +258,9 @@ def _subtree_section(tree: Any) -> dict[str, Any] | None:
         owners = node.get("owners") or ()
         who = "owners: " + ", ".join(str(o) for o in owners) if owners else "no owners"
         # Indent, bullet, job and separator take at most 8 + 3 + 150 + 4 characters.
-        line = (f"{INDENT * min(depth, MAX_INDENT)}• `{fit(str(node.get('job', '?')), 150)}` — "
-                f"{fit(who, MAX_LINE - 165)}")
+        line = (
+            f"{INDENT * min(depth, MAX_INDENT)}• `{fit(str(node.get('job', '?')), 150)}` — {fit(who, MAX_LINE - 165)}"
+        )
         # Room is kept for the "…and N more" line that must follow if this is not the last.
         more = f"\n…and {total - shown - 1} more" if shown + 1 < total else ""
         if size + 1 + len(line) + len(more) > MAX_TEXT:
@@ -287,8 +294,7 @@ def _context(notification: Notification) -> dict[str, Any]:
     else:
         elements.append({"type": "mrkdwn", "text": "moroccron"})
     if notification.job.owners:
-        elements.append({"type": "mrkdwn",
-                         "text": fit("Owners: " + ", ".join(notification.job.owners), MAX_TEXT)})
+        elements.append({"type": "mrkdwn", "text": fit("Owners: " + ", ".join(notification.job.owners), MAX_TEXT)})
     return {"type": "context", "elements": elements[:MAX_CONTEXT_ELEMENTS]}
 
 
@@ -301,7 +307,9 @@ def build_message(notification: Notification) -> dict[str, Any]:
     message = _fact(notification, "message")
     if message:
         head = "*Message*\n"
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": head + fit(message, MAX_TEXT - len(head))}})
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": head + fit(message, MAX_TEXT - len(head))}}
+        )
     stderr = _stderr_section(notification.details.get("stderr_tail"))
     if stderr is not None:
         blocks.append(stderr)

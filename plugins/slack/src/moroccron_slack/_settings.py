@@ -104,10 +104,12 @@ def read_settings(config: Settings, environ: Mapping[str, str] | None = None) ->
     environ = os.environ if environ is None else environ
     table = config.plugin_settings("slack")
     if not isinstance(table, Mapping):
-        raise ValidationError(FieldError(TABLE, "must be a table", type(table).__name__,
-                                         "[plugins.slack] with " + ", ".join(_KEYS)))
-    errors = [FieldError(f"{TABLE}.{key}", "unknown setting", None, ", ".join(_KEYS))
-              for key in table if key not in _KEYS]
+        raise ValidationError(
+            FieldError(TABLE, "must be a table", type(table).__name__, "[plugins.slack] with " + ", ".join(_KEYS))
+        )
+    errors = [
+        FieldError(f"{TABLE}.{key}", "unknown setting", None, ", ".join(_KEYS)) for key in table if key not in _KEYS
+    ]
 
     webhook_url, webhook_where = _pick(table, environ, "webhook_url", ENV_WEBHOOK_URL, None)
     bot_token, token_where = _pick(table, environ, "bot_token", ENV_BOT_TOKEN, None)
@@ -115,8 +117,13 @@ def read_settings(config: Settings, environ: Mapping[str, str] | None = None) ->
     timeout_value, timeout_where = _pick(table, environ, "timeout", ENV_TIMEOUT, DEFAULT_TIMEOUT)
 
     if webhook_url is not None:
-        error = http_url_error(webhook_url, webhook_where, "the incoming webhook URL Slack gave you, "
-                               "https://hooks.slack.com/services/...", shown=url_for_humans, parse_detail=False)
+        error = http_url_error(
+            webhook_url,
+            webhook_where,
+            "the incoming webhook URL Slack gave you, https://hooks.slack.com/services/...",
+            shown=url_for_humans,
+            parse_detail=False,
+        )
         if error is not None:
             errors.append(error)
     if bot_token is not None:
@@ -126,12 +133,17 @@ def read_settings(config: Settings, environ: Mapping[str, str] | None = None) ->
             # Say what it starts with at most: the rest is the secret.
             errors.append(FieldError(token_where, "is not a Slack token", None, _TOKEN_ALLOWED))
     if webhook_url is not None and bot_token is not None:
-        errors.append(FieldError(f"{webhook_where} / {token_where}",
-                                 "both are set, so it is unclear where messages should go", None,
-                                 "one of them: webhook_url (one fixed channel) or bot_token "
-                                 "(any channel named in the targets)"))
-    api_error = http_url_error(api_url, api_where, "the Slack Web API base URL, " + DEFAULT_API_URL,
-                               shown=url_for_humans, parse_detail=False)
+        errors.append(
+            FieldError(
+                f"{webhook_where} / {token_where}",
+                "both are set, so it is unclear where messages should go",
+                None,
+                "one of them: webhook_url (one fixed channel) or bot_token (any channel named in the targets)",
+            )
+        )
+    api_error = http_url_error(
+        api_url, api_where, "the Slack Web API base URL, " + DEFAULT_API_URL, shown=url_for_humans, parse_detail=False
+    )
     if api_error is not None:
         errors.append(api_error)
     timeout = positive_seconds(timeout_value, timeout_where, errors, DEFAULT_TIMEOUT)
@@ -139,12 +151,16 @@ def read_settings(config: Settings, environ: Mapping[str, str] | None = None) ->
         raise ValidationError(errors, "slack plugin settings")
     if webhook_url is None and bot_token is None:
         return None
-    return SlackSettings(mode=WEBHOOK if webhook_url is not None else BOT, webhook_url=webhook_url,
-                         bot_token=bot_token, api_url=str(api_url), timeout=timeout)
+    return SlackSettings(
+        mode=WEBHOOK if webhook_url is not None else BOT,
+        webhook_url=webhook_url,
+        bot_token=bot_token,
+        api_url=str(api_url),
+        timeout=timeout,
+    )
 
 
-def _pick(table: Mapping[str, Any], environ: Mapping[str, str], key: str, env: str,
-          default: Any) -> tuple[Any, str]:
+def _pick(table: Mapping[str, Any], environ: Mapping[str, str], key: str, env: str, default: Any) -> tuple[Any, str]:
     """The value of one setting and how to name it in an error: environment first; an
     empty value counts as not set (``MOROCCRON_SLACK_BOT_TOKEN=`` switches nothing on)."""
     if environ.get(env, "") != "":

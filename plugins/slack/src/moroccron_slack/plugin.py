@@ -13,6 +13,7 @@ from moroccron_slack import _delivery
 
 __all__ = ["CHANNEL", "moroccron_notify", "moroccron_notify_channels", "moroccron_shutdown", "moroccron_startup"]
 
+
 def _address(address: str) -> str:
     """Any non-empty address: Slack itself says at delivery whether it exists."""
     return address

@@ -526,7 +526,7 @@ class Engine:
             if spec is None or self._by_job.get(name):
                 continue
             if self._wants_retry(spec, last):
-                self._guard(now, name, out, self._schedule_retry, spec, last, (last.finished_at or now), out, False)
+                self._guard(now, name, out, self._schedule_retry, spec, last, (last.finished_at or now))
         if self.connected and self._unsure:
             self._reconcile(now, [], out)
 

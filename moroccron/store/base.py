@@ -1,10 +1,11 @@
 """The Store: the one repository through which moroccron reads and writes SQL state.
 
 The service, the CLI and the API all go through :class:`Store`; none of them sees a
-SQLAlchemy row. Each public method runs in a transaction of its own, or, given
-``tx=`` (a session from :meth:`Store.transaction`), inside the caller's transaction,
-wrapped in a savepoint so that a method that fails leaves nothing half-written behind
-even when the caller catches the error and goes on.
+SQLAlchemy row. Each public method runs in a transaction of its own, or, called on a
+unit of work (:meth:`StoreBase.unit_of_work`: the same store, bound to one
+transaction), inside that transaction, wrapped in a savepoint so that a method that
+fails leaves nothing half-written behind even when the caller catches the error and
+goes on.
 
 Two database engines are supported and tested the same way:
 
@@ -26,6 +27,7 @@ transactions, the fencing check and the helpers the aggregates' modules use. :cl
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import sqlite3
@@ -226,6 +228,7 @@ class StoreBase:
         self._spec_cache: dict[int, tuple[int, JobSpec]] = {}  # job id: (hash of stored JSON, spec)
         self._spec_cache_lock = threading.Lock()
         self._invalid_seen: set[tuple[int, int]] = set()  # (job id, hash of stored JSON) warned about
+        self._session: Session | None = None  # the transaction a unit of work is bound to
 
     @property
     def dialect(self) -> str:
@@ -249,13 +252,8 @@ class StoreBase:
     def transaction(self, *, readonly: bool = False) -> Iterator[Session]:
         """One database transaction: commit when the block ends, roll back if it raises.
 
-        Pass the session to store methods as ``tx=`` to make several changes atomic::
-
-            with store.transaction() as tx:
-                store.update_run(run, epoch=epoch, tx=tx)
-                store.set_job_state(run.job, run.scheduled_at, next_fire, tx=tx)
-
-        ``readonly=True`` only matters on SQLite, where it lets the transaction start
+        For SQL of one's own (the lease, UI sessions); to make several store calls
+        atomic, use :meth:`unit_of_work`. ``readonly=True`` only matters on SQLite, where it lets the transaction start
         without waiting for the write lock. An integrity error that no method turned
         into a precise message still comes out as :class:`Conflict`.
         """
@@ -268,8 +266,32 @@ class StoreBase:
                 raise Conflict(f"change refused by the database: {exc.orig}") from exc
 
     @contextmanager
-    def _tx(self, tx: Session | None, *, readonly: bool = False) -> Iterator[Session]:
-        """The caller's transaction (inside a savepoint) or a new one."""
+    def unit_of_work(self, *, readonly: bool = False) -> Iterator[Self]:
+        """The store bound to one transaction: every method called on it joins that
+        transaction, which commits when the block ends and rolls back if it raises::
+
+            with store.unit_of_work() as uow:
+                uow.update_run(run, epoch=epoch)
+                uow.set_job_state(run.job, run.scheduled_at, next_fire)
+
+        ``readonly`` as for :meth:`transaction`. On a unit of work, the same unit of work.
+        """
+        if self._session is not None:
+            yield self
+            return
+        with self.transaction(readonly=readonly) as session:
+            yield self._bound(session)
+
+    def _bound(self, session: Session) -> Self:
+        """This store bound to ``session`` (a shallow copy: engine and caches are shared)."""
+        uow = copy.copy(self)
+        uow._session = session
+        return uow
+
+    @contextmanager
+    def _tx(self, *, readonly: bool = False) -> Iterator[Session]:
+        """The unit of work's transaction (inside a savepoint) or a new one."""
+        tx = self._session
         if tx is None:
             with self.transaction(readonly=readonly) as session:
                 yield session

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import Text, cast, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -110,7 +110,7 @@ class JobsMixin(StoreBase):
 
         Whatever decides on the jobs as stored and then writes jobs (is there a cycle,
         does the parent exist, does anyone depend on the job being deleted) reads and
-        writes inside one, passing it as ``tx=``: changes to the graph then happen one
+        writes inside one (:meth:`job_unit_of_work`): changes to the graph then happen one
         after the other, so two checks that each saw an acyclic graph cannot each store
         half of a cycle. Every job write takes the same lock, in its own transaction or
         in the caller's, except :meth:`set_disabled`, which changes no parent link.
@@ -126,16 +126,28 @@ class JobsMixin(StoreBase):
             self._lock_graph(s)
             yield s
 
+    @contextmanager
+    def job_unit_of_work(self) -> Iterator[Self]:
+        """A :meth:`~moroccron.store.base.StoreBase.unit_of_work` in a :meth:`job_transaction`:
+        the store bound to a write transaction that holds the job-graph lock. On a unit of
+        work, the same unit of work, which then holds the lock too."""
+        if self._session is not None:
+            self._lock_graph(self._session)
+            yield self
+            return
+        with self.job_transaction() as s:
+            yield self._bound(s)
+
     def _lock_graph(self, s: Session) -> None:
         if self.dialect == "postgresql":  # re-entrant: taking it again in the same transaction is free
             s.execute(select(func.pg_advisory_xact_lock(_GRAPH_LOCK_ID)))
 
-    def create_job(self, spec: JobSpec, *, tx: Session | None = None) -> int:
+    def create_job(self, spec: JobSpec) -> int:
         """Store a new job and return its id.
 
         :raises Conflict: a job with this name exists.
         """
-        with self._tx(tx) as s:
+        with self._tx() as s:
             ((_, _, job_id),) = self._write_jobs(s, [spec], expected={spec.name: 0})
             return job_id
 
@@ -143,7 +155,7 @@ class JobsMixin(StoreBase):
         self,
         name: str,
         build: Callable[[JobRecord | None], JobSpec],
-        check: Callable[[JobSpec, Session], None] | None = None,
+        check: Callable[[JobSpec, Self], None] | None = None,
         *,
         attempts: int = 3,
     ) -> tuple[JobRecord, bool]:
@@ -151,8 +163,9 @@ class JobsMixin(StoreBase):
 
         In one :meth:`job_transaction`: read the stored record (None if there is none);
         ``build(record)`` the new spec from it (a merge of a partial change, values kept
-        from the stored spec, a client's precondition, which raises); ``check(spec, tx)``
-        it against the stored jobs (graph, plugin policy), reading through ``tx``; and
+        from the stored spec, a client's precondition, which raises); ``check(spec, uow)``
+        it against the stored jobs (graph, plugin policy), reading through ``uow`` (the
+        store bound to the transaction); and
         write it only if the stored record is still the one read. Only
         :meth:`set_disabled` writes a job without the graph lock; should it change the
         job in between, the three steps run again (``attempts`` times in all).
@@ -171,11 +184,11 @@ class JobsMixin(StoreBase):
                                 "name", "does not match the job being written", spec.name, name
                             )
                         if check is not None:
-                            check(spec, s)
+                            check(spec, self._bound(s))
                         ((_, created, _),) = self._write_jobs(
                             s, [spec], expected={name: current.version if current is not None else 0}
                         )
-                        return self.get_job_record(name, tx=s), created
+                        return self._bound(s).get_job_record(name), created
                 except StaleVersion:
                     if attempt == attempts - 1:
                         raise
@@ -183,13 +196,11 @@ class JobsMixin(StoreBase):
 
     def _find_record(self, s: Session, name: str) -> JobRecord | None:
         try:
-            return self.get_job_record(name, tx=s)
+            return self._bound(s).get_job_record(name)
         except NotFound:
             return None
 
-    def put_job(
-        self, spec: JobSpec, *, expected_version: int | None = None, tx: Session | None = None
-    ) -> tuple[JobSpec, bool]:
+    def put_job(self, spec: JobSpec, *, expected_version: int | None = None) -> tuple[JobSpec, bool]:
         """Create the job or replace it; return ``(spec, created)``.
 
         :param expected_version: replace only if the stored version is this one (the
@@ -199,7 +210,7 @@ class JobsMixin(StoreBase):
             the version, so re-applying the same definitions is free.
         :raises Conflict: the version did not match.
         """
-        with self._tx(tx) as s:
+        with self._tx() as s:
             ((stored, created, _),) = self._write_jobs(s, [spec], expected={spec.name: expected_version})
             return stored, created
 
@@ -209,7 +220,6 @@ class JobsMixin(StoreBase):
         deletes: Iterable[str] = (),
         *,
         source: str | None = None,
-        tx: Session | None = None,
     ) -> None:
         """Create or replace ``upserts`` and delete ``deletes``, all or nothing.
 
@@ -229,7 +239,7 @@ class JobsMixin(StoreBase):
             )
         if len(set(deletes)) != len(deletes):
             raise ValidationError.single("deletes", "lists a job more than once", deletes, "distinct names")
-        with self._tx(tx) as s:
+        with self._tx() as s:
             self._delete_jobs(s, deletes)
             self._write_jobs(s, list(upserts), expected={})
             if source is not None:
@@ -242,19 +252,19 @@ class JobsMixin(StoreBase):
                         .execution_options(synchronize_session=False)
                     )
 
-    def job_sources(self, *, tx: Session | None = None) -> dict[str, str | None]:
+    def job_sources(self) -> dict[str, str | None]:
         """Each job's source: the set of job-definition modules that applied it last
         (``jobs apply --source``), None for a job made otherwise."""
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             return {r.name: r.source for r in s.connection().execute(select(JobRow.name, JobRow.source))}
 
-    def get_job(self, name: str, *, tx: Session | None = None) -> JobSpec:
+    def get_job(self, name: str) -> JobSpec:
         """The job's spec. :raises NotFound: no job has this name."""
-        return self.get_job_record(name, tx=tx).spec
+        return self.get_job_record(name).spec
 
-    def get_job_record(self, name: str, *, tx: Session | None = None) -> JobRecord:
+    def get_job_record(self, name: str) -> JobRecord:
         """The job with its id, version and timestamps. :raises NotFound:"""
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             row = (
                 s.connection()
                 .execute(
@@ -280,7 +290,6 @@ class JobsMixin(StoreBase):
         state: str | None = None,
         offset: int = 0,
         limit: int = 100,
-        tx: Session | None = None,
     ) -> tuple[list[JobSpec], int]:
         """One page of jobs, ordered by name, and how many jobs match in all.
 
@@ -290,7 +299,7 @@ class JobsMixin(StoreBase):
         :param disabled: only disabled (True) or enabled (False) jobs.
         :param state: one of :data:`JOB_STATES`: only jobs in that state.
         """
-        rows, total = self._job_page(owner, q, label, disabled, state, offset, limit, tx)
+        rows, total = self._job_page(owner, q, label, disabled, state, offset, limit)
         return [self._spec(r.id, r.spec_text) for r in rows], total
 
     def list_job_dicts(
@@ -303,7 +312,6 @@ class JobsMixin(StoreBase):
         state: str | None = None,
         offset: int = 0,
         limit: int = 100,
-        tx: Session | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
         """As :meth:`list_jobs`, but each job in its JSON form (``JobSpec.to_dict()``).
 
@@ -311,7 +319,7 @@ class JobsMixin(StoreBase):
         of building and validating a JobSpec per job (130 µs each). A row written by an
         older version that lacks a field goes through the JobSpec for its defaults.
         """
-        rows, total = self._job_page(owner, q, label, disabled, state, offset, limit, tx)
+        rows, total = self._job_page(owner, q, label, disabled, state, offset, limit)
         out = []
         for r in rows:
             data = json.loads(r.spec_text)
@@ -330,7 +338,6 @@ class JobsMixin(StoreBase):
         state: str | None,
         offset: int,
         limit: int,
-        tx: Session | None,
     ) -> tuple[Sequence[Any], int]:
         _page(offset, limit)
         _filter_text("owner", owner)
@@ -351,7 +358,7 @@ class JobsMixin(StoreBase):
             conditions.append(_state_condition(state))
         if q:
             conditions.append(JobRow.search_text.like(f"%{_like_escape(q.lower())}%", escape="\\"))
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             total = s.scalar(select(func.count()).select_from(JobRow).where(*conditions)) or 0
             rows = (
                 s.connection()
@@ -362,7 +369,7 @@ class JobsMixin(StoreBase):
             )
         return rows, total
 
-    def all_jobs(self, *, invalid: dict[str, str] | None = None, tx: Session | None = None) -> list[JobSpec]:
+    def all_jobs(self, *, invalid: dict[str, str] | None = None) -> list[JobSpec]:
         """Every job, ordered by name: what a new leader loads.
 
         One query over one table, read through Core (no ORM row overhead). Specs
@@ -373,7 +380,7 @@ class JobsMixin(StoreBase):
         release with looser rules) is left out, with a warning, instead of making every
         reader fail; ``invalid`` collects them, name -> what is wrong.
         """
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             rows = s.connection().execute(select(JobRow.id, JobRow.name, _SPEC_TEXT).order_by(JobRow.name)).all()
         specs = self._valid_specs(rows, invalid)
         live = {r.id for r in rows}
@@ -382,24 +389,22 @@ class JobsMixin(StoreBase):
                 del self._spec_cache[job_id]
         return specs
 
-    def jobs_revision(self, *, tx: Session | None = None) -> int:
+    def jobs_revision(self) -> int:
         """A number that every job write increases: one row read, cheap enough to poll
         every few seconds at 100,000 jobs (see :class:`moroccron.watch.JobWatcher`)."""
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             return int(s.scalar(select(FrameworkRow.jobs_revision).where(FrameworkRow.id == 1)) or 0)
 
-    def jobs_fingerprint(self, *, tx: Session | None = None) -> tuple[int, datetime | None]:
+    def jobs_fingerprint(self) -> tuple[int, datetime | None]:
         """``(count, newest updated_at)`` of the jobs."""
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             count, newest = s.connection().execute(select(func.count(), func.max(JobRow.updated_at))).one()
         return int(count), newest
 
-    def jobs_updated_since(
-        self, since: datetime, *, invalid: dict[str, str] | None = None, tx: Session | None = None
-    ) -> list[JobSpec]:
+    def jobs_updated_since(self, since: datetime, *, invalid: dict[str, str] | None = None) -> list[JobSpec]:
         """Jobs whose ``updated_at`` is ``since`` or later (through the index on it); ``invalid``
         as for :meth:`all_jobs`."""
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             rows = (
                 s.connection()
                 .execute(
@@ -409,14 +414,12 @@ class JobsMixin(StoreBase):
             )
         return self._valid_specs(rows, invalid)
 
-    def parent_map(
-        self, names: Iterable[str] | None = None, *, tx: Session | None = None
-    ) -> dict[str, tuple[str, ...]]:
+    def parent_map(self, names: Iterable[str] | None = None) -> dict[str, tuple[str, ...]]:
         """``name -> parents`` for each of ``names`` that is a stored job, or for every job
         (``names=None``): the dependency graph without decoding a single spec."""
         out: dict[str, list[str]] = {}
         query = select(JobRow.name, JobParentRow.parent).outerjoin(JobParentRow, JobParentRow.job_id == JobRow.id)
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             conn = s.connection()
             chunks = [None] if names is None else _chunks(sorted(set(names)), _CHUNK)
             for chunk in chunks:
@@ -427,22 +430,22 @@ class JobsMixin(StoreBase):
                         parents.append(parent)
         return {name: tuple(sorted(parents)) for name, parents in out.items()}
 
-    def job_names(self, *, tx: Session | None = None) -> set[str]:
-        with self._tx(tx, readonly=True) as s:
+    def job_names(self) -> set[str]:
+        with self._tx(readonly=True) as s:
             return set(s.scalars(select(JobRow.name)))
 
-    def delete_job(self, name: str, *, expected_version: int | None = None, tx: Session | None = None) -> None:
+    def delete_job(self, name: str, *, expected_version: int | None = None) -> None:
         """Delete the job with its runs, labels and scheduler state.
 
         :param expected_version: delete only if the stored version is this one.
         :raises NotFound: no job has this name. :raises StaleVersion:
         """
-        with self._tx(tx) as s:
+        with self._tx() as s:
             self._delete_jobs(s, [name], expected={} if expected_version is None else {name: expected_version})
 
-    def set_disabled(self, name: str, disabled: bool, *, tx: Session | None = None) -> JobSpec:
+    def set_disabled(self, name: str, disabled: bool) -> JobSpec:
         """Disable or enable a job (a new version, unless it already was). :raises NotFound:"""
-        with self._tx(tx) as s:
+        with self._tx() as s:
             self._jobs_changed(s)  # before the job row's lock: see _write_jobs
             # Locked while read, so a concurrent edit of another field is not undone.
             row = (
@@ -462,9 +465,9 @@ class JobsMixin(StoreBase):
             )
             return stored
 
-    def children_of(self, name: str, *, tx: Session | None = None) -> list[str]:
+    def children_of(self, name: str) -> list[str]:
         """Names of the jobs that list ``name`` as a parent, sorted."""
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             stmt = (
                 select(JobRow.name)
                 .join(JobParentRow, JobParentRow.job_id == JobRow.id)
@@ -665,7 +668,7 @@ class JobsMixin(StoreBase):
         """
         pending = {spec.name: spec.parents for spec in batch}
         if len(changed) > _GRAPH_READ_ALL:
-            parents = {**self.parent_map(tx=s), **pending}
+            parents = {**self._bound(s).parent_map(), **pending}
         else:
             parents = {}
             frontier = {spec.name for spec in changed}
@@ -674,7 +677,7 @@ class JobsMixin(StoreBase):
                 parents.update((name, pending[name]) for name in frontier if name in pending)
                 stored = [name for name in frontier if name not in pending]
                 if stored:
-                    parents.update(self.parent_map(stored, tx=s))
+                    parents.update(self._bound(s).parent_map(stored))
                 frontier = {p for name in frontier for p in parents.get(name, ())} - seen
                 seen |= frontier
         DependencyGraph(parents).check_acyclic()

@@ -19,20 +19,20 @@ __all__ = ["LeadershipMixin"]
 class LeadershipMixin(StoreBase):
     """The :class:`~moroccron.store.Store`'s framework row: FrameworkID, leader, epoch."""
 
-    def check_epoch(self, epoch: int | None, *, tx: Session | None = None) -> None:
+    def check_epoch(self, epoch: int | None) -> None:
         """Fencing without a write: raise :class:`StaleEpoch` if ``epoch``'s leadership has
         ended. The scheduler asks before an ACCEPT whose record is written after it."""
-        with self._tx(tx) as s:
+        with self._tx() as s:
             self._check_epoch(s, epoch)
 
-    def get_framework_id(self, *, tx: Session | None = None) -> str | None:
+    def get_framework_id(self) -> str | None:
         """The FrameworkID Mesos assigned, to re-subscribe with after a failover."""
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             return s.scalar(select(FrameworkRow.framework_id).where(FrameworkRow.id == 1))
 
-    def set_framework_id(self, framework_id: str | None, *, tx: Session | None = None) -> None:
+    def set_framework_id(self, framework_id: str | None) -> None:
         """Persist the FrameworkID (None forgets it, e.g. after the master tore it down)."""
-        with self._tx(tx) as s:
+        with self._tx() as s:
             self._framework_row(s)
             s.execute(
                 update(FrameworkRow)
@@ -41,14 +41,14 @@ class LeadershipMixin(StoreBase):
                 .execution_options(synchronize_session=False)
             )
 
-    def take_leadership(self, leader_id: str, address: str, *, tx: Session | None = None) -> int:
+    def take_leadership(self, leader_id: str, address: str) -> int:
         """Record a new leader and return its epoch, one more than any before.
 
         Call it after winning the ZooKeeper election and before writing any run; pass
         the epoch to every run write so that writes of the previous leader, should it
         still be running, are refused.
         """
-        with self._tx(tx) as s:
+        with self._tx() as s:
             self._framework_row(s)
             epoch = s.scalar(
                 update(FrameworkRow)
@@ -65,10 +65,10 @@ class LeadershipMixin(StoreBase):
             assert epoch is not None
             return epoch
 
-    def leader(self, *, tx: Session | None = None) -> dict[str, Any] | None:
+    def leader(self) -> dict[str, Any] | None:
         """The last leader recorded: ``{"leader_id", "address", "epoch", "updated_at"}``,
         or None if no instance ever led. It may have died since; ZooKeeper knows."""
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             row = s.get(FrameworkRow, 1)
             if row is None or row.leader_id is None:
                 return None
@@ -79,9 +79,9 @@ class LeadershipMixin(StoreBase):
                 "updated_at": row.updated_at,
             }
 
-    def current_epoch(self, *, tx: Session | None = None) -> int:
+    def current_epoch(self) -> int:
         """The current leadership epoch (0 before anyone led)."""
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             return s.scalar(select(FrameworkRow.leader_epoch).where(FrameworkRow.id == 1)) or 0
 
     def _framework_row(self, s: Session) -> None:

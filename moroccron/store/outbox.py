@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from moroccron.errors import NotFound
 from moroccron.store.base import StoreBase, _aware
@@ -66,11 +65,10 @@ class OutboxMixin(StoreBase):
         *,
         now: datetime,
         epoch: int | None = None,
-        tx: Session | None = None,
     ) -> int:
         """Put a message in the outbox (call it in the transaction of the change that caused it)."""
         when = _aware("now", now)
-        with self._tx(tx) as s:
+        with self._tx() as s:
             self._check_epoch(s, epoch)
             row = OutboxRow(
                 created_at=when,
@@ -86,10 +84,10 @@ class OutboxMixin(StoreBase):
             s.flush()
             return int(row.id)
 
-    def due_notifications(self, now: datetime, *, limit: int = 100, tx: Session | None = None) -> list[OutboxItem]:
+    def due_notifications(self, now: datetime, *, limit: int = 100) -> list[OutboxItem]:
         """Pending messages whose next attempt is due, oldest first."""
         when = _aware("now", now)
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             rows = s.scalars(
                 select(OutboxRow)
                 .where(OutboxRow.state == "pending", OutboxRow.next_attempt_at <= when)
@@ -108,9 +106,8 @@ class OutboxMixin(StoreBase):
         results: Mapping[str, Any] | None,
         last_error: str | None,
         delivered_at: datetime | None,
-        tx: Session | None = None,
     ) -> None:
-        with self._tx(tx) as s:
+        with self._tx() as s:
             row = s.get(OutboxRow, item_id)
             if row is None:
                 raise NotFound(f"notification {item_id} not found")
@@ -121,11 +118,11 @@ class OutboxMixin(StoreBase):
             row.delivered_at = _aware("delivered_at", delivered_at)
 
     def notifications(
-        self, *, job: str | None = None, task_id: str | None = None, limit: int = 100, tx: Session | None = None
+        self, *, job: str | None = None, task_id: str | None = None, limit: int = 100
     ) -> list[OutboxItem]:
         """Newest first: what was (or will be) sent, for the API, the UI and tests;
         ``task_id``: only the messages about that run."""
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             q = select(OutboxRow).order_by(OutboxRow.id.desc()).limit(limit)
             if job is not None:
                 q = q.where(OutboxRow.job == job)
@@ -140,11 +137,10 @@ class OutboxMixin(StoreBase):
         *,
         states: Sequence[str] = ("delivered", "failed"),
         before_id: int | None = None,
-        tx: Session | None = None,
     ) -> OutboxItem | None:
         """The newest message of ``job`` with one of ``events``: collapsing asks "is an
         incident already open for this job?"."""
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             q = (
                 select(OutboxRow)
                 .where(OutboxRow.job == job, OutboxRow.event.in_(list(events)), OutboxRow.state.in_(list(states)))

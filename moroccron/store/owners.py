@@ -6,7 +6,6 @@ from typing import Any
 
 from sqlalchemy import JSON, Text, column, delete, func, insert, select, table, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import Session
 
 from moroccron.errors import Conflict, NotFound
 from moroccron.model import Owner, stored_data
@@ -41,13 +40,13 @@ def _owner_from_row(row: OwnerRow) -> Owner:
 class OwnersMixin(StoreBase):
     """The :class:`~moroccron.store.Store`'s owners."""
 
-    def put_owner(self, owner: Owner, *, tx: Session | None = None) -> bool:
+    def put_owner(self, owner: Owner) -> bool:
         """Create or replace an owner; return True if it was created.
 
         :raises Conflict: another client created the same owner at the same moment.
         """
         columns = _owner_columns(owner)
-        with self._tx(tx) as s:
+        with self._tx() as s:
             result = s.execute(
                 update(OwnerRow)
                 .where(OwnerRow.id == owner.id)
@@ -62,15 +61,15 @@ class OwnersMixin(StoreBase):
                 raise Conflict(f"owner {owner.id!r} was created concurrently; try again") from exc
             return True
 
-    def get_owner(self, owner_id: str, *, tx: Session | None = None) -> Owner:
+    def get_owner(self, owner_id: str) -> Owner:
         """:raises NotFound:"""
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             row = s.get(OwnerRow, owner_id)
             if row is None:
                 raise NotFound(f"owner {owner_id!r} not found")
             return _owner_from_row(row)
 
-    def list_owners(self, *, tx: Session | None = None) -> list[Owner]:
+    def list_owners(self) -> list[Owner]:
         """Every owner, by id.
 
         Outside a transaction, also from a database still at a schema older than migration
@@ -78,10 +77,10 @@ class OwnersMixin(StoreBase):
         pagerduty columns.
         """
         try:
-            with self._tx(tx, readonly=True) as s:
+            with self._tx(readonly=True) as s:
                 return [_owner_from_row(r) for r in s.scalars(select(OwnerRow).order_by(OwnerRow.id))]
         except DBAPIError as exc:
-            if tx is not None or "contacts" not in str(exc.orig):
+            if self._session is not None or "contacts" not in str(exc.orig):
                 raise
         older = table(
             "owners",
@@ -109,18 +108,18 @@ class OwnersMixin(StoreBase):
                 for r in rows
             ]
 
-    def job_owner_counts(self, *, tx: Session | None = None) -> dict[str, int]:
+    def job_owner_counts(self) -> dict[str, int]:
         """``{owner: number of jobs naming it}`` for every owner named in a job, stored as an
         :class:`Owner` or not: one grouped query over the job-owner index."""
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             rows = s.execute(
                 select(JobOwnerRow.owner, func.count()).group_by(JobOwnerRow.owner).order_by(JobOwnerRow.owner)
             )
             return {owner: int(count) for owner, count in rows}
 
-    def delete_owner(self, owner_id: str, *, tx: Session | None = None) -> None:
+    def delete_owner(self, owner_id: str) -> None:
         """Forget an owner's preferences (jobs keep naming them). :raises NotFound:"""
-        with self._tx(tx) as s:
+        with self._tx() as s:
             result = s.execute(
                 delete(OwnerRow).where(OwnerRow.id == owner_id).execution_options(synchronize_session=False)
             )

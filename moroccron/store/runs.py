@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from moroccron.errors import Conflict, NotFound, ValidationError
 from moroccron.model import Run, RunState, RunTrigger
@@ -130,7 +129,7 @@ def _run_from_row(row: RunRow) -> Run:
 class RunsMixin(StoreBase):
     """The :class:`~moroccron.store.Store`'s runs."""
 
-    def create_run(self, run: Run, *, epoch: int | None = None, tx: Session | None = None) -> Run:
+    def create_run(self, run: Run, *, epoch: int | None = None) -> Run:
         """Store a new run; return it with its id.
 
         Fencing: with ``epoch`` (the caller's leadership epoch), the write is refused
@@ -146,7 +145,7 @@ class RunsMixin(StoreBase):
         :raises NotFound: the job does not exist.
         """
         columns = _run_columns(run)
-        with self._tx(tx) as s:
+        with self._tx() as s:
             self._check_epoch(s, epoch)
             job_id = self._job_id(s, run.job)
             values = {
@@ -167,9 +166,7 @@ class RunsMixin(StoreBase):
             assert run_id is not None
             return run.evolve(id=run_id)
 
-    def save_runs(
-        self, creates: Sequence[Run], updates: Sequence[Run], *, epoch: int | None = None, tx: Session | None = None
-    ) -> None:
+    def save_runs(self, creates: Sequence[Run], updates: Sequence[Run], *, epoch: int | None = None) -> None:
         """Create and update many runs in one go: what the scheduler commits per step.
 
         One fencing check, one query for the job ids, then one multi-row INSERT and one
@@ -179,7 +176,7 @@ class RunsMixin(StoreBase):
         """
         if not creates and not updates:
             return
-        with self._tx(tx) as s:
+        with self._tx() as s:
             self._check_epoch(s, epoch)
             if creates:
                 names = sorted({r.job for r in creates})
@@ -225,7 +222,7 @@ class RunsMixin(StoreBase):
                 if 0 <= result.rowcount < len(params):
                     raise NotFound(f"{len(params) - result.rowcount} of {len(params)} runs to update were not found")
 
-    def update_run(self, run: Run, *, epoch: int | None = None, tx: Session | None = None) -> Run:
+    def update_run(self, run: Run, *, epoch: int | None = None) -> Run:
         """Overwrite a run's state and timestamps, found by its identity.
 
         State transitions are the Engine's business and are not checked here.
@@ -234,7 +231,7 @@ class RunsMixin(StoreBase):
         :raises NotFound: no such run. :raises StaleEpoch:
         """
         columns = _run_columns(run)
-        with self._tx(tx) as s:
+        with self._tx() as s:
             self._check_epoch(s, epoch)
             run_id = s.scalar(
                 update(RunRow)
@@ -247,24 +244,21 @@ class RunsMixin(StoreBase):
                 raise NotFound(f"{_run_label(run)} not found")
             return run.evolve(id=run_id)
 
-    def get_run(self, job: str, scheduled_at: datetime, attempt: int = 0, *, tx: Session | None = None) -> Run:
+    def get_run(self, job: str, scheduled_at: datetime, attempt: int = 0) -> Run:
         """The run with this identity. :raises NotFound:"""
         when = _aware("scheduled_at", scheduled_at)
         return self._one_run(
             select(RunRow).where(RunRow.job == job, RunRow.scheduled_at == when, RunRow.attempt == attempt),
             f"run of job {job!r} scheduled {scheduled_at.isoformat()} attempt {attempt} not found",
-            tx,
         )
 
-    def get_run_by_id(self, run_id: int, *, tx: Session | None = None) -> Run:
+    def get_run_by_id(self, run_id: int) -> Run:
         """:raises NotFound:"""
-        return self._one_run(select(RunRow).where(RunRow.id == run_id), f"run {run_id} not found", tx)
+        return self._one_run(select(RunRow).where(RunRow.id == run_id), f"run {run_id} not found")
 
-    def get_run_by_task_id(self, task_id: str, *, tx: Session | None = None) -> Run:
+    def get_run_by_task_id(self, task_id: str) -> Run:
         """The run a Mesos status update is about. :raises NotFound:"""
-        return self._one_run(
-            select(RunRow).where(RunRow.task_id == task_id), f"run with task id {task_id!r} not found", tx
-        )
+        return self._one_run(select(RunRow).where(RunRow.task_id == task_id), f"run with task id {task_id!r} not found")
 
     def list_runs(
         self,
@@ -274,7 +268,6 @@ class RunsMixin(StoreBase):
         offset: int = 0,
         limit: int = 100,
         newest_first: bool = True,
-        tx: Session | None = None,
     ) -> tuple[list[Run], int]:
         """One page of runs (of one job, or of all), by scheduled time, and the total.
 
@@ -290,17 +283,15 @@ class RunsMixin(StoreBase):
             order = (RunRow.scheduled_at.desc(), RunRow.attempt.desc(), RunRow.id.desc())
         else:
             order = (RunRow.scheduled_at.asc(), RunRow.attempt.asc(), RunRow.id.asc())
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             total = s.scalar(select(func.count()).select_from(RunRow).where(*conditions)) or 0
             rows = s.scalars(select(RunRow).where(*conditions).order_by(*order).offset(offset).limit(limit))
             return [_run_from_row(r) for r in rows], total
 
-    def attempts_of(
-        self, job: str, scheduled_at: datetime, *, limit: int = 100, tx: Session | None = None
-    ) -> list[Run]:
+    def attempts_of(self, job: str, scheduled_at: datetime, *, limit: int = 100) -> list[Run]:
         """Every attempt (retries, relaunches) of one fire time of ``job``, first attempt first."""
         when = _aware("scheduled_at", scheduled_at)
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             rows = s.scalars(
                 select(RunRow)
                 .where(RunRow.job == job, RunRow.scheduled_at == when)
@@ -309,19 +300,19 @@ class RunsMixin(StoreBase):
             )
             return [_run_from_row(r) for r in rows]
 
-    def live_runs(self, *, tx: Session | None = None) -> list[Run]:
+    def live_runs(self) -> list[Run]:
         """Runs whose Mesos task exists or may exist (launched, starting, running):
         what a new leader reconciles with the master. Oldest first."""
-        return self._runs_in(LIVE_STATES, tx)
+        return self._runs_in(LIVE_STATES)
 
-    def unfinished_runs(self, *, tx: Session | None = None) -> list[Run]:
+    def unfinished_runs(self) -> list[Run]:
         """Every run not in a final state (waiting and queued too): what a new leader
         puts back into its queue. Oldest first."""
-        return self._runs_in(UNFINISHED_STATES, tx)
+        return self._runs_in(UNFINISHED_STATES)
 
-    def last_run(self, job: str, *, tx: Session | None = None) -> Run | None:
+    def last_run(self, job: str) -> Run | None:
         """The job's newest run (latest scheduled_at, then highest attempt), or None."""
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             row = s.scalars(
                 select(RunRow)
                 .where(RunRow.job == job)
@@ -330,7 +321,7 @@ class RunsMixin(StoreBase):
             ).first()
             return _run_from_row(row) if row is not None else None
 
-    def last_final_runs(self, *, tx: Session | None = None) -> dict[str, Run]:
+    def last_final_runs(self) -> dict[str, Run]:
         """Per job, its newest final run (latest scheduled_at, then highest attempt).
 
         What a new leader needs to decide whether a retry was pending when the previous
@@ -342,7 +333,7 @@ class RunsMixin(StoreBase):
             .label("rank")
         )
         ranked = select(RunRow.id, rank).where(RunRow.state.in_([st.value for st in FINAL_STATES])).subquery()
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             rows = s.scalars(select(RunRow).join(ranked, ranked.c.id == RunRow.id).where(ranked.c.rank == 1))
             return {r.job: _run_from_row(r) for r in rows}
 
@@ -351,7 +342,6 @@ class RunsMixin(StoreBase):
         names: Sequence[str],
         *,
         now: datetime | None = None,
-        tx: Session | None = None,
     ) -> dict[str, tuple[datetime | None, Run | None]]:
         """For a page of jobs: ``{name: (next run's time, newest run that was due)}``.
 
@@ -363,7 +353,7 @@ class RunsMixin(StoreBase):
         out: dict[str, tuple[datetime | None, Run | None]] = {n: (None, None) for n in names}
         if not names:
             return out
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             ids = dict(s.execute(select(JobRow.id, JobRow.name).where(JobRow.name.in_(list(names)))).all())
             if not ids:
                 return out
@@ -458,15 +448,15 @@ class RunsMixin(StoreBase):
             if len(ids) < _PRUNE_READ or deleted_now == 0:
                 return deleted
 
-    def _one_run(self, stmt: Select[Any], missing: str, tx: Session | None) -> Run:
-        with self._tx(tx, readonly=True) as s:
+    def _one_run(self, stmt: Select[Any], missing: str) -> Run:
+        with self._tx(readonly=True) as s:
             row = s.scalars(stmt).first()
             if row is None:
                 raise NotFound(missing)
             return _run_from_row(row)
 
-    def _runs_in(self, states: Iterable[RunState], tx: Session | None) -> list[Run]:
-        with self._tx(tx, readonly=True) as s:
+    def _runs_in(self, states: Iterable[RunState]) -> list[Run]:
+        with self._tx(readonly=True) as s:
             rows = s.scalars(
                 select(RunRow)
                 .where(RunRow.state.in_([st.value for st in states]))

@@ -9,7 +9,6 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from moroccron.errors import NotFound
 from moroccron.store.base import _CHUNK, StoreBase, _aware, _chunks, _is_foreign_key_violation, _table
@@ -21,9 +20,9 @@ __all__ = ["SchedulerStateMixin"]
 class SchedulerStateMixin(StoreBase):
     """The :class:`~moroccron.store.Store`'s scheduler bookkeeping per job."""
 
-    def get_job_states(self, *, tx: Session | None = None) -> dict[str, tuple[datetime | None, datetime | None]]:
+    def get_job_states(self) -> dict[str, tuple[datetime | None, datetime | None]]:
         """``{job name: (last_scheduled_at, next_fire_at)}`` for every job that has one."""
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             rows = s.execute(
                 select(JobRow.name, JobStateRow.last_scheduled_at, JobStateRow.next_fire_at).join(
                     JobStateRow, JobStateRow.job_id == JobRow.id
@@ -38,20 +37,18 @@ class SchedulerStateMixin(StoreBase):
         next_fire_at: datetime | None,
         *,
         epoch: int | None = None,
-        tx: Session | None = None,
     ) -> None:
         """Remember the last fire time materialised for a job and its next one.
 
         :raises NotFound: no such job. :raises StaleEpoch: as for :meth:`create_run`.
         """
-        self.set_job_states({name: (last_scheduled_at, next_fire_at)}, epoch=epoch, tx=tx)
+        self.set_job_states({name: (last_scheduled_at, next_fire_at)}, epoch=epoch)
 
     def set_job_states(
         self,
         states: Mapping[str, tuple[datetime | None, datetime | None]],
         *,
         epoch: int | None = None,
-        tx: Session | None = None,
     ) -> None:
         """:meth:`set_job_state` for many jobs in one transaction (and few statements)."""
         values = {
@@ -60,7 +57,7 @@ class SchedulerStateMixin(StoreBase):
         }
         if not values:
             return
-        with self._tx(tx) as s:
+        with self._tx() as s:
             self._check_epoch(s, epoch)
             names = list(values)
             ids: dict[str, int] = {}
@@ -91,9 +88,7 @@ class SchedulerStateMixin(StoreBase):
                 rows,
             )
 
-    def set_job_errors(
-        self, errors: Mapping[str, tuple[str, datetime] | None], *, epoch: int | None = None, tx: Session | None = None
-    ) -> None:
+    def set_job_errors(self, errors: Mapping[str, tuple[str, datetime] | None], *, epoch: int | None = None) -> None:
         """Record why jobs were quarantined (``(reason, when)``), or clear it (None).
 
         Jobs that no longer exist are passed over: a job deleted while it was being set
@@ -101,7 +96,7 @@ class SchedulerStateMixin(StoreBase):
         """
         if not errors:
             return
-        with self._tx(tx) as s:
+        with self._tx() as s:
             self._check_epoch(s, epoch)
             ids: dict[str, int] = {}
             for chunk in _chunks(list(errors), _CHUNK):
@@ -125,9 +120,7 @@ class SchedulerStateMixin(StoreBase):
                 rows,
             )
 
-    def job_errors(
-        self, names: Iterable[str] | None = None, *, tx: Session | None = None
-    ) -> dict[str, tuple[str, datetime]]:
+    def job_errors(self, names: Iterable[str] | None = None) -> dict[str, tuple[str, datetime]]:
         """``{job: (reason, when)}`` of the jobs set aside after an internal error (see
         set_job_errors), of all jobs or of ``names``."""
         stmt = (
@@ -137,10 +130,10 @@ class SchedulerStateMixin(StoreBase):
         )
         if names is not None:
             stmt = stmt.where(JobRow.name.in_(list(names)))
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             return {r.name: (r.error, r.error_at) for r in s.execute(stmt)}
 
-    def get_dependency_progress(self, *, tx: Session | None = None) -> dict[str, dict[str, tuple[str, datetime]]]:
+    def get_dependency_progress(self) -> dict[str, dict[str, tuple[str, datetime]]]:
         """``{child: {parent: (task id of the parent's run, when it succeeded)}}``.
 
         The parents of each dependent job that have succeeded since the child last ran
@@ -148,7 +141,7 @@ class SchedulerStateMixin(StoreBase):
         Rows may name a parent that is no longer a job (or no longer a parent of the
         child): the engine ignores those, and the child's next run clears them.
         """
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             rows = s.execute(
                 select(
                     JobRow.name,
@@ -172,7 +165,6 @@ class SchedulerStateMixin(StoreBase):
         at: datetime,
         *,
         epoch: int | None = None,
-        tx: Session | None = None,
     ) -> None:
         """Record that ``parent`` succeeded (run ``task_id``, at ``at``) since ``child`` last ran.
 
@@ -184,7 +176,7 @@ class SchedulerStateMixin(StoreBase):
         :raises NotFound: no job is called ``child``. :raises StaleEpoch:
         """
         when = _aware("at", at)
-        with self._tx(tx) as s:
+        with self._tx() as s:
             self._check_epoch(s, epoch)
             job_id = self._job_id(s, child)
             table = _table(DependencyProgressRow)
@@ -201,7 +193,7 @@ class SchedulerStateMixin(StoreBase):
                     raise NotFound(f"job {child!r} not found") from exc
                 raise
 
-    def clear_dependency_progress(self, child: str, *, epoch: int | None = None, tx: Session | None = None) -> None:
+    def clear_dependency_progress(self, child: str, *, epoch: int | None = None) -> None:
         """Forget every parent's progress towards ``child``: call it when the child's run
         is created, in the same transaction, so that the run and the reset are one step.
 
@@ -209,7 +201,7 @@ class SchedulerStateMixin(StoreBase):
         job deleted while its run was being committed does not fail the commit.
         Fencing as for :meth:`create_run`. :raises StaleEpoch:
         """
-        with self._tx(tx) as s:
+        with self._tx() as s:
             self._check_epoch(s, epoch)
             s.execute(
                 delete(DependencyProgressRow)

@@ -154,20 +154,18 @@ def _ended() -> ColumnElement[datetime]:
 class StatsMixin(StoreBase):
     """The :class:`~moroccron.store.Store`'s run history summarised per job."""
 
-    def job_stats(self, name: str, *, window: int = 100, tx: Session | None = None) -> JobStats:
+    def job_stats(self, name: str, *, window: int = 100) -> JobStats:
         """What the job's stored runs say about it; see :class:`JobStats` for each number.
 
         :param window: how many of the job's most recent finished runs the duration and
             skew percentiles are over.
         :raises NotFound: no job has this name.
         """
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             job_id = self._job_id(s, name)
             return self._stats(s, window, [job_id]).get(name, JobStats())
 
-    def all_job_stats(
-        self, *, window: int = 100, names: Iterable[str] | None = None, tx: Session | None = None
-    ) -> dict[str, JobStats]:
+    def all_job_stats(self, *, window: int = 100, names: Iterable[str] | None = None) -> dict[str, JobStats]:
         """:meth:`job_stats` of every job (a job without runs gets zeros), in two queries.
 
         One aggregates every stored run per job; the other reads the last ``window``
@@ -181,7 +179,7 @@ class StatsMixin(StoreBase):
             page of jobs a UI shows: then the queries follow the per-job index and cost
             what the page costs, not what the whole history costs.
         """
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             if names is None:
                 return self._stats(s, window, None)
             ids: list[int] = []
@@ -192,7 +190,7 @@ class StatsMixin(StoreBase):
                 out.update(self._stats(s, window, id_chunk))
             return out
 
-    def consecutive_failures(self, *, tx: Session | None = None) -> dict[str, int]:
+    def consecutive_failures(self) -> dict[str, int]:
         """Per job (every job, 0 for most), :attr:`JobStats.consecutive_failures`: its final
         failures since its last success.
 
@@ -202,15 +200,15 @@ class StatsMixin(StoreBase):
         many attempts it took. One query, no percentiles.
         """
         _, streak = self._streak_ctes(None)
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             rows = s.execute(select(JobRow.name, streak.c.streak).outerjoin(streak, streak.c.job_id == JobRow.id))
             return {r.name: r.streak or 0 for r in rows}
 
-    def last_success_times(self, *, tx: Session | None = None) -> dict[str, datetime]:
+    def last_success_times(self) -> dict[str, datetime]:
         """Per job that ever succeeded (among the stored runs), the end of its latest success:
         what the ``moroccron_job_last_success_timestamp_seconds`` gauge starts from."""
         ended = _ended()
-        with self._tx(tx, readonly=True) as s:
+        with self._tx(readonly=True) as s:
             rows = s.execute(
                 select(JobRow.name, func.max(ended).label("at"))
                 .join(RunRow, RunRow.job_id == JobRow.id)

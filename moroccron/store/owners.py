@@ -72,7 +72,7 @@ class OwnersMixin(StoreBase):
     def list_owners(self) -> list[Owner]:
         """Every owner, by id.
 
-        Outside a transaction, also from a database still at a schema older than migration
+        Outside a unit of work, also from a database still at a schema older than migration
         0010 (a dry-run apply reads the database as it is): from its email, slack and
         pagerduty columns.
         """

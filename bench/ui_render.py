@@ -42,10 +42,10 @@ def _seed(store, n: int) -> None:
         )
     store.apply_jobs(jobs)
     at = datetime(2026, 1, 1, tzinfo=UTC)
-    with store.transaction() as tx:
+    with store.unit_of_work() as uow:
         for i in range(0, n, 2):  # half the jobs have five runs of history
             for k in range(5):
-                store.create_run(
+                uow.create_run(
                     Run(
                         job=f"job-{i:05d}",
                         scheduled_at=at + timedelta(hours=k),
@@ -55,9 +55,8 @@ def _seed(store, n: int) -> None:
                         started_at=at,
                         finished_at=at + timedelta(seconds=rng.random() * 60),
                     ),
-                    tx=tx,
                 )
-        store.set_job_states({f"job-{i:05d}": (at, at + timedelta(days=1)) for i in range(n)}, tx=tx)
+        uow.set_job_states({f"job-{i:05d}": (at, at + timedelta(days=1)) for i in range(n)})
 
 
 def _time(client, url: str, repeat: int) -> list[float]:

@@ -262,14 +262,15 @@ class Stored:
     owners: dict[str, Owner] = field(default_factory=dict)
 
 
-def read_stored(store: Store | None, *, tx: Any = None, sources: bool = True) -> Stored:
-    """The stored jobs, their sources (unless the schema has none yet) and the owners."""
+def read_stored(store: Store | None, *, sources: bool = True) -> Stored:
+    """The stored jobs, their sources (unless the schema has none yet) and the owners (inside
+    the transaction of ``store`` when it is a unit of work)."""
     if store is None:
         return Stored()
     return Stored(
-        jobs={job.name: job for job in store.all_jobs(tx=tx)},
-        sources=store.job_sources(tx=tx) if sources else {},
-        owners={o.id: o for o in store.list_owners(tx=tx)},
+        jobs={job.name: job for job in store.all_jobs()},
+        sources=store.job_sources() if sources else {},
+        owners={o.id: o for o in store.list_owners()},
     )
 
 
@@ -471,7 +472,7 @@ def apply_definitions(
     """Plan, validate, and (unless ``dry_run``) store the change in one transaction.
 
     The stored jobs are read, the plan checked and written under the job-graph lock
-    (:meth:`Store.job_transaction`): a change made through the API meanwhile is either
+    (:meth:`Store.job_unit_of_work`): a change made through the API meanwhile is either
     in what the plan was checked against or waits for the apply to finish. ``approve``
     may refuse a checked plan (by raising) before anything is written: the apply API
     uses it for owner changes, which need the admin role. A dry run reads only (``store``
@@ -490,16 +491,16 @@ def apply_definitions(
         if approve is not None:
             approve(plan)
         return plan
-    with store.job_transaction() as tx:
-        stored = read_stored(store, tx=tx)
+    with store.job_unit_of_work() as uow:
+        stored = read_stored(uow)
         plan = plan_apply(defs, stored, prune=prune, source=source)
         check_plan(plan, stored.jobs, plugins, defs.sources)
         if approve is not None:
             approve(plan)
         for owner in itertools.chain(plan.owners_create, plan.owners_update):
-            store.put_owner(owner, tx=tx)
+            uow.put_owner(owner)
         if plan.create or plan.update or plan.delete:
-            store.apply_jobs(plan.create + plan.update, plan.delete, source=source, tx=tx)
+            uow.apply_jobs(plan.create + plan.update, plan.delete, source=source)
     return plan
 
 

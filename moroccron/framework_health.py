@@ -159,10 +159,10 @@ class FrameworkHealth:
         """Clear each stored copy of the FrameworkID (database, ZooKeeper) that still names
         ``framework_id``; a copy naming another id was written since, and stays."""
         try:
-            with self.store.transaction() as tx:
-                self.store.check_epoch(self.epoch(), tx=tx)
-                if self.store.get_framework_id(tx=tx) == framework_id:
-                    self.store.set_framework_id(None, tx=tx)
+            with self.store.unit_of_work() as uow:
+                uow.check_epoch(self.epoch())
+                if uow.get_framework_id() == framework_id:
+                    uow.set_framework_id(None)
         except StaleEpoch:
             log.warning("not forgetting FrameworkID %s: this instance is no longer the leader", framework_id)
             return

@@ -82,7 +82,7 @@ from moroccron.routing import notice
 
 if TYPE_CHECKING:
     from moroccron.signals import StopSignals
-    from moroccron.store.interfaces import SchedulerStore
+    from moroccron.store.interfaces import NotificationQueue, SchedulerStore
 
 __all__ = ["Scheduler", "utcnow"]
 
@@ -762,29 +762,28 @@ class Scheduler(SchedulerCommands):
                 errors[a.name] = None
             else:
                 others.append(a)
-        with self.store.transaction() as tx:
-            self.store.save_runs(
+        with self.store.unit_of_work() as uow:
+            uow.save_runs(
                 [r for r, new in runs.values() if new],
                 [r for r, new in runs.values() if not new],
                 epoch=self.epoch,
-                tx=tx,
             )
             if states:
-                self.store.set_job_states(states, epoch=self.epoch, tx=tx)
+                uow.set_job_states(states, epoch=self.epoch)
             if errors:
-                self.store.set_job_errors(errors, epoch=self.epoch, tx=tx)
+                uow.set_job_errors(errors, epoch=self.epoch)
             for a in others:
                 if isinstance(a, SaveDependency):
-                    self.store.set_dependency_progress(a.child, a.parent, a.task_id, a.at, epoch=self.epoch, tx=tx)
+                    uow.set_dependency_progress(a.child, a.parent, a.task_id, a.at, epoch=self.epoch)
                 elif isinstance(a, ClearDependency):
-                    self.store.clear_dependency_progress(a.child, epoch=self.epoch, tx=tx)
+                    uow.clear_dependency_progress(a.child, epoch=self.epoch)
                 elif isinstance(a, DisableJob):
-                    self.store.set_disabled(a.job, True, tx=tx)
+                    uow.set_disabled(a.job, True)
                 else:
-                    self._queue_notice(tx, a)
+                    self._queue_notice(uow, a)
 
-    def _queue_notice(self, tx: Any, action: Action) -> None:
-        """Queue to the outbox, in the step's transaction, what people are to hear of ``action``."""
+    def _queue_notice(self, uow: NotificationQueue, action: Action) -> None:
+        """Queue to the outbox, in the step's unit of work, what people are to hear of ``action``."""
         if isinstance(action, JobQuarantined):
             job = action.job  # as the engine knew it before setting it aside
         elif isinstance(action, NOTICES):
@@ -794,14 +793,13 @@ class Scheduler(SchedulerCommands):
         note = notice(action, job, self._known_owners) if job is not None else None
         if job is None or note is None:
             return
-        self.store.enqueue_notification(
+        uow.enqueue_notification(
             note.event,
             job.name,
             note.run.task_id if note.run else None,
             payload_for(job, note.run, note.details),
             now=self.clock(),
             epoch=self.epoch,
-            tx=tx,
         )
         self.deliverer.wake()
 

@@ -40,12 +40,12 @@ class FlakyStore(Store):
 def store(store: Store) -> Store:
     """Jobs ``a`` (12 finished runs and an old one still running) and ``b`` (2 runs)."""
     store.apply_jobs([job("a"), job("b")], [])
-    with store.transaction() as tx:
+    with store.unit_of_work() as uow:
         for m in range(12):
-            store.create_run(run("a", m, state=RunState.SUCCEEDED if m % 2 else RunState.FAILED), tx=tx)
-        store.create_run(run("a", -1, state=RunState.RUNNING), tx=tx)
+            uow.create_run(run("a", m, state=RunState.SUCCEEDED if m % 2 else RunState.FAILED))
+        uow.create_run(run("a", -1, state=RunState.RUNNING))
         for m in range(2):
-            store.create_run(run("b", m, state=RunState.SUCCEEDED), tx=tx)
+            uow.create_run(run("b", m, state=RunState.SUCCEEDED))
     return store
 
 

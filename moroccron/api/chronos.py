@@ -415,13 +415,11 @@ def delete(ctx: ContextDep, name: str, cascade: bool = False) -> Response:
     if cascade:
         delete_native(ctx, name, cascade)
         return Response(status_code=204)
-    with chronos_names(), ctx.store.job_transaction() as tx:
-        gone = ctx.store.get_job(name, tx=tx)
-        children = [
-            ctx.store.get_job(child, tx=tx) for child in DependencyGraph(ctx.store.parent_map(tx=tx)).children(name)
-        ]
+    with chronos_names(), ctx.store.job_unit_of_work() as uow:
+        gone = uow.get_job(name)
+        children = [uow.get_job(child) for child in DependencyGraph(uow.parent_map()).children(name)]
         adopted = [_adopt(child, gone) for child in children]
-        ctx.store.apply_jobs(adopted, [name], tx=tx)
+        uow.apply_jobs(adopted, [name])
     if ctx.scheduler is not None:
         for child in adopted:
             ctx.scheduler.job_changed(child)

@@ -2,7 +2,7 @@
 
 Every write that the job graph constrains (create, replace, patch, delete) reads what it
 decides on and writes in one transaction under the job-graph lock (see
-:meth:`Store.job_transaction`), so concurrent writes cannot together store what each
+:meth:`Store.job_unit_of_work`), so concurrent writes cannot together store what each
 alone would have been refused: a cycle, a parent deleted under a new child. A write
 answers with the job's ``ETag`` and honours ``If-Match`` (:mod:`moroccron.api.etag`).
 Env values are masked by role in every answer (:mod:`moroccron.masking`).
@@ -32,7 +32,8 @@ from moroccron.errors import (
 )
 from moroccron.masking import keep_hidden, mask_job, reveals_env
 from moroccron.model import JobSpec
-from moroccron.store.store import JOB_STATES, JobRecord
+from moroccron.store.interfaces import JobLookup
+from moroccron.store.store import JOB_STATES, JobRecord, Store
 from moroccron.store.view import StoredJobs
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -44,19 +45,19 @@ STATE_HELP = (
 )
 
 
-def check_job(ctx: AppContext, job: JobSpec, tx: Any = None) -> None:
+def check_job(ctx: AppContext, job: JobSpec, store: JobLookup) -> None:
     """Validate ``job`` against the stored jobs: its graph and the plugins' policy.
 
     Reads only what the check needs, not every job: the job's ancestors (a cycle through
     it must pass through them), walked up level by level, and, for the plugins, a view
     that looks jobs up on demand. A create stays as fast at 10,000 jobs as at 10. Pass
-    the write's ``tx`` (a :meth:`Store.job_transaction`) so that what is checked is what
-    the write lands on.
+    the write's unit of work as ``store`` (a :meth:`Store.job_unit_of_work`) so that what
+    is checked is what the write lands on.
     """
     parents: dict[str, tuple[str, ...]] = {job.name: tuple(job.parents)}
     frontier = set(job.parents) - parents.keys()
     while frontier:
-        found = ctx.store.parent_map(frontier, tx=tx)
+        found = store.parent_map(frontier)
         parents.update(found)
         frontier = {p for ps in found.values() for p in ps} - parents.keys()
     DependencyGraph(parents).validate()
@@ -71,7 +72,7 @@ def check_job(ctx: AppContext, job: JobSpec, tx: Any = None) -> None:
             ),
             f"job {job.name!r}",
         )
-    errors = ctx.plugins.validate_job(job=job, existing=StoredJobs(ctx.store, {job.name: job}, tx=tx))
+    errors = ctx.plugins.validate_job(job=job, existing=StoredJobs(store, {job.name: job}))
     if errors:
         raise ValidationError(errors, f"job {job.name!r}")
 
@@ -111,8 +112,8 @@ def write_job(
         cond.check(name, current)
         return JobSpec.from_dict(keep_hidden(body, current.spec if current else None))
 
-    def check(job: JobSpec, tx: Any) -> None:
-        check_job(ctx, job, tx)
+    def check(job: JobSpec, uow: Store) -> None:
+        check_job(ctx, job, uow)
 
     try:
         record, created = ctx.store.save_job(name, build, check)
@@ -151,10 +152,10 @@ def patch(ctx: AppContext, name: str, body: Mapping[str, Any], cond: Preconditio
 
 def delete(ctx: AppContext, name: str, cascade: bool = False, cond: Precondition = NO_CONDITION) -> list[str]:
     """Delete a job (and, with ``cascade``, its dependents); the names deleted."""
-    with ctx.store.job_transaction() as tx:
-        record = ctx.store.get_job_record(name, tx=tx)
+    with ctx.store.job_unit_of_work() as uow:
+        record = uow.get_job_record(name)
         cond.check(name, record)
-        graph = DependencyGraph(ctx.store.parent_map(tx=tx))
+        graph = DependencyGraph(uow.parent_map())
         dependents = graph.descendants(name)
         if dependents and not cascade:
             raise Conflict(
@@ -162,10 +163,10 @@ def delete(ctx: AppContext, name: str, cascade: bool = False, cond: Precondition
                 "delete or change them first, or delete them all with ?cascade=true"
             )
         if dependents:
-            ctx.store.apply_jobs([], dependents, tx=tx)
+            uow.apply_jobs([], dependents)
         conditional = cond != NO_CONDITION
         try:  # the version read above, unless set_disabled changed it since (it takes no graph lock)
-            ctx.store.delete_job(name, expected_version=record.version if conditional else None, tx=tx)
+            uow.delete_job(name, expected_version=record.version if conditional else None)
         except StaleVersion as exc:
             raise PreconditionFailed(f"job {name!r} was changed since you read it; read it again") from exc
     doomed = [name, *dependents]

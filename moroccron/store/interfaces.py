@@ -15,9 +15,9 @@ of them; a test double or a second backend implements only the ones its consumer
 - :class:`SchedulerStore`: the scheduler (:mod:`moroccron.service`): all of the above
   that it and the workers it starts use.
 
-``tx`` is the transaction a write joins (from :meth:`Transactional.transaction`); without
-it, each call is its own transaction. SQLAlchemy's ``Session`` is named for the type
-checker only: this module imports no database library.
+Each call is its own transaction, unless it is made on a unit of work
+(:meth:`Transactional.unit_of_work`): the same store bound to one transaction, which
+every call made on it joins. This module imports no database library.
 """
 
 from __future__ import annotations
@@ -25,13 +25,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 from moroccron.model import JobSpec, Owner, Run
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from moroccron.store.store import OutboxItem, Store
 
 __all__ = [
@@ -55,8 +53,8 @@ JobState = tuple[datetime | None, datetime | None]
 
 @runtime_checkable
 class Transactional(Protocol):
-    def transaction(self, *, readonly: bool = False) -> AbstractContextManager[Session]:
-        """A transaction that the writes given it as ``tx`` join; committed on a clean exit."""
+    def unit_of_work(self, *, readonly: bool = False) -> AbstractContextManager[Self]:
+        """This store bound to one transaction, which every call made on it joins; committed on a clean exit."""
         ...
 
 
@@ -83,17 +81,15 @@ class JobSource(Protocol):
 
 @runtime_checkable
 class JobLookup(Protocol):
-    """Single stored jobs by name, read inside the caller's transaction."""
+    """Single stored jobs by name (read inside the caller's transaction when it is a unit of work)."""
 
-    def get_job(self, name: str, *, tx: Session | None = None) -> JobSpec:
+    def get_job(self, name: str) -> JobSpec:
         """The job called ``name``; raises :class:`moroccron.errors.NotFound`."""
         ...
 
-    def job_names(self, *, tx: Session | None = None) -> set[str]: ...
+    def job_names(self) -> set[str]: ...
 
-    def parent_map(
-        self, names: Iterable[str] | None = None, *, tx: Session | None = None
-    ) -> dict[str, tuple[str, ...]]:
+    def parent_map(self, names: Iterable[str] | None = None) -> dict[str, tuple[str, ...]]:
         """Each job's parents (of ``names`` only, if given); a job not stored is left out."""
         ...
 
@@ -149,9 +145,8 @@ class NotificationQueue(Protocol):
         *,
         now: datetime,
         epoch: int | None = None,
-        tx: Session | None = None,
     ) -> int:
-        """Add a message to the outbox (in ``tx``: it is sent only if the change that caused it commits)."""
+        """Add a message to the outbox (on a unit of work: it is sent only if the change that caused it commits)."""
         ...
 
 
@@ -170,7 +165,7 @@ class LeadershipStore(LeaderRecord, Protocol):
         """Become the leader; returns the new epoch."""
         ...
 
-    def check_epoch(self, epoch: int | None, *, tx: Session | None = None) -> None:
+    def check_epoch(self, epoch: int | None) -> None:
         """Raise :class:`moroccron.errors.StaleEpoch` if another leader took over since ``epoch``."""
         ...
 
@@ -181,11 +176,11 @@ class LeadershipStore(LeaderRecord, Protocol):
 class FrameworkRecord(Transactional, NotificationQueue, Protocol):
     """The stored Mesos FrameworkID, which a leader keeps across restarts."""
 
-    def get_framework_id(self, *, tx: Session | None = None) -> str | None: ...
+    def get_framework_id(self) -> str | None: ...
 
-    def set_framework_id(self, framework_id: str | None, *, tx: Session | None = None) -> None: ...
+    def set_framework_id(self, framework_id: str | None) -> None: ...
 
-    def check_epoch(self, epoch: int | None, *, tx: Session | None = None) -> None: ...
+    def check_epoch(self, epoch: int | None) -> None: ...
 
 
 @runtime_checkable
@@ -213,17 +208,11 @@ class RunLog(Transactional, Protocol):
         """The quarantined jobs: name -> (reason, since)."""
         ...
 
-    def save_runs(
-        self, creates: Sequence[Run], updates: Sequence[Run], *, epoch: int | None = None, tx: Session | None = None
-    ) -> None: ...
+    def save_runs(self, creates: Sequence[Run], updates: Sequence[Run], *, epoch: int | None = None) -> None: ...
 
-    def set_job_states(
-        self, states: Mapping[str, JobState], *, epoch: int | None = None, tx: Session | None = None
-    ) -> None: ...
+    def set_job_states(self, states: Mapping[str, JobState], *, epoch: int | None = None) -> None: ...
 
-    def set_job_errors(
-        self, errors: Mapping[str, tuple[str, datetime] | None], *, epoch: int | None = None, tx: Session | None = None
-    ) -> None:
+    def set_job_errors(self, errors: Mapping[str, tuple[str, datetime] | None], *, epoch: int | None = None) -> None:
         """Quarantine (reason, since) or restore (None) each job."""
         ...
 
@@ -235,17 +224,16 @@ class RunLog(Transactional, Protocol):
         at: datetime,
         *,
         epoch: int | None = None,
-        tx: Session | None = None,
     ) -> None: ...
 
-    def clear_dependency_progress(self, child: str, *, epoch: int | None = None, tx: Session | None = None) -> None: ...
+    def clear_dependency_progress(self, child: str, *, epoch: int | None = None) -> None: ...
 
 
 @runtime_checkable
 class SchedulerStore(RunLog, JobSource, OutboxStore, LeadershipStore, FrameworkRecord, RunPruner, Protocol):
     """Everything the scheduler (moroccron.service) and the workers it starts use."""
 
-    def set_disabled(self, name: str, disabled: bool, *, tx: Session | None = None) -> JobSpec: ...
+    def set_disabled(self, name: str, disabled: bool) -> JobSpec: ...
 
 
 if TYPE_CHECKING:

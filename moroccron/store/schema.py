@@ -1,4 +1,5 @@
-"""Schema revisions an operator asks for, checked before Alembic sees them.
+"""The store's schema: its Alembic migrations (:class:`SchemaMixin`), and the revisions an
+operator asks for, checked before Alembic sees them.
 
 Alembic answers a revision it does not know (``db upgrade 9999``, or a database that a
 newer moroccron migrated) with a long traceback. :func:`check_move` turns both cases
@@ -8,14 +9,22 @@ into one :class:`SchemaError` that says what is wrong and what to do;
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
+from sqlalchemy import Connection
 
 from moroccron.errors import MoroccronError
+from moroccron.store.base import StoreBase
 
-__all__ = ["Revision", "SchemaError", "check_move", "revisions_between"]
+__all__ = ["MIGRATIONS_DIR", "Revision", "SchemaError", "SchemaMixin", "check_move", "revisions_between"]
 
 SPECIAL = ("head", "heads", "base")
 
@@ -82,3 +91,98 @@ def revisions_between(script: ScriptDirectory, current: str | None, target: str)
             "(use `moroccron db upgrade` to go up)"
         ) from None
     return [Revision(r.revision, (r.doc or "").strip()) for r in undone if r.revision != lower]
+
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+"""The Alembic script directory, found through the package so it works when installed."""
+_MIGRATION_LOCK_ID = 0x6D6F726F  # pg_advisory_xact_lock key ("moro") serialising upgrades
+
+
+class SchemaMixin(StoreBase):
+    """The :class:`~moroccron.store.Store`'s schema migrations (Alembic)."""
+
+    def alembic_config(self, connection: Connection | None = None) -> Config:
+        """An Alembic config for this database, built in code: no alembic.ini needed.
+
+        With ``connection``, migrations run on it (and inside its transaction);
+        moroccron/migrations/env.py looks for it in ``config.attributes``.
+        """
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        # ConfigParser interpolates '%', which URL-encoded passwords contain.
+        cfg.set_main_option("sqlalchemy.url", self.url.render_as_string(hide_password=False).replace("%", "%%"))
+        if connection is not None:
+            cfg.attributes["connection"] = connection
+        return cfg
+
+    @contextmanager
+    def migration_connection(self) -> Iterator[Connection]:
+        """A connection in a write transaction, ready for Alembic.
+
+        PostgreSQL: an advisory lock makes instances that start at the same time run
+        the upgrade one after the other (the second then finds nothing to do).
+        SQLite: ``BEGIN IMMEDIATE`` serialises them, and foreign keys are switched off
+        for the migration, because Alembic's batch mode rebuilds a table by copying it
+        and dropping the original, which with foreign keys on would cascade-delete
+        every dependent row. ``PRAGMA foreign_key_check`` then refuses to commit a
+        migration that left a dangling reference.
+        """
+        with self._write_engine.connect() as conn:
+            raw = conn.connection.dbapi_connection if self.dialect == "sqlite" else None
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction
+            try:
+                with conn.begin():
+                    if self.dialect == "postgresql":
+                        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})")
+                    yield conn
+                    if raw is not None:
+                        bad = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                        if bad:
+                            raise RuntimeError(f"migration left dangling foreign keys: {bad[:10]}")
+            finally:
+                if raw is not None:
+                    raw.execute("PRAGMA foreign_keys = ON")
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Migrate the schema up to ``revision`` (``moroccron db upgrade``).
+
+        :raises SchemaError: the database is at a revision this code does not know (a
+            newer moroccron migrated it), or ``revision`` is unknown.
+        """
+        check_move(self.script(), self.current_revision(), revision)
+        with self.migration_connection() as conn:
+            command.upgrade(self.alembic_config(conn), revision)
+
+    def downgrade(self, revision: str) -> None:
+        """Migrate the schema down to ``revision`` (``"base"`` drops every table).
+
+        :raises SchemaError: as :meth:`upgrade`.
+        """
+        check_move(self.script(), self.current_revision(), revision)
+        with self.migration_connection() as conn:
+            command.downgrade(self.alembic_config(conn), revision)
+
+    def script(self) -> ScriptDirectory:
+        """The migrations this version of moroccron carries."""
+        return ScriptDirectory.from_config(self.alembic_config())
+
+    def revisions_to_undo(self, revision: str) -> list[Revision]:
+        """What ``downgrade(revision)`` would undo, newest first (for its confirmation)."""
+        script = self.script()
+        current = self.current_revision()
+        check_move(script, current, revision)
+        return revisions_between(script, current, revision)
+
+    def current_revision(self) -> str | None:
+        """The revision the database is at, or None for an empty database."""
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def head_revision(self) -> str | None:
+        """The newest revision this version of moroccron knows."""
+        return self.script().get_current_head()
+
+    def ensure_schema(self) -> None:
+        """Upgrade to the newest schema; what ``moroccron serve`` does at start."""
+        self.upgrade("head")

@@ -105,16 +105,16 @@ def test_progress_commits_or_rolls_back_with_the_callers_transaction(store: Stor
     """What the shell does: the child's run and the reset of its progress are one step."""
     store.set_dependency_progress("c", "a", "a.1.0", T0)
     store.create_run(run("c"))
-    with pytest.raises(RuntimeError), store.transaction() as tx:
-        store.set_dependency_progress("c", "b", "b.1.0", T0, tx=tx)
-        store.clear_dependency_progress("c", tx=tx)
-        assert store.get_dependency_progress(tx=tx) == {}  # seen inside the transaction
+    with pytest.raises(RuntimeError), store.unit_of_work() as uow:
+        uow.set_dependency_progress("c", "b", "b.1.0", T0)
+        uow.clear_dependency_progress("c")
+        assert uow.get_dependency_progress() == {}  # seen inside the transaction
         raise RuntimeError("the commit fails")
     assert store.get_dependency_progress() == {"c": {"a": ("a.1.0", T0)}}
 
-    with store.transaction() as tx:
-        store.set_dependency_progress("c", "b", "b.1.0", T0, tx=tx)
+    with store.unit_of_work() as uow:
+        uow.set_dependency_progress("c", "b", "b.1.0", T0)
         with pytest.raises(NotFound):  # a failing call inside the transaction ...
-            store.set_dependency_progress("zz", "a", "a.1.0", T0, tx=tx)
-        store.clear_dependency_progress("d", tx=tx)  # ... leaves the rest of it usable
+            uow.set_dependency_progress("zz", "a", "a.1.0", T0)
+        uow.clear_dependency_progress("d")  # ... leaves the rest of it usable
     assert store.get_dependency_progress() == {"c": {"a": ("a.1.0", T0), "b": ("b.1.0", T0)}}

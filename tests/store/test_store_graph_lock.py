@@ -28,8 +28,8 @@ def test_save_job_builds_from_the_stored_record_checks_and_writes(store):
     record, created = store.save_job("a", build)
     assert not created and seen[-1].version == 1 and record.version == 2 and record.spec.description == "v2"
 
-    def refuse(spec: Any, tx: Any) -> None:
-        assert store.parent_map(["a"], tx=tx) == {"a": ()}, "the check reads through the write's transaction"
+    def refuse(spec: Any, uow: Store) -> None:
+        assert uow.parent_map(["a"]) == {"a": ()}, "the check reads through the write's transaction"
         raise DependencyError([])
 
     with pytest.raises(DependencyError):
@@ -100,8 +100,8 @@ def test_postgres_job_writers_wait_for_the_lock_and_the_scheduler_does_not(pg_st
     epoch = store.take_leadership("leader-1", "127.0.0.1:4400")
     with Store(store.url) as other:
         done = threading.Event()
-        with store.job_transaction() as tx:
-            store.get_job_record("a", tx=tx)
+        with store.job_unit_of_work() as uow:
+            uow.get_job_record("a")
             writer = threading.Thread(
                 target=lambda: (other.put_job(job("b", schedule=None, parents=("a",))), done.set())
             )
@@ -109,9 +109,9 @@ def test_postgres_job_writers_wait_for_the_lock_and_the_scheduler_does_not(pg_st
             _poll(lambda: _waiting_for_the_graph_lock(store) == 1, "the second writer to wait for the lock")
             # Not held up by the lock: the scheduler's fenced writes and its disabling of a job.
             other.create_run(Run(job="a", scheduled_at=datetime(2026, 1, 1, tzinfo=UTC)), epoch=epoch)
-            with other.transaction() as stx:
-                other.create_run(Run(job="a", scheduled_at=datetime(2026, 1, 2, tzinfo=UTC)), epoch=epoch, tx=stx)
-                other.set_disabled("a", True, tx=stx)
+            with other.unit_of_work() as uow:
+                uow.create_run(Run(job="a", scheduled_at=datetime(2026, 1, 2, tzinfo=UTC)), epoch=epoch)
+                uow.set_disabled("a", True)
             assert not done.is_set()
         writer.join(timeout=60)
         assert done.is_set() and store.parent_map(["b"]) == {"b": ("a",)}

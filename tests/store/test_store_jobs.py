@@ -320,20 +320,20 @@ def test_apply_jobs_refuses_a_name_twice(store: Store) -> None:
 
 
 def test_a_failed_method_inside_a_callers_transaction_leaves_the_rest_usable(store: Store) -> None:
-    with store.transaction() as tx:
-        store.create_job(job("a"), tx=tx)
+    with store.unit_of_work() as uow:
+        uow.create_job(job("a"))
         with pytest.raises(NotFound):
-            store.apply_jobs([job("b")], ["missing"], tx=tx)
+            uow.apply_jobs([job("b")], ["missing"])
         with pytest.raises(Conflict):
-            store.create_job(job("a"), tx=tx)
-        store.create_job(job("c"), tx=tx)
+            uow.create_job(job("a"))
+        uow.create_job(job("c"))
     assert [j.name for j in store.all_jobs()] == ["a", "c"]
 
 
 def test_a_caller_transaction_that_raises_leaves_nothing(store: Store) -> None:
-    with pytest.raises(RuntimeError), store.transaction() as tx:
-        store.create_job(job("a"), tx=tx)
-        store.create_run(run("a"), tx=tx)
+    with pytest.raises(RuntimeError), store.unit_of_work() as uow:
+        uow.create_job(job("a"))
+        uow.create_run(run("a"))
         raise RuntimeError("boom")
     assert store.all_jobs() == [] and store.list_runs() == ([], 0)
 

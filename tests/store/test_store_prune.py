@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, insert, select
 
-import moroccron.store.store as store_module
+import moroccron.store.runs as store_module
 from moroccron.model import RunState, task_id_for
 from moroccron.store import Store
 from moroccron.store.models import JobRow, RunRow

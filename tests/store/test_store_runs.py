@@ -182,8 +182,8 @@ def test_leadership_change_waits_for_a_run_write_in_flight(store: Store) -> None
     between them. Its take_leadership waits for the old leader's transaction instead."""
     epoch = store.take_leadership("one", "h1")
     taken: list[int] = []
-    with store.transaction() as tx:
-        store.create_run(run("a"), epoch=epoch, tx=tx)
+    with store.unit_of_work() as uow:
+        uow.create_run(run("a"), epoch=epoch)
         thief = threading.Thread(target=lambda: taken.append(store.take_leadership("two", "h2")))
         thief.start()
         time.sleep(0.5)

@@ -84,9 +84,9 @@ def store(store: Store) -> Store:
         ended("c", 0, RunState.FAILED, skew=0.5, duration=1),
         ended("c", 1, RunState.LOST, skew=0.25, duration=2),
     ]
-    with store.transaction() as tx:
+    with store.unit_of_work() as uow:
         for r in history:
-            store.create_run(r, tx=tx)
+            uow.create_run(r)
     return store
 
 
@@ -162,11 +162,11 @@ def test_all_job_stats_over_hundreds_of_jobs(store: Store) -> None:
     and launched (i % 5) / 10 seconds late."""
     names = [f"job-{i:03d}" for i in range(300)]
     store.apply_jobs([job(n) for n in names], [])
-    with store.transaction() as tx:
+    with store.unit_of_work() as uow:
         for i, name in enumerate(names):
             states = [RunState.SUCCEEDED] * (i % 4) + [RunState.FAILED] * (i % 3)
             for minute, state in enumerate(states):
-                store.create_run(ended(name, minute, state, skew=(i % 5) / 10, duration=1 + i % 10), tx=tx)
+                uow.create_run(ended(name, minute, state, skew=(i % 5) / 10, duration=1 + i % 10))
     stats = store.all_job_stats()
     assert set(stats) == set(names) | {"a", "b", "c"}
     streaks = store.consecutive_failures()

@@ -15,6 +15,7 @@ import enum
 import json
 import math
 import re
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -269,6 +270,18 @@ def _str_map(
     return MappingProxyType(out) if out else _EMPTY_MAP
 
 
+_NUMBERS: dict[tuple[type, float], float] = {}
+_NUMBERS_MAX = 4096
+
+
+def _shared_number(value: float) -> float:
+    """One object per distinct number (the same delay, the same grace in every job), up to
+    a few thousand distinct ones. Zero is left alone (it would make -0.0 into 0.0)."""
+    if value == 0 or len(_NUMBERS) >= _NUMBERS_MAX:
+        return value
+    return _NUMBERS.setdefault((type(value), value), value)
+
+
 def _number(
     c: _Collector,
     name: str,
@@ -290,7 +303,7 @@ def _number(
     elif value < minimum or (top is not None and value > top):
         problem = "out of range"
     else:
-        return int(value) if integer else float(value)
+        return _shared_number(int(value) if integer else float(value))
     kind = "an integer" if integer else "a number"
     allowed = f"{kind} >= {minimum:g}" + (f" and <= {top:g}" if top is not None else "")
     c.add(name, problem, value, allowed + (" or null" if optional else ""))
@@ -1049,6 +1062,10 @@ JOB_FIELDS: tuple[str, ...] = (
 )
 
 
+_SHARED_TEXT = ("command", "schedule", "timezone", "user", "role")
+_SHARED_TEXT_MAX = 200
+
+
 @dataclass(frozen=True, slots=True)
 class JobSpec(Checked):
     """A job as its owners define it. Immutable once built; built only if valid.
@@ -1202,6 +1219,10 @@ class JobSpec(Checked):
         s(self, "async_completion", _bool(c, "async_completion", self.async_completion))
         name = self.name if isinstance(self.name, str) else "?"
         c.raise_if_any(f"job {name!r}")
+        for key in _SHARED_TEXT:  # the same schedule, zone or command in many jobs: one string
+            value = getattr(self, key)
+            if type(value) is str and len(value) <= _SHARED_TEXT_MAX:
+                s(self, key, sys.intern(value))
         note_built(self)
 
     def _check_secret_env(self, c: _Collector) -> None:

@@ -39,3 +39,16 @@ def test_release_free_memory_asks_glibc_on_linux() -> None:
     glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     assert release_free_memory() is glibc
     assert release_free_memory() is glibc  # asked again: same answer, no error
+
+
+def test_repeated_text_and_numbers_are_one_object_each() -> None:
+    one = JobSpec.from_dict({"name": "a", "command": "".join(["tr", "ue"]), "schedule": "0 * * * *"})
+    two = JobSpec.from_dict(
+        {"name": "b", "command": "".join(["t", "rue"]), "schedule": " ".join(["0", "*", "*", "*", "*"])}
+    )
+    assert one.command is two.command and one.schedule is two.schedule and one.timezone is two.timezone
+    three = JobSpec.from_dict({"name": "c", "command": "true", "retry_delay_seconds": float("90"), "retries": 2})
+    four = JobSpec.from_dict({"name": "d", "command": "true", "retry_delay_seconds": float("9" + "0"), "retries": 2})
+    assert three.retry_delay_seconds is four.retry_delay_seconds and three.retry_delay_seconds == 90.0
+    assert type(JobSpec.from_dict({"name": "e", "command": "true", "retries": 3}).retries) is int
+    assert JobSpec.from_dict({"name": "f", "command": "true", "timeout_seconds": 5}).timeout_seconds == 5.0

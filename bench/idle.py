@@ -8,7 +8,8 @@ moroccron: the scheduler (engine, SQLite store, Mesos client) subscribed to the 
 Mesos master, which runs in the same process; the jobs fire daily at a time far from
 now. Peer: APScheduler 3 BackgroundScheduler holding the same N cron jobs.
 
-Run alone: ``.venv/bin/python bench/idle.py [--quick]``.
+Run alone: ``.venv/bin/python bench/idle.py [--quick] [--jobs N ...]``. The moroccron row gives its
+RSS as a multiple of APScheduler's at the same number of jobs.
 """
 
 from __future__ import annotations
@@ -109,25 +110,40 @@ def measure(who: str, n: int, window: float) -> dict[str, float]:
         proc.wait()
 
 
-def main(quick: bool = False) -> list[tuple[str, ...]]:
+def main(quick: bool = False, sizes: tuple[int, ...] | None = None) -> list[tuple[str, ...]]:
     window = 10.0 if quick else 60.0
     rows = []
-    for n in (10_000,) if quick else (10_000, 100_000):
-        for who, label in (("moroccron", "moroccron scheduler + local master"), ("apscheduler", "peer: APScheduler 3")):
-            m = measure(who, n, window)
+    for n in sizes or ((10_000,) if quick else (10_000, 100_000)):
+        ours, peer = measure("moroccron", n, window), measure("apscheduler", n, window)
+        ratio = ours["rss"] / peer["rss"] if peer["rss"] else float("nan")
+        for m, label, extra in (
+            (ours, "moroccron scheduler + local master", f", {ratio:.2f}x APScheduler's RSS"),
+            (peer, "peer: APScheduler 3", ""),
+        ):
             rows.append(
                 value_row(
                     f"idle, {n} jobs, none due, over {window:.0f} s",
                     label,
                     f"{m['cpu']:.2f} cpu-s",
-                    f"{m['cpu'] / window:.2%} of a core, peak RSS {m['rss']:.0f} MB, ready in {m['ready']:.1f} s",
+                    f"{m['cpu'] / window:.2%} of a core, peak RSS {m['rss']:.0f} MB{extra}, ready in {m['ready']:.1f} s",
                 )
             )
     return rows
+
+
+def _sizes(argv: list[str]) -> tuple[int, ...] | None:
+    """``--jobs N`` (repeatable): measure only these numbers of jobs."""
+    sizes = []
+    for i, arg in enumerate(argv):
+        if arg == "--jobs":
+            if i + 1 >= len(argv) or not argv[i + 1].isdigit() or int(argv[i + 1]) < 1:
+                sys.exit("bench/idle.py: --jobs needs a positive whole number of jobs, e.g. --jobs 100000")
+            sizes.append(int(argv[i + 1]))
+    return tuple(sizes) or None
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 3 and sys.argv[1] == "--child":
         {"moroccron": child_moroccron, "apscheduler": child_apscheduler}[sys.argv[2]](int(sys.argv[3]))
     else:
-        print_table(main(quick="--quick" in sys.argv))
+        print_table(main(quick="--quick" in sys.argv, sizes=_sizes(sys.argv[1:])))

@@ -497,7 +497,9 @@ class Engine:
                 self._guard(now, job.name, out, self._set_job, job)
         self.last_scheduled.update((k, v) for k, v in event.last_scheduled.items() if k in self.jobs)
         self.dep_progress = {child: dict(parents) for child, parents in event.dependency_progress.items()}
-        self.failures_in_row = dict(event.consecutive_failures)
+        # Only jobs failing now: the store has a count for every job, nearly all 0, and a
+        # missing job reads as 0 (100,000 zeros would be a dictionary held for nothing).
+        self.failures_in_row = {name: n for name, n in event.consecutive_failures.items() if n}
         for run in event.runs:
             if run.job in self.jobs and not run.state.final:
                 self._guard(now, run.job, out, self._load_run, now, run)
@@ -656,7 +658,7 @@ class Engine:
             reason="marked as succeeded by request",
         )
         out.append(SaveRun(run, new=True))
-        self.failures_in_row[job.name] = 0
+        self.failures_in_row.pop(job.name, None)  # none in a row: absent reads as 0
         self._parent_done(now, job, run, out)
 
     def _on_kill_requested(self, now: datetime, event: KillRequested, out: list[Action]) -> None:
@@ -1596,8 +1598,7 @@ class Engine:
         if job is None:
             return
         if state == RunState.SUCCEEDED:
-            failures = self.failures_in_row.get(job.name, 0)
-            self.failures_in_row[job.name] = 0
+            failures = self.failures_in_row.pop(job.name, 0)
             out.append(RunFinished(job, run, failure_count=failures))
             self._parent_done(now, job, run, out)
             return

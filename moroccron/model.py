@@ -15,6 +15,7 @@ import enum
 import json
 import math
 import re
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -233,17 +234,21 @@ def _number_text(value: int | float) -> str | None:
         return None
 
 
+_EMPTY_MAP: Mapping[str, str] = MappingProxyType({})
+"""The empty mapping every spec without env or labels shares (it cannot be changed)."""
+
+
 def _str_map(
     c: _Collector, name: str, value: Any, kind: str | None = None, *, multiline_values: bool = False
 ) -> Mapping[str, str]:
     """A mapping of strings to strings; ``kind`` (``env``, ``labels``) names its bounds."""
     if value is None:
-        return MappingProxyType({})
+        return _EMPTY_MAP
     if not isinstance(value, Mapping):
         c.add(name, "must be a mapping of strings to strings", value, "an object {NAME: VALUE}")
-        return MappingProxyType({})
+        return _EMPTY_MAP
     if kind is not None and not c.count(name, value, kind):
-        return MappingProxyType({})
+        return _EMPTY_MAP
     key_kind, value_kind = (f"{kind}_key", f"{kind}_value") if kind else (None, None)
     out: dict[str, str] = {}
     for k, v in value.items():
@@ -262,7 +267,19 @@ def _str_map(
             c.add(f"{name}.{k}", "must be a string", v, "a string")
         elif value_kind is None or c.text(f"{name}.{k}", v, value_kind, multiline=multiline_values):
             out[k] = v
-    return MappingProxyType(out)
+    return MappingProxyType(out) if out else _EMPTY_MAP
+
+
+_NUMBERS: dict[tuple[type, float], float] = {}
+_NUMBERS_MAX = 4096
+
+
+def _shared_number(value: float) -> float:
+    """One object per distinct number (the same delay, the same grace in every job), up to
+    a few thousand distinct ones. Zero is left alone (it would make -0.0 into 0.0)."""
+    if value == 0 or len(_NUMBERS) >= _NUMBERS_MAX:
+        return value
+    return _NUMBERS.setdefault((type(value), value), value)
 
 
 def _number(
@@ -286,7 +303,7 @@ def _number(
     elif value < minimum or (top is not None and value > top):
         problem = "out of range"
     else:
-        return int(value) if integer else float(value)
+        return _shared_number(int(value) if integer else float(value))
     kind = "an integer" if integer else "a number"
     allowed = f"{kind} >= {minimum:g}" + (f" and <= {top:g}" if top is not None else "")
     c.add(name, problem, value, allowed + (" or null" if optional else ""))
@@ -319,10 +336,12 @@ def _text_field(
 
 
 def _choice(c: _Collector, name: str, value: Any, allowed: tuple[str, ...]) -> Any:
-    if isinstance(value, str) and value.lower() in allowed:
-        return value.lower()
-    if isinstance(value, str) and value.upper() in allowed:
-        return value.upper()
+    if isinstance(value, str):
+        # The allowed spelling itself, not a copy: one string shared by every job.
+        for spelling in (value.lower(), value.upper()):
+            for choice in allowed:
+                if choice == spelling:
+                    return choice
     c.add(name, "not an allowed value", value, " | ".join(allowed))
     return None
 
@@ -334,15 +353,37 @@ def _bool(c: _Collector, name: str, value: Any) -> bool:
     return value
 
 
+_DEFAULT_SPECS: dict[type, Any] = {}
+
+
+def _shared(spec: Any) -> Any:
+    """``spec``, or its class's one default instance when it equals it.
+
+    Most jobs leave their resources, triggers and notifications at the defaults: with one
+    shared (immutable) instance, 100,000 loaded jobs hold one of each instead of 100,000.
+    """
+    cls = type(spec)
+    default = _DEFAULT_SPECS.get(cls)
+    if default is None:
+        try:
+            default = cls()
+        except (TypeError, ValidationError):  # a class with required fields has no default
+            default = False
+        _DEFAULT_SPECS[cls] = default
+    return default if default is not False and spec == default else spec
+
+
 def _sub(c: _Collector, name: str, cls: type[_Spec], value: Any) -> Any:
     """Build a nested spec (Resources, Container, ...) from a mapping or accept an instance."""
-    if value is None or isinstance(value, cls):
+    if value is None:
         return value
+    if isinstance(value, cls):
+        return _shared(value)
     if not isinstance(value, Mapping):
         c.add(name, "must be an object", value, f"an object with fields {', '.join(cls.FIELDS)}")
         return None
     try:
-        return cls.from_dict(value)
+        return _shared(cls.from_dict(value))
     except ValidationError as exc:
         c.extend(exc, name + ".")
         return None
@@ -1021,6 +1062,10 @@ JOB_FIELDS: tuple[str, ...] = (
 )
 
 
+_SHARED_TEXT = ("command", "schedule", "timezone", "user", "role")
+_SHARED_TEXT_MAX = 200
+
+
 @dataclass(frozen=True, slots=True)
 class JobSpec(Checked):
     """A job as its owners define it. Immutable once built; built only if valid.
@@ -1174,6 +1219,10 @@ class JobSpec(Checked):
         s(self, "async_completion", _bool(c, "async_completion", self.async_completion))
         name = self.name if isinstance(self.name, str) else "?"
         c.raise_if_any(f"job {name!r}")
+        for key in _SHARED_TEXT:  # the same schedule, zone or command in many jobs: one string
+            value = getattr(self, key)
+            if type(value) is str and len(value) <= _SHARED_TEXT_MAX:
+                s(self, key, sys.intern(value))
         note_built(self)
 
     def _check_secret_env(self, c: _Collector) -> None:

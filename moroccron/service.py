@@ -74,6 +74,7 @@ from moroccron.events import (
 )
 from moroccron.hooks.manager import PluginError, PluginManager
 from moroccron.hooks.runner import HookRunner
+from moroccron.memory import release_free_memory
 from moroccron.model import JobSpec, Owner, Run
 from moroccron.notify import payload_for
 from moroccron.plan import plan_step
@@ -442,6 +443,9 @@ class Scheduler(SchedulerCommands):
         # collector's full passes, which at 10,000 jobs would otherwise take 0.1 s each,
         # at any moment, including the second thousands of runs are due.
         gc.freeze()
+        # The load's scaffolding (decoded JSON, rows) is garbage now: give its pages back,
+        # or the process keeps the size of the load's peak for the whole leadership.
+        release_free_memory()
         log.info("loaded %d jobs, %d unfinished runs", len(jobs), len(runs))
 
     def _loop(self) -> None:

@@ -96,9 +96,12 @@ def why(run: Run) -> str:
     parts = [p for p in dict.fromkeys([reason if not code else "", run.message or ""]) if p.strip()]
     if parts:
         return ": ".join(parts)
-    if code:
-        return reason.removeprefix("REASON_").replace("_", " ").lower()
-    return ""
+    return reason_words(reason) if code else ""
+
+
+def reason_words(code: str) -> str:
+    """A Mesos reason code in words: ``REASON_CONTAINER_LAUNCH_FAILED`` is "container launch failed"."""
+    return code.removeprefix("REASON_").replace("_", " ").lower()
 
 
 def template_environment(extra_dirs: Sequence[str | Path] = ()) -> Environment:

@@ -24,7 +24,7 @@ from moroccron.api.runs import confirmations
 from moroccron.api.schemas import notification_dict
 from moroccron.errors import MoroccronError, NotFound
 from moroccron.model import JobSpec, Run, RunTrigger
-from moroccron.ui.pages import Page, PageRoute, back, outcome
+from moroccron.ui.pages import Page, PageRoute, back, outcome, reason_words
 
 __all__ = ["router", "run_detail"]
 
@@ -66,19 +66,12 @@ def timeline(run: Run, confirmed: datetime | None) -> list[Step]:
     ]
 
 
-def humane(reason: str | None) -> str:
-    """``REASON_CONTAINER_LAUNCH_FAILED`` as "container launch failed"; other text as it is."""
-    if reason and reason.startswith("REASON_"):
-        return reason.removeprefix("REASON_").replace("_", " ").lower()
-    return reason or ""
-
-
 def why(run: Run) -> dict[str, str]:
     """What to tell a person about how the run ended: the human message, and the Mesos reason
     code beside it when the record holds one."""
     code = run.reason if run.reason and run.reason.startswith("REASON_") else ""
     parts = [p for p in (run.message, None if code else run.reason) if p]
-    text = " · ".join(dict.fromkeys(parts)) or humane(code)
+    text = " · ".join(dict.fromkeys(parts)) or reason_words(code)
     return {"text": text, "code": code}
 
 

@@ -9,15 +9,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.e2e.harness import wait_for
-from tests.servers import free_port, stop_process, unavailable
+from tests.servers import unavailable
+from tests.ui.serving import serve_ui
 
 pytestmark = pytest.mark.slow
 
@@ -27,41 +26,7 @@ SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("ui-server")
-    port = free_port()
-    env = dict(
-        os.environ, MOROCCRON_LOCAL_WORK_DIR=str(tmp / "mesos"), MOROCCRON_AUTH_USERS="ops:opspw:admin,viewer:look:read"
-    )
-    log = open(tmp / "serve.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "moroccron.cli",
-            "serve",
-            "--db",
-            f"sqlite:///{tmp / 'm.db'}",
-            "--bind",
-            f"127.0.0.1:{port}",
-        ],
-        cwd=tmp,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def connected():
-        assert proc.poll() is None, (tmp / "serve.log").read_text()
-        try:
-            return requests.get(f"{url}/api/v1/status", auth=("ops", "opspw"), timeout=1).json().get("connected")
-        except (requests.RequestException, ValueError):
-            return False
-
-    wait_for(connected, 60, 0.2, what="moroccron serve to subscribe")
-    yield url
-    stop_process(proc)
-    log.close()
+    yield from serve_ui(tmp_path_factory.mktemp("ui-server"), "ops:opspw:admin,viewer:look:read", ("ops", "opspw"))
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,7 @@ build/screenshots/ as there.
 from __future__ import annotations
 
 import itertools
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +21,7 @@ from moroccron.model import Run, RunState
 from moroccron.ui.graph import NODE_H, NODE_W, layout
 from moroccron.ui.pages import why
 from tests.e2e.harness import wait_for
-from tests.servers import free_port, stop_process
+from tests.ui.serving import serve_ui
 from tests.ui.test_browser import browser, log_in, shot  # noqa: F401 - browser is a fixture
 
 pytestmark = pytest.mark.slow
@@ -36,39 +33,7 @@ PHONE = {"width": 390, "height": 844}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("ui-more-server")
-    port = free_port()
-    env = dict(os.environ, MOROCCRON_LOCAL_WORK_DIR=str(tmp / "mesos"), MOROCCRON_AUTH_USERS=USERS)
-    log = open(tmp / "serve.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "moroccron.cli",
-            "serve",
-            "--db",
-            f"sqlite:///{tmp / 'm.db'}",
-            "--bind",
-            f"127.0.0.1:{port}",
-        ],
-        cwd=tmp,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def connected() -> bool:
-        assert proc.poll() is None, (tmp / "serve.log").read_text()
-        try:
-            return bool(requests.get(f"{url}/api/v1/status", auth=ADMIN, timeout=1).json().get("connected"))
-        except (requests.RequestException, ValueError):
-            return False
-
-    wait_for(connected, 60, 0.2, what="moroccron serve to subscribe")
-    yield url
-    stop_process(proc)
-    log.close()
+    yield from serve_ui(tmp_path_factory.mktemp("ui-more-server"), USERS, ADMIN)
 
 
 def api(server: str, method: str, path: str, **kw: Any) -> requests.Response:

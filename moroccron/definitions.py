@@ -182,6 +182,15 @@ def _line_of(where: str) -> tuple[str, int | None]:
     return (file, int(line)) if file and line.isdigit() else (where, None)
 
 
+def _claim(places: dict[str, str], kind: str, key: str, where: str) -> None:
+    """Record that ``key`` is defined at ``where``; a second definition names both places."""
+    first = places.get(key)
+    if first is not None:
+        file, line = _line_of(where)
+        raise DefinitionError(file, line, f"{kind} {key!r} is defined twice: at {first} and at {where}")
+    places[key] = where
+
+
 def load_definitions(paths: Iterable[str | Path]) -> Definitions:
     """Load every module under ``paths``. Raises :class:`DefinitionError` on the first
     broken one, or on a job name (or owner id) defined twice, naming both places."""
@@ -197,23 +206,11 @@ def load_definitions(paths: Iterable[str | Path]) -> Definitions:
                     continue
                 seen.add(id(obj))
                 if isinstance(obj, JobSpec):
-                    first = defs.sources.get(obj.name)
-                    if first is not None:
-                        file, line = _line_of(where)
-                        raise DefinitionError(
-                            file, line, f"job {obj.name!r} is defined twice: at {first} and at {where}"
-                        )
+                    _claim(defs.sources, "job", obj.name, where)
                     defs.jobs[obj.name] = obj
-                    defs.sources[obj.name] = where
                 elif isinstance(obj, Owner):
-                    first = defs.owner_sources.get(obj.id)
-                    if first is not None:
-                        file, line = _line_of(where)
-                        raise DefinitionError(
-                            file, line, f"owner {obj.id!r} is defined twice: at {first} and at {where}"
-                        )
+                    _claim(defs.owner_sources, "owner", obj.id, where)
                     defs.owners[obj.id] = obj
-                    defs.owner_sources[obj.id] = where
                     if explicit is not None:
                         defs.owner_fields[obj.id] = explicit
     finally:

@@ -18,19 +18,23 @@ Every helper follows the same shape, so another server slots in beside the other
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import pwd
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+import requests
 from sqlalchemy.engine import make_url
 
 __all__ = [
@@ -80,6 +84,84 @@ def stop_process(proc: subprocess.Popen, timeout: float = 20) -> bool:
         proc.kill()
         proc.wait()
         return False
+
+
+@dataclasses.dataclass(frozen=True)
+class Serving:
+    """A ``moroccron serve`` process started by :func:`serve_process`."""
+
+    url: str
+    proc: subprocess.Popen
+    log: Path
+
+    def output(self) -> str:
+        """Everything the process has written so far (stdout and stderr)."""
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response | None:
+        """GET ``path``; None while nothing answers. Fails with the log if the process died."""
+        assert self.proc.poll() is None, f"moroccron serve exited:\n{self.output()}"
+        try:
+            return requests.get(self.url + path, timeout=kwargs.pop("timeout", 2), **kwargs)
+        except requests.RequestException:
+            return None
+
+    def wait_connected(self, timeout: float = 90, **request: Any) -> None:
+        """Wait until the scheduler reports that it is subscribed to its Mesos master
+        (``request``: what the status call needs, e.g. ``auth=`` or ``headers=``)."""
+
+        def connected() -> bool:
+            r = self.get("/api/v1/status", **request)
+            try:
+                return r is not None and r.ok and bool(r.json().get("connected"))
+            except ValueError:
+                return False
+
+        _wait(connected, timeout, "moroccron serve to subscribe to its master", self)
+
+
+def _wait(cond: Callable[[], bool], timeout: float, what: str, serving: Serving) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}:\n{_tail(serving.log, 60)}")
+        time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def serve_process(
+    tmp: Path,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    ready: str | None = "/healthz",
+    timeout: float = 90,
+    db: str | None = None,
+    check_stop: bool = True,
+) -> Iterator[Serving]:
+    """``moroccron serve`` in a subprocess: SQLite ``tmp/m.db`` (or ``db``), a free port on
+    127.0.0.1, the local Mesos master working in ``tmp/mesos``, output in ``tmp/serve-PORT.log``;
+    ``args`` are added to the command line and ``env`` to the environment. Yields once ``ready``
+    answers 200 (None: at once); stops it with SIGTERM afterwards and, with ``check_stop``,
+    fails the test if it did not stop by itself."""
+    port = free_port()
+    full_env = dict(os.environ, MOROCCRON_LOCAL_WORK_DIR=str(tmp / "mesos"))
+    full_env.pop("MOROCCRON_TOKEN", None)
+    full_env.update(env or {})
+    log_path = tmp / f"serve-{port}.log"
+    argv = [sys.executable, "-m", "moroccron.cli", "serve", "--db", db or f"sqlite:///{tmp / 'm.db'}"]
+    argv += ["--bind", f"127.0.0.1:{port}", *args]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(argv, cwd=tmp, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    serving = Serving(f"http://127.0.0.1:{port}", proc, log_path)
+    stopped = False
+    try:
+        if ready is not None:
+            _wait(lambda: (r := serving.get(ready)) is not None and r.status_code == 200, timeout, ready, serving)
+        yield serving
+    finally:
+        stopped = stop_process(proc)
+    if check_stop:
+        assert stopped, f"moroccron serve did not stop within 20 s of SIGTERM:\n{_tail(log_path, 60)}"
 
 
 def _tail(path: Path, lines: int = 30) -> str:

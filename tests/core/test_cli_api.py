@@ -17,7 +17,7 @@ import requests
 
 from moroccron.cli import main
 from tests.e2e.harness import wait_for
-from tests.servers import free_port, stop_process
+from tests.servers import Serving, serve_process
 
 pytestmark = pytest.mark.slow
 
@@ -37,58 +37,20 @@ branch = Job(name="branch", command="true", parents=["trunk"])
 
 
 @contextmanager
-def _serving(tmp: Path, **env_extra: str) -> Iterator[str]:
-    """`moroccron serve` with the job module above; yields its URL once it is connected."""
+def _serving(tmp: Path, **env: str) -> Iterator[Serving]:
+    """`moroccron serve` with the job module above; yields once it is ready."""
     (tmp / "jobs").mkdir()
     (tmp / "jobs" / "cli.py").write_text(textwrap.dedent(JOBS))
-    port = free_port()
-    env = dict(os.environ, MOROCCRON_LOCAL_WORK_DIR=str(tmp / "mesos"), **env_extra)
-    env.pop("MOROCCRON_TOKEN", None)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "moroccron.cli",
-            "serve",
-            "--db",
-            f"sqlite:///{tmp / 'm.db'}",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--jobs",
-            str(tmp / "jobs"),
-        ],
-        cwd=tmp,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return requests.get(f"{url}/readyz", timeout=2).ok
-        except requests.RequestException:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            return False
-
-    try:
-        wait_for(ready, 60, interval=0.2, what="serve to be ready")
-        yield url
-    finally:
-        assert stop_process(proc), "serve did not stop within 20 s of SIGTERM"
+    with serve_process(tmp, "--jobs", str(tmp / "jobs"), env=env, ready="/readyz") as serving:
+        yield serving
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with _serving(tmp_path_factory.mktemp("cli-api")) as url:
-        wait_for(
-            lambda: requests.get(f"{url}/api/v1/status", timeout=2).json().get("connected"),
-            60,
-            interval=0.2,
-            what="serve to connect to its local master",
-        )
-        yield url
+    """The served API's URL, once the scheduler is connected to its local master."""
+    with _serving(tmp_path_factory.mktemp("cli-api")) as serving:
+        serving.wait_connected()
+        yield serving.url
 
 
 def _runs(url: str, job: str) -> list[dict]:
@@ -299,17 +261,9 @@ def test_tokens_missing_refused_and_without_the_role(tmp_path, capsys, monkeypat
     import secrets
 
     reader, writer = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    with _serving(tmp_path, MOROCCRON_AUTH_TOKENS=f"{reader}:read,{writer}:write") as url:
-        wait_for(
-            lambda: (
-                requests.get(f"{url}/api/v1/status", headers={"Authorization": f"Bearer {reader}"}, timeout=2)
-                .json()
-                .get("connected")
-            ),
-            60,
-            interval=0.2,
-            what="a connected leader",
-        )
+    with _serving(tmp_path, MOROCCRON_AUTH_TOKENS=f"{reader}:read,{writer}:write") as serving:
+        url = serving.url
+        serving.wait_connected(headers={"Authorization": f"Bearer {reader}"})
         assert main(["jobs", "runs", "greet", "--api", url]) == 1
         assert (
             capsys.readouterr()

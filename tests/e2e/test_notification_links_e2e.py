@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 import requests
@@ -21,7 +18,7 @@ from aiosmtpd.controller import Controller
 
 from tests.e2e.harness import wait_for
 from tests.receivers import Receiver
-from tests.servers import free_port, stop_process
+from tests.servers import free_port, serve_process
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +51,6 @@ def receivers():
 @pytest.fixture
 def serve(tmp_path, receivers):
     box, smtp_port, pagerduty, slack = receivers
-    port = free_port()
     config = tmp_path / "moroccron.toml"
     config.write_text(f"""
 [plugins.email]
@@ -70,41 +66,10 @@ services = {{ data-oncall = "{ROUTING_KEY}" }}
 [plugins.slack]
 webhook_url = "{slack.url}"
 """)
-    env = dict(os.environ, MOROCCRON_LOCAL_WORK_DIR=str(tmp_path / "mesos"), MOROCCRON_AUTH_USERS="ops:opspw:admin")
-    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "moroccron.cli",
-            "serve",
-            "--config",
-            str(config),
-            "--db",
-            f"sqlite:///{tmp_path / 'm.db'}",
-            "--bind",
-            f"127.0.0.1:{port}",
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def connected():
-        assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-        try:
-            return requests.get(f"{url}/api/v1/status", auth=AUTH, timeout=1).json().get("connected")
-        except (requests.RequestException, ValueError):
-            return False
-
-    wait_for(connected, 60, 0.2, what="moroccron serve to subscribe")
-    try:
-        yield url, tmp_path / "serve.log"
-    finally:
-        stop_process(proc)
-        log.close()
+    env = {"MOROCCRON_AUTH_USERS": "ops:opspw:admin"}
+    with serve_process(tmp_path, "--config", str(config), env=env, check_stop=False) as serving:
+        serving.wait_connected(auth=AUTH)
+        yield serving.url, serving.log
 
 
 def run_links(text: str, base: str) -> list[str]:

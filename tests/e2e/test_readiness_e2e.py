@@ -7,17 +7,13 @@ database URLs nothing answers at. Every wait polls a condition.
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from fastapi.testclient import TestClient
 
 from moroccron import Job
@@ -33,7 +29,7 @@ from moroccron.store import Store
 from tests.e2e.harness import Cluster, wait_for
 from tests.mesos.conftest import Scheduler as RawScheduler
 from tests.receivers import Receiver
-from tests.servers import ZooKeeperServer, free_port, stop_process
+from tests.servers import ZooKeeperServer, free_port, serve_process
 
 pytestmark = pytest.mark.slow
 
@@ -309,44 +305,17 @@ def test_probes_need_no_credentials_where_everything_else_does(sqlite_store: Sto
 
 
 def test_a_serve_process_answers_both_probes(tmp_path: Path) -> None:
-    port = free_port()
-    env = dict(os.environ, MOROCCRON_LOCAL_WORK_DIR=str(tmp_path / "mesos"))
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "moroccron.cli",
-            "serve",
-            "--db",
-            f"sqlite:///{tmp_path / 'm.db'}",
-            "--bind",
-            f"127.0.0.1:{port}",
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def answer(path: str) -> requests.Response | None:
-        try:
-            return requests.get(url + path, timeout=2)
-        except requests.RequestException:
-            assert proc.poll() is None, "serve exited"
-            return None
-
-    try:
-        wait_for(lambda: (r := answer("/healthz")) is not None and r.status_code == 200, 60, what="live")
+    with serve_process(tmp_path) as serving:
         # The API answers (as a ready standby) a moment before this instance takes the lease.
         ready = wait_for(
             lambda: (
-                (r := answer("/readyz")) is not None and r.status_code == 200 and r.json()["role"] == "leader" and r
+                (r := serving.get("/readyz")) is not None
+                and r.status_code == 200
+                and r.json()["role"] == "leader"
+                and r
             ),
             60,
             what="ready as the leader",
         )
         assert ready.json() == {"ready": True, "role": "leader", "reasons": []}
         assert ready.headers["cache-control"] == "no-store"
-    finally:
-        assert stop_process(proc)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -12,7 +9,7 @@ import requests
 
 from moroccron.cli import main
 from tests.e2e.harness import wait_for
-from tests.servers import free_port, stop_process
+from tests.servers import serve_process
 
 pytestmark = pytest.mark.slow
 
@@ -28,43 +25,12 @@ def server(tmp_path):
         tick = Job(name="tick", command="echo tick", schedule="*/2 * * * * *", catchup="none")
     """)
     )
-    port = free_port()
-    env = dict(os.environ, MOROCCRON_LOCAL_WORK_DIR=str(tmp_path / "mesos"))
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "moroccron.cli",
-            "serve",
-            "--db",
-            f"sqlite:///{tmp_path / 'm.db'}",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--jobs",
-            str(jobs),
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy():
-        try:
-            return requests.get(f"{url}/healthz", timeout=1).ok
-        except requests.RequestException:
-            assert proc.poll() is None, proc.stdout.read()
-            return False
-
-    wait_for(healthy, 30, what="serve to answer /healthz")
-    yield url, proc
-    assert stop_process(proc), "serve did not stop within 20 s of SIGTERM"
+    with serve_process(tmp_path, "--jobs", str(jobs)) as serving:
+        yield serving.url, serving.proc
 
 
 def test_serve_runs_scheduled_jobs_and_run_command_starts_one(server, capsys):
-    url, proc = server
+    url, _ = server
     status = wait_for(
         lambda: (s := requests.get(f"{url}/api/v1/status").json())["connected"] and s, 20, what="connected"
     )

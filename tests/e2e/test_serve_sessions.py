@@ -7,63 +7,24 @@ back in the config, but the second start bumped boss's session version).
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.e2e.harness import wait_for
-from tests.servers import free_port, stop_process
+from tests.servers import serve_process
 
 pytestmark = pytest.mark.slow
 
 
 @contextmanager
-def serving(tmp_path: Path, users: str):
-    port = free_port()
-    env = dict(
-        os.environ,
-        MOROCCRON_LOCAL_WORK_DIR=str(tmp_path / "mesos"),
-        MOROCCRON_AUTH_USERS=users,
-        MOROCCRON_SESSION_SECRET="shared-secret",
-    )
-    log_path = tmp_path / f"serve-{port}.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "moroccron.cli",
-                "serve",
-                "--db",
-                f"sqlite:///{tmp_path / 'm.db'}",
-                "--bind",
-                f"127.0.0.1:{port}",
-            ],
-            cwd=tmp_path,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-
-        def healthy() -> bool:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                return requests.get(f"{url}/healthz", timeout=1).ok
-            except requests.RequestException:
-                return False
-
-        try:
-            wait_for(healthy, 60, 0.1, what="serve to answer /healthz")
-            yield url, log_path
-        finally:
-            stop_process(proc)
+def serving(tmp_path: Path, users: str) -> Iterator[tuple[str, Path]]:
+    env = {"MOROCCRON_AUTH_USERS": users, "MOROCCRON_SESSION_SECRET": "shared-secret"}
+    with serve_process(tmp_path, env=env, check_stop=False) as served:
+        yield served.url, served.log
 
 
 def login(url: str, user: str, password: str) -> str:

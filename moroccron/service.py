@@ -35,7 +35,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -450,23 +450,9 @@ class Scheduler(SchedulerCommands):
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            wake = self.engine.next_wakeup(self.clock())
-            timeout = None if wake is None else max(0.0, (wake - self.clock()).total_seconds())
-            try:
-                first = self._queue.get(timeout=min(timeout, 60.0) if timeout is not None else 60.0)
-            except queue.Empty:
-                first = _Request(Tick())
-            if self._stop.is_set():
-                self._fail(
-                    [first], StaleEpoch("this instance is stopping: retry in a few seconds, with the next leader")
-                )
+            batch = self._next_batch()
+            if batch is None:
                 break
-            batch = [first]
-            while len(batch) < BATCH_MAX:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
             try:
                 if self._process(batch):
                     self._fault_pause = 0.0
@@ -477,17 +463,7 @@ class Scheduler(SchedulerCommands):
                 self._fence(str(exc), batch)
                 return
             except Conflict as exc:
-                # The store disagrees with the engine (another writer got there first):
-                # the store is the truth; rebuild from it and reconcile. Nothing of the
-                # batch was written, so its events (a kill someone asked for, a status
-                # update) are stepped again, once, on the rebuilt state.
-                log.error("state conflict (%s); reloading from the database", exc)
-                self._safely(self.reload)
-                again = [req for req in batch if not req.replayed]
-                self._fail([req for req in batch if req.replayed], exc)
-                for req in again:
-                    req.replayed = True
-                    self._queue.put(req)
+                self._replay_after_conflict(batch, exc)
             except Exception as exc:  # the loop must survive anything a step throws
                 self.faults += 1
                 self._throttle.log(
@@ -495,6 +471,39 @@ class Scheduler(SchedulerCommands):
                 )
                 self._fail(batch, exc)
                 self._pause_after_fault()
+
+    def _next_batch(self) -> list[_Request] | None:
+        """Wait for the next request (or the engine's next wake-up: a Tick) and take what else
+        is queued, up to BATCH_MAX; None once the instance is stopping (the request is refused)."""
+        wake = self.engine.next_wakeup(self.clock())
+        timeout = 60.0 if wake is None else min(60.0, max(0.0, (wake - self.clock()).total_seconds()))
+        try:
+            first = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            first = _Request(Tick())
+        if self._stop.is_set():
+            self._fail([first], StaleEpoch("this instance is stopping: retry in a few seconds, with the next leader"))
+            return None
+        batch = [first]
+        while len(batch) < BATCH_MAX:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _replay_after_conflict(self, batch: list[_Request], exc: Conflict) -> None:
+        """The store disagrees with the engine (another writer got there first): the store is
+        the truth; rebuild from it and reconcile. Nothing of the batch was written, so its
+        events (a kill someone asked for, a status update) are stepped again, once, on the
+        rebuilt state."""
+        log.error("state conflict (%s); reloading from the database", exc)
+        self._safely(self.reload)
+        again = [req for req in batch if not req.replayed]
+        self._fail([req for req in batch if req.replayed], exc)
+        for req in again:
+            req.replayed = True
+            self._queue.put(req)
 
     def _pause_after_fault(self) -> None:
         """A fault that comes back at once must not turn the loop into a busy one."""
@@ -698,6 +707,11 @@ class Scheduler(SchedulerCommands):
                 "recording a step failed (%s); recording each job's changes apart",
                 _short(exc),
             )
+        return self._commit_apart(saves)
+
+    def _commit_apart(self, saves: Sequence[Action]) -> set[str]:
+        """Write each job's changes in a transaction of its own; quarantine the jobs whose
+        changes the database refuses, and return them."""
         by_job: dict[str, list[Action]] = {}
         for a in saves:
             by_job.setdefault(_job_of(a), []).append(a)
@@ -749,34 +763,18 @@ class Scheduler(SchedulerCommands):
                 self._safely(lambda a=a: self.adapter.perform(a))  # type: ignore[misc]
 
     def _write(self, saves: Sequence[Action]) -> None:
-        runs: dict[str, tuple[Run, bool]] = {}
-        states: dict[str, tuple[datetime | None, datetime | None]] = {}
-        errors: dict[str, tuple[str, datetime] | None] = {}
-        others: list[Action] = []  # dependency progress, disables and notices, in order
-        for a in saves:
-            if isinstance(a, SaveRun):
-                prev = runs.get(a.run.task_id)
-                runs[a.run.task_id] = (a.run, a.new or (prev[1] if prev else False))
-            elif isinstance(a, SaveJobState):
-                states[a.job] = (a.last_scheduled_at, a.next_fire_at)
-            elif isinstance(a, JobQuarantined):
-                errors[a.name] = (a.reason, self.clock())
-                others.append(a)
-            elif isinstance(a, JobRestored):
-                errors[a.name] = None
-            else:
-                others.append(a)
+        w = _Writes.of(saves, self.clock())
         with self.store.unit_of_work() as uow:
             uow.save_runs(
-                [r for r, new in runs.values() if new],
-                [r for r, new in runs.values() if not new],
+                [r for r, new in w.runs.values() if new],
+                [r for r, new in w.runs.values() if not new],
                 epoch=self.epoch,
             )
-            if states:
-                uow.set_job_states(states, epoch=self.epoch)
-            if errors:
-                uow.set_job_errors(errors, epoch=self.epoch)
-            for a in others:
+            if w.states:
+                uow.set_job_states(w.states, epoch=self.epoch)
+            if w.errors:
+                uow.set_job_errors(w.errors, epoch=self.epoch)
+            for a in w.others:
                 if isinstance(a, SaveDependency):
                     uow.set_dependency_progress(a.child, a.parent, a.task_id, a.at, epoch=self.epoch)
                 elif isinstance(a, ClearDependency):
@@ -969,6 +967,36 @@ class Scheduler(SchedulerCommands):
 
 QUARANTINED_SHOWN = 100
 """Quarantined jobs listed by name in the status (all are counted)."""
+
+
+@dataclass
+class _Writes:
+    """A step's records grouped for one transaction: the last state of each run (and whether
+    it is new), each job's schedule state and error, and the rest (dependency progress,
+    disables and notices) in order."""
+
+    runs: dict[str, tuple[Run, bool]] = field(default_factory=dict)
+    states: dict[str, tuple[datetime | None, datetime | None]] = field(default_factory=dict)
+    errors: dict[str, tuple[str, datetime] | None] = field(default_factory=dict)
+    others: list[Action] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, saves: Sequence[Action], now: datetime) -> _Writes:
+        w = cls()
+        for a in saves:
+            if isinstance(a, SaveRun):
+                prev = w.runs.get(a.run.task_id)
+                w.runs[a.run.task_id] = (a.run, a.new or (prev[1] if prev else False))
+            elif isinstance(a, SaveJobState):
+                w.states[a.job] = (a.last_scheduled_at, a.next_fire_at)
+            elif isinstance(a, JobQuarantined):
+                w.errors[a.name] = (a.reason, now)
+                w.others.append(a)
+            elif isinstance(a, JobRestored):
+                w.errors[a.name] = None
+            else:
+                w.others.append(a)
+        return w
 
 
 def _job_of(action: Action) -> str:
